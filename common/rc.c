@@ -1,0 +1,178 @@
+/* common/rc.c: errors, asserts, logging and counted allocation.
+ * The one rule: logging never allocates and never fails the caller. */
+#include "common/rc.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+int rc_log_level = RC_LOG_NOTICE;
+static FILE *log_fp;
+static size_t used_memory;
+
+const char *rc_strerror(int err)
+{
+    switch (err) {
+    case 0:
+        return "success";
+    case RC_ENOTOWNER:
+        return "not the owner of this slot";
+    case RC_ESTALE:
+        return "stale epoch";
+    case RC_ENOQUORUM:
+        return "no quorum";
+    case RC_EPROTO:
+        return "protocol error";
+    case RC_ETOOBIG:
+        return "over the configured limit";
+    case RC_EBADCONF:
+        return "bad configuration";
+    case RC_EAUTH:
+        return "authentication failed";
+    default:
+        break;
+    }
+    if (err < 0 && err > -4096)
+        return strerror(-err);
+    return "unknown error";
+}
+
+int rc_log_open(const char *path)
+{
+    FILE *fp;
+
+    if (path == NULL || path[0] == '\0') {
+        if (log_fp != NULL)
+            fclose(log_fp);
+        log_fp = NULL;
+        return 0;
+    }
+    fp = fopen(path, "a");
+    if (fp == NULL)
+        return -errno;
+    setvbuf(fp, NULL, _IOLBF, 0);
+    if (log_fp != NULL)
+        fclose(log_fp);
+    log_fp = fp;
+    return 0;
+}
+
+int rc_log_level_parse(const char *name)
+{
+    static const char *const names[] = {"debug", "verbose", "notice", "warning"};
+    size_t i;
+
+    for (i = 0; i < RC_ARRAY_SIZE(names); i++) {
+        if (strcmp(name, names[i]) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+void rc_log_write(rc_log_level_t level, const char *fmt, ...)
+{
+    static const char marks[] = ".-*#"; /* Redis's level marks */
+    FILE *fp = log_fp != NULL ? log_fp : stderr;
+    char when[64], msg[1024];
+    struct timeval tv;
+    struct tm tm;
+    va_list ap;
+    size_t off;
+
+    gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    off = strftime(when, sizeof(when), "%d %b %Y %H:%M:%S", &tm);
+    snprintf(when + off, sizeof(when) - off, ".%03d", (int)(tv.tv_usec / 1000));
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(fp, "%d:M %s %c %s\n", (int)getpid(), when, marks[level & 3], msg);
+    fflush(fp);
+}
+
+_Noreturn void rc_panic(const char *file, int line, const char *expr)
+{
+    fprintf(log_fp != NULL ? log_fp : stderr, "=== ASSERTION FAILED === %s:%d: %s\n", file, line,
+            expr);
+    fflush(NULL);
+    abort();
+}
+
+static _Noreturn void oom(size_t size)
+{
+    fprintf(stderr, "Out of memory allocating %zu bytes\n", size);
+    fflush(NULL);
+    abort();
+}
+
+size_t rc_alloc_size(const void *ptr)
+{
+    return ptr == NULL ? 0 : malloc_usable_size((void *)ptr);
+}
+
+void *rc_xmalloc(size_t size)
+{
+    void *p = malloc(size == 0 ? 1 : size);
+
+    if (p == NULL)
+        oom(size);
+    used_memory += rc_alloc_size(p);
+    return p;
+}
+
+void *rc_xcalloc(size_t nmemb, size_t size)
+{
+    void *p;
+
+    if (nmemb == 0 || size == 0)
+        nmemb = size = 1;
+    p = calloc(nmemb, size);
+    if (p == NULL)
+        oom(nmemb * size);
+    used_memory += rc_alloc_size(p);
+    return p;
+}
+
+void *rc_xrealloc(void *ptr, size_t size)
+{
+    size_t old = rc_alloc_size(ptr);
+    void *p = realloc(ptr, size == 0 ? 1 : size);
+
+    if (p == NULL)
+        oom(size);
+    used_memory = used_memory - old + rc_alloc_size(p);
+    return p;
+}
+
+char *rc_xstrdup(const char *s)
+{
+    return rc_xmemdup(s, strlen(s) + 1);
+}
+
+void *rc_xmemdup(const void *p, size_t len)
+{
+    void *q = rc_xmalloc(len);
+
+    if (len > 0)
+        memcpy(q, p, len);
+    return q;
+}
+
+void rc_free(void *ptr)
+{
+    if (ptr == NULL)
+        return;
+    used_memory -= rc_alloc_size(ptr);
+    free(ptr);
+}
+
+size_t rc_used_memory(void)
+{
+    return used_memory;
+}

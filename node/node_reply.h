@@ -16,7 +16,8 @@ void node_reply_status(node_client_t *c, const char *s);
  * "ERR syntax error", "WRONGTYPE Operation against ...". CR/LF in it are
  * replaced by spaces. */
 void node_reply_error(node_client_t *c, const char *msg);
-void node_reply_errorf(node_client_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void node_reply_errorf(node_client_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void node_reply_int(node_client_t *c, long long v);
 void node_reply_bulk(node_client_t *c, const void *p, size_t len);
 void node_reply_bulk_cstr(node_client_t *c, const char *s);
@@ -37,6 +38,12 @@ void node_reply_set(node_client_t *c, long n);
  * to pass to node_reply_set_deferred_array() once 'n' is known. */
 void *node_reply_defer_array(node_client_t *c);
 void node_reply_set_deferred_array(node_client_t *c, void *handle, long n);
+
+/* A verbatim text ("=len\r\ntxt:..." in RESP3, a bulk string in RESP2), as
+ * INFO and CLIENT INFO reply. */
+void node_reply_verbatim(node_client_t *c, const char *text, size_t len);
+/* A boolean: "#t"/"#f" in RESP3, :1/:0 in RESP2. */
+void node_reply_bool(node_client_t *c, int v);
 
 /* Redis's common error texts. */
 void node_reply_wrongtype(node_client_t *c);    /* WRONGTYPE Operation against ... */

@@ -1,0 +1,173 @@
+/* node/node_cmd.c: the merged command table and the dispatcher that checks
+ * a request (known command, arity, auth, maxmemory) before running it. The
+ * one rule: every refusal uses Redis's exact error text. */
+#include "node/node_cmd.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/rc.h"
+#include "node/node_conn.h"
+#include "node/node_db.h"
+#include "node/node_reply.h"
+#include "node/node_server.h"
+
+enum {
+    TABLE_SIZE = 1024, /* power of two, well above the command count */
+};
+
+static const node_cmd_t *const all_tables[] = {
+    node_cmds_connection, node_cmds_server, node_cmds_keys, node_cmds_string, node_cmds_hash,
+};
+
+static const node_cmd_t *table[TABLE_SIZE];
+static size_t ncommands;
+static int table_ready;
+
+static unsigned char lower(unsigned char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') ? (unsigned char)(ch + ('a' - 'A')) : ch;
+}
+
+static uint32_t hash_name(const char *name, size_t len)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= lower((unsigned char)name[i]);
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int name_eq(const char *cmd, const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (cmd[i] == '\0' || cmd[i] != (char)lower((unsigned char)name[i]))
+            return 0;
+    }
+    return cmd[len] == '\0';
+}
+
+static void build_table(void)
+{
+    size_t t;
+    const node_cmd_t *cmd;
+
+    for (t = 0; t < RC_ARRAY_SIZE(all_tables); t++) {
+        for (cmd = all_tables[t]; cmd->name != NULL; cmd++) {
+            size_t len = strlen(cmd->name);
+            uint32_t i = hash_name(cmd->name, len) & (TABLE_SIZE - 1);
+
+            while (table[i] != NULL) {
+                RC_ASSERT(strcmp(table[i]->name, cmd->name) != 0); /* duplicate command */
+                i = (i + 1) & (TABLE_SIZE - 1);
+            }
+            table[i] = cmd;
+            ncommands++;
+            RC_ASSERT(ncommands < TABLE_SIZE / 2);
+        }
+    }
+    table_ready = 1;
+}
+
+const node_cmd_t *node_cmd_lookup(const char *name, size_t len)
+{
+    uint32_t i;
+
+    if (!table_ready)
+        build_table();
+    i = hash_name(name, len) & (TABLE_SIZE - 1);
+    while (table[i] != NULL) {
+        if (name_eq(table[i]->name, name, len))
+            return table[i];
+        i = (i + 1) & (TABLE_SIZE - 1);
+    }
+    return NULL;
+}
+
+const node_cmd_t *node_cmd_next(size_t *iter)
+{
+    if (!table_ready)
+        build_table();
+    while (*iter < TABLE_SIZE) {
+        const node_cmd_t *cmd = table[(*iter)++];
+
+        if (cmd != NULL)
+            return cmd;
+    }
+    return NULL;
+}
+
+size_t node_cmd_count(void)
+{
+    if (!table_ready)
+        build_table();
+    return ncommands;
+}
+
+/* "ERR unknown command 'foo', with args beginning with: 'a' 'b' " */
+static void reply_unknown(node_client_t *c)
+{
+    char args[512];
+    size_t used = 0;
+    int i;
+
+    args[0] = '\0';
+    for (i = 1; i < c->argc && used < 128; i++) {
+        int room = 128 - (int)used;
+        int n = snprintf(args + used, sizeof(args) - used, "'%.*s' ",
+                         (int)(c->argv[i].len < (size_t)room ? c->argv[i].len : (size_t)room),
+                         c->argv[i].ptr);
+
+        if (n < 0)
+            break;
+        used += (size_t)n;
+        if (used >= sizeof(args))
+            used = sizeof(args) - 1;
+    }
+    node_reply_errorf(c, "ERR unknown command '%.128s', with args beginning with: %s",
+                      c->argv[0].ptr, args);
+}
+
+void node_cmd_dispatch(node_client_t *c)
+{
+    node_conn_t *conn = c->conn;
+    node_server_t *server = c->server;
+    const node_cmd_t *cmd = node_cmd_lookup(c->argv[0].ptr, c->argv[0].len);
+
+    if (cmd == NULL) {
+        server->stats.total_error_replies++;
+        reply_unknown(c);
+        return;
+    }
+    conn->lastcmd = cmd->name;
+    if ((cmd->arity > 0 && cmd->arity != c->argc) || c->argc < -cmd->arity) {
+        server->stats.total_error_replies++;
+        node_reply_arity_error(c, cmd->name);
+        return;
+    }
+    if (!conn->authenticated && !(cmd->flags & NODE_CMD_NOAUTH)) {
+        server->stats.total_error_replies++;
+        node_reply_error(c, "NOAUTH Authentication required.");
+        return;
+    }
+    node_db_set_now(c->db, server->now_ms);
+    if (server->config.maxmemory != 0 && rc_used_memory() > server->config.maxmemory) {
+        int err = node_db_evict(c->db, server->config.maxmemory, server->config.maxmemory_policy,
+                                server->config.maxmemory_samples);
+
+        if (err != 0 && (cmd->flags & NODE_CMD_DENYOOM)) {
+            server->stats.total_error_replies++;
+            server->stats.oom_rejections++;
+            node_reply_error(c, "OOM command not allowed when used memory > 'maxmemory'.");
+            return;
+        }
+    }
+    cmd->proc(c);
+    conn->ncmds++;
+    server->stats.total_commands++;
+}

@@ -1,0 +1,436 @@
+/* node/node_conn.c: client connections: accept, read, parse, run, write.
+ * The one rule: the replies of every command run from one read leave in a
+ * single write (uv_try_write, then one uv_write for what the kernel did not
+ * take), and a connection is freed only in its close callback.
+ *
+ *   on_read --> node_proto_feed --> on_command --> node_cmd_dispatch
+ *      |                                              | replies
+ *      '--------------------> flush <--- obuf <-------'
+ *
+ * Output is bounded by pausing: past NODE_CONN_OUT_PAUSE pending bytes the
+ * connection stops running commands and stops reading; the unrun bytes of
+ * the last read wait in 'pending' until the peer drains the output. */
+#include "node/node_conn.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/rc.h"
+#include "node/node_cmd.h"
+#include "node/node_db.h"
+#include "node/node_reply.h"
+#include "node/node_server.h"
+
+typedef struct write_req_s {
+    uv_write_t req;
+    char *base; /* the output buffer this write owns */
+} write_req_t;
+
+static void process(node_conn_t *c, const char *data, size_t len);
+
+static node_server_t *server_of(node_conn_t *c)
+{
+    return c->client.server;
+}
+
+size_t node_conn_out_pending(const node_conn_t *c)
+{
+    return c->olen + c->owriting;
+}
+
+char *node_conn_out_reserve(node_conn_t *c, size_t n)
+{
+    if (c->ocap - c->olen < n || c->obuf == NULL) {
+        size_t cap = c->ocap == 0 ? NODE_CONN_OBUF_INITIAL : c->ocap;
+
+        while (cap - c->olen < n)
+            cap *= 2;
+        c->obuf = rc_xrealloc(c->obuf, cap);
+        c->ocap = cap;
+    }
+    return c->obuf + c->olen;
+}
+
+static void on_close(uv_handle_t *handle)
+{
+    node_conn_t *c = handle->data;
+
+    node_proto_destroy(c->proto);
+    rc_free(c->obuf);
+    rc_free(c->pending);
+    rc_free(c->name);
+    rc_free(c);
+}
+
+void node_conn_close(node_conn_t *c, int reason)
+{
+    if (c->closing)
+        return; /* a read error and a write error can both get here */
+    c->closing = 1;
+    if (reason != 0 && reason != UV_EOF)
+        rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": closing: %s", c->id, rc_strerror(reason));
+    else
+        rc_log(RC_LOG_DEBUG, "conn %" PRIu64 ": closed", c->id);
+    node_server_unlink_client(server_of(c), c);
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+void node_conn_close_after_reply(node_conn_t *c)
+{
+    c->close_after_reply = 1;
+}
+
+static void read_stop(node_conn_t *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void read_start(node_conn_t *c)
+{
+    int err;
+
+    if (c->reading || c->closing)
+        return;
+    err = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (err != 0) {
+        node_conn_close(c, err);
+        return;
+    }
+    c->reading = 1;
+}
+
+static void flush(node_conn_t *c);
+
+static void on_write(uv_write_t *req, int status)
+{
+    write_req_t *w = (write_req_t *)(void *)req; /* 'req' is the first member */
+    node_conn_t *c = req->data;
+    size_t done = c->owriting;
+
+    rc_free(w->base);
+    rc_free(w);
+    c->writing = 0;
+    c->owriting = 0;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        node_conn_close(c, status);
+        return;
+    }
+    server_of(c)->stats.net_output_bytes += done;
+    if (c->pending != NULL && c->olen < NODE_CONN_OUT_RESUME) {
+        /* Resume the commands left unrun when the output grew too big. */
+        char *data = c->pending;
+        size_t len = c->pending_len;
+
+        c->pending = NULL;
+        c->pending_len = 0;
+        process(c, data, len);
+        rc_free(data);
+        return; /* process() flushed */
+    }
+    flush(c);
+}
+
+/* Hands the output to the kernel: try a direct write, queue the rest. */
+static void flush(node_conn_t *c)
+{
+    uv_buf_t buf;
+    write_req_t *w;
+    int n, err;
+
+    if (c->closing || c->writing)
+        return;
+    if (c->olen == 0) {
+        if (c->close_after_reply)
+            node_conn_close(c, 0);
+        else if (c->pending == NULL)
+            read_start(c);
+        return;
+    }
+    buf = uv_buf_init(c->obuf, (unsigned)c->olen);
+    n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        node_conn_close(c, n);
+        return;
+    }
+    if (n < 0)
+        n = 0;
+    server_of(c)->stats.net_output_bytes += (uint64_t)n;
+    if ((size_t)n == c->olen) {
+        c->olen = 0;
+        if (c->ocap > NODE_CONN_OBUF_KEEP) {
+            rc_free(c->obuf);
+            c->obuf = NULL;
+            c->ocap = 0;
+        }
+        if (c->close_after_reply)
+            node_conn_close(c, 0);
+        else if (c->pending == NULL)
+            read_start(c);
+        return;
+    }
+    /* The write takes the buffer; the next reply starts a fresh one. */
+    w = rc_xmalloc(sizeof(*w));
+    w->base = c->obuf;
+    w->req.data = c;
+    buf = uv_buf_init(c->obuf + n, (unsigned)(c->olen - (size_t)n));
+    c->owriting = c->olen - (size_t)n;
+    if (c->owriting > c->out_peak)
+        c->out_peak = c->owriting;
+    c->obuf = NULL;
+    c->olen = 0;
+    c->ocap = 0;
+    c->writing = 1;
+    err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+    if (err != 0) {
+        rc_free(w->base);
+        rc_free(w);
+        c->writing = 0;
+        c->owriting = 0;
+        node_conn_close(c, err);
+        return;
+    }
+    if (node_conn_out_pending(c) > NODE_CONN_OUT_PAUSE)
+        read_stop(c);
+}
+
+static int on_command(void *ud, int argc, node_arg_t *argv)
+{
+    node_conn_t *c = ud;
+
+    c->client.argc = argc;
+    c->client.argv = argv;
+    node_cmd_dispatch(&c->client);
+    c->client.argc = 0;
+    c->client.argv = NULL;
+    if (c->closing || c->close_after_reply)
+        return 1;
+    return node_conn_out_pending(c) > NODE_CONN_OUT_PAUSE;
+}
+
+static void process(node_conn_t *c, const char *data, size_t len)
+{
+    node_server_t *server = server_of(c);
+    ssize_t n;
+
+    node_proto_set_limits(c->proto, server->config.proto_max_bulk_len,
+                          server->config.client_query_buffer_limit);
+    c->in_batch = 1;
+    n = node_proto_feed(c->proto, data, len, on_command, c);
+    c->in_batch = 0;
+    if (c->closing)
+        return;
+    if (n == RC_EPROTO) {
+        rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": protocol error from client: %s", c->id,
+               node_proto_error(c->proto));
+        node_reply_error(&c->client, node_proto_error(c->proto));
+        c->close_after_reply = 1;
+        read_stop(c);
+    } else if (n < 0) {
+        rc_log(RC_LOG_WARNING,
+               "Closing client that reached max query buffer length: id=%" PRIu64 " addr=%s", c->id,
+               c->addr);
+        node_conn_close(c, n);
+        return;
+    } else if ((size_t)n < len && !c->close_after_reply) {
+        /* Paused on output: keep the unrun bytes, stop reading. */
+        c->pending = rc_xmemdup(data + n, len - (size_t)n);
+        c->pending_len = len - (size_t)n;
+        read_stop(c);
+    }
+    flush(c);
+    if (!c->closing && node_conn_out_pending(c) > NODE_CONN_OUT_PAUSE)
+        read_stop(c);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    node_conn_t *c = handle->data;
+    node_server_t *server = server_of(c);
+
+    (void)suggested;
+    if (server->readbuf_busy) {
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+        return;
+    }
+    server->readbuf_busy = 1;
+    *buf = uv_buf_init(server->readbuf, NODE_SERVER_READBUF);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    node_conn_t *c = stream->data;
+    node_server_t *server = server_of(c);
+
+    if (buf->base == server->readbuf)
+        server->readbuf_busy = 0;
+    if (nread == 0 || c->closing)
+        return;
+    if (c->close_after_reply && nread > 0) {
+        read_stop(c); /* QUIT or a protocol error: nothing more is run */
+        return;
+    }
+    if (nread < 0) {
+        node_conn_close(c, (int)nread);
+        return;
+    }
+    server->stats.net_input_bytes += (uint64_t)nread;
+    node_server_update_time(server);
+    c->last_ms = server->now_ms;
+    process(c, buf->base, (size_t)nread);
+}
+
+static void format_addr(const struct sockaddr_storage *ss, char *out, size_t size)
+{
+    char ip[64] = "?";
+    int port = 0;
+
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)ss;
+
+        uv_ip4_name(sin, ip, sizeof(ip));
+        port = ntohs(sin->sin_port);
+        snprintf(out, size, "%s:%d", ip, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)ss;
+
+        uv_ip6_name(sin6, ip, sizeof(ip));
+        port = ntohs(sin6->sin6_port);
+        snprintf(out, size, "[%s]:%d", ip, port);
+    } else {
+        snprintf(out, size, "?:0");
+    }
+}
+
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)ss;
+
+        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)ss;
+        static const unsigned char v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        const unsigned char *a = sin6->sin6_addr.s6_addr;
+
+        if (memcmp(a, v6_loop, 16) == 0)
+            return 1;
+        /* ::ffff:127.x.x.x */
+        return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 && a[12] == 127;
+    }
+    return 1; /* unix sockets: local */
+}
+
+static const char denied_msg[] =
+    "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/* Writes 'msg' best-effort and closes: for connections refused at accept. */
+static void refuse(node_conn_t *c, const char *msg)
+{
+    uv_buf_t buf = uv_buf_init((char *)msg, (unsigned)strlen(msg));
+
+    (void)uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    c->closing = 1;
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+int node_conn_accept(node_server_t *server, uv_stream_t *listener)
+{
+    node_conn_t *c = rc_xcalloc(1, sizeof(*c));
+    struct sockaddr_storage peer, local;
+    int err, len;
+
+    err = uv_tcp_init(server->loop, &c->tcp);
+    if (err != 0) {
+        rc_free(c); /* not registered with the loop: free directly */
+        return err;
+    }
+    c->tcp.data = c;
+    c->client.server = server;
+    c->client.db = server->db;
+    c->client.resp = 2;
+    c->client.conn = c;
+    err = uv_accept(listener, (uv_stream_t *)&c->tcp);
+    if (err != 0) {
+        c->closing = 1;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return err;
+    }
+    memset(&peer, 0, sizeof(peer));
+    memset(&local, 0, sizeof(local));
+    len = sizeof(peer);
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &len);
+    len = sizeof(local);
+    uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&local, &len);
+    format_addr(&peer, c->addr, sizeof(c->addr));
+    format_addr(&local, c->laddr, sizeof(c->laddr));
+    if (server->shutting_down) {
+        refuse(c, "");
+        return 0;
+    }
+    if (server->nclients >= server->config.maxclients) {
+        server->stats.rejected_connections++;
+        refuse(c, "-ERR max number of clients reached\r\n");
+        return 0;
+    }
+    if (server->config.protected_mode && server->config.requirepass == NULL &&
+        !is_loopback(&peer)) {
+        server->stats.rejected_connections++;
+        rc_log(RC_LOG_WARNING, "Refusing connection from %s: protected mode", c->addr);
+        refuse(c, denied_msg);
+        return 0;
+    }
+    {
+        uv_os_fd_t fd;
+
+        c->fd = uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? (int)fd : -1;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (server->config.tcp_keepalive > 0)
+        uv_tcp_keepalive(&c->tcp, 1, (unsigned)server->config.tcp_keepalive);
+    c->id = ++server->next_conn_id;
+    c->proto = node_proto_create(server->config.proto_max_bulk_len,
+                                 server->config.client_query_buffer_limit);
+    node_conn_set_authenticated(c, server->config.requirepass == NULL);
+    c->ctime_ms = server->now_ms;
+    c->last_ms = server->now_ms;
+    server->stats.total_connections++;
+    node_server_link_client(server, c);
+    rc_log(RC_LOG_DEBUG, "conn %" PRIu64 ": accepted from %s", c->id, c->addr);
+    read_start(c);
+    return 0;
+}
+
+void node_conn_set_authenticated(node_conn_t *c, int authenticated)
+{
+    c->authenticated = authenticated ? 1 : 0;
+    node_proto_set_authenticated(c->proto, authenticated);
+}
+
+size_t node_conn_describe(const node_conn_t *c, int64_t now_ms, char *buf, size_t size)
+{
+    size_t qbuf = node_proto_buffered(c->proto);
+    size_t mem = node_proto_memory(c->proto) + c->ocap + c->owriting + sizeof(*c);
+    int n;
+
+    n = snprintf(
+        buf, size,
+        "id=%" PRIu64
+        " addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=0 argv-mem=0 multi-mem=0 rbs=%d rbp=0 obl=%zu oll=%d omem=%zu tot-mem=%zu events=r%s cmd=%s user=default redir=-1 resp=%d",
+        c->id, c->addr, c->laddr, c->fd, c->name != NULL ? c->name : "",
+        (long long)((now_ms - c->ctime_ms) / 1000), (long long)((now_ms - c->last_ms) / 1000), qbuf,
+        NODE_SERVER_READBUF, c->olen, c->writing ? 1 : 0, c->owriting, mem, c->writing ? "w" : "",
+        c->lastcmd != NULL ? c->lastcmd : "NULL", c->client.resp);
+    if (n < 0)
+        return 0;
+    return (size_t)n < size ? (size_t)n : size - 1;
+}

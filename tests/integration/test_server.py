@@ -1,0 +1,268 @@
+#!/usr/bin/python3
+"""The daemon as a process: config file and command-line flags, bad options
+stopping startup with a message naming them, bind / protected-mode,
+requirepass, maxclients, idle timeout, logfile, pidfile, SHUTDOWN, SIGTERM
+and SIGINT.
+
+Run: RINGCACHED=build/node/ringcached python3 test_server.py [--target redis] [-k name]
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rctest  # noqa: E402
+from rctest import encode_command, free_port, is_redis, test, timeout_scale, wait_for  # noqa: E402
+
+
+def run_expect_startup_failure(t, args, config=None, must_name=None):
+    """Starts the server with bad settings: it must exit non-zero by itself
+    and its output must name the bad option."""
+    srv = rctest.start_server(args=args, config=config, wait=False)
+    t.adopt(srv, expect_dead=True)
+    code = srv.wait_exit(10)
+    assert code != 0, "server with %r exited 0" % (args,)
+    log = srv.log()
+    if must_name:
+        assert must_name in log, "startup failure message does not name %r: %r" % (must_name, log[-1000:])
+    return log
+
+
+@test
+def test_config_file_and_flags(t):
+    cfg = ("# a comment\n"
+           "\n"
+           "maxmemory 10mb\n"
+           "maxmemory-policy allkeys-lru\n"
+           "timeout 7\n"
+           "   tcp-keepalive 42   \n"
+           'requirepass "pass word"\n'
+           "loglevel warning\n"
+           "MAXCLIENTS 77\n")
+    srv = t.server(["--timeout", "9", "--hz", "20"], config=cfg)
+    r = srv.client(password="pass word")
+    got = {k: v for name in ("maxmemory", "maxmemory-policy", "timeout", "tcp-keepalive", "maxclients",
+                             "loglevel", "hz", "port") for k, v in r.config_get(name).items()}
+    assert got == {"maxmemory": str(10 * 1024 * 1024), "maxmemory-policy": "allkeys-lru",
+                   "timeout": "9",  # the command line comes after the file: it wins
+                   "tcp-keepalive": "42", "maxclients": "77", "loglevel": "warning", "hz": "20",
+                   "port": str(srv.port)}, got
+    assert srv.raw().call("PING").startswith(b"-NOAUTH")
+    assert r.info("memory")["maxmemory"] == 10 * 1024 * 1024
+
+
+@test
+def test_memory_units(t):
+    srv = t.server(["--maxmemory", "1gb", "--proto-max-bulk-len", "64mb", "--client-query-buffer-limit", "2GB"])
+    r = srv.client()
+    assert r.config_get("maxmemory") == {"maxmemory": str(1 << 30)}
+    assert r.config_get("proto-max-bulk-len") == {"proto-max-bulk-len": str(64 << 20)}
+    assert r.config_get("client-query-buffer-limit") == {"client-query-buffer-limit": str(2 << 30)}
+    r.config_set("maxmemory", "1k")
+    assert r.config_get("maxmemory") == {"maxmemory": "1000"}
+    r.config_set("maxmemory", "0")
+
+
+@test
+def test_bad_options_stop_startup(t):
+    run_expect_startup_failure(t, ["--nosuchoption", "1"], must_name="nosuchoption")
+    run_expect_startup_failure(t, ["--maxmemory", "lots"], must_name="maxmemory")
+    run_expect_startup_failure(t, ["--maxmemory-policy", "bogus"], must_name="maxmemory-policy")
+    run_expect_startup_failure(t, ["--maxclients", "-3"], must_name="maxclients")
+    run_expect_startup_failure(t, ["--timeout", "abc"], must_name="timeout")
+    run_expect_startup_failure(t, ["--loglevel", "loud"], must_name="loglevel")
+    run_expect_startup_failure(t, ["--protected-mode", "maybe"], must_name="protected-mode")
+    run_expect_startup_failure(t, ["--proto-max-bulk-len", "x"], must_name="proto-max-bulk-len")
+    run_expect_startup_failure(t, [], config="maxmemory 10mb\nbogus-directive yes\n", must_name="bogus-directive")
+    run_expect_startup_failure(t, [], config="maxmemory-policy nope\n", must_name="maxmemory-policy")
+
+
+@test
+def test_bad_port_and_missing_config_file(t):
+    srv = rctest.Server("redis" if is_redis() else "ringcached", free_port(), t.mkdtemp(), [], None)
+    srv.args = ["--port", "99999"]
+    srv.spawn()
+    t.adopt(srv, expect_dead=True)
+    assert srv.wait_exit(10) != 0
+    assert "port" in srv.log().lower()
+    exe = rctest.REDIS_SERVER if is_redis() else rctest.ringcached_path()
+    r = subprocess.run([exe, "/nonexistent/dir/ringcached.conf", "--port", str(free_port())],
+                       capture_output=True, timeout=10 * timeout_scale())
+    assert r.returncode != 0
+    assert b"/nonexistent/dir/ringcached.conf" in r.stdout + r.stderr, r
+
+
+@test
+def test_port_in_use_fails(t):
+    a = t.server()
+    b = rctest.start_server(port=a.port, wait=False)
+    t.adopt(b, expect_dead=True)
+    assert b.wait_exit(10) != 0
+    assert "in use" in b.log().lower(), b.log()
+    assert a.ping_fresh()
+
+
+@test
+def test_bind_any_and_protected_mode(t):
+    # bind 0.0.0.0 (traffic still only through loopback): loopback clients
+    # are always allowed; without a password protected mode is on.
+    srv = t.server(["--bind", "0.0.0.0"])
+    r = srv.client()
+    assert r.ping()
+    assert r.config_get("protected-mode") == {"protected-mode": "yes"}
+    assert r.config_get("bind") == {"bind": "0.0.0.0"}
+    if not is_redis():
+        assert "protected mode" in srv.log(), "no protected-mode warning in the log"
+    srv2 = t.server(["--bind", "0.0.0.0", "--protected-mode", "no"])
+    assert srv2.client().config_get("protected-mode") == {"protected-mode": "no"}
+    if not is_redis():
+        assert "protected mode is on" not in srv2.log()
+    # bind to loopback explicitly, two addresses
+    srv3 = t.server(["--bind", "127.0.0.1", "::1"] if socket.has_ipv6 and _ipv6_loopback() else
+                    ["--bind", "127.0.0.1"])
+    assert srv3.client().ping()
+    # protected mode can be switched off at run time
+    assert r.config_set("protected-mode", "no")
+    assert r.config_get("protected-mode") == {"protected-mode": "no"}
+
+
+def _ipv6_loopback():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+@test
+def test_maxclients(t):
+    srv = t.server(["--maxclients", "5"])
+    conns = [srv.raw() for _ in range(5)]
+    for c in conns:
+        assert c.call("PING") == b"+PONG\r\n"
+    extra = srv.raw()
+    data = extra.read_until_closed()
+    assert data == b"-ERR max number of clients reached\r\n", data
+    conns[0].close()
+    def slot_free():
+        c = srv.raw()
+        try:
+            return c.call("PING") == b"+PONG\r\n"
+        finally:
+            c.close()
+
+    wait_for(slot_free, 10, what="a slot to free up")
+    stats = rctest.parse_info(rctest.parse_reply(conns[1].call("INFO", "stats")))
+    assert int(stats["rejected_connections"]) >= 1, stats
+
+
+@test
+def test_idle_timeout(t):
+    srv = t.server(["--timeout", "1"])
+    idle = srv.raw()
+    assert idle.call("PING") == b"+PONG\r\n"
+    # an idle client is closed after about a second (the check runs periodically)
+    assert idle.read_until_closed(timeout=15) == b""
+    # CONFIG SET timeout 0 disables it
+    c = srv.raw()
+    assert c.call("CONFIG", "SET", "timeout", "0") == b"+OK\r\n"
+    assert c.read_available(2.5) is None, "client closed though timeout is 0"
+    assert c.call("PING") == b"+PONG\r\n"
+
+
+@test
+def test_logfile_and_loglevel(t):
+    d = t.mkdtemp()
+    logfile = os.path.join(d, "node.log")
+    srv = t.server(["--logfile", logfile, "--loglevel", "verbose"])
+    assert srv.client().ping()
+    wait_for(lambda: os.path.exists(logfile) and os.path.getsize(logfile) > 0, 10, what="log file")
+    assert srv.client().config_get("logfile") == {"logfile": logfile}
+    assert srv.client().config_get("loglevel") == {"loglevel": "verbose"}
+    srv.client().config_set("loglevel", "notice")
+    assert srv.client().config_get("loglevel") == {"loglevel": "notice"}
+
+
+@test
+def test_sigterm_exits_0_and_removes_pidfile(t):
+    d = t.mkdtemp()
+    pidfile = os.path.join(d, "node.pid")
+    srv = t.server(["--pidfile", pidfile])
+    wait_for(lambda: os.path.exists(pidfile), 10, what="pidfile")
+    with open(pidfile) as f:
+        assert int(f.read().strip()) == srv.pid
+    srv.client().set("k", "v")
+    code = srv.stop(sig=signal.SIGTERM)
+    assert code == 0, code
+    assert not os.path.exists(pidfile), "pidfile left behind"
+
+
+@test
+def test_sigint_exits_0(t):
+    srv = t.server()
+    c = srv.raw()
+    c.call("PING")
+    assert srv.stop(sig=signal.SIGINT) == 0
+
+
+@test
+def test_shutdown_command(t):
+    d = t.mkdtemp()
+    pidfile = os.path.join(d, "node.pid")
+    srv = t.server(["--pidfile", pidfile])
+    wait_for(lambda: os.path.exists(pidfile), 10, what="pidfile")
+    other = srv.raw()
+    assert other.call("PING") == b"+PONG\r\n"
+    c = srv.raw()
+    c.send(encode_command("SHUTDOWN"))
+    data = c.read_until_closed()
+    assert data == b"", data  # success: no reply, connection closed
+    assert srv.wait_exit(10) == 0
+    assert not os.path.exists(pidfile)
+    assert other.read_until_closed() == b""
+
+
+@test
+def test_shutdown_nosave_and_errors(t):
+    srv = t.server()
+    c = srv.raw()
+    assert c.call("SHUTDOWN", "BOGUS") == b"-ERR syntax error\r\n"
+    assert c.call("PING") == b"+PONG\r\n"
+    out = srv.cli("SHUTDOWN", "NOSAVE", check=False)
+    assert "ERR" not in out, out
+    assert srv.wait_exit(10) == 0
+
+
+@test
+def test_shutdown_needs_auth(t):
+    srv = t.server(["--requirepass", "pw"])
+    c = srv.raw()
+    assert c.call("SHUTDOWN").startswith(b"-NOAUTH")
+    assert srv.alive()
+    assert c.call("AUTH", "pw") == b"+OK\r\n"
+    c.send(encode_command("SHUTDOWN"))
+    assert c.read_until_closed() == b""
+    assert srv.wait_exit(10) == 0
+
+
+@test
+def test_info_counts_connections(t):
+    srv = t.server()
+    base = int(srv.info("stats")["total_connections_received"])
+    conns = [srv.raw() for _ in range(10)]
+    for c in conns:
+        c.call("PING")
+    wait_for(lambda: int(srv.info("clients")["connected_clients"]) >= 11, 10, what="clients counted")
+    for c in conns:
+        c.close()
+    wait_for(lambda: int(srv.info("clients")["connected_clients"]) == 1, 10, what="clients gone")
+    assert int(srv.info("stats")["total_connections_received"]) >= base + 10
+
+
+if __name__ == "__main__":
+    rctest.run()

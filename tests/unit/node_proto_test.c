@@ -1,0 +1,400 @@
+/* tests/unit/node_proto_test.c: the request parser without sockets: RESP
+ * and inline requests split at every byte, limits checked before bytes are
+ * buffered, Redis's protocol error texts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rc.h"
+#include "node/node_proto.h"
+
+#define MB (1024LL * 1024)
+
+/* Every command seen, flattened as "<argc>|<len>:<bytes>|<len>:<bytes>..." */
+typedef struct seen_s {
+    char *buf;
+    size_t len;
+    size_t cap;
+    int commands;
+    int stop_after; /* ask the parser to stop after this many, 0: never */
+} seen_t;
+
+static void put(seen_t *s, const void *p, size_t n)
+{
+    if (s->len + n > s->cap) {
+        /* Plain realloc: the record outlives single tests' leak checks. */
+        s->cap = (s->len + n) * 2 + 64;
+        s->buf = realloc(s->buf, s->cap);
+        assert_non_null(s->buf);
+    }
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+}
+
+static int on_cmd(void *ud, int argc, node_arg_t *argv)
+{
+    seen_t *s = ud;
+    char hdr[32];
+    int i;
+
+    snprintf(hdr, sizeof(hdr), "%d", argc);
+    put(s, hdr, strlen(hdr));
+    for (i = 0; i < argc; i++) {
+        assert_int_equal(argv[i].ptr[argv[i].len], '\0'); /* NUL-terminated copy */
+        snprintf(hdr, sizeof(hdr), "|%zu:", argv[i].len);
+        put(s, hdr, strlen(hdr));
+        put(s, argv[i].ptr, argv[i].len);
+    }
+    put(s, "\n", 1);
+    s->commands++;
+    return s->stop_after != 0 && s->commands >= s->stop_after;
+}
+
+static int setup(void **state)
+{
+    seen_t *s = test_calloc(1, sizeof(*s));
+
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    seen_t *s = *state;
+
+    free(s->buf);
+    test_free(s);
+    return 0;
+}
+
+static void reset(seen_t *s)
+{
+    s->len = 0;
+    s->commands = 0;
+    s->stop_after = 0;
+}
+
+static node_proto_t *parser(void)
+{
+    node_proto_t *p = node_proto_create(512 * MB, 1024 * MB);
+
+    node_proto_set_authenticated(p, 1);
+    return p;
+}
+
+/* Feeds all of 'data' in one call and returns the feed result. */
+static ssize_t feed_all(node_proto_t *p, seen_t *s, const char *data, size_t len)
+{
+    return node_proto_feed(p, data, len, on_cmd, s);
+}
+
+static void test_proto_resp_request_gives_argv(void **state)
+{
+    seen_t *s = *state;
+    node_proto_t *p = parser();
+    static const char req[] = "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nva\r\nl\r\n";
+
+    assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), sizeof(req) - 1);
+    assert_int_equal(s->commands, 1);
+    assert_memory_equal(s->buf, "3|3:SET|3:key|5:va\r\nl\n", s->len);
+    node_proto_destroy(p);
+}
+
+static void test_proto_inline_request_splits_like_redis(void **state)
+{
+    seen_t *s = *state;
+    node_proto_t *p = parser();
+    static const char req[] = "SET  k \"a b\\x41\\n\" 'it\\'s'\r\n";
+    static const char want[] = "4|3:SET|1:k|5:a bA\n|4:it's\n";
+
+    assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), sizeof(req) - 1);
+    assert_int_equal(s->commands, 1);
+    assert_int_equal(s->len, sizeof(want) - 1);
+    assert_memory_equal(s->buf, want, s->len);
+    node_proto_destroy(p);
+}
+
+static void test_proto_empty_requests_are_skipped(void **state)
+{
+    seen_t *s = *state;
+    node_proto_t *p = parser();
+    static const char req[] = "\r\n   \r\n*0\r\n*-1\r\nPING\n";
+
+    assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), sizeof(req) - 1);
+    assert_int_equal(s->commands, 1);
+    assert_memory_equal(s->buf, "1|4:PING\n", s->len);
+    node_proto_destroy(p);
+}
+
+/* A pipelined stream of RESP and inline requests, with binary payloads
+ * that contain CR, LF, '*' and '$'. */
+static const char stream[] = "*1\r\n$4\r\nPING\r\n"
+                             "PING\r\n"
+                             "*3\r\n$3\r\nSET\r\n$4\r\nk\r\n*\r\n$6\r\n$1\r\n\0\xff\r\n"
+                             "ECHO \"x y\" 'z'\n"
+                             "*2\r\n$4\r\nECHO\r\n$0\r\n\r\n"
+                             "*0\r\n"
+                             "\r\n"
+                             "*2\r\n$3\r\nGET\r\n$10\r\n0123456789\r\n"
+                             "MGET a b c\r\n";
+
+static void collect(seen_t *s, const char *data, size_t len, size_t split, size_t chunk)
+{
+    node_proto_t *p = parser();
+    size_t off = 0;
+
+    reset(s);
+    if (chunk == 0) {
+        assert_int_equal(feed_all(p, s, data, split), split);
+        assert_int_equal(feed_all(p, s, data + split, len - split), len - split);
+    } else {
+        for (off = 0; off < len; off += chunk) {
+            size_t n = len - off < chunk ? len - off : chunk;
+
+            assert_int_equal(feed_all(p, s, data + off, n), n);
+        }
+    }
+    node_proto_destroy(p);
+}
+
+static void test_proto_every_split_point_gives_same_commands(void **state)
+{
+    seen_t *s = *state;
+    size_t len = sizeof(stream) - 1, split;
+    char *want;
+    size_t want_len;
+
+    collect(s, stream, len, len, 0);
+    assert_int_equal(s->commands, 7);
+    want_len = s->len;
+    want = test_malloc(want_len);
+    memcpy(want, s->buf, want_len);
+    for (split = 0; split <= len; split++) {
+        collect(s, stream, len, split, 0);
+        assert_int_equal(s->commands, 7);
+        assert_int_equal(s->len, want_len);
+        assert_memory_equal(s->buf, want, want_len);
+    }
+    collect(s, stream, len, 0, 1);
+    assert_int_equal(s->len, want_len);
+    assert_memory_equal(s->buf, want, want_len);
+    collect(s, stream, len, 0, 3);
+    assert_memory_equal(s->buf, want, want_len);
+    test_free(want);
+}
+
+static void test_proto_stop_returns_bytes_consumed(void **state)
+{
+    seen_t *s = *state;
+    node_proto_t *p = parser();
+    static const char req[] = "PING\r\n*1\r\n$4\r\nPING\r\nQUIT\r\n";
+
+    s->stop_after = 1;
+    assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), 6);
+    assert_int_equal(feed_all(p, s, req + 6, sizeof(req) - 1 - 6), 14);
+    s->stop_after = 0;
+    assert_int_equal(feed_all(p, s, req + 20, 6), 6);
+    assert_int_equal(s->commands, 3);
+    node_proto_destroy(p);
+}
+
+static void expect_error(seen_t *s, const char *input, size_t len, const char *reply)
+{
+    node_proto_t *p = parser();
+
+    reset(s);
+    assert_int_equal(feed_all(p, s, input, len), RC_EPROTO);
+    assert_string_equal(node_proto_error(p), reply);
+    /* Sticky: nothing more is parsed. */
+    assert_int_equal(feed_all(p, s, "PING\r\n", 6), RC_EPROTO);
+    node_proto_destroy(p);
+}
+
+#define EXPECT_ERROR(s, lit, reply) expect_error((s), (lit), sizeof(lit) - 1, (reply))
+
+static void test_proto_malformed_input_gets_redis_error_texts(void **state)
+{
+    seen_t *s = *state;
+
+    EXPECT_ERROR(s, "*x\r\n", "ERR Protocol error: invalid multibulk length");
+    EXPECT_ERROR(s, "*01\r\n", "ERR Protocol error: invalid multibulk length");
+    EXPECT_ERROR(s, "*1\r\n:1\r\n", "ERR Protocol error: expected '$', got ':'");
+    EXPECT_ERROR(s, "*2\r\n$4\r\nPING\r\n*1\r\n", "ERR Protocol error: expected '$', got '*'");
+    EXPECT_ERROR(s, "*1\r\n$-1\r\n", "ERR Protocol error: invalid bulk length");
+    EXPECT_ERROR(s, "*1\r\n$+4\r\nPING\r\n", "ERR Protocol error: invalid bulk length");
+    EXPECT_ERROR(s, "*1\r\n$04\r\nPING\r\n", "ERR Protocol error: invalid bulk length");
+    EXPECT_ERROR(s, "*1\r\n$ 4\r\nPING\r\n", "ERR Protocol error: invalid bulk length");
+    EXPECT_ERROR(s, "ECHO \"a\r\n", "ERR Protocol error: unbalanced quotes in request");
+    EXPECT_ERROR(s, "ECHO \"a\"b\r\n", "ERR Protocol error: unbalanced quotes in request");
+    EXPECT_ERROR(s, "ECHO 'a\r\n", "ERR Protocol error: unbalanced quotes in request");
+}
+
+static void test_proto_commands_before_an_error_are_delivered(void **state)
+{
+    seen_t *s = *state;
+    node_proto_t *p = parser();
+    static const char req[] = "PING\r\n*1\r\n$4\r\nPING\r\n*1\r\n$x\r\n";
+
+    assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), RC_EPROTO);
+    assert_int_equal(s->commands, 2);
+    node_proto_destroy(p);
+}
+
+static void test_proto_long_lines_are_refused(void **state)
+{
+    seen_t *s = *state;
+    size_t n = NODE_PROTO_INLINE_MAX + 10;
+    char *big = test_malloc(n);
+
+    memset(big, 'x', n);
+    expect_error(s, big, n, "ERR Protocol error: too big inline request");
+    big[0] = '*';
+    memset(big + 1, '1', n - 1);
+    expect_error(s, big, n, "ERR Protocol error: too big mbulk count string");
+    memcpy(big, "*1\r\n$", 5);
+    expect_error(s, big, n, "ERR Protocol error: too big bulk count string");
+    test_free(big);
+}
+
+static void test_proto_bulk_over_max_is_refused_before_its_payload(void **state)
+{
+    seen_t *s = *state;
+    node_proto_t *p = node_proto_create(1 * MB, 1024 * MB);
+    static const char req[] = "*2\r\n$3\r\nGET\r\n$1048577\r\n";
+
+    node_proto_set_authenticated(p, 1);
+    assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), RC_EPROTO);
+    assert_string_equal(node_proto_error(p), "ERR Protocol error: invalid bulk length");
+    assert_true(node_proto_buffered(p) < 1024);
+    node_proto_destroy(p);
+}
+
+static void test_proto_bulk_at_max_is_accepted(void **state)
+{
+    seen_t *s = *state;
+    node_proto_t *p = node_proto_create(1 * MB, 1024 * MB);
+    static const char hdr[] = "*2\r\n$4\r\nECHO\r\n$1048576\r\n";
+    char *payload = test_malloc(MB + 2);
+    size_t off;
+
+    node_proto_set_authenticated(p, 1);
+    memset(payload, 'v', MB);
+    memcpy(payload + MB, "\r\n", 2);
+    assert_int_equal(feed_all(p, s, hdr, sizeof(hdr) - 1), sizeof(hdr) - 1);
+    for (off = 0; off < MB + 2; off += 16384) {
+        size_t n = MB + 2 - off < 16384 ? MB + 2 - off : 16384;
+
+        assert_int_equal(feed_all(p, s, payload + off, n), n);
+    }
+    assert_int_equal(s->commands, 1);
+    /* The big argument's storage is released after the command. */
+    assert_true(node_proto_memory(p) < 256 * 1024);
+    test_free(payload);
+    node_proto_destroy(p);
+}
+
+static void test_proto_query_limit_is_checked_on_announced_sizes(void **state)
+{
+    seen_t *s = *state;
+    node_proto_t *p = node_proto_create(512 * MB, 1 * MB);
+    static const char req[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n";
+
+    node_proto_set_authenticated(p, 1);
+    assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), RC_ETOOBIG);
+    assert_true(node_proto_buffered(p) < 1024);
+    node_proto_destroy(p);
+}
+
+static void test_proto_huge_argument_count_allocates_nothing(void **state)
+{
+    seen_t *s = *state;
+    node_proto_t *p = parser();
+    static const char req[] = "*2147483647\r\n$3\r\nGET\r\n";
+    size_t before = rc_used_memory();
+
+    assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), sizeof(req) - 1);
+    assert_int_equal(s->commands, 0);
+    assert_true(rc_used_memory() - before < 64 * 1024);
+    node_proto_destroy(p);
+    EXPECT_ERROR(s, "*2147483648\r\n", "ERR Protocol error: invalid multibulk length");
+    EXPECT_ERROR(s, "*99999999999999999999\r\n", "ERR Protocol error: invalid multibulk length");
+}
+
+static void test_proto_unauthenticated_limits_follow_redis7(void **state)
+{
+    seen_t *s = *state;
+    node_proto_t *p = node_proto_create(512 * MB, 1024 * MB);
+    static const char many[] = "*11\r\n";
+    static const char big[] = "*2\r\n$4\r\nAUTH\r\n$16385\r\n";
+
+    assert_int_equal(feed_all(p, s, many, sizeof(many) - 1), RC_EPROTO);
+    assert_string_equal(node_proto_error(p),
+                        "ERR Protocol error: unauthenticated multibulk length");
+    node_proto_destroy(p);
+    p = node_proto_create(512 * MB, 1024 * MB);
+    assert_int_equal(feed_all(p, s, big, sizeof(big) - 1), RC_EPROTO);
+    assert_string_equal(node_proto_error(p), "ERR Protocol error: unauthenticated bulk length");
+    node_proto_destroy(p);
+}
+
+static void add_word(void *ud, const char *ptr, size_t len)
+{
+    seen_t *s = ud;
+
+    put(s, "[", 1);
+    put(s, ptr, len);
+    put(s, "]", 1);
+}
+
+static void test_proto_split_args_handles_escapes_and_errors(void **state)
+{
+    seen_t *s = *state;
+    static const char line[] = "a \"\\t\\\\\\\"\" '' \"\" \"\\x4a\\xzz\"";
+    static const char want[] = "[a][\t\\\"][][][Jxzz]"; /* "\\xzz": Redis drops the backslash */
+
+    reset(s);
+    assert_int_equal(node_proto_split_args(line, sizeof(line) - 1, add_word, s), 5);
+    assert_int_equal(s->len, sizeof(want) - 1);
+    assert_memory_equal(s->buf, want, s->len);
+    assert_int_equal(node_proto_split_args("  ", 2, add_word, s), 0);
+    assert_int_equal(node_proto_split_args("\"a", 2, add_word, s), -1);
+    assert_int_equal(node_proto_split_args("'a'b", 4, add_word, s), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_proto_resp_request_gives_argv, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proto_inline_request_splits_like_redis, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_proto_empty_requests_are_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proto_every_split_point_gives_same_commands, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_proto_stop_returns_bytes_consumed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proto_malformed_input_gets_redis_error_texts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_proto_commands_before_an_error_are_delivered, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_proto_long_lines_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proto_bulk_over_max_is_refused_before_its_payload,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proto_bulk_at_max_is_accepted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proto_query_limit_is_checked_on_announced_sizes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_proto_huge_argument_count_allocates_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_proto_unauthenticated_limits_follow_redis7, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_proto_split_args_handles_escapes_and_errors, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -18,6 +18,7 @@ enum {
 
 static const node_cmd_t *const all_tables[] = {
     node_cmds_connection, node_cmds_server, node_cmds_keys, node_cmds_string, node_cmds_hash,
+    node_cmds_list,       node_cmds_set,    node_cmds_zset, node_cmds_stream,
 };
 
 static const node_cmd_t *table[TABLE_SIZE];
@@ -150,7 +151,8 @@ void node_cmd_dispatch(node_client_t *c)
         node_reply_arity_error(c, cmd->name);
         return;
     }
-    if (!conn->authenticated && !(cmd->flags & NODE_CMD_NOAUTH)) {
+    if (!conn->authenticated && server->config.requirepass != NULL &&
+        !(cmd->flags & NODE_CMD_NOAUTH)) {
         server->stats.total_error_replies++;
         node_reply_error(c, "NOAUTH Authentication required.");
         return;

@@ -41,6 +41,10 @@ extern const node_cmd_t node_cmds_connection[]; /* node_cmd_conn.c */
 extern const node_cmd_t node_cmds_keys[];       /* node_cmd_keys.c */
 extern const node_cmd_t node_cmds_string[];     /* node_cmd_string.c */
 extern const node_cmd_t node_cmds_hash[];       /* node_cmd_hash.c */
+extern const node_cmd_t node_cmds_list[];       /* node_cmd_list.c */
+extern const node_cmd_t node_cmds_set[];        /* node_cmd_set.c */
+extern const node_cmd_t node_cmds_zset[];       /* node_cmd_zset.c */
+extern const node_cmd_t node_cmds_stream[];     /* node_cmd_stream.c */
 
 /* Finds a command by name, case-insensitively, or returns NULL. */
 const node_cmd_t *node_cmd_lookup(const char *name, size_t len);

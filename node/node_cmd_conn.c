@@ -172,7 +172,7 @@ static void cmd_hello(node_client_t *c)
     }
     if (pass != NULL && !auth_or_reply(c, user, pass))
         return;
-    if (!conn->authenticated) {
+    if (!conn->authenticated && c->server->config.requirepass != NULL) {
         node_reply_error(
             c,
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
@@ -452,9 +452,11 @@ static void cmd_client(node_client_t *c)
     size_t n;
 
     if (arg_is(sub, "id")) {
+        conn->lastcmd = "client|id";
         if (node_cmd__sub_arity_ok(c, "client|id", 2))
             node_reply_int(c, (long long)conn->id);
     } else if (arg_is(sub, "getname")) {
+        conn->lastcmd = "client|getname";
         if (!node_cmd__sub_arity_ok(c, "client|getname", 2))
             return;
         if (conn->name != NULL)
@@ -462,6 +464,7 @@ static void cmd_client(node_client_t *c)
         else
             node_reply_null(c);
     } else if (arg_is(sub, "setname")) {
+        conn->lastcmd = "client|setname";
         if (!node_cmd__sub_arity_ok(c, "client|setname", 3))
             return;
         if (!name_valid(&c->argv[2])) {
@@ -472,17 +475,21 @@ static void cmd_client(node_client_t *c)
         set_name(conn, &c->argv[2]);
         node_reply_ok(c);
     } else if (arg_is(sub, "info")) {
+        conn->lastcmd = "client|info";
         if (!node_cmd__sub_arity_ok(c, "client|info", 2))
             return;
         n = node_conn_describe(conn, c->server->now_ms, line, sizeof(line) - 1);
         line[n++] = '\n';
         node_reply_verbatim(c, line, n);
     } else if (arg_is(sub, "list")) {
+        conn->lastcmd = "client|list";
         client_list(c);
     } else if (arg_is(sub, "kill")) {
+        conn->lastcmd = "client|kill";
         if (node_cmd__sub_arity_ok(c, "client|kill", -3))
             client_kill(c);
     } else if (arg_is(sub, "no-evict")) {
+        conn->lastcmd = "client|no-evict";
         if (!node_cmd__sub_arity_ok(c, "client|no-evict", 3))
             return;
         if (arg_is(&c->argv[2], "on") || arg_is(&c->argv[2], "off"))
@@ -490,6 +497,7 @@ static void cmd_client(node_client_t *c)
         else
             node_reply_syntax_error(c);
     } else if (arg_is(sub, "help")) {
+        conn->lastcmd = "client|help";
         if (node_cmd__sub_arity_ok(c, "client|help", 2))
             node_cmd__reply_help(c, client_help, RC_ARRAY_SIZE(client_help));
     } else {

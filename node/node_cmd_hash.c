@@ -323,10 +323,10 @@ static void cmd_hincrbyfloat(node_client_t *c)
     rc_free(buf);
 }
 
-#define W   NODE_CMD_WRITE
-#define R   NODE_CMD_READONLY
-#define F   NODE_CMD_FAST
-#define M   NODE_CMD_DENYOOM
+#define W NODE_CMD_WRITE
+#define R NODE_CMD_READONLY
+#define F NODE_CMD_FAST
+#define M NODE_CMD_DENYOOM
 
 const node_cmd_t node_cmds_hash[] = {
     {"hset", cmd_hset, -4, W | M | F, 1, 1, 1, "hash", "Set the string value of a hash field"},
@@ -337,8 +337,7 @@ const node_cmd_t node_cmds_hash[] = {
     {"hmset", cmd_hmset, -4, W | M | F, 1, 1, 1, "hash",
      "Set multiple hash fields to multiple values"},
     {"hdel", cmd_hdel, -3, W | F, 1, 1, 1, "hash", "Delete one or more hash fields"},
-    {"hgetall", cmd_hgetall, 2, R, 1, 1, 1, "hash",
-     "Get all the fields and values in a hash"},
+    {"hgetall", cmd_hgetall, 2, R, 1, 1, 1, "hash", "Get all the fields and values in a hash"},
     {"hexists", cmd_hexists, 3, R | F, 1, 1, 1, "hash", "Determine if a hash field exists"},
     {"hincrby", cmd_hincrby, 4, W | M | F, 1, 1, 1, "hash",
      "Increment the integer value of a hash field by the given number"},

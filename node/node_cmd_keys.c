@@ -150,7 +150,7 @@ static void cmd_type(node_client_t *c)
     if (o == NULL)
         node_reply_status(c, "none");
     else
-        node_reply_status(c, node_obj_type(o) == NODE_OBJ_HASH ? "hash" : "string");
+        node_reply_status(c, node_obj_type_name(o));
 }
 
 enum expire_flag_e {
@@ -383,8 +383,7 @@ static void cmd_scan(node_client_t *c)
             node_db_lookup(c->db, key, klen, NODE_LOOKUP_WRITE | NODE_LOOKUP_NOTOUCH);
             continue;
         }
-        if (type != NULL &&
-            strcasecmp(type, node_obj_type(o) == NODE_OBJ_HASH ? "hash" : "string") != 0)
+        if (type != NULL && strcasecmp(type, node_obj_type_name(o)) != 0)
             continue;
         vec.v[kept++] = o;
     }

@@ -59,7 +59,8 @@ static const opt_t options[] = {
     {"maxclients", OPT_LONG, OFF(maxclients), 1, INT_MAX, 0, NULL},
     {"timeout", OPT_LONG, OFF(timeout), 0, INT_MAX, 0, NULL},
     {"tcp-keepalive", OPT_LONG, OFF(tcp_keepalive), 0, INT_MAX, 0, NULL},
-    {"proto-max-bulk-len", OPT_MEM, OFF(proto_max_bulk_len), 1024 * 1024, LLONG_MAX, 0, NULL},
+    /* The keyspace stores lengths in 32 bits. */
+    {"proto-max-bulk-len", OPT_MEM, OFF(proto_max_bulk_len), 1024 * 1024, UINT32_MAX, 0, NULL},
     {"client-query-buffer-limit", OPT_MEM, OFF(client_query_buffer_limit), 1024 * 1024, LLONG_MAX,
      0, NULL},
     {"hz", OPT_INT, OFF(hz), 0, INT_MAX, 0, NULL},

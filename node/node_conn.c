@@ -28,6 +28,7 @@ typedef struct write_req_s {
 } write_req_t;
 
 static void process(node_conn_t *c, const char *data, size_t len);
+static void run(node_conn_t *c, const char *data, size_t len);
 
 static node_server_t *server_of(node_conn_t *c)
 {
@@ -106,7 +107,7 @@ static void read_start(node_conn_t *c)
     c->reading = 1;
 }
 
-static void flush(node_conn_t *c);
+static void pump(node_conn_t *c);
 
 static void on_write(uv_write_t *req, int status)
 {
@@ -125,36 +126,19 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     server_of(c)->stats.net_output_bytes += done;
-    if (c->pending != NULL && c->olen < NODE_CONN_OUT_RESUME) {
-        /* Resume the commands left unrun when the output grew too big. */
-        char *data = c->pending;
-        size_t len = c->pending_len;
-
-        c->pending = NULL;
-        c->pending_len = 0;
-        process(c, data, len);
-        rc_free(data);
-        return; /* process() flushed */
-    }
-    flush(c);
+    pump(c);
 }
 
-/* Hands the output to the kernel: try a direct write, queue the rest. */
+/* Hands the output to the kernel: try a direct write, queue the rest in
+ * one uv_write that owns the buffer. */
 static void flush(node_conn_t *c)
 {
     uv_buf_t buf;
     write_req_t *w;
     int n, err;
 
-    if (c->closing || c->writing)
+    if (c->closing || c->writing || c->olen == 0)
         return;
-    if (c->olen == 0) {
-        if (c->close_after_reply)
-            node_conn_close(c, 0);
-        else if (c->pending == NULL)
-            read_start(c);
-        return;
-    }
     buf = uv_buf_init(c->obuf, (unsigned)c->olen);
     n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
     if (n < 0 && n != UV_EAGAIN) {
@@ -171,10 +155,6 @@ static void flush(node_conn_t *c)
             c->obuf = NULL;
             c->ocap = 0;
         }
-        if (c->close_after_reply)
-            node_conn_close(c, 0);
-        else if (c->pending == NULL)
-            read_start(c);
         return;
     }
     /* The write takes the buffer; the next reply starts a fresh one. */
@@ -216,13 +196,16 @@ static int on_command(void *ud, int argc, node_arg_t *argv)
     return node_conn_out_pending(c) > NODE_CONN_OUT_PAUSE;
 }
 
-static void process(node_conn_t *c, const char *data, size_t len)
+/* Runs the commands in 'data' (no flush). */
+static void run(node_conn_t *c, const char *data, size_t len)
 {
     node_server_t *server = server_of(c);
     ssize_t n;
 
     node_proto_set_limits(c->proto, server->config.proto_max_bulk_len,
                           server->config.client_query_buffer_limit);
+    /* requirepass may have been cleared by CONFIG SET since we connected. */
+    node_proto_set_authenticated(c->proto, c->authenticated || server->config.requirepass == NULL);
     c->in_batch = 1;
     n = node_proto_feed(c->proto, data, len, on_command, c);
     c->in_batch = 0;
@@ -246,9 +229,46 @@ static void process(node_conn_t *c, const char *data, size_t len)
         c->pending_len = len - (size_t)n;
         read_stop(c);
     }
-    flush(c);
-    if (!c->closing && node_conn_out_pending(c) > NODE_CONN_OUT_PAUSE)
-        read_stop(c);
+}
+
+/* Writes the output and, once it is all out, closes (QUIT, protocol
+ * error), resumes the commands left unrun by a pause, or reads on. A loop,
+ * not recursion: each round runs at least one pending command. */
+static void pump(node_conn_t *c)
+{
+    for (;;) {
+        char *data;
+        size_t len;
+
+        flush(c);
+        if (c->closing)
+            return;
+        if (c->writing) {
+            if (node_conn_out_pending(c) > NODE_CONN_OUT_PAUSE)
+                read_stop(c);
+            return; /* on_write() pumps again */
+        }
+        if (c->close_after_reply) {
+            node_conn_close(c, 0);
+            return;
+        }
+        if (c->pending == NULL) {
+            read_start(c);
+            return;
+        }
+        data = c->pending;
+        len = c->pending_len;
+        c->pending = NULL;
+        c->pending_len = 0;
+        run(c, data, len);
+        rc_free(data);
+    }
+}
+
+static void process(node_conn_t *c, const char *data, size_t len)
+{
+    run(c, data, len);
+    pump(c);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -257,12 +277,21 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     node_server_t *server = server_of(c);
 
     (void)suggested;
-    if (server->readbuf_busy) {
-        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+    /* One read per client per loop iteration, as Redis does: libuv would
+     * otherwise keep reading one busy client (up to 32 reads) while the
+     * others wait. An empty buffer makes libuv stop with UV_ENOBUFS; the
+     * socket stays readable and is read on the next iteration. */
+    if (server->readbuf_busy || c->read_iter == server->loop_iter) {
+        *buf = uv_buf_init(NULL, 0);
         return;
     }
+    c->read_iter = server->loop_iter;
     server->readbuf_busy = 1;
-    *buf = uv_buf_init(server->readbuf, NODE_SERVER_READBUF);
+    /* Small reads keep clients interleaved; a big argument being read
+     * gets the whole buffer. */
+    *buf = uv_buf_init(server->readbuf, node_proto_buffered(c->proto) >= NODE_SERVER_READ_CHUNK
+                                            ? NODE_SERVER_READBUF
+                                            : NODE_SERVER_READ_CHUNK);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -278,6 +307,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         read_stop(c); /* QUIT or a protocol error: nothing more is run */
         return;
     }
+    if (nread == UV_ENOBUFS)
+        return; /* throttled by on_alloc(): read again next iteration */
     if (nread < 0) {
         node_conn_close(c, (int)nread);
         return;
@@ -310,22 +341,20 @@ static void format_addr(const struct sockaddr_storage *ss, char *out, size_t siz
     }
 }
 
+/* Redis 7.0's connIsLocal() for protected mode: exactly 127.0.0.1 or ::1
+ * (not all of 127/8, and not a v4-mapped address). */
 static int is_loopback(const struct sockaddr_storage *ss)
 {
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)ss;
 
-        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+        return ntohl(sin->sin_addr.s_addr) == 0x7f000001u;
     }
     if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)ss;
         static const unsigned char v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-        const unsigned char *a = sin6->sin6_addr.s6_addr;
 
-        if (memcmp(a, v6_loop, 16) == 0)
-            return 1;
-        /* ::ffff:127.x.x.x */
-        return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 && a[12] == 127;
+        return memcmp(sin6->sin6_addr.s6_addr, v6_loop, 16) == 0;
     }
     return 1; /* unix sockets: local */
 }
@@ -333,14 +362,62 @@ static int is_loopback(const struct sockaddr_storage *ss)
 static const char denied_msg[] =
     "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
-/* Writes 'msg' best-effort and closes: for connections refused at accept. */
+static void on_refused_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    rc_free(req);
+}
+
+static void on_discard_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    node_conn_t *c = handle->data;
+    node_server_t *server = server_of(c);
+
+    (void)suggested;
+    if (server->readbuf_busy) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    server->readbuf_busy = 1;
+    *buf = uv_buf_init(server->readbuf, NODE_SERVER_READ_CHUNK);
+}
+
+static void on_discard_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    node_conn_t *c = stream->data;
+
+    if (buf->base == server_of(c)->readbuf)
+        server_of(c)->readbuf_busy = 0;
+    if (nread < 0 && nread != UV_ENOBUFS)
+        node_conn_close(c, 0); /* the peer hung up (or failed) */
+}
+
+/* Answers a connection refused at accept with 'msg', then half-closes and
+ * drains it until the peer hangs up (the cron closes it after 2 s): closing
+ * with unread input would send a RST that can destroy the message. */
 static void refuse(node_conn_t *c, const char *msg)
 {
+    node_server_t *server = server_of(c);
     uv_buf_t buf = uv_buf_init((char *)msg, (unsigned)strlen(msg));
+    uv_shutdown_t *req;
 
+    if (msg[0] == '\0') {
+        c->closing = 1;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return;
+    }
     (void)uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
-    c->closing = 1;
-    uv_close((uv_handle_t *)&c->tcp, on_close);
+    c->refused = 1;
+    c->ctime_ms = server->now_ms;
+    node_server_link_client(server, c);
+    req = rc_xmalloc(sizeof(*req));
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_refused_shutdown) != 0) {
+        rc_free(req);
+        node_conn_close(c, 0);
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_discard_alloc, on_discard_read) != 0)
+        node_conn_close(c, 0);
 }
 
 int node_conn_accept(node_server_t *server, uv_stream_t *listener)

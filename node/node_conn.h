@@ -53,6 +53,7 @@ struct node_conn_s {
     int64_t ctime_ms;    /* connected at */
     int64_t last_ms;     /* last interaction, for idle timeout */
     uint64_t ncmds;      /* commands run */
+    uint64_t read_iter;  /* loop iteration of the last read (one read per iteration) */
     const char *lastcmd; /* static name of the last command */
 
     node_conn_t *prev; /* server's client list */
@@ -64,7 +65,9 @@ struct node_conn_s {
     unsigned writing : 1;
     unsigned reading : 1;  /* uv_read_start is active */
     unsigned in_batch : 1; /* inside on_read: flush at its end */
-    unsigned killed : 1;   /* CLIENT KILL: close once the batch ends */
+    unsigned killed : 1;
+    unsigned refused : 1;
+        /* refused at accept: drains, then closes */ /* CLIENT KILL: close once the batch ends */
 };
 
 struct node_server_s;

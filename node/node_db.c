@@ -115,6 +115,8 @@ static void obj_free(node_obj_t *o)
         rc_free(node__obj_ptr(o));
     else if (o->type == NODE_OBJ_HASH)
         node__hash_free(o);
+    else if (o->enc == NODE_ENC_PTR)
+        node__type_free(o);
     rc_free(o);
 }
 
@@ -136,6 +138,13 @@ static const node_dict_type_t keyspace_type = {obj_dict_key, obj_dict_destroy};
 node_obj_type_t node_obj_type(const node_obj_t *o)
 {
     return (node_obj_type_t)o->type;
+}
+
+const char *node_obj_type_name(const node_obj_t *o)
+{
+    static const char *const names[] = {"string", "hash", "list", "set", "zset", "stream"};
+
+    return o->type < RC_ARRAY_SIZE(names) ? names[o->type] : "unknown";
 }
 
 const char *node_obj_key(const node_obj_t *o, size_t *klen)
@@ -881,4 +890,21 @@ node_obj_t *node_db_hash_create(node_db_t *db, const char *key, size_t klen)
     node__obj_set_ptr(o, NULL); /* an empty compact hash has no buffer */
     db_add(db, o);
     return o;
+}
+
+node_obj_t *node_db_ptr_create(node_db_t *db, const char *key, size_t klen, node_obj_type_t type,
+                               void *ptr)
+{
+    node_obj_t *o = obj_alloc(key, klen, sizeof(void *), 0);
+
+    o->type = type;
+    o->enc = NODE_ENC_PTR;
+    node__obj_set_ptr(o, ptr);
+    db_add(db, o);
+    return o;
+}
+
+void *node_obj_ptr(const node_obj_t *o)
+{
+    return node__obj_ptr(o);
 }

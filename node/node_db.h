@@ -60,6 +60,10 @@ typedef struct node_obj_s node_obj_t;
 typedef enum node_obj_type_e {
     NODE_OBJ_STRING = 0,
     NODE_OBJ_HASH = 1,
+    NODE_OBJ_LIST = 2,
+    NODE_OBJ_SET = 3,
+    NODE_OBJ_ZSET = 4,
+    NODE_OBJ_STREAM = 5,
 } node_obj_type_t;
 
 /* Lookup flags. */
@@ -78,6 +82,8 @@ node_obj_t *node_db_lookup(node_db_t *db, const char *key, size_t klen, int flag
 int64_t node_db_now(const node_db_t *db);
 
 node_obj_type_t node_obj_type(const node_obj_t *o);
+/* TYPE's name of the object's type: "string", "hash", "list", "set", "zset", "stream". */
+const char *node_obj_type_name(const node_obj_t *o);
 const char *node_obj_key(const node_obj_t *o, size_t *klen);
 /* Absolute expire time in ms, or -1 when the key has no TTL. */
 int64_t node_obj_expire(const node_obj_t *o);
@@ -135,5 +141,13 @@ typedef void node_hash_fn(void *priv, const char *f, size_t flen, const char *v,
 void node_hash_foreach(node_obj_t *o, node_hash_fn *fn, void *priv);
 /* 1 when the hash is in the compact (listpack-like) encoding. */
 int node_hash_is_compact(const node_obj_t *o);
+
+/* Lists, sets, sorted sets, streams (types helper, node_obj_*.c): the
+ * value is a pointer to the type's own structure, changed in place. */
+/* Adds an object of 'type' at 'key' (which must not exist) owning 'ptr'. */
+node_obj_t *node_db_ptr_create(node_db_t *db, const char *key, size_t klen, node_obj_type_t type,
+                               void *ptr);
+/* The structure of a list/set/zset/stream object. */
+void *node_obj_ptr(const node_obj_t *o);
 
 #endif /* RC_NODE_NODE_DB_H */

@@ -197,6 +197,8 @@ int node_dict_rehash(node_dict_t *d, int n)
 
     if (!d->rehashing)
         return 0;
+    if (d->pause > 0)
+        return 1; /* a live iterator relies on entries staying put */
     while (n-- > 0 && d->used[0] != 0) {
         node_dict_entry_t *e, *next;
 
@@ -234,7 +236,7 @@ int node_dict_rehash(node_dict_t *d, int n)
 
 static void rehash_step(node_dict_t *d)
 {
-    if (d->rehashing && d->pause == 0)
+    if (d->rehashing)
         node_dict_rehash(d, 1);
 }
 

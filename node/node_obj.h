@@ -12,6 +12,7 @@
  *          RAW  pointer to node_obj_raw_t (large or growing strings)
  *          LP   pointer to a compact hash buffer
  *          HT   pointer to a node_dict_t of hash fields
+ *          PTR  pointer to a list/set/zset/stream (node_obj_list.c ...)
  * Unaligned fields are read and written with memcpy. */
 #ifndef RC_NODE_NODE_OBJ_H
 #define RC_NODE_NODE_OBJ_H
@@ -28,6 +29,7 @@ enum node_obj_enc_e {
     NODE_ENC_RAW = 2,
     NODE_ENC_LP = 3,
     NODE_ENC_HT = 4,
+    NODE_ENC_PTR = 5, /* list/set/zset/stream: pointer to its own structure */
 };
 
 #define NODE_OBJ_EMB_MAX  64 /* strings up to this size are embedded */
@@ -36,7 +38,7 @@ enum node_obj_enc_e {
 struct node_obj_s {
     node_dict_entry_t link; /* first: the keyspace dict links objects directly */
     uint32_t lru : 24;
-    uint32_t type : 1;
+    uint32_t type : 3; /* node_obj_type_t */
     uint32_t enc : 3;
     uint32_t vol : 1; /* has a TTL part */
     uint32_t klen;
@@ -83,5 +85,8 @@ int node__glob_match(const char *pat, size_t plen, const char *str, size_t slen)
 
 /* node_obj_hash.c */
 void node__hash_free(node_obj_t *o);
+
+/* node_obj_list.c (types helper): frees the value of a list, set, zset or stream. */
+void node__type_free(node_obj_t *o);
 
 #endif /* RC_NODE_NODE_OBJ_H */

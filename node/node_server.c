@@ -39,26 +39,32 @@ void node_server_update_time(node_server_t *server)
 
 void node_server_link_client(node_server_t *server, node_conn_t *c)
 {
+    node_conn_t **head = c->refused ? &server->refused : &server->clients;
+
     c->prev = NULL;
-    c->next = server->clients;
-    if (server->clients != NULL)
-        server->clients->prev = c;
-    server->clients = c;
-    server->nclients++;
+    c->next = *head;
+    if (*head != NULL)
+        (*head)->prev = c;
+    *head = c;
+    if (!c->refused)
+        server->nclients++;
 }
 
 void node_server_unlink_client(node_server_t *server, node_conn_t *c)
 {
-    if (c->prev == NULL && server->clients != c)
-        return; /* never linked (refused at accept) */
+    node_conn_t **head = c->refused ? &server->refused : &server->clients;
+
+    if (c->prev == NULL && *head != c)
+        return; /* never linked */
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
-        server->clients = c->next;
+        *head = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
-    server->nclients--;
+    if (!c->refused)
+        server->nclients--;
 }
 
 uint64_t node_server_ops_per_sec(const node_server_t *server)
@@ -119,6 +125,12 @@ static void close_idle_clients(node_server_t *server)
     node_conn_t *c, *next;
     int64_t limit = (int64_t)server->config.timeout * 1000;
 
+    /* Refused connections get 2 s to read their error and hang up. */
+    for (c = server->refused; c != NULL; c = next) {
+        next = c->next;
+        if (server->now_ms - c->ctime_ms > 2000)
+            node_conn_close(c, 0);
+    }
     if (limit <= 0)
         return;
     for (c = server->clients; c != NULL; c = next) {
@@ -154,6 +166,13 @@ static void on_cron(uv_timer_t *timer)
     close_idle_clients(server);
     if (rc_used_memory() > server->mem_peak)
         server->mem_peak = rc_used_memory();
+}
+
+static void on_prepare(uv_prepare_t *prepare)
+{
+    node_server_t *server = prepare->data;
+
+    server->loop_iter++;
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -345,6 +364,10 @@ int node_server_create(uv_loop_t *loop, node_config_t *config, const char *confi
     err = start_listeners(server);
     if (err != 0)
         goto fail;
+    uv_prepare_init(loop, &server->prepare);
+    server->prepare.data = server;
+    server->handles_open++;
+    uv_prepare_start(&server->prepare, on_prepare);
     hz = effective_hz(server);
     uv_timer_init(loop, &server->cron);
     server->cron.data = server;
@@ -380,17 +403,20 @@ void node_server_shutdown(node_server_t *server)
     for (i = 0; i < server->nlisteners; i++)
         close_handle((uv_handle_t *)&server->listeners[i]);
     close_handle((uv_handle_t *)&server->cron);
+    close_handle((uv_handle_t *)&server->prepare);
     close_handle((uv_handle_t *)&server->sigterm);
     close_handle((uv_handle_t *)&server->sigint);
     while (server->clients != NULL)
         node_conn_close(server->clients, 0);
+    while (server->refused != NULL)
+        node_conn_close(server->refused, 0);
 }
 
 void node_server_destroy(node_server_t *server)
 {
     if (server == NULL)
         return;
-    RC_ASSERT(server->clients == NULL);
+    RC_ASSERT(server->clients == NULL && server->refused == NULL);
     if (server->config.pidfile != NULL)
         unlink(server->config.pidfile);
     node_db_destroy(server->db);

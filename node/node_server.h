@@ -14,7 +14,9 @@
 
 enum node_server_limit_e {
     NODE_SERVER_MAX_LISTENERS = 16,
-    NODE_SERVER_READBUF = 64 * 1024,
+    NODE_SERVER_READBUF = 64 * 1024, /* shared read buffer */
+    NODE_SERVER_READ_CHUNK =
+        16 * 1024,                /* one read per client per iteration (Redis's PROTO_IOBUF_LEN) */
     NODE_SERVER_OPS_SAMPLES = 16, /* instantaneous_ops_per_sec window */
 };
 
@@ -41,10 +43,12 @@ struct node_server_s {
     uv_timer_t cron;
     uv_signal_t sigterm;
     uv_signal_t sigint;
-    uv_prepare_t prepare; /* refreshes the cached clock once per iteration */
-    int handles_open;     /* handles still to be closed at shutdown */
+    uv_prepare_t prepare; /* counts loop iterations, for fair reads */
+    uint64_t loop_iter;
+    int handles_open; /* handles still to be closed at shutdown */
 
     node_conn_t *clients;
+    node_conn_t *refused; /* connections refused at accept, draining */
     long nclients;
     uint64_t next_conn_id;
     size_t clients_out_peak;

@@ -31,10 +31,15 @@ Documented differences (handled here, never silently):
      keys not yet reclaimed (as Redis does), which depends on the active
      expiry cycle's timing, so the stream first touches every such key
      (EXISTS, compared too) to make both servers reclaim it.
-  D6 Not sent at all: INFO, TIME, CLIENT, CONFIG, COMMAND, HELLO, AUTH,
-     SHUTDOWN, QUIT, RESET (covered by the integration tests with
+  D6 Not sent at all: INFO, TIME, CLIENT, CONFIG, COMMAND, HELLO (except the
+     initial HELLO 3 of --resp3, whose reply is only checked to be a map),
+     AUTH, SHUTDOWN, QUIT, RESET (covered by the integration tests with
      ringcached-specific checks); SELECT with an index other than 0
-     (ringcached has db 0 only); RESP3.
+     (ringcached has db 0 only).
+  One command in ten is sent as an inline command (quoted, \\xHH escapes)
+  instead of RESP; the replies are compared the same way.
+  With --resp3 both connections speak RESP3: HGETALL's map is compared as
+  sorted pairs (D2), everything else byte for byte.
 """
 
 import argparse
@@ -55,12 +60,15 @@ FIELDS = [b"f0", b"f1", b"f2", b"f3", b"f4", b"\x00\r\n", b"num", b"flt", b""]
 INTS = [b"0", b"1", b"-1", b"7", b"100", b"-42", b"9223372036854775807", b"-9223372036854775808",
         b"9223372036854775806", b"-9223372036854775807", b"4611686018427387904", b"123456789"]
 BAD_INTS = [b"abc", b"1.5", b" 1", b"1 ", b"", b"99999999999999999999", b"0x10", b"+1", b"1e3", b"--1",
-            b"\x00", b"12a"]
+            b"\x00", b"12a", b"007", b"-0", b"9223372036854775808", b"-9223372036854775809", b"1\x00"]
 FLOATS = [b"0", b"1.5", b"-0.25", b"3", b"1e2", b"2.5e-3", b"0.1", b"-7", b"1e20", b"5.0e3", b"-1e-5",
-          b"3.14159265358979323846", b"10.50", b"1.0", b"-0", b"  1.5", b"1.5  ", b"+2", b".5", b"5."]
+          b"3.14159265358979323846", b"10.50", b"1.0", b"-0", b"  1.5", b"1.5  ", b"+2", b".5", b"5.",
+          b"0x1p3", b"1e400", b"1e-400", b"-1e308", b"1.7976931348623157e308", b"4.9e-324", b"00.5",
+          b"0.000001", b"1e17", b"123456789012345678901234567890"]
 BAD_FLOATS = [b"abc", b"inf", b"-inf", b"nan", b"1.5x", b"", b"1e", b"\x00", b"infinity", b"1,5"]
 PATTERNS = [b"*", b"k*", b"h?", b"*0*", b"[kh]1", b"n[0-1]", b"*\x00*", b"\\*", b"k[^0-3]", b"nomatch*",
-            b"*}", b"[", b"f?"]
+            b"*}", b"[", b"f?", b"[a-", b"[z-a]*", b"k\\", b"*[", b"?*?", b"[\\]]*", b"h[^0-1]", b"[]k]*",
+            b"\\k*", b"*\\*", b"[k-]*", b"**0", b"n[2-0]", b"?", b"??", b"*{tag}", b"[\x00-\xff]*"]
 TINY_TTL_KEYS = {b"k5", b"k6", b"h3", b"n2", b"\xff\xfe"}  # the only keys that get 1-3 ms TTLs
 UNKNOWN = [b"FOO", b"GETT", b"hsett", b"xyzzy", b"SETT", b"getx", b"set_", b"MGETT"]
 
@@ -83,7 +91,7 @@ class Gen:
                       (self.c_del, 3), (self.c_exists, 3), (self.c_type, 2), (self.c_expire, 8),
                       (self.c_ttl, 5), (self.c_persist, 2), (self.c_keys, 1), (self.c_randomkey, 1),
                       (self.c_dbsize, 1), (self.c_scan, 1), (self.c_echo_ping, 1), (self.c_errors, 5),
-                      (self.c_flush, 0.05)):
+                      (self.c_flush, 0.05), (self.c_many, 0.3)):
             self.table += [fn] * int(w * 20)
         r.shuffle(self.table)
 
@@ -465,6 +473,28 @@ class Gen:
         ks = [a for a in args[1:] if a in KEYS]
         return args, None, ks, False
 
+    def c_many(self):
+        """Commands with many arguments (keys repeat: the pool is small)."""
+        r = self.rng
+        n = r.randrange(20, 300)
+        x = r.random()
+        if x < 0.25:
+            ks = [self.key("s") for _ in range(n)]
+            args = []
+            for k in ks:
+                args += [k, self.value()[:50]]
+            return [self.cmd(b"mset")] + args, None, ks, False
+        if x < 0.5:
+            ks = [self.key() for _ in range(n)]
+            return [self.cmd(r.choice([b"mget", b"exists", b"touch", b"del"]))] + ks, None, ks, False
+        k = self.key("h")
+        args = []
+        for _ in range(n):
+            args += [b"f%d" % r.randrange(400) if r.random() < 0.8 else r.choice(FIELDS), self.value()[:30]]
+        if x < 0.8:
+            return [self.cmd(r.choice([b"hset", b"hmset"])), k] + args, None, [k], False
+        return [self.cmd(r.choice([b"hmget", b"hdel"])), k] + args[0::2], None, [k], False
+
     def c_flush(self):
         return [self.cmd(self.rng.choice([b"flushdb", b"flushall"]))], None, "flush", False
 
@@ -473,6 +503,25 @@ class Gen:
             c = self.rng.choice(self.table)()
             if not self.exclude or c[0][0].lower() not in self.exclude:
                 return c
+
+
+_INLINE_SAFE = set(range(0x21, 0x7f)) - {ord('"'), ord("\\"), ord("'")}
+
+
+def encode_inline(args):
+    """An inline command (as typed in telnet): every argument in double
+    quotes, bytes outside printable ASCII as \\xHH escapes."""
+    out = []
+    for a in args:
+        q = bytearray(b'"')
+        for ch in a:
+            if ch in _INLINE_SAFE or ch == 0x20:
+                q.append(ch)
+            else:
+                q += b"\\x%02x" % ch
+        q += b'"'
+        out.append(bytes(q))
+    return b" ".join(out) + b"\r\n"
 
 
 def normalize(raw, norm):
@@ -485,6 +534,8 @@ def normalize(raw, norm):
             return raw
         return ("multiset", tuple(sorted(v)))
     if norm == "pairs":
+        if isinstance(v, dict):  # RESP3 map
+            return ("pairs", tuple(sorted(v.items())))
         if not isinstance(v, list) or len(v) % 2:
             return raw
         return ("pairs", tuple(sorted(zip(v[0::2], v[1::2]))))
@@ -545,6 +596,8 @@ class Diff:
         self.waited = 0.0
         self.stats = {"sent": 0, "errors": 0, "scan": 0, "waits": 0}
         self.mismatches = 0
+        self.inline_rng = random.Random(seed ^ 0x5EED)
+        self.inline_share = 0.1
         self.max_mismatches = 1
         self.resync = False
 
@@ -570,7 +623,14 @@ class Diff:
     def flush(self):
         if not self.pending:
             return
-        data = b"".join(encode_command(*args) for _, args, _ in self.pending)
+        parts = []
+        for _, args, _ in self.pending:
+            # a share of the commands goes inline (same stream either way)
+            if self.inline_share and self.inline_rng.random() < self.inline_share and sum(map(len, args)) < 8000:
+                parts.append(encode_inline(args))
+            else:
+                parts.append(encode_command(*args))
+        data = b"".join(parts)
         self.a.send(data)
         self.b.send(data)
         replies_a = [self.a.read_reply() for _ in self.pending]
@@ -672,6 +732,7 @@ def main():
     ap.add_argument("--seed", type=int, default=None, help="default: $RC_DIFF_SEED or 20261128")
     ap.add_argument("--batch", type=int, default=64, help="commands pipelined per round trip")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--resp3", action="store_true", help="switch both connections to RESP3 (HELLO 3) first")
     ap.add_argument("--exclude", default="", help="comma-separated commands not to send (exploring only)")
     ap.add_argument("--max-mismatches", type=int, default=1,
                     help="explore: after a mismatch flush both servers and go on, up to this many")
@@ -705,11 +766,18 @@ def main():
             c = RawConn("127.0.0.1", p)
             c.call(b"FLUSHALL")
             c.close()
-        print("differential: seed %d, %d commands, ringcached port %d vs redis-server port %d%s"
-              % (seed, count, a_port, b_port, " (redis vs redis)" if opts.against_redis else ""))
+        print("differential: seed %d, %d commands, ringcached port %d vs redis-server port %d%s%s"
+              % (seed, count, a_port, b_port, " (redis vs redis)" if opts.against_redis else "",
+                 ", RESP3" if opts.resp3 else ""))
         t0 = time.monotonic()
         d = Diff(a_port, b_port, seed, opts.batch, opts.verbose)
         d.max_mismatches = opts.max_mismatches
+        if opts.resp3:
+            for conn in (d.a, d.b):
+                hello = conn.call(b"HELLO", b"3")
+                if not hello.startswith(b"%"):
+                    print("HELLO 3 refused: %r" % hello[:200])
+                    raise SystemExit(1)
         try:
             gen = Gen(seed)
             gen.exclude = {x.lower().encode() for x in opts.exclude.split(",") if x}

@@ -162,16 +162,21 @@ def test_allkeys_lru_keeps_recently_used(t):
         for i in range(s, s + 500):
             pipe.get("hot:%d" % i)
         pipe.execute()
-    # squeeze to ~half of what is stored
-    limit = used_memory(srv) // 2
+    # squeeze to 60% of what is stored, then write 1000 more keys: about
+    # 3800 keys must go. Sampled LRU picks the oldest of a few random keys, so
+    # cold keys stay plentiful enough (about a third survive) for a sample to
+    # almost always contain one.
+    limit = used_memory(srv) * 6 // 10
     r.config_set("maxmemory", str(limit))
-    fill(r, "new", 2000)
+    fill(r, "new", 1000)
     assert int(srv.info("stats")["evicted_keys"]) > 3000
     assert_near_limit(srv, limit)
     hot = sum(r.exists("hot:%d" % i) for i in range(1000))
     cold = sum(r.exists("cold:%d" % i) for i in range(0, 6000, 6))
+    new = sum(r.exists("new:%d" % i) for i in range(0, 1000))
+    print("  survivors: hot %d/1000, cold %d/1000 sampled, new %d/1000" % (hot, cold, new))
     assert hot >= 900, "only %d of 1000 recently used keys survived" % hot
-    assert cold < 500, "%d of 1000 sampled cold keys survived" % cold
+    assert cold < 600, "%d of 1000 sampled cold keys survived" % cold
 
 
 @test
@@ -262,42 +267,36 @@ def test_config_set_maxmemory_evicts_at_once(t):
 
 @test(slow=True)
 def test_growth_to_a_million_keys_without_stalls(t):
-    """Incremental rehashing: while 1M keys are loaded (the table doubles
-    many times), another client's PINGs never wait long. A gross check: a
-    non-incremental rehash of a 1M-entry table stalls for tens of ms, which
-    shared CI machines can also do; the bound is 250 ms (scaled)."""
-    import threading
+    """Incremental rehashing: while redis-benchmark loads about 1M random keys
+    (the table doubles many times), a PING on another connection never waits
+    long. A gross check: the bound is 250 ms (scaled) because the 2-core CI
+    machine runs the loader, the server and this script at once."""
+    import subprocess
     srv = t.server()
     n = 300000 if rctest.is_sanitized() else 1000000
-    loader = srv.raw()
-    errors = []
-
-    def load():
-        try:
-            for s in range(0, n, 20000):
-                loader.send(b"".join(rctest.encode_command("SET", "grow:%d" % i, "v") for i in range(s, s + 20000)))
-                for _ in range(20000):
-                    if loader.read_reply() != b"+OK\r\n":
-                        errors.append("bad reply")
-                        return
-        except Exception as e:  # noqa: BLE001
-            errors.append(repr(e))
-
-    th = threading.Thread(target=load)
+    loader = subprocess.Popen([rctest.REDIS_BENCHMARK, "-p", str(srv.port), "-t", "set", "-n", str(n),
+                               "-r", "100000000", "-P", "64", "-c", "4", "-d", "3", "-q"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     pinger = srv.raw()
-    th.start()
-    worst = 0.0
+    worst = (0.0, 0)
     pings = 0
-    while th.is_alive():
-        t0 = time.monotonic()
-        assert pinger.call("PING") == b"+PONG\r\n"
-        worst = max(worst, time.monotonic() - t0)
-        pings += 1
-    th.join()
-    assert not errors, errors
-    assert srv.client().dbsize() == n
-    print("  %d keys, %d PINGs meanwhile, worst %.1f ms" % (n, pings, worst * 1000))
-    assert worst < 0.25 * rctest.timeout_scale(), "a PING waited %.0f ms" % (worst * 1000)
+    try:
+        while loader.poll() is None:
+            t0 = time.monotonic()
+            assert pinger.call("PING") == b"+PONG\r\n"
+            dt = time.monotonic() - t0
+            if dt > worst[0]:
+                worst = (dt, pings)
+            pings += 1
+    finally:
+        if loader.poll() is None:
+            loader.kill()
+        err = loader.communicate()[1]
+    assert loader.returncode == 0, err
+    size = srv.client().dbsize()
+    assert size > n * 0.98, size
+    print("  %d keys, %d PINGs meanwhile, worst %.1f ms" % (size, pings, worst[0] * 1000))
+    assert worst[0] < 0.25 * rctest.timeout_scale(), "a PING waited %.0f ms" % (worst[0] * 1000)
 
 
 if __name__ == "__main__":

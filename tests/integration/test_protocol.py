@@ -207,6 +207,34 @@ def test_tcp_keepalive_applied_to_clients(t):
     assert out.strip() and "keepalive" not in out, out
 
 
+@test
+def test_many_connections_and_churn(t):
+    """600 simultaneous clients, then 3000 connect/command/close cycles: every
+    client is served, connected_clients returns to its base, memory stays
+    flat."""
+    srv = t.server()
+    conns = [srv.raw() for _ in range(600)]
+    for i, c in enumerate(conns):
+        c.send(encode_command("SET", "c:%d" % i, i))
+    for c in conns:
+        assert c.read_reply() == b"+OK\r\n"
+    assert int(srv.info("clients")["connected_clients"]) >= 601
+    for c in conns:
+        c.close()
+    wait_for(lambda: int(srv.info("clients")["connected_clients"]) <= 2, 10, what="clients to be freed")
+    used0 = int(srv.info("memory")["used_memory"])
+    for i in range(3000):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s.sendall(encode_command("INCR", "churn") if i % 2 else b"PING\r\n")
+        s.recv(100)
+        s.close()
+    assert srv.client().get("churn") == b"1500"
+    wait_for(lambda: int(srv.info("clients")["connected_clients"]) <= 2, 10, what="clients to be freed")
+    used1 = int(srv.info("memory")["used_memory"])
+    assert used1 - used0 < 1 * MB, "used_memory grew by %d over 3000 connections" % (used1 - used0)
+    assert int(srv.info("stats")["total_connections_received"]) >= 3600
+
+
 # ---------------------------------------------------------------- inline
 
 

@@ -129,6 +129,46 @@ def test_bind_any_and_protected_mode(t):
     assert r.config_get("protected-mode") == {"protected-mode": "no"}
 
 
+@test
+def test_protected_mode_denies_non_loopback_peer(t):
+    """With no password and protected mode on, a peer that is not 127.0.0.1
+    or ::1 gets -DENIED and is closed. The peer here is 127.0.0.2, still
+    loopback traffic: Redis 7.0 treats only 127.0.0.1 and ::1 as local."""
+    srv = t.server(["--bind", "0.0.0.0"])
+
+    def from_127_0_0_2():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(10 * timeout_scale())
+        s.bind(("127.0.0.2", 0))
+        s.connect(("127.0.0.1", srv.port))
+        return s
+
+    s = from_127_0_0_2()
+    s.sendall(b"PING\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert data.startswith(b"-DENIED Redis is running in protected mode"), data[:200]
+    assert srv.ping_fresh()  # 127.0.0.1 still allowed
+    # with a password, or protected-mode no, the same peer is served
+    r = srv.client()
+    r.config_set("protected-mode", "no")
+    s = from_127_0_0_2()
+    s.sendall(b"PING\r\n")
+    assert s.recv(100) == b"+PONG\r\n"
+    s.close()
+    r.config_set("protected-mode", "yes")
+    r.config_set("requirepass", "pw")
+    s = from_127_0_0_2()
+    s.sendall(b"PING\r\n")
+    assert s.recv(100).startswith(b"-NOAUTH")
+    s.close()
+
+
 def _ipv6_loopback():
     try:
         s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -200,6 +240,30 @@ def test_sigterm_exits_0_and_removes_pidfile(t):
     code = srv.stop(sig=signal.SIGTERM)
     assert code == 0, code
     assert not os.path.exists(pidfile), "pidfile left behind"
+
+
+@test
+def test_sigterm_under_load_exits_0(t):
+    """SIGTERM while 50 clients pipeline writes and others hold half-sent
+    commands and unread replies: a clean exit 0 (in the ASan build this
+    also checks that nothing leaks at exit)."""
+    srv = t.server()
+    r = srv.client()
+    r.set("big", b"x" * 100000)
+    half = srv.raw()
+    half.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nabc")  # incomplete command
+    unread = srv.raw()
+    unread.send(encode_command("GET", "big") * 200)  # 20 MB of replies nobody reads
+    bench = subprocess.Popen([rctest.REDIS_BENCHMARK, "-p", str(srv.port), "-t", "set,get", "-n", "10000000",
+                              "-c", "50", "-P", "16", "-r", "100000", "-q"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: int(srv.info("stats")["total_commands_processed"]) > 100000, 30, what="load")
+        code = srv.stop(sig=signal.SIGTERM, timeout=20)
+    finally:
+        bench.kill()
+        bench.wait()
+    assert code == 0, code
 
 
 @test

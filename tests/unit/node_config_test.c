@@ -183,6 +183,23 @@ static void test_config_runtime_set_refuses_immutable_and_keeps_value(void **sta
     assert_int_equal(cfg->proto_max_bulk_len, 2 * 1024 * 1024);
 }
 
+static void test_config_proto_max_bulk_len_fits_32_bits(void **state)
+{
+    node_config_t *cfg = *state;
+    const char *ok = "4gb", *max = "4294967295", *big = "4294967296";
+    char err[256];
+
+    /* The keyspace stores lengths in 32 bits: 4gb (2^32) is one too many. */
+    assert_int_equal(node_config_set(cfg, "proto-max-bulk-len", 1, &ok, 1, err, sizeof(err)),
+                     RC_EBADCONF);
+    assert_string_equal(err, "argument must be between 1048576 and 4294967295 inclusive");
+    assert_int_equal(node_config_set(cfg, "proto-max-bulk-len", 1, &big, 0, err, sizeof(err)),
+                     RC_EBADCONF);
+    assert_int_equal(cfg->proto_max_bulk_len, 512LL * 1024 * 1024);
+    assert_int_equal(node_config_set(cfg, "proto-max-bulk-len", 1, &max, 1, err, sizeof(err)), 0);
+    assert_int_equal(cfg->proto_max_bulk_len, 4294967295LL);
+}
+
 static void test_config_get_lists_every_option(void **state)
 {
     node_config_t *cfg = *state;
@@ -234,6 +251,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_missing_file_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_runtime_set_refuses_immutable_and_keeps_value,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_proto_max_bulk_len_fits_32_bits, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_config_get_lists_every_option, setup, teardown),
         cmocka_unit_test(test_config_glob_matches_like_redis),
     };

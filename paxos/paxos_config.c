@@ -1,0 +1,237 @@
+/* paxos/paxos_config.c: configurations and the changes applied to them.
+ * The one rule: applying a change is idempotent, so a request that arrives
+ * twice, or after it was decided, is a no-op. */
+#include "paxos/paxos.h"
+#include "paxos/paxos_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/rc.h"
+
+int paxos_ballot_cmp(paxos_ballot_t a, paxos_ballot_t b)
+{
+    if (a.round != b.round)
+        return a.round < b.round ? -1 : 1;
+    if (a.node != b.node)
+        return a.node < b.node ? -1 : 1;
+    return 0;
+}
+
+int paxos_config_find(const paxos_config_t *c, uint64_t id)
+{
+    uint32_t i;
+
+    for (i = 0; i < c->nmembers && i < PAXOS_MAX_MEMBERS; i++) {
+        if (c->members[i].id == id)
+            return (int)i;
+    }
+    return -1;
+}
+
+static int addr_ok(const char *s)
+{
+    return memchr(s, '\0', PAXOS_ADDR_MAX) != NULL;
+}
+
+int paxos_config_check(const paxos_config_t *c)
+{
+    uint32_t i;
+
+    if (c->epoch == 0 || c->nmembers == 0 || c->nmembers > PAXOS_MAX_MEMBERS ||
+        c->nrecent > PAXOS_MAX_RECENT)
+        return -EINVAL;
+    for (i = 0; i < c->nmembers; i++) {
+        const paxos_member_t *m = &c->members[i];
+
+        if (m->id == 0 || m->id >= c->next_id || (i > 0 && m->id <= c->members[i - 1].id))
+            return -EINVAL;
+        if (m->incarnation == 0 || m->weight == 0 || m->weight > PAXOS_MAX_WEIGHT ||
+            m->state != PAXOS_MEMBER_ACTIVE || !addr_ok(m->client_addr) || !addr_ok(m->bus_addr))
+            return -EINVAL;
+    }
+    return 0;
+}
+
+int paxos_change_check(const paxos_change_t *ch)
+{
+    if (ch->incarnation == 0 || !addr_ok(ch->client_addr) || !addr_ok(ch->bus_addr))
+        return -EINVAL;
+    switch (ch->kind) {
+    case PAXOS_CHANGE_JOIN:
+        if (ch->weight == 0 || ch->weight > PAXOS_MAX_WEIGHT || ch->bus_addr[0] == '\0')
+            return -EINVAL;
+        return 0;
+    case PAXOS_CHANGE_LEAVE:
+    case PAXOS_CHANGE_REMOVE:
+        return ch->id != 0 ? 0 : -EINVAL;
+    case PAXOS_CHANGE_WEIGHT:
+        if (ch->id == 0 || ch->weight == 0 || ch->weight > PAXOS_MAX_WEIGHT)
+            return -EINVAL;
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}
+
+static int token_known(const paxos_config_t *c, const paxos_change_t *ch)
+{
+    uint32_t i;
+
+    for (i = 0; i < c->nrecent; i++) {
+        if (c->recent[i] == ch->incarnation)
+            return 1;
+    }
+    for (i = 0; i < c->nmembers; i++) {
+        if (c->members[i].incarnation == ch->incarnation)
+            return 1;
+    }
+    return 0;
+}
+
+static int apply_join(paxos_config_t *c, const paxos_change_t *ch)
+{
+    paxos_member_t *m;
+
+    if (token_known(c, ch) || c->nmembers >= PAXOS_MAX_MEMBERS)
+        return 0;
+    m = &c->members[c->nmembers++]; /* next_id is above every id: stays sorted */
+    memset(m, 0, sizeof(*m));
+    m->id = c->next_id++;
+    m->incarnation = ch->incarnation;
+    memcpy(m->client_addr, ch->client_addr, PAXOS_ADDR_MAX);
+    memcpy(m->bus_addr, ch->bus_addr, PAXOS_ADDR_MAX);
+    m->weight = ch->weight;
+    m->state = PAXOS_MEMBER_ACTIVE;
+    if (c->nrecent == PAXOS_MAX_RECENT) {
+        memmove(&c->recent[0], &c->recent[1], sizeof(c->recent[0]) * (PAXOS_MAX_RECENT - 1));
+        c->nrecent--;
+    }
+    c->recent[c->nrecent++] = ch->incarnation;
+    return 1;
+}
+
+int paxos__change_applies(const paxos_config_t *c, const paxos_change_t *ch)
+{
+    int i = paxos_config_find(c, ch->id);
+
+    if (paxos_change_check(ch) != 0)
+        return 0;
+    if (ch->kind == PAXOS_CHANGE_JOIN)
+        return !token_known(c, ch) && c->nmembers < PAXOS_MAX_MEMBERS;
+    if (i < 0 || c->members[i].incarnation != ch->incarnation)
+        return 0;
+    if (ch->kind == PAXOS_CHANGE_WEIGHT)
+        return c->members[i].weight != ch->weight;
+    return c->nmembers > 1; /* the last member stays: someone must hold the chain */
+}
+
+int paxos_config_apply(paxos_config_t *c, const paxos_change_t *ch)
+{
+    int i = paxos_config_find(c, ch->id);
+
+    if (!paxos__change_applies(c, ch))
+        return 0;
+    if (ch->kind == PAXOS_CHANGE_JOIN)
+        return apply_join(c, ch);
+    if (ch->kind == PAXOS_CHANGE_WEIGHT) {
+        c->members[i].weight = ch->weight;
+        return 1;
+    }
+    memmove(&c->members[i], &c->members[i + 1],
+            sizeof(c->members[0]) * (c->nmembers - (uint32_t)i - 1));
+    c->nmembers--;
+    memset(&c->members[c->nmembers], 0, sizeof(c->members[0]));
+    return 1;
+}
+
+int paxos_config_add(paxos_config_t *c, uint64_t incarnation, const char *client_addr,
+                     const char *bus_addr, uint32_t weight)
+{
+    paxos_change_t ch;
+
+    memset(&ch, 0, sizeof(ch));
+    ch.kind = PAXOS_CHANGE_JOIN;
+    ch.incarnation = incarnation;
+    ch.weight = weight;
+    if (strlen(client_addr) >= PAXOS_ADDR_MAX || strlen(bus_addr) >= PAXOS_ADDR_MAX)
+        return -EINVAL;
+    strcpy(ch.client_addr, client_addr);
+    strcpy(ch.bus_addr, bus_addr);
+    if (c->next_id == 0)
+        c->next_id = 1;
+    if (paxos_change_check(&ch) != 0 || paxos_config_apply(c, &ch) != 1)
+        return -EINVAL;
+    return 0;
+}
+
+static int member_equal(const paxos_member_t *a, const paxos_member_t *b)
+{
+    return a->id == b->id && a->incarnation == b->incarnation && a->weight == b->weight &&
+           a->state == b->state && strncmp(a->client_addr, b->client_addr, PAXOS_ADDR_MAX) == 0 &&
+           strncmp(a->bus_addr, b->bus_addr, PAXOS_ADDR_MAX) == 0;
+}
+
+int paxos_config_equal(const paxos_config_t *a, const paxos_config_t *b)
+{
+    uint32_t i;
+
+    if (a->epoch != b->epoch || a->next_id != b->next_id || a->replicas != b->replicas ||
+        a->nrecent != b->nrecent || a->nmembers != b->nmembers || a->nrecent > PAXOS_MAX_RECENT ||
+        a->nmembers > PAXOS_MAX_MEMBERS)
+        return 0;
+    for (i = 0; i < a->nrecent; i++) {
+        if (a->recent[i] != b->recent[i])
+            return 0;
+    }
+    for (i = 0; i < a->nmembers; i++) {
+        if (!member_equal(&a->members[i], &b->members[i]))
+            return 0;
+    }
+    return 1;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static uint64_t fnv64(uint64_t h, uint64_t v)
+{
+    unsigned char b[8];
+    int i;
+
+    for (i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    return fnv(h, b, 8);
+}
+
+uint64_t paxos_config_hash(const paxos_config_t *c)
+{
+    uint64_t h = 14695981039346656037ULL;
+    uint32_t i;
+
+    h = fnv64(h, c->epoch);
+    h = fnv64(h, c->next_id);
+    h = fnv64(h, c->replicas);
+    for (i = 0; i < c->nrecent && i < PAXOS_MAX_RECENT; i++)
+        h = fnv64(h, c->recent[i]);
+    for (i = 0; i < c->nmembers && i < PAXOS_MAX_MEMBERS; i++) {
+        const paxos_member_t *m = &c->members[i];
+
+        h = fnv64(h, m->id);
+        h = fnv64(h, m->incarnation);
+        h = fnv64(h, ((uint64_t)m->weight << 8) | m->state);
+        h = fnv(h, m->client_addr, strnlen(m->client_addr, PAXOS_ADDR_MAX));
+        h = fnv64(h, 0);
+        h = fnv(h, m->bus_addr, strnlen(m->bus_addr, PAXOS_ADDR_MAX));
+    }
+    return h;
+}

@@ -1,0 +1,690 @@
+/* paxos/paxos_node.c: one member of the chain: learner, request handling,
+ * failure-detector input, timers and catch-up, around the acceptor and the
+ * proposer. The one rule: every input is a function call that returns its
+ * effects; the node never does I/O and never reads a clock. */
+#include "paxos/paxos_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/rc.h"
+
+enum {
+    CATCHUP_BATCH = 8, /* CHOSEN messages per STATUS answer */
+};
+
+void paxos_params_default(paxos_params_t *p, uint64_t incarnation, const char *client_addr,
+                          const char *bus_addr, uint32_t weight, uint64_t seed)
+{
+    memset(p, 0, sizeof(*p));
+    p->incarnation = incarnation;
+    snprintf(p->client_addr, sizeof(p->client_addr), "%s", client_addr);
+    snprintf(p->bus_addr, sizeof(p->bus_addr), "%s", bus_addr);
+    p->weight = weight;
+    p->seed = seed;
+    p->batch_delay = 5;
+    p->phase_timeout = 100;
+    p->takeover_timeout = 300;
+    p->sync_interval = 300;
+}
+
+/* splitmix64: the node's only source of randomness, seeded by the driver. */
+uint64_t paxos__random(paxos_node_t *node, uint64_t bound)
+{
+    uint64_t z = (node->rng += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return bound == 0 ? 0 : z % bound;
+}
+
+static void hist_put(paxos_node_t *node, const paxos_config_t *c)
+{
+    node->hist[c->epoch % PAXOS_HISTORY] = *c;
+}
+
+const paxos_config_t *paxos_node_config(const paxos_node_t *node, uint64_t epoch)
+{
+    const paxos_config_t *c;
+
+    if (epoch == 0 || epoch > node->st.chosen.epoch)
+        return NULL;
+    c = &node->hist[epoch % PAXOS_HISTORY];
+    return c->epoch == epoch ? c : NULL;
+}
+
+paxos_node_t *paxos_node_create(const paxos_params_t *params, const paxos_state_t *restored)
+{
+    paxos_node_t *node = rc_xcalloc(1, sizeof(*node));
+
+    node->p = *params;
+    node->rng = params->seed ^ (params->incarnation * 0x2545f4914f6cdd1dULL);
+    node->hist = rc_xcalloc(PAXOS_HISTORY, sizeof(*node->hist));
+    node->st.incarnation = params->incarnation;
+    if (restored != NULL) {
+        node->st = *restored;
+#if PAXOS_MUTATION == 5
+        node->st.promised = node->st.accepted; /* BUG: the promise is forgotten */
+#endif
+        if (node->st.chosen.epoch != 0)
+            hist_put(node, &node->st.chosen);
+        if (node->st.id != 0 && node->st.chosen.epoch != 0 &&
+            paxos_config_find(&node->st.chosen, node->st.id) < 0)
+            node->removed = 1;
+    }
+    node->max_seen_round = node->st.max_round;
+    if (node->st.promised.round > node->max_seen_round)
+        node->max_seen_round = node->st.promised.round;
+    return node;
+}
+
+void paxos_node_destroy(paxos_node_t *node)
+{
+    if (node == NULL)
+        return;
+    rc_free(node->hist);
+    rc_free(node->out);
+    rc_free(node);
+}
+
+const paxos_state_t *paxos_node_state(const paxos_node_t *node)
+{
+    return &node->st;
+}
+
+uint64_t paxos_node_epoch(const paxos_node_t *node)
+{
+    return node->st.chosen.epoch;
+}
+
+uint64_t paxos_node_id(const paxos_node_t *node)
+{
+    return node->st.id;
+}
+
+size_t paxos_node_pending(const paxos_node_t *node)
+{
+    return node->npending;
+}
+
+int paxos_node_proposing(const paxos_node_t *node)
+{
+    return node->prop.phase != 0;
+}
+
+int paxos__is_dead(const paxos_node_t *node, uint64_t id)
+{
+    size_t i;
+
+    if (id == node->st.id)
+        return 0;
+    for (i = 0; i < node->ndead; i++) {
+        if (node->dead[i] == id)
+            return 1;
+    }
+    return 0;
+}
+
+uint64_t paxos_node_coordinator(const paxos_node_t *node)
+{
+    const paxos_config_t *c = &node->st.chosen;
+    uint32_t i;
+
+    for (i = 0; i < c->nmembers; i++) {
+        if (!paxos__is_dead(node, c->members[i].id))
+            return c->members[i].id;
+    }
+    return 0;
+}
+
+int paxos_node_pop(paxos_node_t *node, paxos_out_t *out)
+{
+    if (node->out_len == 0)
+        return 0;
+    *out = node->out[node->out_head];
+    node->out_head = (node->out_head + 1) % node->out_cap;
+    node->out_len--;
+    return 1;
+}
+
+void paxos__send(paxos_node_t *node, uint64_t to, const char *addr, const paxos_msg_t *msg)
+{
+    paxos_out_t *o;
+
+    if (node->out_len == node->out_cap) {
+        size_t cap = node->out_cap ? node->out_cap * 2 : 16, i;
+        paxos_out_t *grown = rc_xmalloc(cap * sizeof(*grown));
+
+        for (i = 0; i < node->out_len; i++)
+            grown[i] = node->out[(node->out_head + i) % node->out_cap];
+        rc_free(node->out);
+        node->out = grown;
+        node->out_cap = cap;
+        node->out_head = 0;
+    }
+    o = &node->out[(node->out_head + node->out_len) % node->out_cap];
+    node->out_len++;
+    snprintf(o->addr, sizeof(o->addr), "%s", addr);
+    o->msg = *msg;
+    o->msg.to = to;
+}
+
+void paxos__msg_init(paxos_node_t *node, paxos_msg_t *m, uint8_t type, uint64_t epoch)
+{
+    memset(m, 0, sizeof(*m));
+    m->type = type;
+    m->epoch = epoch;
+    m->from = node->st.id;
+    memcpy(m->from_addr, node->p.bus_addr, PAXOS_ADDR_MAX);
+}
+
+void paxos__persist(paxos_node_t *node)
+{
+    node->eff->persist = 1;
+}
+
+void paxos__wake(paxos_node_t *node, uint64_t at)
+{
+    if (at != 0 && (node->eff->wake_at == 0 || at < node->eff->wake_at))
+        node->eff->wake_at = at;
+}
+
+static void begin(paxos_node_t *node, uint64_t now, paxos_effects_t *eff)
+{
+    memset(eff, 0, sizeof(*eff));
+    node->eff = eff;
+    if (node->installed_at == 0)
+        node->installed_at = now;
+    node->failures = 0; /* a restarted node counts from its start */
+    if (node->next_sync == 0)
+        node->next_sync = now + 1 + paxos__random(node, node->p.sync_interval);
+}
+
+static void finish(paxos_node_t *node)
+{
+    paxos_effects_t *eff = node->eff;
+
+    eff->nsend = node->out_len;
+    eff->removed = node->removed;
+    paxos__wake(node, node->next_sync);
+    paxos__wake(node, node->propose_at);
+    paxos__wake(node, node->takeover_at);
+    if (node->prop.phase != 0)
+        paxos__wake(node, node->prop.deadline);
+    node->eff = NULL;
+}
+
+static const paxos_member_t *member_of(const paxos_node_t *node, uint64_t id)
+{
+    int i = paxos_config_find(&node->st.chosen, id);
+
+    return i < 0 ? NULL : &node->st.chosen.members[i];
+}
+
+static void send_request(paxos_node_t *node, uint64_t to, const char *addr,
+                         const paxos_change_t *ch)
+{
+    paxos_msg_t m;
+
+    paxos__msg_init(node, &m, PAXOS_MSG_REQUEST, node->st.chosen.epoch);
+    m.change = *ch;
+    paxos__send(node, to, addr, &m);
+}
+
+static void forward_pending(paxos_node_t *node, uint64_t coord)
+{
+    const paxos_member_t *m = member_of(node, coord);
+    size_t i;
+
+    if (m == NULL || coord == node->st.id)
+        return;
+    for (i = 0; i < node->npending; i++)
+        send_request(node, m->id, m->bus_addr, &node->pending[i]);
+}
+
+static int has_work(const paxos_node_t *node)
+{
+    return node->npending > 0 || node->st.accepted.round != 0;
+}
+
+/* Arms the timer that gets pending work proposed: the coordinator batches
+ * for batch_delay, the others wait a randomised takeover timeout. */
+static void schedule(paxos_node_t *node, uint64_t now)
+{
+    if (node->removed || !paxos__is_acceptor(&node->st) || !has_work(node)) {
+        node->propose_at = 0;
+        node->takeover_at = 0;
+        return;
+    }
+    if (paxos_node_coordinator(node) == node->st.id) {
+        if (node->prop.phase == 0 && node->propose_at == 0)
+            node->propose_at = now + node->p.batch_delay;
+    } else if (node->takeover_at == 0) {
+        node->takeover_at =
+            now + node->p.takeover_timeout + paxos__random(node, node->p.takeover_timeout);
+    }
+}
+
+static void drop_decided(paxos_node_t *node)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < node->npending; i++) {
+        if (paxos__change_applies(&node->st.chosen, &node->pending[i]))
+            node->pending[n++] = node->pending[i];
+    }
+    node->npending = n;
+}
+
+void paxos__install(paxos_node_t *node, uint64_t now, const paxos_config_t *c)
+{
+    paxos_effects_t *eff = node->eff;
+
+    RC_ASSERT(c->epoch > node->st.chosen.epoch);
+    if (node->st.chosen.epoch != 0 && c->epoch != node->st.chosen.epoch + 1)
+        eff->snapshot = 1;
+    node->st.chosen = *c;
+    node->installed_at = now;
+    node->failures = 0;
+    node->st.promised.round = node->st.promised.node = 0;
+    node->st.accepted.round = node->st.accepted.node = 0;
+    hist_put(node, c);
+    if (eff->installed_from == 0)
+        eff->installed_from = c->epoch;
+    eff->installed_to = c->epoch;
+    if (node->st.id == 0) {
+        uint32_t i;
+
+        for (i = 0; i < c->nmembers; i++) {
+            if (c->members[i].incarnation == node->st.incarnation &&
+                strcmp(c->members[i].bus_addr, node->p.bus_addr) == 0) {
+                node->st.id = c->members[i].id;
+                node->joining = 0;
+                if (node->st.max_round < node->max_seen_round)
+                    node->st.max_round = node->max_seen_round;
+            }
+        }
+        for (i = 0; node->st.id == 0 && i < c->nrecent; i++) {
+            if (c->recent[i] == node->st.incarnation)
+                node->removed = 1; /* joined and removed before it heard */
+        }
+    } else if (paxos_config_find(c, node->st.id) < 0) {
+        node->removed = 1;
+    }
+    paxos__persist(node);
+    paxos__proposer_reset(node);
+    node->propose_at = 0;
+    node->takeover_at = 0;
+    if (node->removed)
+        node->npending = 0;
+    drop_decided(node);
+    schedule(node, now);
+    if (node->npending > 0 && paxos_node_coordinator(node) != node->st.id)
+        forward_pending(node, paxos_node_coordinator(node));
+}
+
+int paxos_node_bootstrap(paxos_node_t *node, uint64_t now, const paxos_config_t *genesis,
+                         paxos_effects_t *eff)
+{
+    if (node->st.chosen.epoch != 0 || genesis->epoch != 1 || paxos_config_check(genesis) != 0)
+        return -EINVAL;
+    begin(node, now, eff);
+    paxos__install(node, now, genesis);
+    finish(node);
+    return 0;
+}
+
+static void join_ask(paxos_node_t *node)
+{
+    paxos_change_t ch;
+    paxos_msg_t m;
+    const char *addr = node->seed_addr;
+    uint64_t to = 0;
+
+    if (node->st.chosen.epoch != 0) {
+        const paxos_config_t *c = &node->st.chosen;
+        const paxos_member_t *mem = &c->members[paxos__random(node, c->nmembers)];
+
+        addr = mem->bus_addr;
+        to = mem->id;
+    }
+    paxos__msg_init(node, &m, PAXOS_MSG_STATUS, node->st.chosen.epoch);
+    paxos__send(node, to, addr, &m);
+    memset(&ch, 0, sizeof(ch));
+    ch.kind = PAXOS_CHANGE_JOIN;
+    ch.incarnation = node->st.incarnation;
+    ch.weight = node->p.weight;
+    memcpy(ch.client_addr, node->p.client_addr, PAXOS_ADDR_MAX);
+    memcpy(ch.bus_addr, node->p.bus_addr, PAXOS_ADDR_MAX);
+    send_request(node, to, addr, &ch);
+}
+
+void paxos_node_join(paxos_node_t *node, uint64_t now, const char *seed_addr, paxos_effects_t *eff)
+{
+    begin(node, now, eff);
+    if (node->st.id == 0) {
+        node->joining = 1;
+        /* The token is durable before the request leaves: a joiner that
+         * crashes comes back with it and finds the id it may have got. */
+        paxos__persist(node);
+        snprintf(node->seed_addr, sizeof(node->seed_addr), "%s", seed_addr);
+        join_ask(node);
+        node->next_sync = now + node->p.sync_interval;
+    }
+    finish(node);
+}
+
+int paxos_node_rejoin(paxos_node_t *node, uint64_t now, uint64_t incarnation, const char *seed_addr,
+                      paxos_effects_t *eff)
+{
+    if (!node->removed || incarnation == 0 || incarnation == node->st.incarnation)
+        return -EINVAL;
+    node->st.id = 0;
+    node->st.incarnation = incarnation;
+    node->p.incarnation = incarnation;
+    node->st.promised.round = node->st.promised.node = 0;
+    node->st.accepted.round = node->st.accepted.node = 0;
+    node->removed = 0;
+    node->npending = 0;
+    node->ndead = 0;
+    paxos__proposer_reset(node);
+    node->propose_at = node->takeover_at = 0;
+    paxos_node_join(node, now, seed_addr, eff);
+    eff->persist = 1;
+    return 0;
+}
+
+/* Sends the decisions of instances 'from' onwards (configurations from+1..)
+ * that this node still keeps, to a node that is behind. */
+static void send_chosen(paxos_node_t *node, uint64_t from, uint64_t to, const char *addr)
+{
+    uint64_t e = node->st.chosen.epoch, i;
+    paxos_msg_t m;
+
+    if (from == 0 && e > 0)
+        from = e - 1; /* a newcomer starts from the latest configuration */
+    for (i = from; i < e && i < from + CATCHUP_BATCH; i++) {
+        const paxos_config_t *c = paxos_node_config(node, i + 1);
+
+        if (c == NULL) {
+            /* Nobody may keep what it missed: hand over the latest. */
+            paxos__msg_init(node, &m, PAXOS_MSG_SNAPSHOT, e - 1);
+            m.has_value = 1;
+            m.value = node->st.chosen;
+            paxos__send(node, to, addr, &m);
+            return;
+        }
+        paxos__msg_init(node, &m, PAXOS_MSG_CHOSEN, i);
+        m.has_value = 1;
+        m.value = *c;
+        paxos__send(node, to, addr, &m);
+    }
+}
+
+/* We are behind the sender: ask it for what we missed (rate limited). */
+static void ask_catchup(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
+{
+    paxos_msg_t m;
+
+    if (node->last_status_at != 0 && now < node->last_status_at + 10)
+        return;
+    node->last_status_at = now;
+    paxos__msg_init(node, &m, PAXOS_MSG_STATUS, node->st.chosen.epoch);
+    paxos__send(node, in->from, in->from_addr, &m);
+}
+
+static void on_acceptor_msg(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
+{
+    paxos_msg_t out;
+    paxos_step_t step;
+
+    if (in->ballot.round > node->max_seen_round)
+        node->max_seen_round = in->ballot.round;
+    if (in->type == PAXOS_MSG_ACCEPT &&
+        (paxos_config_check(&in->value) != 0 || in->value.epoch != in->epoch + 1))
+        return; /* a value must be the next configuration */
+    if (in->type == PAXOS_MSG_PREPARE)
+        step = paxos_acceptor_on_prepare(&node->st, in, &out);
+    else
+        step = paxos_acceptor_on_accept(&node->st, in, &out);
+    if (step == PAXOS_STEP_DROP)
+        return;
+    if (step == PAXOS_STEP_REPLY_DURABLE)
+        paxos__persist(node);
+    if (out.type == PAXOS_MSG_ACCEPTED && node->p.trace_accept != NULL)
+        node->p.trace_accept(node->p.trace_arg, node->st.id, in);
+    paxos__send(node, in->from, in->from_addr, &out);
+#if PAXOS_MUTATION == 3
+    if (in->type == PAXOS_MSG_ACCEPT && out.type == PAXOS_MSG_ACCEPTED &&
+        in->value.epoch == node->st.chosen.epoch + 1) {
+        paxos__install(node, now, &in->value); /* BUG: accepted is not chosen */
+        return;
+    }
+#endif
+    schedule(node, now); /* an accepted value is work until it is chosen */
+}
+
+static void on_chosen(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
+{
+    uint64_t e = node->st.chosen.epoch;
+
+    if (!in->has_value || paxos_config_check(&in->value) != 0 || in->value.epoch != in->epoch + 1)
+        return;
+    /* A SNAPSHOT skips epochs: taken only after a while without progress,
+     * when other members had their chance to send what was missed. */
+    if (e == 0 || in->epoch == e ||
+        (in->type == PAXOS_MSG_SNAPSHOT && in->epoch > e &&
+         now >= node->installed_at + 10 * node->p.sync_interval))
+        paxos__install(node, now, &in->value);
+    else if (in->type == PAXOS_MSG_SNAPSHOT && in->epoch > e) {
+        /* Not yet: ask a current member, more likely to keep the gap. */
+        const paxos_member_t *m = &in->value.members[paxos__random(node, in->value.nmembers)];
+        paxos_msg_t q;
+
+        if (node->last_status_at != 0 && now < node->last_status_at + 10)
+            return;
+        node->last_status_at = now;
+        paxos__msg_init(node, &q, PAXOS_MSG_STATUS, e);
+        paxos__send(node, m->id, m->bus_addr, &q);
+    } else if (in->epoch > e)
+        ask_catchup(node, now, in);
+}
+
+/* Returns 1 if 'ch' is new here (a repeat only updates the weight). */
+static int add_pending(paxos_node_t *node, const paxos_change_t *ch)
+{
+    size_t i;
+
+    for (i = 0; i < node->npending; i++) {
+        paxos_change_t *p = &node->pending[i];
+
+        if (p->kind == ch->kind && p->id == ch->id && p->incarnation == ch->incarnation) {
+            p->weight = ch->weight; /* the latest weight wins */
+            return 0;
+        }
+    }
+    if (node->npending == PAXOS_MAX_PENDING)
+        return 0;
+    node->pending[node->npending++] = *ch;
+    return 1;
+}
+
+static void on_request(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
+{
+    if (node->removed || !paxos__is_acceptor(&node->st) || paxos_change_check(&in->change) != 0 ||
+        !paxos__change_applies(&node->st.chosen, &in->change))
+        return;
+    if (add_pending(node, &in->change)) {
+        uint64_t coord = paxos_node_coordinator(node);
+        const paxos_member_t *m = member_of(node, coord);
+
+        /* Forward once: a repeat is not forwarded again, so differing
+         * views of who coordinates cannot make requests circle. */
+        if (m != NULL && coord != node->st.id)
+            send_request(node, m->id, m->bus_addr, &in->change);
+    }
+    schedule(node, now);
+}
+
+void paxos_node_on_msg(paxos_node_t *node, uint64_t now, const paxos_msg_t *msg,
+                       paxos_effects_t *eff)
+{
+    uint64_t e = node->st.chosen.epoch;
+
+    begin(node, now, eff);
+    if (memchr(msg->from_addr, '\0', PAXOS_ADDR_MAX) == NULL)
+        goto done; /* not from the codec: an unterminated address */
+    if (msg->to != 0 && msg->to != node->st.id && msg->type <= PAXOS_MSG_NACK)
+        goto done; /* ballots for an earlier owner of this address */
+    switch (msg->type) {
+    case PAXOS_MSG_PREPARE:
+    case PAXOS_MSG_ACCEPT:
+        if (msg->epoch > e)
+            ask_catchup(node, now, msg);
+        else if (msg->epoch < e && PAXOS_MUTATION != 4)
+            send_chosen(node, msg->epoch, msg->from, msg->from_addr);
+        else
+            on_acceptor_msg(node, now, msg);
+        break;
+    case PAXOS_MSG_PROMISE:
+    case PAXOS_MSG_ACCEPTED:
+    case PAXOS_MSG_NACK:
+        paxos__proposer_on_msg(node, now, msg);
+        break;
+    case PAXOS_MSG_CHOSEN:
+    case PAXOS_MSG_SNAPSHOT:
+        on_chosen(node, now, msg);
+        break;
+    case PAXOS_MSG_STATUS:
+        if (msg->epoch < e)
+            send_chosen(node, msg->epoch, msg->from, msg->from_addr);
+        else if (msg->epoch > e)
+            ask_catchup(node, now, msg);
+        break;
+    case PAXOS_MSG_REQUEST:
+        if (msg->epoch > e)
+            ask_catchup(node, now, msg);
+        on_request(node, now, msg);
+        break;
+    default:
+        break;
+    }
+done:
+    finish(node);
+}
+
+static void sync_tick(paxos_node_t *node)
+{
+    const paxos_config_t *c = &node->st.chosen;
+    const paxos_member_t *m;
+    paxos_msg_t msg;
+
+    if (node->joining) {
+        join_ask(node);
+        return;
+    }
+    if (node->removed || c->epoch == 0 || c->nmembers < 2)
+        return;
+    m = &c->members[paxos__random(node, c->nmembers)];
+    if (m->id == node->st.id)
+        return;
+    paxos__msg_init(node, &msg, PAXOS_MSG_STATUS, c->epoch);
+    paxos__send(node, m->id, m->bus_addr, &msg);
+}
+
+void paxos_node_tick(paxos_node_t *node, uint64_t now, paxos_effects_t *eff)
+{
+    begin(node, now, eff);
+    if (now >= node->next_sync) {
+        node->next_sync = now + node->p.sync_interval;
+        sync_tick(node);
+    }
+    if (node->propose_at != 0 && now >= node->propose_at) {
+        node->propose_at = 0;
+        if (node->prop.phase == 0 && has_work(node))
+            paxos__propose_start(node, now);
+    }
+    if (node->takeover_at != 0 && now >= node->takeover_at) {
+        node->takeover_at = 0;
+        if (has_work(node) && !node->removed) {
+            forward_pending(node, paxos_node_coordinator(node));
+            if (node->prop.phase == 0)
+                paxos__propose_start(node, now);
+            schedule(node, now);
+        }
+    }
+    paxos__proposer_tick(node, now);
+    finish(node);
+}
+
+void paxos_node_on_fd(paxos_node_t *node, uint64_t now, uint64_t id, int alive,
+                      paxos_effects_t *eff)
+{
+    size_t i;
+
+    begin(node, now, eff);
+    for (i = 0; i < node->ndead; i++) {
+        if (node->dead[i] == id)
+            break;
+    }
+    if (alive) {
+        size_t n = 0;
+
+        if (i < node->ndead)
+            node->dead[i] = node->dead[--node->ndead];
+        for (i = 0; i < node->npending; i++) {
+            const paxos_change_t *p = &node->pending[i];
+
+            if (!(p->kind == PAXOS_CHANGE_REMOVE && p->id == id))
+                node->pending[n++] = *p;
+        }
+        node->npending = n;
+    } else if (id != node->st.id) {
+        const paxos_member_t *m = member_of(node, id);
+
+        if (i == node->ndead && node->ndead < PAXOS_MAX_MEMBERS)
+            node->dead[node->ndead++] = id;
+        if (m != NULL && !node->removed && paxos__is_acceptor(&node->st)) {
+            paxos_change_t ch;
+
+            memset(&ch, 0, sizeof(ch));
+            ch.kind = PAXOS_CHANGE_REMOVE;
+            ch.id = m->id;
+            ch.incarnation = m->incarnation;
+            if (paxos__change_applies(&node->st.chosen, &ch)) {
+                add_pending(node, &ch);
+                forward_pending(node, paxos_node_coordinator(node));
+            }
+        }
+    }
+    schedule(node, now);
+    finish(node);
+}
+
+int paxos_node_request(paxos_node_t *node, uint64_t now, const paxos_change_t *change,
+                       paxos_effects_t *eff)
+{
+    uint64_t coord;
+
+    if (paxos_change_check(change) != 0)
+        return -EINVAL;
+    if (node->npending >= PAXOS_MAX_PENDING)
+        return -ENOSPC;
+    begin(node, now, eff);
+    if (!node->removed && paxos__is_acceptor(&node->st) &&
+        paxos__change_applies(&node->st.chosen, change)) {
+        add_pending(node, change);
+        coord = paxos_node_coordinator(node);
+        if (coord != node->st.id) {
+            const paxos_member_t *m = member_of(node, coord);
+
+            if (m != NULL)
+                send_request(node, m->id, m->bus_addr, change);
+        }
+        schedule(node, now);
+    }
+    finish(node);
+    return 0;
+}

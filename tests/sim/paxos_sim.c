@@ -1,0 +1,1281 @@
+/* tests/sim/paxos_sim.c: deterministic fault-injecting simulator for the
+ * Paxos membership core. N nodes in one process, one seeded PRNG, a virtual
+ * clock in milliseconds. The network drops, duplicates, delays and reorders
+ * encoded messages and partitions (symmetric, asymmetric, one-way) come and
+ * go; nodes crash and restart from what they persisted, some lose their disk
+ * and rejoin under a new id; joins, leaves, weight changes and failure
+ * removals run concurrently. Invariants are checked after every step; after
+ * the faults stop, liveness is checked within a bounded virtual time.
+ * The one rule: everything derives from --seed, so any run replays exactly. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/rc.h"
+#include "paxos/paxos.h"
+
+#define MAX_SLOTS 12
+
+static const char *corpus_dir; /* --corpus: save sample encodings here */
+static int corpus_count[16];
+#define MAX_FD 64
+
+typedef struct fd_entry_s {
+    uint64_t id;
+    uint64_t down_since;
+    int reported;
+} fd_entry_t;
+
+typedef struct slot_s {
+    int up;
+    paxos_node_t *node;
+    int has_disk;
+    paxos_state_t disk;
+    char addr[PAXOS_ADDR_MAX];
+    char client[PAXOS_ADDR_MAX];
+    uint64_t wake;
+    uint64_t restart_at; /* 0: stays down */
+    int leaving;
+    fd_entry_t fd[MAX_FD];
+    int nfd;
+    /* invariant memory for the identity on this slot */
+    uint64_t max_epoch; /* highest epoch installed by this identity */
+    uint64_t mem_epoch; /* promised as last seen in memory, for mem_epoch */
+    paxos_ballot_t mem_promised;
+} slot_t;
+
+typedef struct packet_s {
+    uint64_t at;
+    int to; /* slot */
+    size_t len;
+    uint8_t *bytes;
+} packet_t;
+
+typedef struct ballot_rec_s {
+    uint64_t epoch;
+    paxos_ballot_t ballot;
+    uint64_t value;      /* config hash */
+    paxos_config_t *cfg; /* the value itself */
+    uint64_t voters;     /* bitmask of member indexes of C_epoch */
+} ballot_rec_t;
+
+typedef struct pair_s {
+    uint64_t id, inc;
+} pair_t;
+
+typedef struct sim_s {
+    uint64_t seed, rng;
+    int nodes, nslots, verbose;
+    uint64_t now, steps, fault_steps;
+    int healing;
+    slot_t slot[MAX_SLOTS];
+    packet_t *net;
+    size_t nnet, capnet;
+    int cut[MAX_SLOTS][MAX_SLOTS]; /* cut[a][b]: a cannot send to b */
+    double p_drop, p_dup;
+    uint64_t max_delay;
+    uint64_t next_fault, next_fd, next_req;
+    /* global truth */
+    paxos_config_t **chosen; /* by epoch */
+    size_t nchosen_cap;
+    uint64_t max_chosen;
+    ballot_rec_t *ballots;
+    size_t nballots, capballots;
+    pair_t *removed;
+    size_t nremoved, capremoved;
+    uint64_t tokens;
+    const char *violation;
+    char why[512];
+    /* figures */
+    uint64_t msgs_sent;
+    uint64_t snapshots;
+    uint64_t snapshots_avoidable;
+    uint64_t last_prepare_epoch; /* latest instance that saw a PREPARE */
+} sim_t;
+
+/* ---- PRNG (splitmix64) ---- */
+
+static uint64_t rnd(sim_t *s)
+{
+    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rnd_below(sim_t *s, uint64_t n)
+{
+    return n == 0 ? 0 : rnd(s) % n;
+}
+
+static int chance(sim_t *s, double p)
+{
+    return (double)(rnd(s) >> 11) / 9007199254740992.0 < p;
+}
+
+static void vlog(sim_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void vlog(sim_t *s, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!s->verbose)
+        return;
+    va_start(ap, fmt);
+    printf("[%8" PRIu64 "] ", s->now);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+}
+
+static void fail(sim_t *s, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(sim_t *s, const char *what, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (s->violation != NULL)
+        return;
+    s->violation = what;
+    va_start(ap, fmt);
+    vsnprintf(s->why, sizeof(s->why), fmt, ap);
+    va_end(ap);
+}
+
+/* ---- global truth ---- */
+
+static const paxos_config_t *chosen_cfg(sim_t *s, uint64_t epoch)
+{
+    return epoch < s->nchosen_cap ? s->chosen[epoch] : NULL;
+}
+
+static int pair_removed(sim_t *s, uint64_t id, uint64_t inc)
+{
+    size_t i;
+
+    for (i = 0; i < s->nremoved; i++) {
+        if (s->removed[i].id == id && s->removed[i].inc == inc)
+            return 1;
+    }
+    return 0;
+}
+
+static void set_chosen(sim_t *s, const paxos_config_t *c)
+{
+    const paxos_config_t *prev;
+    uint32_t i;
+
+    if (c->epoch >= s->nchosen_cap) {
+        size_t cap = s->nchosen_cap ? s->nchosen_cap * 2 : 64;
+
+        while (cap <= c->epoch)
+            cap *= 2;
+        s->chosen = realloc(s->chosen, cap * sizeof(*s->chosen));
+        memset(s->chosen + s->nchosen_cap, 0, (cap - s->nchosen_cap) * sizeof(*s->chosen));
+        s->nchosen_cap = cap;
+    }
+    if (s->chosen[c->epoch] != NULL) {
+        if (!paxos_config_equal(s->chosen[c->epoch], c))
+            fail(s, "two values chosen for one epoch", "epoch %" PRIu64, c->epoch);
+        return;
+    }
+    s->chosen[c->epoch] = malloc(sizeof(*c));
+    *s->chosen[c->epoch] = *c;
+    if (c->epoch > s->max_chosen)
+        s->max_chosen = c->epoch;
+    vlog(s, "CHOSEN epoch %" PRIu64 " members %u", c->epoch, c->nmembers);
+    for (i = 0; i < c->nmembers; i++) {
+        if (pair_removed(s, c->members[i].id, c->members[i].incarnation))
+            fail(s, "removed member came back", "id %" PRIu64 " in epoch %" PRIu64,
+                 c->members[i].id, c->epoch);
+    }
+    prev = chosen_cfg(s, c->epoch - 1);
+    if (prev == NULL)
+        return;
+    for (i = 0; i < prev->nmembers; i++) {
+        int j = paxos_config_find(c, prev->members[i].id);
+
+        if (j < 0 || c->members[j].incarnation != prev->members[i].incarnation) {
+            if (s->nremoved == s->capremoved) {
+                s->capremoved = s->capremoved ? s->capremoved * 2 : 16;
+                s->removed = realloc(s->removed, s->capremoved * sizeof(*s->removed));
+            }
+            s->removed[s->nremoved].id = prev->members[i].id;
+            s->removed[s->nremoved++].inc = prev->members[i].incarnation;
+        }
+    }
+}
+
+static ballot_rec_t *ballot_rec(sim_t *s, uint64_t epoch, paxos_ballot_t b)
+{
+    size_t i;
+
+    for (i = s->nballots; i-- > 0;) {
+        if (s->ballots[i].epoch == epoch && paxos_ballot_cmp(s->ballots[i].ballot, b) == 0)
+            return &s->ballots[i];
+    }
+    if (s->nballots == s->capballots) {
+        s->capballots = s->capballots ? s->capballots * 2 : 64;
+        s->ballots = realloc(s->ballots, s->capballots * sizeof(*s->ballots));
+    }
+    memset(&s->ballots[s->nballots], 0, sizeof(s->ballots[0]));
+    s->ballots[s->nballots].epoch = epoch;
+    s->ballots[s->nballots].ballot = b;
+    return &s->ballots[s->nballots++];
+}
+
+/* A value proposed under ballot 'b' of instance 'epoch': one value per ballot. */
+static void note_value(sim_t *s, uint64_t epoch, paxos_ballot_t b, const paxos_config_t *v)
+{
+    ballot_rec_t *r = ballot_rec(s, epoch, b);
+    uint64_t h = paxos_config_hash(v);
+
+    if (r->value == 0) {
+        r->value = h;
+        r->cfg = malloc(sizeof(*v));
+        *r->cfg = *v;
+    } else if (r->value != h)
+        fail(s, "two values for one ballot", "epoch %" PRIu64 " ballot (%" PRIu64 ",%" PRIu64 ")",
+             epoch, b.round, b.node);
+    if (v->epoch != epoch + 1)
+        fail(s, "value of instance e is not C_{e+1}", "instance %" PRIu64 " value epoch %" PRIu64,
+             epoch, v->epoch);
+}
+
+/* Acceptor 'id' voted for ballot 'b' of instance 'epoch' (whose value is
+ * already noted). Detects a value becoming chosen. */
+static void note_vote(sim_t *s, uint64_t epoch, paxos_ballot_t b, uint64_t id,
+                      const paxos_config_t *value)
+{
+    const paxos_config_t *c = chosen_cfg(s, epoch);
+    ballot_rec_t *r;
+    int idx;
+
+    if (c == NULL) {
+        fail(s, "acceptor acts in an unchosen epoch", "id %" PRIu64 " epoch %" PRIu64, id, epoch);
+        return;
+    }
+    idx = paxos_config_find(c, id);
+    if (idx < 0) {
+        fail(s, "non-member acted as acceptor", "id %" PRIu64 " epoch %" PRIu64, id, epoch);
+        return;
+    }
+    r = ballot_rec(s, epoch, b);
+    r->voters |= 1ULL << idx;
+    if ((uint32_t)__builtin_popcountll(r->voters) * 2 > c->nmembers && value != NULL) {
+        if (paxos_config_hash(value) != r->value)
+            fail(s, "vote for a value other than its ballot's", "epoch %" PRIu64, epoch);
+        else {
+            if (chosen_cfg(s, value->epoch) == NULL)
+                vlog(s, "ballot (%" PRIu64 ",%" PRIu64 ") decides epoch %" PRIu64, b.round, b.node,
+                     value->epoch);
+            set_chosen(s, value);
+        }
+    }
+}
+
+/* ---- nodes ---- */
+
+static void on_accept(void *arg, uint64_t acceptor, const paxos_msg_t *m)
+{
+    sim_t *s = arg;
+
+    note_value(s, m->epoch, m->ballot, &m->value);
+    note_vote(s, m->epoch, m->ballot, acceptor, &m->value);
+}
+
+static void params_for(sim_t *s, int i, paxos_params_t *p, uint64_t token)
+{
+    paxos_params_default(p, token, s->slot[i].client, s->slot[i].addr, 1, rnd(s));
+    p->trace_accept = on_accept;
+    p->trace_arg = s;
+}
+
+static uint64_t new_token(sim_t *s)
+{
+    return ++s->tokens; /* unique per run: a fresh identity each time */
+}
+
+static void identity_reset(slot_t *sl)
+{
+    sl->max_epoch = 0;
+    sl->mem_epoch = 0;
+    memset(&sl->mem_promised, 0, sizeof(sl->mem_promised));
+    sl->nfd = 0;
+}
+
+static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff);
+
+static int random_member_slot(sim_t *s, int not )
+{
+    int cand[MAX_SLOTS], n = 0, i;
+
+    for (i = 0; i < s->nslots; i++) {
+        if (i != not &&s->slot[i].up && paxos_node_id(s->slot[i].node) != 0)
+            cand[n++] = i;
+    }
+    return n == 0 ? -1 : cand[rnd_below(s, (uint64_t)n)];
+}
+
+static void start_joiner(sim_t *s, int i)
+{
+    slot_t *sl = &s->slot[i];
+    paxos_params_t p;
+    paxos_effects_t eff;
+    int seed = random_member_slot(s, i);
+
+    if (sl->node != NULL)
+        paxos_node_destroy(sl->node);
+    params_for(s, i, &p, new_token(s));
+    sl->node = paxos_node_create(&p, NULL);
+    sl->up = 1;
+    sl->has_disk = 0;
+    sl->leaving = 0;
+    sl->restart_at = 0;
+    identity_reset(sl);
+    vlog(s, "slot %d joins with token %" PRIu64 " via slot %d", i, p.incarnation, seed);
+    paxos_node_join(sl->node, s->now, seed >= 0 ? s->slot[seed].addr : s->slot[0].addr, &eff);
+    handle_effects(s, i, &eff);
+}
+
+static void check_state(sim_t *s, int i)
+{
+    slot_t *sl = &s->slot[i];
+    const paxos_state_t *st = paxos_node_state(sl->node);
+
+    if (st->chosen.epoch < sl->max_epoch)
+        fail(s, "installed epoch went down", "slot %d epoch %" PRIu64 " < %" PRIu64, i,
+             st->chosen.epoch, sl->max_epoch);
+    if (paxos_ballot_cmp(st->accepted, st->promised) > 0)
+        fail(s, "accepted above promised", "slot %d", i);
+    if (st->chosen.epoch == sl->mem_epoch && paxos_ballot_cmp(st->promised, sl->mem_promised) < 0)
+        fail(s, "promise went down", "slot %d id %" PRIu64 " epoch %" PRIu64, i, st->id,
+             st->chosen.epoch);
+    if (st->chosen.epoch >= sl->mem_epoch) {
+        sl->mem_epoch = st->chosen.epoch;
+        sl->mem_promised = st->promised;
+    }
+    if (st->promised.round != 0 || st->accepted.round != 0) {
+        const paxos_config_t *c = chosen_cfg(s, st->chosen.epoch);
+
+        if (c == NULL || paxos_config_find(c, st->id) < 0)
+            fail(s, "non-member acted as acceptor", "slot %d", i);
+    }
+    if (st->accepted.round != 0 && s->violation == NULL) {
+        note_value(s, st->chosen.epoch, st->accepted, &st->accepted_value);
+        note_vote(s, st->chosen.epoch, st->accepted, st->id, &st->accepted_value);
+    }
+}
+
+static void check_installs(sim_t *s, int i, const paxos_effects_t *eff)
+{
+    slot_t *sl = &s->slot[i];
+    uint64_t e;
+
+    if (eff->installed_from == 0)
+        return;
+    for (e = eff->installed_from; e <= eff->installed_to; e++) {
+        const paxos_config_t *c = paxos_node_config(sl->node, e);
+        const paxos_config_t *truth = chosen_cfg(s, e);
+
+        if (c == NULL || truth == NULL || !paxos_config_equal(c, truth)) {
+            fail(s, "installed a configuration that was not chosen", "slot %d epoch %" PRIu64, i,
+                 e);
+            return;
+        }
+        if (sl->max_epoch != 0 && e != sl->max_epoch + 1 && !(eff->snapshot && e > sl->max_epoch)) {
+            fail(s, "installed out of order", "slot %d epoch %" PRIu64 " after %" PRIu64, i, e,
+                 sl->max_epoch);
+            return;
+        }
+        if (eff->snapshot && e == eff->installed_from) {
+            int k;
+
+            s->snapshots++;
+            for (k = 0; k < s->nslots; k++) {
+                if (s->slot[k].up && paxos_node_config(s->slot[k].node, sl->max_epoch + 1)) {
+                    s->snapshots_avoidable++; /* some running node kept it */
+                    break;
+                }
+            }
+            vlog(s, "slot %d (id %" PRIu64 ") installs snapshot %" PRIu64 " after %" PRIu64, i,
+                 paxos_node_id(sl->node), e, sl->max_epoch);
+        }
+        sl->max_epoch = e;
+    }
+}
+
+static int addr_slot(sim_t *s, const char *addr)
+{
+    int i;
+
+    for (i = 0; i < s->nslots; i++) {
+        if (strcmp(s->slot[i].addr, addr) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, uint64_t at)
+{
+    packet_t *p;
+
+    if (s->nnet == s->capnet) {
+        s->capnet = s->capnet ? s->capnet * 2 : 256;
+        s->net = realloc(s->net, s->capnet * sizeof(*s->net));
+    }
+    (void)from;
+    p = &s->net[s->nnet++];
+    p->at = at;
+    p->to = to;
+    p->len = len;
+    p->bytes = malloc(len);
+    memcpy(p->bytes, b, len);
+}
+
+static void observe(sim_t *s, const paxos_msg_t *m)
+{
+    if (m->type == PAXOS_MSG_PREPARE && m->epoch > s->last_prepare_epoch)
+        s->last_prepare_epoch = m->epoch;
+    if (m->type == PAXOS_MSG_ACCEPT) {
+        note_value(s, m->epoch, m->ballot, &m->value);
+    } else if (m->type == PAXOS_MSG_ACCEPTED) {
+        ballot_rec_t *r = ballot_rec(s, m->epoch, m->ballot);
+        const paxos_config_t *c = chosen_cfg(s, m->epoch);
+
+        if (r->value == 0) {
+            fail(s, "ACCEPTED for a ballot never proposed", "epoch %" PRIu64, m->epoch);
+            return;
+        }
+        if (c == NULL || paxos_config_find(c, m->from) < 0) {
+            fail(s, "non-member acted as acceptor", "id %" PRIu64 " epoch %" PRIu64, m->from,
+                 m->epoch);
+            return;
+        }
+        r->voters |= 1ULL << paxos_config_find(c, m->from);
+        if ((uint32_t)__builtin_popcountll(r->voters) * 2 > c->nmembers)
+            set_chosen(s, r->cfg);
+    } else if (m->type == PAXOS_MSG_PROMISE) {
+        const paxos_config_t *c = chosen_cfg(s, m->epoch);
+
+        if (c == NULL || paxos_config_find(c, m->from) < 0)
+            fail(s, "non-member acted as acceptor", "id %" PRIu64 " epoch %" PRIu64, m->from,
+                 m->epoch);
+    }
+}
+
+static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
+{
+    slot_t *sl = &s->slot[i];
+    paxos_out_t out;
+    uint8_t buf[PAXOS_ENCODED_MAX];
+
+    s->steps++;
+    if (eff->persist) {
+        sl->disk = *paxos_node_state(sl->node);
+        sl->has_disk = 1;
+    }
+    check_state(s, i);
+    check_installs(s, i, eff);
+    while (paxos_node_pop(sl->node, &out)) {
+        int to = addr_slot(s, out.addr), n, copies = 1, k;
+
+        observe(s, &out.msg);
+        n = paxos_msg_encode(&out.msg, buf, sizeof(buf));
+        if (n < 0) {
+            fail(s, "message does not encode", "type %u", out.msg.type);
+            continue;
+        }
+        s->msgs_sent++;
+        if (corpus_dir != NULL && out.msg.type < 16 && corpus_count[out.msg.type] < 4) {
+            char path[512];
+            FILE *fp;
+
+            snprintf(path, sizeof(path), "%s/msg-type%u-%d", corpus_dir, out.msg.type,
+                     corpus_count[out.msg.type]++);
+            fp = fopen(path, "wb");
+            if (fp != NULL) {
+                fwrite(buf, 1, (size_t)n, fp);
+                fclose(fp);
+            }
+            if (out.msg.has_value && corpus_count[0] < 2) {
+                uint8_t cb[PAXOS_ENCODED_MAX];
+                int cn = paxos_config_encode(&out.msg.value, cb, sizeof(cb));
+
+                snprintf(path, sizeof(path), "%s/config-%d", corpus_dir, corpus_count[0]++);
+                fp = fopen(path, "wb");
+                if (fp != NULL && cn > 0)
+                    fwrite(cb, 1, (size_t)cn, fp);
+                if (fp != NULL)
+                    fclose(fp);
+            }
+            if (eff->persist && corpus_count[15] < 2) {
+                uint8_t sb[PAXOS_ENCODED_MAX];
+                int sn = paxos_state_encode(paxos_node_state(sl->node), sb, sizeof(sb));
+
+                snprintf(path, sizeof(path), "%s/state-%d", corpus_dir, corpus_count[15]++);
+                fp = fopen(path, "wb");
+                if (fp != NULL && sn > 0)
+                    fwrite(sb, 1, (size_t)sn, fp);
+                if (fp != NULL)
+                    fclose(fp);
+            }
+        }
+        if (to < 0)
+            continue;
+        if (!s->healing) {
+            if (s->cut[i][to] || chance(s, s->p_drop))
+                continue;
+            if (chance(s, s->p_dup))
+                copies = 2;
+        }
+        for (k = 0; k < copies; k++)
+            enqueue(s, i, to, buf, (size_t)n,
+                    s->now + (to == i ? 0 : 1 + rnd_below(s, s->max_delay)));
+    }
+    sl->wake = eff->wake_at > s->now ? eff->wake_at : s->now + 1;
+    if (eff->removed && s->violation == NULL) {
+        vlog(s, "slot %d removed (id %" PRIu64 ")%s", i, paxos_node_id(sl->node),
+             sl->leaving ? " after leaving" : "");
+        if (sl->leaving && !s->healing) {
+            paxos_node_destroy(sl->node);
+            sl->node = NULL;
+            sl->up = 0;
+            sl->has_disk = 0;
+            sl->leaving = 0;
+            sl->restart_at = 0;
+        } else {
+            /* Lost membership: come back as a new id, keeping the chain. */
+            paxos_effects_t e2;
+            int seed = random_member_slot(s, i);
+
+            sl->mem_epoch = 0;
+            memset(&sl->mem_promised, 0, sizeof(sl->mem_promised));
+            sl->nfd = 0;
+            sl->leaving = 0;
+            if (paxos_node_rejoin(sl->node, s->now, new_token(s),
+                                  seed >= 0 ? s->slot[seed].addr : s->slot[0].addr, &e2) != 0)
+                fail(s, "rejoin refused", "slot %d", i);
+            else
+                handle_effects(s, i, &e2);
+        }
+    }
+}
+
+/* ---- faults ---- */
+
+static int margin_of(sim_t *s, const paxos_config_t *c, int extra_loss)
+{
+    uint32_t k;
+    int viable = 0, i;
+
+    for (k = 0; k < c->nmembers; k++) {
+        for (i = 0; i < s->nslots; i++) {
+            slot_t *sl = &s->slot[i];
+            const paxos_state_t *st =
+                sl->node ? paxos_node_state(sl->node) : (sl->has_disk ? &sl->disk : NULL);
+
+            if (st != NULL && !sl->leaving &&
+                (st->id == c->members[k].id ||
+                 (st->id == 0 && st->incarnation == c->members[k].incarnation))) {
+                viable++;
+                break;
+            }
+        }
+    }
+    return viable - extra_loss >= (int)(c->nmembers / 2 + 2);
+}
+
+/* 1 if every configuration some node may still operate in keeps a majority
+ * of members with their state after 'extra_loss' more losses: the
+ * simulator never destroys a quorum's disks (no protocol survives that). */
+static int quorum_margin(sim_t *s, int extra_loss)
+{
+    uint64_t lo = s->max_chosen, e;
+    size_t k;
+    int i;
+
+    for (i = 0; i < s->nslots; i++) {
+        slot_t *sl = &s->slot[i];
+        const paxos_state_t *st =
+            sl->node ? paxos_node_state(sl->node) : (sl->has_disk ? &sl->disk : NULL);
+
+        if (st != NULL && st->id != 0 && st->chosen.epoch != 0 && st->chosen.epoch < lo)
+            lo = st->chosen.epoch;
+        /* A proposal in flight may be built on promises of the nodes about
+         * to be lost: wait for a quiet moment. */
+        if ((sl->node != NULL && paxos_node_proposing(sl->node)) ||
+            (st != NULL && st->accepted.round != 0))
+            return 0;
+    }
+    if (s->last_prepare_epoch >= s->max_chosen)
+        return 0; /* promises of this instance may still be on the wire */
+    for (k = 0; k < s->nballots; k++) {
+        if (s->ballots[k].cfg != NULL && s->ballots[k].cfg->epoch > s->max_chosen)
+            return 0; /* an ACCEPT may still be on the wire */
+    }
+    for (e = lo; e <= s->max_chosen; e++) {
+        if (chosen_cfg(s, e) != NULL && !margin_of(s, chosen_cfg(s, e), extra_loss))
+            return 0;
+    }
+    return 1;
+}
+
+static void crash(sim_t *s, int i)
+{
+    slot_t *sl = &s->slot[i];
+
+    int may_lose = quorum_margin(s, 1); /* before: its own proposal counts */
+
+    vlog(s, "slot %d crashes (id %" PRIu64 ")", i, paxos_node_id(sl->node));
+    paxos_node_destroy(sl->node);
+    sl->node = NULL;
+    sl->up = 0;
+    sl->restart_at = s->now + 50 + rnd_below(s, 2000);
+    if (sl->has_disk && sl->disk.id != 0 && chance(s, 0.25) && may_lose) {
+        vlog(s, "slot %d loses its disk", i);
+        sl->has_disk = 0;
+    }
+}
+
+static void restart(sim_t *s, int i)
+{
+    slot_t *sl = &s->slot[i];
+    paxos_params_t p;
+    paxos_effects_t eff;
+
+    sl->restart_at = 0;
+    if (!sl->has_disk) {
+        start_joiner(s, i);
+        return;
+    }
+    params_for(s, i, &p, sl->disk.incarnation);
+    sl->node = paxos_node_create(&p, &sl->disk);
+    sl->up = 1;
+    sl->nfd = 0;
+    vlog(s, "slot %d restarts from disk (id %" PRIu64 " epoch %" PRIu64 ")", i, sl->disk.id,
+         sl->disk.chosen.epoch);
+    check_state(s, i);
+    if (sl->disk.id == 0) {
+        int seed = random_member_slot(s, i);
+
+        paxos_node_join(sl->node, s->now, seed >= 0 ? s->slot[seed].addr : s->slot[0].addr, &eff);
+    } else {
+        paxos_node_tick(sl->node, s->now, &eff);
+    }
+    handle_effects(s, i, &eff);
+    if (sl->node != NULL && sl->leaving && paxos_node_id(sl->node) != 0) {
+        paxos_change_t ch;
+        const paxos_state_t *st = paxos_node_state(sl->node);
+
+        memset(&ch, 0, sizeof(ch));
+        ch.kind = PAXOS_CHANGE_LEAVE;
+        ch.id = st->id;
+        ch.incarnation = st->incarnation;
+        if (paxos_node_request(sl->node, s->now, &ch, &eff) == 0)
+            handle_effects(s, i, &eff);
+    }
+}
+
+static void partition_event(sim_t *s)
+{
+    int a, b, kind = (int)rnd_below(s, 5);
+
+    memset(s->cut, 0, sizeof(s->cut));
+    if (kind == 0) {
+        vlog(s, "network heals");
+        return;
+    }
+    if (kind == 1) { /* symmetric split */
+        uint64_t side = rnd(s);
+
+        for (a = 0; a < s->nslots; a++)
+            for (b = 0; b < s->nslots; b++)
+                s->cut[a][b] = ((side >> a) & 1) != ((side >> b) & 1);
+        vlog(s, "symmetric partition %" PRIx64, side & 0xfff);
+    } else if (kind == 2) { /* asymmetric: random directed links cut */
+        for (a = 0; a < s->nslots; a++)
+            for (b = 0; b < s->nslots; b++)
+                s->cut[a][b] = a != b && chance(s, 0.3);
+        vlog(s, "asymmetric partition");
+    } else if (kind == 3) { /* one node can receive but not send */
+        a = (int)rnd_below(s, (uint64_t)s->nslots);
+        for (b = 0; b < s->nslots; b++)
+            s->cut[a][b] = a != b;
+        vlog(s, "one-way partition: slot %d mute", a);
+    } else { /* one node can send but not receive */
+        a = (int)rnd_below(s, (uint64_t)s->nslots);
+        for (b = 0; b < s->nslots; b++)
+            s->cut[b][a] = a != b;
+        vlog(s, "one-way partition: slot %d deaf", a);
+    }
+}
+
+static void fault_event(sim_t *s)
+{
+    int i = (int)rnd_below(s, (uint64_t)s->nslots);
+    uint64_t r = rnd_below(s, 10);
+
+    if (r < 4) {
+        partition_event(s);
+    } else if (r < 7) {
+        if (s->slot[i].up)
+            crash(s, i);
+    } else {
+        s->p_drop = chance(s, 0.5) ? 0 : (double)rnd_below(s, 30) / 100.0;
+        s->p_dup = (double)rnd_below(s, 10) / 100.0;
+        s->max_delay = 1 + rnd_below(s, 60);
+    }
+}
+
+static void request_event(sim_t *s)
+{
+    int i = (int)rnd_below(s, (uint64_t)s->nslots);
+    slot_t *sl = &s->slot[i];
+    paxos_effects_t eff;
+    paxos_change_t ch;
+    const paxos_state_t *st;
+    uint64_t r = rnd_below(s, 10);
+
+    if (!sl->up && sl->restart_at == 0) {
+        start_joiner(s, i); /* an idle slot joins */
+        return;
+    }
+    if (!sl->up || paxos_node_id(sl->node) == 0 || sl->leaving)
+        return;
+    st = paxos_node_state(sl->node);
+    memset(&ch, 0, sizeof(ch));
+    ch.id = st->id;
+    ch.incarnation = st->incarnation;
+    if (r < 3 && quorum_margin(s, 1)) {
+        ch.kind = PAXOS_CHANGE_LEAVE;
+        sl->leaving = 1;
+        vlog(s, "slot %d asks to leave (id %" PRIu64 ")", i, st->id);
+    } else if (r < 7) {
+        ch.kind = PAXOS_CHANGE_WEIGHT;
+        ch.weight = 1 + (uint32_t)rnd_below(s, 8);
+        vlog(s, "slot %d asks for weight %u", i, ch.weight);
+    } else {
+        return;
+    }
+    if (paxos_node_request(sl->node, s->now, &ch, &eff) == 0)
+        handle_effects(s, i, &eff);
+}
+
+/* Failure detector oracle: a member is alive to an observer while some
+ * running node holds its id and the links both ways are open. Failure is
+ * reported after a second of silence; recovery at once. */
+static void fd_event(sim_t *s)
+{
+    int i, t;
+
+    for (i = 0; i < s->nslots && s->violation == NULL; i++) {
+        slot_t *sl = &s->slot[i];
+        const paxos_config_t *c;
+        uint32_t k;
+
+        if (!sl->up || paxos_node_id(sl->node) == 0)
+            continue;
+        c = paxos_node_config(sl->node, paxos_node_epoch(sl->node));
+        for (k = 0; c != NULL && k < c->nmembers; k++) {
+            paxos_node_t *before = sl->node;
+            uint64_t id = c->members[k].id;
+            fd_entry_t *f = NULL;
+            int alive = 0, j;
+            paxos_effects_t eff;
+
+            if (id == paxos_node_id(sl->node))
+                continue;
+            for (t = 0; t < s->nslots; t++) {
+                if (s->slot[t].up && paxos_node_id(s->slot[t].node) == id && !s->cut[i][t] &&
+                    !s->cut[t][i])
+                    alive = 1;
+            }
+            for (j = 0; j < sl->nfd; j++) {
+                if (sl->fd[j].id == id)
+                    f = &sl->fd[j];
+            }
+            if (f == NULL) {
+                if (sl->nfd == MAX_FD)
+                    continue;
+                f = &sl->fd[sl->nfd++];
+                memset(f, 0, sizeof(*f));
+                f->id = id;
+            }
+            if (alive) {
+                f->down_since = 0;
+                if (f->reported) {
+                    f->reported = 0;
+                    paxos_node_on_fd(sl->node, s->now, id, 1, &eff);
+                    handle_effects(s, i, &eff);
+                    if (sl->node != before)
+                        break; /* removed and restarted: c is gone */
+                }
+            } else if (f->down_since == 0) {
+                f->down_since = s->now;
+            } else if (!f->reported && s->now - f->down_since >= 1000) {
+                f->reported = 1;
+                vlog(s, "slot %d: failure detector reports %" PRIu64 " failed", i, id);
+                paxos_node_on_fd(sl->node, s->now, id, 0, &eff);
+                handle_effects(s, i, &eff);
+                if (sl->node != before)
+                    break;
+            }
+        }
+    }
+}
+
+/* ---- the run ---- */
+
+static void deliver(sim_t *s, size_t k)
+{
+    packet_t p = s->net[k];
+    paxos_msg_t *m;
+    paxos_effects_t eff;
+
+    s->net[k] = s->net[--s->nnet];
+    if (s->slot[p.to].up) {
+        m = malloc(sizeof(*m));
+        if (paxos_msg_decode(p.bytes, p.len, m) != 0)
+            fail(s, "message does not decode", "to slot %d", p.to);
+        else {
+            paxos_node_on_msg(s->slot[p.to].node, s->now, m, &eff);
+            handle_effects(s, p.to, &eff);
+        }
+        free(m);
+    }
+    free(p.bytes);
+}
+
+/* One step: the earliest event. Returns 0 when nothing is left. */
+static int step(sim_t *s)
+{
+    uint64_t t = UINT64_MAX;
+    size_t k, best = SIZE_MAX;
+    int i, who = -1, kind = 0;
+
+    for (k = 0; k < s->nnet; k++) {
+        if (s->net[k].at < t) {
+            t = s->net[k].at;
+            best = k;
+            kind = 1;
+        }
+    }
+    for (i = 0; i < s->nslots; i++) {
+        slot_t *sl = &s->slot[i];
+
+        if (sl->up && sl->wake < t) {
+            t = sl->wake;
+            who = i;
+            kind = 2;
+        }
+        if (!sl->up && sl->restart_at != 0 && sl->restart_at < t) {
+            t = sl->restart_at;
+            who = i;
+            kind = 3;
+        }
+    }
+    if (s->next_fd < t) {
+        t = s->next_fd;
+        kind = 4;
+    }
+    if (!s->healing && s->next_fault < t) {
+        t = s->next_fault;
+        kind = 5;
+    }
+    if (!s->healing && s->next_req < t) {
+        t = s->next_req;
+        kind = 6;
+    }
+    if (t > s->now)
+        s->now = t;
+    switch (kind) {
+    case 1:
+        deliver(s, best);
+        break;
+    case 2: {
+        paxos_effects_t eff;
+
+        paxos_node_tick(s->slot[who].node, s->now, &eff);
+        handle_effects(s, who, &eff);
+        break;
+    }
+    case 3:
+        restart(s, who);
+        break;
+    case 4:
+        s->next_fd = s->now + 100;
+        fd_event(s);
+        break;
+    case 5:
+        s->next_fault = s->now + 50 + rnd_below(s, 400);
+        fault_event(s);
+        break;
+    case 6:
+        s->next_req = s->now + 50 + rnd_below(s, 500);
+        request_event(s);
+        break;
+    default:
+        return 0;
+    }
+    return 1;
+}
+
+static int converged(sim_t *s, char *why, size_t cap)
+{
+    const paxos_config_t *c = chosen_cfg(s, s->max_chosen);
+    uint32_t k;
+    int i;
+
+    for (i = 0; i < s->nslots; i++) {
+        slot_t *sl = &s->slot[i];
+
+        if (!sl->up) {
+            snprintf(why, cap, "slot %d down", i);
+            return 0;
+        }
+        if (paxos_node_epoch(sl->node) != s->max_chosen) {
+            snprintf(why, cap, "slot %d at epoch %" PRIu64 " of %" PRIu64, i,
+                     paxos_node_epoch(sl->node), s->max_chosen);
+            return 0;
+        }
+        if (paxos_config_find(c, paxos_node_id(sl->node)) < 0) {
+            snprintf(why, cap, "slot %d (id %" PRIu64 ") not a member", i, paxos_node_id(sl->node));
+            return 0;
+        }
+        if (paxos_node_pending(sl->node) != 0 || paxos_node_proposing(sl->node)) {
+            snprintf(why, cap, "slot %d has %zu pending requests", i, paxos_node_pending(sl->node));
+            return 0;
+        }
+    }
+    for (k = 0; k < c->nmembers; k++) {
+        for (i = 0; i < s->nslots; i++) {
+            if (paxos_node_id(s->slot[i].node) == c->members[k].id)
+                break;
+        }
+        if (i == s->nslots) {
+            snprintf(why, cap, "member %" PRIu64 " held by no running node", c->members[k].id);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+typedef struct run_opts_s {
+    int nodes;
+    uint64_t steps;
+    int verbose;
+    uint64_t heal_ms;
+} run_opts_t;
+
+typedef struct run_result_s {
+    int ok;
+    char what[640];
+    uint64_t steps, vtime, msgs, epochs, snapshots, snapshots_avoidable;
+} run_result_t;
+
+static void sim_free(sim_t *s)
+{
+    size_t k;
+    int i;
+
+    for (i = 0; i < MAX_SLOTS; i++)
+        paxos_node_destroy(s->slot[i].node);
+    for (k = 0; k < s->nnet; k++)
+        free(s->net[k].bytes);
+    free(s->net);
+    for (k = 0; k < s->nchosen_cap; k++)
+        free(s->chosen[k]);
+    free(s->chosen);
+    for (k = 0; k < s->nballots; k++)
+        free(s->ballots[k].cfg);
+    free(s->ballots);
+    free(s->removed);
+}
+
+static void sim_init(sim_t *s, uint64_t seed, int nodes, int spares, int verbose)
+{
+    paxos_config_t *genesis = calloc(1, sizeof(*genesis));
+    int i;
+
+    memset(s, 0, sizeof(*s));
+    s->seed = seed;
+    s->rng = seed * 0x9e3779b97f4a7c15ULL + 12345;
+    s->nodes = nodes;
+    s->nslots = nodes + spares;
+    s->verbose = verbose;
+    s->max_delay = 10;
+    genesis->epoch = 1;
+    genesis->next_id = 1;
+    genesis->replicas = 1;
+    for (i = 0; i < s->nslots; i++) {
+        slot_t *sl = &s->slot[i];
+
+        snprintf(sl->addr, sizeof(sl->addr), "10.0.0.%d:17001", i + 1);
+        snprintf(sl->client, sizeof(sl->client), "10.0.0.%d:7001", i + 1);
+        if (i < nodes)
+            paxos_config_add(genesis, new_token(s), sl->client, sl->addr, 1);
+    }
+    set_chosen(s, genesis);
+    for (i = 0; i < nodes; i++) {
+        slot_t *sl = &s->slot[i];
+        paxos_params_t p;
+        paxos_effects_t eff;
+
+        params_for(s, i, &p, genesis->members[i].incarnation);
+        sl->node = paxos_node_create(&p, NULL);
+        sl->up = 1;
+        paxos_node_bootstrap(sl->node, 0, genesis, &eff);
+        handle_effects(s, i, &eff);
+    }
+    free(genesis);
+}
+
+static void run_seed(uint64_t seed, const run_opts_t *o, run_result_t *res)
+{
+    sim_t *s = calloc(1, sizeof(*s));
+    char why[256] = "";
+    uint64_t heal_start, last_check = 0;
+    int i;
+
+    sim_init(s, seed, o->nodes, 2, o->verbose);
+    s->next_fault = 200;
+    s->next_req = 100;
+    s->next_fd = 100;
+    while (s->violation == NULL && s->steps < o->steps && step(s))
+        ;
+    /* Healing: faults stop, every slot comes back and wants membership. */
+    s->healing = 1;
+    memset(s->cut, 0, sizeof(s->cut));
+    heal_start = s->now;
+    vlog(s, "healing starts");
+    for (i = 0; i < s->nslots && s->violation == NULL; i++) {
+        if (!s->slot[i].up) {
+            if (s->slot[i].has_disk)
+                restart(s, i);
+            else
+                start_joiner(s, i);
+        }
+    }
+    for (i = 0; i < s->nslots && s->violation == NULL; i++) {
+        slot_t *sl = &s->slot[i];
+
+        if (sl->up && sl->leaving) {
+            sl->leaving = 0; /* the leave still completes; then it rejoins */
+        }
+    }
+    while (s->violation == NULL && step(s)) {
+        if (s->now - last_check >= 50) {
+            last_check = s->now;
+            if (converged(s, why, sizeof(why)))
+                break;
+        }
+        if (s->now - heal_start > o->heal_ms) {
+            for (i = 0; i < s->nslots && s->verbose; i++) {
+                slot_t *sl = &s->slot[i];
+                const paxos_state_t *st = sl->node ? paxos_node_state(sl->node) : NULL;
+
+                if (st != NULL)
+                    printf("  slot %d id %" PRIu64 " tok %" PRIu64 " epoch %" PRIu64
+                           " pending %zu proposing %d promised %" PRIu64 " accepted %" PRIu64
+                           " coord %" PRIu64 "\n",
+                           i, st->id, st->incarnation, st->chosen.epoch,
+                           paxos_node_pending(sl->node), paxos_node_proposing(sl->node),
+                           st->promised.round, st->accepted.round,
+                           paxos_node_coordinator(sl->node));
+            }
+            for (i = 0; s->verbose && i < (int)chosen_cfg(s, s->max_chosen)->nmembers; i++)
+                printf("  member %" PRIu64 " tok %" PRIu64 "\n",
+                       chosen_cfg(s, s->max_chosen)->members[i].id,
+                       chosen_cfg(s, s->max_chosen)->members[i].incarnation);
+            fail(s, "no convergence after healing", "%s after %" PRIu64 " ms", why, o->heal_ms);
+            break;
+        }
+    }
+    res->ok = s->violation == NULL;
+    if (!res->ok)
+        snprintf(res->what, sizeof(res->what), "%s: %s", s->violation, s->why);
+    res->steps = s->steps;
+    res->vtime = s->now;
+    res->msgs = s->msgs_sent;
+    res->epochs = s->max_chosen;
+    res->snapshots = s->snapshots;
+    res->snapshots_avoidable = s->snapshots_avoidable;
+    sim_free(s);
+    free(s);
+}
+
+/* ---- figures: time and messages from a request to its decision ---- */
+
+static void figure_run(int nodes, int join, uint64_t seed, uint64_t *vt, uint64_t *msgs)
+{
+    sim_t *s = calloc(1, sizeof(*s));
+    uint64_t t0, m0, target;
+    int i;
+
+    sim_init(s, seed, nodes, 1, 0);
+    s->healing = 1; /* a clean network: 1..10 ms per message */
+    s->next_fd = 100;
+    s->next_fault = s->next_req = UINT64_MAX;
+    while (s->now < 1000 && step(s))
+        ;
+    t0 = s->now;
+    m0 = s->msgs_sent;
+    target = s->max_chosen + 1;
+    if (join) {
+        start_joiner(s, nodes);
+    } else {
+        paxos_effects_t eff;
+        uint64_t victim = paxos_node_id(s->slot[nodes - 1].node);
+
+        paxos_node_destroy(s->slot[nodes - 1].node);
+        s->slot[nodes - 1].node = NULL;
+        s->slot[nodes - 1].up = 0;
+        /* The detector reports the failure to every member at t0. */
+        for (i = 0; i < nodes - 1; i++) {
+            paxos_node_on_fd(s->slot[i].node, s->now, victim, 0, &eff);
+            handle_effects(s, i, &eff);
+        }
+        s->next_fd = UINT64_MAX;
+    }
+    while (s->max_chosen < target && s->now < t0 + 60000 && step(s))
+        ;
+    *vt = s->now - t0;
+    *msgs = s->msgs_sent - m0;
+    sim_free(s);
+    free(s);
+}
+
+static void figures(void)
+{
+    static const int ns[] = {3, 5, 9};
+    size_t k;
+    int join;
+
+    printf("| N | change | virtual ms (mean, max) | messages (mean) |\n");
+    printf("|---|--------|------------------------|-----------------|\n");
+    for (k = 0; k < RC_ARRAY_SIZE(ns); k++) {
+        for (join = 0; join <= 1; join++) {
+            uint64_t vt, msgs, sum_t = 0, max_t = 0, sum_m = 0, seed;
+            const uint64_t runs = 100;
+
+            for (seed = 1; seed <= runs; seed++) {
+                figure_run(ns[k], join, seed, &vt, &msgs);
+                sum_t += vt;
+                sum_m += msgs;
+                if (vt > max_t)
+                    max_t = vt;
+            }
+            printf("| %d | %s | %.1f, %" PRIu64 " | %.1f |\n", ns[k],
+                   join ? "join request -> decided" : "failure report -> removal decided",
+                   (double)sum_t / runs, max_t, (double)sum_m / runs);
+        }
+    }
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: paxos-sim [--seed S] [--seeds N] [--nodes 3..9] [--steps N]\n"
+                    "                 [--expect-violation] [--figures] [-v]\n"
+                    "  --seed S        first seed (default 1)\n"
+                    "  --seeds N       number of seeds to run (default 1; env PAXOS_SIM_SEEDS)\n"
+                    "  --nodes N       cluster size, 3..9 (default: varies with the seed, 3..9)\n"
+                    "  --steps N       fault-phase steps per seed (default 3000)\n"
+                    "  --expect-violation  exit 0 only if some seed breaks an invariant\n"
+                    "  --expect-safety-violation  same, but liveness failures do not count\n"
+                    "  --figures       print the latency and message figures\n"
+                    "  --corpus DIR    save sample encodings (fuzz seed corpus) into DIR\n");
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t seed = 1, nseeds = 1, k, total_steps = 0, total_snap = 0, total_avoid = 0;
+    run_opts_t o = {0, 3000, 0, 60000};
+    int expect = 0, fixed_nodes = 0, i;
+    uint64_t liveness_failures = 0;
+    const char *env = getenv("PAXOS_SIM_SEEDS");
+    struct timespec t0, t1;
+    double secs;
+
+    if (env != NULL)
+        nseeds = strtoull(env, NULL, 10);
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (strcmp(a, "--seed") == 0 && i + 1 < argc)
+            seed = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(a, "--seeds") == 0 && i + 1 < argc)
+            nseeds = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(a, "--nodes") == 0 && i + 1 < argc)
+            fixed_nodes = atoi(argv[++i]);
+        else if (strcmp(a, "--steps") == 0 && i + 1 < argc)
+            o.steps = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(a, "--expect-violation") == 0)
+            expect = 1;
+        else if (strcmp(a, "--expect-safety-violation") == 0)
+            expect = 2;
+        else if (strcmp(a, "--corpus") == 0 && i + 1 < argc)
+            corpus_dir = argv[++i];
+        else if (strcmp(a, "-v") == 0)
+            o.verbose = 1;
+        else if (strcmp(a, "--figures") == 0) {
+            figures();
+            return 0;
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    if (fixed_nodes != 0 && (fixed_nodes < 3 || fixed_nodes > 9)) {
+        usage();
+        return 2;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (k = 0; k < nseeds; k++) {
+        run_result_t res;
+        uint64_t sd = seed + k;
+
+        o.nodes = fixed_nodes ? fixed_nodes : 3 + (int)(sd % 7);
+        memset(&res, 0, sizeof(res));
+        run_seed(sd, &o, &res);
+        total_steps += res.steps;
+        total_snap += res.snapshots;
+        total_avoid += res.snapshots_avoidable;
+        if (o.verbose || !res.ok)
+            printf("seed %" PRIu64 " nodes %d: %s (%" PRIu64 " steps, %" PRIu64
+                   " virtual ms, %" PRIu64 " messages, %" PRIu64 " epochs)\n",
+                   sd, o.nodes, res.ok ? "ok" : res.what, res.steps, res.vtime, res.msgs,
+                   res.epochs);
+        if (!res.ok) {
+            printf("replay: %s --seed %" PRIu64 " --nodes %d --steps %" PRIu64 " -v\n", argv[0], sd,
+                   o.nodes, o.steps);
+            if (expect == 2 && strncmp(res.what, "no convergence", 14) == 0) {
+                liveness_failures++;
+                continue; /* looking for a safety violation */
+            }
+            if (expect) {
+                printf("violation caught after %" PRIu64 " seeds, as expected\n", k + 1);
+                return 0;
+            }
+            return 1;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("%" PRIu64 " seeds ok (%" PRIu64 " steps, %" PRIu64 " snapshot installs, %" PRIu64
+           " while another node kept the gap) in %.2f s: %.1f seeds/s\n",
+           nseeds, total_steps, total_snap, total_avoid, secs,
+           secs > 0 ? (double)nseeds / secs : 0.0);
+    if (expect) {
+        printf("no safety violation in %" PRIu64 " seeds (%" PRIu64
+               " liveness failures): the mutation was NOT caught\n",
+               nseeds, liveness_failures);
+        return 1;
+    }
+    return 0;
+}

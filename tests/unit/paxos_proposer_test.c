@@ -1,0 +1,391 @@
+/* tests/unit/paxos_proposer_test.c: paxos/paxos_proposer.c and
+ * paxos/paxos_node.c driven by hand: batching, the two phases, adoption of
+ * accepted values, NACK retry, forwarding, restart and joining. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "paxos/paxos.h"
+
+/* Builds a genesis configuration of 'n' members with ids 1..n and tokens
+ * 100+i, addresses 10.0.0.i:17001. */
+static inline void test_genesis(paxos_config_t *c, int n)
+{
+    char bus[PAXOS_ADDR_MAX], client[PAXOS_ADDR_MAX];
+    int i;
+
+    memset(c, 0, sizeof(*c));
+    c->epoch = 1;
+    c->next_id = 1;
+    c->replicas = 1;
+    for (i = 1; i <= n; i++) {
+        snprintf(bus, sizeof(bus), "10.0.0.%d:17001", i);
+        snprintf(client, sizeof(client), "10.0.0.%d:7001", i);
+        paxos_config_add(c, 100 + (uint64_t)i, client, bus, 1);
+    }
+}
+
+static inline void test_params(paxos_params_t *p, int i)
+{
+    char bus[PAXOS_ADDR_MAX], client[PAXOS_ADDR_MAX];
+
+    snprintf(bus, sizeof(bus), "10.0.0.%d:17001", i);
+    snprintf(client, sizeof(client), "10.0.0.%d:7001", i);
+    paxos_params_default(p, 100 + (uint64_t)i, client, bus, 1, 42);
+}
+
+typedef struct fix_s {
+    paxos_config_t genesis;
+    paxos_params_t params;
+    paxos_effects_t eff;
+    paxos_out_t out[16];
+    int nout;
+    paxos_msg_t in;
+    paxos_node_t *node;
+} fix_t;
+
+static void drain(fix_t *f)
+{
+    f->nout = 0;
+    while (f->nout < 16 && paxos_node_pop(f->node, &f->out[f->nout]))
+        f->nout++;
+}
+
+static fix_t *make(int self)
+{
+    fix_t *f = test_malloc(sizeof(*f));
+
+    memset(f, 0, sizeof(*f));
+    test_genesis(&f->genesis, 3);
+    test_params(&f->params, self);
+    f->node = paxos_node_create(&f->params, NULL);
+    assert_int_equal(paxos_node_bootstrap(f->node, 0, &f->genesis, &f->eff), 0);
+    assert_true(f->eff.persist);
+    drain(f);
+    return f;
+}
+
+static int setup(void **state)
+{
+    *state = make(1);
+    return 0;
+}
+
+static int setup_follower(void **state)
+{
+    *state = make(3);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fix_t *f = *state;
+
+    paxos_node_destroy(f->node);
+    test_free(f);
+    return 0;
+}
+
+static void request_weight(fix_t *f, uint64_t now, uint64_t id, uint32_t weight)
+{
+    paxos_change_t ch;
+
+    memset(&ch, 0, sizeof(ch));
+    ch.kind = PAXOS_CHANGE_WEIGHT;
+    ch.id = id;
+    ch.incarnation = 100 + id;
+    ch.weight = weight;
+    assert_int_equal(paxos_node_request(f->node, now, &ch, &f->eff), 0);
+    drain(f);
+}
+
+/* Delivers a reply of 'type' from member 'from' to the node's ballot. */
+static void reply(fix_t *f, uint64_t now, uint8_t type, uint64_t from, paxos_ballot_t b)
+{
+    memset(&f->in, 0, sizeof(f->in));
+    f->in.type = type;
+    f->in.epoch = paxos_node_epoch(f->node);
+    f->in.from = from;
+    f->in.to = paxos_node_id(f->node);
+    snprintf(f->in.from_addr, sizeof(f->in.from_addr), "10.0.0.%d:17001", (int)from);
+    f->in.ballot = b;
+    paxos_node_on_msg(f->node, now, &f->in, &f->eff);
+    drain(f);
+}
+
+/* Runs the node to its PREPAREs; returns their ballot. */
+static paxos_ballot_t to_prepare(fix_t *f)
+{
+    request_weight(f, 10, 2, 5);
+    paxos_node_tick(f->node, 10 + f->params.batch_delay, &f->eff);
+    drain(f);
+    assert_int_equal(f->nout, 2);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_PREPARE);
+    return f->out[0].msg.ballot;
+}
+
+static void test_coordinator_batches_then_prepares_durably(void **state)
+{
+    fix_t *f = *state;
+    paxos_ballot_t b;
+
+    request_weight(f, 10, 2, 5);
+    assert_int_equal(f->nout, 0); /* waits for the batch window */
+    assert_int_equal(f->eff.wake_at, 10 + f->params.batch_delay);
+    request_weight(f, 12, 3, 4); /* joins the same batch */
+    paxos_node_tick(f->node, 15, &f->eff);
+    assert_true(f->eff.persist); /* round and own promise first */
+    drain(f);
+    assert_int_equal(f->nout, 2);
+    b = f->out[0].msg.ballot;
+    assert_int_equal(b.node, 1);
+    assert_true(b.round >= 1);
+    assert_int_equal(paxos_node_state(f->node)->max_round, b.round);
+    assert_int_equal(paxos_node_state(f->node)->promised.round, b.round);
+    assert_int_equal(f->out[0].msg.to, 2);
+    assert_int_equal(f->out[1].msg.to, 3);
+    assert_string_equal(f->out[1].addr, "10.0.0.3:17001");
+}
+
+static void test_majority_of_promises_sends_one_batched_value(void **state)
+{
+    fix_t *f = *state;
+    paxos_ballot_t b;
+
+    request_weight(f, 10, 3, 4);
+    b = to_prepare(f);
+    reply(f, 20, PAXOS_MSG_PROMISE, 2, b); /* self + 2: a majority of 3 */
+    assert_int_equal(f->nout, 2);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_ACCEPT);
+    assert_int_equal(f->out[0].msg.value.epoch, 2);
+    assert_int_equal(f->out[0].msg.value.members[1].weight, 5);
+    assert_int_equal(f->out[0].msg.value.members[2].weight, 4);
+    assert_true(f->eff.persist); /* own acceptance */
+}
+
+static void test_majority_accepted_installs_and_announces(void **state)
+{
+    fix_t *f = *state;
+    paxos_ballot_t b = to_prepare(f);
+
+    reply(f, 20, PAXOS_MSG_PROMISE, 3, b);
+    reply(f, 30, PAXOS_MSG_ACCEPTED, 3, b);
+    assert_int_equal(paxos_node_epoch(f->node), 2);
+    assert_int_equal(f->eff.installed_from, 2);
+    assert_int_equal(f->eff.installed_to, 2);
+    assert_true(f->eff.persist);
+    assert_int_equal(f->nout, 2);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_CHOSEN);
+    assert_int_equal(f->out[0].msg.epoch, 1);
+    assert_int_equal(paxos_node_pending(f->node), 0);
+    assert_int_equal(paxos_node_config(f->node, 2)->members[1].weight, 5);
+}
+
+static void test_promise_with_accepted_value_is_adopted(void **state)
+{
+    fix_t *f = *state;
+    paxos_ballot_t b = to_prepare(f);
+
+    memset(&f->in, 0, sizeof(f->in));
+    f->in.type = PAXOS_MSG_PROMISE;
+    f->in.epoch = 1;
+    f->in.from = 2;
+    f->in.to = 1;
+    strcpy(f->in.from_addr, "10.0.0.2:17001");
+    f->in.ballot = b;
+    f->in.accepted_ballot.round = b.round; /* (round, 0) sorts below ours */
+    f->in.accepted_ballot.node = 0;
+    f->in.has_value = 1;
+    f->in.value = f->genesis;
+    f->in.value.epoch = 2;
+    f->in.value.members[2].weight = 9; /* someone else's proposal */
+    paxos_node_on_msg(f->node, 20, &f->in, &f->eff);
+    drain(f);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_ACCEPT);
+    assert_int_equal(f->out[0].msg.value.members[2].weight, 9);
+    assert_int_equal(f->out[0].msg.value.members[1].weight, 1); /* ours waits */
+}
+
+static void test_nack_retries_with_higher_round(void **state)
+{
+    fix_t *f = *state;
+    paxos_ballot_t b = to_prepare(f), winner = b;
+
+    winner.round = b.round + 10;
+    winner.node = 3;
+    reply(f, 20, PAXOS_MSG_NACK, 2, winner);
+    assert_int_equal(f->nout, 0);
+    paxos_node_tick(f->node, 20 + 2 * f->params.phase_timeout, &f->eff);
+    drain(f);
+    assert_int_equal(f->nout, 2);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_PREPARE);
+    assert_true(f->out[0].msg.ballot.round > winner.round);
+}
+
+static void test_silence_retries_after_phase_timeout(void **state)
+{
+    fix_t *f = *state;
+    paxos_ballot_t b = to_prepare(f);
+
+    paxos_node_tick(f->node, 15 + 2 * f->params.phase_timeout, &f->eff);
+    drain(f);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_PREPARE);
+    assert_true(f->out[0].msg.ballot.round > b.round);
+}
+
+static void test_follower_forwards_request_to_coordinator(void **state)
+{
+    fix_t *f = *state; /* node 3 */
+
+    request_weight(f, 10, 3, 6);
+    assert_int_equal(f->nout, 1);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_REQUEST);
+    assert_int_equal(f->out[0].msg.to, 1);
+    assert_int_equal(f->out[0].msg.change.weight, 6);
+    assert_int_equal(paxos_node_coordinator(f->node), 1);
+}
+
+static void test_follower_takes_over_when_coordinator_fails(void **state)
+{
+    fix_t *f = *state; /* node 3 */
+
+    paxos_node_on_fd(f->node, 5, 1, 0, &f->eff); /* coordinator 1 failed */
+    drain(f);
+    assert_int_equal(paxos_node_coordinator(f->node), 2);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_REQUEST);
+    assert_int_equal(f->out[0].msg.change.kind, PAXOS_CHANGE_REMOVE);
+    assert_int_equal(f->out[0].msg.to, 2);
+    assert_true(f->eff.wake_at > 5);
+    paxos_node_tick(f->node, 5 + 2 * f->params.takeover_timeout, &f->eff);
+    drain(f);
+    assert_true(paxos_node_proposing(f->node));
+    assert_int_equal(f->out[f->nout - 1].msg.type, PAXOS_MSG_PREPARE);
+}
+
+static void test_alive_report_cancels_removal(void **state)
+{
+    fix_t *f = *state;
+
+    paxos_node_on_fd(f->node, 5, 2, 0, &f->eff);
+    assert_int_equal(paxos_node_pending(f->node), 1);
+    paxos_node_on_fd(f->node, 6, 2, 1, &f->eff);
+    assert_int_equal(paxos_node_pending(f->node), 0);
+}
+
+static void test_restart_keeps_id_and_never_reuses_round(void **state)
+{
+    fix_t *f = *state;
+    paxos_ballot_t b = to_prepare(f);
+    paxos_state_t *disk = test_malloc(sizeof(*disk));
+
+    *disk = *paxos_node_state(f->node);
+    paxos_node_destroy(f->node);
+    f->node = paxos_node_create(&f->params, disk);
+    assert_int_equal(paxos_node_id(f->node), 1);
+    assert_int_equal(paxos_node_epoch(f->node), 1);
+    request_weight(f, 100, 2, 7);
+    paxos_node_tick(f->node, 100 + f->params.batch_delay, &f->eff);
+    drain(f);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_PREPARE);
+    assert_true(f->out[0].msg.ballot.round > b.round);
+    test_free(disk);
+}
+
+static void test_stale_prepare_is_answered_with_decision(void **state)
+{
+    fix_t *f = *state;
+    paxos_ballot_t b = to_prepare(f), old = {1, 2};
+
+    reply(f, 20, PAXOS_MSG_PROMISE, 3, b);
+    reply(f, 30, PAXOS_MSG_ACCEPTED, 3, b);
+    assert_int_equal(paxos_node_epoch(f->node), 2);
+    memset(&f->in, 0, sizeof(f->in));
+    f->in.type = PAXOS_MSG_PREPARE;
+    f->in.epoch = 1;
+    f->in.from = 2;
+    f->in.to = 1;
+    strcpy(f->in.from_addr, "10.0.0.2:17001");
+    f->in.ballot = old;
+    paxos_node_on_msg(f->node, 40, &f->in, &f->eff);
+    drain(f);
+    assert_int_equal(f->nout, 1);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_CHOSEN);
+    assert_int_equal(f->out[0].msg.value.epoch, 2);
+    assert_int_equal(paxos_node_state(f->node)->promised.round, 0); /* new instance */
+}
+
+static void test_joiner_asks_seed_then_learns_its_id(void **state)
+{
+    fix_t *f = *state;
+    paxos_params_t p;
+    paxos_node_t *j;
+    paxos_effects_t eff;
+    paxos_out_t *o = test_malloc(sizeof(*o));
+    paxos_msg_t *m = test_malloc(sizeof(*m));
+
+    test_params(&p, 9);
+    j = paxos_node_create(&p, NULL);
+    paxos_node_join(j, 0, "10.0.0.1:17001", &eff);
+    assert_true(eff.persist); /* the token is durable first */
+    assert_int_equal(paxos_node_pop(j, o), 1);
+    assert_int_equal(o->msg.type, PAXOS_MSG_STATUS);
+    assert_int_equal(paxos_node_pop(j, o), 1);
+    assert_int_equal(o->msg.type, PAXOS_MSG_REQUEST);
+    assert_int_equal(o->msg.change.kind, PAXOS_CHANGE_JOIN);
+    assert_string_equal(o->addr, "10.0.0.1:17001");
+    /* The coordinator takes the request in and decides it. */
+    paxos_node_on_msg(f->node, 1, &o->msg, &f->eff);
+    paxos_node_tick(f->node, 1 + f->params.batch_delay, &f->eff);
+    drain(f);
+    {
+        paxos_ballot_t b = f->out[0].msg.ballot;
+
+        reply(f, 20, PAXOS_MSG_PROMISE, 2, b);
+        reply(f, 30, PAXOS_MSG_ACCEPTED, 2, b);
+    }
+    assert_int_equal(paxos_node_epoch(f->node), 2);
+    *m = f->out[f->nout - 1].msg; /* CHOSEN to the new member */
+    assert_int_equal(m->type, PAXOS_MSG_CHOSEN);
+    assert_int_equal(m->to, 4);
+    paxos_node_on_msg(j, 31, m, &eff);
+    assert_int_equal(paxos_node_id(j), 4);
+    assert_int_equal(paxos_node_epoch(j), 2);
+    assert_true(eff.persist);
+    paxos_node_destroy(j);
+    test_free(o);
+    test_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_coordinator_batches_then_prepares_durably, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_majority_of_promises_sends_one_batched_value, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_majority_accepted_installs_and_announces, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_promise_with_accepted_value_is_adopted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_nack_retries_with_higher_round, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silence_retries_after_phase_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_follower_forwards_request_to_coordinator,
+                                        setup_follower, teardown),
+        cmocka_unit_test_setup_teardown(test_follower_takes_over_when_coordinator_fails,
+                                        setup_follower, teardown),
+        cmocka_unit_test_setup_teardown(test_alive_report_cancels_removal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_keeps_id_and_never_reuses_round, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stale_prepare_is_answered_with_decision, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_joiner_asks_seed_then_learns_its_id, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -149,7 +149,8 @@ typedef struct paxos_params_s {
     uint64_t batch_delay;      /* coordinator waits this long to batch */
     uint64_t phase_timeout;    /* a ballot that makes no progress is retried */
     uint64_t takeover_timeout; /* + random [0, this): non-coordinator takes over */
-    uint64_t sync_interval;    /* anti-entropy STATUS to one random member */
+    uint64_t sync_interval;    /* anti-entropy STATUS to one random member; while
+                                  behind, every known peer in turn, 4x as often */
     /* Optional, for checkers: called each time this node's acceptor accepts
      * 'accept' (before anything depends on it). NULL in production. */
     void (*trace_accept)(void *arg, uint64_t acceptor, const paxos_msg_t *accept);

@@ -62,7 +62,26 @@ struct paxos_node_s {
     uint64_t next_sync;
     uint64_t last_status_at;
     uint64_t installed_at; /* time of the last install */
-    unsigned failures;     /* ballots of this instance that did not finish */
+    /* Catch-up of a node that is behind: it asks every address of every
+     * configuration it knows in turn (cursor 'rr'); a SNAPSHOT offer is
+     * taken only after PAXOS_CATCHUP_ROUNDS full rounds without progress. */
+    uint64_t behind;      /* highest epoch seen elsewhere */
+    unsigned rr;          /* next peer to ask */
+    unsigned asked;       /* peers asked in the current round */
+    unsigned rounds;      /* full rounds without progress */
+    uint64_t nacked[128]; /* address hashes of the peers that answered in
+                             this round that they lack what we miss */
+    unsigned nnacked;
+    unsigned clean_rounds; /* consecutive rounds in which every peer did */
+    /* Non-members that sent us something lately (joiners, removed nodes):
+     * they may keep configurations no member keeps, so a STATUS we cannot
+     * serve is relayed to them, at most once per requester and interval. */
+    char heard[8][PAXOS_ADDR_MAX];
+    unsigned heard_next;
+    uint64_t relay_hash, relay_epoch, relay_at;
+    int has_offer;        /* 'offer' holds a SNAPSHOT newer than ours */
+    paxos_config_t offer; /* latest configuration some node offered */
+    unsigned failures;    /* ballots of this instance that did not finish */
     int removed;
 };
 

@@ -11,7 +11,11 @@
 #include "common/rc.h"
 
 enum {
-    CATCHUP_BATCH = 8, /* CHOSEN messages per STATUS answer */
+    CATCHUP_BATCH = 8,   /* CHOSEN messages per STATUS answer */
+    CATCHUP_ROUNDS = 3,  /* full rounds over every known address before a SNAPSHOT */
+    CATCHUP_PEERS = 128, /* distinct addresses a catch-up round goes through */
+    CATCHUP_WAIT = 100   /* and sync intervals without progress, at least,
+                            unless every peer answered it lacks the gap */
 };
 
 void paxos_params_default(paxos_params_t *p, uint64_t incarnation, const char *client_addr,
@@ -288,6 +292,12 @@ void paxos__install(paxos_node_t *node, uint64_t now, const paxos_config_t *c)
     node->st.chosen = *c;
     node->installed_at = now;
     node->failures = 0;
+    node->asked = 0; /* progress: a new catch-up round starts */
+    node->rounds = 0;
+    node->nnacked = 0;
+    node->clean_rounds = 0;
+    if (node->has_offer && node->offer.epoch <= c->epoch)
+        node->has_offer = 0;
     node->st.promised.round = node->st.promised.node = 0;
     node->st.accepted.round = node->st.accepted.node = 0;
     hist_put(node, c);
@@ -397,8 +407,9 @@ int paxos_node_rejoin(paxos_node_t *node, uint64_t now, uint64_t incarnation, co
 }
 
 /* Sends the decisions of instances 'from' onwards (configurations from+1..)
- * that this node still keeps, to a node that is behind. */
-static void send_chosen(paxos_node_t *node, uint64_t from, uint64_t to, const char *addr)
+ * that this node still keeps, to a node that is behind. Returns 0 if it
+ * keeps none of them (it sent a SNAPSHOT instead). */
+static int send_chosen(paxos_node_t *node, uint64_t from, uint64_t to, const char *addr)
 {
     uint64_t e = node->st.chosen.epoch, i;
     paxos_msg_t m;
@@ -414,13 +425,104 @@ static void send_chosen(paxos_node_t *node, uint64_t from, uint64_t to, const ch
             m.has_value = 1;
             m.value = node->st.chosen;
             paxos__send(node, to, addr, &m);
-            return;
+            return i != from;
         }
         paxos__msg_init(node, &m, PAXOS_MSG_CHOSEN, i);
         m.has_value = 1;
         m.value = *c;
         paxos__send(node, to, addr, &m);
     }
+    return 1;
+}
+
+/* Some node installed 'epoch', newer than ours: catch-up starts (asking
+ * peers in turn from the next sync tick, which comes sooner while behind). */
+static void note_behind(paxos_node_t *node, uint64_t now, uint64_t epoch)
+{
+    uint64_t soon = now + 1 + node->p.sync_interval / 4;
+
+    if (epoch <= node->st.chosen.epoch)
+        return;
+    if (epoch > node->behind)
+        node->behind = epoch;
+    if (node->next_sync > soon)
+        node->next_sync = soon;
+}
+
+static uint64_t addr_hash(const char *addr)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (; *addr != '\0'; addr++)
+        h = (h ^ (uint8_t)*addr) * 1099511628211ULL;
+    return h;
+}
+
+/* Remembers the address of a non-member that sent 'in'. */
+static void note_heard(paxos_node_t *node, const paxos_msg_t *in)
+{
+    unsigned i;
+
+    if ((in->from != 0 && paxos_config_find(&node->st.chosen, in->from) >= 0) ||
+        strcmp(in->from_addr, node->p.bus_addr) == 0)
+        return;
+    for (i = 0; i < RC_ARRAY_SIZE(node->heard); i++) {
+        if (strcmp(node->heard[i], in->from_addr) == 0)
+            return;
+    }
+    memcpy(node->heard[node->heard_next], in->from_addr, PAXOS_ADDR_MAX);
+    node->heard_next = (node->heard_next + 1) % RC_ARRAY_SIZE(node->heard);
+}
+
+/* We cannot serve the STATUS 'in' of a node that is behind: pass it on, as
+ * is (the answer goes straight to the requester), to the non-members we
+ * heard from, which may keep what it missed. One hop, and rate limited per
+ * requester. */
+static void relay_status(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
+{
+    uint64_t h = addr_hash(in->from_addr);
+    unsigned i;
+
+    /* One hop only: relayed copies go out with 'to' 0, and only a STATUS
+     * addressed to this member by id is relayed. */
+    if (in->to == 0 || in->to != node->st.id)
+        return;
+    if (h == node->relay_hash && in->epoch == node->relay_epoch &&
+        now < node->relay_at + node->p.sync_interval / 4)
+        return;
+    node->relay_hash = h;
+    node->relay_epoch = in->epoch;
+    node->relay_at = now;
+    for (i = 0; i < RC_ARRAY_SIZE(node->heard); i++) {
+        if (node->heard[i][0] != '\0' && strcmp(node->heard[i], in->from_addr) != 0)
+            paxos__send(node, 0, node->heard[i], in);
+    }
+}
+
+/* The peer at 'addr' answered without the configuration after ours. */
+static void note_nack(paxos_node_t *node, const char *addr)
+{
+    uint64_t h = addr_hash(addr);
+    unsigned i;
+
+    for (i = 0; i < node->nnacked; i++) {
+        if (node->nacked[i] == h)
+            return;
+    }
+    if (node->nnacked < RC_ARRAY_SIZE(node->nacked))
+        node->nacked[node->nnacked++] = h;
+}
+
+static int nacked(const paxos_node_t *node, const char *addr)
+{
+    uint64_t h = addr_hash(addr);
+    unsigned i;
+
+    for (i = 0; i < node->nnacked; i++) {
+        if (node->nacked[i] == h)
+            return 1;
+    }
+    return 0;
 }
 
 /* We are behind the sender: ask it for what we missed (rate limited). */
@@ -428,6 +530,7 @@ static void ask_catchup(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
 {
     paxos_msg_t m;
 
+    note_behind(node, now, in->epoch);
     if (node->last_status_at != 0 && now < node->last_status_at + 10)
         return;
     node->last_status_at = now;
@@ -472,22 +575,17 @@ static void on_chosen(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
 
     if (!in->has_value || paxos_config_check(&in->value) != 0 || in->value.epoch != in->epoch + 1)
         return;
-    /* A SNAPSHOT skips epochs: taken only after a while without progress,
-     * when other members had their chance to send what was missed. */
-    if (e == 0 || in->epoch == e ||
-        (in->type == PAXOS_MSG_SNAPSHOT && in->epoch > e &&
-         now >= node->installed_at + 10 * node->p.sync_interval))
+    if (e == 0 || in->epoch == e) {
         paxos__install(node, now, &in->value);
-    else if (in->type == PAXOS_MSG_SNAPSHOT && in->epoch > e) {
-        /* Not yet: ask a current member, more likely to keep the gap. */
-        const paxos_member_t *m = &in->value.members[paxos__random(node, in->value.nmembers)];
-        paxos_msg_t q;
-
-        if (node->last_status_at != 0 && now < node->last_status_at + 10)
-            return;
-        node->last_status_at = now;
-        paxos__msg_init(node, &q, PAXOS_MSG_STATUS, e);
-        paxos__send(node, m->id, m->bus_addr, &q);
+    } else if (in->type == PAXOS_MSG_SNAPSHOT && in->epoch > e) {
+        /* A SNAPSHOT skips epochs: keep the newest offer; catchup_step()
+         * takes it only when no peer sent what was missed (sender has not). */
+        if (!node->has_offer || in->value.epoch > node->offer.epoch) {
+            node->offer = in->value;
+            node->has_offer = 1;
+        }
+        note_behind(node, now, in->value.epoch);
+        note_nack(node, in->from_addr);
     } else if (in->epoch > e)
         ask_catchup(node, now, in);
 }
@@ -558,12 +656,16 @@ void paxos_node_on_msg(paxos_node_t *node, uint64_t now, const paxos_msg_t *msg,
         on_chosen(node, now, msg);
         break;
     case PAXOS_MSG_STATUS:
-        if (msg->epoch < e)
-            send_chosen(node, msg->epoch, msg->from, msg->from_addr);
+        if (msg->epoch != 0 && msg->epoch <= e)
+            note_nack(node, msg->from_addr); /* it lacks C_{e+1} too */
+        note_heard(node, msg);
+        if (msg->epoch < e && !send_chosen(node, msg->epoch, msg->from, msg->from_addr))
+            relay_status(node, now, msg);
         else if (msg->epoch > e)
             ask_catchup(node, now, msg);
         break;
     case PAXOS_MSG_REQUEST:
+        note_heard(node, msg);
         if (msg->epoch > e)
             ask_catchup(node, now, msg);
         on_request(node, now, msg);
@@ -575,7 +677,83 @@ done:
     finish(node);
 }
 
-static void sync_tick(paxos_node_t *node)
+static void add_peer(const paxos_node_t *node, const paxos_config_t *c,
+                     char (*addrs)[PAXOS_ADDR_MAX], uint64_t *ids, size_t *n)
+{
+    uint32_t k;
+    size_t j;
+
+    for (k = 0; k < c->nmembers && *n < CATCHUP_PEERS; k++) {
+        const paxos_member_t *m = &c->members[k];
+
+        if (strcmp(m->bus_addr, node->p.bus_addr) == 0)
+            continue;
+        for (j = 0; j < *n && strcmp(addrs[j], m->bus_addr) != 0; j++)
+            ;
+        if (j == *n) {
+            memcpy(addrs[*n], m->bus_addr, PAXOS_ADDR_MAX);
+            ids[(*n)++] = m->id;
+        }
+    }
+}
+
+/* Fills the distinct bus addresses other than ours of the offered, the
+ * installed and every kept configuration (newest first). Returns how many. */
+static size_t known_peers(const paxos_node_t *node, char (*addrs)[PAXOS_ADDR_MAX], uint64_t *ids)
+{
+    uint64_t e = node->st.chosen.epoch, k;
+    size_t n = 0;
+
+    if (node->has_offer)
+        add_peer(node, &node->offer, addrs, ids, &n);
+    for (k = 0; k < PAXOS_HISTORY && k < e; k++) {
+        const paxos_config_t *c = paxos_node_config(node, e - k);
+
+        if (c != NULL)
+            add_peer(node, c, addrs, ids, &n);
+    }
+    return n;
+}
+
+/* One catch-up step of a node that is behind: ask the next known peer for
+ * what was missed. Every node that keeps the next configurations answers
+ * with them, so a SNAPSHOT (a chosen configuration, skipping epochs) is
+ * taken only after CATCHUP_ROUNDS full rounds over every address of every
+ * known configuration, and CATCHUP_WAIT sync intervals (partitions come and
+ * go), brought no progress: no reachable node kept them. */
+static void catchup_step(paxos_node_t *node, uint64_t now)
+{
+    char addrs[CATCHUP_PEERS][PAXOS_ADDR_MAX]; /* 8 KiB */
+    uint64_t ids[CATCHUP_PEERS];
+    size_t n = known_peers(node, addrs, ids), i;
+    paxos_msg_t msg;
+
+    if (n == 0 || node->asked >= n) {
+        int all = 1;
+
+        for (i = 0; i < n && all; i++)
+            all = nacked(node, addrs[i]);
+        node->clean_rounds = all ? node->clean_rounds + 1 : 0;
+        node->asked = 0;
+        node->nnacked = 0;
+        /* Only rounds that end after the wait count. */
+        if (now >= node->installed_at + CATCHUP_WAIT * node->p.sync_interval)
+            node->rounds++;
+        if ((node->clean_rounds >= 2 || node->rounds >= CATCHUP_ROUNDS) && node->has_offer &&
+            node->offer.epoch > node->st.chosen.epoch) {
+            paxos__install(node, now, &node->offer);
+            return;
+        }
+        if (n == 0)
+            return;
+    }
+    i = node->rr++ % n;
+    node->asked++;
+    paxos__msg_init(node, &msg, PAXOS_MSG_STATUS, node->st.chosen.epoch);
+    paxos__send(node, ids[i], addrs[i], &msg);
+}
+
+static void sync_tick(paxos_node_t *node, uint64_t now)
 {
     const paxos_config_t *c = &node->st.chosen;
     const paxos_member_t *m;
@@ -583,9 +761,17 @@ static void sync_tick(paxos_node_t *node)
 
     if (node->joining) {
         join_ask(node);
+        if (node->behind > c->epoch && c->epoch != 0)
+            catchup_step(node, now); /* a rejoiner keeps its chain */
         return;
     }
-    if (node->removed || c->epoch == 0 || c->nmembers < 2)
+    if (node->removed)
+        return;
+    if (node->behind > c->epoch && c->epoch != 0) {
+        catchup_step(node, now);
+        return;
+    }
+    if (c->epoch == 0 || c->nmembers < 2)
         return;
     m = &c->members[paxos__random(node, c->nmembers)];
     if (m->id == node->st.id)
@@ -599,7 +785,9 @@ void paxos_node_tick(paxos_node_t *node, uint64_t now, paxos_effects_t *eff)
     begin(node, now, eff);
     if (now >= node->next_sync) {
         node->next_sync = now + node->p.sync_interval;
-        sync_tick(node);
+        sync_tick(node, now);
+        if (node->behind > node->st.chosen.epoch && node->st.chosen.epoch != 0)
+            node->next_sync = now + 1 + node->p.sync_interval / 4;
     }
     if (node->propose_at != 0 && now >= node->propose_at) {
         node->propose_at = 0;

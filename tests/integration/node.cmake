@@ -5,14 +5,9 @@
 if(TARGET ringcached)
     rc_integration_test(node_commands SCRIPT test_commands.py TIMEOUT 240)
     rc_integration_test(node_protocol SCRIPT test_protocol.py TIMEOUT 300)
-    # --skip: open BUGS.md item (protected mode treats all of 127/8 as local)
-    rc_integration_test(node_server SCRIPT test_server.py TIMEOUT 240
-                        ARGS --skip test_protected_mode_denies_non_loopback_peer)
+    rc_integration_test(node_server SCRIPT test_server.py TIMEOUT 240)
     rc_integration_test(node_keyspace SCRIPT test_keyspace.py TIMEOUT 300)
-    # test_benchmark_all_default_tests is left out until ringcached has the
-    # list/set/zset commands redis-benchmark's default run uses (BUGS.md).
-    rc_integration_test(node_redis_benchmark SCRIPT test_redis_benchmark.py TIMEOUT 300
-                        ARGS -k test_benchmark_p -k test_benchmark_s)
+    rc_integration_test(node_redis_benchmark SCRIPT test_redis_benchmark.py TIMEOUT 300)
 endif()
 
 # The differential test: 100,000 random commands compared byte for byte with

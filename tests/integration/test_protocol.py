@@ -527,6 +527,40 @@ def test_client_disconnects_mid_reply(t):
     wait_for(lambda: int(srv.info("clients")["connected_clients"]) <= 2, 10, what="dead clients to be freed")
 
 
+@test
+def test_slow_reader_output_is_bounded_and_ordered(t):
+    """A client that pipelines ~40 MB of replies and does not read must not
+    make the server buffer them all (ringcached pauses it past 4 MB of
+    pending output); other clients are served meanwhile, and once the slow
+    client reads, every reply arrives complete and in order."""
+    if rctest.is_redis():
+        return  # redis-server buffers a normal client's whole output (no limit by default)
+    srv = t.server()
+    r = srv.client()
+    values = [bytes([65 + i]) * 100000 for i in range(8)]
+    for i, v in enumerate(values):
+        r.set("big%d" % i, v)
+    base = int(srv.info("memory")["used_memory"])
+    slow = srv.raw(timeout=30 * rctest.timeout_scale())
+    n = 400  # 400 x 100 kB = 40 MB of replies
+    slow.send(b"".join(encode_command("GET", "big%d" % (i % 8)) for i in range(n)))
+    # The server has read the requests and filled what it may before pausing.
+    wait_for(lambda: int(srv.info("memory")["used_memory"]) > base + 1 * MB, 10,
+             what="the slow client's output to build up")
+    peak = 0
+    other = srv.client()
+    for i in range(50):  # the server keeps serving others, memory stays flat
+        assert other.get("big%d" % (i % 8)) == values[i % 8]
+        peak = max(peak, int(srv.info("memory")["used_memory"]) - base)
+    assert peak < 16 * MB, "pending output of a non-reading client grew to %d bytes" % peak
+    for i in range(n):
+        reply = slow.read_reply()
+        want = b"$%d\r\n%s\r\n" % (len(values[i % 8]), values[i % 8])
+        assert reply == want, "reply %d out of order or damaged: %r" % (i, reply[:40])
+    slow.close()
+    assert_healthy(srv)
+
+
 def _garbage(rng):
     kind = rng.randrange(6)
     if kind == 0:  # random bytes

@@ -362,6 +362,94 @@ static void test_joiner_asks_seed_then_learns_its_id(void **state)
     test_free(m);
 }
 
+/* Delivers a SNAPSHOT of 'snap' (a "newer" configuration) from member 'from'. */
+static void offer_snapshot(fix_t *f, uint64_t now, uint64_t from, const paxos_config_t *snap)
+{
+    memset(&f->in, 0, sizeof(f->in));
+    f->in.type = PAXOS_MSG_SNAPSHOT;
+    f->in.epoch = snap->epoch - 1;
+    f->in.from = from;
+    f->in.to = paxos_node_id(f->node);
+    snprintf(f->in.from_addr, sizeof(f->in.from_addr), "10.0.0.%d:17001", (int)from);
+    f->in.has_value = 1;
+    f->in.value = *snap;
+    paxos_node_on_msg(f->node, now, &f->in, &f->eff);
+}
+
+/* Ticks every 80 ms from 'from' to 'to'; every STATUS the node sends is
+ * answered with a SNAPSHOT by the members in 'nackers' (bitmask by id).
+ * Returns the bitmask of members asked; stops at a snapshot install. */
+static unsigned catch_up(fix_t *f, uint64_t from, uint64_t to, unsigned nackers,
+                         const paxos_config_t *snap)
+{
+    unsigned asked = 0;
+    uint64_t now;
+    int i;
+
+    for (now = from; now <= to && paxos_node_epoch(f->node) == 1; now += 80) {
+        paxos_node_tick(f->node, now, &f->eff);
+        if (f->eff.snapshot)
+            break;
+        drain(f);
+        for (i = 0; i < f->nout; i++) {
+            uint64_t id = f->out[i].msg.to;
+
+            if (f->out[i].msg.type != PAXOS_MSG_STATUS)
+                continue;
+            assert_int_equal(f->out[i].msg.epoch, 1);
+            asked |= 1u << id;
+            if (nackers & (1u << id))
+                offer_snapshot(f, now + 1, id, snap);
+        }
+    }
+    return asked;
+}
+
+static void test_behind_node_asks_every_member_before_snapshot(void **state)
+{
+    fix_t *f = *state;
+    paxos_config_t *snap = test_malloc(sizeof(*snap));
+
+    *snap = f->genesis;
+    snap->epoch = 5;
+    offer_snapshot(f, 100, 2, snap);
+    assert_int_equal(paxos_node_epoch(f->node), 1); /* not at once */
+    /* Member 3 stays silent: it may keep epochs 2..4, so no snapshot. */
+    assert_int_equal(catch_up(f, 200, 10000, 1u << 2, snap), (1u << 2) | (1u << 3));
+    assert_int_equal(paxos_node_epoch(f->node), 1);
+    /* Every member answers it lacks them: the snapshot is taken. */
+    catch_up(f, 10080, 12000, (1u << 2) | (1u << 3), snap);
+    assert_int_equal(paxos_node_epoch(f->node), 5);
+    assert_true(f->eff.snapshot);
+    assert_true(f->eff.persist);
+    assert_int_equal(f->eff.installed_from, 5);
+    test_free(snap);
+}
+
+static void test_behind_node_takes_chosen_from_any_member(void **state)
+{
+    fix_t *f = *state;
+    paxos_config_t *snap = test_malloc(sizeof(*snap));
+
+    *snap = f->genesis;
+    snap->epoch = 5;
+    offer_snapshot(f, 100, 2, snap);
+    /* Member 3 keeps epoch 2: it is learned in order, no gap. */
+    memset(&f->in, 0, sizeof(f->in));
+    f->in.type = PAXOS_MSG_CHOSEN;
+    f->in.epoch = 1;
+    f->in.from = 3;
+    f->in.to = 1;
+    strcpy(f->in.from_addr, "10.0.0.3:17001");
+    f->in.has_value = 1;
+    f->in.value = f->genesis;
+    f->in.value.epoch = 2;
+    paxos_node_on_msg(f->node, 200, &f->in, &f->eff);
+    assert_int_equal(paxos_node_epoch(f->node), 2);
+    assert_false(f->eff.snapshot);
+    test_free(snap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +473,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_prepare_is_answered_with_decision, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_joiner_asks_seed_then_learns_its_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_behind_node_asks_every_member_before_snapshot, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_behind_node_takes_chosen_from_any_member, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,14 +32,13 @@ typedef enum rc_log_level_e {
 
 extern int rc_log_level;
 
-#define rc_log(level, ...)                                                                         \
-    do {                                                                                           \
-        if ((int)(level) >= rc_log_level)                                                          \
-            rc_log_write((level), __VA_ARGS__);                                                    \
+#define rc_log(level, ...)                      \
+    do {                                        \
+        if ((int)(level) >= rc_log_level)       \
+            rc_log_write((level), __VA_ARGS__); \
     } while (0)
 
-void rc_log_write(rc_log_level_t level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void rc_log_write(rc_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Sends log lines to 'path' (appending), or to stderr when 'path' is NULL or
  * empty. Returns 0 or -errno. */
 int rc_log_open(const char *path);
@@ -51,10 +50,10 @@ int rc_log_level_parse(const char *name);
  * in only with -DRC_DEBUG_ASSERTIONS. Never assert on peer input. */
 _Noreturn void rc_panic(const char *file, int line, const char *expr);
 
-#define RC_ASSERT(expr)                                                                            \
-    do {                                                                                           \
-        if (!(expr))                                                                               \
-            rc_panic(__FILE__, __LINE__, #expr);                                                   \
+#define RC_ASSERT(expr)                          \
+    do {                                         \
+        if (!(expr))                             \
+            rc_panic(__FILE__, __LINE__, #expr); \
     } while (0)
 
 #ifdef RC_DEBUG_ASSERTIONS

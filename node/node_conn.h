@@ -67,7 +67,7 @@ struct node_conn_s {
     unsigned in_batch : 1; /* inside on_read: flush at its end */
     unsigned killed : 1;
     unsigned refused : 1;
-        /* refused at accept: drains, then closes */ /* CLIENT KILL: close once the batch ends */
+    /* refused at accept: drains, then closes */ /* CLIENT KILL: close once the batch ends */
 };
 
 struct node_server_s;

@@ -86,7 +86,7 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3
 
 # One redis-benchmark run: prints "rps p99" from its --csv output.
 run_one() { # port test pipeline datasize requests
-    "${CLI_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$1" -t "$2" -P "$3" -d "$4" -n "$5" -c 50 -r 100000 --csv 2>&1 |
+    "${CLI_PIN[@]}" timeout 300 redis-benchmark -h 127.0.0.1 -p "$1" -t "$2" -P "$3" -d "$4" -n "$5" -c 50 -r 100000 --csv 2>&1 |
         $PY -c '
 import csv, sys
 rows = [r for r in csv.reader(sys.stdin) if r and r[0] != "test"]

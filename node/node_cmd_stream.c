@@ -140,8 +140,10 @@ static int parse_add_or_trim(node_client_t *c, trim_args_t *a, int xadd)
 
         if (xadd && opt[0] == '*' && opt[1] == '\0') {
             break;
-        } else if (strcasecmp(opt, "maxlen") == 0 && more) {
+        } else if ((strcasecmp(opt, "maxlen") == 0 || strcasecmp(opt, "minid") == 0) && more) {
+            int maxlen = strcasecmp(opt, "maxlen") == 0;
             const char *next = c->argv[i + 1].ptr;
+
             if (a->strategy != TRIM_NONE) {
                 node_reply_error(c, "ERR syntax error, MAXLEN and MINID options at the same time "
                                     "are not compatible");
@@ -154,32 +156,19 @@ static int parse_add_or_trim(node_client_t *c, trim_args_t *a, int xadd)
             } else if (more >= 2 && next[0] == '=' && next[1] == '\0') {
                 i++;
             }
-            if (node__get_ll_or_reply(c, i + 1, &a->maxlen) != 0)
-                return -1;
-            if (a->maxlen < 0) {
-                node_reply_error(c, "ERR The MAXLEN argument must be >= 0.");
+            if (maxlen) {
+                if (node__get_ll_or_reply(c, i + 1, &a->maxlen) != 0)
+                    return -1;
+                if (a->maxlen < 0) {
+                    node_reply_error(c, "ERR The MAXLEN argument must be >= 0.");
+                    return -1;
+                }
+            } else if (parse_id(c, c->argv[i + 1].ptr, c->argv[i + 1].len, &a->minid, 0, 1, NULL) !=
+                       0) {
                 return -1;
             }
             i++;
-            a->strategy = TRIM_MAXLEN;
-        } else if (strcasecmp(opt, "minid") == 0 && more) {
-            const char *next = c->argv[i + 1].ptr;
-            if (a->strategy != TRIM_NONE) {
-                node_reply_error(c, "ERR syntax error, MAXLEN and MINID options at the same time "
-                                    "are not compatible");
-                return -1;
-            }
-            a->approx = 0;
-            if (more >= 2 && next[0] == '~' && next[1] == '\0') {
-                a->approx = 1;
-                i++;
-            } else if (more >= 2 && next[0] == '=' && next[1] == '\0') {
-                i++;
-            }
-            if (parse_id(c, c->argv[i + 1].ptr, c->argv[i + 1].len, &a->minid, 0, 1, NULL) != 0)
-                return -1;
-            i++;
-            a->strategy = TRIM_MINID;
+            a->strategy = maxlen ? TRIM_MAXLEN : TRIM_MINID;
         } else if (strcasecmp(opt, "limit") == 0 && more) {
             if (node__get_ll_or_reply(c, i + 1, &a->limit) != 0)
                 return -1;

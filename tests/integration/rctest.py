@@ -128,27 +128,29 @@ def wait_for(cond, timeout=10.0, interval=0.005, what=None):
 # ---------------------------------------------------------------------------
 
 
+def _port_is_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def free_port():
-    """A TCP port that was free a moment ago on 127.0.0.1 (and port+10000,
-    the future cluster bus port). Callers retry on a collision."""
-    for _ in range(100):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        finally:
-            s.close()
-        if port + 10000 > 65535:
-            continue
-        s2 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s2.bind(("127.0.0.1", port + 10000))
-        except OSError:
-            continue
-        finally:
-            s2.close()
-        return port
-    raise RuntimeError("no free port found")
+    """A TCP port that was free a moment ago on 127.0.0.1, as was port+10000
+    (the cluster bus port). Chosen at random in [20000, 55535]: the kernel's
+    ephemeral range may lie above 55535, where port+10000 does not exist and
+    a cluster-enabled redis-server refuses to start. Callers retry on a
+    collision."""
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        port = rng.randint(20000, 55535)
+        if _port_is_free(port) and _port_is_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair found in [20000, 55535]")
 
 
 # ---------------------------------------------------------------------------

@@ -35,6 +35,8 @@ const char *rc_strerror(int err)
         return "bad configuration";
     case RC_EAUTH:
         return "authentication failed";
+    case -4095: /* libuv's UV_EOF, the one libuv code that is not -errno */
+        return "connection closed by the peer";
     default:
         break;
     }

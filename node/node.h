@@ -47,6 +47,15 @@ typedef struct node_config_s {
     char *logfile;
     char *pidfile;
     char *dir;
+    /* Cluster (issue 5). */
+    int cluster_port;          /* bus port; 0: port + 10000 */
+    char *cluster_secret;      /* NULL: no secret, bus on loopback only */
+    long cluster_node_timeout; /* ms of silence before a node is suspected */
+    int cluster_redirects;     /* 1: -MOVED instead of forwarding */
+    int cluster_replicas;      /* R for a cluster this node founds */
+    char *cluster_announce_ip; /* address peers and clients use; NULL: first bind address */
+    char *cluster_config_file; /* state file in 'dir'; NULL: "ringcache-<port>.state" */
+    char *join;                /* "host:port[@busport]" of a member, or NULL */
 } node_config_t;
 
 /* Wider than int: a slot is 0..16383, a port 0..65535. */

@@ -45,6 +45,13 @@ extern const node_cmd_t node_cmds_list[];       /* node_cmd_list.c */
 extern const node_cmd_t node_cmds_set[];        /* node_cmd_set.c */
 extern const node_cmd_t node_cmds_zset[];       /* node_cmd_zset.c */
 extern const node_cmd_t node_cmds_stream[];     /* node_cmd_stream.c */
+extern const node_cmd_t node_cmds_cluster[];    /* node_cmd_cluster.c */
+
+/* Writes INFO's "# Cluster" section (lines ending in \r\n, header
+ * included) into 'buf' (at most 'cap' bytes, NUL included, truncated to
+ * fit) and returns the length of the whole section, as snprintf does.
+ * 1024 bytes always suffice. */
+size_t node_cmd_cluster_info_section(node_server_t *server, char *buf, size_t cap);
 
 /* Finds a command by name, case-insensitively, or returns NULL. */
 const node_cmd_t *node_cmd_lookup(const char *name, size_t len);

@@ -3,7 +3,6 @@
  * Redis 7.0's; INFO keeps Redis's field names so existing tools parse it. */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "node/node_db.h"
 #include "node/node_reply.h"
 #include "node/node_server.h"
+#include "node/node_text.h"
 
 #ifndef RC_VERSION
 #define RC_VERSION "0.1.0"
@@ -285,6 +285,10 @@ static void config_copy(node_config_t *dst, const node_config_t *src)
     dst->logfile = dupstr(src->logfile);
     dst->pidfile = dupstr(src->pidfile);
     dst->dir = dupstr(src->dir);
+    dst->cluster_secret = dupstr(src->cluster_secret);
+    dst->cluster_announce_ip = dupstr(src->cluster_announce_ip);
+    dst->cluster_config_file = dupstr(src->cluster_config_file);
+    dst->join = dupstr(src->join);
 }
 
 /* CONFIG SET name value [name value ...]: all or nothing, as Redis 7. */
@@ -391,32 +395,6 @@ static void cmd_config(node_client_t *c)
 
 /* --- INFO ------------------------------------------------------------------ */
 
-typedef struct text_s {
-    char *buf;
-    size_t len;
-    size_t cap;
-} text_t;
-
-static void tprintf(text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void tprintf(text_t *t, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        t->cap = t->cap * 2 + (size_t)(n > 0 ? n : 256);
-        t->buf = rc_xrealloc(t->buf, t->cap);
-    }
-}
-
 static void human_bytes(char *out, size_t size, double n)
 {
     static const char units[] = "BKMGTP";
@@ -445,32 +423,32 @@ static size_t rss_bytes(void)
     return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-static void info_server(node_server_t *server, text_t *t)
+static void info_server(node_server_t *server, node_text_t *t)
 {
     struct utsname uts;
     int64_t up = (server->now_ms - server->start_ms) / 1000;
 
     if (uname(&uts) != 0)
         memset(&uts, 0, sizeof(uts));
-    tprintf(t, "# Server\r\n");
-    tprintf(t, "redis_version:%s\r\n", NODE_REDIS_COMPAT_VERSION);
-    tprintf(t, "ringcached_version:%s\r\n", RC_VERSION);
-    tprintf(t, "redis_mode:standalone\r\n");
-    tprintf(t, "os:%s %s %s\r\n", uts.sysname, uts.release, uts.machine);
-    tprintf(t, "arch_bits:%d\r\n", (int)(sizeof(long) * 8));
-    tprintf(t, "multiplexing_api:libuv-%s\r\n", uv_version_string());
-    tprintf(t, "process_id:%d\r\n", (int)getpid());
-    tprintf(t, "run_id:%s\r\n", server->run_id);
-    tprintf(t, "tcp_port:%d\r\n", server->config.port);
-    tprintf(t, "server_time_usec:%lld\r\n", (long long)server->now_ms * 1000);
-    tprintf(t, "uptime_in_seconds:%lld\r\n", (long long)up);
-    tprintf(t, "uptime_in_days:%lld\r\n", (long long)(up / 86400));
-    tprintf(t, "hz:%d\r\n", server->config.hz < 1 ? 1 : server->config.hz);
-    tprintf(t, "configured_hz:%d\r\n", server->config.hz);
-    tprintf(t, "config_file:%s\r\n", server->config_file != NULL ? server->config_file : "");
+    node_tprintf(t, "# Server\r\n");
+    node_tprintf(t, "redis_version:%s\r\n", NODE_REDIS_COMPAT_VERSION);
+    node_tprintf(t, "ringcached_version:%s\r\n", RC_VERSION);
+    node_tprintf(t, "redis_mode:%s\r\n", server->cluster != NULL ? "cluster" : "standalone");
+    node_tprintf(t, "os:%s %s %s\r\n", uts.sysname, uts.release, uts.machine);
+    node_tprintf(t, "arch_bits:%d\r\n", (int)(sizeof(long) * 8));
+    node_tprintf(t, "multiplexing_api:libuv-%s\r\n", uv_version_string());
+    node_tprintf(t, "process_id:%d\r\n", (int)getpid());
+    node_tprintf(t, "run_id:%s\r\n", server->run_id);
+    node_tprintf(t, "tcp_port:%d\r\n", server->config.port);
+    node_tprintf(t, "server_time_usec:%lld\r\n", (long long)server->now_ms * 1000);
+    node_tprintf(t, "uptime_in_seconds:%lld\r\n", (long long)up);
+    node_tprintf(t, "uptime_in_days:%lld\r\n", (long long)(up / 86400));
+    node_tprintf(t, "hz:%d\r\n", server->config.hz < 1 ? 1 : server->config.hz);
+    node_tprintf(t, "configured_hz:%d\r\n", server->config.hz);
+    node_tprintf(t, "config_file:%s\r\n", server->config_file != NULL ? server->config_file : "");
 }
 
-static void info_clients(node_server_t *server, text_t *t)
+static void info_clients(node_server_t *server, node_text_t *t)
 {
     node_conn_t *it;
     size_t max_in = 0, max_out = 0;
@@ -483,15 +461,15 @@ static void info_clients(node_server_t *server, text_t *t)
         if (out > max_out)
             max_out = out;
     }
-    tprintf(t, "# Clients\r\n");
-    tprintf(t, "connected_clients:%ld\r\n", server->nclients);
-    tprintf(t, "cluster_connections:0\r\n");
-    tprintf(t, "maxclients:%ld\r\n", server->config.maxclients);
-    tprintf(t, "client_recent_max_input_buffer:%zu\r\n", max_in);
-    tprintf(t, "client_recent_max_output_buffer:%zu\r\n", max_out);
-    tprintf(t, "blocked_clients:0\r\n");
-    tprintf(t, "tracking_clients:0\r\n");
-    tprintf(t, "clients_in_timeout_table:0\r\n");
+    node_tprintf(t, "# Clients\r\n");
+    node_tprintf(t, "connected_clients:%ld\r\n", server->nclients);
+    node_tprintf(t, "cluster_connections:0\r\n");
+    node_tprintf(t, "maxclients:%ld\r\n", server->config.maxclients);
+    node_tprintf(t, "client_recent_max_input_buffer:%zu\r\n", max_in);
+    node_tprintf(t, "client_recent_max_output_buffer:%zu\r\n", max_out);
+    node_tprintf(t, "blocked_clients:0\r\n");
+    node_tprintf(t, "tracking_clients:0\r\n");
+    node_tprintf(t, "clients_in_timeout_table:0\r\n");
 }
 
 static const char *policy_name(node_mm_policy_t policy)
@@ -502,7 +480,7 @@ static const char *policy_name(node_mm_policy_t policy)
     return (size_t)policy < RC_ARRAY_SIZE(names) ? names[policy] : "noeviction";
 }
 
-static void info_memory(node_server_t *server, text_t *t)
+static void info_memory(node_server_t *server, node_text_t *t)
 {
     size_t used = rc_used_memory(), rss = rss_bytes();
     size_t peak = server->mem_peak > used ? server->mem_peak : used;
@@ -516,88 +494,96 @@ static void info_memory(node_server_t *server, text_t *t)
     human_bytes(h_rss, sizeof(h_rss), (double)rss);
     human_bytes(h_peak, sizeof(h_peak), (double)peak);
     human_bytes(h_max, sizeof(h_max), (double)server->config.maxmemory);
-    tprintf(t, "# Memory\r\n");
-    tprintf(t, "used_memory:%zu\r\n", used);
-    tprintf(t, "used_memory_human:%s\r\n", h_used);
-    tprintf(t, "used_memory_rss:%zu\r\n", rss);
-    tprintf(t, "used_memory_rss_human:%s\r\n", h_rss);
-    tprintf(t, "used_memory_peak:%zu\r\n", peak);
-    tprintf(t, "used_memory_peak_human:%s\r\n", h_peak);
-    tprintf(t, "maxmemory:%" PRIu64 "\r\n", server->config.maxmemory);
-    tprintf(t, "maxmemory_human:%s\r\n", h_max);
-    tprintf(t, "maxmemory_policy:%s\r\n", policy_name(server->config.maxmemory_policy));
-    tprintf(t, "mem_fragmentation_ratio:%.2f\r\n", used > 0 ? (double)rss / (double)used : 0.0);
-    tprintf(t, "mem_clients_normal:%zu\r\n", clients_mem);
-    tprintf(t, "mem_allocator:libc\r\n");
+    node_tprintf(t, "# Memory\r\n");
+    node_tprintf(t, "used_memory:%zu\r\n", used);
+    node_tprintf(t, "used_memory_human:%s\r\n", h_used);
+    node_tprintf(t, "used_memory_rss:%zu\r\n", rss);
+    node_tprintf(t, "used_memory_rss_human:%s\r\n", h_rss);
+    node_tprintf(t, "used_memory_peak:%zu\r\n", peak);
+    node_tprintf(t, "used_memory_peak_human:%s\r\n", h_peak);
+    node_tprintf(t, "maxmemory:%" PRIu64 "\r\n", server->config.maxmemory);
+    node_tprintf(t, "maxmemory_human:%s\r\n", h_max);
+    node_tprintf(t, "maxmemory_policy:%s\r\n", policy_name(server->config.maxmemory_policy));
+    node_tprintf(t, "mem_fragmentation_ratio:%.2f\r\n",
+                 used > 0 ? (double)rss / (double)used : 0.0);
+    node_tprintf(t, "mem_clients_normal:%zu\r\n", clients_mem);
+    node_tprintf(t, "mem_allocator:libc\r\n");
 }
 
-static void info_stats(node_server_t *server, text_t *t)
+static void info_stats(node_server_t *server, node_text_t *t)
 {
     const node_db_stats_t *db = node_db_stats(server->db);
     const node_stats_t *st = &server->stats;
 
-    tprintf(t, "# Stats\r\n");
-    tprintf(t, "total_connections_received:%" PRIu64 "\r\n", st->total_connections);
-    tprintf(t, "total_commands_processed:%" PRIu64 "\r\n", st->total_commands);
-    tprintf(t, "instantaneous_ops_per_sec:%" PRIu64 "\r\n", node_server_ops_per_sec(server));
-    tprintf(t, "total_net_input_bytes:%" PRIu64 "\r\n", st->net_input_bytes);
-    tprintf(t, "total_net_output_bytes:%" PRIu64 "\r\n", st->net_output_bytes);
-    tprintf(t, "rejected_connections:%" PRIu64 "\r\n", st->rejected_connections);
-    tprintf(t, "expired_keys:%" PRIu64 "\r\n", db->expired_keys);
-    tprintf(t, "evicted_keys:%" PRIu64 "\r\n", db->evicted_keys);
-    tprintf(t, "keyspace_hits:%" PRIu64 "\r\n", db->keyspace_hits);
-    tprintf(t, "keyspace_misses:%" PRIu64 "\r\n", db->keyspace_misses);
-    tprintf(t, "total_error_replies:%" PRIu64 "\r\n", st->total_error_replies);
-    tprintf(t, "oom_rejected_commands:%" PRIu64 "\r\n", st->oom_rejections);
+    node_tprintf(t, "# Stats\r\n");
+    node_tprintf(t, "total_connections_received:%" PRIu64 "\r\n", st->total_connections);
+    node_tprintf(t, "total_commands_processed:%" PRIu64 "\r\n", st->total_commands);
+    node_tprintf(t, "instantaneous_ops_per_sec:%" PRIu64 "\r\n", node_server_ops_per_sec(server));
+    node_tprintf(t, "total_net_input_bytes:%" PRIu64 "\r\n", st->net_input_bytes);
+    node_tprintf(t, "total_net_output_bytes:%" PRIu64 "\r\n", st->net_output_bytes);
+    node_tprintf(t, "rejected_connections:%" PRIu64 "\r\n", st->rejected_connections);
+    node_tprintf(t, "expired_keys:%" PRIu64 "\r\n", db->expired_keys);
+    node_tprintf(t, "evicted_keys:%" PRIu64 "\r\n", db->evicted_keys);
+    node_tprintf(t, "keyspace_hits:%" PRIu64 "\r\n", db->keyspace_hits);
+    node_tprintf(t, "keyspace_misses:%" PRIu64 "\r\n", db->keyspace_misses);
+    node_tprintf(t, "total_error_replies:%" PRIu64 "\r\n", st->total_error_replies);
+    node_tprintf(t, "oom_rejected_commands:%" PRIu64 "\r\n", st->oom_rejections);
 }
 
-static void info_replication(node_server_t *server, text_t *t)
+static void info_replication(node_server_t *server, node_text_t *t)
 {
     (void)server;
-    tprintf(t, "# Replication\r\n");
-    tprintf(t, "role:master\r\n");
-    tprintf(t, "connected_slaves:0\r\n");
+    node_tprintf(t, "# Replication\r\n");
+    node_tprintf(t, "role:master\r\n");
+    node_tprintf(t, "connected_slaves:0\r\n");
 }
 
-static void info_cpu(node_server_t *server, text_t *t)
+static void info_cpu(node_server_t *server, node_text_t *t)
 {
     struct rusage self;
 
     (void)server;
     getrusage(RUSAGE_SELF, &self);
-    tprintf(t, "# CPU\r\n");
-    tprintf(t, "used_cpu_sys:%ld.%06ld\r\n", (long)self.ru_stime.tv_sec,
-            (long)self.ru_stime.tv_usec);
-    tprintf(t, "used_cpu_user:%ld.%06ld\r\n", (long)self.ru_utime.tv_sec,
-            (long)self.ru_utime.tv_usec);
+    node_tprintf(t, "# CPU\r\n");
+    node_tprintf(t, "used_cpu_sys:%ld.%06ld\r\n", (long)self.ru_stime.tv_sec,
+                 (long)self.ru_stime.tv_usec);
+    node_tprintf(t, "used_cpu_user:%ld.%06ld\r\n", (long)self.ru_utime.tv_sec,
+                 (long)self.ru_utime.tv_usec);
 }
 
-static void info_keyspace(node_server_t *server, text_t *t)
+static void info_cluster(node_server_t *server, node_text_t *t)
+{
+    char buf[1024];
+    size_t n = node_cmd_cluster_info_section(server, buf, sizeof(buf));
+
+    node_tprintf(t, "%.*s", (int)(n < sizeof(buf) ? n : sizeof(buf) - 1), buf);
+}
+
+static void info_keyspace(node_server_t *server, node_text_t *t)
 {
     size_t keys = node_db_size(server->db);
 
-    tprintf(t, "# Keyspace\r\n");
+    node_tprintf(t, "# Keyspace\r\n");
     if (keys > 0)
-        tprintf(t, "db0:keys=%zu,expires=%zu,avg_ttl=%lld\r\n", keys, node_db_expires(server->db),
-                (long long)node_db_avg_ttl(server->db));
+        node_tprintf(t, "db0:keys=%zu,expires=%zu,avg_ttl=%lld\r\n", keys,
+                     node_db_expires(server->db), (long long)node_db_avg_ttl(server->db));
 }
 
-typedef void info_fn(node_server_t *server, text_t *t);
+typedef void info_fn(node_server_t *server, node_text_t *t);
 
 static const struct {
     const char *name;
     info_fn *fn;
     int in_default;
 } sections[] = {
-    {"server", info_server, 1},           {"clients", info_clients, 1},
-    {"memory", info_memory, 1},           {"stats", info_stats, 1},
-    {"replication", info_replication, 1}, {"cpu", info_cpu, 1},
-    {"keyspace", info_keyspace, 1},
+    {"server", info_server, 1},   {"clients", info_clients, 1},         {"memory", info_memory, 1},
+    {"stats", info_stats, 1},     {"replication", info_replication, 1}, {"cpu", info_cpu, 1},
+    {"cluster", info_cluster, 1}, {"keyspace", info_keyspace, 1},
 };
 
 static void cmd_info(node_client_t *c)
 {
-    text_t t = {0};
+    node_text_t t = {0};
     int want[RC_ARRAY_SIZE(sections)] = {0};
     size_t i;
     int a, any = 0;
@@ -626,7 +612,7 @@ static void cmd_info(node_client_t *c)
         if (!want[i])
             continue;
         if (any)
-            tprintf(&t, "\r\n");
+            node_tprintf(&t, "\r\n");
         sections[i].fn(c->server, &t);
         any = 1;
     }

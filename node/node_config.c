@@ -68,6 +68,16 @@ static const opt_t options[] = {
     {"logfile", OPT_STR, OFF(logfile), 0, 0, F_IMMUTABLE, NULL},
     {"pidfile", OPT_STR, OFF(pidfile), 0, 0, F_IMMUTABLE, NULL},
     {"dir", OPT_DIR, OFF(dir), 0, 0, 0, NULL},
+    /* Cluster (node_cluster.c). */
+    {"cluster-enabled", OPT_CONST, 0, 0, 0, F_IMMUTABLE, "yes"},
+    {"cluster-port", OPT_INT, OFF(cluster_port), 0, 65535, F_IMMUTABLE, NULL},
+    {"cluster-secret", OPT_STR, OFF(cluster_secret), 0, 0, F_IMMUTABLE, NULL},
+    {"cluster-node-timeout", OPT_LONG, OFF(cluster_node_timeout), 100, 600000, 0, NULL},
+    {"cluster-redirects", OPT_BOOL, OFF(cluster_redirects), 0, 1, 0, NULL},
+    {"cluster-replicas", OPT_INT, OFF(cluster_replicas), 0, 4, F_IMMUTABLE, NULL},
+    {"cluster-announce-ip", OPT_STR, OFF(cluster_announce_ip), 0, 0, F_IMMUTABLE, NULL},
+    {"cluster-config-file", OPT_STR, OFF(cluster_config_file), 0, 0, F_IMMUTABLE, NULL},
+    {"join", OPT_STR, OFF(join), 0, 0, F_IMMUTABLE, NULL},
     /* No persistence and one database: fixed values that clients and
      * redis-benchmark ask about. */
     {"daemonize", OPT_CONST, 0, 0, 0, F_IMMUTABLE, "no"},
@@ -102,6 +112,10 @@ void node_config_defaults(node_config_t *cfg)
     cfg->logfile = NULL;
     cfg->pidfile = NULL;
     cfg->dir = NULL;
+    cfg->cluster_port = 0;
+    cfg->cluster_node_timeout = 1000;
+    cfg->cluster_redirects = 0;
+    cfg->cluster_replicas = 0;
 }
 
 void node_config_free(node_config_t *cfg)
@@ -111,7 +125,12 @@ void node_config_free(node_config_t *cfg)
     rc_free(cfg->logfile);
     rc_free(cfg->pidfile);
     rc_free(cfg->dir);
+    rc_free(cfg->cluster_secret);
+    rc_free(cfg->cluster_announce_ip);
+    rc_free(cfg->cluster_config_file);
+    rc_free(cfg->join);
     cfg->bind = cfg->requirepass = cfg->logfile = cfg->pidfile = cfg->dir = NULL;
+    cfg->cluster_secret = cfg->cluster_announce_ip = cfg->cluster_config_file = cfg->join = NULL;
 }
 
 int node_config_parse_memory(const char *s, long long *out)

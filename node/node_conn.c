@@ -17,8 +17,11 @@
 #include <string.h>
 
 #include "common/rc.h"
+#include "node/node_bus_proto.h"
+#include "node/node_cluster.h"
 #include "node/node_cmd.h"
 #include "node/node_db.h"
+#include "node/node_fwd.h"
 #include "node/node_reply.h"
 #include "node/node_server.h"
 
@@ -37,26 +40,230 @@ static node_server_t *server_of(node_conn_t *c)
 
 size_t node_conn_out_pending(const node_conn_t *c)
 {
-    return c->olen + c->owriting;
+    return c->olen + c->owriting + c->seg_bytes;
+}
+
+static char *grow(char **buf, size_t len, size_t *cap, size_t n, size_t initial)
+{
+    if (*cap - len < n || *buf == NULL) {
+        size_t want = *cap == 0 ? initial : *cap;
+
+        while (want - len < n)
+            want *= 2;
+        *buf = rc_xrealloc(*buf, want);
+        *cap = want;
+    }
+    return *buf + len;
+}
+
+enum {
+    SEG_FREE_MAX = 64,    /* recycled segments kept per connection */
+    SEG_KEEP = 16 * 1024, /* larger segment buffers are not kept */
+    SEG_INITIAL = 512,
+};
+
+node_conn_seg_t *node_conn_seg_get(node_conn_t *c)
+{
+    node_conn_seg_t *seg = c->seg_free;
+
+    if (seg != NULL) {
+        c->seg_free = seg->next;
+        c->nseg_free--;
+    } else {
+        seg = rc_xcalloc(1, sizeof(*seg));
+    }
+    seg->next = NULL;
+    seg->conn = c;
+    seg->len = 0;
+    seg->gather = NULL;
+    seg->pending = 0;
+    return seg;
+}
+
+static void seg_free(node_conn_seg_t *seg)
+{
+    rc_free(seg->buf);
+    rc_free(seg);
+}
+
+void node_conn_seg_release(node_conn_t *c, node_conn_seg_t *seg)
+{
+    if (c == NULL || c->closing || c->nseg_free >= SEG_FREE_MAX || seg->cap > SEG_KEEP) {
+        seg_free(seg);
+        return;
+    }
+    seg->next = c->seg_free;
+    c->seg_free = seg;
+    c->nseg_free++;
+}
+
+static void seg_append(node_conn_seg_t *seg, const char *p, size_t len)
+{
+    if (len == 0)
+        return;
+    memcpy(grow(&seg->buf, seg->len, &seg->cap, len, SEG_INITIAL), p, len);
+    seg->len += len;
+}
+
+static void obuf_append(node_conn_t *c, const char *p, size_t len)
+{
+    if (len == 0)
+        return;
+    memcpy(grow(&c->obuf, c->olen, &c->ocap, len, NODE_CONN_OBUF_INITIAL), p, len);
+    c->olen += len;
+}
+
+/* The output target of reply functions: the explicit capture, else the
+ * last segment while any is queued (a new one behind a pending forward),
+ * else obuf (NULL). */
+static node_conn_seg_t *out_target(node_conn_t *c)
+{
+    node_conn_seg_t *tail = c->seg_tail;
+
+    if (c->capture != NULL)
+        return c->capture;
+    if (tail == NULL)
+        return NULL;
+    if (tail->pending) {
+        node_conn_seg_t *seg = node_conn_seg_get(c);
+
+        tail->next = seg;
+        c->seg_tail = seg;
+        return seg;
+    }
+    return tail;
 }
 
 char *node_conn_out_reserve(node_conn_t *c, size_t n)
 {
-    if (c->ocap - c->olen < n || c->obuf == NULL) {
-        size_t cap = c->ocap == 0 ? NODE_CONN_OBUF_INITIAL : c->ocap;
+    node_conn_seg_t *seg = out_target(c);
 
-        while (cap - c->olen < n)
-            cap *= 2;
-        c->obuf = rc_xrealloc(c->obuf, cap);
-        c->ocap = cap;
+    c->out_seg = seg;
+    if (seg == NULL)
+        return grow(&c->obuf, c->olen, &c->ocap, n, NODE_CONN_OBUF_INITIAL);
+    return grow(&seg->buf, seg->len, &seg->cap, n, SEG_INITIAL);
+}
+
+void node_conn_out_commit(node_conn_t *c, size_t n)
+{
+    if (c->out_seg != NULL) {
+        c->out_seg->len += n;
+        if (c->out_seg != c->capture)
+            c->seg_bytes += n;
+    } else
+        c->olen += n;
+}
+
+char *node_conn_out_base(node_conn_t *c, size_t *len)
+{
+    if (c->out_seg != NULL) {
+        *len = c->out_seg->len;
+        return c->out_seg->buf;
     }
-    return c->obuf + c->olen;
+    *len = c->olen;
+    return c->obuf;
+}
+
+node_conn_seg_t *node_conn_seg_push(node_conn_t *c)
+{
+    node_conn_seg_t *seg = node_conn_seg_get(c);
+
+    seg->pending = 1;
+    if (c->seg_tail != NULL)
+        c->seg_tail->next = seg;
+    else
+        c->seg_head = seg;
+    c->seg_tail = seg;
+    c->nfwd++;
+    c->out_seg = NULL;
+    return seg;
+}
+
+/* Moves the completed segments at the head into obuf. */
+static void drain(node_conn_t *c)
+{
+    node_conn_seg_t *seg;
+
+    while ((seg = c->seg_head) != NULL && !seg->pending) {
+        obuf_append(c, seg->buf, seg->len);
+        c->seg_bytes -= seg->len;
+        c->seg_head = seg->next;
+        if (c->seg_head == NULL)
+            c->seg_tail = NULL;
+        node_conn_seg_release(c, seg);
+    }
+    c->out_seg = NULL;
+}
+
+/* Drops the queued segments of a closing connection: pending ones are
+ * orphaned (node_fwd.c still points at them), the rest freed. */
+static void orphan_segs(node_conn_t *c)
+{
+    node_conn_seg_t *seg, *next;
+
+    for (seg = c->seg_head; seg != NULL; seg = next) {
+        next = seg->next;
+        seg->next = NULL;
+        if (seg->pending)
+            seg->conn = NULL;
+        else
+            seg_free(seg);
+    }
+    c->seg_head = c->seg_tail = NULL;
+    c->nfwd = 0;
+    c->seg_bytes = 0;
+    c->out_seg = NULL;
+    c->capture = NULL;
+}
+
+static void pump(node_conn_t *c);
+
+void node_conn_seg_complete(node_conn_seg_t *seg, const char *reply, size_t len)
+{
+    node_conn_t *c = seg->conn;
+
+    if (c == NULL) {
+        seg_free(seg); /* orphaned: its client is gone */
+        return;
+    }
+    RC_ASSERT(seg->pending && c->nfwd > 0);
+    seg->pending = 0;
+    c->nfwd--;
+    if (seg == c->seg_head) {
+        /* The common case: straight into obuf, no copy into the segment
+         * (a gathered reply is in seg->buf already). */
+        obuf_append(c, seg->buf, seg->len);
+        obuf_append(c, reply, len);
+        seg->len = 0;
+    } else {
+        c->seg_bytes += seg->len + len;
+        seg_append(seg, reply, len);
+    }
+    drain(c);
+    if (!c->in_batch && !c->closing && !c->deferred)
+        node_fwd_defer(server_of(c)->fwd, c);
+}
+
+void node_conn_resume(node_conn_t *c)
+{
+    if (!c->closing)
+        pump(c);
 }
 
 static void on_close(uv_handle_t *handle)
 {
     node_conn_t *c = handle->data;
 
+    node_conn_seg_t *seg;
+
+    while ((seg = c->seg_free) != NULL) {
+        c->seg_free = seg->next;
+        seg_free(seg);
+    }
+    if (c->bus != NULL) {
+        node_bus_session_free(c->bus);
+        rc_free(c->bus);
+    }
     node_proto_destroy(c->proto);
     rc_free(c->obuf);
     rc_free(c->pending);
@@ -73,7 +280,11 @@ void node_conn_close(node_conn_t *c, int reason)
         rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": closing: %s", c->id, rc_strerror(reason));
     else
         rc_log(RC_LOG_DEBUG, "conn %" PRIu64 ": closed", c->id);
-    node_server_unlink_client(server_of(c), c);
+    orphan_segs(c);
+    if (c->busconn)
+        node_fwd_bus_remove(server_of(c)->fwd, c);
+    else
+        node_server_unlink_client(server_of(c), c);
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
@@ -106,8 +317,6 @@ static void read_start(node_conn_t *c)
     }
     c->reading = 1;
 }
-
-static void pump(node_conn_t *c);
 
 static void on_write(uv_write_t *req, int status)
 {
@@ -191,9 +400,12 @@ static int on_command(void *ud, int argc, node_arg_t *argv)
     node_cmd_dispatch(&c->client);
     c->client.argc = 0;
     c->client.argv = NULL;
+    c->capture = NULL;
+    if (c->seg_head != NULL)
+        drain(c);
     if (c->closing || c->close_after_reply)
         return 1;
-    return node_conn_out_pending(c) > NODE_CONN_OUT_PAUSE;
+    return node_conn_out_pending(c) > NODE_CONN_OUT_PAUSE || c->nfwd >= NODE_CONN_MAX_FORWARDS;
 }
 
 /* Runs the commands in 'data' (no flush). */
@@ -249,7 +461,13 @@ static void pump(node_conn_t *c)
             return; /* on_write() pumps again */
         }
         if (c->close_after_reply) {
-            node_conn_close(c, 0);
+            if (c->seg_head == NULL)
+                node_conn_close(c, 0);
+            return; /* else once the forwarded replies before it are out */
+        }
+        if (c->nfwd >= NODE_CONN_MAX_FORWARDS ||
+            (c->seg_head != NULL && c->seg_bytes > NODE_CONN_OUT_PAUSE)) {
+            read_stop(c); /* a forwarded reply pumps again */
             return;
         }
         if (c->pending == NULL) {
@@ -289,9 +507,114 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     server->readbuf_busy = 1;
     /* Small reads keep clients interleaved; a big argument being read
      * gets the whole buffer. */
-    *buf = uv_buf_init(server->readbuf, node_proto_buffered(c->proto) >= NODE_SERVER_READ_CHUNK
-                                            ? NODE_SERVER_READBUF
-                                            : NODE_SERVER_READ_CHUNK);
+    /* A data link from a peer carries the requests of many clients. */
+    *buf = uv_buf_init(
+        server->readbuf,
+        c->peer || (c->proto != NULL && node_proto_buffered(c->proto) >= NODE_SERVER_READ_CHUNK)
+            ? NODE_SERVER_READBUF
+            : NODE_SERVER_READ_CHUNK);
+}
+
+/* ---- accepted cluster-bus connections ---- */
+
+static void bus_emit(void *arg, const void *bytes, size_t len)
+{
+    node_conn_t *c = arg;
+
+    memcpy(node_conn_out_reserve(c, len), bytes, len);
+    node_conn_out_commit(c, len);
+}
+
+static int on_bus_frame(void *arg, const node_bus_header_t *h, const uint8_t *payload)
+{
+    node_conn_t *c = arg;
+    const node_bus_hello_t *peer = node_bus_session_peer(c->bus);
+
+    if (peer->role == NODE_BUS_ROLE_DATA) {
+        if (h->type != NODE_BUS_DATA)
+            c->bus_bad = 1;
+        else
+            c->bus_data = 1;
+        return 1;
+    }
+    if (h->type == NODE_BUS_DATA ||
+        node_cluster_on_frame(node_server_cluster(server_of(c)), c->bus, h, payload, c->addr) < 0) {
+        c->bus_bad = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The peer's DATA frame arrived: answer with ours, then the connection is a
+ * RESP client the bus authenticated, in the peer's RESP version. */
+static void become_data_link(node_conn_t *c)
+{
+    node_server_t *server = server_of(c);
+    node_bus_session_t *s = c->bus;
+    uint8_t frame[NODE_BUS_HEADER];
+    size_t n = node_bus_frame(frame, sizeof(frame), NODE_BUS_DATA, s->id, s->incarnation, s->epoch,
+                              NULL, 0);
+
+    bus_emit(c, frame, n);
+    c->client.resp = node_bus_session_peer(s)->resp == 3 ? 3 : 2;
+    c->peer = 1;
+    node_bus_session_free(s);
+    rc_free(s);
+    c->bus = NULL;
+    c->proto = node_proto_create(server->config.proto_max_bulk_len,
+                                 server->config.client_query_buffer_limit);
+    node_conn_set_authenticated(c, 1);
+    rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": data link from %s open (resp %d)", c->id, c->addr,
+           c->client.resp);
+}
+
+static void bus_read(node_conn_t *c, const char *data, size_t len)
+{
+    node_cluster_t *cl = node_server_cluster(server_of(c));
+    ssize_t n =
+        node_bus_session_feed(c->bus, (const uint8_t *)data, len, bus_emit, c, on_bus_frame, c);
+
+    if (n < 0) {
+        node_cluster_bus_failed(cl, c->bus, c->addr);
+        node_conn_close(c, (int)n);
+        return;
+    }
+    if (c->bus_bad) {
+        rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": bad frame on the bus from %s: closing", c->id,
+               c->addr);
+        node_conn_close(c, RC_EPROTO);
+        return;
+    }
+    if (c->bus_data) {
+        become_data_link(c);
+        if ((size_t)n < len)
+            run(c, data + n, len - (size_t)n);
+        if (!c->closing)
+            pump(c);
+        return;
+    }
+    if (!c->bus_control && node_bus_session_is_open(c->bus) &&
+        node_bus_session_peer(c->bus)->role == NODE_BUS_ROLE_CONTROL)
+        c->bus_control = 1;
+    pump(c);
+}
+
+void node_conn_bus_expire(node_conn_t *c, int64_t now_ms)
+{
+    if (c->bus == NULL || c->closing)
+        return;
+    if (c->bus_control) {
+        if (now_ms - c->last_ms > NODE_CONN_BUS_IDLE_MS) {
+            rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": bus peer %s silent for %d ms: closing", c->id,
+                   c->addr, (int)NODE_CONN_BUS_IDLE_MS);
+            node_conn_close(c, UV_ETIMEDOUT);
+        }
+        return;
+    }
+    if (now_ms - c->ctime_ms > NODE_CONN_BUS_HANDSHAKE_MS) {
+        rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": bus handshake from %s timed out", c->id, c->addr);
+        node_conn_close(c, UV_ETIMEDOUT);
+    }
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -316,6 +639,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     server->stats.net_input_bytes += (uint64_t)nread;
     node_server_update_time(server);
     c->last_ms = server->now_ms;
+    if (c->bus != NULL) {
+        bus_read(c, buf->base, (size_t)nread);
+        return;
+    }
     process(c, buf->base, (size_t)nread);
 }
 
@@ -490,7 +817,57 @@ int node_conn_accept(node_server_t *server, uv_stream_t *listener)
 void node_conn_set_authenticated(node_conn_t *c, int authenticated)
 {
     c->authenticated = authenticated ? 1 : 0;
-    node_proto_set_authenticated(c->proto, authenticated);
+    if (c->proto != NULL)
+        node_proto_set_authenticated(c->proto, authenticated);
+}
+
+int node_conn_accept_bus(node_server_t *server, uv_stream_t *listener)
+{
+    node_cluster_t *cl = node_server_cluster(server);
+    node_fwd_t *fwd = node_fwd_get(server);
+    node_conn_t *c = rc_xcalloc(1, sizeof(*c));
+    struct sockaddr_storage peer, local;
+    int err, len;
+    uv_os_fd_t fd;
+
+    err = uv_tcp_init(server->loop, &c->tcp);
+    if (err != 0) {
+        rc_free(c); /* not registered with the loop: free directly */
+        return err;
+    }
+    c->tcp.data = c;
+    c->client.server = server;
+    c->client.db = server->db;
+    c->client.resp = 2;
+    c->client.conn = c;
+    err = uv_accept(listener, (uv_stream_t *)&c->tcp);
+    if (err != 0 || server->shutting_down || cl == NULL || fwd == NULL) {
+        c->closing = 1;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return err;
+    }
+    memset(&peer, 0, sizeof(peer));
+    memset(&local, 0, sizeof(local));
+    len = sizeof(peer);
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &len);
+    len = sizeof(local);
+    uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&local, &len);
+    format_addr(&peer, c->addr, sizeof(c->addr));
+    format_addr(&local, c->laddr, sizeof(c->laddr));
+    c->fd = uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? (int)fd : -1;
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->id = ++server->next_conn_id;
+    c->busconn = 1;
+    c->ctime_ms = server->now_ms;
+    c->last_ms = server->now_ms;
+    c->bus = rc_xmalloc(sizeof(*c->bus));
+    /* The acceptor always says CONTROL; the peer's HELLO decides the role. */
+    node_cluster_session_init(cl, c->bus, 0, NODE_BUS_ROLE_CONTROL, 0);
+    node_fwd_bus_add(fwd, c);
+    rc_log(RC_LOG_DEBUG, "conn %" PRIu64 ": bus connection from %s", c->id, c->addr);
+    node_bus_session_start(c->bus, bus_emit, c);
+    pump(c); /* sends our HELLO, starts reading */
+    return 0;
 }
 
 size_t node_conn_describe(const node_conn_t *c, int64_t now_ms, char *buf, size_t size)

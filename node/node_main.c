@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "common/rc.h"
+#include "node/node_cluster.h"
 #include "node/node_config.h"
 #include "node/node_server.h"
 
@@ -35,7 +36,9 @@ static void usage(FILE *fp)
                 "Options have the names of redis.conf: port, bind, requirepass, protected-mode,\n"
                 "maxmemory, maxmemory-policy, maxmemory-samples, maxclients, timeout,\n"
                 "tcp-keepalive, proto-max-bulk-len, client-query-buffer-limit, hz, loglevel,\n"
-                "logfile, pidfile, dir.\n");
+                "logfile, pidfile, dir; cluster: cluster-port, cluster-secret,\n"
+                "cluster-node-timeout, cluster-redirects, cluster-replicas,\n"
+                "cluster-announce-ip, cluster-config-file, join (--join ip:port[@busport]).\n");
 }
 
 int main(int argc, char **argv)
@@ -91,7 +94,20 @@ int main(int argc, char **argv)
         uv_loop_close(&loop);
         return 1;
     }
-    rc_log(RC_LOG_NOTICE, "Running mode=standalone, port=%d.", server->config.port);
+    {
+        node_cluster_t *cl;
+
+        rc = node_cluster_create(server, &cl);
+        if (rc != 0) {
+            rc_log(RC_LOG_WARNING, "Cannot start the cluster, aborting.");
+            node_server_shutdown(server);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            node_server_destroy(server);
+            uv_loop_close(&loop);
+            return 1;
+        }
+    }
+    rc_log(RC_LOG_NOTICE, "Running mode=cluster, port=%d.", server->config.port);
     rc_log(RC_LOG_NOTICE, "Server initialized");
     rc_log(RC_LOG_NOTICE, "Ready to accept connections");
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -44,7 +44,7 @@ static void header(node_client_t *c, char prefix, long long v)
     n += ll2str(p + n, v);
     p[n++] = '\r';
     p[n++] = '\n';
-    conn->olen += n;
+    node_conn_out_commit(conn, n);
 }
 
 void node_reply_raw(node_client_t *c, const void *p, size_t len)
@@ -53,7 +53,7 @@ void node_reply_raw(node_client_t *c, const void *p, size_t len)
     char *dst = node_conn_out_reserve(conn, len);
 
     memcpy(dst, p, len);
-    conn->olen += len;
+    node_conn_out_commit(conn, len);
 }
 
 void node_reply_ok(node_client_t *c)
@@ -71,7 +71,7 @@ void node_reply_status(node_client_t *c, const char *s)
     memcpy(p + 1, s, len);
     p[len + 1] = '\r';
     p[len + 2] = '\n';
-    conn->olen += len + 3;
+    node_conn_out_commit(conn, len + 3);
 }
 
 void node_reply_error(node_client_t *c, const char *msg)
@@ -85,7 +85,7 @@ void node_reply_error(node_client_t *c, const char *msg)
         p[i + 1] = (msg[i] == '\r' || msg[i] == '\n') ? ' ' : msg[i];
     p[len + 1] = '\r';
     p[len + 2] = '\n';
-    conn->olen += len + 3;
+    node_conn_out_commit(conn, len + 3);
 }
 
 void node_reply_errorf(node_client_t *c, const char *fmt, ...)
@@ -139,7 +139,7 @@ void node_reply_bulk(node_client_t *c, const void *ptr, size_t len)
     n += len;
     p[n++] = '\r';
     p[n++] = '\n';
-    conn->olen += n;
+    node_conn_out_commit(conn, n);
 }
 
 void node_reply_bulk_cstr(node_client_t *c, const char *s)
@@ -220,32 +220,35 @@ void node_reply_set(node_client_t *c, long n)
     header(c, c->resp >= 3 ? '~' : '*', n);
 }
 
-/* A deferred header is a placeholder position in the output buffer; the
- * real header is spliced in there when the length is known. The buffer is
- * flushed only between commands, so the position stays valid. */
+/* A deferred header is a placeholder position in the output target; the
+ * real header is spliced in there when the length is known. The target is
+ * flushed (or changed) only between commands, so the position stays valid. */
 void *node_reply_defer_array(node_client_t *c)
 {
     node_conn_t *conn = c->conn;
+    size_t len;
 
     node_conn_out_reserve(conn, 0);
-    return (void *)(uintptr_t)(conn->olen + 1);
+    node_conn_out_base(conn, &len);
+    return (void *)(uintptr_t)(len + 1);
 }
 
 void node_reply_set_deferred_array(node_client_t *c, void *handle, long n)
 {
     node_conn_t *conn = c->conn;
-    size_t at = (size_t)(uintptr_t)handle - 1, hlen = 0;
-    char hdr[24];
+    size_t at = (size_t)(uintptr_t)handle - 1, hlen = 0, len;
+    char hdr[24], *base;
 
-    RC_ASSERT(at <= conn->olen);
     hdr[hlen++] = '*';
     hlen += ll2str(hdr + hlen, n);
     hdr[hlen++] = '\r';
     hdr[hlen++] = '\n';
     node_conn_out_reserve(conn, hlen);
-    memmove(conn->obuf + at + hlen, conn->obuf + at, conn->olen - at);
-    memcpy(conn->obuf + at, hdr, hlen);
-    conn->olen += hlen;
+    base = node_conn_out_base(conn, &len);
+    RC_ASSERT(at <= len);
+    memmove(base + at + hlen, base + at, len - at);
+    memcpy(base + at, hdr, hlen);
+    node_conn_out_commit(conn, hlen);
 }
 
 void node_reply_wrongtype(node_client_t *c)

@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include "common/rc.h"
+#include "node/node_cluster.h"
 #include "node/node_config.h"
 #include "node/node_db.h"
+#include "node/node_fwd.h"
 
 node_config_t *node_server_config(node_server_t *server)
 {
@@ -398,6 +400,8 @@ void node_server_shutdown(node_server_t *server)
 
     if (server->shutting_down)
         return;
+    if (server->cluster != NULL && node_cluster_shutdown(server->cluster))
+        return; /* leaving the cluster first; called again when done */
     server->shutting_down = 1;
     rc_log(RC_LOG_WARNING, "User requested shutdown...");
     for (i = 0; i < server->nlisteners; i++)
@@ -410,6 +414,7 @@ void node_server_shutdown(node_server_t *server)
         node_conn_close(server->clients, 0);
     while (server->refused != NULL)
         node_conn_close(server->refused, 0);
+    node_fwd_shutdown(server); /* data links and accepted bus connections */
 }
 
 void node_server_destroy(node_server_t *server)
@@ -419,6 +424,8 @@ void node_server_destroy(node_server_t *server)
     RC_ASSERT(server->clients == NULL && server->refused == NULL);
     if (server->config.pidfile != NULL)
         unlink(server->config.pidfile);
+    node_fwd_destroy(server->fwd);
+    node_cluster_destroy(server->cluster);
     node_db_destroy(server->db);
     rc_free(server->readbuf);
     rc_free(server->config_file);

@@ -63,6 +63,9 @@ struct node_server_s {
     uint64_t ops_last_commands;
     int64_t ops_last_ms;
 
+    struct node_cluster_s *cluster; /* node_cluster.c; NULL in bare unit-test servers */
+    struct node_fwd_s *fwd;         /* node_fwd.c: outgoing data links, NULL until used */
+
     char *readbuf;
     int readbuf_busy;
     int shutting_down;

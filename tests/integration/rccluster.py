@@ -1,0 +1,232 @@
+"""Cluster helpers on top of rctest (issue 5): start an N-node cluster on
+free ports (bus = port + 10000), join/leave/kill nodes, wait until every node
+agrees on the membership, and iptables partitions on loopback.
+
+With --target redis the same helpers build a Redis Cluster (cluster-enabled
+redis-servers + `redis-cli --cluster create`), so the tests that make sense
+there are checked against the real thing."""
+
+import atexit
+import os
+import shutil
+import subprocess
+import time
+
+import rctest
+
+BUS_OFFSET = 10000
+
+
+def node_args(port, join=None, secret=None, extra=()):
+    args = ["--cluster-port", str(port + BUS_OFFSET)]
+    if join is not None:
+        args += ["--join", "%s:%d" % (join.host, join.port)]
+    if secret is not None:
+        args += ["--cluster-secret", secret]
+    return args + list(extra)
+
+
+def _start_one(t, join=None, secret=None, extra=(), wait=True):
+    """One ringcached node with its own dir, retrying on port collisions."""
+    last = None
+    for _ in range(5):
+        port = rctest.free_port()
+        d = t.mkdtemp()
+        args = node_args(port, join, secret, extra) + ["--dir", d]
+        try:
+            return t.server(args=args, port=port, wait=wait)
+        except AssertionError as e:
+            last = e
+            if "in use" not in str(e).lower():
+                raise
+    raise AssertionError("could not start a node: %s" % last)
+
+
+def _crc16(data):
+    """CRC16-XMODEM, as Redis Cluster's key slot."""
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def keyslot(key):
+    """Redis Cluster's slot of 'key' (hash tags included), computed here."""
+    if isinstance(key, str):
+        key = key.encode()
+    s = key.find(b"{")
+    if s >= 0:
+        e = key.find(b"}", s + 1)
+        if e > s + 1:
+            key = key[s + 1:e]
+    return _crc16(key) % 16384
+
+
+def cluster_info(srv):
+    raw = srv.client().execute_command("CLUSTER", "INFO")
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    if isinstance(raw, dict):
+        return {k: str(v) for k, v in raw.items()}
+    out = {}
+    for line in raw.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def _slots(srv):
+    c = rctest.RawConn(srv.host, srv.port, timeout=5)
+    try:
+        r = rctest.parse_reply(c.call("CLUSTER", "SLOTS"))
+    finally:
+        c.close()
+    rows = []
+    for row in r:
+        rows.append((row[0], row[1], tuple((n[0].decode(), n[1]) for n in row[2:])))
+    return sorted(rows)
+
+
+def view(srv):
+    """(epoch, known nodes, slot table) as this node sees them."""
+    info = cluster_info(srv)
+    return (info.get("cluster_current_epoch"), info.get("cluster_known_nodes"), _slots(srv))
+
+
+def slots_covered(table):
+    covered = set()
+    for lo, hi, _ in table:
+        covered.update(range(lo, hi + 1))
+    return len(covered)
+
+
+def agreed(servers):
+    try:
+        views = [view(s) for s in servers]
+    except Exception:
+        return False
+    if any(v != views[0] for v in views):
+        return False
+    if rctest.is_redis():
+        return True
+    return views[0][1] == str(len(servers)) and slots_covered(views[0][2]) == 16384
+
+
+def wait_agree(servers, timeout=10.0):
+    """Waits until every node reports the same epoch, member count (= the
+    number of servers) and identical CLUSTER SLOTS covering 16384 slots;
+    returns the seconds it took."""
+    t0 = time.monotonic()
+
+    def ok():
+        return agreed(servers)
+
+    try:
+        rctest.wait_for(ok, timeout=timeout, interval=0.02, what="cluster agreement")
+    except Exception:
+        desc = []
+        for s in servers:
+            try:
+                desc.append("%d: %r" % (s.port, view(s)[:2]))
+            except Exception as e:
+                desc.append("%d: %s" % (s.port, e))
+        raise AssertionError("nodes did not agree within %.1fs: %s" % (timeout, "; ".join(desc)))
+    return time.monotonic() - t0
+
+
+def start_cluster(t, n, secret=None, extra=(), timeout=20.0):
+    """Starts an n-node cluster; returns the list of Servers once all agree."""
+    if rctest.is_redis():
+        return _start_redis_cluster(t, n)
+    first = _start_one(t, secret=secret, extra=extra)
+    nodes = [first]
+    for _ in range(n - 1):
+        nodes.append(_start_one(t, join=first, secret=secret, extra=extra))
+    wait_agree(nodes, timeout=timeout * rctest.timeout_scale())
+    return nodes
+
+
+def join_node(t, cluster, secret=None, extra=(), wait=True):
+    srv = _start_one(t, join=cluster[0], secret=secret, extra=extra, wait=wait)
+    return srv
+
+
+def _start_redis_cluster(t, n):
+    nodes = []
+    for _ in range(n):
+        for _attempt in range(5):
+            port = rctest.free_port()
+            try:
+                srv = t.redis_server(args=["--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
+                                           "--cluster-config-file", "nodes-%d.conf" % port],
+                                     port=port)
+                break
+            except AssertionError:
+                continue
+        nodes.append(srv)
+    subprocess.run(["redis-cli", "--cluster", "create"] + ["127.0.0.1:%d" % s.port for s in nodes]
+                   + ["--cluster-replicas", "0", "--cluster-yes"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+    def ok():
+        try:
+            return all(cluster_info(s).get("cluster_state") == "ok" for s in nodes) and agreed(nodes)
+        except Exception:
+            return False
+
+    rctest.wait_for(ok, timeout=30, interval=0.05, what="redis cluster ok")
+    return nodes
+
+
+def leave(srv, timeout=10.0):
+    """Graceful leave by SIGTERM; returns the exit code."""
+    return srv.stop(timeout=timeout)
+
+
+def kill(srv):
+    rctest.kill_node(srv)
+
+
+# -- iptables partitions -----------------------------------------------------
+_RULES = []
+
+
+def iptables_usable():
+    """None when usable, else the reason to skip."""
+    if os.geteuid() != 0:
+        return "not root: iptables partition tests need root"
+    if shutil.which("iptables") is None:
+        return "iptables is not installed"
+    r = subprocess.run(["iptables", "-L", "INPUT", "-n"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        return "iptables does not work here: %s" % r.stderr.decode(errors="replace").strip()
+    return None
+
+
+def _rule(port, direction):
+    flag = "--dport" if direction == "d" else "--sport"
+    return ["INPUT", "-i", "lo", "-p", "tcp", flag, str(port), "-j", "DROP"]
+
+
+def partition(srv):
+    """Drops all loopback TCP to and from srv's client and bus ports."""
+    for port in (srv.port, srv.port + BUS_OFFSET):
+        for d in ("d", "s"):
+            rule = _rule(port, d)
+            subprocess.run(["iptables", "-I"] + rule, check=True)
+            _RULES.append(rule)
+
+
+def heal():
+    while _RULES:
+        rule = _RULES.pop()
+        subprocess.run(["iptables", "-D"] + rule, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+
+atexit.register(heal)

@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""Issue 5: a node's life in the cluster beyond formation: restart with its
+dir (rejoins as a new incarnation), --join before the seed exists (retries
+with backoff, says why, then joins), garbage on the bus port (refused,
+logged, no harm), SIGSTOP (a frozen node is removed, and rejoins once
+thawed), and bad --join values (startup stops with a message).
+Harness: rccluster.py on top of rctest.py; ringcache only."""
+
+import os
+import random
+import socket
+import struct
+import subprocess
+
+import rccluster
+import rctest
+from rctest import test
+
+
+def info(srv):
+    return rccluster.cluster_info(srv)
+
+
+def myid(srv):
+    r = srv.client().execute_command("CLUSTER", "MYID")
+    return r.decode() if isinstance(r, bytes) else r
+
+
+def members(srv):
+    return int(info(srv)["cluster_known_nodes"])
+
+
+@test
+def test_restart_with_dir_rejoins_as_new_incarnation(t):
+    c = rccluster.start_cluster(t, 3)
+    node = c[2]
+    old = myid(node)
+    epoch0 = int(info(c[0])["cluster_current_epoch"])
+    d = node.args[node.args.index("--dir") + 1]
+    state = [f for f in os.listdir(d) if f.endswith(".state")]
+    assert state, "no state file in %s: %s" % (d, os.listdir(d))
+    rctest.kill_node(node)
+    node.exitcode = None
+    node.spawn()
+    node.wait_ready()
+    rccluster.wait_agree(c, timeout=20 * rctest.timeout_scale())
+    new = myid(node)
+    assert new != old, "same name after a restart: %s" % new
+    # the name is 16 hex digits of id then 24 of incarnation: both change
+    assert new[:16] != old[:16] and new[16:] != old[16:], (old, new)
+    assert int(info(c[0])["cluster_current_epoch"]) > epoch0
+    assert "rejoining" in node.log() or "leaving, then rejoining" in node.log(), node.log()[-2000:]
+    assert members(c[0]) == 3
+
+
+@test
+def test_join_retries_until_the_seed_answers(t):
+    seed_port = rctest.free_port()
+    joiner = rccluster._start_one(t, join=None, extra=["--join", "127.0.0.1:%d" % seed_port])
+    bus = seed_port + rccluster.BUS_OFFSET
+
+    def says_why():
+        return "cannot connect to 127.0.0.1:%d" % bus in joiner.log()
+
+    rctest.wait_for(says_why, timeout=10 * rctest.timeout_scale(), what="join retry logged")
+    assert "retrying in" in joiner.log()
+    st = info(joiner)
+    assert st["cluster_membership"] == "joining", st
+    assert st["cluster_state"] != "ok", st
+    d = t.mkdtemp()
+    seed = t.server(args=rccluster.node_args(seed_port) + ["--dir", d], port=seed_port)
+    rccluster.wait_agree([seed, joiner], timeout=20 * rctest.timeout_scale())
+    assert info(joiner)["cluster_membership"] == "ok"
+
+
+def bus_header(type_, length, magic=0x31424352, version=1):
+    return struct.pack("<IBBHIQQQ", magic, version, type_, 0, length, 0, 0, 0)
+
+
+@test
+def test_garbage_on_the_bus_is_refused_without_harm(t):
+    c = rccluster.start_cluster(t, 2)
+    node = c[0]
+    epoch0 = info(node)["cluster_current_epoch"]
+    bus = node.port + rccluster.BUS_OFFSET
+    rnd = random.Random(5)
+    payloads = [
+        bytes(rnd.getrandbits(8) for _ in range(4096)),           # noise
+        b"*1\r\n$4\r\nPING\r\n",                                   # RESP on the bus
+        bus_header(1, 0xFFFFFFFF),                                 # absurd length
+        bus_header(1, 10, magic=0xDEADBEEF) + b"x" * 10,           # bad magic
+        bus_header(1, 10, version=9) + b"x" * 10,                  # bad version
+        bus_header(3, 16) + b"\0" * 16,                            # PAXOS before the handshake
+        bus_header(1, 40) + bytes(40),                             # malformed HELLO
+    ]
+    for data in payloads:
+        s = socket.create_connection(("127.0.0.1", bus), timeout=5 * rctest.timeout_scale())
+        try:
+            s.sendall(data)
+        except OSError:
+            pass  # already closed by the node: fine
+        s.settimeout(5 * rctest.timeout_scale())
+        got = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+                assert len(got) < 1 << 16, "the bus kept talking to garbage"
+        except ConnectionResetError:
+            pass
+        except socket.timeout:
+            raise AssertionError("bus connection not closed after garbage %r" % data[:16])
+        finally:
+            s.close()
+    # a bus flood of garbage did not disturb the cluster
+    assert node.client().ping()
+    assert info(node)["cluster_current_epoch"] == epoch0
+    assert members(node) == 2
+    rctest.wait_for(lambda: "cluster bus: refused" in node.log(), timeout=5,
+                    what="refusal logged")
+    assert node.client().set("k", "v") and node.client().get("k") == b"v"
+
+
+@test
+def test_sigstop_member_is_removed_and_rejoins_when_thawed(t):
+    c = rccluster.start_cluster(t, 3)
+    frozen = c[2]
+    old = myid(frozen)
+    rctest.pause_node(frozen)
+    try:
+        rctest.wait_for(lambda: members(c[0]) == 2 and members(c[1]) == 2,
+                        timeout=10 * rctest.timeout_scale(), interval=0.02,
+                        what="frozen node removed")
+    finally:
+        rctest.resume_node(frozen)
+    rccluster.wait_agree(c, timeout=20 * rctest.timeout_scale())
+    assert myid(frozen) != old, "a removed node must come back as a new incarnation"
+
+
+@test
+def test_bad_join_value_stops_startup(t):
+    for bad in ("nohost", "127.0.0.1:0", "127.0.0.1:99999", "127.0.0.1:7000@x", "host.example:7000"):
+        d = t.mkdtemp()
+        port = rctest.free_port()
+        r = subprocess.run([rctest.ringcached_path(), "--port", str(port), "--join", bad],
+                           cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=20 * rctest.timeout_scale())
+        out = r.stdout.decode(errors="replace")
+        assert r.returncode != 0, (bad, out)
+        assert "--join" in out and bad in out, (bad, out)
+
+
+if __name__ == "__main__":
+    rctest.run()

@@ -159,9 +159,12 @@ static uint64_t random_u64_nonzero(void)
     return v;
 }
 
+/* A member's name, as Redis's 40-hex node ids: its random incarnation
+ * (16 hex digits) then its id (24), unique and telling nodes apart at a
+ * glance. It is also the member's id on the ring. */
 static void make_name(uint64_t id, uint64_t incarnation, char out[NODE_CLUSTER_NAME_LEN + 1])
 {
-    snprintf(out, NODE_CLUSTER_NAME_LEN + 1, "%016" PRIx64 "%024" PRIx64, id, incarnation);
+    snprintf(out, NODE_CLUSTER_NAME_LEN + 1, "%016" PRIx64 "%024" PRIx64, incarnation, id);
 }
 
 /* Splits "host:port" at its last colon. Returns 0 or -EINVAL. */

@@ -46,7 +46,7 @@ def test_restart_with_dir_rejoins_as_new_incarnation(t):
     rccluster.wait_agree(c, timeout=20 * rctest.timeout_scale())
     new = myid(node)
     assert new != old, "same name after a restart: %s" % new
-    # the name is 16 hex digits of id then 24 of incarnation: both change
+    # the name is 16 hex digits of incarnation then 24 of id: both change
     assert new[:16] != old[:16] and new[16:] != old[16:], (old, new)
     assert int(info(c[0])["cluster_current_epoch"]) > epoch0
     assert "rejoining" in node.log() or "leaving, then rejoining" in node.log(), node.log()[-2000:]

@@ -368,7 +368,7 @@ def rc_failover():
         all_ms = max(done.values())
         first_seen.append(min(done.values()))
         times["coordinator" if role == "coordinator" else "member"].append(all_ms)
-        nodes = survivors
+        nodes = list(survivors)  # a copy: survivors stays the measured set
         # restore N with a fresh node
         tj = time.monotonic()
         nodes.append(RcNode(join=random.choice(survivors).port))

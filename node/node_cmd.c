@@ -262,12 +262,12 @@ void node_cmd_dispatch(node_client_t *c)
         node_reply_error(c, "NOAUTH Authentication required.");
         return;
     }
+    node_db_set_now(c->db, server->now_ms); /* the local part of a split request too */
     if (c->server->cluster != NULL && route(c, cmd)) {
         conn->ncmds++;
         server->stats.total_commands++;
         return;
     }
-    node_db_set_now(c->db, server->now_ms);
     if (server->config.maxmemory != 0 && rc_used_memory() > server->config.maxmemory) {
         int err = node_db_evict(c->db, server->config.maxmemory, server->config.maxmemory_policy,
                                 server->config.maxmemory_samples);

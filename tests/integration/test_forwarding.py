@@ -295,6 +295,9 @@ def test_client_gone_with_forwards_in_flight(t):
         s = socket.create_connection(("127.0.0.1", nodes[0].port))
         s.sendall(b"".join(rctest.encode_command("GET", remote[i % len(remote)])
                            for i in range(3000)))
+        s.sendall(b"".join(rctest.encode_command("MGET", local[i % len(local)],
+                                                 remote[i % len(remote)], remote[-1])
+                           for i in range(300)))
         s.close()
     # QUIT after forwarded requests: their replies first, then +OK, then EOF
     conn = rctest.RawConn("127.0.0.1", nodes[0].port, timeout=10)
@@ -355,6 +358,46 @@ def test_stalled_owner_times_out_in_order_with_bounded_capture(t):
         rctest.resume_node(victim)
     rctest.kill_node(victim)
     assert entry.ping()
+
+
+@test
+def test_request_timeout_when_owner_stalls_in_a_minority(t):
+    """Two of three nodes stopped: the entry node cannot remove them (no
+    majority), so a forward waits for the request timeout,
+    max(2 * cluster-node-timeout, 2 s), and gets TRYAGAIN ... timed out."""
+    if skip_redis("test_request_timeout_when_owner_stalls_in_a_minority"):
+        return
+    nodes = start(t, extra=("--cluster-node-timeout", "500"))
+    by = keys_by_owner(nodes, 3)
+    k1 = by[("127.0.0.1", nodes[1].port)][0]
+    entry = nodes[0].client()
+    entry.set(k1, "v")
+    for n in nodes[1:]:
+        rctest.pause_node(n)
+    try:
+        conn = rctest.RawConn("127.0.0.1", nodes[0].port, timeout=20)
+        t0 = time.monotonic()
+        conn.send(rctest.encode_command("GET", k1) + rctest.encode_command("PING"))
+        r = conn.read_reply()
+        waited = time.monotonic() - t0
+        assert r.startswith(b"-TRYAGAIN forwarding to 127.0.0.1:%d failed: timed out" % nodes[1].port), r
+        assert 1.5 <= waited <= 8, waited
+        assert conn.read_reply() == b"+PONG\r\n"
+        # in backoff right after the failure, or a new link that times out again
+        r = conn.call("GET", k1)
+        assert r.startswith(b"-TRYAGAIN"), r
+        conn.close()
+    finally:
+        for n in nodes[1:]:
+            rctest.resume_node(n)
+
+    def answers():
+        try:
+            return entry.get(k1) == b"v"
+        except redis.ResponseError:
+            return False  # TRYAGAIN while the link backs off
+
+    rctest.wait_for(answers, timeout=20, what="owner answers again")
 
 
 @test

@@ -1,6 +1,8 @@
 /* tests/unit/node_fwd_test.c: node/node_fwd.c's gatherer, node_fwd_merge():
  * the replies of a split MGET/MSET/DEL come back in the original key order,
- * errors win, malformed parts become an error reply. */
+ * errors win, malformed parts become an error reply; and node_conn.c's
+ * reply segments: replies wait behind a pending forward and leave in
+ * request order. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +13,9 @@
 #include <string.h>
 
 #include "common/rc.h"
+#include "node/node_conn.h"
 #include "node/node_fwd.h"
+#include "node/node_reply.h"
 
 static int setup(void **state)
 {
@@ -154,6 +158,102 @@ static void test_merge_appends_after_existing_bytes(void **state)
     assert_out(out, "+PONG\r\n:7\r\n");
 }
 
+/* ---- reply segments (node_conn.c): order behind pending forwards ---- */
+
+/* A connection with no socket: 'in_batch' keeps node_conn_seg_complete()
+ * from writing, so only the buffers are exercised. */
+static node_conn_t *fake_conn(void)
+{
+    node_conn_t *c = test_calloc(1, sizeof(*c));
+
+    c->client.conn = c;
+    c->client.resp = 2;
+    c->in_batch = 1;
+    return c;
+}
+
+static void free_conn(node_conn_t *c)
+{
+    node_conn_seg_t *seg;
+
+    while ((seg = c->seg_free) != NULL) {
+        c->seg_free = seg->next;
+        rc_free(seg->buf);
+        rc_free(seg);
+    }
+    rc_free(c->obuf);
+    test_free(c);
+}
+
+static void assert_obuf(const node_conn_t *c, const char *want)
+{
+    assert_int_equal(c->olen, strlen(want));
+    assert_memory_equal(c->obuf, want, c->olen);
+}
+
+static void test_seg_replies_wait_behind_a_pending_forward(void **state)
+{
+    node_conn_t *c = fake_conn();
+    node_conn_seg_t *a, *b;
+
+    (void)state;
+    node_reply_raw(&c->client, "+0\r\n", 4); /* before any forward: straight out */
+    a = node_conn_seg_push(c);
+    node_reply_raw(&c->client, "+1\r\n", 4);
+    b = node_conn_seg_push(c);
+    node_reply_int(&c->client, 2);
+    assert_obuf(c, "+0\r\n");
+    assert_int_equal(c->nfwd, 2);
+    assert_true(node_conn_out_pending(c) > 4); /* captured bytes count for the pause */
+    node_conn_seg_complete(b, "+b\r\n", 4);
+    assert_obuf(c, "+0\r\n"); /* 'a' still blocks */
+    node_conn_seg_complete(a, "+a\r\n", 4);
+    assert_obuf(c, "+0\r\n+a\r\n+1\r\n+b\r\n:2\r\n");
+    assert_int_equal(c->nfwd, 0);
+    assert_int_equal(c->seg_bytes, 0);
+    assert_null(c->seg_head);
+    node_reply_raw(&c->client, "+3\r\n", 4);
+    assert_obuf(c, "+0\r\n+a\r\n+1\r\n+b\r\n:2\r\n+3\r\n");
+    free_conn(c);
+}
+
+static void test_seg_deferred_array_inside_a_segment(void **state)
+{
+    node_conn_t *c = fake_conn();
+    node_conn_seg_t *a;
+    void *h;
+
+    (void)state;
+    a = node_conn_seg_push(c);
+    h = node_reply_defer_array(&c->client);
+    node_reply_int(&c->client, 7);
+    node_reply_int(&c->client, 8);
+    node_reply_set_deferred_array(&c->client, h, 2);
+    node_conn_seg_complete(a, "$-1\r\n", 5);
+    assert_obuf(c, "$-1\r\n*2\r\n:7\r\n:8\r\n");
+    free_conn(c);
+}
+
+static void test_seg_capture_target_is_not_queued(void **state)
+{
+    node_conn_t *c = fake_conn();
+    node_conn_seg_t *a, *cap;
+
+    (void)state;
+    a = node_conn_seg_push(c);
+    cap = node_conn_seg_get(c);
+    c->capture = cap;
+    node_reply_raw(&c->client, "+local\r\n", 8);
+    c->capture = NULL;
+    assert_int_equal(cap->len, 8);
+    assert_memory_equal(cap->buf, "+local\r\n", 8);
+    assert_int_equal(c->seg_bytes, 0);
+    node_conn_seg_release(c, cap);
+    node_conn_seg_complete(a, "+a\r\n", 4);
+    assert_obuf(c, "+a\r\n");
+    free_conn(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +269,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sum_adds_the_integers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sum_non_integer_is_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_appends_after_existing_bytes, setup, teardown),
+        cmocka_unit_test(test_seg_replies_wait_behind_a_pending_forward),
+        cmocka_unit_test(test_seg_deferred_array_inside_a_segment),
+        cmocka_unit_test(test_seg_capture_target_is_not_queued),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -747,12 +747,18 @@ static void refuse(node_conn_t *c, const char *msg)
         node_conn_close(c, 0);
 }
 
-int node_conn_accept(node_server_t *server, uv_stream_t *listener)
+/* Accepts one pending connection on 'listener' into a new connection with
+ * its addresses filled in ('peer' gets the remote one). Returns 0, or a
+ * libuv error (the connection is then gone or closing). */
+static int accept_one(node_server_t *server, uv_stream_t *listener, node_conn_t **out,
+                      struct sockaddr_storage *peer)
 {
     node_conn_t *c = rc_xcalloc(1, sizeof(*c));
-    struct sockaddr_storage peer, local;
+    struct sockaddr_storage local;
+    uv_os_fd_t fd;
     int err, len;
 
+    *out = NULL;
     err = uv_tcp_init(server->loop, &c->tcp);
     if (err != 0) {
         rc_free(c); /* not registered with the loop: free directly */
@@ -769,14 +775,28 @@ int node_conn_accept(node_server_t *server, uv_stream_t *listener)
         uv_close((uv_handle_t *)&c->tcp, on_close);
         return err;
     }
-    memset(&peer, 0, sizeof(peer));
+    memset(peer, 0, sizeof(*peer));
     memset(&local, 0, sizeof(local));
-    len = sizeof(peer);
-    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &len);
+    len = sizeof(*peer);
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)peer, &len);
     len = sizeof(local);
     uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&local, &len);
-    format_addr(&peer, c->addr, sizeof(c->addr));
+    format_addr(peer, c->addr, sizeof(c->addr));
     format_addr(&local, c->laddr, sizeof(c->laddr));
+    c->fd = uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? (int)fd : -1;
+    uv_tcp_nodelay(&c->tcp, 1);
+    *out = c;
+    return 0;
+}
+
+int node_conn_accept(node_server_t *server, uv_stream_t *listener)
+{
+    struct sockaddr_storage peer;
+    node_conn_t *c;
+    int err = accept_one(server, listener, &c, &peer);
+
+    if (err != 0)
+        return err;
     if (server->shutting_down) {
         refuse(c, "");
         return 0;
@@ -793,12 +813,6 @@ int node_conn_accept(node_server_t *server, uv_stream_t *listener)
         refuse(c, denied_msg);
         return 0;
     }
-    {
-        uv_os_fd_t fd;
-
-        c->fd = uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? (int)fd : -1;
-    }
-    uv_tcp_nodelay(&c->tcp, 1);
     if (server->config.tcp_keepalive > 0)
         uv_tcp_keepalive(&c->tcp, 1, (unsigned)server->config.tcp_keepalive);
     c->id = ++server->next_conn_id;
@@ -825,37 +839,17 @@ int node_conn_accept_bus(node_server_t *server, uv_stream_t *listener)
 {
     node_cluster_t *cl = node_server_cluster(server);
     node_fwd_t *fwd = node_fwd_get(server);
-    node_conn_t *c = rc_xcalloc(1, sizeof(*c));
-    struct sockaddr_storage peer, local;
-    int err, len;
-    uv_os_fd_t fd;
+    struct sockaddr_storage peer;
+    node_conn_t *c;
+    int err = accept_one(server, listener, &c, &peer);
 
-    err = uv_tcp_init(server->loop, &c->tcp);
-    if (err != 0) {
-        rc_free(c); /* not registered with the loop: free directly */
+    if (err != 0)
         return err;
-    }
-    c->tcp.data = c;
-    c->client.server = server;
-    c->client.db = server->db;
-    c->client.resp = 2;
-    c->client.conn = c;
-    err = uv_accept(listener, (uv_stream_t *)&c->tcp);
-    if (err != 0 || server->shutting_down || cl == NULL || fwd == NULL) {
+    if (server->shutting_down || cl == NULL || fwd == NULL) {
         c->closing = 1;
         uv_close((uv_handle_t *)&c->tcp, on_close);
-        return err;
+        return 0;
     }
-    memset(&peer, 0, sizeof(peer));
-    memset(&local, 0, sizeof(local));
-    len = sizeof(peer);
-    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &len);
-    len = sizeof(local);
-    uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&local, &len);
-    format_addr(&peer, c->addr, sizeof(c->addr));
-    format_addr(&local, c->laddr, sizeof(c->laddr));
-    c->fd = uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? (int)fd : -1;
-    uv_tcp_nodelay(&c->tcp, 1);
     c->id = ++server->next_conn_id;
     c->busconn = 1;
     c->ctime_ms = server->now_ms;

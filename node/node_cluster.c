@@ -128,6 +128,7 @@ struct node_cluster_s {
 
     int leave_requested; /* graceful leave asked (CLUSTER LEAVE, shutdown) */
     int stopping;        /* the leave is over (decided or given up): just close */
+    int was_member;      /* a member once: not a member now means removed */
     int shutdown_after_leave;
     int64_t leave_deadline;
     int closed;
@@ -391,6 +392,8 @@ static void install(node_cluster_t *cl, const paxos_config_t *c)
         }
     }
     cl->myindex = member_index(cl, paxos_node_id(cl->px));
+    if (cl->myindex >= 0)
+        cl->was_member = 1;
     update_name(cl);
     cl->stats.configs_installed++;
 }
@@ -1396,8 +1399,7 @@ uint64_t node_cluster_epoch(const node_cluster_t *cl)
 node_cluster_state_t node_cluster_state(const node_cluster_t *cl)
 {
     if (cl->myindex < 0)
-        return cl->config.epoch != 0 && cl->join_addr[0] == '\0' ? NODE_CLUSTER_REMOVED
-                                                                 : NODE_CLUSTER_JOINING;
+        return cl->was_member ? NODE_CLUSTER_REMOVED : NODE_CLUSTER_JOINING;
     if (cl->minority)
         return NODE_CLUSTER_MINORITY;
     return NODE_CLUSTER_OK;

@@ -104,7 +104,6 @@ struct node_cluster_s {
     int handles; /* open handles, links excluded */
     link_t *links;
 
-    char secret[NODE_BUS_SECRET_MAX + 1];
     char *state_path;
     char client_addr[PAXOS_ADDR_MAX];
     char bus_addr[PAXOS_ADDR_MAX];
@@ -139,6 +138,14 @@ static void link_send(node_cluster_t *cl, const char *addr, uint8_t type, const 
                       size_t len);
 static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff);
 static void close_handles(node_cluster_t *cl);
+
+/* cluster-secret, "" when none (immutable: CONFIG SET cannot change it). */
+static const char *secret_of(const node_cluster_t *cl)
+{
+    const char *s = cl->server->config.cluster_secret;
+
+    return s != NULL ? s : "";
+}
 
 static int64_t now_ms(const node_cluster_t *cl)
 {
@@ -1000,7 +1007,7 @@ void node_cluster_session_init(node_cluster_t *cl, node_bus_session_t *s, int in
     h.resp = (uint8_t)(role == NODE_BUS_ROLE_DATA ? resp : 0);
     snprintf(h.bus_addr, sizeof(h.bus_addr), "%s", cl->bus_addr);
     snprintf(h.client_addr, sizeof(h.client_addr), "%s", cl->client_addr);
-    node_bus_session_init(s, initiator, &h, cl->secret, st->id, st->incarnation,
+    node_bus_session_init(s, initiator, &h, secret_of(cl), st->id, st->incarnation,
                           paxos_node_epoch(cl->px));
 }
 
@@ -1119,7 +1126,7 @@ static int bus_listen(node_cluster_t *cl, int port)
             host = "0.0.0.0";
         else if (strcmp(host, "::*") == 0)
             host = "::";
-        if (cl->secret[0] == '\0' && !is_loopback(host)) {
+        if (secret_of(cl)[0] == '\0' && !is_loopback(host)) {
             skipped = 1;
             continue;
         }
@@ -1130,7 +1137,7 @@ static int bus_listen(node_cluster_t *cl, int port)
     rc_free(copy);
     if (err == 0 && cl->nbus == 0)
         err = bus_listen_one(cl, "127.0.0.1", port);
-    if (err == 0 && cl->secret[0] == '\0')
+    if (err == 0 && secret_of(cl)[0] == '\0')
         rc_log(RC_LOG_WARNING,
                "cluster bus: no cluster-secret set: the bus listens on loopback "
                "only%s; set cluster-secret to let nodes on other hosts in",
@@ -1277,14 +1284,12 @@ int node_cluster_create(node_server_t *server, node_cluster_t **out)
     node_cluster_t *cl = rc_xcalloc(1, sizeof(*cl));
     paxos_state_t *st = rc_xcalloc(1, sizeof(*st));
     char path[4096];
-    int err;
+    int err, have_state;
 
     *out = NULL;
     cl->server = server;
     cl->loop = server->loop;
     cl->myindex = -1;
-    if (cfg->cluster_secret != NULL)
-        snprintf(cl->secret, sizeof(cl->secret), "%s", cfg->cluster_secret);
     if (bus_port_of(cfg) > 65535 || bus_port_of(cfg) == cfg->port) {
         rc_log(RC_LOG_WARNING, "cluster-port %d is not usable with port %d: set cluster-port",
                bus_port_of(cfg), cfg->port);
@@ -1302,9 +1307,11 @@ int node_cluster_create(node_server_t *server, node_cluster_t **out)
     else
         snprintf(path, sizeof(path), "ringcache-%d.state", cfg->port);
     cl->state_path = rc_xstrdup(path);
-    err = load_state(cl->state_path, st);
-    if (err < 0)
+    have_state = load_state(cl->state_path, st);
+    if (have_state < 0) {
+        err = have_state;
         goto fail;
+    }
     init_handles(cl);
     err = bus_listen(cl, bus_port_of(cfg));
     if (err != 0) {
@@ -1315,7 +1322,7 @@ int node_cluster_create(node_server_t *server, node_cluster_t **out)
         return err;
     }
     server->cluster = cl;
-    start_paxos(cl, err == 0 && st->id + st->chosen.epoch + st->incarnation != 0 ? st : NULL);
+    start_paxos(cl, have_state > 0 ? st : NULL);
     rc_free(st);
     *out = cl;
     return 0;

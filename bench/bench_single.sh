@@ -50,10 +50,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-    $PY -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+. "$ROOT/bench/ports.sh"
 
 SRV_PIN=() ; CLI_PIN=()
 if [[ $PIN == 1 ]] && command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then
@@ -69,10 +66,12 @@ wait_ready() { # port
     return 1
 }
 
-RC_PORT=$(free_port)
-"${SRV_PIN[@]}" "$RINGCACHED" --port "$RC_PORT" --logfile "$TMP/ringcached.log" &
+free_port
+RC_PORT=$FREE_PORT
+"${SRV_PIN[@]}" "$RINGCACHED" --port "$RC_PORT" --dir "$TMP" --logfile "$TMP/ringcached.log" &
 PIDS+=($!)
-RS_PORT=$(free_port)
+free_port
+RS_PORT=$FREE_PORT
 "${SRV_PIN[@]}" redis-server --port "$RS_PORT" --save '' --appendonly no --dir "$TMP" \
     --logfile "$TMP/redis.log" &
 PIDS+=($!)
@@ -131,10 +130,12 @@ mem() { # port -> "used_memory rss keys"
     redis-cli -p "$1" DBSIZE
 }
 # fresh processes: RSS after the throughput runs would hide the growth
-MRC_PORT=$(free_port)
-"${SRV_PIN[@]}" "$RINGCACHED" --port "$MRC_PORT" --logfile "$TMP/ringcached-mem.log" &
+free_port
+MRC_PORT=$FREE_PORT
+"${SRV_PIN[@]}" "$RINGCACHED" --port "$MRC_PORT" --dir "$TMP" --logfile "$TMP/ringcached-mem.log" &
 PIDS+=($!)
-MRS_PORT=$(free_port)
+free_port
+MRS_PORT=$FREE_PORT
 "${SRV_PIN[@]}" redis-server --port "$MRS_PORT" --save '' --appendonly no --dir "$TMP" \
     --logfile "$TMP/redis-mem.log" &
 PIDS+=($!)

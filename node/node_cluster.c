@@ -920,6 +920,7 @@ static void fd_tick(node_cluster_t *cl)
     int64_t now = now_ms(cl);
     node_bus_ping_t mine;
     uint32_t i, j, n = cl->config.nmembers, alive = 0;
+    uint64_t epoch = cl->config.epoch;
 
     if (cl->myindex < 0)
         return;
@@ -967,8 +968,8 @@ static void fd_tick(node_cluster_t *cl)
                now - cl->fd[i].last_heard, agree, voters);
         paxos_node_on_fd(cl->px, (uint64_t)now, cl->config.members[i].id, 0, &eff);
         handle_effects(cl, &eff);
-        if (cl->closed)
-            return;
+        if (cl->closed || cl->config.epoch != epoch)
+            return; /* a new configuration: the indexes above are stale */
     }
 }
 

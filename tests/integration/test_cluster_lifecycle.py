@@ -3,7 +3,8 @@
 dir (rejoins as a new incarnation), --join before the seed exists (retries
 with backoff, says why, then joins), garbage on the bus port (refused,
 logged, no harm), SIGSTOP (a frozen node is removed, and rejoins once
-thawed), and bad --join values (startup stops with a message).
+thawed), the bus on loopback only without a cluster-secret, and bad --join
+values (startup stops with a message).
 Harness: rccluster.py on top of rctest.py; ringcache only."""
 
 import os
@@ -137,6 +138,48 @@ def test_sigstop_member_is_removed_and_rejoins_when_thawed(t):
         rctest.resume_node(frozen)
     rccluster.wait_agree(c, timeout=20 * rctest.timeout_scale())
     assert myid(frozen) != old, "a removed node must come back as a new incarnation"
+
+
+def non_loopback_ipv4():
+    """An IPv4 address of this machine outside 127/8, or None."""
+    try:
+        out = subprocess.run(["hostname", "-I"], stdout=subprocess.PIPE, timeout=5).stdout.decode()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for a in out.split():
+        if "." in a and not a.startswith("127."):
+            return a
+    return None
+
+
+@test
+def test_bus_is_loopback_only_without_a_secret_and_follows_bind_with_one(t):
+    d = t.mkdtemp()
+    port = rctest.free_port()
+    node = t.server(args=rccluster.node_args(port) + ["--dir", d, "--bind", "0.0.0.0",
+                                                      "--protected-mode", "no"], port=port)
+    rctest.wait_for(lambda: "no cluster-secret set: the bus listens on loopback only" in node.log(),
+                    timeout=5, what="loopback-only warning")
+    bus = port + rccluster.BUS_OFFSET
+    socket.create_connection(("127.0.0.1", bus), timeout=5).close()
+    addr = non_loopback_ipv4()
+    if addr is None:
+        print("  (no non-loopback IPv4 address here: the refusal from outside is not checked)")
+    else:
+        # the client port answers there (bind 0.0.0.0), the bus port does not
+        socket.create_connection((addr, port), timeout=5).close()
+        try:
+            socket.create_connection((addr, bus), timeout=5).close()
+            raise AssertionError("the bus answered on %s without a cluster-secret" % addr)
+        except ConnectionRefusedError:
+            pass
+        # with a secret, the bus binds what 'bind' says
+        d2 = t.mkdtemp()
+        port2 = rctest.free_port()
+        t.server(args=rccluster.node_args(port2, secret="s3cret") +
+                 ["--dir", d2, "--bind", "0.0.0.0", "--protected-mode", "no"], port=port2)
+        socket.create_connection((addr, port2 + rccluster.BUS_OFFSET), timeout=5).close()
+    assert info(node)["cluster_state"] == "ok"
 
 
 @test

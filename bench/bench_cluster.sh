@@ -38,15 +38,8 @@ for part in "${PARTS[@]}"; do
 done
 command -v nutcracker >/dev/null || { echo "nutcracker not found (apt-get install -y nutcracker)" >&2; exit 1; }
 
-if [[ -z "${RINGCACHED:-}" ]]; then
-    BUILD=$ROOT/build/bench-release
-    if [[ ! -x $BUILD/node/ringcached || -n "$(find node common ring paxos -newer "$BUILD/node/ringcached" -name '*.[ch]' 2>/dev/null | head -1)" ]]; then
-        echo "building Release ringcached in $BUILD ..." >&2
-        cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DRC_TESTS=OFF >/dev/null
-        cmake --build "$BUILD" -j2 --target ringcached >/dev/null
-    fi
-    RINGCACHED=$BUILD/node/ringcached
-fi
+. "$ROOT/bench/lib.sh"
+ensure_ringcached
 
 TMP=$(mktemp -d /tmp/bench_cluster.XXXXXX)
 PIDS=()
@@ -66,8 +59,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 now_ms() { date +%s%3N; }
-
-. "$ROOT/bench/ports.sh"
 
 SRV_PIN=() ; CLI_PIN=()
 if [[ $PIN == 1 ]] && command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then

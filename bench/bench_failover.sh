@@ -34,15 +34,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-if [[ -z "${RINGCACHED:-}" ]]; then
-    BUILD=$ROOT/build/bench-release
-    if [[ ! -x $BUILD/node/ringcached || -n "$(find node common ring paxos -newer "$BUILD/node/ringcached" -name '*.[ch]' 2>/dev/null | head -1)" ]]; then
-        echo "building Release ringcached in $BUILD ..." >&2
-        cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DRC_TESTS=OFF >/dev/null
-        cmake --build "$BUILD" -j2 --target ringcached >/dev/null
-    fi
-    RINGCACHED=$BUILD/node/ringcached
-fi
+. "$ROOT/bench/lib.sh"
+ensure_ringcached
 export RINGCACHED
 exec /usr/bin/python3 -u - "$@" <<'PYTHON'
 import argparse

@@ -25,15 +25,8 @@ NKEYS=${BENCH_KEYS:-1000000}
 PIN=${BENCH_PIN:-1}
 PY=/usr/bin/python3
 
-if [[ -z "${RINGCACHED:-}" ]]; then
-    BUILD=$ROOT/build/bench-release
-    if [[ ! -x $BUILD/node/ringcached || -n "$(find node common -newer $BUILD/node/ringcached -name '*.[ch]' 2>/dev/null | head -1)" ]]; then
-        echo "building Release ringcached in $BUILD ..." >&2
-        cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DRC_TESTS=OFF >/dev/null
-        cmake --build "$BUILD" -j2 --target ringcached >/dev/null
-    fi
-    RINGCACHED=$BUILD/node/ringcached
-fi
+. "$ROOT/bench/lib.sh"
+ensure_ringcached
 
 TMP=$(mktemp -d /tmp/bench_single.XXXXXX)
 PIDS=()
@@ -49,8 +42,6 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
-
-. "$ROOT/bench/ports.sh"
 
 SRV_PIN=() ; CLI_PIN=()
 if [[ $PIN == 1 ]] && command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then

@@ -87,7 +87,8 @@ typedef struct write_req_s {
 typedef struct fd_s {
     uint64_t id;
     uint64_t incarnation;
-    int64_t last_heard; /* uv_now() ms */
+    int64_t last_heard; /* uv_now() ms of its last PONG */
+    int64_t last_ping;  /* uv_now() ms of my last PING to it, 0 if none */
     int reported;       /* failure reported to paxos */
     uint32_t nsuspects; /* what it suspects, from its last PING/PONG */
     uint64_t suspects[NODE_BUS_MAX_SUSPECTS];
@@ -927,9 +928,11 @@ static void fd_tick(node_cluster_t *cl)
     my_suspects(cl, now, &mine);
     cl->ping_seq++;
     for (i = 0; i < n; i++) {
-        if ((int)i != cl->myindex)
+        if ((int)i != cl->myindex) {
             send_ping(cl, cl->config.members[i].bus_addr, NODE_BUS_PING, cl->ping_seq,
                       (uint64_t)now, &mine);
+            cl->fd[i].last_ping = now;
+        }
         if (!i_suspect(cl, i, now))
             alive++;
     }
@@ -1458,7 +1461,8 @@ int node_cluster_member(const node_cluster_t *cl, int idx, node_cluster_member_t
 
         out->alive = silent <= cl->server->config.cluster_node_timeout;
         out->last_pong = cl->server->now_ms - silent;
-        out->last_ping = cl->server->now_ms - (now_ms(cl) % FD_INTERVAL_MS);
+        if (cl->fd[idx].last_ping != 0)
+            out->last_ping = cl->server->now_ms - (now_ms(cl) - cl->fd[idx].last_ping);
     }
     return 0;
 }

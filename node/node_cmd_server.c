@@ -272,25 +272,6 @@ static void config_get(node_client_t *c)
         node_reply_set_deferred_array(c, h, 2 * n);
 }
 
-static char *dupstr(const char *s)
-{
-    return s != NULL ? rc_xstrdup(s) : NULL;
-}
-
-static void config_copy(node_config_t *dst, const node_config_t *src)
-{
-    *dst = *src;
-    dst->bind = dupstr(src->bind);
-    dst->requirepass = dupstr(src->requirepass);
-    dst->logfile = dupstr(src->logfile);
-    dst->pidfile = dupstr(src->pidfile);
-    dst->dir = dupstr(src->dir);
-    dst->cluster_secret = dupstr(src->cluster_secret);
-    dst->cluster_announce_ip = dupstr(src->cluster_announce_ip);
-    dst->cluster_config_file = dupstr(src->cluster_config_file);
-    dst->join = dupstr(src->join);
-}
-
 /* CONFIG SET name value [name value ...]: all or nothing, as Redis 7. */
 static void config_set(node_client_t *c)
 {
@@ -321,7 +302,7 @@ static void config_set(node_client_t *c)
             }
         }
     }
-    config_copy(&next, &server->config);
+    node_config_copy(&next, &server->config);
     for (i = 2; i < c->argc; i += 2) {
         const char *value = c->argv[i + 1].ptr;
 

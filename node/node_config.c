@@ -118,19 +118,46 @@ void node_config_defaults(node_config_t *cfg)
     cfg->cluster_replicas = 0;
 }
 
+/* The strings a config owns: node_config_free() and node_config_copy()
+ * walk this one list, so a new string option is added here only. */
+enum {
+    NSTRINGS = 9
+};
+
+static void string_fields(node_config_t *cfg, char **out[NSTRINGS])
+{
+    out[0] = &cfg->bind;
+    out[1] = &cfg->requirepass;
+    out[2] = &cfg->logfile;
+    out[3] = &cfg->pidfile;
+    out[4] = &cfg->dir;
+    out[5] = &cfg->cluster_secret;
+    out[6] = &cfg->cluster_announce_ip;
+    out[7] = &cfg->cluster_config_file;
+    out[8] = &cfg->join;
+}
+
 void node_config_free(node_config_t *cfg)
 {
-    rc_free(cfg->bind);
-    rc_free(cfg->requirepass);
-    rc_free(cfg->logfile);
-    rc_free(cfg->pidfile);
-    rc_free(cfg->dir);
-    rc_free(cfg->cluster_secret);
-    rc_free(cfg->cluster_announce_ip);
-    rc_free(cfg->cluster_config_file);
-    rc_free(cfg->join);
-    cfg->bind = cfg->requirepass = cfg->logfile = cfg->pidfile = cfg->dir = NULL;
-    cfg->cluster_secret = cfg->cluster_announce_ip = cfg->cluster_config_file = cfg->join = NULL;
+    char **f[NSTRINGS];
+    size_t i;
+
+    string_fields(cfg, f);
+    for (i = 0; i < NSTRINGS; i++) {
+        rc_free(*f[i]);
+        *f[i] = NULL;
+    }
+}
+
+void node_config_copy(node_config_t *dst, const node_config_t *src)
+{
+    char **f[NSTRINGS];
+    size_t i;
+
+    *dst = *src;
+    string_fields(dst, f);
+    for (i = 0; i < NSTRINGS; i++)
+        *f[i] = *f[i] != NULL ? rc_xstrdup(*f[i]) : NULL;
 }
 
 int node_config_parse_memory(const char *s, long long *out)

@@ -13,6 +13,8 @@
 void node_config_defaults(node_config_t *cfg);
 /* Frees the strings 'cfg' owns. */
 void node_config_free(node_config_t *cfg);
+/* Makes 'dst' a deep copy of 'src' (its own strings). */
+void node_config_copy(node_config_t *dst, const node_config_t *src);
 
 /* Applies `ringcached [config-file] [--name value ...]`: 'argv' excludes the
  * program name. Returns 0, or RC_EBADCONF with a multi-line message naming

@@ -1,0 +1,46 @@
+# bench/lib.sh: sourced by the bench scripts (from the checkout's top, with
+# ROOT set; free_port needs $PY, /usr/bin/python3).
+
+# Sets RINGCACHED to a Release build in build/bench-release, (re)built when
+# missing or older than a source file, unless RINGCACHED is already set.
+ensure_ringcached() {
+    [[ -z "${RINGCACHED:-}" ]] || return 0
+    local build=$ROOT/build/bench-release
+    if [[ ! -x $build/node/ringcached ||
+        -n "$(find node common ring paxos -newer "$build/node/ringcached" -name '*.[ch]' 2>/dev/null | head -1)" ]]; then
+        echo "building Release ringcached in $build ..." >&2
+        cmake -S "$ROOT" -B "$build" -DCMAKE_BUILD_TYPE=Release -DRC_TESTS=OFF >/dev/null
+        cmake --build "$build" -j2 --target ringcached >/dev/null
+    fi
+    RINGCACHED=$build/node/ringcached
+}
+
+# A random port in [20000, 55535] that is free, with port + 10000 free too (a
+# cluster bus port), and not handed out before in this run: sets FREE_PORT
+# (not echoed: the list of ports handed out must survive the call).
+USED=" "
+FREE_PORT=""
+free_port() {
+    local p
+    while :; do
+        p=$(( (RANDOM * 32768 + RANDOM) % 35536 + 20000 ))
+        [[ $USED == *" $p "* || $USED == *" $((p + 10000)) "* ]] && continue
+        if $PY - "$p" <<'EOF'
+import socket, sys
+p = int(sys.argv[1])
+for port in (p, p + 10000):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()
+EOF
+        then
+            USED+="$p $((p + 10000)) "
+            FREE_PORT=$p
+            return
+        fi
+    done
+}

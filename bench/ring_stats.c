@@ -13,7 +13,7 @@
 
 enum {
     MAX_N = 1001,
-    TRIALS = 3, /* joins and leaves averaged per row */
+    TRIALS = 20, /* joins and leaves per row (mean and max printed) */
 };
 
 typedef struct mix_s {
@@ -144,7 +144,7 @@ static void copies_moved(const ring_t *from, const ring_t *to, const char *who, 
 }
 
 typedef struct row_s {
-    double prim, all, join, join_other, leave, leave_other, ms;
+    double prim, all, join, join_other, join_max, leave, leave_other, leave_max, ms;
 } row_t;
 
 /* Members "node-0000".. of mix 'mix'. Trial t adds "join-t" (weight of
@@ -186,6 +186,7 @@ static row_t measure(size_t n, const mix_t *mix, const ring_config_t *cfg, int t
         ideal = (double)RING_SLOTS * ring_copies(other_ring) * m[n].weight / (wsum + m[n].weight);
         out.join += moved / ideal;
         out.join_other += other / ideal;
+        out.join_max = moved / ideal > out.join_max ? moved / ideal : out.join_max;
         ring_destroy(other_ring);
 
         if (n < 2)
@@ -201,6 +202,8 @@ static row_t measure(size_t n, const mix_t *mix, const ring_config_t *cfg, int t
             ideal = 0; /* copies drop with the member count: nothing to refill */
         out.leave += ideal > 0 ? moved / ideal : 0;
         out.leave_other += ideal > 0 ? (moved - ideal) / ideal : 0;
+        if (ideal > 0 && moved / ideal > out.leave_max)
+            out.leave_max = moved / ideal;
         ring_destroy(other_ring);
     }
     out.join /= trials;
@@ -213,14 +216,15 @@ static row_t measure(size_t n, const mix_t *mix, const ring_config_t *cfg, int t
 
 static void header(void)
 {
-    printf("%-6s %5s %2s %7s %7s %7s %7s %7s %7s %9s\n", "mix", "N", "R", "prim", "all", "join",
-           "j.other", "leave", "l.other", "build_ms");
+    printf("%-6s %5s %2s %7s %7s %7s %7s %7s %7s %7s %7s %9s\n", "mix", "N", "R", "prim", "all",
+           "join", "j.other", "j.max", "leave", "l.other", "l.max", "build_ms");
 }
 
 static void print_row(const char *mix, size_t n, unsigned r, const row_t *x)
 {
-    printf("%-6s %5zu %2u %7.4f %7.4f %7.3f %7.3f %7.3f %7.3f %9.2f\n", mix, n, r, x->prim, x->all,
-           x->join, x->join_other, x->leave, x->leave_other, x->ms);
+    printf("%-6s %5zu %2u %7.4f %7.4f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %9.2f\n", mix, n, r,
+           x->prim, x->all, x->join, x->join_other, x->join_max, x->leave, x->leave_other,
+           x->leave_max, x->ms);
 }
 
 static void usage(void)
@@ -229,7 +233,7 @@ static void usage(void)
                     "                  [-n N,N,...] [-r R,R,...] [-m k]\n"
                     "  -e/-p: epsilon (ppm) and points per unit weight (0: ring defaults)\n"
                     "  -o: placement variant (sets is ring_build()'s; others for comparison)\n"
-                    "  -t: joins and leaves averaged per row; -m: first k weight mixes\n");
+                    "  -t: joins and leaves per row (mean and max); -m: first k weight mixes\n");
     exit(2);
 }
 

@@ -320,41 +320,32 @@ static void place_slots(build_t *b)
 
 /* ---- bounded loads ---- */
 
-typedef struct share_s {
-    uint64_t rem;
-    size_t member;
-} share_t;
-
-static int share_cmp(const void *a, const void *b)
-{
-    const share_t *x = a, *y = b;
-
-    if (x->rem != y->rem)
-        return x->rem > y->rem ? -1 : 1;
-    return (x->member > y->member) - (x->member < y->member);
-}
-
 /* Sets b->cap[i] = floor((1+eps) * share_i), in integers, where share_i is
  * member i's weighted share of units * RING_SLOTS placements: a member may
  * hold that many copies (units = copies per slot) or primaries (units = 1).
  * Nobody holds two copies of one slot, so a member whose share would pass
  * RING_SLOTS gets exactly RING_SLOTS and the rest is shared among the
- * others (water-filling). If the caps fall short of units * RING_SLOTS
- * (tiny shares, small eps), the missing units go to the largest remainders,
- * ties to the smaller id. */
+ * others (water-filling).
+ *
+ * The caps fall short of units * RING_SLOTS only where no table keeps
+ * everybody within eps (16384/N just above an integer, e.g. N = 956..963
+ * with equal weights: somebody must hold 18 against a share of 17.1). The
+ * best bound left is the smallest ratio rho for which the caps
+ * floor(rho * share_i) hold every placement, and every member gets that
+ * cap: equal shares keep equal caps, instead of a few members taking the
+ * extra units and everybody else being held one below what the bound
+ * allows (which moved most slots twice as N went from 955 to 956 and
+ * back). */
 static int compute_caps(build_t *b, uint32_t units)
 {
     const ring_t *ring = b->ring;
-    uint64_t left = (uint64_t)RING_SLOTS * units, wleft = 0, sum = 0;
+    const uint64_t need = (uint64_t)RING_SLOTS * units;
+    uint64_t left = need, wleft = 0, sum = 0;
     uint8_t *full = calloc(ring->n, 1);
-    share_t *order = malloc(ring->n * sizeof(*order));
     int changed = 1;
 
-    if (full == NULL || order == NULL) {
-        free(full);
-        free(order);
+    if (full == NULL)
         return -ENOMEM;
-    }
     for (size_t i = 0; i < ring->n; i++)
         wleft += ring->weights[i];
     while (changed) {
@@ -370,29 +361,41 @@ static int compute_caps(build_t *b, uint32_t units)
         }
     }
     for (size_t i = 0; i < ring->n; i++) {
-        order[i].member = i;
-        order[i].rem = 0;
         if (full[i]) {
             b->cap[i] = RING_SLOTS;
         } else {
             uint64_t num = left * ring->weights[i] * (PPM + ring->config.balance_ppm);
-            uint64_t den = wleft * PPM;
-            uint64_t cap = num / den;
+            uint64_t cap = num / (wleft * PPM);
 
             b->cap[i] = (uint32_t)(cap < RING_SLOTS ? cap : RING_SLOTS);
-            order[i].rem = num % den;
         }
         sum += b->cap[i];
     }
-    if (sum < (uint64_t)RING_SLOTS * units) {
-        qsort(order, ring->n, sizeof(*order), share_cmp);
-        for (size_t i = 0; sum < (uint64_t)RING_SLOTS * units; i = (i + 1) % ring->n) {
-            b->cap[order[i].member]++;
-            sum++;
+    /* Short: the next rho is the smallest (cap_i + 1) / share_i over the
+     * members with room; raise every member at it. share_i = left * w_i /
+     * wleft for all of them, so comparing (cap + 1) / w compares ratios.
+     * Every round raises a cap, and the caps start less than n short
+     * (each is at least floor(share_i)), so this ends within n rounds. */
+    while (sum < need) {
+        uint64_t num = 0, den = 1;
+
+        for (size_t i = 0; i < ring->n; i++) {
+            uint64_t next = b->cap[i] + 1ull;
+
+            if (b->cap[i] < RING_SLOTS && (num == 0 || next * den < num * ring->weights[i])) {
+                num = next;
+                den = ring->weights[i];
+            }
+        }
+        RC_ASSERT(num != 0); /* n * RING_SLOTS >= need, so somebody has room */
+        for (size_t i = 0; i < ring->n; i++) {
+            if (b->cap[i] < RING_SLOTS && (b->cap[i] + 1ull) * den == num * ring->weights[i]) {
+                b->cap[i]++;
+                sum++;
+            }
         }
     }
     free(full);
-    free(order);
     return 0;
 }
 

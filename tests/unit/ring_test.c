@@ -435,6 +435,35 @@ static void test_diff_leave_moves_copies_mostly_from_leaver(void **state)
     ring_destroy(b);
 }
 
+/* With 960 equal members no table keeps everybody within 5%: 16384/960 =
+ * 17.07, so somebody holds 18 (1.0547). That best bound then holds for
+ * everybody alike: nobody holds more than 18, but many more than the 64
+ * members on whom 18 is forced may use it, so a join there costs what it
+ * costs elsewhere (it was 4-5x the ideal when only 64 members could). */
+static void test_diff_join_where_epsilon_is_out_of_reach_moves_little(void **state)
+{
+    fixture_t *f = *state;
+    ring_t *a = build(f->members, 960, 0), *b = build(f->members, 961, 0);
+    tally_t t = {.old = a, .who = "node-960"};
+    long ideal = RING_SLOTS / 961;
+    uint32_t held[MAX_MEMBERS];
+    size_t at_18 = 0;
+    double prim, all;
+
+    loads(a, &prim, &all, held);
+    for (size_t i = 0; i < 960; i++) {
+        assert_true(held[i] <= 18);
+        at_18 += held[i] == 18;
+    }
+    assert_true(at_18 > 2 * (RING_SLOTS - 17 * 960));
+    ring_diff(a, b, on_move, &t);
+    print_message("960 -> 961: %zu members at 18, %ld copies move (ideal %ld)\n", at_18,
+                  t.data_moves, ideal);
+    assert_true(t.data_moves <= 2 * ideal);
+    ring_destroy(a);
+    ring_destroy(b);
+}
+
 static void test_diff_reports_added_and_removed_roles(void **state)
 {
     fixture_t *f = *state;
@@ -546,6 +575,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_diff_leave_moves_copies_mostly_from_leaver, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_diff_join_where_epsilon_is_out_of_reach_moves_little,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_diff_reports_added_and_removed_roles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_diff_stops_when_callback_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_build_rejects_bad_input, setup, teardown),

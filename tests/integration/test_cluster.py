@@ -189,6 +189,16 @@ def test_partition_minority_then_rejoin(t):
     finally:
         rccluster.heal()
     rccluster.wait_agree(c, timeout=20 * rctest.timeout_scale())
+
+    def all_ok():
+        infos = [rccluster.cluster_info(s) for s in c]
+        return all(i["cluster_state"] == "ok" and i.get("cluster_membership", "ok") == "ok"
+                   for i in infos)
+
+    # The nodes can agree on the epoch a moment before the rejoined node has
+    # heard from a majority again (it pings every 100 ms); it says minority
+    # until then.
+    rctest.wait_for(all_ok, timeout=10, what="every node ok after healing")
     check_formed(c)
     assert epoch(c[0]) > e_iso + 1
 

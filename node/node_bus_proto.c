@@ -98,7 +98,7 @@ int node_bus_hello_encode(const node_bus_hello_t *h, uint8_t *buf, size_t cap)
 {
     size_t nb = strnlen(h->bus_addr, NODE_BUS_ADDR_MAX);
     size_t nc = strnlen(h->client_addr, NODE_BUS_ADDR_MAX);
-    size_t total = NODE_BUS_NONCE + 2 + 2 + nb + 2 + nc;
+    size_t total = NODE_BUS_NONCE + 2 + 8 + 2 + nb + 2 + nc;
     uint8_t *p = buf;
 
     if (!role_ok(h->role, h->resp))
@@ -109,6 +109,8 @@ int node_bus_hello_encode(const node_bus_hello_t *h, uint8_t *buf, size_t cap)
     p += NODE_BUS_NONCE;
     *p++ = h->role;
     *p++ = h->resp;
+    put_le(p, h->placement, 8);
+    p += 8;
     put_le(p, nb, 2);
     memcpy(p + 2, h->bus_addr, nb);
     p += 2 + nb;
@@ -136,7 +138,7 @@ static int get_addr(const uint8_t *buf, size_t len, size_t *pos, char out[NODE_B
 
 int node_bus_hello_decode(const uint8_t *buf, size_t len, node_bus_hello_t *h)
 {
-    size_t pos = NODE_BUS_NONCE + 2;
+    size_t pos = NODE_BUS_NONCE + 2 + 8;
 
     memset(h, 0, sizeof(*h));
     if (len < pos)
@@ -146,6 +148,7 @@ int node_bus_hello_decode(const uint8_t *buf, size_t len, node_bus_hello_t *h)
     h->resp = buf[NODE_BUS_NONCE + 1];
     if (!role_ok(h->role, h->resp))
         return RC_EPROTO;
+    h->placement = get_le(buf + NODE_BUS_NONCE + 2, 8);
     if (get_addr(buf, len, &pos, h->bus_addr) != 0 || get_addr(buf, len, &pos, h->client_addr) != 0)
         return RC_EPROTO;
     return pos == len ? 0 : RC_EPROTO;
@@ -413,6 +416,14 @@ static int on_hello(node_bus_session_t *s, const node_bus_header_t *h, const uin
         return fail(s, RC_EPROTO, "acceptor sent a data-role HELLO");
     if (CRYPTO_memcmp(s->peer.nonce, s->mine.nonce, NODE_BUS_NONCE) == 0)
         return fail(s, RC_EPROTO, "peer echoed our own nonce (reflection)");
+    if (s->peer.placement != s->mine.placement) {
+        char why[sizeof(s->error)];
+
+        snprintf(why, sizeof(why),
+                 "peer places slots differently (placement %016llx, ours %016llx)",
+                 (unsigned long long)s->peer.placement, (unsigned long long)s->mine.placement);
+        return fail(s, RC_EPROTO, why);
+    }
     s->peer_header = *h;
     macs(s, s->initiator, mac);
     emit_frame(s, s->emit, s->emit_arg, NODE_BUS_AUTH, mac, sizeof(mac));

@@ -6,7 +6,7 @@
  *   frame:   header (36 bytes) | payload (len bytes, <= NODE_BUS_MAX_PAYLOAD)
  *   header:  u32 magic 'RCB1' | u8 version | u8 type | u16 flags | u32 len
  *            | u64 sender id | u64 sender incarnation | u64 sender epoch
- *   HELLO:   nonce[32] | u8 role | u8 resp | u16 n, bus_addr[n]
+ *   HELLO:   nonce[32] | u8 role | u8 resp | u64 placement | u16 n, bus_addr[n]
  *            | u16 n, client_addr[n]
  *   AUTH:    mac[32]
  *   PING/PONG: u64 seq | u64 sent_ms | u32 n | u64 suspect * n
@@ -28,7 +28,7 @@
 
 enum node_bus_limit_e {
     NODE_BUS_MAGIC = 0x31424352u, /* bytes 'R','C','B','1' little-endian */
-    NODE_BUS_VERSION = 1,
+    NODE_BUS_VERSION = 2,         /* 2: HELLO carries the placement id */
     NODE_BUS_HEADER = 36,
     NODE_BUS_MAX_PAYLOAD = 32768,
     NODE_BUS_NONCE = 32,
@@ -36,7 +36,7 @@ enum node_bus_limit_e {
     NODE_BUS_ADDR_MAX = 64,
     NODE_BUS_MAX_SUSPECTS = 64,
     NODE_BUS_SECRET_MAX = 256, /* longer secrets are kept as their SHA-256 (same HMAC) */
-    NODE_BUS_HELLO_MAX = NODE_BUS_NONCE + 2 + 2 * (2 + NODE_BUS_ADDR_MAX - 1),
+    NODE_BUS_HELLO_MAX = NODE_BUS_NONCE + 2 + 8 + 2 * (2 + NODE_BUS_ADDR_MAX - 1),
     NODE_BUS_PING_MAX = 8 + 8 + 4 + 8 * NODE_BUS_MAX_SUSPECTS,
 };
 
@@ -80,8 +80,9 @@ size_t node_bus_frame(uint8_t *out, size_t cap, uint8_t type, uint64_t id, uint6
 
 typedef struct node_bus_hello_s {
     uint8_t nonce[NODE_BUS_NONCE];
-    uint8_t role; /* node_bus_role_t */
-    uint8_t resp; /* 2 or 3 for a data link, 0 for control */
+    uint8_t role;       /* node_bus_role_t */
+    uint8_t resp;       /* 2 or 3 for a data link, 0 for control */
+    uint64_t placement; /* ring_placement_id() of the sender: peers must agree */
     char bus_addr[NODE_BUS_ADDR_MAX];
     char client_addr[NODE_BUS_ADDR_MAX];
 } node_bus_hello_t;

@@ -110,6 +110,7 @@ struct node_cluster_s {
     char bus_addr[PAXOS_ADDR_MAX];
     char join_addr[PAXOS_ADDR_MAX]; /* seed's bus address, "" when none */
     char myname[NODE_CLUSTER_NAME_LEN + 1];
+    uint64_t placement; /* ring_placement_id(): sent in every HELLO */
 
     /* The installed view. */
     paxos_config_t config;
@@ -1009,6 +1010,7 @@ void node_cluster_session_init(node_cluster_t *cl, node_bus_session_t *s, int in
     random_bytes(h.nonce, sizeof(h.nonce));
     h.role = (uint8_t)role;
     h.resp = (uint8_t)(role == NODE_BUS_ROLE_DATA ? resp : 0);
+    h.placement = cl->placement;
     snprintf(h.bus_addr, sizeof(h.bus_addr), "%s", cl->bus_addr);
     snprintf(h.client_addr, sizeof(h.client_addr), "%s", cl->client_addr);
     node_bus_session_init(s, initiator, &h, secret_of(cl), st->id, st->incarnation,
@@ -1305,6 +1307,9 @@ int node_cluster_create(node_server_t *server, node_cluster_t **out)
         err = -EINVAL;
         goto fail;
     }
+    err = ring_placement_id(&cl->placement);
+    if (err != 0)
+        goto fail;
     my_addresses(cl);
     if (cfg->cluster_config_file != NULL)
         snprintf(path, sizeof(path), "%s", cfg->cluster_config_file);
@@ -1405,6 +1410,11 @@ node_cluster_t *node_server_cluster(node_server_t *server)
 uint64_t node_cluster_epoch(const node_cluster_t *cl)
 {
     return cl->config.epoch;
+}
+
+uint64_t node_cluster_placement(const node_cluster_t *cl)
+{
+    return cl->placement;
 }
 
 node_cluster_state_t node_cluster_state(const node_cluster_t *cl)

@@ -47,6 +47,9 @@ typedef enum node_cluster_state_e {
 
 /* Installed epoch (0 before the first configuration). */
 uint64_t node_cluster_epoch(const node_cluster_t *cl);
+/* This build's ring_placement_id(): nodes that differ refuse each other on
+ * the bus. */
+uint64_t node_cluster_placement(const node_cluster_t *cl);
 node_cluster_state_t node_cluster_state(const node_cluster_t *cl);
 const char *node_cluster_state_name(node_cluster_state_t st); /* "ok", "joining", ... */
 

@@ -483,6 +483,7 @@ size_t node_cmd_cluster_info_section(node_server_t *server, char *buf, size_t ca
                      member_name(&v, node_cluster_coordinator(cl)));
         node_tprintf(&t, "cluster_membership:%s\r\n",
                      node_cluster_state_name(node_cluster_state(cl)));
+        node_tprintf(&t, "cluster_placement:%016" PRIx64 "\r\n", node_cluster_placement(cl));
         node_tprintf(&t, "forwarded_commands:%" PRIu64 "\r\n", st->forwarded_commands);
         node_tprintf(&t, "forward_errors:%" PRIu64 "\r\n", st->forward_errors);
     }

@@ -1022,6 +1022,22 @@ uint64_t ring_digest(const ring_t *ring)
     return ring->digest;
 }
 
+int ring_placement_id(uint64_t *out)
+{
+    static const ring_member_t reference[] = {
+        {"alpha", 1}, {"bravo", 1}, {"charlie", 2}, {"delta", 1}, {"echo", 3}, {"foxtrot", 5},
+    };
+    const ring_config_t config = {.replicas = 2};
+    ring_t *ring = NULL;
+    int rc = ring_build(0, reference, sizeof(reference) / sizeof(reference[0]), &config, &ring);
+
+    if (rc != 0)
+        return rc;
+    *out = ring->digest;
+    ring_destroy(ring);
+    return 0;
+}
+
 static const char *role_id(const ring_t *ring, uint16_t slot, unsigned role)
 {
     if (role >= ring->copies)

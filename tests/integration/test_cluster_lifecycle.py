@@ -4,7 +4,8 @@ dir (rejoins as a new incarnation), --join before the seed exists (retries
 with backoff, says why, then joins), garbage on the bus port (refused,
 logged, no harm), SIGSTOP (a frozen node is removed, and rejoins once
 thawed), the bus on loopback only without a cluster-secret, and bad --join
-values (startup stops with a message).
+values (startup stops with a message), a peer with another placement
+(refused, says why).
 Harness: rccluster.py on top of rctest.py; ringcache only."""
 
 import os
@@ -80,8 +81,45 @@ def test_join_retries_until_the_seed_answers(t):
     assert info(joiner)["cluster_membership"] == "ok"
 
 
-def bus_header(type_, length, magic=0x31424352, version=1):
+def bus_header(type_, length, magic=0x31424352, version=2):
     return struct.pack("<IBBHIQQQ", magic, version, type_, 0, length, 0, 0, 0)
+
+
+def bus_hello(placement):
+    """A control-role HELLO payload (node/node_bus_proto.h) with 'placement'."""
+    bus, client = b"127.0.0.1:1", b"127.0.0.1:2"
+    return (os.urandom(32) + struct.pack("<BBQ", 0, 0, placement)
+            + struct.pack("<H", len(bus)) + bus + struct.pack("<H", len(client)) + client)
+
+
+def hello_exchange(port, placement):
+    """Sends our HELLO to the bus at 'port'. Returns the frames the node
+    answered with, as (type, payload), once it sent two frames (HELLO then
+    AUTH: it goes on with the handshake) or closed the connection."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5 * rctest.timeout_scale())
+    frames, buf = [], b""
+    try:
+        payload = bus_hello(placement)
+        s.sendall(bus_header(1, len(payload)) + payload)
+        while len(frames) < 2:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            except socket.timeout:
+                raise AssertionError("the node neither went on nor closed: %r" % frames)
+            if not chunk:
+                break
+            buf += chunk
+            while len(buf) >= 36:
+                type_, length = struct.unpack_from("<BxxI", buf, 5)
+                if len(buf) < 36 + length:
+                    break
+                frames.append((type_, buf[36:36 + length]))
+                buf = buf[36 + length:]
+    finally:
+        s.close()
+    return frames
 
 
 @test
@@ -128,6 +166,30 @@ def test_garbage_on_the_bus_is_refused_without_harm(t):
     rctest.wait_for(lambda: "cluster bus: refused" in node.log(), timeout=5,
                     what="refusal logged")
     assert node.client().set("k", "v") and node.client().get("k") == b"v"
+
+
+@test
+def test_peer_with_another_placement_is_refused(t):
+    """Nodes whose ring would place the same members differently (another
+    build of the placement code) must not share a cluster: the HELLO carries
+    the placement id (INFO cluster_placement) and a mismatch ends the
+    handshake before AUTH, with the reason in the log."""
+    c = rccluster.start_cluster(t, 2)
+    node = c[0]
+    bus = node.port + rccluster.BUS_OFFSET
+    ours = node.info("cluster")["cluster_placement"]
+    assert len(ours) == 16 and ours == c[1].info("cluster")["cluster_placement"], ours
+    other = int(ours, 16) ^ 1
+
+    refused = hello_exchange(bus, other)
+    assert [f[0] for f in refused] == [1], refused  # its HELLO, no AUTH, closed
+    assert struct.unpack_from("<Q", refused[0][1], 34)[0] == int(ours, 16)
+    want = "peer places slots differently (placement %016x, ours %s)" % (other, ours)
+    rctest.wait_for(lambda: want in node.log(), timeout=5, what="the refusal's reason logged")
+
+    accepted = hello_exchange(bus, int(ours, 16))  # the same bytes with our id go on
+    assert [f[0] for f in accepted] == [1, 2], accepted
+    assert members(node) == 2 and node.client().ping()
 
 
 @test

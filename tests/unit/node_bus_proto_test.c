@@ -83,6 +83,7 @@ static void hello_of(node_bus_hello_t *h, uint8_t nonce_byte, uint8_t role, uint
     memset(h->nonce, nonce_byte, sizeof(h->nonce));
     h->role = role;
     h->resp = resp;
+    h->placement = UINT64_C(0x0123456789abcdef);
     snprintf(h->bus_addr, sizeof(h->bus_addr), "127.0.0.%u:17001", nonce_byte);
     snprintf(h->client_addr, sizeof(h->client_addr), "127.0.0.%u:7001", nonce_byte);
 }
@@ -133,7 +134,7 @@ static size_t frame_of(uint8_t *out, uint8_t type, const void *payload, size_t l
 static void test_header_matches_golden_bytes_and_round_trips(void **state)
 {
     static const uint8_t golden[NODE_BUS_HEADER] = {
-        'R',  'C',  'B', '1', 1, 4,          /* magic, version, PING */
+        'R',  'C',  'B', '1', 2, 4,          /* magic, version, PING */
         0x34, 0x12, 20,  0,   0, 0,          /* flags, len */
         1,    0,    0,   0,   0, 0, 0, 0,    /* id */
         2,    0,    0,   0,   0, 0, 0, 0x80, /* incarnation */
@@ -171,9 +172,11 @@ static void test_header_bad_input_is_eproto(void **state)
         assert_int_equal(node_bus_header_decode(bad, sizeof(bad), &h2), RC_EPROTO);
     }
     memcpy(bad, out, sizeof(bad));
-    bad[4] = 2; /* version */
+    bad[4] = NODE_BUS_VERSION - 1; /* version */
     assert_int_equal(node_bus_header_decode(bad, sizeof(bad), &h2), RC_EPROTO);
-    bad[4] = 1;
+    bad[4] = NODE_BUS_VERSION + 1;
+    assert_int_equal(node_bus_header_decode(bad, sizeof(bad), &h2), RC_EPROTO);
+    bad[4] = NODE_BUS_VERSION;
     bad[5] = 0; /* type */
     assert_int_equal(node_bus_header_decode(bad, sizeof(bad), &h2), RC_EPROTO);
     bad[5] = NODE_BUS_DATA + 1;
@@ -215,12 +218,14 @@ static void test_hello_round_trips_canonically(void **state)
     for (role = 0; role <= 1; role++) {
         hello_of(&h, 9, (uint8_t)role, role ? 2 : 0);
         n = node_bus_hello_encode(&h, buf, sizeof(buf));
-        assert_int_equal(n,
-                         NODE_BUS_NONCE + 2 + 2 + strlen(h.bus_addr) + 2 + strlen(h.client_addr));
+        assert_int_equal(n, NODE_BUS_NONCE + 2 + 8 + 2 + strlen(h.bus_addr) + 2 +
+                                strlen(h.client_addr));
         assert_int_equal(node_bus_hello_decode(buf, (size_t)n, &h2), 0);
         assert_memory_equal(h.nonce, h2.nonce, NODE_BUS_NONCE);
         assert_int_equal(h2.role, role);
         assert_int_equal(h2.resp, role ? 2 : 0);
+        assert_int_equal(h2.placement, UINT64_C(0x0123456789abcdef));
+        assert_int_equal(buf[NODE_BUS_NONCE + 2], 0xef); /* little endian */
         assert_string_equal(h2.bus_addr, h.bus_addr);
         assert_string_equal(h2.client_addr, h.client_addr);
         assert_int_equal(node_bus_hello_encode(&h2, buf2, sizeof(buf2)), n);
@@ -236,7 +241,7 @@ static void test_hello_round_trips_canonically(void **state)
     assert_string_equal(h2.client_addr, h.client_addr);
     h.bus_addr[0] = h.client_addr[0] = '\0';
     n = node_bus_hello_encode(&h, buf, sizeof(buf));
-    assert_int_equal(n, NODE_BUS_NONCE + 6);
+    assert_int_equal(n, NODE_BUS_NONCE + 14);
     assert_int_equal(node_bus_hello_decode(buf, (size_t)n, &h2), 0);
     assert_string_equal(h2.bus_addr, "");
 }
@@ -259,6 +264,7 @@ static void test_hello_truncation_and_trailing_byte_are_eproto(void **state)
 
 static void test_hello_bad_role_resp_or_address_is_eproto(void **state)
 {
+    const size_t addr0 = NODE_BUS_NONCE + 2 + 8; /* the bus address's length */
     static const uint8_t pairs[][2] = {{0, 2}, {0, 3}, {1, 0}, {1, 1}, {1, 4}, {2, 0}, {255, 3}};
     node_bus_hello_t h, h2;
     uint8_t buf[NODE_BUS_HELLO_MAX + 64], bad[sizeof(buf)];
@@ -276,27 +282,26 @@ static void test_hello_bad_role_resp_or_address_is_eproto(void **state)
     }
     /* A NUL inside the bus address. */
     memcpy(bad, buf, (size_t)n);
-    bad[NODE_BUS_NONCE + 2 + 2 + 1] = '\0';
+    bad[addr0 + 2 + 1] = '\0';
     assert_int_equal(node_bus_hello_decode(bad, (size_t)n, &h2), RC_EPROTO);
     /* An address of NODE_BUS_ADDR_MAX bytes: no room for the NUL. */
     memset(bad, 'a', sizeof(bad));
-    memcpy(bad, buf, NODE_BUS_NONCE + 2);
-    bad[NODE_BUS_NONCE + 2] = NODE_BUS_ADDR_MAX;
-    bad[NODE_BUS_NONCE + 3] = 0;
-    bad[NODE_BUS_NONCE + 4 + NODE_BUS_ADDR_MAX] = 0;
-    bad[NODE_BUS_NONCE + 5 + NODE_BUS_ADDR_MAX] = 0;
-    assert_int_equal(node_bus_hello_decode(bad, NODE_BUS_NONCE + 6 + NODE_BUS_ADDR_MAX, &h2),
-                     RC_EPROTO);
-    bad[NODE_BUS_NONCE + 2] = NODE_BUS_ADDR_MAX - 1; /* one less fits */
-    bad[NODE_BUS_NONCE + 3 + NODE_BUS_ADDR_MAX] = 0;
-    bad[NODE_BUS_NONCE + 4 + NODE_BUS_ADDR_MAX] = 0;
-    assert_int_equal(node_bus_hello_decode(bad, NODE_BUS_NONCE + 5 + NODE_BUS_ADDR_MAX, &h2), 0);
+    memcpy(bad, buf, addr0);
+    bad[addr0] = NODE_BUS_ADDR_MAX;
+    bad[addr0 + 1] = 0;
+    bad[addr0 + 2 + NODE_BUS_ADDR_MAX] = 0;
+    bad[addr0 + 3 + NODE_BUS_ADDR_MAX] = 0;
+    assert_int_equal(node_bus_hello_decode(bad, addr0 + 4 + NODE_BUS_ADDR_MAX, &h2), RC_EPROTO);
+    bad[addr0] = NODE_BUS_ADDR_MAX - 1; /* one less fits */
+    bad[addr0 + 1 + NODE_BUS_ADDR_MAX] = 0;
+    bad[addr0 + 2 + NODE_BUS_ADDR_MAX] = 0;
+    assert_int_equal(node_bus_hello_decode(bad, addr0 + 3 + NODE_BUS_ADDR_MAX, &h2), 0);
     assert_int_equal(strlen(h2.bus_addr), NODE_BUS_ADDR_MAX - 1);
-    bad[NODE_BUS_NONCE + 4 + NODE_BUS_ADDR_MAX] = 0xff; /* client address length 0xff00 */
+    bad[addr0 + 2 + NODE_BUS_ADDR_MAX] = 0xff; /* client address length 0xff00 */
     assert_int_equal(node_bus_hello_decode(bad, sizeof(bad), &h2), RC_EPROTO);
     /* A huge u16 length. */
-    bad[NODE_BUS_NONCE + 2] = 0xff;
-    bad[NODE_BUS_NONCE + 3] = 0xff;
+    bad[addr0] = 0xff;
+    bad[addr0 + 1] = 0xff;
     assert_int_equal(node_bus_hello_decode(bad, sizeof(bad), &h2), RC_EPROTO);
 }
 
@@ -604,6 +609,35 @@ static void test_session_different_secret_is_eauth_on_both_sides(void **state)
         RC_EAUTH);
 }
 
+/* Nodes that would build different slot tables for the same members must not
+ * form one cluster: both sides refuse before AUTH, and say why. */
+static void test_session_different_placement_is_refused_on_both_sides(void **state)
+{
+    fix_t *f = *state;
+    ssize_t ra, rb;
+
+    sessions(f, "s3cret", "s3cret", NODE_BUS_ROLE_CONTROL);
+    f->b.mine.placement = UINT64_C(0xfedcba9876543210);
+    pump(f, &ra, &rb);
+    assert_int_equal(ra, RC_EPROTO);
+    assert_int_equal(rb, RC_EPROTO);
+    assert_false(node_bus_session_is_open(&f->a) || node_bus_session_is_open(&f->b));
+    assert_string_equal(node_bus_session_error(&f->a),
+                        "peer places slots differently (placement fedcba9876543210, ours "
+                        "0123456789abcdef)");
+    assert_string_equal(node_bus_session_error(&f->b),
+                        "peer places slots differently (placement 0123456789abcdef, ours "
+                        "fedcba9876543210)");
+    /* Equal placement (and nothing else changed) opens. */
+    node_bus_session_free(&f->a);
+    node_bus_session_free(&f->b);
+    sessions(f, "s3cret", "s3cret", NODE_BUS_ROLE_CONTROL);
+    f->a.mine.placement = f->b.mine.placement = UINT64_C(0xfedcba9876543210);
+    f->out_a.len = f->out_b.len = 0;
+    pump(f, &ra, &rb);
+    assert_true(node_bus_session_is_open(&f->a) && node_bus_session_is_open(&f->b));
+}
+
 static void test_session_secret_against_none_is_eauth(void **state)
 {
     fix_t *f = *state;
@@ -824,7 +858,7 @@ static void test_session_handshake_at_every_split(void **state)
         assert_int_equal(f->seen_b.n, 1);
         assert_int_equal(f->seen_b.h[0].type, NODE_BUS_PONG);
         /* b sent its HELLO then its AUTH. */
-        assert_int_equal(f->out_b.len, 2 * NODE_BUS_HEADER + 32 + 6 + 29 + NODE_BUS_MAC);
+        assert_int_equal(f->out_b.len, 2 * NODE_BUS_HEADER + 32 + 14 + 29 + NODE_BUS_MAC);
     }
 }
 
@@ -846,6 +880,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reader_bad_header_is_sticky_eproto, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_buffers_at_most_one_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_same_secret_opens_both_sides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_different_placement_is_refused_on_both_sides,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_data_role_opens_with_resp_version, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_session_no_secret_on_both_sides_opens, setup,

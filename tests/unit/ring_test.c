@@ -319,6 +319,30 @@ static void test_build_matches_golden_digest(void **state)
     ring_destroy(r0);
 }
 
+/* The placement id nodes exchange on the bus: the digest of one fixed table,
+ * so it changes exactly when placement does (pinned like the golden digests
+ * above, and for the same reason). */
+static void test_placement_id_is_the_digest_of_a_fixed_table(void **state)
+{
+    static const ring_member_t reference[] = {
+        {"foxtrot", 5}, {"echo", 3}, {"delta", 1}, {"charlie", 2}, {"bravo", 1}, {"alpha", 1},
+    };
+    ring_config_t cfg = {.replicas = 2};
+    ring_t *r = NULL;
+    uint64_t id = 0, again = 1;
+
+    (void)state;
+    assert_int_equal(ring_placement_id(&id), 0);
+    assert_int_equal(ring_placement_id(&again), 0);
+    assert_int_equal(id, again);
+    assert_int_equal(ring_build(7, reference, sizeof(reference) / sizeof(reference[0]), &cfg, &r),
+                     0);
+    assert_int_equal(ring_digest(r), id);
+    print_message("placement id 0x%016llx\n", (unsigned long long)id);
+    assert_int_equal(id, UINT64_C(0x086a5f9625aa35da));
+    ring_destroy(r);
+}
+
 static void test_build_digest_changes_with_members_and_replicas(void **state)
 {
     fixture_t *f = *state;
@@ -567,6 +591,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_build_balances_heavy_member_when_copies_near_member_count, setup, teardown),
         cmocka_unit_test(test_build_matches_golden_digest),
+        cmocka_unit_test(test_placement_id_is_the_digest_of_a_fixed_table),
         cmocka_unit_test_setup_teardown(test_build_digest_changes_with_members_and_replicas, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_build_keeps_epoch_config_and_ids, setup, teardown),

@@ -21,6 +21,11 @@ enum {
     SLOT_SHIFT = 50,
     PPM = 1000000u,
     BUCKETS = 1u << 16, /* point buckets by the top 16 bits of position */
+    /* Goes into ring_placement_id(). Raise it by one with any change of
+     * placement that its reference table may not show (one that matters only
+     * at other sizes, weights or replica counts), so that old and new nodes
+     * still refuse each other. */
+    PLACEMENT_REVISION = 1,
 };
 
 _Static_assert((1ull << (64 - SLOT_SHIFT)) == RING_SLOTS, "slots must tile the ring");
@@ -1028,12 +1033,15 @@ int ring_placement_id(uint64_t *out)
         {"alpha", 1}, {"bravo", 1}, {"charlie", 2}, {"delta", 1}, {"echo", 3}, {"foxtrot", 5},
     };
     const ring_config_t config = {.replicas = 2};
+    unsigned char buf[16];
     ring_t *ring = NULL;
     int rc = ring_build(0, reference, sizeof(reference) / sizeof(reference[0]), &config, &ring);
 
     if (rc != 0)
         return rc;
-    *out = ring->digest;
+    store_le64(buf, PLACEMENT_REVISION);
+    store_le64(buf + 8, ring->digest);
+    *out = hash64(buf, sizeof(buf), SEED_DIGEST);
     ring_destroy(ring);
     return 0;
 }

@@ -108,11 +108,11 @@ uint16_t ring_slot_primary(const ring_t *ring, uint16_t slot);
  * tests pin it so that a change of placement fails the build. */
 uint64_t ring_digest(const ring_t *ring);
 
-/* Sets '*out' to the digest of the table this build of the library makes for
- * a fixed set of members (mixed weights, two replicas, default
- * configuration): two nodes with different values would place the same
- * members differently, so they must not serve one cluster together. Returns 0
- * or -ENOMEM. */
+/* Sets '*out' to the placement id of this build of the library: a hash of a
+ * revision number and of the digest of the table it makes for a fixed set of
+ * members (mixed weights, two replicas, default configuration). Two nodes
+ * with different ids would place the same members differently, so they must
+ * not serve one cluster together. Returns 0 or -ENOMEM. */
 int ring_placement_id(uint64_t *out);
 
 /* One change of the table between two rings, for a slot and a role (0 is the

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "common/rc.h"
-#include "node/node_bus_proto.h"
+#include "node/bus/node_bus_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/rc.h"
-#include "node/node_proto.h"
+#include "node/net/node_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

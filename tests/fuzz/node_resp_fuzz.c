@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "common/rc.h"
-#include "node/node_resp.h"
+#include "node/net/node_resp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

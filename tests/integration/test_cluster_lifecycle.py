@@ -86,7 +86,7 @@ def bus_header(type_, length, magic=0x31424352, version=2):
 
 
 def bus_hello(placement):
-    """A control-role HELLO payload (node/node_bus_proto.h) with 'placement'."""
+    """A control-role HELLO payload (node/bus/node_bus_proto.h) with 'placement'."""
     bus, client = b"127.0.0.1:1", b"127.0.0.1:2"
     return (os.urandom(32) + struct.pack("<BBQ", 0, 0, placement)
             + struct.pack("<H", len(bus)) + bus + struct.pack("<H", len(client)) + client)

@@ -21,7 +21,7 @@ documented differences:
      and no range command reads that key.
   T4 Approximate trimming ('~') is not sent: Redis trims by radix-tree node
      (100 entries), ringcached by multiples of 100 oldest entries (see
-     node/node_cmd_stream.c); only its deterministic errors are compared.
+     node/cmd/node_cmd_stream.c); only its deterministic errors are compared.
   T5 ZRANGE ... BYLEX is sent only to 'zlex', whose scores are all 0: with
      mixed scores Redis itself calls the result unspecified (and its two
      encodings can answer differently).

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "common/rc.h"
-#include "node/node_bus_proto.h"
+#include "node/bus/node_bus_proto.h"
 
 enum {
     OUTBOX = 4096,

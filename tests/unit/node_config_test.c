@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "common/rc.h"
-#include "node/node_config.h"
+#include "node/core/node_config.h"
 
 static int setup(void **state)
 {

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "common/rc.h"
-#include "node/node_db.h"
-#include "node/node_obj.h"
+#include "node/data/node_db.h"
+#include "node/data/node_obj.h"
 
 #define T0 1700000000000LL /* fake "now" in ms */
 

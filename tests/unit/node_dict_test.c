@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "node/node_dict.h"
+#include "node/data/node_dict.h"
 
 typedef struct item_s {
     node_dict_entry_t link;

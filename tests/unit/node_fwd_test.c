@@ -13,9 +13,9 @@
 #include <string.h>
 
 #include "common/rc.h"
-#include "node/node_conn.h"
-#include "node/node_fwd.h"
-#include "node/node_reply.h"
+#include "node/net/node_conn.h"
+#include "node/fwd/node_fwd.h"
+#include "node/net/node_reply.h"
 
 static int setup(void **state)
 {

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "common/rc.h"
-#include "node/node_proto.h"
+#include "node/net/node_proto.h"
 
 #define MB (1024LL * 1024)
 

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "common/rc.h"
-#include "node/node_resp.h"
+#include "node/net/node_resp.h"
 
 static const char *const good[] = {
     "+OK\r\n",

@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "common/rc.h"
-#include "node/node_db.h"
-#include "node/node_types.h"
+#include "node/data/node_db.h"
+#include "node/data/node_types.h"
 
 typedef struct fixture_s {
     size_t baseline;

@@ -1,0 +1,1569 @@
+/* node/cluster/node_cluster.c: drives paxos/ over the cluster bus: the state file,
+ * the failure detector, outgoing control links, and the view commands read
+ * (members, slot table from ring/). The one rule: the Paxos state is on
+ * disk (write, fsync, rename) before any message that depends on it
+ * leaves, and everything routing reads comes from an installed
+ * configuration.
+ *
+ *   bus frames (node_conn.c) --> node_cluster_on_frame --> paxos_node_on_msg
+ *   fd timer (100 ms): PING every member, suspect the silent, report a
+ *   failure once a majority of the members I hear from agree
+ *   effects: persist --> send (links) --> timer --> install (ring, hook)
+ *
+ * Outgoing control links are one TCP connection per bus address, opened on
+ * demand, authenticated by the handshake of node_bus_proto.h; frames wait
+ * in a bounded queue while a link connects. Accepted connections are
+ * node_conn.c's and hand their frames here, so every reply leaves over
+ * this node's own link to the sender's bus address. */
+#include "node/cluster/node_cluster.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+#include <uv.h>
+
+#include "common/rc.h"
+#include "node/net/node_conn.h"
+#include "node/net/node_server.h"
+#include "paxos/paxos.h"
+#include "ring/ring.h"
+
+enum cluster_limit_e {
+    FD_INTERVAL_MS = 100,         /* ping period and failure-detector tick */
+    LINK_QUEUE_MAX = 1024 * 1024, /* bytes queued on a link that is not open */
+    LINK_BACKOFF_MIN_MS = 100,
+    LINK_BACKOFF_MAX_MS = 2000,
+    LINK_HANDSHAKE_MS = 2000, /* an open that takes longer is retried */
+    LINK_IDLE_MS = 30000,     /* links to non-members close when idle */
+    LINK_LOG_MS = 10000,      /* the same link error is logged at most this often */
+    LEAVE_TIMEOUT_MS = 3000,  /* shutdown waits this long for its leave */
+    MAX_BUS_LISTENERS = 4,
+};
+
+typedef enum link_state_e {
+    LINK_IDLE = 0,
+    LINK_CONNECTING,
+    LINK_HANDSHAKE,
+    LINK_OPEN,
+    LINK_CLOSING,
+} link_state_t;
+
+typedef struct link_s link_t;
+
+struct link_s {
+    node_cluster_t *cl;
+    link_t *next;
+    char addr[PAXOS_ADDR_MAX];
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    link_state_t state;
+    node_bus_session_t sess;
+    int has_sess;
+    char *queue; /* frames waiting for the link to open */
+    size_t qlen;
+    size_t qcap;
+    int64_t retry_at;
+    int64_t started;
+    int64_t last_used;
+    unsigned backoff;
+    int refused; /* consecutive connection losses and refusals */
+    int last_err;
+    int64_t last_log;
+    unsigned freeing : 1;
+};
+
+typedef struct write_req_s {
+    uv_write_t req;
+    char data[];
+} write_req_t;
+
+/* Failure-detector state of one member, carried across configurations. */
+typedef struct fd_s {
+    uint64_t id;
+    uint64_t incarnation;
+    int64_t last_heard; /* uv_now() ms of its last PONG */
+    int64_t last_ping;  /* uv_now() ms of my last PING to it, 0 if none */
+    int reported;       /* failure reported to paxos */
+    uint32_t nsuspects; /* what it suspects, from its last PING/PONG */
+    uint64_t suspects[NODE_BUS_MAX_SUSPECTS];
+} fd_t;
+
+struct node_cluster_s {
+    node_server_t *server;
+    uv_loop_t *loop;
+    paxos_node_t *px;
+    uv_timer_t paxos_timer;
+    uv_timer_t fd_timer;
+    uv_tcp_t bus[MAX_BUS_LISTENERS];
+    int nbus;
+    int handles; /* open handles, links excluded */
+    link_t *links;
+
+    char *state_path;
+    char client_addr[PAXOS_ADDR_MAX];
+    char bus_addr[PAXOS_ADDR_MAX];
+    char join_addr[PAXOS_ADDR_MAX]; /* seed's bus address, "" when none */
+    char myname[NODE_CLUSTER_NAME_LEN + 1];
+    uint64_t placement; /* ring_placement_id(): sent in every HELLO */
+
+    /* The installed view. */
+    paxos_config_t config;
+    ring_t *ring;
+    int *ring_to_member; /* ring member index -> config member index */
+    int myindex;
+    unsigned nprimaries[PAXOS_MAX_MEMBERS];
+    fd_t fd[PAXOS_MAX_MEMBERS]; /* aligned with config.members */
+    uint64_t ping_seq;
+    int minority;
+
+    node_cluster_hook_fn *hook;
+    void *hook_arg;
+    node_cluster_stats_t stats;
+    paxos_msg_t scratch; /* decode buffer, too big for the stack */
+
+    int leave_requested; /* graceful leave asked (CLUSTER LEAVE, shutdown) */
+    int stopping;        /* the leave is over (decided or given up): just close */
+    int was_member;      /* a member once: not a member now means removed */
+    int shutdown_after_leave;
+    int64_t leave_deadline;
+    int closed;
+    int persist_failed;
+};
+
+static void link_send(node_cluster_t *cl, const char *addr, uint8_t type, const void *payload,
+                      size_t len);
+static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff);
+static void close_handles(node_cluster_t *cl);
+
+/* cluster-secret, "" when none (immutable: CONFIG SET cannot change it). */
+static const char *secret_of(const node_cluster_t *cl)
+{
+    const char *s = cl->server->config.cluster_secret;
+
+    return s != NULL ? s : "";
+}
+
+static int64_t now_ms(const node_cluster_t *cl)
+{
+    return (int64_t)uv_now(cl->loop);
+}
+
+static void random_bytes(void *buf, size_t len)
+{
+    if (RAND_bytes(buf, (int)len) != 1)
+        RC_ASSERT(!"RAND_bytes failed");
+}
+
+static uint64_t random_u64_nonzero(void)
+{
+    uint64_t v = 0;
+
+    while (v == 0)
+        random_bytes(&v, sizeof(v));
+    return v;
+}
+
+/* A member's name, as Redis's 40-hex node ids: its random incarnation
+ * (16 hex digits) then its id (24), unique and telling nodes apart at a
+ * glance. It is also the member's id on the ring. */
+static void make_name(uint64_t id, uint64_t incarnation, char out[NODE_CLUSTER_NAME_LEN + 1])
+{
+    snprintf(out, NODE_CLUSTER_NAME_LEN + 1, "%016" PRIx64 "%024" PRIx64, incarnation, id);
+}
+
+/* Splits "host:port" at its last colon. Returns 0 or -EINVAL. */
+static int split_addr(const char *addr, char *host, size_t hostsize, int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    char *end;
+    long p;
+
+    if (colon == NULL || (size_t)(colon - addr) >= hostsize || colon == addr)
+        return -EINVAL;
+    errno = 0;
+    p = strtol(colon + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || end == colon + 1 || p <= 0 || p > 65535)
+        return -EINVAL;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host) - 2);
+        host[strlen(host) - 2] = '\0';
+    }
+    *port = (int)p;
+    return 0;
+}
+
+/* Formats "host:port" ("[host]:port" for IPv6), truncating the host. */
+static void join_addr(char *out, size_t size, const char *host, int port)
+{
+    unsigned p = (unsigned)port & 0xffff;
+
+    if (strchr(host, ':') != NULL)
+        snprintf(out, size, "[%.45s]:%u", host, p);
+    else
+        snprintf(out, size, "%.45s:%u", host, p);
+}
+
+static int to_sockaddr(const char *addr, struct sockaddr_storage *ss)
+{
+    char host[PAXOS_ADDR_MAX];
+    int port;
+
+    if (split_addr(addr, host, sizeof(host), &port) != 0)
+        return -EINVAL;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0 ||
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
+        return 0;
+    return -EINVAL;
+}
+
+/* ---- state file ---------------------------------------------------------- */
+
+static int persist_state(node_cluster_t *cl)
+{
+    uint8_t *buf = rc_xmalloc(PAXOS_ENCODED_MAX);
+    char tmp[4096];
+    int n, fd, err = 0;
+    size_t off = 0;
+
+    n = paxos_state_encode(paxos_node_state(cl->px), buf, PAXOS_ENCODED_MAX);
+    if (n < 0) {
+        rc_free(buf);
+        return n;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp", cl->state_path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc_free(buf);
+        return -errno;
+    }
+    while (off < (size_t)n) {
+        ssize_t w = write(fd, buf + off, (size_t)n - off);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            err = -errno;
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (err == 0 && fsync(fd) != 0)
+        err = -errno;
+    close(fd);
+    rc_free(buf);
+    if (err == 0 && rename(tmp, cl->state_path) != 0)
+        err = -errno;
+    if (err == 0) {
+        char dir[4096];
+        const char *slash = strrchr(cl->state_path, '/');
+        int dfd;
+
+        if (slash != NULL)
+            snprintf(dir, sizeof(dir), "%.*s", (int)(slash - cl->state_path + 1), cl->state_path);
+        else
+            snprintf(dir, sizeof(dir), ".");
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            if (fsync(dfd) != 0)
+                err = -errno;
+            close(dfd);
+        }
+    }
+    if (err != 0)
+        unlink(tmp);
+    return err;
+}
+
+/* Reads the state file. Returns 1 with '*st' filled, 0 when there is none,
+ * or a negative error (logged). */
+static int load_state(const char *path, paxos_state_t *st)
+{
+    uint8_t *buf;
+    FILE *fp = fopen(path, "rb");
+    size_t n;
+    int err;
+
+    if (fp == NULL) {
+        if (errno == ENOENT)
+            return 0;
+        rc_log(RC_LOG_WARNING, "Cannot open the cluster state file %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    buf = rc_xmalloc(PAXOS_ENCODED_MAX + 1);
+    n = fread(buf, 1, PAXOS_ENCODED_MAX + 1, fp);
+    fclose(fp);
+    err = paxos_state_decode(buf, n, st);
+    rc_free(buf);
+    if (err != 0) {
+        rc_log(RC_LOG_WARNING,
+               "The cluster state file %s is corrupt (%zu bytes): move it away to start this "
+               "node as a new member",
+               path, n);
+        return err;
+    }
+    return 1;
+}
+
+/* ---- view ----------------------------------------------------------------- */
+
+static int member_index(const node_cluster_t *cl, uint64_t id)
+{
+    return paxos_config_find(&cl->config, id);
+}
+
+static void update_name(node_cluster_t *cl)
+{
+    const paxos_state_t *st = paxos_node_state(cl->px);
+    char name[NODE_CLUSTER_NAME_LEN + 1];
+
+    make_name(st->id, st->incarnation, name);
+    if (strcmp(name, cl->myname) != 0 && cl->myname[0] != '\0')
+        rc_log(RC_LOG_NOTICE, "cluster: this node is now %s", name);
+    memcpy(cl->myname, name, sizeof(name));
+}
+
+/* Rebuilds the view from the newly installed configuration 'c'. */
+static void install(node_cluster_t *cl, const paxos_config_t *c)
+{
+    ring_member_t rm[PAXOS_MAX_MEMBERS];
+    char names[PAXOS_MAX_MEMBERS][NODE_CLUSTER_NAME_LEN + 1];
+    fd_t old[PAXOS_MAX_MEMBERS];
+    size_t nold = cl->config.nmembers;
+    ring_config_t rc;
+    ring_t *ring = NULL;
+    uint32_t i, j;
+    int64_t now = now_ms(cl);
+    int err;
+
+    memcpy(old, cl->fd, sizeof(old));
+    for (i = 0; i < c->nmembers; i++) {
+        make_name(c->members[i].id, c->members[i].incarnation, names[i]);
+        rm[i].id = names[i];
+        rm[i].weight =
+            c->members[i].weight > RING_WEIGHT_MAX ? RING_WEIGHT_MAX : c->members[i].weight;
+    }
+    rc.replicas = c->replicas > RING_MAX_REPLICAS ? RING_MAX_REPLICAS : c->replicas;
+    rc.balance_ppm = RING_DEFAULT_BALANCE_PPM;
+    rc.points = RING_DEFAULT_POINTS;
+    err = ring_build(c->epoch, rm, c->nmembers, &rc, &ring);
+    if (err != 0) {
+        rc_log(RC_LOG_WARNING, "cluster: cannot build the slot table of epoch %" PRIu64 ": %s",
+               c->epoch, rc_strerror(err));
+        ring = NULL;
+    }
+    cl->config = *c;
+    ring_destroy(cl->ring);
+    cl->ring = ring;
+    rc_free(cl->ring_to_member);
+    cl->ring_to_member = NULL;
+    memset(cl->nprimaries, 0, sizeof(cl->nprimaries));
+    if (ring != NULL) {
+        size_t n = ring_member_count(ring);
+
+        cl->ring_to_member = rc_xcalloc(n ? n : 1, sizeof(int));
+        for (i = 0; i < n; i++) {
+            const char *id = ring_member_id(ring, i);
+
+            cl->ring_to_member[i] = -1;
+            for (j = 0; j < c->nmembers; j++) {
+                if (strcmp(id, names[j]) == 0)
+                    cl->ring_to_member[i] = (int)j;
+            }
+        }
+        for (i = 0; i < RING_SLOTS; i++) {
+            int m = cl->ring_to_member[ring_slot_primary(ring, (uint16_t)i)];
+
+            if (m >= 0)
+                cl->nprimaries[m]++;
+        }
+    }
+    memset(cl->fd, 0, sizeof(cl->fd));
+    for (i = 0; i < c->nmembers; i++) {
+        fd_t *f = &cl->fd[i];
+
+        f->id = c->members[i].id;
+        f->incarnation = c->members[i].incarnation;
+        f->last_heard = now; /* a new member gets a full timeout of grace */
+        for (j = 0; j < nold; j++) {
+            if (old[j].id == f->id && old[j].incarnation == f->incarnation) {
+                *f = old[j];
+                f->reported = 0;
+                break;
+            }
+        }
+    }
+    cl->myindex = member_index(cl, paxos_node_id(cl->px));
+    if (cl->myindex >= 0)
+        cl->was_member = 1;
+    update_name(cl);
+    cl->stats.configs_installed++;
+}
+
+static void log_installed(node_cluster_t *cl)
+{
+    char line[1024];
+    size_t used = 0;
+    uint32_t i;
+
+    for (i = 0; i < cl->config.nmembers && used < sizeof(line); i++)
+        used += (size_t)snprintf(line + used, sizeof(line) - used, "%s%" PRIu64 "@%s", i ? " " : "",
+                                 cl->config.members[i].id, cl->config.members[i].client_addr);
+    rc_log(RC_LOG_NOTICE, "cluster: epoch %" PRIu64 " installed, %u member(s): %s%s",
+           cl->config.epoch, cl->config.nmembers, line,
+           cl->myindex >= 0 ? "" : " (this node is not a member)");
+}
+
+/* ---- effects -------------------------------------------------------------- */
+
+static void on_paxos_timer(uv_timer_t *t)
+{
+    node_cluster_t *cl = t->data;
+    paxos_effects_t eff;
+
+    paxos_node_tick(cl->px, (uint64_t)now_ms(cl), &eff);
+    handle_effects(cl, &eff);
+}
+
+static const char *seed_for_rejoin(const node_cluster_t *cl)
+{
+    uint64_t me = paxos_node_id(cl->px);
+    uint32_t i;
+
+    for (i = 0; i < cl->config.nmembers; i++) {
+        if (cl->config.members[i].id != me)
+            return cl->config.members[i].bus_addr;
+    }
+    return cl->join_addr[0] != '\0' ? cl->join_addr : NULL;
+}
+
+static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff)
+{
+    paxos_out_t *out;
+    uint8_t *buf;
+    int64_t now = now_ms(cl);
+
+    if (cl->closed)
+        return;
+    if (eff->persist) {
+        int err = persist_state(cl);
+
+        if (err != 0) {
+            /* Nothing that depends on the unwritten state may leave. */
+            paxos_out_t drop;
+
+            if (!cl->persist_failed)
+                rc_log(RC_LOG_WARNING,
+                       "cluster: cannot write the state file %s: %s; not answering the bus "
+                       "until it works",
+                       cl->state_path, rc_strerror(err));
+            cl->persist_failed = 1;
+            while (paxos_node_pop(cl->px, &drop))
+                ;
+            eff->nsend = 0;
+        } else {
+            cl->persist_failed = 0;
+        }
+    }
+    if (eff->nsend > 0) {
+        out = rc_xmalloc(sizeof(*out));
+        buf = rc_xmalloc(PAXOS_ENCODED_MAX);
+        while (paxos_node_pop(cl->px, out)) {
+            int n = paxos_msg_encode(&out->msg, buf, PAXOS_ENCODED_MAX);
+
+            if (n > 0)
+                link_send(cl, out->addr, NODE_BUS_PAXOS, buf, (size_t)n);
+        }
+        rc_free(buf);
+        rc_free(out);
+    }
+    if (eff->installed_to != 0) {
+        const paxos_config_t *c = paxos_node_config(cl->px, eff->installed_to);
+
+        if (c != NULL) {
+            install(cl, c);
+            log_installed(cl);
+            if (cl->hook != NULL)
+                cl->hook(cl->hook_arg, 0);
+        }
+    }
+    if (eff->removed) {
+        if (cl->shutdown_after_leave) {
+            rc_log(RC_LOG_NOTICE, "cluster: left the cluster (epoch %" PRIu64 "); shutting down",
+                   paxos_node_epoch(cl->px));
+            cl->shutdown_after_leave = 0;
+            cl->leave_requested = 0;
+            cl->leave_deadline = 0;
+            cl->stopping = 1;
+            node_server_shutdown(cl->server);
+            return;
+        } else {
+            const char *seed = seed_for_rejoin(cl);
+            uint64_t inc = random_u64_nonzero();
+            paxos_effects_t e2;
+
+            if (seed != NULL && paxos_node_rejoin(cl->px, (uint64_t)now, inc, seed, &e2) == 0) {
+                rc_log(RC_LOG_NOTICE,
+                       "cluster: this node was removed (epoch %" PRIu64
+                       "); rejoining through %s as incarnation %016" PRIx64,
+                       paxos_node_epoch(cl->px), seed, inc);
+                cl->leave_requested = 0;
+                update_name(cl);
+                handle_effects(cl, &e2);
+                return;
+            }
+        }
+    }
+    if (eff->wake_at != 0) {
+        uint64_t delay = eff->wake_at > (uint64_t)now ? eff->wake_at - (uint64_t)now : 0;
+
+        uv_timer_start(&cl->paxos_timer, on_paxos_timer, delay, 0);
+    }
+}
+
+/* ---- outgoing links ------------------------------------------------------- */
+
+static void link_log(link_t *l, int err, const char *what)
+{
+    int64_t now = now_ms(l->cl);
+
+    if (err == l->last_err && now - l->last_log < LINK_LOG_MS)
+        return;
+    l->last_err = err;
+    l->last_log = now;
+    rc_log(RC_LOG_NOTICE, "cluster bus: %s %s: %s; retrying in %u ms", what, l->addr,
+           err < 0 ? rc_strerror(err) : "closed", l->backoff);
+}
+
+static void link_free(link_t *l)
+{
+    node_cluster_t *cl = l->cl;
+    link_t **pp;
+
+    for (pp = &cl->links; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == l) {
+            *pp = l->next;
+            break;
+        }
+    }
+    rc_free(l->queue);
+    rc_free(l);
+}
+
+static void on_link_closed(uv_handle_t *h)
+{
+    link_t *l = h->data;
+
+    if (l->has_sess) {
+        node_bus_session_free(&l->sess);
+        l->has_sess = 0;
+    }
+    l->state = LINK_IDLE;
+    if (l->freeing)
+        link_free(l);
+}
+
+static void link_close(link_t *l)
+{
+    if (l->state == LINK_IDLE || l->state == LINK_CLOSING)
+        return;
+    l->state = LINK_CLOSING;
+    uv_close((uv_handle_t *)&l->tcp, on_link_closed);
+}
+
+/* The link failed: close it and retry later with backoff. */
+static void link_fail(link_t *l, int err, const char *what)
+{
+    if (l->state == LINK_CLOSING || l->state == LINK_IDLE)
+        return;
+    if (err == UV_ECONNREFUSED || err == UV_EOF || err == UV_ECONNRESET)
+        l->refused++;
+    l->retry_at = now_ms(l->cl) + l->backoff;
+    link_log(l, err, what);
+    l->backoff = l->backoff * 2 > LINK_BACKOFF_MAX_MS ? LINK_BACKOFF_MAX_MS : l->backoff * 2;
+    l->qlen = 0; /* paxos retries what matters; pings are periodic */
+    link_close(l);
+}
+
+static void on_link_write(uv_write_t *req, int status)
+{
+    link_t *l = req->data;
+
+    rc_free(req);
+    if (status < 0 && status != UV_ECANCELED)
+        link_fail(l, status, "lost link to");
+}
+
+static void link_write(link_t *l, const void *bytes, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)bytes, (unsigned)len);
+    write_req_t *w;
+    int n;
+
+    if (l->state != LINK_OPEN && l->state != LINK_HANDSHAKE)
+        return;
+    n = uv_try_write((uv_stream_t *)&l->tcp, &b, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        link_fail(l, n, "lost link to");
+        return;
+    }
+    if (n < 0)
+        n = 0;
+    if ((size_t)n == len)
+        return;
+    w = rc_xmalloc(sizeof(*w) + len - (size_t)n);
+    memcpy(w->data, (const char *)bytes + n, len - (size_t)n);
+    w->req.data = l;
+    b = uv_buf_init(w->data, (unsigned)(len - (size_t)n));
+    n = uv_write(&w->req, (uv_stream_t *)&l->tcp, &b, 1, on_link_write);
+    if (n != 0) {
+        rc_free(w);
+        link_fail(l, n, "lost link to");
+    }
+}
+
+static void link_emit(void *arg, const void *bytes, size_t len)
+{
+    link_write(arg, bytes, len);
+}
+
+static int link_frame(void *arg, const node_bus_header_t *h, const uint8_t *payload)
+{
+    link_t *l = arg;
+
+    /* Accepting sides only answer the handshake; take anything else as a
+     * frame from that peer all the same. */
+    return node_cluster_on_frame(l->cl, &l->sess, h, payload, l->addr) != 0;
+}
+
+static void on_link_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    static char slab[16384];
+
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(slab, sizeof(slab));
+}
+
+static void on_link_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    link_t *l = s->data;
+    ssize_t n;
+
+    if (nread == 0 || l->state == LINK_CLOSING)
+        return;
+    if (nread < 0) {
+        link_fail(l, (int)nread, "lost link to");
+        return;
+    }
+    n = node_bus_session_feed(&l->sess, (const uint8_t *)buf->base, (size_t)nread, link_emit, l,
+                              link_frame, l);
+    if (l->state == LINK_CLOSING)
+        return;
+    if (n < 0 || (size_t)n < (size_t)nread) {
+        if (n < 0)
+            node_cluster_bus_failed(l->cl, &l->sess, l->addr);
+        l->cl->stats.bus_bad_frames += n >= 0;
+        link_fail(l, n < 0 ? n : RC_EPROTO, "bad handshake with");
+        return;
+    }
+    if (l->state == LINK_HANDSHAKE && node_bus_session_is_open(&l->sess)) {
+        l->state = LINK_OPEN;
+        l->backoff = LINK_BACKOFF_MIN_MS;
+        l->refused = 0;
+        if (l->last_err != 0)
+            rc_log(RC_LOG_NOTICE, "cluster bus: link to %s is up", l->addr);
+        l->last_err = 0;
+        if (l->qlen > 0) {
+            size_t len = l->qlen;
+
+            l->qlen = 0;
+            link_write(l, l->queue, len);
+        }
+    }
+}
+
+static void on_link_connect(uv_connect_t *req, int status)
+{
+    link_t *l = req->data;
+
+    if (l->state != LINK_CONNECTING)
+        return;
+    if (status < 0) {
+        link_fail(l, status, "cannot connect to");
+        return;
+    }
+    uv_tcp_nodelay(&l->tcp, 1);
+    node_cluster_session_init(l->cl, &l->sess, 1, NODE_BUS_ROLE_CONTROL, 0);
+    l->has_sess = 1;
+    l->state = LINK_HANDSHAKE;
+    if (uv_read_start((uv_stream_t *)&l->tcp, on_link_alloc, on_link_read) != 0) {
+        link_fail(l, UV_EIO, "cannot read from");
+        return;
+    }
+    node_bus_session_start(&l->sess, link_emit, l);
+}
+
+static void link_connect(link_t *l)
+{
+    struct sockaddr_storage ss;
+    int err;
+
+    if (l->state != LINK_IDLE || l->cl->closed)
+        return;
+    if (to_sockaddr(l->addr, &ss) != 0) {
+        l->retry_at = now_ms(l->cl) + LINK_BACKOFF_MAX_MS;
+        if (l->last_err != -EINVAL)
+            rc_log(RC_LOG_WARNING, "cluster bus: '%s' is not an IP address and port", l->addr);
+        l->last_err = -EINVAL;
+        return;
+    }
+    uv_tcp_init(l->cl->loop, &l->tcp);
+    l->tcp.data = l;
+    l->connect.data = l;
+    l->state = LINK_CONNECTING;
+    l->started = now_ms(l->cl);
+    err = uv_tcp_connect(&l->connect, &l->tcp, (const struct sockaddr *)&ss, on_link_connect);
+    if (err != 0)
+        link_fail(l, err, "cannot connect to");
+}
+
+static link_t *link_get(node_cluster_t *cl, const char *addr)
+{
+    link_t *l;
+
+    for (l = cl->links; l != NULL; l = l->next) {
+        if (!l->freeing && strcmp(l->addr, addr) == 0)
+            return l;
+    }
+    l = rc_xcalloc(1, sizeof(*l));
+    l->cl = cl;
+    snprintf(l->addr, sizeof(l->addr), "%s", addr);
+    l->backoff = LINK_BACKOFF_MIN_MS;
+    l->next = cl->links;
+    cl->links = l;
+    return l;
+}
+
+static void link_send(node_cluster_t *cl, const char *addr, uint8_t type, const void *payload,
+                      size_t len)
+{
+    const paxos_state_t *st = paxos_node_state(cl->px);
+    link_t *l;
+    uint8_t *frame;
+    size_t n;
+
+    if (cl->closed || addr[0] == '\0' || strcmp(addr, cl->bus_addr) == 0)
+        return;
+    l = link_get(cl, addr);
+    l->last_used = now_ms(cl);
+    frame = rc_xmalloc(NODE_BUS_HEADER + len);
+    n = node_bus_frame(frame, NODE_BUS_HEADER + len, type, st->id, st->incarnation,
+                       paxos_node_epoch(cl->px), payload, len);
+    if (n == 0) {
+        rc_free(frame);
+        return;
+    }
+    cl->stats.bus_frames_sent++;
+    if (l->state == LINK_OPEN) {
+        link_write(l, frame, n);
+    } else if (l->qlen + n <= LINK_QUEUE_MAX) {
+        if (l->qcap < l->qlen + n) {
+            l->qcap = l->qlen + n > 2 * l->qcap ? l->qlen + n : 2 * l->qcap;
+            l->queue = rc_xrealloc(l->queue, l->qcap);
+        }
+        memcpy(l->queue + l->qlen, frame, n);
+        l->qlen += n;
+        if (l->state == LINK_IDLE && now_ms(cl) >= l->retry_at)
+            link_connect(l);
+    }
+    rc_free(frame);
+}
+
+static int is_member_addr(const node_cluster_t *cl, const char *addr)
+{
+    uint32_t i;
+
+    for (i = 0; i < cl->config.nmembers; i++) {
+        if (strcmp(cl->config.members[i].bus_addr, addr) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Retries, handshake timeouts, idle links to non-members. */
+static void links_tick(node_cluster_t *cl)
+{
+    int64_t now = now_ms(cl);
+    link_t *l, *next;
+
+    for (l = cl->links; l != NULL; l = next) {
+        next = l->next;
+        if (l->freeing)
+            continue;
+        if ((l->state == LINK_CONNECTING || l->state == LINK_HANDSHAKE) &&
+            now - l->started > LINK_HANDSHAKE_MS) {
+            link_fail(l, UV_ETIMEDOUT, "no answer from");
+        } else if (l->state == LINK_IDLE && l->qlen > 0 && now >= l->retry_at) {
+            link_connect(l);
+        } else if (now - l->last_used > LINK_IDLE_MS && !is_member_addr(cl, l->addr)) {
+            if (l->state == LINK_IDLE) {
+                link_free(l);
+            } else {
+                l->freeing = 1;
+                link_close(l);
+            }
+        }
+    }
+}
+
+static link_t *link_find(node_cluster_t *cl, const char *addr)
+{
+    link_t *l;
+
+    for (l = cl->links; l != NULL; l = l->next) {
+        if (!l->freeing && strcmp(l->addr, addr) == 0)
+            return l;
+    }
+    return NULL;
+}
+
+/* ---- failure detector ----------------------------------------------------- */
+
+static int suspects(const fd_t *f, uint64_t id)
+{
+    uint32_t i;
+
+    for (i = 0; i < f->nsuspects; i++) {
+        if (f->suspects[i] == id)
+            return 1;
+    }
+    return 0;
+}
+
+/* My own opinion of member 'i': silent for the node timeout, or gone for
+ * a quarter of it with its port refusing connections (a dead process). */
+static int i_suspect(node_cluster_t *cl, uint32_t i, int64_t now)
+{
+    const fd_t *f = &cl->fd[i];
+    int64_t timeout = cl->server->config.cluster_node_timeout;
+    int64_t silent = now - f->last_heard;
+    link_t *l;
+
+    if ((int)i == cl->myindex)
+        return 0;
+    if (silent > timeout)
+        return 1;
+    l = link_find(cl, cl->config.members[i].bus_addr);
+    return l != NULL && l->refused >= 2 && silent > timeout / 4;
+}
+
+/* A PING or PONG from a member: its suspects; a PONG (the answer to one of
+ * my pings) also shows it hears me, which is what "alive" means here: a
+ * node that can send but not receive (a one-way partition) is failed. */
+static void heard(node_cluster_t *cl, const node_bus_header_t *h, const node_bus_ping_t *p)
+{
+    int i = member_index(cl, h->id);
+    fd_t *f;
+
+    if (i < 0 || cl->fd[i].incarnation != h->incarnation)
+        return;
+    f = &cl->fd[i];
+    f->nsuspects = p->nsuspects;
+    memcpy(f->suspects, p->suspects, p->nsuspects * sizeof(p->suspects[0]));
+    if (h->type != NODE_BUS_PONG)
+        return;
+    f->last_heard = now_ms(cl);
+    if (f->reported) {
+        paxos_effects_t eff;
+
+        f->reported = 0;
+        rc_log(RC_LOG_NOTICE, "cluster: member %" PRIu64 " (%s) answers again", f->id,
+               cl->config.members[i].client_addr);
+        paxos_node_on_fd(cl->px, (uint64_t)now_ms(cl), f->id, 1, &eff);
+        handle_effects(cl, &eff);
+    }
+}
+
+static void send_ping(node_cluster_t *cl, const char *addr, uint8_t type, uint64_t seq,
+                      uint64_t sent, const node_bus_ping_t *mine)
+{
+    uint8_t buf[NODE_BUS_PING_MAX];
+    node_bus_ping_t p = *mine;
+    int n;
+
+    p.seq = seq;
+    p.sent_ms = sent;
+    n = node_bus_ping_encode(&p, buf, sizeof(buf));
+    if (n > 0)
+        link_send(cl, addr, type, buf, (size_t)n);
+}
+
+static void my_suspects(node_cluster_t *cl, int64_t now, node_bus_ping_t *p)
+{
+    uint32_t i;
+
+    memset(p, 0, sizeof(*p));
+    for (i = 0; i < cl->config.nmembers && p->nsuspects < NODE_BUS_MAX_SUSPECTS; i++) {
+        if (i_suspect(cl, i, now))
+            p->suspects[p->nsuspects++] = cl->config.members[i].id;
+    }
+}
+
+static void fd_tick(node_cluster_t *cl)
+{
+    int64_t now = now_ms(cl);
+    node_bus_ping_t mine;
+    uint32_t i, j, n = cl->config.nmembers, alive = 0;
+    uint64_t epoch = cl->config.epoch;
+
+    if (cl->myindex < 0)
+        return;
+    my_suspects(cl, now, &mine);
+    cl->ping_seq++;
+    for (i = 0; i < n; i++) {
+        if ((int)i != cl->myindex) {
+            send_ping(cl, cl->config.members[i].bus_addr, NODE_BUS_PING, cl->ping_seq,
+                      (uint64_t)now, &mine);
+            cl->fd[i].last_ping = now;
+        }
+        if (!i_suspect(cl, i, now))
+            alive++;
+    }
+    if ((alive * 2 <= n) != cl->minority) {
+        cl->minority = alive * 2 <= n;
+        rc_log(RC_LOG_WARNING,
+               cl->minority ? "cluster: this node hears from %u of %u members, not a majority: "
+                              "it cannot change the membership"
+                            : "cluster: this node hears from %u of %u members again",
+               alive, n);
+    }
+    if (cl->minority)
+        return;
+    /* Report X once a majority of the members I hear from (me included)
+     * suspect it too, so one bad link cannot remove anybody. */
+    for (i = 0; i < n; i++) {
+        uint32_t voters = 0, agree = 0;
+        paxos_effects_t eff;
+
+        if (cl->fd[i].reported || !i_suspect(cl, i, now))
+            continue;
+        for (j = 0; j < n; j++) {
+            if (j == i || i_suspect(cl, j, now))
+                continue;
+            voters++;
+            if ((int)j == cl->myindex || suspects(&cl->fd[j], cl->config.members[i].id))
+                agree++;
+        }
+        if (agree * 2 <= voters)
+            continue;
+        cl->fd[i].reported = 1;
+        rc_log(RC_LOG_WARNING,
+               "cluster: member %" PRIu64 " (%s) silent for %" PRId64
+               " ms, %u of %u monitors agree: asking for its removal",
+               cl->config.members[i].id, cl->config.members[i].client_addr,
+               now - cl->fd[i].last_heard, agree, voters);
+        paxos_node_on_fd(cl->px, (uint64_t)now, cl->config.members[i].id, 0, &eff);
+        handle_effects(cl, &eff);
+        if (cl->closed || cl->config.epoch != epoch)
+            return; /* a new configuration: the indexes above are stale */
+    }
+}
+
+static void on_fd_timer(uv_timer_t *t)
+{
+    node_cluster_t *cl = t->data;
+
+    if (cl->closed)
+        return;
+    fd_tick(cl);
+    if (cl->closed)
+        return;
+    links_tick(cl);
+    if (cl->leave_deadline != 0 && now_ms(cl) > cl->leave_deadline) {
+        rc_log(RC_LOG_WARNING, "cluster: the leave was not decided within %d ms; shutting down",
+               LEAVE_TIMEOUT_MS);
+        cl->leave_deadline = 0;
+        cl->shutdown_after_leave = 0;
+        cl->leave_requested = 0;
+        cl->stopping = 1;
+        node_server_shutdown(cl->server);
+    }
+}
+
+/* ---- bus entry points ----------------------------------------------------- */
+
+void node_cluster_session_init(node_cluster_t *cl, node_bus_session_t *s, int initiator,
+                               node_bus_role_t role, int resp)
+{
+    const paxos_state_t *st = paxos_node_state(cl->px);
+    node_bus_hello_t h;
+
+    memset(&h, 0, sizeof(h));
+    random_bytes(h.nonce, sizeof(h.nonce));
+    h.role = (uint8_t)role;
+    h.resp = (uint8_t)(role == NODE_BUS_ROLE_DATA ? resp : 0);
+    h.placement = cl->placement;
+    snprintf(h.bus_addr, sizeof(h.bus_addr), "%s", cl->bus_addr);
+    snprintf(h.client_addr, sizeof(h.client_addr), "%s", cl->client_addr);
+    node_bus_session_init(s, initiator, &h, secret_of(cl), st->id, st->incarnation,
+                          paxos_node_epoch(cl->px));
+}
+
+void node_cluster_bus_failed(node_cluster_t *cl, const node_bus_session_t *s, const char *addr)
+{
+    static int64_t last_log;
+    int64_t now = now_ms(cl);
+
+    if (s->err == RC_EAUTH)
+        cl->stats.bus_auth_failures++;
+    else
+        cl->stats.bus_bad_frames++;
+    if (now - last_log < 1000)
+        return;
+    last_log = now;
+    rc_log(RC_LOG_WARNING, "cluster bus: refused %s: %s", addr,
+           s->error[0] != '\0' ? s->error : rc_strerror(s->err));
+}
+
+int node_cluster_on_frame(node_cluster_t *cl, const node_bus_session_t *s,
+                          const node_bus_header_t *h, const uint8_t *payload, const char *addr)
+{
+    paxos_effects_t eff;
+    node_bus_ping_t p;
+    int err;
+
+    (void)addr;
+    if (cl->closed)
+        return 0;
+    cl->stats.bus_frames_received++;
+    switch (h->type) {
+    case NODE_BUS_PAXOS:
+        err = paxos_msg_decode(payload, h->len, &cl->scratch);
+        if (err != 0)
+            return err;
+        paxos_node_on_msg(cl->px, (uint64_t)now_ms(cl), &cl->scratch, &eff);
+        handle_effects(cl, &eff);
+        return 0;
+    case NODE_BUS_PING:
+    case NODE_BUS_PONG:
+        err = node_bus_ping_decode(payload, h->len, &p);
+        if (err != 0)
+            return err;
+        heard(cl, h, &p);
+        if (h->type == NODE_BUS_PING && s->peer.bus_addr[0] != '\0') {
+            node_bus_ping_t mine;
+
+            my_suspects(cl, now_ms(cl), &mine);
+            send_ping(cl, s->peer.bus_addr, NODE_BUS_PONG, p.seq, p.sent_ms, &mine);
+        }
+        return 0;
+    default:
+        return RC_EPROTO;
+    }
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static void on_bus_connection(uv_stream_t *listener, int status)
+{
+    node_cluster_t *cl = listener->data;
+
+    if (status < 0) {
+        rc_log(RC_LOG_WARNING, "cluster bus: accept: %s", rc_strerror(status));
+        return;
+    }
+    (void)node_conn_accept_bus(cl->server, listener);
+}
+
+static int is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "localhost") == 0;
+}
+
+static int bus_listen_one(node_cluster_t *cl, const char *host, int port)
+{
+    struct sockaddr_storage ss;
+    uv_tcp_t *tcp;
+    int err;
+
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+        return -EINVAL;
+    if (cl->nbus == MAX_BUS_LISTENERS)
+        return 0;
+    tcp = &cl->bus[cl->nbus];
+    uv_tcp_init(cl->loop, tcp);
+    tcp->data = cl;
+    cl->nbus++;
+    cl->handles++;
+    err = uv_tcp_bind(tcp, (const struct sockaddr *)&ss,
+                      ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+    if (err == 0)
+        err = uv_listen((uv_stream_t *)tcp, 511, on_bus_connection);
+    if (err != 0)
+        rc_log(RC_LOG_WARNING, "Could not create the cluster bus listening socket %s:%d: %s", host,
+               port, rc_strerror(err));
+    return err;
+}
+
+/* Binds the bus on the 'bind' addresses; without a secret on the loopback
+ * ones only. */
+static int bus_listen(node_cluster_t *cl, int port)
+{
+    const node_config_t *cfg = &cl->server->config;
+    char *copy = rc_xstrdup(cfg->bind != NULL ? cfg->bind : "127.0.0.1");
+    char *save = NULL, *tok;
+    int err = 0, skipped = 0;
+
+    for (tok = strtok_r(copy, " ", &save); tok != NULL && err == 0;
+         tok = strtok_r(NULL, " ", &save)) {
+        const char *host = tok[0] == '-' ? tok + 1 : tok;
+
+        if (strcmp(host, "*") == 0)
+            host = "0.0.0.0";
+        else if (strcmp(host, "::*") == 0)
+            host = "::";
+        if (secret_of(cl)[0] == '\0' && !is_loopback(host)) {
+            skipped = 1;
+            continue;
+        }
+        err = bus_listen_one(cl, host, port);
+        if (err != 0 && tok[0] == '-')
+            err = 0;
+    }
+    rc_free(copy);
+    if (err == 0 && cl->nbus == 0)
+        err = bus_listen_one(cl, "127.0.0.1", port);
+    if (err == 0 && secret_of(cl)[0] == '\0')
+        rc_log(RC_LOG_WARNING,
+               "cluster bus: no cluster-secret set: the bus listens on loopback "
+               "only%s; set cluster-secret to let nodes on other hosts in",
+               skipped ? " (non-loopback bind addresses skipped)" : "");
+    return err;
+}
+
+/* Parses --join "host:port[@busport]" into the seed's bus address. */
+static int parse_join(const char *join, char *out, size_t size)
+{
+    char host[PAXOS_ADDR_MAX], buf[PAXOS_ADDR_MAX];
+    const char *at = strchr(join, '@');
+    int port, bus;
+    char *end;
+
+    if (strlen(join) >= sizeof(buf))
+        return -EINVAL;
+    snprintf(buf, sizeof(buf), "%.*s", at != NULL ? (int)(at - join) : (int)strlen(join), join);
+    if (split_addr(buf, host, sizeof(host), &port) != 0)
+        return -EINVAL;
+    if (at != NULL) {
+        long v;
+
+        errno = 0;
+        v = strtol(at + 1, &end, 10);
+        if (errno != 0 || *end != '\0' || end == at + 1 || v <= 0 || v > 65535)
+            return -EINVAL;
+        bus = (int)v;
+    } else {
+        bus = port + 10000;
+        if (bus > 65535)
+            return -EINVAL;
+    }
+    join_addr(out, size, host, bus);
+    return to_sockaddr(out, &(struct sockaddr_storage){0});
+}
+
+static int bus_port_of(const node_config_t *cfg)
+{
+    return cfg->cluster_port != 0 ? cfg->cluster_port : cfg->port + 10000;
+}
+
+static void my_addresses(node_cluster_t *cl)
+{
+    const node_config_t *cfg = &cl->server->config;
+    char host[PAXOS_ADDR_MAX];
+    const char *b = cfg->bind != NULL ? cfg->bind : "127.0.0.1";
+    size_t len = strcspn(b, " ");
+
+    if (cfg->cluster_announce_ip != NULL) {
+        snprintf(host, sizeof(host), "%s", cfg->cluster_announce_ip);
+    } else {
+        if (b[0] == '-') {
+            b++;
+            len--;
+        }
+        snprintf(host, sizeof(host), "%.*s", (int)len, b);
+        if (strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::*") == 0 ||
+            strcmp(host, "::") == 0) {
+            rc_log(RC_LOG_WARNING, "cluster: bound to a wildcard address and no "
+                                   "cluster-announce-ip: announcing 127.0.0.1");
+            snprintf(host, sizeof(host), "127.0.0.1");
+        }
+    }
+    join_addr(cl->client_addr, sizeof(cl->client_addr), host, cfg->port);
+    join_addr(cl->bus_addr, sizeof(cl->bus_addr), host, bus_port_of(cfg));
+}
+
+static void init_handles(node_cluster_t *cl)
+{
+    uv_timer_init(cl->loop, &cl->paxos_timer);
+    cl->paxos_timer.data = cl;
+    uv_timer_init(cl->loop, &cl->fd_timer);
+    cl->fd_timer.data = cl;
+    cl->handles += 2;
+    uv_timer_start(&cl->fd_timer, on_fd_timer, FD_INTERVAL_MS, FD_INTERVAL_MS);
+}
+
+/* Starts paxos: restored, founding, or joining. */
+static void start_paxos(node_cluster_t *cl, const paxos_state_t *restored)
+{
+    paxos_params_t params;
+    paxos_effects_t eff;
+    uint64_t now = (uint64_t)now_ms(cl);
+
+    paxos_params_default(&params, restored != NULL ? restored->incarnation : random_u64_nonzero(),
+                         cl->client_addr, cl->bus_addr, 1, random_u64_nonzero());
+    cl->px = paxos_node_create(&params, restored);
+    memset(&eff, 0, sizeof(eff));
+    if (restored != NULL && restored->chosen.epoch != 0) {
+        const paxos_config_t *c = &restored->chosen;
+        int me = paxos_config_find(c, restored->id);
+
+        install(cl, c);
+        if (me >= 0 && c->nmembers > 1) {
+            paxos_change_t ch;
+
+            /* Restarted with its state but without its data: leave and come
+             * back as a new incarnation, so no one trusts the lost data. */
+            memset(&ch, 0, sizeof(ch));
+            ch.kind = PAXOS_CHANGE_LEAVE;
+            ch.id = restored->id;
+            ch.incarnation = restored->incarnation;
+            rc_log(RC_LOG_NOTICE,
+                   "cluster: restarted as member %" PRIu64 " of epoch %" PRIu64
+                   " with its data lost: leaving, then rejoining as a new incarnation",
+                   restored->id, c->epoch);
+            (void)paxos_node_request(cl->px, now, &ch, &eff);
+        } else {
+            rc_log(RC_LOG_NOTICE, "cluster: restarted from %s at epoch %" PRIu64, cl->state_path,
+                   c->epoch);
+            paxos_node_tick(cl->px, now, &eff);
+        }
+    } else if (cl->join_addr[0] != '\0') {
+        rc_log(RC_LOG_NOTICE, "cluster: joining through %s", cl->join_addr);
+        paxos_node_join(cl->px, now, cl->join_addr, &eff);
+    } else if (restored != NULL) {
+        rc_log(RC_LOG_WARNING,
+               "cluster: the state file %s has no configuration and no --join "
+               "was given: founding a new cluster",
+               cl->state_path);
+        paxos_node_destroy(cl->px);
+        cl->px = NULL;
+        start_paxos(cl, NULL);
+        return;
+    } else {
+        paxos_config_t *g = rc_xcalloc(1, sizeof(*g));
+
+        g->epoch = 1;
+        g->next_id = 1;
+        g->replicas = (uint32_t)cl->server->config.cluster_replicas;
+        paxos_config_add(g, params.incarnation, cl->client_addr, cl->bus_addr, 1);
+        if (paxos_node_bootstrap(cl->px, now, g, &eff) == 0)
+            rc_log(RC_LOG_NOTICE, "cluster: founded a new one-node cluster (R=%u)", g->replicas);
+        rc_free(g);
+    }
+    update_name(cl);
+    handle_effects(cl, &eff);
+}
+
+int node_cluster_create(node_server_t *server, node_cluster_t **out)
+{
+    const node_config_t *cfg = &server->config;
+    node_cluster_t *cl = rc_xcalloc(1, sizeof(*cl));
+    paxos_state_t *st = rc_xcalloc(1, sizeof(*st));
+    char path[4096];
+    int err, have_state;
+
+    *out = NULL;
+    cl->server = server;
+    cl->loop = server->loop;
+    cl->myindex = -1;
+    if (bus_port_of(cfg) > 65535 || bus_port_of(cfg) == cfg->port) {
+        rc_log(RC_LOG_WARNING, "cluster-port %d is not usable with port %d: set cluster-port",
+               bus_port_of(cfg), cfg->port);
+        err = -EINVAL;
+        goto fail;
+    }
+    if (cfg->join != NULL && parse_join(cfg->join, cl->join_addr, sizeof(cl->join_addr)) != 0) {
+        rc_log(RC_LOG_WARNING, "Bad --join '%s': expected ip:port[@busport]", cfg->join);
+        err = -EINVAL;
+        goto fail;
+    }
+    err = ring_placement_id(&cl->placement);
+    if (err != 0)
+        goto fail;
+    my_addresses(cl);
+    if (cfg->cluster_config_file != NULL)
+        snprintf(path, sizeof(path), "%s", cfg->cluster_config_file);
+    else
+        snprintf(path, sizeof(path), "ringcache-%d.state", cfg->port);
+    cl->state_path = rc_xstrdup(path);
+    have_state = load_state(cl->state_path, st);
+    if (have_state < 0) {
+        err = have_state;
+        goto fail;
+    }
+    init_handles(cl);
+    err = bus_listen(cl, bus_port_of(cfg));
+    if (err != 0) {
+        close_handles(cl);
+        uv_run(cl->loop, UV_RUN_NOWAIT); /* lets the closes finish */
+        rc_free(st);
+        node_cluster_destroy(cl);
+        return err;
+    }
+    server->cluster = cl;
+    start_paxos(cl, have_state > 0 ? st : NULL);
+    rc_free(st);
+    *out = cl;
+    return 0;
+
+fail:
+    rc_free(st);
+    rc_free(cl->state_path);
+    rc_free(cl);
+    return err;
+}
+
+static void close_handles(node_cluster_t *cl)
+{
+    link_t *l;
+    int i;
+
+    cl->closed = 1;
+    if (cl->hook != NULL)
+        cl->hook(cl->hook_arg, 1);
+    uv_close((uv_handle_t *)&cl->paxos_timer, NULL);
+    uv_close((uv_handle_t *)&cl->fd_timer, NULL);
+    for (i = 0; i < cl->nbus; i++)
+        uv_close((uv_handle_t *)&cl->bus[i], NULL);
+    for (l = cl->links; l != NULL; l = l->next) {
+        l->freeing = 0; /* freed by node_cluster_destroy() */
+        link_close(l);
+    }
+}
+
+/* Returns 1 when shutdown waits for a graceful leave first (the cluster
+ * calls node_server_shutdown() again once it is decided or timed out). */
+int node_cluster_shutdown(node_cluster_t *cl)
+{
+    if (cl == NULL || cl->closed)
+        return 0;
+    if (!cl->stopping) {
+        if (!cl->shutdown_after_leave && node_cluster_leave(cl) == 0)
+            rc_log(RC_LOG_NOTICE, "cluster: leaving the cluster before shutting down");
+        if (cl->shutdown_after_leave) {
+            if (cl->leave_deadline == 0)
+                cl->leave_deadline = now_ms(cl) + LEAVE_TIMEOUT_MS;
+            return 1;
+        }
+    }
+    close_handles(cl);
+    return 0;
+}
+
+void node_cluster_destroy(node_cluster_t *cl)
+{
+    link_t *l, *next;
+
+    if (cl == NULL)
+        return;
+    for (l = cl->links; l != NULL; l = next) {
+        next = l->next;
+        if (l->has_sess)
+            node_bus_session_free(&l->sess);
+        rc_free(l->queue);
+        rc_free(l);
+    }
+    paxos_node_destroy(cl->px);
+    ring_destroy(cl->ring);
+    rc_free(cl->ring_to_member);
+    rc_free(cl->state_path);
+    rc_free(cl);
+}
+
+/* ---- view API ------------------------------------------------------------- */
+
+node_cluster_t *node_server_cluster(node_server_t *server)
+{
+    return server->cluster;
+}
+
+uint64_t node_cluster_epoch(const node_cluster_t *cl)
+{
+    return cl->config.epoch;
+}
+
+uint64_t node_cluster_placement(const node_cluster_t *cl)
+{
+    return cl->placement;
+}
+
+node_cluster_state_t node_cluster_state(const node_cluster_t *cl)
+{
+    if (cl->myindex < 0)
+        return cl->was_member ? NODE_CLUSTER_REMOVED : NODE_CLUSTER_JOINING;
+    if (cl->minority)
+        return NODE_CLUSTER_MINORITY;
+    return NODE_CLUSTER_OK;
+}
+
+const char *node_cluster_state_name(node_cluster_state_t st)
+{
+    switch (st) {
+    case NODE_CLUSTER_OK:
+        return "ok";
+    case NODE_CLUSTER_JOINING:
+        return "joining";
+    case NODE_CLUSTER_MINORITY:
+        return "minority";
+    case NODE_CLUSTER_REMOVED:
+        return "removed";
+    }
+    return "unknown";
+}
+
+int node_cluster_member(const node_cluster_t *cl, int idx, node_cluster_member_t *out)
+{
+    const paxos_member_t *m;
+    char host[PAXOS_ADDR_MAX];
+    int port;
+
+    if (idx < 0 || (uint32_t)idx >= cl->config.nmembers)
+        return -ENOENT;
+    m = &cl->config.members[idx];
+    memset(out, 0, sizeof(*out));
+    out->id = m->id;
+    out->incarnation = m->incarnation;
+    make_name(m->id, m->incarnation, out->name);
+    if (split_addr(m->client_addr, host, sizeof(host), &port) == 0) {
+        snprintf(out->host, sizeof(out->host), "%s", host);
+        out->port = port;
+    }
+    if (split_addr(m->bus_addr, host, sizeof(host), &port) == 0)
+        out->bus_port = port;
+    out->weight = m->weight;
+    out->myself = idx == cl->myindex;
+    out->nprimaries = cl->nprimaries[idx];
+    if (out->myself) {
+        out->alive = 1;
+        out->last_pong = cl->server->now_ms;
+    } else {
+        int64_t silent = now_ms(cl) - cl->fd[idx].last_heard;
+
+        out->alive = silent <= cl->server->config.cluster_node_timeout;
+        out->last_pong = cl->server->now_ms - silent;
+        if (cl->fd[idx].last_ping != 0)
+            out->last_ping = cl->server->now_ms - (now_ms(cl) - cl->fd[idx].last_ping);
+    }
+    return 0;
+}
+
+size_t node_cluster_members(const node_cluster_t *cl, node_cluster_member_t *out, size_t cap)
+{
+    size_t i;
+
+    for (i = 0; i < cl->config.nmembers && i < cap; i++)
+        node_cluster_member(cl, (int)i, &out[i]);
+    return cl->config.nmembers;
+}
+
+const char *node_cluster_myname(const node_cluster_t *cl)
+{
+    return cl->myname;
+}
+
+int node_cluster_myindex(const node_cluster_t *cl)
+{
+    return cl->myindex;
+}
+
+int node_cluster_slot_primary(const node_cluster_t *cl, unsigned slot)
+{
+    if (cl->ring == NULL || slot >= RING_SLOTS)
+        return -1;
+    return cl->ring_to_member[ring_slot_primary(cl->ring, (uint16_t)slot)];
+}
+
+uint64_t node_cluster_coordinator(const node_cluster_t *cl)
+{
+    return paxos_node_coordinator(cl->px);
+}
+
+unsigned node_cluster_replicas(const node_cluster_t *cl)
+{
+    return cl->config.replicas;
+}
+
+const node_cluster_stats_t *node_cluster_stats(const node_cluster_t *cl)
+{
+    return &cl->stats;
+}
+
+int node_cluster_redirects(const node_cluster_t *cl)
+{
+    return cl->server->config.cluster_redirects;
+}
+
+int64_t node_cluster_node_timeout(const node_cluster_t *cl)
+{
+    return cl->server->config.cluster_node_timeout;
+}
+
+void node_cluster_set_hook(node_cluster_t *cl, node_cluster_hook_fn *fn, void *arg)
+{
+    cl->hook = fn;
+    cl->hook_arg = arg;
+}
+
+void node_cluster_count_forward(node_cluster_t *cl, int error)
+{
+    cl->stats.forwarded_commands++;
+    if (error)
+        cl->stats.forward_errors++;
+}
+
+int node_cluster_leave(node_cluster_t *cl)
+{
+    const paxos_state_t *st = paxos_node_state(cl->px);
+    paxos_change_t ch;
+    paxos_effects_t eff;
+    int err;
+
+    if (cl->myindex < 0)
+        return -ENOENT;
+    if (cl->config.nmembers <= 1)
+        return -EINVAL;
+    if (cl->leave_requested)
+        return 0;
+    memset(&ch, 0, sizeof(ch));
+    ch.kind = PAXOS_CHANGE_LEAVE;
+    ch.id = st->id;
+    ch.incarnation = st->incarnation;
+    err = paxos_node_request(cl->px, (uint64_t)now_ms(cl), &ch, &eff);
+    if (err != 0)
+        return err;
+    cl->leave_requested = 1;
+    cl->shutdown_after_leave = 1; /* a node that left has nothing to serve */
+    rc_log(RC_LOG_NOTICE, "cluster: asked to leave the cluster (member %" PRIu64 ")", st->id);
+    handle_effects(cl, &eff);
+    return 0;
+}

@@ -1,0 +1,285 @@
+/* node/cmd/node_cmd.c: the merged command table and the dispatcher that checks
+ * a request (known command, arity, auth, maxmemory) before running it. The
+ * one rule: every refusal uses Redis's exact error text. */
+#include "node/cmd/node_cmd.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/rc.h"
+#include "node/cluster/node_cluster.h"
+#include "node/net/node_conn.h"
+#include "node/data/node_db.h"
+#include "node/fwd/node_fwd.h"
+#include "node/net/node_reply.h"
+#include "node/net/node_server.h"
+#include "ring/ring.h"
+
+enum {
+    TABLE_SIZE = 1024, /* power of two, well above the command count */
+};
+
+static const node_cmd_t *const all_tables[] = {
+    node_cmds_connection, node_cmds_server, node_cmds_keys, node_cmds_string, node_cmds_hash,
+    node_cmds_list,       node_cmds_set,    node_cmds_zset, node_cmds_stream, node_cmds_cluster,
+};
+
+static const node_cmd_t *table[TABLE_SIZE];
+static size_t ncommands;
+static int table_ready;
+
+static unsigned char lower(unsigned char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') ? (unsigned char)(ch + ('a' - 'A')) : ch;
+}
+
+static uint32_t hash_name(const char *name, size_t len)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= lower((unsigned char)name[i]);
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int name_eq(const char *cmd, const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (cmd[i] == '\0' || cmd[i] != (char)lower((unsigned char)name[i]))
+            return 0;
+    }
+    return cmd[len] == '\0';
+}
+
+static void build_table(void)
+{
+    size_t t;
+    const node_cmd_t *cmd;
+
+    for (t = 0; t < RC_ARRAY_SIZE(all_tables); t++) {
+        for (cmd = all_tables[t]; cmd->name != NULL; cmd++) {
+            size_t len = strlen(cmd->name);
+            uint32_t i = hash_name(cmd->name, len) & (TABLE_SIZE - 1);
+
+            while (table[i] != NULL) {
+                RC_ASSERT(strcmp(table[i]->name, cmd->name) != 0); /* duplicate command */
+                i = (i + 1) & (TABLE_SIZE - 1);
+            }
+            table[i] = cmd;
+            ncommands++;
+            RC_ASSERT(ncommands < TABLE_SIZE / 2);
+        }
+    }
+    table_ready = 1;
+}
+
+const node_cmd_t *node_cmd_lookup(const char *name, size_t len)
+{
+    uint32_t i;
+
+    if (!table_ready)
+        build_table();
+    i = hash_name(name, len) & (TABLE_SIZE - 1);
+    while (table[i] != NULL) {
+        if (name_eq(table[i]->name, name, len))
+            return table[i];
+        i = (i + 1) & (TABLE_SIZE - 1);
+    }
+    return NULL;
+}
+
+const node_cmd_t *node_cmd_next(size_t *iter)
+{
+    if (!table_ready)
+        build_table();
+    while (*iter < TABLE_SIZE) {
+        const node_cmd_t *cmd = table[(*iter)++];
+
+        if (cmd != NULL)
+            return cmd;
+    }
+    return NULL;
+}
+
+size_t node_cmd_count(void)
+{
+    if (!table_ready)
+        build_table();
+    return ncommands;
+}
+
+/* "ERR unknown command 'foo', with args beginning with: 'a' 'b' " */
+static void reply_unknown(node_client_t *c)
+{
+    char args[512];
+    size_t used = 0;
+    int i;
+
+    args[0] = '\0';
+    for (i = 1; i < c->argc && used < 128; i++) {
+        int room = 128 - (int)used;
+        int n = snprintf(args + used, sizeof(args) - used, "'%.*s' ",
+                         (int)(c->argv[i].len < (size_t)room ? c->argv[i].len : (size_t)room),
+                         c->argv[i].ptr);
+
+        if (n < 0)
+            break;
+        used += (size_t)n;
+        if (used >= sizeof(args))
+            used = sizeof(args) - 1;
+    }
+    node_reply_errorf(c, "ERR unknown command '%.128s', with args beginning with: %s",
+                      c->argv[0].ptr, args);
+}
+
+/* Multi-key commands whose keys may span nodes: split and gathered. */
+static int split_kind(const node_cmd_t *cmd, node_fwd_merge_t *kind)
+{
+    static const struct {
+        const char *name;
+        node_fwd_merge_t kind;
+    } splits[] = {
+        {"mget", NODE_FWD_MGET},  {"mset", NODE_FWD_MSET},  {"del", NODE_FWD_SUM},
+        {"unlink", NODE_FWD_SUM}, {"exists", NODE_FWD_SUM}, {"touch", NODE_FWD_SUM},
+    };
+    size_t i;
+
+    for (i = 0; i < RC_ARRAY_SIZE(splits); i++) {
+        if (strcmp(cmd->name, splits[i].name) == 0) {
+            *kind = splits[i].kind;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void reply_moved(node_client_t *c, node_cluster_t *cl, unsigned slot, int owner)
+{
+    node_cluster_member_t m;
+
+    if (node_cluster_member(cl, owner, &m) != 0) {
+        node_reply_error(c, "CLUSTERDOWN The cluster is down");
+        return;
+    }
+    node_reply_errorf(c, "MOVED %u %s:%d", slot, m.host, m.port);
+}
+
+enum {
+    ROUTE_SMALL = 64,
+};
+
+/* Sends the request where its keys live, as cluster routing says: returns
+ * 0 when it runs here, 1 when it was forwarded or answered (CLUSTERDOWN,
+ * MOVED, CROSSSLOT, TRYAGAIN). */
+static int route(node_client_t *c, const node_cmd_t *cmd)
+{
+    node_cluster_t *cl = node_server_cluster(c->server);
+    int small[ROUTE_SMALL], *owners = small;
+    int me, first_owner = -1, multi_owner = 0, cross = 0, all_local = 1, last, i, n = 0;
+    unsigned first_slot = 0;
+    node_fwd_merge_t kind;
+    int step = cmd->key_step > 0 ? cmd->key_step : 1;
+
+    if (cl == NULL || cmd->first_key <= 0 || c->argc <= cmd->first_key)
+        return 0;
+    last = cmd->last_key < 0 ? c->argc + cmd->last_key : cmd->last_key;
+    if (last >= c->argc)
+        last = c->argc - 1;
+    if (last < cmd->first_key || (step > 1 && (last - cmd->first_key + 1) % step != 0))
+        return 0; /* no keys, or an odd key/value list: the command's own error */
+    if ((last - cmd->first_key) / step + 1 > ROUTE_SMALL)
+        owners = rc_xmalloc((size_t)((last - cmd->first_key) / step + 1) * sizeof(*owners));
+    me = node_cluster_myindex(cl);
+    for (i = cmd->first_key; i <= last; i += step) {
+        unsigned slot = ring_keyslot(c->argv[i].ptr, c->argv[i].len);
+        int owner = node_cluster_slot_primary(cl, slot);
+
+        if (owner < 0) {
+            node_reply_error(c, "CLUSTERDOWN The cluster is down");
+            goto answered;
+        }
+        if (n == 0) {
+            first_owner = owner;
+            first_slot = slot;
+        } else {
+            cross |= slot != first_slot;
+            multi_owner |= owner != first_owner;
+        }
+        all_local &= owner == me;
+        owners[n++] = owner;
+    }
+    if (all_local) {
+        if (owners != small)
+            rc_free(owners);
+        return 0;
+    }
+    if (c->conn->peer) {
+        /* Never forwarded twice: the sender's table is ahead or behind. */
+        node_reply_errorf(c, "TRYAGAIN slot %u is not served by this node", first_slot);
+    } else if (node_cluster_redirects(cl)) {
+        if (cross)
+            node_reply_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
+        else
+            reply_moved(c, cl, first_slot, first_owner);
+    } else if (!multi_owner) {
+        node_fwd_command(c, first_owner);
+    } else if (split_kind(cmd, &kind) && cmd->first_key == 1 && last == c->argc - 1) {
+        node_fwd_split(c, kind, step, owners, me, cmd->proc);
+    } else {
+        node_reply_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
+    }
+answered:
+    if (owners != small)
+        rc_free(owners);
+    return 1;
+}
+
+void node_cmd_dispatch(node_client_t *c)
+{
+    node_conn_t *conn = c->conn;
+    node_server_t *server = c->server;
+    const node_cmd_t *cmd = node_cmd_lookup(c->argv[0].ptr, c->argv[0].len);
+
+    if (cmd == NULL) {
+        server->stats.total_error_replies++;
+        reply_unknown(c);
+        return;
+    }
+    conn->lastcmd = cmd->name;
+    if ((cmd->arity > 0 && cmd->arity != c->argc) || c->argc < -cmd->arity) {
+        server->stats.total_error_replies++;
+        node_reply_arity_error(c, cmd->name);
+        return;
+    }
+    if (!conn->authenticated && server->config.requirepass != NULL &&
+        !(cmd->flags & NODE_CMD_NOAUTH)) {
+        server->stats.total_error_replies++;
+        node_reply_error(c, "NOAUTH Authentication required.");
+        return;
+    }
+    node_db_set_now(c->db, server->now_ms); /* the local part of a split request too */
+    if (c->server->cluster != NULL && route(c, cmd)) {
+        conn->ncmds++;
+        server->stats.total_commands++;
+        return;
+    }
+    if (server->config.maxmemory != 0 && rc_used_memory() > server->config.maxmemory) {
+        int err = node_db_evict(c->db, server->config.maxmemory, server->config.maxmemory_policy,
+                                server->config.maxmemory_samples);
+
+        if (err != 0 && (cmd->flags & NODE_CMD_DENYOOM)) {
+            server->stats.total_error_replies++;
+            server->stats.oom_rejections++;
+            node_reply_error(c, "OOM command not allowed when used memory > 'maxmemory'.");
+            return;
+        }
+    }
+    cmd->proc(c);
+    conn->ncmds++;
+    server->stats.total_commands++;
+}

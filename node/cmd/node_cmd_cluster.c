@@ -1,0 +1,510 @@
+/* node/cmd/node_cmd_cluster.c: CLUSTER INFO NODES SLOTS SHARDS MYID MYSHARDID
+ * KEYSLOT COUNTKEYSINSLOT GETKEYSINSLOT LEAVE HELP, READONLY, READWRITE,
+ * ASKING, and the "# Cluster" section of INFO. The one rule: every reply is
+ * read from the installed configuration through node_cluster.h and keeps
+ * Redis 7.0's format byte for byte, so cluster-aware clients and tools
+ * (redis-cli -c, redis-py RedisCluster, ioredis) route by it unchanged. */
+#include "node/cmd/node_cmd.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/rc.h"
+#include "node/cluster/node_cluster.h"
+#include "node/data/node_db.h"
+#include "node/net/node_reply.h"
+#include "node/core/node_text.h"
+#include "node/data/node_types.h"
+#include "ring/ring.h"
+
+enum {
+    MEMBERS_MAX = 64, /* members a view holds: the cluster's size limit */
+};
+
+static int arg_is(const node_arg_t *a, const char *s)
+{
+    return strlen(s) == a->len && strncasecmp(a->ptr, s, a->len) == 0;
+}
+
+/* --- the view a command works on ------------------------------------------ */
+
+/* The installed members and the table, read once per command. */
+typedef struct view_s {
+    node_cluster_t *cl;
+    node_cluster_member_t members[MEMBERS_MAX];
+    size_t n;
+    int me; /* index of this node in 'members', -1 when not a member */
+} view_t;
+
+/* A maximal run of consecutive slots with the same primary. */
+typedef struct run_s {
+    unsigned start;
+    unsigned end; /* inclusive */
+    int owner;    /* index into view_t.members */
+} run_t;
+
+static void view_load(view_t *v, node_cluster_t *cl)
+{
+    v->cl = cl;
+    v->n = node_cluster_members(cl, v->members, MEMBERS_MAX);
+    if (v->n > MEMBERS_MAX)
+        v->n = MEMBERS_MAX;
+    v->me = node_cluster_myindex(cl);
+    if (v->me >= (int)v->n)
+        v->me = -1;
+}
+
+/* The primary of 'slot' as an index into the view, or -1 when unassigned. */
+static int slot_owner(const view_t *v, unsigned slot)
+{
+    int i = node_cluster_slot_primary(v->cl, slot);
+
+    return (i >= 0 && (size_t)i < v->n) ? i : -1;
+}
+
+/* Fills 'runs' (RING_SLOTS entries) with the assigned runs of the table in
+ * slot order and returns their count (0 without a table). The table is
+ * scattered by consistent hashing, so expect thousands of short runs. */
+static size_t slot_runs(const view_t *v, run_t *runs)
+{
+    size_t n = 0;
+    unsigned slot;
+
+    for (slot = 0; slot < RING_SLOTS; slot++) {
+        int owner = slot_owner(v, slot);
+
+        if (owner < 0)
+            continue;
+        if (n > 0 && runs[n - 1].owner == owner && runs[n - 1].end + 1 == slot) {
+            runs[n - 1].end = slot;
+            continue;
+        }
+        runs[n].start = slot;
+        runs[n].end = slot;
+        runs[n].owner = owner;
+        n++;
+    }
+    return n;
+}
+
+static const char *member_name(const view_t *v, uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < v->n; i++) {
+        if (v->members[i].id == id)
+            return v->members[i].name;
+    }
+    return "";
+}
+
+/* "ok" when this node serves an installed configuration a quorum backs. */
+static const char *state_word(const node_cluster_t *cl)
+{
+    return node_cluster_state(cl) == NODE_CLUSTER_OK ? "ok" : "fail";
+}
+
+/* Replies Redis's error for a server without cluster support and returns
+ * NULL when the server has no cluster (unit tests, early startup). */
+static node_cluster_t *cluster_or_reply(node_client_t *c)
+{
+    node_cluster_t *cl = node_server_cluster(c->server);
+
+    if (cl == NULL)
+        node_reply_error(c, "ERR This instance has cluster support disabled");
+    return cl;
+}
+
+/* --- CLUSTER INFO --------------------------------------------------------- */
+
+static void cluster_info(node_client_t *c, node_cluster_t *cl)
+{
+    const node_cluster_stats_t *st = node_cluster_stats(cl);
+    unsigned assigned = 0, ok = 0, holders = 0, slot;
+    unsigned char holds[MEMBERS_MAX] = {0};
+    uint64_t epoch = node_cluster_epoch(cl);
+    node_text_t t = {0};
+    view_t v;
+
+    view_load(&v, cl);
+    for (slot = 0; slot < RING_SLOTS; slot++) {
+        int owner = slot_owner(&v, slot);
+
+        if (owner < 0)
+            continue;
+        assigned++;
+        if (v.members[owner].alive)
+            ok++;
+        if (!holds[owner]) {
+            holds[owner] = 1;
+            holders++;
+        }
+    }
+    node_tprintf(&t, "cluster_state:%s\r\n", state_word(cl));
+    node_tprintf(&t, "cluster_slots_assigned:%u\r\n", assigned);
+    node_tprintf(&t, "cluster_slots_ok:%u\r\n", ok);
+    node_tprintf(&t, "cluster_slots_pfail:0\r\n");
+    node_tprintf(&t, "cluster_slots_fail:%u\r\n", assigned - ok);
+    node_tprintf(&t, "cluster_known_nodes:%zu\r\n", v.n);
+    node_tprintf(&t, "cluster_size:%u\r\n", holders);
+    node_tprintf(&t, "cluster_current_epoch:%" PRIu64 "\r\n", epoch);
+    node_tprintf(&t, "cluster_my_epoch:%" PRIu64 "\r\n", v.me >= 0 ? epoch : 0);
+    node_tprintf(&t, "cluster_stats_messages_sent:%" PRIu64 "\r\n", st->bus_frames_sent);
+    node_tprintf(&t, "cluster_stats_messages_received:%" PRIu64 "\r\n", st->bus_frames_received);
+    node_tprintf(&t, "total_cluster_links_buffer_limit_exceeded:0\r\n");
+    /* ringcache's own lines, after Redis's so parsers of those keep working. */
+    node_tprintf(&t, "cluster_coordinator:%s\r\n", member_name(&v, node_cluster_coordinator(cl)));
+    node_tprintf(&t, "cluster_membership:%s\r\n", node_cluster_state_name(node_cluster_state(cl)));
+    node_tprintf(&t, "cluster_replicas:%u\r\n", node_cluster_replicas(cl));
+    node_reply_verbatim(c, t.buf, t.len);
+    rc_free(t.buf);
+}
+
+/* --- CLUSTER NODES -------------------------------------------------------- */
+
+static void nodes_line(node_text_t *t, const view_t *v, uint64_t epoch, size_t i, const run_t *runs,
+                       size_t nruns)
+{
+    const node_cluster_member_t *m = &v->members[i];
+    long long ping_sent = 0, pong_recv = 0;
+    size_t r;
+
+    /* Redis prints 0 0 for itself, and a ping only while it is unanswered. */
+    if (!m->myself) {
+        ping_sent = m->last_ping > m->last_pong ? (long long)m->last_ping : 0;
+        pong_recv = (long long)m->last_pong;
+    }
+    node_tprintf(t, "%s %s:%d@%d %s%s - %lld %lld %" PRIu64 " %s", m->name, m->host, m->port,
+                 m->bus_port, m->myself ? "myself,master" : "master", m->alive ? "" : ",fail?",
+                 ping_sent, pong_recv, epoch, m->alive ? "connected" : "disconnected");
+    for (r = 0; r < nruns; r++) {
+        if (runs[r].owner != (int)i)
+            continue;
+        if (runs[r].start == runs[r].end)
+            node_tprintf(t, " %u", runs[r].start);
+        else
+            node_tprintf(t, " %u-%u", runs[r].start, runs[r].end);
+    }
+    node_tprintf(t, "\n");
+}
+
+static void cluster_nodes(node_client_t *c, node_cluster_t *cl)
+{
+    run_t *runs = rc_xmalloc(RING_SLOTS * sizeof(*runs));
+    uint64_t epoch = node_cluster_epoch(cl);
+    node_text_t t = {0};
+    size_t nruns, i;
+    view_t v;
+
+    view_load(&v, cl);
+    nruns = slot_runs(&v, runs);
+    for (i = 0; i < v.n; i++)
+        nodes_line(&t, &v, epoch, i, runs, nruns);
+    node_reply_verbatim(c, t.len > 0 ? t.buf : "", t.len);
+    rc_free(t.buf);
+    rc_free(runs);
+}
+
+/* --- CLUSTER SLOTS / SHARDS ----------------------------------------------- */
+
+static void cluster_slots(node_client_t *c, node_cluster_t *cl)
+{
+    run_t *runs = rc_xmalloc(RING_SLOTS * sizeof(*runs));
+    size_t nruns, r;
+    view_t v;
+
+    view_load(&v, cl);
+    nruns = slot_runs(&v, runs);
+    node_reply_array(c, (long)nruns);
+    for (r = 0; r < nruns; r++) {
+        const node_cluster_member_t *m = &v.members[runs[r].owner];
+
+        /* start, end, then the primary as [ip, port, id, metadata]; there
+         * are no replica entries until replication lands. */
+        node_reply_array(c, 3);
+        node_reply_int(c, runs[r].start);
+        node_reply_int(c, runs[r].end);
+        node_reply_array(c, 4);
+        node_reply_bulk_cstr(c, m->host);
+        node_reply_int(c, m->port);
+        node_reply_bulk_cstr(c, m->name);
+        node_reply_map(c, 0);
+    }
+    rc_free(runs);
+}
+
+static void shard_node(node_client_t *c, const node_cluster_member_t *m)
+{
+    node_reply_map(c, 7);
+    node_reply_bulk_cstr(c, "id");
+    node_reply_bulk_cstr(c, m->name);
+    node_reply_bulk_cstr(c, "port");
+    node_reply_int(c, m->port);
+    node_reply_bulk_cstr(c, "ip");
+    node_reply_bulk_cstr(c, m->host);
+    node_reply_bulk_cstr(c, "endpoint");
+    node_reply_bulk_cstr(c, m->host);
+    node_reply_bulk_cstr(c, "role");
+    node_reply_bulk_cstr(c, "master");
+    node_reply_bulk_cstr(c, "replication-offset");
+    node_reply_int(c, 0);
+    node_reply_bulk_cstr(c, "health");
+    node_reply_bulk_cstr(c, m->alive ? "online" : "fail");
+}
+
+/* One shard per member: every member is the primary of its own slots. */
+static void cluster_shards(node_client_t *c, node_cluster_t *cl)
+{
+    run_t *runs = rc_xmalloc(RING_SLOTS * sizeof(*runs));
+    size_t nruns, i, r;
+    view_t v;
+
+    view_load(&v, cl);
+    nruns = slot_runs(&v, runs);
+    node_reply_array(c, (long)v.n);
+    for (i = 0; i < v.n; i++) {
+        long mine = 0;
+
+        for (r = 0; r < nruns; r++)
+            mine += runs[r].owner == (int)i;
+        node_reply_map(c, 2);
+        node_reply_bulk_cstr(c, "slots");
+        node_reply_array(c, 2 * mine);
+        for (r = 0; r < nruns; r++) {
+            if (runs[r].owner != (int)i)
+                continue;
+            node_reply_int(c, runs[r].start);
+            node_reply_int(c, runs[r].end);
+        }
+        node_reply_bulk_cstr(c, "nodes");
+        node_reply_array(c, 1);
+        shard_node(c, &v.members[i]);
+    }
+    rc_free(runs);
+}
+
+/* --- keys in a slot ------------------------------------------------------- */
+
+/* There is no per-slot key index in node_db yet: COUNTKEYSINSLOT and
+ * GETKEYSINSLOT walk the whole keyspace with node_db_foreach(), O(keys).
+ * Fine for tools and tests; migration will want a real index. */
+typedef struct slot_keys_s {
+    node_client_t *c; /* NULL: count only */
+    unsigned slot;
+    long long max;
+    long long n;
+} slot_keys_t;
+
+static void on_slot_key(void *priv, node_obj_t *o)
+{
+    slot_keys_t *sk = priv;
+    const char *key;
+    size_t klen;
+
+    if (sk->n >= sk->max)
+        return;
+    key = node_obj_key(o, &klen);
+    if (ring_keyslot(key, klen) != sk->slot)
+        return;
+    sk->n++;
+    if (sk->c != NULL)
+        node_reply_bulk(sk->c, key, klen);
+}
+
+static void cluster_countkeysinslot(node_client_t *c)
+{
+    slot_keys_t sk = {NULL, 0, 0, 0};
+    long long slot;
+
+    if (node__get_ll_or_reply(c, 2, &slot) != 0)
+        return;
+    if (slot < 0 || slot >= RING_SLOTS) {
+        node_reply_error(c, "ERR Invalid slot");
+        return;
+    }
+    sk.slot = (unsigned)slot;
+    sk.max = (long long)node_db_size(c->db);
+    node_db_foreach(c->db, on_slot_key, &sk);
+    node_reply_int(c, sk.n);
+}
+
+static void cluster_getkeysinslot(node_client_t *c)
+{
+    slot_keys_t sk = {NULL, 0, 0, 0};
+    long long slot, max;
+    void *h;
+
+    if (node__get_ll_or_reply(c, 2, &slot) != 0 || node__get_ll_or_reply(c, 3, &max) != 0)
+        return;
+    if (slot < 0 || slot >= RING_SLOTS || max < 0) {
+        node_reply_error(c, "ERR Invalid slot or number of keys"); /* Redis 7.0's text */
+        return;
+    }
+    sk.c = c;
+    sk.slot = (unsigned)slot;
+    sk.max = max;
+    h = node_reply_defer_array(c);
+    if (max > 0)
+        node_db_foreach(c->db, on_slot_key, &sk);
+    node_reply_set_deferred_array(c, h, (long)sk.n);
+}
+
+/* --- CLUSTER -------------------------------------------------------------- */
+
+static const char *const cluster_help[] = {
+    "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "COUNTKEYSINSLOT <slot>",
+    "    Return the number of keys in <slot>.",
+    "GETKEYSINSLOT <slot> <count>",
+    "    Return key names stored by current node in a slot.",
+    "INFO",
+    "    Return information about the cluster.",
+    "KEYSLOT <key>",
+    "    Return the hash slot for <key>.",
+    "LEAVE",
+    "    Leave the cluster gracefully (ringcache): the members agree on the",
+    "    membership without this node and its slots move to the others.",
+    "MYID",
+    "    Return the node id.",
+    "MYSHARDID",
+    "    Return the node's shard id (its node id: every node is its own shard).",
+    "NODES",
+    "    Return cluster configuration seen by node. Output format:",
+    "    <id> <ip:port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+    "SLOTS",
+    "    Return information about slots range mappings. Each range is made of:",
+    "    start, end, master and replicas IP addresses, ports and ids",
+    "SHARDS",
+    "    Return information about slot range mappings and the nodes associated with them.",
+    "HELP",
+    "    Prints this help.",
+};
+
+typedef void cluster_sub_fn(node_client_t *c, node_cluster_t *cl);
+
+static void cluster_myid(node_client_t *c, node_cluster_t *cl)
+{
+    node_reply_bulk_cstr(c, node_cluster_myname(cl));
+}
+
+static void cluster_leave(node_client_t *c, node_cluster_t *cl)
+{
+    int err = node_cluster_leave(cl);
+
+    if (err == 0)
+        node_reply_ok(c);
+    else if (node_cluster_myindex(cl) < 0)
+        node_reply_error(c, "ERR This node is not a member of the cluster");
+    else if (err == -EINVAL)
+        node_reply_error(c, "ERR The last member of a cluster cannot leave it");
+    else
+        node_reply_errorf(c, "ERR Cannot leave the cluster: %s", rc_strerror(err));
+}
+
+/* Subcommands that read the cluster view; the others need no cluster. */
+static const struct {
+    const char *name;
+    const char *fullname; /* for the arity error */
+    cluster_sub_fn *fn;
+} view_subs[] = {
+    {"info", "cluster|info", cluster_info},    {"nodes", "cluster|nodes", cluster_nodes},
+    {"slots", "cluster|slots", cluster_slots}, {"shards", "cluster|shards", cluster_shards},
+    {"myid", "cluster|myid", cluster_myid},    {"myshardid", "cluster|myshardid", cluster_myid},
+    {"leave", "cluster|leave", cluster_leave},
+};
+
+static void cmd_cluster(node_client_t *c)
+{
+    const node_arg_t *sub = &c->argv[1];
+    node_cluster_t *cl;
+    size_t i;
+
+    for (i = 0; i < RC_ARRAY_SIZE(view_subs); i++) {
+        if (!arg_is(sub, view_subs[i].name))
+            continue;
+        if (!node_cmd__sub_arity_ok(c, view_subs[i].fullname, 2))
+            return;
+        cl = cluster_or_reply(c);
+        if (cl != NULL)
+            view_subs[i].fn(c, cl);
+        return;
+    }
+    if (arg_is(sub, "keyslot")) {
+        if (node_cmd__sub_arity_ok(c, "cluster|keyslot", 3))
+            node_reply_int(c, ring_keyslot(c->argv[2].ptr, c->argv[2].len));
+    } else if (arg_is(sub, "countkeysinslot")) {
+        if (node_cmd__sub_arity_ok(c, "cluster|countkeysinslot", 3))
+            cluster_countkeysinslot(c);
+    } else if (arg_is(sub, "getkeysinslot")) {
+        if (node_cmd__sub_arity_ok(c, "cluster|getkeysinslot", 4))
+            cluster_getkeysinslot(c);
+    } else if (arg_is(sub, "help")) {
+        if (node_cmd__sub_arity_ok(c, "cluster|help", 2))
+            node_cmd__reply_help(c, cluster_help, RC_ARRAY_SIZE(cluster_help));
+    } else {
+        node_reply_errorf(c, "ERR unknown subcommand '%.128s'. Try CLUSTER HELP.", sub->ptr);
+    }
+}
+
+/* READONLY, READWRITE, ASKING: every node serves every key (forwarding),
+ * so there is no replica-read mode or import state to switch; Redis in
+ * cluster mode answers +OK and so do we. */
+static void cmd_cluster_ok(node_client_t *c)
+{
+    node_reply_ok(c);
+}
+
+/* --- INFO cluster --------------------------------------------------------- */
+
+size_t node_cmd_cluster_info_section(node_server_t *server, char *buf, size_t cap)
+{
+    node_cluster_t *cl = node_server_cluster(server);
+    const node_cluster_stats_t *st;
+    node_text_t t = {0};
+    size_t n;
+    view_t v;
+
+    node_tprintf(&t, "# Cluster\r\n");
+    if (cl == NULL) {
+        node_tprintf(&t, "cluster_enabled:0\r\n");
+    } else {
+        st = node_cluster_stats(cl);
+        view_load(&v, cl);
+        node_tprintf(&t, "cluster_enabled:1\r\n");
+        node_tprintf(&t, "cluster_state:%s\r\n", state_word(cl));
+        node_tprintf(&t, "cluster_epoch:%" PRIu64 "\r\n", node_cluster_epoch(cl));
+        node_tprintf(&t, "cluster_members:%zu\r\n", v.n);
+        node_tprintf(&t, "cluster_my_id:%s\r\n", node_cluster_myname(cl));
+        node_tprintf(&t, "cluster_my_slots:%u\r\n", v.me >= 0 ? v.members[v.me].nprimaries : 0);
+        node_tprintf(&t, "cluster_coordinator:%s\r\n",
+                     member_name(&v, node_cluster_coordinator(cl)));
+        node_tprintf(&t, "cluster_membership:%s\r\n",
+                     node_cluster_state_name(node_cluster_state(cl)));
+        node_tprintf(&t, "cluster_placement:%016" PRIx64 "\r\n", node_cluster_placement(cl));
+        node_tprintf(&t, "forwarded_commands:%" PRIu64 "\r\n", st->forwarded_commands);
+        node_tprintf(&t, "forward_errors:%" PRIu64 "\r\n", st->forward_errors);
+    }
+    n = t.len;
+    if (cap > 0) {
+        size_t k = n < cap ? n : cap - 1;
+
+        memcpy(buf, t.buf, k);
+        buf[k] = '\0';
+    }
+    rc_free(t.buf);
+    return n;
+}
+
+const node_cmd_t node_cmds_cluster[] = {
+    {"cluster", cmd_cluster, -2, 0, 0, 0, 0, "cluster", "A container for Redis Cluster commands"},
+    {"readonly", cmd_cluster_ok, 1, NODE_CMD_FAST | NODE_CMD_LOADING | NODE_CMD_STALE, 0, 0, 0,
+     "cluster", "Enables read queries for a connection to a Redis Cluster replica node"},
+    {"readwrite", cmd_cluster_ok, 1, NODE_CMD_FAST | NODE_CMD_LOADING | NODE_CMD_STALE, 0, 0, 0,
+     "cluster", "Disables read queries for a connection to a Redis Cluster replica node"},
+    {"asking", cmd_cluster_ok, 1, NODE_CMD_FAST, 0, 0, 0, "cluster",
+     "Sent by cluster clients after an -ASK redirect"},
+    {NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL},
+};

@@ -1,0 +1,80 @@
+/* node/core/node.h: the types every part of ringcached shares: server, config,
+ * client. The one rule: commands see a client only through the fields in
+ * the "command view" below and the functions of node_reply.h. */
+#ifndef RC_NODE_NODE_H
+#define RC_NODE_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct node_server_s node_server_t;
+typedef struct node_client_s node_client_t;
+typedef struct node_db_s node_db_t;
+
+/* One argument of the current command: binary-safe bytes owned by the
+ * client, with a NUL after the last byte for convenience. Valid until the
+ * command returns. */
+typedef struct node_arg_s {
+    char *ptr;
+    size_t len;
+} node_arg_t;
+
+typedef enum node_mm_policy_e {
+    NODE_MM_NOEVICTION = 0,
+    NODE_MM_ALLKEYS_LRU,
+    NODE_MM_VOLATILE_LRU,
+    NODE_MM_ALLKEYS_RANDOM,
+    NODE_MM_VOLATILE_TTL,
+} node_mm_policy_t;
+
+/* Runtime configuration, Redis's names and defaults (node_config.c parses
+ * it; CONFIG GET/SET read and write it). */
+typedef struct node_config_s {
+    int port;
+    char *bind;        /* space-separated addresses, default "127.0.0.1" */
+    char *requirepass; /* NULL: no password */
+    int protected_mode;
+    uint64_t maxmemory; /* 0: no limit */
+    node_mm_policy_t maxmemory_policy;
+    int maxmemory_samples;
+    long maxclients;
+    long timeout;       /* idle client timeout, seconds, 0: never */
+    long tcp_keepalive; /* seconds */
+    long long proto_max_bulk_len;
+    long long client_query_buffer_limit;
+    int hz;
+    int loglevel;
+    char *logfile;
+    char *pidfile;
+    char *dir;
+    /* Cluster (issue 5). */
+    int cluster_port;          /* bus port; 0: port + 10000 */
+    char *cluster_secret;      /* NULL: no secret, bus on loopback only */
+    long cluster_node_timeout; /* ms of silence before a node is suspected */
+    int cluster_redirects;     /* 1: -MOVED instead of forwarding */
+    int cluster_replicas;      /* R for a cluster this node founds */
+    char *cluster_announce_ip; /* address peers and clients use; NULL: first bind address */
+    char *cluster_config_file; /* state file in 'dir'; NULL: "ringcache-<port>.state" */
+    char *join;                /* "host:port[@busport]" of a member, or NULL */
+} node_config_t;
+
+/* Wider than int: a slot is 0..16383, a port 0..65535. */
+struct node_client_s {
+    /* --- command view: what a command may read --- */
+    node_server_t *server;
+    node_db_t *db;
+    int argc;
+    node_arg_t *argv;
+    int resp; /* 2 or 3, set by HELLO */
+    /* --- the rest belongs to node_conn.c --- */
+    struct node_conn_s *conn;
+};
+
+/* The process-wide server: one per process, owned by node_server.c. */
+node_config_t *node_server_config(node_server_t *server);
+
+/* Milliseconds since the epoch, cached once per event-loop iteration (and
+ * refreshed before each command), as Redis's mstime caching does. */
+int64_t node_server_now_ms(const node_server_t *server);
+
+#endif /* RC_NODE_NODE_H */

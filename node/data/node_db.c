@@ -1,0 +1,910 @@
+/* node/data/node_db.c: the keyspace: one intrusive dict of objects (node_obj.h),
+ * TTLs stored inline in the object plus a vector of the volatile objects
+ * (for sampling by active expiry and volatile-* eviction), lazy and active
+ * expiry, and maxmemory eviction with a Redis-style candidate pool.
+ * The one rule: the db never reads a clock; time comes from
+ * node_db_set_now(), so tests drive expiry with fake time. */
+#include "node/data/node_db.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rc.h"
+#include "node/data/node_dict.h"
+#include "node/data/node_obj.h"
+
+#define LRU_MASK          0xFFFFFFu
+#define LRU_SHIFT         10 /* LRU clock unit: 1024 ms, 24 bits: about 194 days */
+#define POOL_SIZE         16
+#define POOL_INLINE_KEY   48
+#define EXPIRE_SAMPLES    20
+#define REHASH_CRON_STEPS 1000
+
+typedef struct pool_entry_s {
+    uint64_t score; /* higher: better victim; 0: empty slot */
+    size_t klen;
+    char *key; /* 'small' or a heap copy */
+    char small[POOL_INLINE_KEY];
+} pool_entry_t;
+
+struct node_db_s {
+    node_dict_t *keys;
+    node_obj_t **vol; /* objects with a TTL; each stores its index */
+    size_t nvol, capvol;
+    int64_t now_ms;
+    uint32_t lru_clock;
+    uint64_t rng;
+    node_db_stats_t stats;
+    pool_entry_t pool[POOL_SIZE];
+};
+
+/* ---------------------------------------------------------------- */
+/* objects */
+
+static size_t obj_vsize(const node_obj_t *o)
+{
+    uint32_t len;
+
+    switch (o->enc) {
+    case NODE_ENC_INT:
+        return 8;
+    case NODE_ENC_EMB:
+        memcpy(&len, node__obj_val(o), 4);
+        return 4 + (size_t)len;
+    default:
+        return sizeof(void *);
+    }
+}
+
+static unsigned char *obj_ttl(const node_obj_t *o)
+{
+    return node__obj_val(o) + obj_vsize(o);
+}
+
+int64_t node_obj_expire(const node_obj_t *o)
+{
+    int64_t when;
+
+    if (!o->vol)
+        return -1;
+    memcpy(&when, obj_ttl(o), 8);
+    return when;
+}
+
+static uint32_t obj_vidx(const node_obj_t *o)
+{
+    uint32_t idx;
+
+    memcpy(&idx, obj_ttl(o) + 8, 4);
+    return idx;
+}
+
+static void obj_set_vidx(node_obj_t *o, uint32_t idx)
+{
+    memcpy(obj_ttl(o) + 8, &idx, 4);
+}
+
+static void obj_set_when(node_obj_t *o, int64_t when)
+{
+    memcpy(obj_ttl(o), &when, 8);
+}
+
+static node_obj_t *obj_alloc(const char *key, size_t klen, size_t vsize, int vol)
+{
+    node_obj_t *o = rc_xmalloc(sizeof(*o) + klen + vsize + (vol ? NODE_OBJ_TTL_SIZE : 0));
+
+    o->link.next = NULL;
+    o->lru = 0;
+    o->type = NODE_OBJ_STRING;
+    o->enc = NODE_ENC_INT;
+    o->vol = vol ? 1 : 0;
+    o->klen = (uint32_t)klen;
+    memcpy(o->data, key, klen);
+    return o;
+}
+
+/* Frees what the value owns, then the object. */
+static void obj_free(node_obj_t *o)
+{
+    if (o->enc == NODE_ENC_RAW)
+        rc_free(node__obj_ptr(o));
+    else if (o->type == NODE_OBJ_HASH)
+        node__hash_free(o);
+    else if (o->enc == NODE_ENC_PTR)
+        node__type_free(o);
+    rc_free(o);
+}
+
+static const char *obj_dict_key(const node_dict_entry_t *e, size_t *len)
+{
+    const node_obj_t *o = (const node_obj_t *)e;
+
+    *len = o->klen;
+    return (const char *)o->data;
+}
+
+static void obj_dict_destroy(node_dict_entry_t *e)
+{
+    obj_free((node_obj_t *)e);
+}
+
+static const node_dict_type_t keyspace_type = {obj_dict_key, obj_dict_destroy};
+
+node_obj_type_t node_obj_type(const node_obj_t *o)
+{
+    return (node_obj_type_t)o->type;
+}
+
+const char *node_obj_type_name(const node_obj_t *o)
+{
+    static const char *const names[] = {"string", "hash", "list", "set", "zset", "stream"};
+
+    return o->type < RC_ARRAY_SIZE(names) ? names[o->type] : "unknown";
+}
+
+const char *node_obj_key(const node_obj_t *o, size_t *klen)
+{
+    *klen = o->klen;
+    return (const char *)o->data;
+}
+
+const char *node_obj_str(const node_obj_t *o, char *buf, size_t *len)
+{
+    const unsigned char *v = node__obj_val(o);
+    int64_t n;
+    uint32_t l;
+    node_obj_raw_t *raw;
+
+    switch (o->enc) {
+    case NODE_ENC_INT:
+        memcpy(&n, v, 8);
+        *len = (size_t)snprintf(buf, NODE_OBJ_INTBUF, "%lld", (long long)n);
+        return buf;
+    case NODE_ENC_EMB:
+        memcpy(&l, v, 4);
+        *len = l;
+        return (const char *)v + 4;
+    case NODE_ENC_RAW:
+        raw = node__obj_ptr(o);
+        *len = (size_t)raw->len;
+        return raw->data;
+    default:
+        RC_ASSERT(0 && "not a string");
+    }
+    return NULL;
+}
+
+size_t node_obj_strlen(const node_obj_t *o)
+{
+    char buf[NODE_OBJ_INTBUF];
+    size_t len;
+
+    node_obj_str(o, buf, &len);
+    return len;
+}
+
+/* Redis's string2ll: optional '-', no leading zeros, no spaces, no '+',
+ * fits a long long. */
+int node__parse_ll(const char *s, size_t len, long long *out)
+{
+    unsigned long long v = 0, limit;
+    size_t i = 0;
+    int neg = 0;
+
+    if (len == 0 || len > 20)
+        return -EINVAL;
+    if (len == 1 && s[0] == '0') {
+        *out = 0;
+        return 0;
+    }
+    if (s[0] == '-') {
+        neg = 1;
+        i = 1;
+        if (len == 1)
+            return -EINVAL;
+    }
+    if (s[i] < '1' || s[i] > '9')
+        return -EINVAL;
+    limit = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
+    for (; i < len; i++) {
+        unsigned d;
+        if (s[i] < '0' || s[i] > '9')
+            return -EINVAL;
+        d = (unsigned)(s[i] - '0');
+        if (v > (limit - d) / 10)
+            return -EINVAL;
+        v = v * 10 + d;
+    }
+    if (neg)
+        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
+    else
+        *out = (long long)v;
+    return 0;
+}
+
+int node_obj_get_ll(const node_obj_t *o, long long *v)
+{
+    char buf[NODE_OBJ_INTBUF];
+    const char *s;
+    size_t len;
+
+    if (o->type != NODE_OBJ_STRING)
+        return -EINVAL;
+    if (o->enc == NODE_ENC_INT) {
+        int64_t n;
+        memcpy(&n, node__obj_val(o), 8);
+        *v = n;
+        return 0;
+    }
+    s = node_obj_str(o, buf, &len);
+    return node__parse_ll(s, len, v);
+}
+
+int node__parse_ld(const char *s, size_t len, long double *out)
+{
+    char buf[NODE__LD_BUF];
+    char *end;
+    long double v;
+
+    if (len == 0 || len >= sizeof(buf))
+        return -EINVAL;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    errno = 0;
+    v = strtold(buf, &end);
+    if (isspace((unsigned char)buf[0]) || end != buf + len ||
+        (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || fpclassify(v) == FP_ZERO)) ||
+        isnan(v))
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+size_t node__format_ld(char *buf, long double v)
+{
+    int l = snprintf(buf, NODE__LD_BUF, "%.17Lf", v);
+
+    if (l < 0 || l >= NODE__LD_BUF)
+        return 0;
+    if (strchr(buf, '.') != NULL) {
+        char *p = buf + l - 1;
+        while (*p == '0') {
+            p--;
+            l--;
+        }
+        if (*p == '.')
+            l--;
+    }
+    if (l == 2 && buf[0] == '-' && buf[1] == '0') {
+        buf[0] = '0';
+        l = 1;
+    }
+    buf[l] = '\0';
+    return (size_t)l;
+}
+
+/* Builds a string object: integer-encoded when 'val' is a canonical
+ * integer, embedded when small, out of line otherwise. */
+static node_obj_t *obj_new_str(const char *key, size_t klen, const void *val, size_t vlen, int vol)
+{
+    node_obj_t *o;
+    long long n;
+
+    if (vlen <= 20 && node__parse_ll(val, vlen, &n) == 0) {
+        int64_t n64 = n;
+        o = obj_alloc(key, klen, 8, vol);
+        o->enc = NODE_ENC_INT;
+        memcpy(node__obj_val(o), &n64, 8);
+    } else if (vlen <= NODE_OBJ_EMB_MAX) {
+        uint32_t l = (uint32_t)vlen;
+        o = obj_alloc(key, klen, 4 + vlen, vol);
+        o->enc = NODE_ENC_EMB;
+        memcpy(node__obj_val(o), &l, 4);
+        if (vlen > 0)
+            memcpy(node__obj_val(o) + 4, val, vlen);
+    } else {
+        node_obj_raw_t *raw = rc_xmalloc(sizeof(*raw) + vlen);
+        raw->len = vlen;
+        memcpy(raw->data, val, vlen);
+        o = obj_alloc(key, klen, sizeof(void *), vol);
+        o->enc = NODE_ENC_RAW;
+        node__obj_set_ptr(o, raw);
+    }
+    return o;
+}
+
+/* A copy of 'o' with the same value bytes (ownership of an out-of-line
+ * value moves to the copy) and with or without a TTL part. */
+static node_obj_t *obj_clone(const node_obj_t *o, int vol)
+{
+    size_t vsize = obj_vsize(o);
+    node_obj_t *c = obj_alloc((const char *)o->data, o->klen, vsize, vol);
+
+    c->lru = o->lru;
+    c->type = o->type;
+    c->enc = o->enc;
+    memcpy(node__obj_val(c), node__obj_val(o), vsize);
+    return c;
+}
+
+/* ---------------------------------------------------------------- */
+/* volatile vector */
+
+static void vol_push(node_db_t *db, node_obj_t *o)
+{
+    if (db->nvol == db->capvol) {
+        db->capvol = db->capvol == 0 ? 16 : db->capvol * 2;
+        db->vol = rc_xrealloc(db->vol, db->capvol * sizeof(*db->vol));
+    }
+    obj_set_vidx(o, (uint32_t)db->nvol);
+    db->vol[db->nvol++] = o;
+}
+
+static void vol_remove(node_db_t *db, node_obj_t *o)
+{
+    uint32_t idx = obj_vidx(o);
+    node_obj_t *last;
+
+    RC_ASSERT(idx < db->nvol && db->vol[idx] == o);
+    last = db->vol[--db->nvol];
+    if (last != o) {
+        db->vol[idx] = last;
+        obj_set_vidx(last, idx);
+    }
+    if (db->nvol == 0) {
+        rc_free(db->vol);
+        db->vol = NULL;
+        db->capvol = 0;
+    } else if (db->capvol > 64 && db->nvol < db->capvol / 4) {
+        db->capvol /= 2;
+        db->vol = rc_xrealloc(db->vol, db->capvol * sizeof(*db->vol));
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* linking */
+
+static void db_add(node_db_t *db, node_obj_t *o)
+{
+    o->lru = db->lru_clock;
+    node_dict_add(db->keys, &o->link);
+    if (o->vol)
+        vol_push(db, o);
+}
+
+/* Puts 'repl' in place of 'old' (same key) and frees the shell of 'old'
+ * (not its value: the caller says whether 'repl' took it over). */
+static void db_swap(node_db_t *db, node_obj_t *old, node_obj_t *repl, int free_old_value)
+{
+    node_dict_replace(db->keys, &old->link, &repl->link);
+    if (old->vol && repl->vol) {
+        uint32_t idx = obj_vidx(old);
+        obj_set_vidx(repl, idx);
+        db->vol[idx] = repl;
+    } else if (old->vol) {
+        vol_remove(db, old);
+    } else if (repl->vol) {
+        vol_push(db, repl);
+    }
+    if (free_old_value)
+        obj_free(old);
+    else
+        rc_free(old);
+}
+
+static void db_delete_obj(node_db_t *db, node_obj_t *o)
+{
+    node_dict_entry_t *e = node_dict_unlink(db->keys, o->data, o->klen);
+
+    RC_ASSERT(e == &o->link);
+    if (o->vol)
+        vol_remove(db, o);
+    obj_free(o);
+}
+
+/* Redis's rule: a key is expired once now > its expire time. */
+static int obj_expired(const node_db_t *db, const node_obj_t *o)
+{
+    return o->vol && db->now_ms > node_obj_expire(o);
+}
+
+static node_obj_t *find(node_db_t *db, const char *key, size_t klen)
+{
+    node_obj_t *o = (node_obj_t *)node_dict_find(db->keys, key, klen);
+
+    if (o != NULL && obj_expired(db, o)) {
+        db_delete_obj(db, o);
+        db->stats.expired_keys++;
+        return NULL;
+    }
+    return o;
+}
+
+/* ---------------------------------------------------------------- */
+/* lifecycle */
+
+node_db_t *node_db_create(void)
+{
+    node_db_t *db = rc_xcalloc(1, sizeof(*db));
+    uint8_t seed[16];
+    FILE *f = fopen("/dev/urandom", "rb");
+
+    if (f != NULL) {
+        if (fread(seed, 1, sizeof(seed), f) == sizeof(seed))
+            node_dict_set_hash_key(seed);
+        fclose(f);
+    }
+    db->keys = node_dict_create(&keyspace_type);
+    db->rng = 0x853c49e6748fea9bULL ^ (uint64_t)(uintptr_t)db;
+    for (int i = 0; i < POOL_SIZE; i++)
+        db->pool[i].key = db->pool[i].small;
+    return db;
+}
+
+static void pool_clear(node_db_t *db)
+{
+    for (int i = 0; i < POOL_SIZE; i++) {
+        pool_entry_t *p = &db->pool[i];
+        if (p->key != p->small)
+            rc_free(p->key);
+        p->key = p->small;
+        p->score = 0;
+        p->klen = 0;
+    }
+}
+
+void node_db_flush(node_db_t *db)
+{
+    node_dict_clear(db->keys);
+    rc_free(db->vol);
+    db->vol = NULL;
+    db->nvol = 0;
+    db->capvol = 0;
+    pool_clear(db);
+}
+
+void node_db_destroy(node_db_t *db)
+{
+    if (db == NULL)
+        return;
+    node_db_flush(db);
+    node_dict_destroy(db->keys);
+    rc_free(db);
+}
+
+void node_db_set_now(node_db_t *db, int64_t now_ms)
+{
+    db->now_ms = now_ms;
+    db->lru_clock = (uint32_t)((uint64_t)now_ms >> LRU_SHIFT) & LRU_MASK;
+}
+
+int64_t node_db_now(const node_db_t *db)
+{
+    return db->now_ms;
+}
+
+size_t node_db_size(const node_db_t *db)
+{
+    return node_dict_size(db->keys);
+}
+
+size_t node_db_expires(const node_db_t *db)
+{
+    return db->nvol;
+}
+
+int64_t node_db_avg_ttl(const node_db_t *db)
+{
+    size_t n = db->nvol < 64 ? db->nvol : 64, counted = 0;
+    int64_t sum = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int64_t ttl = node_obj_expire(db->vol[i * db->nvol / n]) - db->now_ms;
+        if (ttl > 0) {
+            sum += ttl;
+            counted++;
+        }
+    }
+    return counted == 0 ? 0 : sum / (int64_t)counted;
+}
+
+const node_db_stats_t *node_db_stats(const node_db_t *db)
+{
+    return &db->stats;
+}
+
+void node_db_reset_stats(node_db_t *db)
+{
+    memset(&db->stats, 0, sizeof(db->stats));
+}
+
+static uint64_t rng_next(node_db_t *db)
+{
+    db->rng ^= db->rng >> 12;
+    db->rng ^= db->rng << 25;
+    db->rng ^= db->rng >> 27;
+    return db->rng * 0x2545F4914F6CDD1DULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* cron: active expiry and rehashing */
+
+/* Samples keys with a TTL and deletes the expired ones, repeating while
+ * more than a quarter of a sample was expired. The budget is counted in
+ * work (about 4 samples per microsecond), not read from a clock. */
+static void active_expire(node_db_t *db, int64_t budget_us)
+{
+    int64_t max_checks = budget_us * 4, checks = 0;
+    size_t n, expired;
+
+    if (max_checks < EXPIRE_SAMPLES)
+        max_checks = EXPIRE_SAMPLES;
+    do {
+        n = db->nvol < EXPIRE_SAMPLES ? db->nvol : EXPIRE_SAMPLES;
+        expired = 0;
+        for (size_t i = 0; i < n && db->nvol > 0; i++) {
+            node_obj_t *o = db->vol[rng_next(db) % db->nvol];
+            if (obj_expired(db, o)) {
+                db_delete_obj(db, o);
+                db->stats.expired_keys++;
+                expired++;
+            }
+        }
+        checks += (int64_t)n;
+    } while (n > 0 && expired * 4 > n && checks < max_checks);
+}
+
+void node_db_cron(node_db_t *db, int64_t budget_us)
+{
+    active_expire(db, budget_us);
+    node_dict_rehash(db->keys, REHASH_CRON_STEPS);
+}
+
+/* ---------------------------------------------------------------- */
+/* eviction */
+
+static int policy_volatile(node_mm_policy_t policy)
+{
+    return policy == NODE_MM_VOLATILE_LRU || policy == NODE_MM_VOLATILE_TTL;
+}
+
+static node_obj_t *sample(node_db_t *db, int vol_only)
+{
+    if (vol_only)
+        return db->nvol == 0 ? NULL : db->vol[rng_next(db) % db->nvol];
+    return (node_obj_t *)node_dict_random(db->keys);
+}
+
+static uint64_t score(const node_db_t *db, const node_obj_t *o, node_mm_policy_t policy)
+{
+    if (policy == NODE_MM_VOLATILE_TTL)
+        return UINT64_MAX - (uint64_t)node_obj_expire(o); /* sooner: better */
+    return 1 + ((db->lru_clock - o->lru) & LRU_MASK);     /* idle time + 1 */
+}
+
+/* Inserts a candidate into the pool, kept sorted by score, ascending
+ * (slot POOL_SIZE-1 holds the best victim). Skips keys already there. */
+static void pool_insert(node_db_t *db, const node_obj_t *o, uint64_t sc)
+{
+    pool_entry_t *pool = db->pool, tmp;
+    int i;
+
+    for (i = 0; i < POOL_SIZE; i++) {
+        if (pool[i].score != 0 && pool[i].klen == o->klen &&
+            memcmp(pool[i].key, o->data, o->klen) == 0)
+            return;
+    }
+    if (pool[0].score != 0 && sc <= pool[0].score)
+        return; /* full and not better than the worst */
+    /* Drop slot 0 (empty or worst), store there, bubble up into place. */
+    if (pool[0].key != pool[0].small)
+        rc_free(pool[0].key);
+    pool[0].key = o->klen <= POOL_INLINE_KEY ? pool[0].small : rc_xmalloc(o->klen);
+    memcpy(pool[0].key, o->data, o->klen);
+    pool[0].klen = o->klen;
+    pool[0].score = sc;
+    for (i = 0; i + 1 < POOL_SIZE && pool[i].score > pool[i + 1].score; i++) {
+        tmp = pool[i];
+        pool[i] = pool[i + 1];
+        pool[i + 1] = tmp;
+        /* the structs moved: re-point inline keys at their own buffers */
+        if (pool[i].key == pool[i + 1].small)
+            pool[i].key = pool[i].small;
+        if (pool[i + 1].key == pool[i].small)
+            pool[i + 1].key = pool[i + 1].small;
+    }
+}
+
+/* Takes the best victim out of the pool: returns its live object or NULL. */
+static node_obj_t *pool_pop(node_db_t *db, int vol_only)
+{
+    for (int i = POOL_SIZE - 1; i >= 0; i--) {
+        pool_entry_t *p = &db->pool[i];
+        node_obj_t *o;
+
+        if (p->score == 0)
+            continue;
+        o = (node_obj_t *)node_dict_find(db->keys, p->key, p->klen);
+        if (p->key != p->small)
+            rc_free(p->key);
+        p->key = p->small;
+        p->score = 0;
+        p->klen = 0;
+        if (o != NULL && (!vol_only || o->vol))
+            return o;
+    }
+    return NULL;
+}
+
+static node_obj_t *pick_victim(node_db_t *db, node_mm_policy_t policy, int samples)
+{
+    int vol_only = policy_volatile(policy);
+    size_t avail = vol_only ? db->nvol : node_dict_size(db->keys);
+
+    if (avail == 0)
+        return NULL;
+    if (policy == NODE_MM_ALLKEYS_RANDOM)
+        return sample(db, 0);
+    if (samples < 1)
+        samples = 1;
+    for (int tries = 0; tries < 16; tries++) {
+        node_obj_t *o;
+        for (int i = 0; i < samples; i++) {
+            o = sample(db, vol_only);
+            if (o != NULL)
+                pool_insert(db, o, score(db, o, policy));
+        }
+        o = pool_pop(db, vol_only);
+        if (o != NULL)
+            return o;
+    }
+    return NULL;
+}
+
+int node_db_evict(node_db_t *db, uint64_t maxmemory, node_mm_policy_t policy, int samples)
+{
+    while (rc_used_memory() > maxmemory) {
+        node_obj_t *o;
+
+        if (policy == NODE_MM_NOEVICTION)
+            return -ENOMEM;
+        o = pick_victim(db, policy, samples);
+        if (o == NULL)
+            return -ENOMEM;
+        if (obj_expired(db, o)) {
+            db->stats.expired_keys++;
+        } else {
+            db->stats.evicted_keys++;
+        }
+        db_delete_obj(db, o);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* object API */
+
+node_obj_t *node_db_lookup(node_db_t *db, const char *key, size_t klen, int flags)
+{
+    node_obj_t *o = find(db, key, klen);
+
+    if (!(flags & NODE_LOOKUP_WRITE)) {
+        if (o != NULL)
+            db->stats.keyspace_hits++;
+        else
+            db->stats.keyspace_misses++;
+    }
+    if (o != NULL && !(flags & NODE_LOOKUP_NOTOUCH))
+        o->lru = db->lru_clock;
+    return o;
+}
+
+void node_db_set_str(node_db_t *db, const char *key, size_t klen, const void *val, size_t vlen,
+                     int64_t expire_at, int keepttl)
+{
+    node_obj_t *old = find(db, key, klen), *o;
+    int64_t when = expire_at;
+    long long n;
+
+    if (keepttl && old != NULL)
+        when = node_obj_expire(old);
+    if (old != NULL && old->type == NODE_OBJ_STRING && old->enc == NODE_ENC_EMB &&
+        old->vol == (when >= 0) && (vlen > 20 || node__parse_ll(val, vlen, &n) != 0)) {
+        uint32_t olen;
+
+        memcpy(&olen, node__obj_val(old), 4);
+        if (olen == vlen) { /* same size: overwrite in place, no malloc */
+            memcpy(node__obj_val(old) + 4, val, vlen);
+            if (old->vol)
+                obj_set_when(old, when);
+            old->lru = db->lru_clock;
+            return;
+        }
+    }
+    o = obj_new_str(key, klen, val, vlen, when >= 0);
+    if (o->vol)
+        obj_set_when(o, when);
+    o->lru = db->lru_clock;
+    if (old != NULL)
+        db_swap(db, old, o, 1);
+    else
+        db_add(db, o);
+}
+
+void node_db_set_ll(node_db_t *db, const char *key, size_t klen, long long v)
+{
+    node_obj_t *old = find(db, key, klen), *o;
+    int64_t when = old != NULL ? node_obj_expire(old) : -1, n = v;
+
+    if (old != NULL && old->enc == NODE_ENC_INT) {
+        memcpy(node__obj_val(old), &n, 8); /* same size: in place */
+        old->lru = db->lru_clock;
+        return;
+    }
+    o = obj_alloc(key, klen, 8, when >= 0);
+    o->enc = NODE_ENC_INT;
+    memcpy(node__obj_val(o), &n, 8);
+    if (o->vol)
+        obj_set_when(o, when);
+    o->lru = db->lru_clock;
+    if (old != NULL)
+        db_swap(db, old, o, 1);
+    else
+        db_add(db, o);
+}
+
+char *node_db_str_resize(node_db_t *db, const char *key, size_t klen, size_t newlen)
+{
+    node_obj_t *o = find(db, key, klen);
+    node_obj_raw_t *raw;
+    size_t cap;
+
+    RC_ASSERT(o != NULL && o->type == NODE_OBJ_STRING);
+    if (o->enc != NODE_ENC_RAW) {
+        /* Move the value out of line: it is being appended to or patched. */
+        char buf[NODE_OBJ_INTBUF];
+        size_t len;
+        const char *s = node_obj_str(o, buf, &len);
+        node_obj_t *c;
+
+        raw = rc_xmalloc(sizeof(*raw) + (newlen > len ? newlen : len));
+        raw->len = len;
+        memcpy(raw->data, s, len);
+        c = obj_alloc((const char *)o->data, o->klen, sizeof(void *), o->vol);
+        c->enc = NODE_ENC_RAW;
+        c->lru = o->lru;
+        node__obj_set_ptr(c, raw);
+        if (c->vol)
+            obj_set_when(c, node_obj_expire(o));
+        db_swap(db, o, c, 1);
+        o = c;
+    }
+    raw = node__obj_ptr(o);
+    cap = rc_alloc_size(raw) - sizeof(*raw);
+    if (newlen > cap) {
+        /* Greedy growth as Redis's sdsMakeRoomFor: double up to 1 MB. */
+        size_t want = newlen < 1024 * 1024 ? newlen * 2 : newlen + 1024 * 1024;
+        raw = rc_xrealloc(raw, sizeof(*raw) + want);
+        node__obj_set_ptr(o, raw);
+    }
+    if (newlen > raw->len)
+        memset(raw->data + raw->len, 0, newlen - raw->len);
+    raw->len = newlen;
+    o->lru = db->lru_clock;
+    return raw->data;
+}
+
+int node_db_delete(node_db_t *db, const char *key, size_t klen)
+{
+    node_obj_t *o = find(db, key, klen);
+
+    if (o == NULL)
+        return 0;
+    db_delete_obj(db, o);
+    return 1;
+}
+
+void node_db_set_expire(node_db_t *db, const char *key, size_t klen, int64_t when)
+{
+    node_obj_t *o = (node_obj_t *)node_dict_find(db->keys, key, klen), *c;
+
+    RC_ASSERT(o != NULL);
+    if (o->vol) {
+        obj_set_when(o, when);
+        return;
+    }
+    c = obj_clone(o, 1);
+    obj_set_when(c, when);
+    db_swap(db, o, c, 0);
+}
+
+int node_db_persist(node_db_t *db, const char *key, size_t klen)
+{
+    node_obj_t *o = find(db, key, klen), *c;
+
+    if (o == NULL || !o->vol)
+        return 0;
+    c = obj_clone(o, 0);
+    db_swap(db, o, c, 0);
+    return 1;
+}
+
+node_obj_t *node_db_random(node_db_t *db)
+{
+    for (;;) {
+        node_obj_t *o = (node_obj_t *)node_dict_random(db->keys);
+
+        if (o == NULL)
+            return NULL;
+        if (!obj_expired(db, o))
+            return o;
+        db_delete_obj(db, o);
+        db->stats.expired_keys++;
+    }
+}
+
+typedef struct scan_ctx_s {
+    node_db_obj_fn *fn;
+    void *priv;
+} scan_ctx_t;
+
+static void scan_cb(void *priv, const node_dict_entry_t *e)
+{
+    scan_ctx_t *ctx = priv;
+
+    ctx->fn(ctx->priv, (node_obj_t *)e);
+}
+
+uint64_t node_db_scan(node_db_t *db, uint64_t cursor, node_db_obj_fn *fn, void *priv)
+{
+    scan_ctx_t ctx = {fn, priv};
+
+    return node_dict_scan(db->keys, cursor, scan_cb, &ctx);
+}
+
+void node_db_foreach(node_db_t *db, node_db_obj_fn *fn, void *priv)
+{
+    node_dict_iter_t it;
+    node_dict_entry_t *e;
+
+    node_dict_iter_init(&it, db->keys);
+    while ((e = node_dict_iter_next(&it)) != NULL) {
+        node_obj_t *o = (node_obj_t *)e;
+        if (!obj_expired(db, o))
+            fn(priv, o);
+    }
+    node_dict_iter_done(&it);
+}
+
+node_obj_t *node_db_hash_create(node_db_t *db, const char *key, size_t klen)
+{
+    node_obj_t *o = obj_alloc(key, klen, sizeof(void *), 0);
+
+    o->type = NODE_OBJ_HASH;
+    o->enc = NODE_ENC_LP;
+    node__obj_set_ptr(o, NULL); /* an empty compact hash has no buffer */
+    db_add(db, o);
+    return o;
+}
+
+node_obj_t *node_db_ptr_create(node_db_t *db, const char *key, size_t klen, node_obj_type_t type,
+                               void *ptr)
+{
+    node_obj_t *o = obj_alloc(key, klen, sizeof(void *), 0);
+
+    o->type = type;
+    o->enc = NODE_ENC_PTR;
+    node__obj_set_ptr(o, ptr);
+    db_add(db, o);
+    return o;
+}
+
+void *node_obj_ptr(const node_obj_t *o)
+{
+    return node__obj_ptr(o);
+}

@@ -1,0 +1,153 @@
+/* node/data/node_db.h: the keyspace: keys to string or hash values, TTLs, lazy
+ * and active expiry, maxmemory eviction, memory accounting. Implemented in
+ * node_db.c (+ node_dict for the tables). The one rule: the db never looks
+ * at a clock; its owner sets the time with node_db_set_now() so expiry is
+ * deterministic in tests.
+ *
+ * The part of this header below "object API" is for the node_cmd_keys.c,
+ * node_cmd_string.c and node_cmd_hash.c commands; the server uses the
+ * lifecycle, cron, eviction and stats parts. */
+#ifndef RC_NODE_NODE_DB_H
+#define RC_NODE_NODE_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/core/node.h"
+
+typedef struct node_db_stats_s {
+    uint64_t expired_keys;
+    uint64_t evicted_keys;
+    uint64_t keyspace_hits;
+    uint64_t keyspace_misses;
+} node_db_stats_t;
+
+node_db_t *node_db_create(void);
+void node_db_destroy(node_db_t *db);
+
+/* Sets the time the db uses for expiry decisions (milliseconds). */
+void node_db_set_now(node_db_t *db, int64_t now_ms);
+
+/* Keys, including expired ones not yet reclaimed (as Redis's DBSIZE). */
+size_t node_db_size(const node_db_t *db);
+/* Keys with a TTL. */
+size_t node_db_expires(const node_db_t *db);
+/* Average TTL in ms of keys with a TTL (sampled estimate as Redis's), 0 if none. */
+int64_t node_db_avg_ttl(const node_db_t *db);
+/* Deletes every key. */
+void node_db_flush(node_db_t *db);
+
+/* Periodic work, called 'hz' times a second: an active expiry cycle that
+ * spends at most 'budget_us' microseconds, and incremental rehash steps. */
+void node_db_cron(node_db_t *db, int64_t budget_us);
+
+/* Frees keys by 'policy' (sampling 'samples' keys per round) until the
+ * process's rc_used_memory() is at most 'maxmemory'. Returns 0 when under
+ * the limit, -ENOMEM when it cannot get there (noeviction, or no candidate
+ * left): the caller then refuses DENYOOM commands with Redis's -OOM error. */
+int node_db_evict(node_db_t *db, uint64_t maxmemory, node_mm_policy_t policy, int samples);
+
+const node_db_stats_t *node_db_stats(const node_db_t *db);
+void node_db_reset_stats(node_db_t *db);
+
+/* ------------------------------------------------------------------ */
+/* Object API, for the data commands (node_cmd_keys/string/hash.c).     */
+/* A node_obj_t pointer is valid until the next call that writes the db   */
+/* (set, delete, expire, lookup of an expired key): writes may move it.   */
+
+typedef struct node_obj_s node_obj_t;
+
+typedef enum node_obj_type_e {
+    NODE_OBJ_STRING = 0,
+    NODE_OBJ_HASH = 1,
+    NODE_OBJ_LIST = 2,
+    NODE_OBJ_SET = 3,
+    NODE_OBJ_ZSET = 4,
+    NODE_OBJ_STREAM = 5,
+} node_obj_type_t;
+
+/* Lookup flags. */
+enum node_lookup_flag_e {
+    NODE_LOOKUP_WRITE = 1 << 0,   /* a write: no keyspace hit/miss stats */
+    NODE_LOOKUP_NOTOUCH = 1 << 1, /* leave the LRU clock of the key alone */
+};
+
+/* Buffer size node_obj_str() needs for integer-encoded strings. */
+#define NODE_OBJ_INTBUF 24
+
+/* Returns the live object at 'key', or NULL. An expired key is deleted on
+ * the way (counted in expired_keys), as Redis's lazy expiry does. */
+node_obj_t *node_db_lookup(node_db_t *db, const char *key, size_t klen, int flags);
+/* The time set by node_db_set_now(). */
+int64_t node_db_now(const node_db_t *db);
+
+node_obj_type_t node_obj_type(const node_obj_t *o);
+/* TYPE's name of the object's type: "string", "hash", "list", "set", "zset", "stream". */
+const char *node_obj_type_name(const node_obj_t *o);
+const char *node_obj_key(const node_obj_t *o, size_t *klen);
+/* Absolute expire time in ms, or -1 when the key has no TTL. */
+int64_t node_obj_expire(const node_obj_t *o);
+/* Bytes of a string object; 'buf' (NODE_OBJ_INTBUF bytes) holds them when
+ * the value is stored as an integer. Valid until the object changes. */
+const char *node_obj_str(const node_obj_t *o, char *buf, size_t *len);
+size_t node_obj_strlen(const node_obj_t *o);
+/* Parses a string object as a long long (Redis's strict rules): 0 or -EINVAL. */
+int node_obj_get_ll(const node_obj_t *o, long long *v);
+
+/* Sets 'key' to the string 'val' whatever it held. The key gets TTL
+ * 'expire_at' (ms, -1: none), or keeps its old TTL when 'keepttl'. */
+void node_db_set_str(node_db_t *db, const char *key, size_t klen, const void *val, size_t vlen,
+                     int64_t expire_at, int keepttl);
+/* Sets 'key' to the integer 'v', keeping its TTL (INCR and friends). */
+void node_db_set_ll(node_db_t *db, const char *key, size_t klen, long long v);
+/* Makes the string at 'key' (which must exist) 'newlen' bytes long, keeping
+ * its bytes and zero-filling the growth, and returns its writable bytes
+ * (valid until the next db write). */
+char *node_db_str_resize(node_db_t *db, const char *key, size_t klen, size_t newlen);
+/* Deletes 'key'. Returns 1 if a live key was deleted, 0 otherwise. */
+int node_db_delete(node_db_t *db, const char *key, size_t klen);
+/* Sets the TTL of the existing 'key' to 'when' (absolute ms). */
+void node_db_set_expire(node_db_t *db, const char *key, size_t klen, int64_t when);
+/* Removes the TTL of 'key'. Returns 1 if it had one. */
+int node_db_persist(node_db_t *db, const char *key, size_t klen);
+/* A random live key (expired ones met on the way are deleted), or NULL. */
+node_obj_t *node_db_random(node_db_t *db);
+
+/* Keyspace SCAN step: calls 'fn' for each object in the bucket(s) at
+ * 'cursor' and returns the next cursor (0: done). 'fn' must not write the db;
+ * the objects may be expired (check with node_db_lookup afterwards). */
+typedef void node_db_obj_fn(void *priv, node_obj_t *o);
+uint64_t node_db_scan(node_db_t *db, uint64_t cursor, node_db_obj_fn *fn, void *priv);
+/* Calls 'fn' for every live key (expired ones are skipped, not deleted). */
+void node_db_foreach(node_db_t *db, node_db_obj_fn *fn, void *priv);
+
+/* Hashes. A hash object is changed in place: these never move it. */
+/* Adds an empty hash at 'key' (which must not exist) and returns it. */
+node_obj_t *node_db_hash_create(node_db_t *db, const char *key, size_t klen);
+/* Converts a compact hash to a table when 'maxlen' (the longest field or
+ * value a command is about to write) is over 64 bytes, as Redis's
+ * hashTypeTryConversion does. */
+void node_hash_try_convert(node_obj_t *o, size_t maxlen);
+/* Sets field 'f' to 'v' (converting past 128 fields). Returns 1 if the
+ * field is new, 0 if updated. */
+int node_hash_set(node_obj_t *o, const char *f, size_t flen, const char *v, size_t vlen);
+/* Finds field 'f': returns 1 and its value (valid until the hash changes), or 0. */
+int node_hash_get(node_obj_t *o, const char *f, size_t flen, const char **v, size_t *vlen);
+/* Deletes field 'f'. Returns 1 if it existed. The caller deletes an empty hash. */
+int node_hash_del(node_obj_t *o, const char *f, size_t flen);
+size_t node_hash_len(const node_obj_t *o);
+/* Calls 'fn' for every field in order (insertion order while compact). */
+typedef void node_hash_fn(void *priv, const char *f, size_t flen, const char *v, size_t vlen);
+void node_hash_foreach(node_obj_t *o, node_hash_fn *fn, void *priv);
+/* 1 when the hash is in the compact (listpack-like) encoding. */
+int node_hash_is_compact(const node_obj_t *o);
+
+/* Lists, sets, sorted sets, streams (types helper, node_obj_*.c): the
+ * value is a pointer to the type's own structure, changed in place. */
+/* Adds an object of 'type' at 'key' (which must not exist) owning 'ptr'. */
+node_obj_t *node_db_ptr_create(node_db_t *db, const char *key, size_t klen, node_obj_type_t type,
+                               void *ptr);
+/* The structure of a list/set/zset/stream object. */
+void *node_obj_ptr(const node_obj_t *o);
+
+#endif /* RC_NODE_NODE_DB_H */

@@ -1,0 +1,78 @@
+/* node/fwd/node_fwd.h: forwarding requests to the node that owns their keys:
+ * pooled, pipelined outgoing data links (one per peer and RESP version),
+ * replies matched in order and relayed byte for byte, and the split and
+ * gather of multi-key requests whose keys span nodes. Internal to node/.
+ * The one rule: every forwarded request gets exactly one reply, the peer's
+ * or an error, never a hang. */
+#ifndef RC_NODE_NODE_FWD_H
+#define RC_NODE_NODE_FWD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/core/node.h"
+#include "node/net/node_conn.h"
+
+enum node_fwd_limit_e {
+    NODE_FWD_LINK_MAX_PENDING = 65536,        /* requests in flight per link */
+    NODE_FWD_LINK_MAX_OUT = 64 * 1024 * 1024, /* request bytes queued per link */
+    NODE_FWD_MIN_TIMEOUT_MS = 2000,           /* floor of the request timeout */
+    NODE_FWD_BACKOFF_MIN_MS = 50,             /* reconnect backoff after a failure */
+    NODE_FWD_BACKOFF_MAX_MS = 1000,
+    NODE_FWD_TICK_MS = 100, /* timeouts are checked this often */
+};
+
+typedef struct node_fwd_s node_fwd_t;
+
+/* How the replies of a split request are gathered. */
+typedef enum node_fwd_merge_e {
+    NODE_FWD_MGET = 0, /* an array of the values in key order */
+    NODE_FWD_MSET = 1, /* +OK when every part says OK, else the first error */
+    NODE_FWD_SUM = 2,  /* the sum of the integers (DEL, UNLINK, EXISTS, TOUCH) */
+} node_fwd_merge_t;
+
+/* The server's forwarder, created on first use (a timer and a check handle
+ * on the server's loop). NULL when the server has no cluster. */
+node_fwd_t *node_fwd_get(node_server_t *server);
+
+/* Shutdown: fails every pending request, closes every link and accepted bus
+ * connection and the forwarder's handles. Safe to call more than once and
+ * when there is no forwarder. */
+void node_fwd_shutdown(node_server_t *server);
+
+/* Frees the forwarder after the loop ran out. NULL is a no-op. */
+void node_fwd_destroy(node_fwd_t *fwd);
+
+/* The list of accepted bus connections (node_conn.c), closed at shutdown
+ * and checked for handshake timeouts. */
+void node_fwd_bus_add(node_fwd_t *fwd, node_conn_t *c);
+void node_fwd_bus_remove(node_fwd_t *fwd, node_conn_t *c);
+
+/* Puts 'c' on the list of connections to pump once this loop iteration's
+ * forwarded replies are in (one write per client per iteration). */
+void node_fwd_defer(node_fwd_t *fwd, node_conn_t *c);
+
+/* Forwards the request in c->argv to member 'idx' of the installed
+ * configuration; its reply takes the request's place among the client's
+ * replies. Replies an error now when the member cannot be reached. */
+void node_fwd_command(node_client_t *c, int idx);
+
+/* Splits the request in c->argv whose keys start at argv[1], one key every
+ * 'step' arguments (1 for MGET and DEL, 2 for MSET), by 'owners' (member
+ * index of each key, in order). Keys this node owns ('myidx') run locally
+ * through 'proc'; the rest go to their owners; the replies are gathered as
+ * 'kind' says. */
+void node_fwd_split(node_client_t *c, node_fwd_merge_t kind, int step, const int *owners, int myidx,
+                    void (*proc)(node_client_t *));
+
+/* Gathers 'nparts' replies ('replies'[p], 'lens'[p] bytes, each one
+ * complete RESP value) of a split request into 'out' (appended): key k of
+ * the original request is element 'index_in_part'[k] of part 'part_of'[k].
+ * An error reply in any part (first in part order) becomes the answer.
+ * Returns 0, or RC_EPROTO when a part is not the reply 'kind' expects (an
+ * error reply is then written). Pure: no I/O. */
+int node_fwd_merge(node_fwd_merge_t kind, size_t nkeys, const uint32_t *part_of,
+                   const uint32_t *index_in_part, size_t nparts, const char *const *replies,
+                   const size_t *lens, node_conn_seg_t *out);
+
+#endif /* RC_NODE_NODE_FWD_H */

@@ -1,0 +1,884 @@
+/* node/net/node_conn.c: client connections: accept, read, parse, run, write.
+ * The one rule: the replies of every command run from one read leave in a
+ * single write (uv_try_write, then one uv_write for what the kernel did not
+ * take), and a connection is freed only in its close callback.
+ *
+ *   on_read --> node_proto_feed --> on_command --> node_cmd_dispatch
+ *      |                                              | replies
+ *      '--------------------> flush <--- obuf <-------'
+ *
+ * Output is bounded by pausing: past NODE_CONN_OUT_PAUSE pending bytes the
+ * connection stops running commands and stops reading; the unrun bytes of
+ * the last read wait in 'pending' until the peer drains the output. */
+#include "node/net/node_conn.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/rc.h"
+#include "node/bus/node_bus_proto.h"
+#include "node/cluster/node_cluster.h"
+#include "node/cmd/node_cmd.h"
+#include "node/data/node_db.h"
+#include "node/fwd/node_fwd.h"
+#include "node/net/node_reply.h"
+#include "node/net/node_server.h"
+
+typedef struct write_req_s {
+    uv_write_t req;
+    char *base; /* the output buffer this write owns */
+} write_req_t;
+
+static void process(node_conn_t *c, const char *data, size_t len);
+static void run(node_conn_t *c, const char *data, size_t len);
+
+static node_server_t *server_of(node_conn_t *c)
+{
+    return c->client.server;
+}
+
+size_t node_conn_out_pending(const node_conn_t *c)
+{
+    return c->olen + c->owriting + c->seg_bytes;
+}
+
+static char *grow(char **buf, size_t len, size_t *cap, size_t n, size_t initial)
+{
+    if (*cap - len < n || *buf == NULL) {
+        size_t want = *cap == 0 ? initial : *cap;
+
+        while (want - len < n)
+            want *= 2;
+        *buf = rc_xrealloc(*buf, want);
+        *cap = want;
+    }
+    return *buf + len;
+}
+
+enum {
+    SEG_FREE_MAX = 64,    /* recycled segments kept per connection */
+    SEG_KEEP = 16 * 1024, /* larger segment buffers are not kept */
+    SEG_INITIAL = 512,
+};
+
+node_conn_seg_t *node_conn_seg_get(node_conn_t *c)
+{
+    node_conn_seg_t *seg = c->seg_free;
+
+    if (seg != NULL) {
+        c->seg_free = seg->next;
+        c->nseg_free--;
+    } else {
+        seg = rc_xcalloc(1, sizeof(*seg));
+    }
+    seg->next = NULL;
+    seg->conn = c;
+    seg->len = 0;
+    seg->gather = NULL;
+    seg->pending = 0;
+    return seg;
+}
+
+static void seg_free(node_conn_seg_t *seg)
+{
+    rc_free(seg->buf);
+    rc_free(seg);
+}
+
+void node_conn_seg_release(node_conn_t *c, node_conn_seg_t *seg)
+{
+    if (c == NULL || c->closing || c->nseg_free >= SEG_FREE_MAX || seg->cap > SEG_KEEP) {
+        seg_free(seg);
+        return;
+    }
+    seg->next = c->seg_free;
+    c->seg_free = seg;
+    c->nseg_free++;
+}
+
+static void seg_append(node_conn_seg_t *seg, const char *p, size_t len)
+{
+    if (len == 0)
+        return;
+    memcpy(grow(&seg->buf, seg->len, &seg->cap, len, SEG_INITIAL), p, len);
+    seg->len += len;
+}
+
+static void obuf_append(node_conn_t *c, const char *p, size_t len)
+{
+    if (len == 0)
+        return;
+    memcpy(grow(&c->obuf, c->olen, &c->ocap, len, NODE_CONN_OBUF_INITIAL), p, len);
+    c->olen += len;
+}
+
+/* The output target of reply functions: the explicit capture, else the
+ * last segment while any is queued (a new one behind a pending forward),
+ * else obuf (NULL). */
+static node_conn_seg_t *out_target(node_conn_t *c)
+{
+    node_conn_seg_t *tail = c->seg_tail;
+
+    if (c->capture != NULL)
+        return c->capture;
+    if (tail == NULL)
+        return NULL;
+    if (tail->pending) {
+        node_conn_seg_t *seg = node_conn_seg_get(c);
+
+        tail->next = seg;
+        c->seg_tail = seg;
+        return seg;
+    }
+    return tail;
+}
+
+char *node_conn_out_reserve(node_conn_t *c, size_t n)
+{
+    node_conn_seg_t *seg = out_target(c);
+
+    c->out_seg = seg;
+    if (seg == NULL)
+        return grow(&c->obuf, c->olen, &c->ocap, n, NODE_CONN_OBUF_INITIAL);
+    return grow(&seg->buf, seg->len, &seg->cap, n, SEG_INITIAL);
+}
+
+void node_conn_out_commit(node_conn_t *c, size_t n)
+{
+    if (c->out_seg != NULL) {
+        c->out_seg->len += n;
+        if (c->out_seg != c->capture)
+            c->seg_bytes += n;
+    } else
+        c->olen += n;
+}
+
+char *node_conn_out_base(node_conn_t *c, size_t *len)
+{
+    if (c->out_seg != NULL) {
+        *len = c->out_seg->len;
+        return c->out_seg->buf;
+    }
+    *len = c->olen;
+    return c->obuf;
+}
+
+node_conn_seg_t *node_conn_seg_push(node_conn_t *c)
+{
+    node_conn_seg_t *seg = node_conn_seg_get(c);
+
+    seg->pending = 1;
+    if (c->seg_tail != NULL)
+        c->seg_tail->next = seg;
+    else
+        c->seg_head = seg;
+    c->seg_tail = seg;
+    c->nfwd++;
+    c->out_seg = NULL;
+    return seg;
+}
+
+/* Moves the completed segments at the head into obuf. */
+static void drain(node_conn_t *c)
+{
+    node_conn_seg_t *seg;
+
+    while ((seg = c->seg_head) != NULL && !seg->pending) {
+        obuf_append(c, seg->buf, seg->len);
+        c->seg_bytes -= seg->len;
+        c->seg_head = seg->next;
+        if (c->seg_head == NULL)
+            c->seg_tail = NULL;
+        node_conn_seg_release(c, seg);
+    }
+    c->out_seg = NULL;
+}
+
+/* Drops the queued segments of a closing connection: pending ones are
+ * orphaned (node_fwd.c still points at them), the rest freed. */
+static void orphan_segs(node_conn_t *c)
+{
+    node_conn_seg_t *seg, *next;
+
+    for (seg = c->seg_head; seg != NULL; seg = next) {
+        next = seg->next;
+        seg->next = NULL;
+        if (seg->pending)
+            seg->conn = NULL;
+        else
+            seg_free(seg);
+    }
+    c->seg_head = c->seg_tail = NULL;
+    c->nfwd = 0;
+    c->seg_bytes = 0;
+    c->out_seg = NULL;
+    c->capture = NULL;
+}
+
+static void pump(node_conn_t *c);
+
+void node_conn_seg_complete(node_conn_seg_t *seg, const char *reply, size_t len)
+{
+    node_conn_t *c = seg->conn;
+
+    if (c == NULL) {
+        seg_free(seg); /* orphaned: its client is gone */
+        return;
+    }
+    RC_ASSERT(seg->pending && c->nfwd > 0);
+    seg->pending = 0;
+    c->nfwd--;
+    if (seg == c->seg_head) {
+        /* The common case: straight into obuf, no copy into the segment
+         * (a gathered reply is in seg->buf already). */
+        obuf_append(c, seg->buf, seg->len);
+        obuf_append(c, reply, len);
+        seg->len = 0;
+    } else {
+        c->seg_bytes += seg->len + len;
+        seg_append(seg, reply, len);
+    }
+    drain(c);
+    if (!c->in_batch && !c->closing && !c->deferred)
+        node_fwd_defer(server_of(c)->fwd, c);
+}
+
+void node_conn_resume(node_conn_t *c)
+{
+    if (!c->closing)
+        pump(c);
+}
+
+static void on_close(uv_handle_t *handle)
+{
+    node_conn_t *c = handle->data;
+
+    node_conn_seg_t *seg;
+
+    while ((seg = c->seg_free) != NULL) {
+        c->seg_free = seg->next;
+        seg_free(seg);
+    }
+    if (c->bus != NULL) {
+        node_bus_session_free(c->bus);
+        rc_free(c->bus);
+    }
+    node_proto_destroy(c->proto);
+    rc_free(c->obuf);
+    rc_free(c->pending);
+    rc_free(c->name);
+    rc_free(c);
+}
+
+void node_conn_close(node_conn_t *c, int reason)
+{
+    if (c->closing)
+        return; /* a read error and a write error can both get here */
+    c->closing = 1;
+    if (reason != 0 && reason != UV_EOF)
+        rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": closing: %s", c->id, rc_strerror(reason));
+    else
+        rc_log(RC_LOG_DEBUG, "conn %" PRIu64 ": closed", c->id);
+    orphan_segs(c);
+    if (c->busconn)
+        node_fwd_bus_remove(server_of(c)->fwd, c);
+    else
+        node_server_unlink_client(server_of(c), c);
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+void node_conn_close_after_reply(node_conn_t *c)
+{
+    c->close_after_reply = 1;
+}
+
+static void read_stop(node_conn_t *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void read_start(node_conn_t *c)
+{
+    int err;
+
+    if (c->reading || c->closing)
+        return;
+    err = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (err != 0) {
+        node_conn_close(c, err);
+        return;
+    }
+    c->reading = 1;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    write_req_t *w = (write_req_t *)(void *)req; /* 'req' is the first member */
+    node_conn_t *c = req->data;
+    size_t done = c->owriting;
+
+    rc_free(w->base);
+    rc_free(w);
+    c->writing = 0;
+    c->owriting = 0;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        node_conn_close(c, status);
+        return;
+    }
+    server_of(c)->stats.net_output_bytes += done;
+    pump(c);
+}
+
+/* Hands the output to the kernel: try a direct write, queue the rest in
+ * one uv_write that owns the buffer. */
+static void flush(node_conn_t *c)
+{
+    uv_buf_t buf;
+    write_req_t *w;
+    int n, err;
+
+    if (c->closing || c->writing || c->olen == 0)
+        return;
+    buf = uv_buf_init(c->obuf, (unsigned)c->olen);
+    n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        node_conn_close(c, n);
+        return;
+    }
+    if (n < 0)
+        n = 0;
+    server_of(c)->stats.net_output_bytes += (uint64_t)n;
+    if ((size_t)n == c->olen) {
+        c->olen = 0;
+        if (c->ocap > NODE_CONN_OBUF_KEEP) {
+            rc_free(c->obuf);
+            c->obuf = NULL;
+            c->ocap = 0;
+        }
+        return;
+    }
+    /* The write takes the buffer; the next reply starts a fresh one. */
+    w = rc_xmalloc(sizeof(*w));
+    w->base = c->obuf;
+    w->req.data = c;
+    buf = uv_buf_init(c->obuf + n, (unsigned)(c->olen - (size_t)n));
+    c->owriting = c->olen - (size_t)n;
+    if (c->owriting > c->out_peak)
+        c->out_peak = c->owriting;
+    c->obuf = NULL;
+    c->olen = 0;
+    c->ocap = 0;
+    c->writing = 1;
+    err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+    if (err != 0) {
+        rc_free(w->base);
+        rc_free(w);
+        c->writing = 0;
+        c->owriting = 0;
+        node_conn_close(c, err);
+        return;
+    }
+    if (node_conn_out_pending(c) > NODE_CONN_OUT_PAUSE)
+        read_stop(c);
+}
+
+static int on_command(void *ud, int argc, node_arg_t *argv)
+{
+    node_conn_t *c = ud;
+
+    c->client.argc = argc;
+    c->client.argv = argv;
+    node_cmd_dispatch(&c->client);
+    c->client.argc = 0;
+    c->client.argv = NULL;
+    c->capture = NULL;
+    if (c->seg_head != NULL)
+        drain(c);
+    if (c->closing || c->close_after_reply)
+        return 1;
+    return node_conn_out_pending(c) > NODE_CONN_OUT_PAUSE || c->nfwd >= NODE_CONN_MAX_FORWARDS;
+}
+
+/* Runs the commands in 'data' (no flush). */
+static void run(node_conn_t *c, const char *data, size_t len)
+{
+    node_server_t *server = server_of(c);
+    ssize_t n;
+
+    node_proto_set_limits(c->proto, server->config.proto_max_bulk_len,
+                          server->config.client_query_buffer_limit);
+    /* requirepass may have been cleared by CONFIG SET since we connected. */
+    node_proto_set_authenticated(c->proto, c->authenticated || server->config.requirepass == NULL);
+    c->in_batch = 1;
+    n = node_proto_feed(c->proto, data, len, on_command, c);
+    c->in_batch = 0;
+    if (c->closing)
+        return;
+    if (n == RC_EPROTO) {
+        rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": protocol error from client: %s", c->id,
+               node_proto_error(c->proto));
+        node_reply_error(&c->client, node_proto_error(c->proto));
+        c->close_after_reply = 1;
+        read_stop(c);
+    } else if (n < 0) {
+        rc_log(RC_LOG_WARNING,
+               "Closing client that reached max query buffer length: id=%" PRIu64 " addr=%s", c->id,
+               c->addr);
+        node_conn_close(c, n);
+        return;
+    } else if ((size_t)n < len && !c->close_after_reply) {
+        /* Paused on output: keep the unrun bytes, stop reading. */
+        c->pending = rc_xmemdup(data + n, len - (size_t)n);
+        c->pending_len = len - (size_t)n;
+        read_stop(c);
+    }
+}
+
+/* Writes the output and, once it is all out, closes (QUIT, protocol
+ * error), resumes the commands left unrun by a pause, or reads on. A loop,
+ * not recursion: each round runs at least one pending command. */
+static void pump(node_conn_t *c)
+{
+    for (;;) {
+        char *data;
+        size_t len;
+
+        flush(c);
+        if (c->closing)
+            return;
+        if (c->writing) {
+            if (node_conn_out_pending(c) > NODE_CONN_OUT_PAUSE)
+                read_stop(c);
+            return; /* on_write() pumps again */
+        }
+        if (c->close_after_reply) {
+            if (c->seg_head == NULL)
+                node_conn_close(c, 0);
+            return; /* else once the forwarded replies before it are out */
+        }
+        if (c->nfwd >= NODE_CONN_MAX_FORWARDS ||
+            (c->seg_head != NULL && c->seg_bytes > NODE_CONN_OUT_PAUSE)) {
+            read_stop(c); /* a forwarded reply pumps again */
+            return;
+        }
+        if (c->pending == NULL) {
+            read_start(c);
+            return;
+        }
+        data = c->pending;
+        len = c->pending_len;
+        c->pending = NULL;
+        c->pending_len = 0;
+        run(c, data, len);
+        rc_free(data);
+    }
+}
+
+static void process(node_conn_t *c, const char *data, size_t len)
+{
+    run(c, data, len);
+    pump(c);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    node_conn_t *c = handle->data;
+    node_server_t *server = server_of(c);
+
+    (void)suggested;
+    /* One read per client per loop iteration, as Redis does: libuv would
+     * otherwise keep reading one busy client (up to 32 reads) while the
+     * others wait. An empty buffer makes libuv stop with UV_ENOBUFS; the
+     * socket stays readable and is read on the next iteration. */
+    if (server->readbuf_busy || c->read_iter == server->loop_iter) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    c->read_iter = server->loop_iter;
+    server->readbuf_busy = 1;
+    /* Small reads keep clients interleaved; a big argument being read
+     * gets the whole buffer. */
+    /* A data link from a peer carries the requests of many clients. */
+    *buf = uv_buf_init(
+        server->readbuf,
+        c->peer || (c->proto != NULL && node_proto_buffered(c->proto) >= NODE_SERVER_READ_CHUNK)
+            ? NODE_SERVER_READBUF
+            : NODE_SERVER_READ_CHUNK);
+}
+
+/* ---- accepted cluster-bus connections ---- */
+
+static void bus_emit(void *arg, const void *bytes, size_t len)
+{
+    node_conn_t *c = arg;
+
+    memcpy(node_conn_out_reserve(c, len), bytes, len);
+    node_conn_out_commit(c, len);
+}
+
+static int on_bus_frame(void *arg, const node_bus_header_t *h, const uint8_t *payload)
+{
+    node_conn_t *c = arg;
+    const node_bus_hello_t *peer = node_bus_session_peer(c->bus);
+
+    if (peer->role == NODE_BUS_ROLE_DATA) {
+        if (h->type != NODE_BUS_DATA)
+            c->bus_bad = 1;
+        else
+            c->bus_data = 1;
+        return 1;
+    }
+    if (h->type == NODE_BUS_DATA ||
+        node_cluster_on_frame(node_server_cluster(server_of(c)), c->bus, h, payload, c->addr) < 0) {
+        c->bus_bad = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The peer's DATA frame arrived: answer with ours, then the connection is a
+ * RESP client the bus authenticated, in the peer's RESP version. */
+static void become_data_link(node_conn_t *c)
+{
+    node_server_t *server = server_of(c);
+    node_bus_session_t *s = c->bus;
+    uint8_t frame[NODE_BUS_HEADER];
+    size_t n = node_bus_frame(frame, sizeof(frame), NODE_BUS_DATA, s->id, s->incarnation, s->epoch,
+                              NULL, 0);
+
+    bus_emit(c, frame, n);
+    c->client.resp = node_bus_session_peer(s)->resp == 3 ? 3 : 2;
+    c->peer = 1;
+    node_bus_session_free(s);
+    rc_free(s);
+    c->bus = NULL;
+    c->proto = node_proto_create(server->config.proto_max_bulk_len,
+                                 server->config.client_query_buffer_limit);
+    node_conn_set_authenticated(c, 1);
+    rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": data link from %s open (resp %d)", c->id, c->addr,
+           c->client.resp);
+}
+
+static void bus_read(node_conn_t *c, const char *data, size_t len)
+{
+    node_cluster_t *cl = node_server_cluster(server_of(c));
+    ssize_t n =
+        node_bus_session_feed(c->bus, (const uint8_t *)data, len, bus_emit, c, on_bus_frame, c);
+
+    if (n < 0) {
+        node_cluster_bus_failed(cl, c->bus, c->addr);
+        node_conn_close(c, (int)n);
+        return;
+    }
+    if (c->bus_bad) {
+        rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": bad frame on the bus from %s: closing", c->id,
+               c->addr);
+        node_conn_close(c, RC_EPROTO);
+        return;
+    }
+    if (c->bus_data) {
+        become_data_link(c);
+        if ((size_t)n < len)
+            run(c, data + n, len - (size_t)n);
+        if (!c->closing)
+            pump(c);
+        return;
+    }
+    if (!c->bus_control && node_bus_session_is_open(c->bus) &&
+        node_bus_session_peer(c->bus)->role == NODE_BUS_ROLE_CONTROL)
+        c->bus_control = 1;
+    pump(c);
+}
+
+void node_conn_bus_expire(node_conn_t *c, int64_t now_ms)
+{
+    if (c->bus == NULL || c->closing)
+        return;
+    if (c->bus_control) {
+        if (now_ms - c->last_ms > NODE_CONN_BUS_IDLE_MS) {
+            rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": bus peer %s silent for %d ms: closing", c->id,
+                   c->addr, (int)NODE_CONN_BUS_IDLE_MS);
+            node_conn_close(c, UV_ETIMEDOUT);
+        }
+        return;
+    }
+    if (now_ms - c->ctime_ms > NODE_CONN_BUS_HANDSHAKE_MS) {
+        rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": bus handshake from %s timed out", c->id, c->addr);
+        node_conn_close(c, UV_ETIMEDOUT);
+    }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    node_conn_t *c = stream->data;
+    node_server_t *server = server_of(c);
+
+    if (buf->base == server->readbuf)
+        server->readbuf_busy = 0;
+    if (nread == 0 || c->closing)
+        return;
+    if (c->close_after_reply && nread > 0) {
+        read_stop(c); /* QUIT or a protocol error: nothing more is run */
+        return;
+    }
+    if (nread == UV_ENOBUFS)
+        return; /* throttled by on_alloc(): read again next iteration */
+    if (nread < 0) {
+        node_conn_close(c, (int)nread);
+        return;
+    }
+    server->stats.net_input_bytes += (uint64_t)nread;
+    node_server_update_time(server);
+    c->last_ms = server->now_ms;
+    if (c->bus != NULL) {
+        bus_read(c, buf->base, (size_t)nread);
+        return;
+    }
+    process(c, buf->base, (size_t)nread);
+}
+
+static void format_addr(const struct sockaddr_storage *ss, char *out, size_t size)
+{
+    char ip[64] = "?";
+    int port = 0;
+
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)ss;
+
+        uv_ip4_name(sin, ip, sizeof(ip));
+        port = ntohs(sin->sin_port);
+        snprintf(out, size, "%s:%d", ip, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)ss;
+
+        uv_ip6_name(sin6, ip, sizeof(ip));
+        port = ntohs(sin6->sin6_port);
+        snprintf(out, size, "[%s]:%d", ip, port);
+    } else {
+        snprintf(out, size, "?:0");
+    }
+}
+
+/* Redis 7.0's connIsLocal() for protected mode: exactly 127.0.0.1 or ::1
+ * (not all of 127/8, and not a v4-mapped address). */
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)ss;
+
+        return ntohl(sin->sin_addr.s_addr) == 0x7f000001u;
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)ss;
+        static const unsigned char v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+        return memcmp(sin6->sin6_addr.s6_addr, v6_loop, 16) == 0;
+    }
+    return 1; /* unix sockets: local */
+}
+
+static const char denied_msg[] =
+    "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+static void on_refused_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    rc_free(req);
+}
+
+static void on_discard_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    node_conn_t *c = handle->data;
+    node_server_t *server = server_of(c);
+
+    (void)suggested;
+    if (server->readbuf_busy) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    server->readbuf_busy = 1;
+    *buf = uv_buf_init(server->readbuf, NODE_SERVER_READ_CHUNK);
+}
+
+static void on_discard_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    node_conn_t *c = stream->data;
+
+    if (buf->base == server_of(c)->readbuf)
+        server_of(c)->readbuf_busy = 0;
+    if (nread < 0 && nread != UV_ENOBUFS)
+        node_conn_close(c, 0); /* the peer hung up (or failed) */
+}
+
+/* Answers a connection refused at accept with 'msg', then half-closes and
+ * drains it until the peer hangs up (the cron closes it after 2 s): closing
+ * with unread input would send a RST that can destroy the message. */
+static void refuse(node_conn_t *c, const char *msg)
+{
+    node_server_t *server = server_of(c);
+    uv_buf_t buf = uv_buf_init((char *)msg, (unsigned)strlen(msg));
+    uv_shutdown_t *req;
+
+    if (msg[0] == '\0') {
+        c->closing = 1;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return;
+    }
+    (void)uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    c->refused = 1;
+    c->ctime_ms = server->now_ms;
+    node_server_link_client(server, c);
+    req = rc_xmalloc(sizeof(*req));
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_refused_shutdown) != 0) {
+        rc_free(req);
+        node_conn_close(c, 0);
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_discard_alloc, on_discard_read) != 0)
+        node_conn_close(c, 0);
+}
+
+/* Accepts one pending connection on 'listener' into a new connection with
+ * its addresses filled in ('peer' gets the remote one). Returns 0, or a
+ * libuv error (the connection is then gone or closing). */
+static int accept_one(node_server_t *server, uv_stream_t *listener, node_conn_t **out,
+                      struct sockaddr_storage *peer)
+{
+    node_conn_t *c = rc_xcalloc(1, sizeof(*c));
+    struct sockaddr_storage local;
+    uv_os_fd_t fd;
+    int err, len;
+
+    *out = NULL;
+    err = uv_tcp_init(server->loop, &c->tcp);
+    if (err != 0) {
+        rc_free(c); /* not registered with the loop: free directly */
+        return err;
+    }
+    c->tcp.data = c;
+    c->client.server = server;
+    c->client.db = server->db;
+    c->client.resp = 2;
+    c->client.conn = c;
+    err = uv_accept(listener, (uv_stream_t *)&c->tcp);
+    if (err != 0) {
+        c->closing = 1;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return err;
+    }
+    memset(peer, 0, sizeof(*peer));
+    memset(&local, 0, sizeof(local));
+    len = sizeof(*peer);
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)peer, &len);
+    len = sizeof(local);
+    uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&local, &len);
+    format_addr(peer, c->addr, sizeof(c->addr));
+    format_addr(&local, c->laddr, sizeof(c->laddr));
+    c->fd = uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? (int)fd : -1;
+    uv_tcp_nodelay(&c->tcp, 1);
+    *out = c;
+    return 0;
+}
+
+int node_conn_accept(node_server_t *server, uv_stream_t *listener)
+{
+    struct sockaddr_storage peer;
+    node_conn_t *c;
+    int err = accept_one(server, listener, &c, &peer);
+
+    if (err != 0)
+        return err;
+    if (server->shutting_down) {
+        refuse(c, "");
+        return 0;
+    }
+    if (server->nclients >= server->config.maxclients) {
+        server->stats.rejected_connections++;
+        refuse(c, "-ERR max number of clients reached\r\n");
+        return 0;
+    }
+    if (server->config.protected_mode && server->config.requirepass == NULL &&
+        !is_loopback(&peer)) {
+        server->stats.rejected_connections++;
+        rc_log(RC_LOG_WARNING, "Refusing connection from %s: protected mode", c->addr);
+        refuse(c, denied_msg);
+        return 0;
+    }
+    if (server->config.tcp_keepalive > 0)
+        uv_tcp_keepalive(&c->tcp, 1, (unsigned)server->config.tcp_keepalive);
+    c->id = ++server->next_conn_id;
+    c->proto = node_proto_create(server->config.proto_max_bulk_len,
+                                 server->config.client_query_buffer_limit);
+    node_conn_set_authenticated(c, server->config.requirepass == NULL);
+    c->ctime_ms = server->now_ms;
+    c->last_ms = server->now_ms;
+    server->stats.total_connections++;
+    node_server_link_client(server, c);
+    rc_log(RC_LOG_DEBUG, "conn %" PRIu64 ": accepted from %s", c->id, c->addr);
+    read_start(c);
+    return 0;
+}
+
+void node_conn_set_authenticated(node_conn_t *c, int authenticated)
+{
+    c->authenticated = authenticated ? 1 : 0;
+    if (c->proto != NULL)
+        node_proto_set_authenticated(c->proto, authenticated);
+}
+
+int node_conn_accept_bus(node_server_t *server, uv_stream_t *listener)
+{
+    node_cluster_t *cl = node_server_cluster(server);
+    node_fwd_t *fwd = node_fwd_get(server);
+    struct sockaddr_storage peer;
+    node_conn_t *c;
+    int err = accept_one(server, listener, &c, &peer);
+
+    if (err != 0)
+        return err;
+    if (server->shutting_down || cl == NULL || fwd == NULL) {
+        c->closing = 1;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return 0;
+    }
+    c->id = ++server->next_conn_id;
+    c->busconn = 1;
+    c->ctime_ms = server->now_ms;
+    c->last_ms = server->now_ms;
+    c->bus = rc_xmalloc(sizeof(*c->bus));
+    /* The acceptor always says CONTROL; the peer's HELLO decides the role. */
+    node_cluster_session_init(cl, c->bus, 0, NODE_BUS_ROLE_CONTROL, 0);
+    node_fwd_bus_add(fwd, c);
+    rc_log(RC_LOG_DEBUG, "conn %" PRIu64 ": bus connection from %s", c->id, c->addr);
+    node_bus_session_start(c->bus, bus_emit, c);
+    pump(c); /* sends our HELLO, starts reading */
+    return 0;
+}
+
+size_t node_conn_describe(const node_conn_t *c, int64_t now_ms, char *buf, size_t size)
+{
+    size_t qbuf = node_proto_buffered(c->proto);
+    size_t mem = node_proto_memory(c->proto) + c->ocap + c->owriting + sizeof(*c);
+    int n;
+
+    n = snprintf(
+        buf, size,
+        "id=%" PRIu64
+        " addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=0 argv-mem=0 multi-mem=0 rbs=%d rbp=0 obl=%zu oll=%d omem=%zu tot-mem=%zu events=r%s cmd=%s user=default redir=-1 resp=%d",
+        c->id, c->addr, c->laddr, c->fd, c->name != NULL ? c->name : "",
+        (long long)((now_ms - c->ctime_ms) / 1000), (long long)((now_ms - c->last_ms) / 1000), qbuf,
+        NODE_SERVER_READBUF, c->olen, c->writing ? 1 : 0, c->owriting, mem, c->writing ? "w" : "",
+        c->lastcmd != NULL ? c->lastcmd : "NULL", c->client.resp);
+    if (n < 0)
+        return 0;
+    return (size_t)n < size ? (size_t)n : size - 1;
+}

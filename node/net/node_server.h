@@ -1,0 +1,106 @@
+/* node/net/node_server.h: the process-wide server: listeners, clients, timers,
+ * signals, stats. Internal to node/. The one rule: everything runs on the
+ * one loop thread; shutdown closes every handle so uv_loop_close() is 0. */
+#ifndef RC_NODE_NODE_SERVER_H
+#define RC_NODE_NODE_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "node/core/node.h"
+#include "node/net/node_conn.h"
+
+enum node_server_limit_e {
+    NODE_SERVER_MAX_LISTENERS = 16,
+    NODE_SERVER_READBUF = 64 * 1024, /* shared read buffer */
+    NODE_SERVER_READ_CHUNK =
+        16 * 1024,                /* one read per client per iteration (Redis's PROTO_IOBUF_LEN) */
+    NODE_SERVER_OPS_SAMPLES = 16, /* instantaneous_ops_per_sec window */
+};
+
+typedef struct node_stats_s {
+    uint64_t total_connections;
+    uint64_t total_commands;
+    uint64_t rejected_connections;
+    uint64_t net_input_bytes;
+    uint64_t net_output_bytes;
+    uint64_t total_error_replies;
+    uint64_t unexpected_error_replies;
+    uint64_t oom_rejections;
+} node_stats_t;
+
+struct node_server_s {
+    uv_loop_t *loop;
+    node_config_t config;
+    node_db_t *db;
+    char *config_file; /* absolute path, NULL when none */
+    char *executable;
+
+    uv_tcp_t listeners[NODE_SERVER_MAX_LISTENERS];
+    int nlisteners;
+    uv_timer_t cron;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    uv_prepare_t prepare; /* counts loop iterations, for fair reads */
+    uint64_t loop_iter;
+    int handles_open; /* handles still to be closed at shutdown */
+
+    node_conn_t *clients;
+    node_conn_t *refused; /* connections refused at accept, draining */
+    long nclients;
+    uint64_t next_conn_id;
+    size_t clients_out_peak;
+    size_t mem_peak; /* used_memory_peak */
+
+    int64_t now_ms;
+    int64_t start_ms;
+    uint64_t cron_loops;
+    node_stats_t stats;
+    uint64_t ops_samples[NODE_SERVER_OPS_SAMPLES];
+    int ops_idx;
+    uint64_t ops_last_commands;
+    int64_t ops_last_ms;
+
+    struct node_cluster_s *cluster; /* node_cluster.c; NULL in bare unit-test servers */
+    struct node_fwd_s *fwd;         /* node_fwd.c: outgoing data links, NULL until used */
+
+    char *readbuf;
+    int readbuf_busy;
+    int shutting_down;
+    int exit_code;
+    char run_id[41];
+};
+
+typedef struct node_server_s node_server_t;
+
+/* Creates the server from parsed 'config' (takes ownership of its strings),
+ * binds the listeners, installs the timers and signal handlers. Returns 0
+ * and stores the server in '*out', or a negative error (logged). */
+int node_server_create(uv_loop_t *loop, node_config_t *config, const char *config_file,
+                       node_server_t **out);
+
+/* Starts a graceful shutdown: stop accepting, close clients and handles.
+ * The loop then runs out; call node_server_destroy() after uv_run(). */
+void node_server_shutdown(node_server_t *server);
+
+/* Frees the server once its loop has stopped. NULL is a no-op. */
+void node_server_destroy(node_server_t *server);
+
+/* Refreshes the cached clock (called once per loop iteration and at the
+ * start of each read batch). */
+void node_server_update_time(node_server_t *server);
+
+/* Applies a config change that needs action (loglevel, hz, maxmemory, ...).
+ * 'name' is the option just set. */
+void node_server_config_changed(node_server_t *server, const char *name);
+
+/* Adds/removes a client to/from the server's list. */
+void node_server_link_client(node_server_t *server, node_conn_t *c);
+void node_server_unlink_client(node_server_t *server, node_conn_t *c);
+
+/* instantaneous_ops_per_sec. */
+uint64_t node_server_ops_per_sec(const node_server_t *server);
+
+#endif /* RC_NODE_NODE_SERVER_H */

@@ -10,8 +10,11 @@
 #include <uv.h>
 
 #include "common/rc.h"
+#include "node/bus/node_bus.h"
 #include "node/cluster/node_cluster.h"
+#include "node/cmd/node_cmd.h"
 #include "node/core/node_config.h"
+#include "node/fwd/node_fwd.h"
 #include "node/net/node_server.h"
 
 #ifndef RC_VERSION
@@ -19,6 +22,14 @@
 #endif
 
 int main(int argc, char **argv);
+
+/* The graceful leave asked by shutdown is over: shut down for real. */
+static void on_leave_done(void *arg)
+{
+    node_server_shutdown(arg);
+}
+
+static const node_cluster_observer_t main_observer = {NULL, on_leave_done, NULL};
 
 static void usage(FILE *fp)
 {
@@ -45,6 +56,9 @@ int main(int argc, char **argv)
 {
     node_config_t config;
     node_server_t *server = NULL;
+    node_cluster_t *cl = NULL;
+    node_fwd_t *fwd = NULL;
+    node_cmd_env_t env;
     const char *config_file = NULL;
     char err[1024];
     uv_loop_t loop;
@@ -94,24 +108,32 @@ int main(int argc, char **argv)
         uv_loop_close(&loop);
         return 1;
     }
-    {
-        node_cluster_t *cl;
-
-        rc = node_cluster_create(server, &cl);
-        if (rc != 0) {
-            rc_log(RC_LOG_WARNING, "Cannot start the cluster, aborting.");
-            node_server_shutdown(server);
-            uv_run(&loop, UV_RUN_DEFAULT);
-            node_server_destroy(server);
-            uv_loop_close(&loop);
-            return 1;
-        }
+    /* Wiring, bottom up: server (net) <- cluster (+ bus) <- forwarder <-
+     * commands. Each room registers its own shutdown observer in that
+     * order; requests reach the dispatcher from clients and from peers. */
+    rc = node_cluster_create(server, &cl);
+    if (rc != 0) {
+        rc_log(RC_LOG_WARNING, "Cannot start the cluster, aborting.");
+        node_server_shutdown(server);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        node_server_destroy(server);
+        uv_loop_close(&loop);
+        return 1;
     }
+    node_cluster_observe(cl, &main_observer, server);
+    fwd = node_fwd_create(server, cl);
+    env.server = server;
+    env.cluster = cl;
+    env.fwd = fwd;
+    node_server_set_request_handler(server, node_cmd_dispatch, &env);
+    node_bus_set_request_handler(node_cluster_bus(cl), node_cmd_dispatch, &env);
     rc_log(RC_LOG_NOTICE, "Running mode=cluster, port=%d.", server->config.port);
     rc_log(RC_LOG_NOTICE, "Server initialized");
     rc_log(RC_LOG_NOTICE, "Ready to accept connections");
     uv_run(&loop, UV_RUN_DEFAULT);
     exit_code = server->exit_code;
+    node_fwd_destroy(fwd);
+    node_cluster_destroy(cl);
     node_server_destroy(server);
     rc = uv_loop_close(&loop);
     if (rc != 0) {

@@ -190,6 +190,11 @@ void paxos_node_on_msg(paxos_node_t *node, uint64_t now, const paxos_msg_t *msg,
                        paxos_effects_t *eff);
 /* Advances timers to virtual time 'now'. */
 void paxos_node_tick(paxos_node_t *node, uint64_t now, paxos_effects_t *eff);
+/* Some peer says it installed 'epoch' (a bus frame's header): when that is
+ * newer than ours, catch-up starts at the next tick, as if a Paxos message
+ * had shown it. */
+void paxos_node_note_epoch(paxos_node_t *node, uint64_t now, uint64_t epoch,
+                           paxos_effects_t *eff);
 /* Failure-detector report on member 'id': 'alive' 0 means the detector
  * decided it failed, which requests its removal. */
 void paxos_node_on_fd(paxos_node_t *node, uint64_t now, uint64_t id, int alive,

@@ -64,6 +64,34 @@ int node_bus_header_decode(const uint8_t *buf, size_t len, node_bus_header_t *h)
     return 0;
 }
 
+void node_bus_batch_header(uint8_t out[NODE_BUS_HEADER], uint16_t flags, uint64_t id,
+                           uint64_t incarnation, uint64_t epoch, uint32_t len)
+{
+    node_bus_header_t h;
+
+    h.type = NODE_BUS_BATCH;
+    h.flags = flags;
+    h.len = len;
+    h.id = id;
+    h.incarnation = incarnation;
+    h.epoch = epoch;
+    node_bus_header_encode(&h, out);
+}
+
+int node_bus_batch_decode(const uint8_t *buf, size_t len, node_bus_header_t *h)
+{
+    if (len < NODE_BUS_HEADER || get_le(buf, 4) != NODE_BUS_MAGIC || buf[4] != NODE_BUS_VERSION ||
+        buf[5] != NODE_BUS_BATCH)
+        return RC_EPROTO;
+    h->type = buf[5];
+    h->flags = (uint16_t)get_le(buf + 6, 2);
+    h->len = (uint32_t)get_le(buf + 8, 4);
+    h->id = get_le(buf + 12, 8);
+    h->incarnation = get_le(buf + 20, 8);
+    h->epoch = get_le(buf + 28, 8);
+    return 0;
+}
+
 size_t node_bus_frame(uint8_t *out, size_t cap, uint8_t type, uint64_t id, uint64_t incarnation,
                       uint64_t epoch, const void *payload, size_t len)
 {

@@ -28,7 +28,7 @@
 
 enum node_bus_limit_e {
     NODE_BUS_MAGIC = 0x31424352u, /* bytes 'R','C','B','1' little-endian */
-    NODE_BUS_VERSION = 2,         /* 2: HELLO carries the placement id */
+    NODE_BUS_VERSION = 3,         /* 3: data links carry BATCH frames */
     NODE_BUS_HEADER = 36,
     NODE_BUS_MAX_PAYLOAD = 32768,
     NODE_BUS_NONCE = 32,
@@ -47,7 +47,20 @@ typedef enum node_bus_type_e {
     NODE_BUS_PING = 4,
     NODE_BUS_PONG = 5,
     NODE_BUS_DATA = 6,
+    /* After DATA, an initiator's requests travel in BATCH frames: a header
+     * (the sender's epoch at the time of the write) followed by 'len' bytes
+     * of RESP requests, streamed through without buffering the frame, so
+     * 'len' is not bounded by NODE_BUS_MAX_PAYLOAD. Never in the framed
+     * control stream (node_bus_header_decode() refuses it). */
+    NODE_BUS_BATCH = 7,
 } node_bus_type_t;
+
+/* Header flags. */
+enum node_bus_flag_e {
+    /* BATCH: the receiver refuses the requests when the batch's epoch is
+     * older than its own (replication fences a removed primary with it). */
+    NODE_BUS_F_FENCED = 1,
+};
 
 typedef enum node_bus_role_e {
     NODE_BUS_ROLE_CONTROL = 0,
@@ -71,6 +84,12 @@ void node_bus_header_encode(const node_bus_header_t *h, uint8_t out[NODE_BUS_HEA
  * of a header, or the magic, version or type is wrong, or the payload
  * length is over NODE_BUS_MAX_PAYLOAD. Flags are not checked. */
 int node_bus_header_decode(const uint8_t *buf, size_t len, node_bus_header_t *h);
+/* Writes the header of a BATCH frame of 'len' payload bytes. */
+void node_bus_batch_header(uint8_t out[NODE_BUS_HEADER], uint16_t flags, uint64_t id,
+                           uint64_t incarnation, uint64_t epoch, uint32_t len);
+/* Decodes a BATCH header at 'buf' (any payload length). Returns 0, or
+ * RC_EPROTO when it is short, not this version or not a BATCH. */
+int node_bus_batch_decode(const uint8_t *buf, size_t len, node_bus_header_t *h);
 /* Writes header (flags 0) and 'len' bytes of 'payload' into 'out'. Returns
  * the total size, or 0 if 'cap' is too small or 'len' is too big. */
 size_t node_bus_frame(uint8_t *out, size_t cap, uint8_t type, uint64_t id, uint64_t incarnation,

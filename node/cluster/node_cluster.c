@@ -5,16 +5,16 @@
  * leaves, and everything routing reads comes from an installed
  * configuration.
  *
- *   bus frames (node_conn.c) --> node_cluster_on_frame --> paxos_node_on_msg
+ *   bus frames (node_bus.c) --> on_bus_frame --> paxos_node_on_msg
  *   fd timer (100 ms): PING every member, suspect the silent, report a
  *   failure once a majority of the members I hear from agree
- *   effects: persist --> send (links) --> timer --> install (ring, hook)
+ *   effects: persist --> send (links) --> timer --> install (ring, observers)
  *
- * Outgoing control links are one TCP connection per bus address, opened on
- * demand, authenticated by the handshake of node_bus_proto.h; frames wait
- * in a bounded queue while a link connects. Accepted connections are
- * node_conn.c's and hand their frames here, so every reply leaves over
- * this node's own link to the sender's bus address. */
+ * Outgoing control links are the bus's links (node_link_t), one per bus
+ * address, opened on demand; frames wait in a bounded queue while a link
+ * connects. Frames that arrive on accepted connections come here through
+ * the bus's handlers, and every reply leaves over this node's own link to
+ * the sender's bus address. */
 #include "node/cluster/node_cluster.h"
 
 #include <errno.h>
@@ -29,59 +29,19 @@
 #include <uv.h>
 
 #include "common/rc.h"
-#include "node/net/node_conn.h"
 #include "node/net/node_server.h"
 #include "paxos/paxos.h"
 #include "ring/ring.h"
 
 enum cluster_limit_e {
-    FD_INTERVAL_MS = 100,         /* ping period and failure-detector tick */
-    LINK_QUEUE_MAX = 1024 * 1024, /* bytes queued on a link that is not open */
+    FD_INTERVAL_MS = 100, /* ping period and failure-detector tick */
     LINK_BACKOFF_MIN_MS = 100,
     LINK_BACKOFF_MAX_MS = 2000,
     LINK_HANDSHAKE_MS = 2000, /* an open that takes longer is retried */
     LINK_IDLE_MS = 30000,     /* links to non-members close when idle */
-    LINK_LOG_MS = 10000,      /* the same link error is logged at most this often */
     LEAVE_TIMEOUT_MS = 3000,  /* shutdown waits this long for its leave */
-    MAX_BUS_LISTENERS = 4,
+    MAX_OBSERVERS = 8,
 };
-
-typedef enum link_state_e {
-    LINK_IDLE = 0,
-    LINK_CONNECTING,
-    LINK_HANDSHAKE,
-    LINK_OPEN,
-    LINK_CLOSING,
-} link_state_t;
-
-typedef struct link_s link_t;
-
-struct link_s {
-    node_cluster_t *cl;
-    link_t *next;
-    char addr[PAXOS_ADDR_MAX];
-    uv_tcp_t tcp;
-    uv_connect_t connect;
-    link_state_t state;
-    node_bus_session_t sess;
-    int has_sess;
-    char *queue; /* frames waiting for the link to open */
-    size_t qlen;
-    size_t qcap;
-    int64_t retry_at;
-    int64_t started;
-    int64_t last_used;
-    unsigned backoff;
-    int refused; /* consecutive connection losses and refusals */
-    int last_err;
-    int64_t last_log;
-    unsigned freeing : 1;
-};
-
-typedef struct write_req_s {
-    uv_write_t req;
-    char data[];
-} write_req_t;
 
 /* Failure-detector state of one member, carried across configurations. */
 typedef struct fd_s {
@@ -100,10 +60,7 @@ struct node_cluster_s {
     paxos_node_t *px;
     uv_timer_t paxos_timer;
     uv_timer_t fd_timer;
-    uv_tcp_t bus[MAX_BUS_LISTENERS];
-    int nbus;
-    int handles; /* open handles, links excluded */
-    link_t *links;
+    node_bus_t *bus;
 
     char *state_path;
     char client_addr[PAXOS_ADDR_MAX];
@@ -122,8 +79,9 @@ struct node_cluster_s {
     uint64_t ping_seq;
     int minority;
 
-    node_cluster_hook_fn *hook;
-    void *hook_arg;
+    const node_cluster_observer_t *obs[MAX_OBSERVERS];
+    void *obs_arg[MAX_OBSERVERS];
+    int nobs;
     node_cluster_stats_t stats;
     paxos_msg_t scratch; /* decode buffer, too big for the stack */
 
@@ -138,6 +96,7 @@ struct node_cluster_s {
 
 static void link_send(node_cluster_t *cl, const char *addr, uint8_t type, const void *payload,
                       size_t len);
+static node_link_t *link_find(node_cluster_t *cl, const char *addr);
 static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff);
 static void close_handles(node_cluster_t *cl);
 
@@ -152,6 +111,36 @@ static const char *secret_of(const node_cluster_t *cl)
 static int64_t now_ms(const node_cluster_t *cl)
 {
     return (int64_t)uv_now(cl->loop);
+}
+
+enum notify_e {
+    NOTIFY_CONFIG,
+    NOTIFY_LEAVE_DONE,
+    NOTIFY_CLOSE,
+};
+
+static void notify(node_cluster_t *cl, enum notify_e what)
+{
+    int i;
+
+    for (i = 0; i < cl->nobs; i++) {
+        const node_cluster_observer_t *o = cl->obs[i];
+        void (*fn)(void *) = what == NOTIFY_CONFIG       ? o->on_config
+                             : what == NOTIFY_LEAVE_DONE ? o->on_leave_done
+                                                         : o->on_close;
+
+        if (fn != NULL)
+            fn(cl->obs_arg[i]);
+    }
+}
+
+/* Frames carry this node's id, incarnation and epoch. */
+static void bus_identity(node_cluster_t *cl)
+{
+    const paxos_state_t *st = paxos_node_state(cl->px);
+
+    node_bus_set_identity(cl->bus, st->id, st->incarnation);
+    node_bus_set_epoch(cl->bus, paxos_node_epoch(cl->px));
 }
 
 static void random_bytes(void *buf, size_t len)
@@ -489,9 +478,9 @@ static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff)
 
         if (c != NULL) {
             install(cl, c);
+            bus_identity(cl);
             log_installed(cl);
-            if (cl->hook != NULL)
-                cl->hook(cl->hook_arg, 0);
+            notify(cl, NOTIFY_CONFIG);
         }
     }
     if (eff->removed) {
@@ -502,7 +491,7 @@ static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff)
             cl->leave_requested = 0;
             cl->leave_deadline = 0;
             cl->stopping = 1;
-            node_server_shutdown(cl->server);
+            notify(cl, NOTIFY_LEAVE_DONE);
             return;
         } else {
             const char *seed = seed_for_rejoin(cl);
@@ -516,6 +505,7 @@ static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff)
                        paxos_node_epoch(cl->px), seed, inc);
                 cl->leave_requested = 0;
                 update_name(cl);
+                bus_identity(cl);
                 handle_effects(cl, &e2);
                 return;
             }
@@ -530,261 +520,33 @@ static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff)
 
 /* ---- outgoing links ------------------------------------------------------- */
 
-static void link_log(link_t *l, int err, const char *what)
+static int on_link_frame(void *arg, node_link_t *l, const node_bus_header_t *h,
+                         const uint8_t *payload);
+
+static const node_link_ops_t link_ops = {NULL, on_link_frame, NULL, NULL};
+
+static node_link_t *link_get(node_cluster_t *cl, const char *addr)
 {
-    int64_t now = now_ms(l->cl);
+    node_link_opts_t o;
 
-    if (err == l->last_err && now - l->last_log < LINK_LOG_MS)
-        return;
-    l->last_err = err;
-    l->last_log = now;
-    rc_log(RC_LOG_NOTICE, "cluster bus: %s %s: %s; retrying in %u ms", what, l->addr,
-           err < 0 ? rc_strerror(err) : "closed", l->backoff);
-}
-
-static void link_free(link_t *l)
-{
-    node_cluster_t *cl = l->cl;
-    link_t **pp;
-
-    for (pp = &cl->links; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == l) {
-            *pp = l->next;
-            break;
-        }
-    }
-    rc_free(l->queue);
-    rc_free(l);
-}
-
-static void on_link_closed(uv_handle_t *h)
-{
-    link_t *l = h->data;
-
-    if (l->has_sess) {
-        node_bus_session_free(&l->sess);
-        l->has_sess = 0;
-    }
-    l->state = LINK_IDLE;
-    if (l->freeing)
-        link_free(l);
-}
-
-static void link_close(link_t *l)
-{
-    if (l->state == LINK_IDLE || l->state == LINK_CLOSING)
-        return;
-    l->state = LINK_CLOSING;
-    uv_close((uv_handle_t *)&l->tcp, on_link_closed);
-}
-
-/* The link failed: close it and retry later with backoff. */
-static void link_fail(link_t *l, int err, const char *what)
-{
-    if (l->state == LINK_CLOSING || l->state == LINK_IDLE)
-        return;
-    if (err == UV_ECONNREFUSED || err == UV_EOF || err == UV_ECONNRESET)
-        l->refused++;
-    l->retry_at = now_ms(l->cl) + l->backoff;
-    link_log(l, err, what);
-    l->backoff = l->backoff * 2 > LINK_BACKOFF_MAX_MS ? LINK_BACKOFF_MAX_MS : l->backoff * 2;
-    l->qlen = 0; /* paxos retries what matters; pings are periodic */
-    link_close(l);
-}
-
-static void on_link_write(uv_write_t *req, int status)
-{
-    link_t *l = req->data;
-
-    rc_free(req);
-    if (status < 0 && status != UV_ECANCELED)
-        link_fail(l, status, "lost link to");
-}
-
-static void link_write(link_t *l, const void *bytes, size_t len)
-{
-    uv_buf_t b = uv_buf_init((char *)bytes, (unsigned)len);
-    write_req_t *w;
-    int n;
-
-    if (l->state != LINK_OPEN && l->state != LINK_HANDSHAKE)
-        return;
-    n = uv_try_write((uv_stream_t *)&l->tcp, &b, 1);
-    if (n < 0 && n != UV_EAGAIN) {
-        link_fail(l, n, "lost link to");
-        return;
-    }
-    if (n < 0)
-        n = 0;
-    if ((size_t)n == len)
-        return;
-    w = rc_xmalloc(sizeof(*w) + len - (size_t)n);
-    memcpy(w->data, (const char *)bytes + n, len - (size_t)n);
-    w->req.data = l;
-    b = uv_buf_init(w->data, (unsigned)(len - (size_t)n));
-    n = uv_write(&w->req, (uv_stream_t *)&l->tcp, &b, 1, on_link_write);
-    if (n != 0) {
-        rc_free(w);
-        link_fail(l, n, "lost link to");
-    }
-}
-
-static void link_emit(void *arg, const void *bytes, size_t len)
-{
-    link_write(arg, bytes, len);
-}
-
-static int link_frame(void *arg, const node_bus_header_t *h, const uint8_t *payload)
-{
-    link_t *l = arg;
-
-    /* Accepting sides only answer the handshake; take anything else as a
-     * frame from that peer all the same. */
-    return node_cluster_on_frame(l->cl, &l->sess, h, payload, l->addr) != 0;
-}
-
-static void on_link_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    static char slab[16384];
-
-    (void)h;
-    (void)suggested;
-    *buf = uv_buf_init(slab, sizeof(slab));
-}
-
-static void on_link_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    link_t *l = s->data;
-    ssize_t n;
-
-    if (nread == 0 || l->state == LINK_CLOSING)
-        return;
-    if (nread < 0) {
-        link_fail(l, (int)nread, "lost link to");
-        return;
-    }
-    n = node_bus_session_feed(&l->sess, (const uint8_t *)buf->base, (size_t)nread, link_emit, l,
-                              link_frame, l);
-    if (l->state == LINK_CLOSING)
-        return;
-    if (n < 0 || (size_t)n < (size_t)nread) {
-        if (n < 0)
-            node_cluster_bus_failed(l->cl, &l->sess, l->addr);
-        l->cl->stats.bus_bad_frames += n >= 0;
-        link_fail(l, n < 0 ? n : RC_EPROTO, "bad handshake with");
-        return;
-    }
-    if (l->state == LINK_HANDSHAKE && node_bus_session_is_open(&l->sess)) {
-        l->state = LINK_OPEN;
-        l->backoff = LINK_BACKOFF_MIN_MS;
-        l->refused = 0;
-        if (l->last_err != 0)
-            rc_log(RC_LOG_NOTICE, "cluster bus: link to %s is up", l->addr);
-        l->last_err = 0;
-        if (l->qlen > 0) {
-            size_t len = l->qlen;
-
-            l->qlen = 0;
-            link_write(l, l->queue, len);
-        }
-    }
-}
-
-static void on_link_connect(uv_connect_t *req, int status)
-{
-    link_t *l = req->data;
-
-    if (l->state != LINK_CONNECTING)
-        return;
-    if (status < 0) {
-        link_fail(l, status, "cannot connect to");
-        return;
-    }
-    uv_tcp_nodelay(&l->tcp, 1);
-    node_cluster_session_init(l->cl, &l->sess, 1, NODE_BUS_ROLE_CONTROL, 0);
-    l->has_sess = 1;
-    l->state = LINK_HANDSHAKE;
-    if (uv_read_start((uv_stream_t *)&l->tcp, on_link_alloc, on_link_read) != 0) {
-        link_fail(l, UV_EIO, "cannot read from");
-        return;
-    }
-    node_bus_session_start(&l->sess, link_emit, l);
-}
-
-static void link_connect(link_t *l)
-{
-    struct sockaddr_storage ss;
-    int err;
-
-    if (l->state != LINK_IDLE || l->cl->closed)
-        return;
-    if (to_sockaddr(l->addr, &ss) != 0) {
-        l->retry_at = now_ms(l->cl) + LINK_BACKOFF_MAX_MS;
-        if (l->last_err != -EINVAL)
-            rc_log(RC_LOG_WARNING, "cluster bus: '%s' is not an IP address and port", l->addr);
-        l->last_err = -EINVAL;
-        return;
-    }
-    uv_tcp_init(l->cl->loop, &l->tcp);
-    l->tcp.data = l;
-    l->connect.data = l;
-    l->state = LINK_CONNECTING;
-    l->started = now_ms(l->cl);
-    err = uv_tcp_connect(&l->connect, &l->tcp, (const struct sockaddr *)&ss, on_link_connect);
-    if (err != 0)
-        link_fail(l, err, "cannot connect to");
-}
-
-static link_t *link_get(node_cluster_t *cl, const char *addr)
-{
-    link_t *l;
-
-    for (l = cl->links; l != NULL; l = l->next) {
-        if (!l->freeing && strcmp(l->addr, addr) == 0)
-            return l;
-    }
-    l = rc_xcalloc(1, sizeof(*l));
-    l->cl = cl;
-    snprintf(l->addr, sizeof(l->addr), "%s", addr);
-    l->backoff = LINK_BACKOFF_MIN_MS;
-    l->next = cl->links;
-    cl->links = l;
-    return l;
+    memset(&o, 0, sizeof(o));
+    o.role = NODE_BUS_ROLE_CONTROL;
+    o.backoff_min_ms = LINK_BACKOFF_MIN_MS;
+    o.backoff_max_ms = LINK_BACKOFF_MAX_MS;
+    o.handshake_ms = LINK_HANDSHAKE_MS;
+    return node_link_get(cl->bus, addr, &o, &link_ops, cl);
 }
 
 static void link_send(node_cluster_t *cl, const char *addr, uint8_t type, const void *payload,
                       size_t len)
 {
-    const paxos_state_t *st = paxos_node_state(cl->px);
-    link_t *l;
-    uint8_t *frame;
-    size_t n;
+    node_link_t *l;
 
     if (cl->closed || addr[0] == '\0' || strcmp(addr, cl->bus_addr) == 0)
         return;
     l = link_get(cl, addr);
-    l->last_used = now_ms(cl);
-    frame = rc_xmalloc(NODE_BUS_HEADER + len);
-    n = node_bus_frame(frame, NODE_BUS_HEADER + len, type, st->id, st->incarnation,
-                       paxos_node_epoch(cl->px), payload, len);
-    if (n == 0) {
-        rc_free(frame);
-        return;
-    }
-    cl->stats.bus_frames_sent++;
-    if (l->state == LINK_OPEN) {
-        link_write(l, frame, n);
-    } else if (l->qlen + n <= LINK_QUEUE_MAX) {
-        if (l->qcap < l->qlen + n) {
-            l->qcap = l->qlen + n > 2 * l->qcap ? l->qlen + n : 2 * l->qcap;
-            l->queue = rc_xrealloc(l->queue, l->qcap);
-        }
-        memcpy(l->queue + l->qlen, frame, n);
-        l->qlen += n;
-        if (l->state == LINK_IDLE && now_ms(cl) >= l->retry_at)
-            link_connect(l);
-    }
-    rc_free(frame);
+    if (l != NULL)
+        (void)node_link_send(l, type, payload, len); /* dropped when full: paxos retries */
 }
 
 static int is_member_addr(const node_cluster_t *cl, const char *addr)
@@ -798,41 +560,22 @@ static int is_member_addr(const node_cluster_t *cl, const char *addr)
     return 0;
 }
 
-/* Retries, handshake timeouts, idle links to non-members. */
+/* Links to non-members close when idle (joiners and removed nodes we
+ * answered). */
 static void links_tick(node_cluster_t *cl)
 {
-    int64_t now = now_ms(cl);
-    link_t *l, *next;
+    node_link_t *ls[64];
+    size_t n = node_bus_links(cl->bus, NODE_BUS_ROLE_CONTROL, ls, RC_ARRAY_SIZE(ls)), i;
 
-    for (l = cl->links; l != NULL; l = next) {
-        next = l->next;
-        if (l->freeing)
-            continue;
-        if ((l->state == LINK_CONNECTING || l->state == LINK_HANDSHAKE) &&
-            now - l->started > LINK_HANDSHAKE_MS) {
-            link_fail(l, UV_ETIMEDOUT, "no answer from");
-        } else if (l->state == LINK_IDLE && l->qlen > 0 && now >= l->retry_at) {
-            link_connect(l);
-        } else if (now - l->last_used > LINK_IDLE_MS && !is_member_addr(cl, l->addr)) {
-            if (l->state == LINK_IDLE) {
-                link_free(l);
-            } else {
-                l->freeing = 1;
-                link_close(l);
-            }
-        }
+    for (i = 0; i < n && i < RC_ARRAY_SIZE(ls); i++) {
+        if (node_link_idle_ms(ls[i]) > LINK_IDLE_MS && !is_member_addr(cl, node_link_addr(ls[i])))
+            node_link_close(ls[i], "idle link to a non-member", 1);
     }
 }
 
-static link_t *link_find(node_cluster_t *cl, const char *addr)
+static node_link_t *link_find(node_cluster_t *cl, const char *addr)
 {
-    link_t *l;
-
-    for (l = cl->links; l != NULL; l = l->next) {
-        if (!l->freeing && strcmp(l->addr, addr) == 0)
-            return l;
-    }
-    return NULL;
+    return node_bus_find_link(cl->bus, addr, NODE_BUS_ROLE_CONTROL);
 }
 
 /* ---- failure detector ----------------------------------------------------- */
@@ -855,14 +598,14 @@ static int i_suspect(node_cluster_t *cl, uint32_t i, int64_t now)
     const fd_t *f = &cl->fd[i];
     int64_t timeout = cl->server->config.cluster_node_timeout;
     int64_t silent = now - f->last_heard;
-    link_t *l;
+    node_link_t *l;
 
     if ((int)i == cl->myindex)
         return 0;
     if (silent > timeout)
         return 1;
     l = link_find(cl, cl->config.members[i].bus_addr);
-    return l != NULL && l->refused >= 2 && silent > timeout / 4;
+    return l != NULL && node_link_refusals(l) >= 2 && silent > timeout / 4;
 }
 
 /* A PING or PONG from a member: its suspects; a PONG (the answer to one of
@@ -994,56 +737,24 @@ static void on_fd_timer(uv_timer_t *t)
         cl->shutdown_after_leave = 0;
         cl->leave_requested = 0;
         cl->stopping = 1;
-        node_server_shutdown(cl->server);
+        notify(cl, NOTIFY_LEAVE_DONE);
     }
 }
 
 /* ---- bus entry points ----------------------------------------------------- */
 
-void node_cluster_session_init(node_cluster_t *cl, node_bus_session_t *s, int initiator,
-                               node_bus_role_t role, int resp)
+/* A control frame from the authenticated peer 'peer', on an accepted
+ * connection or on one of our links. */
+static int on_bus_frame(void *arg, const node_bus_hello_t *peer, const node_bus_header_t *h,
+                        const uint8_t *payload)
 {
-    const paxos_state_t *st = paxos_node_state(cl->px);
-    node_bus_hello_t h;
-
-    memset(&h, 0, sizeof(h));
-    random_bytes(h.nonce, sizeof(h.nonce));
-    h.role = (uint8_t)role;
-    h.resp = (uint8_t)(role == NODE_BUS_ROLE_DATA ? resp : 0);
-    h.placement = cl->placement;
-    snprintf(h.bus_addr, sizeof(h.bus_addr), "%s", cl->bus_addr);
-    snprintf(h.client_addr, sizeof(h.client_addr), "%s", cl->client_addr);
-    node_bus_session_init(s, initiator, &h, secret_of(cl), st->id, st->incarnation,
-                          paxos_node_epoch(cl->px));
-}
-
-void node_cluster_bus_failed(node_cluster_t *cl, const node_bus_session_t *s, const char *addr)
-{
-    static int64_t last_log;
-    int64_t now = now_ms(cl);
-
-    if (s->err == RC_EAUTH)
-        cl->stats.bus_auth_failures++;
-    else
-        cl->stats.bus_bad_frames++;
-    if (now - last_log < 1000)
-        return;
-    last_log = now;
-    rc_log(RC_LOG_WARNING, "cluster bus: refused %s: %s", addr,
-           s->error[0] != '\0' ? s->error : rc_strerror(s->err));
-}
-
-int node_cluster_on_frame(node_cluster_t *cl, const node_bus_session_t *s,
-                          const node_bus_header_t *h, const uint8_t *payload, const char *addr)
-{
+    node_cluster_t *cl = arg;
     paxos_effects_t eff;
     node_bus_ping_t p;
     int err;
 
-    (void)addr;
     if (cl->closed)
         return 0;
-    cl->stats.bus_frames_received++;
     switch (h->type) {
     case NODE_BUS_PAXOS:
         err = paxos_msg_decode(payload, h->len, &cl->scratch);
@@ -1058,11 +769,11 @@ int node_cluster_on_frame(node_cluster_t *cl, const node_bus_session_t *s,
         if (err != 0)
             return err;
         heard(cl, h, &p);
-        if (h->type == NODE_BUS_PING && s->peer.bus_addr[0] != '\0') {
+        if (h->type == NODE_BUS_PING && peer != NULL && peer->bus_addr[0] != '\0') {
             node_bus_ping_t mine;
 
             my_suspects(cl, now_ms(cl), &mine);
-            send_ping(cl, s->peer.bus_addr, NODE_BUS_PONG, p.seq, p.sent_ms, &mine);
+            send_ping(cl, peer->bus_addr, NODE_BUS_PONG, p.seq, p.sent_ms, &mine);
         }
         return 0;
     default:
@@ -1070,86 +781,26 @@ int node_cluster_on_frame(node_cluster_t *cl, const node_bus_session_t *s,
     }
 }
 
-/* ---- lifecycle ------------------------------------------------------------ */
-
-static void on_bus_connection(uv_stream_t *listener, int status)
+static int on_link_frame(void *arg, node_link_t *l, const node_bus_header_t *h,
+                         const uint8_t *payload)
 {
-    node_cluster_t *cl = listener->data;
+    return on_bus_frame(arg, node_link_peer(l), h, payload) != 0;
+}
 
-    if (status < 0) {
-        rc_log(RC_LOG_WARNING, "cluster bus: accept: %s", rc_strerror(status));
+/* A frame says its sender installed a newer epoch: catch up now rather
+ * than at the next anti-entropy round. */
+static void on_newer_epoch(void *arg, uint64_t epoch)
+{
+    node_cluster_t *cl = arg;
+    paxos_effects_t eff;
+
+    if (cl->closed || cl->px == NULL)
         return;
-    }
-    (void)node_conn_accept_bus(cl->server, listener);
+    paxos_node_note_epoch(cl->px, (uint64_t)now_ms(cl), epoch, &eff);
+    handle_effects(cl, &eff);
 }
 
-static int is_loopback(const char *host)
-{
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-           strcmp(host, "localhost") == 0;
-}
-
-static int bus_listen_one(node_cluster_t *cl, const char *host, int port)
-{
-    struct sockaddr_storage ss;
-    uv_tcp_t *tcp;
-    int err;
-
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
-        return -EINVAL;
-    if (cl->nbus == MAX_BUS_LISTENERS)
-        return 0;
-    tcp = &cl->bus[cl->nbus];
-    uv_tcp_init(cl->loop, tcp);
-    tcp->data = cl;
-    cl->nbus++;
-    cl->handles++;
-    err = uv_tcp_bind(tcp, (const struct sockaddr *)&ss,
-                      ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-    if (err == 0)
-        err = uv_listen((uv_stream_t *)tcp, 511, on_bus_connection);
-    if (err != 0)
-        rc_log(RC_LOG_WARNING, "Could not create the cluster bus listening socket %s:%d: %s", host,
-               port, rc_strerror(err));
-    return err;
-}
-
-/* Binds the bus on the 'bind' addresses; without a secret on the loopback
- * ones only. */
-static int bus_listen(node_cluster_t *cl, int port)
-{
-    const node_config_t *cfg = &cl->server->config;
-    char *copy = rc_xstrdup(cfg->bind != NULL ? cfg->bind : "127.0.0.1");
-    char *save = NULL, *tok;
-    int err = 0, skipped = 0;
-
-    for (tok = strtok_r(copy, " ", &save); tok != NULL && err == 0;
-         tok = strtok_r(NULL, " ", &save)) {
-        const char *host = tok[0] == '-' ? tok + 1 : tok;
-
-        if (strcmp(host, "*") == 0)
-            host = "0.0.0.0";
-        else if (strcmp(host, "::*") == 0)
-            host = "::";
-        if (secret_of(cl)[0] == '\0' && !is_loopback(host)) {
-            skipped = 1;
-            continue;
-        }
-        err = bus_listen_one(cl, host, port);
-        if (err != 0 && tok[0] == '-')
-            err = 0;
-    }
-    rc_free(copy);
-    if (err == 0 && cl->nbus == 0)
-        err = bus_listen_one(cl, "127.0.0.1", port);
-    if (err == 0 && secret_of(cl)[0] == '\0')
-        rc_log(RC_LOG_WARNING,
-               "cluster bus: no cluster-secret set: the bus listens on loopback "
-               "only%s; set cluster-secret to let nodes on other hosts in",
-               skipped ? " (non-loopback bind addresses skipped)" : "");
-    return err;
-}
+/* ---- lifecycle ------------------------------------------------------------ */
 
 /* Parses --join "host:port[@busport]" into the seed's bus address. */
 static int parse_join(const char *join, char *out, size_t size)
@@ -1218,7 +869,6 @@ static void init_handles(node_cluster_t *cl)
     cl->paxos_timer.data = cl;
     uv_timer_init(cl->loop, &cl->fd_timer);
     cl->fd_timer.data = cl;
-    cl->handles += 2;
     uv_timer_start(&cl->fd_timer, on_fd_timer, FD_INTERVAL_MS, FD_INTERVAL_MS);
 }
 
@@ -1284,11 +934,18 @@ static void start_paxos(node_cluster_t *cl, const paxos_state_t *restored)
     handle_effects(cl, &eff);
 }
 
+static int on_server_shutdown(void *arg)
+{
+    return node_cluster_shutdown(arg);
+}
+
 int node_cluster_create(node_server_t *server, node_cluster_t **out)
 {
     const node_config_t *cfg = &server->config;
     node_cluster_t *cl = rc_xcalloc(1, sizeof(*cl));
     paxos_state_t *st = rc_xcalloc(1, sizeof(*st));
+    node_bus_handlers_t handlers;
+    node_bus_config_t bc;
     char path[4096];
     int err, have_state;
 
@@ -1321,17 +978,26 @@ int node_cluster_create(node_server_t *server, node_cluster_t **out)
         err = have_state;
         goto fail;
     }
+    memset(&bc, 0, sizeof(bc));
+    bc.secret = secret_of(cl);
+    bc.bind = cfg->bind;
+    bc.port = bus_port_of(cfg);
+    bc.placement = cl->placement;
+    bc.bus_addr = cl->bus_addr;
+    bc.client_addr = cl->client_addr;
+    err = node_bus_create(server, &bc, &cl->bus);
+    if (err != 0)
+        goto fail;
+    /* The cluster's first: a graceful leave needs the bus to go on. */
+    node_server_on_shutdown(server, on_server_shutdown, cl);
+    node_server_on_shutdown(server, node_bus_shutdown, cl->bus);
+    handlers.on_frame = on_bus_frame;
+    handlers.on_newer_epoch = on_newer_epoch;
+    handlers.arg = cl;
+    node_bus_set_handlers(cl->bus, &handlers);
     init_handles(cl);
-    err = bus_listen(cl, bus_port_of(cfg));
-    if (err != 0) {
-        close_handles(cl);
-        uv_run(cl->loop, UV_RUN_NOWAIT); /* lets the closes finish */
-        rc_free(st);
-        node_cluster_destroy(cl);
-        return err;
-    }
-    server->cluster = cl;
     start_paxos(cl, have_state > 0 ? st : NULL);
+    bus_identity(cl);
     rc_free(st);
     *out = cl;
     return 0;
@@ -1345,20 +1011,11 @@ fail:
 
 static void close_handles(node_cluster_t *cl)
 {
-    link_t *l;
-    int i;
-
     cl->closed = 1;
-    if (cl->hook != NULL)
-        cl->hook(cl->hook_arg, 1);
+    notify(cl, NOTIFY_CLOSE);
     uv_close((uv_handle_t *)&cl->paxos_timer, NULL);
     uv_close((uv_handle_t *)&cl->fd_timer, NULL);
-    for (i = 0; i < cl->nbus; i++)
-        uv_close((uv_handle_t *)&cl->bus[i], NULL);
-    for (l = cl->links; l != NULL; l = l->next) {
-        l->freeing = 0; /* freed by node_cluster_destroy() */
-        link_close(l);
-    }
+    /* The bus closes its links and listeners in its own shutdown. */
 }
 
 /* Returns 1 when shutdown waits for a graceful leave first (the cluster
@@ -1382,17 +1039,9 @@ int node_cluster_shutdown(node_cluster_t *cl)
 
 void node_cluster_destroy(node_cluster_t *cl)
 {
-    link_t *l, *next;
-
     if (cl == NULL)
         return;
-    for (l = cl->links; l != NULL; l = next) {
-        next = l->next;
-        if (l->has_sess)
-            node_bus_session_free(&l->sess);
-        rc_free(l->queue);
-        rc_free(l);
-    }
+    node_bus_destroy(cl->bus);
     paxos_node_destroy(cl->px);
     ring_destroy(cl->ring);
     rc_free(cl->ring_to_member);
@@ -1402,9 +1051,16 @@ void node_cluster_destroy(node_cluster_t *cl)
 
 /* ---- view API ------------------------------------------------------------- */
 
-node_cluster_t *node_server_cluster(node_server_t *server)
+node_bus_t *node_cluster_bus(const node_cluster_t *cl)
 {
-    return server->cluster;
+    return cl->bus;
+}
+
+void node_cluster_observe(node_cluster_t *cl, const node_cluster_observer_t *o, void *arg)
+{
+    RC_ASSERT(cl->nobs < MAX_OBSERVERS);
+    cl->obs[cl->nobs] = o;
+    cl->obs_arg[cl->nobs++] = arg;
 }
 
 uint64_t node_cluster_epoch(const node_cluster_t *cl)
@@ -1513,9 +1169,15 @@ unsigned node_cluster_replicas(const node_cluster_t *cl)
     return cl->config.replicas;
 }
 
-const node_cluster_stats_t *node_cluster_stats(const node_cluster_t *cl)
+void node_cluster_stats(const node_cluster_t *cl, node_cluster_stats_t *out)
 {
-    return &cl->stats;
+    const node_bus_stats_t *b = node_bus_stats(cl->bus);
+
+    *out = cl->stats;
+    out->bus_frames_sent = b->frames_sent;
+    out->bus_frames_received = b->frames_received;
+    out->bus_auth_failures = b->auth_failures;
+    out->bus_bad_frames = b->bad_frames;
 }
 
 int node_cluster_redirects(const node_cluster_t *cl)
@@ -1528,11 +1190,6 @@ int64_t node_cluster_node_timeout(const node_cluster_t *cl)
     return cl->server->config.cluster_node_timeout;
 }
 
-void node_cluster_set_hook(node_cluster_t *cl, node_cluster_hook_fn *fn, void *arg)
-{
-    cl->hook = fn;
-    cl->hook_arg = arg;
-}
 
 void node_cluster_count_forward(node_cluster_t *cl, int error)
 {

@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "node/bus/node_bus.h"
 #include "node/core/node.h"
-#include "node/bus/node_bus_proto.h"
+#include "node/net/node_server.h"
 
 enum node_cluster_limit_e {
     NODE_CLUSTER_NAME_LEN = 40, /* a node's name: 40 hex characters, as Redis's node ids */
@@ -77,30 +78,46 @@ typedef struct node_cluster_stats_s {
     uint64_t forward_errors;     /* relayed requests answered with a local error */
     uint64_t configs_installed;
 } node_cluster_stats_t;
-const node_cluster_stats_t *node_cluster_stats(const node_cluster_t *cl);
+/* Fills '*out' (the bus counters included). */
+void node_cluster_stats(const node_cluster_t *cl, node_cluster_stats_t *out);
 
 /* CLUSTER LEAVE: asks for this node's graceful removal. Returns 0, or
  * -EINVAL when it is the last member or not a member. */
 int node_cluster_leave(node_cluster_t *cl);
 
-/* ---- lifecycle (node_main.c, node_server.c) ---- */
+/* ---- lifecycle (main.c) ---- */
 
 /* Starts the cluster of 'server' from its config: loads the state file in
- * 'dir', binds the bus, then founds, joins or rejoins. Sets server->cluster.
- * Returns 0, or a negative error (logged) for a bad option, an unreadable
- * state file or a bus port in use. */
+ * 'dir', creates the bus (node_bus.h) and binds it, then founds, joins or
+ * rejoins. Registers its shutdown observer and then the bus's with the
+ * server. Returns 0, or a negative error (logged) for a bad option, an
+ * unreadable state file or a bus port in use. */
 int node_cluster_create(node_server_t *server, node_cluster_t **out);
-/* Called by node_server_shutdown(): a member of a larger cluster first asks
- * to leave and returns 1 (shutdown waits; the cluster calls
- * node_server_shutdown() again once the leave is decided or after 3 s);
- * otherwise closes every handle and returns 0. */
+/* The server's shutdown observer: a member of a larger cluster first asks
+ * to leave and returns 1 (shutdown waits; observers hear on_leave_done
+ * once the leave is decided or after 3 s, and shut the server down);
+ * otherwise closes its handles and returns 0. */
 int node_cluster_shutdown(node_cluster_t *cl);
-/* Frees the cluster once the loop has stopped. NULL is a no-op. */
+/* Frees the cluster (and its bus) once the loop has stopped. NULL is a
+ * no-op. */
 void node_cluster_destroy(node_cluster_t *cl);
 
-/* The server's cluster; NULL when the server runs without one (unit tests
- * that create a bare server). */
-node_cluster_t *node_server_cluster(node_server_t *server);
+/* The cluster's bus: forwarding and the data rooms open links on it. */
+node_bus_t *node_cluster_bus(const node_cluster_t *cl);
+
+/* What the cluster reports to the rooms above it (forwarding today;
+ * replication and migration next). Any callback may be NULL. */
+typedef struct node_cluster_observer_s {
+    /* A configuration was installed: members and slot table changed. */
+    void (*on_config)(void *arg);
+    /* The graceful leave asked by shutdown is over (decided or given up):
+     * the process may stop now. */
+    void (*on_leave_done)(void *arg);
+    /* The cluster is closing (shutdown): drop what depends on it. */
+    void (*on_close)(void *arg);
+} node_cluster_observer_t;
+/* Adds an observer ('o' must outlive the cluster). At most 8. */
+void node_cluster_observe(node_cluster_t *cl, const node_cluster_observer_t *o, void *arg);
 
 /* ---- routing (node_cmd.c, node_fwd.c) ---- */
 
@@ -111,31 +128,7 @@ int node_cluster_member(const node_cluster_t *cl, int idx, node_cluster_member_t
 int node_cluster_redirects(const node_cluster_t *cl);
 /* cluster-node-timeout in ms. */
 int64_t node_cluster_node_timeout(const node_cluster_t *cl);
-/* Registers 'fn', called after every newly installed configuration (the
- * member list and slot table already changed) and once more with 'closing'
- * 1 when the server shuts down. One hook per cluster; NULL removes it. */
-typedef void node_cluster_hook_fn(void *arg, int closing);
-void node_cluster_set_hook(node_cluster_t *cl, node_cluster_hook_fn *fn, void *arg);
 /* Counts a forwarded request ('error' 1: answered with a local error). */
 void node_cluster_count_forward(node_cluster_t *cl, int error);
-
-/* ---- bus connections (node_conn.c for accepted ones, node_fwd.c for
- * outgoing data links) ---- */
-
-/* Initializes 's' with this node's identity (id, incarnation, epoch, bus
- * and client addresses), the cluster-secret and a fresh random nonce, as
- * 'initiator' (1 for outgoing links) with 'role' and, for data links,
- * 'resp' (2 or 3; 0 for control). Free it with node_bus_session_free(). */
-void node_cluster_session_init(node_cluster_t *cl, node_bus_session_t *s, int initiator,
-                               node_bus_role_t role, int resp);
-/* One control frame (PAXOS, PING, PONG) that arrived on an open control
- * session 's' from 'addr' (the socket's peer, for logs). Returns 0, or a
- * negative error when the frame is garbage: the caller then closes the
- * connection. */
-int node_cluster_on_frame(node_cluster_t *cl, const node_bus_session_t *s,
-                          const node_bus_header_t *h, const uint8_t *payload, const char *addr);
-/* A bus handshake that failed (wrong secret, garbage): logs it (rate
- * limited) with 'addr' and the session's reason, and counts it. */
-void node_cluster_bus_failed(node_cluster_t *cl, const node_bus_session_t *s, const char *addr);
 
 #endif /* RC_NODE_NODE_CLUSTER_H */

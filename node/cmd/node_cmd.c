@@ -178,7 +178,7 @@ enum {
  * MOVED, CROSSSLOT, TRYAGAIN). */
 static int route(node_client_t *c, const node_cmd_t *cmd)
 {
-    node_cluster_t *cl = node_server_cluster(c->server);
+    node_cluster_t *cl = node_cmd_env(c)->cluster;
     int small[ROUTE_SMALL], *owners = small;
     int me, first_owner = -1, multi_owner = 0, cross = 0, all_local = 1, last, i, n = 0;
     unsigned first_slot = 0;
@@ -227,9 +227,9 @@ static int route(node_client_t *c, const node_cmd_t *cmd)
         else
             reply_moved(c, cl, first_slot, first_owner);
     } else if (!multi_owner) {
-        node_fwd_command(c, first_owner);
+        node_fwd_command(node_cmd_env(c)->fwd, c, first_owner);
     } else if (split_kind(cmd, &kind) && cmd->first_key == 1 && last == c->argc - 1) {
-        node_fwd_split(c, kind, step, owners, me, cmd->proc);
+        node_fwd_split(node_cmd_env(c)->fwd, c, kind, step, owners, me, cmd->proc);
     } else {
         node_reply_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
     }
@@ -239,12 +239,13 @@ answered:
     return 1;
 }
 
-void node_cmd_dispatch(node_client_t *c)
+void node_cmd_dispatch(void *env, node_client_t *c)
 {
     node_conn_t *conn = c->conn;
     node_server_t *server = c->server;
     const node_cmd_t *cmd = node_cmd_lookup(c->argv[0].ptr, c->argv[0].len);
 
+    c->env = env;
     if (cmd == NULL) {
         server->stats.total_error_replies++;
         reply_unknown(c);
@@ -263,7 +264,7 @@ void node_cmd_dispatch(node_client_t *c)
         return;
     }
     node_db_set_now(c->db, server->now_ms); /* the local part of a split request too */
-    if (c->server->cluster != NULL && route(c, cmd)) {
+    if (node_cmd_env(c)->cluster != NULL && route(c, cmd)) {
         conn->ncmds++;
         server->stats.total_commands++;
         return;

@@ -7,6 +7,20 @@
 
 #include "node/core/node.h"
 
+struct node_cluster_s;
+struct node_fwd_s;
+
+/* What commands reach beyond the client and its keyspace, wired by main.c
+ * and given to every connection with the dispatcher (c->env). */
+typedef struct node_cmd_env_s {
+    node_server_t *server;
+    struct node_cluster_s *cluster; /* NULL: a server without a cluster (unit tests) */
+    struct node_fwd_s *fwd;         /* NULL without a cluster */
+} node_cmd_env_t;
+
+/* The environment of the command running for 'c'. */
+#define node_cmd_env(c) ((node_cmd_env_t *)(c)->env)
+
 typedef void node_cmd_proc_t(node_client_t *c);
 
 /* Flags, with Redis's COMMAND INFO names. */
@@ -51,7 +65,7 @@ extern const node_cmd_t node_cmds_cluster[];    /* node_cmd_cluster.c */
  * included) into 'buf' (at most 'cap' bytes, NUL included, truncated to
  * fit) and returns the length of the whole section, as snprintf does.
  * 1024 bytes always suffice. */
-size_t node_cmd_cluster_info_section(node_server_t *server, char *buf, size_t cap);
+size_t node_cmd_cluster_info_section(const node_cmd_env_t *env, char *buf, size_t cap);
 
 /* Finds a command by name, case-insensitively, or returns NULL. */
 const node_cmd_t *node_cmd_lookup(const char *name, size_t len);
@@ -63,9 +77,10 @@ const node_cmd_t *node_cmd_next(size_t *iter);
 size_t node_cmd_count(void);
 
 /* Runs the command in c->argv[0..argc): lookup, arity, auth and maxmemory
- * checks with Redis's error texts, then the command. Implemented in
- * node_cmd.c, called by node_conn.c once per parsed request. */
-void node_cmd_dispatch(node_client_t *c);
+ * checks with Redis's error texts, routing to the owner of its keys, then
+ * the command. 'env' is a node_cmd_env_t: the request handler every
+ * connection gets (node_conn_request_fn). */
+void node_cmd_dispatch(void *env, node_client_t *c);
 
 /* Helpers shared by the container commands (CLIENT, CONFIG, COMMAND). */
 #include <stddef.h>

@@ -111,7 +111,7 @@ static const char *state_word(const node_cluster_t *cl)
  * NULL when the server has no cluster (unit tests, early startup). */
 static node_cluster_t *cluster_or_reply(node_client_t *c)
 {
-    node_cluster_t *cl = node_server_cluster(c->server);
+    node_cluster_t *cl = node_cmd_env(c)->cluster;
 
     if (cl == NULL)
         node_reply_error(c, "ERR This instance has cluster support disabled");
@@ -122,13 +122,14 @@ static node_cluster_t *cluster_or_reply(node_client_t *c)
 
 static void cluster_info(node_client_t *c, node_cluster_t *cl)
 {
-    const node_cluster_stats_t *st = node_cluster_stats(cl);
+    node_cluster_stats_t stats, *st = &stats;
     unsigned assigned = 0, ok = 0, holders = 0, slot;
     unsigned char holds[MEMBERS_MAX] = {0};
     uint64_t epoch = node_cluster_epoch(cl);
     node_text_t t = {0};
     view_t v;
 
+    node_cluster_stats(cl, st);
     view_load(&v, cl);
     for (slot = 0; slot < RING_SLOTS; slot++) {
         int owner = slot_owner(&v, slot);
@@ -459,10 +460,10 @@ static void cmd_cluster_ok(node_client_t *c)
 
 /* --- INFO cluster --------------------------------------------------------- */
 
-size_t node_cmd_cluster_info_section(node_server_t *server, char *buf, size_t cap)
+size_t node_cmd_cluster_info_section(const node_cmd_env_t *env, char *buf, size_t cap)
 {
-    node_cluster_t *cl = node_server_cluster(server);
-    const node_cluster_stats_t *st;
+    node_cluster_t *cl = env->cluster;
+    node_cluster_stats_t stats, *st = &stats;
     node_text_t t = {0};
     size_t n;
     view_t v;
@@ -471,7 +472,7 @@ size_t node_cmd_cluster_info_section(node_server_t *server, char *buf, size_t ca
     if (cl == NULL) {
         node_tprintf(&t, "cluster_enabled:0\r\n");
     } else {
-        st = node_cluster_stats(cl);
+        node_cluster_stats(cl, st);
         view_load(&v, cl);
         node_tprintf(&t, "cluster_enabled:1\r\n");
         node_tprintf(&t, "cluster_state:%s\r\n", state_word(cl));

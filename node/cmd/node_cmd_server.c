@@ -404,7 +404,7 @@ static size_t rss_bytes(void)
     return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-static void info_server(node_server_t *server, node_text_t *t)
+static void info_server(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
 {
     struct utsname uts;
     int64_t up = (server->now_ms - server->start_ms) / 1000;
@@ -414,7 +414,7 @@ static void info_server(node_server_t *server, node_text_t *t)
     node_tprintf(t, "# Server\r\n");
     node_tprintf(t, "redis_version:%s\r\n", NODE_REDIS_COMPAT_VERSION);
     node_tprintf(t, "ringcached_version:%s\r\n", RC_VERSION);
-    node_tprintf(t, "redis_mode:%s\r\n", server->cluster != NULL ? "cluster" : "standalone");
+    node_tprintf(t, "redis_mode:%s\r\n", env->cluster != NULL ? "cluster" : "standalone");
     node_tprintf(t, "os:%s %s %s\r\n", uts.sysname, uts.release, uts.machine);
     node_tprintf(t, "arch_bits:%d\r\n", (int)(sizeof(long) * 8));
     node_tprintf(t, "multiplexing_api:libuv-%s\r\n", uv_version_string());
@@ -429,11 +429,12 @@ static void info_server(node_server_t *server, node_text_t *t)
     node_tprintf(t, "config_file:%s\r\n", server->config_file != NULL ? server->config_file : "");
 }
 
-static void info_clients(node_server_t *server, node_text_t *t)
+static void info_clients(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
 {
     node_conn_t *it;
     size_t max_in = 0, max_out = 0;
 
+    (void)env;
     for (it = server->clients; it != NULL; it = it->next) {
         size_t in = node_proto_buffered(it->proto), out = node_conn_out_pending(it);
 
@@ -461,7 +462,7 @@ static const char *policy_name(node_mm_policy_t policy)
     return (size_t)policy < RC_ARRAY_SIZE(names) ? names[policy] : "noeviction";
 }
 
-static void info_memory(node_server_t *server, node_text_t *t)
+static void info_memory(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
 {
     size_t used = rc_used_memory(), rss = rss_bytes();
     size_t peak = server->mem_peak > used ? server->mem_peak : used;
@@ -469,6 +470,7 @@ static void info_memory(node_server_t *server, node_text_t *t)
     node_conn_t *it;
     size_t clients_mem = 0;
 
+    (void)env;
     for (it = server->clients; it != NULL; it = it->next)
         clients_mem += node_proto_memory(it->proto) + it->ocap + it->owriting + sizeof(*it);
     human_bytes(h_used, sizeof(h_used), (double)used);
@@ -491,11 +493,12 @@ static void info_memory(node_server_t *server, node_text_t *t)
     node_tprintf(t, "mem_allocator:libc\r\n");
 }
 
-static void info_stats(node_server_t *server, node_text_t *t)
+static void info_stats(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
 {
     const node_db_stats_t *db = node_db_stats(server->db);
     const node_stats_t *st = &server->stats;
 
+    (void)env;
     node_tprintf(t, "# Stats\r\n");
     node_tprintf(t, "total_connections_received:%" PRIu64 "\r\n", st->total_connections);
     node_tprintf(t, "total_commands_processed:%" PRIu64 "\r\n", st->total_commands);
@@ -511,18 +514,20 @@ static void info_stats(node_server_t *server, node_text_t *t)
     node_tprintf(t, "oom_rejected_commands:%" PRIu64 "\r\n", st->oom_rejections);
 }
 
-static void info_replication(node_server_t *server, node_text_t *t)
+static void info_replication(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
 {
+    (void)env;
     (void)server;
     node_tprintf(t, "# Replication\r\n");
     node_tprintf(t, "role:master\r\n");
     node_tprintf(t, "connected_slaves:0\r\n");
 }
 
-static void info_cpu(node_server_t *server, node_text_t *t)
+static void info_cpu(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
 {
     struct rusage self;
 
+    (void)env;
     (void)server;
     getrusage(RUSAGE_SELF, &self);
     node_tprintf(t, "# CPU\r\n");
@@ -532,25 +537,27 @@ static void info_cpu(node_server_t *server, node_text_t *t)
                  (long)self.ru_utime.tv_usec);
 }
 
-static void info_cluster(node_server_t *server, node_text_t *t)
+static void info_cluster(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
 {
     char buf[1024];
-    size_t n = node_cmd_cluster_info_section(server, buf, sizeof(buf));
+    size_t n = node_cmd_cluster_info_section(env, buf, sizeof(buf));
 
+    (void)server;
     node_tprintf(t, "%.*s", (int)(n < sizeof(buf) ? n : sizeof(buf) - 1), buf);
 }
 
-static void info_keyspace(node_server_t *server, node_text_t *t)
+static void info_keyspace(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
 {
     size_t keys = node_db_size(server->db);
 
+    (void)env;
     node_tprintf(t, "# Keyspace\r\n");
     if (keys > 0)
         node_tprintf(t, "db0:keys=%zu,expires=%zu,avg_ttl=%lld\r\n", keys,
                      node_db_expires(server->db), (long long)node_db_avg_ttl(server->db));
 }
 
-typedef void info_fn(node_server_t *server, node_text_t *t);
+typedef void info_fn(const node_cmd_env_t *env, node_server_t *server, node_text_t *t);
 
 static const struct {
     const char *name;
@@ -594,7 +601,7 @@ static void cmd_info(node_client_t *c)
             continue;
         if (any)
             node_tprintf(&t, "\r\n");
-        sections[i].fn(c->server, &t);
+        sections[i].fn(node_cmd_env(c), c->server, &t);
         any = 1;
     }
     node_reply_verbatim(c, t.buf, t.len);

@@ -65,7 +65,8 @@ struct node_client_s {
     node_db_t *db;
     int argc;
     node_arg_t *argv;
-    int resp; /* 2 or 3, set by HELLO */
+    int resp;  /* 2 or 3, set by HELLO */
+    void *env; /* the request handler's context (node/cmd: node_cmd_env_t) */
     /* --- the rest belongs to node_conn.c --- */
     struct node_conn_s *conn;
 };

@@ -1,14 +1,15 @@
-/* node/fwd/node_fwd.c: forwarding to the owner of a key. Outgoing data links
- * are pooled per (member id, incarnation, RESP version) and pipelined:
- * requests are appended to the link's output as RESP arrays and written
- * once per loop iteration (a check handle), replies are delimited with the
- * resumable RESP scanner and matched in FIFO order to the waiting requests.
- * The one rule: every request queued on a link gets exactly one reply, the
- * peer's or a TRYAGAIN error when the link fails or times out.
+/* node/fwd/node_fwd.c: forwarding to the owner of a key. Requests travel on
+ * the bus's data links (node_link_t, pooled per member, incarnation and
+ * RESP version) and are pipelined: appended to the link's output as RESP
+ * arrays, written once per loop iteration in one BATCH frame; replies are
+ * delimited with the resumable RESP scanner and matched in FIFO order to
+ * the waiting requests. The one rule: every request queued on a link gets
+ * exactly one reply, the peer's or a TRYAGAIN error when the link fails or
+ * times out.
  *
- *   client conn --node_fwd_command--> link.out --check--> socket
- *        ^ node_conn_seg_complete        |            (HELLO, AUTH, DATA first)
- *        '------- link.q (FIFO) <-- scan <-- link.in <-- socket
+ *   client conn --node_fwd_command--> node_link (BATCH) --> peer
+ *        ^ node_conn_seg_complete
+ *        '------- fl->q (FIFO) <-- scan <-- on_data <-- node_link
  */
 #include "node/fwd/node_fwd.h"
 
@@ -19,7 +20,7 @@
 #include <uv.h>
 
 #include "common/rc.h"
-#include "node/bus/node_bus_proto.h"
+#include "node/bus/node_bus.h"
 #include "node/cluster/node_cluster.h"
 #include "node/net/node_reply.h"
 #include "node/net/node_resp.h"
@@ -27,9 +28,6 @@
 
 enum {
     NO_PART = UINT32_MAX, /* a pend_t for a whole request, not a split part */
-    LINK_READ = 64 * 1024,
-    LINK_BUF_KEEP = 1024 * 1024, /* larger idle link buffers are freed */
-    BACKOFF_MAX_ENTRIES = 64,
     ERR_MAX = 256,
 };
 
@@ -39,68 +37,31 @@ typedef struct pend_s {
     int64_t t_ms;  /* queued at */
 } pend_t;
 
-typedef enum link_state_e {
-    LINK_CONNECTING = 0,
-    LINK_HANDSHAKE = 1, /* connected: HELLO/AUTH, then DATA both ways */
-    LINK_OPEN = 2,      /* raw RESP */
-} link_state_t;
+typedef struct flink_s flink_t;
 
-typedef struct link_s link_t;
-
-struct link_s {
+/* The forwarder's side of one data link: the requests waiting for their
+ * replies, in order. */
+struct flink_s {
     node_fwd_t *fwd;
-    link_t *next; /* the forwarder's list */
-    uv_tcp_t tcp;
-    uv_connect_t connect;
-    uv_write_t wreq;
-    node_bus_session_t sess;
+    flink_t *next;
+    node_link_t *link;
     uint64_t member_id;
     uint64_t incarnation;
     int resp;
     char addr[NODE_CLUSTER_ADDR_MAX + 8]; /* the member's client address, for errors */
-    link_state_t state;
-    unsigned closing : 1;
-    unsigned writing : 1;
-    unsigned sent_data : 1;
-    unsigned got_data : 1;
-    unsigned bad : 1;
-
-    char *hs; /* handshake frames not yet written */
-    size_t hslen, hscap;
-    char *out; /* requests not yet written */
-    size_t olen, ocap;
-    char *whs; /* the write in flight (swapped with hs/out) */
-    size_t whscap;
-    char *wout;
-    size_t woutcap;
-
-    char *in; /* bytes read, in[ipos..ilen) not consumed yet */
-    size_t ilen, icap, ipos;
     node_resp_scanner_t sc;
-
     pend_t *q; /* ring of waiting requests */
     size_t qcap, qhead, qlen;
 };
 
-typedef struct backoff_s {
-    uint64_t id, incarnation;
-    int64_t until_ms;
-    int64_t delay_ms;
-    char reason[96];
-} backoff_t;
-
 struct node_fwd_s {
     node_server_t *server;
     node_cluster_t *cl;
+    node_bus_t *bus;
     uv_timer_t timer;
-    uv_check_t check;
-    link_t *links;
-    link_t **bymember; /* [2 * nbymember]: open link per member index and RESP 2/3 */
+    flink_t *links;
+    flink_t **bymember; /* [2 * nbymember]: link per member index and RESP 2/3 */
     size_t nbymember;
-    node_conn_t *bus_conns;
-    node_conn_t *defer_head; /* connections to pump in on_check() */
-    backoff_t backoff[BACKOFF_MAX_ENTRIES];
-    size_t nbackoff;
     int shut;
 };
 
@@ -115,8 +76,6 @@ typedef struct gather_s {
     size_t *lens;            /* [nparts] */
 } gather_t;
 
-static void link_fail(link_t *l, const char *reason);
-static void backoff_clear(node_fwd_t *fwd, uint64_t id, uint64_t incarnation);
 
 /* ---- merge (pure) ---- */
 
@@ -305,21 +264,7 @@ static size_t format_error(char *buf, const char *addr, const char *reason)
     return len;
 }
 
-/* ---- links: output ---- */
-
-static void buf_append(char **buf, size_t *len, size_t *cap, const void *p, size_t n)
-{
-    if (*cap - *len < n || *buf == NULL) {
-        size_t want = *cap < 4096 ? 4096 : *cap;
-
-        while (want - *len < n)
-            want *= 2;
-        *buf = rc_xrealloc(*buf, want);
-        *cap = want;
-    }
-    memcpy(*buf + *len, p, n);
-    *len += n;
-}
+/* ---- links ---- */
 
 static size_t fmt_len(char *p, char prefix, size_t v)
 {
@@ -338,8 +283,8 @@ static size_t fmt_len(char *p, char prefix, size_t v)
     return len;
 }
 
-/* Appends the request argv[0..argc) as a RESP array. */
-static void link_append_request(link_t *l, int argc, const node_arg_t *const *argv)
+/* Appends the request argv[0..argc) to the link's batch as a RESP array. */
+static void append_request(flink_t *fl, int argc, const node_arg_t *const *argv)
 {
     size_t need = 24, n;
     char *p;
@@ -347,15 +292,7 @@ static void link_append_request(link_t *l, int argc, const node_arg_t *const *ar
 
     for (i = 0; i < argc; i++)
         need += argv[i]->len + 26;
-    if (l->ocap - l->olen < need || l->out == NULL) {
-        size_t want = l->ocap < 16384 ? 16384 : l->ocap;
-
-        while (want - l->olen < need)
-            want *= 2;
-        l->out = rc_xrealloc(l->out, want);
-        l->ocap = want;
-    }
-    p = l->out + l->olen;
+    p = node_link_reserve(fl->link, need);
     n = fmt_len(p, '*', (size_t)argc);
     for (i = 0; i < argc; i++) {
         n += fmt_len(p + n, '$', argv[i]->len);
@@ -364,389 +301,90 @@ static void link_append_request(link_t *l, int argc, const node_arg_t *const *ar
         p[n++] = '\r';
         p[n++] = '\n';
     }
-    l->olen += n;
+    node_link_commit(fl->link, n);
 }
 
-static void on_link_write(uv_write_t *req, int status)
+static pend_t *q_head(flink_t *fl)
 {
-    link_t *l = req->data;
-
-    l->writing = 0;
-    if (l->closing)
-        return;
-    if (status < 0) {
-        link_fail(l, rc_strerror(status));
-        return;
-    }
-    if (l->woutcap > LINK_BUF_KEEP) {
-        rc_free(l->wout); /* after a huge request */
-        l->wout = NULL;
-        l->woutcap = 0;
-    }
+    return &fl->q[fl->qhead];
 }
 
-/* Writes the handshake frames and, once open, the queued requests: one
- * write per link per loop iteration. */
-static void link_flush(link_t *l)
+static void q_pop(flink_t *fl)
 {
-    uv_buf_t bufs[2];
-    unsigned nbufs = 0;
-    size_t total = 0, done;
-    int n, err;
-    char *tmp;
-
-    if (l->closing || l->writing || l->state == LINK_CONNECTING)
-        return;
-    if (l->hslen > 0) {
-        bufs[nbufs++] = uv_buf_init(l->hs, (unsigned)l->hslen);
-        total += l->hslen;
-    }
-    if (l->state == LINK_OPEN && l->olen > 0) {
-        bufs[nbufs++] = uv_buf_init(l->out, (unsigned)l->olen);
-        total += l->olen;
-    }
-    if (nbufs == 0)
-        return;
-    n = uv_try_write((uv_stream_t *)&l->tcp, bufs, nbufs);
-    if (n < 0 && n != UV_EAGAIN) {
-        link_fail(l, rc_strerror(n));
-        return;
-    }
-    done = n < 0 ? 0 : (size_t)n;
-    if (done == total) {
-        l->hslen = 0;
-        if (l->state == LINK_OPEN)
-            l->olen = 0;
-        if (l->ocap > LINK_BUF_KEEP) {
-            rc_free(l->out); /* after a huge request */
-            l->out = NULL;
-            l->ocap = 0;
-        }
-        return;
-    }
-    /* The rest goes in one uv_write that keeps the buffers: swap them with
-     * the spare pair so new requests go on queueing. */
-    nbufs = 0;
-    if (l->hslen > 0) {
-        size_t skip = done < l->hslen ? done : l->hslen;
-
-        size_t cap = l->whscap;
-
-        tmp = l->whs;
-        l->whs = l->hs;
-        l->hs = tmp;
-        l->whscap = l->hscap;
-        l->hscap = cap;
-        if (skip < l->hslen)
-            bufs[nbufs++] = uv_buf_init(l->whs + skip, (unsigned)(l->hslen - skip));
-        done -= skip;
-        l->hslen = 0;
-    }
-    if (l->state == LINK_OPEN && l->olen > 0) {
-        size_t cap = l->woutcap;
-
-        tmp = l->wout;
-        l->wout = l->out;
-        l->out = tmp;
-        l->woutcap = l->ocap;
-        l->ocap = cap;
-        bufs[nbufs++] = uv_buf_init(l->wout + done, (unsigned)(l->olen - done));
-        l->olen = 0;
-    }
-    l->wreq.data = l;
-    err = uv_write(&l->wreq, (uv_stream_t *)&l->tcp, bufs, nbufs, on_link_write);
-    if (err != 0) {
-        link_fail(l, rc_strerror(err));
-        return;
-    }
-    l->writing = 1;
+    fl->qhead = (fl->qhead + 1) & (fl->qcap - 1);
+    fl->qlen--;
 }
 
-/* ---- links: input ---- */
-
-static void hs_emit(void *arg, const void *bytes, size_t len)
-{
-    link_t *l = arg;
-
-    buf_append(&l->hs, &l->hslen, &l->hscap, bytes, len);
-}
-
-static int on_hs_frame(void *arg, const node_bus_header_t *h, const uint8_t *payload)
-{
-    link_t *l = arg;
-
-    (void)payload;
-    if (h->type == NODE_BUS_DATA)
-        l->got_data = 1;
-    else
-        l->bad = 1;
-    return 1;
-}
-
-static pend_t *q_head(link_t *l)
-{
-    return &l->q[l->qhead];
-}
-
-static void q_pop(link_t *l)
-{
-    l->qhead = (l->qhead + 1) & (l->qcap - 1);
-    l->qlen--;
-}
-
-static void q_push(link_t *l, node_conn_seg_t *seg, uint32_t part, int64_t now)
+static void q_push(flink_t *fl, node_conn_seg_t *seg, uint32_t part, int64_t now)
 {
     pend_t *pd;
 
-    if (l->qlen == l->qcap) {
-        size_t cap = l->qcap == 0 ? 64 : l->qcap * 2, i;
+    if (fl->qlen == fl->qcap) {
+        size_t cap = fl->qcap == 0 ? 64 : fl->qcap * 2, i;
         pend_t *q = rc_xmalloc(cap * sizeof(*q));
 
-        for (i = 0; i < l->qlen; i++)
-            q[i] = l->q[(l->qhead + i) & (l->qcap - 1)];
-        rc_free(l->q);
-        l->q = q;
-        l->qcap = cap;
-        l->qhead = 0;
+        for (i = 0; i < fl->qlen; i++)
+            q[i] = fl->q[(fl->qhead + i) & (fl->qcap - 1)];
+        rc_free(fl->q);
+        fl->q = q;
+        fl->qcap = cap;
+        fl->qhead = 0;
     }
-    pd = &l->q[(l->qhead + l->qlen) & (l->qcap - 1)];
+    pd = &fl->q[(fl->qhead + fl->qlen) & (fl->qcap - 1)];
     pd->seg = seg;
     pd->part = part;
     pd->t_ms = now;
-    l->qlen++;
+    fl->qlen++;
 }
 
-/* Handshake bytes from the peer; returns the bytes consumed or -1 when the
- * link failed. */
-static ssize_t link_handshake(link_t *l, const char *data, size_t len)
+/* Replies from the peer: each complete one answers the oldest request. */
+static ssize_t on_link_data(void *arg, node_link_t *l, const char *data, size_t len)
 {
-    ssize_t n =
-        node_bus_session_feed(&l->sess, (const uint8_t *)data, len, hs_emit, l, on_hs_frame, l);
+    flink_t *fl = arg;
+    size_t pos = 0;
 
-    if (n < 0) {
-        node_cluster_bus_failed(l->fwd->cl, &l->sess, l->addr);
-        link_fail(l, node_bus_session_error(&l->sess)[0] != '\0' ? node_bus_session_error(&l->sess)
-                                                                 : "bus handshake failed");
-        return -1;
-    }
-    if (l->bad) {
-        link_fail(l, "unexpected bus frame");
-        return -1;
-    }
-    if (node_bus_session_is_open(&l->sess) && !l->sent_data) {
-        uint8_t frame[NODE_BUS_HEADER];
-        size_t fl = node_bus_frame(frame, sizeof(frame), NODE_BUS_DATA, l->sess.id,
-                                   l->sess.incarnation, l->sess.epoch, NULL, 0);
-
-        hs_emit(l, frame, fl);
-        l->sent_data = 1;
-    }
-    if (l->got_data) {
-        l->state = LINK_OPEN;
-        backoff_clear(l->fwd, l->member_id, l->incarnation);
-        rc_log(RC_LOG_VERBOSE, "data link to %s open (resp %d)", l->addr, l->resp);
-    }
-    return n;
-}
-
-static void link_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
-{
-    link_t *l = handle->data;
-
-    (void)suggested;
-    if (l->icap - l->ilen < LINK_READ) {
-        size_t cap = l->icap < 2 * LINK_READ ? 2 * LINK_READ : l->icap;
-
-        while (cap - l->ilen < LINK_READ)
-            cap *= 2;
-        l->in = rc_xrealloc(l->in, cap);
-        l->icap = cap;
-    }
-    *buf = uv_buf_init(l->in + l->ilen, (unsigned)(l->icap - l->ilen));
-}
-
-static void on_link_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-    link_t *l = stream->data;
-
-    (void)buf;
-    if (l->closing || nread == 0)
-        return;
-    if (nread < 0) {
-        link_fail(l, nread == UV_EOF ? "connection closed by peer" : rc_strerror((int)nread));
-        return;
-    }
-    l->ilen += (size_t)nread;
-    if (l->state == LINK_HANDSHAKE) {
-        ssize_t n = link_handshake(l, l->in + l->ipos, l->ilen - l->ipos);
-
-        if (n < 0)
-            return;
-        l->ipos += (size_t)n;
-    }
-    /* Completing a reply may run more of that client's commands, which
-     * may queue more requests here: re-read the state every round. */
-    while (l->state == LINK_OPEN && !l->closing && l->ipos < l->ilen) {
-        ssize_t n = node_resp_scanner_scan(&l->sc, l->in + l->ipos, l->ilen - l->ipos);
+    /* Completing a reply may run more of that client's commands, which may
+     * queue more requests here or fail the link: check every round. */
+    while (pos < len && node_link_is_open(l)) {
+        ssize_t n = node_resp_scanner_scan(&fl->sc, data + pos, len - pos);
         pend_t pd;
 
         if (n == 0)
             break;
-        if (n < 0) {
-            link_fail(l, "protocol error in a reply");
-            return;
-        }
-        if (l->qlen == 0) {
-            link_fail(l, "reply without a request");
-            return;
-        }
-        pd = *q_head(l);
-        q_pop(l);
-        deliver(l->fwd, &pd, l->in + l->ipos, (size_t)n, 0);
-        l->ipos += (size_t)n;
+        if (n < 0)
+            return RC_EPROTO;
+        if (fl->qlen == 0)
+            return RC_EPROTO; /* a reply without a request */
+        pd = *q_head(fl);
+        q_pop(fl);
+        deliver(fl->fwd, &pd, data + pos, (size_t)n, 0);
+        pos += (size_t)n;
     }
-    if (l->closing)
-        return;
-    if (l->ipos == l->ilen) {
-        l->ipos = l->ilen = 0;
-        if (l->icap > LINK_BUF_KEEP) {
-            rc_free(l->in);
-            l->in = NULL;
-            l->icap = 0;
-        }
-    } else if (l->ipos > 0 && l->icap - l->ilen < LINK_READ) {
-        memmove(l->in, l->in + l->ipos, l->ilen - l->ipos);
-        l->ilen -= l->ipos;
-        l->ipos = 0;
-    }
+    return (ssize_t)pos;
 }
 
-/* ---- links: lifetime ---- */
-
-static void on_link_close(uv_handle_t *handle)
+/* The link failed: every request waiting on it gets a TRYAGAIN error. */
+static void on_link_fail(void *arg, node_link_t *l, const char *reason)
 {
-    link_t *l = handle->data;
-
-    node_bus_session_free(&l->sess);
-    rc_free(l->hs);
-    rc_free(l->out);
-    rc_free(l->whs);
-    rc_free(l->wout);
-    rc_free(l->in);
-    rc_free(l->q);
-    rc_free(l);
-}
-
-static backoff_t *backoff_find(node_fwd_t *fwd, uint64_t id, uint64_t incarnation)
-{
-    size_t i;
-
-    for (i = 0; i < fwd->nbackoff; i++) {
-        if (fwd->backoff[i].id == id && fwd->backoff[i].incarnation == incarnation)
-            return &fwd->backoff[i];
-    }
-    return NULL;
-}
-
-static void backoff_note(node_fwd_t *fwd, link_t *l, const char *reason)
-{
-    backoff_t *b = backoff_find(fwd, l->member_id, l->incarnation);
-    int64_t now = fwd->server->now_ms;
-
-    if (b == NULL) {
-        if (fwd->nbackoff == BACKOFF_MAX_ENTRIES)
-            fwd->nbackoff--; /* drop the last: it only delays a reconnect less */
-        b = &fwd->backoff[fwd->nbackoff++];
-        b->id = l->member_id;
-        b->incarnation = l->incarnation;
-        b->delay_ms = NODE_FWD_BACKOFF_MIN_MS;
-    } else if (now - b->until_ms < 2 * NODE_FWD_BACKOFF_MAX_MS) {
-        b->delay_ms =
-            b->delay_ms * 2 > NODE_FWD_BACKOFF_MAX_MS ? NODE_FWD_BACKOFF_MAX_MS : b->delay_ms * 2;
-    } else {
-        b->delay_ms = NODE_FWD_BACKOFF_MIN_MS; /* long since the last failure */
-    }
-    b->until_ms = now + b->delay_ms;
-    snprintf(b->reason, sizeof(b->reason), "%s", reason);
-}
-
-static void backoff_clear(node_fwd_t *fwd, uint64_t id, uint64_t incarnation)
-{
-    backoff_t *b = backoff_find(fwd, id, incarnation);
-
-    if (b != NULL)
-        *b = fwd->backoff[--fwd->nbackoff];
-}
-
-/* Fails every request waiting on 'l' with a TRYAGAIN error and closes it.
- * The link is unlisted first, so a client that retries from inside its
- * error reply gets a new link (or the backoff error). */
-static void link_fail(link_t *l, const char *reason)
-{
-    node_fwd_t *fwd = l->fwd;
-    link_t **pp;
+    flink_t *fl = arg;
     char err[ERR_MAX];
-    size_t elen;
+    size_t elen = format_error(err, fl->addr, reason);
 
-    if (l->closing)
-        return;
-    l->closing = 1;
-    for (pp = &fwd->links; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == l) {
-            *pp = l->next;
-            break;
-        }
-    }
-    l->next = NULL;
-    for (size_t i = 0; i < 2 * fwd->nbymember; i++) {
-        if (fwd->bymember[i] == l)
-            fwd->bymember[i] = NULL;
-    }
-    if (!fwd->shut)
-        backoff_note(fwd, l, reason);
-    rc_log(RC_LOG_VERBOSE, "data link to %s failed: %s (%zu requests pending)", l->addr, reason,
-           l->qlen);
-    uv_close((uv_handle_t *)&l->tcp, on_link_close);
-    elen = format_error(err, l->addr, reason);
-    while (l->qlen > 0) {
-        pend_t pd = *q_head(l);
+    (void)l;
+    rc_log(RC_LOG_VERBOSE, "data link to %s failed: %s (%zu requests pending)", fl->addr, reason,
+           fl->qlen);
+    node_resp_scanner_init(&fl->sc);
+    while (fl->qlen > 0) {
+        pend_t pd = *q_head(fl);
 
-        q_pop(l);
-        deliver(fwd, &pd, err, elen, 1);
+        q_pop(fl);
+        deliver(fl->fwd, &pd, err, elen, 1);
     }
 }
 
-static void on_link_connect(uv_connect_t *req, int status)
-{
-    link_t *l = req->data;
+static const node_link_ops_t link_ops = {NULL, NULL, on_link_data, on_link_fail};
 
-    if (l->closing)
-        return;
-    if (status < 0) {
-        link_fail(l, rc_strerror(status));
-        return;
-    }
-    uv_tcp_nodelay(&l->tcp, 1);
-    l->state = LINK_HANDSHAKE;
-    node_bus_session_start(&l->sess, hs_emit, l);
-    status = uv_read_start((uv_stream_t *)&l->tcp, link_alloc, on_link_read);
-    if (status != 0)
-        link_fail(l, rc_strerror(status));
-}
-
-static int parse_addr(const char *host, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof(*ss));
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
-        return 0;
-    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
-        return 0;
-    if (strcmp(host, "localhost") == 0)
-        return uv_ip4_addr("127.0.0.1", port, (struct sockaddr_in *)ss);
-    return UV_EINVAL;
-}
-
-static void cache_put(node_fwd_t *fwd, int idx, int resp, link_t *l)
+static void cache_put(node_fwd_t *fwd, int idx, int resp, flink_t *fl)
 {
     if ((size_t)idx >= fwd->nbymember) {
         size_t n = (size_t)idx + 8;
@@ -756,7 +394,7 @@ static void cache_put(node_fwd_t *fwd, int idx, int resp, link_t *l)
                2 * (n - fwd->nbymember) * sizeof(*fwd->bymember));
         fwd->nbymember = n;
     }
-    fwd->bymember[2 * (size_t)idx + (resp == 3)] = l;
+    fwd->bymember[2 * (size_t)idx + (resp == 3)] = fl;
 }
 
 /* Forgets the cached links (member indexes change with the configuration). */
@@ -766,254 +404,203 @@ static void cache_clear(node_fwd_t *fwd)
         memset(fwd->bymember, 0, 2 * fwd->nbymember * sizeof(*fwd->bymember));
 }
 
-/* The open or opening link to member 'idx' for RESP 'resp', or NULL with
- * the reason in 'why' and the member's address in 'addr'. */
-static link_t *link_get(node_fwd_t *fwd, int idx, int resp, char *addr, size_t addrsize,
-                        const char **why)
+/* Closes 'fl' for good: its requests fail, the bus forgets the link. */
+static void flink_drop(flink_t *fl, const char *reason)
 {
-    node_cluster_member_t m;
-    struct sockaddr_storage ss;
-    backoff_t *b;
-    link_t *l;
-    int err;
+    node_fwd_t *fwd = fl->fwd;
+    flink_t **pp;
 
-    if (idx >= 0 && (size_t)idx < fwd->nbymember &&
-        (l = fwd->bymember[2 * (size_t)idx + (resp == 3)]) != NULL)
-        return l; /* the fast path: no member lookup */
-    snprintf(addr, addrsize, "member %d", idx);
-    if (fwd->shut) {
-        *why = "shutting down";
-        return NULL;
-    }
-    if (node_cluster_member(fwd->cl, idx, &m) != 0) {
-        *why = "no such member";
-        return NULL;
-    }
-    snprintf(addr, addrsize, "%s:%d", m.host, m.port);
-    for (l = fwd->links; l != NULL; l = l->next) {
-        if (l->member_id == m.id && l->incarnation == m.incarnation && l->resp == resp) {
-            cache_put(fwd, idx, resp, l);
-            return l;
+    for (pp = &fwd->links; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == fl) {
+            *pp = fl->next;
+            break;
         }
     }
-    b = backoff_find(fwd, m.id, m.incarnation);
-    if (b != NULL && fwd->server->now_ms < b->until_ms) {
-        *why = b->reason;
-        return NULL;
+    for (size_t i = 0; i < 2 * fwd->nbymember; i++) {
+        if (fwd->bymember[i] == fl)
+            fwd->bymember[i] = NULL;
     }
-    if (parse_addr(m.host, m.bus_port, &ss) != 0) {
-        *why = "bad bus address";
-        return NULL;
-    }
-    l = rc_xcalloc(1, sizeof(*l));
-    err = uv_tcp_init(fwd->server->loop, &l->tcp);
-    if (err != 0) {
-        rc_free(l);
-        *why = rc_strerror(err);
-        return NULL;
-    }
-    l->tcp.data = l;
-    l->fwd = fwd;
-    l->member_id = m.id;
-    l->incarnation = m.incarnation;
-    l->resp = resp;
-    snprintf(l->addr, sizeof(l->addr), "%s", addr);
-    node_resp_scanner_init(&l->sc);
-    node_cluster_session_init(fwd->cl, &l->sess, 1, NODE_BUS_ROLE_DATA, resp);
-    l->connect.data = l;
-    err = uv_tcp_connect(&l->connect, &l->tcp, (const struct sockaddr *)&ss, on_link_connect);
-    if (err != 0) {
-        l->closing = 1;
-        uv_close((uv_handle_t *)&l->tcp, on_link_close);
-        *why = rc_strerror(err);
-        return NULL;
-    }
-    l->next = fwd->links;
-    fwd->links = l;
-    cache_put(fwd, idx, resp, l);
-    rc_log(RC_LOG_VERBOSE, "data link to %s (bus port %d, resp %d): connecting", addr, m.bus_port,
-           resp);
-    return l;
+    node_link_close(fl->link, reason, 1); /* on_link_fail() fails the requests */
+    if (fl->qlen > 0)
+        on_link_fail(fl, fl->link, reason); /* a link that never connected */
+    rc_free(fl->q);
+    rc_free(fl);
 }
 
-/* Queues argv[0..argc) on 'l' for 'seg' (part 'part'). Returns 0, or
+/* The link to member 'idx' for RESP 'resp', ready for requests, or NULL
+ * with the reason in 'why' and the member's address in 'addr'. */
+static flink_t *link_get(node_fwd_t *fwd, int idx, int resp, char *addr, size_t addrsize,
+                         const char **why)
+{
+    node_cluster_member_t m;
+    node_link_opts_t o;
+    char bus_addr[NODE_CLUSTER_ADDR_MAX + 8];
+    flink_t *fl = NULL;
+
+    if (idx >= 0 && (size_t)idx < fwd->nbymember)
+        fl = fwd->bymember[2 * (size_t)idx + (resp == 3)];
+    if (fl == NULL) {
+        snprintf(addr, addrsize, "member %d", idx);
+        if (fwd->shut) {
+            *why = "shutting down";
+            return NULL;
+        }
+        if (node_cluster_member(fwd->cl, idx, &m) != 0) {
+            *why = "no such member";
+            return NULL;
+        }
+        snprintf(addr, addrsize, "%s:%d", m.host, m.port);
+        for (fl = fwd->links; fl != NULL; fl = fl->next) {
+            if (fl->member_id == m.id && fl->incarnation == m.incarnation && fl->resp == resp)
+                break;
+        }
+        if (fl == NULL) {
+            node_link_t *l;
+
+            memset(&o, 0, sizeof(o));
+            o.role = NODE_BUS_ROLE_DATA;
+            o.resp = resp;
+            o.peer_id = m.id;
+            o.peer_incarnation = m.incarnation;
+            o.name = addr;
+            o.backoff_min_ms = NODE_FWD_BACKOFF_MIN_MS;
+            o.backoff_max_ms = NODE_FWD_BACKOFF_MAX_MS;
+            o.handshake_ms = NODE_FWD_MIN_TIMEOUT_MS;
+            snprintf(bus_addr, sizeof(bus_addr), strchr(m.host, ':') ? "[%s]:%d" : "%s:%d", m.host,
+                     m.bus_port);
+            fl = rc_xcalloc(1, sizeof(*fl));
+            l = node_link_get(fwd->bus, bus_addr, &o, &link_ops, fl);
+            if (l == NULL) {
+                rc_free(fl);
+                *why = "bad bus address";
+                return NULL;
+            }
+            fl->fwd = fwd;
+            fl->link = l;
+            fl->member_id = m.id;
+            fl->incarnation = m.incarnation;
+            fl->resp = resp;
+            snprintf(fl->addr, sizeof(fl->addr), "%s", addr);
+            node_resp_scanner_init(&fl->sc);
+            fl->next = fwd->links;
+            fwd->links = fl;
+        }
+        cache_put(fwd, idx, resp, fl);
+    } else {
+        snprintf(addr, addrsize, "%s", fl->addr);
+    }
+    if (node_link_ready(fl->link, why) != 0)
+        return NULL;
+    return fl;
+}
+
+/* Queues argv[0..argc) on 'fl' for 'seg' (part 'part'). Returns 0, or
  * -ENOBUFS when the link is full. */
-static int link_send(link_t *l, int argc, const node_arg_t *const *argv, node_conn_seg_t *seg,
+static int link_send(flink_t *fl, int argc, const node_arg_t *const *argv, node_conn_seg_t *seg,
                      uint32_t part)
 {
-    if (l->qlen >= NODE_FWD_LINK_MAX_PENDING || l->olen > NODE_FWD_LINK_MAX_OUT)
+    if (fl->qlen >= NODE_FWD_LINK_MAX_PENDING || node_link_queued(fl->link) > NODE_FWD_LINK_MAX_OUT)
         return -ENOBUFS;
-    link_append_request(l, argc, argv);
-    q_push(l, seg, part, l->fwd->server->now_ms);
+    append_request(fl, argc, argv);
+    q_push(fl, seg, part, fl->fwd->server->now_ms);
     return 0;
 }
 
 /* ---- the forwarder ---- */
 
-void node_fwd_defer(node_fwd_t *fwd, node_conn_t *c)
-{
-    if (fwd == NULL || fwd->shut) {
-        node_conn_resume(c);
-        return;
-    }
-    c->deferred = 1;
-    c->defer_next = fwd->defer_head;
-    fwd->defer_head = c;
-}
-
-/* Once per loop iteration, after the I/O callbacks: the clients whose
- * forwarded replies arrived write them (and run what a pause left), then
- * every link writes what was queued. A failing link completes requests,
- * which may defer more clients: repeat until quiet, so nothing waits for
- * the next iteration (the loop could block in poll with data unwritten).
- * Connections closed meanwhile are still allocated: libuv frees them in
- * the closing phase, after this one. */
-static void on_check(uv_check_t *check)
-{
-    node_fwd_t *fwd = check->data;
-    link_t *l, *next;
-
-    do {
-        node_conn_t *c;
-
-        while ((c = fwd->defer_head) != NULL) {
-            fwd->defer_head = c->defer_next;
-            c->defer_next = NULL;
-            c->deferred = 0;
-            node_conn_resume(c);
-        }
-        for (l = fwd->links; l != NULL; l = next) {
-            next = l->next; /* a failing flush unlists 'l' */
-            link_flush(l);
-        }
-    } while (fwd->defer_head != NULL);
-}
-
 static void on_tick(uv_timer_t *timer)
 {
     node_fwd_t *fwd = timer->data;
     int64_t limit = 2 * node_cluster_node_timeout(fwd->cl), now;
-    node_conn_t *c, *cnext;
-    link_t *l, *next;
+    flink_t *fl;
 
     node_server_update_time(fwd->server);
     now = fwd->server->now_ms;
     if (limit < NODE_FWD_MIN_TIMEOUT_MS)
         limit = NODE_FWD_MIN_TIMEOUT_MS;
-    for (l = fwd->links; l != NULL; l = next) {
-        next = l->next;
-        if (l->qlen > 0 && now - q_head(l)->t_ms > limit)
-            link_fail(l, "timed out"); /* a later reply would land on the wrong request */
-    }
-    for (c = fwd->bus_conns; c != NULL; c = cnext) {
-        cnext = c->next;
-        node_conn_bus_expire(c, now);
+    for (fl = fwd->links; fl != NULL; fl = fl->next) {
+        /* A later reply would land on the wrong request: fail the link. */
+        if (fl->qlen > 0 && now - q_head(fl)->t_ms > limit)
+            node_link_close(fl->link, "timed out", 0);
     }
 }
 
-static int member_present(const node_cluster_member_t *ms, size_t n, const link_t *l)
+static int member_present(const node_cluster_member_t *ms, size_t n, const flink_t *fl)
 {
     size_t i;
 
     for (i = 0; i < n; i++) {
-        if (ms[i].id == l->member_id && ms[i].incarnation == l->incarnation)
+        if (ms[i].id == fl->member_id && ms[i].incarnation == fl->incarnation)
             return 1;
     }
     return 0;
 }
 
-static void on_config(void *arg, int closing)
+static void on_config(void *arg)
 {
     node_fwd_t *fwd = arg;
     node_cluster_member_t *ms;
     size_t n, cap;
-    link_t *l, *next;
+    flink_t *fl, *next;
 
-    if (closing) {
-        node_fwd_shutdown(fwd->server);
+    if (fwd->shut)
         return;
-    }
     cache_clear(fwd);
     cap = node_cluster_members(fwd->cl, NULL, 0);
     ms = rc_xcalloc(cap + 1, sizeof(*ms));
     n = node_cluster_members(fwd->cl, ms, cap);
     if (n > cap)
         n = cap;
-    for (l = fwd->links; l != NULL; l = next) {
-        next = l->next;
-        if (!member_present(ms, n, l))
-            link_fail(l, "member left the cluster");
+    for (fl = fwd->links; fl != NULL; fl = next) {
+        next = fl->next;
+        if (!member_present(ms, n, fl))
+            flink_drop(fl, "member left the cluster");
     }
     rc_free(ms);
 }
 
-node_fwd_t *node_fwd_get(node_server_t *server)
+static int on_shutdown(void *arg)
 {
-    node_fwd_t *fwd = server->fwd;
+    node_fwd_t *fwd = arg;
 
-    if (fwd != NULL)
-        return fwd;
-    if (server->cluster == NULL || server->shutting_down)
-        return NULL;
-    fwd = rc_xcalloc(1, sizeof(*fwd));
+    if (fwd->shut)
+        return 0;
+    fwd->shut = 1;
+    while (fwd->links != NULL)
+        flink_drop(fwd->links, "shutting down");
+    uv_close((uv_handle_t *)&fwd->timer, NULL);
+    return 0;
+}
+
+static void on_cluster_close(void *arg)
+{
+    (void)on_shutdown(arg);
+}
+
+static const node_cluster_observer_t cluster_observer = {on_config, NULL, on_cluster_close};
+
+node_fwd_t *node_fwd_create(node_server_t *server, node_cluster_t *cl)
+{
+    node_fwd_t *fwd = rc_xcalloc(1, sizeof(*fwd));
+
     fwd->server = server;
-    fwd->cl = server->cluster;
+    fwd->cl = cl;
+    fwd->bus = node_cluster_bus(cl);
     uv_timer_init(server->loop, &fwd->timer);
     fwd->timer.data = fwd;
     uv_timer_start(&fwd->timer, on_tick, NODE_FWD_TICK_MS, NODE_FWD_TICK_MS);
-    uv_check_init(server->loop, &fwd->check);
-    fwd->check.data = fwd;
-    uv_check_start(&fwd->check, on_check);
-    node_cluster_set_hook(fwd->cl, on_config, fwd);
-    server->fwd = fwd;
+    node_cluster_observe(cl, &cluster_observer, fwd);
+    node_server_on_shutdown(server, on_shutdown, fwd);
     return fwd;
-}
-
-void node_fwd_shutdown(node_server_t *server)
-{
-    node_fwd_t *fwd = server->fwd;
-
-    if (fwd == NULL || fwd->shut)
-        return;
-    fwd->shut = 1;
-    node_cluster_set_hook(fwd->cl, NULL, NULL);
-    while (fwd->links != NULL)
-        link_fail(fwd->links, "shutting down");
-    while (fwd->bus_conns != NULL)
-        node_conn_close(fwd->bus_conns, 0);
-    uv_close((uv_handle_t *)&fwd->timer, NULL);
-    uv_close((uv_handle_t *)&fwd->check, NULL);
 }
 
 void node_fwd_destroy(node_fwd_t *fwd)
 {
     if (fwd == NULL)
         return;
-    RC_ASSERT(fwd->links == NULL && fwd->bus_conns == NULL);
+    RC_ASSERT(fwd->links == NULL);
     rc_free(fwd->bymember);
     rc_free(fwd);
-}
-
-void node_fwd_bus_add(node_fwd_t *fwd, node_conn_t *c)
-{
-    c->prev = NULL;
-    c->next = fwd->bus_conns;
-    if (fwd->bus_conns != NULL)
-        fwd->bus_conns->prev = c;
-    fwd->bus_conns = c;
-}
-
-void node_fwd_bus_remove(node_fwd_t *fwd, node_conn_t *c)
-{
-    if (fwd == NULL || (c->prev == NULL && fwd->bus_conns != c))
-        return;
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        fwd->bus_conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
 }
 
 /* ---- forwarding ---- */
@@ -1022,13 +609,12 @@ enum {
     SMALL_ARGS = 64,
 };
 
-void node_fwd_command(node_client_t *c, int idx)
+void node_fwd_command(node_fwd_t *fwd, node_client_t *c, int idx)
 {
-    node_fwd_t *fwd = node_fwd_get(c->server);
     node_arg_t *small[SMALL_ARGS], **argv = small;
     char addr[NODE_CLUSTER_ADDR_MAX + 16], err[ERR_MAX];
     const char *why = "no forwarder";
-    link_t *l = NULL;
+    flink_t *l = NULL;
     node_conn_seg_t *seg;
     int i;
 
@@ -1059,10 +645,9 @@ void node_fwd_command(node_client_t *c, int idx)
         rc_free(argv);
 }
 
-void node_fwd_split(node_client_t *c, node_fwd_merge_t kind, int step, const int *owners, int myidx,
-                    void (*proc)(node_client_t *))
+void node_fwd_split(node_fwd_t *fwd, node_client_t *c, node_fwd_merge_t kind, int step,
+                    const int *owners, int myidx, void (*proc)(node_client_t *))
 {
-    node_fwd_t *fwd = node_fwd_get(c->server);
     uint32_t nkeys = (uint32_t)((c->argc - 1) / step), k, p, nparts = 0;
     int *part_owner = rc_xmalloc(nkeys * sizeof(*part_owner));
     uint32_t *part_count = rc_xcalloc(nkeys, sizeof(*part_count));
@@ -1132,9 +717,9 @@ void node_fwd_split(node_client_t *c, node_fwd_merge_t kind, int step, const int
         } else {
             char addr[NODE_CLUSTER_ADDR_MAX + 16], err[ERR_MAX];
             const char *why = "no forwarder";
-            link_t *l = fwd != NULL ? link_get(fwd, part_owner[p], c->resp >= 3 ? 3 : 2, addr,
-                                               sizeof(addr), &why)
-                                    : NULL;
+            flink_t *l = fwd != NULL ? link_get(fwd, part_owner[p], c->resp >= 3 ? 3 : 2, addr,
+                                                sizeof(addr), &why)
+                                     : NULL;
 
             if (l == NULL || link_send(l, argc, (const node_arg_t *const *)argv, seg, p) != 0) {
                 size_t n;

@@ -10,8 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "node/cluster/node_cluster.h"
 #include "node/core/node.h"
 #include "node/net/node_conn.h"
+#include "node/net/node_server.h"
 
 enum node_fwd_limit_e {
     NODE_FWD_LINK_MAX_PENDING = 65536,        /* requests in flight per link */
@@ -31,39 +33,27 @@ typedef enum node_fwd_merge_e {
     NODE_FWD_SUM = 2,  /* the sum of the integers (DEL, UNLINK, EXISTS, TOUCH) */
 } node_fwd_merge_t;
 
-/* The server's forwarder, created on first use (a timer and a check handle
- * on the server's loop). NULL when the server has no cluster. */
-node_fwd_t *node_fwd_get(node_server_t *server);
+/* Creates the forwarder of 'server' over the bus of 'cl': a timer for
+ * request timeouts, a cluster observer (links to members that left are
+ * closed) and a server shutdown observer (pending requests fail). Free it
+ * with node_fwd_destroy() after the loop ran out. */
+node_fwd_t *node_fwd_create(node_server_t *server, node_cluster_t *cl);
 
-/* Shutdown: fails every pending request, closes every link and accepted bus
- * connection and the forwarder's handles. Safe to call more than once and
- * when there is no forwarder. */
-void node_fwd_shutdown(node_server_t *server);
-
-/* Frees the forwarder after the loop ran out. NULL is a no-op. */
+/* Frees the forwarder. NULL is a no-op. */
 void node_fwd_destroy(node_fwd_t *fwd);
-
-/* The list of accepted bus connections (node_conn.c), closed at shutdown
- * and checked for handshake timeouts. */
-void node_fwd_bus_add(node_fwd_t *fwd, node_conn_t *c);
-void node_fwd_bus_remove(node_fwd_t *fwd, node_conn_t *c);
-
-/* Puts 'c' on the list of connections to pump once this loop iteration's
- * forwarded replies are in (one write per client per iteration). */
-void node_fwd_defer(node_fwd_t *fwd, node_conn_t *c);
 
 /* Forwards the request in c->argv to member 'idx' of the installed
  * configuration; its reply takes the request's place among the client's
  * replies. Replies an error now when the member cannot be reached. */
-void node_fwd_command(node_client_t *c, int idx);
+void node_fwd_command(node_fwd_t *fwd, node_client_t *c, int idx);
 
 /* Splits the request in c->argv whose keys start at argv[1], one key every
  * 'step' arguments (1 for MGET and DEL, 2 for MSET), by 'owners' (member
  * index of each key, in order). Keys this node owns ('myidx') run locally
  * through 'proc'; the rest go to their owners; the replies are gathered as
  * 'kind' says. */
-void node_fwd_split(node_client_t *c, node_fwd_merge_t kind, int step, const int *owners, int myidx,
-                    void (*proc)(node_client_t *));
+void node_fwd_split(node_fwd_t *fwd, node_client_t *c, node_fwd_merge_t kind, int step,
+                    const int *owners, int myidx, void (*proc)(node_client_t *));
 
 /* Gathers 'nparts' replies ('replies'[p], 'lens'[p] bytes, each one
  * complete RESP value) of a split request into 'out' (appended): key k of

@@ -3,7 +3,7 @@
  * single write (uv_try_write, then one uv_write for what the kernel did not
  * take), and a connection is freed only in its close callback.
  *
- *   on_read --> node_proto_feed --> on_command --> node_cmd_dispatch
+ *   on_read --> node_proto_feed --> on_command --> request handler (cmd)
  *      |                                              | replies
  *      '--------------------> flush <--- obuf <-------'
  *
@@ -17,11 +17,6 @@
 #include <string.h>
 
 #include "common/rc.h"
-#include "node/bus/node_bus_proto.h"
-#include "node/cluster/node_cluster.h"
-#include "node/cmd/node_cmd.h"
-#include "node/data/node_db.h"
-#include "node/fwd/node_fwd.h"
 #include "node/net/node_reply.h"
 #include "node/net/node_server.h"
 
@@ -241,7 +236,7 @@ void node_conn_seg_complete(node_conn_seg_t *seg, const char *reply, size_t len)
     }
     drain(c);
     if (!c->in_batch && !c->closing && !c->deferred)
-        node_fwd_defer(server_of(c)->fwd, c);
+        node_server_defer(server_of(c), c);
 }
 
 void node_conn_resume(node_conn_t *c)
@@ -256,13 +251,11 @@ static void on_close(uv_handle_t *handle)
 
     node_conn_seg_t *seg;
 
+    if (c->raw != NULL && c->raw->on_close != NULL)
+        c->raw->on_close(c->raw_arg, c);
     while ((seg = c->seg_free) != NULL) {
         c->seg_free = seg->next;
         seg_free(seg);
-    }
-    if (c->bus != NULL) {
-        node_bus_session_free(c->bus);
-        rc_free(c->bus);
     }
     node_proto_destroy(c->proto);
     rc_free(c->obuf);
@@ -281,9 +274,7 @@ void node_conn_close(node_conn_t *c, int reason)
     else
         rc_log(RC_LOG_DEBUG, "conn %" PRIu64 ": closed", c->id);
     orphan_segs(c);
-    if (c->busconn)
-        node_fwd_bus_remove(server_of(c)->fwd, c);
-    else
+    if (c->raw == NULL)
         node_server_unlink_client(server_of(c), c);
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
@@ -397,7 +388,10 @@ static int on_command(void *ud, int argc, node_arg_t *argv)
 
     c->client.argc = argc;
     c->client.argv = argv;
-    node_cmd_dispatch(&c->client);
+    if (c->reject != NULL)
+        node_reply_error(&c->client, c->reject);
+    else
+        c->on_request(c->request_arg, &c->client);
     c->client.argc = 0;
     c->client.argv = NULL;
     c->capture = NULL;
@@ -480,6 +474,8 @@ static void pump(node_conn_t *c)
         c->pending_len = 0;
         run(c, data, len);
         rc_free(data);
+        if (c->pending == NULL)
+            c->reject = NULL;
     }
 }
 
@@ -515,108 +511,6 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
             : NODE_SERVER_READ_CHUNK);
 }
 
-/* ---- accepted cluster-bus connections ---- */
-
-static void bus_emit(void *arg, const void *bytes, size_t len)
-{
-    node_conn_t *c = arg;
-
-    memcpy(node_conn_out_reserve(c, len), bytes, len);
-    node_conn_out_commit(c, len);
-}
-
-static int on_bus_frame(void *arg, const node_bus_header_t *h, const uint8_t *payload)
-{
-    node_conn_t *c = arg;
-    const node_bus_hello_t *peer = node_bus_session_peer(c->bus);
-
-    if (peer->role == NODE_BUS_ROLE_DATA) {
-        if (h->type != NODE_BUS_DATA)
-            c->bus_bad = 1;
-        else
-            c->bus_data = 1;
-        return 1;
-    }
-    if (h->type == NODE_BUS_DATA ||
-        node_cluster_on_frame(node_server_cluster(server_of(c)), c->bus, h, payload, c->addr) < 0) {
-        c->bus_bad = 1;
-        return 1;
-    }
-    return 0;
-}
-
-/* The peer's DATA frame arrived: answer with ours, then the connection is a
- * RESP client the bus authenticated, in the peer's RESP version. */
-static void become_data_link(node_conn_t *c)
-{
-    node_server_t *server = server_of(c);
-    node_bus_session_t *s = c->bus;
-    uint8_t frame[NODE_BUS_HEADER];
-    size_t n = node_bus_frame(frame, sizeof(frame), NODE_BUS_DATA, s->id, s->incarnation, s->epoch,
-                              NULL, 0);
-
-    bus_emit(c, frame, n);
-    c->client.resp = node_bus_session_peer(s)->resp == 3 ? 3 : 2;
-    c->peer = 1;
-    node_bus_session_free(s);
-    rc_free(s);
-    c->bus = NULL;
-    c->proto = node_proto_create(server->config.proto_max_bulk_len,
-                                 server->config.client_query_buffer_limit);
-    node_conn_set_authenticated(c, 1);
-    rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": data link from %s open (resp %d)", c->id, c->addr,
-           c->client.resp);
-}
-
-static void bus_read(node_conn_t *c, const char *data, size_t len)
-{
-    node_cluster_t *cl = node_server_cluster(server_of(c));
-    ssize_t n =
-        node_bus_session_feed(c->bus, (const uint8_t *)data, len, bus_emit, c, on_bus_frame, c);
-
-    if (n < 0) {
-        node_cluster_bus_failed(cl, c->bus, c->addr);
-        node_conn_close(c, (int)n);
-        return;
-    }
-    if (c->bus_bad) {
-        rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": bad frame on the bus from %s: closing", c->id,
-               c->addr);
-        node_conn_close(c, RC_EPROTO);
-        return;
-    }
-    if (c->bus_data) {
-        become_data_link(c);
-        if ((size_t)n < len)
-            run(c, data + n, len - (size_t)n);
-        if (!c->closing)
-            pump(c);
-        return;
-    }
-    if (!c->bus_control && node_bus_session_is_open(c->bus) &&
-        node_bus_session_peer(c->bus)->role == NODE_BUS_ROLE_CONTROL)
-        c->bus_control = 1;
-    pump(c);
-}
-
-void node_conn_bus_expire(node_conn_t *c, int64_t now_ms)
-{
-    if (c->bus == NULL || c->closing)
-        return;
-    if (c->bus_control) {
-        if (now_ms - c->last_ms > NODE_CONN_BUS_IDLE_MS) {
-            rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": bus peer %s silent for %d ms: closing", c->id,
-                   c->addr, (int)NODE_CONN_BUS_IDLE_MS);
-            node_conn_close(c, UV_ETIMEDOUT);
-        }
-        return;
-    }
-    if (now_ms - c->ctime_ms > NODE_CONN_BUS_HANDSHAKE_MS) {
-        rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": bus handshake from %s timed out", c->id, c->addr);
-        node_conn_close(c, UV_ETIMEDOUT);
-    }
-}
-
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     node_conn_t *c = stream->data;
@@ -639,8 +533,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     server->stats.net_input_bytes += (uint64_t)nread;
     node_server_update_time(server);
     c->last_ms = server->now_ms;
-    if (c->bus != NULL) {
-        bus_read(c, buf->base, (size_t)nread);
+    if (c->raw != NULL) {
+        c->raw->on_bytes(c->raw_arg, c, buf->base, (size_t)nread);
+        if (!c->closing)
+            pump(c);
         return;
     }
     process(c, buf->base, (size_t)nread);
@@ -816,6 +712,8 @@ int node_conn_accept(node_server_t *server, uv_stream_t *listener)
     if (server->config.tcp_keepalive > 0)
         uv_tcp_keepalive(&c->tcp, 1, (unsigned)server->config.tcp_keepalive);
     c->id = ++server->next_conn_id;
+    c->on_request = server->on_request;
+    c->request_arg = server->request_arg;
     c->proto = node_proto_create(server->config.proto_max_bulk_len,
                                  server->config.client_query_buffer_limit);
     node_conn_set_authenticated(c, server->config.requirepass == NULL);
@@ -835,33 +733,74 @@ void node_conn_set_authenticated(node_conn_t *c, int authenticated)
         node_proto_set_authenticated(c->proto, authenticated);
 }
 
-int node_conn_accept_bus(node_server_t *server, uv_stream_t *listener)
+int node_conn_accept_raw(node_server_t *server, uv_stream_t *listener, const node_conn_raw_t *raw,
+                         void *arg, node_conn_t **out)
 {
-    node_cluster_t *cl = node_server_cluster(server);
-    node_fwd_t *fwd = node_fwd_get(server);
     struct sockaddr_storage peer;
     node_conn_t *c;
     int err = accept_one(server, listener, &c, &peer);
 
+    *out = NULL;
     if (err != 0)
         return err;
-    if (server->shutting_down || cl == NULL || fwd == NULL) {
+    if (server->shutting_down) {
         c->closing = 1;
         uv_close((uv_handle_t *)&c->tcp, on_close);
-        return 0;
+        return UV_ECANCELED;
     }
     c->id = ++server->next_conn_id;
-    c->busconn = 1;
+    c->raw = raw;
+    c->raw_arg = arg;
     c->ctime_ms = server->now_ms;
     c->last_ms = server->now_ms;
-    c->bus = rc_xmalloc(sizeof(*c->bus));
-    /* The acceptor always says CONTROL; the peer's HELLO decides the role. */
-    node_cluster_session_init(cl, c->bus, 0, NODE_BUS_ROLE_CONTROL, 0);
-    node_fwd_bus_add(fwd, c);
-    rc_log(RC_LOG_DEBUG, "conn %" PRIu64 ": bus connection from %s", c->id, c->addr);
-    node_bus_session_start(c->bus, bus_emit, c);
-    pump(c); /* sends our HELLO, starts reading */
+    *out = c;
+    read_start(c);
     return 0;
+}
+
+void node_conn_take_requests(node_conn_t *c, node_conn_request_fn *fn, void *arg, int resp,
+                             int peer)
+{
+    node_server_t *server = server_of(c);
+
+    c->on_request = fn;
+    c->request_arg = arg;
+    c->client.resp = resp == 3 ? 3 : 2;
+    c->peer = peer ? 1 : 0;
+    if (c->proto == NULL)
+        c->proto = node_proto_create(server->config.proto_max_bulk_len,
+                                     server->config.client_query_buffer_limit);
+    node_conn_set_authenticated(c, 1);
+}
+
+void node_conn_feed(node_conn_t *c, const char *data, size_t len, const char *reject)
+{
+    RC_ASSERT(c->proto != NULL && c->on_request != NULL);
+    if (c->closing || len == 0)
+        return;
+    if (c->pending != NULL) {
+        /* Paused on output: these bytes wait behind the ones already waiting. */
+        c->pending = rc_xrealloc(c->pending, c->pending_len + len);
+        memcpy(c->pending + c->pending_len, data, len);
+        c->pending_len += len;
+        return;
+    }
+    c->reject = reject;
+    run(c, data, len);
+    if (c->pending == NULL)
+        c->reject = NULL; /* else it applies to the waiting bytes too */
+}
+
+void node_conn_write(node_conn_t *c, const void *data, size_t len)
+{
+    memcpy(node_conn_out_reserve(c, len), data, len);
+    node_conn_out_commit(c, len);
+}
+
+void node_conn_flush(node_conn_t *c)
+{
+    if (!c->closing && !c->in_batch)
+        pump(c);
 }
 
 size_t node_conn_describe(const node_conn_t *c, int64_t now_ms, char *buf, size_t size)

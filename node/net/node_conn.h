@@ -24,14 +24,24 @@ enum node_conn_limit_e {
     NODE_CONN_OUT_PAUSE = 4 * 1024 * 1024,
     NODE_CONN_OUT_RESUME = 1024 * 1024,
     NODE_CONN_NAME_MAX = 256,
-    NODE_CONN_MAX_FORWARDS = 1024,      /* forwards in flight per client before it pauses */
-    NODE_CONN_BUS_HANDSHAKE_MS = 10000, /* a bus connection must open within this */
-    NODE_CONN_BUS_IDLE_MS = 30000,      /* an open control connection this silent is dead */
+    NODE_CONN_MAX_FORWARDS = 1024, /* forwards in flight per client before it pauses */
 };
 
 typedef struct node_conn_s node_conn_t;
 typedef struct node_conn_seg_s node_conn_seg_t;
-struct node_bus_session_s;
+
+/* Runs the request in c->argv (the connection's request handler, given
+ * when it is accepted: the command dispatcher). 'arg' is the handler's. */
+typedef void node_conn_request_fn(void *arg, node_client_t *c);
+/* Raw connections (the cluster bus): every byte read goes to 'on_bytes',
+ * which may switch the connection to RESP requests and feed it unwrapped
+ * bytes with node_conn_feed(); 'on_close' runs once, when the connection
+ * is gone (its libuv close callback), so the handler's state outlives any
+ * callback that closed it. */
+typedef struct node_conn_raw_s {
+    void (*on_bytes)(void *arg, node_conn_t *c, const char *data, size_t len);
+    void (*on_close)(void *arg, node_conn_t *c);
+} node_conn_raw_t;
 
 /* A reply segment: while a forwarded request is in flight, the client's
  * later replies wait in segments so they leave in request order:
@@ -78,7 +88,7 @@ struct node_conn_s {
     uint64_t read_iter;  /* loop iteration of the last read (one read per iteration) */
     const char *lastcmd; /* static name of the last command */
 
-    node_conn_t *prev; /* server's client list (the forwarder's for bus connections) */
+    node_conn_t *prev; /* server's client list (the owner's for raw connections) */
     node_conn_t *next;
 
     /* Ordered replies (see node_conn_seg_t). */
@@ -87,14 +97,17 @@ struct node_conn_s {
     node_conn_seg_t *seg_free; /* recycled segments */
     node_conn_seg_t *capture;  /* explicit output target (split requests), or NULL */
     node_conn_seg_t *out_seg;  /* target of the last node_conn_out_reserve() */
-    node_conn_t *defer_next;   /* node_fwd.c's list of connections to pump */
+    node_conn_t *defer_next;   /* the server's list of connections to pump */
     size_t seg_bytes;          /* reply bytes waiting in segments */
     unsigned nfwd;             /* pending segments */
     unsigned nseg_free;
 
-    /* Accepted cluster-bus connection: the handshake session until the peer
-     * is known, kept for control links; NULL for clients. */
-    struct node_bus_session_s *bus;
+    /* Handlers given at accept. */
+    node_conn_request_fn *on_request;
+    void *request_arg;
+    const node_conn_raw_t *raw; /* NULL for client connections */
+    void *raw_arg;
+    const char *reject; /* while set, requests get this error instead of running */
 
     unsigned closing : 1;
     unsigned close_after_reply : 1;
@@ -103,45 +116,55 @@ struct node_conn_s {
     unsigned reading : 1;  /* uv_read_start is active */
     unsigned in_batch : 1; /* inside on_read: flush at its end */
     unsigned killed : 1;
-    unsigned refused : 1;     /* refused at accept: drains, then closes */
-    unsigned busconn : 1;     /* accepted on the bus listener (not in the client list) */
-    unsigned bus_control : 1; /* open control session: frames go to node_cluster */
-    unsigned bus_data : 1;    /* the peer's DATA frame arrived */
-    unsigned bus_bad : 1;     /* a frame was refused: close */
-    unsigned peer : 1;        /* a data link from another node: never forwards */
-    unsigned deferred : 1;    /* on node_fwd.c's list of connections to pump */
+    unsigned refused : 1;  /* refused at accept: drains, then closes */
+    unsigned peer : 1;     /* a data link from another node: never forwards */
+    unsigned deferred : 1; /* on the server's list of connections to pump */
 };
 
 struct node_server_s;
 
-/* Accepts one pending connection on 'listener' and starts reading from it.
- * Returns 0 or a libuv error (the connection is then gone). */
+/* Accepts one pending client connection on 'listener' and starts reading
+ * from it; its requests go to the server's request handler. Returns 0 or a
+ * libuv error (the connection is then gone). */
 int node_conn_accept(struct node_server_s *server, uv_stream_t *listener);
 
-/* Accepts one pending connection on the cluster-bus 'listener': runs the
- * bus handshake as the acceptor; a control peer's frames then go to
- * node_cluster_on_frame(), a data peer's connection becomes a RESP client
- * (flag 'peer'). Bus connections are not in the client list and do not
- * count against maxclients. Returns 0 or a libuv error. */
-int node_conn_accept_bus(struct node_server_s *server, uv_stream_t *listener);
+/* Accepts one pending connection on 'listener' as a raw connection whose
+ * bytes go to 'raw' (with 'arg'), and stores it in '*out'. Raw connections
+ * are not in the client list and do not count against maxclients; the
+ * caller keeps its own list (raw->on_close). Returns 0 or a libuv error. */
+int node_conn_accept_raw(struct node_server_s *server, uv_stream_t *listener,
+                         const node_conn_raw_t *raw, void *arg, node_conn_t **out);
 
-/* Closes 'c' if it is a bus connection still in its handshake after
- * NODE_CONN_BUS_HANDSHAKE_MS, or an open control connection that received
- * nothing for NODE_CONN_BUS_IDLE_MS (a peer gone without a FIN: it sends
- * pings all the time); 'now_ms' is the time. Called from the forwarder's
- * timer. */
-void node_conn_bus_expire(node_conn_t *c, int64_t now_ms);
+/* Makes the raw connection 'c' take RESP requests from now on: bytes given
+ * to node_conn_feed() are parsed and each request runs through 'fn'
+ * ('arg'), replies in RESP version 'resp'; 'peer' marks a data link from
+ * another node (never forwarded again). The connection is authenticated. */
+void node_conn_take_requests(node_conn_t *c, node_conn_request_fn *fn, void *arg, int resp,
+                             int peer);
+
+/* Runs the requests in 'data' ('len' bytes of a RESP stream, any split) on
+ * the connection 'c' set up by node_conn_take_requests(). With 'reject'
+ * non-NULL each of them is answered with that error line (no CRLF)
+ * instead of running. Bytes that arrive while the connection is paused on
+ * output wait (with their 'reject') until it drains. */
+void node_conn_feed(node_conn_t *c, const char *data, size_t len, const char *reject);
+
+/* Appends 'len' raw bytes to the output of 'c' (bus frames). */
+void node_conn_write(node_conn_t *c, const void *data, size_t len);
+/* Writes the output of 'c' now (outside its read callback, where the
+ * output leaves at the end of the read anyway). */
+void node_conn_flush(node_conn_t *c);
 
 /* Appends a pending segment for a forwarded request to 'c' and returns it;
- * node_fwd.c completes it with node_conn_seg_complete(). */
+ * the forwarder completes it with node_conn_seg_complete(). */
 node_conn_seg_t *node_conn_seg_push(node_conn_t *c);
 /* Completes the pending 'seg' with the reply 'reply' ('len' bytes): the
  * client's replies that were waiting behind it move to its output, which
- * is written once per loop iteration (node_fwd_defer()). An orphaned 'seg'
- * is freed. */
+ * is written once per loop iteration (node_server_defer()). An orphaned
+ * 'seg' is freed. */
 void node_conn_seg_complete(node_conn_seg_t *seg, const char *reply, size_t len);
 /* Writes the output of 'c' and runs the commands a pause left unrun:
- * called by node_fwd.c once per loop iteration for the connections whose
+ * called by the server once per loop iteration for the connections whose
  * forwarded replies arrived. */
 void node_conn_resume(node_conn_t *c);
 /* A detached segment for capturing replies (split requests): make it the

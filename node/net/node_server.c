@@ -16,10 +16,8 @@
 #include <unistd.h>
 
 #include "common/rc.h"
-#include "node/cluster/node_cluster.h"
 #include "node/core/node_config.h"
 #include "node/data/node_db.h"
-#include "node/fwd/node_fwd.h"
 
 node_config_t *node_server_config(node_server_t *server)
 {
@@ -175,6 +173,63 @@ static void on_prepare(uv_prepare_t *prepare)
     node_server_t *server = prepare->data;
 
     server->loop_iter++;
+}
+
+/* Once per iteration, after the I/O callbacks: the clients whose forwarded
+ * replies arrived write them (and run what a pause left), then the check
+ * observers write what was queued on links. A failing link completes
+ * requests, which may defer more clients: repeat until quiet, so nothing
+ * waits for the next iteration (the loop could block in poll with data
+ * unwritten). Connections closed meanwhile are still allocated: libuv
+ * frees them in the closing phase, after this one. */
+static void on_check(uv_check_t *check)
+{
+    node_server_t *server = check->data;
+    int i;
+
+    do {
+        node_conn_t *c;
+
+        while ((c = server->defer_head) != NULL) {
+            server->defer_head = c->defer_next;
+            c->defer_next = NULL;
+            c->deferred = 0;
+            node_conn_resume(c);
+        }
+        for (i = 0; i < server->non_check; i++)
+            server->on_check[i](server->on_check_arg[i]);
+    } while (server->defer_head != NULL);
+}
+
+void node_server_defer(node_server_t *server, node_conn_t *c)
+{
+    if (server->shutting_down && uv_is_closing((uv_handle_t *)&server->check)) {
+        node_conn_resume(c);
+        return;
+    }
+    c->deferred = 1;
+    c->defer_next = server->defer_head;
+    server->defer_head = c;
+}
+
+void node_server_set_request_handler(node_server_t *server, node_conn_request_fn *fn, void *arg)
+{
+    server->on_request = fn;
+    server->request_arg = arg;
+}
+
+void node_server_on_shutdown(node_server_t *server, node_server_shutdown_fn *fn, void *arg)
+{
+    RC_ASSERT(server->non_shutdown < NODE_SERVER_MAX_OBSERVERS);
+    server->on_shutdown[server->non_shutdown] = fn;
+    server->on_shutdown_arg[server->non_shutdown++] = arg;
+}
+
+void node_server_on_check(node_server_t *server, node_server_check_fn *fn, void *arg)
+{
+    RC_ASSERT(server->non_check < NODE_SERVER_MAX_OBSERVERS);
+    server->on_check[server->non_check] = fn;
+    server->on_check_arg[server->non_check++] = arg;
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -370,6 +425,10 @@ int node_server_create(uv_loop_t *loop, node_config_t *config, const char *confi
     server->prepare.data = server;
     server->handles_open++;
     uv_prepare_start(&server->prepare, on_prepare);
+    uv_check_init(loop, &server->check);
+    server->check.data = server;
+    server->handles_open++;
+    uv_check_start(&server->check, on_check);
     hz = effective_hz(server);
     uv_timer_init(loop, &server->cron);
     server->cron.data = server;
@@ -400,8 +459,10 @@ void node_server_shutdown(node_server_t *server)
 
     if (server->shutting_down)
         return;
-    if (server->cluster != NULL && node_cluster_shutdown(server->cluster))
-        return; /* leaving the cluster first; called again when done */
+    for (i = 0; i < server->non_shutdown; i++) {
+        if (server->on_shutdown[i](server->on_shutdown_arg[i]))
+            return; /* e.g. leaving the cluster first; called again when done */
+    }
     server->shutting_down = 1;
     rc_log(RC_LOG_WARNING, "User requested shutdown...");
     for (i = 0; i < server->nlisteners; i++)
@@ -414,7 +475,16 @@ void node_server_shutdown(node_server_t *server)
         node_conn_close(server->clients, 0);
     while (server->refused != NULL)
         node_conn_close(server->refused, 0);
-    node_fwd_shutdown(server); /* data links and accepted bus connections */
+    /* Last: a connection closed above may have been deferred. */
+    close_handle((uv_handle_t *)&server->check);
+    while (server->defer_head != NULL) {
+        node_conn_t *c = server->defer_head;
+
+        server->defer_head = c->defer_next;
+        c->defer_next = NULL;
+        c->deferred = 0;
+        node_conn_resume(c);
+    }
 }
 
 void node_server_destroy(node_server_t *server)
@@ -424,8 +494,6 @@ void node_server_destroy(node_server_t *server)
     RC_ASSERT(server->clients == NULL && server->refused == NULL);
     if (server->config.pidfile != NULL)
         unlink(server->config.pidfile);
-    node_fwd_destroy(server->fwd);
-    node_cluster_destroy(server->cluster);
     node_db_destroy(server->db);
     rc_free(server->readbuf);
     rc_free(server->config_file);

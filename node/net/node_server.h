@@ -18,7 +18,19 @@ enum node_server_limit_e {
     NODE_SERVER_READ_CHUNK =
         16 * 1024,                /* one read per client per iteration (Redis's PROTO_IOBUF_LEN) */
     NODE_SERVER_OPS_SAMPLES = 16, /* instantaneous_ops_per_sec window */
+    NODE_SERVER_MAX_OBSERVERS = 8, /* per kind: shutdown, check */
 };
+
+/* Called when shutdown starts, in registration order. Returning 1 makes
+ * the shutdown wait: the observer calls node_server_shutdown() again when
+ * it is ready (the cluster's graceful leave); 0 lets it go on. */
+typedef int node_server_shutdown_fn(void *arg);
+/* Called once per loop iteration after the I/O callbacks (a uv_check), in
+ * registration order, until no connection waits to be pumped: the place
+ * to write what this iteration queued (outgoing links). */
+typedef void node_server_check_fn(void *arg);
+
+
 
 typedef struct node_stats_s {
     uint64_t total_connections;
@@ -44,6 +56,7 @@ struct node_server_s {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_prepare_t prepare; /* counts loop iterations, for fair reads */
+    uv_check_t check;     /* pumps deferred connections, runs check observers */
     uint64_t loop_iter;
     int handles_open; /* handles still to be closed at shutdown */
 
@@ -63,8 +76,15 @@ struct node_server_s {
     uint64_t ops_last_commands;
     int64_t ops_last_ms;
 
-    struct node_cluster_s *cluster; /* node_cluster.c; NULL in bare unit-test servers */
-    struct node_fwd_s *fwd;         /* node_fwd.c: outgoing data links, NULL until used */
+    node_conn_request_fn *on_request; /* runs the requests of accepted clients */
+    void *request_arg;
+    node_conn_t *defer_head; /* connections to pump once this iteration */
+    node_server_shutdown_fn *on_shutdown[NODE_SERVER_MAX_OBSERVERS];
+    void *on_shutdown_arg[NODE_SERVER_MAX_OBSERVERS];
+    int non_shutdown;
+    node_server_check_fn *on_check[NODE_SERVER_MAX_OBSERVERS];
+    void *on_check_arg[NODE_SERVER_MAX_OBSERVERS];
+    int non_check;
 
     char *readbuf;
     int readbuf_busy;
@@ -81,8 +101,23 @@ typedef struct node_server_s node_server_t;
 int node_server_create(uv_loop_t *loop, node_config_t *config, const char *config_file,
                        node_server_t **out);
 
-/* Starts a graceful shutdown: stop accepting, close clients and handles.
- * The loop then runs out; call node_server_destroy() after uv_run(). */
+/* Sets the handler that runs the requests of every client accepted from
+ * now on (main.c: the command dispatcher). */
+void node_server_set_request_handler(node_server_t *server, node_conn_request_fn *fn, void *arg);
+
+/* Registers a shutdown observer / a check observer (see their types). At
+ * most NODE_SERVER_MAX_OBSERVERS of each; aborts past that (a wiring bug). */
+void node_server_on_shutdown(node_server_t *server, node_server_shutdown_fn *fn, void *arg);
+void node_server_on_check(node_server_t *server, node_server_check_fn *fn, void *arg);
+
+/* Puts 'c' on the list of connections pumped (written, and their paused
+ * requests run) once this loop iteration's I/O is done: one write per
+ * client per iteration however many forwarded replies arrived. */
+void node_server_defer(node_server_t *server, node_conn_t *c);
+
+/* Starts a graceful shutdown: asks the shutdown observers, then stops
+ * accepting and closes clients and handles. The loop then runs out; call
+ * node_server_destroy() after uv_run(). */
 void node_server_shutdown(node_server_t *server);
 
 /* Frees the server once its loop has stopped. NULL is a no-op. */

@@ -81,7 +81,7 @@ def test_join_retries_until_the_seed_answers(t):
     assert info(joiner)["cluster_membership"] == "ok"
 
 
-def bus_header(type_, length, magic=0x31424352, version=2):
+def bus_header(type_, length, magic=0x31424352, version=3):
     return struct.pack("<IBBHIQQQ", magic, version, type_, 0, length, 0, 0, 0)
 
 

@@ -134,7 +134,7 @@ static size_t frame_of(uint8_t *out, uint8_t type, const void *payload, size_t l
 static void test_header_matches_golden_bytes_and_round_trips(void **state)
 {
     static const uint8_t golden[NODE_BUS_HEADER] = {
-        'R',  'C',  'B', '1', 2, 4,          /* magic, version, PING */
+        'R',  'C',  'B', '1', 3, 4,          /* magic, version, PING */
         0x34, 0x12, 20,  0,   0, 0,          /* flags, len */
         1,    0,    0,   0,   0, 0, 0, 0,    /* id */
         2,    0,    0,   0,   0, 0, 0, 0x80, /* incarnation */

@@ -64,6 +64,12 @@ static void check_decoders(const uint8_t *data, size_t size)
         if (memcmp(out, data, NODE_BUS_HEADER) != 0)
             abort();
     }
+    if (node_bus_batch_decode(data, size, &h) == 0) {
+        /* BATCH headers are canonical too, and never pass the control decoder. */
+        node_bus_batch_header(out, h.flags, h.id, h.incarnation, h.epoch, h.len);
+        if (memcmp(out, data, NODE_BUS_HEADER) != 0 || node_bus_header_decode(data, size, &h) == 0)
+            abort();
+    }
     if (node_bus_hello_decode(data, size, &hello) == 0) {
         n = node_bus_hello_encode(&hello, out, sizeof(out));
         if (n < 0 || (size_t)n != size || memcmp(out, data, size) != 0)

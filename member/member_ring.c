@@ -15,7 +15,7 @@
 
 /* What ring_build() refuses, and the paxos limit that keeps it out. The
  * casts: the two headers' constants live in different enums. */
-#define SAME(a, b) ((long)(a) == (long)(b))
+#define SAME(a, b)    ((long)(a) == (long)(b))
 #define AT_MOST(a, b) ((long)(a) <= (long)(b))
 _Static_assert(SAME(PAXOS_MAX_WEIGHT, RING_WEIGHT_MAX), "a weight paxos accepts must be placeable");
 _Static_assert(SAME(PAXOS_MAX_TOTAL_WEIGHT, RING_TOTAL_WEIGHT_MAX),

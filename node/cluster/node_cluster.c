@@ -869,19 +869,19 @@ static void fd_tick(node_cluster_t *cl)
     uint32_t i;
     uint64_t epoch = cl->config.epoch;
 
-    fd_sync(cl);
-    member_fd_tick(cl->fd, now, t);
-    if (!t->ping)
-        goto done; /* not a member */
-    memset(&mine, 0, sizeof(mine));
-    mine.nsuspects = t->nsuspects;
-    memcpy(mine.suspects, t->suspects, t->nsuspects * sizeof(t->suspects[0]));
+    if (cl->myindex < 0)
+        goto done; /* not a member: no pings, no reports */
+    my_suspects(cl, now, &mine);
     cl->ping_seq++;
     for (i = 0; i < cl->config.nmembers; i++) {
         if ((int)i != cl->myindex)
             send_ping(cl, cl->config.members[i].bus_addr, NODE_BUS_PING, cl->ping_seq,
                       (uint64_t)now, &mine);
     }
+    /* A send can fail a link at once (a reset): decide on the links as
+     * they are now, as the pings above were sent with the list before. */
+    fd_sync(cl);
+    member_fd_tick(cl->fd, now, t);
     if (t->minority_changed)
         rc_log(RC_LOG_WARNING,
                t->minority ? "cluster: this node hears from %u of %u members, not a majority: "

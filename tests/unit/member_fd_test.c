@@ -396,6 +396,24 @@ static void test_other_incarnation_of_a_member_is_ignored(void **state)
     assert_true(member_fd_suspects(f->fd, T0 + TIMEOUT + 1, 3));
 }
 
+/* A peer's list longer than any configuration (garbage, or a newer peer)
+ * is cut at MEMBER_MAX_SUSPECTS, and what it holds still counts. */
+static void test_long_suspicion_list_is_capped(void **state)
+{
+    fix_t *f = *state;
+    uint64_t many[MEMBER_MAX_SUSPECTS + 8];
+    int64_t now = T0 + TIMEOUT + 1;
+    uint32_t i;
+
+    for (i = 0; i < MEMBER_MAX_SUSPECTS + 8; i++)
+        many[i] = 3;
+    install(f, 3, T0);
+    assert_int_equal(pong(f, now, 2, many, MEMBER_MAX_SUSPECTS + 8), 0);
+    member_fd_tick(f->fd, now, &f->tick);
+    assert_int_equal(f->tick.nreports, 1);
+    assert_int_equal(f->tick.reports[0].id, 3);
+}
+
 static void test_timeout_change_applies_at_once(void **state)
 {
     fix_t *f = *state;
@@ -443,6 +461,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_removed_incarnation_never_comes_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_incarnation_of_a_member_is_ignored, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_long_suspicion_list_is_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_change_applies_at_once, setup, teardown),
     };
 

@@ -16,7 +16,8 @@
  *      were chosen and installed, in epoch order: paxos_node_config().
  *
  * Limits: at most PAXOS_MAX_MEMBERS (64) members per configuration;
- * addresses are "host:port" strings of at most PAXOS_ADDR_MAX - 1 bytes. */
+ * addresses are "host:port" strings of at most PAXOS_ADDR_MAX - 1 bytes;
+ * weights, their sum and R stay within what ring/ can place. */
 #ifndef RC_PAXOS_PAXOS_H
 #define RC_PAXOS_PAXOS_H
 
@@ -27,7 +28,13 @@ enum {
     PAXOS_MAX_MEMBERS = 64,   /* members of one configuration */
     PAXOS_ADDR_MAX = 64,      /* address buffer, NUL included */
     PAXOS_MAX_RECENT = 16,    /* join tokens remembered against replays */
-    PAXOS_MAX_WEIGHT = 65536, /* member weights are 1..this */
+    /* What the slot table (ring/) can place; a configuration never goes
+     * past them, so every chosen one builds a table. member/ checks at
+     * compile time that they equal ring.h's RING_WEIGHT_MAX,
+     * RING_TOTAL_WEIGHT_MAX and RING_MAX_REPLICAS. */
+    PAXOS_MAX_WEIGHT = 1000,        /* member weights are 1..this */
+    PAXOS_MAX_TOTAL_WEIGHT = 16384, /* sum of the members' weights */
+    PAXOS_MAX_REPLICAS = 4,         /* setting R */
     PAXOS_MAX_PENDING = 64,   /* change requests a node holds */
     PAXOS_HISTORY = 64,       /* chosen configurations kept for catch-up */
     PAXOS_CODEC_VERSION = 1,  /* wire and disk format version */
@@ -224,11 +231,22 @@ int paxos_ballot_cmp(paxos_ballot_t a, paxos_ballot_t b);
 /* Returns the index of member 'id' in 'c', or -1. */
 int paxos_config_find(const paxos_config_t *c, uint64_t id);
 /* Returns 0 if 'c' is well formed (sorted unique ids, bounded strings,
- * valid weights and states), else -EINVAL. */
+ * valid weights and states, total weight at most PAXOS_MAX_TOTAL_WEIGHT,
+ * replicas at most PAXOS_MAX_REPLICAS), else -EINVAL. */
 int paxos_config_check(const paxos_config_t *c);
+/* Returns 0 if 'ch' is well formed on its own (weight 1..PAXOS_MAX_WEIGHT
+ * for JOIN and WEIGHT), else -EINVAL. */
 int paxos_change_check(const paxos_change_t *ch);
+/* Returns 0 if 'ch' keeps 'c' within the limits (whether or not it is a
+ * no-op there), else why not: -EINVAL for a malformed change (see
+ * paxos_change_check()), -ENOSPC for a JOIN to a configuration that has
+ * PAXOS_MAX_MEMBERS members, RC_ETOOBIG for a JOIN or WEIGHT change that
+ * would take the total weight over PAXOS_MAX_TOTAL_WEIGHT. For the driver's
+ * logs: paxos_config_apply() refuses the same changes (as no-ops). */
+int paxos_config_admits(const paxos_config_t *c, const paxos_change_t *ch);
 /* Applies 'ch' to 'c' in place. Returns 1 if it changed 'c', 0 if it is a
- * no-op there (already applied, or about a member that is gone). */
+ * no-op there (already applied, or about a member that is gone) or a change
+ * paxos_config_admits() refuses (the configuration is left unchanged). */
 int paxos_config_apply(paxos_config_t *c, const paxos_change_t *ch);
 int paxos_config_equal(const paxos_config_t *a, const paxos_config_t *b);
 /* Adds a member to a genesis configuration being built (id = next_id). */

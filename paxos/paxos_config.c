@@ -34,12 +34,23 @@ static int addr_ok(const char *s)
     return memchr(s, '\0', PAXOS_ADDR_MAX) != NULL;
 }
 
+/* Sum of the members' weights (no overflow: at most 64 x 2^32). */
+static uint64_t total_weight(const paxos_config_t *c)
+{
+    uint64_t total = 0;
+    uint32_t i;
+
+    for (i = 0; i < c->nmembers && i < PAXOS_MAX_MEMBERS; i++)
+        total += c->members[i].weight;
+    return total;
+}
+
 int paxos_config_check(const paxos_config_t *c)
 {
     uint32_t i;
 
     if (c->epoch == 0 || c->nmembers == 0 || c->nmembers > PAXOS_MAX_MEMBERS ||
-        c->nrecent > PAXOS_MAX_RECENT)
+        c->nrecent > PAXOS_MAX_RECENT || c->replicas > PAXOS_MAX_REPLICAS)
         return -EINVAL;
     for (i = 0; i < c->nmembers; i++) {
         const paxos_member_t *m = &c->members[i];
@@ -50,6 +61,8 @@ int paxos_config_check(const paxos_config_t *c)
             m->state != PAXOS_MEMBER_ACTIVE || !addr_ok(m->client_addr) || !addr_ok(m->bus_addr))
             return -EINVAL;
     }
+    if (total_weight(c) > PAXOS_MAX_TOTAL_WEIGHT)
+        return -EINVAL; /* the slot table could not place it */
     return 0;
 }
 
@@ -111,6 +124,29 @@ static int apply_join(paxos_config_t *c, const paxos_change_t *ch)
     return 1;
 }
 
+int paxos_config_admits(const paxos_config_t *c, const paxos_change_t *ch)
+{
+    uint64_t total = total_weight(c);
+    int i;
+
+    if (paxos_change_check(ch) != 0)
+        return -EINVAL;
+    switch (ch->kind) {
+    case PAXOS_CHANGE_JOIN:
+        if (c->nmembers >= PAXOS_MAX_MEMBERS)
+            return -ENOSPC;
+        return total + ch->weight > PAXOS_MAX_TOTAL_WEIGHT ? RC_ETOOBIG : 0;
+    case PAXOS_CHANGE_WEIGHT:
+        i = paxos_config_find(c, ch->id);
+        if (i < 0)
+            return 0; /* about a member that is gone: a no-op */
+        total -= c->members[i].weight;
+        return total + ch->weight > PAXOS_MAX_TOTAL_WEIGHT ? RC_ETOOBIG : 0;
+    default:
+        return 0; /* a removal only makes the configuration smaller */
+    }
+}
+
 int paxos__change_applies(const paxos_config_t *c, const paxos_change_t *ch)
 {
     int i = paxos_config_find(c, ch->id);
@@ -118,11 +154,11 @@ int paxos__change_applies(const paxos_config_t *c, const paxos_change_t *ch)
     if (paxos_change_check(ch) != 0)
         return 0;
     if (ch->kind == PAXOS_CHANGE_JOIN)
-        return !token_known(c, ch) && c->nmembers < PAXOS_MAX_MEMBERS;
+        return !token_known(c, ch) && paxos_config_admits(c, ch) == 0;
     if (i < 0 || c->members[i].incarnation != ch->incarnation)
         return 0;
     if (ch->kind == PAXOS_CHANGE_WEIGHT)
-        return c->members[i].weight != ch->weight;
+        return c->members[i].weight != ch->weight && paxos_config_admits(c, ch) == 0;
     return c->nmembers > 1; /* the last member stays: someone must hold the chain */
 }
 

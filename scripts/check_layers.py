@@ -21,7 +21,7 @@ ALLOWED = {
     "paxos": ["common"],
     "member": ["common", "ring", "paxos"],
     "client": ["common", "resp", "ring"],
-    "node/core": ["common", "resp"],
+    "node/core": ["common", "resp", "paxos"],
     "node/data": ["node/core", "ring"],
     "node/net": ["node/data"],
     "node/bus": ["node/net"],

@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "common/rc.h"
+#include "member/member.h"
 #include "node/net/node_server.h"
 #include "paxos/paxos.h"
 #include "ring/ring.h"
@@ -40,19 +41,13 @@ enum cluster_limit_e {
     LINK_HANDSHAKE_MS = 2000, /* an open that takes longer is retried */
     LINK_IDLE_MS = 30000,     /* links to non-members close when idle */
     LEAVE_TIMEOUT_MS = 3000,  /* shutdown waits this long for its leave */
+    REFUSAL_LOG_MS = 10000,   /* a refused change request is logged this often */
     MAX_OBSERVERS = 8,
 };
 
-/* Failure-detector state of one member, carried across configurations. */
-typedef struct fd_s {
-    uint64_t id;
-    uint64_t incarnation;
-    int64_t last_heard; /* uv_now() ms of its last PONG */
-    int64_t last_ping;  /* uv_now() ms of my last PING to it, 0 if none */
-    int reported;       /* failure reported to paxos */
-    uint32_t nsuspects; /* what it suspects, from its last PING/PONG */
-    uint64_t suspects[NODE_BUS_MAX_SUSPECTS];
-} fd_t;
+/* A suspicion list from member/ fits in a PING. */
+_Static_assert((long)MEMBER_MAX_SUSPECTS <= (long)NODE_BUS_MAX_SUSPECTS, "suspects fit a PING");
+_Static_assert((long)MEMBER_NAME_LEN == (long)NODE_CLUSTER_NAME_LEN, "one name format");
 
 struct node_cluster_s {
     node_server_t *server;
@@ -75,9 +70,10 @@ struct node_cluster_s {
     int *ring_to_member; /* ring member index -> config member index */
     int myindex;
     unsigned nprimaries[PAXOS_MAX_MEMBERS];
-    fd_t fd[PAXOS_MAX_MEMBERS]; /* aligned with config.members */
+    member_fd_t *fd; /* failure detector (member/), aligned with config.members */
     uint64_t ping_seq;
-    int minority;
+    uint64_t refused_token; /* last change request refused (logged), by token */
+    int64_t refused_log;
 
     const node_cluster_observer_t *obs[MAX_OBSERVERS];
     void *obs_arg[MAX_OBSERVERS];
@@ -163,7 +159,7 @@ static uint64_t random_u64_nonzero(void)
  * glance. It is also the member's id on the ring. */
 static void make_name(uint64_t id, uint64_t incarnation, char out[NODE_CLUSTER_NAME_LEN + 1])
 {
-    snprintf(out, NODE_CLUSTER_NAME_LEN + 1, "%016" PRIx64 "%024" PRIx64, incarnation, id);
+    member_ring_name(id, incarnation, out);
 }
 
 /* Splits "host:port" at its last colon. Returns 0 or -EINVAL. */
@@ -322,27 +318,14 @@ static void update_name(node_cluster_t *cl)
 /* Rebuilds the view from the newly installed configuration 'c'. */
 static void install(node_cluster_t *cl, const paxos_config_t *c)
 {
-    ring_member_t rm[PAXOS_MAX_MEMBERS];
-    char names[PAXOS_MAX_MEMBERS][NODE_CLUSTER_NAME_LEN + 1];
-    fd_t old[PAXOS_MAX_MEMBERS];
-    size_t nold = cl->config.nmembers;
-    ring_config_t rc;
+    member_ring_input_t *in = rc_xmalloc(sizeof(*in));
     ring_t *ring = NULL;
     uint32_t i, j;
-    int64_t now = now_ms(cl);
     int err;
 
-    memcpy(old, cl->fd, sizeof(old));
-    for (i = 0; i < c->nmembers; i++) {
-        make_name(c->members[i].id, c->members[i].incarnation, names[i]);
-        rm[i].id = names[i];
-        rm[i].weight =
-            c->members[i].weight > RING_WEIGHT_MAX ? RING_WEIGHT_MAX : c->members[i].weight;
-    }
-    rc.replicas = c->replicas > RING_MAX_REPLICAS ? RING_MAX_REPLICAS : c->replicas;
-    rc.balance_ppm = RING_DEFAULT_BALANCE_PPM;
-    rc.points = RING_DEFAULT_POINTS;
-    err = ring_build(c->epoch, rm, c->nmembers, &rc, &ring);
+    err = member_ring_input(c, in);
+    if (err == 0)
+        err = ring_build(in->epoch, in->members, in->nmembers, &in->config, &ring);
     if (err != 0) {
         rc_log(RC_LOG_WARNING, "cluster: cannot build the slot table of epoch %" PRIu64 ": %s",
                c->epoch, rc_strerror(err));
@@ -363,7 +346,7 @@ static void install(node_cluster_t *cl, const paxos_config_t *c)
 
             cl->ring_to_member[i] = -1;
             for (j = 0; j < c->nmembers; j++) {
-                if (strcmp(id, names[j]) == 0)
+                if (strcmp(id, in->names[j]) == 0)
                     cl->ring_to_member[i] = (int)j;
             }
         }
@@ -374,21 +357,8 @@ static void install(node_cluster_t *cl, const paxos_config_t *c)
                 cl->nprimaries[m]++;
         }
     }
-    memset(cl->fd, 0, sizeof(cl->fd));
-    for (i = 0; i < c->nmembers; i++) {
-        fd_t *f = &cl->fd[i];
-
-        f->id = c->members[i].id;
-        f->incarnation = c->members[i].incarnation;
-        f->last_heard = now; /* a new member gets a full timeout of grace */
-        for (j = 0; j < nold; j++) {
-            if (old[j].id == f->id && old[j].incarnation == f->incarnation) {
-                *f = old[j];
-                f->reported = 0;
-                break;
-            }
-        }
-    }
+    rc_free(in);
+    member_fd_install(cl->fd, now_ms(cl), c, paxos_node_id(cl->px));
     cl->myindex = member_index(cl, paxos_node_id(cl->px));
     if (cl->myindex >= 0)
         cl->was_member = 1;
@@ -578,34 +548,22 @@ static node_link_t *link_find(node_cluster_t *cl, const char *addr)
     return node_bus_find_link(cl->bus, addr, NODE_BUS_ROLE_CONTROL);
 }
 
-/* ---- failure detector ----------------------------------------------------- */
+/* ---- failure detector (rules and state: member/member_fd.c) --------------- */
 
-static int suspects(const fd_t *f, uint64_t id)
+/* Hands the detector what it reads from elsewhere: the node timeout
+ * (CONFIG SET may change it) and each member's count of consecutive
+ * connection refusals on its link. */
+static void fd_sync(node_cluster_t *cl)
 {
     uint32_t i;
 
-    for (i = 0; i < f->nsuspects; i++) {
-        if (f->suspects[i] == id)
-            return 1;
+    member_fd_set_timeout(cl->fd, cl->server->config.cluster_node_timeout);
+    for (i = 0; i < cl->config.nmembers; i++) {
+        node_link_t *l = link_find(cl, cl->config.members[i].bus_addr);
+
+        member_fd_set_refused(cl->fd, cl->config.members[i].id,
+                              l != NULL ? (unsigned)node_link_refusals(l) : 0);
     }
-    return 0;
-}
-
-/* My own opinion of member 'i': silent for the node timeout, or gone for
- * a quarter of it with its port refusing connections (a dead process). */
-static int i_suspect(node_cluster_t *cl, uint32_t i, int64_t now)
-{
-    const fd_t *f = &cl->fd[i];
-    int64_t timeout = cl->server->config.cluster_node_timeout;
-    int64_t silent = now - f->last_heard;
-    node_link_t *l;
-
-    if ((int)i == cl->myindex)
-        return 0;
-    if (silent > timeout)
-        return 1;
-    l = link_find(cl, cl->config.members[i].bus_addr);
-    return l != NULL && node_link_refusals(l) >= 2 && silent > timeout / 4;
 }
 
 /* A PING or PONG from a member: its suspects; a PONG (the answer to one of
@@ -613,26 +571,17 @@ static int i_suspect(node_cluster_t *cl, uint32_t i, int64_t now)
  * node that can send but not receive (a one-way partition) is failed. */
 static void heard(node_cluster_t *cl, const node_bus_header_t *h, const node_bus_ping_t *p)
 {
-    int i = member_index(cl, h->id);
-    fd_t *f;
+    paxos_effects_t eff;
+    int i;
 
-    if (i < 0 || cl->fd[i].incarnation != h->incarnation)
+    if (!member_fd_on_heard(cl->fd, now_ms(cl), h->id, h->incarnation, h->type == NODE_BUS_PONG,
+                            p->suspects, p->nsuspects))
         return;
-    f = &cl->fd[i];
-    f->nsuspects = p->nsuspects;
-    memcpy(f->suspects, p->suspects, p->nsuspects * sizeof(p->suspects[0]));
-    if (h->type != NODE_BUS_PONG)
-        return;
-    f->last_heard = now_ms(cl);
-    if (f->reported) {
-        paxos_effects_t eff;
-
-        f->reported = 0;
-        rc_log(RC_LOG_NOTICE, "cluster: member %" PRIu64 " (%s) answers again", f->id,
-               cl->config.members[i].client_addr);
-        paxos_node_on_fd(cl->px, (uint64_t)now_ms(cl), f->id, 1, &eff);
-        handle_effects(cl, &eff);
-    }
+    i = member_index(cl, h->id);
+    rc_log(RC_LOG_NOTICE, "cluster: member %" PRIu64 " (%s) answers again", h->id,
+           i >= 0 ? cl->config.members[i].client_addr : "?");
+    paxos_node_on_fd(cl->px, (uint64_t)now_ms(cl), h->id, 1, &eff);
+    handle_effects(cl, &eff);
 }
 
 static void send_ping(node_cluster_t *cl, const char *addr, uint8_t type, uint64_t seq,
@@ -651,73 +600,57 @@ static void send_ping(node_cluster_t *cl, const char *addr, uint8_t type, uint64
 
 static void my_suspects(node_cluster_t *cl, int64_t now, node_bus_ping_t *p)
 {
-    uint32_t i;
-
     memset(p, 0, sizeof(*p));
-    for (i = 0; i < cl->config.nmembers && p->nsuspects < NODE_BUS_MAX_SUSPECTS; i++) {
-        if (i_suspect(cl, i, now))
-            p->suspects[p->nsuspects++] = cl->config.members[i].id;
-    }
+    fd_sync(cl);
+    p->nsuspects = member_fd_suspect_list(cl->fd, now, p->suspects, NODE_BUS_MAX_SUSPECTS);
 }
 
 static void fd_tick(node_cluster_t *cl)
 {
     int64_t now = now_ms(cl);
+    member_fd_tick_t *t = rc_xmalloc(sizeof(*t));
     node_bus_ping_t mine;
-    uint32_t i, j, n = cl->config.nmembers, alive = 0;
+    uint32_t i;
     uint64_t epoch = cl->config.epoch;
 
     if (cl->myindex < 0)
-        return;
+        goto done; /* not a member: no pings, no reports */
     my_suspects(cl, now, &mine);
     cl->ping_seq++;
-    for (i = 0; i < n; i++) {
-        if ((int)i != cl->myindex) {
+    for (i = 0; i < cl->config.nmembers; i++) {
+        if ((int)i != cl->myindex)
             send_ping(cl, cl->config.members[i].bus_addr, NODE_BUS_PING, cl->ping_seq,
                       (uint64_t)now, &mine);
-            cl->fd[i].last_ping = now;
-        }
-        if (!i_suspect(cl, i, now))
-            alive++;
     }
-    if ((alive * 2 <= n) != cl->minority) {
-        cl->minority = alive * 2 <= n;
+    /* A send can fail a link at once (a reset): decide on the links as
+     * they are now, as the pings above were sent with the list before. */
+    fd_sync(cl);
+    member_fd_tick(cl->fd, now, t);
+    if (t->minority_changed)
         rc_log(RC_LOG_WARNING,
-               cl->minority ? "cluster: this node hears from %u of %u members, not a majority: "
-                              "it cannot change the membership"
-                            : "cluster: this node hears from %u of %u members again",
-               alive, n);
-    }
-    if (cl->minority)
-        return;
-    /* Report X once a majority of the members I hear from (me included)
+               t->minority ? "cluster: this node hears from %u of %u members, not a majority: "
+                             "it cannot change the membership"
+                           : "cluster: this node hears from %u of %u members again",
+               t->alive, t->nmembers);
+    /* Each report: a majority of the members I hear from (me included)
      * suspect it too, so one bad link cannot remove anybody. */
-    for (i = 0; i < n; i++) {
-        uint32_t voters = 0, agree = 0;
+    for (i = 0; i < t->nreports; i++) {
+        const member_fd_report_t *r = &t->reports[i];
+        int m = member_index(cl, r->id);
         paxos_effects_t eff;
 
-        if (cl->fd[i].reported || !i_suspect(cl, i, now))
-            continue;
-        for (j = 0; j < n; j++) {
-            if (j == i || i_suspect(cl, j, now))
-                continue;
-            voters++;
-            if ((int)j == cl->myindex || suspects(&cl->fd[j], cl->config.members[i].id))
-                agree++;
-        }
-        if (agree * 2 <= voters)
-            continue;
-        cl->fd[i].reported = 1;
         rc_log(RC_LOG_WARNING,
                "cluster: member %" PRIu64 " (%s) silent for %" PRId64
                " ms, %u of %u monitors agree: asking for its removal",
-               cl->config.members[i].id, cl->config.members[i].client_addr,
-               now - cl->fd[i].last_heard, agree, voters);
-        paxos_node_on_fd(cl->px, (uint64_t)now, cl->config.members[i].id, 0, &eff);
+               r->id, m >= 0 ? cl->config.members[m].client_addr : "?", r->silent, r->agree,
+               r->voters);
+        paxos_node_on_fd(cl->px, (uint64_t)now, r->id, 0, &eff);
         handle_effects(cl, &eff);
         if (cl->closed || cl->config.epoch != epoch)
-            return; /* a new configuration: the indexes above are stale */
+            break; /* a new configuration: the detector starts over on it */
     }
+done:
+    rc_free(t);
 }
 
 static void on_fd_timer(uv_timer_t *t)
@@ -743,6 +676,36 @@ static void on_fd_timer(uv_timer_t *t)
 
 /* ---- bus entry points ----------------------------------------------------- */
 
+/* A change request the installed configuration cannot take (paxos drops it
+ * as a no-op): says why, once per requester token per REFUSAL_LOG_MS (a
+ * joiner retries). Requests with a weight outside 1..PAXOS_MAX_WEIGHT do
+ * not get here: they do not decode. */
+static void log_refused_request(node_cluster_t *cl, const paxos_change_t *ch, const char *addr)
+{
+    int64_t now = now_ms(cl);
+    const char *why;
+    int err;
+
+    if (cl->myindex < 0 || (err = paxos_config_admits(&cl->config, ch)) == 0)
+        return;
+    if (ch->incarnation == cl->refused_token && now - cl->refused_log < REFUSAL_LOG_MS)
+        return;
+    cl->refused_token = ch->incarnation;
+    cl->refused_log = now;
+    why = err == -ENOSPC ? "the cluster has the most members it can have"
+                         : "the members' total weight would pass what the slot table can place";
+    if (ch->kind == PAXOS_CHANGE_JOIN)
+        rc_log(RC_LOG_WARNING,
+               "cluster: refusing the join of %s (token %016" PRIx64 ", weight %u, via %s) at "
+               "epoch %" PRIu64 ": %s",
+               ch->bus_addr, ch->incarnation, ch->weight, addr, cl->config.epoch, why);
+    else
+        rc_log(RC_LOG_WARNING,
+               "cluster: refusing weight %u for member %" PRIu64 " (via %s) at epoch %" PRIu64
+               ": %s",
+               ch->weight, ch->id, addr, cl->config.epoch, why);
+}
+
 /* A control frame from the authenticated peer 'peer', on an accepted
  * connection or on one of our links. */
 static int on_bus_frame(void *arg, const node_bus_hello_t *peer, const node_bus_header_t *h,
@@ -760,6 +723,9 @@ static int on_bus_frame(void *arg, const node_bus_hello_t *peer, const node_bus_
         err = paxos_msg_decode(payload, h->len, &cl->scratch);
         if (err != 0)
             return err;
+        if (cl->scratch.type == PAXOS_MSG_REQUEST)
+            log_refused_request(cl, &cl->scratch.change,
+                                peer != NULL && peer->bus_addr[0] != '\0' ? peer->bus_addr : "?");
         paxos_node_on_msg(cl->px, (uint64_t)now_ms(cl), &cl->scratch, &eff);
         handle_effects(cl, &eff);
         return 0;
@@ -978,6 +944,7 @@ int node_cluster_create(node_server_t *server, node_cluster_t **out)
         err = have_state;
         goto fail;
     }
+    cl->fd = member_fd_create(cfg->cluster_node_timeout);
     memset(&bc, 0, sizeof(bc));
     bc.secret = secret_of(cl);
     bc.bind = cfg->bind;
@@ -1003,6 +970,7 @@ int node_cluster_create(node_server_t *server, node_cluster_t **out)
     return 0;
 
 fail:
+    member_fd_destroy(cl->fd);
     rc_free(st);
     rc_free(cl->state_path);
     rc_free(cl);
@@ -1043,6 +1011,7 @@ void node_cluster_destroy(node_cluster_t *cl)
         return;
     node_bus_destroy(cl->bus);
     paxos_node_destroy(cl->px);
+    member_fd_destroy(cl->fd);
     ring_destroy(cl->ring);
     rc_free(cl->ring_to_member);
     rc_free(cl->state_path);
@@ -1077,7 +1046,7 @@ node_cluster_state_t node_cluster_state(const node_cluster_t *cl)
 {
     if (cl->myindex < 0)
         return cl->was_member ? NODE_CLUSTER_REMOVED : NODE_CLUSTER_JOINING;
-    if (cl->minority)
+    if (member_fd_minority(cl->fd))
         return NODE_CLUSTER_MINORITY;
     return NODE_CLUSTER_OK;
 }
@@ -1123,12 +1092,13 @@ int node_cluster_member(const node_cluster_t *cl, int idx, node_cluster_member_t
         out->alive = 1;
         out->last_pong = cl->server->now_ms;
     } else {
-        int64_t silent = now_ms(cl) - cl->fd[idx].last_heard;
+        int64_t silent = now_ms(cl) - member_fd_last_heard(cl->fd, (uint32_t)idx);
+        int64_t last_ping = member_fd_last_ping(cl->fd, (uint32_t)idx);
 
         out->alive = silent <= cl->server->config.cluster_node_timeout;
         out->last_pong = cl->server->now_ms - silent;
-        if (cl->fd[idx].last_ping != 0)
-            out->last_ping = cl->server->now_ms - (now_ms(cl) - cl->fd[idx].last_ping);
+        if (last_ping != 0)
+            out->last_ping = cl->server->now_ms - (now_ms(cl) - last_ping);
     }
     return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "common/rc.h"
 #include "node/net/node_proto.h"
+#include "paxos/paxos.h"
 
 #ifndef RC_VERSION
 #define RC_VERSION "0.1.0"
@@ -74,7 +75,8 @@ static const opt_t options[] = {
     {"cluster-secret", OPT_STR, OFF(cluster_secret), 0, 0, F_IMMUTABLE, NULL},
     {"cluster-node-timeout", OPT_LONG, OFF(cluster_node_timeout), 100, 600000, 0, NULL},
     {"cluster-redirects", OPT_BOOL, OFF(cluster_redirects), 0, 1, 0, NULL},
-    {"cluster-replicas", OPT_INT, OFF(cluster_replicas), 0, 4, F_IMMUTABLE, NULL},
+    /* R: what Paxos accepts is what the slot table can place (member/). */
+    {"cluster-replicas", OPT_INT, OFF(cluster_replicas), 0, PAXOS_MAX_REPLICAS, F_IMMUTABLE, NULL},
     {"cluster-announce-ip", OPT_STR, OFF(cluster_announce_ip), 0, 0, F_IMMUTABLE, NULL},
     {"cluster-config-file", OPT_STR, OFF(cluster_config_file), 0, 0, F_IMMUTABLE, NULL},
     {"join", OPT_STR, OFF(join), 0, 0, F_IMMUTABLE, NULL},

@@ -46,6 +46,22 @@ static void test_config_defaults_are_redis_defaults(void **state)
     assert_int_equal(cfg->maxmemory_policy, NODE_MM_NOEVICTION);
 }
 
+/* R beyond what the slot table can place (PAXOS_MAX_REPLICAS, equal to
+ * ring's RING_MAX_REPLICAS) is a startup error naming the range. */
+static void test_config_cluster_replicas_is_bounded_by_the_ring(void **state)
+{
+    node_config_t *cfg = *state;
+    const char *ok[] = {"4"}, *bad[] = {"5"};
+    char err[256];
+
+    assert_int_equal(node_config_set(cfg, "cluster-replicas", 1, ok, 0, err, sizeof(err)), 0);
+    assert_int_equal(cfg->cluster_replicas, 4);
+    assert_int_equal(node_config_set(cfg, "cluster-replicas", 1, bad, 0, err, sizeof(err)),
+                     RC_EBADCONF);
+    assert_string_equal(err, "argument must be between 0 and 4 inclusive");
+    assert_int_equal(cfg->cluster_replicas, 4);
+}
+
 static void test_config_memory_units_follow_redis(void **state)
 {
     long long v;
@@ -255,6 +271,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_config_get_lists_every_option, setup, teardown),
         cmocka_unit_test(test_config_glob_matches_like_redis),
+        cmocka_unit_test_setup_teardown(test_config_cluster_replicas_is_bounded_by_the_ring, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,159 @@
+/* member/member.h: what membership means to one node, as pure functions of
+ * time and messages: the failure detector (member_fd_*) and the mapping of a
+ * chosen configuration to the slot table's input (member_ring_*). The one
+ * rule: no sockets, no clock, no libuv. Time ('now', in ms) is passed in by
+ * the driver (node/cluster/node_cluster.c or a test), so every rule here can
+ * be played out in virtual time. */
+#ifndef RC_MEMBER_MEMBER_H
+#define RC_MEMBER_MEMBER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "paxos/paxos.h"
+#include "ring/ring.h"
+
+enum member_limits_e {
+    MEMBER_NAME_LEN = 40,                    /* a member's name: 40 hex characters */
+    MEMBER_MAX_SUSPECTS = PAXOS_MAX_MEMBERS, /* ids in one suspicion list */
+};
+
+/* ---- failure detector ----------------------------------------------------
+ *
+ * One per node. It tracks the members of the installed configuration (by
+ * (id, incarnation)) and decides, every tick, whom this node suspects and
+ * whom it reports to paxos as failed:
+ *
+ *   - a member is suspected after more than 'timeout' ms without a PONG
+ *     (an answer to one of this node's PINGs: a node that can send but not
+ *     receive is failed), or after more than timeout / 4 when its bus port
+ *     refused (or dropped) the connection at least twice in a row;
+ *   - this node's suspicion list rides in every PING and PONG it sends;
+ *   - a suspected member is reported once a majority of the members this
+ *     node hears from (itself included; the suspect excluded) suspect it
+ *     too, so one bad link cannot remove anybody;
+ *   - while this node hears from no majority of the members (itself
+ *     included), it is in MINORITY and reports nobody;
+ *   - only members of the installed configuration count: a removed
+ *     incarnation is ignored for good (ids are never reused, and a rejoin
+ *     comes with a new incarnation and a new id). */
+
+typedef struct member_fd_s member_fd_t;
+
+/* A failure to report to paxos (paxos_node_on_fd(.., id, alive = 0)). */
+typedef struct member_fd_report_s {
+    uint64_t id;
+    int64_t silent;  /* ms since its last PONG */
+    uint32_t agree;  /* members (this one included) that suspect it */
+    uint32_t voters; /* members this node hears from, the suspect excluded */
+} member_fd_report_t;
+
+/* What one tick asks of the driver. */
+typedef struct member_fd_tick_s {
+    int ping;           /* 1: send a PING carrying 'suspects' to every other
+                           member (0 when this node is not a member) */
+    uint32_t nsuspects; /* this node's suspicion list, ids in member order */
+    uint64_t suspects[MEMBER_MAX_SUSPECTS];
+    int minority_changed; /* 'minority' flipped in this tick: log it */
+    int minority;         /* member_fd_minority() after this tick */
+    uint32_t alive;       /* members this node hears from, itself included */
+    uint32_t nmembers;
+    uint32_t nreports; /* newly decided failures, in member order */
+    member_fd_report_t reports[PAXOS_MAX_MEMBERS];
+} member_fd_tick_t;
+
+/* Returns a new detector with no members and node timeout 'timeout' ms
+ * (cluster-node-timeout); free with member_fd_destroy(). Aborts on OOM, as
+ * paxos/ does. */
+member_fd_t *member_fd_create(int64_t timeout);
+/* Frees 'fd'. NULL is a no-op. */
+void member_fd_destroy(member_fd_t *fd);
+
+/* Sets the node timeout in ms (it may change at run time: CONFIG SET). */
+void member_fd_set_timeout(member_fd_t *fd, int64_t timeout);
+int64_t member_fd_timeout(const member_fd_t *fd);
+
+/* Tracks the members of the newly installed configuration 'c' (read, not
+ * kept); 'my_id' is this node's member id (0 or absent: not a member). A
+ * member that was in the previous configuration with the same incarnation
+ * keeps its times, suspicion list and refusal count, and may be reported
+ * again; a new one starts with a full timeout of grace (last heard at
+ * 'now'). Everybody else is forgotten. */
+void member_fd_install(member_fd_t *fd, int64_t now, const paxos_config_t *c, uint64_t my_id);
+
+/* A PING ('pong' 0) or PONG ('pong' 1) from member 'id' of 'incarnation',
+ * carrying the 'n' ids at 'suspects' it suspects (at most
+ * MEMBER_MAX_SUSPECTS are kept). Both update its suspicion list; a PONG
+ * also counts as hearing from it at 'now'. Returns 1 when it had been
+ * reported failed and answers again (the driver then tells paxos it is
+ * alive), else 0. A sender that is not a member of the installed
+ * configuration, or of another incarnation, is ignored (returns 0). */
+int member_fd_on_heard(member_fd_t *fd, int64_t now, uint64_t id, uint64_t incarnation, int pong,
+                       const uint64_t *suspects, uint32_t n);
+
+/* The connection to member 'id' has been refused or dropped 'consecutive'
+ * times in a row since it was last open (0 once it is open again). From 2
+ * on, the member is suspected after a quarter of the timeout. Unknown ids
+ * are ignored. */
+void member_fd_set_refused(member_fd_t *fd, uint64_t id, unsigned consecutive);
+
+/* Advances to 'now': this node's suspicion list, the PINGs to send (their
+ * send time recorded), the minority state, and the failures to report
+ * (each reported once; a member reported stays so until it answers again
+ * or a new configuration is installed). Fills '*out'. */
+void member_fd_tick(member_fd_t *fd, int64_t now, member_fd_tick_t *out);
+
+/* This node's suspicion list at 'now', for a PONG: stores up to 'cap' ids
+ * (member order) in 'out' and returns their number. */
+uint32_t member_fd_suspect_list(const member_fd_t *fd, int64_t now, uint64_t *out, uint32_t cap);
+
+/* 1 when this node suspects member 'id' at 'now' (never itself, never a
+ * non-member). */
+int member_fd_suspects(const member_fd_t *fd, int64_t now, uint64_t id);
+/* 1 when 'id' was reported failed and has not answered since. */
+int member_fd_reported(const member_fd_t *fd, uint64_t id);
+/* 1 when the last tick found that this node hears from no majority. */
+int member_fd_minority(const member_fd_t *fd);
+/* Number of members tracked (the installed configuration's). */
+uint32_t member_fd_count(const member_fd_t *fd);
+/* Time of the last PONG from member number 'idx' of the installed
+ * configuration (its install time if none yet), and of the last PING sent
+ * to it (0 if none). */
+int64_t member_fd_last_heard(const member_fd_t *fd, uint32_t idx);
+int64_t member_fd_last_ping(const member_fd_t *fd, uint32_t idx);
+
+/* ---- configuration -> ring -----------------------------------------------
+ *
+ * The slot table is a pure function of the chosen configuration: every
+ * node must map it to the same ring_build() input. Each member becomes the
+ * ring member named member_ring_name(id, incarnation) with its weight; R is
+ * the configuration's replicas; ε and points are ring's defaults; the epoch
+ * is the configuration's. tests/unit/member_ring_test.c pins the digest of
+ * the table of a fixed configuration: a change here remaps live keys. */
+
+/* The ring_build() input of one configuration. 'members[i].id' points into
+ * 'names[i]': use the struct where it was filled, do not copy it. */
+typedef struct member_ring_input_s {
+    uint64_t epoch;
+    size_t nmembers;
+    ring_member_t members[PAXOS_MAX_MEMBERS]; /* in the configuration's (id) order */
+    ring_config_t config;
+    char names[PAXOS_MAX_MEMBERS][MEMBER_NAME_LEN + 1];
+} member_ring_input_t;
+
+/* Writes the name of member ('id', 'incarnation') into 'out': its
+ * incarnation in 16 hex digits, then its id in 24 (Redis's 40-hex node id
+ * form). It is also the member's id on the ring. */
+void member_ring_name(uint64_t id, uint64_t incarnation, char out[MEMBER_NAME_LEN + 1]);
+
+/* Fills '*out' with the ring_build() input of configuration 'c'. Returns 0,
+ * or -EINVAL when 'c' is not a well-formed configuration within the limits
+ * paxos/ enforces (paxos_config_check()). */
+int member_ring_input(const paxos_config_t *c, member_ring_input_t *out);
+
+/* Builds the slot table of configuration 'c' into '*out' (free with
+ * ring_destroy()). Returns 0, -EINVAL as member_ring_input(), or what
+ * ring_build() returns (-ENOMEM). */
+int member_ring_build(const paxos_config_t *c, ring_t **out);
+
+#endif /* RC_MEMBER_MEMBER_H */

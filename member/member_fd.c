@@ -1,0 +1,265 @@
+/* member/member_fd.c: the failure detector as a state machine over virtual
+ * time (rules in member.h). The one rule: a member is reported failed only
+ * when a majority of the members this node hears from suspect it too, and
+ * never while this node hears from no majority itself.
+ *
+ *   on_heard (PING/PONG)  --> suspicion lists, last PONG time
+ *   set_refused (links)   --> refusal counts (timeout / 4 rule)
+ *   tick(now)             --> my suspects, PINGs, minority, reports
+ *
+ * Entries are aligned with the installed configuration's member array, so
+ * the driver can ask by member index as well as by id. */
+#include "member/member.h"
+
+#include <string.h>
+
+#include "common/rc.h"
+
+enum {
+    REFUSALS_FOR_EARLY = 2, /* consecutive refusals that shorten the wait */
+    EARLY_DIVISOR = 4,      /* ... to timeout / 4 */
+};
+
+typedef struct peer_s {
+    uint64_t id;
+    uint64_t incarnation;
+    int64_t last_heard; /* ms of its last PONG (install time if none yet) */
+    int64_t last_ping;  /* ms of my last PING to it, 0 if none */
+    unsigned refused;   /* consecutive refusals of the link to it */
+    int reported;       /* failure reported to paxos */
+    uint32_t nsuspects; /* what it suspects, from its last PING/PONG */
+    uint64_t suspects[MEMBER_MAX_SUSPECTS];
+} peer_t;
+
+struct member_fd_s {
+    int64_t timeout;
+    int myindex; /* -1: this node is not a member */
+    int minority;
+    uint32_t n;
+    peer_t peers[PAXOS_MAX_MEMBERS];
+};
+
+member_fd_t *member_fd_create(int64_t timeout)
+{
+    member_fd_t *fd = rc_xcalloc(1, sizeof(*fd));
+
+    fd->timeout = timeout;
+    fd->myindex = -1;
+    return fd;
+}
+
+void member_fd_destroy(member_fd_t *fd)
+{
+    rc_free(fd);
+}
+
+void member_fd_set_timeout(member_fd_t *fd, int64_t timeout)
+{
+    fd->timeout = timeout;
+}
+
+int64_t member_fd_timeout(const member_fd_t *fd)
+{
+    return fd->timeout;
+}
+
+static int find(const member_fd_t *fd, uint64_t id)
+{
+    uint32_t i;
+
+    for (i = 0; i < fd->n; i++) {
+        if (fd->peers[i].id == id)
+            return (int)i;
+    }
+    return -1;
+}
+
+void member_fd_install(member_fd_t *fd, int64_t now, const paxos_config_t *c, uint64_t my_id)
+{
+    peer_t *old = rc_xmalloc(sizeof(fd->peers));
+    uint32_t nold = fd->n, i, j, n = c->nmembers;
+
+    if (n > PAXOS_MAX_MEMBERS)
+        n = PAXOS_MAX_MEMBERS;
+    memcpy(old, fd->peers, sizeof(fd->peers));
+    memset(fd->peers, 0, sizeof(fd->peers));
+    fd->myindex = -1;
+    for (i = 0; i < n; i++) {
+        peer_t *p = &fd->peers[i];
+
+        p->id = c->members[i].id;
+        p->incarnation = c->members[i].incarnation;
+        p->last_heard = now; /* a new member gets a full timeout of grace */
+        for (j = 0; j < nold; j++) {
+            if (old[j].id == p->id && old[j].incarnation == p->incarnation) {
+                *p = old[j];
+                p->reported = 0; /* a new configuration: decide again */
+                break;
+            }
+        }
+        if (my_id != 0 && p->id == my_id)
+            fd->myindex = (int)i;
+    }
+    fd->n = n;
+    rc_free(old);
+}
+
+int member_fd_on_heard(member_fd_t *fd, int64_t now, uint64_t id, uint64_t incarnation, int pong,
+                       const uint64_t *suspects, uint32_t n)
+{
+    int i = find(fd, id);
+    peer_t *p;
+
+    if (i < 0 || fd->peers[i].incarnation != incarnation)
+        return 0;
+    p = &fd->peers[i];
+    if (n > MEMBER_MAX_SUSPECTS)
+        n = MEMBER_MAX_SUSPECTS;
+    p->nsuspects = n;
+    if (n > 0)
+        memcpy(p->suspects, suspects, n * sizeof(suspects[0]));
+    if (!pong)
+        return 0;
+    p->last_heard = now;
+    if (!p->reported)
+        return 0;
+    p->reported = 0;
+    return 1;
+}
+
+void member_fd_set_refused(member_fd_t *fd, uint64_t id, unsigned consecutive)
+{
+    int i = find(fd, id);
+
+    if (i >= 0)
+        fd->peers[i].refused = consecutive;
+}
+
+/* My own opinion of member 'i': silent for the node timeout, or for a
+ * quarter of it with its port refusing connections (a dead process). */
+static int i_suspect(const member_fd_t *fd, uint32_t i, int64_t now)
+{
+    const peer_t *p = &fd->peers[i];
+    int64_t silent = now - p->last_heard;
+
+    if ((int)i == fd->myindex)
+        return 0;
+    if (silent > fd->timeout)
+        return 1;
+    return p->refused >= REFUSALS_FOR_EARLY && silent > fd->timeout / EARLY_DIVISOR;
+}
+
+static int in_list(const peer_t *p, uint64_t id)
+{
+    uint32_t i;
+
+    for (i = 0; i < p->nsuspects; i++) {
+        if (p->suspects[i] == id)
+            return 1;
+    }
+    return 0;
+}
+
+uint32_t member_fd_suspect_list(const member_fd_t *fd, int64_t now, uint64_t *out, uint32_t cap)
+{
+    uint32_t i, k = 0;
+
+    for (i = 0; i < fd->n && k < cap; i++) {
+        if (i_suspect(fd, i, now))
+            out[k++] = fd->peers[i].id;
+    }
+    return k;
+}
+
+/* Decides whether suspect 'i' is to be reported: a majority of the
+ * members I hear from (me included, the suspect excluded) suspect it. */
+static int agreed(const member_fd_t *fd, uint32_t i, int64_t now, member_fd_report_t *r)
+{
+    uint32_t j, voters = 0, agree = 0;
+
+    for (j = 0; j < fd->n; j++) {
+        if (j == i || i_suspect(fd, j, now))
+            continue;
+        voters++;
+        if ((int)j == fd->myindex || in_list(&fd->peers[j], fd->peers[i].id))
+            agree++;
+    }
+    r->id = fd->peers[i].id;
+    r->silent = now - fd->peers[i].last_heard;
+    r->agree = agree;
+    r->voters = voters;
+    return agree * 2 > voters;
+}
+
+void member_fd_tick(member_fd_t *fd, int64_t now, member_fd_tick_t *out)
+{
+    uint32_t i, alive = 0;
+    int minority;
+
+    memset(out, 0, sizeof(*out));
+    out->minority = fd->minority;
+    out->nmembers = fd->n;
+    if (fd->myindex < 0)
+        return;
+    out->ping = 1;
+    out->nsuspects = member_fd_suspect_list(fd, now, out->suspects, MEMBER_MAX_SUSPECTS);
+    for (i = 0; i < fd->n; i++) {
+        if ((int)i != fd->myindex)
+            fd->peers[i].last_ping = now;
+        if (!i_suspect(fd, i, now))
+            alive++;
+    }
+    out->alive = alive;
+    minority = alive * 2 <= fd->n;
+    out->minority_changed = minority != fd->minority;
+    fd->minority = minority;
+    out->minority = minority;
+    if (minority)
+        return;
+    for (i = 0; i < fd->n; i++) {
+        member_fd_report_t r;
+
+        if (fd->peers[i].reported || !i_suspect(fd, i, now))
+            continue;
+        if (!agreed(fd, i, now, &r))
+            continue;
+        fd->peers[i].reported = 1;
+        out->reports[out->nreports++] = r;
+    }
+}
+
+int member_fd_suspects(const member_fd_t *fd, int64_t now, uint64_t id)
+{
+    int i = find(fd, id);
+
+    return i >= 0 && i_suspect(fd, (uint32_t)i, now);
+}
+
+int member_fd_reported(const member_fd_t *fd, uint64_t id)
+{
+    int i = find(fd, id);
+
+    return i >= 0 && fd->peers[i].reported;
+}
+
+int member_fd_minority(const member_fd_t *fd)
+{
+    return fd->minority;
+}
+
+uint32_t member_fd_count(const member_fd_t *fd)
+{
+    return fd->n;
+}
+
+int64_t member_fd_last_heard(const member_fd_t *fd, uint32_t idx)
+{
+    RC_ASSERT(idx < fd->n);
+    return fd->peers[idx].last_heard;
+}
+
+int64_t member_fd_last_ping(const member_fd_t *fd, uint32_t idx)
+{
+    RC_ASSERT(idx < fd->n);
+    return fd->peers[idx].last_ping;
+}

@@ -7,17 +7,11 @@
 #include <strings.h>
 
 #include "common/rc.h"
+#include "common/rc_version.h"
 #include "node/cmd/node_cmd.h"
 #include "node/net/node_conn.h"
 #include "node/net/node_reply.h"
 #include "node/net/node_server.h"
-
-#ifndef RC_VERSION
-#define RC_VERSION "0.1.0"
-#endif
-
-/* The Redis version we answer like, for clients that check it. */
-#define NODE_REDIS_COMPAT_VERSION "7.0.0"
 
 static node_conn_t *conn_of(node_client_t *c)
 {
@@ -185,7 +179,7 @@ static void cmd_hello(node_client_t *c)
     node_reply_bulk_cstr(c, "server");
     node_reply_bulk_cstr(c, "redis");
     node_reply_bulk_cstr(c, "version");
-    node_reply_bulk_cstr(c, NODE_REDIS_COMPAT_VERSION);
+    node_reply_bulk_cstr(c, RC_REDIS_COMPAT_VERSION);
     node_reply_bulk_cstr(c, "proto");
     node_reply_int(c, c->resp);
     node_reply_bulk_cstr(c, "id");

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/rc.h"
+#include "common/rc_version.h"
 #include "node/cmd/node_cmd.h"
 #include "node/core/node_config.h"
 #include "node/net/node_conn.h"
@@ -20,12 +21,6 @@
 #include "node/net/node_reply.h"
 #include "node/net/node_server.h"
 #include "node/core/node_text.h"
-
-#ifndef RC_VERSION
-#define RC_VERSION "0.1.0"
-#endif
-
-#define NODE_REDIS_COMPAT_VERSION "7.0.0"
 
 static int arg_is(const node_arg_t *a, const char *s)
 {
@@ -412,7 +407,7 @@ static void info_server(node_server_t *server, node_text_t *t)
     if (uname(&uts) != 0)
         memset(&uts, 0, sizeof(uts));
     node_tprintf(t, "# Server\r\n");
-    node_tprintf(t, "redis_version:%s\r\n", NODE_REDIS_COMPAT_VERSION);
+    node_tprintf(t, "redis_version:%s\r\n", RC_REDIS_COMPAT_VERSION);
     node_tprintf(t, "ringcached_version:%s\r\n", RC_VERSION);
     node_tprintf(t, "redis_mode:%s\r\n", server->cluster != NULL ? "cluster" : "standalone");
     node_tprintf(t, "os:%s %s %s\r\n", uts.sysname, uts.release, uts.machine);

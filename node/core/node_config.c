@@ -12,11 +12,8 @@
 #include <unistd.h>
 
 #include "common/rc.h"
+#include "common/rc_version.h"
 #include "node/net/node_proto.h"
-
-#ifndef RC_VERSION
-#define RC_VERSION "0.1.0"
-#endif
 
 typedef enum opt_type_e {
     OPT_INT,    /* int field */

@@ -13,16 +13,17 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+/* A zeroed rc_buf_t ('rc_buf_t b = {0};') is an empty buffer. */
 typedef struct rc_buf_s {
     char *data; /* NULL until the first byte is reserved */
     size_t len; /* bytes in use */
     size_t cap; /* bytes allocated (always > len once allocated) */
 } rc_buf_t;
 
-#define RC_BUF_INIT {NULL, 0, 0}
-
 /* Smallest allocation the buffer makes. */
-enum { RC_BUF_MIN = 64 };
+enum {
+    RC_BUF_MIN = 64
+};
 
 /* Makes 'b' an empty buffer holding no memory. */
 void rc_buf_init(rc_buf_t *b);

@@ -24,7 +24,7 @@ enum {
     MEMBERS_MAX = 64, /* members a view holds: the cluster's size limit */
 };
 
-static int arg_is(const node_arg_t *a, const char *s)
+static int arg_is(const resp_arg_t *a, const char *s)
 {
     return strlen(s) == a->len && strncasecmp(a->ptr, s, a->len) == 0;
 }
@@ -418,7 +418,7 @@ static const struct {
 
 static void cmd_cluster(node_client_t *c)
 {
-    const node_arg_t *sub = &c->argv[1];
+    const resp_arg_t *sub = &c->argv[1];
     node_cluster_t *cl;
     size_t i;
 

@@ -18,13 +18,13 @@ static node_conn_t *conn_of(node_client_t *c)
     return c->conn;
 }
 
-static int arg_is(const node_arg_t *a, const char *s)
+static int arg_is(const resp_arg_t *a, const char *s)
 {
     return strlen(s) == a->len && strncasecmp(a->ptr, s, a->len) == 0;
 }
 
 /* Parses a whole argument as a long long like Redis's string2ll. */
-static int arg_ll(const node_arg_t *a, long long *out)
+static int arg_ll(const resp_arg_t *a, long long *out)
 {
     char *end;
 
@@ -35,7 +35,7 @@ static int arg_ll(const node_arg_t *a, long long *out)
 }
 
 /* Constant-time comparison of a password argument with the configured one. */
-static int password_ok(const node_server_t *server, const node_arg_t *a)
+static int password_ok(const node_server_t *server, const resp_arg_t *a)
 {
     const char *pass = server->config.requirepass;
     size_t len, i;
@@ -75,7 +75,7 @@ static void cmd_quit(node_client_t *c)
 
 /* AUTH [username] password. Returns 1 when authenticated, replying only
  * on failure when 'quiet' (HELLO replies itself on success). */
-static int auth_or_reply(node_client_t *c, const node_arg_t *user, const node_arg_t *pass)
+static int auth_or_reply(node_client_t *c, const resp_arg_t *user, const resp_arg_t *pass)
 {
     node_server_t *server = c->server;
 
@@ -108,7 +108,7 @@ static void cmd_auth(node_client_t *c)
 }
 
 /* Client names: printable ASCII without spaces, as Redis requires. */
-static int name_valid(const node_arg_t *a)
+static int name_valid(const resp_arg_t *a)
 {
     size_t i;
 
@@ -119,7 +119,7 @@ static int name_valid(const node_arg_t *a)
     return 1;
 }
 
-static void set_name(node_conn_t *conn, const node_arg_t *a)
+static void set_name(node_conn_t *conn, const resp_arg_t *a)
 {
     rc_free(conn->name);
     conn->name = NULL;
@@ -130,7 +130,7 @@ static void set_name(node_conn_t *conn, const node_arg_t *a)
 static void cmd_hello(node_client_t *c)
 {
     node_conn_t *conn = conn_of(c);
-    const node_arg_t *user = NULL, *pass = NULL, *name = NULL;
+    const resp_arg_t *user = NULL, *pass = NULL, *name = NULL;
     long long ver = c->resp;
     int i;
 
@@ -263,7 +263,7 @@ static void client_list(node_client_t *c)
 
     for (i = 2; i < c->argc; i++) {
         if (arg_is(&c->argv[i], "type") && i + 1 < c->argc) {
-            const node_arg_t *t = &c->argv[++i];
+            const resp_arg_t *t = &c->argv[++i];
 
             if (arg_is(t, "normal")) {
                 continue;
@@ -314,7 +314,7 @@ static void client_kill(node_client_t *c)
 {
     node_server_t *server = c->server;
     node_conn_t *it, *next;
-    const node_arg_t *addr = NULL, *laddr = NULL;
+    const resp_arg_t *addr = NULL, *laddr = NULL;
     long long id = 0, maxage = 0;
     int skipme = 1, killed = 0, i, skip_all = 0;
 
@@ -335,7 +335,7 @@ static void client_kill(node_client_t *c)
         return;
     }
     for (i = 2; i < c->argc; i += 2) {
-        const node_arg_t *k = &c->argv[i], *v = &c->argv[i + 1];
+        const resp_arg_t *k = &c->argv[i], *v = &c->argv[i + 1];
 
         if (arg_is(k, "id")) {
             if (arg_ll(v, &id) != 0 || id <= 0) {
@@ -441,7 +441,7 @@ void node_cmd__reply_help(node_client_t *c, const char *const *lines, size_t n)
 static void cmd_client(node_client_t *c)
 {
     node_conn_t *conn = conn_of(c);
-    const node_arg_t *sub = &c->argv[1];
+    const resp_arg_t *sub = &c->argv[1];
     char line[1024];
     size_t n;
 

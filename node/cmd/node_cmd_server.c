@@ -22,7 +22,7 @@
 #include "node/net/node_server.h"
 #include "node/core/node_text.h"
 
-static int arg_is(const node_arg_t *a, const char *s)
+static int arg_is(const resp_arg_t *a, const char *s)
 {
     return strlen(s) == a->len && strncasecmp(a->ptr, s, a->len) == 0;
 }
@@ -96,7 +96,7 @@ static void command_getkeys(node_client_t *c)
 {
     const node_cmd_t *cmd = node_cmd_lookup(c->argv[2].ptr, c->argv[2].len);
     int argc = c->argc - 2, first, last, i, n = 0;
-    node_arg_t *argv = c->argv + 2;
+    resp_arg_t *argv = c->argv + 2;
 
     if (cmd == NULL) {
         node_reply_error(c, "ERR Invalid command specified");
@@ -339,7 +339,7 @@ static const char *const config_help[] = {
 static void cmd_config(node_client_t *c)
 {
     node_server_t *server = c->server;
-    const node_arg_t *sub = &c->argv[1];
+    const resp_arg_t *sub = &c->argv[1];
 
     if (arg_is(sub, "get")) {
         if (node_cmd__sub_arity_ok(c, "config|get", -3))
@@ -430,7 +430,7 @@ static void info_clients(node_server_t *server, node_text_t *t)
     size_t max_in = 0, max_out = 0;
 
     for (it = server->clients; it != NULL; it = it->next) {
-        size_t in = node_proto_buffered(it->proto), out = node_conn_out_pending(it);
+        size_t in = resp_request_buffered(it->proto), out = node_conn_out_pending(it);
 
         if (in > max_in)
             max_in = in;
@@ -465,7 +465,7 @@ static void info_memory(node_server_t *server, node_text_t *t)
     size_t clients_mem = 0;
 
     for (it = server->clients; it != NULL; it = it->next)
-        clients_mem += node_proto_memory(it->proto) + it->ocap + it->owriting + sizeof(*it);
+        clients_mem += resp_request_memory(it->proto) + it->ocap + it->owriting + sizeof(*it);
     human_bytes(h_used, sizeof(h_used), (double)used);
     human_bytes(h_rss, sizeof(h_rss), (double)rss);
     human_bytes(h_peak, sizeof(h_peak), (double)peak);

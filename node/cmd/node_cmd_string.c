@@ -29,7 +29,7 @@ enum set_flag_e {
 
 #define SET_ANY_EXPIRE (SET_EX | SET_PX | SET_EXAT | SET_PXAT)
 
-static int is_opt(const node_arg_t *a, const char *name)
+static int is_opt(const resp_arg_t *a, const char *name)
 {
     return strcasecmp(a->ptr, name) == 0 && strlen(a->ptr) == a->len;
 }
@@ -37,11 +37,11 @@ static int is_opt(const node_arg_t *a, const char *name)
 /* SET's and GETEX's options (Redis's parseExtendedStringArgumentsOrReply),
  * from argv[first]. Stores the expire argument in '*expire'. */
 static int parse_set_args_or_reply(node_client_t *c, int first, int is_set, int *flags,
-                                   const node_arg_t **expire)
+                                   const resp_arg_t **expire)
 {
     for (int j = first; j < c->argc; j++) {
-        const node_arg_t *opt = &c->argv[j];
-        const node_arg_t *next = j == c->argc - 1 ? NULL : &c->argv[j + 1];
+        const resp_arg_t *opt = &c->argv[j];
+        const resp_arg_t *next = j == c->argc - 1 ? NULL : &c->argv[j + 1];
         int f = *flags;
 
         if (is_opt(opt, "nx") && !(f & SET_XX) && is_set) {
@@ -83,7 +83,7 @@ static int parse_set_args_or_reply(node_client_t *c, int first, int is_set, int 
 }
 
 /* Turns an EX/PX/EXAT/PXAT argument into an absolute time in ms. */
-static int expire_ms_or_reply(node_client_t *c, const node_arg_t *arg, int flags, const char *name,
+static int expire_ms_or_reply(node_client_t *c, const resp_arg_t *arg, int flags, const char *name,
                               long long *ms)
 {
     int seconds = (flags & (SET_EX | SET_EXAT)) != 0;
@@ -134,8 +134,8 @@ static int get_generic(node_client_t *c)
     return 0;
 }
 
-static void set_generic(node_client_t *c, int flags, const node_arg_t *key, const node_arg_t *val,
-                        const node_arg_t *expire, const char *name, int nx_reply_int)
+static void set_generic(node_client_t *c, int flags, const resp_arg_t *key, const resp_arg_t *val,
+                        const resp_arg_t *expire, const char *name, int nx_reply_int)
 {
     long long when = -1;
     node_obj_t *o;
@@ -168,7 +168,7 @@ static void set_generic(node_client_t *c, int flags, const node_arg_t *key, cons
 static void cmd_set(node_client_t *c)
 {
     int flags = 0;
-    const node_arg_t *expire = NULL;
+    const resp_arg_t *expire = NULL;
 
     if (parse_set_args_or_reply(c, 3, 1, &flags, &expire) != 0)
         return;
@@ -212,7 +212,7 @@ static void cmd_getdel(node_client_t *c)
 static void cmd_getex(node_client_t *c)
 {
     int flags = 0;
-    const node_arg_t *expire = NULL;
+    const resp_arg_t *expire = NULL;
     long long when = -1;
     node_obj_t *o;
 
@@ -395,7 +395,7 @@ static int check_len_or_reply(node_client_t *c, long long size, long long append
 
 static void cmd_append(node_client_t *c)
 {
-    const node_arg_t *key = &c->argv[1], *val = &c->argv[2];
+    const resp_arg_t *key = &c->argv[1], *val = &c->argv[2];
     node_obj_t *o = node_db_lookup(c->db, key->ptr, key->len, NODE_LOOKUP_WRITE);
     size_t olen;
     char *p;
@@ -478,7 +478,7 @@ static void cmd_getrange(node_client_t *c)
 
 static void cmd_setrange(node_client_t *c)
 {
-    const node_arg_t *key = &c->argv[1], *val = &c->argv[3];
+    const resp_arg_t *key = &c->argv[1], *val = &c->argv[3];
     long long offset;
     node_obj_t *o;
     size_t olen, newlen;

@@ -13,7 +13,7 @@
 
 #include "common/rc.h"
 #include "common/rc_version.h"
-#include "node/net/node_proto.h"
+#include "common/rc_str.h"
 
 typedef enum opt_type_e {
     OPT_INT,    /* int field */
@@ -526,7 +526,7 @@ int node_config_load_text(node_config_t *cfg, const char *text, size_t len, char
             end--;
         if (start == end || line[start] == '#')
             continue;
-        if (node_proto_split_args(line + start, end - start, words_add, &w) < 0) {
+        if (rc_split_args(line + start, end - start, words_add, &w) < 0) {
             words_free(&w);
             fatal(err, errsize, lineno, line + start, end - start,
                   "Unbalanced quotes in configuration line");

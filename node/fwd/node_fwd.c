@@ -22,7 +22,7 @@
 #include "node/bus/node_bus_proto.h"
 #include "node/cluster/node_cluster.h"
 #include "node/net/node_reply.h"
-#include "node/net/node_resp.h"
+#include "resp/resp_scan.h"
 #include "node/net/node_server.h"
 
 enum {
@@ -76,7 +76,7 @@ struct link_s {
 
     char *in; /* bytes read, in[ipos..ilen) not consumed yet */
     size_t ilen, icap, ipos;
-    node_resp_scanner_t sc;
+    resp_scanner_t sc;
 
     pend_t *q; /* ring of waiting requests */
     size_t qcap, qhead, qlen;
@@ -175,7 +175,7 @@ static int merge_mget(size_t nkeys, const uint32_t *part_of, const uint32_t *ind
     }
     for (p = 0; p < nparts && err == 0; p++) {
         size_t first, pos;
-        long n = node_resp_aggregate(replies[p], lens[p], &first);
+        long n = resp_scan_aggregate(replies[p], lens[p], &first);
         long j;
 
         base[p] = total;
@@ -185,7 +185,7 @@ static int merge_mget(size_t nkeys, const uint32_t *part_of, const uint32_t *ind
         }
         pos = first;
         for (j = 0; j < n; j++) {
-            ssize_t l = node_resp_scan(replies[p] + pos, lens[p] - pos);
+            ssize_t l = resp_scan(replies[p] + pos, lens[p] - pos);
 
             if (l <= 0) {
                 err = RC_EPROTO;
@@ -243,7 +243,7 @@ int node_fwd_merge(node_fwd_merge_t kind, size_t nkeys, const uint32_t *part_of,
         for (p = 0; p < nparts; p++) {
             long long v;
 
-            if (node_resp_integer(replies[p], lens[p], &v) != 0)
+            if (resp_scan_integer(replies[p], lens[p], &v) != 0)
                 return malformed(out);
             sum += v;
         }
@@ -339,7 +339,7 @@ static size_t fmt_len(char *p, char prefix, size_t v)
 }
 
 /* Appends the request argv[0..argc) as a RESP array. */
-static void link_append_request(link_t *l, int argc, const node_arg_t *const *argv)
+static void link_append_request(link_t *l, int argc, const resp_arg_t *const *argv)
 {
     size_t need = 24, n;
     char *p;
@@ -587,7 +587,7 @@ static void on_link_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
     /* Completing a reply may run more of that client's commands, which
      * may queue more requests here: re-read the state every round. */
     while (l->state == LINK_OPEN && !l->closing && l->ipos < l->ilen) {
-        ssize_t n = node_resp_scanner_scan(&l->sc, l->in + l->ipos, l->ilen - l->ipos);
+        ssize_t n = resp_scanner_scan(&l->sc, l->in + l->ipos, l->ilen - l->ipos);
         pend_t pd;
 
         if (n == 0)
@@ -818,7 +818,7 @@ static link_t *link_get(node_fwd_t *fwd, int idx, int resp, char *addr, size_t a
     l->incarnation = m.incarnation;
     l->resp = resp;
     snprintf(l->addr, sizeof(l->addr), "%s", addr);
-    node_resp_scanner_init(&l->sc);
+    resp_scanner_init(&l->sc);
     node_cluster_session_init(fwd->cl, &l->sess, 1, NODE_BUS_ROLE_DATA, resp);
     l->connect.data = l;
     err = uv_tcp_connect(&l->connect, &l->tcp, (const struct sockaddr *)&ss, on_link_connect);
@@ -838,7 +838,7 @@ static link_t *link_get(node_fwd_t *fwd, int idx, int resp, char *addr, size_t a
 
 /* Queues argv[0..argc) on 'l' for 'seg' (part 'part'). Returns 0, or
  * -ENOBUFS when the link is full. */
-static int link_send(link_t *l, int argc, const node_arg_t *const *argv, node_conn_seg_t *seg,
+static int link_send(link_t *l, int argc, const resp_arg_t *const *argv, node_conn_seg_t *seg,
                      uint32_t part)
 {
     if (l->qlen >= NODE_FWD_LINK_MAX_PENDING || l->olen > NODE_FWD_LINK_MAX_OUT)
@@ -1025,7 +1025,7 @@ enum {
 void node_fwd_command(node_client_t *c, int idx)
 {
     node_fwd_t *fwd = node_fwd_get(c->server);
-    node_arg_t *small[SMALL_ARGS], **argv = small;
+    resp_arg_t *small[SMALL_ARGS], **argv = small;
     char addr[NODE_CLUSTER_ADDR_MAX + 16], err[ERR_MAX];
     const char *why = "no forwarder";
     link_t *l = NULL;
@@ -1049,7 +1049,7 @@ void node_fwd_command(node_client_t *c, int idx)
     for (i = 0; i < c->argc; i++)
         argv[i] = &c->argv[i];
     seg = node_conn_seg_push(c->conn);
-    if (link_send(l, c->argc, (const node_arg_t *const *)argv, seg, NO_PART) != 0) {
+    if (link_send(l, c->argc, (const resp_arg_t *const *)argv, seg, NO_PART) != 0) {
         size_t n = format_error(err, l->addr, "too many requests in flight");
 
         node_cluster_count_forward(fwd->cl, 1);
@@ -1066,8 +1066,8 @@ void node_fwd_split(node_client_t *c, node_fwd_merge_t kind, int step, const int
     uint32_t nkeys = (uint32_t)((c->argc - 1) / step), k, p, nparts = 0;
     int *part_owner = rc_xmalloc(nkeys * sizeof(*part_owner));
     uint32_t *part_count = rc_xcalloc(nkeys, sizeof(*part_count));
-    node_arg_t **argv = rc_xmalloc((size_t)c->argc * sizeof(*argv));
-    node_arg_t *local_argv = NULL;
+    resp_arg_t **argv = rc_xmalloc((size_t)c->argc * sizeof(*argv));
+    resp_arg_t *local_argv = NULL;
     gather_t *g;
     node_conn_seg_t *seg;
     char *mem;
@@ -1110,7 +1110,7 @@ void node_fwd_split(node_client_t *c, node_fwd_merge_t kind, int step, const int
             /* Run here, the reply captured for the gather. */
             node_conn_seg_t *cap = node_conn_seg_get(c->conn);
             int save_argc = c->argc;
-            node_arg_t *save_argv = c->argv;
+            resp_arg_t *save_argv = c->argv;
 
             local_argv = rc_xmalloc((size_t)argc * sizeof(*local_argv));
             for (int i = 0; i < argc; i++)
@@ -1136,7 +1136,7 @@ void node_fwd_split(node_client_t *c, node_fwd_merge_t kind, int step, const int
                                                sizeof(addr), &why)
                                     : NULL;
 
-            if (l == NULL || link_send(l, argc, (const node_arg_t *const *)argv, seg, p) != 0) {
+            if (l == NULL || link_send(l, argc, (const resp_arg_t *const *)argv, seg, p) != 0) {
                 size_t n;
 
                 if (l == NULL && fwd == NULL)

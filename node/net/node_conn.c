@@ -3,7 +3,7 @@
  * single write (uv_try_write, then one uv_write for what the kernel did not
  * take), and a connection is freed only in its close callback.
  *
- *   on_read --> node_proto_feed --> on_command --> node_cmd_dispatch
+ *   on_read --> resp_request_feed --> on_command --> node_cmd_dispatch
  *      |                                              | replies
  *      '--------------------> flush <--- obuf <-------'
  *
@@ -264,7 +264,7 @@ static void on_close(uv_handle_t *handle)
         node_bus_session_free(c->bus);
         rc_free(c->bus);
     }
-    node_proto_destroy(c->proto);
+    resp_request_destroy(c->proto);
     rc_free(c->obuf);
     rc_free(c->pending);
     rc_free(c->name);
@@ -391,7 +391,7 @@ static void flush(node_conn_t *c)
         read_stop(c);
 }
 
-static int on_command(void *ud, int argc, node_arg_t *argv)
+static int on_command(void *ud, int argc, resp_arg_t *argv)
 {
     node_conn_t *c = ud;
 
@@ -414,19 +414,19 @@ static void run(node_conn_t *c, const char *data, size_t len)
     node_server_t *server = server_of(c);
     ssize_t n;
 
-    node_proto_set_limits(c->proto, server->config.proto_max_bulk_len,
+    resp_request_set_limits(c->proto, server->config.proto_max_bulk_len,
                           server->config.client_query_buffer_limit);
     /* requirepass may have been cleared by CONFIG SET since we connected. */
-    node_proto_set_authenticated(c->proto, c->authenticated || server->config.requirepass == NULL);
+    resp_request_set_authenticated(c->proto, c->authenticated || server->config.requirepass == NULL);
     c->in_batch = 1;
-    n = node_proto_feed(c->proto, data, len, on_command, c);
+    n = resp_request_feed(c->proto, data, len, on_command, c);
     c->in_batch = 0;
     if (c->closing)
         return;
     if (n == RC_EPROTO) {
         rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": protocol error from client: %s", c->id,
-               node_proto_error(c->proto));
-        node_reply_error(&c->client, node_proto_error(c->proto));
+               resp_request_error(c->proto));
+        node_reply_error(&c->client, resp_request_error(c->proto));
         c->close_after_reply = 1;
         read_stop(c);
     } else if (n < 0) {
@@ -510,7 +510,7 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     /* A data link from a peer carries the requests of many clients. */
     *buf = uv_buf_init(
         server->readbuf,
-        c->peer || (c->proto != NULL && node_proto_buffered(c->proto) >= NODE_SERVER_READ_CHUNK)
+        c->peer || (c->proto != NULL && resp_request_buffered(c->proto) >= NODE_SERVER_READ_CHUNK)
             ? NODE_SERVER_READBUF
             : NODE_SERVER_READ_CHUNK);
 }
@@ -561,7 +561,7 @@ static void become_data_link(node_conn_t *c)
     node_bus_session_free(s);
     rc_free(s);
     c->bus = NULL;
-    c->proto = node_proto_create(server->config.proto_max_bulk_len,
+    c->proto = resp_request_create(server->config.proto_max_bulk_len,
                                  server->config.client_query_buffer_limit);
     node_conn_set_authenticated(c, 1);
     rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": data link from %s open (resp %d)", c->id, c->addr,
@@ -816,7 +816,7 @@ int node_conn_accept(node_server_t *server, uv_stream_t *listener)
     if (server->config.tcp_keepalive > 0)
         uv_tcp_keepalive(&c->tcp, 1, (unsigned)server->config.tcp_keepalive);
     c->id = ++server->next_conn_id;
-    c->proto = node_proto_create(server->config.proto_max_bulk_len,
+    c->proto = resp_request_create(server->config.proto_max_bulk_len,
                                  server->config.client_query_buffer_limit);
     node_conn_set_authenticated(c, server->config.requirepass == NULL);
     c->ctime_ms = server->now_ms;
@@ -832,7 +832,7 @@ void node_conn_set_authenticated(node_conn_t *c, int authenticated)
 {
     c->authenticated = authenticated ? 1 : 0;
     if (c->proto != NULL)
-        node_proto_set_authenticated(c->proto, authenticated);
+        resp_request_set_authenticated(c->proto, authenticated);
 }
 
 int node_conn_accept_bus(node_server_t *server, uv_stream_t *listener)
@@ -866,8 +866,8 @@ int node_conn_accept_bus(node_server_t *server, uv_stream_t *listener)
 
 size_t node_conn_describe(const node_conn_t *c, int64_t now_ms, char *buf, size_t size)
 {
-    size_t qbuf = node_proto_buffered(c->proto);
-    size_t mem = node_proto_memory(c->proto) + c->ocap + c->owriting + sizeof(*c);
+    size_t qbuf = resp_request_buffered(c->proto);
+    size_t mem = resp_request_memory(c->proto) + c->ocap + c->owriting + sizeof(*c);
     int n;
 
     n = snprintf(

@@ -14,7 +14,7 @@
 
 static void test_init_holds_no_memory(void **state)
 {
-    rc_buf_t b = RC_BUF_INIT, c;
+    rc_buf_t b = {0}, c;
 
     (void)state;
     rc_buf_init(&c);
@@ -27,7 +27,7 @@ static void test_init_holds_no_memory(void **state)
 
 static void test_append_keeps_bytes_and_nul_terminates(void **state)
 {
-    rc_buf_t b = RC_BUF_INIT;
+    rc_buf_t b = {0};
 
     (void)state;
     rc_buf_append(&b, "ab\0c", 4);
@@ -44,7 +44,7 @@ static void test_append_keeps_bytes_and_nul_terminates(void **state)
 
 static void test_append_grows_by_doubling_past_many_pages(void **state)
 {
-    rc_buf_t b = RC_BUF_INIT;
+    rc_buf_t b = {0};
     char chunk[1000];
     size_t i, grows = 0, cap = 0;
 
@@ -66,7 +66,7 @@ static void test_append_grows_by_doubling_past_many_pages(void **state)
 
 static void test_reserve_commit_appends_what_was_written(void **state)
 {
-    rc_buf_t b = RC_BUF_INIT;
+    rc_buf_t b = {0};
     char *p;
 
     (void)state;
@@ -85,7 +85,7 @@ static void test_reserve_commit_appends_what_was_written(void **state)
 
 static void test_printf_appends_and_grows_for_long_output(void **state)
 {
-    rc_buf_t b = RC_BUF_INIT;
+    rc_buf_t b = {0};
     char big[5000];
 
     (void)state;
@@ -103,7 +103,7 @@ static void test_printf_appends_and_grows_for_long_output(void **state)
 
 static void test_printf_into_empty_buffer_gives_empty_string(void **state)
 {
-    rc_buf_t b = RC_BUF_INIT;
+    rc_buf_t b = {0};
 
     (void)state;
     rc_buf_printf(&b, "%s", "");
@@ -115,7 +115,7 @@ static void test_printf_into_empty_buffer_gives_empty_string(void **state)
 
 static void test_reset_keeps_capacity_and_trim_frees_large(void **state)
 {
-    rc_buf_t b = RC_BUF_INIT;
+    rc_buf_t b = {0};
     char *data;
     size_t cap;
 
@@ -141,7 +141,7 @@ static void test_reset_keeps_capacity_and_trim_frees_large(void **state)
 
 static void test_consume_drops_the_front(void **state)
 {
-    rc_buf_t b = RC_BUF_INIT;
+    rc_buf_t b = {0};
 
     (void)state;
     rc_buf_append_str(&b, "hello world");
@@ -158,7 +158,7 @@ static void test_consume_drops_the_front(void **state)
 
 static void test_detach_hands_over_the_bytes(void **state)
 {
-    rc_buf_t b = RC_BUF_INIT;
+    rc_buf_t b = {0};
     size_t len = 99;
     char *s;
 
@@ -179,7 +179,7 @@ static void test_detach_hands_over_the_bytes(void **state)
 static void test_memory_is_counted_and_returned(void **state)
 {
     size_t before = rc_used_memory();
-    rc_buf_t b = RC_BUF_INIT;
+    rc_buf_t b = {0};
 
     (void)state;
     rc_buf_reserve(&b, 4096);

@@ -40,8 +40,20 @@ static void test_string2ll_accepts_strict_decimals(void **state)
 static void test_string2ll_refuses_what_redis_refuses(void **state)
 {
     static const char *const bad[] = {
-        "", "-", "+1", " 1", "1 ", "01", "-0", "00", "1a", "0x10", "1.0",
-        "9223372036854775808", "-9223372036854775809", "99999999999999999999",
+        "",
+        "-",
+        "+1",
+        " 1",
+        "1 ",
+        "01",
+        "-0",
+        "00",
+        "1a",
+        "0x10",
+        "1.0",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "99999999999999999999",
         "000000000000000000001",
     };
     long long v = 77;
@@ -53,7 +65,7 @@ static void test_string2ll_refuses_what_redis_refuses(void **state)
         assert_int_equal(v, 77); /* untouched on failure */
     }
     assert_int_equal(rc_string2ll("12\0", 3, &v), -EINVAL); /* embedded NUL */
-    assert_int_equal(rc_string2ll("123", 2, &v), 0);         /* length-bounded */
+    assert_int_equal(rc_string2ll("123", 2, &v), 0);        /* length-bounded */
     assert_int_equal(v, 12);
 }
 
@@ -103,11 +115,11 @@ static void test_strmatch_classes_and_escapes(void **state)
     assert_true(m("[\\]]", "]"));
     assert_true(m("a\\*b", "a*b"));
     assert_false(m("a\\*b", "axb"));
-    assert_true(m("a\\", "a\\"));   /* a trailing backslash is itself */
-    assert_true(m("[abc", "b"));    /* unterminated: ends with the pattern */
+    assert_true(m("a\\", "a\\")); /* a trailing backslash is itself */
+    assert_true(m("[abc", "b"));  /* unterminated: ends with the pattern */
     assert_false(m("[", "["));
     assert_true(m("[^", "x"));
-    assert_true(m("[a-]", "]"));    /* "a-]" is the range ']'..'a' */
+    assert_true(m("[a-]", "]")); /* "a-]" is the range ']'..'a' */
     assert_true(m("[a-]", "^"));
     /* Bytes compare as signed char, as Redis on x86: 0xff is -1. */
     assert_true(m("[\x01-\xff]", "\x01"));

@@ -1,4 +1,4 @@
-/* node/net/node_proto.c: the client request parser (see node_proto.h). The one
+/* resp/resp_request.c: the client request parser (see resp_request.h). The one
  * rule: the hiredis reader only ever sees bytes this file has already
  * framed and checked, so it parses exactly the commands we counted.
  *
@@ -15,7 +15,7 @@
  * header split across reads reaches the reader whole) and payload bytes as
  * they come. When the last bulk of a request is complete, the arena is
  * sized for it and redisReaderGetReply() builds argv without allocating. */
-#include "node/net/node_proto.h"
+#include "resp/resp_request.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -26,6 +26,7 @@
 #include <hiredis/read.h>
 
 #include "common/rc.h"
+#include "common/rc_str.h"
 
 enum {
     STAGE_SIZE = 4096,
@@ -44,7 +45,7 @@ typedef enum state_e {
     ST_INLINE,    /* an inline request line */
 } state_t;
 
-struct node_proto_s {
+struct resp_request_s {
     redisReader *reader;
     long long max_bulk;
     long long max_query;
@@ -70,7 +71,7 @@ struct node_proto_s {
     size_t ilen;
     size_t icap;
 
-    node_arg_t *argv;
+    resp_arg_t *argv;
     int argc;
     size_t argv_cap;
     char *arena;
@@ -85,7 +86,7 @@ struct node_proto_s {
 
 static void *on_string(const redisReadTask *task, char *str, size_t len)
 {
-    node_proto_t *p = task->privdata;
+    resp_request_t *p = task->privdata;
     char *dst;
 
     if (task->parent == NULL || (size_t)p->argc >= p->argv_cap ||
@@ -105,7 +106,7 @@ static void *on_string(const redisReadTask *task, char *str, size_t len)
 
 static void *on_array(const redisReadTask *task, int elements)
 {
-    node_proto_t *p = task->privdata;
+    resp_request_t *p = task->privdata;
 
     if (task->parent != NULL || elements <= 0)
         p->hook_error = 1;
@@ -115,7 +116,7 @@ static void *on_array(const redisReadTask *task, int elements)
 
 static void *on_integer(const redisReadTask *task, long long value)
 {
-    node_proto_t *p = task->privdata;
+    resp_request_t *p = task->privdata;
 
     (void)value;
     p->hook_error = 1;
@@ -124,7 +125,7 @@ static void *on_integer(const redisReadTask *task, long long value)
 
 static void *on_nil(const redisReadTask *task)
 {
-    node_proto_t *p = task->privdata;
+    resp_request_t *p = task->privdata;
 
     p->hook_error = 1;
     return p;
@@ -139,7 +140,7 @@ static redisReplyObjectFunctions object_functions = {
     on_string, on_array, on_integer, on_nil, on_free,
 };
 
-static void reader_new(node_proto_t *p)
+static void reader_new(resp_request_t *p)
 {
     p->reader = redisReaderCreateWithFunctions(&object_functions);
     if (p->reader == NULL) {
@@ -149,9 +150,9 @@ static void reader_new(node_proto_t *p)
     p->reader->privdata = p;
 }
 
-node_proto_t *node_proto_create(long long max_bulk, long long max_query)
+resp_request_t *resp_request_create(long long max_bulk, long long max_query)
 {
-    node_proto_t *p = rc_xcalloc(1, sizeof(*p));
+    resp_request_t *p = rc_xcalloc(1, sizeof(*p));
 
     reader_new(p);
     p->max_bulk = max_bulk;
@@ -159,7 +160,7 @@ node_proto_t *node_proto_create(long long max_bulk, long long max_query)
     return p;
 }
 
-void node_proto_destroy(node_proto_t *p)
+void resp_request_destroy(resp_request_t *p)
 {
     if (p == NULL)
         return;
@@ -170,34 +171,34 @@ void node_proto_destroy(node_proto_t *p)
     rc_free(p);
 }
 
-void node_proto_set_limits(node_proto_t *p, long long max_bulk, long long max_query)
+void resp_request_set_limits(resp_request_t *p, long long max_bulk, long long max_query)
 {
     p->max_bulk = max_bulk;
     p->max_query = max_query;
 }
 
-void node_proto_set_authenticated(node_proto_t *p, int authenticated)
+void resp_request_set_authenticated(resp_request_t *p, int authenticated)
 {
     p->authenticated = authenticated;
 }
 
-const char *node_proto_error(const node_proto_t *p)
+const char *resp_request_error(const resp_request_t *p)
 {
     return p->err == RC_EPROTO ? p->errstr : "";
 }
 
-size_t node_proto_buffered(const node_proto_t *p)
+size_t resp_request_buffered(const resp_request_t *p)
 {
     return p->req_bytes + p->ilen + p->stage_len;
 }
 
-size_t node_proto_memory(const node_proto_t *p)
+size_t resp_request_memory(const resp_request_t *p)
 {
-    return sizeof(*p) + p->icap + p->argv_cap * sizeof(node_arg_t) + p->arena_cap +
+    return sizeof(*p) + p->icap + p->argv_cap * sizeof(resp_arg_t) + p->arena_cap +
            (p->reader != NULL ? p->reader->len : 0);
 }
 
-static ssize_t fail(node_proto_t *p, int err, const char *what)
+static ssize_t fail(resp_request_t *p, int err, const char *what)
 {
     p->err = err;
     if (err == RC_EPROTO)
@@ -207,7 +208,7 @@ static ssize_t fail(node_proto_t *p, int err, const char *what)
 
 /* --- staging: batches small pieces into one redisReaderFeed() ------------ */
 
-static void stage_flush(node_proto_t *p)
+static void stage_flush(resp_request_t *p)
 {
     if (p->stage_len == 0)
         return;
@@ -218,7 +219,7 @@ static void stage_flush(node_proto_t *p)
     p->stage_len = 0;
 }
 
-static void stage_put(node_proto_t *p, const char *buf, size_t len)
+static void stage_put(resp_request_t *p, const char *buf, size_t len)
 {
     if (p->stage_len + len > sizeof(p->stage)) {
         stage_flush(p);
@@ -235,7 +236,7 @@ static void stage_put(node_proto_t *p, const char *buf, size_t len)
 }
 
 /* Stages "<type><v>\r\n"; 'v' is positive (checked by the scanner). */
-static void stage_header(node_proto_t *p, char type, long long v)
+static void stage_header(resp_request_t *p, char type, long long v)
 {
     char hdr[32], *end = hdr + sizeof(hdr), *q = end;
     unsigned long long u = (unsigned long long)v;
@@ -252,7 +253,7 @@ static void stage_header(node_proto_t *p, char type, long long v)
 
 /* --- argv storage ---------------------------------------------------------- */
 
-static void reserve(node_proto_t *p, size_t arena, size_t nargs)
+static void reserve(resp_request_t *p, size_t arena, size_t nargs)
 {
     if (p->arena_cap < arena) {
         rc_free(p->arena);
@@ -269,7 +270,7 @@ static void reserve(node_proto_t *p, size_t arena, size_t nargs)
 }
 
 /* Frees oversized storage after a big request so idle clients stay small. */
-static void trim(node_proto_t *p)
+static void trim(resp_request_t *p)
 {
     if (p->arena_cap > ARENA_KEEP) {
         rc_free(p->arena);
@@ -290,50 +291,10 @@ static void trim(node_proto_t *p)
     p->argc = 0;
 }
 
-/* Redis's string2ll: optional '-', no leading zeros, no '+', no spaces. */
-static int parse_ll(const char *s, size_t len, long long *out)
-{
-    unsigned long long v = 0;
-    size_t i = 0;
-    int neg = 0;
-
-    if (len == 0 || len > 20)
-        return -1;
-    if (len == 1 && s[0] == '0') {
-        *out = 0;
-        return 0;
-    }
-    if (s[0] == '-') {
-        neg = 1;
-        i = 1;
-        if (len == 1)
-            return -1;
-    }
-    if (s[i] < '1' || s[i] > '9')
-        return -1;
-    for (; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        if (v > (ULLONG_MAX - (unsigned)(s[i] - '0')) / 10)
-            return -1;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    if (neg) {
-        if (v > (unsigned long long)LLONG_MAX + 1)
-            return -1;
-        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
-    } else {
-        if (v > (unsigned long long)LLONG_MAX)
-            return -1;
-        *out = (long long)v;
-    }
-    return 0;
-}
-
 /* Consumes header-line bytes from 'buf'. Returns the bytes used; sets
  * '*done' once the line and the byte after its '\r' (Redis skips it
  * unchecked) are in. */
-static size_t scan_line(node_proto_t *p, const char *buf, size_t len, int *done)
+static size_t scan_line(resp_request_t *p, const char *buf, size_t len, int *done)
 {
     size_t i = 0;
 
@@ -361,21 +322,21 @@ static size_t scan_line(node_proto_t *p, const char *buf, size_t len, int *done)
     return i;
 }
 
-static void reset_line(node_proto_t *p)
+static void reset_line(resp_request_t *p)
 {
     p->line_len = 0;
     p->line_cr = 0;
 }
 
-static int line_value(node_proto_t *p, long long *v)
+static int line_value(resp_request_t *p, long long *v)
 {
     if (p->line_len > sizeof(p->line))
         return -1;
-    return parse_ll(p->line, p->line_len, v);
+    return rc_string2ll(p->line, p->line_len, v);
 }
 
 /* The last bulk is in: build argv through the reader and run the command. */
-static int complete_request(node_proto_t *p, node_proto_cmd_cb *cb, void *ud)
+static int complete_request(resp_request_t *p, resp_request_cmd_cb *cb, void *ud)
 {
     void *reply = NULL;
     size_t big = p->req_bytes;
@@ -400,7 +361,7 @@ static int complete_request(node_proto_t *p, node_proto_cmd_cb *cb, void *ud)
     return stop ? 1 : 0;
 }
 
-static ssize_t check_query(node_proto_t *p, size_t more)
+static ssize_t check_query(resp_request_t *p, size_t more)
 {
     if ((long long)(p->req_bytes + more) > p->max_query)
         return fail(p, RC_ETOOBIG, "query buffer limit");
@@ -409,7 +370,7 @@ static ssize_t check_query(node_proto_t *p, size_t more)
 
 static void inline_arg(void *ud, const char *ptr, size_t len)
 {
-    node_proto_t *p = ud;
+    resp_request_t *p = ud;
     char *dst = p->arena + p->arena_len;
 
     RC_ASSERT(p->arena_len + len + 1 <= p->arena_cap && (size_t)p->argc < p->argv_cap);
@@ -421,7 +382,7 @@ static void inline_arg(void *ud, const char *ptr, size_t len)
     p->argc++;
 }
 
-static int run_inline(node_proto_t *p, const char *line, size_t len, node_proto_cmd_cb *cb,
+static int run_inline(resp_request_t *p, const char *line, size_t len, resp_request_cmd_cb *cb,
                       void *ud)
 {
     int n, stop;
@@ -430,7 +391,7 @@ static int run_inline(node_proto_t *p, const char *line, size_t len, node_proto_
         len--;
     /* Each argument is at most its span of the line, plus a NUL. */
     reserve(p, len + len / 2 + 2, len / 2 + 1);
-    n = node_proto_split_args(line, len, inline_arg, p);
+    n = rc_split_args(line, len, inline_arg, p);
     if (n < 0)
         return (int)fail(p, RC_EPROTO, "unbalanced quotes in request");
     p->state = ST_START;
@@ -444,14 +405,14 @@ static int run_inline(node_proto_t *p, const char *line, size_t len, node_proto_
     return stop ? 1 : 0;
 }
 
-static ssize_t scan_inline(node_proto_t *p, const char *buf, size_t len, size_t *used,
-                           node_proto_cmd_cb *cb, void *ud)
+static ssize_t scan_inline(resp_request_t *p, const char *buf, size_t len, size_t *used,
+                           resp_request_cmd_cb *cb, void *ud)
 {
     const char *nl = memchr(buf, '\n', len);
     int rc;
 
     if (nl == NULL) {
-        if (p->ilen + len > NODE_PROTO_INLINE_MAX)
+        if (p->ilen + len > RESP_REQUEST_INLINE_MAX)
             return fail(p, RC_EPROTO, "too big inline request");
         if (p->ilen + len > p->icap) {
             size_t cap = p->icap < 256 ? 256 : p->icap;
@@ -483,8 +444,8 @@ static ssize_t scan_inline(node_proto_t *p, const char *buf, size_t len, size_t 
     return rc;
 }
 
-ssize_t node_proto_feed(node_proto_t *p, const char *buf, size_t len, node_proto_cmd_cb *cb,
-                        void *ud)
+ssize_t resp_request_feed(resp_request_t *p, const char *buf, size_t len, resp_request_cmd_cb *cb,
+                          void *ud)
 {
     size_t pos = 0;
 
@@ -518,13 +479,13 @@ ssize_t node_proto_feed(node_proto_t *p, const char *buf, size_t len, node_proto
         case ST_MB_LINE:
             pos += scan_line(p, at, avail, &done);
             if (!done) {
-                if (!p->line_cr && p->line_len > NODE_PROTO_INLINE_MAX)
+                if (!p->line_cr && p->line_len > RESP_REQUEST_INLINE_MAX)
                     return fail(p, RC_EPROTO, "too big mbulk count string");
                 continue;
             }
-            if (line_value(p, &v) != 0 || v > NODE_PROTO_MAX_ARGS)
+            if (line_value(p, &v) != 0 || v > RESP_REQUEST_MAX_ARGS)
                 return fail(p, RC_EPROTO, "invalid multibulk length");
-            if (v > NODE_PROTO_UNAUTH_MAX_ARGS && !p->authenticated)
+            if (v > RESP_REQUEST_UNAUTH_MAX_ARGS && !p->authenticated)
                 return fail(p, RC_EPROTO, "unauthenticated multibulk length");
             if (v <= 0) {
                 p->state = ST_START; /* an empty request: skipped, as Redis does */
@@ -551,20 +512,20 @@ ssize_t node_proto_feed(node_proto_t *p, const char *buf, size_t len, node_proto
         case ST_BULK_LINE:
             pos += scan_line(p, at, avail, &done);
             if (!done) {
-                if (!p->line_cr && p->line_len > NODE_PROTO_INLINE_MAX)
+                if (!p->line_cr && p->line_len > RESP_REQUEST_INLINE_MAX)
                     return fail(p, RC_EPROTO, "too big bulk count string");
                 continue;
             }
             if (line_value(p, &v) != 0 || v < 0 || v > p->max_bulk)
                 return fail(p, RC_EPROTO, "invalid bulk length");
-            if (v > NODE_PROTO_UNAUTH_MAX_BULK && !p->authenticated)
+            if (v > RESP_REQUEST_UNAUTH_MAX_BULK && !p->authenticated)
                 return fail(p, RC_EPROTO, "unauthenticated bulk length");
             /* Refuse before buffering: the bytes this bulk announces and
              * its argv slot count against client-query-buffer-limit. */
-            rc = check_query(p, (size_t)v + 2 + 16 + sizeof(node_arg_t));
+            rc = check_query(p, (size_t)v + 2 + 16 + sizeof(resp_arg_t));
             if (rc < 0)
                 return rc;
-            p->req_bytes += 16 + sizeof(node_arg_t);
+            p->req_bytes += 16 + sizeof(resp_arg_t);
             p->payload += (size_t)v;
             p->bulk_left = v + 2;
             stage_header(p, '$', v);
@@ -592,129 +553,4 @@ ssize_t node_proto_feed(node_proto_t *p, const char *buf, size_t len, node_proto
     }
     stage_flush(p);
     return (ssize_t)pos;
-}
-
-/* --- inline splitting (Redis's sdssplitargs rules) -------------------------- */
-
-static int is_space(char ch)
-{
-    return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t' || ch == '\v' || ch == '\f';
-}
-
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-int node_proto_split_args(const char *line, size_t len,
-                          void (*arg)(void *ud, const char *ptr, size_t len), void *ud)
-{
-    char small[256], *cur = small;
-    size_t cap = sizeof(small), i = 0;
-    int argc = 0, rc = 0;
-
-    for (;;) {
-        size_t n = 0;
-        int inq = 0, insq = 0, done = 0;
-
-        while (i < len && is_space(line[i]))
-            i++;
-        if (i >= len)
-            break;
-        if (len - i + 1 > cap && cur == small) {
-            cap = len - i + 1;
-            cur = rc_xmalloc(cap);
-        } else if (len - i + 1 > cap) {
-            cap = len - i + 1;
-            cur = rc_xrealloc(cur, cap);
-        }
-        while (!done) {
-            char ch = i < len ? line[i] : '\0';
-
-            if (inq) {
-                if (i >= len) {
-                    rc = -1; /* unterminated quotes */
-                    goto out;
-                }
-                if (ch == '\\' && i + 3 < len && line[i + 1] == 'x' &&
-                    hex_value(line[i + 2]) >= 0 && hex_value(line[i + 3]) >= 0) {
-                    cur[n++] = (char)(hex_value(line[i + 2]) * 16 + hex_value(line[i + 3]));
-                    i += 3;
-                } else if (ch == '\\' && i + 1 < len) {
-                    char e = line[++i];
-
-                    switch (e) {
-                    case 'n':
-                        e = '\n';
-                        break;
-                    case 'r':
-                        e = '\r';
-                        break;
-                    case 't':
-                        e = '\t';
-                        break;
-                    case 'b':
-                        e = '\b';
-                        break;
-                    case 'a':
-                        e = '\a';
-                        break;
-                    default:
-                        break;
-                    }
-                    cur[n++] = e;
-                } else if (ch == '"') {
-                    /* A closing quote must be followed by a space or the end. */
-                    if (i + 1 < len && !is_space(line[i + 1])) {
-                        rc = -1;
-                        goto out;
-                    }
-                    done = 1;
-                } else {
-                    cur[n++] = ch;
-                }
-            } else if (insq) {
-                if (i >= len) {
-                    rc = -1;
-                    goto out;
-                }
-                if (ch == '\\' && i + 1 < len && line[i + 1] == '\'') {
-                    i++;
-                    cur[n++] = '\'';
-                } else if (ch == '\'') {
-                    if (i + 1 < len && !is_space(line[i + 1])) {
-                        rc = -1;
-                        goto out;
-                    }
-                    done = 1;
-                } else {
-                    cur[n++] = ch;
-                }
-            } else {
-                if (i >= len || is_space(ch)) {
-                    done = 1;
-                } else if (ch == '"') {
-                    inq = 1;
-                } else if (ch == '\'') {
-                    insq = 1;
-                } else {
-                    cur[n++] = ch;
-                }
-            }
-            if (i < len)
-                i++;
-        }
-        arg(ud, cur, n);
-        argc++;
-    }
-out:
-    if (cur != small)
-        rc_free(cur);
-    return rc < 0 ? -1 : argc;
 }

@@ -26,6 +26,7 @@
 #include <hiredis/read.h>
 
 #include "common/rc.h"
+#include "common/rc_buf.h"
 #include "common/rc_str.h"
 
 enum {
@@ -67,9 +68,7 @@ struct resp_request_s {
     char stage[STAGE_SIZE];
     size_t stage_len;
 
-    char *ibuf; /* partial inline line */
-    size_t ilen;
-    size_t icap;
+    rc_buf_t inline_buf; /* partial inline line */
 
     resp_arg_t *argv;
     int argc;
@@ -165,7 +164,7 @@ void resp_request_destroy(resp_request_t *p)
     if (p == NULL)
         return;
     redisReaderFree(p->reader);
-    rc_free(p->ibuf);
+    rc_buf_free(&p->inline_buf);
     rc_free(p->argv);
     rc_free(p->arena);
     rc_free(p);
@@ -189,12 +188,12 @@ const char *resp_request_error(const resp_request_t *p)
 
 size_t resp_request_buffered(const resp_request_t *p)
 {
-    return p->req_bytes + p->ilen + p->stage_len;
+    return p->req_bytes + p->inline_buf.len + p->stage_len;
 }
 
 size_t resp_request_memory(const resp_request_t *p)
 {
-    return sizeof(*p) + p->icap + p->argv_cap * sizeof(resp_arg_t) + p->arena_cap +
+    return sizeof(*p) + p->inline_buf.cap + p->argv_cap * sizeof(resp_arg_t) + p->arena_cap +
            (p->reader != NULL ? p->reader->len : 0);
 }
 
@@ -282,11 +281,7 @@ static void trim(resp_request_t *p)
         p->argv = NULL;
         p->argv_cap = 0;
     }
-    if (p->icap > ARENA_KEEP) {
-        rc_free(p->ibuf);
-        p->ibuf = NULL;
-        p->icap = 0;
-    }
+    rc_buf_reset_trim(&p->inline_buf, ARENA_KEEP);
     p->arena_len = 0;
     p->argc = 0;
 }
@@ -395,7 +390,7 @@ static int run_inline(resp_request_t *p, const char *line, size_t len, resp_requ
     if (n < 0)
         return (int)fail(p, RC_EPROTO, "unbalanced quotes in request");
     p->state = ST_START;
-    p->ilen = 0;
+    rc_buf_reset(&p->inline_buf);
     if (n == 0) {
         trim(p);
         return 0;
@@ -412,34 +407,18 @@ static ssize_t scan_inline(resp_request_t *p, const char *buf, size_t len, size_
     int rc;
 
     if (nl == NULL) {
-        if (p->ilen + len > RESP_REQUEST_INLINE_MAX)
+        if (p->inline_buf.len + len > RESP_REQUEST_INLINE_MAX)
             return fail(p, RC_EPROTO, "too big inline request");
-        if (p->ilen + len > p->icap) {
-            size_t cap = p->icap < 256 ? 256 : p->icap;
-
-            while (cap < p->ilen + len)
-                cap *= 2;
-            p->ibuf = rc_xrealloc(p->ibuf, cap);
-            p->icap = cap;
-        }
-        memcpy(p->ibuf + p->ilen, buf, len);
-        p->ilen += len;
+        rc_buf_append(&p->inline_buf, buf, len);
         *used = len;
         return 0;
     }
     *used = (size_t)(nl - buf) + 1;
-    if (p->ilen == 0) {
+    if (p->inline_buf.len == 0) {
         rc = run_inline(p, buf, (size_t)(nl - buf), cb, ud);
     } else {
-        size_t take = (size_t)(nl - buf);
-
-        if (p->ilen + take > p->icap) {
-            p->ibuf = rc_xrealloc(p->ibuf, p->ilen + take);
-            p->icap = p->ilen + take;
-        }
-        memcpy(p->ibuf + p->ilen, buf, take);
-        p->ilen += take;
-        rc = run_inline(p, p->ibuf, p->ilen, cb, ud);
+        rc_buf_append(&p->inline_buf, buf, (size_t)(nl - buf));
+        rc = run_inline(p, p->inline_buf.data, p->inline_buf.len, cb, ud);
     }
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "common/rc.h"
+#include "common/rc_str.h"
 #include "node/cmd/node_cmd.h"
 #include "node/data/node_db.h"
 #include "node/data/node_obj.h"
@@ -38,7 +39,7 @@ static int str2ull(const char *s, unsigned long long *v)
     long long ll;
     char *end = NULL;
 
-    if (node__parse_ll(s, strlen(s), &ll) == 0) {
+    if (rc_string2ll(s, strlen(s), &ll) == 0) {
         if (ll < 0)
             return -EINVAL;
         *v = (unsigned long long)ll;

@@ -158,6 +158,38 @@ static void test_strmatch_pathological_pattern_is_fast(void **state)
     assert_true(m("*a*a*a*b", str));
 }
 
+/* The cases the two former copies (KEYS/SCAN in node_cmd_keys.c, CONFIG GET
+ * in node_config.c) were tested with; only "*" against "" changed, to
+ * Redis's answer (KEYS and SCAN special-case a lone "*" themselves). */
+static void test_strmatch_former_copies_cases(void **state)
+{
+    (void)state;
+    assert_true(m("*", "abc"));
+    assert_true(m("a*c", "abbbc"));
+    assert_false(m("a*c", "abbbd"));
+    assert_true(m("a?c", "abc"));
+    assert_false(m("a?c", "ac"));
+    assert_true(m("[abc]x", "bx"));
+    assert_false(m("[^abc]x", "bx"));
+    assert_true(m("[^abc]x", "dx"));
+    assert_true(m("[a-c]", "b"));
+    assert_true(m("[c-a]", "b"));
+    assert_true(m("a\\*", "a*"));
+    assert_false(m("a\\*", "ab"));
+    assert_true(m("[ab", "a"));
+    assert_true(m("**a**b**", "xxaxxbxx"));
+    assert_false(m("a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
+                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    assert_true(m("*", "port"));
+    assert_true(m("max*", "maxmemory"));
+    assert_true(mi("MAX*", "maxmemory"));
+    assert_true(m("p?rt", "port"));
+    assert_true(m("[a-p]ort", "port"));
+    assert_false(m("[^p]ort", "port"));
+    assert_false(m("*x", "port"));
+    assert_true(m("**", "a"));
+}
+
 static void test_strcaseeq_compares_whole_words(void **state)
 {
     (void)state;
@@ -277,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_strmatch_classes_and_escapes),
         cmocka_unit_test(test_strmatch_nocase),
         cmocka_unit_test(test_strmatch_pathological_pattern_is_fast),
+        cmocka_unit_test(test_strmatch_former_copies_cases),
         cmocka_unit_test(test_strcaseeq_compares_whole_words),
         cmocka_unit_test(test_split_args_follows_sdssplitargs),
         cmocka_unit_test(test_split_args_long_argument),

@@ -1,5 +1,5 @@
 /* common/rc_buf.c: the growable byte buffer of rc_buf.h. The one rule: the
- * capacity only ever doubles, so n appends cost O(n) copies in total. */
+ * capacity at least doubles when it grows, so n appends cost O(n) copies. */
 #include "common/rc_buf.h"
 
 #include <stdio.h>
@@ -39,11 +39,13 @@ char *rc_buf_reserve(rc_buf_t *b, size_t n)
 {
     /* One byte more than asked keeps room for the terminating NUL. */
     if (b->data == NULL || b->cap - b->len <= n) {
-        size_t want = b->cap < RC_BUF_MIN ? RC_BUF_MIN : b->cap;
+        size_t want = b->cap < RC_BUF_MIN / 2 ? RC_BUF_MIN : b->cap * 2;
 
         RC_ASSERT(n < (size_t)-1 / 2 - b->len); /* no size_t overflow */
-        while (want - b->len <= n)
-            want *= 2;
+        /* At least double (amortised O(1) appends), but one large request
+         * gets what it needs, not up to twice that. */
+        if (want - b->len <= n)
+            want = b->len + n + 1;
         b->data = rc_xrealloc(b->data, want);
         b->cap = want;
         b->data[b->len] = '\0';

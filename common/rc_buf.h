@@ -35,8 +35,9 @@ void rc_buf_reset(rc_buf_t *b);
  * buffer that once grew for a large request does not stay large. */
 void rc_buf_reset_trim(rc_buf_t *b, size_t keep);
 
-/* Makes room for 'n' more bytes (doubling the capacity, at least
- * RC_BUF_MIN) and returns where they go; 'len' is unchanged. Write at most
+/* Makes room for 'n' more bytes (at least doubling the capacity, to
+ * RC_BUF_MIN at first, or to exactly what is needed when that is more) and
+ * returns where they go; 'len' is unchanged. Write at most
  * 'n' bytes there, then rc_buf_commit() the number written. The pointer is
  * valid until the next call that grows 'b'. */
 char *rc_buf_reserve(rc_buf_t *b, size_t n);

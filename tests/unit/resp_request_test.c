@@ -190,6 +190,77 @@ static void test_proto_every_split_point_gives_same_commands(void **state)
     test_free(want);
 }
 
+/* A long pipeline mixing RESP and inline requests, fed whole (the parser
+ * gives the reader a piece at a time and takes back what follows a RESP
+ * request when an inline one comes next) and byte by byte. */
+static void test_proto_long_mixed_pipeline_parses_the_same_in_any_feed(void **state)
+{
+    seen_t *s = *state;
+    static const char one[] = "*2\r\n$4\r\nECHO\r\n$5\r\nab\r\nc\r\nPING\r\n*0\r\n";
+    size_t n = 500, len = n * (sizeof(one) - 1), i;
+    char *data = test_malloc(len), *want;
+    size_t want_len;
+
+    for (i = 0; i < n; i++)
+        memcpy(data + i * (sizeof(one) - 1), one, sizeof(one) - 1);
+    collect(s, data, len, len, 0);
+    assert_int_equal(s->commands, 2 * n);
+    want_len = s->len;
+    want = test_malloc(want_len);
+    memcpy(want, s->buf, want_len);
+    collect(s, data, len, 0, 1);
+    assert_int_equal(s->len, want_len);
+    assert_memory_equal(s->buf, want, want_len);
+    collect(s, data, len, 0, 4099);
+    assert_int_equal(s->len, want_len);
+    assert_memory_equal(s->buf, want, want_len);
+    test_free(want);
+    test_free(data);
+}
+
+/* Stopping inside a long pipeline hands back every byte after the command. */
+static void test_proto_stop_inside_a_long_pipeline(void **state)
+{
+    seen_t *s = *state;
+    resp_request_t *p = parser();
+    static const char one[] = "*1\r\n$4\r\nPING\r\n";
+    size_t n = 1000, len = n * (sizeof(one) - 1), i, off = 0;
+    char *data = test_malloc(len);
+    ssize_t got;
+
+    for (i = 0; i < n; i++)
+        memcpy(data + i * (sizeof(one) - 1), one, sizeof(one) - 1);
+    reset(s);
+    s->stop_after = 1;
+    while (off < len) {
+        got = feed_all(p, s, data + off, len - off);
+        assert_int_equal(got, sizeof(one) - 1); /* one command per call */
+        off += (size_t)got;
+        s->stop_after = s->commands + 1;
+    }
+    assert_int_equal(s->commands, n);
+    test_free(data);
+    resp_request_destroy(p);
+}
+
+/* Empty requests never reach a command and leave nothing held. */
+static void test_proto_many_empty_requests_hold_no_memory(void **state)
+{
+    seen_t *s = *state;
+    resp_request_t *p = parser();
+    static const char empty[] = "*0\r\n*-1\r\n";
+    size_t i, before = resp_request_memory(p);
+
+    reset(s);
+    for (i = 0; i < 20000; i++)
+        assert_int_equal(feed_all(p, s, empty, sizeof(empty) - 1), sizeof(empty) - 1);
+    assert_int_equal(s->commands, 0);
+    assert_true(resp_request_memory(p) < before + 16384);
+    assert_int_equal(resp_request_buffered(p), 0);
+    resp_request_destroy(p);
+}
+
+
 static void test_proto_stop_returns_bytes_consumed(void **state)
 {
     seen_t *s = *state;
@@ -376,6 +447,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_proto_empty_requests_are_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proto_every_split_point_gives_same_commands, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_proto_long_mixed_pipeline_parses_the_same_in_any_feed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proto_stop_inside_a_long_pipeline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proto_many_empty_requests_hold_no_memory, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_proto_stop_returns_bytes_consumed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proto_malformed_input_gets_redis_error_texts, setup,

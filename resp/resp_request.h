@@ -1,9 +1,11 @@
 /* resp/resp_request.h: the client request parser, with no sockets: bytes in,
- * commands (argc/argv) or a protocol error out. RESP multibulk requests go
- * through hiredis's redisReader with our own object functions; inline
- * requests ("PING\r\n" from telnet) are split here. The one rule: every
- * limit (bulk length, argument count, buffered bytes) is checked on the
- * announced sizes, before the bytes they announce are buffered. */
+ * commands (argc/argv) or a protocol error out. RESP multibulk requests are
+ * parsed once, by hiredis's redisReader with our own object functions
+ * (header lines end in "\r\n", as hiredis reads them); inline requests
+ * ("PING\r\n" from telnet) are split here. The one rule: every limit (bulk
+ * length, argument count, buffered bytes) is checked on the announced
+ * sizes as soon as their header is here, before the bytes they announce
+ * are buffered (at most one 4 KB feed piece of them). */
 #ifndef RC_RESP_RESP_REQUEST_H
 #define RC_RESP_RESP_REQUEST_H
 

@@ -48,6 +48,27 @@ int rc_string2ll(const char *s, size_t len, long long *out)
     return 0;
 }
 
+size_t rc_ll2str(char *dst, long long v)
+{
+    char tmp[RC_LL2STR_MAX];
+    unsigned long long u;
+    size_t n = 0, len = 0;
+
+    if (v < 0) {
+        dst[len++] = '-';
+        u = (unsigned long long)(-(v + 1)) + 1; /* no overflow for LLONG_MIN */
+    } else {
+        u = (unsigned long long)v;
+    }
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    while (n > 0)
+        dst[len++] = tmp[--n];
+    return len;
+}
+
 /* --- glob ------------------------------------------------------------------ */
 
 static int fold(int ch, int nocase)

@@ -13,6 +13,14 @@
  * '*out' and returns 0, or returns -EINVAL ('*out' untouched). */
 int rc_string2ll(const char *s, size_t len, long long *out);
 
+/* Writes 'v' in decimal at 'dst' (room for RC_LL2STR_MAX bytes; no NUL is
+ * written) and returns the length, as Redis's ll2string() without the NUL.
+ * LLONG_MIN included. */
+enum {
+    RC_LL2STR_MAX = 20
+};
+size_t rc_ll2str(char *dst, long long v);
+
 /* Glob match with Redis's stringmatchlen() semantics: '*' any run, '?' one
  * byte, "[abc]" "[^abc]" "[a-z]" (ends swapped when reversed; bytes compare
  * as signed char, as Redis on x86), '\x' the byte x (also inside classes);

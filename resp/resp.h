@@ -3,7 +3,8 @@
  * no clock, no libuv. The one rule: it depends on common/ and hiredis only.
  *
  *   resp_request.h  request framing and limits (hiredis reader + inline)
- *   resp_scan.h     where one RESP2/RESP3 reply ends (forwarded replies) */
+ *   resp_scan.h     where one RESP2/RESP3 reply ends (forwarded replies)
+ *   resp_write.h    RESP header lines ("*3\r\n", "$5\r\n", ":-1\r\n") */
 #ifndef RC_RESP_RESP_H
 #define RC_RESP_RESP_H
 

@@ -69,6 +69,26 @@ static void test_string2ll_refuses_what_redis_refuses(void **state)
     assert_int_equal(v, 12);
 }
 
+static void test_ll2str_writes_like_ll2string(void **state)
+{
+    char buf[RC_LL2STR_MAX + 1];
+    size_t n;
+
+    (void)state;
+    n = rc_ll2str(buf, 0);
+    assert_memory_equal(buf, "0", n);
+    assert_int_equal(n, 1);
+    n = rc_ll2str(buf, -42);
+    assert_int_equal(n, 3);
+    assert_memory_equal(buf, "-42", 3);
+    n = rc_ll2str(buf, LLONG_MAX);
+    assert_int_equal(n, 19);
+    assert_memory_equal(buf, "9223372036854775807", 19);
+    n = rc_ll2str(buf, LLONG_MIN);
+    assert_int_equal(n, RC_LL2STR_MAX);
+    assert_memory_equal(buf, "-9223372036854775808", 20);
+}
+
 static int m(const char *pat, const char *s)
 {
     return rc_strmatch(pat, strlen(pat), s, strlen(s), 0);
@@ -305,6 +325,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_string2ll_accepts_strict_decimals),
         cmocka_unit_test(test_string2ll_refuses_what_redis_refuses),
+        cmocka_unit_test(test_ll2str_writes_like_ll2string),
         cmocka_unit_test(test_strmatch_wildcards),
         cmocka_unit_test(test_strmatch_classes_and_escapes),
         cmocka_unit_test(test_strmatch_nocase),

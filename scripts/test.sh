@@ -77,6 +77,8 @@ total_start=$SECONDS
 
 if want fast || want release; then
     stage "fast: release build, unit + sim"
+    # Formatting first (1 s): lists unformatted files and fails.
+    # scripts/format.sh --check # enabled by the lead after the tree is formatted
     configure build/release -DCMAKE_BUILD_TYPE=Release
     cmake --build build/release -j "$jobs"
     ! want fast || run_tests build/release '^(unit|sim)$'
@@ -106,9 +108,6 @@ if want fuzz; then
     run_tests build/fuzz '^fuzz$'
     stage_end
 fi
-
-# Formatting: enabled by the lead after the tree is formatted.
-# stage "format"; scripts/format.sh --check; stage_end
 
 if [ "$ran" -eq 0 ]; then
     echo "error: no test ran${filter:+ (filter '$filter')}" >&2

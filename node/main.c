@@ -10,16 +10,13 @@
 #include <uv.h>
 
 #include "common/rc.h"
+#include "common/rc_version.h"
 #include "node/bus/node_bus.h"
 #include "node/cluster/node_cluster.h"
 #include "node/cmd/node_cmd.h"
 #include "node/core/node_config.h"
 #include "node/fwd/node_fwd.h"
 #include "node/net/node_server.h"
-
-#ifndef RC_VERSION
-#define RC_VERSION "0.1.0"
-#endif
 
 int main(int argc, char **argv);
 

@@ -5,12 +5,16 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libuv1-dev libhiredis-dev libmurmurhash-dev libcmocka-dev libssl-dev
-      redis-server redis-tools python3 python3-redis nutcracker iptables procps strace iproute2)
+      redis-server redis-tools python3 python3-redis nutcracker iptables procps strace iproute2
+      nodejs clang-format-14)
 
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# npm ships inside some nodejs builds (NodeSource): install Debian's only when
+# the command is missing. The ioredis test needs it.
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi

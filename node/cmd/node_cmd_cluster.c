@@ -13,21 +13,16 @@
 #include <strings.h>
 
 #include "common/rc.h"
+#include "common/rc_buf.h"
 #include "node/cluster/node_cluster.h"
 #include "node/data/node_db.h"
 #include "node/net/node_reply.h"
-#include "node/core/node_text.h"
 #include "node/data/node_types.h"
 #include "ring/ring.h"
 
 enum {
     MEMBERS_MAX = 64, /* members a view holds: the cluster's size limit */
 };
-
-static int arg_is(const node_arg_t *a, const char *s)
-{
-    return strlen(s) == a->len && strncasecmp(a->ptr, s, a->len) == 0;
-}
 
 /* --- the view a command works on ------------------------------------------ */
 
@@ -126,7 +121,7 @@ static void cluster_info(node_client_t *c, node_cluster_t *cl)
     unsigned assigned = 0, ok = 0, holders = 0, slot;
     unsigned char holds[MEMBERS_MAX] = {0};
     uint64_t epoch = node_cluster_epoch(cl);
-    node_text_t t = {0};
+    rc_buf_t t = {0};
     view_t v;
 
     node_cluster_stats(cl, st);
@@ -144,29 +139,29 @@ static void cluster_info(node_client_t *c, node_cluster_t *cl)
             holders++;
         }
     }
-    node_tprintf(&t, "cluster_state:%s\r\n", state_word(cl));
-    node_tprintf(&t, "cluster_slots_assigned:%u\r\n", assigned);
-    node_tprintf(&t, "cluster_slots_ok:%u\r\n", ok);
-    node_tprintf(&t, "cluster_slots_pfail:0\r\n");
-    node_tprintf(&t, "cluster_slots_fail:%u\r\n", assigned - ok);
-    node_tprintf(&t, "cluster_known_nodes:%zu\r\n", v.n);
-    node_tprintf(&t, "cluster_size:%u\r\n", holders);
-    node_tprintf(&t, "cluster_current_epoch:%" PRIu64 "\r\n", epoch);
-    node_tprintf(&t, "cluster_my_epoch:%" PRIu64 "\r\n", v.me >= 0 ? epoch : 0);
-    node_tprintf(&t, "cluster_stats_messages_sent:%" PRIu64 "\r\n", st->bus_frames_sent);
-    node_tprintf(&t, "cluster_stats_messages_received:%" PRIu64 "\r\n", st->bus_frames_received);
-    node_tprintf(&t, "total_cluster_links_buffer_limit_exceeded:0\r\n");
+    rc_buf_printf(&t, "cluster_state:%s\r\n", state_word(cl));
+    rc_buf_printf(&t, "cluster_slots_assigned:%u\r\n", assigned);
+    rc_buf_printf(&t, "cluster_slots_ok:%u\r\n", ok);
+    rc_buf_printf(&t, "cluster_slots_pfail:0\r\n");
+    rc_buf_printf(&t, "cluster_slots_fail:%u\r\n", assigned - ok);
+    rc_buf_printf(&t, "cluster_known_nodes:%zu\r\n", v.n);
+    rc_buf_printf(&t, "cluster_size:%u\r\n", holders);
+    rc_buf_printf(&t, "cluster_current_epoch:%" PRIu64 "\r\n", epoch);
+    rc_buf_printf(&t, "cluster_my_epoch:%" PRIu64 "\r\n", v.me >= 0 ? epoch : 0);
+    rc_buf_printf(&t, "cluster_stats_messages_sent:%" PRIu64 "\r\n", st->bus_frames_sent);
+    rc_buf_printf(&t, "cluster_stats_messages_received:%" PRIu64 "\r\n", st->bus_frames_received);
+    rc_buf_printf(&t, "total_cluster_links_buffer_limit_exceeded:0\r\n");
     /* ringcache's own lines, after Redis's so parsers of those keep working. */
-    node_tprintf(&t, "cluster_coordinator:%s\r\n", member_name(&v, node_cluster_coordinator(cl)));
-    node_tprintf(&t, "cluster_membership:%s\r\n", node_cluster_state_name(node_cluster_state(cl)));
-    node_tprintf(&t, "cluster_replicas:%u\r\n", node_cluster_replicas(cl));
-    node_reply_verbatim(c, t.buf, t.len);
-    rc_free(t.buf);
+    rc_buf_printf(&t, "cluster_coordinator:%s\r\n", member_name(&v, node_cluster_coordinator(cl)));
+    rc_buf_printf(&t, "cluster_membership:%s\r\n", node_cluster_state_name(node_cluster_state(cl)));
+    rc_buf_printf(&t, "cluster_replicas:%u\r\n", node_cluster_replicas(cl));
+    node_reply_verbatim(c, t.data, t.len);
+    rc_buf_free(&t);
 }
 
 /* --- CLUSTER NODES -------------------------------------------------------- */
 
-static void nodes_line(node_text_t *t, const view_t *v, uint64_t epoch, size_t i, const run_t *runs,
+static void nodes_line(rc_buf_t *t, const view_t *v, uint64_t epoch, size_t i, const run_t *runs,
                        size_t nruns)
 {
     const node_cluster_member_t *m = &v->members[i];
@@ -178,25 +173,25 @@ static void nodes_line(node_text_t *t, const view_t *v, uint64_t epoch, size_t i
         ping_sent = m->last_ping > m->last_pong ? (long long)m->last_ping : 0;
         pong_recv = (long long)m->last_pong;
     }
-    node_tprintf(t, "%s %s:%d@%d %s%s - %lld %lld %" PRIu64 " %s", m->name, m->host, m->port,
+    rc_buf_printf(t, "%s %s:%d@%d %s%s - %lld %lld %" PRIu64 " %s", m->name, m->host, m->port,
                  m->bus_port, m->myself ? "myself,master" : "master", m->alive ? "" : ",fail?",
                  ping_sent, pong_recv, epoch, m->alive ? "connected" : "disconnected");
     for (r = 0; r < nruns; r++) {
         if (runs[r].owner != (int)i)
             continue;
         if (runs[r].start == runs[r].end)
-            node_tprintf(t, " %u", runs[r].start);
+            rc_buf_printf(t, " %u", runs[r].start);
         else
-            node_tprintf(t, " %u-%u", runs[r].start, runs[r].end);
+            rc_buf_printf(t, " %u-%u", runs[r].start, runs[r].end);
     }
-    node_tprintf(t, "\n");
+    rc_buf_printf(t, "\n");
 }
 
 static void cluster_nodes(node_client_t *c, node_cluster_t *cl)
 {
     run_t *runs = rc_xmalloc(RING_SLOTS * sizeof(*runs));
     uint64_t epoch = node_cluster_epoch(cl);
-    node_text_t t = {0};
+    rc_buf_t t = {0};
     size_t nruns, i;
     view_t v;
 
@@ -204,8 +199,8 @@ static void cluster_nodes(node_client_t *c, node_cluster_t *cl)
     nruns = slot_runs(&v, runs);
     for (i = 0; i < v.n; i++)
         nodes_line(&t, &v, epoch, i, runs, nruns);
-    node_reply_verbatim(c, t.len > 0 ? t.buf : "", t.len);
-    rc_free(t.buf);
+    node_reply_verbatim(c, t.len > 0 ? t.data : "", t.len);
+    rc_buf_free(&t);
     rc_free(runs);
 }
 
@@ -419,12 +414,12 @@ static const struct {
 
 static void cmd_cluster(node_client_t *c)
 {
-    const node_arg_t *sub = &c->argv[1];
+    const resp_arg_t *sub = &c->argv[1];
     node_cluster_t *cl;
     size_t i;
 
     for (i = 0; i < RC_ARRAY_SIZE(view_subs); i++) {
-        if (!arg_is(sub, view_subs[i].name))
+        if (!resp_arg_is(sub, view_subs[i].name))
             continue;
         if (!node_cmd__sub_arity_ok(c, view_subs[i].fullname, 2))
             return;
@@ -433,16 +428,16 @@ static void cmd_cluster(node_client_t *c)
             view_subs[i].fn(c, cl);
         return;
     }
-    if (arg_is(sub, "keyslot")) {
+    if (resp_arg_is(sub, "keyslot")) {
         if (node_cmd__sub_arity_ok(c, "cluster|keyslot", 3))
             node_reply_int(c, ring_keyslot(c->argv[2].ptr, c->argv[2].len));
-    } else if (arg_is(sub, "countkeysinslot")) {
+    } else if (resp_arg_is(sub, "countkeysinslot")) {
         if (node_cmd__sub_arity_ok(c, "cluster|countkeysinslot", 3))
             cluster_countkeysinslot(c);
-    } else if (arg_is(sub, "getkeysinslot")) {
+    } else if (resp_arg_is(sub, "getkeysinslot")) {
         if (node_cmd__sub_arity_ok(c, "cluster|getkeysinslot", 4))
             cluster_getkeysinslot(c);
-    } else if (arg_is(sub, "help")) {
+    } else if (resp_arg_is(sub, "help")) {
         if (node_cmd__sub_arity_ok(c, "cluster|help", 2))
             node_cmd__reply_help(c, cluster_help, RC_ARRAY_SIZE(cluster_help));
     } else {
@@ -464,38 +459,38 @@ size_t node_cmd_cluster_info_section(const node_cmd_env_t *env, char *buf, size_
 {
     node_cluster_t *cl = env->cluster;
     node_cluster_stats_t stats, *st = &stats;
-    node_text_t t = {0};
+    rc_buf_t t = {0};
     size_t n;
     view_t v;
 
-    node_tprintf(&t, "# Cluster\r\n");
+    rc_buf_printf(&t, "# Cluster\r\n");
     if (cl == NULL) {
-        node_tprintf(&t, "cluster_enabled:0\r\n");
+        rc_buf_printf(&t, "cluster_enabled:0\r\n");
     } else {
         node_cluster_stats(cl, st);
         view_load(&v, cl);
-        node_tprintf(&t, "cluster_enabled:1\r\n");
-        node_tprintf(&t, "cluster_state:%s\r\n", state_word(cl));
-        node_tprintf(&t, "cluster_epoch:%" PRIu64 "\r\n", node_cluster_epoch(cl));
-        node_tprintf(&t, "cluster_members:%zu\r\n", v.n);
-        node_tprintf(&t, "cluster_my_id:%s\r\n", node_cluster_myname(cl));
-        node_tprintf(&t, "cluster_my_slots:%u\r\n", v.me >= 0 ? v.members[v.me].nprimaries : 0);
-        node_tprintf(&t, "cluster_coordinator:%s\r\n",
+        rc_buf_printf(&t, "cluster_enabled:1\r\n");
+        rc_buf_printf(&t, "cluster_state:%s\r\n", state_word(cl));
+        rc_buf_printf(&t, "cluster_epoch:%" PRIu64 "\r\n", node_cluster_epoch(cl));
+        rc_buf_printf(&t, "cluster_members:%zu\r\n", v.n);
+        rc_buf_printf(&t, "cluster_my_id:%s\r\n", node_cluster_myname(cl));
+        rc_buf_printf(&t, "cluster_my_slots:%u\r\n", v.me >= 0 ? v.members[v.me].nprimaries : 0);
+        rc_buf_printf(&t, "cluster_coordinator:%s\r\n",
                      member_name(&v, node_cluster_coordinator(cl)));
-        node_tprintf(&t, "cluster_membership:%s\r\n",
+        rc_buf_printf(&t, "cluster_membership:%s\r\n",
                      node_cluster_state_name(node_cluster_state(cl)));
-        node_tprintf(&t, "cluster_placement:%016" PRIx64 "\r\n", node_cluster_placement(cl));
-        node_tprintf(&t, "forwarded_commands:%" PRIu64 "\r\n", st->forwarded_commands);
-        node_tprintf(&t, "forward_errors:%" PRIu64 "\r\n", st->forward_errors);
+        rc_buf_printf(&t, "cluster_placement:%016" PRIx64 "\r\n", node_cluster_placement(cl));
+        rc_buf_printf(&t, "forwarded_commands:%" PRIu64 "\r\n", st->forwarded_commands);
+        rc_buf_printf(&t, "forward_errors:%" PRIu64 "\r\n", st->forward_errors);
     }
     n = t.len;
     if (cap > 0) {
         size_t k = n < cap ? n : cap - 1;
 
-        memcpy(buf, t.buf, k);
+        memcpy(buf, t.data, k);
         buf[k] = '\0';
     }
-    rc_free(t.buf);
+    rc_buf_free(&t);
     return n;
 }
 

@@ -7,41 +7,21 @@
 #include <strings.h>
 
 #include "common/rc.h"
+#include "common/rc_buf.h"
+#include "common/rc_str.h"
+#include "common/rc_version.h"
 #include "node/cmd/node_cmd.h"
 #include "node/net/node_conn.h"
 #include "node/net/node_reply.h"
 #include "node/net/node_server.h"
-
-#ifndef RC_VERSION
-#define RC_VERSION "0.1.0"
-#endif
-
-/* The Redis version we answer like, for clients that check it. */
-#define NODE_REDIS_COMPAT_VERSION "7.0.0"
 
 static node_conn_t *conn_of(node_client_t *c)
 {
     return c->conn;
 }
 
-static int arg_is(const node_arg_t *a, const char *s)
-{
-    return strlen(s) == a->len && strncasecmp(a->ptr, s, a->len) == 0;
-}
-
-/* Parses a whole argument as a long long like Redis's string2ll. */
-static int arg_ll(const node_arg_t *a, long long *out)
-{
-    char *end;
-
-    if (a->len == 0 || a->len > 20 || a->ptr[0] == ' ' || a->ptr[0] == '+')
-        return -1;
-    *out = strtoll(a->ptr, &end, 10);
-    return end == a->ptr + a->len ? 0 : -1;
-}
-
 /* Constant-time comparison of a password argument with the configured one. */
-static int password_ok(const node_server_t *server, const node_arg_t *a)
+static int password_ok(const node_server_t *server, const resp_arg_t *a)
 {
     const char *pass = server->config.requirepass;
     size_t len, i;
@@ -81,11 +61,11 @@ static void cmd_quit(node_client_t *c)
 
 /* AUTH [username] password. Returns 1 when authenticated, replying only
  * on failure when 'quiet' (HELLO replies itself on success). */
-static int auth_or_reply(node_client_t *c, const node_arg_t *user, const node_arg_t *pass)
+static int auth_or_reply(node_client_t *c, const resp_arg_t *user, const resp_arg_t *pass)
 {
     node_server_t *server = c->server;
 
-    if (user != NULL && !arg_is(user, "default")) {
+    if (user != NULL && !resp_arg_is(user, "default")) {
         node_reply_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
         return 0;
     }
@@ -114,7 +94,7 @@ static void cmd_auth(node_client_t *c)
 }
 
 /* Client names: printable ASCII without spaces, as Redis requires. */
-static int name_valid(const node_arg_t *a)
+static int name_valid(const resp_arg_t *a)
 {
     size_t i;
 
@@ -125,7 +105,7 @@ static int name_valid(const node_arg_t *a)
     return 1;
 }
 
-static void set_name(node_conn_t *conn, const node_arg_t *a)
+static void set_name(node_conn_t *conn, const resp_arg_t *a)
 {
     rc_free(conn->name);
     conn->name = NULL;
@@ -136,12 +116,12 @@ static void set_name(node_conn_t *conn, const node_arg_t *a)
 static void cmd_hello(node_client_t *c)
 {
     node_conn_t *conn = conn_of(c);
-    const node_arg_t *user = NULL, *pass = NULL, *name = NULL;
+    const resp_arg_t *user = NULL, *pass = NULL, *name = NULL;
     long long ver = c->resp;
     int i;
 
     if (c->argc >= 2) {
-        if (arg_ll(&c->argv[1], &ver) != 0) {
+        if (rc_string2ll(c->argv[1].ptr, c->argv[1].len, &ver) != 0) {
             node_reply_error(c, "ERR Protocol version is not an integer or out of range");
             return;
         }
@@ -153,11 +133,11 @@ static void cmd_hello(node_client_t *c)
     for (i = 2; i < c->argc; i++) {
         int more = c->argc - i - 1;
 
-        if (arg_is(&c->argv[i], "auth") && more >= 2) {
+        if (resp_arg_is(&c->argv[i], "auth") && more >= 2) {
             user = &c->argv[i + 1];
             pass = &c->argv[i + 2];
             i += 2;
-        } else if (arg_is(&c->argv[i], "setname") && more >= 1) {
+        } else if (resp_arg_is(&c->argv[i], "setname") && more >= 1) {
             name = &c->argv[i + 1];
             if (!name_valid(name)) {
                 node_reply_error(
@@ -185,7 +165,7 @@ static void cmd_hello(node_client_t *c)
     node_reply_bulk_cstr(c, "server");
     node_reply_bulk_cstr(c, "redis");
     node_reply_bulk_cstr(c, "version");
-    node_reply_bulk_cstr(c, NODE_REDIS_COMPAT_VERSION);
+    node_reply_bulk_cstr(c, RC_REDIS_COMPAT_VERSION);
     node_reply_bulk_cstr(c, "proto");
     node_reply_int(c, c->resp);
     node_reply_bulk_cstr(c, "id");
@@ -202,7 +182,7 @@ static void cmd_select(node_client_t *c)
 {
     long long idx;
 
-    if (arg_ll(&c->argv[1], &idx) != 0) {
+    if (rc_string2ll(c->argv[1].ptr, c->argv[1].len, &idx) != 0) {
         node_reply_not_integer(c);
         return;
     }
@@ -236,8 +216,7 @@ static void reply_describe_all(node_client_t *c, const long long *ids, int nids)
     node_server_t *server = c->server;
     node_conn_t *it;
     char line[1024];
-    char *text = NULL;
-    size_t len = 0, cap = 0;
+    rc_buf_t text = {0};
 
     for (it = server->clients; it != NULL; it = it->next) {
         size_t n;
@@ -250,16 +229,11 @@ static void reply_describe_all(node_client_t *c, const long long *ids, int nids)
         if (!keep)
             continue;
         n = node_conn_describe(it, server->now_ms, line, sizeof(line));
-        if (len + n + 1 > cap) {
-            cap = (len + n + 1) * 2;
-            text = rc_xrealloc(text, cap);
-        }
-        memcpy(text + len, line, n);
-        len += n;
-        text[len++] = '\n';
+        rc_buf_append(&text, line, n);
+        rc_buf_putc(&text, '\n');
     }
-    node_reply_verbatim(c, text != NULL ? text : "", len);
-    rc_free(text);
+    node_reply_verbatim(c, text.len > 0 ? text.data : "", text.len);
+    rc_buf_free(&text);
 }
 
 static void client_list(node_client_t *c)
@@ -268,13 +242,13 @@ static void client_list(node_client_t *c)
     int nids = 0, i;
 
     for (i = 2; i < c->argc; i++) {
-        if (arg_is(&c->argv[i], "type") && i + 1 < c->argc) {
-            const node_arg_t *t = &c->argv[++i];
+        if (resp_arg_is(&c->argv[i], "type") && i + 1 < c->argc) {
+            const resp_arg_t *t = &c->argv[++i];
 
-            if (arg_is(t, "normal")) {
+            if (resp_arg_is(t, "normal")) {
                 continue;
-            } else if (arg_is(t, "master") || arg_is(t, "replica") || arg_is(t, "slave") ||
-                       arg_is(t, "pubsub")) {
+            } else if (resp_arg_is(t, "master") || resp_arg_is(t, "replica") || resp_arg_is(t, "slave") ||
+                       resp_arg_is(t, "pubsub")) {
                 rc_free(ids);
                 node_reply_verbatim(c, "", 0);
                 return;
@@ -282,12 +256,12 @@ static void client_list(node_client_t *c)
             rc_free(ids);
             node_reply_errorf(c, "ERR Unknown client type '%s'", t->ptr);
             return;
-        } else if (arg_is(&c->argv[i], "id") && i + 1 < c->argc) {
+        } else if (resp_arg_is(&c->argv[i], "id") && i + 1 < c->argc) {
             ids = rc_xrealloc(ids, (size_t)c->argc * sizeof(*ids));
             for (i++; i < c->argc; i++) {
                 long long id;
 
-                if (arg_ll(&c->argv[i], &id) != 0 || id <= 0) {
+                if (rc_string2ll(c->argv[i].ptr, c->argv[i].len, &id) != 0 || id <= 0) {
                     rc_free(ids);
                     node_reply_errorf(c, "ERR Invalid client ID");
                     return;
@@ -320,7 +294,7 @@ static void client_kill(node_client_t *c)
 {
     node_server_t *server = c->server;
     node_conn_t *it, *next;
-    const node_arg_t *addr = NULL, *laddr = NULL;
+    const resp_arg_t *addr = NULL, *laddr = NULL;
     long long id = 0, maxage = 0;
     int skipme = 1, killed = 0, i, skip_all = 0;
 
@@ -341,41 +315,41 @@ static void client_kill(node_client_t *c)
         return;
     }
     for (i = 2; i < c->argc; i += 2) {
-        const node_arg_t *k = &c->argv[i], *v = &c->argv[i + 1];
+        const resp_arg_t *k = &c->argv[i], *v = &c->argv[i + 1];
 
-        if (arg_is(k, "id")) {
-            if (arg_ll(v, &id) != 0 || id <= 0) {
+        if (resp_arg_is(k, "id")) {
+            if (rc_string2ll(v->ptr, v->len, &id) != 0 || id <= 0) {
                 node_reply_error(c, "ERR client-id should be greater than 0");
                 return;
             }
-        } else if (arg_is(k, "addr")) {
+        } else if (resp_arg_is(k, "addr")) {
             addr = v;
-        } else if (arg_is(k, "laddr")) {
+        } else if (resp_arg_is(k, "laddr")) {
             laddr = v;
-        } else if (arg_is(k, "type")) {
-            if (arg_is(v, "master") || arg_is(v, "replica") || arg_is(v, "slave") ||
-                arg_is(v, "pubsub")) {
+        } else if (resp_arg_is(k, "type")) {
+            if (resp_arg_is(v, "master") || resp_arg_is(v, "replica") || resp_arg_is(v, "slave") ||
+                resp_arg_is(v, "pubsub")) {
                 skip_all = 1;
-            } else if (!arg_is(v, "normal")) {
+            } else if (!resp_arg_is(v, "normal")) {
                 node_reply_errorf(c, "ERR Unknown client type '%s'", v->ptr);
                 return;
             }
-        } else if (arg_is(k, "user")) {
-            if (!arg_is(v, "default")) {
+        } else if (resp_arg_is(k, "user")) {
+            if (!resp_arg_is(v, "default")) {
                 node_reply_errorf(c, "ERR No such user '%s'", v->ptr);
                 return;
             }
-        } else if (arg_is(k, "skipme")) {
-            if (arg_is(v, "yes")) {
+        } else if (resp_arg_is(k, "skipme")) {
+            if (resp_arg_is(v, "yes")) {
                 skipme = 1;
-            } else if (arg_is(v, "no")) {
+            } else if (resp_arg_is(v, "no")) {
                 skipme = 0;
             } else {
                 node_reply_syntax_error(c);
                 return;
             }
-        } else if (arg_is(k, "maxage")) {
-            if (arg_ll(v, &maxage) != 0 || maxage < 0) {
+        } else if (resp_arg_is(k, "maxage")) {
+            if (rc_string2ll(v->ptr, v->len, &maxage) != 0 || maxage < 0) {
                 node_reply_syntax_error(c);
                 return;
             }
@@ -447,15 +421,15 @@ void node_cmd__reply_help(node_client_t *c, const char *const *lines, size_t n)
 static void cmd_client(node_client_t *c)
 {
     node_conn_t *conn = conn_of(c);
-    const node_arg_t *sub = &c->argv[1];
+    const resp_arg_t *sub = &c->argv[1];
     char line[1024];
     size_t n;
 
-    if (arg_is(sub, "id")) {
+    if (resp_arg_is(sub, "id")) {
         conn->lastcmd = "client|id";
         if (node_cmd__sub_arity_ok(c, "client|id", 2))
             node_reply_int(c, (long long)conn->id);
-    } else if (arg_is(sub, "getname")) {
+    } else if (resp_arg_is(sub, "getname")) {
         conn->lastcmd = "client|getname";
         if (!node_cmd__sub_arity_ok(c, "client|getname", 2))
             return;
@@ -463,7 +437,7 @@ static void cmd_client(node_client_t *c)
             node_reply_bulk_cstr(c, conn->name);
         else
             node_reply_null(c);
-    } else if (arg_is(sub, "setname")) {
+    } else if (resp_arg_is(sub, "setname")) {
         conn->lastcmd = "client|setname";
         if (!node_cmd__sub_arity_ok(c, "client|setname", 3))
             return;
@@ -474,29 +448,29 @@ static void cmd_client(node_client_t *c)
         }
         set_name(conn, &c->argv[2]);
         node_reply_ok(c);
-    } else if (arg_is(sub, "info")) {
+    } else if (resp_arg_is(sub, "info")) {
         conn->lastcmd = "client|info";
         if (!node_cmd__sub_arity_ok(c, "client|info", 2))
             return;
         n = node_conn_describe(conn, c->server->now_ms, line, sizeof(line) - 1);
         line[n++] = '\n';
         node_reply_verbatim(c, line, n);
-    } else if (arg_is(sub, "list")) {
+    } else if (resp_arg_is(sub, "list")) {
         conn->lastcmd = "client|list";
         client_list(c);
-    } else if (arg_is(sub, "kill")) {
+    } else if (resp_arg_is(sub, "kill")) {
         conn->lastcmd = "client|kill";
         if (node_cmd__sub_arity_ok(c, "client|kill", -3))
             client_kill(c);
-    } else if (arg_is(sub, "no-evict")) {
+    } else if (resp_arg_is(sub, "no-evict")) {
         conn->lastcmd = "client|no-evict";
         if (!node_cmd__sub_arity_ok(c, "client|no-evict", 3))
             return;
-        if (arg_is(&c->argv[2], "on") || arg_is(&c->argv[2], "off"))
+        if (resp_arg_is(&c->argv[2], "on") || resp_arg_is(&c->argv[2], "off"))
             node_reply_ok(c);
         else
             node_reply_syntax_error(c);
-    } else if (arg_is(sub, "help")) {
+    } else if (resp_arg_is(sub, "help")) {
         conn->lastcmd = "client|help";
         if (node_cmd__sub_arity_ok(c, "client|help", 2))
             node_cmd__reply_help(c, client_help, RC_ARRAY_SIZE(client_help));

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/rc.h"
+#include "common/rc_str.h"
 #include "node/cmd/node_cmd.h"
 #include "node/data/node_db.h"
 #include "node/data/node_obj.h"
@@ -262,14 +263,14 @@ static void cmd_hincrby(node_client_t *c)
     char buf[24];
     int n;
 
-    if (node__parse_ll(c->argv[3].ptr, c->argv[3].len, &incr) != 0) {
+    if (rc_string2ll(c->argv[3].ptr, c->argv[3].len, &incr) != 0) {
         node_reply_not_integer(c);
         return;
     }
     if (lookup_write_or_reply(c, &o) != 0)
         return;
     if (o != NULL && node_hash_get(o, c->argv[2].ptr, c->argv[2].len, &v, &vlen)) {
-        if (node__parse_ll(v, vlen, &value) != 0) {
+        if (rc_string2ll(v, vlen, &value) != 0) {
             node_reply_error(c, "ERR hash value is not an integer");
             return;
         }

@@ -1,6 +1,6 @@
 /* node/cmd/node_cmd_keys.c: the generic key commands: DEL UNLINK EXISTS TOUCH
  * TYPE EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL PERSIST RANDOMKEY SCAN
- * KEYS, plus the glob matcher KEYS and SCAN share. The one rule: replies,
+ * KEYS (glob matching: rc_strmatch). The one rule: replies,
  * errors and their order of checks are Redis 7.0's, checked against a real
  * redis-server. */
 #include <ctype.h>
@@ -12,105 +12,11 @@
 #include <strings.h>
 
 #include "common/rc.h"
+#include "common/rc_str.h"
 #include "node/cmd/node_cmd.h"
 #include "node/data/node_db.h"
 #include "node/data/node_obj.h"
 #include "node/net/node_reply.h"
-
-/* ---------------------------------------------------------------- */
-/* glob matching, Redis's stringmatch semantics */
-
-/* Matches the single-character token at pat[p] against 'c'; stores the
- * index after the token in '*next'. */
-static int token_match(const char *pat, size_t plen, size_t p, char c, size_t *next)
-{
-    size_t i;
-    int neg, match = 0;
-
-    switch (pat[p]) {
-    case '?':
-        *next = p + 1;
-        return 1;
-    case '[':
-        i = p + 1;
-        neg = i < plen && pat[i] == '^';
-        if (neg)
-            i++;
-        for (;;) {
-            if (i < plen && pat[i] == '\\' && plen - i >= 2) {
-                if (pat[i + 1] == c)
-                    match = 1;
-                i += 2;
-            } else if (i < plen && pat[i] == ']') {
-                i++;
-                break;
-            } else if (i >= plen) {
-                break; /* unterminated class: ends with the pattern */
-            } else if (plen - i >= 3 && pat[i + 1] == '-') {
-                int start = (signed char)pat[i], end = (signed char)pat[i + 2], ch = (signed char)c;
-                if (start > end) {
-                    int t = start;
-                    start = end;
-                    end = t;
-                }
-                if (ch >= start && ch <= end)
-                    match = 1;
-                i += 3;
-            } else {
-                if (pat[i] == c)
-                    match = 1;
-                i++;
-            }
-        }
-        *next = i;
-        return neg ? !match : match;
-    case '\\':
-        if (plen - p >= 2) {
-            *next = p + 2;
-            return pat[p + 1] == c;
-        }
-        *next = p + 1;
-        return c == '\\';
-    default:
-        *next = p + 1;
-        return pat[p] == c;
-    }
-}
-
-/* Every token but '*' matches exactly one byte, so backtracking to the
- * last '*' only is enough: O(len(pattern) * len(string)), no blowup. */
-int node__glob_match(const char *pat, size_t plen, const char *str, size_t slen)
-{
-    size_t p = 0, s = 0, star_p = 0, star_s = 0, next;
-    int have_star = 0;
-
-    while (s < slen) {
-        if (p < plen && pat[p] == '*') {
-            while (p < plen && pat[p] == '*')
-                p++;
-            if (p == plen)
-                return 1;
-            have_star = 1;
-            star_p = p;
-            star_s = s;
-            continue;
-        }
-        if (p < plen && token_match(pat, plen, p, str[s], &next)) {
-            p = next;
-            s++;
-            continue;
-        }
-        if (!have_star)
-            return 0;
-        p = star_p;
-        s = ++star_s;
-    }
-    while (p < plen && pat[p] == '*')
-        p++;
-    return p == plen;
-}
-
-/* ---------------------------------------------------------------- */
 
 static void cmd_del(node_client_t *c)
 {
@@ -201,7 +107,7 @@ static void expire_generic(node_client_t *c, long long base, int seconds, const 
 
     if (parse_expire_flags_or_reply(c, &flags) != 0)
         return;
-    if (node__parse_ll(c->argv[2].ptr, c->argv[2].len, &when) != 0) {
+    if (rc_string2ll(c->argv[2].ptr, c->argv[2].len, &when) != 0) {
         node_reply_not_integer(c);
         return;
     }
@@ -348,7 +254,7 @@ static void cmd_scan(node_client_t *c)
             return;
         }
         if (strcasecmp(opt, "count") == 0) {
-            if (node__parse_ll(c->argv[i + 1].ptr, c->argv[i + 1].len, &count) != 0) {
+            if (rc_string2ll(c->argv[i + 1].ptr, c->argv[i + 1].len, &count) != 0) {
                 node_reply_not_integer(c);
                 return;
             }
@@ -377,7 +283,7 @@ static void cmd_scan(node_client_t *c)
         size_t klen;
         const char *key = node_obj_key(o, &klen);
 
-        if (use_pat && !node__glob_match(pat, plen, key, klen))
+        if (use_pat && !rc_strmatch(pat, plen, key, klen, 0))
             continue;
         if (node_obj_expire(o) != -1 && node_obj_expire(o) < node_db_now(c->db)) {
             node_db_lookup(c->db, key, klen, NODE_LOOKUP_WRITE | NODE_LOOKUP_NOTOUCH);
@@ -410,7 +316,7 @@ static void cmd_keys(node_client_t *c)
         size_t klen;
         const char *key = node_obj_key(vec.v[i], &klen);
 
-        if (all || node__glob_match(pat, plen, key, klen))
+        if (all || rc_strmatch(pat, plen, key, klen, 0))
             vec.v[kept++] = vec.v[i];
     }
     node_reply_array(c, (long)kept);

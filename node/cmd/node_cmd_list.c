@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/rc.h"
+#include "common/rc_str.h"
 #include "node/cmd/node_cmd.h"
 #include "node/data/node_db.h"
 #include "node/data/node_obj.h"
@@ -27,7 +28,7 @@ node_obj_t *node__lookup_typed(node_client_t *c, node_obj_type_t type, int flags
 
 int node__get_ll_or_reply(node_client_t *c, int argi, long long *out)
 {
-    if (node__parse_ll(c->argv[argi].ptr, c->argv[argi].len, out) != 0) {
+    if (rc_string2ll(c->argv[argi].ptr, c->argv[argi].len, out) != 0) {
         node_reply_not_integer(c);
         return -EINVAL;
     }
@@ -36,7 +37,7 @@ int node__get_ll_or_reply(node_client_t *c, int argi, long long *out)
 
 int node__get_positive_or_reply(node_client_t *c, int argi, long long *out)
 {
-    if (node__parse_ll(c->argv[argi].ptr, c->argv[argi].len, out) != 0 || *out < 0) {
+    if (rc_string2ll(c->argv[argi].ptr, c->argv[argi].len, out) != 0 || *out < 0) {
         node_reply_error(c, "ERR value is out of range, must be positive");
         return -EINVAL;
     }

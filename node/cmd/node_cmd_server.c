@@ -13,24 +13,15 @@
 #include <unistd.h>
 
 #include "common/rc.h"
+#include "common/rc_buf.h"
+#include "common/rc_str.h"
+#include "common/rc_version.h"
 #include "node/cmd/node_cmd.h"
 #include "node/core/node_config.h"
 #include "node/net/node_conn.h"
 #include "node/data/node_db.h"
 #include "node/net/node_reply.h"
 #include "node/net/node_server.h"
-#include "node/core/node_text.h"
-
-#ifndef RC_VERSION
-#define RC_VERSION "0.1.0"
-#endif
-
-#define NODE_REDIS_COMPAT_VERSION "7.0.0"
-
-static int arg_is(const node_arg_t *a, const char *s)
-{
-    return strlen(s) == a->len && strncasecmp(a->ptr, s, a->len) == 0;
-}
 
 /* --- COMMAND --------------------------------------------------------------- */
 
@@ -101,7 +92,7 @@ static void command_getkeys(node_client_t *c)
 {
     const node_cmd_t *cmd = node_cmd_lookup(c->argv[2].ptr, c->argv[2].len);
     int argc = c->argc - 2, first, last, i, n = 0;
-    node_arg_t *argv = c->argv + 2;
+    resp_arg_t *argv = c->argv + 2;
 
     if (cmd == NULL) {
         node_reply_error(c, "ERR Invalid command specified");
@@ -156,15 +147,15 @@ static void cmd_command(node_client_t *c)
             reply_command_info(c, cmd);
         return;
     }
-    if (arg_is(&c->argv[1], "count")) {
+    if (resp_arg_is(&c->argv[1], "count")) {
         if (node_cmd__sub_arity_ok(c, "command|count", 2))
             node_reply_int(c, (long long)node_cmd_count());
-    } else if (arg_is(&c->argv[1], "list")) {
+    } else if (resp_arg_is(&c->argv[1], "list")) {
         if (c->argc != 2 && c->argc != 5) {
             node_reply_syntax_error(c);
             return;
         }
-        if (c->argc == 5 && !(arg_is(&c->argv[2], "filterby") && arg_is(&c->argv[3], "pattern"))) {
+        if (c->argc == 5 && !(resp_arg_is(&c->argv[2], "filterby") && resp_arg_is(&c->argv[3], "pattern"))) {
             node_reply_syntax_error(c); /* only FILTERBY PATTERN is supported */
             return;
         }
@@ -173,7 +164,7 @@ static void cmd_command(node_client_t *c)
             long n = 0;
 
             while ((cmd = node_cmd_next(&iter)) != NULL) {
-                if (c->argc == 5 && !node_config_glob(c->argv[4].ptr, c->argv[4].len, cmd->name,
+                if (c->argc == 5 && !rc_strmatch(c->argv[4].ptr, c->argv[4].len, cmd->name,
                                                       strlen(cmd->name), 1))
                     continue;
                 node_reply_bulk_cstr(c, cmd->name);
@@ -181,7 +172,7 @@ static void cmd_command(node_client_t *c)
             }
             node_reply_set_deferred_array(c, h, n);
         }
-    } else if (arg_is(&c->argv[1], "info")) {
+    } else if (resp_arg_is(&c->argv[1], "info")) {
         if (c->argc == 2) {
             node_reply_array(c, (long)node_cmd_count());
             while ((cmd = node_cmd_next(&iter)) != NULL)
@@ -196,7 +187,7 @@ static void cmd_command(node_client_t *c)
             else
                 node_reply_null(c);
         }
-    } else if (arg_is(&c->argv[1], "docs")) {
+    } else if (resp_arg_is(&c->argv[1], "docs")) {
         if (c->argc == 2) {
             node_reply_map(c, (long)node_cmd_count());
             while ((cmd = node_cmd_next(&iter)) != NULL)
@@ -217,10 +208,10 @@ static void cmd_command(node_client_t *c)
                     reply_command_docs(c, cmd);
             }
         }
-    } else if (arg_is(&c->argv[1], "getkeys")) {
+    } else if (resp_arg_is(&c->argv[1], "getkeys")) {
         if (node_cmd__sub_arity_ok(c, "command|getkeys", -4))
             command_getkeys(c);
-    } else if (arg_is(&c->argv[1], "help")) {
+    } else if (resp_arg_is(&c->argv[1], "help")) {
         if (node_cmd__sub_arity_ok(c, "command|help", 2))
             node_cmd__reply_help(c, command_help, RC_ARRAY_SIZE(command_help));
     } else {
@@ -247,7 +238,7 @@ static void config_get(node_client_t *c)
         /* Count first: maps need their size up front. */
         for (i = 0; (name = node_config_get_nth(cfg, i, value, sizeof(value))) != NULL; i++) {
             for (a = 2; a < c->argc; a++) {
-                if (node_config_glob(c->argv[a].ptr, c->argv[a].len, name, strlen(name), 1)) {
+                if (rc_strmatch(c->argv[a].ptr, c->argv[a].len, name, strlen(name), 1)) {
                     n++;
                     break;
                 }
@@ -259,7 +250,7 @@ static void config_get(node_client_t *c)
     for (i = 0; (name = node_config_get_nth(cfg, i, value, sizeof(value))) != NULL; i++) {
         for (a = 2; a < c->argc; a++) {
             if (i < sizeof(seen) && !seen[i] &&
-                node_config_glob(c->argv[a].ptr, c->argv[a].len, name, strlen(name), 1)) {
+                rc_strmatch(c->argv[a].ptr, c->argv[a].len, name, strlen(name), 1)) {
                 seen[i] = 1;
                 node_reply_bulk_cstr(c, name);
                 node_reply_bulk_cstr(c, value);
@@ -344,14 +335,14 @@ static const char *const config_help[] = {
 static void cmd_config(node_client_t *c)
 {
     node_server_t *server = c->server;
-    const node_arg_t *sub = &c->argv[1];
+    const resp_arg_t *sub = &c->argv[1];
 
-    if (arg_is(sub, "get")) {
+    if (resp_arg_is(sub, "get")) {
         if (node_cmd__sub_arity_ok(c, "config|get", -3))
             config_get(c);
-    } else if (arg_is(sub, "set")) {
+    } else if (resp_arg_is(sub, "set")) {
         config_set(c);
-    } else if (arg_is(sub, "resetstat")) {
+    } else if (resp_arg_is(sub, "resetstat")) {
         if (!node_cmd__sub_arity_ok(c, "config|resetstat", 2))
             return;
         memset(&server->stats, 0, sizeof(server->stats));
@@ -359,14 +350,14 @@ static void cmd_config(node_client_t *c)
         server->ops_last_commands = 0;
         node_db_reset_stats(server->db);
         node_reply_ok(c);
-    } else if (arg_is(sub, "rewrite")) {
+    } else if (resp_arg_is(sub, "rewrite")) {
         if (!node_cmd__sub_arity_ok(c, "config|rewrite", 2))
             return;
         if (server->config_file == NULL)
             node_reply_error(c, "ERR The server is running without a config file");
         else
             node_reply_error(c, "ERR Rewriting config file: not supported by ringcached");
-    } else if (arg_is(sub, "help")) {
+    } else if (resp_arg_is(sub, "help")) {
         if (node_cmd__sub_arity_ok(c, "config|help", 2))
             node_cmd__reply_help(c, config_help, RC_ARRAY_SIZE(config_help));
     } else {
@@ -404,54 +395,54 @@ static size_t rss_bytes(void)
     return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-static void info_server(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
+static void info_server(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
 {
     struct utsname uts;
     int64_t up = (server->now_ms - server->start_ms) / 1000;
 
     if (uname(&uts) != 0)
         memset(&uts, 0, sizeof(uts));
-    node_tprintf(t, "# Server\r\n");
-    node_tprintf(t, "redis_version:%s\r\n", NODE_REDIS_COMPAT_VERSION);
-    node_tprintf(t, "ringcached_version:%s\r\n", RC_VERSION);
-    node_tprintf(t, "redis_mode:%s\r\n", env->cluster != NULL ? "cluster" : "standalone");
-    node_tprintf(t, "os:%s %s %s\r\n", uts.sysname, uts.release, uts.machine);
-    node_tprintf(t, "arch_bits:%d\r\n", (int)(sizeof(long) * 8));
-    node_tprintf(t, "multiplexing_api:libuv-%s\r\n", uv_version_string());
-    node_tprintf(t, "process_id:%d\r\n", (int)getpid());
-    node_tprintf(t, "run_id:%s\r\n", server->run_id);
-    node_tprintf(t, "tcp_port:%d\r\n", server->config.port);
-    node_tprintf(t, "server_time_usec:%lld\r\n", (long long)server->now_ms * 1000);
-    node_tprintf(t, "uptime_in_seconds:%lld\r\n", (long long)up);
-    node_tprintf(t, "uptime_in_days:%lld\r\n", (long long)(up / 86400));
-    node_tprintf(t, "hz:%d\r\n", server->config.hz < 1 ? 1 : server->config.hz);
-    node_tprintf(t, "configured_hz:%d\r\n", server->config.hz);
-    node_tprintf(t, "config_file:%s\r\n", server->config_file != NULL ? server->config_file : "");
+    rc_buf_printf(t, "# Server\r\n");
+    rc_buf_printf(t, "redis_version:%s\r\n", RC_REDIS_COMPAT_VERSION);
+    rc_buf_printf(t, "ringcached_version:%s\r\n", RC_VERSION);
+    rc_buf_printf(t, "redis_mode:%s\r\n", env->cluster != NULL ? "cluster" : "standalone");
+    rc_buf_printf(t, "os:%s %s %s\r\n", uts.sysname, uts.release, uts.machine);
+    rc_buf_printf(t, "arch_bits:%d\r\n", (int)(sizeof(long) * 8));
+    rc_buf_printf(t, "multiplexing_api:libuv-%s\r\n", uv_version_string());
+    rc_buf_printf(t, "process_id:%d\r\n", (int)getpid());
+    rc_buf_printf(t, "run_id:%s\r\n", server->run_id);
+    rc_buf_printf(t, "tcp_port:%d\r\n", server->config.port);
+    rc_buf_printf(t, "server_time_usec:%lld\r\n", (long long)server->now_ms * 1000);
+    rc_buf_printf(t, "uptime_in_seconds:%lld\r\n", (long long)up);
+    rc_buf_printf(t, "uptime_in_days:%lld\r\n", (long long)(up / 86400));
+    rc_buf_printf(t, "hz:%d\r\n", server->config.hz < 1 ? 1 : server->config.hz);
+    rc_buf_printf(t, "configured_hz:%d\r\n", server->config.hz);
+    rc_buf_printf(t, "config_file:%s\r\n", server->config_file != NULL ? server->config_file : "");
 }
 
-static void info_clients(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
+static void info_clients(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
 {
     node_conn_t *it;
     size_t max_in = 0, max_out = 0;
 
     (void)env;
     for (it = server->clients; it != NULL; it = it->next) {
-        size_t in = node_proto_buffered(it->proto), out = node_conn_out_pending(it);
+        size_t in = resp_request_buffered(it->proto), out = node_conn_out_pending(it);
 
         if (in > max_in)
             max_in = in;
         if (out > max_out)
             max_out = out;
     }
-    node_tprintf(t, "# Clients\r\n");
-    node_tprintf(t, "connected_clients:%ld\r\n", server->nclients);
-    node_tprintf(t, "cluster_connections:0\r\n");
-    node_tprintf(t, "maxclients:%ld\r\n", server->config.maxclients);
-    node_tprintf(t, "client_recent_max_input_buffer:%zu\r\n", max_in);
-    node_tprintf(t, "client_recent_max_output_buffer:%zu\r\n", max_out);
-    node_tprintf(t, "blocked_clients:0\r\n");
-    node_tprintf(t, "tracking_clients:0\r\n");
-    node_tprintf(t, "clients_in_timeout_table:0\r\n");
+    rc_buf_printf(t, "# Clients\r\n");
+    rc_buf_printf(t, "connected_clients:%ld\r\n", server->nclients);
+    rc_buf_printf(t, "cluster_connections:0\r\n");
+    rc_buf_printf(t, "maxclients:%ld\r\n", server->config.maxclients);
+    rc_buf_printf(t, "client_recent_max_input_buffer:%zu\r\n", max_in);
+    rc_buf_printf(t, "client_recent_max_output_buffer:%zu\r\n", max_out);
+    rc_buf_printf(t, "blocked_clients:0\r\n");
+    rc_buf_printf(t, "tracking_clients:0\r\n");
+    rc_buf_printf(t, "clients_in_timeout_table:0\r\n");
 }
 
 static const char *policy_name(node_mm_policy_t policy)
@@ -462,7 +453,7 @@ static const char *policy_name(node_mm_policy_t policy)
     return (size_t)policy < RC_ARRAY_SIZE(names) ? names[policy] : "noeviction";
 }
 
-static void info_memory(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
+static void info_memory(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
 {
     size_t used = rc_used_memory(), rss = rss_bytes();
     size_t peak = server->mem_peak > used ? server->mem_peak : used;
@@ -472,92 +463,92 @@ static void info_memory(const node_cmd_env_t *env, node_server_t *server, node_t
 
     (void)env;
     for (it = server->clients; it != NULL; it = it->next)
-        clients_mem += node_proto_memory(it->proto) + it->ocap + it->owriting + sizeof(*it);
+        clients_mem += resp_request_memory(it->proto) + it->ocap + it->owriting + sizeof(*it);
     human_bytes(h_used, sizeof(h_used), (double)used);
     human_bytes(h_rss, sizeof(h_rss), (double)rss);
     human_bytes(h_peak, sizeof(h_peak), (double)peak);
     human_bytes(h_max, sizeof(h_max), (double)server->config.maxmemory);
-    node_tprintf(t, "# Memory\r\n");
-    node_tprintf(t, "used_memory:%zu\r\n", used);
-    node_tprintf(t, "used_memory_human:%s\r\n", h_used);
-    node_tprintf(t, "used_memory_rss:%zu\r\n", rss);
-    node_tprintf(t, "used_memory_rss_human:%s\r\n", h_rss);
-    node_tprintf(t, "used_memory_peak:%zu\r\n", peak);
-    node_tprintf(t, "used_memory_peak_human:%s\r\n", h_peak);
-    node_tprintf(t, "maxmemory:%" PRIu64 "\r\n", server->config.maxmemory);
-    node_tprintf(t, "maxmemory_human:%s\r\n", h_max);
-    node_tprintf(t, "maxmemory_policy:%s\r\n", policy_name(server->config.maxmemory_policy));
-    node_tprintf(t, "mem_fragmentation_ratio:%.2f\r\n",
+    rc_buf_printf(t, "# Memory\r\n");
+    rc_buf_printf(t, "used_memory:%zu\r\n", used);
+    rc_buf_printf(t, "used_memory_human:%s\r\n", h_used);
+    rc_buf_printf(t, "used_memory_rss:%zu\r\n", rss);
+    rc_buf_printf(t, "used_memory_rss_human:%s\r\n", h_rss);
+    rc_buf_printf(t, "used_memory_peak:%zu\r\n", peak);
+    rc_buf_printf(t, "used_memory_peak_human:%s\r\n", h_peak);
+    rc_buf_printf(t, "maxmemory:%" PRIu64 "\r\n", server->config.maxmemory);
+    rc_buf_printf(t, "maxmemory_human:%s\r\n", h_max);
+    rc_buf_printf(t, "maxmemory_policy:%s\r\n", policy_name(server->config.maxmemory_policy));
+    rc_buf_printf(t, "mem_fragmentation_ratio:%.2f\r\n",
                  used > 0 ? (double)rss / (double)used : 0.0);
-    node_tprintf(t, "mem_clients_normal:%zu\r\n", clients_mem);
-    node_tprintf(t, "mem_allocator:libc\r\n");
+    rc_buf_printf(t, "mem_clients_normal:%zu\r\n", clients_mem);
+    rc_buf_printf(t, "mem_allocator:libc\r\n");
 }
 
-static void info_stats(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
+static void info_stats(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
 {
     const node_db_stats_t *db = node_db_stats(server->db);
     const node_stats_t *st = &server->stats;
 
     (void)env;
-    node_tprintf(t, "# Stats\r\n");
-    node_tprintf(t, "total_connections_received:%" PRIu64 "\r\n", st->total_connections);
-    node_tprintf(t, "total_commands_processed:%" PRIu64 "\r\n", st->total_commands);
-    node_tprintf(t, "instantaneous_ops_per_sec:%" PRIu64 "\r\n", node_server_ops_per_sec(server));
-    node_tprintf(t, "total_net_input_bytes:%" PRIu64 "\r\n", st->net_input_bytes);
-    node_tprintf(t, "total_net_output_bytes:%" PRIu64 "\r\n", st->net_output_bytes);
-    node_tprintf(t, "rejected_connections:%" PRIu64 "\r\n", st->rejected_connections);
-    node_tprintf(t, "expired_keys:%" PRIu64 "\r\n", db->expired_keys);
-    node_tprintf(t, "evicted_keys:%" PRIu64 "\r\n", db->evicted_keys);
-    node_tprintf(t, "keyspace_hits:%" PRIu64 "\r\n", db->keyspace_hits);
-    node_tprintf(t, "keyspace_misses:%" PRIu64 "\r\n", db->keyspace_misses);
-    node_tprintf(t, "total_error_replies:%" PRIu64 "\r\n", st->total_error_replies);
-    node_tprintf(t, "oom_rejected_commands:%" PRIu64 "\r\n", st->oom_rejections);
+    rc_buf_printf(t, "# Stats\r\n");
+    rc_buf_printf(t, "total_connections_received:%" PRIu64 "\r\n", st->total_connections);
+    rc_buf_printf(t, "total_commands_processed:%" PRIu64 "\r\n", st->total_commands);
+    rc_buf_printf(t, "instantaneous_ops_per_sec:%" PRIu64 "\r\n", node_server_ops_per_sec(server));
+    rc_buf_printf(t, "total_net_input_bytes:%" PRIu64 "\r\n", st->net_input_bytes);
+    rc_buf_printf(t, "total_net_output_bytes:%" PRIu64 "\r\n", st->net_output_bytes);
+    rc_buf_printf(t, "rejected_connections:%" PRIu64 "\r\n", st->rejected_connections);
+    rc_buf_printf(t, "expired_keys:%" PRIu64 "\r\n", db->expired_keys);
+    rc_buf_printf(t, "evicted_keys:%" PRIu64 "\r\n", db->evicted_keys);
+    rc_buf_printf(t, "keyspace_hits:%" PRIu64 "\r\n", db->keyspace_hits);
+    rc_buf_printf(t, "keyspace_misses:%" PRIu64 "\r\n", db->keyspace_misses);
+    rc_buf_printf(t, "total_error_replies:%" PRIu64 "\r\n", st->total_error_replies);
+    rc_buf_printf(t, "oom_rejected_commands:%" PRIu64 "\r\n", st->oom_rejections);
 }
 
-static void info_replication(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
+static void info_replication(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
 {
     (void)env;
     (void)server;
-    node_tprintf(t, "# Replication\r\n");
-    node_tprintf(t, "role:master\r\n");
-    node_tprintf(t, "connected_slaves:0\r\n");
+    rc_buf_printf(t, "# Replication\r\n");
+    rc_buf_printf(t, "role:master\r\n");
+    rc_buf_printf(t, "connected_slaves:0\r\n");
 }
 
-static void info_cpu(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
+static void info_cpu(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
 {
     struct rusage self;
 
     (void)env;
     (void)server;
     getrusage(RUSAGE_SELF, &self);
-    node_tprintf(t, "# CPU\r\n");
-    node_tprintf(t, "used_cpu_sys:%ld.%06ld\r\n", (long)self.ru_stime.tv_sec,
+    rc_buf_printf(t, "# CPU\r\n");
+    rc_buf_printf(t, "used_cpu_sys:%ld.%06ld\r\n", (long)self.ru_stime.tv_sec,
                  (long)self.ru_stime.tv_usec);
-    node_tprintf(t, "used_cpu_user:%ld.%06ld\r\n", (long)self.ru_utime.tv_sec,
+    rc_buf_printf(t, "used_cpu_user:%ld.%06ld\r\n", (long)self.ru_utime.tv_sec,
                  (long)self.ru_utime.tv_usec);
 }
 
-static void info_cluster(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
+static void info_cluster(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
 {
     char buf[1024];
     size_t n = node_cmd_cluster_info_section(env, buf, sizeof(buf));
 
     (void)server;
-    node_tprintf(t, "%.*s", (int)(n < sizeof(buf) ? n : sizeof(buf) - 1), buf);
+    rc_buf_printf(t, "%.*s", (int)(n < sizeof(buf) ? n : sizeof(buf) - 1), buf);
 }
 
-static void info_keyspace(const node_cmd_env_t *env, node_server_t *server, node_text_t *t)
+static void info_keyspace(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
 {
     size_t keys = node_db_size(server->db);
 
     (void)env;
-    node_tprintf(t, "# Keyspace\r\n");
+    rc_buf_printf(t, "# Keyspace\r\n");
     if (keys > 0)
-        node_tprintf(t, "db0:keys=%zu,expires=%zu,avg_ttl=%lld\r\n", keys,
+        rc_buf_printf(t, "db0:keys=%zu,expires=%zu,avg_ttl=%lld\r\n", keys,
                      node_db_expires(server->db), (long long)node_db_avg_ttl(server->db));
 }
 
-typedef void info_fn(const node_cmd_env_t *env, node_server_t *server, node_text_t *t);
+typedef void info_fn(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t);
 
 static const struct {
     const char *name;
@@ -571,7 +562,7 @@ static const struct {
 
 static void cmd_info(node_client_t *c)
 {
-    node_text_t t = {0};
+    rc_buf_t t = {0};
     int want[RC_ARRAY_SIZE(sections)] = {0};
     size_t i;
     int a, any = 0;
@@ -581,31 +572,29 @@ static void cmd_info(node_client_t *c)
             want[i] = sections[i].in_default;
     }
     for (a = 1; a < c->argc; a++) {
-        if (arg_is(&c->argv[a], "all") || arg_is(&c->argv[a], "everything") ||
-            arg_is(&c->argv[a], "default")) {
+        if (resp_arg_is(&c->argv[a], "all") || resp_arg_is(&c->argv[a], "everything") ||
+            resp_arg_is(&c->argv[a], "default")) {
             for (i = 0; i < RC_ARRAY_SIZE(sections); i++)
                 want[i] = 1;
             continue;
         }
         for (i = 0; i < RC_ARRAY_SIZE(sections); i++) {
-            if (arg_is(&c->argv[a], sections[i].name))
+            if (resp_arg_is(&c->argv[a], sections[i].name))
                 want[i] = 1;
         }
     }
-    t.cap = 4096;
-    t.buf = rc_xmalloc(t.cap);
-    t.buf[0] = '\0';
+    rc_buf_reserve(&t, 4096);
     node_server_update_time(c->server);
     for (i = 0; i < RC_ARRAY_SIZE(sections); i++) {
         if (!want[i])
             continue;
         if (any)
-            node_tprintf(&t, "\r\n");
+            rc_buf_printf(&t, "\r\n");
         sections[i].fn(node_cmd_env(c), c->server, &t);
         any = 1;
     }
-    node_reply_verbatim(c, t.buf, t.len);
-    rc_free(t.buf);
+    node_reply_verbatim(c, t.data, t.len);
+    rc_buf_free(&t);
 }
 
 /* --- keyspace and server --------------------------------------------------- */
@@ -618,7 +607,7 @@ static void cmd_dbsize(node_client_t *c)
 static void cmd_flush(node_client_t *c)
 {
     if (c->argc > 2 ||
-        (c->argc == 2 && !arg_is(&c->argv[1], "async") && !arg_is(&c->argv[1], "sync"))) {
+        (c->argc == 2 && !resp_arg_is(&c->argv[1], "async") && !resp_arg_is(&c->argv[1], "sync"))) {
         node_reply_syntax_error(c);
         return;
     }
@@ -641,13 +630,13 @@ static void cmd_shutdown(node_client_t *c)
     int i;
 
     for (i = 1; i < c->argc; i++) {
-        if (!arg_is(&c->argv[i], "nosave") && !arg_is(&c->argv[i], "save") &&
-            !arg_is(&c->argv[i], "now") && !arg_is(&c->argv[i], "force") &&
-            !arg_is(&c->argv[i], "abort")) {
+        if (!resp_arg_is(&c->argv[i], "nosave") && !resp_arg_is(&c->argv[i], "save") &&
+            !resp_arg_is(&c->argv[i], "now") && !resp_arg_is(&c->argv[i], "force") &&
+            !resp_arg_is(&c->argv[i], "abort")) {
             node_reply_syntax_error(c);
             return;
         }
-        if (arg_is(&c->argv[i], "abort")) {
+        if (resp_arg_is(&c->argv[i], "abort")) {
             node_reply_error(c, "ERR No shutdown in progress.");
             return;
         }

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "common/rc.h"
+#include "common/rc_str.h"
 #include "node/cmd/node_cmd.h"
 #include "node/data/node_db.h"
 #include "node/data/node_obj.h"
@@ -38,7 +39,7 @@ static int str2ull(const char *s, unsigned long long *v)
     long long ll;
     char *end = NULL;
 
-    if (node__parse_ll(s, strlen(s), &ll) == 0) {
+    if (rc_string2ll(s, strlen(s), &ll) == 0) {
         if (ll < 0)
             return -EINVAL;
         *v = (unsigned long long)ll;
@@ -322,7 +323,7 @@ static void cmd_xlen(node_client_t *c)
 }
 
 /* Redis's streamParseIntervalIDOrReply: "(" makes the bound exclusive. */
-static int parse_interval(node_client_t *c, const node_arg_t *arg, node_stream_id_t *id, int *ex,
+static int parse_interval(node_client_t *c, const resp_arg_t *arg, node_stream_id_t *id, int *ex,
                           uint64_t missing_seq)
 {
     *ex = arg->len > 1 && arg->ptr[0] == '(';
@@ -347,7 +348,7 @@ static void reply_entry(node_client_t *c, const node_stream_entry_t *e)
 
 static void range_generic(node_client_t *c, int rev)
 {
-    const node_arg_t *startarg = &c->argv[rev ? 3 : 2], *endarg = &c->argv[rev ? 2 : 3];
+    const resp_arg_t *startarg = &c->argv[rev ? 3 : 2], *endarg = &c->argv[rev ? 2 : 3];
     node_stream_id_t start, end;
     int startex, endex, err;
     long long count = -1;

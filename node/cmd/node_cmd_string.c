@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "common/rc.h"
+#include "common/rc_str.h"
 #include "node/cmd/node_cmd.h"
 #include "node/data/node_db.h"
 #include "node/data/node_obj.h"
@@ -29,47 +30,42 @@ enum set_flag_e {
 
 #define SET_ANY_EXPIRE (SET_EX | SET_PX | SET_EXAT | SET_PXAT)
 
-static int is_opt(const node_arg_t *a, const char *name)
-{
-    return strcasecmp(a->ptr, name) == 0 && strlen(a->ptr) == a->len;
-}
-
 /* SET's and GETEX's options (Redis's parseExtendedStringArgumentsOrReply),
  * from argv[first]. Stores the expire argument in '*expire'. */
 static int parse_set_args_or_reply(node_client_t *c, int first, int is_set, int *flags,
-                                   const node_arg_t **expire)
+                                   const resp_arg_t **expire)
 {
     for (int j = first; j < c->argc; j++) {
-        const node_arg_t *opt = &c->argv[j];
-        const node_arg_t *next = j == c->argc - 1 ? NULL : &c->argv[j + 1];
+        const resp_arg_t *opt = &c->argv[j];
+        const resp_arg_t *next = j == c->argc - 1 ? NULL : &c->argv[j + 1];
         int f = *flags;
 
-        if (is_opt(opt, "nx") && !(f & SET_XX) && is_set) {
+        if (resp_arg_is(opt, "nx") && !(f & SET_XX) && is_set) {
             *flags |= SET_NX;
-        } else if (is_opt(opt, "xx") && !(f & SET_NX) && is_set) {
+        } else if (resp_arg_is(opt, "xx") && !(f & SET_NX) && is_set) {
             *flags |= SET_XX;
-        } else if (is_opt(opt, "get") && is_set) {
+        } else if (resp_arg_is(opt, "get") && is_set) {
             *flags |= SET_GET;
-        } else if (is_opt(opt, "keepttl") && !(f & (SET_PERSIST | SET_ANY_EXPIRE)) && is_set) {
+        } else if (resp_arg_is(opt, "keepttl") && !(f & (SET_PERSIST | SET_ANY_EXPIRE)) && is_set) {
             *flags |= SET_KEEPTTL;
-        } else if (is_opt(opt, "persist") && !is_set && !(f & (SET_ANY_EXPIRE | SET_KEEPTTL))) {
+        } else if (resp_arg_is(opt, "persist") && !is_set && !(f & (SET_ANY_EXPIRE | SET_KEEPTTL))) {
             *flags |= SET_PERSIST;
-        } else if (is_opt(opt, "ex") &&
+        } else if (resp_arg_is(opt, "ex") &&
                    !(f & (SET_KEEPTTL | SET_PERSIST | SET_EXAT | SET_PX | SET_PXAT)) && next) {
             *flags |= SET_EX;
             *expire = next;
             j++;
-        } else if (is_opt(opt, "px") &&
+        } else if (resp_arg_is(opt, "px") &&
                    !(f & (SET_KEEPTTL | SET_PERSIST | SET_EX | SET_EXAT | SET_PXAT)) && next) {
             *flags |= SET_PX;
             *expire = next;
             j++;
-        } else if (is_opt(opt, "exat") &&
+        } else if (resp_arg_is(opt, "exat") &&
                    !(f & (SET_KEEPTTL | SET_PERSIST | SET_EX | SET_PX | SET_PXAT)) && next) {
             *flags |= SET_EXAT;
             *expire = next;
             j++;
-        } else if (is_opt(opt, "pxat") &&
+        } else if (resp_arg_is(opt, "pxat") &&
                    !(f & (SET_KEEPTTL | SET_PERSIST | SET_EX | SET_EXAT | SET_PX)) && next) {
             *flags |= SET_PXAT;
             *expire = next;
@@ -83,12 +79,12 @@ static int parse_set_args_or_reply(node_client_t *c, int first, int is_set, int 
 }
 
 /* Turns an EX/PX/EXAT/PXAT argument into an absolute time in ms. */
-static int expire_ms_or_reply(node_client_t *c, const node_arg_t *arg, int flags, const char *name,
+static int expire_ms_or_reply(node_client_t *c, const resp_arg_t *arg, int flags, const char *name,
                               long long *ms)
 {
     int seconds = (flags & (SET_EX | SET_EXAT)) != 0;
 
-    if (node__parse_ll(arg->ptr, arg->len, ms) != 0) {
+    if (rc_string2ll(arg->ptr, arg->len, ms) != 0) {
         node_reply_not_integer(c);
         return -EINVAL;
     }
@@ -134,8 +130,8 @@ static int get_generic(node_client_t *c)
     return 0;
 }
 
-static void set_generic(node_client_t *c, int flags, const node_arg_t *key, const node_arg_t *val,
-                        const node_arg_t *expire, const char *name, int nx_reply_int)
+static void set_generic(node_client_t *c, int flags, const resp_arg_t *key, const resp_arg_t *val,
+                        const resp_arg_t *expire, const char *name, int nx_reply_int)
 {
     long long when = -1;
     node_obj_t *o;
@@ -168,7 +164,7 @@ static void set_generic(node_client_t *c, int flags, const node_arg_t *key, cons
 static void cmd_set(node_client_t *c)
 {
     int flags = 0;
-    const node_arg_t *expire = NULL;
+    const resp_arg_t *expire = NULL;
 
     if (parse_set_args_or_reply(c, 3, 1, &flags, &expire) != 0)
         return;
@@ -212,7 +208,7 @@ static void cmd_getdel(node_client_t *c)
 static void cmd_getex(node_client_t *c)
 {
     int flags = 0;
-    const node_arg_t *expire = NULL;
+    const resp_arg_t *expire = NULL;
     long long when = -1;
     node_obj_t *o;
 
@@ -322,7 +318,7 @@ static void cmd_incrby(node_client_t *c)
 {
     long long incr;
 
-    if (node__parse_ll(c->argv[2].ptr, c->argv[2].len, &incr) != 0) {
+    if (rc_string2ll(c->argv[2].ptr, c->argv[2].len, &incr) != 0) {
         node_reply_not_integer(c);
         return;
     }
@@ -333,7 +329,7 @@ static void cmd_decrby(node_client_t *c)
 {
     long long incr;
 
-    if (node__parse_ll(c->argv[2].ptr, c->argv[2].len, &incr) != 0) {
+    if (rc_string2ll(c->argv[2].ptr, c->argv[2].len, &incr) != 0) {
         node_reply_not_integer(c);
         return;
     }
@@ -395,7 +391,7 @@ static int check_len_or_reply(node_client_t *c, long long size, long long append
 
 static void cmd_append(node_client_t *c)
 {
-    const node_arg_t *key = &c->argv[1], *val = &c->argv[2];
+    const resp_arg_t *key = &c->argv[1], *val = &c->argv[2];
     node_obj_t *o = node_db_lookup(c->db, key->ptr, key->len, NODE_LOOKUP_WRITE);
     size_t olen;
     char *p;
@@ -440,8 +436,8 @@ static void cmd_getrange(node_client_t *c)
     const char *s;
     size_t len;
 
-    if (node__parse_ll(c->argv[2].ptr, c->argv[2].len, &start) != 0 ||
-        node__parse_ll(c->argv[3].ptr, c->argv[3].len, &end) != 0) {
+    if (rc_string2ll(c->argv[2].ptr, c->argv[2].len, &start) != 0 ||
+        rc_string2ll(c->argv[3].ptr, c->argv[3].len, &end) != 0) {
         node_reply_not_integer(c);
         return;
     }
@@ -478,13 +474,13 @@ static void cmd_getrange(node_client_t *c)
 
 static void cmd_setrange(node_client_t *c)
 {
-    const node_arg_t *key = &c->argv[1], *val = &c->argv[3];
+    const resp_arg_t *key = &c->argv[1], *val = &c->argv[3];
     long long offset;
     node_obj_t *o;
     size_t olen, newlen;
     char *p;
 
-    if (node__parse_ll(c->argv[2].ptr, c->argv[2].len, &offset) != 0) {
+    if (rc_string2ll(c->argv[2].ptr, c->argv[2].len, &offset) != 0) {
         node_reply_not_integer(c);
         return;
     }

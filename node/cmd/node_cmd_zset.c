@@ -39,7 +39,7 @@ static void delete_if_empty(node_client_t *c, node_zset_t *z)
 
 /* Redis's getDoubleFromObject: strtod over the whole argument, no leading
  * space, no overflow, no NaN. */
-static int parse_double(const node_arg_t *a, double *out)
+static int parse_double(const resp_arg_t *a, double *out)
 {
     char *end;
     double v;
@@ -72,7 +72,7 @@ enum zadd_out_e {
 };
 
 /* Redis's zsetAdd. Returns -EDOM when an increment gives NaN. */
-static int zset_add(node_zset_t *z, int flags, double score, const node_arg_t *m, int *out,
+static int zset_add(node_zset_t *z, int flags, double score, const resp_arg_t *m, int *out,
                     double *newscore)
 {
     double cur;
@@ -366,7 +366,7 @@ static int parse_bound(const char *s, double *v, int *ex)
     return 0;
 }
 
-static int parse_range(const node_arg_t *min, const node_arg_t *max, zrange_spec_t *r)
+static int parse_range(const resp_arg_t *min, const resp_arg_t *max, zrange_spec_t *r)
 {
     if (parse_bound(min->ptr, &r->min, &r->minex) != 0 ||
         parse_bound(max->ptr, &r->max, &r->maxex) != 0)
@@ -486,7 +486,7 @@ typedef struct lex_range_s {
     lex_bound_t min, max;
 } lex_range_t;
 
-static int parse_lex(const node_arg_t *a, lex_bound_t *b)
+static int parse_lex(const resp_arg_t *a, lex_bound_t *b)
 {
     b->kind = 0;
     b->ex = 0;

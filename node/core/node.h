@@ -7,17 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "resp/resp.h" /* resp_arg_t: the arguments of a command */
+
 typedef struct node_server_s node_server_t;
 typedef struct node_client_s node_client_t;
 typedef struct node_db_s node_db_t;
-
-/* One argument of the current command: binary-safe bytes owned by the
- * client, with a NUL after the last byte for convenience. Valid until the
- * command returns. */
-typedef struct node_arg_s {
-    char *ptr;
-    size_t len;
-} node_arg_t;
 
 typedef enum node_mm_policy_e {
     NODE_MM_NOEVICTION = 0,
@@ -64,7 +58,7 @@ struct node_client_s {
     node_server_t *server;
     node_db_t *db;
     int argc;
-    node_arg_t *argv;
+    resp_arg_t *argv;
     int resp;  /* 2 or 3, set by HELLO */
     void *env; /* the request handler's context (node/cmd: node_cmd_env_t) */
     /* --- the rest belongs to node_conn.c --- */

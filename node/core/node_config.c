@@ -12,12 +12,10 @@
 #include <unistd.h>
 
 #include "common/rc.h"
-#include "node/net/node_proto.h"
+#include "common/rc_buf.h"
+#include "common/rc_str.h"
+#include "common/rc_version.h"
 #include "paxos/paxos.h"
-
-#ifndef RC_VERSION
-#define RC_VERSION "0.1.0"
-#endif
 
 typedef enum opt_type_e {
     OPT_INT,    /* int field */
@@ -531,7 +529,7 @@ int node_config_load_text(node_config_t *cfg, const char *text, size_t len, char
             end--;
         if (start == end || line[start] == '#')
             continue;
-        if (node_proto_split_args(line + start, end - start, words_add, &w) < 0) {
+        if (rc_split_args(line + start, end - start, words_add, &w) < 0) {
             words_free(&w);
             fatal(err, errsize, lineno, line + start, end - start,
                   "Unbalanced quotes in configuration line");
@@ -548,8 +546,8 @@ int node_config_load_text(node_config_t *cfg, const char *text, size_t len, char
 static int load_file(node_config_t *cfg, const char *path, char *err, size_t errsize)
 {
     FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    char *text = NULL;
-    size_t len = 0, cap = 0, n;
+    rc_buf_t text = {0};
+    size_t n;
     int rc;
 
     if (fp == NULL) {
@@ -558,17 +556,13 @@ static int load_file(node_config_t *cfg, const char *path, char *err, size_t err
         return RC_EBADCONF;
     }
     do {
-        if (cap - len < 4096) {
-            cap = cap == 0 ? 8192 : cap * 2;
-            text = rc_xrealloc(text, cap);
-        }
-        n = fread(text + len, 1, cap - len, fp);
-        len += n;
+        n = fread(rc_buf_reserve(&text, 4096), 1, 4096, fp);
+        rc_buf_commit(&text, n);
     } while (n > 0);
     if (fp != stdin)
         fclose(fp);
-    rc = node_config_load_text(cfg, text, len, err, errsize);
-    rc_free(text);
+    rc = node_config_load_text(cfg, text.len > 0 ? text.data : "", text.len, err, errsize);
+    rc_buf_free(&text);
     return rc;
 }
 
@@ -612,115 +606,4 @@ int node_config_load(node_config_t *cfg, int argc, char **argv, const char **con
             return rc;
     }
     return 0;
-}
-
-/* --- glob ------------------------------------------------------------------ */
-
-static int fold(int ch, int nocase)
-{
-    return nocase && ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch;
-}
-
-static int glob_class(const char **pp, size_t *plen, int ch, int nocase)
-{
-    const char *p = *pp + 1;
-    size_t n = *plen - 1;
-    int neg = 0, match = 0;
-
-    if (n > 0 && *p == '^') {
-        neg = 1;
-        p++;
-        n--;
-    }
-    while (n > 0 && *p != ']') {
-        if (*p == '\\' && n >= 2) {
-            p++;
-            n--;
-            if (fold((unsigned char)*p, nocase) == ch)
-                match = 1;
-        } else if (n >= 3 && p[1] == '-') {
-            int lo = fold((unsigned char)p[0], nocase), hi = fold((unsigned char)p[2], nocase);
-
-            if (lo > hi) {
-                int t = lo;
-
-                lo = hi;
-                hi = t;
-            }
-            if (ch >= lo && ch <= hi)
-                match = 1;
-            p += 2;
-            n -= 2;
-        } else if (fold((unsigned char)*p, nocase) == ch) {
-            match = 1;
-        }
-        p++;
-        n--;
-    }
-    /* Leave 'p' on the ']' (or the end), like Redis. */
-    if (n == 0) {
-        p--;
-        n++;
-    }
-    *pp = p;
-    *plen = n;
-    return neg ? !match : match;
-}
-
-int node_config_glob(const char *p, size_t plen, const char *s, size_t slen, int nocase)
-{
-    while (plen > 0 && slen > 0) {
-        switch (*p) {
-        case '*':
-            while (plen > 1 && p[1] == '*') {
-                p++;
-                plen--;
-            }
-            if (plen == 1)
-                return 1;
-            while (slen > 0) {
-                if (node_config_glob(p + 1, plen - 1, s, slen, nocase))
-                    return 1;
-                s++;
-                slen--;
-            }
-            return 0;
-        case '?':
-            s++;
-            slen--;
-            break;
-        case '[':
-            if (!glob_class(&p, &plen, fold((unsigned char)*s, nocase), nocase))
-                return 0;
-            s++;
-            slen--;
-            break;
-        case '\\':
-            if (plen >= 2) {
-                p++;
-                plen--;
-            }
-            if (fold((unsigned char)*p, nocase) != fold((unsigned char)*s, nocase))
-                return 0;
-            s++;
-            slen--;
-            break;
-        default:
-            if (fold((unsigned char)*p, nocase) != fold((unsigned char)*s, nocase))
-                return 0;
-            s++;
-            slen--;
-            break;
-        }
-        p++;
-        plen--;
-        if (slen == 0) {
-            while (plen > 0 && *p == '*') {
-                p++;
-                plen--;
-            }
-            break;
-        }
-    }
-    return plen == 0 && slen == 0;
 }

@@ -48,7 +48,4 @@ const char *node_config_get_nth(const node_config_t *cfg, size_t i, char *buf, s
  * b, k, kb, m, mb, g, gb (any case; k = 1000, kb = 1024). Returns 0 or -1. */
 int node_config_parse_memory(const char *s, long long *out);
 
-/* Glob match as Redis's stringmatchlen (*, ?, [a-z], [^x], \x). */
-int node_config_glob(const char *pattern, size_t plen, const char *s, size_t slen, int nocase);
-
 #endif /* RC_NODE_NODE_CONFIG_H */

@@ -23,7 +23,7 @@
 #include "node/bus/node_bus.h"
 #include "node/cluster/node_cluster.h"
 #include "node/net/node_reply.h"
-#include "node/net/node_resp.h"
+#include "resp/resp_scan.h"
 #include "node/net/node_server.h"
 
 enum {
@@ -49,7 +49,7 @@ struct flink_s {
     uint64_t incarnation;
     int resp;
     char addr[NODE_CLUSTER_ADDR_MAX + 8]; /* the member's client address, for errors */
-    node_resp_scanner_t sc;
+    resp_scanner_t sc;
     pend_t *q; /* ring of waiting requests */
     size_t qcap, qhead, qlen;
 };
@@ -134,7 +134,7 @@ static int merge_mget(size_t nkeys, const uint32_t *part_of, const uint32_t *ind
     }
     for (p = 0; p < nparts && err == 0; p++) {
         size_t first, pos;
-        long n = node_resp_aggregate(replies[p], lens[p], &first);
+        long n = resp_scan_aggregate(replies[p], lens[p], &first);
         long j;
 
         base[p] = total;
@@ -144,7 +144,7 @@ static int merge_mget(size_t nkeys, const uint32_t *part_of, const uint32_t *ind
         }
         pos = first;
         for (j = 0; j < n; j++) {
-            ssize_t l = node_resp_scan(replies[p] + pos, lens[p] - pos);
+            ssize_t l = resp_scan(replies[p] + pos, lens[p] - pos);
 
             if (l <= 0) {
                 err = RC_EPROTO;
@@ -202,7 +202,7 @@ int node_fwd_merge(node_fwd_merge_t kind, size_t nkeys, const uint32_t *part_of,
         for (p = 0; p < nparts; p++) {
             long long v;
 
-            if (node_resp_integer(replies[p], lens[p], &v) != 0)
+            if (resp_scan_integer(replies[p], lens[p], &v) != 0)
                 return malformed(out);
             sum += v;
         }
@@ -284,7 +284,7 @@ static size_t fmt_len(char *p, char prefix, size_t v)
 }
 
 /* Appends the request argv[0..argc) to the link's batch as a RESP array. */
-static void append_request(flink_t *fl, int argc, const node_arg_t *const *argv)
+static void append_request(flink_t *fl, int argc, const resp_arg_t *const *argv)
 {
     size_t need = 24, n;
     char *p;
@@ -346,7 +346,7 @@ static ssize_t on_link_data(void *arg, node_link_t *l, const char *data, size_t 
     /* Completing a reply may run more of that client's commands, which may
      * queue more requests here or fail the link: check every round. */
     while (pos < len && node_link_is_open(l)) {
-        ssize_t n = node_resp_scanner_scan(&fl->sc, data + pos, len - pos);
+        ssize_t n = resp_scanner_scan(&fl->sc, data + pos, len - pos);
         pend_t pd;
 
         if (n == 0)
@@ -373,7 +373,7 @@ static void on_link_fail(void *arg, node_link_t *l, const char *reason)
     (void)l;
     rc_log(RC_LOG_VERBOSE, "data link to %s failed: %s (%zu requests pending)", fl->addr, reason,
            fl->qlen);
-    node_resp_scanner_init(&fl->sc);
+    resp_scanner_init(&fl->sc);
     while (fl->qlen > 0) {
         pend_t pd = *q_head(fl);
 
@@ -481,7 +481,7 @@ static flink_t *link_get(node_fwd_t *fwd, int idx, int resp, char *addr, size_t 
             fl->incarnation = m.incarnation;
             fl->resp = resp;
             snprintf(fl->addr, sizeof(fl->addr), "%s", addr);
-            node_resp_scanner_init(&fl->sc);
+            resp_scanner_init(&fl->sc);
             fl->next = fwd->links;
             fwd->links = fl;
         }
@@ -496,7 +496,7 @@ static flink_t *link_get(node_fwd_t *fwd, int idx, int resp, char *addr, size_t 
 
 /* Queues argv[0..argc) on 'fl' for 'seg' (part 'part'). Returns 0, or
  * -ENOBUFS when the link is full. */
-static int link_send(flink_t *fl, int argc, const node_arg_t *const *argv, node_conn_seg_t *seg,
+static int link_send(flink_t *fl, int argc, const resp_arg_t *const *argv, node_conn_seg_t *seg,
                      uint32_t part)
 {
     if (fl->qlen >= NODE_FWD_LINK_MAX_PENDING || node_link_queued(fl->link) > NODE_FWD_LINK_MAX_OUT)
@@ -611,7 +611,7 @@ enum {
 
 void node_fwd_command(node_fwd_t *fwd, node_client_t *c, int idx)
 {
-    node_arg_t *small[SMALL_ARGS], **argv = small;
+    resp_arg_t *small[SMALL_ARGS], **argv = small;
     char addr[NODE_CLUSTER_ADDR_MAX + 16], err[ERR_MAX];
     const char *why = "no forwarder";
     flink_t *l = NULL;
@@ -635,7 +635,7 @@ void node_fwd_command(node_fwd_t *fwd, node_client_t *c, int idx)
     for (i = 0; i < c->argc; i++)
         argv[i] = &c->argv[i];
     seg = node_conn_seg_push(c->conn);
-    if (link_send(l, c->argc, (const node_arg_t *const *)argv, seg, NO_PART) != 0) {
+    if (link_send(l, c->argc, (const resp_arg_t *const *)argv, seg, NO_PART) != 0) {
         size_t n = format_error(err, l->addr, "too many requests in flight");
 
         node_cluster_count_forward(fwd->cl, 1);
@@ -651,8 +651,8 @@ void node_fwd_split(node_fwd_t *fwd, node_client_t *c, node_fwd_merge_t kind, in
     uint32_t nkeys = (uint32_t)((c->argc - 1) / step), k, p, nparts = 0;
     int *part_owner = rc_xmalloc(nkeys * sizeof(*part_owner));
     uint32_t *part_count = rc_xcalloc(nkeys, sizeof(*part_count));
-    node_arg_t **argv = rc_xmalloc((size_t)c->argc * sizeof(*argv));
-    node_arg_t *local_argv = NULL;
+    resp_arg_t **argv = rc_xmalloc((size_t)c->argc * sizeof(*argv));
+    resp_arg_t *local_argv = NULL;
     gather_t *g;
     node_conn_seg_t *seg;
     char *mem;
@@ -695,7 +695,7 @@ void node_fwd_split(node_fwd_t *fwd, node_client_t *c, node_fwd_merge_t kind, in
             /* Run here, the reply captured for the gather. */
             node_conn_seg_t *cap = node_conn_seg_get(c->conn);
             int save_argc = c->argc;
-            node_arg_t *save_argv = c->argv;
+            resp_arg_t *save_argv = c->argv;
 
             local_argv = rc_xmalloc((size_t)argc * sizeof(*local_argv));
             for (int i = 0; i < argc; i++)
@@ -721,7 +721,7 @@ void node_fwd_split(node_fwd_t *fwd, node_client_t *c, node_fwd_merge_t kind, in
                                                 sizeof(addr), &why)
                                      : NULL;
 
-            if (l == NULL || link_send(l, argc, (const node_arg_t *const *)argv, seg, p) != 0) {
+            if (l == NULL || link_send(l, argc, (const resp_arg_t *const *)argv, seg, p) != 0) {
                 size_t n;
 
                 if (l == NULL && fwd == NULL)

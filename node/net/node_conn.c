@@ -3,7 +3,7 @@
  * single write (uv_try_write, then one uv_write for what the kernel did not
  * take), and a connection is freed only in its close callback.
  *
- *   on_read --> node_proto_feed --> on_command --> request handler (cmd)
+ *   on_read --> resp_request_feed --> on_command --> request handler (cmd)
  *      |                                              | replies
  *      '--------------------> flush <--- obuf <-------'
  *
@@ -257,7 +257,7 @@ static void on_close(uv_handle_t *handle)
         c->seg_free = seg->next;
         seg_free(seg);
     }
-    node_proto_destroy(c->proto);
+    resp_request_destroy(c->proto);
     rc_free(c->obuf);
     rc_free(c->pending);
     rc_free(c->name);
@@ -382,7 +382,7 @@ static void flush(node_conn_t *c)
         read_stop(c);
 }
 
-static int on_command(void *ud, int argc, node_arg_t *argv)
+static int on_command(void *ud, int argc, resp_arg_t *argv)
 {
     node_conn_t *c = ud;
 
@@ -408,19 +408,19 @@ static void run(node_conn_t *c, const char *data, size_t len)
     node_server_t *server = server_of(c);
     ssize_t n;
 
-    node_proto_set_limits(c->proto, server->config.proto_max_bulk_len,
+    resp_request_set_limits(c->proto, server->config.proto_max_bulk_len,
                           server->config.client_query_buffer_limit);
     /* requirepass may have been cleared by CONFIG SET since we connected. */
-    node_proto_set_authenticated(c->proto, c->authenticated || server->config.requirepass == NULL);
+    resp_request_set_authenticated(c->proto, c->authenticated || server->config.requirepass == NULL);
     c->in_batch = 1;
-    n = node_proto_feed(c->proto, data, len, on_command, c);
+    n = resp_request_feed(c->proto, data, len, on_command, c);
     c->in_batch = 0;
     if (c->closing)
         return;
     if (n == RC_EPROTO) {
         rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": protocol error from client: %s", c->id,
-               node_proto_error(c->proto));
-        node_reply_error(&c->client, node_proto_error(c->proto));
+               resp_request_error(c->proto));
+        node_reply_error(&c->client, resp_request_error(c->proto));
         c->close_after_reply = 1;
         read_stop(c);
     } else if (n < 0) {
@@ -506,7 +506,7 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     /* A data link from a peer carries the requests of many clients. */
     *buf = uv_buf_init(
         server->readbuf,
-        c->peer || (c->proto != NULL && node_proto_buffered(c->proto) >= NODE_SERVER_READ_CHUNK)
+        c->peer || (c->proto != NULL && resp_request_buffered(c->proto) >= NODE_SERVER_READ_CHUNK)
             ? NODE_SERVER_READBUF
             : NODE_SERVER_READ_CHUNK);
 }
@@ -714,7 +714,7 @@ int node_conn_accept(node_server_t *server, uv_stream_t *listener)
     c->id = ++server->next_conn_id;
     c->on_request = server->on_request;
     c->request_arg = server->request_arg;
-    c->proto = node_proto_create(server->config.proto_max_bulk_len,
+    c->proto = resp_request_create(server->config.proto_max_bulk_len,
                                  server->config.client_query_buffer_limit);
     node_conn_set_authenticated(c, server->config.requirepass == NULL);
     c->ctime_ms = server->now_ms;
@@ -730,7 +730,7 @@ void node_conn_set_authenticated(node_conn_t *c, int authenticated)
 {
     c->authenticated = authenticated ? 1 : 0;
     if (c->proto != NULL)
-        node_proto_set_authenticated(c->proto, authenticated);
+        resp_request_set_authenticated(c->proto, authenticated);
 }
 
 int node_conn_accept_raw(node_server_t *server, uv_stream_t *listener, const node_conn_raw_t *raw,
@@ -768,7 +768,7 @@ void node_conn_take_requests(node_conn_t *c, node_conn_request_fn *fn, void *arg
     c->client.resp = resp == 3 ? 3 : 2;
     c->peer = peer ? 1 : 0;
     if (c->proto == NULL)
-        c->proto = node_proto_create(server->config.proto_max_bulk_len,
+        c->proto = resp_request_create(server->config.proto_max_bulk_len,
                                      server->config.client_query_buffer_limit);
     node_conn_set_authenticated(c, 1);
 }
@@ -805,8 +805,8 @@ void node_conn_flush(node_conn_t *c)
 
 size_t node_conn_describe(const node_conn_t *c, int64_t now_ms, char *buf, size_t size)
 {
-    size_t qbuf = node_proto_buffered(c->proto);
-    size_t mem = node_proto_memory(c->proto) + c->ocap + c->owriting + sizeof(*c);
+    size_t qbuf = resp_request_buffered(c->proto);
+    size_t mem = resp_request_memory(c->proto) + c->ocap + c->owriting + sizeof(*c);
     int n;
 
     n = snprintf(

@@ -11,7 +11,7 @@
 #include <uv.h>
 
 #include "node/core/node.h"
-#include "node/net/node_proto.h"
+#include "resp/resp_request.h"
 
 /* Output buffer sizes. A connection whose pending output passes
  * NODE_CONN_OUT_PAUSE stops reading (and stops running the commands it has
@@ -63,7 +63,7 @@ struct node_conn_seg_s {
 struct node_conn_s {
     node_client_t client; /* the command view; client.conn == this */
     uv_tcp_t tcp;
-    node_proto_t *proto;
+    resp_request_t *proto;
     uint64_t id;
 
     /* Replies of the commands run since the last flush. */

@@ -9,42 +9,17 @@
 #include <string.h>
 
 #include "common/rc.h"
+#include "common/rc_str.h"
 #include "node/net/node_conn.h"
-
-/* Writes 'v' in decimal at 'p' (room for 21 bytes); returns the length. */
-static size_t ll2str(char *p, long long v)
-{
-    char tmp[24];
-    unsigned long long u;
-    size_t n = 0, len = 0;
-
-    if (v < 0) {
-        p[len++] = '-';
-        u = (unsigned long long)(-(v + 1)) + 1;
-    } else {
-        u = (unsigned long long)v;
-    }
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    while (n > 0)
-        p[len++] = tmp[--n];
-    return len;
-}
+#include "resp/resp_write.h"
 
 /* Appends "<prefix><v>\r\n". */
 static void header(node_client_t *c, char prefix, long long v)
 {
     node_conn_t *conn = c->conn;
-    char *p = node_conn_out_reserve(conn, 24);
-    size_t n = 0;
+    char *p = node_conn_out_reserve(conn, RESP_HEADER_MAX);
 
-    p[n++] = prefix;
-    n += ll2str(p + n, v);
-    p[n++] = '\r';
-    p[n++] = '\n';
-    node_conn_out_commit(conn, n);
+    node_conn_out_commit(conn, resp_write_header(p, prefix, v));
 }
 
 void node_reply_raw(node_client_t *c, const void *p, size_t len)
@@ -127,13 +102,9 @@ void node_reply_int(node_client_t *c, long long v)
 void node_reply_bulk(node_client_t *c, const void *ptr, size_t len)
 {
     node_conn_t *conn = c->conn;
-    char *p = node_conn_out_reserve(conn, len + 26);
-    size_t n = 0;
+    char *p = node_conn_out_reserve(conn, len + RESP_HEADER_MAX + 2);
+    size_t n = resp_write_header(p, '$', (long long)len);
 
-    p[n++] = '$';
-    n += ll2str(p + n, (long long)len);
-    p[n++] = '\r';
-    p[n++] = '\n';
     if (len > 0)
         memcpy(p + n, ptr, len);
     n += len;
@@ -153,8 +124,8 @@ void node_reply_bulk_cstr(node_client_t *c, const char *s)
 
 void node_reply_bulk_ll(node_client_t *c, long long v)
 {
-    char buf[24];
-    size_t n = ll2str(buf, v);
+    char buf[RC_LL2STR_MAX];
+    size_t n = rc_ll2str(buf, v);
 
     node_reply_bulk(c, buf, n);
 }
@@ -236,13 +207,10 @@ void *node_reply_defer_array(node_client_t *c)
 void node_reply_set_deferred_array(node_client_t *c, void *handle, long n)
 {
     node_conn_t *conn = c->conn;
-    size_t at = (size_t)(uintptr_t)handle - 1, hlen = 0, len;
-    char hdr[24], *base;
+    size_t at = (size_t)(uintptr_t)handle - 1, hlen, len;
+    char hdr[RESP_HEADER_MAX], *base;
 
-    hdr[hlen++] = '*';
-    hlen += ll2str(hdr + hlen, n);
-    hdr[hlen++] = '\r';
-    hdr[hlen++] = '\n';
+    hlen = resp_write_header(hdr, '*', n);
     node_conn_out_reserve(conn, hlen);
     base = node_conn_out_base(conn, &len);
     RC_ASSERT(at <= len);

@@ -196,7 +196,7 @@ _RULES = []
 
 
 def iptables_usable():
-    """None when usable, else the reason to skip."""
+    """None when usable, else why not (the partition test then fails)."""
     if os.geteuid() != 0:
         return "not root: iptables partition tests need root"
     if shutil.which("iptables") is None:

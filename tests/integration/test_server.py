@@ -55,6 +55,24 @@ def test_config_file_and_flags(t):
 
 
 @test
+def test_one_version_everywhere(t):
+    """The version is written once (CMake's project()): --version and INFO
+    show it; RC_VERSION and RC_REDIS_COMPAT_VERSION come from CMake too."""
+    if is_redis():
+        print("[skip] ringcached's own version")
+        return
+    want = os.environ.get("RC_VERSION")
+    assert want, "RC_VERSION is not set (CMake passes project()'s version)"
+    out = subprocess.run([rctest.ringcached_path(), "--version"], capture_output=True,
+                         text=True, timeout=10 * timeout_scale()).stdout
+    assert out.startswith("ringcached server v=%s " % want), out
+    srv = t.server([])
+    info = srv.info("server")
+    assert info["ringcached_version"] == want, info
+    assert info["redis_version"] == os.environ.get("RC_REDIS_COMPAT_VERSION"), info
+
+
+@test
 def test_memory_units(t):
     srv = t.server(["--maxmemory", "1gb", "--proto-max-bulk-len", "64mb", "--client-query-buffer-limit", "2GB"])
     r = srv.client()

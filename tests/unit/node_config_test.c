@@ -1,5 +1,5 @@
 /* tests/unit/node_config_test.c: redis.conf parsing, command-line options,
- * memory units, CONFIG SET validation and glob patterns. */
+ * memory units, CONFIG SET validation (glob patterns: rc_str_test.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -237,23 +237,6 @@ static void test_config_get_lists_every_option(void **state)
     assert_int_equal(found, 2);
 }
 
-static void test_config_glob_matches_like_redis(void **state)
-{
-    (void)state;
-    assert_true(node_config_glob("*", 1, "port", 4, 0));
-    assert_true(node_config_glob("max*", 4, "maxmemory", 9, 0));
-    assert_true(node_config_glob("MAX*", 4, "maxmemory", 9, 1));
-    assert_false(node_config_glob("MAX*", 4, "maxmemory", 9, 0));
-    assert_true(node_config_glob("p?rt", 4, "port", 4, 0));
-    assert_true(node_config_glob("[a-p]ort", 8, "port", 4, 0));
-    assert_false(node_config_glob("[^p]ort", 7, "port", 4, 0));
-    assert_true(node_config_glob("a\\*b", 4, "a*b", 3, 0));
-    assert_false(node_config_glob("a\\*b", 4, "axb", 3, 0));
-    assert_false(node_config_glob("*x", 2, "port", 4, 0));
-    assert_true(node_config_glob("**", 2, "a", 1, 0));
-    assert_false(node_config_glob("*", 1, "", 0, 0)); /* as Redis stringmatchlen */
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,7 +253,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_proto_max_bulk_len_fits_32_bits, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_config_get_lists_every_option, setup, teardown),
-        cmocka_unit_test(test_config_glob_matches_like_redis),
         cmocka_unit_test_setup_teardown(test_config_cluster_replicas_is_bounded_by_the_ring, setup,
                                         teardown),
     };

@@ -1,6 +1,6 @@
 /* tests/unit/node_db_test.c: the keyspace with fake time: lazy and active
  * expiry, eviction by policy, string and hash objects, memory accounting,
- * and the KEYS/SCAN glob matcher. */
+ * (the KEYS/SCAN glob matcher: rc_str_test.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -363,34 +363,6 @@ static void test_db_random_skips_and_deletes_expired_keys(void **state)
     assert_null(node_db_random(f->db));
 }
 
-static void test_glob_matches_like_redis(void **state)
-{
-    (void)state;
-#define M(p, s) node__glob_match(p, strlen(p), s, strlen(s))
-    assert_true(M("*", ""));
-    assert_true(M("*", "abc"));
-    assert_true(M("a*c", "abbbc"));
-    assert_false(M("a*c", "abbbd"));
-    assert_true(M("a?c", "abc"));
-    assert_false(M("a?c", "ac"));
-    assert_true(M("[abc]x", "bx"));
-    assert_false(M("[^abc]x", "bx"));
-    assert_true(M("[^abc]x", "dx"));
-    assert_true(M("[a-c]", "b"));
-    assert_true(M("[c-a]", "b")); /* reversed range */
-    assert_true(M("a\\*", "a*"));
-    assert_false(M("a\\*", "ab"));
-    assert_true(M("[\\]]", "]"));
-    assert_true(M("[ab", "a")); /* unterminated class ends with the pattern */
-    assert_true(M("**a**b**", "xxaxxbxx"));
-    assert_false(M("", "a"));
-    assert_true(M("", ""));
-    /* no exponential blowup on a pathological pattern */
-    assert_false(M("a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
-                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
-#undef M
-}
-
 static void test_parse_ll_is_strict(void **state)
 {
     long long v;
@@ -441,7 +413,6 @@ int main(void)
         DB_TEST(test_db_compact_hash_updates_in_place_and_keeps_order),
         DB_TEST(test_db_flush_returns_memory_to_baseline),
         DB_TEST(test_db_random_skips_and_deletes_expired_keys),
-        cmocka_unit_test(test_glob_matches_like_redis),
         cmocka_unit_test(test_parse_ll_is_strict),
         cmocka_unit_test(test_format_ld_trims_like_redis),
     };

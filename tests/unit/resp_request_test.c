@@ -1,4 +1,4 @@
-/* tests/unit/node_proto_test.c: the request parser without sockets: RESP
+/* tests/unit/resp_request_test.c: the request parser without sockets: RESP
  * and inline requests split at every byte, limits checked before bytes are
  * buffered, Redis's protocol error texts. */
 #include <setjmp.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "common/rc.h"
-#include "node/net/node_proto.h"
+#include "resp/resp_request.h"
 
 #define MB (1024LL * 1024)
 
@@ -38,7 +38,7 @@ static void put(seen_t *s, const void *p, size_t n)
     s->len += n;
 }
 
-static int on_cmd(void *ud, int argc, node_arg_t *argv)
+static int on_cmd(void *ud, int argc, resp_arg_t *argv)
 {
     seen_t *s = ud;
     char hdr[32];
@@ -81,36 +81,36 @@ static void reset(seen_t *s)
     s->stop_after = 0;
 }
 
-static node_proto_t *parser(void)
+static resp_request_t *parser(void)
 {
-    node_proto_t *p = node_proto_create(512 * MB, 1024 * MB);
+    resp_request_t *p = resp_request_create(512 * MB, 1024 * MB);
 
-    node_proto_set_authenticated(p, 1);
+    resp_request_set_authenticated(p, 1);
     return p;
 }
 
 /* Feeds all of 'data' in one call and returns the feed result. */
-static ssize_t feed_all(node_proto_t *p, seen_t *s, const char *data, size_t len)
+static ssize_t feed_all(resp_request_t *p, seen_t *s, const char *data, size_t len)
 {
-    return node_proto_feed(p, data, len, on_cmd, s);
+    return resp_request_feed(p, data, len, on_cmd, s);
 }
 
 static void test_proto_resp_request_gives_argv(void **state)
 {
     seen_t *s = *state;
-    node_proto_t *p = parser();
+    resp_request_t *p = parser();
     static const char req[] = "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nva\r\nl\r\n";
 
     assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), sizeof(req) - 1);
     assert_int_equal(s->commands, 1);
     assert_memory_equal(s->buf, "3|3:SET|3:key|5:va\r\nl\n", s->len);
-    node_proto_destroy(p);
+    resp_request_destroy(p);
 }
 
 static void test_proto_inline_request_splits_like_redis(void **state)
 {
     seen_t *s = *state;
-    node_proto_t *p = parser();
+    resp_request_t *p = parser();
     static const char req[] = "SET  k \"a b\\x41\\n\" 'it\\'s'\r\n";
     static const char want[] = "4|3:SET|1:k|5:a bA\n|4:it's\n";
 
@@ -118,19 +118,19 @@ static void test_proto_inline_request_splits_like_redis(void **state)
     assert_int_equal(s->commands, 1);
     assert_int_equal(s->len, sizeof(want) - 1);
     assert_memory_equal(s->buf, want, s->len);
-    node_proto_destroy(p);
+    resp_request_destroy(p);
 }
 
 static void test_proto_empty_requests_are_skipped(void **state)
 {
     seen_t *s = *state;
-    node_proto_t *p = parser();
+    resp_request_t *p = parser();
     static const char req[] = "\r\n   \r\n*0\r\n*-1\r\nPING\n";
 
     assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), sizeof(req) - 1);
     assert_int_equal(s->commands, 1);
     assert_memory_equal(s->buf, "1|4:PING\n", s->len);
-    node_proto_destroy(p);
+    resp_request_destroy(p);
 }
 
 /* A pipelined stream of RESP and inline requests, with binary payloads
@@ -147,7 +147,7 @@ static const char stream[] = "*1\r\n$4\r\nPING\r\n"
 
 static void collect(seen_t *s, const char *data, size_t len, size_t split, size_t chunk)
 {
-    node_proto_t *p = parser();
+    resp_request_t *p = parser();
     size_t off = 0;
 
     reset(s);
@@ -161,7 +161,7 @@ static void collect(seen_t *s, const char *data, size_t len, size_t split, size_
             assert_int_equal(feed_all(p, s, data + off, n), n);
         }
     }
-    node_proto_destroy(p);
+    resp_request_destroy(p);
 }
 
 static void test_proto_every_split_point_gives_same_commands(void **state)
@@ -190,10 +190,81 @@ static void test_proto_every_split_point_gives_same_commands(void **state)
     test_free(want);
 }
 
+/* A long pipeline mixing RESP and inline requests, fed whole (the parser
+ * gives the reader a piece at a time and takes back what follows a RESP
+ * request when an inline one comes next) and byte by byte. */
+static void test_proto_long_mixed_pipeline_parses_the_same_in_any_feed(void **state)
+{
+    seen_t *s = *state;
+    static const char one[] = "*2\r\n$4\r\nECHO\r\n$5\r\nab\r\nc\r\nPING\r\n*0\r\n";
+    size_t n = 500, len = n * (sizeof(one) - 1), i;
+    char *data = test_malloc(len), *want;
+    size_t want_len;
+
+    for (i = 0; i < n; i++)
+        memcpy(data + i * (sizeof(one) - 1), one, sizeof(one) - 1);
+    collect(s, data, len, len, 0);
+    assert_int_equal(s->commands, 2 * n);
+    want_len = s->len;
+    want = test_malloc(want_len);
+    memcpy(want, s->buf, want_len);
+    collect(s, data, len, 0, 1);
+    assert_int_equal(s->len, want_len);
+    assert_memory_equal(s->buf, want, want_len);
+    collect(s, data, len, 0, 4099);
+    assert_int_equal(s->len, want_len);
+    assert_memory_equal(s->buf, want, want_len);
+    test_free(want);
+    test_free(data);
+}
+
+/* Stopping inside a long pipeline hands back every byte after the command. */
+static void test_proto_stop_inside_a_long_pipeline(void **state)
+{
+    seen_t *s = *state;
+    resp_request_t *p = parser();
+    static const char one[] = "*1\r\n$4\r\nPING\r\n";
+    size_t n = 1000, len = n * (sizeof(one) - 1), i, off = 0;
+    char *data = test_malloc(len);
+    ssize_t got;
+
+    for (i = 0; i < n; i++)
+        memcpy(data + i * (sizeof(one) - 1), one, sizeof(one) - 1);
+    reset(s);
+    s->stop_after = 1;
+    while (off < len) {
+        got = feed_all(p, s, data + off, len - off);
+        assert_int_equal(got, sizeof(one) - 1); /* one command per call */
+        off += (size_t)got;
+        s->stop_after = s->commands + 1;
+    }
+    assert_int_equal(s->commands, n);
+    test_free(data);
+    resp_request_destroy(p);
+}
+
+/* Empty requests never reach a command and leave nothing held. */
+static void test_proto_many_empty_requests_hold_no_memory(void **state)
+{
+    seen_t *s = *state;
+    resp_request_t *p = parser();
+    static const char empty[] = "*0\r\n*-1\r\n";
+    size_t i, before = resp_request_memory(p);
+
+    reset(s);
+    for (i = 0; i < 20000; i++)
+        assert_int_equal(feed_all(p, s, empty, sizeof(empty) - 1), sizeof(empty) - 1);
+    assert_int_equal(s->commands, 0);
+    assert_true(resp_request_memory(p) < before + 16384);
+    assert_int_equal(resp_request_buffered(p), 0);
+    resp_request_destroy(p);
+}
+
+
 static void test_proto_stop_returns_bytes_consumed(void **state)
 {
     seen_t *s = *state;
-    node_proto_t *p = parser();
+    resp_request_t *p = parser();
     static const char req[] = "PING\r\n*1\r\n$4\r\nPING\r\nQUIT\r\n";
 
     s->stop_after = 1;
@@ -202,19 +273,19 @@ static void test_proto_stop_returns_bytes_consumed(void **state)
     s->stop_after = 0;
     assert_int_equal(feed_all(p, s, req + 20, 6), 6);
     assert_int_equal(s->commands, 3);
-    node_proto_destroy(p);
+    resp_request_destroy(p);
 }
 
 static void expect_error(seen_t *s, const char *input, size_t len, const char *reply)
 {
-    node_proto_t *p = parser();
+    resp_request_t *p = parser();
 
     reset(s);
     assert_int_equal(feed_all(p, s, input, len), RC_EPROTO);
-    assert_string_equal(node_proto_error(p), reply);
+    assert_string_equal(resp_request_error(p), reply);
     /* Sticky: nothing more is parsed. */
     assert_int_equal(feed_all(p, s, "PING\r\n", 6), RC_EPROTO);
-    node_proto_destroy(p);
+    resp_request_destroy(p);
 }
 
 #define EXPECT_ERROR(s, lit, reply) expect_error((s), (lit), sizeof(lit) - 1, (reply))
@@ -239,18 +310,18 @@ static void test_proto_malformed_input_gets_redis_error_texts(void **state)
 static void test_proto_commands_before_an_error_are_delivered(void **state)
 {
     seen_t *s = *state;
-    node_proto_t *p = parser();
+    resp_request_t *p = parser();
     static const char req[] = "PING\r\n*1\r\n$4\r\nPING\r\n*1\r\n$x\r\n";
 
     assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), RC_EPROTO);
     assert_int_equal(s->commands, 2);
-    node_proto_destroy(p);
+    resp_request_destroy(p);
 }
 
 static void test_proto_long_lines_are_refused(void **state)
 {
     seen_t *s = *state;
-    size_t n = NODE_PROTO_INLINE_MAX + 10;
+    size_t n = RESP_REQUEST_INLINE_MAX + 10;
     char *big = test_malloc(n);
 
     memset(big, 'x', n);
@@ -266,25 +337,25 @@ static void test_proto_long_lines_are_refused(void **state)
 static void test_proto_bulk_over_max_is_refused_before_its_payload(void **state)
 {
     seen_t *s = *state;
-    node_proto_t *p = node_proto_create(1 * MB, 1024 * MB);
+    resp_request_t *p = resp_request_create(1 * MB, 1024 * MB);
     static const char req[] = "*2\r\n$3\r\nGET\r\n$1048577\r\n";
 
-    node_proto_set_authenticated(p, 1);
+    resp_request_set_authenticated(p, 1);
     assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), RC_EPROTO);
-    assert_string_equal(node_proto_error(p), "ERR Protocol error: invalid bulk length");
-    assert_true(node_proto_buffered(p) < 1024);
-    node_proto_destroy(p);
+    assert_string_equal(resp_request_error(p), "ERR Protocol error: invalid bulk length");
+    assert_true(resp_request_buffered(p) < 1024);
+    resp_request_destroy(p);
 }
 
 static void test_proto_bulk_at_max_is_accepted(void **state)
 {
     seen_t *s = *state;
-    node_proto_t *p = node_proto_create(1 * MB, 1024 * MB);
+    resp_request_t *p = resp_request_create(1 * MB, 1024 * MB);
     static const char hdr[] = "*2\r\n$4\r\nECHO\r\n$1048576\r\n";
     char *payload = test_malloc(MB + 2);
     size_t off;
 
-    node_proto_set_authenticated(p, 1);
+    resp_request_set_authenticated(p, 1);
     memset(payload, 'v', MB);
     memcpy(payload + MB, "\r\n", 2);
     assert_int_equal(feed_all(p, s, hdr, sizeof(hdr) - 1), sizeof(hdr) - 1);
@@ -295,34 +366,34 @@ static void test_proto_bulk_at_max_is_accepted(void **state)
     }
     assert_int_equal(s->commands, 1);
     /* The big argument's storage is released after the command. */
-    assert_true(node_proto_memory(p) < 256 * 1024);
+    assert_true(resp_request_memory(p) < 256 * 1024);
     test_free(payload);
-    node_proto_destroy(p);
+    resp_request_destroy(p);
 }
 
 static void test_proto_query_limit_is_checked_on_announced_sizes(void **state)
 {
     seen_t *s = *state;
-    node_proto_t *p = node_proto_create(512 * MB, 1 * MB);
+    resp_request_t *p = resp_request_create(512 * MB, 1 * MB);
     static const char req[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n";
 
-    node_proto_set_authenticated(p, 1);
+    resp_request_set_authenticated(p, 1);
     assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), RC_ETOOBIG);
-    assert_true(node_proto_buffered(p) < 1024);
-    node_proto_destroy(p);
+    assert_true(resp_request_buffered(p) < 1024);
+    resp_request_destroy(p);
 }
 
 static void test_proto_huge_argument_count_allocates_nothing(void **state)
 {
     seen_t *s = *state;
-    node_proto_t *p = parser();
+    resp_request_t *p = parser();
     static const char req[] = "*2147483647\r\n$3\r\nGET\r\n";
     size_t before = rc_used_memory();
 
     assert_int_equal(feed_all(p, s, req, sizeof(req) - 1), sizeof(req) - 1);
     assert_int_equal(s->commands, 0);
     assert_true(rc_used_memory() - before < 64 * 1024);
-    node_proto_destroy(p);
+    resp_request_destroy(p);
     EXPECT_ERROR(s, "*2147483648\r\n", "ERR Protocol error: invalid multibulk length");
     EXPECT_ERROR(s, "*99999999999999999999\r\n", "ERR Protocol error: invalid multibulk length");
 }
@@ -330,18 +401,18 @@ static void test_proto_huge_argument_count_allocates_nothing(void **state)
 static void test_proto_unauthenticated_limits_follow_redis7(void **state)
 {
     seen_t *s = *state;
-    node_proto_t *p = node_proto_create(512 * MB, 1024 * MB);
+    resp_request_t *p = resp_request_create(512 * MB, 1024 * MB);
     static const char many[] = "*11\r\n";
     static const char big[] = "*2\r\n$4\r\nAUTH\r\n$16385\r\n";
 
     assert_int_equal(feed_all(p, s, many, sizeof(many) - 1), RC_EPROTO);
-    assert_string_equal(node_proto_error(p),
+    assert_string_equal(resp_request_error(p),
                         "ERR Protocol error: unauthenticated multibulk length");
-    node_proto_destroy(p);
-    p = node_proto_create(512 * MB, 1024 * MB);
+    resp_request_destroy(p);
+    p = resp_request_create(512 * MB, 1024 * MB);
     assert_int_equal(feed_all(p, s, big, sizeof(big) - 1), RC_EPROTO);
-    assert_string_equal(node_proto_error(p), "ERR Protocol error: unauthenticated bulk length");
-    node_proto_destroy(p);
+    assert_string_equal(resp_request_error(p), "ERR Protocol error: unauthenticated bulk length");
+    resp_request_destroy(p);
 }
 
 static void add_word(void *ud, const char *ptr, size_t len)
@@ -360,12 +431,12 @@ static void test_proto_split_args_handles_escapes_and_errors(void **state)
     static const char want[] = "[a][\t\\\"][][][Jxzz]"; /* "\\xzz": Redis drops the backslash */
 
     reset(s);
-    assert_int_equal(node_proto_split_args(line, sizeof(line) - 1, add_word, s), 5);
+    assert_int_equal(rc_split_args(line, sizeof(line) - 1, add_word, s), 5);
     assert_int_equal(s->len, sizeof(want) - 1);
     assert_memory_equal(s->buf, want, s->len);
-    assert_int_equal(node_proto_split_args("  ", 2, add_word, s), 0);
-    assert_int_equal(node_proto_split_args("\"a", 2, add_word, s), -1);
-    assert_int_equal(node_proto_split_args("'a'b", 4, add_word, s), -1);
+    assert_int_equal(rc_split_args("  ", 2, add_word, s), 0);
+    assert_int_equal(rc_split_args("\"a", 2, add_word, s), -1);
+    assert_int_equal(rc_split_args("'a'b", 4, add_word, s), -1);
 }
 
 int main(void)
@@ -376,6 +447,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_proto_empty_requests_are_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proto_every_split_point_gives_same_commands, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_proto_long_mixed_pipeline_parses_the_same_in_any_feed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proto_stop_inside_a_long_pipeline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proto_many_empty_requests_hold_no_memory, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_proto_stop_returns_bytes_consumed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proto_malformed_input_gets_redis_error_texts, setup,

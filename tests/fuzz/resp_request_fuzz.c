@@ -1,5 +1,5 @@
-/* tests/fuzz/node_request_fuzz.c: libFuzzer target for the client request
- * parser (node/node_proto.c). The one rule it checks beyond "no crash, no
+/* tests/fuzz/resp_request_fuzz.c: libFuzzer target for the client request
+ * parser (resp/resp_request.c). The one rule it checks beyond "no crash, no
  * leak": the commands parsed do not depend on how the bytes were split. */
 #include <stddef.h>
 #include <stdint.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/rc.h"
-#include "node/net/node_proto.h"
+#include "resp/resp_request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -16,7 +16,7 @@ typedef struct digest_s {
     uint64_t commands;
 } digest_t;
 
-static int on_cmd(void *ud, int argc, node_arg_t *argv)
+static int on_cmd(void *ud, int argc, resp_arg_t *argv)
 {
     digest_t *d = ud;
     int i;
@@ -40,20 +40,20 @@ static int on_cmd(void *ud, int argc, node_arg_t *argv)
 static ssize_t run(const uint8_t *data, size_t size, size_t chunk, int auth, digest_t *d)
 {
     /* Small limits so the fuzzer reaches them. */
-    node_proto_t *p = node_proto_create(1024 * 1024, 2 * 1024 * 1024);
+    resp_request_t *p = resp_request_create(1024 * 1024, 2 * 1024 * 1024);
     ssize_t rc = 0;
     size_t off;
 
-    node_proto_set_authenticated(p, auth);
+    resp_request_set_authenticated(p, auth);
     memset(d, 0, sizeof(*d));
     for (off = 0; off < size && rc >= 0; off += chunk) {
         size_t n = size - off < chunk ? size - off : chunk;
 
-        rc = node_proto_feed(p, (const char *)data + off, n, on_cmd, d);
+        rc = resp_request_feed(p, (const char *)data + off, n, on_cmd, d);
         if (rc >= 0 && (size_t)rc != n)
             abort(); /* the callback never stops, so all bytes are consumed */
     }
-    node_proto_destroy(p);
+    resp_request_destroy(p);
     return rc < 0 ? rc : 0;
 }
 

@@ -1,4 +1,4 @@
-/* tests/unit/node_resp_test.c: node/node_resp.c, the RESP2/RESP3 reply
+/* tests/unit/resp_scan_test.c: resp/resp_scan.c, the RESP2/RESP3 reply
  * scanner: every type, nested RESP3, every split point, every rejection. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "common/rc.h"
-#include "node/net/node_resp.h"
+#include "resp/resp_scan.h"
 
 static const char *const good[] = {
     "+OK\r\n",
@@ -110,7 +110,7 @@ static void test_scan_accepts_every_type_whole(void **state)
     for (i = 0; i < RC_ARRAY_SIZE(good); i++) {
         size_t n = strlen(good[i]);
 
-        if (node_resp_scan(good[i], n) != (ssize_t)n)
+        if (resp_scan(good[i], n) != (ssize_t)n)
             fail_msg("reply %zu (%s) not scanned whole", i, good[i]);
     }
 }
@@ -124,7 +124,7 @@ static void test_scan_every_prefix_needs_more(void **state)
         size_t n = strlen(good[i]);
 
         for (cut = 0; cut < n; cut++)
-            if (node_resp_scan(good[i], cut) != 0)
+            if (resp_scan(good[i], cut) != 0)
                 fail_msg("reply %zu cut at %zu: not 0", i, cut);
     }
 }
@@ -142,8 +142,8 @@ static void test_scan_stops_at_the_end_of_the_first_reply(void **state)
             assert_true(n + m < sizeof(buf));
             memcpy(buf, good[i], n);
             memcpy(buf + n, good[j], m);
-            assert_int_equal(node_resp_scan(buf, n + m), n);
-            assert_int_equal(node_resp_scan(buf + n, m), m);
+            assert_int_equal(resp_scan(buf, n + m), n);
+            assert_int_equal(resp_scan(buf + n, m), m);
         }
     }
 }
@@ -154,7 +154,7 @@ static void test_scan_rejects_malformed(void **state)
 
     (void)state;
     for (i = 0; i < RC_ARRAY_SIZE(bad); i++)
-        if (node_resp_scan(bad[i], strlen(bad[i])) != RC_EPROTO)
+        if (resp_scan(bad[i], strlen(bad[i])) != RC_EPROTO)
             fail_msg("bad reply %zu (%s) not rejected", i, bad[i]);
 }
 
@@ -163,15 +163,15 @@ static void test_scan_rejects_unknown_type_and_long_number_early(void **state)
     char buf[200];
 
     (void)state;
-    assert_int_equal(node_resp_scan("?", 1), RC_EPROTO);
-    assert_int_equal(node_resp_scan("+", 1), 0);
+    assert_int_equal(resp_scan("?", 1), RC_EPROTO);
+    assert_int_equal(resp_scan("+", 1), 0);
     memset(buf, '1', sizeof(buf));
     buf[0] = ':';
-    assert_int_equal(node_resp_scan(buf, 20), 0);                  /* could still end */
-    assert_int_equal(node_resp_scan(buf, sizeof(buf)), RC_EPROTO); /* no number is this long */
+    assert_int_equal(resp_scan(buf, 20), 0);                  /* could still end */
+    assert_int_equal(resp_scan(buf, sizeof(buf)), RC_EPROTO); /* no number is this long */
     buf[0] = '*';
-    assert_int_equal(node_resp_scan(buf, sizeof(buf)), RC_EPROTO);
-    assert_int_equal(node_resp_scan("", 0), 0);
+    assert_int_equal(resp_scan(buf, sizeof(buf)), RC_EPROTO);
+    assert_int_equal(resp_scan("", 0), 0);
 }
 
 static void test_scan_big_bulk_needs_more_without_reading_it(void **state)
@@ -180,37 +180,37 @@ static void test_scan_big_bulk_needs_more_without_reading_it(void **state)
 
     (void)state;
     /* 512 MB announced, 3 bytes present: needs more, reads nothing past len. */
-    assert_int_equal(node_resp_scan(hdr, sizeof(hdr) - 1), 0);
+    assert_int_equal(resp_scan(hdr, sizeof(hdr) - 1), 0);
 }
 
 static void test_scan_nesting_limit_is_64(void **state)
 {
-    char buf[NODE_RESP_MAX_DEPTH * 4 + 16];
+    char buf[RESP_SCAN_MAX_DEPTH * 4 + 16];
     size_t n = 0;
     int i;
 
     (void)state;
-    for (i = 0; i < NODE_RESP_MAX_DEPTH; i++) {
+    for (i = 0; i < RESP_SCAN_MAX_DEPTH; i++) {
         memcpy(buf + n, "*1\r\n", 4);
         n += 4;
     }
     memcpy(buf + n, ":1\r\n", 4);
-    assert_int_equal(node_resp_scan(buf, n + 4), n + 4);
+    assert_int_equal(resp_scan(buf, n + 4), n + 4);
     memmove(buf + 4, buf, n + 4);
-    assert_int_equal(node_resp_scan(buf, n + 8), RC_EPROTO); /* 65 deep */
+    assert_int_equal(resp_scan(buf, n + 8), RC_EPROTO); /* 65 deep */
     /* Attributes count as nesting too. */
     n = 0;
-    for (i = 0; i <= NODE_RESP_MAX_DEPTH; i++) {
+    for (i = 0; i <= RESP_SCAN_MAX_DEPTH; i++) {
         memcpy(buf + n, "|0\r\n", 4);
         n += 4;
     }
     memcpy(buf + n, "_\r\n", 3);
-    assert_int_equal(node_resp_scan(buf, n + 3), RC_EPROTO);
+    assert_int_equal(resp_scan(buf, n + 3), RC_EPROTO);
 }
 
 static void test_scanner_resumes_at_every_split(void **state)
 {
-    node_resp_scanner_t sc;
+    resp_scanner_t sc;
     size_t i, cut, k;
 
     (void)state;
@@ -218,16 +218,16 @@ static void test_scanner_resumes_at_every_split(void **state)
         size_t n = strlen(good[i]);
 
         for (cut = 0; cut <= n; cut++) {
-            node_resp_scanner_init(&sc);
+            resp_scanner_init(&sc);
             if (cut < n)
-                assert_int_equal(node_resp_scanner_scan(&sc, good[i], cut), 0);
-            assert_int_equal(node_resp_scanner_scan(&sc, good[i], n), n);
+                assert_int_equal(resp_scanner_scan(&sc, good[i], cut), 0);
+            assert_int_equal(resp_scanner_scan(&sc, good[i], n), n);
         }
         /* Growing one byte at a time. */
-        node_resp_scanner_init(&sc);
+        resp_scanner_init(&sc);
         for (k = 0; k < n; k++)
-            assert_int_equal(node_resp_scanner_scan(&sc, good[i], k), 0);
-        assert_int_equal(node_resp_scanner_scan(&sc, good[i], n), n);
+            assert_int_equal(resp_scanner_scan(&sc, good[i], k), 0);
+        assert_int_equal(resp_scanner_scan(&sc, good[i], n), n);
         assert_int_equal(sc.pos, 0); /* reset for the next reply */
         assert_int_equal(sc.depth, 0);
     }
@@ -241,17 +241,17 @@ static void test_aggregate_counts_and_first_offset(void **state)
     size_t first = 99;
 
     (void)state;
-    assert_int_equal(node_resp_aggregate(arr, sizeof(arr) - 1, &first), 3);
+    assert_int_equal(resp_scan_aggregate(arr, sizeof(arr) - 1, &first), 3);
     assert_int_equal(first, 4);
-    assert_int_equal(node_resp_scan(arr + first, sizeof(arr) - 1 - first), 4); /* ":1\r\n" */
-    assert_int_equal(node_resp_aggregate(map, sizeof(map) - 1, &first), 4);
+    assert_int_equal(resp_scan(arr + first, sizeof(arr) - 1 - first), 4); /* ":1\r\n" */
+    assert_int_equal(resp_scan_aggregate(map, sizeof(map) - 1, &first), 4);
     assert_int_equal(first, 4);
-    assert_int_equal(node_resp_aggregate(attr, sizeof(attr) - 1, &first), 1);
+    assert_int_equal(resp_scan_aggregate(attr, sizeof(attr) - 1, &first), 1);
     assert_int_equal(first, 16);
-    assert_int_equal(node_resp_aggregate(">2\r\n+a\r\n+b\r\n", 12, &first), 2);
-    assert_int_equal(node_resp_aggregate("*-1\r\n", 5, &first), -1);
+    assert_int_equal(resp_scan_aggregate(">2\r\n+a\r\n+b\r\n", 12, &first), 2);
+    assert_int_equal(resp_scan_aggregate("*-1\r\n", 5, &first), -1);
     assert_int_equal(first, 5);
-    assert_int_equal(node_resp_aggregate("*0\r\n", 4, &first), 0);
+    assert_int_equal(resp_scan_aggregate("*0\r\n", 4, &first), 0);
     assert_int_equal(first, 4);
 }
 
@@ -260,14 +260,14 @@ static void test_aggregate_rejects_non_aggregates(void **state)
     size_t first;
 
     (void)state;
-    assert_int_equal(node_resp_aggregate("+OK\r\n", 5, &first), RC_EPROTO);
-    assert_int_equal(node_resp_aggregate("$-1\r\n", 5, &first), RC_EPROTO);
-    assert_int_equal(node_resp_aggregate(":1\r\n", 4, &first), RC_EPROTO);
-    assert_int_equal(node_resp_aggregate("*1", 2, &first), RC_EPROTO);
-    assert_int_equal(node_resp_aggregate("*x\r\n", 4, &first), RC_EPROTO);
-    assert_int_equal(node_resp_aggregate("|1\r\n+a\r\n", 8, &first), RC_EPROTO);
-    assert_int_equal(node_resp_aggregate("|0\r\n+a\r\n", 8, &first), RC_EPROTO);
-    assert_int_equal(node_resp_aggregate("", 0, &first), RC_EPROTO);
+    assert_int_equal(resp_scan_aggregate("+OK\r\n", 5, &first), RC_EPROTO);
+    assert_int_equal(resp_scan_aggregate("$-1\r\n", 5, &first), RC_EPROTO);
+    assert_int_equal(resp_scan_aggregate(":1\r\n", 4, &first), RC_EPROTO);
+    assert_int_equal(resp_scan_aggregate("*1", 2, &first), RC_EPROTO);
+    assert_int_equal(resp_scan_aggregate("*x\r\n", 4, &first), RC_EPROTO);
+    assert_int_equal(resp_scan_aggregate("|1\r\n+a\r\n", 8, &first), RC_EPROTO);
+    assert_int_equal(resp_scan_aggregate("|0\r\n+a\r\n", 8, &first), RC_EPROTO);
+    assert_int_equal(resp_scan_aggregate("", 0, &first), RC_EPROTO);
 }
 
 static void test_integer_parses_strictly(void **state)
@@ -275,21 +275,21 @@ static void test_integer_parses_strictly(void **state)
     long long v = 7;
 
     (void)state;
-    assert_int_equal(node_resp_integer(":42\r\n", 5, &v), 0);
+    assert_int_equal(resp_scan_integer(":42\r\n", 5, &v), 0);
     assert_int_equal(v, 42);
-    assert_int_equal(node_resp_integer(":-9223372036854775808\r\n", 23, &v), 0);
+    assert_int_equal(resp_scan_integer(":-9223372036854775808\r\n", 23, &v), 0);
     assert_true(v == LLONG_MIN);
-    assert_int_equal(node_resp_integer(":9223372036854775807\r\n+OK\r\n", 27, &v), 0);
+    assert_int_equal(resp_scan_integer(":9223372036854775807\r\n+OK\r\n", 27, &v), 0);
     assert_true(v == LLONG_MAX);
-    assert_int_equal(node_resp_integer(":0\r\n", 4, &v), 0);
+    assert_int_equal(resp_scan_integer(":0\r\n", 4, &v), 0);
     assert_int_equal(v, 0);
-    assert_int_equal(node_resp_integer("+42\r\n", 5, &v), RC_EPROTO);
-    assert_int_equal(node_resp_integer(":42\r", 4, &v), RC_EPROTO);
-    assert_int_equal(node_resp_integer(":42", 3, &v), RC_EPROTO);
-    assert_int_equal(node_resp_integer(":4x\r\n", 5, &v), RC_EPROTO);
-    assert_int_equal(node_resp_integer(":042\r\n", 6, &v), RC_EPROTO);
-    assert_int_equal(node_resp_integer(":9223372036854775808\r\n", 22, &v), RC_EPROTO);
-    assert_int_equal(node_resp_integer("", 0, &v), RC_EPROTO);
+    assert_int_equal(resp_scan_integer("+42\r\n", 5, &v), RC_EPROTO);
+    assert_int_equal(resp_scan_integer(":42\r", 4, &v), RC_EPROTO);
+    assert_int_equal(resp_scan_integer(":42", 3, &v), RC_EPROTO);
+    assert_int_equal(resp_scan_integer(":4x\r\n", 5, &v), RC_EPROTO);
+    assert_int_equal(resp_scan_integer(":042\r\n", 6, &v), RC_EPROTO);
+    assert_int_equal(resp_scan_integer(":9223372036854775808\r\n", 22, &v), RC_EPROTO);
+    assert_int_equal(resp_scan_integer("", 0, &v), RC_EPROTO);
 }
 
 int main(void)

@@ -1,13 +1,14 @@
-/* node/net/node_resp.c: finds where one RESP2/RESP3 reply ends (see node_resp.h).
+/* resp/resp_scan.c: finds where one RESP2/RESP3 reply ends (see resp_scan.h).
  * The one rule: no allocation and no recursion; nesting lives in a fixed
  * stack of "elements still due" counters, so every byte is looked at once
  * and a bulk body is stepped over, never read. */
-#include "node/net/node_resp.h"
+#include "resp/resp_scan.h"
 
 #include <limits.h>
 #include <string.h>
 
 #include "common/rc.h"
+#include "common/rc_str.h"
 
 enum {
     NUM_LINE_MAX = 64
@@ -20,42 +21,6 @@ typedef enum elem_e {
     E_SCALAR = 2, /* a complete value (including null bulk / null array) */
     E_AGG = 3,    /* an aggregate header: 'count' elements follow */
 } elem_t;
-
-/* Strict integer: -?[1-9][0-9]* or 0, within long long. */
-static int parse_ll(const char *p, size_t n, long long *out)
-{
-    unsigned long long v = 0, lim = (unsigned long long)LLONG_MAX;
-    size_t i = 0;
-    int neg = 0;
-
-    if (n == 0)
-        return -1;
-    if (p[0] == '-') {
-        neg = 1;
-        i = 1;
-        lim += 1;
-        if (n == 1)
-            return -1;
-    }
-    if (p[i] == '0') {
-        if (neg || n != 1)
-            return -1;
-        *out = 0;
-        return 0;
-    }
-    for (; i < n; i++) {
-        unsigned d = (unsigned)((unsigned char)p[i] - '0');
-
-        if (d > 9 || v > (lim - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    if (neg)
-        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
-    else
-        *out = (long long)v;
-    return 0;
-}
 
 static int is_digit(char c)
 {
@@ -149,7 +114,7 @@ static elem_t element(const char *buf, size_t len, size_t pos, size_t *next, uin
         return E_SCALAR;
     case ',':
     case '(':
-        e = find_line(buf, len, start, NODE_RESP_MAX_LINE, &cr);
+        e = find_line(buf, len, start, RESP_SCAN_MAX_LINE, &cr);
         if (e != E_SCALAR)
             return e;
         n = cr - start;
@@ -187,7 +152,7 @@ static elem_t element(const char *buf, size_t len, size_t pos, size_t *next, uin
         return n == 0 ? E_SCALAR : E_ERR;
     if (type == '#')
         return n == 1 && (buf[start] == 't' || buf[start] == 'f') ? E_SCALAR : E_ERR;
-    if (parse_ll(buf + start, n, &v) != 0)
+    if (rc_string2ll(buf + start, n, &v) != 0)
         return E_ERR;
     if (type == ':')
         return E_SCALAR;
@@ -196,7 +161,7 @@ static elem_t element(const char *buf, size_t len, size_t pos, size_t *next, uin
         return E_SCALAR;
     }
     if (type == '$' || type == '!' || type == '=') {
-        if (v < 0 || v > NODE_RESP_MAX_BULK)
+        if (v < 0 || v > RESP_SCAN_MAX_BULK)
             return E_ERR;
         if (len - *next < (size_t)v + 2)
             return E_NEED;
@@ -207,7 +172,7 @@ static elem_t element(const char *buf, size_t len, size_t pos, size_t *next, uin
         *next += (size_t)v + 2;
         return E_SCALAR;
     }
-    if (v < 0 || v > NODE_RESP_MAX_COUNT)
+    if (v < 0 || v > RESP_SCAN_MAX_COUNT)
         return E_ERR;
     *count = (uint64_t)v;
     if (type == '%')
@@ -217,13 +182,13 @@ static elem_t element(const char *buf, size_t len, size_t pos, size_t *next, uin
     return *count == 0 ? E_SCALAR : E_AGG;
 }
 
-void node_resp_scanner_init(node_resp_scanner_t *sc)
+void resp_scanner_init(resp_scanner_t *sc)
 {
     sc->pos = 0;
     sc->depth = 0;
 }
 
-ssize_t node_resp_scanner_scan(node_resp_scanner_t *sc, const char *buf, size_t len)
+ssize_t resp_scanner_scan(resp_scanner_t *sc, const char *buf, size_t len)
 {
     size_t pos = sc->pos, next = 0;
     uint64_t count = 0;
@@ -245,7 +210,7 @@ ssize_t node_resp_scanner_scan(node_resp_scanner_t *sc, const char *buf, size_t 
             break;
         pos = next;
         if (e == E_AGG) {
-            if (sc->depth == NODE_RESP_MAX_DEPTH)
+            if (sc->depth == RESP_SCAN_MAX_DEPTH)
                 break;
             sc->left[sc->depth++] = count;
             continue;
@@ -254,23 +219,23 @@ ssize_t node_resp_scanner_scan(node_resp_scanner_t *sc, const char *buf, size_t 
         while (sc->depth > 0 && --sc->left[sc->depth - 1] == 0)
             sc->depth--;
         if (sc->depth == 0) {
-            node_resp_scanner_init(sc);
+            resp_scanner_init(sc);
             return (ssize_t)pos;
         }
     }
-    node_resp_scanner_init(sc);
+    resp_scanner_init(sc);
     return RC_EPROTO;
 }
 
-ssize_t node_resp_scan(const char *buf, size_t len)
+ssize_t resp_scan(const char *buf, size_t len)
 {
-    node_resp_scanner_t sc;
+    resp_scanner_t sc;
 
-    node_resp_scanner_init(&sc);
-    return node_resp_scanner_scan(&sc, buf, len);
+    resp_scanner_init(&sc);
+    return resp_scanner_scan(&sc, buf, len);
 }
 
-long node_resp_aggregate(const char *buf, size_t len, size_t *first)
+long resp_scan_aggregate(const char *buf, size_t len, size_t *first)
 {
     size_t pos = 0, next = 0;
     uint64_t count = 0, i;
@@ -286,7 +251,7 @@ long node_resp_aggregate(const char *buf, size_t len, size_t *first)
             /* Step over the attribute's entries to the value it decorates. */
             pos = next;
             for (i = 0; i + 1 < count; i++) {
-                ssize_t n = node_resp_scan(buf + pos, len - pos);
+                ssize_t n = resp_scan(buf + pos, len - pos);
 
                 if (n <= 0)
                     return RC_EPROTO;
@@ -304,11 +269,11 @@ long node_resp_aggregate(const char *buf, size_t len, size_t *first)
     return RC_EPROTO;
 }
 
-int node_resp_integer(const char *buf, size_t len, long long *out)
+int resp_scan_integer(const char *buf, size_t len, long long *out)
 {
     size_t cr;
 
     if (len < 1 || buf[0] != ':' || find_line(buf, len, 1, NUM_LINE_MAX, &cr) != E_SCALAR)
         return RC_EPROTO;
-    return parse_ll(buf + 1, cr - 1, out) == 0 ? 0 : RC_EPROTO;
+    return rc_string2ll(buf + 1, cr - 1, out) == 0 ? 0 : RC_EPROTO;
 }

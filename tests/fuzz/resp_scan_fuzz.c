@@ -1,4 +1,4 @@
-/* tests/fuzz/node_resp_fuzz.c: libFuzzer target for node/node_resp.c, the
+/* tests/fuzz/resp_scan_fuzz.c: libFuzzer target for resp/resp_scan.c, the
  * RESP reply scanner. The rules it checks beyond "no crash": a scan never
  * claims more bytes than it was given, a complete reply scans the same
  * from any prefix (0 before its end, its length after), the resumable
@@ -8,15 +8,15 @@
 #include <stdlib.h>
 
 #include "common/rc.h"
-#include "node/net/node_resp.h"
+#include "resp/resp_scan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *buf = (const char *)data;
-    node_resp_scanner_t sc;
-    ssize_t r = node_resp_scan(buf, size), r2 = 0;
+    resp_scanner_t sc;
+    ssize_t r = resp_scan(buf, size), r2 = 0;
     size_t step, got, first, p;
     long long v;
     long count;
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     /* Every prefix: never more than the prefix, never a different answer. */
     for (p = 0; p < size; p = p * 2 + 1) {
-        ssize_t rp = node_resp_scan(buf, p);
+        ssize_t rp = resp_scan(buf, p);
 
         if (rp > 0 && (size_t)rp > p)
             abort();
@@ -36,28 +36,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (r == 0 && rp != 0)
             abort(); /* the whole only needs more: no prefix is malformed */
     }
-    if (r > 0 && node_resp_scan(buf, (size_t)r) != r)
+    if (r > 0 && resp_scan(buf, (size_t)r) != r)
         abort();
     /* The resumable scanner, fed growing prefixes, agrees. */
     step = size > 0 ? (size_t)data[0] % 17 + 1 : 1;
-    node_resp_scanner_init(&sc);
+    resp_scanner_init(&sc);
     for (got = 0;; got += step) {
         if (got > size)
             got = size;
-        r2 = node_resp_scanner_scan(&sc, buf, got);
+        r2 = resp_scanner_scan(&sc, buf, got);
         if (r2 != 0 || got == size)
             break;
     }
     if (r2 != r)
         abort();
-    count = node_resp_aggregate(buf, size, &first);
+    count = resp_scan_aggregate(buf, size, &first);
     if (count != RC_EPROTO) {
         if (count < -1 || first > size)
             abort();
         if (r > 0 && count == -1 && first != (size_t)r)
             abort();
     }
-    if (node_resp_integer(buf, size, &v) == 0 && (size == 0 || buf[0] != ':'))
+    if (resp_scan_integer(buf, size, &v) == 0 && (size == 0 || buf[0] != ':'))
         abort();
     return 0;
 }

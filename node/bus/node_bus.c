@@ -17,43 +17,8 @@
 #include <openssl/rand.h>
 
 #include "common/rc.h"
+#include "common/rc_str.h"
 #include "node/bus/node_bus_internal.h"
-
-enum {
-    BUF_MIN = 4096,
-};
-
-/* ---- buffers -------------------------------------------------------------- */
-
-char *node_bus__buf_reserve(node_bus_buf_t *b, size_t n)
-{
-    if (b->cap - b->len < n || b->p == NULL) {
-        size_t want = b->cap < BUF_MIN ? BUF_MIN : b->cap;
-
-        while (want - b->len < n)
-            want *= 2;
-        b->p = rc_xrealloc(b->p, want);
-        b->cap = want;
-    }
-    return b->p + b->len;
-}
-
-void node_bus__buf_append(node_bus_buf_t *b, const void *p, size_t n)
-{
-    if (n == 0)
-        return;
-    memcpy(node_bus__buf_reserve(b, n), p, n);
-    b->len += n;
-}
-
-void node_bus__buf_trim(node_bus_buf_t *b, size_t keep)
-{
-    if (b->len == 0 && b->cap > keep) {
-        rc_free(b->p);
-        b->p = NULL;
-        b->cap = 0;
-    }
-}
 
 /* ---- identity and checks -------------------------------------------------- */
 
@@ -339,12 +304,6 @@ static void on_handle_closed(uv_handle_t *h)
     bus->handles--;
 }
 
-static int is_loopback(const char *host)
-{
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-           strcmp(host, "localhost") == 0;
-}
-
 static int listen_one(node_bus_t *bus, const char *host, int port)
 {
     struct sockaddr_storage ss;
@@ -387,7 +346,7 @@ static int listen_all(node_bus_t *bus, const node_bus_config_t *cfg)
             host = "0.0.0.0";
         else if (strcmp(host, "::*") == 0)
             host = "::";
-        if (secret_of(bus)[0] == '\0' && !is_loopback(host)) {
+        if (secret_of(bus)[0] == '\0' && !rc_is_loopback_host(host)) {
             skipped = 1;
             continue;
         }

@@ -7,22 +7,11 @@
 
 #include <uv.h>
 
+#include "common/rc_buf.h"
 #include "node/bus/node_bus.h"
 
 typedef struct bus_conn_s bus_conn_t;
 
-/* A growable byte buffer (until common/ has one). */
-typedef struct node_bus_buf_s {
-    char *p;
-    size_t len;
-    size_t cap;
-} node_bus_buf_t;
-
-/* Room for 'n' more bytes at b->p + b->len (aborts on OOM). */
-char *node_bus__buf_reserve(node_bus_buf_t *b, size_t n);
-void node_bus__buf_append(node_bus_buf_t *b, const void *p, size_t n);
-/* Frees the memory of 'b' when it is larger than 'keep' bytes. */
-void node_bus__buf_trim(node_bus_buf_t *b, size_t keep);
 
 typedef enum node_link_state_e {
     NODE_LINK_IDLE = 0,
@@ -55,14 +44,14 @@ struct node_link_s {
 
     /* Output: handshake frames, then (once open) control frames or batch
      * bytes. The write in flight owns the w* buffers (swapped in). */
-    node_bus_buf_t hs;
-    node_bus_buf_t out;
-    node_bus_buf_t whs;
-    node_bus_buf_t wout;
+    rc_buf_t hs;
+    rc_buf_t out;
+    rc_buf_t whs;
+    rc_buf_t wout;
     uint8_t whdr[NODE_BUS_HEADER]; /* BATCH header of the write in flight */
 
     /* Input of data links: replies, in[ipos..len) not consumed yet. */
-    node_bus_buf_t in;
+    rc_buf_t in;
     size_t ipos;
 
     int64_t started;   /* connect began */

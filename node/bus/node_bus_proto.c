@@ -254,28 +254,23 @@ void node_bus_reader_init(node_bus_reader_t *r)
 
 void node_bus_reader_free(node_bus_reader_t *r)
 {
-    rc_free(r->buf);
+    rc_buf_free(&r->in);
     memset(r, 0, sizeof(*r));
 }
 
 size_t node_bus_reader_pending(const node_bus_reader_t *r)
 {
-    return r->len;
+    return r->in.len;
 }
 
-/* Appends up to 'want' - r->len bytes of data[*pos..len) to the buffer. */
+/* Appends up to 'want' - r->in.len bytes of data[*pos..len) to the frame. */
 static void fill(node_bus_reader_t *r, size_t want, const uint8_t *data, size_t len, size_t *pos)
 {
-    size_t n = want - r->len;
+    size_t n = want - r->in.len;
 
     if (n > len - *pos)
         n = len - *pos;
-    if (r->cap < want) {
-        r->buf = rc_xrealloc(r->buf, want);
-        r->cap = want;
-    }
-    memcpy(r->buf + r->len, data + *pos, n);
-    r->len += n;
+    rc_buf_append(&r->in, data + *pos, n);
     *pos += n;
 }
 
@@ -297,23 +292,23 @@ ssize_t node_bus_reader_feed(node_bus_reader_t *r, const uint8_t *data, size_t l
 
     if (r->err != 0)
         return r->err;
-    if (r->len > 0) {
-        /* Finish the partial frame first. The buffer is sized for the whole
-         * frame as soon as its header is known, never more. */
-        if (r->len < NODE_BUS_HEADER) {
+    if (r->in.len > 0) {
+        /* Finish the partial frame first: the buffer holds one frame at
+         * most (NODE_BUS_HEADER + NODE_BUS_MAX_PAYLOAD, doubled at worst). */
+        if (r->in.len < NODE_BUS_HEADER) {
             fill(r, NODE_BUS_HEADER, data, len, &pos);
-            if (!prefix_ok(r->buf, r->len))
+            if (!prefix_ok((const uint8_t *)r->in.data, r->in.len))
                 goto bad;
-            if (r->len < NODE_BUS_HEADER)
+            if (r->in.len < NODE_BUS_HEADER)
                 return (ssize_t)len;
         }
-        if (node_bus_header_decode(r->buf, r->len, &h) != 0)
+        if (node_bus_header_decode((const uint8_t *)r->in.data, r->in.len, &h) != 0)
             goto bad;
         fill(r, NODE_BUS_HEADER + (size_t)h.len, data, len, &pos);
-        if (r->len < NODE_BUS_HEADER + (size_t)h.len)
+        if (r->in.len < NODE_BUS_HEADER + (size_t)h.len)
             return (ssize_t)len;
-        r->len = 0;
-        if (cb(arg, &h, r->buf + NODE_BUS_HEADER) != 0)
+        rc_buf_reset(&r->in);
+        if (cb(arg, &h, (const uint8_t *)r->in.data + NODE_BUS_HEADER) != 0)
             return (ssize_t)pos;
     }
     while (pos < len) {
@@ -339,7 +334,7 @@ ssize_t node_bus_reader_feed(node_bus_reader_t *r, const uint8_t *data, size_t l
 
 bad:
     r->err = RC_EPROTO;
-    r->len = 0;
+    rc_buf_reset(&r->in);
     return r->err;
 }
 

@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/rc_buf.h"
+
 enum node_bus_limit_e {
     NODE_BUS_MAGIC = 0x31424352u, /* bytes 'R','C','B','1' little-endian */
     NODE_BUS_VERSION = 3,         /* 3: data links carry BATCH frames */
@@ -143,10 +145,8 @@ void node_bus_mac(const void *secret, size_t secret_len, int initiator_side,
 /* Bounded: never buffers more than one partial frame (at most NODE_BUS_HEADER
  * + NODE_BUS_MAX_PAYLOAD bytes). */
 typedef struct node_bus_reader_s {
-    uint8_t *buf;
-    size_t len;
-    size_t cap;
-    int err; /* sticky RC_EPROTO after a bad header */
+    rc_buf_t in; /* the frame being read */
+    int err;     /* sticky RC_EPROTO after a bad header */
 } node_bus_reader_t;
 
 /* Called once per complete frame. 'payload' (h->len bytes) is valid only

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "common/rc.h"
+#include "common/rc_buf.h"
 #include "node/bus/node_bus_internal.h"
 
 enum {
@@ -87,11 +88,11 @@ static void link_free(node_link_t *l)
             break;
         }
     }
-    rc_free(l->hs.p);
-    rc_free(l->out.p);
-    rc_free(l->whs.p);
-    rc_free(l->wout.p);
-    rc_free(l->in.p);
+    rc_buf_free(&l->hs);
+    rc_buf_free(&l->out);
+    rc_buf_free(&l->whs);
+    rc_buf_free(&l->wout);
+    rc_buf_free(&l->in);
     rc_free(l);
 }
 
@@ -126,9 +127,9 @@ static void link_fail(node_link_t *l, int err, const char *what, const char *rea
     snprintf(l->why, sizeof(l->why), "%s", reason != NULL ? reason : rc_strerror(err));
     log_failure(l, err, what);
     l->backoff = l->backoff * 2 > l->o.backoff_max_ms ? l->o.backoff_max_ms : l->backoff * 2;
-    l->hs.len = 0;
-    l->out.len = 0;
-    l->in.len = 0;
+    rc_buf_reset(&l->hs);
+    rc_buf_reset(&l->out);
+    rc_buf_reset(&l->in);
     l->ipos = 0;
     l->state = NODE_LINK_CLOSING;
     uv_close((uv_handle_t *)&l->tcp, on_closed);
@@ -155,18 +156,17 @@ static void on_write(uv_write_t *req, int status)
     node_link_t *l = req->data;
 
     l->writing = 0;
-    l->whs.len = 0;
-    l->wout.len = 0;
-    node_bus__buf_trim(&l->wout, LINK_BUF_KEEP);
+    rc_buf_reset(&l->whs);
+    rc_buf_reset_trim(&l->wout, LINK_BUF_KEEP);
     if (l->state == NODE_LINK_CLOSING || l->state == NODE_LINK_IDLE)
         return;
     if (status < 0)
         link_fail(l, status, "lost link to", NULL);
 }
 
-static void swap(node_bus_buf_t *a, node_bus_buf_t *b)
+static void swap(rc_buf_t *a, rc_buf_t *b)
 {
-    node_bus_buf_t t = *a;
+    rc_buf_t t = *a;
 
     *a = *b;
     *b = t;
@@ -185,7 +185,7 @@ static void link_flush(node_link_t *l)
     if (l->writing || (l->state != NODE_LINK_HANDSHAKE && !open))
         return;
     if (l->hs.len > 0)
-        bufs[nbufs++] = uv_buf_init(l->hs.p, (unsigned)l->hs.len);
+        bufs[nbufs++] = uv_buf_init(l->hs.data, (unsigned)l->hs.len);
     if (open && l->out.len > 0) {
         if (!is_control(l)) {
             node_bus_t *bus = l->bus;
@@ -195,7 +195,7 @@ static void link_flush(node_link_t *l)
             bufs[nbufs++] = uv_buf_init((char *)l->whdr, NODE_BUS_HEADER);
             bus->stats.batches_sent++;
         }
-        bufs[nbufs++] = uv_buf_init(l->out.p, (unsigned)l->out.len);
+        bufs[nbufs++] = uv_buf_init(l->out.data, (unsigned)l->out.len);
     }
     if (nbufs == 0)
         return;
@@ -208,19 +208,20 @@ static void link_flush(node_link_t *l)
     }
     done = n < 0 ? 0 : (size_t)n;
     if (done == total) {
-        l->hs.len = 0;
+        rc_buf_reset(&l->hs);
         if (open)
-            l->out.len = 0;
-        node_bus__buf_trim(&l->out, LINK_BUF_KEEP);
+            rc_buf_reset_trim(&l->out, LINK_BUF_KEEP);
         return;
     }
     /* Skip what the kernel took; the rest stays valid in the w* buffers. */
-    if (l->hs.len > 0)
+    if (l->hs.len > 0) {
         swap(&l->hs, &l->whs);
-    if (open && l->out.len > 0)
+        rc_buf_reset(&l->hs); /* the spare, emptied when its write ended */
+    }
+    if (open && l->out.len > 0) {
         swap(&l->out, &l->wout);
-    l->hs.len = 0;
-    l->out.len = 0;
+        rc_buf_reset(&l->out);
+    }
     for (i = 0; i < nbufs; i++) {
         /* the bufs point into whs / whdr / wout now (same memory) */
         size_t skip = done < bufs[i].len ? done : bufs[i].len;
@@ -256,7 +257,7 @@ static void hs_emit(void *arg, const void *bytes, size_t len)
 {
     node_link_t *l = arg;
 
-    node_bus__buf_append(&l->hs, bytes, len);
+    rc_buf_append(&l->hs, bytes, len);
 }
 
 static int on_frame(void *arg, const node_bus_header_t *h, const uint8_t *payload)
@@ -337,7 +338,7 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     node_link_t *l = handle->data;
 
     (void)suggested;
-    *buf = uv_buf_init(node_bus__buf_reserve(&l->in, LINK_READ), LINK_READ);
+    *buf = uv_buf_init(rc_buf_reserve(&l->in, LINK_READ), LINK_READ);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -352,10 +353,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                   nread == UV_EOF ? "connection closed by peer" : NULL);
         return;
     }
-    l->in.len += (size_t)nread;
+    rc_buf_commit(&l->in, (size_t)nread);
     l->last_used = node_bus_now(l->bus);
     if (is_control(l) || l->state == NODE_LINK_HANDSHAKE) {
-        ssize_t n = handshake(l, l->in.p + l->ipos, l->in.len - l->ipos);
+        ssize_t n = handshake(l, l->in.data + l->ipos, l->in.len - l->ipos);
 
         if (n < 0)
             return;
@@ -371,7 +372,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     /* Replies: the owner may queue more on this link (or close it) from
      * inside on_data: re-read the state every round. */
     while (l->state == NODE_LINK_OPEN && !is_control(l) && l->ipos < l->in.len) {
-        ssize_t n = l->ops->on_data(l->arg, l, l->in.p + l->ipos, l->in.len - l->ipos);
+        ssize_t n = l->ops->on_data(l->arg, l, l->in.data + l->ipos, l->in.len - l->ipos);
 
         if (l->state != NODE_LINK_OPEN)
             return;
@@ -384,11 +385,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         l->ipos += (size_t)n;
     }
     if (l->ipos == l->in.len) {
-        l->ipos = l->in.len = 0;
-        node_bus__buf_trim(&l->in, LINK_BUF_KEEP);
+        l->ipos = 0;
+        rc_buf_reset_trim(&l->in, LINK_BUF_KEEP);
     } else if (l->ipos > 0) {
-        memmove(l->in.p, l->in.p + l->ipos, l->in.len - l->ipos);
-        l->in.len -= l->ipos;
+        rc_buf_consume(&l->in, l->ipos);
         l->ipos = 0;
     }
 }
@@ -539,11 +539,11 @@ int node_link_send(node_link_t *l, uint8_t type, const void *payload, size_t len
     l->last_used = node_bus_now(bus);
     if (l->state != NODE_LINK_OPEN && l->out.len + NODE_BUS_HEADER + len > NODE_LINK_QUEUE_MAX)
         return -ENOBUFS; /* paxos retries what matters; pings are periodic */
-    p = node_bus__buf_reserve(&l->out, NODE_BUS_HEADER + len);
+    p = rc_buf_reserve(&l->out, NODE_BUS_HEADER + len);
     if (node_bus_frame((uint8_t *)p, NODE_BUS_HEADER + len, type, bus->id, bus->incarnation,
                        bus->epoch, payload, len) == 0)
         return -EINVAL;
-    l->out.len += NODE_BUS_HEADER + len;
+    rc_buf_commit(&l->out, NODE_BUS_HEADER + len);
     bus->stats.frames_sent++;
     if (l->state == NODE_LINK_IDLE && node_bus_now(bus) >= l->retry_at)
         link_connect(l);
@@ -573,12 +573,12 @@ int node_link_ready(node_link_t *l, const char **why)
 
 char *node_link_reserve(node_link_t *l, size_t n)
 {
-    return node_bus__buf_reserve(&l->out, n);
+    return rc_buf_reserve(&l->out, n);
 }
 
 void node_link_commit(node_link_t *l, size_t n)
 {
-    l->out.len += n;
+    rc_buf_commit(&l->out, n);
     l->last_used = node_bus_now(l->bus);
 }
 

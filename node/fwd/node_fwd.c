@@ -23,8 +23,9 @@
 #include "node/bus/node_bus.h"
 #include "node/cluster/node_cluster.h"
 #include "node/net/node_reply.h"
-#include "resp/resp_scan.h"
 #include "node/net/node_server.h"
+#include "resp/resp_scan.h"
+#include "resp/resp_write.h"
 
 enum {
     NO_PART = UINT32_MAX, /* a pend_t for a whole request, not a split part */
@@ -266,36 +267,19 @@ static size_t format_error(char *buf, const char *addr, const char *reason)
 
 /* ---- links ---- */
 
-static size_t fmt_len(char *p, char prefix, size_t v)
-{
-    char tmp[24];
-    size_t n = 0, len = 0;
-
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    p[len++] = prefix;
-    while (n > 0)
-        p[len++] = tmp[--n];
-    p[len++] = '\r';
-    p[len++] = '\n';
-    return len;
-}
-
 /* Appends the request argv[0..argc) to the link's batch as a RESP array. */
 static void append_request(flink_t *fl, int argc, const resp_arg_t *const *argv)
 {
-    size_t need = 24, n;
+    size_t need = RESP_HEADER_MAX, n;
     char *p;
     int i;
 
     for (i = 0; i < argc; i++)
-        need += argv[i]->len + 26;
+        need += argv[i]->len + RESP_HEADER_MAX + 2;
     p = node_link_reserve(fl->link, need);
-    n = fmt_len(p, '*', (size_t)argc);
+    n = resp_write_header(p, '*', argc);
     for (i = 0; i < argc; i++) {
-        n += fmt_len(p + n, '$', argv[i]->len);
+        n += resp_write_header(p + n, '$', (long long)argv[i]->len);
         memcpy(p + n, argv[i]->ptr, argv[i]->len);
         n += argv[i]->len;
         p[n++] = '\r';

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "common/rc.h"
+#include "common/rc_str.h"
 #include "node/net/node_reply.h"
 #include "node/net/node_server.h"
 
@@ -564,22 +565,19 @@ static void format_addr(const struct sockaddr_storage *ss, char *out, size_t siz
     }
 }
 
-/* Redis 7.0's connIsLocal() for protected mode: exactly 127.0.0.1 or ::1
- * (not all of 127/8, and not a v4-mapped address). */
+/* Protected mode's rule (rc_is_loopback_ip(): exactly 127.0.0.1 or ::1) on
+ * the peer's address; unix sockets are local. */
 static int is_loopback(const struct sockaddr_storage *ss)
 {
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)ss;
+    char ip[64] = "";
 
-        return ntohl(sin->sin_addr.s_addr) == 0x7f000001u;
-    }
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)ss;
-        static const unsigned char v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-
-        return memcmp(sin6->sin6_addr.s6_addr, v6_loop, 16) == 0;
-    }
-    return 1; /* unix sockets: local */
+    if (ss->ss_family == AF_INET)
+        uv_ip4_name((const struct sockaddr_in *)(const void *)ss, ip, sizeof(ip));
+    else if (ss->ss_family == AF_INET6)
+        uv_ip6_name((const struct sockaddr_in6 *)(const void *)ss, ip, sizeof(ip));
+    else
+        return 1;
+    return rc_is_loopback_ip(ip);
 }
 
 static const char denied_msg[] =

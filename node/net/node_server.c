@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/rc.h"
+#include "common/rc_str.h"
 #include "node/core/node_config.h"
 #include "node/data/node_db.h"
 
@@ -302,14 +303,6 @@ static int listen_one(node_server_t *server, const char *spec)
     return 0;
 }
 
-static int is_loopback_spec(const char *spec)
-{
-    if (spec[0] == '-')
-        spec++;
-    return strncmp(spec, "127.", 4) == 0 || strcmp(spec, "::1") == 0 ||
-           strcmp(spec, "localhost") == 0;
-}
-
 static int start_listeners(node_server_t *server)
 {
     char *copy = rc_xstrdup(server->config.bind != NULL ? server->config.bind : "127.0.0.1");
@@ -317,7 +310,7 @@ static int start_listeners(node_server_t *server)
     int err = 0, public = 0;
 
     for (tok = strtok_r(copy, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
-        if (!is_loopback_spec(tok))
+        if (!rc_is_loopback_host(tok[0] == '-' ? tok + 1 : tok))
         public = 1;
         err = listen_one(server, tok);
         if (err != 0)

@@ -97,8 +97,8 @@ static ssize_t read_all(const uint8_t *data, size_t size, size_t chunk, digest_t
         rc = node_bus_reader_feed(&r, data + off, n, on_frame, d);
         if (rc >= 0 && (size_t)rc != n)
             abort();
-        if (r.cap > NODE_BUS_HEADER + NODE_BUS_MAX_PAYLOAD)
-            abort(); /* bounded: one partial frame at most */
+        if (r.in.cap > 2 * (NODE_BUS_HEADER + NODE_BUS_MAX_PAYLOAD))
+            abort(); /* bounded: one partial frame at most (the buffer doubles) */
     }
     node_bus_reader_free(&r);
     return rc < 0 ? rc : 0;

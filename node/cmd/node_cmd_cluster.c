@@ -288,12 +288,11 @@ static void cluster_shards(node_client_t *c, node_cluster_t *cl)
 
 /* --- keys in a slot ------------------------------------------------------- */
 
-/* There is no per-slot key index in node_db yet: COUNTKEYSINSLOT and
- * GETKEYSINSLOT walk the whole keyspace with node_db_foreach(), O(keys).
- * Fine for tools and tests; migration will want a real index. */
+/* The keyspace is kept per slot (node_db.h): COUNTKEYSINSLOT is O(1) and
+ * GETKEYSINSLOT O(count), both counting expired keys not yet reclaimed, as
+ * Redis does. */
 typedef struct slot_keys_s {
-    node_client_t *c; /* NULL: count only */
-    unsigned slot;
+    node_client_t *c;
     long long max;
     long long n;
 } slot_keys_t;
@@ -307,16 +306,12 @@ static void on_slot_key(void *priv, node_obj_t *o)
     if (sk->n >= sk->max)
         return;
     key = node_obj_key(o, &klen);
-    if (ring_keyslot(key, klen) != sk->slot)
-        return;
     sk->n++;
-    if (sk->c != NULL)
-        node_reply_bulk(sk->c, key, klen);
+    node_reply_bulk(sk->c, key, klen);
 }
 
 static void cluster_countkeysinslot(node_client_t *c)
 {
-    slot_keys_t sk = {NULL, 0, 0, 0};
     long long slot;
 
     if (node__get_ll_or_reply(c, 2, &slot) != 0)
@@ -325,16 +320,14 @@ static void cluster_countkeysinslot(node_client_t *c)
         node_reply_error(c, "ERR Invalid slot");
         return;
     }
-    sk.slot = (unsigned)slot;
-    sk.max = (long long)node_db_size(c->db);
-    node_db_foreach(c->db, on_slot_key, &sk);
-    node_reply_int(c, sk.n);
+    node_reply_int(c, (long long)node_db_slot_count(c->db, (unsigned)slot));
 }
 
 static void cluster_getkeysinslot(node_client_t *c)
 {
-    slot_keys_t sk = {NULL, 0, 0, 0};
+    slot_keys_t sk = {NULL, 0, 0};
     long long slot, max;
+    uint64_t cursor = 0;
     void *h;
 
     if (node__get_ll_or_reply(c, 2, &slot) != 0 || node__get_ll_or_reply(c, 3, &max) != 0)
@@ -344,11 +337,14 @@ static void cluster_getkeysinslot(node_client_t *c)
         return;
     }
     sk.c = c;
-    sk.slot = (unsigned)slot;
     sk.max = max;
     h = node_reply_defer_array(c);
-    if (max > 0)
-        node_db_foreach(c->db, on_slot_key, &sk);
+    /* One pass of the slot's cursor, with no write in between: no key twice. */
+    if (max > 0) {
+        do {
+            cursor = node_db_slot_scan(c->db, (unsigned)slot, cursor, on_slot_key, &sk);
+        } while (cursor != 0 && sk.n < sk.max);
+    }
     node_reply_set_deferred_array(c, h, (long)sk.n);
 }
 

@@ -1,9 +1,29 @@
-/* node/data/node_db.c: the keyspace: one intrusive dict of objects (node_obj.h),
- * TTLs stored inline in the object plus a vector of the volatile objects
- * (for sampling by active expiry and volatile-* eviction), lazy and active
- * expiry, and maxmemory eviction with a Redis-style candidate pool.
+/* node/data/node_db.c: the keyspace, kept as one intrusive dict of objects
+ * (node_obj.h) PER SLOT, plus TTLs stored inline in the object and a vector
+ * of the volatile objects (for sampling by active expiry and volatile-*
+ * eviction), lazy and active expiry, maxmemory eviction with a Redis-style
+ * candidate pool, and the change observers.
  * The one rule: the db never reads a clock; time comes from
- * node_db_set_now(), so tests drive expiry with fake time. */
+ * node_db_set_now(), so tests drive expiry with fake time.
+ *
+ * Why one table per slot (as Valkey 8's kvstore) rather than one table plus
+ * a per-slot index beside it: a second index (a per-slot list or dict
+ * threaded through the objects, as Redis 7.0's slot-to-keys list) costs
+ * 16 bytes or more per key and a second link/unlink on every insert and
+ * delete; tables split by slot cost nothing per key (the buckets are the
+ * same buckets, only cut into 16384 tables) and give each slot, for free,
+ * an O(1) count and the reverse-binary SCAN cursor of node_dict, which is
+ * what the slot hand-off needs: iterate one slot while writes go on,
+ * seeing every key that stays, through growth, shrinking and rehashing.
+ * The price is a CRC16 of the key on each lookup (the slot function, a few
+ * ns for short keys) and a Fenwick tree over the slot sizes, so that a
+ * random key (RANDOMKEY, allkeys-* eviction sampling) stays uniform over
+ * keys and SCAN skips empty slots in O(log slots):
+ *
+ *   slots[0..16383] --> node_dict of that slot's objects (NULL until used)
+ *   fen[1..16384]   --> Fenwick tree of node_dict_size(slots[i])
+ *   SCAN cursor     =   slot cursor << 14 | slot
+ */
 #include "node/data/node_db.h"
 
 #include <ctype.h>
@@ -17,6 +37,7 @@
 #include "common/rc.h"
 #include "node/data/node_dict.h"
 #include "node/data/node_obj.h"
+#include "ring/ring.h"
 
 #define LRU_MASK          0xFFFFFFu
 #define LRU_SHIFT         10 /* LRU clock unit: 1024 ms, 24 bits: about 194 days */
@@ -24,6 +45,9 @@
 #define POOL_INLINE_KEY   48
 #define EXPIRE_SAMPLES    20
 #define REHASH_CRON_STEPS 1000
+#define SLOT_BITS         14 /* RING_SLOTS == 1 << SLOT_BITS */
+#define SLOT_WORDS        (RING_SLOTS / 64)
+#define PEND_SMALL        16 /* pending writes deduplicated by a linear search */
 
 typedef struct pool_entry_s {
     uint64_t score; /* higher: better victim; 0: empty slot */
@@ -32,8 +56,26 @@ typedef struct pool_entry_s {
     char small[POOL_INLINE_KEY];
 } pool_entry_t;
 
+typedef struct observer_s {
+    node_db_observer_fn *fn;
+    void *priv;
+} observer_t;
+
+/* A key a command may have written, reported by node_db_end_command(). */
+typedef struct pending_s {
+    unsigned slot;
+    int sure;           /* written by a db function (not only looked up for write) */
+    uint64_t mutations; /* node__mutations when it was looked up */
+    size_t off, klen;   /* key bytes in pend_keys */
+} pending_t;
+
 struct node_db_s {
-    node_dict_t *keys;
+    node_dict_t *slots[RING_SLOTS];
+    size_t fen[RING_SLOTS + 1];     /* Fenwick tree of the slot sizes */
+    uint64_t rehashing[SLOT_WORDS]; /* slots whose table may be rehashing */
+    uint64_t *drop_cursor;          /* per slot, while some slot is being dropped */
+    size_t ndropping;               /* nonzero drop cursors */
+    size_t nkeys;
     node_obj_t **vol; /* objects with a TTL; each stores its index */
     size_t nvol, capvol;
     int64_t now_ms;
@@ -41,7 +83,18 @@ struct node_db_s {
     uint64_t rng;
     node_db_stats_t stats;
     pool_entry_t pool[POOL_SIZE];
+    /* observers */
+    int nobs;
+    int notifying; /* inside an observer call: the db must not be written */
+    observer_t obs[NODE_DB_OBSERVERS_MAX];
+    pending_t *pend;
+    size_t npend, cappend;
+    char *pend_keys;
+    size_t pend_used, pend_cap;
 };
+
+/* Bumped by every change of a value structure (node_obj_*.c). */
+uint64_t node__mutations;
 
 /* ---------------------------------------------------------------- */
 /* objects */
@@ -89,12 +142,12 @@ static void obj_set_vidx(node_obj_t *o, uint32_t idx)
     memcpy(obj_ttl(o) + 8, &idx, 4);
 }
 
-static void obj_set_when(node_obj_t *o, int64_t when)
+void node__obj_set_expire(node_obj_t *o, int64_t when)
 {
     memcpy(obj_ttl(o), &when, 8);
 }
 
-static node_obj_t *obj_alloc(const char *key, size_t klen, size_t vsize, int vol)
+node_obj_t *node__obj_alloc(const char *key, size_t klen, size_t vsize, int vol)
 {
     node_obj_t *o = rc_xmalloc(sizeof(*o) + klen + vsize + (vol ? NODE_OBJ_TTL_SIZE : 0));
 
@@ -109,8 +162,10 @@ static node_obj_t *obj_alloc(const char *key, size_t klen, size_t vsize, int vol
 }
 
 /* Frees what the value owns, then the object. */
-static void obj_free(node_obj_t *o)
+void node_obj_free(node_obj_t *o)
 {
+    if (o == NULL)
+        return;
     if (o->enc == NODE_ENC_RAW)
         rc_free(node__obj_ptr(o));
     else if (o->type == NODE_OBJ_HASH)
@@ -130,7 +185,7 @@ static const char *obj_dict_key(const node_dict_entry_t *e, size_t *len)
 
 static void obj_dict_destroy(node_dict_entry_t *e)
 {
-    obj_free((node_obj_t *)e);
+    node_obj_free((node_obj_t *)e);
 }
 
 static const node_dict_type_t keyspace_type = {obj_dict_key, obj_dict_destroy};
@@ -290,19 +345,19 @@ size_t node__format_ld(char *buf, long double v)
 
 /* Builds a string object: integer-encoded when 'val' is a canonical
  * integer, embedded when small, out of line otherwise. */
-static node_obj_t *obj_new_str(const char *key, size_t klen, const void *val, size_t vlen, int vol)
+node_obj_t *node__obj_new_str(const char *key, size_t klen, const void *val, size_t vlen, int vol)
 {
     node_obj_t *o;
     long long n;
 
     if (vlen <= 20 && node__parse_ll(val, vlen, &n) == 0) {
         int64_t n64 = n;
-        o = obj_alloc(key, klen, 8, vol);
+        o = node__obj_alloc(key, klen, 8, vol);
         o->enc = NODE_ENC_INT;
         memcpy(node__obj_val(o), &n64, 8);
     } else if (vlen <= NODE_OBJ_EMB_MAX) {
         uint32_t l = (uint32_t)vlen;
-        o = obj_alloc(key, klen, 4 + vlen, vol);
+        o = node__obj_alloc(key, klen, 4 + vlen, vol);
         o->enc = NODE_ENC_EMB;
         memcpy(node__obj_val(o), &l, 4);
         if (vlen > 0)
@@ -311,7 +366,7 @@ static node_obj_t *obj_new_str(const char *key, size_t klen, const void *val, si
         node_obj_raw_t *raw = rc_xmalloc(sizeof(*raw) + vlen);
         raw->len = vlen;
         memcpy(raw->data, val, vlen);
-        o = obj_alloc(key, klen, sizeof(void *), vol);
+        o = node__obj_alloc(key, klen, sizeof(void *), vol);
         o->enc = NODE_ENC_RAW;
         node__obj_set_ptr(o, raw);
     }
@@ -323,7 +378,7 @@ static node_obj_t *obj_new_str(const char *key, size_t klen, const void *val, si
 static node_obj_t *obj_clone(const node_obj_t *o, int vol)
 {
     size_t vsize = obj_vsize(o);
-    node_obj_t *c = obj_alloc((const char *)o->data, o->klen, vsize, vol);
+    node_obj_t *c = node__obj_alloc((const char *)o->data, o->klen, vsize, vol);
 
     c->lru = o->lru;
     c->type = o->type;
@@ -367,21 +422,302 @@ static void vol_remove(node_db_t *db, node_obj_t *o)
 }
 
 /* ---------------------------------------------------------------- */
+/* slot tables */
+
+static unsigned obj_slot(const node_obj_t *o)
+{
+    return ring_keyslot(o->data, o->klen);
+}
+
+static void fen_add(node_db_t *db, unsigned slot, size_t delta)
+{
+    for (size_t i = (size_t)slot + 1; i <= RING_SLOTS; i += i & (~i + 1))
+        db->fen[i] += delta; /* delta (size_t)-1 wraps: a decrement */
+}
+
+/* Keys in the slots below 'slot'. */
+static size_t fen_prefix(const node_db_t *db, unsigned slot)
+{
+    size_t sum = 0;
+
+    for (size_t i = slot; i > 0; i -= i & (~i + 1))
+        sum += db->fen[i];
+    return sum;
+}
+
+/* The slot holding the key of rank 'r' (0 <= r < nkeys) in slot order. */
+static unsigned fen_find(const node_db_t *db, size_t r)
+{
+    size_t pos = 0;
+
+    for (size_t step = RING_SLOTS; step > 0; step >>= 1) {
+        if (pos + step <= RING_SLOTS && db->fen[pos + step] <= r) {
+            pos += step;
+            r -= db->fen[pos];
+        }
+    }
+    return (unsigned)pos;
+}
+
+/* The first slot >= 'from' holding a key, or RING_SLOTS. */
+static unsigned next_slot(const node_db_t *db, unsigned from)
+{
+    size_t r;
+
+    if (from >= RING_SLOTS)
+        return RING_SLOTS;
+    r = fen_prefix(db, from);
+    return r >= db->nkeys ? RING_SLOTS : fen_find(db, r);
+}
+
+static void note_rehash(node_db_t *db, unsigned slot, const node_dict_t *d)
+{
+    if (node_dict_is_rehashing(d))
+        db->rehashing[slot / 64] |= 1ULL << (slot % 64);
+}
+
+static node_dict_t *slot_table(node_db_t *db, unsigned slot)
+{
+    if (db->slots[slot] == NULL)
+        db->slots[slot] = node_dict_create(&keyspace_type);
+    return db->slots[slot];
+}
+
+/* The per-slot drop cursors exist only while a drop is under way. */
+static void set_drop_cursor(node_db_t *db, unsigned slot, uint64_t cur)
+{
+    if (db->drop_cursor == NULL) {
+        if (cur == 0)
+            return;
+        db->drop_cursor = rc_xcalloc(RING_SLOTS, sizeof(*db->drop_cursor));
+    }
+    db->ndropping += (cur != 0) - (db->drop_cursor[slot] != 0);
+    db->drop_cursor[slot] = cur;
+    if (db->ndropping == 0) {
+        rc_free(db->drop_cursor);
+        db->drop_cursor = NULL;
+    }
+}
+
+/* Frees the empty table of 'slot' (no iterator may be open on it). */
+static void slot_free(node_db_t *db, unsigned slot)
+{
+    node_dict_destroy(db->slots[slot]);
+    db->slots[slot] = NULL;
+    db->rehashing[slot / 64] &= ~(1ULL << (slot % 64));
+    set_drop_cursor(db, slot, 0);
+}
+
+/* ---------------------------------------------------------------- */
+/* observers */
+
+static void notify(node_db_t *db, node_db_change_kind_t kind, unsigned slot, const node_obj_t *o)
+{
+    node_db_change_t ch;
+
+    ch.kind = kind;
+    ch.slot = slot;
+    ch.key = (const char *)o->data;
+    ch.klen = o->klen;
+    ch.obj = o;
+    db->notifying++;
+    for (int i = 0; i < db->nobs; i++)
+        db->obs[i].fn(db->obs[i].priv, db, &ch);
+    db->notifying--;
+}
+
+static void pend_mark(node_db_t *db, unsigned slot, const char *key, size_t klen, int sure)
+{
+    pending_t *p;
+
+    if (db->npend > 0) { /* the same key again (lookup, then set): one entry */
+        p = &db->pend[db->npend - 1];
+        if (p->slot == slot && p->klen == klen && memcmp(db->pend_keys + p->off, key, klen) == 0) {
+            p->sure |= sure;
+            return;
+        }
+    }
+    if (db->npend == db->cappend) {
+        db->cappend = db->cappend == 0 ? 16 : db->cappend * 2;
+        db->pend = rc_xrealloc(db->pend, db->cappend * sizeof(*db->pend));
+    }
+    if (db->pend_cap - db->pend_used < klen) {
+        size_t cap = db->pend_cap == 0 ? 256 : db->pend_cap;
+        while (cap - db->pend_used < klen)
+            cap *= 2;
+        db->pend_keys = rc_xrealloc(db->pend_keys, cap);
+        db->pend_cap = cap;
+    }
+    p = &db->pend[db->npend++];
+    p->slot = slot;
+    p->sure = sure;
+    p->mutations = node__mutations;
+    p->off = db->pend_used;
+    p->klen = klen;
+    if (klen > 0)
+        memcpy(db->pend_keys + db->pend_used, key, klen);
+    db->pend_used += klen;
+}
+
+/* Records that the current command may have written 'key': 'sure' when a
+ * db function wrote it, 0 when it was only looked up for writing. */
+static inline void mark_write(node_db_t *db, unsigned slot, const char *key, size_t klen, int sure)
+{
+    if (db->nobs != 0)
+        pend_mark(db, slot, key, klen, sure);
+}
+
+int node_db_observer_add(node_db_t *db, node_db_observer_fn *fn, void *priv)
+{
+    for (int i = 0; i < db->nobs; i++) {
+        if (db->obs[i].fn == fn && db->obs[i].priv == priv)
+            return -EEXIST;
+    }
+    if (db->nobs == NODE_DB_OBSERVERS_MAX)
+        return -ENOSPC;
+    db->obs[db->nobs].fn = fn;
+    db->obs[db->nobs].priv = priv;
+    db->nobs++;
+    return 0;
+}
+
+int node_db_observer_remove(node_db_t *db, node_db_observer_fn *fn, void *priv)
+{
+    for (int i = 0; i < db->nobs; i++) {
+        if (db->obs[i].fn == fn && db->obs[i].priv == priv) {
+            memmove(&db->obs[i], &db->obs[i + 1], (size_t)(db->nobs - i - 1) * sizeof(db->obs[0]));
+            db->nobs--;
+            if (db->nobs == 0)
+                db->npend = db->pend_used = 0;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+typedef struct pend_ref_s {
+    const char *key;
+    size_t klen;
+    unsigned slot;
+    size_t idx;
+} pend_ref_t;
+
+static int pend_ref_cmp(const void *a, const void *b)
+{
+    const pend_ref_t *x = a, *y = b;
+    int c;
+
+    if (x->slot != y->slot)
+        return x->slot < y->slot ? -1 : 1;
+    if (x->klen != y->klen)
+        return x->klen < y->klen ? -1 : 1;
+    c = x->klen == 0 ? 0 : memcmp(x->key, y->key, x->klen);
+    if (c != 0)
+        return c;
+    return x->idx < y->idx ? -1 : (x->idx > y->idx ? 1 : 0);
+}
+
+static int pend_same(const node_db_t *db, const pending_t *a, const pending_t *b)
+{
+    return a->slot == b->slot && a->klen == b->klen &&
+           memcmp(db->pend_keys + a->off, db->pend_keys + b->off, a->klen) == 0;
+}
+
+/* Marks the later entries of a key written twice in one command as
+ * duplicates (sure = -1), folding what they knew into the first one. */
+static void pend_dedupe(node_db_t *db)
+{
+    size_t n = db->npend;
+
+    if (n <= PEND_SMALL) {
+        for (size_t i = 1; i < n; i++) {
+            for (size_t j = 0; j < i; j++) {
+                if (db->pend[j].sure >= 0 && pend_same(db, &db->pend[j], &db->pend[i])) {
+                    db->pend[j].sure |= db->pend[i].sure;
+                    db->pend[i].sure = -1;
+                    break;
+                }
+            }
+        }
+        return;
+    }
+    pend_ref_t *refs = rc_xmalloc(n * sizeof(*refs));
+    for (size_t i = 0; i < n; i++) {
+        refs[i].key = db->pend_keys + db->pend[i].off;
+        refs[i].klen = db->pend[i].klen;
+        refs[i].slot = db->pend[i].slot;
+        refs[i].idx = i;
+    }
+    qsort(refs, n, sizeof(*refs), pend_ref_cmp);
+    for (size_t i = 1; i < n; i++) {
+        size_t first = i - 1;
+        while (i < n && pend_same(db, &db->pend[refs[first].idx], &db->pend[refs[i].idx])) {
+            db->pend[refs[first].idx].sure |= db->pend[refs[i].idx].sure;
+            db->pend[refs[i].idx].sure = -1;
+            i++;
+        }
+    }
+    rc_free(refs);
+}
+
+static void end_command_slow(node_db_t *db)
+{
+    for (size_t i = 0; i < db->npend; i++) {
+        /* Looked up for writing only: written if a value changed meanwhile. */
+        if (db->pend[i].mutations != node__mutations)
+            db->pend[i].sure = 1;
+    }
+    pend_dedupe(db);
+    for (size_t i = 0; i < db->npend; i++) {
+        const pending_t *p = &db->pend[i];
+        node_dict_t *d = db->slots[p->slot];
+        node_obj_t *o;
+
+        if (p->sure <= 0 || d == NULL)
+            continue;
+        o = (node_obj_t *)node_dict_find(d, db->pend_keys + p->off, p->klen);
+        if (o != NULL) /* else deleted since: that was reported */
+            notify(db, NODE_DB_CHANGE_WRITE, p->slot, o);
+    }
+    db->npend = 0;
+    db->pend_used = 0;
+    if (db->pend_cap > 64 * 1024) {
+        rc_free(db->pend_keys);
+        db->pend_keys = NULL;
+        db->pend_cap = 0;
+    }
+}
+
+void node_db_end_command(node_db_t *db)
+{
+    if (db->npend != 0)
+        end_command_slow(db);
+}
+
+/* ---------------------------------------------------------------- */
 /* linking */
 
-static void db_add(node_db_t *db, node_obj_t *o)
+static void db_add(node_db_t *db, unsigned slot, node_obj_t *o)
 {
+    node_dict_t *d = slot_table(db, slot);
+
+    RC_ASSERT(!db->notifying);
     o->lru = db->lru_clock;
-    node_dict_add(db->keys, &o->link);
+    node_dict_add(d, &o->link);
+    note_rehash(db, slot, d);
+    fen_add(db, slot, 1);
+    db->nkeys++;
     if (o->vol)
         vol_push(db, o);
 }
 
 /* Puts 'repl' in place of 'old' (same key) and frees the shell of 'old'
  * (not its value: the caller says whether 'repl' took it over). */
-static void db_swap(node_db_t *db, node_obj_t *old, node_obj_t *repl, int free_old_value)
+static void db_swap(node_db_t *db, unsigned slot, node_obj_t *old, node_obj_t *repl,
+                    int free_old_value)
 {
-    node_dict_replace(db->keys, &old->link, &repl->link);
+    RC_ASSERT(!db->notifying);
+    node_dict_replace(db->slots[slot], &old->link, &repl->link);
     if (old->vol && repl->vol) {
         uint32_t idx = obj_vidx(old);
         obj_set_vidx(repl, idx);
@@ -392,19 +728,30 @@ static void db_swap(node_db_t *db, node_obj_t *old, node_obj_t *repl, int free_o
         vol_push(db, repl);
     }
     if (free_old_value)
-        obj_free(old);
+        node_obj_free(old);
     else
         rc_free(old);
 }
 
-static void db_delete_obj(node_db_t *db, node_obj_t *o)
+/* Unlinks 'o' from 'slot', reports it as 'kind' and frees it. */
+static void db_remove(node_db_t *db, unsigned slot, node_obj_t *o, node_db_change_kind_t kind)
 {
-    node_dict_entry_t *e = node_dict_unlink(db->keys, o->data, o->klen);
+    node_dict_t *d = db->slots[slot];
+    node_dict_entry_t *e;
 
+    RC_ASSERT(!db->notifying);
+    e = node_dict_unlink(d, o->data, o->klen);
     RC_ASSERT(e == &o->link);
+    note_rehash(db, slot, d);
+    fen_add(db, slot, (size_t)-1);
+    db->nkeys--;
     if (o->vol)
         vol_remove(db, o);
-    obj_free(o);
+    if (db->nobs != 0)
+        notify(db, kind, slot, o);
+    node_obj_free(o);
+    if (node_dict_size(d) == 0)
+        slot_free(db, slot); /* a slot's table costs ~120 bytes: not kept empty */
 }
 
 /* Redis's rule: a key is expired once now > its expire time. */
@@ -413,13 +760,22 @@ static int obj_expired(const node_db_t *db, const node_obj_t *o)
     return o->vol && db->now_ms > node_obj_expire(o);
 }
 
-static node_obj_t *find(node_db_t *db, const char *key, size_t klen)
+/* The object at 'key' in 'slot', expired or not. */
+static node_obj_t *find_raw(node_db_t *db, unsigned slot, const char *key, size_t klen)
 {
-    node_obj_t *o = (node_obj_t *)node_dict_find(db->keys, key, klen);
+    node_dict_t *d = db->slots[slot];
+
+    return d == NULL ? NULL : (node_obj_t *)node_dict_find(d, key, klen);
+}
+
+/* The live object at 'key' in 'slot'; an expired one is deleted. */
+static node_obj_t *find(node_db_t *db, unsigned slot, const char *key, size_t klen)
+{
+    node_obj_t *o = find_raw(db, slot, key, klen);
 
     if (o != NULL && obj_expired(db, o)) {
-        db_delete_obj(db, o);
         db->stats.expired_keys++;
+        db_remove(db, slot, o, NODE_DB_CHANGE_EXPIRE);
         return NULL;
     }
     return o;
@@ -439,7 +795,6 @@ node_db_t *node_db_create(void)
             node_dict_set_hash_key(seed);
         fclose(f);
     }
-    db->keys = node_dict_create(&keyspace_type);
     db->rng = 0x853c49e6748fea9bULL ^ (uint64_t)(uintptr_t)db;
     for (int i = 0; i < POOL_SIZE; i++)
         db->pool[i].key = db->pool[i].small;
@@ -458,9 +813,36 @@ static void pool_clear(node_db_t *db)
     }
 }
 
+static void notify_all(node_db_t *db, unsigned slot, node_dict_t *d)
+{
+    node_dict_iter_t it;
+    node_dict_entry_t *e;
+
+    node_dict_iter_init(&it, d);
+    while ((e = node_dict_iter_next(&it)) != NULL)
+        notify(db, NODE_DB_CHANGE_DELETE, slot, (node_obj_t *)e);
+    node_dict_iter_done(&it);
+}
+
 void node_db_flush(node_db_t *db)
 {
-    node_dict_clear(db->keys);
+    RC_ASSERT(!db->notifying);
+    for (unsigned s = 0; s < RING_SLOTS; s++) {
+        node_dict_t *d = db->slots[s];
+
+        if (d == NULL)
+            continue;
+        if (db->nobs != 0)
+            notify_all(db, s, d);
+        node_dict_destroy(d);
+        db->slots[s] = NULL;
+    }
+    memset(db->fen, 0, sizeof(db->fen));
+    memset(db->rehashing, 0, sizeof(db->rehashing));
+    db->nkeys = 0;
+    rc_free(db->drop_cursor);
+    db->drop_cursor = NULL;
+    db->ndropping = 0;
     rc_free(db->vol);
     db->vol = NULL;
     db->nvol = 0;
@@ -472,8 +854,10 @@ void node_db_destroy(node_db_t *db)
 {
     if (db == NULL)
         return;
+    db->nobs = 0; /* destruction is not a change */
     node_db_flush(db);
-    node_dict_destroy(db->keys);
+    rc_free(db->pend);
+    rc_free(db->pend_keys);
     rc_free(db);
 }
 
@@ -490,7 +874,18 @@ int64_t node_db_now(const node_db_t *db)
 
 size_t node_db_size(const node_db_t *db)
 {
-    return node_dict_size(db->keys);
+    return db->nkeys;
+}
+
+size_t node_db_buckets(const node_db_t *db)
+{
+    size_t n = 0;
+
+    for (unsigned s = 0; s < RING_SLOTS; s++) {
+        if (db->slots[s] != NULL)
+            n += node_dict_buckets(db->slots[s]);
+    }
+    return n;
 }
 
 size_t node_db_expires(const node_db_t *db)
@@ -531,6 +926,19 @@ static uint64_t rng_next(node_db_t *db)
     return db->rng * 0x2545F4914F6CDD1DULL;
 }
 
+/* A uniformly random object (expired or not), or NULL when empty: a random
+ * rank picks the slot through the Fenwick tree, then the slot's table
+ * picks the key. */
+static node_obj_t *random_obj(node_db_t *db)
+{
+    unsigned slot;
+
+    if (db->nkeys == 0)
+        return NULL;
+    slot = fen_find(db, (size_t)(rng_next(db) % db->nkeys));
+    return (node_obj_t *)node_dict_random(db->slots[slot]);
+}
+
 /* ---------------------------------------------------------------- */
 /* cron: active expiry and rehashing */
 
@@ -550,8 +958,8 @@ static void active_expire(node_db_t *db, int64_t budget_us)
         for (size_t i = 0; i < n && db->nvol > 0; i++) {
             node_obj_t *o = db->vol[rng_next(db) % db->nvol];
             if (obj_expired(db, o)) {
-                db_delete_obj(db, o);
                 db->stats.expired_keys++;
+                db_remove(db, obj_slot(o), o, NODE_DB_CHANGE_EXPIRE);
                 expired++;
             }
         }
@@ -559,10 +967,28 @@ static void active_expire(node_db_t *db, int64_t budget_us)
     } while (n > 0 && expired * 4 > n && checks < max_checks);
 }
 
+/* Moves the rehashing slot tables forward, REHASH_CRON_STEPS buckets in
+ * all (each table also moves a bucket per operation on it). */
+static void rehash_tables(node_db_t *db)
+{
+    int steps = REHASH_CRON_STEPS;
+
+    for (unsigned w = 0; w < SLOT_WORDS && steps > 0; w++) {
+        while (db->rehashing[w] != 0 && steps > 0) {
+            unsigned bit = (unsigned)__builtin_ctzll(db->rehashing[w]);
+            node_dict_t *d = db->slots[w * 64 + bit];
+
+            if (d == NULL || !node_dict_rehash(d, 100))
+                db->rehashing[w] &= ~(1ULL << bit);
+            steps -= 100;
+        }
+    }
+}
+
 void node_db_cron(node_db_t *db, int64_t budget_us)
 {
     active_expire(db, budget_us);
-    node_dict_rehash(db->keys, REHASH_CRON_STEPS);
+    rehash_tables(db);
 }
 
 /* ---------------------------------------------------------------- */
@@ -577,7 +1003,7 @@ static node_obj_t *sample(node_db_t *db, int vol_only)
 {
     if (vol_only)
         return db->nvol == 0 ? NULL : db->vol[rng_next(db) % db->nvol];
-    return (node_obj_t *)node_dict_random(db->keys);
+    return random_obj(db);
 }
 
 static uint64_t score(const node_db_t *db, const node_obj_t *o, node_mm_policy_t policy)
@@ -629,7 +1055,7 @@ static node_obj_t *pool_pop(node_db_t *db, int vol_only)
 
         if (p->score == 0)
             continue;
-        o = (node_obj_t *)node_dict_find(db->keys, p->key, p->klen);
+        o = find_raw(db, ring_keyslot(p->key, p->klen), p->key, p->klen);
         if (p->key != p->small)
             rc_free(p->key);
         p->key = p->small;
@@ -644,7 +1070,7 @@ static node_obj_t *pool_pop(node_db_t *db, int vol_only)
 static node_obj_t *pick_victim(node_db_t *db, node_mm_policy_t policy, int samples)
 {
     int vol_only = policy_volatile(policy);
-    size_t avail = vol_only ? db->nvol : node_dict_size(db->keys);
+    size_t avail = vol_only ? db->nvol : db->nkeys;
 
     if (avail == 0)
         return NULL;
@@ -670,6 +1096,7 @@ int node_db_evict(node_db_t *db, uint64_t maxmemory, node_mm_policy_t policy, in
 {
     while (rc_used_memory() > maxmemory) {
         node_obj_t *o;
+        node_db_change_kind_t kind = NODE_DB_CHANGE_EVICT;
 
         if (policy == NODE_MM_NOEVICTION)
             return -ENOMEM;
@@ -678,10 +1105,11 @@ int node_db_evict(node_db_t *db, uint64_t maxmemory, node_mm_policy_t policy, in
             return -ENOMEM;
         if (obj_expired(db, o)) {
             db->stats.expired_keys++;
+            kind = NODE_DB_CHANGE_EXPIRE;
         } else {
             db->stats.evicted_keys++;
         }
-        db_delete_obj(db, o);
+        db_remove(db, obj_slot(o), o, kind);
     }
     return 0;
 }
@@ -691,13 +1119,16 @@ int node_db_evict(node_db_t *db, uint64_t maxmemory, node_mm_policy_t policy, in
 
 node_obj_t *node_db_lookup(node_db_t *db, const char *key, size_t klen, int flags)
 {
-    node_obj_t *o = find(db, key, klen);
+    unsigned slot = ring_keyslot(key, klen);
+    node_obj_t *o = find(db, slot, key, klen);
 
     if (!(flags & NODE_LOOKUP_WRITE)) {
         if (o != NULL)
             db->stats.keyspace_hits++;
         else
             db->stats.keyspace_misses++;
+    } else if (o != NULL) {
+        mark_write(db, slot, key, klen, 0); /* the command may change it in place */
     }
     if (o != NULL && !(flags & NODE_LOOKUP_NOTOUCH))
         o->lru = db->lru_clock;
@@ -707,10 +1138,12 @@ node_obj_t *node_db_lookup(node_db_t *db, const char *key, size_t klen, int flag
 void node_db_set_str(node_db_t *db, const char *key, size_t klen, const void *val, size_t vlen,
                      int64_t expire_at, int keepttl)
 {
-    node_obj_t *old = find(db, key, klen), *o;
+    unsigned slot = ring_keyslot(key, klen);
+    node_obj_t *old = find(db, slot, key, klen), *o;
     int64_t when = expire_at;
     long long n;
 
+    mark_write(db, slot, key, klen, 1);
     if (keepttl && old != NULL)
         when = node_obj_expire(old);
     if (old != NULL && old->type == NODE_OBJ_STRING && old->enc == NODE_ENC_EMB &&
@@ -721,50 +1154,54 @@ void node_db_set_str(node_db_t *db, const char *key, size_t klen, const void *va
         if (olen == vlen) { /* same size: overwrite in place, no malloc */
             memcpy(node__obj_val(old) + 4, val, vlen);
             if (old->vol)
-                obj_set_when(old, when);
+                node__obj_set_expire(old, when);
             old->lru = db->lru_clock;
             return;
         }
     }
-    o = obj_new_str(key, klen, val, vlen, when >= 0);
+    o = node__obj_new_str(key, klen, val, vlen, when >= 0);
     if (o->vol)
-        obj_set_when(o, when);
+        node__obj_set_expire(o, when);
     o->lru = db->lru_clock;
     if (old != NULL)
-        db_swap(db, old, o, 1);
+        db_swap(db, slot, old, o, 1);
     else
-        db_add(db, o);
+        db_add(db, slot, o);
 }
 
 void node_db_set_ll(node_db_t *db, const char *key, size_t klen, long long v)
 {
-    node_obj_t *old = find(db, key, klen), *o;
+    unsigned slot = ring_keyslot(key, klen);
+    node_obj_t *old = find(db, slot, key, klen), *o;
     int64_t when = old != NULL ? node_obj_expire(old) : -1, n = v;
 
+    mark_write(db, slot, key, klen, 1);
     if (old != NULL && old->enc == NODE_ENC_INT) {
         memcpy(node__obj_val(old), &n, 8); /* same size: in place */
         old->lru = db->lru_clock;
         return;
     }
-    o = obj_alloc(key, klen, 8, when >= 0);
+    o = node__obj_alloc(key, klen, 8, when >= 0);
     o->enc = NODE_ENC_INT;
     memcpy(node__obj_val(o), &n, 8);
     if (o->vol)
-        obj_set_when(o, when);
+        node__obj_set_expire(o, when);
     o->lru = db->lru_clock;
     if (old != NULL)
-        db_swap(db, old, o, 1);
+        db_swap(db, slot, old, o, 1);
     else
-        db_add(db, o);
+        db_add(db, slot, o);
 }
 
 char *node_db_str_resize(node_db_t *db, const char *key, size_t klen, size_t newlen)
 {
-    node_obj_t *o = find(db, key, klen);
+    unsigned slot = ring_keyslot(key, klen);
+    node_obj_t *o = find(db, slot, key, klen);
     node_obj_raw_t *raw;
     size_t cap;
 
     RC_ASSERT(o != NULL && o->type == NODE_OBJ_STRING);
+    mark_write(db, slot, key, klen, 1);
     if (o->enc != NODE_ENC_RAW) {
         /* Move the value out of line: it is being appended to or patched. */
         char buf[NODE_OBJ_INTBUF];
@@ -775,13 +1212,13 @@ char *node_db_str_resize(node_db_t *db, const char *key, size_t klen, size_t new
         raw = rc_xmalloc(sizeof(*raw) + (newlen > len ? newlen : len));
         raw->len = len;
         memcpy(raw->data, s, len);
-        c = obj_alloc((const char *)o->data, o->klen, sizeof(void *), o->vol);
+        c = node__obj_alloc((const char *)o->data, o->klen, sizeof(void *), o->vol);
         c->enc = NODE_ENC_RAW;
         c->lru = o->lru;
         node__obj_set_ptr(c, raw);
         if (c->vol)
-            obj_set_when(c, node_obj_expire(o));
-        db_swap(db, o, c, 1);
+            node__obj_set_expire(c, node_obj_expire(o));
+        db_swap(db, slot, o, c, 1);
         o = c;
     }
     raw = node__obj_ptr(o);
@@ -801,50 +1238,55 @@ char *node_db_str_resize(node_db_t *db, const char *key, size_t klen, size_t new
 
 int node_db_delete(node_db_t *db, const char *key, size_t klen)
 {
-    node_obj_t *o = find(db, key, klen);
+    unsigned slot = ring_keyslot(key, klen);
+    node_obj_t *o = find(db, slot, key, klen);
 
     if (o == NULL)
         return 0;
-    db_delete_obj(db, o);
+    db_remove(db, slot, o, NODE_DB_CHANGE_DELETE);
     return 1;
 }
 
 void node_db_set_expire(node_db_t *db, const char *key, size_t klen, int64_t when)
 {
-    node_obj_t *o = (node_obj_t *)node_dict_find(db->keys, key, klen), *c;
+    unsigned slot = ring_keyslot(key, klen);
+    node_obj_t *o = find_raw(db, slot, key, klen), *c;
 
     RC_ASSERT(o != NULL);
+    mark_write(db, slot, key, klen, 1);
     if (o->vol) {
-        obj_set_when(o, when);
+        node__obj_set_expire(o, when);
         return;
     }
     c = obj_clone(o, 1);
-    obj_set_when(c, when);
-    db_swap(db, o, c, 0);
+    node__obj_set_expire(c, when);
+    db_swap(db, slot, o, c, 0);
 }
 
 int node_db_persist(node_db_t *db, const char *key, size_t klen)
 {
-    node_obj_t *o = find(db, key, klen), *c;
+    unsigned slot = ring_keyslot(key, klen);
+    node_obj_t *o = find(db, slot, key, klen), *c;
 
     if (o == NULL || !o->vol)
         return 0;
+    mark_write(db, slot, key, klen, 1);
     c = obj_clone(o, 0);
-    db_swap(db, o, c, 0);
+    db_swap(db, slot, o, c, 0);
     return 1;
 }
 
 node_obj_t *node_db_random(node_db_t *db)
 {
     for (;;) {
-        node_obj_t *o = (node_obj_t *)node_dict_random(db->keys);
+        node_obj_t *o = random_obj(db);
 
         if (o == NULL)
             return NULL;
         if (!obj_expired(db, o))
             return o;
-        db_delete_obj(db, o);
         db->stats.expired_keys++;
+        db_remove(db, obj_slot(o), o, NODE_DB_CHANGE_EXPIRE);
     }
 }
 
@@ -860,51 +1302,153 @@ static void scan_cb(void *priv, const node_dict_entry_t *e)
     ctx->fn(ctx->priv, (node_obj_t *)e);
 }
 
+/* The cursor is the slot's own table cursor shifted over the slot number:
+ * slots are walked in order, each one by node_dict_scan(), so a key that
+ * stays is met when its slot's turn comes, whatever the other slots did. */
 uint64_t node_db_scan(node_db_t *db, uint64_t cursor, node_db_obj_fn *fn, void *priv)
 {
     scan_ctx_t ctx = {fn, priv};
+    unsigned slot = (unsigned)(cursor & (RING_SLOTS - 1)), s;
+    uint64_t dc = cursor >> SLOT_BITS;
 
-    return node_dict_scan(db->keys, cursor, scan_cb, &ctx);
+    s = next_slot(db, slot);
+    if (s == RING_SLOTS)
+        return 0;
+    if (s != slot)
+        dc = 0; /* the slot of the cursor is empty now: nothing of it stayed */
+    dc = node_dict_scan(db->slots[s], dc, scan_cb, &ctx);
+    if (dc == 0) {
+        s = next_slot(db, s + 1);
+        if (s == RING_SLOTS)
+            return 0;
+    }
+    return dc << SLOT_BITS | s;
 }
 
 void node_db_foreach(node_db_t *db, node_db_obj_fn *fn, void *priv)
 {
-    node_dict_iter_t it;
-    node_dict_entry_t *e;
+    for (unsigned s = next_slot(db, 0); s < RING_SLOTS; s = next_slot(db, s + 1)) {
+        node_dict_iter_t it;
+        node_dict_entry_t *e;
 
-    node_dict_iter_init(&it, db->keys);
-    while ((e = node_dict_iter_next(&it)) != NULL) {
-        node_obj_t *o = (node_obj_t *)e;
-        if (!obj_expired(db, o))
-            fn(priv, o);
+        node_dict_iter_init(&it, db->slots[s]);
+        while ((e = node_dict_iter_next(&it)) != NULL) {
+            node_obj_t *o = (node_obj_t *)e;
+            if (!obj_expired(db, o))
+                fn(priv, o);
+        }
+        node_dict_iter_done(&it);
     }
-    node_dict_iter_done(&it);
 }
 
 node_obj_t *node_db_hash_create(node_db_t *db, const char *key, size_t klen)
 {
-    node_obj_t *o = obj_alloc(key, klen, sizeof(void *), 0);
+    unsigned slot = ring_keyslot(key, klen);
+    node_obj_t *o = node__obj_alloc(key, klen, sizeof(void *), 0);
 
     o->type = NODE_OBJ_HASH;
     o->enc = NODE_ENC_LP;
     node__obj_set_ptr(o, NULL); /* an empty compact hash has no buffer */
-    db_add(db, o);
+    mark_write(db, slot, key, klen, 1);
+    db_add(db, slot, o);
     return o;
 }
 
 node_obj_t *node_db_ptr_create(node_db_t *db, const char *key, size_t klen, node_obj_type_t type,
                                void *ptr)
 {
-    node_obj_t *o = obj_alloc(key, klen, sizeof(void *), 0);
+    unsigned slot = ring_keyslot(key, klen);
+    node_obj_t *o = node__obj_alloc(key, klen, sizeof(void *), 0);
 
     o->type = type;
     o->enc = NODE_ENC_PTR;
     node__obj_set_ptr(o, ptr);
-    db_add(db, o);
+    mark_write(db, slot, key, klen, 1);
+    db_add(db, slot, o);
     return o;
 }
 
 void *node_obj_ptr(const node_obj_t *o)
 {
     return node__obj_ptr(o);
+}
+
+void node_db_insert(node_db_t *db, node_obj_t *o)
+{
+    unsigned slot = obj_slot(o);
+    node_obj_t *old = find_raw(db, slot, (const char *)o->data, o->klen);
+
+    mark_write(db, slot, (const char *)o->data, o->klen, 1);
+    if (old != NULL) {
+        o->lru = db->lru_clock;
+        db_swap(db, slot, old, o, 1);
+    } else {
+        db_add(db, slot, o);
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* slots */
+
+size_t node_db_slot_count(const node_db_t *db, unsigned slot)
+{
+    RC_ASSERT(slot < RING_SLOTS);
+    return db->slots[slot] == NULL ? 0 : node_dict_size(db->slots[slot]);
+}
+
+uint64_t node_db_slot_scan(node_db_t *db, unsigned slot, uint64_t cursor, node_db_obj_fn *fn,
+                           void *priv)
+{
+    scan_ctx_t ctx = {fn, priv};
+
+    RC_ASSERT(slot < RING_SLOTS);
+    if (db->slots[slot] == NULL)
+        return 0;
+    return node_dict_scan(db->slots[slot], cursor, scan_cb, &ctx);
+}
+
+typedef struct obj_vec_s {
+    node_obj_t **v;
+    size_t n, cap;
+} obj_vec_t;
+
+static void vec_push(void *priv, node_obj_t *o)
+{
+    obj_vec_t *vec = priv;
+
+    if (vec->n == vec->cap) {
+        vec->cap = vec->cap == 0 ? 16 : vec->cap * 2;
+        vec->v = rc_xrealloc(vec->v, vec->cap * sizeof(*vec->v));
+    }
+    vec->v[vec->n++] = o;
+}
+
+/* Walks the slot's table with a SCAN cursor kept per slot: each call goes
+ * on where the last one stopped, so the work of a whole drop is linear in
+ * the slot's size even though each call deletes what it saw. */
+size_t node_db_slot_drop(node_db_t *db, unsigned slot, size_t max)
+{
+    node_dict_t *d;
+    obj_vec_t vec = {NULL, 0, 0};
+    uint64_t cur;
+    size_t visits = 0;
+
+    RC_ASSERT(slot < RING_SLOTS);
+    d = db->slots[slot];
+    if (d == NULL)
+        return 0;
+    if (max == 0)
+        max = 1;
+    cur = db->drop_cursor == NULL ? 0 : db->drop_cursor[slot];
+    do {
+        cur = node_dict_scan(d, cur, scan_cb, &(scan_ctx_t){vec_push, &vec});
+        visits++;
+    } while (cur != 0 && vec.n < max && visits < 4 * max + 16);
+    for (size_t i = 0; i < vec.n; i++)
+        db_remove(db, slot, vec.v[i], NODE_DB_CHANGE_DROP);
+    rc_free(vec.v);
+    if (db->slots[slot] == NULL)
+        return 0; /* the last delete freed the table (and reset the cursor) */
+    set_drop_cursor(db, slot, cur);
+    return node_dict_size(db->slots[slot]);
 }

@@ -69,6 +69,21 @@ static inline void node__obj_set_ptr(node_obj_t *o, void *p)
     memcpy(node__obj_val(o), &p, sizeof(p));
 }
 
+/* Object construction (node_db.c), for the codec. */
+/* A new detached object for 'key' with 'vsize' value bytes (to fill) and,
+ * when 'vol', room for a TTL (set it with node__obj_set_expire()). Its type
+ * is string/INT until the caller sets them. */
+node_obj_t *node__obj_alloc(const char *key, size_t klen, size_t vsize, int vol);
+/* A new detached string object, encoded as SET would (INT, EMB or RAW). */
+node_obj_t *node__obj_new_str(const char *key, size_t klen, const void *val, size_t vlen, int vol);
+/* Sets the absolute expire time of an object that has a TTL part. */
+void node__obj_set_expire(node_obj_t *o, int64_t when);
+
+/* Bumped by every change of a value structure (hash, list, set, zset,
+ * stream: node_obj_*.c), so that node_db_end_command() can tell whether a
+ * key looked up for writing was changed in place. One thread only. */
+extern uint64_t node__mutations;
+
 /* Helpers shared by the data commands (node_db.c). */
 /* Redis's string2ll: strict decimal, no spaces, no '+', no leading zeros. 0 or -EINVAL. */
 int node__parse_ll(const char *s, size_t len, long long *out);

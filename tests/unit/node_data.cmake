@@ -1,3 +1,6 @@
 # The keyspace (data helper): hash table, db (expiry, eviction, memory accounting).
 rc_unit_test(node_dict_test SOURCES unit/node_dict_test.c LIBS rc_node)
 rc_unit_test(node_db_test SOURCES unit/node_db_test.c LIBS rc_node)
+# Issue 12 (data): the per-slot keyspace, the change observers and the
+# object codec.
+rc_unit_test(node_data_slots_test SOURCES unit/node_data_slots_test.c LIBS rc_node)

@@ -95,6 +95,7 @@ void node_list_push(node_list_t *l, int where, const void *p, size_t len)
 {
     node_list_elem_t *e = elem_new(p, len);
 
+    node__mutations++;
     if (l->len == l->cap)
         resize(l, l->cap == 0 ? 4 : l->cap * 2);
     if (where == NODE_LIST_HEAD) {
@@ -112,6 +113,7 @@ node_list_elem_t *node_list_pop(node_list_t *l, int where)
 
     if (l->len == 0)
         return NULL;
+    node__mutations++;
     if (where == NODE_LIST_HEAD) {
         e = l->v[l->head];
         l->head = (l->head + 1) & (l->cap - 1);
@@ -134,6 +136,7 @@ void node_list_set(node_list_t *l, size_t i, const void *p, size_t len)
     size_t slot = (l->head + i) & (l->cap - 1);
 
     RC_ASSERT(i < l->len);
+    node__mutations++;
     rc_free(l->v[slot]);
     l->v[slot] = elem_new(p, len);
 }
@@ -185,12 +188,16 @@ size_t node_list_rem(node_list_t *l, long long count, const void *p, size_t len)
     l->head = 0;
     l->len = w;
     maybe_shrink(l);
+    if (removed > 0)
+        node__mutations++;
     return removed;
 }
 
 void node_list_keep(node_list_t *l, size_t start, size_t n)
 {
     RC_ASSERT(start <= l->len && n <= l->len - start);
+    if (start > 0 || n < l->len)
+        node__mutations++;
     for (size_t i = 0; i < start; i++)
         rc_free(l->v[(l->head + i) & (l->cap - 1)]);
     for (size_t i = start + n; i < l->len; i++)

@@ -166,12 +166,7 @@ void node_obj_free(node_obj_t *o)
 {
     if (o == NULL)
         return;
-    if (o->enc == NODE_ENC_RAW)
-        rc_free(node__obj_ptr(o));
-    else if (o->type == NODE_OBJ_HASH)
-        node__hash_free(o);
-    else if (o->enc == NODE_ENC_PTR)
-        node__type_free(o);
+    node__obj_free_value(o);
     rc_free(o);
 }
 

@@ -101,7 +101,9 @@ int node__glob_match(const char *pat, size_t plen, const char *str, size_t slen)
 /* node_obj_hash.c */
 void node__hash_free(node_obj_t *o);
 
-/* node_obj_list.c (types helper): frees the value of a list, set, zset or stream. */
-void node__type_free(node_obj_t *o);
+/* node_codec.c: frees what the value of 'o' owns, through its type's row of
+ * the type table (serialize, deserialize, free: the three operations every
+ * type has). */
+void node__obj_free_value(node_obj_t *o);
 
 #endif /* RC_NODE_NODE_OBJ_H */

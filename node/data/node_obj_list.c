@@ -1,6 +1,5 @@
-/* node/data/node_obj_list.c: the list value (a ring buffer of element pointers)
- * and node__type_free(), which frees any list/set/zset/stream value. The
- * one rule: the buffer capacity is a power of two, so an index is masked,
+/* node/data/node_obj_list.c: the list value (a ring buffer of element
+ * pointers). The one rule: the buffer capacity is a power of two, so an index is masked,
  * never divided. */
 #include "node/data/node_types.h"
 
@@ -13,28 +12,6 @@ struct node_list_s {
     node_list_elem_t **v;
     size_t head, len, cap; /* cap: 0 or a power of two */
 };
-
-void node__type_free(node_obj_t *o)
-{
-    void *p = node__obj_ptr(o);
-
-    switch (o->type) {
-    case NODE_OBJ_LIST:
-        node_list_destroy(p);
-        break;
-    case NODE_OBJ_SET:
-        node_set_destroy(p);
-        break;
-    case NODE_OBJ_ZSET:
-        node_zset_destroy(p);
-        break;
-    case NODE_OBJ_STREAM:
-        node_stream_destroy(p);
-        break;
-    default:
-        RC_ASSERT(0 && "not a pointer type");
-    }
-}
 
 node_list_t *node_list_create(void)
 {

@@ -155,6 +155,12 @@ void node_stream_trim_head(node_stream_t *s, size_t n)
     maybe_shrink(s);
 }
 
+void node__stream_set_last_id(node_stream_t *s, node_stream_id_t id)
+{
+    RC_ASSERT(s->len == 0 || node_stream_id_cmp(id, s->v[s->head + s->len - 1]->id) >= 0);
+    s->last_id = id;
+}
+
 const char *node_stream_entry_item(const node_stream_entry_t *e, size_t *pos, size_t *len)
 {
     uint32_t l;

@@ -5,3 +5,4 @@ rc_unit_test(node_db_test SOURCES unit/node_db_test.c LIBS rc_node)
 # object codec.
 rc_unit_test(node_data_slots_test SOURCES unit/node_data_slots_test.c LIBS rc_node)
 rc_unit_test(node_data_observer_test SOURCES unit/node_data_observer_test.c LIBS rc_node)
+rc_unit_test(node_data_codec_test SOURCES unit/node_data_codec_test.c LIBS rc_node)

@@ -288,26 +288,16 @@ static void cluster_shards(node_client_t *c, node_cluster_t *cl)
 
 /* --- keys in a slot ------------------------------------------------------- */
 
-/* The keyspace is kept per slot (node_db.h): COUNTKEYSINSLOT is O(1) and
- * GETKEYSINSLOT O(count), both counting expired keys not yet reclaimed, as
- * Redis does. */
-typedef struct slot_keys_s {
-    node_client_t *c;
-    long long max;
-    long long n;
-} slot_keys_t;
-
+/* The keyspace keeps a list of keys per slot (node_db.h): COUNTKEYSINSLOT
+ * is O(1) and GETKEYSINSLOT O(count), both counting expired keys not yet
+ * reclaimed, as Redis does. */
 static void on_slot_key(void *priv, node_obj_t *o)
 {
-    slot_keys_t *sk = priv;
     const char *key;
     size_t klen;
 
-    if (sk->n >= sk->max)
-        return;
     key = node_obj_key(o, &klen);
-    sk->n++;
-    node_reply_bulk(sk->c, key, klen);
+    node_reply_bulk(priv, key, klen);
 }
 
 static void cluster_countkeysinslot(node_client_t *c)
@@ -325,9 +315,9 @@ static void cluster_countkeysinslot(node_client_t *c)
 
 static void cluster_getkeysinslot(node_client_t *c)
 {
-    slot_keys_t sk = {NULL, 0, 0};
     long long slot, max;
-    uint64_t cursor = 0;
+    node_db_slot_iter_t *it;
+    size_t n;
     void *h;
 
     if (node__get_ll_or_reply(c, 2, &slot) != 0 || node__get_ll_or_reply(c, 3, &max) != 0)
@@ -336,16 +326,11 @@ static void cluster_getkeysinslot(node_client_t *c)
         node_reply_error(c, "ERR Invalid slot or number of keys"); /* Redis 7.0's text */
         return;
     }
-    sk.c = c;
-    sk.max = max;
     h = node_reply_defer_array(c);
-    /* One pass of the slot's cursor, with no write in between: no key twice. */
-    if (max > 0) {
-        do {
-            cursor = node_db_slot_scan(c->db, (unsigned)slot, cursor, on_slot_key, &sk);
-        } while (cursor != 0 && sk.n < sk.max);
-    }
-    node_reply_set_deferred_array(c, h, (long)sk.n);
+    it = node_db_slot_iter_create(c->db, (unsigned)slot);
+    n = node_db_slot_iter_next(it, (size_t)max, on_slot_key, c);
+    node_db_slot_iter_destroy(it);
+    node_reply_set_deferred_array(c, h, (long)n);
 }
 
 /* --- CLUSTER -------------------------------------------------------------- */

@@ -30,7 +30,7 @@ void node_db_set_now(node_db_t *db, int64_t now_ms);
 
 /* Keys, including expired ones not yet reclaimed (as Redis's DBSIZE). */
 size_t node_db_size(const node_db_t *db);
-/* Buckets of all the slot tables (tests, memory estimates). */
+/* Buckets of the keyspace table (tests, memory estimates). */
 size_t node_db_buckets(const node_db_t *db);
 /* Keys with a TTL. */
 size_t node_db_expires(const node_db_t *db);
@@ -153,26 +153,34 @@ node_obj_t *node_db_ptr_create(node_db_t *db, const char *key, size_t klen, node
 void *node_obj_ptr(const node_obj_t *o);
 
 /* ------------------------------------------------------------------ */
-/* Per-slot key index. Every key lives in the table of its slot         */
+/* Per-slot key index. Every key is on the list of its slot              */
 /* (ring_keyslot(): CRC16 with {hash tags}, 0..RING_SLOTS-1).            */
 
 /* Keys in 'slot', expired ones not yet reclaimed included (as Redis's
  * CLUSTER COUNTKEYSINSLOT), in O(1). */
 size_t node_db_slot_count(const node_db_t *db, unsigned slot);
-/* One step of a SCAN over the keys of 'slot' only: calls 'fn' for each
- * object in the bucket(s) at 'cursor' and returns the next cursor (0: done).
- * Start with 0. Every key present in the slot for the whole iteration is
- * reported at least once, whatever happens between two calls (keys added,
- * deleted, expired, evicted, tables growing, shrinking or rehashing);
- * a key may be reported twice. Each call visits O(1) buckets (plus the
- * buckets of the larger table a small one expands to while rehashing).
- * 'fn' must not write the db; the objects may be expired. */
-uint64_t node_db_slot_scan(node_db_t *db, unsigned slot, uint64_t cursor, node_db_obj_fn *fn,
-                           void *priv);
-/* Deletes up to about 'max' keys of 'slot' (whole buckets at a time) and
- * returns how many keys the slot still holds: call it from a timer until it
- * returns 0. The work per call is bounded by 'max' keys and O('max')
- * buckets. Observers see each key as NODE_DB_CHANGE_DROP. */
+
+/* An iterator over the keys of one slot, for streaming a slot while writes
+ * go on (the hand-off's snapshot, GETKEYSINSLOT). It returns every key that
+ * is in the slot for its whole life exactly once, whatever happens between
+ * two calls: keys of the slot added (not returned: they go in behind it),
+ * modified, replaced, deleted, expired, evicted, tables rehashing. The db
+ * keeps it valid (an O(1) fix-up per removal for each live iterator). */
+typedef struct node_db_slot_iter_s node_db_slot_iter_t;
+/* Returns a new iterator over 'slot'; free with node_db_slot_iter_destroy()
+ * (which may come after node_db_destroy()). */
+node_db_slot_iter_t *node_db_slot_iter_create(node_db_t *db, unsigned slot);
+/* Calls 'fn' for up to 'max' next keys and returns how many; fewer than
+ * 'max' means the end. 'fn' must not write the db; the objects may be
+ * expired. */
+size_t node_db_slot_iter_next(node_db_slot_iter_t *it, size_t max, node_db_obj_fn *fn, void *priv);
+/* 1 once every key has been returned. */
+int node_db_slot_iter_done(const node_db_slot_iter_t *it);
+void node_db_slot_iter_destroy(node_db_slot_iter_t *it);
+
+/* Deletes up to 'max' keys of 'slot' (O('max') work) and returns how many
+ * keys the slot still holds: call it from a timer until it returns 0.
+ * Observers see each key as NODE_DB_CHANGE_DROP. */
 size_t node_db_slot_drop(node_db_t *db, unsigned slot, size_t max);
 
 /* ------------------------------------------------------------------ */

@@ -1,12 +1,14 @@
 /* node/data/node_obj.h: the layout of a keyspace object, shared by node_db.c and
  * node_obj_hash.c only (node_internal). The one rule: a key and its small
  * value live in ONE allocation, so a 16-byte key with a 16-byte value costs
- * one malloc of 52 bytes plus its bucket slot.
+ * one malloc of 68 bytes plus its bucket slot.
  *
- *   +------+---------------------+------+-------------------+-----------+
- *   | next | lru:24 type enc vol | klen | key bytes | value | [ttl: 12] |
- *   +------+---------------------+------+-------------------+-----------+
- *     8      4                     4      klen        vsize   expire+idx
+ *   +------+-------------+---------------------+------+-------------------+-----------+
+ *   | next | sprev snext | lru:24 type enc vol | klen | key bytes | value | [ttl: 12] |
+ *   +------+-------------+---------------------+------+-------------------+-----------+
+ *     8      8     8       4                     4      klen        vsize   expire+idx
+ *
+ *   sprev/snext: the list of the keys of the object's slot (node_db.c).
  *
  *   value: INT  int64 (8)          EMB  uint32 len + bytes
  *          RAW  pointer to node_obj_raw_t (large or growing strings)
@@ -36,7 +38,8 @@ enum node_obj_enc_e {
 #define NODE_OBJ_TTL_SIZE 12
 
 struct node_obj_s {
-    node_dict_entry_t link; /* first: the keyspace dict links objects directly */
+    node_dict_entry_t link;           /* first: the keyspace dict links objects directly */
+    struct node_obj_s *sprev, *snext; /* the slot's list, while in a db */
     uint32_t lru : 24;
     uint32_t type : 3; /* node_obj_type_t */
     uint32_t enc : 3;

@@ -541,13 +541,17 @@ void node_obj_serialize(const node_obj_t *o, node_buf_t *out)
 
 int node_obj_deserialize(const char *key, size_t klen, const void *p, size_t len, node_obj_t **out)
 {
-    rd_t in = {p, (const unsigned char *)p + len};
+    rd_t in;
     unsigned version, type, flags;
     uint64_t when = 0;
     node_obj_t *o = NULL;
     int err;
 
     *out = NULL;
+    if (len == 0)
+        return -EINVAL; /* and 'p' may be NULL */
+    in.p = p;
+    in.end = in.p + len;
     if (get_u8(&in, &version) != 0)
         return -EINVAL;
     if (version != NODE_CODEC_VERSION)

@@ -536,6 +536,7 @@ static inline void mark_write(node_db_t *db, const char *key, size_t klen, int s
 
 int node_db_observer_add(node_db_t *db, node_db_observer_fn *fn, void *priv)
 {
+    RC_ASSERT(!db->notifying);
     for (int i = 0; i < db->nobs; i++) {
         if (db->obs[i].fn == fn && db->obs[i].priv == priv)
             return -EEXIST;
@@ -550,6 +551,7 @@ int node_db_observer_add(node_db_t *db, node_db_observer_fn *fn, void *priv)
 
 int node_db_observer_remove(node_db_t *db, node_db_observer_fn *fn, void *priv)
 {
+    RC_ASSERT(!db->notifying);
     for (int i = 0; i < db->nobs; i++) {
         if (db->obs[i].fn == fn && db->obs[i].priv == priv) {
             memmove(&db->obs[i], &db->obs[i + 1], (size_t)(db->nobs - i - 1) * sizeof(db->obs[0]));

@@ -217,11 +217,13 @@ typedef struct node_db_change_s {
     const char *key; /* valid during the call only */
     size_t klen;
     /* WRITE: the object as the command left it; removals: the object being
-     * removed (already unlinked, freed after the call). */
+     * removed (no longer in the db, or about to be cleared by a flush; freed
+     * right after the call). */
     const node_obj_t *obj;
 } node_db_change_t;
 
-/* Called for each change. It must not write 'db' (it may read it). */
+/* Called for each change. It must not write 'db' (it may read it), nor add or
+ * remove observers. */
 typedef void node_db_observer_fn(void *priv, node_db_t *db, const node_db_change_t *change);
 
 enum {

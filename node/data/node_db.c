@@ -11,7 +11,7 @@
  * count per slot, and live iterators that the db fixes up when the object
  * they stand on is removed or replaced:
  *
- *   slot_head[s] -> obj <-> obj <-> obj -> NULL     slot_keys[s] = 3
+ *   slots[s].head -> obj <-> obj <-> obj -> NULL     slots[s].keys = 3
  *                         ^ iterator->next (moved on by an unlink)
  *
  * Why not one table per slot (Valkey 8's kvstore, which costs no memory per
@@ -59,6 +59,12 @@ typedef struct observer_s {
     void *priv;
 } observer_t;
 
+/* Head and count side by side: an insert or delete touches one line. */
+typedef struct slot_list_s {
+    node_obj_t *head;
+    size_t keys;
+} slot_list_t;
+
 struct node_db_slot_iter_s {
     node_db_t *db; /* NULL once the db is gone */
     node_obj_t *next;
@@ -75,10 +81,9 @@ typedef struct pending_s {
 
 struct node_db_s {
     node_dict_t *keys;
-    node_obj_t *slot_head[RING_SLOTS]; /* per-slot lists through the objects */
-    size_t slot_keys[RING_SLOTS];
-    node_db_slot_iter_t *iters; /* live slot iterators */
-    node_obj_t **vol;           /* objects with a TTL; each stores its index */
+    slot_list_t slots[RING_SLOTS]; /* per-slot lists through the objects */
+    node_db_slot_iter_t *iters;    /* live slot iterators */
+    node_obj_t **vol;              /* objects with a TTL; each stores its index */
     size_t nvol, capvol;
     int64_t now_ms;
     uint32_t lru_clock;
@@ -430,14 +435,14 @@ static unsigned obj_slot(const node_obj_t *o)
 static void slot_link(node_db_t *db, node_obj_t *o)
 {
     unsigned s = obj_slot(o);
-    node_obj_t *head = db->slot_head[s];
+    node_obj_t *head = db->slots[s].head;
 
     o->sprev = NULL;
     o->snext = head;
     if (head != NULL)
         head->sprev = o;
-    db->slot_head[s] = o;
-    db->slot_keys[s]++;
+    db->slots[s].head = o;
+    db->slots[s].keys++;
 }
 
 static void slot_unlink(node_db_t *db, node_obj_t *o)
@@ -451,10 +456,10 @@ static void slot_unlink(node_db_t *db, node_obj_t *o)
     if (o->sprev != NULL)
         o->sprev->snext = o->snext;
     else
-        db->slot_head[s] = o->snext;
+        db->slots[s].head = o->snext;
     if (o->snext != NULL)
         o->snext->sprev = o->sprev;
-    db->slot_keys[s]--;
+    db->slots[s].keys--;
 }
 
 /* 'repl' takes the place of 'old' (same key) in its slot's list. */
@@ -469,7 +474,7 @@ static void slot_replace(node_db_t *db, node_obj_t *old, node_obj_t *repl)
     if (old->sprev != NULL)
         old->sprev->snext = repl;
     else
-        db->slot_head[obj_slot(old)] = repl;
+        db->slots[obj_slot(old)].head = repl;
     if (old->snext != NULL)
         old->snext->sprev = repl;
 }
@@ -788,8 +793,7 @@ void node_db_flush(node_db_t *db)
     if (db->nobs != 0)
         notify_all(db);
     node_dict_clear(db->keys);
-    memset(db->slot_head, 0, sizeof(db->slot_head));
-    memset(db->slot_keys, 0, sizeof(db->slot_keys));
+    memset(db->slots, 0, sizeof(db->slots));
     for (node_db_slot_iter_t *it = db->iters; it != NULL; it = it->next_it)
         it->next = NULL;
     rc_free(db->vol);
@@ -1286,7 +1290,7 @@ void node_db_insert(node_db_t *db, node_obj_t *o)
 size_t node_db_slot_count(const node_db_t *db, unsigned slot)
 {
     RC_ASSERT(slot < RING_SLOTS);
-    return db->slot_keys[slot];
+    return db->slots[slot].keys;
 }
 
 node_db_slot_iter_t *node_db_slot_iter_create(node_db_t *db, unsigned slot)
@@ -1295,7 +1299,7 @@ node_db_slot_iter_t *node_db_slot_iter_create(node_db_t *db, unsigned slot)
 
     RC_ASSERT(slot < RING_SLOTS);
     it->db = db;
-    it->next = db->slot_head[slot];
+    it->next = db->slots[slot].head;
     it->prev_it = NULL;
     it->next_it = db->iters;
     if (db->iters != NULL)
@@ -1341,7 +1345,7 @@ void node_db_slot_iter_destroy(node_db_slot_iter_t *it)
 size_t node_db_slot_drop(node_db_t *db, unsigned slot, size_t max)
 {
     RC_ASSERT(slot < RING_SLOTS);
-    for (size_t i = 0; i < max && db->slot_head[slot] != NULL; i++)
-        db_remove(db, db->slot_head[slot], NODE_DB_CHANGE_DROP);
-    return db->slot_keys[slot];
+    for (size_t i = 0; i < max && db->slots[slot].head != NULL; i++)
+        db_remove(db, db->slots[slot].head, NODE_DB_CHANGE_DROP);
+    return db->slots[slot].keys;
 }

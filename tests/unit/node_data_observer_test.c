@@ -20,6 +20,7 @@
 
 #include "common/rc.h"
 #include "node/cmd/node_cmd.h"
+#include "node/data/node_codec.h"
 #include "node/data/node_db.h"
 #include "node/net/node_conn.h"
 #include "node/net/node_server.h"
@@ -440,6 +441,38 @@ static void test_many_keys_in_one_command_are_reported_once_each(void **state)
     assert_int_equal(h->rec.count, 20);
 }
 
+/* Removals are reported as they happen, writes once the command is done:
+ * a key that expired and was written again shows both, in that order. */
+static void test_removal_comes_before_the_write_of_the_same_command(void **state)
+{
+    harness_t *h = *state;
+
+    run(h, "SET a 0 PX 10");
+    h->server.now_ms += 100;
+    rec_clear(&h->rec);
+    run(h, "MSET b 1 a 1");
+    assert_string_equal(h->rec.text, "E:a W:b W:a");
+}
+
+/* node_db_insert(), the path replication and hand-off restore through,
+ * reports a write like any command. */
+static void test_insert_of_a_detached_object_is_a_write(void **state)
+{
+    harness_t *h = *state;
+    node_buf_t b = {0};
+    node_obj_t *o;
+
+    run(h, "HSET src f v");
+    node_obj_serialize(node_db_lookup(h->server.db, "src", 3, NODE_LOOKUP_NOTOUCH), &b);
+    assert_int_equal(node_obj_deserialize("dst", 3, b.p, b.len, &o), 0);
+    rec_clear(&h->rec);
+    node_db_insert(h->server.db, o);
+    assert_int_equal(h->rec.count, 0); /* not before the end of the "command" */
+    node_db_end_command(h->server.db);
+    assert_string_equal(h->rec.text, "W:dst");
+    node_buf_free(&b);
+}
+
 #define OBS_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
 int main(void)
@@ -453,6 +486,8 @@ int main(void)
         OBS_TEST(test_write_is_reported_with_the_final_value),
         OBS_TEST(test_registration_rules),
         OBS_TEST(test_many_keys_in_one_command_are_reported_once_each),
+        OBS_TEST(test_removal_comes_before_the_write_of_the_same_command),
+        OBS_TEST(test_insert_of_a_detached_object_is_a_write),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

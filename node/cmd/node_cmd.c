@@ -265,6 +265,7 @@ void node_cmd_dispatch(void *env, node_client_t *c)
     }
     node_db_set_now(c->db, server->now_ms); /* the local part of a split request too */
     if (node_cmd_env(c)->cluster != NULL && route(c, cmd)) {
+        node_db_end_command(c->db); /* the local part of a split request */
         conn->ncmds++;
         server->stats.total_commands++;
         return;
@@ -281,6 +282,7 @@ void node_cmd_dispatch(void *env, node_client_t *c)
         }
     }
     cmd->proc(c);
+    node_db_end_command(c->db); /* observers see the command's writes */
     conn->ncmds++;
     server->stats.total_commands++;
 }

@@ -284,35 +284,20 @@ static void cluster_shards(node_client_t *c, node_cluster_t *cl)
 
 /* --- keys in a slot ------------------------------------------------------- */
 
-/* There is no per-slot key index in node_db yet: COUNTKEYSINSLOT and
- * GETKEYSINSLOT walk the whole keyspace with node_db_foreach(), O(keys).
- * Fine for tools and tests; migration will want a real index. */
-typedef struct slot_keys_s {
-    node_client_t *c; /* NULL: count only */
-    unsigned slot;
-    long long max;
-    long long n;
-} slot_keys_t;
-
+/* The keyspace keeps a list of keys per slot (node_db.h): COUNTKEYSINSLOT
+ * is O(1) and GETKEYSINSLOT O(count), both counting expired keys not yet
+ * reclaimed, as Redis does. */
 static void on_slot_key(void *priv, node_obj_t *o)
 {
-    slot_keys_t *sk = priv;
     const char *key;
     size_t klen;
 
-    if (sk->n >= sk->max)
-        return;
     key = node_obj_key(o, &klen);
-    if (ring_keyslot(key, klen) != sk->slot)
-        return;
-    sk->n++;
-    if (sk->c != NULL)
-        node_reply_bulk(sk->c, key, klen);
+    node_reply_bulk(priv, key, klen);
 }
 
 static void cluster_countkeysinslot(node_client_t *c)
 {
-    slot_keys_t sk = {NULL, 0, 0, 0};
     long long slot;
 
     if (node__get_ll_or_reply(c, 2, &slot) != 0)
@@ -321,16 +306,14 @@ static void cluster_countkeysinslot(node_client_t *c)
         node_reply_error(c, "ERR Invalid slot");
         return;
     }
-    sk.slot = (unsigned)slot;
-    sk.max = (long long)node_db_size(c->db);
-    node_db_foreach(c->db, on_slot_key, &sk);
-    node_reply_int(c, sk.n);
+    node_reply_int(c, (long long)node_db_slot_count(c->db, (unsigned)slot));
 }
 
 static void cluster_getkeysinslot(node_client_t *c)
 {
-    slot_keys_t sk = {NULL, 0, 0, 0};
     long long slot, max;
+    node_db_slot_iter_t *it;
+    size_t n;
     void *h;
 
     if (node__get_ll_or_reply(c, 2, &slot) != 0 || node__get_ll_or_reply(c, 3, &max) != 0)
@@ -339,13 +322,11 @@ static void cluster_getkeysinslot(node_client_t *c)
         node_reply_error(c, "ERR Invalid slot or number of keys"); /* Redis 7.0's text */
         return;
     }
-    sk.c = c;
-    sk.slot = (unsigned)slot;
-    sk.max = max;
     h = node_reply_defer_array(c);
-    if (max > 0)
-        node_db_foreach(c->db, on_slot_key, &sk);
-    node_reply_set_deferred_array(c, h, (long)sk.n);
+    it = node_db_slot_iter_create(c->db, (unsigned)slot);
+    n = node_db_slot_iter_next(it, (size_t)max, on_slot_key, c);
+    node_db_slot_iter_destroy(it);
+    node_reply_set_deferred_array(c, h, (long)n);
 }
 
 /* --- CLUSTER -------------------------------------------------------------- */

@@ -1,8 +1,8 @@
-/* node/data/node_db.h: the keyspace: keys to string or hash values, TTLs, lazy
- * and active expiry, maxmemory eviction, memory accounting. Implemented in
- * node_db.c (+ node_dict for the tables). The one rule: the db never looks
- * at a clock; its owner sets the time with node_db_set_now() so expiry is
- * deterministic in tests.
+/* node/data/node_db.h: the keyspace: keys to values of every type, TTLs, lazy
+ * and active expiry, maxmemory eviction, memory accounting, the per-slot key
+ * index and the change observers. Implemented in node_db.c (+ node_dict for
+ * the tables). The one rule: the db never looks at a clock; its owner sets
+ * the time with node_db_set_now() so expiry is deterministic in tests.
  *
  * The part of this header below "object API" is for the node_cmd_keys.c,
  * node_cmd_string.c and node_cmd_hash.c commands; the server uses the
@@ -30,6 +30,8 @@ void node_db_set_now(node_db_t *db, int64_t now_ms);
 
 /* Keys, including expired ones not yet reclaimed (as Redis's DBSIZE). */
 size_t node_db_size(const node_db_t *db);
+/* Buckets of the keyspace table (tests, memory estimates). */
+size_t node_db_buckets(const node_db_t *db);
 /* Keys with a TTL. */
 size_t node_db_expires(const node_db_t *db);
 /* Average TTL in ms of keys with a TTL (sampled estimate as Redis's), 0 if none. */
@@ -149,5 +151,106 @@ node_obj_t *node_db_ptr_create(node_db_t *db, const char *key, size_t klen, node
                                void *ptr);
 /* The structure of a list/set/zset/stream object. */
 void *node_obj_ptr(const node_obj_t *o);
+
+/* ------------------------------------------------------------------ */
+/* Per-slot key index. Every key is on the list of its slot              */
+/* (ring_keyslot(): CRC16 with {hash tags}, 0..RING_SLOTS-1).            */
+
+/* Keys in 'slot', expired ones not yet reclaimed included (as Redis's
+ * CLUSTER COUNTKEYSINSLOT), in O(1). */
+size_t node_db_slot_count(const node_db_t *db, unsigned slot);
+
+/* An iterator over the keys of one slot, for streaming a slot while writes
+ * go on (the hand-off's snapshot, GETKEYSINSLOT). It returns every key that
+ * is in the slot for its whole life exactly once, whatever happens between
+ * two calls: keys of the slot added (not returned: they go in behind it),
+ * modified, replaced, deleted, expired, evicted, tables rehashing. The db
+ * keeps it valid (an O(1) fix-up per removal for each live iterator). */
+typedef struct node_db_slot_iter_s node_db_slot_iter_t;
+/* Returns a new iterator over 'slot'; free with node_db_slot_iter_destroy()
+ * (which may come after node_db_destroy()). */
+node_db_slot_iter_t *node_db_slot_iter_create(node_db_t *db, unsigned slot);
+/* Calls 'fn' for up to 'max' next keys and returns how many; fewer than
+ * 'max' means the end. 'fn' must not write the db; the objects may be
+ * expired. */
+size_t node_db_slot_iter_next(node_db_slot_iter_t *it, size_t max, node_db_obj_fn *fn, void *priv);
+/* 1 once every key has been returned. */
+int node_db_slot_iter_done(const node_db_slot_iter_t *it);
+void node_db_slot_iter_destroy(node_db_slot_iter_t *it);
+
+/* Deletes up to 'max' keys of 'slot' (O('max') work) and returns how many
+ * keys the slot still holds: call it from a timer until it returns 0.
+ * Observers see each key as NODE_DB_CHANGE_DROP. */
+size_t node_db_slot_drop(node_db_t *db, unsigned slot, size_t max);
+
+/* ------------------------------------------------------------------ */
+/* Change observers. The db reports every change of a key, with its slot: */
+/*   WRITE   the key's value or TTL was created or modified (SET, APPEND,   */
+/*           HINCRBY, LPUSH, ZADD, XADD, EXPIRE, PERSIST...), reported once */
+/*           per key and command by node_db_end_command(), after the        */
+/*           command's change is complete: 'obj' is the value then.         */
+/*   DELETE  a command removed it (DEL, UNLINK, GETDEL, FLUSHALL, EXPIRE in */
+/*           the past, a pop or removal that emptied a container)           */
+/*   EXPIRE  lazy or active expiry removed it                               */
+/*   EVICT   maxmemory eviction removed it                                  */
+/*   DROP    node_db_slot_drop() removed it (the slot left this node)        */
+/* Removals are reported when they happen, before the object is freed.     */
+/* Writes are found at two choke points, so a command cannot forget one:    */
+/* every db function that writes a key (node_db_set_*, node_db_str_resize,   */
+/* node_db_*_create, node_db_set_expire, node_db_persist, node_db_insert),   */
+/* and every node_db_lookup() with NODE_LOOKUP_WRITE that returns an object */
+/* (the command may then change it in place: node_hash_set, node_list_push, */
+/* ...; such a key is reported if any value structure changed during the   */
+/* command). With no observer registered all of this is one branch.       */
+
+typedef enum node_db_change_kind_e {
+    NODE_DB_CHANGE_WRITE = 1,
+    NODE_DB_CHANGE_DELETE = 2,
+    NODE_DB_CHANGE_EXPIRE = 3,
+    NODE_DB_CHANGE_EVICT = 4,
+    NODE_DB_CHANGE_DROP = 5,
+} node_db_change_kind_t;
+
+typedef struct node_db_change_s {
+    node_db_change_kind_t kind;
+    unsigned slot;
+    const char *key; /* valid during the call only */
+    size_t klen;
+    /* WRITE: the object as the command left it; removals: the object being
+     * removed (no longer in the db, or about to be cleared by a flush; freed
+     * right after the call). */
+    const node_obj_t *obj;
+} node_db_change_t;
+
+/* Called for each change. It must not write 'db' (it may read it), nor add or
+ * remove observers. */
+typedef void node_db_observer_fn(void *priv, node_db_t *db, const node_db_change_t *change);
+
+enum {
+    NODE_DB_OBSERVERS_MAX = 8,
+};
+
+/* Registers 'fn' with 'priv'; observers are called in registration order.
+ * Returns 0, -EEXIST if that pair is registered, -ENOSPC past
+ * NODE_DB_OBSERVERS_MAX. */
+int node_db_observer_add(node_db_t *db, node_db_observer_fn *fn, void *priv);
+/* Unregisters the pair. Returns 0 or -ENOENT. */
+int node_db_observer_remove(node_db_t *db, node_db_observer_fn *fn, void *priv);
+/* Ends a command: reports the WRITE of every key it wrote that still exists.
+ * The dispatcher calls it after every command (and after the local part of
+ * a split one); anything else that writes the db calls it when done. */
+void node_db_end_command(node_db_t *db);
+
+/* ------------------------------------------------------------------ */
+/* Detached objects: the unit replication and hand-off ship (node_codec.h */
+/* turns them into bytes and back).                                      */
+
+/* Frees an object that is not in a db (from node_obj_deserialize()). NULL
+ * is a no-op. */
+void node_obj_free(node_obj_t *o);
+/* Links the detached object 'o' into 'db' (takes ownership), replacing the
+ * key's current value if any. Observers see a WRITE at the end of the
+ * command. */
+void node_db_insert(node_db_t *db, node_obj_t *o);
 
 #endif /* RC_NODE_NODE_DB_H */

@@ -1,12 +1,14 @@
 /* node/data/node_obj.h: the layout of a keyspace object, shared by node_db.c and
  * node_obj_hash.c only (node_internal). The one rule: a key and its small
  * value live in ONE allocation, so a 16-byte key with a 16-byte value costs
- * one malloc of 52 bytes plus its bucket slot.
+ * one malloc of 68 bytes plus its bucket slot.
  *
- *   +------+---------------------+------+-------------------+-----------+
- *   | next | lru:24 type enc vol | klen | key bytes | value | [ttl: 12] |
- *   +------+---------------------+------+-------------------+-----------+
- *     8      4                     4      klen        vsize   expire+idx
+ *   +------+-------------+---------------------+------+-------------------+-----------+
+ *   | next | sprev snext | lru:24 type enc vol | klen | key bytes | value | [ttl: 12] |
+ *   +------+-------------+---------------------+------+-------------------+-----------+
+ *     8      8     8       4                     4      klen        vsize   expire+idx
+ *
+ *   sprev/snext: the list of the keys of the object's slot (node_db.c).
  *
  *   value: INT  int64 (8)          EMB  uint32 len + bytes
  *          RAW  pointer to node_obj_raw_t (large or growing strings)
@@ -36,7 +38,8 @@ enum node_obj_enc_e {
 #define NODE_OBJ_TTL_SIZE 12
 
 struct node_obj_s {
-    node_dict_entry_t link; /* first: the keyspace dict links objects directly */
+    node_dict_entry_t link;           /* first: the keyspace dict links objects directly */
+    struct node_obj_s *sprev, *snext; /* the slot's list, while in a db */
     uint32_t lru : 24;
     uint32_t type : 3; /* node_obj_type_t */
     uint32_t enc : 3;
@@ -69,9 +72,22 @@ static inline void node__obj_set_ptr(node_obj_t *o, void *p)
     memcpy(node__obj_val(o), &p, sizeof(p));
 }
 
+/* Object construction (node_db.c), for the codec. */
+/* A new detached object for 'key' with 'vsize' value bytes (to fill) and,
+ * when 'vol', room for a TTL (set it with node__obj_set_expire()). Its type
+ * is string/INT until the caller sets them. */
+node_obj_t *node__obj_alloc(const char *key, size_t klen, size_t vsize, int vol);
+/* A new detached string object, encoded as SET would (INT, EMB or RAW). */
+node_obj_t *node__obj_new_str(const char *key, size_t klen, const void *val, size_t vlen, int vol);
+/* Sets the absolute expire time of an object that has a TTL part. */
+void node__obj_set_expire(node_obj_t *o, int64_t when);
+
+/* Bumped by every change of a value structure (hash, list, set, zset,
+ * stream: node_obj_*.c), so that node_db_end_command() can tell whether a
+ * key looked up for writing was changed in place. One thread only. */
+extern uint64_t node__mutations;
+
 /* Helpers shared by the data commands (node_db.c). */
-/* Redis's string2ll: strict decimal, no spaces, no '+', no leading zeros. 0 or -EINVAL. */
-int node__parse_ll(const char *s, size_t len, long long *out);
 /* Redis's string2ld: strtold over the whole string, no leading space, no NaN. 0 or -EINVAL. */
 int node__parse_ld(const char *s, size_t len, long double *out);
 /* Formats 'v' as Redis's INCRBYFLOAT does ("%.17Lf", trailing zeros
@@ -79,14 +95,13 @@ int node__parse_ld(const char *s, size_t len, long double *out);
 #define NODE__LD_BUF 5120
 size_t node__format_ld(char *buf, long double v);
 
-/* Redis's stringmatchlen() semantics (* ? [a-z] [^a] \\x), case-sensitive,
- * in O(len(pat) * len(str)). node_cmd_keys.c. */
-int node__glob_match(const char *pat, size_t plen, const char *str, size_t slen);
 
 /* node_obj_hash.c */
 void node__hash_free(node_obj_t *o);
 
-/* node_obj_list.c (types helper): frees the value of a list, set, zset or stream. */
-void node__type_free(node_obj_t *o);
+/* node_codec.c: frees what the value of 'o' owns, through its type's row of
+ * the type table (serialize, deserialize, free: the three operations every
+ * type has). */
+void node__obj_free_value(node_obj_t *o);
 
 #endif /* RC_NODE_NODE_OBJ_H */

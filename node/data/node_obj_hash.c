@@ -166,6 +166,7 @@ int node_hash_set(node_obj_t *o, const char *f, size_t flen, const char *v, size
     unsigned char *p;
 
     RC_ASSERT(o->type == NODE_OBJ_HASH);
+    node__mutations++;
     if (o->enc == NODE_ENC_HT)
         return dict_set(o, f, flen, v, vlen);
     c = node__obj_ptr(o);
@@ -249,11 +250,13 @@ int node_hash_del(node_obj_t *o, const char *f, size_t flen)
         if (e == NULL)
             return 0;
         rc_free(e);
+        node__mutations++;
         return 1;
     }
     c = node__obj_ptr(o);
     if (!compact_find(c, f, flen, &pr))
         return 0;
+    node__mutations++;
     start = (size_t)(pr.start - c->data);
     end = (size_t)(pr.end - c->data);
     memmove(c->data + start, c->data + end, c->used - end);

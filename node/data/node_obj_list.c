@@ -1,6 +1,5 @@
-/* node/data/node_obj_list.c: the list value (a ring buffer of element pointers)
- * and node__type_free(), which frees any list/set/zset/stream value. The
- * one rule: the buffer capacity is a power of two, so an index is masked,
+/* node/data/node_obj_list.c: the list value (a ring buffer of element
+ * pointers). The one rule: the buffer capacity is a power of two, so an index is masked,
  * never divided. */
 #include "node/data/node_types.h"
 
@@ -13,28 +12,6 @@ struct node_list_s {
     node_list_elem_t **v;
     size_t head, len, cap; /* cap: 0 or a power of two */
 };
-
-void node__type_free(node_obj_t *o)
-{
-    void *p = node__obj_ptr(o);
-
-    switch (o->type) {
-    case NODE_OBJ_LIST:
-        node_list_destroy(p);
-        break;
-    case NODE_OBJ_SET:
-        node_set_destroy(p);
-        break;
-    case NODE_OBJ_ZSET:
-        node_zset_destroy(p);
-        break;
-    case NODE_OBJ_STREAM:
-        node_stream_destroy(p);
-        break;
-    default:
-        RC_ASSERT(0 && "not a pointer type");
-    }
-}
 
 node_list_t *node_list_create(void)
 {
@@ -95,6 +72,7 @@ void node_list_push(node_list_t *l, int where, const void *p, size_t len)
 {
     node_list_elem_t *e = elem_new(p, len);
 
+    node__mutations++;
     if (l->len == l->cap)
         resize(l, l->cap == 0 ? 4 : l->cap * 2);
     if (where == NODE_LIST_HEAD) {
@@ -112,6 +90,7 @@ node_list_elem_t *node_list_pop(node_list_t *l, int where)
 
     if (l->len == 0)
         return NULL;
+    node__mutations++;
     if (where == NODE_LIST_HEAD) {
         e = l->v[l->head];
         l->head = (l->head + 1) & (l->cap - 1);
@@ -134,6 +113,7 @@ void node_list_set(node_list_t *l, size_t i, const void *p, size_t len)
     size_t slot = (l->head + i) & (l->cap - 1);
 
     RC_ASSERT(i < l->len);
+    node__mutations++;
     rc_free(l->v[slot]);
     l->v[slot] = elem_new(p, len);
 }
@@ -185,12 +165,16 @@ size_t node_list_rem(node_list_t *l, long long count, const void *p, size_t len)
     l->head = 0;
     l->len = w;
     maybe_shrink(l);
+    if (removed > 0)
+        node__mutations++;
     return removed;
 }
 
 void node_list_keep(node_list_t *l, size_t start, size_t n)
 {
     RC_ASSERT(start <= l->len && n <= l->len - start);
+    if (start > 0 || n < l->len)
+        node__mutations++;
     for (size_t i = 0; i < start; i++)
         rc_free(l->v[(l->head + i) & (l->cap - 1)]);
     for (size_t i = start + n; i < l->len; i++)

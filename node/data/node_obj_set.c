@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/rc.h"
+#include "node/data/node_obj.h"
 
 struct node_set_s {
     node_dict_t *d;
@@ -58,6 +59,7 @@ int node_set_add(node_set_t *s, const void *p, size_t len)
     if (len > 0)
         memcpy(m->data, p, len);
     node_dict_add(s->d, &m->link);
+    node__mutations++;
     return 1;
 }
 
@@ -68,6 +70,7 @@ int node_set_rem(node_set_t *s, const void *p, size_t len)
     if (e == NULL)
         return 0;
     rc_free(e);
+    node__mutations++;
     return 1;
 }
 
@@ -88,6 +91,7 @@ node_set_member_t *node_set_pop(node_set_t *s)
     if (m == NULL)
         return NULL;
     node_dict_unlink(s->d, m->data, m->len);
+    node__mutations++;
     return m;
 }
 

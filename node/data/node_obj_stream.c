@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/rc.h"
+#include "node/data/node_obj.h"
 
 struct node_stream_s {
     node_stream_entry_t **v;
@@ -78,6 +79,7 @@ void node_stream_append(node_stream_t *s, node_stream_id_t id, size_t n, const c
     node_stream_entry_t *e;
 
     RC_ASSERT(node_stream_id_cmp(id, s->last_id) > 0);
+    node__mutations++;
     for (size_t i = 0; i < 2 * n; i++)
         size += 4 + lens[i];
     e = rc_xmalloc(size);
@@ -129,6 +131,7 @@ int node_stream_del(node_stream_t *s, node_stream_id_t id)
 
     if (i == s->len || node_stream_id_cmp(s->v[s->head + i]->id, id) != 0)
         return 0;
+    node__mutations++;
     rc_free(s->v[s->head + i]);
     if (i == 0) {
         s->head++;
@@ -143,11 +146,19 @@ int node_stream_del(node_stream_t *s, node_stream_id_t id)
 void node_stream_trim_head(node_stream_t *s, size_t n)
 {
     RC_ASSERT(n <= s->len);
+    if (n > 0)
+        node__mutations++;
     for (size_t i = 0; i < n; i++)
         rc_free(s->v[s->head + i]);
     s->head += n;
     s->len -= n;
     maybe_shrink(s);
+}
+
+void node__stream_set_last_id(node_stream_t *s, node_stream_id_t id)
+{
+    RC_ASSERT(s->len == 0 || node_stream_id_cmp(id, s->v[s->head + s->len - 1]->id) >= 0);
+    s->last_id = id;
 }
 
 const char *node_stream_entry_item(const node_stream_entry_t *e, size_t *pos, size_t *len)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/rc.h"
+#include "node/data/node_obj.h"
 
 #define ZSL_MAXLEVEL 32
 
@@ -203,12 +204,14 @@ int node_zset_add(node_zset_t *z, const void *m, size_t mlen, double score)
 
     if (n != NULL) {
         if (n->score != score) {
+            node__mutations++;
             zsl_unlink(z, n);
             n->score = score;
             zsl_link(z, n);
         }
         return 0;
     }
+    node__mutations++;
     n = node_new(random_level(z), score, m, mlen);
     node_dict_add(z->d, &n->link);
     zsl_link(z, n);
@@ -231,6 +234,7 @@ int node_zset_rem(node_zset_t *z, const void *m, size_t mlen)
 
     if (n == NULL)
         return 0;
+    node__mutations++;
     zsl_unlink(z, n);
     node_dict_unlink(z->d, m, mlen);
     rc_free(n);

@@ -157,5 +157,8 @@ void node_stream_trim_head(node_stream_t *s, size_t n);
 /* Reads field/value 'k' (0 <= k < 2 * nfields) of an entry, walking from
  * '*pos' (start at 0; advanced past the item). */
 const char *node_stream_entry_item(const node_stream_entry_t *e, size_t *pos, size_t *len);
+/* Sets the last id (node_codec.c, restoring a stream); it must not be below
+ * the id of the last entry. */
+void node__stream_set_last_id(node_stream_t *s, node_stream_id_t id);
 
 #endif /* RC_NODE_NODE_TYPES_H */

@@ -363,22 +363,6 @@ static void test_db_random_skips_and_deletes_expired_keys(void **state)
     assert_null(node_db_random(f->db));
 }
 
-static void test_parse_ll_is_strict(void **state)
-{
-    long long v;
-
-    (void)state;
-    assert_int_equal(node__parse_ll("9223372036854775807", 19, &v), 0);
-    assert_int_equal(v, 9223372036854775807LL);
-    assert_int_equal(node__parse_ll("-9223372036854775808", 20, &v), 0);
-    assert_int_equal(node__parse_ll("9223372036854775808", 19, &v), -EINVAL);
-    assert_int_equal(node__parse_ll("01", 2, &v), -EINVAL);
-    assert_int_equal(node__parse_ll("-0", 2, &v), -EINVAL);
-    assert_int_equal(node__parse_ll("+1", 2, &v), -EINVAL);
-    assert_int_equal(node__parse_ll(" 1", 2, &v), -EINVAL);
-    assert_int_equal(node__parse_ll("", 0, &v), -EINVAL);
-}
-
 static void test_format_ld_trims_like_redis(void **state)
 {
     char buf[NODE__LD_BUF];
@@ -413,7 +397,6 @@ int main(void)
         DB_TEST(test_db_compact_hash_updates_in_place_and_keeps_order),
         DB_TEST(test_db_flush_returns_memory_to_baseline),
         DB_TEST(test_db_random_skips_and_deletes_expired_keys),
-        cmocka_unit_test(test_parse_ll_is_strict),
         cmocka_unit_test(test_format_ld_trims_like_redis),
     };
 

@@ -13,7 +13,6 @@
 typedef struct watchdog_s {
     uv_timer_t timer;
     int fired;
-    int closed;
 } watchdog_t;
 
 static void on_watchdog(uv_timer_t *t)
@@ -25,33 +24,36 @@ static void on_watchdog(uv_timer_t *t)
 
 static void on_watchdog_closed(uv_handle_t *h)
 {
-    watchdog_t *w = h->data;
-
-    w->closed = 1;
+    free(h->data);
 }
 
+/* The watchdog is on the heap and freed by its close callback, so this
+ * returns as soon as the condition holds: no extra loop iteration runs
+ * callbacks the test has not looked at yet. */
 int test_loop_run_until(uv_loop_t *loop, int (*cond)(void *), void *arg, uint64_t timeout_ms)
 {
-    watchdog_t w;
+    watchdog_t *w = calloc(1, sizeof(*w));
     int ok = 0, alive = 1;
 
-    memset(&w, 0, sizeof(w));
-    uv_timer_init(loop, &w.timer);
-    w.timer.data = &w;
-    uv_timer_start(&w.timer, on_watchdog, timeout_ms, 0);
-    uv_unref((uv_handle_t *)&w.timer); /* it must not keep the loop alive */
+    uv_timer_init(loop, &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, on_watchdog, timeout_ms, 0);
+    uv_unref((uv_handle_t *)&w->timer); /* it must not keep the loop alive */
     for (;;) {
         if (cond != NULL ? cond(arg) : !alive) {
             ok = 1;
             break;
         }
-        if (w.fired || (!alive && cond != NULL))
+        if (w->fired || (!alive && cond != NULL))
             break;
         alive = uv_run(loop, UV_RUN_ONCE) != 0 || uv_loop_alive(loop);
     }
-    uv_close((uv_handle_t *)&w.timer, on_watchdog_closed);
-    while (!w.closed)
-        uv_run(loop, UV_RUN_NOWAIT);
+    uv_timer_stop(&w->timer);
+    uv_close((uv_handle_t *)&w->timer, on_watchdog_closed);
+    if (cond == NULL) {
+        while (uv_loop_alive(loop)) /* only the watchdog's close is left */
+            uv_run(loop, UV_RUN_NOWAIT);
+    }
     return ok;
 }
 
@@ -82,24 +84,20 @@ static int ticks_done(void *arg)
 
 static void on_ticker_closed(uv_handle_t *h)
 {
-    ticker_t *k = h->data;
-
-    k->left = -1;
+    free(h->data);
 }
 
 void test_loop_iterations(uv_loop_t *loop, int n)
 {
-    ticker_t k;
+    ticker_t *k = calloc(1, sizeof(*k));
 
-    memset(&k, 0, sizeof(k));
-    k.left = n;
-    uv_timer_init(loop, &k.timer);
-    k.timer.data = &k;
-    uv_timer_start(&k.timer, on_tick, 5, 5);
-    (void)test_loop_run_until(loop, ticks_done, &k, TEST_LOOP_TIMEOUT_MS);
-    uv_close((uv_handle_t *)&k.timer, on_ticker_closed);
-    while (k.left != -1)
-        uv_run(loop, UV_RUN_NOWAIT);
+    k->left = n;
+    uv_timer_init(loop, &k->timer);
+    k->timer.data = k;
+    uv_timer_start(&k->timer, on_tick, 5, 5);
+    (void)test_loop_run_until(loop, ticks_done, k, TEST_LOOP_TIMEOUT_MS);
+    uv_timer_stop(&k->timer);
+    uv_close((uv_handle_t *)&k->timer, on_ticker_closed);
 }
 
 int test_loop_bound_port(const uv_tcp_t *tcp)

@@ -31,7 +31,11 @@
 
 enum {
     PLACEMENT = 0x5eed,
+    BIG_LEN = 64 * 1024,
+    BIG_COUNT = 70, /* replies past NODE_CONN_OUT_PAUSE: the connection pauses */
 };
+
+static char big[BIG_LEN];
 
 typedef struct fx_s fx_t;
 
@@ -111,6 +115,8 @@ static void on_request(void *arg, node_client_t *c)
         node_reply_status(c, "PONG");
     else if (is(&c->argv[0], "ECHO") && c->argc == 2)
         node_reply_bulk(c, c->argv[1].ptr, c->argv[1].len);
+    else if (is(&c->argv[0], "BIG"))
+        node_reply_bulk(c, big, sizeof(big));
     else
         node_reply_error(c, "ERR unknown command");
 }
@@ -568,6 +574,51 @@ static void test_bus_fenced_batch_from_older_epoch_is_refused(void **state)
     assert_int_equal(node_bus_stats(fx->s[1].bus)->batches_received, 3);
 }
 
+static int peer_got_len(void *arg)
+{
+    const fx_t *fx = arg;
+
+    return fx->client.in_len - fx->fed >= want_len || fx->client.eof;
+}
+
+static void test_bus_fenced_batch_behind_a_paused_batch_is_still_refused(void **state)
+{
+    fx_t *fx = *state; /* B at epoch 5 */
+    static const char big_req[] = "*1\r\n$3\r\nBIG\r\n";
+    static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+    static const char stale[] = "-TRYAGAIN stale epoch: the sender's configuration is older\r\n";
+    size_t plen = BIG_COUNT * (sizeof(big_req) - 1), off = 0, reply_len;
+    char *buf = test_malloc(2 * NODE_BUS_HEADER + plen + sizeof(ping));
+    char header[32];
+    int i;
+
+    memset(big, 'x', sizeof(big));
+    peer_connect(fx, 4);
+    /* One write, two batches: the first (unfenced) pauses the connection
+     * on output; the second (fenced, older epoch) arrives in the same read
+     * and must still be refused when its turn comes. */
+    node_bus_batch_header((uint8_t *)buf, 0, 9, 900, 4, (uint32_t)plen);
+    off += NODE_BUS_HEADER;
+    for (i = 0; i < BIG_COUNT; i++, off += sizeof(big_req) - 1)
+        memcpy(buf + off, big_req, sizeof(big_req) - 1);
+    node_bus_batch_header((uint8_t *)buf + off, NODE_BUS_F_FENCED, 9, 900, 4,
+                          (uint32_t)(sizeof(ping) - 1));
+    off += NODE_BUS_HEADER;
+    memcpy(buf + off, ping, sizeof(ping) - 1);
+    off += sizeof(ping) - 1;
+    test_client_send(&fx->client, buf, off);
+    test_free(buf);
+
+    reply_len = (size_t)snprintf(header, sizeof(header), "$%d\r\n", BIG_LEN) + BIG_LEN + 2;
+    want_len = BIG_COUNT * reply_len + strlen("+PONG\r\n"); /* the shorter answer */
+    assert_true(test_loop_run_until(&fx->loop, peer_got_len, fx, 4 * TEST_LOOP_TIMEOUT_MS));
+    test_loop_iterations(&fx->loop, 3);
+    assert_int_equal(fx->client.in_len - fx->fed, BIG_COUNT * reply_len + strlen(stale));
+    assert_int_equal(fx->s[1].nrequests, BIG_COUNT); /* PING never ran */
+    assert_memory_equal(fx->client.in + fx->fed + BIG_COUNT * reply_len, stale, strlen(stale));
+    assert_int_equal(node_bus_stats(fx->s[1].bus)->fenced, 1);
+}
+
 static void test_bus_batch_from_newer_epoch_calls_on_newer_epoch(void **state)
 {
     fx_t *fx = *state; /* B at epoch 3 */
@@ -681,6 +732,8 @@ int main(void)
             test_bus_data_link_runs_batched_requests_and_returns_replies_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bus_fenced_batch_from_older_epoch_is_refused,
                                         setup_b_newer, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_bus_fenced_batch_behind_a_paused_batch_is_still_refused, setup_b_newer, teardown),
         cmocka_unit_test_setup_teardown(test_bus_batch_from_newer_epoch_calls_on_newer_epoch, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bus_link_to_closed_port_fails_then_backs_off, setup,

@@ -282,8 +282,9 @@ typedef struct tnode_s {
     int port;
     int bus_port;
     char path[256];
-    int nrequests; /* requests run here (from clients and peers) */
-    int npeer;     /* of which from a peer's data link */
+    int nrequests;         /* requests run here (from clients and peers) */
+    int npeer;             /* of which from a peer's data link */
+    node_conn_seg_t *held; /* HOLD on the owner: never answered */
 } tnode_t;
 
 typedef struct cfx_s {
@@ -353,6 +354,13 @@ static void on_node_request(void *arg, node_client_t *c)
             node_fwd_command(n->fwd, c, owner);
         else
             reply_named(c, n, &c->argv[1]);
+    } else if (is_cmd(&c->argv[0], "HOLD") && c->argc == 2) {
+        int owner = owner_of(n, &c->argv[1]);
+
+        if (owner != me && !c->conn->peer)
+            node_fwd_command(n->fwd, c, owner);
+        else
+            n->held = node_conn_seg_push(c->conn); /* the owner never answers */
     } else if (is_cmd(&c->argv[0], "MGET") && c->argc >= 2 && c->argc - 1 <= NKEYS_MAX) {
         for (i = 1; i < c->argc; i++) {
             owners[i - 1] = owner_of(n, &c->argv[i]);
@@ -473,6 +481,10 @@ static int teardown_cluster(void **state)
     for (i = 0; i < 2; i++) {
         if (fx->n[i].server == NULL)
             continue;
+        if (fx->n[i].held != NULL) {
+            assert_null(fx->n[i].held->conn); /* orphaned by the close */
+            node_conn_seg_complete(fx->n[i].held, "+late\r\n", 7);
+        }
         node_fwd_destroy(fx->n[i].fwd);
         node_cluster_destroy(fx->n[i].cl);
         node_server_destroy(fx->n[i].server);
@@ -633,6 +645,103 @@ static void test_fwd_split_mget_gathers_in_key_order(void **state)
     assert_int_equal(fx->n[0].nrequests, 1);
 }
 
+static int forward_delivered(void *arg)
+{
+    const cfx_t *fx = arg;
+    node_cluster_stats_t st;
+
+    node_cluster_stats(fx->n[0].cl, &st);
+    return st.forwarded_commands >= 1;
+}
+
+static int owner_holds(void *arg)
+{
+    const cfx_t *fx = arg;
+
+    return fx->n[1].held != NULL;
+}
+
+static int client_gone(void *arg)
+{
+    const cfx_t *fx = arg;
+
+    return fx->n[0].server->nclients == 0;
+}
+
+static void test_fwd_reply_for_a_client_that_left_is_dropped(void **state)
+{
+    cfx_t *fx = *state;
+    int other = 1 - node_cluster_myindex(fx->n[0].cl);
+    node_conn_seg_t *held;
+    char r1[32];
+
+    key_owned_by(fx, other, "r", 0, r1, sizeof(r1));
+    send_command(fx, 2, (const char *const[]){"HOLD", r1});
+    assert_true(test_loop_run_until(&fx->loop, owner_holds, fx, TEST_LOOP_TIMEOUT_MS));
+    test_client_close(&fx->client); /* gone before the owner answers */
+    assert_true(test_loop_run_until(&fx->loop, client_gone, fx, TEST_LOOP_TIMEOUT_MS));
+    held = fx->n[1].held;
+    fx->n[1].held = NULL;
+    node_conn_seg_complete(held, "+late\r\n", 7); /* the owner answers now */
+    assert_true(test_loop_run_until(&fx->loop, forward_delivered, fx, TEST_LOOP_TIMEOUT_MS));
+    /* The orphaned segment took the reply and was freed (ASan: no leak,
+     * no use after free); the link still serves the next client. */
+    assert_int_equal(fx->client.nclose, 1);
+    test_client_free(&fx->client);
+    memset(&fx->client, 0, sizeof(fx->client));
+    assert_int_equal(test_client_connect(&fx->client, &fx->loop, fx->n[0].port, 0), 0);
+    assert_true(test_loop_run_until(&fx->loop, client_connected, fx, TEST_LOOP_TIMEOUT_MS));
+    send_command(fx, 2, (const char *const[]){"GET", r1});
+    {
+        char want[128];
+
+        bulk(want, sizeof(want), other, r1);
+        expect_reply(fx, want);
+    }
+}
+
+static void test_fwd_owner_that_never_answers_times_out_with_tryagain(void **state)
+{
+    cfx_t *fx = *state;
+    int other = 1 - node_cluster_myindex(fx->n[0].cl);
+    char r1[32], prefix[128];
+    uint64_t start = uv_now(&fx->loop);
+
+    key_owned_by(fx, other, "r", 0, r1, sizeof(r1));
+    send_command(fx, 2, (const char *const[]){"HOLD", r1});
+    snprintf(prefix, sizeof(prefix), "-TRYAGAIN forwarding to 127.0.0.1:%d failed: timed out\r\n",
+             fx->n[1].port);
+    want_bytes = strlen(prefix);
+    assert_true(test_loop_run_until(&fx->loop, client_got, fx, 3 * TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(fx->client.in_len, strlen(prefix));
+    assert_memory_equal(fx->client.in, prefix, strlen(prefix));
+    assert_true(uv_now(&fx->loop) - start >= NODE_FWD_MIN_TIMEOUT_MS);
+    assert_non_null(fx->n[1].held);
+}
+
+static void test_fwd_split_mget_with_an_unreachable_part_answers_the_error(void **state)
+{
+    cfx_t *fx = *state;
+    int me = node_cluster_myindex(fx->n[0].cl), other = 1 - me;
+    char r1[32], l1[32], prefix[128];
+
+    key_owned_by(fx, other, "r", 0, r1, sizeof(r1));
+    key_owned_by(fx, me, "l", 0, l1, sizeof(l1));
+    (void)node_bus_shutdown(node_cluster_bus(fx->n[1].cl));
+    send_command(fx, 3, (const char *const[]){"MGET", l1, r1});
+    snprintf(prefix, sizeof(prefix),
+             "-TRYAGAIN forwarding to 127.0.0.1:%d failed: ", fx->n[1].port);
+    want_bytes = strlen(prefix);
+    assert_true(test_loop_run_until(&fx->loop, client_got, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_memory_equal(fx->client.in, prefix, strlen(prefix));
+    test_loop_iterations(&fx->loop, 3);
+    /* One reply: the error line, nothing after it. */
+    assert_non_null(memchr(fx->client.in, '\n', fx->client.in_len));
+    assert_ptr_equal(memchr(fx->client.in, '\n', fx->client.in_len),
+                     fx->client.in + fx->client.in_len - 1);
+    assert_int_equal(fx->n[0].nrequests, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -657,6 +766,13 @@ int main(void)
                                         setup_cluster, teardown_cluster),
         cmocka_unit_test_setup_teardown(test_fwd_split_mget_gathers_in_key_order, setup_cluster,
                                         teardown_cluster),
+        cmocka_unit_test_setup_teardown(test_fwd_reply_for_a_client_that_left_is_dropped,
+                                        setup_cluster, teardown_cluster),
+        cmocka_unit_test_setup_teardown(test_fwd_owner_that_never_answers_times_out_with_tryagain,
+                                        setup_cluster, teardown_cluster),
+        cmocka_unit_test_setup_teardown(
+            test_fwd_split_mget_with_an_unreachable_part_answers_the_error, setup_cluster,
+            teardown_cluster),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,6 +52,7 @@ typedef struct side_s {
     char peer_addr[NODE_BUS_ADDR_MAX];
     uint64_t ping_seq;
     int nnewer;
+    int refuse; /* on_frame refuses every frame */
     uint64_t newer;
     /* requests from data links */
     int nrequests;
@@ -74,6 +75,9 @@ struct fx_s {
     int has_sess;
     size_t fed;
     int got_data;
+    /* a listener that never answers */
+    uv_tcp_t silent;
+    int silent_open;
 };
 
 /* ---- handlers ---- */
@@ -89,7 +93,7 @@ static int on_bus_frame(void *arg, const node_bus_hello_t *peer, const node_bus_
     snprintf(s->peer_addr, sizeof(s->peer_addr), "%s", peer != NULL ? peer->bus_addr : "");
     if (h->type == NODE_BUS_PING && node_bus_ping_decode(payload, h->len, &p) == 0)
         s->ping_seq = p.seq;
-    return 0;
+    return s->refuse ? RC_EPROTO : 0;
 }
 
 static void on_newer_epoch(void *arg, uint64_t epoch)
@@ -229,6 +233,8 @@ static int teardown(void **state)
     int i;
 
     test_client_close(&fx->client);
+    if (fx->silent_open)
+        uv_close((uv_handle_t *)&fx->silent, NULL);
     for (i = 0; i < 2; i++)
         node_server_shutdown(fx->s[i].server);
     assert_true(test_loop_drain(&fx->loop));
@@ -716,6 +722,71 @@ static void test_bus_shutdown_closes_accepted_connections(void **state)
     assert_false(node_link_is_open(c));
 }
 
+static void test_bus_frame_the_handler_refuses_closes_the_connection(void **state)
+{
+    fx_t *fx = *state;
+    node_link_t *l = control_link(fx, fx->s[1].addr);
+
+    fx->s[1].refuse = 1;
+    send_ping(l, 1);
+    assert_true(test_loop_run_until(&fx->loop, link_failed, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_true(test_loop_run_until(&fx->loop, b_no_conns, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(fx->s[1].nframes, 1);
+    assert_int_equal(node_bus_stats(fx->s[1].bus)->bad_frames, 1);
+    assert_int_equal(fx->nopen, 1);
+    assert_int_equal(fx->nfail, 1);
+    assert_int_equal(node_link_refusals(l), 1); /* closed by the peer */
+}
+
+/* Never accepts: the kernel completes the connect, nobody answers HELLO. */
+static void on_silent(uv_stream_t *listener, int status)
+{
+    (void)listener;
+    (void)status;
+}
+
+static void test_bus_link_without_an_answer_fails_after_the_handshake_time(void **state)
+{
+    fx_t *fx = *state;
+    uv_tcp_t *silent = &fx->silent;
+    struct sockaddr_in sin;
+    node_link_opts_t o;
+    node_link_t *l;
+    char addr[64];
+    uint64_t start;
+
+    uv_ip4_addr("127.0.0.1", 0, &sin);
+    assert_int_equal(uv_tcp_init(&fx->loop, silent), 0);
+    fx->silent_open = 1; /* closed by teardown */
+    assert_int_equal(uv_tcp_bind(silent, (const struct sockaddr *)&sin, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)silent, 4, on_silent), 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_loop_bound_port(silent));
+    memset(&o, 0, sizeof(o));
+    o.role = NODE_BUS_ROLE_CONTROL;
+    o.handshake_ms = 300;
+    l = node_link_get(fx->s[0].bus, addr, &o, &link_ops, fx);
+    start = uv_now(&fx->loop);
+    send_ping(l, 1);
+    assert_true(test_loop_run_until(&fx->loop, link_failed, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_true(uv_now(&fx->loop) - start >= 300);
+    assert_string_equal(fx->why, "no answer (connect or handshake)");
+    assert_int_equal(fx->nopen, 0);
+}
+
+static void test_bus_control_queue_is_bounded_while_the_link_connects(void **state)
+{
+    fx_t *fx = *state;
+    node_link_t *l = control_link(fx, fx->s[1].addr);
+    static uint8_t payload[NODE_BUS_MAX_PAYLOAD];
+    int sent = 0, err = 0;
+
+    while (sent < 1000 && (err = node_link_send(l, NODE_BUS_PING, payload, sizeof(payload))) == 0)
+        sent++;
+    assert_int_equal(err, -ENOBUFS);
+    assert_int_equal(sent, NODE_LINK_QUEUE_MAX / (NODE_BUS_HEADER + NODE_BUS_MAX_PAYLOAD));
+    assert_true(node_link_queued(l) <= NODE_LINK_QUEUE_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -741,6 +812,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bus_shutdown_fails_open_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bus_shutdown_closes_accepted_connections, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_bus_frame_the_handler_refuses_closes_the_connection,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_bus_link_without_an_answer_fails_after_the_handshake_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bus_control_queue_is_bounded_while_the_link_connects,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -101,6 +101,9 @@ static void on_request(void *arg, node_client_t *c)
     }
 }
 
+static long cfg_maxclients; /* 0: the default */
+static long cfg_timeout;
+
 static int setup(void **state)
 {
     fx_t *fx = test_calloc(1, sizeof(*fx));
@@ -111,6 +114,9 @@ static int setup(void **state)
     assert_int_equal(uv_loop_init(&fx->loop), 0);
     node_config_defaults(&cfg);
     cfg.port = 0; /* any free port: read back from the listener */
+    if (cfg_maxclients != 0)
+        cfg.maxclients = cfg_maxclients;
+    cfg.timeout = cfg_timeout;
     assert_int_equal(node_server_create(&fx->loop, &cfg, NULL, &fx->server), 0);
     node_config_free(&cfg);
     node_server_set_request_handler(fx->server, on_request, fx);
@@ -546,6 +552,89 @@ static void test_conn_raw_fed_requests_run_or_get_the_reject_error(void **state)
     assert_true(fx->raw->authenticated);
 }
 
+static int setup_one_client(void **state)
+{
+    cfg_maxclients = 1;
+    setup(state);
+    cfg_maxclients = 0;
+    return 0;
+}
+
+static int setup_idle_timeout(void **state)
+{
+    cfg_timeout = 1;
+    setup(state);
+    cfg_timeout = 0;
+    return 0;
+}
+
+static int second_closed(void *arg)
+{
+    const test_client_t *c = arg;
+
+    return c->nclose > 0;
+}
+
+static int second_done(void *arg)
+{
+    const test_client_t *c = arg;
+
+    return c->eof;
+}
+
+static void test_server_client_past_maxclients_is_refused_with_an_error(void **state)
+{
+    fx_t *fx = *state;
+    test_client_t *second = test_calloc(1, sizeof(*second));
+    static const char refused[] = "-ERR max number of clients reached\r\n";
+
+    connect_client(fx, fx->port, 0);
+    roundtrip(fx, ping, "+PONG\r\n");
+    assert_int_equal(test_client_connect(second, &fx->loop, fx->port, 0), 0);
+    assert_true(test_loop_run_until(&fx->loop, second_done, second, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(second->in_len, strlen(refused));
+    assert_memory_equal(second->in, refused, strlen(refused));
+    assert_int_equal(fx->server->stats.rejected_connections, 1);
+    assert_int_equal(fx->server->nclients, 1);
+    roundtrip(fx, ping, "+PONG\r\n"); /* the first one is served on */
+    test_client_close(second);
+    assert_true(test_loop_run_until(&fx->loop, second_closed, second, TEST_LOOP_TIMEOUT_MS));
+    test_client_free(second);
+    test_free(second);
+}
+
+static void test_conn_protocol_error_is_answered_then_closed(void **state)
+{
+    fx_t *fx = *state;
+    static const char prefix[] = "-ERR Protocol error: ";
+
+    connect_client(fx, fx->port, 0);
+    test_client_send_str(&fx->client, "*1\r\n$4\r\nPING\r\n*1\r\n$x\r\n*1\r\n$4\r\nPING\r\n");
+    want_len = (size_t)-1; /* until the server hangs up */
+    assert_true(test_loop_run_until(&fx->loop, got_bytes, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_true(fx->client.eof);
+    assert_true(fx->client.in_len > 7 + strlen(prefix));
+    assert_memory_equal(fx->client.in, "+PONG\r\n", 7);
+    assert_memory_equal(fx->client.in + 7, prefix, strlen(prefix));
+    assert_int_equal(fx->client.in[fx->client.in_len - 1], '\n');
+    assert_int_equal(fx->nrequests, 1); /* nothing after the bad request runs */
+}
+
+static void test_server_idle_client_is_closed_after_timeout(void **state)
+{
+    fx_t *fx = *state;
+    uint64_t start;
+
+    connect_client(fx, fx->port, 0);
+    roundtrip(fx, ping, "+PONG\r\n");
+    start = uv_now(&fx->loop);
+    want_len = (size_t)-1;
+    assert_true(test_loop_run_until(&fx->loop, got_bytes, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_true(fx->client.eof);
+    assert_true(uv_now(&fx->loop) - start >= 900);
+    assert_int_equal(fx->server->nclients, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +662,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_conn_raw_fed_requests_run_or_get_the_reject_error,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_client_past_maxclients_is_refused_with_an_error,
+                                        setup_one_client, teardown),
+        cmocka_unit_test_setup_teardown(test_conn_protocol_error_is_answered_then_closed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_server_idle_client_is_closed_after_timeout,
+                                        setup_idle_timeout, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

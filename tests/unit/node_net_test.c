@@ -635,6 +635,21 @@ static void test_server_idle_client_is_closed_after_timeout(void **state)
     assert_int_equal(fx->server->nclients, 0);
 }
 
+static void test_server_create_on_a_busy_port_fails_and_returns(void **state)
+{
+    fx_t *fx = *state;
+    node_server_t *other = NULL;
+    node_config_t cfg;
+
+    connect_client(fx, fx->port, 0); /* the loop has live handles */
+    node_config_defaults(&cfg);
+    cfg.port = fx->port;
+    assert_int_equal(node_server_create(&fx->loop, &cfg, NULL, &other), UV_EADDRINUSE);
+    node_config_free(&cfg);
+    assert_null(other);
+    roundtrip(fx, ping, "+PONG\r\n"); /* the first server is untouched */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +683,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_idle_client_is_closed_after_timeout,
                                         setup_idle_timeout, teardown),
+        cmocka_unit_test_setup_teardown(test_server_create_on_a_busy_port_fails_and_returns, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -89,6 +89,13 @@ static int setup(void **state)
     return 0;
 }
 
+static int server_closed(void *arg)
+{
+    const node_server_t *server = arg;
+
+    return server->handles_open == 0;
+}
+
 /* Starts node 'i' with its state file in the test's directory, joining
  * through node 'seed' (-1: none). Returns what node_cluster_create()
  * returned; on failure the node's server is gone again. */
@@ -118,7 +125,7 @@ static int node_start(fx_t *fx, int i, int seed)
     err = node_cluster_create(n->server, &n->cl);
     if (err != 0) {
         node_server_shutdown(n->server);
-        assert_true(test_loop_drain(&fx->loop));
+        assert_true(test_loop_run_until(&fx->loop, server_closed, n->server, TEST_LOOP_TIMEOUT_MS));
         node_server_destroy(n->server);
         n->server = NULL;
         return err;
@@ -271,6 +278,17 @@ static void test_cluster_corrupt_state_file_refuses_to_start(void **state)
     assert_null(n->server);
 }
 
+static void test_cluster_busy_bus_port_fails_create_and_leaves_nothing(void **state)
+{
+    fx_t *fx = *state;
+
+    assert_int_equal(node_start(fx, 0, -1), 0);
+    fx->n[1].bus_port = fx->n[0].bus_port; /* taken */
+    assert_int_equal(node_start(fx, 1, -1), UV_EADDRINUSE);
+    assert_null(fx->n[1].server);
+    assert_true(test_loop_run_until(&fx->loop, founded, &fx->n[0], TEST_LOOP_TIMEOUT_MS));
+}
+
 /* ---- joining ---- */
 
 static void test_cluster_second_node_joins_and_both_agree(void **state)
@@ -353,6 +371,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cluster_corrupt_state_file_refuses_to_start, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_busy_bus_port_fails_create_and_leaves_nothing,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_second_node_joins_and_both_agree, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cluster_leave_is_reported_with_on_leave_done, setup,

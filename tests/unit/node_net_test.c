@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include <uv.h>
@@ -86,6 +87,29 @@ static void on_request(void *arg, node_client_t *c)
         node_reply_bulk(c, a[1].ptr, a[1].len);
     } else if (is(&a[0], "HOLD")) {
         fx->held = node_conn_seg_push(c->conn); /* answered by the test */
+    } else if (is(&a[0], "HELLO3")) {
+        c->resp = 3;
+        node_reply_ok(c);
+    } else if (is(&a[0], "TYPES")) {
+        void *h;
+
+        node_reply_null(c);
+        node_reply_null_array(c);
+        node_reply_map(c, 1);
+        node_reply_bulk_cstr(c, "k");
+        node_reply_int(c, 7);
+        node_reply_set(c, 2);
+        node_reply_int(c, 0);
+        node_reply_int(c, 1);
+        node_reply_double(c, 1.5);
+        node_reply_bool(c, 1);
+        node_reply_verbatim(c, "hi", 2);
+        h = node_reply_defer_array(c);
+        node_reply_bulk_ll(c, -5);
+        node_reply_status(c, "s");
+        node_reply_set_deferred_array(c, h, 2);
+        node_reply_error(c, "bad\r\nthing");
+        node_reply_arity_error(c, "get");
     } else if (is(&a[0], "MARK")) {
         fx->mark = 1;
         node_reply_ok(c);
@@ -650,6 +674,42 @@ static void test_server_create_on_a_busy_port_fails_and_returns(void **state)
     roundtrip(fx, ping, "+PONG\r\n"); /* the first server is untouched */
 }
 
+static const char types_resp2[] =
+    "$-1\r\n*-1\r\n*2\r\n$1\r\nk\r\n:7\r\n*2\r\n:0\r\n:1\r\n$3\r\n1.5\r\n:1\r\n$2\r\nhi\r\n"
+    "*2\r\n$2\r\n-5\r\n+s\r\n-bad  thing\r\n-ERR wrong number of arguments for 'get' command\r\n";
+static const char types_resp3[] =
+    "_\r\n_\r\n%1\r\n$1\r\nk\r\n:7\r\n~2\r\n:0\r\n:1\r\n,1.5\r\n#t\r\n=6\r\ntxt:hi\r\n"
+    "*2\r\n$2\r\n-5\r\n+s\r\n-bad  thing\r\n-ERR wrong number of arguments for 'get' command\r\n";
+
+static void test_reply_types_follow_the_client_resp_version(void **state)
+{
+    fx_t *fx = *state;
+    static const char types[] = "*1\r\n$5\r\nTYPES\r\n";
+
+    connect_client(fx, fx->port, 0);
+    roundtrip(fx, types, types_resp2);
+    roundtrip(fx, "*1\r\n$6\r\nHELLO3\r\n", "+OK\r\n");
+    roundtrip(fx, types, types_resp3);
+}
+
+static void test_reply_deferred_array_behind_a_pending_segment_keeps_its_place(void **state)
+{
+    fx_t *fx = *state;
+    static const char held[] = "+held\r\n";
+    char want[512];
+
+    connect_client(fx, fx->port, 0);
+    test_client_send_str(&fx->client, "*1\r\n$4\r\nHOLD\r\n*1\r\n$5\r\nTYPES\r\n");
+    want_requests = 2;
+    assert_true(test_loop_run_until(&fx->loop, ran_requests, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(fx->client.in_len, 0);
+    node_conn_seg_complete(fx->held, held, sizeof(held) - 1);
+    snprintf(want, sizeof(want), "%s%s", held, types_resp2);
+    want_len = strlen(want);
+    assert_true(test_loop_run_until(&fx->loop, got_bytes, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_true(test_client_got(&fx->client, want));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -685,6 +745,10 @@ int main(void)
                                         setup_idle_timeout, teardown),
         cmocka_unit_test_setup_teardown(test_server_create_on_a_busy_port_fails_and_returns, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_reply_types_follow_the_client_resp_version, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_reply_deferred_array_behind_a_pending_segment_keeps_its_place, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -87,6 +87,9 @@ static void on_request(void *arg, node_client_t *c)
         node_reply_bulk(c, a[1].ptr, a[1].len);
     } else if (is(&a[0], "HOLD")) {
         fx->held = node_conn_seg_push(c->conn); /* answered by the test */
+    } else if (is(&a[0], "QUIT")) {
+        node_reply_ok(c);
+        node_conn_close_after_reply(c->conn);
     } else if (is(&a[0], "HELLO3")) {
         c->resp = 3;
         node_reply_ok(c);
@@ -710,6 +713,28 @@ static void test_reply_deferred_array_behind_a_pending_segment_keeps_its_place(v
     assert_true(test_client_got(&fx->client, want));
 }
 
+static void test_conn_close_after_reply_waits_for_a_pending_segment(void **state)
+{
+    fx_t *fx = *state;
+    static const char held[] = "+held\r\n";
+
+    connect_client(fx, fx->port, 0);
+    test_client_send_str(&fx->client,
+                         "*1\r\n$4\r\nHOLD\r\n*1\r\n$4\r\nQUIT\r\n*1\r\n$4\r\nPING\r\n");
+    want_requests = 2;
+    assert_true(test_loop_run_until(&fx->loop, ran_requests, fx, TEST_LOOP_TIMEOUT_MS));
+    test_loop_iterations(&fx->loop, 3);
+    assert_int_equal(fx->nrequests, 2); /* nothing after QUIT runs */
+    assert_int_equal(fx->client.in_len, 0);
+    assert_false(fx->client.eof); /* still open: the forwarded reply comes first */
+    assert_int_equal(fx->server->nclients, 1);
+    node_conn_seg_complete(fx->held, held, sizeof(held) - 1);
+    want_len = (size_t)-1;
+    assert_true(test_loop_run_until(&fx->loop, got_bytes, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_true(fx->client.eof);
+    assert_true(test_client_got(&fx->client, "+held\r\n+OK\r\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -749,6 +774,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_reply_deferred_array_behind_a_pending_segment_keeps_its_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conn_close_after_reply_waits_for_a_pending_segment,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

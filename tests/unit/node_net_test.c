@@ -37,7 +37,9 @@ typedef struct fx_s {
     /* The request handler. */
     int nrequests;
     node_conn_t *conn;     /* connection of the last request */
-    node_conn_seg_t *held; /* HOLD's pending segment */
+    node_conn_seg_t *held; /* HOLD's pending segment (the last one) */
+    node_conn_seg_t *holds[2 * NODE_CONN_MAX_FORWARDS];
+    int nholds;
     size_t max_pending;    /* output pending after a BIG reply, at most */
     uint64_t request_iter; /* loop iteration of the last request */
 
@@ -87,6 +89,8 @@ static void on_request(void *arg, node_client_t *c)
         node_reply_bulk(c, a[1].ptr, a[1].len);
     } else if (is(&a[0], "HOLD")) {
         fx->held = node_conn_seg_push(c->conn); /* answered by the test */
+        if (fx->nholds < (int)RC_ARRAY_SIZE(fx->holds))
+            fx->holds[fx->nholds++] = fx->held;
     } else if (is(&a[0], "QUIT")) {
         node_reply_ok(c);
         node_conn_close_after_reply(c->conn);
@@ -735,6 +739,60 @@ static void test_conn_close_after_reply_waits_for_a_pending_segment(void **state
     assert_true(test_client_got(&fx->client, "+held\r\n+OK\r\n"));
 }
 
+static int paused_on_forwards(void *arg)
+{
+    const fx_t *fx = arg;
+
+    return fx->conn != NULL && fx->conn->nfwd >= NODE_CONN_MAX_FORWARDS && !fx->conn->reading;
+}
+
+static void test_conn_pauses_at_max_forwards_in_flight_and_resumes(void **state)
+{
+    fx_t *fx = *state;
+    static const char hold[] = "*1\r\n$4\r\nHOLD\r\n";
+    enum {
+        N = NODE_CONN_MAX_FORWARDS + 100
+    };
+    char *reqs = test_malloc(N * (sizeof(hold) - 1));
+    char *want = test_malloc(N * 16), num[16];
+    size_t wlen = 0;
+    int i;
+
+    for (i = 0; i < N; i++)
+        memcpy(reqs + (size_t)i * (sizeof(hold) - 1), hold, sizeof(hold) - 1);
+    connect_client(fx, fx->port, 0);
+    test_client_send(&fx->client, reqs, N * (sizeof(hold) - 1));
+    test_free(reqs);
+    assert_true(test_loop_run_until(&fx->loop, paused_on_forwards, fx, TEST_LOOP_TIMEOUT_MS));
+    test_loop_iterations(&fx->loop, 3);
+    assert_int_equal(fx->nrequests, NODE_CONN_MAX_FORWARDS); /* the rest wait */
+    assert_non_null(fx->conn->pending);
+
+    /* Answered last to first: nothing leaves until the first is answered,
+     * and each answer lets one more request run. */
+    for (i = NODE_CONN_MAX_FORWARDS - 1; i >= 1; i--) {
+        snprintf(num, sizeof(num), ":%d\r\n", i);
+        node_conn_seg_complete(fx->holds[i], num, strlen(num));
+    }
+    want_requests = N;
+    assert_true(test_loop_run_until(&fx->loop, ran_requests, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(fx->client.in_len, 0);
+    for (i = NODE_CONN_MAX_FORWARDS; i < N; i++) {
+        snprintf(num, sizeof(num), ":%d\r\n", i);
+        node_conn_seg_complete(fx->holds[i], num, strlen(num));
+    }
+    node_conn_seg_complete(fx->holds[0], ":0\r\n", 4);
+    for (i = 0; i < N; i++)
+        wlen += (size_t)snprintf(want + wlen, 16, ":%d\r\n", i);
+    want_len = wlen;
+    assert_true(test_loop_run_until(&fx->loop, got_bytes, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(fx->client.in_len, wlen);
+    assert_memory_equal(fx->client.in, want, wlen);
+    assert_int_equal(fx->conn->nfwd, 0);
+    assert_true(fx->conn->reading);
+    test_free(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -775,6 +833,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_reply_deferred_array_behind_a_pending_segment_keeps_its_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conn_close_after_reply_waits_for_a_pending_segment,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conn_pauses_at_max_forwards_in_flight_and_resumes,
                                         setup, teardown),
     };
 

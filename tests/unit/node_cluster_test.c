@@ -362,6 +362,51 @@ static void test_cluster_shutdown_of_a_member_leaves_first(void **state)
     assert_int_equal(fx->n[1].nclose, 1);
 }
 
+static int three_agree(void *arg)
+{
+    const fx_t *fx = arg;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        if (node_cluster_members(fx->n[i].cl, NULL, 0) != 3 ||
+            node_cluster_epoch(fx->n[i].cl) != node_cluster_epoch(fx->n[0].cl) ||
+            node_cluster_state(fx->n[i].cl) != NODE_CLUSTER_OK)
+            return 0;
+    }
+    return 1;
+}
+
+static int silent_member_removed(void *arg)
+{
+    const fx_t *fx = arg;
+
+    return node_cluster_members(fx->n[0].cl, NULL, 0) == 2 &&
+           node_cluster_members(fx->n[1].cl, NULL, 0) == 2 &&
+           node_cluster_epoch(fx->n[0].cl) == node_cluster_epoch(fx->n[1].cl);
+}
+
+static void test_cluster_silent_member_is_removed_by_the_others(void **state)
+{
+    fx_t *fx = *state;
+    node_cluster_member_t m[2];
+    uint64_t epoch;
+    int i;
+
+    found_and_join(fx);
+    assert_int_equal(node_start(fx, 2, 0), 0);
+    assert_true(test_loop_run_until(&fx->loop, three_agree, fx, JOIN_TIMEOUT_MS));
+    epoch = node_cluster_epoch(fx->n[0].cl);
+    /* Node 2 goes silent: its bus is closed, it answers nothing. */
+    (void)node_bus_shutdown(node_cluster_bus(fx->n[2].cl));
+    assert_true(test_loop_run_until(&fx->loop, silent_member_removed, fx, JOIN_TIMEOUT_MS));
+    assert_true(node_cluster_epoch(fx->n[0].cl) > epoch);
+    assert_int_equal(node_cluster_members(fx->n[0].cl, m, 2), 2);
+    for (i = 0; i < 2; i++)
+        assert_true(m[i].port == fx->n[0].port || m[i].port == fx->n[1].port);
+    assert_int_equal(node_cluster_state(fx->n[0].cl), NODE_CLUSTER_OK);
+    assert_true(fx->n[0].nconfig >= 3); /* join, join, removal */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +423,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cluster_leave_is_reported_with_on_leave_done, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cluster_shutdown_of_a_member_leaves_first, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_silent_member_is_removed_by_the_others, setup,
                                         teardown),
     };
 

@@ -69,6 +69,8 @@ struct fx_s {
     int nlink_frames;
     char data[4096];
     size_t data_len;
+    uint64_t data_total; /* every reply byte, kept or not */
+    char data_tail[64];  /* the last bytes received */
     /* a hand-made data peer */
     test_client_t client;
     node_bus_session_t sess;
@@ -149,11 +151,20 @@ static ssize_t on_link_data(void *arg, node_link_t *l, const char *data, size_t 
 {
     fx_t *fx = arg;
 
+    size_t keep = len, tail = sizeof(fx->data_tail);
+
     (void)l;
-    if (len > sizeof(fx->data) - fx->data_len)
-        len = sizeof(fx->data) - fx->data_len;
-    memcpy(fx->data + fx->data_len, data, len);
-    fx->data_len += len;
+    fx->data_total += len;
+    if (len >= tail) {
+        memcpy(fx->data_tail, data + len - tail, tail);
+    } else {
+        memmove(fx->data_tail, fx->data_tail + len, tail - len);
+        memcpy(fx->data_tail + tail - len, data, len);
+    }
+    if (keep > sizeof(fx->data) - fx->data_len)
+        keep = sizeof(fx->data) - fx->data_len;
+    memcpy(fx->data + fx->data_len, data, keep);
+    fx->data_len += keep;
     return (ssize_t)len;
 }
 
@@ -787,6 +798,55 @@ static void test_bus_control_queue_is_bounded_while_the_link_connects(void **sta
     assert_true(node_link_queued(l) <= NODE_LINK_QUEUE_MAX);
 }
 
+static uint64_t want_total;
+
+static int got_total(void *arg)
+{
+    const fx_t *fx = arg;
+
+    return fx->data_total >= want_total || fx->nfail > 0;
+}
+
+static void test_bus_data_link_streams_batches_larger_than_the_socket_buffers(void **state)
+{
+    fx_t *fx = *state;
+    node_link_t *l = data_link(fx, fx->s[1].addr, 100);
+    enum {
+        VLEN = 4096,
+        NREQ = 1024
+    }; /* 4 MB each way, per round */
+    char *req = test_malloc(VLEN + 64), last[64];
+    size_t rlen, reply_len;
+    const char *why;
+    int round, i;
+
+    rlen = (size_t)snprintf(req, 64, "*2\r\n$4\r\nECHO\r\n$%d\r\n", VLEN);
+    memset(req + rlen, 'v', VLEN);
+    rlen += VLEN;
+    memcpy(req + rlen, "\r\n", 2);
+    rlen += 2;
+    reply_len = (size_t)snprintf(last, sizeof(last), "$%d\r\n", VLEN) + VLEN + 2;
+    assert_int_equal(node_link_ready(l, &why), 0);
+    for (round = 1; round <= 2; round++) {
+        for (i = 0; i < NREQ; i++) {
+            memcpy(node_link_reserve(l, rlen), req, rlen);
+            node_link_commit(l, rlen);
+        }
+        /* The second round is queued while the first is still streaming. */
+        want_total = (uint64_t)(round == 1 ? NREQ / 2 : 2 * NREQ) * reply_len;
+        assert_true(test_loop_run_until(&fx->loop, got_total, fx, 4 * TEST_LOOP_TIMEOUT_MS));
+    }
+    assert_int_equal(fx->nfail, 0);
+    assert_int_equal(fx->data_total, (uint64_t)2 * NREQ * reply_len);
+    assert_int_equal(fx->s[1].nrequests, 2 * NREQ);
+    assert_memory_equal(fx->data_tail + sizeof(fx->data_tail) - 2, "\r\n", 2);
+    assert_memory_equal(fx->data, last, strlen(last));
+    assert_true(node_bus_stats(fx->s[0].bus)->batches_sent >= 2);
+    assert_int_equal(node_bus_stats(fx->s[1].bus)->batches_received,
+                     node_bus_stats(fx->s[0].bus)->batches_sent);
+    test_free(req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -818,6 +878,8 @@ int main(void)
             test_bus_link_without_an_answer_fails_after_the_handshake_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bus_control_queue_is_bounded_while_the_link_connects,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_bus_data_link_streams_batches_larger_than_the_socket_buffers, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

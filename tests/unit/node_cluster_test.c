@@ -103,11 +103,11 @@ static int node_start(fx_t *fx, int i, int seed)
 {
     tnode_t *n = &fx->n[i];
     node_config_t cfg;
-    int err;
+    int err, tries, picked = n->bus_port == 0;
 
     node_config_defaults(&cfg);
     cfg.port = n->port; /* 0 the first time: read back below */
-    if (n->bus_port == 0)
+    if (picked)
         n->bus_port = test_loop_free_port();
     cfg.cluster_port = n->bus_port;
     snprintf(n->path, sizeof(n->path), "%s/node%d.state", fx->dir, i);
@@ -123,6 +123,12 @@ static int node_start(fx_t *fx, int i, int seed)
     n->port = test_loop_bound_port(&n->server->listeners[0]);
     n->server->config.port = n->port; /* the cluster announces it */
     err = node_cluster_create(n->server, &n->cl);
+    for (tries = 0; err == UV_EADDRINUSE && picked && tries < 5; tries++) {
+        /* Another process took the port we picked: pick again. */
+        n->bus_port = test_loop_free_port();
+        n->server->config.cluster_port = n->bus_port;
+        err = node_cluster_create(n->server, &n->cl);
+    }
     if (err != 0) {
         node_server_shutdown(n->server);
         assert_true(test_loop_run_until(&fx->loop, server_closed, n->server, TEST_LOOP_TIMEOUT_MS));

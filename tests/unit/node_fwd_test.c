@@ -389,6 +389,7 @@ static int node_start(cfx_t *fx, int i, int seed)
 {
     tnode_t *n = &fx->n[i];
     node_config_t cfg;
+    int err, tries;
 
     node_config_defaults(&cfg);
     cfg.port = 0;
@@ -406,7 +407,14 @@ static int node_start(cfx_t *fx, int i, int seed)
     node_config_free(&cfg);
     n->port = test_loop_bound_port(&n->server->listeners[0]);
     n->server->config.port = n->port;
-    assert_int_equal(node_cluster_create(n->server, &n->cl), 0);
+    err = node_cluster_create(n->server, &n->cl);
+    for (tries = 0; err == UV_EADDRINUSE && tries < 5; tries++) {
+        /* Another process took the port we picked: pick again. */
+        n->bus_port = test_loop_free_port();
+        n->server->config.cluster_port = n->bus_port;
+        err = node_cluster_create(n->server, &n->cl);
+    }
+    assert_int_equal(err, 0);
     node_cluster_observe(n->cl, &shutdown_observer, n);
     n->fwd = node_fwd_create(n->server, n->cl);
     node_server_set_request_handler(n->server, on_node_request, n);

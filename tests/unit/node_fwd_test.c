@@ -354,6 +354,16 @@ static void on_node_request(void *arg, node_client_t *c)
             node_fwd_command(n->fwd, c, owner);
         else
             reply_named(c, n, &c->argv[1]);
+    } else if (is_cmd(&c->argv[0], "HELLO3")) {
+        c->resp = 3;
+        node_reply_ok(c);
+    } else if (is_cmd(&c->argv[0], "NULL") && c->argc == 2) {
+        int owner = owner_of(n, &c->argv[1]);
+
+        if (owner != me && !c->conn->peer)
+            node_fwd_command(n->fwd, c, owner);
+        else
+            node_reply_null(c); /* "$-1" or "_" by the client's RESP version */
     } else if (is_cmd(&c->argv[0], "HOLD") && c->argc == 2) {
         int owner = owner_of(n, &c->argv[1]);
 
@@ -750,6 +760,24 @@ static void test_fwd_split_mget_with_an_unreachable_part_answers_the_error(void 
     assert_int_equal(fx->n[0].nrequests, 1);
 }
 
+static void test_fwd_resp3_client_gets_the_owners_resp3_reply(void **state)
+{
+    cfx_t *fx = *state;
+    int other = 1 - node_cluster_myindex(fx->n[0].cl);
+    char r1[32];
+
+    key_owned_by(fx, other, "r", 0, r1, sizeof(r1));
+    send_command(fx, 2, (const char *const[]){"NULL", r1});
+    expect_reply(fx, "$-1\r\n");
+    send_command(fx, 1, (const char *const[]){"HELLO3"});
+    send_command(fx, 2, (const char *const[]){"NULL", r1});
+    expect_reply(fx, "+OK\r\n_\r\n"); /* over a RESP3 data link */
+    send_command(fx, 2, (const char *const[]){"NULL", r1});
+    expect_reply(fx, "_\r\n");
+    assert_int_equal(fx->n[1].npeer, 3);
+    assert_int_equal(node_bus_links(node_cluster_bus(fx->n[0].cl), NODE_BUS_ROLE_DATA, NULL, 0), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -774,6 +802,8 @@ int main(void)
                                         setup_cluster, teardown_cluster),
         cmocka_unit_test_setup_teardown(test_fwd_split_mget_gathers_in_key_order, setup_cluster,
                                         teardown_cluster),
+        cmocka_unit_test_setup_teardown(test_fwd_resp3_client_gets_the_owners_resp3_reply,
+                                        setup_cluster, teardown_cluster),
         cmocka_unit_test_setup_teardown(test_fwd_reply_for_a_client_that_left_is_dropped,
                                         setup_cluster, teardown_cluster),
         cmocka_unit_test_setup_teardown(test_fwd_owner_that_never_answers_times_out_with_tryagain,

@@ -42,6 +42,8 @@ typedef struct tnode_s {
     int nclose;
 } tnode_t;
 
+static const char *cfg_secret[MAX_NODES]; /* cluster-secret per node, NULL: none */
+
 typedef struct fx_s {
     uv_loop_t loop;
     char dir[64];
@@ -112,6 +114,8 @@ static int node_start(fx_t *fx, int i, int seed)
     cfg.cluster_port = n->bus_port;
     snprintf(n->path, sizeof(n->path), "%s/node%d.state", fx->dir, i);
     cfg.cluster_config_file = rc_xstrdup(n->path);
+    if (cfg_secret[i] != NULL)
+        cfg.cluster_secret = rc_xstrdup(cfg_secret[i]);
     if (seed >= 0) {
         char join[64];
 
@@ -413,6 +417,33 @@ static void test_cluster_silent_member_is_removed_by_the_others(void **state)
     assert_true(fx->n[0].nconfig >= 3); /* join, join, removal */
 }
 
+static int refused_once(void *arg)
+{
+    const fx_t *fx = arg;
+    node_cluster_stats_t st;
+
+    node_cluster_stats(fx->n[0].cl, &st);
+    return st.bus_auth_failures >= 1;
+}
+
+static void test_cluster_join_with_the_wrong_secret_is_refused(void **state)
+{
+    fx_t *fx = *state;
+
+    cfg_secret[0] = "right secret";
+    cfg_secret[1] = "wrong secret";
+    assert_int_equal(node_start(fx, 0, -1), 0);
+    assert_int_equal(node_start(fx, 1, 0), 0);
+    cfg_secret[0] = cfg_secret[1] = NULL;
+    assert_true(test_loop_run_until(&fx->loop, founded, &fx->n[0], TEST_LOOP_TIMEOUT_MS));
+    assert_true(test_loop_run_until(&fx->loop, refused_once, fx, TEST_LOOP_TIMEOUT_MS));
+    test_loop_iterations(&fx->loop, 3);
+    assert_int_equal(node_cluster_members(fx->n[0].cl, NULL, 0), 1);
+    assert_int_equal(node_cluster_state(fx->n[1].cl), NODE_CLUSTER_JOINING);
+    assert_int_equal(node_cluster_myindex(fx->n[1].cl), -1);
+    assert_int_equal(fx->n[0].nconfig, 0); /* nothing new installed */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +456,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cluster_busy_bus_port_fails_create_and_leaves_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_second_node_joins_and_both_agree, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_join_with_the_wrong_secret_is_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cluster_leave_is_reported_with_on_leave_done, setup,
                                         teardown),

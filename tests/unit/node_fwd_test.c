@@ -718,6 +718,13 @@ static void test_fwd_reply_for_a_client_that_left_is_dropped(void **state)
     }
 }
 
+static int alone(void *arg)
+{
+    const cfx_t *fx = arg;
+
+    return node_cluster_members(fx->n[0].cl, NULL, 0) == 1;
+}
+
 static void test_fwd_owner_that_never_answers_times_out_with_tryagain(void **state)
 {
     cfx_t *fx = *state;
@@ -778,6 +785,34 @@ static void test_fwd_resp3_client_gets_the_owners_resp3_reply(void **state)
     assert_int_equal(node_bus_links(node_cluster_bus(fx->n[0].cl), NODE_BUS_ROLE_DATA, NULL, 0), 2);
 }
 
+static void test_fwd_request_to_a_member_that_leaves_gets_tryagain(void **state)
+{
+    cfx_t *fx = *state;
+    int other = 1 - node_cluster_myindex(fx->n[0].cl);
+    char r1[32], prefix[128];
+
+    key_owned_by(fx, other, "r", 0, r1, sizeof(r1));
+    send_command(fx, 2, (const char *const[]){"HOLD", r1});
+    assert_true(test_loop_run_until(&fx->loop, owner_holds, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(node_cluster_leave(fx->n[1].cl), 0); /* it will never answer */
+    snprintf(prefix, sizeof(prefix),
+             "-TRYAGAIN forwarding to 127.0.0.1:%d failed: ", fx->n[1].port);
+    want_bytes = strlen(prefix) + 1;
+    assert_true(test_loop_run_until(&fx->loop, client_got, fx, JOIN_TIMEOUT_MS));
+    assert_memory_equal(fx->client.in, prefix, strlen(prefix));
+    assert_int_equal(fx->client.in[fx->client.in_len - 1], '\n');
+    /* The key is this node's now. */
+    assert_true(test_loop_run_until(&fx->loop, alone, fx, JOIN_TIMEOUT_MS));
+    fx->client.in_len = 0;
+    send_command(fx, 2, (const char *const[]){"GET", r1});
+    {
+        char want[128];
+
+        bulk(want, sizeof(want), 0, r1);
+        expect_reply(fx, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -803,6 +838,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fwd_split_mget_gathers_in_key_order, setup_cluster,
                                         teardown_cluster),
         cmocka_unit_test_setup_teardown(test_fwd_resp3_client_gets_the_owners_resp3_reply,
+                                        setup_cluster, teardown_cluster),
+        cmocka_unit_test_setup_teardown(test_fwd_request_to_a_member_that_leaves_gets_tryagain,
                                         setup_cluster, teardown_cluster),
         cmocka_unit_test_setup_teardown(test_fwd_reply_for_a_client_that_left_is_dropped,
                                         setup_cluster, teardown_cluster),

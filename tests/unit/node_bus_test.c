@@ -181,6 +181,8 @@ static const node_link_ops_t link_ops = {on_link_open, on_link_frame, on_link_da
 
 /* ---- fixture ---- */
 
+static long cfg_timeout; /* the servers' idle client timeout (s) */
+
 static void side_create(fx_t *fx, side_t *s, const char *secret, uint64_t id, uint64_t epoch)
 {
     node_config_t cfg;
@@ -190,6 +192,7 @@ static void side_create(fx_t *fx, side_t *s, const char *secret, uint64_t id, ui
     s->fx = fx;
     node_config_defaults(&cfg);
     cfg.port = 0;
+    cfg.timeout = cfg_timeout;
     assert_int_equal(node_server_create(&fx->loop, &cfg, NULL, &s->server), 0);
     node_config_free(&cfg);
     memset(&bc, 0, sizeof(bc));
@@ -847,6 +850,33 @@ static void test_bus_data_link_streams_batches_larger_than_the_socket_buffers(vo
     test_free(req);
 }
 
+static int setup_idle_timeout(void **state)
+{
+    cfg_timeout = 1;
+    setup(state);
+    cfg_timeout = 0;
+    return 0;
+}
+
+static void test_bus_idle_data_connection_is_closed_after_the_server_timeout(void **state)
+{
+    fx_t *fx = *state;
+    node_link_t *l = data_link(fx, fx->s[1].addr, 100);
+    const char *why;
+    uint64_t start;
+
+    assert_int_equal(node_link_ready(l, &why), 0);
+    queue(l, "*1\r\n$4\r\nPING\r\n");
+    want_len = 7;
+    assert_true(test_loop_run_until(&fx->loop, got_data, fx, TEST_LOOP_TIMEOUT_MS));
+    start = uv_now(&fx->loop);
+    /* Accepted data connections are clients: 'timeout' applies to them. */
+    assert_true(test_loop_run_until(&fx->loop, b_no_conns, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_true(uv_now(&fx->loop) - start >= 900);
+    assert_true(test_loop_run_until(&fx->loop, link_failed, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(fx->nfail, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -880,6 +910,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_bus_data_link_streams_batches_larger_than_the_socket_buffers, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_bus_idle_data_connection_is_closed_after_the_server_timeout, setup_idle_timeout,
+            teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,6 +40,7 @@ typedef struct tnode_s {
     int nconfig;
     int nleave_done;
     int nclose;
+    int keep_running; /* on_leave_done does not shut the server down */
 } tnode_t;
 
 static const char *cfg_secret[MAX_NODES]; /* cluster-secret per node, NULL: none */
@@ -65,7 +66,8 @@ static void on_leave_done(void *arg)
     tnode_t *n = arg;
 
     n->nleave_done++;
-    node_server_shutdown(n->server);
+    if (!n->keep_running)
+        node_server_shutdown(n->server);
 }
 
 static void on_close(void *arg)
@@ -444,6 +446,29 @@ static void test_cluster_join_with_the_wrong_secret_is_refused(void **state)
     assert_int_equal(fx->n[0].nconfig, 0); /* nothing new installed */
 }
 
+static int rejoined(void *arg)
+{
+    const fx_t *fx = arg;
+
+    return node_cluster_members(fx->n[0].cl, NULL, 0) == 2 ||
+           node_cluster_myindex(fx->n[1].cl) >= 0;
+}
+
+static void test_cluster_node_that_left_does_not_rejoin_before_it_stops(void **state)
+{
+    fx_t *fx = *state;
+
+    found_and_join(fx);
+    fx->n[1].keep_running = 1; /* its owner stops it later */
+    assert_int_equal(node_cluster_leave(fx->n[1].cl), 0);
+    assert_true(test_loop_run_until(&fx->loop, one_member_left, fx, JOIN_TIMEOUT_MS));
+    /* Decided and reported: it must not come back as a new incarnation. */
+    assert_false(test_loop_run_until(&fx->loop, rejoined, fx, 3000));
+    assert_int_equal(node_cluster_state(fx->n[1].cl), NODE_CLUSTER_REMOVED);
+    assert_int_equal(fx->n[1].nleave_done, 1);
+    fx->n[1].keep_running = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +488,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cluster_shutdown_of_a_member_leaves_first, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_node_that_left_does_not_rejoin_before_it_stops,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_silent_member_is_removed_by_the_others, setup,
                                         teardown),
     };

@@ -256,14 +256,25 @@ static void on_connection(uv_stream_t *listener, int status)
  * the time). Data connections are clients: the server's timeout applies. */
 static void conns_expire(node_bus_t *bus, int64_t now)
 {
+    int64_t idle_limit = (int64_t)bus->server->config.timeout * 1000;
     bus_conn_t *bc, *next;
 
     for (bc = bus->conns; bc != NULL; bc = next) {
         node_conn_t *c = bc->conn;
 
         next = bc->next;
-        if (c->closing || bc->data)
+        if (c->closing)
             continue;
+        if (bc->data) {
+            /* The server closes only the clients on its own list, which
+             * raw connections are not on: apply its timeout here. */
+            if (idle_limit > 0 && now - c->last_ms > idle_limit && !c->writing) {
+                rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": data link from %s idle: closing", c->id,
+                       c->addr);
+                node_conn_close(c, 0);
+            }
+            continue;
+        }
         if (bc->control) {
             if (now - c->last_ms > NODE_BUS_IDLE_MS) {
                 rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": bus peer %s silent for %d ms: closing",

@@ -463,7 +463,7 @@ static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff)
             cl->stopping = 1;
             notify(cl, NOTIFY_LEAVE_DONE);
             return;
-        } else {
+        } else if (!cl->stopping) { /* a node that left stays out until it stops */
             const char *seed = seed_for_rejoin(cl);
             uint64_t inc = random_u64_nonzero();
             paxos_effects_t e2;

@@ -26,6 +26,15 @@ typedef struct write_req_s {
     char *base; /* the output buffer this write owns */
 } write_req_t;
 
+/* Bytes fed to a paused raw connection, waiting with their own 'reject'
+ * (a fenced batch behind an unfenced one must stay refused). */
+typedef struct node_conn_feed_s {
+    struct node_conn_feed_s *next;
+    const char *reject;
+    char *data;
+    size_t len;
+} feed_t;
+
 static void process(node_conn_t *c, const char *data, size_t len);
 static void run(node_conn_t *c, const char *data, size_t len);
 
@@ -258,6 +267,13 @@ static void on_close(uv_handle_t *handle)
         c->seg_free = seg->next;
         seg_free(seg);
     }
+    while (c->feed_head != NULL) {
+        feed_t *f = c->feed_head;
+
+        c->feed_head = f->next;
+        rc_free(f->data);
+        rc_free(f);
+    }
     resp_request_destroy(c->proto);
     rc_free(c->obuf);
     rc_free(c->pending);
@@ -464,6 +480,17 @@ static void pump(node_conn_t *c)
             (c->seg_head != NULL && c->seg_bytes > NODE_CONN_OUT_PAUSE)) {
             read_stop(c); /* a forwarded reply pumps again */
             return;
+        }
+        if (c->pending == NULL && c->feed_head != NULL) {
+            feed_t *f = c->feed_head; /* the next bytes fed while paused */
+
+            c->feed_head = f->next;
+            if (c->feed_head == NULL)
+                c->feed_tail = NULL;
+            c->pending = f->data;
+            c->pending_len = f->len;
+            c->reject = f->reject;
+            rc_free(f);
         }
         if (c->pending == NULL) {
             read_start(c);
@@ -776,11 +803,29 @@ void node_conn_feed(node_conn_t *c, const char *data, size_t len, const char *re
     RC_ASSERT(c->proto != NULL && c->on_request != NULL);
     if (c->closing || len == 0)
         return;
-    if (c->pending != NULL) {
-        /* Paused on output: these bytes wait behind the ones already waiting. */
-        c->pending = rc_xrealloc(c->pending, c->pending_len + len);
-        memcpy(c->pending + c->pending_len, data, len);
-        c->pending_len += len;
+    if (c->pending != NULL || c->feed_head != NULL) {
+        /* Paused on output: these bytes wait behind the ones already
+         * waiting, with their own 'reject'. */
+        feed_t *f = c->feed_tail;
+
+        if (f == NULL && reject == c->reject) {
+            c->pending = rc_xrealloc(c->pending, c->pending_len + len);
+            memcpy(c->pending + c->pending_len, data, len);
+            c->pending_len += len;
+            return;
+        }
+        if (f == NULL || f->reject != reject) {
+            f = rc_xcalloc(1, sizeof(*f));
+            f->reject = reject;
+            if (c->feed_tail != NULL)
+                c->feed_tail->next = f;
+            else
+                c->feed_head = f;
+            c->feed_tail = f;
+        }
+        f->data = rc_xrealloc(f->data, f->len + len);
+        memcpy(f->data + f->len, data, len);
+        f->len += len;
         return;
     }
     c->reject = reject;

@@ -77,6 +77,10 @@ struct node_conn_s {
     /* Bytes read but not yet run, kept while paused on output. */
     char *pending;
     size_t pending_len;
+    /* Raw connections: bytes fed while paused whose 'reject' differs from
+     * that of the bytes already waiting, in order (node_conn_feed()). */
+    struct node_conn_feed_s *feed_head;
+    struct node_conn_feed_s *feed_tail;
 
     char *name; /* CLIENT SETNAME, NULL when unset */
     char addr[64];

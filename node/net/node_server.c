@@ -441,7 +441,11 @@ int node_server_create(uv_loop_t *loop, node_config_t *config, const char *confi
 
 fail:
     node_server_shutdown(server);
-    uv_run(loop, UV_RUN_DEFAULT); /* let the closes finish */
+    /* Let our closes finish, and only ours: the loop may hold other
+     * handles (another server, the caller's), which UV_RUN_DEFAULT would
+     * serve until they close. */
+    while (server->handles_open > 0)
+        uv_run(loop, UV_RUN_ONCE);
     node_server_destroy(server);
     return err;
 }

@@ -82,25 +82,15 @@ typedef struct gather_s {
 
 static void out_append(node_conn_seg_t *out, const char *p, size_t len)
 {
-    if (out->cap - out->len < len || out->buf == NULL) {
-        size_t cap = out->cap < 64 ? 64 : out->cap;
-
-        while (cap - out->len < len)
-            cap *= 2;
-        out->buf = rc_xrealloc(out->buf, cap);
-        out->cap = cap;
-    }
-    memcpy(out->buf + out->len, p, len);
-    out->len += len;
+    node_conn_seg_append(out, p, len);
 }
 
 /* Appends "<prefix><v>\r\n". */
 static void out_header(node_conn_seg_t *out, char prefix, long long v)
 {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof(tmp), "%c%lld\r\n", prefix, v);
+    char tmp[RESP_HEADER_MAX];
 
-    out_append(out, tmp, (size_t)n);
+    out_append(out, tmp, resp_write_header(tmp, prefix, v));
 }
 
 static int is_error(const char *reply, size_t len)

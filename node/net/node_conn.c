@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "common/rc.h"
+#include "common/rc_buf.h"
 #include "common/rc_str.h"
 #include "node/net/node_reply.h"
 #include "node/net/node_server.h"
@@ -31,8 +32,7 @@ typedef struct write_req_s {
 typedef struct node_conn_feed_s {
     struct node_conn_feed_s *next;
     const char *reject;
-    char *data;
-    size_t len;
+    rc_buf_t bytes;
 } feed_t;
 
 static void process(node_conn_t *c, const char *data, size_t len);
@@ -48,17 +48,19 @@ size_t node_conn_out_pending(const node_conn_t *c)
     return c->olen + c->owriting + c->seg_bytes;
 }
 
+/* Room for 'n' more bytes in the buffer (*buf, len, *cap): rc_buf's growth
+ * on fields a connection keeps apart ('initial' bytes at least, at first). */
 static char *grow(char **buf, size_t len, size_t *cap, size_t n, size_t initial)
 {
-    if (*cap - len < n || *buf == NULL) {
-        size_t want = *cap == 0 ? initial : *cap;
+    rc_buf_t b = {*buf, len, *cap};
+    char *p;
 
-        while (want - len < n)
-            want *= 2;
-        *buf = rc_xrealloc(*buf, want);
-        *cap = want;
-    }
-    return *buf + len;
+    if (b.data != NULL && b.cap - b.len > n)
+        return *buf + len; /* the common case: room already */
+    p = rc_buf_reserve(&b, b.data == NULL && n < initial ? initial : n);
+    *buf = b.data;
+    *cap = b.cap;
+    return p;
 }
 
 enum {
@@ -102,7 +104,7 @@ void node_conn_seg_release(node_conn_t *c, node_conn_seg_t *seg)
     c->nseg_free++;
 }
 
-static void seg_append(node_conn_seg_t *seg, const char *p, size_t len)
+void node_conn_seg_append(node_conn_seg_t *seg, const char *p, size_t len)
 {
     if (len == 0)
         return;
@@ -242,7 +244,7 @@ void node_conn_seg_complete(node_conn_seg_t *seg, const char *reply, size_t len)
         seg->len = 0;
     } else {
         c->seg_bytes += seg->len + len;
-        seg_append(seg, reply, len);
+        node_conn_seg_append(seg, reply, len);
     }
     drain(c);
     if (!c->in_batch && !c->closing && !c->deferred)
@@ -271,7 +273,7 @@ static void on_close(uv_handle_t *handle)
         feed_t *f = c->feed_head;
 
         c->feed_head = f->next;
-        rc_free(f->data);
+        rc_buf_free(&f->bytes);
         rc_free(f);
     }
     resp_request_destroy(c->proto);
@@ -487,8 +489,7 @@ static void pump(node_conn_t *c)
             c->feed_head = f->next;
             if (c->feed_head == NULL)
                 c->feed_tail = NULL;
-            c->pending = f->data;
-            c->pending_len = f->len;
+            c->pending = rc_buf_detach(&f->bytes, &c->pending_len);
             c->reject = f->reject;
             rc_free(f);
         }
@@ -809,8 +810,11 @@ void node_conn_feed(node_conn_t *c, const char *data, size_t len, const char *re
         feed_t *f = c->feed_tail;
 
         if (f == NULL && reject == c->reject) {
-            c->pending = rc_xrealloc(c->pending, c->pending_len + len);
-            memcpy(c->pending + c->pending_len, data, len);
+            rc_buf_t b = {c->pending, c->pending_len, c->pending_len};
+
+            /* 'pending' is exact-sized (no room, no NUL): grow it as rc_buf. */
+            memcpy(grow(&b.data, b.len, &b.cap, len, 0), data, len);
+            c->pending = b.data;
             c->pending_len += len;
             return;
         }
@@ -823,9 +827,7 @@ void node_conn_feed(node_conn_t *c, const char *data, size_t len, const char *re
                 c->feed_head = f;
             c->feed_tail = f;
         }
-        f->data = rc_xrealloc(f->data, f->len + len);
-        memcpy(f->data + f->len, data, len);
-        f->len += len;
+        rc_buf_append(&f->bytes, data, len);
         return;
     }
     c->reject = reject;

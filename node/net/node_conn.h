@@ -171,6 +171,8 @@ void node_conn_seg_complete(node_conn_seg_t *seg, const char *reply, size_t len)
  * called by the server once per loop iteration for the connections whose
  * forwarded replies arrived. */
 void node_conn_resume(node_conn_t *c);
+/* Appends 'len' bytes to the segment 'seg' (gathered replies). */
+void node_conn_seg_append(node_conn_seg_t *seg, const char *p, size_t len);
 /* A detached segment for capturing replies (split requests): make it the
  * output target with c->capture; release it with node_conn_seg_release(). */
 node_conn_seg_t *node_conn_seg_get(node_conn_t *c);

@@ -41,11 +41,11 @@ typedef struct node_link_s node_link_t;
 
 /* How this node presents itself on the bus. */
 typedef struct node_bus_config_s {
-    const char *secret;     /* cluster-secret, "" or NULL: none (loopback only) */
-    const char *bind;       /* space-separated addresses, as the 'bind' option */
-    int port;               /* bus port */
-    uint64_t placement;     /* ring_placement_id() */
-    const char *bus_addr;   /* announced "host:port" */
+    const char *secret;   /* cluster-secret, "" or NULL: none (loopback only) */
+    const char *bind;     /* space-separated addresses, as the 'bind' option */
+    int port;             /* bus port */
+    uint64_t placement;   /* ring_placement_id() */
+    const char *bus_addr; /* announced "host:port" */
     const char *client_addr;
 } node_bus_config_t;
 

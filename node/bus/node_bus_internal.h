@@ -12,7 +12,6 @@
 
 typedef struct bus_conn_s bus_conn_t;
 
-
 typedef enum node_link_state_e {
     NODE_LINK_IDLE = 0,
     NODE_LINK_CONNECTING,

@@ -511,9 +511,8 @@ node_link_t *node_link_get(node_bus_t *bus, const char *bus_addr, const node_lin
     if (l->o.backoff_min_ms <= 0)
         l->o.backoff_min_ms = DEFAULT_BACKOFF_MIN_MS;
     if (l->o.backoff_max_ms < l->o.backoff_min_ms)
-        l->o.backoff_max_ms = l->o.backoff_min_ms > DEFAULT_BACKOFF_MAX_MS
-                                  ? l->o.backoff_min_ms
-                                  : DEFAULT_BACKOFF_MAX_MS;
+        l->o.backoff_max_ms = l->o.backoff_min_ms > DEFAULT_BACKOFF_MAX_MS ? l->o.backoff_min_ms
+                                                                           : DEFAULT_BACKOFF_MAX_MS;
     if (l->o.handshake_ms <= 0)
         l->o.handshake_ms = DEFAULT_HANDSHAKE_MS;
     snprintf(l->addr, sizeof(l->addr), "%s", bus_addr);

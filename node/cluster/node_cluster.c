@@ -1160,7 +1160,6 @@ int64_t node_cluster_node_timeout(const node_cluster_t *cl)
     return cl->server->config.cluster_node_timeout;
 }
 
-
 void node_cluster_count_forward(node_cluster_t *cl, int error)
 {
     cl->stats.forwarded_commands++;

@@ -8,9 +8,9 @@
 
 #include "common/rc.h"
 #include "node/cluster/node_cluster.h"
-#include "node/net/node_conn.h"
 #include "node/data/node_db.h"
 #include "node/fwd/node_fwd.h"
+#include "node/net/node_conn.h"
 #include "node/net/node_reply.h"
 #include "node/net/node_server.h"
 #include "ring/ring.h"

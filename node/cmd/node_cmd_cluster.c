@@ -16,8 +16,8 @@
 #include "common/rc_buf.h"
 #include "node/cluster/node_cluster.h"
 #include "node/data/node_db.h"
-#include "node/net/node_reply.h"
 #include "node/data/node_types.h"
+#include "node/net/node_reply.h"
 #include "ring/ring.h"
 
 enum {
@@ -174,8 +174,8 @@ static void nodes_line(rc_buf_t *t, const view_t *v, uint64_t epoch, size_t i, c
         pong_recv = (long long)m->last_pong;
     }
     rc_buf_printf(t, "%s %s:%d@%d %s%s - %lld %lld %" PRIu64 " %s", m->name, m->host, m->port,
-                 m->bus_port, m->myself ? "myself,master" : "master", m->alive ? "" : ",fail?",
-                 ping_sent, pong_recv, epoch, m->alive ? "connected" : "disconnected");
+                  m->bus_port, m->myself ? "myself,master" : "master", m->alive ? "" : ",fail?",
+                  ping_sent, pong_recv, epoch, m->alive ? "connected" : "disconnected");
     for (r = 0; r < nruns; r++) {
         if (runs[r].owner != (int)i)
             continue;
@@ -457,9 +457,9 @@ size_t node_cmd_cluster_info_section(const node_cmd_env_t *env, char *buf, size_
         rc_buf_printf(&t, "cluster_my_id:%s\r\n", node_cluster_myname(cl));
         rc_buf_printf(&t, "cluster_my_slots:%u\r\n", v.me >= 0 ? v.members[v.me].nprimaries : 0);
         rc_buf_printf(&t, "cluster_coordinator:%s\r\n",
-                     member_name(&v, node_cluster_coordinator(cl)));
+                      member_name(&v, node_cluster_coordinator(cl)));
         rc_buf_printf(&t, "cluster_membership:%s\r\n",
-                     node_cluster_state_name(node_cluster_state(cl)));
+                      node_cluster_state_name(node_cluster_state(cl)));
         rc_buf_printf(&t, "cluster_placement:%016" PRIx64 "\r\n", node_cluster_placement(cl));
         rc_buf_printf(&t, "forwarded_commands:%" PRIu64 "\r\n", st->forwarded_commands);
         rc_buf_printf(&t, "forward_errors:%" PRIu64 "\r\n", st->forward_errors);

@@ -247,8 +247,8 @@ static void client_list(node_client_t *c)
 
             if (resp_arg_is(t, "normal")) {
                 continue;
-            } else if (resp_arg_is(t, "master") || resp_arg_is(t, "replica") || resp_arg_is(t, "slave") ||
-                       resp_arg_is(t, "pubsub")) {
+            } else if (resp_arg_is(t, "master") || resp_arg_is(t, "replica") ||
+                       resp_arg_is(t, "slave") || resp_arg_is(t, "pubsub")) {
                 rc_free(ids);
                 node_reply_verbatim(c, "", 0);
                 return;

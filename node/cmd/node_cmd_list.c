@@ -10,8 +10,8 @@
 #include "node/cmd/node_cmd.h"
 #include "node/data/node_db.h"
 #include "node/data/node_obj.h"
-#include "node/net/node_reply.h"
 #include "node/data/node_types.h"
+#include "node/net/node_reply.h"
 
 node_obj_t *node__lookup_typed(node_client_t *c, node_obj_type_t type, int flags, int *err)
 {

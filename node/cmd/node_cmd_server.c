@@ -18,8 +18,8 @@
 #include "common/rc_version.h"
 #include "node/cmd/node_cmd.h"
 #include "node/core/node_config.h"
-#include "node/net/node_conn.h"
 #include "node/data/node_db.h"
+#include "node/net/node_conn.h"
 #include "node/net/node_reply.h"
 #include "node/net/node_server.h"
 
@@ -155,7 +155,8 @@ static void cmd_command(node_client_t *c)
             node_reply_syntax_error(c);
             return;
         }
-        if (c->argc == 5 && !(resp_arg_is(&c->argv[2], "filterby") && resp_arg_is(&c->argv[3], "pattern"))) {
+        if (c->argc == 5 &&
+            !(resp_arg_is(&c->argv[2], "filterby") && resp_arg_is(&c->argv[3], "pattern"))) {
             node_reply_syntax_error(c); /* only FILTERBY PATTERN is supported */
             return;
         }
@@ -164,8 +165,8 @@ static void cmd_command(node_client_t *c)
             long n = 0;
 
             while ((cmd = node_cmd_next(&iter)) != NULL) {
-                if (c->argc == 5 && !rc_strmatch(c->argv[4].ptr, c->argv[4].len, cmd->name,
-                                                      strlen(cmd->name), 1))
+                if (c->argc == 5 &&
+                    !rc_strmatch(c->argv[4].ptr, c->argv[4].len, cmd->name, strlen(cmd->name), 1))
                     continue;
                 node_reply_bulk_cstr(c, cmd->name);
                 n++;
@@ -479,7 +480,7 @@ static void info_memory(const node_cmd_env_t *env, node_server_t *server, rc_buf
     rc_buf_printf(t, "maxmemory_human:%s\r\n", h_max);
     rc_buf_printf(t, "maxmemory_policy:%s\r\n", policy_name(server->config.maxmemory_policy));
     rc_buf_printf(t, "mem_fragmentation_ratio:%.2f\r\n",
-                 used > 0 ? (double)rss / (double)used : 0.0);
+                  used > 0 ? (double)rss / (double)used : 0.0);
     rc_buf_printf(t, "mem_clients_normal:%zu\r\n", clients_mem);
     rc_buf_printf(t, "mem_allocator:libc\r\n");
 }
@@ -523,9 +524,9 @@ static void info_cpu(const node_cmd_env_t *env, node_server_t *server, rc_buf_t 
     getrusage(RUSAGE_SELF, &self);
     rc_buf_printf(t, "# CPU\r\n");
     rc_buf_printf(t, "used_cpu_sys:%ld.%06ld\r\n", (long)self.ru_stime.tv_sec,
-                 (long)self.ru_stime.tv_usec);
+                  (long)self.ru_stime.tv_usec);
     rc_buf_printf(t, "used_cpu_user:%ld.%06ld\r\n", (long)self.ru_utime.tv_sec,
-                 (long)self.ru_utime.tv_usec);
+                  (long)self.ru_utime.tv_usec);
 }
 
 static void info_cluster(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
@@ -545,7 +546,7 @@ static void info_keyspace(const node_cmd_env_t *env, node_server_t *server, rc_b
     rc_buf_printf(t, "# Keyspace\r\n");
     if (keys > 0)
         rc_buf_printf(t, "db0:keys=%zu,expires=%zu,avg_ttl=%lld\r\n", keys,
-                     node_db_expires(server->db), (long long)node_db_avg_ttl(server->db));
+                      node_db_expires(server->db), (long long)node_db_avg_ttl(server->db));
 }
 
 typedef void info_fn(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t);

@@ -9,8 +9,8 @@
 #include "node/cmd/node_cmd.h"
 #include "node/data/node_db.h"
 #include "node/data/node_obj.h"
-#include "node/net/node_reply.h"
 #include "node/data/node_types.h"
+#include "node/net/node_reply.h"
 
 static node_set_t *set_of(const node_obj_t *o)
 {

@@ -18,8 +18,8 @@
 #include "node/cmd/node_cmd.h"
 #include "node/data/node_db.h"
 #include "node/data/node_obj.h"
-#include "node/net/node_reply.h"
 #include "node/data/node_types.h"
+#include "node/net/node_reply.h"
 
 #define STREAM_NODE_ENTRIES 100 /* Redis's stream-node-max-entries */
 

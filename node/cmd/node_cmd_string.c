@@ -48,7 +48,8 @@ static int parse_set_args_or_reply(node_client_t *c, int first, int is_set, int 
             *flags |= SET_GET;
         } else if (resp_arg_is(opt, "keepttl") && !(f & (SET_PERSIST | SET_ANY_EXPIRE)) && is_set) {
             *flags |= SET_KEEPTTL;
-        } else if (resp_arg_is(opt, "persist") && !is_set && !(f & (SET_ANY_EXPIRE | SET_KEEPTTL))) {
+        } else if (resp_arg_is(opt, "persist") && !is_set &&
+                   !(f & (SET_ANY_EXPIRE | SET_KEEPTTL))) {
             *flags |= SET_PERSIST;
         } else if (resp_arg_is(opt, "ex") &&
                    !(f & (SET_KEEPTTL | SET_PERSIST | SET_EXAT | SET_PX | SET_PXAT)) && next) {

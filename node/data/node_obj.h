@@ -95,7 +95,6 @@ int node__parse_ld(const char *s, size_t len, long double *out);
 #define NODE__LD_BUF 5120
 size_t node__format_ld(char *buf, long double v);
 
-
 /* node_obj_hash.c */
 void node__hash_free(node_obj_t *o);
 

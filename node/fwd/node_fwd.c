@@ -77,7 +77,6 @@ typedef struct gather_s {
     size_t *lens;            /* [nparts] */
 } gather_t;
 
-
 /* ---- merge (pure) ---- */
 
 static void out_append(node_conn_seg_t *out, const char *p, size_t len)

@@ -428,9 +428,10 @@ static void run(node_conn_t *c, const char *data, size_t len)
     ssize_t n;
 
     resp_request_set_limits(c->proto, server->config.proto_max_bulk_len,
-                          server->config.client_query_buffer_limit);
+                            server->config.client_query_buffer_limit);
     /* requirepass may have been cleared by CONFIG SET since we connected. */
-    resp_request_set_authenticated(c->proto, c->authenticated || server->config.requirepass == NULL);
+    resp_request_set_authenticated(c->proto,
+                                   c->authenticated || server->config.requirepass == NULL);
     c->in_batch = 1;
     n = resp_request_feed(c->proto, data, len, on_command, c);
     c->in_batch = 0;
@@ -741,7 +742,7 @@ int node_conn_accept(node_server_t *server, uv_stream_t *listener)
     c->on_request = server->on_request;
     c->request_arg = server->request_arg;
     c->proto = resp_request_create(server->config.proto_max_bulk_len,
-                                 server->config.client_query_buffer_limit);
+                                   server->config.client_query_buffer_limit);
     node_conn_set_authenticated(c, server->config.requirepass == NULL);
     c->ctime_ms = server->now_ms;
     c->last_ms = server->now_ms;
@@ -795,7 +796,7 @@ void node_conn_take_requests(node_conn_t *c, node_conn_request_fn *fn, void *arg
     c->peer = peer ? 1 : 0;
     if (c->proto == NULL)
         c->proto = resp_request_create(server->config.proto_max_bulk_len,
-                                     server->config.client_query_buffer_limit);
+                                       server->config.client_query_buffer_limit);
     node_conn_set_authenticated(c, 1);
 }
 

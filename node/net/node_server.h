@@ -16,8 +16,8 @@ enum node_server_limit_e {
     NODE_SERVER_MAX_LISTENERS = 16,
     NODE_SERVER_READBUF = 64 * 1024, /* shared read buffer */
     NODE_SERVER_READ_CHUNK =
-        16 * 1024,                /* one read per client per iteration (Redis's PROTO_IOBUF_LEN) */
-    NODE_SERVER_OPS_SAMPLES = 16, /* instantaneous_ops_per_sec window */
+        16 * 1024,                 /* one read per client per iteration (Redis's PROTO_IOBUF_LEN) */
+    NODE_SERVER_OPS_SAMPLES = 16,  /* instantaneous_ops_per_sec window */
     NODE_SERVER_MAX_OBSERVERS = 8, /* per kind: shutdown, check */
 };
 
@@ -29,8 +29,6 @@ typedef int node_server_shutdown_fn(void *arg);
  * registration order, until no connection waits to be pumped: the place
  * to write what this iteration queued (outgoing links). */
 typedef void node_server_check_fn(void *arg);
-
-
 
 typedef struct node_stats_s {
     uint64_t total_connections;

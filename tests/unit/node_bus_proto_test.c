@@ -541,7 +541,8 @@ static void test_reader_buffers_at_most_one_frame(void **state)
         size_t k = n - i < step ? n - i : step;
 
         assert_int_equal(node_bus_reader_feed(&r, big + i, k, on_frame, &f->seen_a), k);
-        assert_true(r.in.cap <= 2 * (NODE_BUS_HEADER + NODE_BUS_MAX_PAYLOAD)); /* one frame, doubled */
+        assert_true(r.in.cap <=
+                    2 * (NODE_BUS_HEADER + NODE_BUS_MAX_PAYLOAD)); /* one frame, doubled */
     }
     assert_int_equal(f->seen_a.n, 2);
     node_bus_reader_free(&r);

@@ -260,7 +260,6 @@ static void test_proto_many_empty_requests_hold_no_memory(void **state)
     resp_request_destroy(p);
 }
 
-
 static void test_proto_stop_returns_bytes_consumed(void **state)
 {
     seen_t *s = *state;

@@ -474,14 +474,58 @@ static void note_heard(paxos_node_t *node, const paxos_msg_t *in)
     node->heard_next = (node->heard_next + 1) % RC_ARRAY_SIZE(node->heard);
 }
 
+static void add_peer(const paxos_node_t *node, const paxos_config_t *c,
+                     char (*addrs)[PAXOS_ADDR_MAX], uint64_t *ids, size_t *n)
+{
+    uint32_t k;
+    size_t j;
+
+    for (k = 0; k < c->nmembers && *n < CATCHUP_PEERS; k++) {
+        const paxos_member_t *m = &c->members[k];
+
+        if (strcmp(m->bus_addr, node->p.bus_addr) == 0)
+            continue;
+        for (j = 0; j < *n && strcmp(addrs[j], m->bus_addr) != 0; j++)
+            ;
+        if (j == *n) {
+            memcpy(addrs[*n], m->bus_addr, PAXOS_ADDR_MAX);
+            ids[(*n)++] = m->id;
+        }
+    }
+}
+
+/* Fills the distinct bus addresses other than ours of the offered, the
+ * installed and every kept configuration (newest first). Returns how many. */
+static size_t known_peers(const paxos_node_t *node, char (*addrs)[PAXOS_ADDR_MAX], uint64_t *ids)
+{
+    uint64_t e = node->st.chosen.epoch, k;
+    size_t n = 0;
+
+    if (node->has_offer)
+        add_peer(node, &node->offer, addrs, ids, &n);
+    for (k = 0; k < PAXOS_HISTORY && k < e; k++) {
+        const paxos_config_t *c = paxos_node_config(node, e - k);
+
+        if (c != NULL)
+            add_peer(node, c, addrs, ids, &n);
+    }
+    return n;
+}
+
 /* We cannot serve the STATUS 'in' of a node that is behind: pass it on, as
- * is (the answer goes straight to the requester), to the non-members we
- * heard from, which may keep what it missed. One hop, and rate limited per
- * requester. */
+ * is (the answer goes straight to the requester), to the nodes that may keep
+ * what it missed and that it may not know of: the non-members we heard from
+ * (joiners, removed nodes) and every member of every configuration we keep.
+ * The requester knows only its own old configurations and the newest one
+ * offered; a node that was a member only in between (joined after the
+ * requester fell behind, removed before the offer) is named by our older
+ * configurations alone. One hop, and rate limited per requester. */
 static void relay_status(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
 {
+    char addrs[CATCHUP_PEERS][PAXOS_ADDR_MAX]; /* 8 KiB */
+    uint64_t ids[CATCHUP_PEERS];
     uint64_t h = addr_hash(in->from_addr);
-    unsigned i;
+    size_t n, i, j;
 
     /* One hop only: relayed copies go out with 'to' 0, and only a STATUS
      * addressed to this member by id is relayed. */
@@ -493,9 +537,18 @@ static void relay_status(paxos_node_t *node, uint64_t now, const paxos_msg_t *in
     node->relay_hash = h;
     node->relay_epoch = in->epoch;
     node->relay_at = now;
-    for (i = 0; i < RC_ARRAY_SIZE(node->heard); i++) {
-        if (node->heard[i][0] != '\0' && strcmp(node->heard[i], in->from_addr) != 0)
-            paxos__send(node, 0, node->heard[i], in);
+    n = known_peers(node, addrs, ids);
+    for (i = 0; i < RC_ARRAY_SIZE(node->heard) && n < CATCHUP_PEERS; i++) {
+        if (node->heard[i][0] == '\0')
+            continue;
+        for (j = 0; j < n && strcmp(addrs[j], node->heard[i]) != 0; j++)
+            ;
+        if (j == n)
+            memcpy(addrs[n++], node->heard[i], PAXOS_ADDR_MAX);
+    }
+    for (i = 0; i < n; i++) {
+        if (strcmp(addrs[i], in->from_addr) != 0)
+            paxos__send(node, 0, addrs[i], in);
     }
 }
 
@@ -675,44 +728,6 @@ void paxos_node_on_msg(paxos_node_t *node, uint64_t now, const paxos_msg_t *msg,
     }
 done:
     finish(node);
-}
-
-static void add_peer(const paxos_node_t *node, const paxos_config_t *c,
-                     char (*addrs)[PAXOS_ADDR_MAX], uint64_t *ids, size_t *n)
-{
-    uint32_t k;
-    size_t j;
-
-    for (k = 0; k < c->nmembers && *n < CATCHUP_PEERS; k++) {
-        const paxos_member_t *m = &c->members[k];
-
-        if (strcmp(m->bus_addr, node->p.bus_addr) == 0)
-            continue;
-        for (j = 0; j < *n && strcmp(addrs[j], m->bus_addr) != 0; j++)
-            ;
-        if (j == *n) {
-            memcpy(addrs[*n], m->bus_addr, PAXOS_ADDR_MAX);
-            ids[(*n)++] = m->id;
-        }
-    }
-}
-
-/* Fills the distinct bus addresses other than ours of the offered, the
- * installed and every kept configuration (newest first). Returns how many. */
-static size_t known_peers(const paxos_node_t *node, char (*addrs)[PAXOS_ADDR_MAX], uint64_t *ids)
-{
-    uint64_t e = node->st.chosen.epoch, k;
-    size_t n = 0;
-
-    if (node->has_offer)
-        add_peer(node, &node->offer, addrs, ids, &n);
-    for (k = 0; k < PAXOS_HISTORY && k < e; k++) {
-        const paxos_config_t *c = paxos_node_config(node, e - k);
-
-        if (c != NULL)
-            add_peer(node, c, addrs, ids, &n);
-    }
-    return n;
 }
 
 /* One catch-up step of a node that is behind: ask the next known peer for

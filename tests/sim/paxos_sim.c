@@ -863,6 +863,12 @@ static void deliver(sim_t *s, size_t k)
         if (paxos_msg_decode(p.bytes, p.len, m) != 0)
             fail(s, "message does not decode", "to slot %d", p.to);
         else {
+            if (s->verbose > 1)
+                vlog(s,
+                     "deliver to slot %d: type %u epoch %" PRIu64 " from %" PRIu64
+                     " (%s) to %" PRIu64 " value epoch %" PRIu64,
+                     p.to, m->type, m->epoch, m->from, m->from_addr, m->to,
+                     m->has_value ? m->value.epoch : 0);
             paxos_node_on_msg(s->slot[p.to].node, s->now, m, &eff);
             handle_effects(s, p.to, &eff);
         }
@@ -1200,7 +1206,7 @@ static void figures(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: paxos-sim [--seed S] [--seeds N] [--nodes 3..9] [--steps N]\n"
-                    "                 [--expect-violation] [--figures] [-v]\n"
+                    "                 [--expect-violation] [--figures] [-v | -vv]\n"
                     "  --seed S        first seed (default 1)\n"
                     "  --seeds N       number of seeds to run (default 1; env PAXOS_SIM_SEEDS)\n"
                     "  --nodes N       cluster size, 3..9 (default: varies with the seed, 3..9)\n"
@@ -1208,7 +1214,8 @@ static void usage(void)
                     "  --expect-violation  exit 0 only if some seed breaks an invariant\n"
                     "  --expect-safety-violation  same, but liveness failures do not count\n"
                     "  --figures       print the latency and message figures\n"
-                    "  --corpus DIR    save sample encodings (fuzz seed corpus) into DIR\n");
+                    "  --corpus DIR    save sample encodings (fuzz seed corpus) into DIR\n"
+                    "  -v, -vv         log events; -vv also every message delivered\n");
 }
 
 int main(int argc, char **argv)
@@ -1242,6 +1249,8 @@ int main(int argc, char **argv)
             corpus_dir = argv[++i];
         else if (strcmp(a, "-v") == 0)
             o.verbose = 1;
+        else if (strcmp(a, "-vv") == 0)
+            o.verbose = 2;
         else if (strcmp(a, "--figures") == 0) {
             figures();
             return 0;

@@ -5,6 +5,7 @@
 #include "paxos/paxos_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "common/rc.h"
@@ -16,6 +17,32 @@ int paxos_ballot_cmp(paxos_ballot_t a, paxos_ballot_t b)
     if (a.node != b.node)
         return a.node < b.node ? -1 : 1;
     return 0;
+}
+
+void paxos__config_copy(paxos_config_t *dst, const paxos_config_t *src)
+{
+    uint32_t n = src->nmembers < PAXOS_MAX_MEMBERS ? src->nmembers : PAXOS_MAX_MEMBERS;
+
+    if (dst != src)
+        memcpy(dst, src, offsetof(paxos_config_t, members) + n * sizeof(src->members[0]));
+}
+
+void paxos__msg_clear(paxos_msg_t *m)
+{
+    memset(m, 0, offsetof(paxos_msg_t, value) + offsetof(paxos_config_t, members));
+    memset(&m->change, 0, sizeof(m->change));
+}
+
+void paxos__msg_copy(paxos_msg_t *dst, const paxos_msg_t *src)
+{
+    if (dst == src)
+        return;
+    memcpy(dst, src, offsetof(paxos_msg_t, value));
+    if (src->has_value)
+        paxos__config_copy(&dst->value, &src->value);
+    else
+        memset(&dst->value, 0, offsetof(paxos_config_t, members));
+    dst->change = src->change;
 }
 
 int paxos_config_find(const paxos_config_t *c, uint64_t id)

@@ -46,17 +46,16 @@ uint64_t paxos__random(paxos_node_t *node, uint64_t bound)
 
 static void hist_put(paxos_node_t *node, const paxos_config_t *c)
 {
-    node->hist[c->epoch % PAXOS_HISTORY] = *c;
+    paxos__config_copy(&node->hist[c->epoch % PAXOS_HISTORY], c);
+    node->hist_epoch[c->epoch % PAXOS_HISTORY] = c->epoch;
 }
 
 const paxos_config_t *paxos_node_config(const paxos_node_t *node, uint64_t epoch)
 {
-    const paxos_config_t *c;
-
-    if (epoch == 0 || epoch > node->st.chosen.epoch)
+    if (epoch == 0 || epoch > node->st.chosen.epoch ||
+        node->hist_epoch[epoch % PAXOS_HISTORY] != epoch)
         return NULL;
-    c = &node->hist[epoch % PAXOS_HISTORY];
-    return c->epoch == epoch ? c : NULL;
+    return &node->hist[epoch % PAXOS_HISTORY];
 }
 
 paxos_node_t *paxos_node_create(const paxos_params_t *params, const paxos_state_t *restored)
@@ -65,7 +64,9 @@ paxos_node_t *paxos_node_create(const paxos_params_t *params, const paxos_state_
 
     node->p = *params;
     node->rng = params->seed ^ (params->incarnation * 0x2545f4914f6cdd1dULL);
-    node->hist = rc_xcalloc(PAXOS_HISTORY, sizeof(*node->hist));
+    /* 633 KB, not zeroed: hist_epoch tells which slots hold what, so a
+     * start touches only the pages it fills. */
+    node->hist = rc_xmalloc(PAXOS_HISTORY * sizeof(*node->hist));
     node->st.incarnation = params->incarnation;
     if (restored != NULL) {
         node->st = *restored;
@@ -147,7 +148,8 @@ int paxos_node_pop(paxos_node_t *node, paxos_out_t *out)
 {
     if (node->out_len == 0)
         return 0;
-    *out = node->out[node->out_head];
+    memcpy(out->addr, node->out[node->out_head].addr, PAXOS_ADDR_MAX);
+    paxos__msg_copy(&out->msg, &node->out[node->out_head].msg);
     node->out_head = (node->out_head + 1) % node->out_cap;
     node->out_len--;
     return 1;
@@ -161,8 +163,12 @@ void paxos__send(paxos_node_t *node, uint64_t to, const char *addr, const paxos_
         size_t cap = node->out_cap ? node->out_cap * 2 : 16, i;
         paxos_out_t *grown = rc_xmalloc(cap * sizeof(*grown));
 
-        for (i = 0; i < node->out_len; i++)
-            grown[i] = node->out[(node->out_head + i) % node->out_cap];
+        for (i = 0; i < node->out_len; i++) {
+            const paxos_out_t *from = &node->out[(node->out_head + i) % node->out_cap];
+
+            memcpy(grown[i].addr, from->addr, PAXOS_ADDR_MAX);
+            paxos__msg_copy(&grown[i].msg, &from->msg);
+        }
         rc_free(node->out);
         node->out = grown;
         node->out_cap = cap;
@@ -171,13 +177,13 @@ void paxos__send(paxos_node_t *node, uint64_t to, const char *addr, const paxos_
     o = &node->out[(node->out_head + node->out_len) % node->out_cap];
     node->out_len++;
     snprintf(o->addr, sizeof(o->addr), "%s", addr);
-    o->msg = *msg;
+    paxos__msg_copy(&o->msg, msg);
     o->msg.to = to;
 }
 
 void paxos__msg_init(paxos_node_t *node, paxos_msg_t *m, uint8_t type, uint64_t epoch)
 {
-    memset(m, 0, sizeof(*m));
+    paxos__msg_clear(m);
     m->type = type;
     m->epoch = epoch;
     m->from = node->st.id;
@@ -289,7 +295,7 @@ void paxos__install(paxos_node_t *node, uint64_t now, const paxos_config_t *c)
     RC_ASSERT(c->epoch > node->st.chosen.epoch);
     if (node->st.chosen.epoch != 0 && c->epoch != node->st.chosen.epoch + 1)
         eff->snapshot = 1;
-    node->st.chosen = *c;
+    paxos__config_copy(&node->st.chosen, c);
     node->installed_at = now;
     node->failures = 0;
     node->asked = 0; /* progress: a new catch-up round starts */
@@ -423,13 +429,13 @@ static int send_chosen(paxos_node_t *node, uint64_t from, uint64_t to, const cha
             /* Nobody may keep what it missed: hand over the latest. */
             paxos__msg_init(node, &m, PAXOS_MSG_SNAPSHOT, e - 1);
             m.has_value = 1;
-            m.value = node->st.chosen;
+            paxos__config_copy(&m.value, &node->st.chosen);
             paxos__send(node, to, addr, &m);
             return i != from;
         }
         paxos__msg_init(node, &m, PAXOS_MSG_CHOSEN, i);
         m.has_value = 1;
-        m.value = *c;
+        paxos__config_copy(&m.value, c);
         paxos__send(node, to, addr, &m);
     }
     return 1;
@@ -634,7 +640,7 @@ static void on_chosen(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
         /* A SNAPSHOT skips epochs: keep the newest offer; catchup_step()
          * takes it only when no peer sent what was missed (sender has not). */
         if (!node->has_offer || in->value.epoch > node->offer.epoch) {
-            node->offer = in->value;
+            paxos__config_copy(&node->offer, &in->value);
             node->has_offer = 1;
         }
         note_behind(node, now, in->value.epoch);

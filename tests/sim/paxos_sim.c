@@ -9,10 +9,14 @@
  * The one rule: everything derives from --seed, so any run replays exactly. */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "common/rc.h"
 #include "paxos/paxos.h"
@@ -45,6 +49,11 @@ typedef struct slot_s {
     uint64_t max_epoch; /* highest epoch installed by this identity */
     uint64_t mem_epoch; /* promised as last seen in memory, for mem_epoch */
     paxos_ballot_t mem_promised;
+    /* the acceptance last noted (check_state): its ballot record, so an
+     * unchanged acceptance is compared with it instead of noted again */
+    uint64_t noted_id, noted_epoch;
+    paxos_ballot_t noted_ballot;
+    size_t noted_rec;
 } slot_t;
 
 typedef struct packet_s {
@@ -89,6 +98,7 @@ typedef struct sim_s {
     uint64_t tokens;
     const char *violation;
     char why[512];
+    paxos_msg_t *inbox; /* the message being delivered */
     /* figures */
     uint64_t msgs_sent;
     uint64_t snapshots;
@@ -233,13 +243,12 @@ static ballot_rec_t *ballot_rec(sim_t *s, uint64_t epoch, paxos_ballot_t b)
 static void note_value(sim_t *s, uint64_t epoch, paxos_ballot_t b, const paxos_config_t *v)
 {
     ballot_rec_t *r = ballot_rec(s, epoch, b);
-    uint64_t h = paxos_config_hash(v);
 
     if (r->value == 0) {
-        r->value = h;
+        r->value = paxos_config_hash(v);
         r->cfg = malloc(sizeof(*v));
         *r->cfg = *v;
-    } else if (r->value != h)
+    } else if (!paxos_config_equal(r->cfg, v))
         fail(s, "two values for one ballot", "epoch %" PRIu64 " ballot (%" PRIu64 ",%" PRIu64 ")",
              epoch, b.round, b.node);
     if (v->epoch != epoch + 1)
@@ -268,7 +277,7 @@ static void note_vote(sim_t *s, uint64_t epoch, paxos_ballot_t b, uint64_t id,
     r = ballot_rec(s, epoch, b);
     r->voters |= 1ULL << idx;
     if ((uint32_t)__builtin_popcountll(r->voters) * 2 > c->nmembers && value != NULL) {
-        if (paxos_config_hash(value) != r->value)
+        if (!paxos_config_equal(value, r->cfg))
             fail(s, "vote for a value other than its ballot's", "epoch %" PRIu64, epoch);
         else {
             if (chosen_cfg(s, value->epoch) == NULL)
@@ -367,8 +376,19 @@ static void check_state(sim_t *s, int i)
             fail(s, "non-member acted as acceptor", "slot %d", i);
     }
     if (st->accepted.round != 0 && s->violation == NULL) {
+        if (sl->noted_id == st->id && sl->noted_epoch == st->chosen.epoch &&
+            paxos_ballot_cmp(sl->noted_ballot, st->accepted) == 0) {
+            /* Noted already (the vote counted): the value must not change. */
+            if (!paxos_config_equal(s->ballots[sl->noted_rec].cfg, &st->accepted_value))
+                fail(s, "two values for one ballot", "slot %d epoch %" PRIu64, i, st->chosen.epoch);
+            return;
+        }
         note_value(s, st->chosen.epoch, st->accepted, &st->accepted_value);
         note_vote(s, st->chosen.epoch, st->accepted, st->id, &st->accepted_value);
+        sl->noted_id = st->id;
+        sl->noted_epoch = st->chosen.epoch;
+        sl->noted_ballot = st->accepted;
+        sl->noted_rec = (size_t)(ballot_rec(s, st->chosen.epoch, st->accepted) - s->ballots);
     }
 }
 
@@ -488,6 +508,26 @@ static void observe(sim_t *s, const paxos_msg_t *m)
     }
 }
 
+/* Copies the used part of configuration 'src' (members beyond nmembers
+ * are unspecified: see paxos.h). */
+static void config_copy(paxos_config_t *dst, const paxos_config_t *src)
+{
+    uint32_t n = src->nmembers < PAXOS_MAX_MEMBERS ? src->nmembers : PAXOS_MAX_MEMBERS;
+
+    memcpy(dst, src, offsetof(paxos_config_t, members) + n * sizeof(src->members[0]));
+}
+
+/* The driver's durable write: what paxos_node_state() holds. */
+static void persist(slot_t *sl)
+{
+    const paxos_state_t *st = paxos_node_state(sl->node);
+
+    memcpy(&sl->disk, st, offsetof(paxos_state_t, accepted_value));
+    config_copy(&sl->disk.accepted_value, &st->accepted_value);
+    config_copy(&sl->disk.chosen, &st->chosen);
+    sl->has_disk = 1;
+}
+
 static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
 {
     slot_t *sl = &s->slot[i];
@@ -495,10 +535,8 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
     uint8_t buf[PAXOS_ENCODED_MAX];
 
     s->steps++;
-    if (eff->persist) {
-        sl->disk = *paxos_node_state(sl->node);
-        sl->has_disk = 1;
-    }
+    if (eff->persist)
+        persist(sl);
     check_state(s, i);
     check_installs(s, i, eff);
     while (paxos_node_pop(sl->node, &out)) {
@@ -854,12 +892,11 @@ static void fd_event(sim_t *s)
 static void deliver(sim_t *s, size_t k)
 {
     packet_t p = s->net[k];
-    paxos_msg_t *m;
+    paxos_msg_t *m = s->inbox;
     paxos_effects_t eff;
 
     s->net[k] = s->net[--s->nnet];
     if (s->slot[p.to].up) {
-        m = malloc(sizeof(*m));
         if (paxos_msg_decode(p.bytes, p.len, m) != 0)
             fail(s, "message does not decode", "to slot %d", p.to);
         else {
@@ -872,7 +909,6 @@ static void deliver(sim_t *s, size_t k)
             paxos_node_on_msg(s->slot[p.to].node, s->now, m, &eff);
             handle_effects(s, p.to, &eff);
         }
-        free(m);
     }
     free(p.bytes);
 }
@@ -1021,6 +1057,7 @@ static void sim_free(sim_t *s)
         free(s->ballots[k].cfg);
     free(s->ballots);
     free(s->removed);
+    free(s->inbox);
 }
 
 static void sim_init(sim_t *s, uint64_t seed, int nodes, int spares, int verbose)
@@ -1035,6 +1072,7 @@ static void sim_init(sim_t *s, uint64_t seed, int nodes, int spares, int verbose
     s->nslots = nodes + spares;
     s->verbose = verbose;
     s->max_delay = 10;
+    s->inbox = calloc(1, sizeof(*s->inbox));
     genesis->epoch = 1;
     genesis->next_id = 1;
     genesis->replicas = 1;
@@ -1228,6 +1266,13 @@ int main(int argc, char **argv)
     struct timespec t0, t1;
     double secs;
 
+#ifdef __GLIBC__
+    /* Nodes come and go thousands of times a second, each with 633 KB of
+     * history: keep that memory in the heap for the next one instead of
+     * mapping fresh pages (a page fault per configuration kept). */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
     if (env != NULL)
         nseeds = strtoull(env, NULL, 10);
     for (i = 1; i < argc; i++) {

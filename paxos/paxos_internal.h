@@ -100,7 +100,7 @@ int paxos__is_acceptor(const paxos_state_t *st);
  * message a little more; a 3-member one uses about 600 (paxos_config.c). */
 void paxos__config_copy(paxos_config_t *dst, const paxos_config_t *src);
 void paxos__msg_copy(paxos_msg_t *dst, const paxos_msg_t *src);
-/* Zeroes everything of 'm' but the members of its value. */
+/* Zeroes 'm' but for the parts of its value past the counts. */
 void paxos__msg_clear(paxos_msg_t *m);
 
 /* 1 if applying 'ch' would change 'c' (paxos_config.c). */

@@ -158,6 +158,7 @@ int paxos_node_pop(paxos_node_t *node, paxos_out_t *out)
 void paxos__send(paxos_node_t *node, uint64_t to, const char *addr, const paxos_msg_t *msg)
 {
     paxos_out_t *o;
+    size_t n;
 
     if (node->out_len == node->out_cap) {
         size_t cap = node->out_cap ? node->out_cap * 2 : 16, i;
@@ -176,7 +177,9 @@ void paxos__send(paxos_node_t *node, uint64_t to, const char *addr, const paxos_
     }
     o = &node->out[(node->out_head + node->out_len) % node->out_cap];
     node->out_len++;
-    snprintf(o->addr, sizeof(o->addr), "%s", addr);
+    n = strnlen(addr, PAXOS_ADDR_MAX - 1);
+    memcpy(o->addr, addr, n);
+    o->addr[n] = '\0';
     paxos__msg_copy(&o->msg, msg);
     o->msg.to = to;
 }

@@ -37,7 +37,7 @@ typedef struct slot_s {
     int up;
     paxos_node_t *node;
     int has_disk;
-    paxos_state_t disk;
+    paxos_state_t *disk; /* what it persisted (own allocation: slots stay small) */
     char addr[PAXOS_ADDR_MAX];
     char client[PAXOS_ADDR_MAX];
     uint64_t wake;
@@ -59,7 +59,7 @@ typedef struct slot_s {
 typedef struct packet_s {
     uint64_t at;
     int to; /* slot */
-    size_t len;
+    size_t len, cap;
     uint8_t *bytes;
 } packet_t;
 
@@ -83,6 +83,8 @@ typedef struct sim_s {
     slot_t slot[MAX_SLOTS];
     packet_t *net;
     size_t nnet, capnet;
+    packet_t *spare; /* buffers of delivered packets, for the next ones */
+    size_t nspare, capspare;
     int cut[MAX_SLOTS][MAX_SLOTS]; /* cut[a][b]: a cannot send to b */
     double p_drop, p_dup;
     uint64_t max_delay;
@@ -175,6 +177,19 @@ static int pair_removed(sim_t *s, uint64_t id, uint64_t inc)
     return 0;
 }
 
+/* paxos_config_equal(), with the common answer first: the used parts hold
+ * the same bytes (copies keep string tails zero; only unequal or oddly
+ * padded values need the field by field comparison). */
+static int same_config(const paxos_config_t *a, const paxos_config_t *b)
+{
+    size_t used;
+
+    if (a->nmembers != b->nmembers || a->nmembers > PAXOS_MAX_MEMBERS)
+        return paxos_config_equal(a, b);
+    used = offsetof(paxos_config_t, members) + a->nmembers * sizeof(a->members[0]);
+    return memcmp(a, b, used) == 0 || paxos_config_equal(a, b);
+}
+
 static void set_chosen(sim_t *s, const paxos_config_t *c)
 {
     const paxos_config_t *prev;
@@ -190,7 +205,7 @@ static void set_chosen(sim_t *s, const paxos_config_t *c)
         s->nchosen_cap = cap;
     }
     if (s->chosen[c->epoch] != NULL) {
-        if (!paxos_config_equal(s->chosen[c->epoch], c))
+        if (!same_config(s->chosen[c->epoch], c))
             fail(s, "two values chosen for one epoch", "epoch %" PRIu64, c->epoch);
         return;
     }
@@ -248,7 +263,7 @@ static void note_value(sim_t *s, uint64_t epoch, paxos_ballot_t b, const paxos_c
         r->value = paxos_config_hash(v);
         r->cfg = malloc(sizeof(*v));
         *r->cfg = *v;
-    } else if (!paxos_config_equal(r->cfg, v))
+    } else if (!same_config(r->cfg, v))
         fail(s, "two values for one ballot", "epoch %" PRIu64 " ballot (%" PRIu64 ",%" PRIu64 ")",
              epoch, b.round, b.node);
     if (v->epoch != epoch + 1)
@@ -277,7 +292,7 @@ static void note_vote(sim_t *s, uint64_t epoch, paxos_ballot_t b, uint64_t id,
     r = ballot_rec(s, epoch, b);
     r->voters |= 1ULL << idx;
     if ((uint32_t)__builtin_popcountll(r->voters) * 2 > c->nmembers && value != NULL) {
-        if (!paxos_config_equal(value, r->cfg))
+        if (!same_config(value, r->cfg))
             fail(s, "vote for a value other than its ballot's", "epoch %" PRIu64, epoch);
         else {
             if (chosen_cfg(s, value->epoch) == NULL)
@@ -379,7 +394,7 @@ static void check_state(sim_t *s, int i)
         if (sl->noted_id == st->id && sl->noted_epoch == st->chosen.epoch &&
             paxos_ballot_cmp(sl->noted_ballot, st->accepted) == 0) {
             /* Noted already (the vote counted): the value must not change. */
-            if (!paxos_config_equal(s->ballots[sl->noted_rec].cfg, &st->accepted_value))
+            if (!same_config(s->ballots[sl->noted_rec].cfg, &st->accepted_value))
                 fail(s, "two values for one ballot", "slot %d epoch %" PRIu64, i, st->chosen.epoch);
             return;
         }
@@ -415,7 +430,7 @@ static void check_installs(sim_t *s, int i, const paxos_effects_t *eff)
         const paxos_config_t *c = paxos_node_config(sl->node, e);
         const paxos_config_t *truth = chosen_cfg(s, e);
 
-        if (c == NULL || truth == NULL || !paxos_config_equal(c, truth)) {
+        if (c == NULL || truth == NULL || !same_config(c, truth)) {
             fail(s, "installed a configuration that was not chosen", "slot %d epoch %" PRIu64, i,
                  e);
             return;
@@ -453,6 +468,16 @@ static int addr_slot(sim_t *s, const char *addr)
 {
     int i;
 
+    /* Slot i is at "10.0.0.<i+1>:17001" (sim_init): look there first. */
+    if (strncmp(addr, "10.0.0.", 7) == 0) {
+        const char *d = addr + 7;
+
+        for (i = 0; *d >= '0' && *d <= '9' && i < 1000; d++)
+            i = i * 10 + (*d - '0');
+        i--;
+        if (i >= 0 && i < s->nslots && strcmp(s->slot[i].addr, addr) == 0)
+            return i;
+    }
     for (i = 0; i < s->nslots; i++) {
         if (strcmp(s->slot[i].addr, addr) == 0)
             return i;
@@ -470,11 +495,30 @@ static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, ui
     }
     (void)from;
     p = &s->net[s->nnet++];
+    if (s->nspare > 0) {
+        *p = s->spare[--s->nspare];
+    } else {
+        p->cap = 0;
+        p->bytes = NULL;
+    }
+    if (p->cap < len) {
+        p->cap = len < 256 ? 256 : len;
+        p->bytes = realloc(p->bytes, p->cap);
+    }
     p->at = at;
     p->to = to;
     p->len = len;
-    p->bytes = malloc(len);
     memcpy(p->bytes, b, len);
+}
+
+/* Keeps the buffer of a packet taken off the network. */
+static void recycle(sim_t *s, const packet_t *p)
+{
+    if (s->nspare == s->capspare) {
+        s->capspare = s->capspare ? s->capspare * 2 : 256;
+        s->spare = realloc(s->spare, s->capspare * sizeof(*s->spare));
+    }
+    s->spare[s->nspare++] = *p;
 }
 
 static void observe(sim_t *s, const paxos_msg_t *m)
@@ -522,9 +566,9 @@ static void persist(slot_t *sl)
 {
     const paxos_state_t *st = paxos_node_state(sl->node);
 
-    memcpy(&sl->disk, st, offsetof(paxos_state_t, accepted_value));
-    config_copy(&sl->disk.accepted_value, &st->accepted_value);
-    config_copy(&sl->disk.chosen, &st->chosen);
+    memcpy(sl->disk, st, offsetof(paxos_state_t, accepted_value));
+    config_copy(&sl->disk->accepted_value, &st->accepted_value);
+    config_copy(&sl->disk->chosen, &st->chosen);
     sl->has_disk = 1;
 }
 
@@ -635,7 +679,7 @@ static int margin_of(sim_t *s, const paxos_config_t *c, int extra_loss)
         for (i = 0; i < s->nslots; i++) {
             slot_t *sl = &s->slot[i];
             const paxos_state_t *st =
-                sl->node ? paxos_node_state(sl->node) : (sl->has_disk ? &sl->disk : NULL);
+                sl->node ? paxos_node_state(sl->node) : (sl->has_disk ? sl->disk : NULL);
 
             if (st != NULL && !sl->leaving &&
                 (st->id == c->members[k].id ||
@@ -660,7 +704,7 @@ static int quorum_margin(sim_t *s, int extra_loss)
     for (i = 0; i < s->nslots; i++) {
         slot_t *sl = &s->slot[i];
         const paxos_state_t *st =
-            sl->node ? paxos_node_state(sl->node) : (sl->has_disk ? &sl->disk : NULL);
+            sl->node ? paxos_node_state(sl->node) : (sl->has_disk ? sl->disk : NULL);
 
         if (st != NULL && st->id != 0 && st->chosen.epoch != 0 && st->chosen.epoch < lo)
             lo = st->chosen.epoch;
@@ -694,7 +738,7 @@ static void crash(sim_t *s, int i)
     sl->node = NULL;
     sl->up = 0;
     sl->restart_at = s->now + 50 + rnd_below(s, 2000);
-    if (sl->has_disk && sl->disk.id != 0 && chance(s, 0.25) && may_lose) {
+    if (sl->has_disk && sl->disk->id != 0 && chance(s, 0.25) && may_lose) {
         vlog(s, "slot %d loses its disk", i);
         sl->has_disk = 0;
     }
@@ -711,14 +755,14 @@ static void restart(sim_t *s, int i)
         start_joiner(s, i);
         return;
     }
-    params_for(s, i, &p, sl->disk.incarnation);
-    sl->node = paxos_node_create(&p, &sl->disk);
+    params_for(s, i, &p, sl->disk->incarnation);
+    sl->node = paxos_node_create(&p, sl->disk);
     sl->up = 1;
     sl->nfd = 0;
-    vlog(s, "slot %d restarts from disk (id %" PRIu64 " epoch %" PRIu64 ")", i, sl->disk.id,
-         sl->disk.chosen.epoch);
+    vlog(s, "slot %d restarts from disk (id %" PRIu64 " epoch %" PRIu64 ")", i, sl->disk->id,
+         sl->disk->chosen.epoch);
     check_state(s, i);
-    if (sl->disk.id == 0) {
+    if (sl->disk->id == 0) {
         int seed = random_member_slot(s, i);
 
         paxos_node_join(sl->node, s->now, seed >= 0 ? s->slot[seed].addr : s->slot[0].addr, &eff);
@@ -827,16 +871,26 @@ static void request_event(sim_t *s)
 /* Failure detector oracle: a member is alive to an observer while some
  * running node holds its id and the links both ways are open. Failure is
  * reported after a second of silence; recovery at once. */
+static void slot_ids(sim_t *s, uint64_t *ids)
+{
+    int t;
+
+    for (t = 0; t < s->nslots; t++)
+        ids[t] = s->slot[t].up ? paxos_node_id(s->slot[t].node) : 0;
+}
+
 static void fd_event(sim_t *s)
 {
+    uint64_t ids[MAX_SLOTS]; /* id of the node running on each slot, 0: none */
     int i, t;
 
+    slot_ids(s, ids);
     for (i = 0; i < s->nslots && s->violation == NULL; i++) {
         slot_t *sl = &s->slot[i];
         const paxos_config_t *c;
         uint32_t k;
 
-        if (!sl->up || paxos_node_id(sl->node) == 0)
+        if (ids[i] == 0)
             continue;
         c = paxos_node_config(sl->node, paxos_node_epoch(sl->node));
         for (k = 0; c != NULL && k < c->nmembers; k++) {
@@ -846,11 +900,10 @@ static void fd_event(sim_t *s)
             int alive = 0, j;
             paxos_effects_t eff;
 
-            if (id == paxos_node_id(sl->node))
+            if (id == ids[i])
                 continue;
             for (t = 0; t < s->nslots; t++) {
-                if (s->slot[t].up && paxos_node_id(s->slot[t].node) == id && !s->cut[i][t] &&
-                    !s->cut[t][i])
+                if (ids[t] == id && !s->cut[i][t] && !s->cut[t][i])
                     alive = 1;
             }
             for (j = 0; j < sl->nfd; j++) {
@@ -870,6 +923,7 @@ static void fd_event(sim_t *s)
                     f->reported = 0;
                     paxos_node_on_fd(sl->node, s->now, id, 1, &eff);
                     handle_effects(s, i, &eff);
+                    slot_ids(s, ids);
                     if (sl->node != before)
                         break; /* removed and restarted: c is gone */
                 }
@@ -880,6 +934,7 @@ static void fd_event(sim_t *s)
                 vlog(s, "slot %d: failure detector reports %" PRIu64 " failed", i, id);
                 paxos_node_on_fd(sl->node, s->now, id, 0, &eff);
                 handle_effects(s, i, &eff);
+                slot_ids(s, ids);
                 if (sl->node != before)
                     break;
             }
@@ -910,7 +965,7 @@ static void deliver(sim_t *s, size_t k)
             handle_effects(s, p.to, &eff);
         }
     }
-    free(p.bytes);
+    recycle(s, &p);
 }
 
 /* One step: the earliest event. Returns 0 when nothing is left. */
@@ -920,26 +975,24 @@ static int step(sim_t *s)
     size_t k, best = SIZE_MAX;
     int i, who = -1, kind = 0;
 
+    /* The earliest packet, the first one in the array on a tie. Written
+     * to compile without branches: this runs at every step. */
     for (k = 0; k < s->nnet; k++) {
-        if (s->net[k].at < t) {
-            t = s->net[k].at;
-            best = k;
-            kind = 1;
-        }
-    }
-    for (i = 0; i < s->nslots; i++) {
-        slot_t *sl = &s->slot[i];
+        uint64_t at = s->net[k].at;
+        int lt = at < t;
 
-        if (sl->up && sl->wake < t) {
-            t = sl->wake;
-            who = i;
-            kind = 2;
-        }
-        if (!sl->up && sl->restart_at != 0 && sl->restart_at < t) {
-            t = sl->restart_at;
-            who = i;
-            kind = 3;
-        }
+        t = lt ? at : t;
+        best = lt ? k : best;
+    }
+    kind = best != SIZE_MAX ? 1 : 0;
+    for (i = 0; i < s->nslots; i++) {
+        const slot_t *sl = &s->slot[i];
+        uint64_t at = sl->up ? sl->wake : (sl->restart_at != 0 ? sl->restart_at : UINT64_MAX);
+        int lt = at < t;
+
+        t = lt ? at : t;
+        who = lt ? i : who;
+        kind = lt ? (sl->up ? 2 : 3) : kind;
     }
     if (s->next_fd < t) {
         t = s->next_fd;
@@ -1045,11 +1098,16 @@ static void sim_free(sim_t *s)
     size_t k;
     int i;
 
-    for (i = 0; i < MAX_SLOTS; i++)
+    for (i = 0; i < MAX_SLOTS; i++) {
         paxos_node_destroy(s->slot[i].node);
+        free(s->slot[i].disk);
+    }
     for (k = 0; k < s->nnet; k++)
         free(s->net[k].bytes);
     free(s->net);
+    for (k = 0; k < s->nspare; k++)
+        free(s->spare[k].bytes);
+    free(s->spare);
     for (k = 0; k < s->nchosen_cap; k++)
         free(s->chosen[k]);
     free(s->chosen);
@@ -1079,6 +1137,7 @@ static void sim_init(sim_t *s, uint64_t seed, int nodes, int spares, int verbose
     for (i = 0; i < s->nslots; i++) {
         slot_t *sl = &s->slot[i];
 
+        sl->disk = calloc(1, sizeof(*sl->disk));
         snprintf(sl->addr, sizeof(sl->addr), "10.0.0.%d:17001", i + 1);
         snprintf(sl->client, sizeof(sl->client), "10.0.0.%d:7001", i + 1);
         if (i < nodes)

@@ -14,6 +14,9 @@ int paxos_ballot_cmp(paxos_ballot_t a, paxos_ballot_t b)
 {
     if (a.round != b.round)
         return a.round < b.round ? -1 : 1;
+#if PAXOS_MUTATION == 8
+    return 0; /* BUG: the proposer id is left out of the comparison */
+#endif
     if (a.node != b.node)
         return a.node < b.node ? -1 : 1;
     return 0;

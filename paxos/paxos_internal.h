@@ -13,6 +13,18 @@
  *   3 install a configuration on ACCEPT instead of once chosen
  *   4 the acceptor takes PREPARE/ACCEPT of an older epoch
  *   5 forget the promise on restart
+ * and subtler ones (issue 16), each within one function:
+ *   6 persist after the reply: an acceptance is written with the effects
+ *     of the node's next call, after its ACCEPTED left
+ *   7 quorum off by one at even N: half of the members count as a majority
+ *   8 ballots compared without the proposer id (round only)
+ *   9 a proposer installs the value a PROMISE reports accepted (accepted,
+ *     not chosen)
+ *  10 catch-up trusts a peer's epoch without its configuration: a member
+ *     that sees PREPARE/ACCEPT of a later instance jumps to that epoch with
+ *     the configuration it has
+ *  11 phase 1 adopts the first accepted value reported, not the one of the
+ *     highest ballot
  * 0 (the default) is the correct protocol. */
 #ifndef PAXOS_MUTATION
 #define PAXOS_MUTATION 0
@@ -84,6 +96,9 @@ struct paxos_node_s {
     paxos_config_t offer; /* latest configuration some node offered */
     unsigned failures;    /* ballots of this instance that did not finish */
     int removed;
+#if PAXOS_MUTATION == 6
+    int late_persist; /* BUG: an acceptance waits for the next call to be persisted */
+#endif
 };
 
 /* Acceptor steps on the durable state (paxos_acceptor.c). 'out' is filled

@@ -208,6 +208,12 @@ static void begin(paxos_node_t *node, uint64_t now, paxos_effects_t *eff)
 {
     memset(eff, 0, sizeof(*eff));
     node->eff = eff;
+#if PAXOS_MUTATION == 6
+    if (node->late_persist) {
+        eff->persist = 1; /* BUG: the ACCEPTED of the last call left before this */
+        node->late_persist = 0;
+    }
+#endif
     if (node->installed_at == 0)
         node->installed_at = now;
     node->failures = 0; /* a restarted node counts from its start */
@@ -616,8 +622,16 @@ static void on_acceptor_msg(paxos_node_t *node, uint64_t now, const paxos_msg_t 
         step = paxos_acceptor_on_accept(&node->st, in, &out);
     if (step == PAXOS_STEP_DROP)
         return;
-    if (step == PAXOS_STEP_REPLY_DURABLE)
+    if (step == PAXOS_STEP_REPLY_DURABLE) {
+#if PAXOS_MUTATION == 6
+        if (out.type == PAXOS_MSG_ACCEPTED)
+            node->late_persist = 1; /* BUG: persisted after the reply */
+        else
+            paxos__persist(node);
+#else
         paxos__persist(node);
+#endif
+    }
     if (out.type == PAXOS_MSG_ACCEPTED && node->p.trace_accept != NULL)
         node->p.trace_accept(node->p.trace_arg, node->st.id, in);
     paxos__send(node, in->from, in->from_addr, &out);
@@ -701,6 +715,17 @@ void paxos_node_on_msg(paxos_node_t *node, uint64_t now, const paxos_msg_t *msg,
     switch (msg->type) {
     case PAXOS_MSG_PREPARE:
     case PAXOS_MSG_ACCEPT:
+#if PAXOS_MUTATION == 10
+        if (msg->epoch > e && e != 0 && paxos__is_acceptor(&node->st) && !node->removed) {
+            /* BUG: takes the epoch on the sender's word, without C_epoch */
+            node->st.chosen.epoch = msg->epoch;
+            node->st.promised.round = node->st.promised.node = 0;
+            node->st.accepted.round = node->st.accepted.node = 0;
+            paxos__proposer_reset(node);
+            on_acceptor_msg(node, now, msg);
+            break;
+        }
+#endif
         if (msg->epoch > e)
             ask_catchup(node, now, msg);
         else if (msg->epoch < e && PAXOS_MUTATION != 4)

@@ -22,6 +22,10 @@ void paxos__proposer_reset(paxos_node_t *node)
 
 static int majority(const paxos_config_t *c, uint64_t mask)
 {
+#if PAXOS_MUTATION == 7
+    if (c->nmembers % 2 == 0) /* BUG: half is not a majority */
+        return (uint32_t)__builtin_popcountll(mask) * 2 >= c->nmembers;
+#endif
     return (uint32_t)__builtin_popcountll(mask) * 2 > c->nmembers;
 }
 
@@ -216,7 +220,17 @@ void paxos__proposer_on_msg(paxos_node_t *node, uint64_t now, const paxos_msg_t 
     if (paxos_ballot_cmp(m->ballot, pr->ballot) != 0)
         return;
     if (m->type == PAXOS_MSG_PROMISE && pr->phase == 1) {
+#if PAXOS_MUTATION == 9
+        if (m->has_value && m->value.epoch == pr->epoch + 1 && paxos_config_check(&m->value) == 0) {
+            paxos__install(node, now, &m->value); /* BUG: accepted is not chosen */
+            return;
+        }
+#endif
+#if PAXOS_MUTATION == 11
+        if (m->has_value && pr->best.round == 0 && /* BUG: the first, not the highest */
+#else
         if (m->has_value && paxos_ballot_cmp(m->accepted_ballot, pr->best) > 0 &&
+#endif
             m->value.epoch == pr->epoch + 1 && paxos_config_check(&m->value) == 0) {
             pr->best = m->accepted_ballot;
             paxos__config_copy(&pr->value, &m->value);

@@ -29,7 +29,9 @@ foreach(sn IN LISTS PAXOS_SIM_REGRESSION_SEEDS)
     set_tests_properties(sim.paxos_seed_${sd} PROPERTIES LABELS sim TIMEOUT 120)
 endforeach()
 
-foreach(k 1 2 3 4 5)
+# 1..5 (issue 4) are caught at seed 1; 6..11 (issue 16) are subtler: see
+# paxos/paxos_internal.h and the seeds-to-catch table in bench/RESULTS.md.
+foreach(k 1 2 3 4 5 6 7 8 9 10 11)
     add_library(rc_paxos_mut${k} STATIC ${paxos_core_sources})
     target_compile_definitions(rc_paxos_mut${k} PRIVATE PAXOS_MUTATION=${k})
     target_link_libraries(rc_paxos_mut${k} PUBLIC rc_common rc_options)

@@ -32,6 +32,10 @@
 #define GAP_REACH_MS 300
 
 static const char *corpus_dir; /* --corpus: save sample encodings here */
+/* --legacy-checks: leave out the checks added in issue 16 (durable before
+ * reply, installed configuration is the chosen one), to measure what they
+ * add against the mutants. */
+static int legacy_checks;
 static int corpus_count[16];
 #define MAX_FD 64
 
@@ -169,6 +173,17 @@ static void fail(sim_t *s, const char *what, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The simulator's own ballot order (round, then proposer id): the oracle
+ * does not use paxos_ballot_cmp(), which is code under test. */
+static int ballot_cmp(paxos_ballot_t a, paxos_ballot_t b)
+{
+    if (a.round != b.round)
+        return a.round < b.round ? -1 : 1;
+    if (a.node != b.node)
+        return a.node < b.node ? -1 : 1;
+    return 0;
+}
+
 /* Notes the cut matrix just set: links that open now, links that close. */
 static void links_changed(sim_t *s)
 {
@@ -275,7 +290,7 @@ static ballot_rec_t *ballot_rec(sim_t *s, uint64_t epoch, paxos_ballot_t b)
     size_t i;
 
     for (i = s->nballots; i-- > 0;) {
-        if (s->ballots[i].epoch == epoch && paxos_ballot_cmp(s->ballots[i].ballot, b) == 0)
+        if (s->ballots[i].epoch == epoch && ballot_cmp(s->ballots[i].ballot, b) == 0)
             return &s->ballots[i];
     }
     if (s->nballots == s->capballots) {
@@ -410,9 +425,17 @@ static void check_state(sim_t *s, int i)
     if (st->chosen.epoch < sl->max_epoch)
         fail(s, "installed epoch went down", "slot %d epoch %" PRIu64 " < %" PRIu64, i,
              st->chosen.epoch, sl->max_epoch);
-    if (paxos_ballot_cmp(st->accepted, st->promised) > 0)
+    if (!legacy_checks && st->chosen.epoch != 0) {
+        const paxos_config_t *truth = chosen_cfg(s, st->chosen.epoch);
+
+        /* A node acts on its configuration: it must be the chosen one. */
+        if (truth == NULL || !same_config(&st->chosen, truth))
+            fail(s, "node holds a configuration that was not chosen",
+                 "slot %d id %" PRIu64 " epoch %" PRIu64, i, st->id, st->chosen.epoch);
+    }
+    if (ballot_cmp(st->accepted, st->promised) > 0)
         fail(s, "accepted above promised", "slot %d", i);
-    if (st->chosen.epoch == sl->mem_epoch && paxos_ballot_cmp(st->promised, sl->mem_promised) < 0)
+    if (st->chosen.epoch == sl->mem_epoch && ballot_cmp(st->promised, sl->mem_promised) < 0)
         fail(s, "promise went down", "slot %d id %" PRIu64 " epoch %" PRIu64, i, st->id,
              st->chosen.epoch);
     if (st->chosen.epoch >= sl->mem_epoch) {
@@ -427,7 +450,7 @@ static void check_state(sim_t *s, int i)
     }
     if (st->accepted.round != 0 && s->violation == NULL) {
         if (sl->noted_id == st->id && sl->noted_epoch == st->chosen.epoch &&
-            paxos_ballot_cmp(sl->noted_ballot, st->accepted) == 0) {
+            ballot_cmp(sl->noted_ballot, st->accepted) == 0) {
             /* Noted already (the vote counted): the value must not change. */
             if (!same_config(s->ballots[sl->noted_rec].cfg, &st->accepted_value))
                 fail(s, "two values for one ballot", "slot %d epoch %" PRIu64, i, st->chosen.epoch);
@@ -607,6 +630,32 @@ static void persist(slot_t *sl)
     sl->has_disk = 1;
 }
 
+/* Driver contract: a PROMISE or ACCEPTED leaves only once the promise or
+ * acceptance it reports is on disk (or the instance was decided and a
+ * later configuration installed durably since). */
+static void check_durable(sim_t *s, int i, const paxos_msg_t *m)
+{
+    const slot_t *sl = &s->slot[i];
+    const paxos_state_t *d = sl->disk;
+    int ok;
+
+    if (legacy_checks || (m->type != PAXOS_MSG_PROMISE && m->type != PAXOS_MSG_ACCEPTED))
+        return;
+    if (!sl->has_disk || d->chosen.epoch < m->epoch)
+        ok = 0;
+    else if (d->chosen.epoch > m->epoch)
+        ok = 1;
+    else if (m->type == PAXOS_MSG_PROMISE)
+        ok = ballot_cmp(d->promised, m->ballot) >= 0;
+    else
+        ok = ballot_cmp(d->accepted, m->ballot) >= 0;
+    if (!ok)
+        fail(s, "reply sent before it was durable",
+             "slot %d %s epoch %" PRIu64 " ballot (%" PRIu64 ",%" PRIu64 ")", i,
+             m->type == PAXOS_MSG_PROMISE ? "PROMISE" : "ACCEPTED", m->epoch, m->ballot.round,
+             m->ballot.node);
+}
+
 static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
 {
     slot_t *sl = &s->slot[i];
@@ -622,6 +671,7 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
         int to = addr_slot(s, out.addr), n, copies = 1, k;
 
         observe(s, &out.msg);
+        check_durable(s, i, &out.msg);
         n = paxos_msg_encode(&out.msg, buf, sizeof(buf));
         if (n < 0) {
             fail(s, "message does not encode", "type %u", out.msg.type);
@@ -1352,6 +1402,7 @@ static void usage(void)
                     "  --expect-safety-violation  same, but liveness failures do not count\n"
                     "  --figures       print the latency and message figures\n"
                     "  --corpus DIR    save sample encodings (fuzz seed corpus) into DIR\n"
+                    "  --legacy-checks leave out the issue-16 checks (mutant calibration)\n"
                     "  -v, -vv         log events; -vv also every message delivered\n");
 }
 
@@ -1389,6 +1440,8 @@ int main(int argc, char **argv)
             expect = 1;
         else if (strcmp(a, "--expect-safety-violation") == 0)
             expect = 2;
+        else if (strcmp(a, "--legacy-checks") == 0)
+            legacy_checks = 1;
         else if (strcmp(a, "--corpus") == 0 && i + 1 < argc)
             corpus_dir = argv[++i];
         else if (strcmp(a, "-v") == 0)

@@ -75,8 +75,12 @@ while [ $w -lt "$jobs" ]; do
         else
             status=1
             echo "worker $w: seeds $range FAILED (exit $rc); first failure:"
-            grep -m 1 '^seed ' "$dir/worker$w.log" | sed 's/^/    /'
-            grep -m 1 '^replay: ' "$dir/worker$w.log" | sed 's/^/    /'
+            if grep -q '^replay: ' "$dir/worker$w.log"; then
+                grep -m 1 '^seed ' "$dir/worker$w.log" | sed 's/^/    /'
+                grep -m 1 '^replay: ' "$dir/worker$w.log" | sed 's/^/    /'
+            else
+                echo "    no violation reported (killed or crashed): see $dir/worker$w.log"
+            fi
         fi
     fi
     w=$((w + 1))

@@ -13,6 +13,8 @@
 enum {
     CATCHUP_BATCH = 8,   /* CHOSEN messages per STATUS answer */
     CATCHUP_ROUNDS = 3,  /* full rounds over every known address before a SNAPSHOT */
+    CATCHUP_CLEAN = 3,   /* or this many in which every known address said it lacks
+                            the gap (relayed answers, two hops more, get time) */
     CATCHUP_PEERS = 128, /* distinct addresses a catch-up round goes through */
     CATCHUP_WAIT = 100   /* and sync intervals without progress, at least,
                             unless every peer answered it lacks the gap */
@@ -788,8 +790,8 @@ static void catchup_step(paxos_node_t *node, uint64_t now)
         /* Only rounds that end after the wait count. */
         if (now >= node->installed_at + CATCHUP_WAIT * node->p.sync_interval)
             node->rounds++;
-        if ((node->clean_rounds >= 2 || node->rounds >= CATCHUP_ROUNDS) && node->has_offer &&
-            node->offer.epoch > node->st.chosen.epoch) {
+        if ((node->clean_rounds >= CATCHUP_CLEAN || node->rounds >= CATCHUP_ROUNDS) &&
+            node->has_offer && node->offer.epoch > node->st.chosen.epoch) {
             paxos__install(node, now, &node->offer);
             return;
         }

@@ -395,6 +395,14 @@ static int random_member_slot(sim_t *s, int not )
     return n == 0 ? -1 : cand[rnd_below(s, (uint64_t)n)];
 }
 
+/* The address slot 'i' joins through: member slot 'seed', or when no member
+ * runs, the first other slot (never its own: a joiner asks only its seed,
+ * and one that asked itself waited forever, seed 28273). */
+static const char *seed_addr(const sim_t *s, int i, int seed)
+{
+    return seed >= 0 ? s->slot[seed].addr : s->slot[i == 0 ? 1 : 0].addr;
+}
+
 static void start_joiner(sim_t *s, int i)
 {
     slot_t *sl = &s->slot[i];
@@ -413,7 +421,7 @@ static void start_joiner(sim_t *s, int i)
     sl->restart_at = 0;
     identity_reset(sl);
     vlog(s, "slot %d joins with token %" PRIu64 " via slot %d", i, p.incarnation, seed);
-    paxos_node_join(sl->node, s->now, seed >= 0 ? s->slot[seed].addr : s->slot[0].addr, &eff);
+    paxos_node_join(sl->node, s->now, seed_addr(s, i, seed), &eff);
     handle_effects(s, i, &eff);
 }
 
@@ -744,8 +752,7 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
             memset(&sl->mem_promised, 0, sizeof(sl->mem_promised));
             sl->nfd = 0;
             sl->leaving = 0;
-            if (paxos_node_rejoin(sl->node, s->now, new_token(s),
-                                  seed >= 0 ? s->slot[seed].addr : s->slot[0].addr, &e2) != 0)
+            if (paxos_node_rejoin(sl->node, s->now, new_token(s), seed_addr(s, i, seed), &e2) != 0)
                 fail(s, "rejoin refused", "slot %d", i);
             else
                 handle_effects(s, i, &e2);
@@ -851,7 +858,7 @@ static void restart(sim_t *s, int i)
     if (sl->disk->id == 0) {
         int seed = random_member_slot(s, i);
 
-        paxos_node_join(sl->node, s->now, seed >= 0 ? s->slot[seed].addr : s->slot[0].addr, &eff);
+        paxos_node_join(sl->node, s->now, seed_addr(s, i, seed), &eff);
     } else {
         paxos_node_tick(sl->node, s->now, &eff);
     }

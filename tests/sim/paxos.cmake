@@ -7,7 +7,7 @@
 # of the correct protocol; the mutants stop at their first violation.
 if(CMAKE_BUILD_TYPE STREQUAL "Debug")
     set(PAXOS_SIM_CI_SEEDS 100)
-    set(PAXOS_SIM_WINDOW_SEEDS 300)
+    set(PAXOS_SIM_WINDOW_SEEDS 200)
 else()
     set(PAXOS_SIM_CI_SEEDS 2000)
     set(PAXOS_SIM_WINDOW_SEEDS 20000)

@@ -96,6 +96,7 @@ struct paxos_node_s {
     paxos_config_t offer; /* latest configuration some node offered */
     unsigned failures;    /* ballots of this instance that did not finish */
     int removed;
+    int restored; /* created from persisted state: the first call re-arms timers */
 #if PAXOS_MUTATION == 6
     int late_persist; /* BUG: an acceptance waits for the next call to be persisted */
 #endif

@@ -72,6 +72,7 @@ paxos_node_t *paxos_node_create(const paxos_params_t *params, const paxos_state_
     node->st.incarnation = params->incarnation;
     if (restored != NULL) {
         node->st = *restored;
+        node->restored = 1;
 #if PAXOS_MUTATION == 5
         node->st.promised = node->st.accepted; /* BUG: the promise is forgotten */
 #endif
@@ -206,6 +207,8 @@ void paxos__wake(paxos_node_t *node, uint64_t at)
         node->eff->wake_at = at;
 }
 
+static void schedule(paxos_node_t *node, uint64_t now);
+
 static void begin(paxos_node_t *node, uint64_t now, paxos_effects_t *eff)
 {
     memset(eff, 0, sizeof(*eff));
@@ -221,6 +224,13 @@ static void begin(paxos_node_t *node, uint64_t now, paxos_effects_t *eff)
     node->failures = 0; /* a restarted node counts from its start */
     if (node->next_sync == 0)
         node->next_sync = now + 1 + paxos__random(node, node->p.sync_interval);
+    if (node->restored) {
+        /* An accepted value on disk is work: without this, a cluster whose
+         * members all restarted before they learned a decision waited for
+         * the next change request to finish it (seed 744149). */
+        node->restored = 0;
+        schedule(node, now);
+    }
 }
 
 static void finish(paxos_node_t *node)

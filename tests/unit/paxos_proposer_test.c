@@ -503,6 +503,46 @@ static void test_unserved_status_is_relayed_to_members_of_kept_configurations(vo
     test_free(o);
 }
 
+/* All members restarted before any learned the decision: the accepted
+ * value on disk is work, so the coordinator proposes again on its own
+ * (seed 744149: nobody did until the next change request). */
+static void test_restart_with_accepted_value_proposes_again(void **state)
+{
+    paxos_state_t *st = test_malloc(sizeof(*st));
+    paxos_out_t *o = test_malloc(sizeof(*o));
+    paxos_params_t p;
+    paxos_effects_t eff;
+    paxos_node_t *node;
+    int prepares = 0;
+    uint64_t now;
+
+    (void)state;
+    memset(st, 0, sizeof(*st));
+    st->id = 1;
+    st->incarnation = 101;
+    st->max_round = 7;
+    test_genesis(&st->chosen, 3);
+    st->promised.round = st->accepted.round = 7;
+    st->promised.node = st->accepted.node = 2;
+    st->accepted_value = st->chosen;
+    st->accepted_value.epoch = 2;
+    test_params(&p, 1);
+    node = paxos_node_create(&p, st);
+    for (now = 1000; now < 1000 + 4 * p.takeover_timeout && prepares == 0; now += 5) {
+        paxos_node_tick(node, now, &eff);
+        while (paxos_node_pop(node, o)) {
+            if (o->msg.type == PAXOS_MSG_PREPARE) {
+                prepares++;
+                assert_true(o->msg.ballot.round > 7);
+            }
+        }
+    }
+    assert_int_not_equal(prepares, 0);
+    paxos_node_destroy(node);
+    test_free(st);
+    test_free(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +571,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_behind_node_takes_chosen_from_any_member, setup,
                                         teardown),
         cmocka_unit_test(test_unserved_status_is_relayed_to_members_of_kept_configurations),
+        cmocka_unit_test(test_restart_with_accepted_value_proposes_again),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -56,6 +56,7 @@ typedef struct slot_s {
     uint64_t restart_at; /* 0: stays down */
     uint64_t up_since;   /* start of the current run */
     int leaving;
+    int departing; /* left (removed) and still up until its successors know */
     fd_entry_t fd[MAX_FD];
     int nfd;
     /* invariant memory for the identity on this slot */
@@ -418,6 +419,7 @@ static void start_joiner(sim_t *s, int i)
     sl->up_since = s->now;
     sl->has_disk = 0;
     sl->leaving = 0;
+    sl->departing = 0;
     sl->restart_at = 0;
     identity_reset(sl);
     vlog(s, "slot %d joins with token %" PRIu64 " via slot %d", i, p.incarnation, seed);
@@ -733,16 +735,16 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
                     s->now + (to == i ? 0 : 1 + rnd_below(s, s->max_delay)));
     }
     sl->wake = eff->wake_at > s->now ? eff->wake_at : s->now + 1;
-    if (eff->removed && s->violation == NULL) {
+    if (eff->removed && s->violation == NULL && !sl->departing) {
         vlog(s, "slot %d removed (id %" PRIu64 ")%s", i, paxos_node_id(sl->node),
              sl->leaving ? " after leaving" : "");
         if (sl->leaving && !s->healing) {
-            paxos_node_destroy(sl->node);
-            sl->node = NULL;
-            sl->up = 0;
-            sl->has_disk = 0;
-            sl->leaving = 0;
-            sl->restart_at = 0;
+            /* A graceful leaver goes only once a majority of the
+             * configuration that removed it has installed it (depart()):
+             * it may be the only node that knows the decision (seed
+             * 577654: the proposer of its own removal left at once, and
+             * the last member could never learn it). */
+            sl->departing = 1;
         } else {
             /* Lost membership: come back as a new id, keeping the chain. */
             paxos_effects_t e2;
@@ -752,10 +754,53 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
             memset(&sl->mem_promised, 0, sizeof(sl->mem_promised));
             sl->nfd = 0;
             sl->leaving = 0;
+            sl->departing = 0;
             if (paxos_node_rejoin(sl->node, s->now, new_token(s), seed_addr(s, i, seed), &e2) != 0)
                 fail(s, "rejoin refused", "slot %d", i);
             else
                 handle_effects(s, i, &e2);
+        }
+    }
+}
+
+/* Completes the graceful leaves whose new configuration a majority of its
+ * members has installed (running, or on disk). */
+static void depart(sim_t *s)
+{
+    int i, k;
+
+    for (i = 0; i < s->nslots; i++) {
+        slot_t *sl = &s->slot[i];
+        const paxos_config_t *c;
+        uint64_t e;
+        uint32_t m, know = 0;
+
+        if (!sl->up || !sl->departing)
+            continue;
+        e = paxos_node_epoch(sl->node);
+        c = chosen_cfg(s, e);
+        for (m = 0; c != NULL && m < c->nmembers; m++) {
+            for (k = 0; k < s->nslots; k++) {
+                const slot_t *o = &s->slot[k];
+                const paxos_state_t *st =
+                    o->node ? paxos_node_state(o->node) : (o->has_disk ? o->disk : NULL);
+
+                if (k != i && st != NULL && st->id == c->members[m].id && st->chosen.epoch >= e) {
+                    know++;
+                    break;
+                }
+            }
+        }
+        if (c == NULL || know * 2 > c->nmembers) {
+            vlog(s, "slot %d departs (epoch %" PRIu64 " known to %u of %u)", i, e, know,
+                 c != NULL ? c->nmembers : 0);
+            paxos_node_destroy(sl->node);
+            sl->node = NULL;
+            sl->up = 0;
+            sl->has_disk = 0;
+            sl->leaving = 0;
+            sl->departing = 0;
+            sl->restart_at = 0;
         }
     }
 }
@@ -1119,6 +1164,7 @@ static int step(sim_t *s)
         break;
     case 4:
         s->next_fd = s->now + 100;
+        depart(s);
         fd_event(s);
         break;
     case 5:
@@ -1286,6 +1332,7 @@ static void run_seed(uint64_t seed, const run_opts_t *o, run_result_t *res)
 
         if (sl->up && sl->leaving) {
             sl->leaving = 0; /* the leave still completes; then it rejoins */
+            sl->departing = 0;
         }
     }
     while (s->violation == NULL && step(s)) {

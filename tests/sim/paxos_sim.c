@@ -396,12 +396,27 @@ static int random_member_slot(sim_t *s, int not )
     return n == 0 ? -1 : cand[rnd_below(s, (uint64_t)n)];
 }
 
-/* The address slot 'i' joins through: member slot 'seed', or when no member
- * runs, the first other slot (never its own: a joiner asks only its seed,
- * and one that asked itself waited forever, seed 28273). */
-static const char *seed_addr(const sim_t *s, int i, int seed)
+/* The address slot 'i' joins through: running member slot 'seed', or when
+ * none runs, a slot whose node (or disk) is a member of the latest chosen
+ * configuration, which comes back (a joiner asks only its seed: one given
+ * its own address, seed 28273, or another joiner's, seed 146882, waited
+ * forever). */
+static const char *seed_addr(sim_t *s, int i, int seed)
 {
-    return seed >= 0 ? s->slot[seed].addr : s->slot[i == 0 ? 1 : 0].addr;
+    const paxos_config_t *c = chosen_cfg(s, s->max_chosen);
+    int k;
+
+    if (seed >= 0)
+        return s->slot[seed].addr;
+    for (k = 0; k < s->nslots && c != NULL; k++) {
+        const slot_t *o = &s->slot[k];
+        const paxos_state_t *st =
+            o->node != NULL ? paxos_node_state(o->node) : (o->has_disk ? o->disk : NULL);
+
+        if (k != i && st != NULL && st->id != 0 && paxos_config_find(c, st->id) >= 0)
+            return o->addr;
+    }
+    return s->slot[i == 0 ? 1 : 0].addr;
 }
 
 static void start_joiner(sim_t *s, int i)

@@ -39,8 +39,9 @@ set_tests_properties(sim.paxos_window PROPERTIES LABELS sim TIMEOUT 600)
 # every member restarted before learning a decision and nobody proposed.
 # 577654: a graceful leaver, the only node that knew its removal, left.
 # 146882: two joiners, with no member running, were seeds to each other.
+# 535815: a keeper the node behind did not know, its relays cut from it.
 set(PAXOS_SIM_REGRESSION_SEEDS
-    503489:3 1019571:3 1500184:3 519253:3 28273:3 744149:3 577654:3 146882:4)
+    503489:3 1019571:3 1500184:3 519253:3 28273:3 744149:3 577654:3 146882:4 535815:3)
 foreach(sn IN LISTS PAXOS_SIM_REGRESSION_SEEDS)
     string(REPLACE ":" ";" sn_parts ${sn})
     list(GET sn_parts 0 sd)

@@ -200,13 +200,45 @@ static void links_changed(sim_t *s)
     }
 }
 
-/* 1 if slot 'k' could have answered slot 'i' for the last GAP_REACH_MS. */
+/* 1 if a configuration slot 'i' keeps lists slot 'k' by address: 'i'
+ * asks it directly when behind. */
+static int knows_addr(const sim_t *s, int i, int k)
+{
+    const paxos_node_t *n = s->slot[i].node;
+    uint64_t e;
+    uint32_t m;
+
+    for (e = paxos_node_epoch(n); e > 0 && e + PAXOS_HISTORY > paxos_node_epoch(n); e--) {
+        const paxos_config_t *c = paxos_node_config(n, e);
+
+        for (m = 0; c != NULL && m < c->nmembers; m++) {
+            if (strcmp(c->members[m].bus_addr, s->slot[k].addr) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 if slot 'k' could have answered slot 'i' for the last GAP_REACH_MS:
+ * running, its link to 'i' open, and 'i' could ask it: directly (it knows
+ * the address and the link is open) or through a relay (a peer 'i' knows,
+ * running, with the links i -> peer -> k open). Seed 535815: a keeper 'i'
+ * did not know, whose only relays had their links to it cut. */
 static int reachable(const sim_t *s, int k, int i)
 {
     uint64_t since = s->now >= GAP_REACH_MS ? s->now - GAP_REACH_MS : 0;
+    int p;
 
-    return s->slot[k].up && s->slot[k].up_since <= since && s->link_since[k][i] <= since &&
-           s->link_since[i][k] <= since;
+    if (!s->slot[k].up || s->slot[k].up_since > since || s->link_since[k][i] > since)
+        return 0;
+    if (s->link_since[i][k] <= since && knows_addr(s, i, k))
+        return 1;
+    for (p = 0; p < s->nslots; p++) {
+        if (p != i && p != k && s->slot[p].up && s->slot[p].up_since <= since &&
+            s->link_since[i][p] <= since && s->link_since[p][k] <= since && knows_addr(s, i, p))
+            return 1;
+    }
+    return 0;
 }
 
 /* ---- global truth ---- */

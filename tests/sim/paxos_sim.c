@@ -23,13 +23,17 @@
 
 #define MAX_SLOTS 12
 /* A node that keeps what a node behind missed makes its snapshot install an
- * "avoidable gap" only if it was reachable: running, with the links to and
- * from that node open, for at least this long before the install (one
- * sync interval: the node behind asks a known peer every 75 ms and each
- * peer relays what it cannot serve). A keeper that came up 42 ms before
- * (seed 1500184) or was deaf throughout (seed 1019571) could not be found
- * by any protocol. */
-#define GAP_REACH_MS 300
+ * "avoidable gap" only if it was reachable (reachable()) for the whole time
+ * the node behind may have spent deciding: three clean rounds (paxos_node.c
+ * CATCHUP_CLEAN) of one STATUS every 75 ms (sync_interval / 4) to each
+ * address it knows, at most one per slot, plus a relay's two extra hops of
+ * at most 60 ms. A keeper that came up 42 ms before (seed 1500184), was
+ * deaf throughout (seed 1019571) or became reachable only during the last
+ * of those rounds (seed 636944) could not be found by any protocol. */
+static uint64_t gap_reach_ms(int nslots)
+{
+    return 3 * (uint64_t)nslots * 75 + 2 * 60;
+}
 
 static const char *corpus_dir; /* --corpus: save sample encodings here */
 /* --legacy-checks: leave out the checks added in issue 16 (durable before
@@ -219,14 +223,15 @@ static int knows_addr(const sim_t *s, int i, int k)
     return 0;
 }
 
-/* 1 if slot 'k' could have answered slot 'i' for the last GAP_REACH_MS:
+/* 1 if slot 'k' could have answered slot 'i' for the last gap_reach_ms():
  * running, its link to 'i' open, and 'i' could ask it: directly (it knows
  * the address and the link is open) or through a relay (a peer 'i' knows,
  * running, with the links i -> peer -> k open). Seed 535815: a keeper 'i'
  * did not know, whose only relays had their links to it cut. */
 static int reachable(const sim_t *s, int k, int i)
 {
-    uint64_t since = s->now >= GAP_REACH_MS ? s->now - GAP_REACH_MS : 0;
+    uint64_t w = gap_reach_ms(s->nslots);
+    uint64_t since = s->now >= w ? s->now - w : 0;
     int p;
 
     if (!s->slot[k].up || s->slot[k].up_since > since || s->link_since[k][i] > since)

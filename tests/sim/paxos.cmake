@@ -30,9 +30,9 @@ set_tests_properties(sim.paxos_window PROPERTIES LABELS sim TIMEOUT 600)
 
 # Named regression seeds (seed:nodes), each found by a long run and fixed;
 # they replay the seed (histories change with later fixes). 503489: a node
-# caught up with a SNAPSHOT
-# while a removed peer, named only by configurations it never saw, still
-# kept the gap (issue 16; STATUS now relayed to kept configurations).
+# caught up with a SNAPSHOT while a removed peer, named only by
+# configurations it never saw, still kept the gap (issue 16; STATUS now
+# relayed to kept configurations).
 # 1019571 and 1500184: a keeper that was deaf, or had just restarted, is not
 # "reachable" (reachable() in paxos_sim.c); they pin that refinement.
 # 519253: a relayed answer was still on its way after two clean rounds

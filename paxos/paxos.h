@@ -61,8 +61,9 @@ typedef struct paxos_member_s {
     uint8_t state; /* paxos_member_state_t */
 } paxos_member_t;
 
-/* C_e. Members are sorted by id; unused array slots and string tails are
- * zero, so two equal configurations compare equal with memcmp(). */
+/* C_e. Members are sorted by id. Only the first 'nmembers' members and
+ * 'nrecent' tokens are meaningful: copies inside paxos/ move just those, so
+ * compare with paxos_config_equal(), never memcmp(). */
 typedef struct paxos_config_s {
     uint64_t epoch;    /* 0: no configuration */
     uint64_t next_id;  /* id the next joiner gets */

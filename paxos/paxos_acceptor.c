@@ -26,7 +26,7 @@ static int wrong_instance(const paxos_state_t *st, const paxos_msg_t *in)
 static void reply_init(const paxos_state_t *st, const paxos_msg_t *in, paxos_msg_t *out,
                        uint8_t type)
 {
-    memset(out, 0, sizeof(*out));
+    paxos__msg_clear(out);
     out->type = type;
     out->epoch = in->epoch;
     out->from = st->id;
@@ -54,7 +54,7 @@ paxos_step_t paxos_acceptor_on_prepare(paxos_state_t *st, const paxos_msg_t *in,
     out->accepted_ballot = st->accepted;
     if (st->accepted.round != 0) {
         out->has_value = 1;
-        out->value = st->accepted_value;
+        paxos__config_copy(&out->value, &st->accepted_value);
     }
     if (cmp == 0)
         return PAXOS_STEP_REPLY; /* duplicate PREPARE: already durable */
@@ -86,6 +86,6 @@ paxos_step_t paxos_acceptor_on_accept(paxos_state_t *st, const paxos_msg_t *in, 
         return PAXOS_STEP_REPLY; /* duplicate: one value per ballot */
     st->promised = in->ballot;
     st->accepted = in->ballot;
-    st->accepted_value = in->value;
+    paxos__config_copy(&st->accepted_value, &in->value);
     return PAXOS_STEP_REPLY_DURABLE;
 }

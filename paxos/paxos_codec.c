@@ -18,6 +18,7 @@
  * encoding is canonical (trailing bytes are an error), so decode followed
  * by encode gives back the same bytes. */
 #include "paxos/paxos.h"
+#include "paxos/paxos_internal.h"
 
 #include <errno.h>
 #include <string.h>
@@ -195,6 +196,10 @@ static void get_config_body(rd_t *r, paxos_config_t *c)
     for (i = 0; i < c->nmembers && r->err == 0; i++) {
         paxos_member_t *m = &c->members[i];
 
+        /* String tails zero; two 64-byte blocks, not a 'rep stos' of the
+         * whole member (the decoder's hot spot otherwise). */
+        memset(m->client_addr, 0, PAXOS_ADDR_MAX);
+        memset(m->bus_addr, 0, PAXOS_ADDR_MAX);
         m->id = get_uint(r, 8);
         m->incarnation = get_uint(r, 8);
         get_addr(r, m->client_addr);
@@ -368,7 +373,7 @@ int paxos_msg_decode(const uint8_t *buf, size_t len, paxos_msg_t *out)
 {
     rd_t r = {buf, len, 0, 0};
 
-    memset(out, 0, sizeof(*out));
+    paxos__msg_clear(out); /* the members of the value are written as read */
     get_header(&r, 'M');
     out->type = (uint8_t)get_uint(&r, 1);
     out->epoch = get_uint(&r, 8);

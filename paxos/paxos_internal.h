@@ -13,6 +13,18 @@
  *   3 install a configuration on ACCEPT instead of once chosen
  *   4 the acceptor takes PREPARE/ACCEPT of an older epoch
  *   5 forget the promise on restart
+ * and subtler ones (issue 16), each within one function:
+ *   6 persist after the reply: an acceptance is written with the effects
+ *     of the node's next call, after its ACCEPTED left
+ *   7 quorum off by one at even N: half of the members count as a majority
+ *   8 ballots compared without the proposer id (round only)
+ *   9 a proposer installs the value a PROMISE reports accepted (accepted,
+ *     not chosen)
+ *  10 catch-up trusts a peer's epoch without its configuration: a member
+ *     that sees PREPARE/ACCEPT of a later instance jumps to that epoch with
+ *     the configuration it has
+ *  11 phase 1 adopts the first accepted value reported, not the one of the
+ *     highest ballot
  * 0 (the default) is the correct protocol. */
 #ifndef PAXOS_MUTATION
 #define PAXOS_MUTATION 0
@@ -41,7 +53,8 @@ struct paxos_node_s {
     uint64_t rng;
     paxos_effects_t *eff; /* effects of the call in progress */
 
-    paxos_config_t *hist; /* PAXOS_HISTORY slots, by epoch % PAXOS_HISTORY */
+    paxos_config_t *hist;               /* PAXOS_HISTORY slots, by epoch % PAXOS_HISTORY */
+    uint64_t hist_epoch[PAXOS_HISTORY]; /* epoch held by each slot, 0: none */
 
     paxos_out_t *out; /* outbox, FIFO */
     size_t out_head, out_len, out_cap;
@@ -83,6 +96,10 @@ struct paxos_node_s {
     paxos_config_t offer; /* latest configuration some node offered */
     unsigned failures;    /* ballots of this instance that did not finish */
     int removed;
+    int restored; /* created from persisted state: the first call re-arms timers */
+#if PAXOS_MUTATION == 6
+    int late_persist; /* BUG: an acceptance waits for the next call to be persisted */
+#endif
 };
 
 /* Acceptor steps on the durable state (paxos_acceptor.c). 'out' is filled
@@ -91,6 +108,16 @@ paxos_step_t paxos_acceptor_on_prepare(paxos_state_t *st, const paxos_msg_t *in,
 paxos_step_t paxos_acceptor_on_accept(paxos_state_t *st, const paxos_msg_t *in, paxos_msg_t *out);
 /* 1 if this state makes its node an acceptor of its installed epoch. */
 int paxos__is_acceptor(const paxos_state_t *st);
+
+/* Copies of configurations and messages move only the used part: members
+ * beyond 'nmembers' are left as they were in 'dst' (unspecified; nothing
+ * reads them: equality, hashing and the codec go by the counts). A message
+ * without a value gets an empty one. A configuration is 9,888 bytes and a
+ * message a little more; a 3-member one uses about 600 (paxos_config.c). */
+void paxos__config_copy(paxos_config_t *dst, const paxos_config_t *src);
+void paxos__msg_copy(paxos_msg_t *dst, const paxos_msg_t *src);
+/* Zeroes 'm' but for the parts of its value past the counts. */
+void paxos__msg_clear(paxos_msg_t *m);
 
 /* 1 if applying 'ch' would change 'c' (paxos_config.c). */
 int paxos__change_applies(const paxos_config_t *c, const paxos_change_t *ch);

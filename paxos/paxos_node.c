@@ -13,6 +13,8 @@
 enum {
     CATCHUP_BATCH = 8,   /* CHOSEN messages per STATUS answer */
     CATCHUP_ROUNDS = 3,  /* full rounds over every known address before a SNAPSHOT */
+    CATCHUP_CLEAN = 3,   /* or this many in which every known address said it lacks
+                            the gap (relayed answers, two hops more, get time) */
     CATCHUP_PEERS = 128, /* distinct addresses a catch-up round goes through */
     CATCHUP_WAIT = 100   /* and sync intervals without progress, at least,
                             unless every peer answered it lacks the gap */
@@ -46,17 +48,16 @@ uint64_t paxos__random(paxos_node_t *node, uint64_t bound)
 
 static void hist_put(paxos_node_t *node, const paxos_config_t *c)
 {
-    node->hist[c->epoch % PAXOS_HISTORY] = *c;
+    paxos__config_copy(&node->hist[c->epoch % PAXOS_HISTORY], c);
+    node->hist_epoch[c->epoch % PAXOS_HISTORY] = c->epoch;
 }
 
 const paxos_config_t *paxos_node_config(const paxos_node_t *node, uint64_t epoch)
 {
-    const paxos_config_t *c;
-
-    if (epoch == 0 || epoch > node->st.chosen.epoch)
+    if (epoch == 0 || epoch > node->st.chosen.epoch ||
+        node->hist_epoch[epoch % PAXOS_HISTORY] != epoch)
         return NULL;
-    c = &node->hist[epoch % PAXOS_HISTORY];
-    return c->epoch == epoch ? c : NULL;
+    return &node->hist[epoch % PAXOS_HISTORY];
 }
 
 paxos_node_t *paxos_node_create(const paxos_params_t *params, const paxos_state_t *restored)
@@ -65,10 +66,13 @@ paxos_node_t *paxos_node_create(const paxos_params_t *params, const paxos_state_
 
     node->p = *params;
     node->rng = params->seed ^ (params->incarnation * 0x2545f4914f6cdd1dULL);
-    node->hist = rc_xcalloc(PAXOS_HISTORY, sizeof(*node->hist));
+    /* 633 KB, not zeroed: hist_epoch tells which slots hold what, so a
+     * start touches only the pages it fills. */
+    node->hist = rc_xmalloc(PAXOS_HISTORY * sizeof(*node->hist));
     node->st.incarnation = params->incarnation;
     if (restored != NULL) {
         node->st = *restored;
+        node->restored = 1;
 #if PAXOS_MUTATION == 5
         node->st.promised = node->st.accepted; /* BUG: the promise is forgotten */
 #endif
@@ -147,7 +151,8 @@ int paxos_node_pop(paxos_node_t *node, paxos_out_t *out)
 {
     if (node->out_len == 0)
         return 0;
-    *out = node->out[node->out_head];
+    memcpy(out->addr, node->out[node->out_head].addr, PAXOS_ADDR_MAX);
+    paxos__msg_copy(&out->msg, &node->out[node->out_head].msg);
     node->out_head = (node->out_head + 1) % node->out_cap;
     node->out_len--;
     return 1;
@@ -156,13 +161,18 @@ int paxos_node_pop(paxos_node_t *node, paxos_out_t *out)
 void paxos__send(paxos_node_t *node, uint64_t to, const char *addr, const paxos_msg_t *msg)
 {
     paxos_out_t *o;
+    size_t n;
 
     if (node->out_len == node->out_cap) {
         size_t cap = node->out_cap ? node->out_cap * 2 : 16, i;
         paxos_out_t *grown = rc_xmalloc(cap * sizeof(*grown));
 
-        for (i = 0; i < node->out_len; i++)
-            grown[i] = node->out[(node->out_head + i) % node->out_cap];
+        for (i = 0; i < node->out_len; i++) {
+            const paxos_out_t *from = &node->out[(node->out_head + i) % node->out_cap];
+
+            memcpy(grown[i].addr, from->addr, PAXOS_ADDR_MAX);
+            paxos__msg_copy(&grown[i].msg, &from->msg);
+        }
         rc_free(node->out);
         node->out = grown;
         node->out_cap = cap;
@@ -170,14 +180,16 @@ void paxos__send(paxos_node_t *node, uint64_t to, const char *addr, const paxos_
     }
     o = &node->out[(node->out_head + node->out_len) % node->out_cap];
     node->out_len++;
-    snprintf(o->addr, sizeof(o->addr), "%s", addr);
-    o->msg = *msg;
+    n = strnlen(addr, PAXOS_ADDR_MAX - 1);
+    memcpy(o->addr, addr, n);
+    o->addr[n] = '\0';
+    paxos__msg_copy(&o->msg, msg);
     o->msg.to = to;
 }
 
 void paxos__msg_init(paxos_node_t *node, paxos_msg_t *m, uint8_t type, uint64_t epoch)
 {
-    memset(m, 0, sizeof(*m));
+    paxos__msg_clear(m);
     m->type = type;
     m->epoch = epoch;
     m->from = node->st.id;
@@ -195,15 +207,30 @@ void paxos__wake(paxos_node_t *node, uint64_t at)
         node->eff->wake_at = at;
 }
 
+static void schedule(paxos_node_t *node, uint64_t now);
+
 static void begin(paxos_node_t *node, uint64_t now, paxos_effects_t *eff)
 {
     memset(eff, 0, sizeof(*eff));
     node->eff = eff;
+#if PAXOS_MUTATION == 6
+    if (node->late_persist) {
+        eff->persist = 1; /* BUG: the ACCEPTED of the last call left before this */
+        node->late_persist = 0;
+    }
+#endif
     if (node->installed_at == 0)
         node->installed_at = now;
     node->failures = 0; /* a restarted node counts from its start */
     if (node->next_sync == 0)
         node->next_sync = now + 1 + paxos__random(node, node->p.sync_interval);
+    if (node->restored) {
+        /* An accepted value on disk is work: without this, a cluster whose
+         * members all restarted before they learned a decision waited for
+         * the next change request to finish it (seed 744149). */
+        node->restored = 0;
+        schedule(node, now);
+    }
 }
 
 static void finish(paxos_node_t *node)
@@ -289,7 +316,7 @@ void paxos__install(paxos_node_t *node, uint64_t now, const paxos_config_t *c)
     RC_ASSERT(c->epoch > node->st.chosen.epoch);
     if (node->st.chosen.epoch != 0 && c->epoch != node->st.chosen.epoch + 1)
         eff->snapshot = 1;
-    node->st.chosen = *c;
+    paxos__config_copy(&node->st.chosen, c);
     node->installed_at = now;
     node->failures = 0;
     node->asked = 0; /* progress: a new catch-up round starts */
@@ -423,13 +450,13 @@ static int send_chosen(paxos_node_t *node, uint64_t from, uint64_t to, const cha
             /* Nobody may keep what it missed: hand over the latest. */
             paxos__msg_init(node, &m, PAXOS_MSG_SNAPSHOT, e - 1);
             m.has_value = 1;
-            m.value = node->st.chosen;
+            paxos__config_copy(&m.value, &node->st.chosen);
             paxos__send(node, to, addr, &m);
             return i != from;
         }
         paxos__msg_init(node, &m, PAXOS_MSG_CHOSEN, i);
         m.has_value = 1;
-        m.value = *c;
+        paxos__config_copy(&m.value, c);
         paxos__send(node, to, addr, &m);
     }
     return 1;
@@ -474,14 +501,58 @@ static void note_heard(paxos_node_t *node, const paxos_msg_t *in)
     node->heard_next = (node->heard_next + 1) % RC_ARRAY_SIZE(node->heard);
 }
 
+static void add_peer(const paxos_node_t *node, const paxos_config_t *c,
+                     char (*addrs)[PAXOS_ADDR_MAX], uint64_t *ids, size_t *n)
+{
+    uint32_t k;
+    size_t j;
+
+    for (k = 0; k < c->nmembers && *n < CATCHUP_PEERS; k++) {
+        const paxos_member_t *m = &c->members[k];
+
+        if (strcmp(m->bus_addr, node->p.bus_addr) == 0)
+            continue;
+        for (j = 0; j < *n && strcmp(addrs[j], m->bus_addr) != 0; j++)
+            ;
+        if (j == *n) {
+            memcpy(addrs[*n], m->bus_addr, PAXOS_ADDR_MAX);
+            ids[(*n)++] = m->id;
+        }
+    }
+}
+
+/* Fills the distinct bus addresses other than ours of the offered, the
+ * installed and every kept configuration (newest first). Returns how many. */
+static size_t known_peers(const paxos_node_t *node, char (*addrs)[PAXOS_ADDR_MAX], uint64_t *ids)
+{
+    uint64_t e = node->st.chosen.epoch, k;
+    size_t n = 0;
+
+    if (node->has_offer)
+        add_peer(node, &node->offer, addrs, ids, &n);
+    for (k = 0; k < PAXOS_HISTORY && k < e; k++) {
+        const paxos_config_t *c = paxos_node_config(node, e - k);
+
+        if (c != NULL)
+            add_peer(node, c, addrs, ids, &n);
+    }
+    return n;
+}
+
 /* We cannot serve the STATUS 'in' of a node that is behind: pass it on, as
- * is (the answer goes straight to the requester), to the non-members we
- * heard from, which may keep what it missed. One hop, and rate limited per
- * requester. */
+ * is (the answer goes straight to the requester), to the nodes that may keep
+ * what it missed and that it may not know of: the non-members we heard from
+ * (joiners, removed nodes) and every member of every configuration we keep.
+ * The requester knows only its own old configurations and the newest one
+ * offered; a node that was a member only in between (joined after the
+ * requester fell behind, removed before the offer) is named by our older
+ * configurations alone. One hop, and rate limited per requester. */
 static void relay_status(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
 {
+    char addrs[CATCHUP_PEERS][PAXOS_ADDR_MAX]; /* 8 KiB */
+    uint64_t ids[CATCHUP_PEERS];
     uint64_t h = addr_hash(in->from_addr);
-    unsigned i;
+    size_t n, i, j;
 
     /* One hop only: relayed copies go out with 'to' 0, and only a STATUS
      * addressed to this member by id is relayed. */
@@ -493,9 +564,18 @@ static void relay_status(paxos_node_t *node, uint64_t now, const paxos_msg_t *in
     node->relay_hash = h;
     node->relay_epoch = in->epoch;
     node->relay_at = now;
-    for (i = 0; i < RC_ARRAY_SIZE(node->heard); i++) {
-        if (node->heard[i][0] != '\0' && strcmp(node->heard[i], in->from_addr) != 0)
-            paxos__send(node, 0, node->heard[i], in);
+    n = known_peers(node, addrs, ids);
+    for (i = 0; i < RC_ARRAY_SIZE(node->heard) && n < CATCHUP_PEERS; i++) {
+        if (node->heard[i][0] == '\0')
+            continue;
+        for (j = 0; j < n && strcmp(addrs[j], node->heard[i]) != 0; j++)
+            ;
+        if (j == n)
+            memcpy(addrs[n++], node->heard[i], PAXOS_ADDR_MAX);
+    }
+    for (i = 0; i < n; i++) {
+        if (strcmp(addrs[i], in->from_addr) != 0)
+            paxos__send(node, 0, addrs[i], in);
     }
 }
 
@@ -554,8 +634,16 @@ static void on_acceptor_msg(paxos_node_t *node, uint64_t now, const paxos_msg_t 
         step = paxos_acceptor_on_accept(&node->st, in, &out);
     if (step == PAXOS_STEP_DROP)
         return;
-    if (step == PAXOS_STEP_REPLY_DURABLE)
+    if (step == PAXOS_STEP_REPLY_DURABLE) {
+#if PAXOS_MUTATION == 6
+        if (out.type == PAXOS_MSG_ACCEPTED)
+            node->late_persist = 1; /* BUG: persisted after the reply */
+        else
+            paxos__persist(node);
+#else
         paxos__persist(node);
+#endif
+    }
     if (out.type == PAXOS_MSG_ACCEPTED && node->p.trace_accept != NULL)
         node->p.trace_accept(node->p.trace_arg, node->st.id, in);
     paxos__send(node, in->from, in->from_addr, &out);
@@ -581,7 +669,7 @@ static void on_chosen(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
         /* A SNAPSHOT skips epochs: keep the newest offer; catchup_step()
          * takes it only when no peer sent what was missed (sender has not). */
         if (!node->has_offer || in->value.epoch > node->offer.epoch) {
-            node->offer = in->value;
+            paxos__config_copy(&node->offer, &in->value);
             node->has_offer = 1;
         }
         note_behind(node, now, in->value.epoch);
@@ -639,6 +727,17 @@ void paxos_node_on_msg(paxos_node_t *node, uint64_t now, const paxos_msg_t *msg,
     switch (msg->type) {
     case PAXOS_MSG_PREPARE:
     case PAXOS_MSG_ACCEPT:
+#if PAXOS_MUTATION == 10
+        if (msg->epoch > e && e != 0 && paxos__is_acceptor(&node->st) && !node->removed) {
+            /* BUG: takes the epoch on the sender's word, without C_epoch */
+            node->st.chosen.epoch = msg->epoch;
+            node->st.promised.round = node->st.promised.node = 0;
+            node->st.accepted.round = node->st.accepted.node = 0;
+            paxos__proposer_reset(node);
+            on_acceptor_msg(node, now, msg);
+            break;
+        }
+#endif
         if (msg->epoch > e)
             ask_catchup(node, now, msg);
         else if (msg->epoch < e && PAXOS_MUTATION != 4)
@@ -677,44 +776,6 @@ done:
     finish(node);
 }
 
-static void add_peer(const paxos_node_t *node, const paxos_config_t *c,
-                     char (*addrs)[PAXOS_ADDR_MAX], uint64_t *ids, size_t *n)
-{
-    uint32_t k;
-    size_t j;
-
-    for (k = 0; k < c->nmembers && *n < CATCHUP_PEERS; k++) {
-        const paxos_member_t *m = &c->members[k];
-
-        if (strcmp(m->bus_addr, node->p.bus_addr) == 0)
-            continue;
-        for (j = 0; j < *n && strcmp(addrs[j], m->bus_addr) != 0; j++)
-            ;
-        if (j == *n) {
-            memcpy(addrs[*n], m->bus_addr, PAXOS_ADDR_MAX);
-            ids[(*n)++] = m->id;
-        }
-    }
-}
-
-/* Fills the distinct bus addresses other than ours of the offered, the
- * installed and every kept configuration (newest first). Returns how many. */
-static size_t known_peers(const paxos_node_t *node, char (*addrs)[PAXOS_ADDR_MAX], uint64_t *ids)
-{
-    uint64_t e = node->st.chosen.epoch, k;
-    size_t n = 0;
-
-    if (node->has_offer)
-        add_peer(node, &node->offer, addrs, ids, &n);
-    for (k = 0; k < PAXOS_HISTORY && k < e; k++) {
-        const paxos_config_t *c = paxos_node_config(node, e - k);
-
-        if (c != NULL)
-            add_peer(node, c, addrs, ids, &n);
-    }
-    return n;
-}
-
 /* One catch-up step of a node that is behind: ask the next known peer for
  * what was missed. Every node that keeps the next configurations answers
  * with them, so a SNAPSHOT (a chosen configuration, skipping epochs) is
@@ -739,8 +800,8 @@ static void catchup_step(paxos_node_t *node, uint64_t now)
         /* Only rounds that end after the wait count. */
         if (now >= node->installed_at + CATCHUP_WAIT * node->p.sync_interval)
             node->rounds++;
-        if ((node->clean_rounds >= 2 || node->rounds >= CATCHUP_ROUNDS) && node->has_offer &&
-            node->offer.epoch > node->st.chosen.epoch) {
+        if ((node->clean_rounds >= CATCHUP_CLEAN || node->rounds >= CATCHUP_ROUNDS) &&
+            node->has_offer && node->offer.epoch > node->st.chosen.epoch) {
             paxos__install(node, now, &node->offer);
             return;
         }

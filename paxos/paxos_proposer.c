@@ -22,6 +22,10 @@ void paxos__proposer_reset(paxos_node_t *node)
 
 static int majority(const paxos_config_t *c, uint64_t mask)
 {
+#if PAXOS_MUTATION == 7
+    if (c->nmembers % 2 == 0) /* BUG: half is not a majority */
+        return (uint32_t)__builtin_popcountll(mask) * 2 >= c->nmembers;
+#endif
     return (uint32_t)__builtin_popcountll(mask) * 2 > c->nmembers;
 }
 
@@ -125,7 +129,7 @@ static int build_value(paxos_node_t *node, paxos_config_t *v)
     size_t i;
     int changed = 0;
 
-    *v = *ce;
+    paxos__config_copy(v, ce);
     v->epoch++;
     for (i = 0; i < node->npending; i++) {
         const paxos_change_t *ch = &node->pending[i];
@@ -166,7 +170,7 @@ static void start_accept(paxos_node_t *node, uint64_t now)
     paxos__msg_init(node, &m, PAXOS_MSG_ACCEPT, pr->epoch);
     m.ballot = pr->ballot;
     m.has_value = 1;
-    m.value = pr->value;
+    paxos__config_copy(&m.value, &pr->value);
     broadcast(node, &node->st.chosen, &m);
     self_deliver(node, now, &m);
 }
@@ -177,10 +181,10 @@ static void decided(paxos_node_t *node, uint64_t now)
     paxos_msg_t *m = rc_xmalloc(sizeof(*m));
     uint32_t i;
 
-    *v = node->prop.value;
+    paxos__config_copy(v, &node->prop.value);
     paxos__msg_init(node, m, PAXOS_MSG_CHOSEN, node->prop.epoch);
     m->has_value = 1;
-    m->value = *v;
+    paxos__config_copy(&m->value, v);
     broadcast(node, &node->st.chosen, m);
     for (i = 0; i < v->nmembers; i++) {
         if (paxos_config_find(&node->st.chosen, v->members[i].id) < 0)
@@ -216,10 +220,20 @@ void paxos__proposer_on_msg(paxos_node_t *node, uint64_t now, const paxos_msg_t 
     if (paxos_ballot_cmp(m->ballot, pr->ballot) != 0)
         return;
     if (m->type == PAXOS_MSG_PROMISE && pr->phase == 1) {
+#if PAXOS_MUTATION == 9
+        if (m->has_value && m->value.epoch == pr->epoch + 1 && paxos_config_check(&m->value) == 0) {
+            paxos__install(node, now, &m->value); /* BUG: accepted is not chosen */
+            return;
+        }
+#endif
+#if PAXOS_MUTATION == 11
+        if (m->has_value && pr->best.round == 0 && /* BUG: the first, not the highest */
+#else
         if (m->has_value && paxos_ballot_cmp(m->accepted_ballot, pr->best) > 0 &&
+#endif
             m->value.epoch == pr->epoch + 1 && paxos_config_check(&m->value) == 0) {
             pr->best = m->accepted_ballot;
-            pr->value = m->value;
+            paxos__config_copy(&pr->value, &m->value);
         }
         pr->promises |= 1ULL << idx;
         if (majority(c, pr->promises))

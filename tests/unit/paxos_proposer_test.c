@@ -433,6 +433,116 @@ static void test_behind_node_takes_chosen_from_any_member(void **state)
     test_free(snap);
 }
 
+/* A member that lacks what a node behind is missing passes its STATUS on to
+ * the members of every configuration it keeps: one that was a member only in
+ * between (here 4, removed in epoch 6) is named by none of the requester's
+ * configurations, nor by the SNAPSHOT it is offered (seed 503489). */
+static void test_unserved_status_is_relayed_to_members_of_kept_configurations(void **state)
+{
+    paxos_state_t *st = test_malloc(sizeof(*st));
+    paxos_msg_t *m = test_malloc(sizeof(*m));
+    paxos_out_t *o = test_malloc(sizeof(*o));
+    paxos_change_t rm;
+    paxos_params_t p;
+    paxos_effects_t eff;
+    paxos_node_t *node;
+    int relayed_to_4 = 0, snapshots = 0;
+
+    (void)state;
+    memset(st, 0, sizeof(*st));
+    st->id = 1;
+    st->incarnation = 101;
+    test_genesis(&st->chosen, 4);
+    st->chosen.epoch = 5;
+    test_params(&p, 1);
+    node = paxos_node_create(&p, st); /* restarted: keeps epoch 5 only */
+    memset(m, 0, sizeof(*m));
+    m->type = PAXOS_MSG_CHOSEN;
+    m->epoch = 5;
+    m->from = 2;
+    m->to = 1;
+    strcpy(m->from_addr, "10.0.0.2:17001");
+    m->has_value = 1;
+    m->value = st->chosen;
+    m->value.epoch = 6;
+    memset(&rm, 0, sizeof(rm));
+    rm.kind = PAXOS_CHANGE_REMOVE;
+    rm.id = 4;
+    rm.incarnation = 104;
+    assert_int_equal(paxos_config_apply(&m->value, &rm), 1);
+    paxos_node_on_msg(node, 10, m, &eff);
+    assert_int_equal(paxos_node_epoch(node), 6);
+    while (paxos_node_pop(node, o))
+        ;
+    /* Member 2 is at epoch 1 and asks for epoch 2 onwards. */
+    memset(m, 0, sizeof(*m));
+    m->type = PAXOS_MSG_STATUS;
+    m->epoch = 1;
+    m->from = 2;
+    m->to = 1;
+    strcpy(m->from_addr, "10.0.0.2:17001");
+    paxos_node_on_msg(node, 20, m, &eff);
+    while (paxos_node_pop(node, o)) {
+        if (o->msg.type == PAXOS_MSG_SNAPSHOT) {
+            snapshots++;
+            assert_string_equal(o->addr, "10.0.0.2:17001");
+        } else if (o->msg.type == PAXOS_MSG_STATUS && strcmp(o->addr, "10.0.0.4:17001") == 0) {
+            relayed_to_4++;
+            assert_int_equal(o->msg.to, 0); /* one hop: not relayed again */
+            assert_string_equal(o->msg.from_addr, "10.0.0.2:17001");
+            assert_int_equal(o->msg.epoch, 1);
+        }
+        if (o->msg.type == PAXOS_MSG_STATUS)
+            assert_string_not_equal(o->addr, "10.0.0.2:17001"); /* not back to the asker */
+    }
+    assert_int_equal(snapshots, 1);
+    assert_int_equal(relayed_to_4, 1);
+    paxos_node_destroy(node);
+    test_free(st);
+    test_free(m);
+    test_free(o);
+}
+
+/* All members restarted before any learned the decision: the accepted
+ * value on disk is work, so the coordinator proposes again on its own
+ * (seed 744149: nobody did until the next change request). */
+static void test_restart_with_accepted_value_proposes_again(void **state)
+{
+    paxos_state_t *st = test_malloc(sizeof(*st));
+    paxos_out_t *o = test_malloc(sizeof(*o));
+    paxos_params_t p;
+    paxos_effects_t eff;
+    paxos_node_t *node;
+    int prepares = 0;
+    uint64_t now;
+
+    (void)state;
+    memset(st, 0, sizeof(*st));
+    st->id = 1;
+    st->incarnation = 101;
+    st->max_round = 7;
+    test_genesis(&st->chosen, 3);
+    st->promised.round = st->accepted.round = 7;
+    st->promised.node = st->accepted.node = 2;
+    st->accepted_value = st->chosen;
+    st->accepted_value.epoch = 2;
+    test_params(&p, 1);
+    node = paxos_node_create(&p, st);
+    for (now = 1000; now < 1000 + 4 * p.takeover_timeout && prepares == 0; now += 5) {
+        paxos_node_tick(node, now, &eff);
+        while (paxos_node_pop(node, o)) {
+            if (o->msg.type == PAXOS_MSG_PREPARE) {
+                prepares++;
+                assert_true(o->msg.ballot.round > 7);
+            }
+        }
+    }
+    assert_int_not_equal(prepares, 0);
+    paxos_node_destroy(node);
+    test_free(st);
+    test_free(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +570,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_behind_node_takes_chosen_from_any_member, setup,
                                         teardown),
+        cmocka_unit_test(test_unserved_status_is_relayed_to_members_of_kept_configurations),
+        cmocka_unit_test(test_restart_with_accepted_value_proposes_again),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,8 @@
 #   BENCH_REPEAT=5  runs per row and build (median)
 #   BENCH_N=200000  requests per -P 16 run (-P 1 runs use a fifth)
 #   BENCH_PIN=1     pin servers to CPU 1 and redis-benchmark to CPU 0
+#   BENCH_CASES="single cluster-plain cluster-smart"  the cases to run
+#   BENCH_TESTS="set get"                             the tests to run
 # Prints one row per case with req/s and p99 of A and B and the B/A ratio.
 # It stops every process it started (by PID) on exit.
 set -euo pipefail
@@ -23,6 +25,8 @@ B=${2:?usage: $0 A_BINARY B_BINARY}
 REPEAT=${BENCH_REPEAT:-5}
 N=${BENCH_N:-200000}
 PIN=${BENCH_PIN:-1}
+CASES=" ${BENCH_CASES:-single cluster-plain cluster-smart} "
+TESTS=${BENCH_TESTS:-set get}
 . "$ROOT/bench/lib.sh"
 
 SRV_PIN=() CLI_PIN=()
@@ -108,7 +112,8 @@ RESULTS=$TMP/results.txt
 : >"$RESULTS"
 compare() { # case mode portA portB
     local name=$1 mode=$2 pa=$3 pb=$4 test P n rep who r order
-    for test in set get; do
+    [[ $CASES == *" $name "* ]] || return 0
+    for test in $TESTS; do
         for P in 16 1; do
             n=$((P == 1 ? N / 5 : N))
             for rep in $(seq "$REPEAT"); do
@@ -126,11 +131,15 @@ compare() { # case mode portA portB
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), repeat $REPEAT (median), -c 50 -d 16 -r 100000, pinning: ${SRV_PIN[*]:-none}"
 echo "# A: $A"
 echo "# B: $B"
-start_node "$A" "$TMP/a1"; sa=$NODE_PORT
-start_node "$B" "$TMP/b1"; sb=$NODE_PORT
-compare single plain "$sa" "$sb"
-start_cluster "$A" "$TMP/a3"; a1=$CLUSTER_FIRST
-start_cluster "$B" "$TMP/b3"; b1=$CLUSTER_FIRST
+if [[ $CASES == *" single "* ]]; then
+    start_node "$A" "$TMP/a1"; sa=$NODE_PORT
+    start_node "$B" "$TMP/b1"; sb=$NODE_PORT
+    compare single plain "$sa" "$sb"
+fi
+if [[ $CASES == *" cluster-"* ]]; then
+    start_cluster "$A" "$TMP/a3"; a1=$CLUSTER_FIRST
+    start_cluster "$B" "$TMP/b3"; b1=$CLUSTER_FIRST
+fi
 compare cluster-plain plain "$a1" "$b1"
 compare cluster-smart cluster "$a1" "$b1"
 

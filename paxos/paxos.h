@@ -25,9 +25,9 @@
 #include <stdint.h>
 
 enum {
-    PAXOS_MAX_MEMBERS = 64,   /* members of one configuration */
-    PAXOS_ADDR_MAX = 64,      /* address buffer, NUL included */
-    PAXOS_MAX_RECENT = 16,    /* join tokens remembered against replays */
+    PAXOS_MAX_MEMBERS = 64, /* members of one configuration */
+    PAXOS_ADDR_MAX = 64,    /* address buffer, NUL included */
+    PAXOS_MAX_RECENT = 16,  /* join tokens remembered against replays */
     /* What the slot table (ring/) can place; a configuration never goes
      * past them, so every chosen one builds a table. member/ checks at
      * compile time that they equal ring.h's RING_WEIGHT_MAX,
@@ -35,10 +35,10 @@ enum {
     PAXOS_MAX_WEIGHT = 1000,        /* member weights are 1..this */
     PAXOS_MAX_TOTAL_WEIGHT = 16384, /* sum of the members' weights */
     PAXOS_MAX_REPLICAS = 4,         /* setting R */
-    PAXOS_MAX_PENDING = 64,   /* change requests a node holds */
-    PAXOS_HISTORY = 64,       /* chosen configurations kept for catch-up */
-    PAXOS_CODEC_VERSION = 1,  /* wire and disk format version */
-    PAXOS_ENCODED_MAX = 20480 /* upper bound of any encoding (a state: 2 configs) */
+    PAXOS_MAX_PENDING = 64,         /* change requests a node holds */
+    PAXOS_HISTORY = 64,             /* chosen configurations kept for catch-up */
+    PAXOS_CODEC_VERSION = 1,        /* wire and disk format version */
+    PAXOS_ENCODED_MAX = 20480       /* upper bound of any encoding (a state: 2 configs) */
 };
 
 /* A ballot (round, proposer id); round 0 means "none". Ballots are
@@ -201,8 +201,7 @@ void paxos_node_tick(paxos_node_t *node, uint64_t now, paxos_effects_t *eff);
 /* Some peer says it installed 'epoch' (a bus frame's header): when that is
  * newer than ours, catch-up starts at the next tick, as if a Paxos message
  * had shown it. */
-void paxos_node_note_epoch(paxos_node_t *node, uint64_t now, uint64_t epoch,
-                           paxos_effects_t *eff);
+void paxos_node_note_epoch(paxos_node_t *node, uint64_t now, uint64_t epoch, paxos_effects_t *eff);
 /* Failure-detector report on member 'id': 'alive' 0 means the detector
  * decided it failed, which requests its removal. */
 void paxos_node_on_fd(paxos_node_t *node, uint64_t now, uint64_t id, int alive,

@@ -841,8 +841,7 @@ static void sync_tick(paxos_node_t *node, uint64_t now)
     paxos__send(node, m->id, m->bus_addr, &msg);
 }
 
-void paxos_node_note_epoch(paxos_node_t *node, uint64_t now, uint64_t epoch,
-                           paxos_effects_t *eff)
+void paxos_node_note_epoch(paxos_node_t *node, uint64_t now, uint64_t epoch, paxos_effects_t *eff)
 {
     note_behind(node, now, epoch);
     paxos_node_tick(node, now, eff);

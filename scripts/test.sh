@@ -78,7 +78,7 @@ total_start=$SECONDS
 if want fast || want release; then
     stage "fast: release build, unit + sim"
     # Formatting first (1 s): lists unformatted files and fails.
-    # scripts/format.sh --check # enabled by the lead after the tree is formatted
+    scripts/format.sh --check
     configure build/release -DCMAKE_BUILD_TYPE=Release
     cmake --build build/release -j "$jobs"
     ! want fast || run_tests build/release '^(unit|sim)$'

@@ -33,17 +33,7 @@ SRV_PIN=() CLI_PIN=()
 if ((PIN)) && (($(nproc) >= 2)); then SRV_PIN=(taskset -c 1) CLI_PIN=(taskset -c 0); fi
 TMP=$(mktemp -d /tmp/bench_ab.XXXXXX)
 PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+trap stop_all EXIT
 
 now_ms() { date +%s%3N; }
 
@@ -140,8 +130,8 @@ if [[ $CASES == *" cluster-"* ]]; then
     start_cluster "$A" "$TMP/a3"; a1=$CLUSTER_FIRST
     start_cluster "$B" "$TMP/b3"; b1=$CLUSTER_FIRST
 fi
-compare cluster-plain plain "$a1" "$b1"
-compare cluster-smart cluster "$a1" "$b1"
+compare cluster-plain plain "${a1:-}" "${b1:-}"
+compare cluster-smart cluster "${a1:-}" "${b1:-}"
 
 $PY - "$RESULTS" <<'EOF'
 import collections, statistics, sys

@@ -30,18 +30,7 @@ ensure_ringcached
 
 TMP=$(mktemp -d /tmp/bench_single.XXXXXX)
 PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+trap stop_all EXIT INT TERM
 
 SRV_PIN=() ; CLI_PIN=()
 if [[ $PIN == 1 ]] && command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then

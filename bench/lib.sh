@@ -44,3 +44,18 @@ EOF
         fi
     done
 }
+
+# Stops every process in PIDS (TERM, up to 5 s, then KILL) and reaps it,
+# then removes TMP: the bench scripts' exit trap.
+stop_all() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    [[ -z "${TMP:-}" ]] || rm -rf "$TMP"
+}

@@ -19,6 +19,7 @@
 #endif
 
 #include "common/rc.h"
+#include "member/member.h"
 #include "paxos/paxos.h"
 
 #define MAX_SLOTS 12
@@ -40,14 +41,22 @@ static const char *corpus_dir; /* --corpus: save sample encodings here */
  * reply, installed configuration is the chosen one), to measure what they
  * add against the mutants. */
 static int legacy_checks;
+/* Building a configuration's slot table (member_ring_build) costs about
+ * 3.5 ms, some 55 times a seed: over 100 times the rest of the seed. Every chosen
+ * configuration is mapped to its ring_build() input (member_ring_input);
+ * the table itself is built for every epoch of one seed in RING_EVERY, or
+ * of every seed with --ring-check. */
+enum {
+    RING_EVERY = 256
+};
+static int ring_check_all;
 static int corpus_count[16];
-#define MAX_FD 64
-
-typedef struct fd_entry_s {
-    uint64_t id;
-    uint64_t down_since;
-    int reported;
-} fd_entry_t;
+/* The failure detector is member/'s, driven as node/cluster/node_cluster.c
+ * drives it: a tick every FD_INTERVAL_MS, node timeout FD_TIMEOUT_MS. */
+enum {
+    FD_INTERVAL_MS = 100,
+    FD_TIMEOUT_MS = 1000,
+};
 
 typedef struct slot_s {
     int up;
@@ -60,9 +69,10 @@ typedef struct slot_s {
     uint64_t restart_at; /* 0: stays down */
     uint64_t up_since;   /* start of the current run */
     int leaving;
-    int departing; /* left (removed) and still up until its successors know */
-    fd_entry_t fd[MAX_FD];
-    int nfd;
+    int departing;               /* left (removed) and still up until its successors know */
+    member_fd_t *fd;             /* created on start, destroyed on crash */
+    uint64_t fd_epoch, fd_id;    /* what it was last installed with */
+    unsigned refused[MAX_SLOTS]; /* consecutive refusals from each slot's port */
     /* invariant memory for the identity on this slot */
     uint64_t max_epoch; /* highest epoch installed by this identity */
     uint64_t mem_epoch; /* promised as last seen in memory, for mem_epoch */
@@ -298,6 +308,23 @@ static void set_chosen(sim_t *s, const paxos_config_t *c)
     }
     s->chosen[c->epoch] = malloc(sizeof(*c));
     *s->chosen[c->epoch] = *c;
+    /* Checked once per epoch, here, where it is first chosen: paxos never
+     * chooses a membership the slot table cannot place (RING_EVERY). */
+    {
+        member_ring_input_t *in = malloc(sizeof(*in));
+        ring_t *ring = NULL;
+        int err = member_ring_input(c, in);
+
+        free(in);
+        if (err == 0 && (ring_check_all || s->seed % RING_EVERY == 0)) {
+            err = member_ring_build(c, &ring);
+            ring_destroy(ring);
+        }
+        if (err != 0)
+            fail(s, "chosen configuration has no ring",
+                 "epoch %" PRIu64 " members %u: member_ring_build: %s", c->epoch, c->nmembers,
+                 rc_strerror(err));
+    }
     if (c->epoch > s->max_chosen)
         s->max_chosen = c->epoch;
     vlog(s, "CHOSEN epoch %" PRIu64 " members %u", c->epoch, c->nmembers);
@@ -412,12 +439,49 @@ static uint64_t new_token(sim_t *s)
     return ++s->tokens; /* unique per run: a fresh identity each time */
 }
 
+/* ---- failure detector (member/member_fd.c) ---- */
+
+/* A node starts: a new detector, installed at the next fd_follow(). */
+static void fd_start(slot_t *sl)
+{
+    member_fd_destroy(sl->fd);
+    sl->fd = member_fd_create(FD_TIMEOUT_MS);
+    sl->fd_epoch = UINT64_MAX;
+    sl->fd_id = UINT64_MAX;
+    memset(sl->refused, 0, sizeof(sl->refused));
+}
+
+/* A node stops (crash, departure): its detector goes with it. */
+static void fd_stop(slot_t *sl)
+{
+    member_fd_destroy(sl->fd);
+    sl->fd = NULL;
+}
+
+/* Installs the node's configuration (and its id: a rejoin changes it) in
+ * its detector whenever either changed, as node_cluster.c does on every
+ * installed configuration. */
+static void fd_follow(sim_t *s, int i)
+{
+    slot_t *sl = &s->slot[i];
+    uint64_t epoch = paxos_node_epoch(sl->node), id = paxos_node_id(sl->node);
+    const paxos_config_t *c;
+
+    if (sl->fd == NULL || (epoch == sl->fd_epoch && id == sl->fd_id))
+        return;
+    c = paxos_node_config(sl->node, epoch);
+    if (c == NULL)
+        return; /* a joiner with no configuration yet: nobody to watch */
+    member_fd_install(sl->fd, (int64_t)s->now, c, id);
+    sl->fd_epoch = epoch;
+    sl->fd_id = id;
+}
+
 static void identity_reset(slot_t *sl)
 {
     sl->max_epoch = 0;
     sl->mem_epoch = 0;
     memset(&sl->mem_promised, 0, sizeof(sl->mem_promised));
-    sl->nfd = 0;
 }
 
 static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff);
@@ -469,6 +533,7 @@ static void start_joiner(sim_t *s, int i)
     sl->node = paxos_node_create(&p, NULL);
     sl->up = 1;
     sl->up_since = s->now;
+    fd_start(sl);
     sl->has_disk = 0;
     sl->leaving = 0;
     sl->departing = 0;
@@ -729,6 +794,7 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
         persist(sl);
     check_state(s, i);
     check_installs(s, i, eff);
+    fd_follow(s, i);
     while (paxos_node_pop(sl->node, &out)) {
         int to = addr_slot(s, out.addr), n, copies = 1, k;
 
@@ -804,7 +870,6 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
 
             sl->mem_epoch = 0;
             memset(&sl->mem_promised, 0, sizeof(sl->mem_promised));
-            sl->nfd = 0;
             sl->leaving = 0;
             sl->departing = 0;
             if (paxos_node_rejoin(sl->node, s->now, new_token(s), seed_addr(s, i, seed), &e2) != 0)
@@ -847,6 +912,7 @@ static void depart(sim_t *s)
             vlog(s, "slot %d departs (epoch %" PRIu64 " known to %u of %u)", i, e, know,
                  c != NULL ? c->nmembers : 0);
             paxos_node_destroy(sl->node);
+            fd_stop(sl);
             sl->node = NULL;
             sl->up = 0;
             sl->has_disk = 0;
@@ -924,6 +990,7 @@ static void crash(sim_t *s, int i)
 
     vlog(s, "slot %d crashes (id %" PRIu64 ")", i, paxos_node_id(sl->node));
     paxos_node_destroy(sl->node);
+    fd_stop(sl);
     sl->node = NULL;
     sl->up = 0;
     sl->restart_at = s->now + 50 + rnd_below(s, 2000);
@@ -948,7 +1015,7 @@ static void restart(sim_t *s, int i)
     sl->node = paxos_node_create(&p, sl->disk);
     sl->up = 1;
     sl->up_since = s->now;
-    sl->nfd = 0;
+    fd_start(sl);
     vlog(s, "slot %d restarts from disk (id %" PRIu64 " epoch %" PRIu64 ")", i, sl->disk->id,
          sl->disk->chosen.epoch);
     check_state(s, i);
@@ -1060,9 +1127,14 @@ static void request_event(sim_t *s)
         handle_effects(s, i, &eff);
 }
 
-/* Failure detector oracle: a member is alive to an observer while some
- * running node holds its id and the links both ways are open. Failure is
- * reported after a second of silence; recovery at once. */
+/* The ping/pong exchange of node_cluster.c, modelled on the network state
+ * instead of the packet queue (cheap, and no effect on the PRNG): node 'i'
+ * hears member 'k' (a PONG carrying k's suspicion list) when a running node
+ * holds k's id and the links both ways are open. A down slot with open
+ * links refuses the connection (counted, member_fd_set_refused); a cut link
+ * is silence. Then the detector ticks and its reports go to paxos, and a
+ * member that answers again is reported alive, in node_cluster.c's order
+ * (heard(), then fd_tick()). */
 static void slot_ids(sim_t *s, uint64_t *ids)
 {
     int t;
@@ -1071,65 +1143,95 @@ static void slot_ids(sim_t *s, uint64_t *ids)
         ids[t] = s->slot[t].up ? paxos_node_id(s->slot[t].node) : 0;
 }
 
+/* Tells paxos on slot 'i' that member 'id' is 'alive' (or failed).
+ * Returns 0 when the slot's node or configuration changed: the caller's
+ * view of its members is stale. */
+static int fd_tell(sim_t *s, int i, uint64_t id, int alive)
+{
+    slot_t *sl = &s->slot[i];
+    paxos_node_t *before = sl->node;
+    uint64_t epoch = paxos_node_epoch(sl->node), my_id = paxos_node_id(sl->node);
+    paxos_effects_t eff;
+
+    vlog(s, "slot %d: failure detector reports %" PRIu64 " %s", i, id,
+         alive ? "alive again" : "failed");
+    paxos_node_on_fd(sl->node, s->now, id, alive, &eff);
+    handle_effects(s, i, &eff);
+    return sl->up && sl->node == before && paxos_node_epoch(sl->node) == epoch &&
+           paxos_node_id(sl->node) == my_id;
+}
+
+/* Slot 'i' pings every other member of its configuration and hears the
+ * answers. Returns 0 when its configuration changed meanwhile. */
+static int fd_exchange(sim_t *s, int i, const uint64_t *ids)
+{
+    slot_t *sl = &s->slot[i];
+    const paxos_config_t *c = paxos_node_config(sl->node, paxos_node_epoch(sl->node));
+    uint64_t members[PAXOS_MAX_MEMBERS], sus[MEMBER_MAX_SUSPECTS];
+    uint32_t n = 0, k;
+    int t;
+
+    for (k = 0; c != NULL && k < c->nmembers; k++)
+        members[n++] = c->members[k].id;
+    for (k = 0; k < n; k++) {
+        const char *bus = NULL;
+        int to;
+
+        if (members[k] == ids[i])
+            continue;
+        c = paxos_node_config(sl->node, paxos_node_epoch(sl->node));
+        bus = c->members[k].bus_addr;
+        for (t = 0; t < s->nslots; t++) {
+            if (ids[t] == members[k] && !s->cut[i][t] && !s->cut[t][i])
+                break;
+        }
+        if (t < s->nslots) {
+            slot_t *o = &s->slot[t];
+            uint32_t ns = member_fd_suspect_list(o->fd, (int64_t)s->now, sus, MEMBER_MAX_SUSPECTS);
+
+            sl->refused[t] = 0;
+            member_fd_set_refused(sl->fd, members[k], 0);
+            if (member_fd_on_heard(sl->fd, (int64_t)s->now, members[k],
+                                   paxos_node_state(o->node)->incarnation, 1, sus, ns) &&
+                !fd_tell(s, i, members[k], 1))
+                return 0;
+            continue;
+        }
+        /* Nobody running holds it: a down slot at its address refuses. */
+        to = addr_slot(s, bus);
+        if (to >= 0 && to != i && !s->slot[to].up && !s->cut[i][to] && !s->cut[to][i]) {
+            sl->refused[to]++;
+            member_fd_set_refused(sl->fd, members[k], sl->refused[to]);
+        }
+    }
+    return 1;
+}
+
 static void fd_event(sim_t *s)
 {
     uint64_t ids[MAX_SLOTS]; /* id of the node running on each slot, 0: none */
-    int i, t;
+    member_fd_tick_t out;
+    uint32_t r;
+    int i;
 
-    slot_ids(s, ids);
     for (i = 0; i < s->nslots && s->violation == NULL; i++) {
         slot_t *sl = &s->slot[i];
-        const paxos_config_t *c;
-        uint32_t k;
+        uint64_t epoch;
 
-        if (ids[i] == 0)
+        slot_ids(s, ids);
+        if (ids[i] == 0 || sl->fd == NULL)
             continue;
-        c = paxos_node_config(sl->node, paxos_node_epoch(sl->node));
-        for (k = 0; c != NULL && k < c->nmembers; k++) {
-            paxos_node_t *before = sl->node;
-            uint64_t id = c->members[k].id;
-            fd_entry_t *f = NULL;
-            int alive = 0, j;
-            paxos_effects_t eff;
-
-            if (id == ids[i])
-                continue;
-            for (t = 0; t < s->nslots; t++) {
-                if (ids[t] == id && !s->cut[i][t] && !s->cut[t][i])
-                    alive = 1;
-            }
-            for (j = 0; j < sl->nfd; j++) {
-                if (sl->fd[j].id == id)
-                    f = &sl->fd[j];
-            }
-            if (f == NULL) {
-                if (sl->nfd == MAX_FD)
-                    continue;
-                f = &sl->fd[sl->nfd++];
-                memset(f, 0, sizeof(*f));
-                f->id = id;
-            }
-            if (alive) {
-                f->down_since = 0;
-                if (f->reported) {
-                    f->reported = 0;
-                    paxos_node_on_fd(sl->node, s->now, id, 1, &eff);
-                    handle_effects(s, i, &eff);
-                    slot_ids(s, ids);
-                    if (sl->node != before)
-                        break; /* removed and restarted: c is gone */
-                }
-            } else if (f->down_since == 0) {
-                f->down_since = s->now;
-            } else if (!f->reported && s->now - f->down_since >= 1000) {
-                f->reported = 1;
-                vlog(s, "slot %d: failure detector reports %" PRIu64 " failed", i, id);
-                paxos_node_on_fd(sl->node, s->now, id, 0, &eff);
-                handle_effects(s, i, &eff);
-                slot_ids(s, ids);
-                if (sl->node != before)
-                    break;
-            }
+        fd_follow(s, i);
+        if (!fd_exchange(s, i, ids) || s->violation != NULL)
+            continue; /* a new configuration: its detector starts over */
+        epoch = paxos_node_epoch(sl->node);
+        member_fd_tick(sl->fd, (int64_t)s->now, &out);
+        if (out.minority_changed)
+            vlog(s, "slot %d: hears from %u of %u members%s", i, out.alive, out.nmembers,
+                 out.minority ? ": minority" : "");
+        for (r = 0; r < out.nreports && s->violation == NULL; r++) {
+            if (!fd_tell(s, i, out.reports[r].id, 0) || paxos_node_epoch(sl->node) != epoch)
+                break;
         }
     }
 }
@@ -1215,7 +1317,7 @@ static int step(sim_t *s)
         restart(s, who);
         break;
     case 4:
-        s->next_fd = s->now + 100;
+        s->next_fd = s->now + FD_INTERVAL_MS;
         depart(s);
         fd_event(s);
         break;
@@ -1293,6 +1395,7 @@ static void sim_free(sim_t *s)
 
     for (i = 0; i < MAX_SLOTS; i++) {
         paxos_node_destroy(s->slot[i].node);
+        fd_stop(&s->slot[i]);
         free(s->slot[i].disk);
     }
     for (k = 0; k < s->nnet; k++)
@@ -1346,6 +1449,7 @@ static void sim_init(sim_t *s, uint64_t seed, int nodes, int spares, int verbose
         sl->node = paxos_node_create(&p, NULL);
         sl->up = 1;
         sl->up_since = s->now;
+        fd_start(sl);
         paxos_node_bootstrap(sl->node, 0, genesis, &eff);
         handle_effects(s, i, &eff);
     }
@@ -1452,6 +1556,7 @@ static void figure_run(int nodes, int join, uint64_t seed, uint64_t *vt, uint64_
         uint64_t victim = paxos_node_id(s->slot[nodes - 1].node);
 
         paxos_node_destroy(s->slot[nodes - 1].node);
+        fd_stop(&s->slot[nodes - 1]);
         s->slot[nodes - 1].node = NULL;
         s->slot[nodes - 1].up = 0;
         /* The detector reports the failure to every member at t0. */
@@ -1509,6 +1614,8 @@ static void usage(void)
                     "  --figures       print the latency and message figures\n"
                     "  --corpus DIR    save sample encodings (fuzz seed corpus) into DIR\n"
                     "  --legacy-checks leave out the issue-16 checks (mutant calibration)\n"
+                    "  --ring-check    build every chosen configuration's slot table in\n"
+                    "                  every seed (default: in one seed of 256)\n"
                     "  -v, -vv         log events; -vv also every message delivered\n");
 }
 
@@ -1548,6 +1655,8 @@ int main(int argc, char **argv)
             expect = 2;
         else if (strcmp(a, "--legacy-checks") == 0)
             legacy_checks = 1;
+        else if (strcmp(a, "--ring-check") == 0)
+            ring_check_all = 1;
         else if (strcmp(a, "--corpus") == 0 && i + 1 < argc)
             corpus_dir = argv[++i];
         else if (strcmp(a, "-v") == 0)

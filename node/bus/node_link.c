@@ -67,7 +67,8 @@ static void log_failure(node_link_t *l, int err, const char *what)
     int64_t now = node_bus_now(l->bus);
 
     if (!is_control(l)) {
-        rc_log(RC_LOG_VERBOSE, "data link to %s failed: %s", l->name, l->why);
+        /* The owner logs it with what was waiting on the link. */
+        rc_log(RC_LOG_DEBUG, "data link to %s failed: %s", l->name, l->why);
         return;
     }
     if (err == l->last_err && now - l->last_log < LINK_LOG_MS)

@@ -41,11 +41,15 @@ int member_ring_input(const paxos_config_t *c, member_ring_input_t *out)
     if (paxos_config_check(c) != 0)
         return -EINVAL;
     out->epoch = c->epoch;
-    out->nmembers = c->nmembers;
     for (i = 0; i < c->nmembers; i++) {
-        member_ring_name(c->members[i].id, c->members[i].incarnation, out->names[i]);
-        out->members[i].id = out->names[i];
-        out->members[i].weight = c->members[i].weight;
+        size_t n = out->nmembers;
+
+        if (c->members[i].weight == 0)
+            continue; /* leaving: no slot goes to it */
+        member_ring_name(c->members[i].id, c->members[i].incarnation, out->names[n]);
+        out->members[n].id = out->names[n];
+        out->members[n].weight = c->members[i].weight;
+        out->nmembers++;
     }
     out->config.replicas = c->replicas;
     out->config.balance_ppm = RING_DEFAULT_BALANCE_PPM;

@@ -28,6 +28,7 @@ enum {
     PAXOS_MAX_MEMBERS = 64, /* members of one configuration */
     PAXOS_ADDR_MAX = 64,    /* address buffer, NUL included */
     PAXOS_MAX_RECENT = 16,  /* join tokens remembered against replays */
+    PAXOS_MAX_RETIRED = 16, /* failed members kept in the serving placement */
     /* What the slot table (ring/) can place; a configuration never goes
      * past them, so every chosen one builds a table. member/ checks at
      * compile time that they equal ring.h's RING_WEIGHT_MAX,
@@ -37,8 +38,8 @@ enum {
     PAXOS_MAX_REPLICAS = 4,         /* setting R */
     PAXOS_MAX_PENDING = 64,         /* change requests a node holds */
     PAXOS_HISTORY = 64,             /* chosen configurations kept for catch-up */
-    PAXOS_CODEC_VERSION = 1,        /* wire and disk format version */
-    PAXOS_ENCODED_MAX = 20480       /* upper bound of any encoding (a state: 2 configs) */
+    PAXOS_CODEC_VERSION = 2,        /* wire and disk format version */
+    PAXOS_ENCODED_MAX = 32768       /* upper bound of any encoding (a state: 2 configs) */
 };
 
 /* A ballot (round, proposer id); round 0 means "none". Ballots are
@@ -57,19 +58,41 @@ typedef struct paxos_member_s {
     uint64_t incarnation; /* the joiner's token: (id, incarnation) is unique */
     char client_addr[PAXOS_ADDR_MAX];
     char bus_addr[PAXOS_ADDR_MAX];
-    uint32_t weight;
-    uint8_t state; /* paxos_member_state_t */
+    uint32_t weight;      /* target weight; 0 = leaving (still serving until the switch) */
+    uint32_t live_weight; /* weight in the serving table; 0 = not serving yet (joining) */
+    uint64_t ready;       /* the transition this member reported filled for */
+    uint8_t state;        /* paxos_member_state_t */
 } paxos_member_t;
 
-/* C_e. Members are sorted by id. Only the first 'nmembers' members and
- * 'nrecent' tokens are meaningful: copies inside paxos/ move just those, so
- * compare with paxos_config_equal(), never memcmp(). */
+/* A member removed as failed while it still had slots in the serving table: kept (by
+ * its live weight) in the serving placement until the transition ends, so that its
+ * removal does not shift slots between the live members without a fill. */
+typedef struct paxos_retired_s {
+    uint64_t id;
+    uint64_t incarnation;
+    uint32_t live_weight;
+} paxos_retired_t;
+
+/* C_e. Members are sorted by id. Only the first 'nmembers' members,
+ * 'nretired' retired ones and 'nrecent' tokens are meaningful: copies
+ * inside paxos/ move just those, so compare with paxos_config_equal(),
+ * never memcmp().
+ *
+ * Two placements: the serving one (members by live_weight, plus the
+ * retired ones) says who serves the slots now; the target one (members by
+ * weight) where they are going. Every change that moves the target bumps
+ * 'transition'; the switch (every live_weight = weight, leavers and
+ * retired ones dropped) is applied when every member with a weight has
+ * reported READY for the current transition. */
 typedef struct paxos_config_s {
     uint64_t epoch;    /* 0: no configuration */
     uint64_t next_id;  /* id the next joiner gets */
     uint32_t replicas; /* setting R */
     uint32_t nrecent;
     uint64_t recent[PAXOS_MAX_RECENT]; /* last join tokens applied */
+    uint64_t transition;               /* bumped by every change of the target */
+    uint32_t nretired;
+    paxos_retired_t retired[PAXOS_MAX_RETIRED]; /* sorted by id */
     uint32_t nmembers;
     paxos_member_t members[PAXOS_MAX_MEMBERS];
 } paxos_config_t;
@@ -79,6 +102,8 @@ typedef enum paxos_change_kind_e {
     PAXOS_CHANGE_LEAVE = 2,  /* id, incarnation: graceful leave */
     PAXOS_CHANGE_REMOVE = 3, /* id, incarnation: reported failed */
     PAXOS_CHANGE_WEIGHT = 4, /* id, incarnation, weight */
+    PAXOS_CHANGE_READY = 5,  /* id, incarnation, transition: this member has filled every
+                                slot it receives in 'transition' */
 } paxos_change_kind_t;
 
 typedef struct paxos_change_s {
@@ -88,6 +113,7 @@ typedef struct paxos_change_s {
     uint32_t weight;
     char client_addr[PAXOS_ADDR_MAX];
     char bus_addr[PAXOS_ADDR_MAX];
+    uint64_t transition; /* READY only (0 for the other kinds) */
 } paxos_change_t;
 
 typedef enum paxos_msg_type_e {
@@ -231,11 +257,15 @@ int paxos_ballot_cmp(paxos_ballot_t a, paxos_ballot_t b);
 /* Returns the index of member 'id' in 'c', or -1. */
 int paxos_config_find(const paxos_config_t *c, uint64_t id);
 /* Returns 0 if 'c' is well formed (sorted unique ids, bounded strings,
- * valid weights and states, total weight at most PAXOS_MAX_TOTAL_WEIGHT,
- * replicas at most PAXOS_MAX_REPLICAS), else -EINVAL. */
+ * valid weights and states: weight 0 only for a member that serves, at
+ * least one member with a weight, ready <= transition; retired ones sorted,
+ * unique, not members, live weight 1..PAXOS_MAX_WEIGHT; the target and the
+ * serving totals at most PAXOS_MAX_TOTAL_WEIGHT, replicas at most
+ * PAXOS_MAX_REPLICAS), else -EINVAL. */
 int paxos_config_check(const paxos_config_t *c);
 /* Returns 0 if 'ch' is well formed on its own (weight 1..PAXOS_MAX_WEIGHT
- * for JOIN and WEIGHT), else -EINVAL. */
+ * for JOIN and WEIGHT, a nonzero transition for READY and none for the
+ * others), else -EINVAL. */
 int paxos_change_check(const paxos_change_t *ch);
 /* Returns 0 if 'ch' keeps 'c' within the limits (whether or not it is a
  * no-op there), else why not: -EINVAL for a malformed change (see
@@ -245,11 +275,21 @@ int paxos_change_check(const paxos_change_t *ch);
  * logs: paxos_config_apply() refuses the same changes (as no-ops). */
 int paxos_config_admits(const paxos_config_t *c, const paxos_change_t *ch);
 /* Applies 'ch' to 'c' in place. Returns 1 if it changed 'c', 0 if it is a
- * no-op there (already applied, or about a member that is gone) or a change
- * paxos_config_admits() refuses (the configuration is left unchanged). */
+ * no-op there (already applied, stale, or about a member that is gone) or a
+ * change paxos_config_admits() refuses (the configuration is left
+ * unchanged). After any applied change, the switch is applied too when
+ * every member with a weight has reported READY for the transition.
+ *   JOIN: a new member (live_weight 0); LEAVE: weight 0, or removed at once
+ *   if it never served; WEIGHT: the target weight; REMOVE (failure): out of
+ *   the members, into 'retired' if it served; READY: the member's 'ready'.
+ * JOIN, LEAVE, WEIGHT and REMOVE bump 'transition'. */
 int paxos_config_apply(paxos_config_t *c, const paxos_change_t *ch);
+/* 1 when 'c' is between placements: some member's live_weight differs from its weight,
+ * or retired members remain. */
+int paxos_config_in_transition(const paxos_config_t *c);
 int paxos_config_equal(const paxos_config_t *a, const paxos_config_t *b);
-/* Adds a member to a genesis configuration being built (id = next_id). */
+/* Adds a member to a genesis configuration being built (id = next_id). It
+ * serves at once (live_weight = weight); the transition stays 0. */
 int paxos_config_add(paxos_config_t *c, uint64_t incarnation, const char *client_addr,
                      const char *bus_addr, uint32_t weight);
 uint64_t paxos_config_hash(const paxos_config_t *c);

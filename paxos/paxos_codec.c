@@ -2,14 +2,18 @@
  * the persisted state.
  *
  *   every encoding:  'P' kind(1: 'C' config, 'M' message, 'S' state)
- *                    version(1) body
+ *                    version(1: 2; version 1 is refused) body
  *   integers:        little endian, fixed width
  *   address:         u8 length (< PAXOS_ADDR_MAX), bytes (no NUL)
  *   config body:     u64 epoch, u64 next_id, u32 replicas,
  *                    u8 nrecent, u64 token * nrecent,
+ *                    u64 transition, u8 nretired, retired * nretired,
  *                    u8 nmembers, member * nmembers
+ *   retired:         u64 id, u64 incarnation, u32 live_weight
  *   member:          u64 id, u64 incarnation, addr client, addr bus,
- *                    u32 weight, u8 state
+ *                    u32 weight, u32 live_weight, u64 ready, u8 state
+ *   change:          u8 kind, u64 id, u64 incarnation, u32 weight,
+ *                    addr client, addr bus, u64 transition
  *   message body:    u8 type, u64 epoch, u64 from, u64 to, addr from_addr,
  *                    then by type (see put_msg_body)
  *
@@ -161,6 +165,13 @@ static void put_config_body(wr_t *w, const paxos_config_t *c)
     put_uint(w, c->nrecent, 1);
     for (i = 0; i < c->nrecent; i++)
         put_uint(w, c->recent[i], 8);
+    put_uint(w, c->transition, 8);
+    put_uint(w, c->nretired, 1);
+    for (i = 0; i < c->nretired; i++) {
+        put_uint(w, c->retired[i].id, 8);
+        put_uint(w, c->retired[i].incarnation, 8);
+        put_uint(w, c->retired[i].live_weight, 4);
+    }
     put_uint(w, c->nmembers, 1);
     for (i = 0; i < c->nmembers; i++) {
         const paxos_member_t *m = &c->members[i];
@@ -170,6 +181,8 @@ static void put_config_body(wr_t *w, const paxos_config_t *c)
         put_addr(w, m->client_addr);
         put_addr(w, m->bus_addr);
         put_uint(w, m->weight, 4);
+        put_uint(w, m->live_weight, 4);
+        put_uint(w, m->ready, 8);
         put_uint(w, m->state, 1);
     }
 }
@@ -188,6 +201,17 @@ static void get_config_body(rd_t *r, paxos_config_t *c)
     }
     for (i = 0; i < c->nrecent; i++)
         c->recent[i] = get_uint(r, 8);
+    c->transition = get_uint(r, 8);
+    c->nretired = (uint32_t)get_uint(r, 1);
+    if (c->nretired > PAXOS_MAX_RETIRED) {
+        r->err = RC_EPROTO;
+        return;
+    }
+    for (i = 0; i < c->nretired; i++) {
+        c->retired[i].id = get_uint(r, 8);
+        c->retired[i].incarnation = get_uint(r, 8);
+        c->retired[i].live_weight = (uint32_t)get_uint(r, 4);
+    }
     c->nmembers = (uint32_t)get_uint(r, 1);
     if (c->nmembers > PAXOS_MAX_MEMBERS) {
         r->err = RC_EPROTO;
@@ -205,6 +229,8 @@ static void get_config_body(rd_t *r, paxos_config_t *c)
         get_addr(r, m->client_addr);
         get_addr(r, m->bus_addr);
         m->weight = (uint32_t)get_uint(r, 4);
+        m->live_weight = (uint32_t)get_uint(r, 4);
+        m->ready = get_uint(r, 8);
         m->state = (uint8_t)get_uint(r, 1);
     }
     if (r->err == 0 && paxos_config_check(c) != 0)
@@ -261,6 +287,7 @@ static void put_change(wr_t *w, const paxos_change_t *ch)
     put_uint(w, ch->weight, 4);
     put_addr(w, ch->client_addr);
     put_addr(w, ch->bus_addr);
+    put_uint(w, ch->transition, 8);
 }
 
 static void get_change(rd_t *r, paxos_change_t *ch)
@@ -271,6 +298,7 @@ static void get_change(rd_t *r, paxos_change_t *ch)
     ch->weight = (uint32_t)get_uint(r, 4);
     get_addr(r, ch->client_addr);
     get_addr(r, ch->bus_addr);
+    ch->transition = get_uint(r, 8);
     if (r->err == 0 && paxos_change_check(ch) != 0)
         r->err = RC_EPROTO;
 }

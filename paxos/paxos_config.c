@@ -1,6 +1,20 @@
 /* paxos/paxos_config.c: configurations and the changes applied to them.
  * The one rule: applying a change is idempotent, so a request that arrives
- * twice, or after it was decided, is a no-op. */
+ * twice, or after it was decided, is a no-op.
+ *
+ * A configuration holds two placements (paxos.h): the serving one
+ * (live_weight, plus the retired members) and the target one (weight).
+ *
+ *   JOIN, LEAVE, WEIGHT, REMOVE --> target moves, transition++
+ *   READY(t) from every member with a weight --> switch: serving = target
+ *
+ * Why the serving total never passes PAXOS_MAX_TOTAL_WEIGHT: live weights
+ * change only at the switch, where they become the target weights, whose
+ * total JOIN and WEIGHT keep within the limit (admits()); otherwise a
+ * REMOVE moves a live weight from a member to 'retired' (same total) or
+ * drops it, and a joiner that never served leaves with live weight 0. The
+ * cancel-leaves rule gives the leavers back their live weights: a target
+ * total at most the serving one. check() verifies both anyway. */
 #include "paxos/paxos.h"
 #include "paxos/paxos_internal.h"
 
@@ -39,6 +53,7 @@ static void change_clear(paxos_change_t *ch)
     ch->id = 0;
     ch->incarnation = 0;
     ch->weight = 0;
+    ch->transition = 0;
     memset(ch->client_addr, 0, PAXOS_ADDR_MAX);
     memset(ch->bus_addr, 0, PAXOS_ADDR_MAX);
 }
@@ -49,6 +64,8 @@ static void value_clear(paxos_config_t *c)
     c->next_id = 0;
     c->replicas = 0;
     c->nrecent = 0;
+    c->transition = 0;
+    c->nretired = 0;
     c->nmembers = 0;
 }
 
@@ -86,6 +103,7 @@ void paxos__msg_copy(paxos_msg_t *dst, const paxos_msg_t *src)
     dst->change.id = src->change.id;
     dst->change.incarnation = src->change.incarnation;
     dst->change.weight = src->change.weight;
+    dst->change.transition = src->change.transition;
     memcpy(dst->change.client_addr, src->change.client_addr, PAXOS_ADDR_MAX);
     memcpy(dst->change.bus_addr, src->change.bus_addr, PAXOS_ADDR_MAX);
 }
@@ -106,7 +124,7 @@ static int addr_ok(const char *s)
     return memchr(s, '\0', PAXOS_ADDR_MAX) != NULL;
 }
 
-/* Sum of the members' weights (no overflow: at most 64 x 2^32). */
+/* Sum of the members' target weights (no overflow: at most 64 x 2^32). */
 static uint64_t total_weight(const paxos_config_t *c)
 {
     uint64_t total = 0;
@@ -117,23 +135,76 @@ static uint64_t total_weight(const paxos_config_t *c)
     return total;
 }
 
-int paxos_config_check(const paxos_config_t *c)
+/* Sum of the live weights: the members' and the retired ones'. */
+static uint64_t serving_weight(const paxos_config_t *c)
+{
+    uint64_t total = 0;
+    uint32_t i;
+
+    for (i = 0; i < c->nmembers && i < PAXOS_MAX_MEMBERS; i++)
+        total += c->members[i].live_weight;
+    for (i = 0; i < c->nretired && i < PAXOS_MAX_RETIRED; i++)
+        total += c->retired[i].live_weight;
+    return total;
+}
+
+int paxos_config_in_transition(const paxos_config_t *c)
 {
     uint32_t i;
 
+    if (c->nretired != 0)
+        return 1;
+    for (i = 0; i < c->nmembers && i < PAXOS_MAX_MEMBERS; i++) {
+        if (c->members[i].live_weight != c->members[i].weight)
+            return 1;
+    }
+    return 0;
+}
+
+static int member_ok(const paxos_config_t *c, uint32_t i)
+{
+    const paxos_member_t *m = &c->members[i];
+
+    if (m->id == 0 || m->id >= c->next_id || (i > 0 && m->id <= c->members[i - 1].id))
+        return 0;
+    if (m->incarnation == 0 || m->weight > PAXOS_MAX_WEIGHT || m->live_weight > PAXOS_MAX_WEIGHT ||
+        (m->weight == 0 && m->live_weight == 0) || m->ready > c->transition)
+        return 0;
+    return m->state == PAXOS_MEMBER_ACTIVE && addr_ok(m->client_addr) && addr_ok(m->bus_addr);
+}
+
+static int retired_ok(const paxos_config_t *c, uint32_t i)
+{
+    const paxos_retired_t *r = &c->retired[i];
+
+    if (r->id == 0 || r->id >= c->next_id || (i > 0 && r->id <= c->retired[i - 1].id))
+        return 0;
+    if (r->incarnation == 0 || r->live_weight == 0 || r->live_weight > PAXOS_MAX_WEIGHT)
+        return 0;
+    return paxos_config_find(c, r->id) < 0;
+}
+
+int paxos_config_check(const paxos_config_t *c)
+{
+    uint32_t i;
+    int target = 0;
+
     if (c->epoch == 0 || c->nmembers == 0 || c->nmembers > PAXOS_MAX_MEMBERS ||
-        c->nrecent > PAXOS_MAX_RECENT || c->replicas > PAXOS_MAX_REPLICAS)
+        c->nrecent > PAXOS_MAX_RECENT || c->nretired > PAXOS_MAX_RETIRED ||
+        c->replicas > PAXOS_MAX_REPLICAS)
         return -EINVAL;
     for (i = 0; i < c->nmembers; i++) {
-        const paxos_member_t *m = &c->members[i];
-
-        if (m->id == 0 || m->id >= c->next_id || (i > 0 && m->id <= c->members[i - 1].id))
+        if (!member_ok(c, i))
             return -EINVAL;
-        if (m->incarnation == 0 || m->weight == 0 || m->weight > PAXOS_MAX_WEIGHT ||
-            m->state != PAXOS_MEMBER_ACTIVE || !addr_ok(m->client_addr) || !addr_ok(m->bus_addr))
+        target |= c->members[i].weight > 0;
+    }
+    for (i = 0; i < c->nretired; i++) {
+        if (!retired_ok(c, i))
             return -EINVAL;
     }
-    if (total_weight(c) > PAXOS_MAX_TOTAL_WEIGHT)
+    if (!target)
+        return -EINVAL; /* someone must be where the slots are going */
+    if (total_weight(c) > PAXOS_MAX_TOTAL_WEIGHT || serving_weight(c) > PAXOS_MAX_TOTAL_WEIGHT)
         return -EINVAL; /* the slot table could not place it */
     return 0;
 }
@@ -142,6 +213,8 @@ int paxos_change_check(const paxos_change_t *ch)
 {
     if (ch->incarnation == 0 || !addr_ok(ch->client_addr) || !addr_ok(ch->bus_addr))
         return -EINVAL;
+    if ((ch->kind == PAXOS_CHANGE_READY) != (ch->transition != 0))
+        return -EINVAL; /* only READY names a transition, and it always does */
     switch (ch->kind) {
     case PAXOS_CHANGE_JOIN:
         if (ch->weight == 0 || ch->weight > PAXOS_MAX_WEIGHT || ch->bus_addr[0] == '\0')
@@ -149,6 +222,7 @@ int paxos_change_check(const paxos_change_t *ch)
         return 0;
     case PAXOS_CHANGE_LEAVE:
     case PAXOS_CHANGE_REMOVE:
+    case PAXOS_CHANGE_READY:
         return ch->id != 0 ? 0 : -EINVAL;
     case PAXOS_CHANGE_WEIGHT:
         if (ch->id == 0 || ch->weight == 0 || ch->weight > PAXOS_MAX_WEIGHT)
@@ -186,13 +260,14 @@ static int apply_join(paxos_config_t *c, const paxos_change_t *ch)
     m->incarnation = ch->incarnation;
     memcpy(m->client_addr, ch->client_addr, PAXOS_ADDR_MAX);
     memcpy(m->bus_addr, ch->bus_addr, PAXOS_ADDR_MAX);
-    m->weight = ch->weight;
+    m->weight = ch->weight; /* live_weight 0: it serves from the switch on */
     m->state = PAXOS_MEMBER_ACTIVE;
     if (c->nrecent == PAXOS_MAX_RECENT) {
         memmove(&c->recent[0], &c->recent[1], sizeof(c->recent[0]) * (PAXOS_MAX_RECENT - 1));
         c->nrecent--;
     }
     c->recent[c->nrecent++] = ch->incarnation;
+    c->transition++;
     return 1;
 }
 
@@ -219,9 +294,22 @@ int paxos_config_admits(const paxos_config_t *c, const paxos_change_t *ch)
     }
 }
 
+/* 1 if some member but number 'skip' has a target weight. */
+static int other_target(const paxos_config_t *c, int skip)
+{
+    uint32_t i;
+
+    for (i = 0; i < c->nmembers; i++) {
+        if ((int)i != skip && c->members[i].weight > 0)
+            return 1;
+    }
+    return 0;
+}
+
 int paxos__change_applies(const paxos_config_t *c, const paxos_change_t *ch)
 {
     int i = paxos_config_find(c, ch->id);
+    const paxos_member_t *m;
 
     if (paxos_change_check(ch) != 0)
         return 0;
@@ -229,9 +317,82 @@ int paxos__change_applies(const paxos_config_t *c, const paxos_change_t *ch)
         return !token_known(c, ch) && paxos_config_admits(c, ch) == 0;
     if (i < 0 || c->members[i].incarnation != ch->incarnation)
         return 0;
-    if (ch->kind == PAXOS_CHANGE_WEIGHT)
-        return c->members[i].weight != ch->weight && paxos_config_admits(c, ch) == 0;
-    return c->nmembers > 1; /* the last member stays: someone must hold the chain */
+    m = &c->members[i];
+    switch (ch->kind) {
+    case PAXOS_CHANGE_WEIGHT:
+        return m->weight > 0 && m->weight != ch->weight && paxos_config_admits(c, ch) == 0;
+    case PAXOS_CHANGE_LEAVE:
+        return m->weight > 0 && other_target(c, i);
+    case PAXOS_CHANGE_READY:
+        return m->weight > 0 && ch->transition == c->transition && m->ready != ch->transition &&
+               paxos_config_in_transition(c);
+    default:
+        return c->nmembers > 1; /* the last member stays: someone must hold the chain */
+    }
+}
+
+static void remove_member(paxos_config_t *c, int i)
+{
+    memmove(&c->members[i], &c->members[i + 1],
+            sizeof(c->members[0]) * (c->nmembers - (uint32_t)i - 1));
+    c->nmembers--;
+    memset(&c->members[c->nmembers], 0, sizeof(c->members[0]));
+}
+
+/* Keeps failed member 'm' in the serving placement (sorted by id); when
+ * PAXOS_MAX_RETIRED are kept, the lowest id (the oldest) makes room. */
+static void retire(paxos_config_t *c, const paxos_member_t *m)
+{
+    uint32_t at;
+
+    if (c->nretired == PAXOS_MAX_RETIRED) {
+        memmove(&c->retired[0], &c->retired[1], sizeof(c->retired[0]) * (PAXOS_MAX_RETIRED - 1));
+        c->nretired--;
+    }
+    for (at = c->nretired; at > 0 && c->retired[at - 1].id > m->id; at--)
+        c->retired[at] = c->retired[at - 1];
+    c->retired[at].id = m->id;
+    c->retired[at].incarnation = m->incarnation;
+    c->retired[at].live_weight = m->live_weight;
+    c->nretired++;
+}
+
+static void apply_remove(paxos_config_t *c, int i)
+{
+    paxos_member_t gone = c->members[i];
+    uint32_t k;
+
+    remove_member(c, i);
+    if (gone.live_weight > 0)
+        retire(c, &gone);
+    c->transition++;
+    if (other_target(c, -1))
+        return;
+    /* Only leavers remain: nobody would be left to hand their slots to. */
+    for (k = 0; k < c->nmembers; k++)
+        c->members[k].weight = c->members[k].live_weight > 0 ? c->members[k].live_weight : 1;
+}
+
+/* The switch: when every member with a target weight has filled its
+ * incoming slots, the target placement becomes the serving one. */
+static void maybe_switch(paxos_config_t *c)
+{
+    uint32_t i;
+
+    if (!paxos_config_in_transition(c))
+        return;
+    for (i = 0; i < c->nmembers; i++) {
+        if (c->members[i].weight > 0 && c->members[i].ready != c->transition)
+            return;
+    }
+    for (i = 0; i < c->nmembers; i++) {
+        if (c->members[i].weight == 0)
+            remove_member(c, (int)i--); /* a leaver: it learns eff.removed */
+        else
+            c->members[i].live_weight = c->members[i].weight;
+    }
+    memset(c->retired, 0, sizeof(c->retired[0]) * c->nretired);
+    c->nretired = 0;
 }
 
 int paxos_config_apply(paxos_config_t *c, const paxos_change_t *ch)
@@ -240,16 +401,28 @@ int paxos_config_apply(paxos_config_t *c, const paxos_change_t *ch)
 
     if (!paxos__change_applies(c, ch))
         return 0;
-    if (ch->kind == PAXOS_CHANGE_JOIN)
-        return apply_join(c, ch);
-    if (ch->kind == PAXOS_CHANGE_WEIGHT) {
+    switch (ch->kind) {
+    case PAXOS_CHANGE_JOIN:
+        apply_join(c, ch);
+        break;
+    case PAXOS_CHANGE_WEIGHT:
         c->members[i].weight = ch->weight;
-        return 1;
+        c->transition++;
+        break;
+    case PAXOS_CHANGE_LEAVE:
+        if (c->members[i].live_weight == 0)
+            remove_member(c, i); /* it never served: nothing to hand off */
+        else
+            c->members[i].weight = 0;
+        c->transition++;
+        break;
+    case PAXOS_CHANGE_READY:
+        c->members[i].ready = ch->transition;
+        break;
+    default:
+        apply_remove(c, i);
     }
-    memmove(&c->members[i], &c->members[i + 1],
-            sizeof(c->members[0]) * (c->nmembers - (uint32_t)i - 1));
-    c->nmembers--;
-    memset(&c->members[c->nmembers], 0, sizeof(c->members[0]));
+    maybe_switch(c);
     return 1;
 }
 
@@ -270,13 +443,17 @@ int paxos_config_add(paxos_config_t *c, uint64_t incarnation, const char *client
         c->next_id = 1;
     if (paxos_change_check(&ch) != 0 || paxos_config_apply(c, &ch) != 1)
         return -EINVAL;
+    /* A founder serves at once: a genesis is never in transition. */
+    c->members[c->nmembers - 1].live_weight = weight;
+    c->transition = 0;
     return 0;
 }
 
 static int member_equal(const paxos_member_t *a, const paxos_member_t *b)
 {
     return a->id == b->id && a->incarnation == b->incarnation && a->weight == b->weight &&
-           a->state == b->state && strncmp(a->client_addr, b->client_addr, PAXOS_ADDR_MAX) == 0 &&
+           a->live_weight == b->live_weight && a->ready == b->ready && a->state == b->state &&
+           strncmp(a->client_addr, b->client_addr, PAXOS_ADDR_MAX) == 0 &&
            strncmp(a->bus_addr, b->bus_addr, PAXOS_ADDR_MAX) == 0;
 }
 
@@ -286,10 +463,17 @@ int paxos_config_equal(const paxos_config_t *a, const paxos_config_t *b)
 
     if (a->epoch != b->epoch || a->next_id != b->next_id || a->replicas != b->replicas ||
         a->nrecent != b->nrecent || a->nmembers != b->nmembers || a->nrecent > PAXOS_MAX_RECENT ||
-        a->nmembers > PAXOS_MAX_MEMBERS)
+        a->nmembers > PAXOS_MAX_MEMBERS || a->transition != b->transition ||
+        a->nretired != b->nretired || a->nretired > PAXOS_MAX_RETIRED)
         return 0;
     for (i = 0; i < a->nrecent; i++) {
         if (a->recent[i] != b->recent[i])
+            return 0;
+    }
+    for (i = 0; i < a->nretired; i++) {
+        if (a->retired[i].id != b->retired[i].id ||
+            a->retired[i].incarnation != b->retired[i].incarnation ||
+            a->retired[i].live_weight != b->retired[i].live_weight)
             return 0;
     }
     for (i = 0; i < a->nmembers; i++) {
@@ -331,12 +515,20 @@ uint64_t paxos_config_hash(const paxos_config_t *c)
     h = fnv64(h, c->replicas);
     for (i = 0; i < c->nrecent && i < PAXOS_MAX_RECENT; i++)
         h = fnv64(h, c->recent[i]);
+    h = fnv64(h, c->transition);
+    for (i = 0; i < c->nretired && i < PAXOS_MAX_RETIRED; i++) {
+        h = fnv64(h, c->retired[i].id);
+        h = fnv64(h, c->retired[i].incarnation);
+        h = fnv64(h, c->retired[i].live_weight);
+    }
     for (i = 0; i < c->nmembers && i < PAXOS_MAX_MEMBERS; i++) {
         const paxos_member_t *m = &c->members[i];
 
         h = fnv64(h, m->id);
         h = fnv64(h, m->incarnation);
         h = fnv64(h, ((uint64_t)m->weight << 8) | m->state);
+        h = fnv64(h, m->live_weight);
+        h = fnv64(h, m->ready);
         h = fnv(h, m->client_addr, strnlen(m->client_addr, PAXOS_ADDR_MAX));
         h = fnv64(h, 0);
         h = fnv(h, m->bus_addr, strnlen(m->bus_addr, PAXOS_ADDR_MAX));

@@ -678,7 +678,8 @@ static void on_chosen(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
         ask_catchup(node, now, in);
 }
 
-/* Returns 1 if 'ch' is new here (a repeat only updates the weight). */
+/* Returns 1 if 'ch' is new here (a repeat only updates the weight, or the
+ * transition of a READY: the latest one wins). */
 static int add_pending(paxos_node_t *node, const paxos_change_t *ch)
 {
     size_t i;
@@ -688,6 +689,7 @@ static int add_pending(paxos_node_t *node, const paxos_change_t *ch)
 
         if (p->kind == ch->kind && p->id == ch->id && p->incarnation == ch->incarnation) {
             p->weight = ch->weight; /* the latest weight wins */
+            p->transition = ch->transition;
             return 0;
         }
     }

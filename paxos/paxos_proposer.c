@@ -121,13 +121,16 @@ static uint32_t live_in(const paxos_config_t *ce, uint64_t mask, const paxos_con
  * none of them changes anything. A failure removal is left for later when the
  * members that just promised would no longer be a majority of the result:
  * a configuration is born with a quorum known to be alive, so a batch of
- * removals cannot leave the chain with a dead majority. */
+ * removals cannot leave the chain with a dead majority. A switch (the
+ * change that ends a transition) ends its batch: the rest waits for the
+ * next instance, so a configuration that switches is the new placement
+ * whole, which the simulator checks. */
 static int build_value(paxos_node_t *node, paxos_config_t *v)
 {
     const paxos_config_t *ce = &node->st.chosen;
     uint64_t mask = node->prop.promises;
     size_t i;
-    int changed = 0;
+    int changed = 0, was;
 
     paxos__config_copy(v, ce);
     v->epoch++;
@@ -149,7 +152,10 @@ static int build_value(paxos_node_t *node, paxos_config_t *v)
             if (paxos_config_find(v, ch->id) >= 0 && live * 2 <= v->nmembers - 1)
                 continue;
         }
+        was = paxos_config_in_transition(v);
         changed |= paxos_config_apply(v, ch);
+        if (was && !paxos_config_in_transition(v))
+            break;
     }
     return changed;
 }

@@ -67,10 +67,12 @@ typedef struct slot_s {
     uint64_t restart_at; /* 0: stays down */
     uint64_t up_since;   /* start of the current run */
     int leaving;
-    int departing;               /* left (removed) and still up until its successors know */
-    member_fd_t *fd;             /* created on start, destroyed on crash */
-    uint64_t fd_epoch, fd_id;    /* what it was last installed with */
-    unsigned refused[MAX_SLOTS]; /* consecutive refusals from each slot's port */
+    int departing;                     /* left (removed) and still up until its successors know */
+    uint64_t fill_id, fill_transition; /* the fill being modelled (ready_event) */
+    uint64_t fill_at;                  /* when it is done */
+    member_fd_t *fd;                   /* created on start, destroyed on crash */
+    uint64_t fd_epoch, fd_id;          /* what it was last installed with */
+    unsigned refused[MAX_SLOTS];       /* consecutive refusals from each slot's port */
     /* invariant memory for the identity on this slot */
     uint64_t max_epoch; /* highest epoch installed by this identity */
     uint64_t mem_epoch; /* promised as last seen in memory, for mem_epoch */
@@ -1234,6 +1236,65 @@ static void fd_event(sim_t *s)
     }
 }
 
+/* ---- slot hand-off: the data plane's fill, modelled ---- */
+
+/* splitmix64 of 'v': the fill times' own randomness. */
+static uint64_t mix(uint64_t v)
+{
+    v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
+    return v ^ (v >> 31);
+}
+
+/* A running member whose installed configuration is in transition, and
+ * that has a target weight, fills its incoming slots and then reports
+ * READY for that transition, every tick until a configuration shows it
+ * (the request is forwarded again each time, so a lost one is not lost
+ * for good). The fill takes 0..700 ms from when the member first saw the
+ * transition, drawn from (seed, slot, id, transition) and not from the
+ * PRNG, so the run's other random choices stay as they were. */
+static void ready_event(sim_t *s)
+{
+    int i;
+
+    for (i = 0; i < s->nslots && s->violation == NULL; i++) {
+        slot_t *sl = &s->slot[i];
+        const paxos_config_t *c;
+        const paxos_member_t *m;
+        paxos_change_t ch;
+        paxos_effects_t eff;
+        uint64_t id;
+        int k;
+
+        if (!sl->up || sl->node == NULL || (id = paxos_node_id(sl->node)) == 0)
+            continue;
+        c = &paxos_node_state(sl->node)->chosen;
+        k = paxos_config_find(c, id);
+        if (k < 0 || !paxos_config_in_transition(c))
+            continue;
+        m = &c->members[k];
+        if (m->weight == 0 || m->ready == c->transition)
+            continue;
+        if (sl->fill_id != id || sl->fill_transition != c->transition) {
+            sl->fill_id = id;
+            sl->fill_transition = c->transition;
+            sl->fill_at =
+                s->now + FD_INTERVAL_MS *
+                             (mix(s->seed ^ mix((uint64_t)i << 56 ^ id) ^ mix(c->transition)) % 8);
+        }
+        if (s->now < sl->fill_at)
+            continue;
+        memset(&ch, 0, sizeof(ch));
+        ch.kind = PAXOS_CHANGE_READY;
+        ch.id = id;
+        ch.incarnation = m->incarnation;
+        ch.transition = c->transition;
+        vlog(s, "slot %d (id %" PRIu64 ") filled: READY %" PRIu64, i, id, c->transition);
+        if (paxos_node_request(sl->node, s->now, &ch, &eff) == 0)
+            handle_effects(s, i, &eff);
+    }
+}
+
 /* ---- the run ---- */
 
 static void deliver(sim_t *s, size_t k)
@@ -1318,6 +1379,7 @@ static int step(sim_t *s)
         s->next_fd = s->now + FD_INTERVAL_MS;
         depart(s);
         fd_event(s);
+        ready_event(s);
         break;
     case 5:
         s->next_fault = s->now + 50 + rnd_below(s, 400);
@@ -1349,6 +1411,10 @@ static int converged(sim_t *s, char *why, size_t cap)
         if (paxos_node_epoch(sl->node) != s->max_chosen) {
             snprintf(why, cap, "slot %d at epoch %" PRIu64 " of %" PRIu64, i,
                      paxos_node_epoch(sl->node), s->max_chosen);
+            return 0;
+        }
+        if (paxos_config_in_transition(c)) {
+            snprintf(why, cap, "epoch %" PRIu64 " in transition %" PRIu64, c->epoch, c->transition);
             return 0;
         }
         if (paxos_config_find(c, paxos_node_id(sl->node)) < 0) {

@@ -105,7 +105,7 @@ static void test_every_message_type_round_trips(void **state)
 static void test_prepare_matches_golden_bytes(void **state)
 {
     static const uint8_t golden[] = {
-        'P', 'M', 1,   1,               /* magic, version, PREPARE */
+        'P', 'M', 2,   1,               /* magic, version, PREPARE */
         7,   0,   0,   0,   0, 0, 0, 0, /* epoch 7 */
         2,   0,   0,   0,   0, 0, 0, 0, /* from 2 */
         3,   0,   0,   0,   0, 0, 0, 0, /* to 3 */
@@ -126,16 +126,20 @@ static void test_prepare_matches_golden_bytes(void **state)
 static void test_config_matches_golden_bytes(void **state)
 {
     static const uint8_t golden[] = {
-        'P', 'C', 1,                             /* magic, version */
+        'P', 'C', 2,                             /* magic, version */
         1,   0,   0,   0,   0, 0,   0,   0,      /* epoch 1 */
         2,   0,   0,   0,   0, 0,   0,   0,      /* next_id 2 */
         1,   0,   0,   0,                        /* replicas 1 */
         1,   5,   0,   0,   0, 0,   0,   0,   0, /* one recent token: 5 */
+        0,   0,   0,   0,   0, 0,   0,   0,      /* transition 0 */
+        0,                                       /* no retired member */
         1,                                       /* one member */
         1,   0,   0,   0,   0, 0,   0,   0,      /* id 1 */
         5,   0,   0,   0,   0, 0,   0,   0,      /* incarnation 5 */
         3,   'a', ':', '1', 3, 'b', ':', '2',    /* client, bus */
         0,   1,   0,   0,                        /* weight 256 */
+        0,   1,   0,   0,                        /* live weight 256 */
+        0,   0,   0,   0,   0, 0,   0,   0,      /* ready 0 */
         1,                                       /* ACTIVE */
     };
     fix_t *f = *state;
@@ -148,6 +152,94 @@ static void test_config_matches_golden_bytes(void **state)
     n = paxos_config_encode(&f->cfg, f->buf, sizeof(f->buf));
     assert_int_equal(n, sizeof(golden));
     assert_memory_equal(f->buf, golden, sizeof(golden));
+}
+
+/* A configuration in transition: member 1 (weight 256) failed while member 2
+ * joined (weight 2, not serving yet) and reported READY for transition 2. */
+static void test_config_in_transition_matches_golden_bytes(void **state)
+{
+    static const uint8_t golden[] = {
+        'P', 'C', 2,                             /* magic, version */
+        2,   0,   0,   0,   0, 0,   0,   0,      /* epoch 2 */
+        3,   0,   0,   0,   0, 0,   0,   0,      /* next_id 3 */
+        1,   0,   0,   0,                        /* replicas 1 */
+        2,   5,   0,   0,   0, 0,   0,   0,   0, /* recent tokens: 5, */
+        6,   0,   0,   0,   0, 0,   0,   0,      /* 6 */
+        2,   0,   0,   0,   0, 0,   0,   0,      /* transition 2 */
+        1,                                       /* one retired member */
+        1,   0,   0,   0,   0, 0,   0,   0,      /* id 1 */
+        5,   0,   0,   0,   0, 0,   0,   0,      /* incarnation 5 */
+        0,   1,   0,   0,                        /* live weight 256 */
+        1,                                       /* one member */
+        2,   0,   0,   0,   0, 0,   0,   0,      /* id 2 */
+        6,   0,   0,   0,   0, 0,   0,   0,      /* incarnation 6 */
+        3,   'c', ':', '3', 3, 'd', ':', '4',    /* client, bus */
+        2,   0,   0,   0,                        /* weight 2 */
+        0,   0,   0,   0,                        /* live weight 0 */
+        2,   0,   0,   0,   0, 0,   0,   0,   1, /* ready 2, ACTIVE */
+    };
+    fix_t *f = *state;
+    paxos_change_t ch;
+    int n;
+
+    memset(&f->cfg, 0, sizeof(f->cfg));
+    f->cfg.epoch = 1;
+    f->cfg.replicas = 1;
+    assert_int_equal(paxos_config_add(&f->cfg, 5, "a:1", "b:2", 256), 0);
+    f->cfg.epoch = 2;
+    memset(&ch, 0, sizeof(ch));
+    ch.kind = PAXOS_CHANGE_JOIN;
+    ch.incarnation = 6;
+    ch.weight = 2;
+    strcpy(ch.client_addr, "c:3");
+    strcpy(ch.bus_addr, "d:4");
+    assert_int_equal(paxos_config_apply(&f->cfg, &ch), 1);
+    memset(&ch, 0, sizeof(ch));
+    ch.kind = PAXOS_CHANGE_REMOVE;
+    ch.id = 1;
+    ch.incarnation = 5;
+    assert_int_equal(paxos_config_apply(&f->cfg, &ch), 1);
+    /* Set by hand: applied, READY(2) would end the transition (the switch). */
+    f->cfg.members[0].ready = 2;
+    n = paxos_config_encode(&f->cfg, f->buf, sizeof(f->buf));
+    assert_int_equal(n, sizeof(golden));
+    assert_memory_equal(f->buf, golden, sizeof(golden));
+    assert_int_equal(paxos_config_decode(f->buf, (size_t)n, &f->cfg2), 0);
+    assert_true(paxos_config_equal(&f->cfg, &f->cfg2));
+}
+
+static void test_ready_request_matches_golden_bytes(void **state)
+{
+    static const uint8_t golden[] = {
+        'P', 'M', 2,   8,               /* magic, version, REQUEST */
+        7,   0,   0,   0,   0, 0, 0, 0, /* epoch 7 */
+        2,   0,   0,   0,   0, 0, 0, 0, /* from 2 */
+        3,   0,   0,   0,   0, 0, 0, 0, /* to 3 */
+        3,   '1', ':', '2',             /* from_addr */
+        5,                              /* READY */
+        2,   0,   0,   0,   0, 0, 0, 0, /* id 2 */
+        102, 0,   0,   0,   0, 0, 0, 0, /* incarnation 102 */
+        0,   0,   0,   0,               /* weight */
+        0,   0,                         /* client, bus */
+        9,   0,   0,   0,   0, 0, 0, 0, /* transition 9 */
+    };
+    fix_t *f = *state;
+    int n;
+
+    msg_of(f, PAXOS_MSG_REQUEST);
+    strcpy(f->msg.from_addr, "1:2");
+    memset(&f->msg.change, 0, sizeof(f->msg.change));
+    f->msg.change.kind = PAXOS_CHANGE_READY;
+    f->msg.change.id = 2;
+    f->msg.change.incarnation = 102;
+    f->msg.change.transition = 9;
+    n = paxos_msg_encode(&f->msg, f->buf, sizeof(f->buf));
+    assert_int_equal(n, sizeof(golden));
+    assert_memory_equal(f->buf, golden, sizeof(golden));
+    assert_int_equal(paxos_msg_decode(f->buf, (size_t)n, &f->msg2), 0);
+    assert_int_equal(f->msg2.change.transition, 9);
+    f->buf[n - 8] = 0; /* READY without a transition */
+    assert_int_equal(paxos_msg_decode(f->buf, (size_t)n, &f->msg2), RC_EPROTO);
 }
 
 static void test_every_truncation_is_rejected(void **state)
@@ -176,7 +268,7 @@ static void test_absurd_member_count_is_rejected(void **state)
 {
     fix_t *f = *state;
     int n = paxos_config_encode(&f->cfg, f->buf, sizeof(f->buf));
-    size_t at = 3 + 8 + 8 + 4 + 1 + 8 * f->cfg.nrecent; /* nmembers byte */
+    size_t at = 3 + 8 + 8 + 4 + 1 + 8 * f->cfg.nrecent + 8 + 1; /* nmembers byte */
 
     assert_int_equal(f->buf[at], 3);
     f->buf[at] = 200;
@@ -192,9 +284,11 @@ static void test_bad_header_and_type_are_rejected(void **state)
 
     msg_of(f, PAXOS_MSG_PREPARE);
     n = paxos_msg_encode(&f->msg, f->buf, sizeof(f->buf));
-    f->buf[2] = 2; /* unknown version */
+    f->buf[2] = 3; /* unknown version */
     assert_int_equal(paxos_msg_decode(f->buf, (size_t)n, &f->msg2), RC_EPROTO);
-    f->buf[2] = 1;
+    f->buf[2] = 1; /* version 1 (no transitions) is refused too */
+    assert_int_equal(paxos_msg_decode(f->buf, (size_t)n, &f->msg2), RC_EPROTO);
+    f->buf[2] = 2;
     f->buf[3] = 42; /* unknown type */
     assert_int_equal(paxos_msg_decode(f->buf, (size_t)n, &f->msg2), RC_EPROTO);
     f->buf[3] = PAXOS_MSG_PREPARE;
@@ -210,6 +304,7 @@ static void test_unsorted_or_zero_ids_are_rejected(void **state)
     assert_int_equal(paxos_config_encode(&f->cfg, f->buf, sizeof(f->buf)), -EINVAL);
     test_genesis(&f->cfg, 3);
     f->cfg.members[0].weight = 0;
+    f->cfg.members[0].live_weight = 0; /* neither serving nor receiving */
     assert_int_equal(paxos_config_encode(&f->cfg, f->buf, sizeof(f->buf)), -EINVAL);
 }
 
@@ -239,6 +334,28 @@ static void test_full_config_fits_encoded_max(void **state)
     assert_true(n > 0 && n <= PAXOS_ENCODED_MAX);
     assert_int_equal(paxos_msg_decode(f->buf, (size_t)n, &f->msg2), 0);
     assert_int_equal(f->msg2.value.nmembers, PAXOS_MAX_MEMBERS);
+    /* The largest state: two full configurations with every retired slot
+     * used. */
+    f->cfg.next_id = 200;
+    f->cfg.transition = 3;
+    f->cfg.nretired = PAXOS_MAX_RETIRED;
+    for (i = 0; i < PAXOS_MAX_RETIRED; i++) {
+        f->cfg.retired[i].id = 100 + (uint64_t)i;
+        f->cfg.retired[i].incarnation = UINT64_MAX;
+        f->cfg.retired[i].live_weight = 100;
+    }
+    for (i = 0; i < PAXOS_MAX_MEMBERS; i++)
+        f->cfg.members[i].ready = UINT64_MAX - 1;
+    f->cfg.transition = UINT64_MAX;
+    f->st.id = UINT64_MAX;
+    f->st.incarnation = UINT64_MAX;
+    f->st.accepted.round = 1;
+    f->st.accepted_value = f->cfg;
+    f->st.chosen = f->cfg;
+    n = paxos_state_encode(&f->st, f->buf, sizeof(f->buf));
+    assert_true(n > 0 && n <= PAXOS_ENCODED_MAX);
+    assert_int_equal(paxos_state_decode(f->buf, (size_t)n, &f->st2), 0);
+    assert_true(paxos_config_equal(&f->st.chosen, &f->st2.chosen));
 }
 
 static void test_state_round_trips(void **state)
@@ -273,6 +390,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_message_type_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prepare_matches_golden_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_matches_golden_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_in_transition_matches_golden_bytes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ready_request_matches_golden_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_truncation_is_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trailing_byte_is_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_absurd_member_count_is_rejected, setup, teardown),

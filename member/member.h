@@ -16,6 +16,8 @@
 enum member_limits_e {
     MEMBER_NAME_LEN = 40,                    /* a member's name: 40 hex characters */
     MEMBER_MAX_SUSPECTS = PAXOS_MAX_MEMBERS, /* ids in one suspicion list */
+    /* ring members of one placement: the serving one has the retired too */
+    MEMBER_RING_MAX = PAXOS_MAX_MEMBERS + PAXOS_MAX_RETIRED,
 };
 
 /* ---- failure detector ----------------------------------------------------
@@ -125,20 +127,24 @@ int64_t member_fd_last_ping(const member_fd_t *fd, uint32_t idx);
 /* ---- configuration -> ring -----------------------------------------------
  *
  * The slot table is a pure function of the chosen configuration: every
- * node must map it to the same ring_build() input. Each member becomes the
- * ring member named member_ring_name(id, incarnation) with its weight; R is
- * the configuration's replicas; ε and points are ring's defaults; the epoch
- * is the configuration's. tests/unit/member_ring_test.c pins the digest of
- * the table of a fixed configuration: a change here remaps live keys. */
+ * node must map it to the same ring_build() input. A configuration holds
+ * two placements (paxos.h): the target one, where each member with a
+ * weight becomes the ring member named member_ring_name(id, incarnation)
+ * with that weight, and the serving one, by live weight, the retired
+ * (failed while serving) members included. Out of transition they are the
+ * same. R is the configuration's replicas; ε and points are ring's
+ * defaults; the epoch is the configuration's.
+ * tests/unit/member_ring_test.c pins the digest of the table of a fixed
+ * configuration: a change here remaps live keys. */
 
-/* The ring_build() input of one configuration. 'members[i].id' points into
+/* The ring_build() input of one placement. 'members[i].id' points into
  * 'names[i]': use the struct where it was filled, do not copy it. */
 typedef struct member_ring_input_s {
     uint64_t epoch;
     size_t nmembers;
-    ring_member_t members[PAXOS_MAX_MEMBERS]; /* in the configuration's (id) order */
+    ring_member_t members[MEMBER_RING_MAX]; /* in id order */
     ring_config_t config;
-    char names[PAXOS_MAX_MEMBERS][MEMBER_NAME_LEN + 1];
+    char names[MEMBER_RING_MAX][MEMBER_NAME_LEN + 1];
 } member_ring_input_t;
 
 /* Writes the name of member ('id', 'incarnation') into 'out': its
@@ -146,14 +152,53 @@ typedef struct member_ring_input_s {
  * form). It is also the member's id on the ring. */
 void member_ring_name(uint64_t id, uint64_t incarnation, char out[MEMBER_NAME_LEN + 1]);
 
-/* Fills '*out' with the ring_build() input of configuration 'c'. Returns 0,
- * or -EINVAL when 'c' is not a well-formed configuration within the limits
- * paxos/ enforces (paxos_config_check()). */
+/* Fills '*out' with the ring_build() input of the TARGET placement of
+ * configuration 'c': its members with a weight (> 0), by weight. Out of
+ * transition, that is the whole configuration. Returns 0, or -EINVAL when
+ * 'c' is not a well-formed configuration within the limits paxos/ enforces
+ * (paxos_config_check()). */
 int member_ring_input(const paxos_config_t *c, member_ring_input_t *out);
 
-/* Builds the slot table of configuration 'c' into '*out' (free with
+/* Fills '*out' with the ring_build() input of the SERVING placement of
+ * 'c': its members with a live weight (> 0) and its retired members, by
+ * live weight, in id order; if there are none (every serving member failed
+ * and was dropped from 'retired'), the target input. Returns 0 or -EINVAL
+ * as member_ring_input(). */
+int member_ring_input_serving(const paxos_config_t *c, member_ring_input_t *out);
+
+/* Builds the target slot table of configuration 'c' into '*out' (free with
  * ring_destroy()). Returns 0, -EINVAL as member_ring_input(), or what
  * ring_build() returns (-ENOMEM). */
 int member_ring_build(const paxos_config_t *c, ring_t **out);
+
+/* Builds both tables of 'c' into '*serving' and '*target'. Out of
+ * transition it builds one and stores it in both (*serving == *target).
+ * Free with member_ring_free2(). Returns 0 or what member_ring_build()
+ * returns (both left NULL). */
+int member_ring_build2(const paxos_config_t *c, ring_t **serving, ring_t **target);
+/* Frees what member_ring_build2() built. NULLs are no-ops. */
+void member_ring_free2(ring_t *serving, ring_t *target);
+
+/* The hand-off of configuration 'c': per slot, who serves it now and who
+ * will after the switch. A slot moves (a fill from serve[s] to target[s])
+ * when they differ. */
+typedef struct member_handoff_s {
+    uint64_t epoch;
+    int in_transition;
+    int16_t
+        serve[RING_SLOTS]; /* member index (into c->members) that serves the slot now, -1 none */
+    int16_t target[RING_SLOTS]; /* member index that will serve it after the switch */
+    uint16_t nserve[PAXOS_MAX_MEMBERS], ntarget[PAXOS_MAX_MEMBERS]; /* slot counts per member */
+} member_handoff_t;
+
+/* Fills '*out' with the hand-off of 'c', given its tables 'serving' and
+ * 'target' (member_ring_build2()). serve[s]: the serving table's primary
+ * of s if it is a member of 'c' (a leaver included); if it is a retired
+ * member (failed), the target primary (no one can fill from a dead node:
+ * the slot starts empty there). target[s]: the target table's primary.
+ * Returns 0, or -EINVAL when 'c' is malformed or a table does not belong
+ * to it (a target primary that is not a member, another epoch). */
+int member_handoff_build(const paxos_config_t *c, const ring_t *serving, const ring_t *target,
+                         member_handoff_t *out);
 
 #endif /* RC_MEMBER_MEMBER_H */

@@ -2,3 +2,4 @@
 # (golden digest, paxos/ring limits). Links rc_member only (and what it needs).
 rc_unit_test(member_fd_test SOURCES unit/member_fd_test.c LIBS rc_member)
 rc_unit_test(member_ring_test SOURCES unit/member_ring_test.c LIBS rc_member)
+rc_unit_test(member_handoff_test SOURCES unit/member_handoff_test.c LIBS rc_member)

@@ -23,6 +23,7 @@ static void add(paxos_config_t *c, uint64_t id, uint64_t incarnation, uint32_t w
     m->id = id;
     m->incarnation = incarnation;
     m->weight = weight;
+    m->live_weight = weight; /* serving: out of transition */
     m->state = PAXOS_MEMBER_ACTIVE;
     snprintf(m->client_addr, sizeof(m->client_addr), "10.1.0.%u:7001", (unsigned)id);
     snprintf(m->bus_addr, sizeof(m->bus_addr), "10.1.0.%u:17001", (unsigned)id);

@@ -1822,7 +1822,7 @@ int main(int argc, char **argv)
     double secs;
 
 #ifdef __GLIBC__
-    /* Nodes come and go thousands of times a second, each with 633 KB of
+    /* Nodes come and go thousands of times a second, each with 724 KB of
      * history: keep that memory in the heap for the next one instead of
      * mapping fresh pages (a page fault per configuration kept). */
     mallopt(M_MMAP_THRESHOLD, 32 << 20);

@@ -189,15 +189,20 @@ typedef struct member_handoff_s {
         serve[RING_SLOTS]; /* member index (into c->members) that serves the slot now, -1 none */
     int16_t target[RING_SLOTS]; /* member index that will serve it after the switch */
     uint16_t nserve[PAXOS_MAX_MEMBERS], ntarget[PAXOS_MAX_MEMBERS]; /* slot counts per member */
+    uint8_t fresh[RING_SLOTS]; /* 1: every copy of the slot in the serving table failed: it
+                                  starts empty at serve[s] = target[s] */
 } member_handoff_t;
 
 /* Fills '*out' with the hand-off of 'c', given its tables 'serving' and
  * 'target' (member_ring_build2()). serve[s]: the serving table's primary
  * of s if it is a member of 'c' (a leaver included); if it is a retired
- * member (failed), the target primary (no one can fill from a dead node:
- * the slot starts empty there). target[s]: the target table's primary.
- * Returns 0, or -EINVAL when 'c' is malformed or a table does not belong
- * to it (a target primary that is not a member, another epoch). */
+ * member (failed), the first of the slot's other copies in the serving
+ * table that is a member (it holds the data, and it stays the same until
+ * the switch whatever the target does); if every copy failed, the target
+ * primary (no one can fill from a dead node: the slot starts empty there,
+ * 'fresh'). target[s]: the target table's primary. Returns 0, or -EINVAL
+ * when 'c' is malformed or a table does not belong to it (a target
+ * primary that is not a member, another epoch). */
 int member_handoff_build(const paxos_config_t *c, const ring_t *serving, const ring_t *target,
                          member_handoff_t *out);
 

@@ -178,15 +178,21 @@ int member_handoff_build(const paxos_config_t *c, const ring_t *serving, const r
     out->epoch = c->epoch;
     out->in_transition = paxos_config_in_transition(c);
     for (s = 0; s < RING_SLOTS; s++) {
-        int16_t t = tidx[ring_slot_primary(target, (uint16_t)s)];
-        int16_t v = sidx[ring_slot_primary(serving, (uint16_t)s)];
+        const uint16_t *copies = ring_slot_replicas(serving, (uint16_t)s);
+        int16_t t = tidx[ring_slot_primary(target, (uint16_t)s)], v = -1;
+        unsigned k;
 
         if (t < 0) {
             memset(out, 0, sizeof(*out));
             return -EINVAL; /* every target member is a member */
         }
+        /* The primary, else the first copy on a live member (failed ones
+         * are retired, not members). */
+        for (k = 0; k < ring_copies(serving) && v < 0; k++)
+            v = sidx[copies[k]];
         out->target[s] = t;
-        out->serve[s] = v >= 0 ? v : t; /* failed: the slot starts empty at its target */
+        out->serve[s] = v >= 0 ? v : t;
+        out->fresh[s] = v < 0;
         out->ntarget[t]++;
         out->nserve[out->serve[s]]++;
     }

@@ -377,7 +377,7 @@ static void apply_remove(paxos_config_t *c, int i)
  * incoming slots, the target placement becomes the serving one. */
 static void maybe_switch(paxos_config_t *c)
 {
-    uint32_t i;
+    uint32_t i, n;
 
     if (!paxos_config_in_transition(c))
         return;
@@ -385,12 +385,16 @@ static void maybe_switch(paxos_config_t *c)
         if (c->members[i].weight > 0 && c->members[i].ready != c->transition)
             return;
     }
-    for (i = 0; i < c->nmembers; i++) {
+    for (i = n = 0; i < c->nmembers; i++) {
         if (c->members[i].weight == 0)
-            remove_member(c, (int)i--); /* a leaver: it learns eff.removed */
-        else
-            c->members[i].live_weight = c->members[i].weight;
+            continue; /* a leaver: gone, it learns eff.removed */
+        if (n != i)
+            c->members[n] = c->members[i];
+        c->members[n].live_weight = c->members[n].weight;
+        n++;
     }
+    memset(&c->members[n], 0, sizeof(c->members[0]) * (c->nmembers - n));
+    c->nmembers = n;
     memset(c->retired, 0, sizeof(c->retired[0]) * c->nretired);
     c->nretired = 0;
 }

@@ -66,7 +66,7 @@ paxos_node_t *paxos_node_create(const paxos_params_t *params, const paxos_state_
 
     node->p = *params;
     node->rng = params->seed ^ (params->incarnation * 0x2545f4914f6cdd1dULL);
-    /* 633 KB, not zeroed: hist_epoch tells which slots hold what, so a
+    /* 724 KB, not zeroed: hist_epoch tells which slots hold what, so a
      * start touches only the pages it fills. */
     node->hist = rc_xmalloc(PAXOS_HISTORY * sizeof(*node->hist));
     node->st.incarnation = params->incarnation;

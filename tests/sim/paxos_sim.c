@@ -126,6 +126,7 @@ typedef struct sim_s {
     size_t nballots, capballots;
     pair_t *removed;
     size_t nremoved, capremoved;
+    member_handoff_t **handoff; /* by epoch, --ring-check only (nchosen_cap entries) */
     uint64_t tokens;
     const char *violation;
     char why[512];
@@ -287,6 +288,126 @@ static int same_config(const paxos_config_t *a, const paxos_config_t *b)
     return memcmp(a, b, used) == 0 || paxos_config_equal(a, b);
 }
 
+/* ---- slot hand-off invariants ---- */
+
+/* Builds and keeps the hand-off map of chosen configuration 'c'. */
+static int handoff_build(sim_t *s, const paxos_config_t *c)
+{
+    ring_t *serving, *target;
+    int err = member_ring_build2(c, &serving, &target);
+
+    if (err != 0)
+        return err;
+    s->handoff[c->epoch] = malloc(sizeof(member_handoff_t));
+    err = member_handoff_build(c, serving, target, s->handoff[c->epoch]);
+    member_ring_free2(serving, target);
+    return err;
+}
+
+static int retired_has(const paxos_config_t *c, uint64_t id, uint64_t inc)
+{
+    uint32_t i;
+
+    for (i = 0; i < c->nretired; i++) {
+        if (c->retired[i].id == id && c->retired[i].incarnation == inc)
+            return 1;
+    }
+    return 0;
+}
+
+static const paxos_member_t *member_in(const paxos_config_t *c, uint64_t id, uint64_t inc)
+{
+    int j = paxos_config_find(c, id);
+
+    return j >= 0 && c->members[j].incarnation == inc ? &c->members[j] : NULL;
+}
+
+/* Under --ring-check: a slot changes server from a live member X (still a
+ * member of 'b') to another only at a switch, and then to its target in
+ * 'a', which reported READY for the transition: no slot changes server
+ * between live members without a reported fill. A 'fresh' slot (every
+ * copy failed: it started empty at its target) is not held by anyone: it
+ * follows the target until the switch. */
+static void check_slot_servers(sim_t *s, const paxos_config_t *a, const paxos_config_t *b, int sw)
+{
+    const member_handoff_t *ha = s->handoff[a->epoch], *hb = s->handoff[b->epoch];
+    uint32_t slot;
+
+    if (ha == NULL || hb == NULL)
+        return;
+    for (slot = 0; slot < RING_SLOTS && s->violation == NULL; slot++) {
+        const paxos_member_t *x = &a->members[ha->serve[slot]];
+        const paxos_member_t *y = &b->members[hb->serve[slot]];
+        const paxos_member_t *t = &a->members[ha->target[slot]];
+
+        if (x->id == y->id || member_in(b, x->id, x->incarnation) == NULL || ha->fresh[slot])
+            continue; /* no move, or from a failed member, or from an empty slot */
+        if (!sw || y->id != t->id || y->ready != b->transition)
+            fail(s, "slot changed server without a fill",
+                 "slot %u: %" PRIu64 " -> %" PRIu64 " (target %" PRIu64 ", ready %" PRIu64
+                 ") from epoch %" PRIu64 " (transition %" PRIu64 ") to %" PRIu64
+                 " (transition %" PRIu64 ")%s",
+                 slot, x->id, y->id, t->id, y->ready, a->epoch, a->transition, b->epoch,
+                 b->transition, sw ? " at a switch" : "");
+    }
+}
+
+/* Hand-off invariants between consecutive chosen configurations a = C_e
+ * and b = C_{e+1} (either may be NULL: checked when both are known). A
+ * switch is the step from in transition to out of it that keeps the
+ * transition number (only READYs, which keep it, can end a transition
+ * without starting another; paxos ends a batch at a switch). */
+static void check_handoff(sim_t *s, const paxos_config_t *a, const paxos_config_t *b)
+{
+    uint32_t i;
+    int sw;
+
+    if (a == NULL || b == NULL || s->violation != NULL)
+        return;
+    sw = paxos_config_in_transition(a) && !paxos_config_in_transition(b) &&
+         a->transition == b->transition;
+    if (b->transition < a->transition)
+        fail(s, "transition went back", "epoch %" PRIu64 ": %" PRIu64 " -> %" PRIu64, b->epoch,
+             a->transition, b->transition);
+    for (i = 0; sw && i < b->nmembers; i++) {
+        if (b->members[i].ready != b->transition)
+            fail(s, "switch without a READY",
+                 "epoch %" PRIu64 " member %" PRIu64 " ready %" PRIu64 " transition %" PRIu64,
+                 b->epoch, b->members[i].id, b->members[i].ready, b->transition);
+    }
+    for (i = 0; i < a->nmembers && s->violation == NULL; i++) {
+        const paxos_member_t *m = &a->members[i];
+        const paxos_member_t *n = member_in(b, m->id, m->incarnation);
+
+        if (n != NULL && n->live_weight != m->live_weight && !sw)
+            fail(s, "live weight changed without a switch",
+                 "epoch %" PRIu64 " member %" PRIu64 ": %u -> %u", b->epoch, m->id, m->live_weight,
+                 n->live_weight);
+        if (n == NULL && m->live_weight > 0 && !(sw && m->weight == 0) &&
+            !retired_has(b, m->id, m->incarnation))
+            fail(s, "serving member gone without a switch or retirement",
+                 "epoch %" PRIu64 " member %" PRIu64 " weight %u live %u", b->epoch, m->id,
+                 m->weight, m->live_weight);
+    }
+    for (i = 0; i < a->nretired && s->violation == NULL; i++) {
+        if (!sw && b->nretired < PAXOS_MAX_RETIRED &&
+            !retired_has(b, a->retired[i].id, a->retired[i].incarnation))
+            fail(s, "retired member dropped without a switch", "epoch %" PRIu64 " id %" PRIu64,
+                 b->epoch, a->retired[i].id);
+    }
+    for (i = 0; i < b->nretired && s->violation == NULL; i++) {
+        const paxos_retired_t *r = &b->retired[i];
+        const paxos_member_t *m = member_in(a, r->id, r->incarnation);
+
+        if (!retired_has(a, r->id, r->incarnation) &&
+            (m == NULL || m->live_weight != r->live_weight))
+            fail(s, "retired member that did not serve", "epoch %" PRIu64 " id %" PRIu64, b->epoch,
+                 r->id);
+    }
+    if (s->violation == NULL && (sw || b->nretired < PAXOS_MAX_RETIRED))
+        check_slot_servers(s, a, b, sw);
+}
+
 static void set_chosen(sim_t *s, const paxos_config_t *c)
 {
     const paxos_config_t *prev;
@@ -299,6 +420,8 @@ static void set_chosen(sim_t *s, const paxos_config_t *c)
             cap *= 2;
         s->chosen = realloc(s->chosen, cap * sizeof(*s->chosen));
         memset(s->chosen + s->nchosen_cap, 0, (cap - s->nchosen_cap) * sizeof(*s->chosen));
+        s->handoff = realloc(s->handoff, cap * sizeof(*s->handoff));
+        memset(s->handoff + s->nchosen_cap, 0, (cap - s->nchosen_cap) * sizeof(*s->handoff));
         s->nchosen_cap = cap;
     }
     if (s->chosen[c->epoch] != NULL) {
@@ -309,22 +432,24 @@ static void set_chosen(sim_t *s, const paxos_config_t *c)
     s->chosen[c->epoch] = malloc(sizeof(*c));
     *s->chosen[c->epoch] = *c;
     /* Checked once per epoch, here, where it is first chosen: paxos never
-     * chooses a membership the slot table cannot place (--ring-check). */
+     * chooses a membership the slot table cannot place (--ring-check: both
+     * tables and the hand-off map, then the hand-off invariants). */
     {
         member_ring_input_t *in = malloc(sizeof(*in));
-        ring_t *ring = NULL;
         int err = member_ring_input(c, in);
 
+        if (err == 0)
+            err = member_ring_input_serving(c, in);
         free(in);
-        if (err == 0 && ring_check_all) {
-            err = member_ring_build(c, &ring);
-            ring_destroy(ring);
-        }
+        if (err == 0 && ring_check_all)
+            err = handoff_build(s, c);
         if (err != 0)
             fail(s, "chosen configuration has no ring",
                  "epoch %" PRIu64 " members %u: member_ring_build: %s", c->epoch, c->nmembers,
                  rc_strerror(err));
     }
+    check_handoff(s, chosen_cfg(s, c->epoch - 1), c);
+    check_handoff(s, c, chosen_cfg(s, c->epoch + 1));
     if (c->epoch > s->max_chosen)
         s->max_chosen = c->epoch;
     vlog(s, "CHOSEN epoch %" PRIu64 " members %u", c->epoch, c->nmembers);
@@ -1468,9 +1593,12 @@ static void sim_free(sim_t *s)
     for (k = 0; k < s->nspare; k++)
         free(s->spare[k].bytes);
     free(s->spare);
-    for (k = 0; k < s->nchosen_cap; k++)
+    for (k = 0; k < s->nchosen_cap; k++) {
         free(s->chosen[k]);
+        free(s->handoff[k]);
+    }
     free(s->chosen);
+    free(s->handoff);
     for (k = 0; k < s->nballots; k++)
         free(s->ballots[k].cfg);
     free(s->ballots);
@@ -1694,7 +1822,7 @@ int main(int argc, char **argv)
     double secs;
 
 #ifdef __GLIBC__
-    /* Nodes come and go thousands of times a second, each with 633 KB of
+    /* Nodes come and go thousands of times a second, each with 724 KB of
      * history: keep that memory in the heap for the next one instead of
      * mapping fresh pages (a page fault per configuration kept). */
     mallopt(M_MMAP_THRESHOLD, 32 << 20);

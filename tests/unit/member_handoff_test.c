@@ -291,15 +291,17 @@ static void test_weight_change_moves_the_target_only(void **state)
     assert_int_equal(f->cfg.members[0].live_weight, 30);
 }
 
-/* A serving member fails during a join: it is retired, its slots are
- * served by their targets at once (nothing to fill from), and no slot of a
- * live member changes server. */
-static void test_failure_during_join_retires_without_moving_live_slots(void **state)
+/* A serving member fails during a join: it is retired (its weight stays in
+ * the serving table, so no slot of a live member changes server), and each
+ * of its slots is served by its next copy on a live member (R = 1: it has
+ * the data), or, when no copy is left (R = 0), starts empty at its target
+ * ('fresh'). */
+static void failure_during_join(fix_t *f, uint32_t replicas)
 {
-    fix_t *f = *state;
-    int s;
+    int s, fresh = 0;
 
     genesis(&f->cfg, 4);
+    f->cfg.replicas = replicas;
     apply(&f->cfg, change(PAXOS_CHANGE_JOIN, 0, 105, 10));
     ready(&f->cfg, 1);
     build_map(&f->cfg, &f->before);
@@ -316,18 +318,37 @@ static void test_failure_during_join_retires_without_moving_live_slots(void **st
     for (s = 0; s < RING_SLOTS; s++) {
         int64_t was = id_at(&f->prev, f->before.serve[s]);
 
-        if (was == 2)
+        if (was == 2 && replicas == 0) {
             assert_int_equal(f->map.serve[s], f->map.target[s]);
-        else
+            assert_true(f->map.fresh[s]);
+        } else if (was == 2) {
+            assert_int_not_equal(id_at(&f->cfg, f->map.serve[s]), 2);
+            assert_int_not_equal(id_at(&f->cfg, f->map.serve[s]), 5); /* not the joiner */
+            assert_false(f->map.fresh[s]);
+        } else {
             assert_int_equal(id_at(&f->cfg, f->map.serve[s]), was);
+            assert_false(f->map.fresh[s]);
+        }
+        fresh += f->map.fresh[s];
         assert_int_not_equal(id_at(&f->cfg, f->map.target[s]), 2);
     }
+    assert_int_equal(fresh > 0, replicas == 0);
     ready(&f->cfg, 1);
     ready(&f->cfg, 3);
     ready(&f->cfg, 4);
     ready(&f->cfg, 5);
     assert_false(paxos_config_in_transition(&f->cfg));
     assert_int_equal(f->cfg.nretired, 0);
+}
+
+static void test_failure_during_join_retires_without_moving_live_slots(void **state)
+{
+    failure_during_join(*state, 1);
+}
+
+static void test_failure_of_every_copy_starts_the_slot_empty_at_its_target(void **state)
+{
+    failure_during_join(*state, 0);
 }
 
 /* When only leavers remain (the last target member failed), the leaves
@@ -433,6 +454,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_weight_change_moves_the_target_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_during_join_retires_without_moving_live_slots,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_failure_of_every_copy_starts_the_slot_empty_at_its_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_of_the_last_target_cancels_the_leaves, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_retired_list_is_bounded_and_sorted, setup, teardown),

@@ -115,6 +115,40 @@ static void test_join_past_the_total_weight_is_refused(void **state)
     assert_refused(f, RC_ETOOBIG);
 }
 
+/* JOIN is admitted against the target total: a leaver's weight is free
+ * for a joiner at once. The serving total never passes the limit either:
+ * live weights become the target ones only at the switch. */
+static void test_leaver_weight_is_free_for_a_join_and_serving_stays_bounded(void **state)
+{
+    fix_t *f = *state;
+    paxos_change_t leave, ready;
+    uint32_t total = 3, i;
+    uint64_t token = 900;
+
+    while (total + PAXOS_MAX_WEIGHT <= PAXOS_MAX_TOTAL_WEIGHT) {
+        assert_int_equal(paxos_config_apply(&f->cfg, join(f, token++, PAXOS_MAX_WEIGHT)), 1);
+        total += PAXOS_MAX_WEIGHT;
+    }
+    memset(&ready, 0, sizeof(ready));
+    ready.kind = PAXOS_CHANGE_READY;
+    ready.transition = f->cfg.transition;
+    for (i = 0; i < f->cfg.nmembers; i++) {
+        ready.id = f->cfg.members[i].id;
+        ready.incarnation = f->cfg.members[i].incarnation;
+        assert_int_equal(paxos_config_apply(&f->cfg, &ready), 1);
+    }
+    assert_false(paxos_config_in_transition(&f->cfg));
+    memset(&leave, 0, sizeof(leave));
+    leave.kind = PAXOS_CHANGE_LEAVE;
+    leave.id = f->cfg.members[3].id; /* weight 1000 */
+    leave.incarnation = f->cfg.members[3].incarnation;
+    assert_int_equal(paxos_config_apply(&f->cfg, &leave), 1);
+    assert_int_equal(paxos_config_apply(&f->cfg, join(f, token++, PAXOS_MAX_WEIGHT)), 1);
+    assert_int_equal(paxos_config_check(&f->cfg), 0); /* serving 16003, target 16003 */
+    f->cfg.members[f->cfg.nmembers - 1].live_weight = PAXOS_MAX_WEIGHT; /* serving 17003 */
+    assert_int_equal(paxos_config_check(&f->cfg), -EINVAL);
+}
+
 static void test_join_to_a_full_configuration_is_refused(void **state)
 {
     fix_t *f = *state;
@@ -243,6 +277,8 @@ static void test_codec_refuses_a_configuration_past_the_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_leaver_weight_is_free_for_a_join_and_serving_stays_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join_weight_over_the_ring_maximum_is_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_join_weight_at_the_maximum_is_applied, setup,

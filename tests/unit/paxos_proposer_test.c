@@ -170,6 +170,87 @@ static void test_majority_accepted_installs_and_announces(void **state)
     assert_int_equal(paxos_node_config(f->node, 2)->members[1].weight, 5);
 }
 
+static void request(fix_t *f, uint64_t now, uint8_t kind, uint64_t id, uint64_t transition)
+{
+    paxos_change_t ch;
+
+    memset(&ch, 0, sizeof(ch));
+    ch.kind = kind;
+    ch.id = id;
+    ch.incarnation = 100 + id;
+    ch.transition = transition;
+    assert_int_equal(paxos_node_request(f->node, now, &ch, &f->eff), 0);
+    drain(f);
+}
+
+/* Runs the pending requests through one instance (member 2 answers). */
+static void decide(fix_t *f, uint64_t now)
+{
+    paxos_ballot_t b;
+
+    paxos_node_tick(f->node, now + f->params.batch_delay, &f->eff);
+    drain(f);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_PREPARE);
+    b = f->out[0].msg.ballot;
+    reply(f, now + 10, PAXOS_MSG_PROMISE, 2, b);
+    reply(f, now + 20, PAXOS_MSG_ACCEPTED, 2, b);
+}
+
+/* A graceful leave keeps the leaver a member (and an acceptor) with weight
+ * 0 until every other member reported READY: only the switch removes it. */
+static void test_leaver_stays_a_member_until_the_switch(void **state)
+{
+    fix_t *f = *state;
+    const paxos_config_t *c;
+
+    request(f, 10, PAXOS_CHANGE_LEAVE, 1, 0); /* this node leaves */
+    decide(f, 10);
+    c = paxos_node_config(f->node, 2);
+    assert_non_null(c);
+    assert_int_equal(c->nmembers, 3);
+    assert_int_equal(c->members[0].weight, 0);
+    assert_int_equal(c->members[0].live_weight, 1);
+    assert_int_equal(c->transition, 1);
+    assert_false(f->eff.removed);
+    request(f, 100, PAXOS_CHANGE_READY, 1, 1); /* a leaver fills nothing: dropped */
+    assert_int_equal(paxos_node_pending(f->node), 0);
+    request(f, 100, PAXOS_CHANGE_READY, 2, 1);
+    request(f, 100, PAXOS_CHANGE_READY, 3, 1);
+    decide(f, 100);
+    c = paxos_node_config(f->node, 3);
+    assert_non_null(c);
+    assert_int_equal(c->nmembers, 2);
+    assert_int_equal(paxos_config_find(c, 1), -1);
+    assert_true(f->eff.removed);
+}
+
+/* The switch ends its batch: a change after it waits for the next
+ * instance, so the configuration that switches is the new placement whole. */
+static void test_switch_ends_its_batch(void **state)
+{
+    fix_t *f = *state;
+    const paxos_config_t *c;
+
+    request(f, 10, PAXOS_CHANGE_LEAVE, 3, 0);
+    decide(f, 10);
+    request(f, 100, PAXOS_CHANGE_READY, 1, 1);
+    request(f, 100, PAXOS_CHANGE_READY, 2, 1);
+    request_weight(f, 100, 2, 5);
+    assert_int_equal(paxos_node_pending(f->node), 3);
+    decide(f, 100);
+    c = paxos_node_config(f->node, 3);
+    assert_int_equal(c->nmembers, 2);
+    assert_false(paxos_config_in_transition(c));
+    assert_int_equal(c->members[1].weight, 1);
+    assert_int_equal(paxos_node_pending(f->node), 1); /* the weight change */
+    decide(f, 200);
+    c = paxos_node_config(f->node, 4);
+    assert_non_null(c);
+    assert_int_equal(c->members[1].weight, 5);
+    assert_int_equal(c->members[1].live_weight, 1);
+    assert_int_equal(c->transition, 2);
+}
+
 static void test_promise_with_accepted_value_is_adopted(void **state)
 {
     fix_t *f = *state;
@@ -546,6 +627,9 @@ static void test_restart_with_accepted_value_proposes_again(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_leaver_stays_a_member_until_the_switch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_switch_ends_its_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coordinator_batches_then_prepares_durably, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_majority_of_promises_sends_one_batched_value, setup,

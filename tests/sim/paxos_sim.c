@@ -67,9 +67,12 @@ typedef struct slot_s {
     uint64_t restart_at; /* 0: stays down */
     uint64_t up_since;   /* start of the current run */
     int leaving;
-    int departing;               /* left (removed) and still up until its successors know */
-    member_fd_t *fd;             /* created on start, destroyed on crash */
-    uint64_t fd_epoch, fd_id;    /* what it was last installed with */
+    int departing;            /* left (removed) and still up until its successors know */
+    member_fd_t *fd;          /* created on start, destroyed on crash */
+    uint64_t fd_epoch, fd_id; /* what it was last installed with */
+    /* slot at each member's bus address (addr_slot()), -1: none, -2: not
+     * looked up yet since the install */
+    signed char fd_bus[PAXOS_MAX_MEMBERS];
     unsigned refused[MAX_SLOTS]; /* consecutive refusals from each slot's port */
     /* invariant memory for the identity on this slot */
     uint64_t max_epoch; /* highest epoch installed by this identity */
@@ -473,6 +476,7 @@ static void fd_follow(sim_t *s, int i)
     member_fd_install(sl->fd, (int64_t)s->now, c, id);
     sl->fd_epoch = epoch;
     sl->fd_id = id;
+    memset(sl->fd_bus, -2, sizeof(sl->fd_bus));
 }
 
 static void identity_reset(slot_t *sl)
@@ -1160,43 +1164,50 @@ static int fd_tell(sim_t *s, int i, uint64_t id, int alive)
 }
 
 /* Slot 'i' pings every other member of its configuration and hears the
- * answers. Returns 0 when its configuration changed meanwhile. */
-static int fd_exchange(sim_t *s, int i, const uint64_t *ids)
+ * answers. Returns 0 when its configuration changed meanwhile. Sets
+ * '*told' when it told paxos anything (slots may have changed). */
+static int fd_exchange(sim_t *s, int i, const uint64_t *ids, int *told)
 {
     slot_t *sl = &s->slot[i];
     const paxos_config_t *c = paxos_node_config(sl->node, paxos_node_epoch(sl->node));
-    uint64_t members[PAXOS_MAX_MEMBERS], sus[MEMBER_MAX_SUSPECTS];
+    uint64_t members[PAXOS_MAX_MEMBERS];
     uint32_t n = 0, k;
     int t;
+
+    RC_ASSERT(c == NULL || sl->fd_epoch == c->epoch); /* fd_follow() ran: fd_bus is c's */
 
     for (k = 0; c != NULL && k < c->nmembers; k++)
         members[n++] = c->members[k].id;
     for (k = 0; k < n; k++) {
-        const char *bus = NULL;
         int to;
 
         if (members[k] == ids[i])
             continue;
-        c = paxos_node_config(sl->node, paxos_node_epoch(sl->node));
-        bus = c->members[k].bus_addr;
         for (t = 0; t < s->nslots; t++) {
             if (ids[t] == members[k] && !s->cut[i][t] && !s->cut[t][i])
                 break;
         }
         if (t < s->nslots) {
             slot_t *o = &s->slot[t];
-            uint32_t ns = member_fd_suspect_list(o->fd, (int64_t)s->now, sus, MEMBER_MAX_SUSPECTS);
+            const uint64_t *sus;
+            uint32_t ns = member_fd_suspect_view(o->fd, (int64_t)s->now, &sus);
 
             sl->refused[t] = 0;
             member_fd_set_refused(sl->fd, members[k], 0);
             if (member_fd_on_heard(sl->fd, (int64_t)s->now, members[k],
-                                   paxos_node_state(o->node)->incarnation, 1, sus, ns) &&
-                !fd_tell(s, i, members[k], 1))
-                return 0;
+                                   paxos_node_state(o->node)->incarnation, 1, sus, ns)) {
+                *told = 1;
+                if (!fd_tell(s, i, members[k], 1))
+                    return 0;
+            }
             continue;
         }
         /* Nobody running holds it: a down slot at its address refuses. */
-        to = addr_slot(s, bus);
+        if (sl->fd_bus[k] == -2) {
+            c = paxos_node_config(sl->node, paxos_node_epoch(sl->node));
+            sl->fd_bus[k] = (signed char)addr_slot(s, c->members[k].bus_addr);
+        }
+        to = sl->fd_bus[k];
         if (to >= 0 && to != i && !s->slot[to].up && !s->cut[i][to] && !s->cut[to][i]) {
             sl->refused[to]++;
             member_fd_set_refused(sl->fd, members[k], sl->refused[to]);
@@ -1210,24 +1221,27 @@ static void fd_event(sim_t *s)
     uint64_t ids[MAX_SLOTS]; /* id of the node running on each slot, 0: none */
     member_fd_tick_t out;
     uint32_t r;
-    int i;
+    int i, told = 1;
 
     for (i = 0; i < s->nslots && s->violation == NULL; i++) {
         slot_t *sl = &s->slot[i];
         uint64_t epoch;
 
-        slot_ids(s, ids);
+        if (told)
+            slot_ids(s, ids); /* only paxos (fd_tell()) changes them */
+        told = 0;
         if (ids[i] == 0 || sl->fd == NULL)
             continue;
         fd_follow(s, i);
-        if (!fd_exchange(s, i, ids) || s->violation != NULL)
+        if (!fd_exchange(s, i, ids, &told) || s->violation != NULL)
             continue; /* a new configuration: its detector starts over */
         epoch = paxos_node_epoch(sl->node);
-        member_fd_tick(sl->fd, (int64_t)s->now, &out);
+        member_fd_tick_sparse(sl->fd, (int64_t)s->now, &out);
         if (out.minority_changed)
             vlog(s, "slot %d: hears from %u of %u members%s", i, out.alive, out.nmembers,
                  out.minority ? ": minority" : "");
         for (r = 0; r < out.nreports && s->violation == NULL; r++) {
+            told = 1;
             if (!fd_tell(s, i, out.reports[r].id, 0) || paxos_node_epoch(sl->node) != epoch)
                 break;
         }

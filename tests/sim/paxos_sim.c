@@ -67,13 +67,13 @@ typedef struct slot_s {
     uint64_t restart_at; /* 0: stays down */
     uint64_t up_since;   /* start of the current run */
     int leaving;
-    int departing;            /* left (removed) and still up until its successors know */
-    member_fd_t *fd;          /* created on start, destroyed on crash */
-    uint64_t fd_epoch, fd_id; /* what it was last installed with */
+    int departing;               /* left (removed) and still up until its successors know */
+    member_fd_t *fd;             /* created on start, destroyed on crash */
+    uint64_t fd_epoch, fd_id;    /* what it was last installed with */
+    unsigned refused[MAX_SLOTS]; /* consecutive refusals from each slot's port */
     /* slot at each member's bus address (addr_slot()), -1: none, -2: not
      * looked up yet since the install */
     signed char fd_bus[PAXOS_MAX_MEMBERS];
-    unsigned refused[MAX_SLOTS]; /* consecutive refusals from each slot's port */
     /* invariant memory for the identity on this slot */
     uint64_t max_epoch; /* highest epoch installed by this identity */
     uint64_t mem_epoch; /* promised as last seen in memory, for mem_epoch */

@@ -104,10 +104,21 @@ void member_fd_set_refused(member_fd_t *fd, uint64_t id, unsigned consecutive);
  * (each reported once; a member reported stays so until it answers again
  * or a new configuration is installed). Fills '*out'. */
 void member_fd_tick(member_fd_t *fd, int64_t now, member_fd_tick_t *out);
+/* member_fd_tick() for a driver that ticks often (the simulator): the
+ * same decisions, but only the scalar fields of '*out' and the first
+ * 'nsuspects' and 'nreports' entries of its arrays are written; the rest
+ * of '*out' is left as it was. */
+void member_fd_tick_sparse(member_fd_t *fd, int64_t now, member_fd_tick_t *out);
 
 /* This node's suspicion list at 'now', for a PONG: stores up to 'cap' ids
  * (member order) in 'out' and returns their number. */
 uint32_t member_fd_suspect_list(const member_fd_t *fd, int64_t now, uint64_t *out, uint32_t cap);
+/* The same list, all of it, without a copy: points '*ids' at it and
+ * returns its number of ids. 'fd' keeps it until what it depends on
+ * changes (a PONG, a refusal count, the timeout, an install, 'now'), so
+ * asking again at the same 'now' costs nothing. '*ids' is valid until the
+ * next call on 'fd'. */
+uint32_t member_fd_suspect_view(member_fd_t *fd, int64_t now, const uint64_t **ids);
 
 /* 1 when this node suspects member 'id' at 'now' (never itself, never a
  * non-member). */

@@ -36,15 +36,29 @@ struct member_fd_s {
     int myindex; /* -1: this node is not a member */
     int minority;
     uint32_t n;
-    peer_t peers[PAXOS_MAX_MEMBERS];
+    peer_t *peers; /* the installed configuration's: one of 'buf' */
+    /* My suspicion list, kept until an input of i_suspect() changes (a
+     * PONG, a refusal count, the timeout, an install) or time moves on. */
+    int list_ok;
+    int64_t list_at;
+    uint32_t nlist;
+    uint64_t list[MEMBER_MAX_SUSPECTS];
+    /* Two arrays, so that an install copies only the members it keeps. */
+    peer_t buf[2][PAXOS_MAX_MEMBERS];
 };
 
 member_fd_t *member_fd_create(int64_t timeout)
 {
-    member_fd_t *fd = rc_xcalloc(1, sizeof(*fd));
+    /* Not zeroed: entries past 'n' (and past a peer's 'nsuspects') are
+     * never read. */
+    member_fd_t *fd = rc_xmalloc(sizeof(*fd));
 
     fd->timeout = timeout;
     fd->myindex = -1;
+    fd->minority = 0;
+    fd->n = 0;
+    fd->peers = fd->buf[0];
+    fd->list_ok = 0;
     return fd;
 }
 
@@ -56,6 +70,7 @@ void member_fd_destroy(member_fd_t *fd)
 void member_fd_set_timeout(member_fd_t *fd, int64_t timeout)
 {
     fd->timeout = timeout;
+    fd->list_ok = 0;
 }
 
 int64_t member_fd_timeout(const member_fd_t *fd)
@@ -74,34 +89,53 @@ static int find(const member_fd_t *fd, uint64_t id)
     return -1;
 }
 
+/* Copies the used part of 'src' (its suspicion list is up to 64 ids). */
+static void peer_copy(peer_t *dst, const peer_t *src)
+{
+    dst->id = src->id;
+    dst->incarnation = src->incarnation;
+    dst->last_heard = src->last_heard;
+    dst->last_ping = src->last_ping;
+    dst->refused = src->refused;
+    dst->reported = src->reported;
+    dst->nsuspects = src->nsuspects;
+    memcpy(dst->suspects, src->suspects, src->nsuspects * sizeof(src->suspects[0]));
+}
+
 void member_fd_install(member_fd_t *fd, int64_t now, const paxos_config_t *c, uint64_t my_id)
 {
-    peer_t *old = rc_xmalloc(sizeof(fd->peers));
+    const peer_t *old = fd->peers;
+    peer_t *peers = fd->peers == fd->buf[0] ? fd->buf[1] : fd->buf[0];
     uint32_t nold = fd->n, i, j, n = c->nmembers;
 
     if (n > PAXOS_MAX_MEMBERS)
         n = PAXOS_MAX_MEMBERS;
-    memcpy(old, fd->peers, sizeof(fd->peers));
-    memset(fd->peers, 0, sizeof(fd->peers));
     fd->myindex = -1;
     for (i = 0; i < n; i++) {
-        peer_t *p = &fd->peers[i];
+        peer_t *p = &peers[i];
 
         p->id = c->members[i].id;
         p->incarnation = c->members[i].incarnation;
-        p->last_heard = now; /* a new member gets a full timeout of grace */
         for (j = 0; j < nold; j++) {
-            if (old[j].id == p->id && old[j].incarnation == p->incarnation) {
-                *p = old[j];
-                p->reported = 0; /* a new configuration: decide again */
+            if (old[j].id == p->id && old[j].incarnation == p->incarnation)
                 break;
-            }
+        }
+        if (j < nold) {
+            peer_copy(p, &old[j]);
+            p->reported = 0; /* a new configuration: decide again */
+        } else {
+            p->last_heard = now; /* a new member gets a full timeout of grace */
+            p->last_ping = 0;
+            p->refused = 0;
+            p->reported = 0;
+            p->nsuspects = 0;
         }
         if (my_id != 0 && p->id == my_id)
             fd->myindex = (int)i;
     }
+    fd->peers = peers;
     fd->n = n;
-    rc_free(old);
+    fd->list_ok = 0;
 }
 
 int member_fd_on_heard(member_fd_t *fd, int64_t now, uint64_t id, uint64_t incarnation, int pong,
@@ -120,6 +154,8 @@ int member_fd_on_heard(member_fd_t *fd, int64_t now, uint64_t id, uint64_t incar
         memcpy(p->suspects, suspects, n * sizeof(suspects[0]));
     if (!pong)
         return 0;
+    if (p->last_heard != now)
+        fd->list_ok = 0;
     p->last_heard = now;
     if (!p->reported)
         return 0;
@@ -131,8 +167,10 @@ void member_fd_set_refused(member_fd_t *fd, uint64_t id, unsigned consecutive)
 {
     int i = find(fd, id);
 
-    if (i >= 0)
+    if (i >= 0 && fd->peers[i].refused != consecutive) {
         fd->peers[i].refused = consecutive;
+        fd->list_ok = 0;
+    }
 }
 
 /* My own opinion of member 'i': silent for the node timeout, or for a
@@ -171,14 +209,33 @@ uint32_t member_fd_suspect_list(const member_fd_t *fd, int64_t now, uint64_t *ou
     return k;
 }
 
+/* My suspicion list at 'now' into fd->list, unless it is there already. */
+static void list_update(member_fd_t *fd, int64_t now)
+{
+    if (fd->list_ok && fd->list_at == now)
+        return;
+    fd->nlist = member_fd_suspect_list(fd, now, fd->list, MEMBER_MAX_SUSPECTS);
+    fd->list_at = now;
+    fd->list_ok = 1;
+}
+
+uint32_t member_fd_suspect_view(member_fd_t *fd, int64_t now, const uint64_t **ids)
+{
+    list_update(fd, now);
+    *ids = fd->list;
+    return fd->nlist;
+}
+
 /* Decides whether suspect 'i' is to be reported: a majority of the
- * members I hear from (me included, the suspect excluded) suspect it. */
-static int agreed(const member_fd_t *fd, uint32_t i, int64_t now, member_fd_report_t *r)
+ * members I hear from (me included, the suspect excluded) suspect it.
+ * 'sus[j]' is i_suspect(fd, j, now). */
+static int agreed(const member_fd_t *fd, uint32_t i, int64_t now, const unsigned char *sus,
+                  member_fd_report_t *r)
 {
     uint32_t j, voters = 0, agree = 0;
 
     for (j = 0; j < fd->n; j++) {
-        if (j == i || i_suspect(fd, j, now))
+        if (j == i || sus[j])
             continue;
         voters++;
         if ((int)j == fd->myindex || in_list(&fd->peers[j], fd->peers[i].id))
@@ -191,22 +248,30 @@ static int agreed(const member_fd_t *fd, uint32_t i, int64_t now, member_fd_repo
     return agree * 2 > voters;
 }
 
-void member_fd_tick(member_fd_t *fd, int64_t now, member_fd_tick_t *out)
+void member_fd_tick_sparse(member_fd_t *fd, int64_t now, member_fd_tick_t *out)
 {
+    unsigned char sus[PAXOS_MAX_MEMBERS];
     uint32_t i, alive = 0;
     int minority;
 
-    memset(out, 0, sizeof(*out));
+    out->ping = 0;
+    out->nsuspects = 0;
+    out->minority_changed = 0;
     out->minority = fd->minority;
+    out->alive = 0;
     out->nmembers = fd->n;
+    out->nreports = 0;
     if (fd->myindex < 0)
         return;
     out->ping = 1;
-    out->nsuspects = member_fd_suspect_list(fd, now, out->suspects, MEMBER_MAX_SUSPECTS);
+    list_update(fd, now);
+    out->nsuspects = fd->nlist;
+    memcpy(out->suspects, fd->list, fd->nlist * sizeof(fd->list[0]));
     for (i = 0; i < fd->n; i++) {
+        sus[i] = (unsigned char)i_suspect(fd, i, now);
         if ((int)i != fd->myindex)
             fd->peers[i].last_ping = now;
-        if (!i_suspect(fd, i, now))
+        if (!sus[i])
             alive++;
     }
     out->alive = alive;
@@ -219,13 +284,19 @@ void member_fd_tick(member_fd_t *fd, int64_t now, member_fd_tick_t *out)
     for (i = 0; i < fd->n; i++) {
         member_fd_report_t r;
 
-        if (fd->peers[i].reported || !i_suspect(fd, i, now))
+        if (fd->peers[i].reported || !sus[i])
             continue;
-        if (!agreed(fd, i, now, &r))
+        if (!agreed(fd, i, now, sus, &r))
             continue;
         fd->peers[i].reported = 1;
         out->reports[out->nreports++] = r;
     }
+}
+
+void member_fd_tick(member_fd_t *fd, int64_t now, member_fd_tick_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    member_fd_tick_sparse(fd, now, out);
 }
 
 int member_fd_suspects(const member_fd_t *fd, int64_t now, uint64_t id)

@@ -16,6 +16,7 @@
 #include "node/cmd/node_cmd.h"
 #include "node/core/node_config.h"
 #include "node/fwd/node_fwd.h"
+#include "node/migrate/node_migrate.h"
 #include "node/net/node_server.h"
 
 int main(int argc, char **argv);
@@ -55,6 +56,7 @@ int main(int argc, char **argv)
     node_server_t *server = NULL;
     node_cluster_t *cl = NULL;
     node_fwd_t *fwd = NULL;
+    node_migrate_t *mig = NULL;
     node_cmd_env_t env;
     const char *config_file = NULL;
     char err[1024];
@@ -119,9 +121,12 @@ int main(int argc, char **argv)
     }
     node_cluster_observe(cl, &main_observer, server);
     fwd = node_fwd_create(server, cl);
+    mig = node_migrate_create(server, cl);
     env.server = server;
     env.cluster = cl;
     env.fwd = fwd;
+    env.migrate = mig;
+    node_cmd_start(&env);
     node_server_set_request_handler(server, node_cmd_dispatch, &env);
     node_bus_set_request_handler(node_cluster_bus(cl), node_cmd_dispatch, &env);
     rc_log(RC_LOG_NOTICE, "Running mode=cluster, port=%d.", server->config.port);
@@ -129,6 +134,7 @@ int main(int argc, char **argv)
     rc_log(RC_LOG_NOTICE, "Ready to accept connections");
     uv_run(&loop, UV_RUN_DEFAULT);
     exit_code = server->exit_code;
+    node_migrate_destroy(mig);
     node_fwd_destroy(fwd);
     node_cluster_destroy(cl);
     node_server_destroy(server);

@@ -139,6 +139,8 @@ static int batch_read(bus_conn_t *bc, const char *data, size_t len)
                 return RC_EPROTO;
             bus->stats.batches_received++;
             node_bus__check_epoch(bus, &h);
+            if (h.epoch > bc->conn->peer_epoch)
+                bc->conn->peer_epoch = h.epoch;
             bc->reject = NULL;
             if ((h.flags & NODE_BUS_F_FENCED) && h.epoch < bus->epoch) {
                 bus->stats.fenced++;

@@ -119,6 +119,7 @@ typedef struct node_link_opts_s {
     int resp;                  /* data links: 2 or 3 */
     uint64_t peer_id;          /* data links: the member it serves (pool key) */
     uint64_t peer_incarnation; /* data links: its incarnation (pool key) */
+    unsigned channel;          /* data links: 0 forwarding, 1 slot hand-off (pool key) */
     const char *name;          /* for logs and errors; NULL: the bus address */
     /* Backoff after a failure, doubling from min to max. */
     int backoff_min_ms;
@@ -126,8 +127,8 @@ typedef struct node_link_opts_s {
     int handshake_ms; /* connect + handshake must finish within this */
 } node_link_opts_t;
 
-/* The link to 'bus_addr' ("host:port") with the role, RESP version and
- * peer of 'o': the pooled one if it exists, else a new one (not connected
+/* The link to 'bus_addr' ("host:port") with the role, RESP version,
+ * channel and peer of 'o': the pooled one if it exists, else a new one (not connected
  * until something is sent). 'ops' and 'arg' are fixed by the first call.
  * Returns NULL only for an address that is not IP:port (logged once). */
 node_link_t *node_link_get(node_bus_t *bus, const char *bus_addr, const node_link_opts_t *o,

@@ -491,8 +491,8 @@ node_link_t *node_link_get(node_bus_t *bus, const char *bus_addr, const node_lin
 
     for (l = bus->links; l != NULL; l = l->next) {
         if (!l->forget && l->o.role == o->role && l->o.resp == o->resp &&
-            l->o.peer_id == o->peer_id && l->o.peer_incarnation == o->peer_incarnation &&
-            strcmp(l->addr, bus_addr) == 0) {
+            l->o.channel == o->channel && l->o.peer_id == o->peer_id &&
+            l->o.peer_incarnation == o->peer_incarnation && strcmp(l->addr, bus_addr) == 0) {
             RC_ASSERT(l->ops == ops && l->arg == arg);
             return l;
         }

@@ -40,7 +40,7 @@ enum cluster_limit_e {
     LINK_BACKOFF_MAX_MS = 2000,
     LINK_HANDSHAKE_MS = 2000, /* an open that takes longer is retried */
     LINK_IDLE_MS = 30000,     /* links to non-members close when idle */
-    LEAVE_TIMEOUT_MS = 3000,  /* shutdown waits this long for its leave */
+    LEAVE_LINGER_MS = 500,    /* a leaver removed stays this long (catch-up for the others) */
     REFUSAL_LOG_MS = 10000,   /* a refused change request is logged this often */
     MAX_OBSERVERS = 8,
 };
@@ -66,8 +66,11 @@ struct node_cluster_s {
 
     /* The installed view. */
     paxos_config_t config;
-    ring_t *ring;
-    int *ring_to_member; /* ring member index -> config member index */
+    ring_t *serving;                      /* the serving placement (member_ring_build2) */
+    ring_t *target;                       /* where slots are going (== serving out of transition) */
+    member_handoff_t *handoff;            /* per slot: serving and target member index */
+    uint64_t departed[PAXOS_MAX_MEMBERS]; /* leavers the last install removed */
+    size_t ndeparted;
     int myindex;
     unsigned nprimaries[PAXOS_MAX_MEMBERS];
     member_fd_t *fd; /* failure detector (member/), aligned with config.members */
@@ -86,6 +89,10 @@ struct node_cluster_s {
     int was_member;      /* a member once: not a member now means removed */
     int shutdown_after_leave;
     int64_t leave_deadline;
+    int64_t departed_at; /* removed after leaving: hand-off, then stop */
+    int ready_pending;   /* node_cluster_request_ready() asked */
+    int (*leave_busy)(void *arg);
+    void *leave_busy_arg;
     int closed;
     int persist_failed;
 };
@@ -318,46 +325,40 @@ static void update_name(node_cluster_t *cl)
 /* Rebuilds the view from the newly installed configuration 'c'. */
 static void install(node_cluster_t *cl, const paxos_config_t *c)
 {
-    member_ring_input_t *in = rc_xmalloc(sizeof(*in));
-    ring_t *ring = NULL;
-    uint32_t i, j;
+    ring_t *serving = NULL, *target = NULL;
+    member_handoff_t *h = rc_xmalloc(sizeof(*h));
+    uint32_t i;
     int err;
 
-    err = member_ring_input(c, in);
+    err = member_ring_build2(c, &serving, &target);
     if (err == 0)
-        err = ring_build(in->epoch, in->members, in->nmembers, &in->config, &ring);
+        err = member_handoff_build(c, serving, target, h);
     if (err != 0) {
         rc_log(RC_LOG_WARNING, "cluster: cannot build the slot table of epoch %" PRIu64 ": %s",
                c->epoch, rc_strerror(err));
-        ring = NULL;
+        member_ring_free2(serving, target);
+        serving = target = NULL;
+        rc_free(h);
+        h = NULL;
+    }
+    /* Leavers of the previous configuration that this one removed: they
+     * hand their slots over before they go. */
+    cl->ndeparted = 0;
+    for (i = 0; i < cl->config.nmembers && cl->config.epoch != 0; i++) {
+        const paxos_member_t *pm = &cl->config.members[i];
+
+        if (pm->weight == 0 && paxos_config_find(c, pm->id) < 0)
+            cl->departed[cl->ndeparted++] = pm->id;
     }
     cl->config = *c;
-    ring_destroy(cl->ring);
-    cl->ring = ring;
-    rc_free(cl->ring_to_member);
-    cl->ring_to_member = NULL;
+    member_ring_free2(cl->serving, cl->target);
+    cl->serving = serving;
+    cl->target = target;
+    rc_free(cl->handoff);
+    cl->handoff = h;
     memset(cl->nprimaries, 0, sizeof(cl->nprimaries));
-    if (ring != NULL) {
-        size_t n = ring_member_count(ring);
-
-        cl->ring_to_member = rc_xcalloc(n ? n : 1, sizeof(int));
-        for (i = 0; i < n; i++) {
-            const char *id = ring_member_id(ring, i);
-
-            cl->ring_to_member[i] = -1;
-            for (j = 0; j < c->nmembers; j++) {
-                if (strcmp(id, in->names[j]) == 0)
-                    cl->ring_to_member[i] = (int)j;
-            }
-        }
-        for (i = 0; i < RING_SLOTS; i++) {
-            int m = cl->ring_to_member[ring_slot_primary(ring, (uint16_t)i)];
-
-            if (m >= 0)
-                cl->nprimaries[m]++;
-        }
-    }
-    rc_free(in);
+    for (i = 0; h != NULL && i < c->nmembers; i++)
+        cl->nprimaries[i] = h->nserve[i];
     member_fd_install(cl->fd, now_ms(cl), c, paxos_node_id(cl->px));
     cl->myindex = member_index(cl, paxos_node_id(cl->px));
     if (cl->myindex >= 0)
@@ -382,6 +383,8 @@ static void log_installed(node_cluster_t *cl)
 
 /* ---- effects -------------------------------------------------------------- */
 
+static void request_ready(node_cluster_t *cl);
+
 static void on_paxos_timer(uv_timer_t *t)
 {
     node_cluster_t *cl = t->data;
@@ -389,6 +392,8 @@ static void on_paxos_timer(uv_timer_t *t)
 
     paxos_node_tick(cl->px, (uint64_t)now_ms(cl), &eff);
     handle_effects(cl, &eff);
+    if (cl->ready_pending)
+        request_ready(cl);
 }
 
 static const char *seed_for_rejoin(const node_cluster_t *cl)
@@ -455,14 +460,13 @@ static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff)
     }
     if (eff->removed) {
         if (cl->shutdown_after_leave) {
-            rc_log(RC_LOG_NOTICE, "cluster: left the cluster (epoch %" PRIu64 "); shutting down",
-                   paxos_node_epoch(cl->px));
-            cl->shutdown_after_leave = 0;
-            cl->leave_requested = 0;
-            cl->leave_deadline = 0;
-            cl->stopping = 1;
-            notify(cl, NOTIFY_LEAVE_DONE);
-            return;
+            if (cl->departed_at == 0) {
+                rc_log(RC_LOG_NOTICE,
+                       "cluster: left the cluster (epoch %" PRIu64
+                       "); handing the last slots over, then shutting down",
+                       paxos_node_epoch(cl->px));
+                cl->departed_at = now;
+            }
         } else if (!cl->stopping) { /* a node that left stays out until it stops */
             const char *seed = seed_for_rejoin(cl);
             uint64_t inc = random_u64_nonzero();
@@ -653,6 +657,17 @@ done:
     rc_free(t);
 }
 
+/* The graceful leave is over (handed off, or given up): observers stop
+ * the process. */
+static void leave_over(node_cluster_t *cl)
+{
+    cl->leave_deadline = 0;
+    cl->shutdown_after_leave = 0;
+    cl->leave_requested = 0;
+    cl->stopping = 1;
+    notify(cl, NOTIFY_LEAVE_DONE);
+}
+
 static void on_fd_timer(uv_timer_t *t)
 {
     node_cluster_t *cl = t->data;
@@ -663,14 +678,18 @@ static void on_fd_timer(uv_timer_t *t)
     if (cl->closed)
         return;
     links_tick(cl);
-    if (cl->leave_deadline != 0 && now_ms(cl) > cl->leave_deadline) {
-        rc_log(RC_LOG_WARNING, "cluster: the leave was not decided within %d ms; shutting down",
-               LEAVE_TIMEOUT_MS);
-        cl->leave_deadline = 0;
-        cl->shutdown_after_leave = 0;
-        cl->leave_requested = 0;
-        cl->stopping = 1;
-        notify(cl, NOTIFY_LEAVE_DONE);
+    if (cl->departed_at != 0 && !cl->stopping && now_ms(cl) - cl->departed_at >= LEAVE_LINGER_MS &&
+        (cl->leave_busy == NULL || !cl->leave_busy(cl->leave_busy_arg))) {
+        rc_log(RC_LOG_NOTICE, "cluster: every slot handed over; shutting down");
+        leave_over(cl);
+    } else if (cl->leave_deadline != 0 && now_ms(cl) > cl->leave_deadline && !cl->stopping) {
+        rc_log(RC_LOG_WARNING,
+               "cluster: the leave did not finish within %lld ms (cluster-leave-timeout)%s; "
+               "shutting down anyway",
+               (long long)cl->server->config.cluster_leave_timeout,
+               cl->departed_at != 0 ? " (slots still being handed over)"
+                                    : " (the hand-off was not agreed yet)");
+        leave_over(cl);
     }
 }
 
@@ -846,7 +865,8 @@ static void start_paxos(node_cluster_t *cl, const paxos_state_t *restored)
     uint64_t now = (uint64_t)now_ms(cl);
 
     paxos_params_default(&params, restored != NULL ? restored->incarnation : random_u64_nonzero(),
-                         cl->client_addr, cl->bus_addr, 1, random_u64_nonzero());
+                         cl->client_addr, cl->bus_addr, (uint32_t)cl->server->config.cluster_weight,
+                         random_u64_nonzero());
     cl->px = paxos_node_create(&params, restored);
     memset(&eff, 0, sizeof(eff));
     if (restored != NULL && restored->chosen.epoch != 0) {
@@ -996,8 +1016,6 @@ int node_cluster_shutdown(node_cluster_t *cl)
         if (!cl->shutdown_after_leave && node_cluster_leave(cl) == 0)
             rc_log(RC_LOG_NOTICE, "cluster: leaving the cluster before shutting down");
         if (cl->shutdown_after_leave) {
-            if (cl->leave_deadline == 0)
-                cl->leave_deadline = now_ms(cl) + LEAVE_TIMEOUT_MS;
             return 1;
         }
     }
@@ -1012,8 +1030,8 @@ void node_cluster_destroy(node_cluster_t *cl)
     node_bus_destroy(cl->bus);
     paxos_node_destroy(cl->px);
     member_fd_destroy(cl->fd);
-    ring_destroy(cl->ring);
-    rc_free(cl->ring_to_member);
+    member_ring_free2(cl->serving, cl->target);
+    rc_free(cl->handoff);
     rc_free(cl->state_path);
     rc_free(cl);
 }
@@ -1086,6 +1104,7 @@ int node_cluster_member(const node_cluster_t *cl, int idx, node_cluster_member_t
     if (split_addr(m->bus_addr, host, sizeof(host), &port) == 0)
         out->bus_port = port;
     out->weight = m->weight;
+    out->live_weight = m->live_weight;
     out->myself = idx == cl->myindex;
     out->nprimaries = cl->nprimaries[idx];
     if (out->myself) {
@@ -1124,9 +1143,108 @@ int node_cluster_myindex(const node_cluster_t *cl)
 
 int node_cluster_slot_primary(const node_cluster_t *cl, unsigned slot)
 {
-    if (cl->ring == NULL || slot >= RING_SLOTS)
+    if (cl->handoff == NULL || slot >= RING_SLOTS)
         return -1;
-    return cl->ring_to_member[ring_slot_primary(cl->ring, (uint16_t)slot)];
+    return cl->handoff->serve[slot];
+}
+
+int node_cluster_slot_target(const node_cluster_t *cl, unsigned slot)
+{
+    if (cl->handoff == NULL || slot >= RING_SLOTS)
+        return -1;
+    return cl->handoff->target[slot];
+}
+
+const paxos_config_t *node_cluster_config(const node_cluster_t *cl)
+{
+    return cl->config.epoch != 0 ? &cl->config : NULL;
+}
+
+const member_handoff_t *node_cluster_handoff(const node_cluster_t *cl)
+{
+    return cl->handoff;
+}
+
+size_t node_cluster_departed(const node_cluster_t *cl, uint64_t *out, size_t cap)
+{
+    size_t i;
+
+    for (i = 0; i < cl->ndeparted && i < cap; i++)
+        out[i] = cl->departed[i];
+    return cl->ndeparted < cap ? cl->ndeparted : cap;
+}
+
+int node_cluster_in_transition(const node_cluster_t *cl)
+{
+    return cl->config.epoch != 0 && paxos_config_in_transition(&cl->config);
+}
+
+int node_cluster_leaving(const node_cluster_t *cl)
+{
+    return cl->shutdown_after_leave;
+}
+
+void node_cluster_request_ready(node_cluster_t *cl)
+{
+    if (cl->closed || cl->myindex < 0)
+        return;
+    /* From the paxos timer, never from inside an observer's call. */
+    cl->ready_pending = 1;
+    uv_timer_start(&cl->paxos_timer, on_paxos_timer, 0, 0);
+}
+
+/* Asks paxos for a change of this member ('kind' with 'weight' or
+ * 'transition'). Returns 0, or what paxos_config_admits() or
+ * paxos_node_request() refuse it for. */
+static int request_own(node_cluster_t *cl, uint8_t kind, uint32_t weight, uint64_t transition)
+{
+    const paxos_state_t *st = paxos_node_state(cl->px);
+    paxos_change_t ch;
+    paxos_effects_t eff;
+    int err;
+
+    memset(&ch, 0, sizeof(ch));
+    ch.kind = kind;
+    ch.id = st->id;
+    ch.incarnation = st->incarnation;
+    ch.weight = weight;
+    ch.transition = transition;
+    err = paxos_config_admits(&cl->config, &ch);
+    if (err != 0)
+        return err;
+    memset(&eff, 0, sizeof(eff));
+    err = paxos_node_request(cl->px, (uint64_t)now_ms(cl), &ch, &eff);
+    if (err == 0)
+        handle_effects(cl, &eff);
+    return err;
+}
+
+static void request_ready(node_cluster_t *cl)
+{
+    cl->ready_pending = 0;
+    if (cl->closed || cl->myindex < 0 || !paxos_config_in_transition(&cl->config))
+        return;
+    (void)request_own(cl, PAXOS_CHANGE_READY, 0, cl->config.transition);
+}
+
+int node_cluster_set_weight(node_cluster_t *cl, uint32_t weight)
+{
+    int err;
+
+    if (cl->myindex < 0)
+        return -ENOENT;
+    if (cl->config.members[cl->myindex].weight == 0)
+        return -EBUSY; /* leaving */
+    err = request_own(cl, PAXOS_CHANGE_WEIGHT, weight, 0);
+    if (err == 0)
+        rc_log(RC_LOG_NOTICE, "cluster: asked for weight %u", weight);
+    return err;
+}
+
+void node_cluster_set_leave_hold(node_cluster_t *cl, int (*busy)(void *arg), void *arg)
+{
+    cl->leave_busy = busy;
+    cl->leave_busy_arg = arg;
 }
 
 uint64_t node_cluster_coordinator(const node_cluster_t *cl)
@@ -1189,6 +1307,7 @@ int node_cluster_leave(node_cluster_t *cl)
         return err;
     cl->leave_requested = 1;
     cl->shutdown_after_leave = 1; /* a node that left has nothing to serve */
+    cl->leave_deadline = now_ms(cl) + cl->server->config.cluster_leave_timeout;
     rc_log(RC_LOG_NOTICE, "cluster: asked to leave the cluster (member %" PRIu64 ")", st->id);
     handle_effects(cl, &eff);
     return 0;

@@ -9,9 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "member/member.h"
 #include "node/bus/node_bus.h"
 #include "node/core/node.h"
 #include "node/net/node_server.h"
+#include "paxos/paxos.h"
 
 enum node_cluster_limit_e {
     NODE_CLUSTER_NAME_LEN = 40, /* a node's name: 40 hex characters, as Redis's node ids */
@@ -28,7 +30,8 @@ typedef struct node_cluster_member_s {
     char host[NODE_CLUSTER_ADDR_MAX]; /* client address, host part */
     int port;                         /* client port */
     int bus_port;
-    uint32_t weight;
+    uint32_t weight;      /* target weight: 0 while it leaves */
+    uint32_t live_weight; /* weight it serves with: 0 while it joins (fills) */
     int myself;
     int alive;           /* the failure detector hears from it (1 for myself) */
     int64_t last_pong;   /* ms, 0 if never (myself: now) */
@@ -61,9 +64,34 @@ size_t node_cluster_members(const node_cluster_t *cl, node_cluster_member_t *out
 const char *node_cluster_myname(const node_cluster_t *cl);
 /* Index of this node in the member list, or -1 when not a member. */
 int node_cluster_myindex(const node_cluster_t *cl);
-/* Index (into the member list) of the primary of 'slot', or -1 when there is
+/* Index (into the member list) of the member that serves 'slot' now (the
+ * serving placement's primary; member_handoff_build()), or -1 when there is
  * no table yet. */
 int node_cluster_slot_primary(const node_cluster_t *cl, unsigned slot);
+/* Index of the member 'slot' is moving to (the target placement's
+ * primary): the same as node_cluster_slot_primary() unless it moves. */
+int node_cluster_slot_target(const node_cluster_t *cl, unsigned slot);
+/* The installed configuration and its hand-off map (NULL before the
+ * first). Valid until the next installation. */
+const paxos_config_t *node_cluster_config(const node_cluster_t *cl);
+const member_handoff_t *node_cluster_handoff(const node_cluster_t *cl);
+/* Ids of the leavers that the last installed configuration removed (they
+ * hand their slots over). Returns the count (at most 'cap'). */
+size_t node_cluster_departed(const node_cluster_t *cl, uint64_t *out, size_t cap);
+/* 1 while the installed configuration moves slots (paxos_config_in_transition). */
+int node_cluster_in_transition(const node_cluster_t *cl);
+/* 1 while this node leaves (CLUSTER LEAVE, SHUTDOWN, SIGTERM). */
+int node_cluster_leaving(const node_cluster_t *cl);
+/* Reports READY for the installed configuration's transition: this node
+ * holds every slot it receives (the hand-off decides when). */
+void node_cluster_request_ready(node_cluster_t *cl);
+/* CLUSTER WEIGHT: asks for this node's weight to become 'weight' (its
+ * slots move by the hand-off). Returns 0, -ENOENT when not a member,
+ * -EBUSY while it leaves, -EINVAL or RC_ETOOBIG past the limits. */
+int node_cluster_set_weight(node_cluster_t *cl, uint32_t weight);
+/* While 'busy' returns 1 a leaver that was removed stays up (it is still
+ * handing slots over), up to cluster-leave-timeout. */
+void node_cluster_set_leave_hold(node_cluster_t *cl, int (*busy)(void *arg), void *arg);
 /* Member id of the coordinator this node believes in (0 if none). */
 uint64_t node_cluster_coordinator(const node_cluster_t *cl);
 /* Replicas setting R of the installed configuration. */
@@ -95,7 +123,8 @@ int node_cluster_leave(node_cluster_t *cl);
 int node_cluster_create(node_server_t *server, node_cluster_t **out);
 /* The server's shutdown observer: a member of a larger cluster first asks
  * to leave and returns 1 (shutdown waits; observers hear on_leave_done
- * once the leave is decided or after 3 s, and shut the server down);
+ * once its slots are handed over, or after cluster-leave-timeout, and shut
+ * the server down);
  * otherwise closes its handles and returns 0. */
 int node_cluster_shutdown(node_cluster_t *cl);
 /* Frees the cluster (and its bus) once the loop has stopped. NULL is a

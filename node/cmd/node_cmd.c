@@ -10,6 +10,7 @@
 #include "node/cluster/node_cluster.h"
 #include "node/data/node_db.h"
 #include "node/fwd/node_fwd.h"
+#include "node/migrate/node_migrate.h"
 #include "node/net/node_conn.h"
 #include "node/net/node_reply.h"
 #include "node/net/node_server.h"
@@ -173,14 +174,39 @@ enum {
     ROUTE_SMALL = 64,
 };
 
+/* A request that must wait for a hand-over (the slot's previous server
+ * has not sent its DONE, a stream is over its buffer, or a peer routed it
+ * by a configuration this node has not installed yet) is parked on its
+ * connection and runs again when the hand-off says so, or is answered
+ * TRYAGAIN after cluster-handoff-hold ms. Returns 1 when parked or
+ * answered. */
+static int wait_or_expire(node_client_t *c, unsigned slot, const char *why)
+{
+    node_conn_t *conn = c->conn;
+    node_server_t *server = c->server;
+
+    if (conn->held_since != 0 &&
+        server->now_ms - conn->held_since > server->config.cluster_handoff_hold) {
+        conn->held_since = 0;
+        server->stats.total_error_replies++;
+        node_reply_errorf(c, "TRYAGAIN slot %u: %s for more than %ld ms", slot, why,
+                          server->config.cluster_handoff_hold);
+        return 1;
+    }
+    node_conn_hold(conn);
+    return 1;
+}
+
 /* Sends the request where its keys live, as cluster routing says: returns
- * 0 when it runs here, 1 when it was forwarded or answered (CLUSTERDOWN,
- * MOVED, CROSSSLOT, TRYAGAIN). */
+ * 0 when it runs here, 1 when it was forwarded, parked or answered
+ * (CLUSTERDOWN, MOVED, CROSSSLOT, TRYAGAIN). */
 static int route(node_client_t *c, const node_cmd_t *cmd)
 {
     node_cluster_t *cl = node_cmd_env(c)->cluster;
+    node_migrate_t *mig = node_cmd_env(c)->migrate;
     int small[ROUTE_SMALL], *owners = small;
     int me, first_owner = -1, multi_owner = 0, cross = 0, all_local = 1, last, i, n = 0;
+    int write = (cmd->flags & NODE_CMD_WRITE) != 0;
     unsigned first_slot = 0;
     node_fwd_merge_t kind;
     int step = cmd->key_step > 0 ? cmd->key_step : 1;
@@ -203,6 +229,10 @@ static int route(node_client_t *c, const node_cmd_t *cmd)
             node_reply_error(c, "CLUSTERDOWN The cluster is down");
             goto answered;
         }
+        if (owner == node_cluster_myindex(cl) && node_migrate_slot_waits(mig, slot, write)) {
+            wait_or_expire(c, slot, "waiting for its hand-over");
+            goto answered;
+        }
         if (n == 0) {
             first_owner = owner;
             first_slot = slot;
@@ -218,9 +248,17 @@ static int route(node_client_t *c, const node_cmd_t *cmd)
             rc_free(owners);
         return 0;
     }
-    if (c->conn->peer) {
-        /* Never forwarded twice: the sender's table is ahead or behind. */
+    if (c->conn->peer && c->conn->peer_epoch > node_cluster_epoch(cl)) {
+        /* The sender routed it by a configuration this node has not
+         * installed yet: wait for it (Paxos is catching up), never send it
+         * back by an older table. */
+        wait_or_expire(c, first_slot, "waiting for a newer configuration");
+    } else if (c->conn->peer && (cross || multi_owner)) {
         node_reply_errorf(c, "TRYAGAIN slot %u is not served by this node", first_slot);
+    } else if (c->conn->peer) {
+        /* The sender's table is older: pass it on once (the next hop has
+         * this node's epoch and waits if it is behind). */
+        node_fwd_command(node_cmd_env(c)->fwd, c, first_owner);
     } else if (node_cluster_redirects(cl)) {
         if (cross)
             node_reply_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
@@ -237,6 +275,32 @@ answered:
     if (owners != small)
         rc_free(owners);
     return 1;
+}
+
+/* Runs the parked requests whose wait may be over, oldest first; each one
+ * either runs, is parked again, or is answered TRYAGAIN past the bound. */
+static void release_held(void *arg)
+{
+    node_cmd_env_t *env = arg;
+    node_server_t *server = env->server;
+    node_conn_t *c, *next;
+    size_t budget = server->nheld;
+
+    node_server_update_time(server);
+    /* The list is newest first: release from the tail, and only the
+     * connections held before this round. */
+    for (c = server->held; c != NULL && c->held_next != NULL; c = c->held_next)
+        ;
+    for (; c != NULL && budget > 0; c = next, budget--) {
+        next = c->held_prev;
+        node_conn_release(c);
+    }
+}
+
+void node_cmd_start(node_cmd_env_t *env)
+{
+    if (env->migrate != NULL)
+        node_migrate_on_release(env->migrate, release_held, env);
 }
 
 void node_cmd_dispatch(void *env, node_client_t *c)

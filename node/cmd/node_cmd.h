@@ -9,6 +9,7 @@
 
 struct node_cluster_s;
 struct node_fwd_s;
+struct node_migrate_s;
 
 /* What commands reach beyond the client and its keyspace, wired by main.c
  * and given to every connection with the dispatcher (c->env). */
@@ -16,7 +17,12 @@ typedef struct node_cmd_env_s {
     node_server_t *server;
     struct node_cluster_s *cluster; /* NULL: a server without a cluster (unit tests) */
     struct node_fwd_s *fwd;         /* NULL without a cluster */
+    struct node_migrate_s *migrate; /* NULL without a cluster */
 } node_cmd_env_t;
+
+/* Wires the dispatcher to the hand-off (main.c, once 'env' is complete):
+ * requests parked for a slot being handed over run again when it is. */
+void node_cmd_start(node_cmd_env_t *env);
 
 /* The environment of the command running for 'c'. */
 #define node_cmd_env(c) ((node_cmd_env_t *)(c)->env)

@@ -17,6 +17,7 @@
 #include "node/cluster/node_cluster.h"
 #include "node/data/node_db.h"
 #include "node/data/node_types.h"
+#include "node/migrate/node_migrate.h"
 #include "node/net/node_reply.h"
 #include "ring/ring.h"
 
@@ -155,6 +156,7 @@ static void cluster_info(node_client_t *c, node_cluster_t *cl)
     rc_buf_printf(&t, "cluster_coordinator:%s\r\n", member_name(&v, node_cluster_coordinator(cl)));
     rc_buf_printf(&t, "cluster_membership:%s\r\n", node_cluster_state_name(node_cluster_state(cl)));
     rc_buf_printf(&t, "cluster_replicas:%u\r\n", node_cluster_replicas(cl));
+    rc_buf_printf(&t, "cluster_in_transition:%d\r\n", node_cluster_in_transition(cl));
     node_reply_verbatim(c, t.data, t.len);
     rc_buf_free(&t);
 }
@@ -162,7 +164,7 @@ static void cluster_info(node_client_t *c, node_cluster_t *cl)
 /* --- CLUSTER NODES -------------------------------------------------------- */
 
 static void nodes_line(rc_buf_t *t, const view_t *v, uint64_t epoch, size_t i, const run_t *runs,
-                       size_t nruns)
+                       size_t nruns, const node_migrate_t *mig)
 {
     const node_cluster_member_t *m = &v->members[i];
     long long ping_sent = 0, pong_recv = 0;
@@ -184,6 +186,17 @@ static void nodes_line(rc_buf_t *t, const view_t *v, uint64_t epoch, size_t i, c
         else
             rc_buf_printf(t, " %u-%u", runs[r].start, runs[r].end);
     }
+    /* Slots in hand-off, on this node's own line, in Redis's form:
+     * [slot->-target] being sent, [slot-<-source] being received. */
+    for (r = 0; m->myself && mig != NULL && r < RING_SLOTS; r++) {
+        uint64_t to = node_migrate_migrating(mig, (unsigned)r);
+        uint64_t from = node_migrate_importing(mig, (unsigned)r);
+
+        if (to != 0)
+            rc_buf_printf(t, " [%zu->-%s]", r, member_name(v, to));
+        if (from != 0)
+            rc_buf_printf(t, " [%zu-<-%s]", r, member_name(v, from));
+    }
     rc_buf_printf(t, "\n");
 }
 
@@ -198,7 +211,7 @@ static void cluster_nodes(node_client_t *c, node_cluster_t *cl)
     view_load(&v, cl);
     nruns = slot_runs(&v, runs);
     for (i = 0; i < v.n; i++)
-        nodes_line(&t, &v, epoch, i, runs, nruns);
+        nodes_line(&t, &v, epoch, i, runs, nruns, node_cmd_env(c)->migrate);
     node_reply_verbatim(c, t.len > 0 ? t.data : "", t.len);
     rc_buf_free(&t);
     rc_free(runs);
@@ -356,6 +369,9 @@ static const char *const cluster_help[] = {
     "    start, end, master and replicas IP addresses, ports and ids",
     "SHARDS",
     "    Return information about slot range mappings and the nodes associated with them.",
+    "WEIGHT [<weight>]",
+    "    Return this node's weight, or ask for a new one (ringcache): its slots move",
+    "    to or from the other members by the hand-off.",
     "HELP",
     "    Prints this help.",
 };
@@ -379,6 +395,48 @@ static void cluster_leave(node_client_t *c, node_cluster_t *cl)
         node_reply_error(c, "ERR The last member of a cluster cannot leave it");
     else
         node_reply_errorf(c, "ERR Cannot leave the cluster: %s", rc_strerror(err));
+}
+
+/* CLUSTER WEIGHT: this node's weight (target, and the one it serves with);
+ * CLUSTER WEIGHT <n>: asks for a new one (slots move by the hand-off). */
+static void cluster_weight(node_client_t *c)
+{
+    node_cluster_t *cl = cluster_or_reply(c);
+    node_cluster_member_t m;
+    long long w;
+    int err;
+
+    if (cl == NULL)
+        return;
+    if (c->argc == 2) {
+        if (node_cluster_member(cl, node_cluster_myindex(cl), &m) != 0) {
+            node_reply_error(c, "ERR This node is not a member of the cluster");
+            return;
+        }
+        node_reply_array(c, 4);
+        node_reply_bulk_cstr(c, "weight");
+        node_reply_int(c, m.weight);
+        node_reply_bulk_cstr(c, "live-weight");
+        node_reply_int(c, m.live_weight);
+        return;
+    }
+    if (node__get_ll_or_reply(c, 2, &w) != 0)
+        return;
+    if (w < 1 || w > PAXOS_MAX_WEIGHT) {
+        node_reply_errorf(c, "ERR weight must be 1..%d", PAXOS_MAX_WEIGHT);
+        return;
+    }
+    err = node_cluster_set_weight(cl, (uint32_t)w);
+    if (err == 0)
+        node_reply_ok(c);
+    else if (err == -ENOENT)
+        node_reply_error(c, "ERR This node is not a member of the cluster");
+    else if (err == -EBUSY)
+        node_reply_error(c, "ERR This node is leaving the cluster");
+    else if (err == RC_ETOOBIG)
+        node_reply_errorf(c, "ERR The total weight would pass %d", PAXOS_MAX_TOTAL_WEIGHT);
+    else
+        node_reply_errorf(c, "ERR Cannot change the weight: %s", rc_strerror(err));
 }
 
 /* Subcommands that read the cluster view; the others need no cluster. */
@@ -418,6 +476,11 @@ static void cmd_cluster(node_client_t *c)
     } else if (resp_arg_is(sub, "getkeysinslot")) {
         if (node_cmd__sub_arity_ok(c, "cluster|getkeysinslot", 4))
             cluster_getkeysinslot(c);
+    } else if (resp_arg_is(sub, "weight")) {
+        if (c->argc > 3)
+            node_reply_arity_error(c, "cluster|weight");
+        else
+            cluster_weight(c);
     } else if (resp_arg_is(sub, "help")) {
         if (node_cmd__sub_arity_ok(c, "cluster|help", 2))
             node_cmd__reply_help(c, cluster_help, RC_ARRAY_SIZE(cluster_help));
@@ -461,6 +524,12 @@ size_t node_cmd_cluster_info_section(const node_cmd_env_t *env, char *buf, size_
         rc_buf_printf(&t, "cluster_membership:%s\r\n",
                       node_cluster_state_name(node_cluster_state(cl)));
         rc_buf_printf(&t, "cluster_placement:%016" PRIx64 "\r\n", node_cluster_placement(cl));
+        rc_buf_printf(&t, "cluster_in_transition:%d\r\n", node_cluster_in_transition(cl));
+        rc_buf_printf(&t, "cluster_my_role:%s\r\n",
+                      v.me < 0                           ? "none"
+                      : v.members[v.me].weight == 0      ? "leaving"
+                      : v.members[v.me].live_weight == 0 ? "joining"
+                                                         : "serving");
         rc_buf_printf(&t, "forwarded_commands:%" PRIu64 "\r\n", st->forwarded_commands);
         rc_buf_printf(&t, "forward_errors:%" PRIu64 "\r\n", st->forward_errors);
     }
@@ -475,7 +544,14 @@ size_t node_cmd_cluster_info_section(const node_cmd_env_t *env, char *buf, size_
     return n;
 }
 
+static void cmd_rcmigrate(node_client_t *c)
+{
+    node_migrate_command(node_cmd_env(c)->migrate, c);
+}
+
 const node_cmd_t node_cmds_cluster[] = {
+    {"rcmigrate", cmd_rcmigrate, -4, NODE_CMD_DENYOOM | NODE_CMD_ADMIN, 0, 0, 0, "cluster",
+     "Slot hand-off between ringcache nodes (cluster bus only)"},
     {"cluster", cmd_cluster, -2, 0, 0, 0, 0, "cluster", "A container for Redis Cluster commands"},
     {"readonly", cmd_cluster_ok, 1, NODE_CMD_FAST | NODE_CMD_LOADING | NODE_CMD_STALE, 0, 0, 0,
      "cluster", "Enables read queries for a connection to a Redis Cluster replica node"},

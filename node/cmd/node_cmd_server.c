@@ -19,6 +19,7 @@
 #include "node/cmd/node_cmd.h"
 #include "node/core/node_config.h"
 #include "node/data/node_db.h"
+#include "node/migrate/node_migrate.h"
 #include "node/net/node_conn.h"
 #include "node/net/node_reply.h"
 #include "node/net/node_server.h"
@@ -538,6 +539,20 @@ static void info_cluster(const node_cmd_env_t *env, node_server_t *server, rc_bu
     rc_buf_printf(t, "%.*s", (int)(n < sizeof(buf) ? n : sizeof(buf) - 1), buf);
 }
 
+static void info_migration(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
+{
+    char buf[2048];
+    size_t n;
+
+    (void)server;
+    if (env == NULL || env->migrate == NULL) {
+        rc_buf_printf(t, "# Migration\r\nmigration_state:idle\r\n");
+        return;
+    }
+    n = node_migrate_info(env->migrate, buf, sizeof(buf));
+    rc_buf_printf(t, "%.*s", (int)(n < sizeof(buf) ? n : sizeof(buf) - 1), buf);
+}
+
 static void info_keyspace(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
 {
     size_t keys = node_db_size(server->db);
@@ -556,9 +571,11 @@ static const struct {
     info_fn *fn;
     int in_default;
 } sections[] = {
-    {"server", info_server, 1},   {"clients", info_clients, 1},         {"memory", info_memory, 1},
-    {"stats", info_stats, 1},     {"replication", info_replication, 1}, {"cpu", info_cpu, 1},
-    {"cluster", info_cluster, 1}, {"keyspace", info_keyspace, 1},
+    {"server", info_server, 1},           {"clients", info_clients, 1},
+    {"memory", info_memory, 1},           {"stats", info_stats, 1},
+    {"replication", info_replication, 1}, {"cpu", info_cpu, 1},
+    {"cluster", info_cluster, 1},         {"migration", info_migration, 1},
+    {"keyspace", info_keyspace, 1},
 };
 
 static void cmd_info(node_client_t *c)

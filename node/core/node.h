@@ -50,6 +50,13 @@ typedef struct node_config_s {
     char *cluster_announce_ip; /* address peers and clients use; NULL: first bind address */
     char *cluster_config_file; /* state file in 'dir'; NULL: "ringcache-<port>.state" */
     char *join;                /* "host:port[@busport]" of a member, or NULL */
+    /* Slot hand-off (node/migrate). */
+    long cluster_weight;                /* this node\'s weight when it joins or founds */
+    long cluster_leave_timeout;         /* ms a graceful leave may take */
+    long cluster_handoff_timeout;       /* ms a new server waits for the old one's DONE */
+    long cluster_handoff_hold;          /* ms a request may wait for a hand-over */
+    long cluster_migration_streams;     /* targets filled at once */
+    long long cluster_migration_buffer; /* bytes in flight per target before writes wait */
 } node_config_t;
 
 /* Wider than int: a slot is 0..16383, a port 0..65535. */

@@ -78,6 +78,14 @@ static const opt_t options[] = {
     {"cluster-announce-ip", OPT_STR, OFF(cluster_announce_ip), 0, 0, F_IMMUTABLE, NULL},
     {"cluster-config-file", OPT_STR, OFF(cluster_config_file), 0, 0, F_IMMUTABLE, NULL},
     {"join", OPT_STR, OFF(join), 0, 0, F_IMMUTABLE, NULL},
+    /* Slot hand-off (node/migrate). */
+    {"cluster-weight", OPT_LONG, OFF(cluster_weight), 1, PAXOS_MAX_WEIGHT, F_IMMUTABLE, NULL},
+    {"cluster-leave-timeout", OPT_LONG, OFF(cluster_leave_timeout), 100, 86400000, 0, NULL},
+    {"cluster-handoff-timeout", OPT_LONG, OFF(cluster_handoff_timeout), 100, 86400000, 0, NULL},
+    {"cluster-handoff-hold", OPT_LONG, OFF(cluster_handoff_hold), 10, 600000, 0, NULL},
+    {"cluster-migration-streams", OPT_LONG, OFF(cluster_migration_streams), 1, 64, 0, NULL},
+    {"cluster-migration-buffer", OPT_MEM, OFF(cluster_migration_buffer), 1024 * 1024, LLONG_MAX, 0,
+     NULL},
     /* No persistence and one database: fixed values that clients and
      * redis-benchmark ask about. */
     {"daemonize", OPT_CONST, 0, 0, 0, F_IMMUTABLE, "no"},
@@ -116,6 +124,12 @@ void node_config_defaults(node_config_t *cfg)
     cfg->cluster_node_timeout = 1000;
     cfg->cluster_redirects = 0;
     cfg->cluster_replicas = 0;
+    cfg->cluster_weight = 1;
+    cfg->cluster_leave_timeout = 60000;
+    cfg->cluster_handoff_timeout = 15000;
+    cfg->cluster_handoff_hold = 1500;
+    cfg->cluster_migration_streams = 4;
+    cfg->cluster_migration_buffer = 256LL * 1024 * 1024;
 }
 
 /* The strings a config owns: node_config_free() and node_config_copy()

@@ -53,6 +53,7 @@ struct flink_s {
     resp_scanner_t sc;
     pend_t *q; /* ring of waiting requests */
     size_t qcap, qhead, qlen;
+    int gone; /* its member left: dropped once its requests are answered */
 };
 
 struct node_fwd_s {
@@ -485,16 +486,19 @@ static void on_tick(uv_timer_t *timer)
 {
     node_fwd_t *fwd = timer->data;
     int64_t limit = 2 * node_cluster_node_timeout(fwd->cl), now;
-    flink_t *fl;
+    flink_t *fl, *next;
 
     node_server_update_time(fwd->server);
     now = fwd->server->now_ms;
     if (limit < NODE_FWD_MIN_TIMEOUT_MS)
         limit = NODE_FWD_MIN_TIMEOUT_MS;
-    for (fl = fwd->links; fl != NULL; fl = fl->next) {
+    for (fl = fwd->links; fl != NULL; fl = next) {
+        next = fl->next;
         /* A later reply would land on the wrong request: fail the link. */
         if (fl->qlen > 0 && now - q_head(fl)->t_ms > limit)
             node_link_close(fl->link, "timed out", 0);
+        if (fl->gone && fl->qlen == 0)
+            flink_drop(fl, "member left the cluster");
     }
 }
 
@@ -526,7 +530,11 @@ static void on_config(void *arg)
         n = cap;
     for (fl = fwd->links; fl != NULL; fl = next) {
         next = fl->next;
-        if (!member_present(ms, n, fl))
+        /* A leaver still answers what was sent to it before it left
+         * (it hands its slots over, then passes late requests on): its
+         * link goes once they are answered (on_tick). */
+        fl->gone = !member_present(ms, n, fl);
+        if (fl->gone && fl->qlen == 0)
             flink_drop(fl, "member left the cluster");
     }
     rc_free(ms);

@@ -283,6 +283,28 @@ static void on_close(uv_handle_t *handle)
     rc_free(c);
 }
 
+/* Unlinks 'c' from the server's list of held connections and frees the
+ * parked request. */
+static void held_drop(node_conn_t *c)
+{
+    node_server_t *server = server_of(c);
+
+    if (!c->held)
+        return;
+    if (c->held_prev != NULL)
+        c->held_prev->held_next = c->held_next;
+    else
+        server->held = c->held_next;
+    if (c->held_next != NULL)
+        c->held_next->held_prev = c->held_prev;
+    c->held_prev = c->held_next = NULL;
+    server->nheld--;
+    c->held = 0;
+    rc_free(c->held_argv); /* one allocation: the array, then the bytes */
+    c->held_argv = NULL;
+    c->held_argc = 0;
+}
+
 void node_conn_close(node_conn_t *c, int reason)
 {
     if (c->closing)
@@ -293,6 +315,7 @@ void node_conn_close(node_conn_t *c, int reason)
     else
         rc_log(RC_LOG_DEBUG, "conn %" PRIu64 ": closed", c->id);
     orphan_segs(c);
+    held_drop(c);
     if (c->raw == NULL)
         node_server_unlink_client(server_of(c), c);
     uv_close((uv_handle_t *)&c->tcp, on_close);
@@ -416,7 +439,7 @@ static int on_command(void *ud, int argc, resp_arg_t *argv)
     c->capture = NULL;
     if (c->seg_head != NULL)
         drain(c);
-    if (c->closing || c->close_after_reply)
+    if (c->closing || c->close_after_reply || c->held)
         return 1;
     return node_conn_out_pending(c) > NODE_CONN_OUT_PAUSE || c->nfwd >= NODE_CONN_MAX_FORWARDS;
 }
@@ -454,6 +477,8 @@ static void run(node_conn_t *c, const char *data, size_t len)
         c->pending = rc_xmemdup(data + n, len - (size_t)n);
         c->pending_len = len - (size_t)n;
         read_stop(c);
+    } else if (c->held) {
+        read_stop(c); /* node_conn_release() reads on */
     }
 }
 
@@ -469,6 +494,10 @@ static void pump(node_conn_t *c)
         flush(c);
         if (c->closing)
             return;
+        if (c->held) {
+            read_stop(c); /* node_conn_release() pumps again */
+            return;
+        }
         if (c->writing) {
             if (node_conn_out_pending(c) > NODE_CONN_OUT_PAUSE)
                 read_stop(c);
@@ -805,9 +834,9 @@ void node_conn_feed(node_conn_t *c, const char *data, size_t len, const char *re
     RC_ASSERT(c->proto != NULL && c->on_request != NULL);
     if (c->closing || len == 0)
         return;
-    if (c->pending != NULL || c->feed_head != NULL) {
-        /* Paused on output: these bytes wait behind the ones already
-         * waiting, with their own 'reject'. */
+    if (c->pending != NULL || c->feed_head != NULL || c->held) {
+        /* Paused on output or holding a request: these bytes wait behind
+         * the ones already waiting, with their own 'reject'. */
         feed_t *f = c->feed_tail;
 
         if (f == NULL && reject == c->reject) {
@@ -835,6 +864,66 @@ void node_conn_feed(node_conn_t *c, const char *data, size_t len, const char *re
     run(c, data, len);
     if (c->pending == NULL)
         c->reject = NULL; /* else it applies to the waiting bytes too */
+}
+
+void node_conn_hold(node_conn_t *c)
+{
+    node_server_t *server = server_of(c);
+    size_t bytes = 0;
+    char *p;
+    int i;
+
+    RC_ASSERT(!c->held && c->client.argc > 0);
+    for (i = 0; i < c->client.argc; i++)
+        bytes += c->client.argv[i].len + 1;
+    c->held_argv = rc_xmalloc((size_t)c->client.argc * sizeof(resp_arg_t) + bytes);
+    p = (char *)(c->held_argv + c->client.argc);
+    for (i = 0; i < c->client.argc; i++) {
+        memcpy(p, c->client.argv[i].ptr, c->client.argv[i].len);
+        p[c->client.argv[i].len] = '\0';
+        c->held_argv[i].ptr = p;
+        c->held_argv[i].len = c->client.argv[i].len;
+        p += c->client.argv[i].len + 1;
+    }
+    c->held_argc = c->client.argc;
+    if (c->held_since == 0)
+        c->held_since = server->now_ms; /* kept across re-parks: the bound is from the first */
+    c->held = 1;
+    c->held_prev = NULL;
+    c->held_next = server->held;
+    if (server->held != NULL)
+        server->held->held_prev = c;
+    server->held = c;
+    server->nheld++;
+}
+
+void node_conn_release(node_conn_t *c)
+{
+    node_server_t *server = server_of(c);
+    resp_arg_t *argv = c->held_argv;
+    int argc = c->held_argc;
+
+    if (!c->held || c->closing)
+        return;
+    c->held_argv = NULL; /* held_drop() must not free it: it runs now */
+    c->held_argc = 0;
+    held_drop(c);
+    c->in_batch = 1;
+    c->client.argc = argc;
+    c->client.argv = argv;
+    c->on_request(c->request_arg, &c->client);
+    c->client.argc = 0;
+    c->client.argv = NULL;
+    c->capture = NULL;
+    c->in_batch = 0;
+    if (!c->held)
+        c->held_since = 0;
+    rc_free(argv);
+    if (c->seg_head != NULL)
+        drain(c);
+    if (!c->closing)
+        pump(c);
+    (void)server;
 }
 
 void node_conn_write(node_conn_t *c, const void *data, size_t len)

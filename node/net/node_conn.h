@@ -106,6 +106,17 @@ struct node_conn_s {
     unsigned nfwd;             /* pending segments */
     unsigned nseg_free;
 
+    /* A request parked by node_conn_hold() (a copy), and the server's list
+     * of connections holding one. */
+    resp_arg_t *held_argv;
+    int held_argc;
+    int64_t held_since; /* ms */
+    node_conn_t *held_prev;
+    node_conn_t *held_next;
+    /* Data links from peers: the newest sender epoch of the BATCH frames
+     * received (node_bus.c), for routing decisions. */
+    uint64_t peer_epoch;
+
     /* Handlers given at accept. */
     node_conn_request_fn *on_request;
     void *request_arg;
@@ -123,6 +134,7 @@ struct node_conn_s {
     unsigned refused : 1;  /* refused at accept: drains, then closes */
     unsigned peer : 1;     /* a data link from another node: never forwards */
     unsigned deferred : 1; /* on the server's list of connections to pump */
+    unsigned held : 1;     /* a request is parked: nothing else runs */
 };
 
 struct node_server_s;
@@ -152,6 +164,17 @@ void node_conn_take_requests(node_conn_t *c, node_conn_request_fn *fn, void *arg
  * instead of running. Bytes that arrive while the connection is paused on
  * output wait (with their 'reject') until it drains. */
 void node_conn_feed(node_conn_t *c, const char *data, size_t len, const char *reject);
+
+/* Parks the request running now for 'c' (called by the request handler
+ * instead of replying): its arguments are copied, and the connection runs
+ * nothing else (and reads nothing) until node_conn_release() runs it again
+ * through the request handler. Replies of earlier requests still leave.
+ * The server lists the connections that hold one (server->held). */
+void node_conn_hold(node_conn_t *c);
+/* Runs the parked request of 'c' again (the handler may park it again),
+ * then the requests that waited behind it. Call it from outside the
+ * connection's own callbacks (a timer, an observer). */
+void node_conn_release(node_conn_t *c);
 
 /* Appends 'len' raw bytes to the output of 'c' (bus frames). */
 void node_conn_write(node_conn_t *c, const void *data, size_t len);

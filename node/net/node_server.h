@@ -77,6 +77,8 @@ struct node_server_s {
     node_conn_request_fn *on_request; /* runs the requests of accepted clients */
     void *request_arg;
     node_conn_t *defer_head; /* connections to pump once this iteration */
+    node_conn_t *held;       /* connections with a parked request (node_conn_hold) */
+    size_t nheld;
     node_server_shutdown_fn *on_shutdown[NODE_SERVER_MAX_OBSERVERS];
     void *on_shutdown_arg[NODE_SERVER_MAX_OBSERVERS];
     int non_shutdown;

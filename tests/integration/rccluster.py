@@ -113,13 +113,19 @@ def agreed(servers):
         return False
     if rctest.is_redis():
         return True
-    return views[0][1] == str(len(servers)) and slots_covered(views[0][2]) == 16384
+    if views[0][1] != str(len(servers)) or slots_covered(views[0][2]) != 16384:
+        return False
+    # Agreed means settled too: no slot is still being handed off.
+    try:
+        return all(cluster_info(s).get("cluster_in_transition", "0") == "0" for s in servers)
+    except Exception:
+        return False
 
 
 def wait_agree(servers, timeout=10.0):
     """Waits until every node reports the same epoch, member count (= the
-    number of servers) and identical CLUSTER SLOTS covering 16384 slots;
-    returns the seconds it took."""
+    number of servers) and identical CLUSTER SLOTS covering 16384 slots,
+    with no hand-off in progress; returns the seconds it took."""
     t0 = time.monotonic()
 
     def ok():

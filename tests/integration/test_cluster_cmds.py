@@ -31,7 +31,7 @@ REDIS_INFO_KEYS = [
     "cluster_my_epoch", "cluster_stats_messages_sent", "cluster_stats_messages_received",
     "total_cluster_links_buffer_limit_exceeded",
 ]
-RC_INFO_KEYS = ["cluster_coordinator", "cluster_membership", "cluster_replicas"]
+RC_INFO_KEYS = ["cluster_coordinator", "cluster_membership", "cluster_replicas", "cluster_in_transition"]
 
 
 keyslot = rccluster.keyslot
@@ -347,7 +347,8 @@ def test_three_nodes_agree(t):
 
     def agreed():
         infos = [cluster_info(n) for n in nodes]
-        if any(i.get("cluster_state") != "ok" or i.get("cluster_known_nodes") != "3" for i in infos):
+        if any(i.get("cluster_state") != "ok" or i.get("cluster_known_nodes") != "3"
+               or i.get("cluster_in_transition", "0") != "0" for i in infos):
             return None
         if len({i["cluster_current_epoch"] for i in infos}) != 1:
             return None

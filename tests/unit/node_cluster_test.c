@@ -58,6 +58,10 @@ static void on_config(void *arg)
     tnode_t *n = arg;
 
     n->nconfig++;
+    /* No data here: every slot this node receives is filled at once (the
+     * hand-off, node/migrate, reports it in the daemon). */
+    if (node_cluster_in_transition(n->cl))
+        node_cluster_request_ready(n->cl);
 }
 
 /* As main.c: the leave asked by shutdown is over, shut down for real. */
@@ -110,7 +114,8 @@ static int node_start(fx_t *fx, int i, int seed)
     int err, tries, picked = n->bus_port == 0;
 
     node_config_defaults(&cfg);
-    cfg.port = n->port; /* 0 the first time: read back below */
+    cfg.cluster_leave_timeout = 3000; /* as long as a test waits for a stop */
+    cfg.port = n->port;               /* 0 the first time: read back below */
     if (picked)
         n->bus_port = test_loop_free_port();
     cfg.cluster_port = n->bus_port;
@@ -212,7 +217,8 @@ static int two_agree(void *arg)
 
     return node_cluster_members(a, NULL, 0) == 2 && node_cluster_members(b, NULL, 0) == 2 &&
            node_cluster_epoch(a) == node_cluster_epoch(b) && node_cluster_myindex(b) >= 0 &&
-           node_cluster_state(a) == NODE_CLUSTER_OK && node_cluster_state(b) == NODE_CLUSTER_OK;
+           node_cluster_state(a) == NODE_CLUSTER_OK && node_cluster_state(b) == NODE_CLUSTER_OK &&
+           !node_cluster_in_transition(a) && !node_cluster_in_transition(b);
 }
 
 static void found_and_join(fx_t *fx)

@@ -393,7 +393,16 @@ static void on_leave_done(void *arg)
     node_server_shutdown(n->server);
 }
 
-static const node_cluster_observer_t shutdown_observer = {NULL, on_leave_done, NULL};
+/* No hand-off engine here: every slot a node receives is filled at once. */
+static void on_config(void *arg)
+{
+    tnode_t *n = arg;
+
+    if (node_cluster_in_transition(n->cl))
+        node_cluster_request_ready(n->cl);
+}
+
+static const node_cluster_observer_t shutdown_observer = {on_config, on_leave_done, NULL};
 
 static int node_start(cfx_t *fx, int i, int seed)
 {
@@ -402,6 +411,7 @@ static int node_start(cfx_t *fx, int i, int seed)
     int err, tries;
 
     node_config_defaults(&cfg);
+    cfg.cluster_leave_timeout = 3000; /* as long as a test waits for a stop */
     cfg.port = 0;
     n->bus_port = test_loop_free_port();
     cfg.cluster_port = n->bus_port;
@@ -445,7 +455,8 @@ static int two_agree(void *arg)
     const node_cluster_t *a = fx->n[0].cl, *b = fx->n[1].cl;
 
     return node_cluster_members(a, NULL, 0) == 2 && node_cluster_members(b, NULL, 0) == 2 &&
-           node_cluster_epoch(a) == node_cluster_epoch(b) && node_cluster_myindex(b) >= 0;
+           node_cluster_epoch(a) == node_cluster_epoch(b) && node_cluster_myindex(b) >= 0 &&
+           !node_cluster_in_transition(a) && !node_cluster_in_transition(b);
 }
 
 static int client_connected(void *arg)

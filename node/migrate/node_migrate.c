@@ -1,0 +1,1298 @@
+/* node/migrate/node_migrate.c: slot hand-off (see node_migrate.h for the
+ * protocol). Three parts:
+ *
+ *   reconcile  on every installed configuration, each slot's role here
+ *              (serving, receiving, sending, handing over, nothing) is
+ *              derived from the agreed hand-off map and the previous one;
+ *   source     one stream per target member: a FIFO of slots to snapshot,
+ *              the live iterator of the current one, live writes from the
+ *              db observer, the requests in flight and their replies;
+ *   target     the RCMIGRATE command, the fill state of every slot, the
+ *              READY report, the DONE that lets a slot be served.
+ *
+ * The one rule: the source never drops a slot before the target has
+ * acknowledged its DONE, and the target never serves it before that DONE
+ * (or the source is gone: then it starts empty). */
+#include "node/migrate/node_migrate.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "common/rc.h"
+#include "common/rc_buf.h"
+#include "common/rc_str.h"
+#include "member/member.h"
+#include "node/bus/node_bus.h"
+#include "node/cluster/node_cluster.h"
+#include "node/data/node_codec.h"
+#include "node/data/node_db.h"
+#include "node/net/node_conn.h"
+#include "node/net/node_reply.h"
+#include "paxos/paxos.h"
+#include "resp/resp_scan.h"
+#include "resp/resp_write.h"
+#include "ring/ring.h"
+
+enum in_state_e {
+    IN_NONE = 0,    /* nothing arriving */
+    IN_FILLING = 1, /* BEGIN received, snapshot arriving */
+    IN_FILLED = 2,  /* snapshot complete, live writes arriving */
+    IN_DONE = 3,    /* DONE received before this node installed the switch */
+};
+
+enum out_state_e {
+    OUT_NONE = 0,
+    OUT_QUEUED = 1, /* waits for its snapshot turn */
+    OUT_SNAP = 2,   /* BEGIN sent, snapshot being read */
+    OUT_LIVE = 3,   /* SNAPDONE sent, live writes follow */
+    OUT_DONE = 4,   /* DONE sent, waiting for its +OK */
+};
+
+enum op_kind_e {
+    OP_BEGIN = 0,
+    OP_PUT = 1,
+    OP_DEL = 2,
+    OP_SNAPDONE = 3,
+    OP_DONE = 4,
+};
+
+typedef struct op_s {
+    uint8_t kind;
+    uint16_t slot;
+    uint32_t gen; /* the slot's attempt it belongs to */
+    uint64_t bytes;
+} op_t;
+
+typedef struct ostream_s ostream_t;
+
+/* The stream to one target member. */
+struct ostream_s {
+    node_migrate_t *m;
+    ostream_t *next;
+    uint64_t id, incarnation;
+    char name[NODE_CLUSTER_ADDR_MAX];
+    node_link_t *link;
+    resp_scanner_t sc;
+    op_t *q; /* ring of requests waiting for their reply */
+    size_t qcap, qhead, qlen;
+    uint64_t unacked; /* bytes of requests not answered yet */
+    uint16_t *todo;   /* ring of slots to snapshot */
+    size_t todocap, todohead, todolen;
+    int cur; /* slot being read, -1 */
+    node_db_slot_iter_t *it;
+    rc_buf_t put;      /* the PUT being built: its key/value arguments */
+    uint32_t put_keys; /* pairs in 'put' */
+    int broken;
+    int64_t retry_at;
+    int over; /* past the buffer bound: writes to its slots wait */
+};
+
+struct node_migrate_s {
+    node_server_t *server;
+    node_cluster_t *cl;
+    node_bus_t *bus;
+    node_db_t *db;
+    uv_timer_t timer;
+    uv_idle_t idle;
+    int idle_on;
+    int closed;
+    int have_map;
+    uint64_t my_id; /* member id in the installed configuration, 0: none */
+    uint64_t epoch;
+    uint64_t serve_id[RING_SLOTS];
+    uint64_t target_id[RING_SLOTS];
+    /* receiving */
+    uint8_t in_state[RING_SLOTS];
+    uint64_t in_src[RING_SLOTS];
+    uint64_t in_count[RING_SLOTS];
+    /* serving, waiting for the previous server's DONE */
+    uint64_t await_src[RING_SLOTS];
+    int64_t await_since[RING_SLOTS];
+    unsigned nawait;
+    /* sending */
+    uint8_t out_state[RING_SLOTS];
+    uint8_t out_handover[RING_SLOTS]; /* DONE follows the snapshot: not ours any more */
+    ostream_t *out_stream[RING_SLOTS];
+    uint64_t out_count[RING_SLOTS];
+    uint32_t out_gen[RING_SLOTS];     /* attempt: an error for an older one is void */
+    int64_t out_retry_at[RING_SLOTS]; /* a refused slot waits until then */
+    ostream_t *streams;
+    /* background drop */
+    uint8_t dropping[RING_SLOTS];
+    unsigned ndropping;
+    unsigned drop_cursor;
+    /* READY */
+    int ready_dirty;
+    uint64_t ready_for;
+    int64_t ready_at;
+    void (*release_fn)(void *);
+    void *release_arg;
+    rc_buf_t scratch;
+    node_migrate_stats_t st;
+    uint64_t rate_mark_keys;
+    int64_t rate_mark_ms;
+};
+
+static int64_t now_ms(const node_migrate_t *m)
+{
+    return m->server->now_ms;
+}
+
+static void kick(node_migrate_t *m);
+static void stream_break(ostream_t *s, const char *why);
+
+/* ---- small helpers ---- */
+
+static const paxos_member_t *member_by_id(const paxos_config_t *c, uint64_t id)
+{
+    int i = id != 0 ? paxos_config_find(c, id) : -1;
+
+    return i >= 0 ? &c->members[i] : NULL;
+}
+
+static void release(node_migrate_t *m)
+{
+    if (m->release_fn != NULL)
+        m->release_fn(m->release_arg);
+}
+
+/* Empties 'slot' now (a slot about to be served or filled from scratch). */
+static void drop_now(node_migrate_t *m, unsigned slot)
+{
+    size_t before = node_db_slot_count(m->db, slot);
+
+    if (before > 0) {
+        (void)node_db_slot_drop(m->db, slot, SIZE_MAX);
+        m->st.keys_dropped += before;
+    }
+    if (m->dropping[slot]) {
+        m->dropping[slot] = 0;
+        m->ndropping--;
+    }
+}
+
+/* Empties 'slot' in the background (the timer). */
+static void drop_later(node_migrate_t *m, unsigned slot)
+{
+    if (!m->dropping[slot] && node_db_slot_count(m->db, slot) > 0) {
+        m->dropping[slot] = 1;
+        m->ndropping++;
+    }
+}
+
+static void in_reset(node_migrate_t *m, unsigned slot)
+{
+    m->in_state[slot] = IN_NONE;
+    m->in_src[slot] = 0;
+    m->in_count[slot] = 0;
+    m->ready_dirty = 1;
+}
+
+static void await_set(node_migrate_t *m, unsigned slot, uint64_t src)
+{
+    if (m->await_src[slot] == 0)
+        m->nawait++;
+    m->await_src[slot] = src;
+    m->await_since[slot] = now_ms(m);
+}
+
+static void await_clear(node_migrate_t *m, unsigned slot)
+{
+    if (m->await_src[slot] != 0)
+        m->nawait--;
+    m->await_src[slot] = 0;
+}
+
+/* ---- requests on a stream ---- */
+
+static void q_push(ostream_t *s, uint8_t kind, unsigned slot, uint64_t bytes)
+{
+    op_t *op;
+
+    if (s->qlen == s->qcap) {
+        size_t cap = s->qcap ? s->qcap * 2 : 64, i;
+        op_t *q = rc_xmalloc(cap * sizeof(*q));
+
+        for (i = 0; i < s->qlen; i++)
+            q[i] = s->q[(s->qhead + i) & (s->qcap - 1)];
+        rc_free(s->q);
+        s->q = q;
+        s->qcap = cap;
+        s->qhead = 0;
+    }
+    op = &s->q[(s->qhead + s->qlen) & (s->qcap - 1)];
+    op->kind = kind;
+    op->slot = (uint16_t)slot;
+    op->gen = s->m->out_gen[slot];
+    op->bytes = bytes;
+    s->qlen++;
+    s->unacked += bytes;
+}
+
+static void put_bulk(char *p, size_t *n, const void *data, size_t len)
+{
+    *n += resp_write_header(p + *n, '$', (long long)len);
+    memcpy(p + *n, data, len);
+    *n += len;
+    p[(*n)++] = '\r';
+    p[(*n)++] = '\n';
+}
+
+static void put_num(char *p, size_t *n, unsigned long long v)
+{
+    char tmp[24];
+    size_t len = rc_ll2str(tmp, (long long)v);
+
+    put_bulk(p, n, tmp, len);
+}
+
+/* Queues "RCMIGRATE <op> <src> <slot> <nums...>" followed by 'body' (the
+ * bulks of 'nbody' more arguments). Returns the bytes written. */
+static size_t send_cmd(ostream_t *s, const char *op, unsigned slot, const uint64_t *nums,
+                       int nnums, const char *body, size_t bodylen, int nbody)
+{
+    size_t need = 5 * RESP_HEADER_MAX + 64 + (size_t)nnums * (RESP_HEADER_MAX + 24) + bodylen;
+    char *p = node_link_reserve(s->link, need);
+    size_t n;
+    int i;
+
+    n = resp_write_header(p, '*', 4 + nnums + nbody);
+    put_bulk(p, &n, "RCMIGRATE", 9);
+    put_bulk(p, &n, op, strlen(op));
+    put_num(p, &n, s->m->my_id);
+    put_num(p, &n, slot);
+    for (i = 0; i < nnums; i++)
+        put_num(p, &n, nums[i]);
+    if (bodylen > 0)
+        memcpy(p + n, body, bodylen);
+    n += bodylen;
+    node_link_commit(s->link, n);
+    return n;
+}
+
+/* Appends the key/value bulks of object 'o' to 'b'. */
+static void append_pair(node_migrate_t *m, rc_buf_t *b, const node_obj_t *o)
+{
+    size_t klen, n = 0;
+    const char *key = node_obj_key(o, &klen);
+    char *p;
+
+    rc_buf_reset(&m->scratch);
+    node_obj_serialize(o, &m->scratch);
+    p = rc_buf_reserve(b, klen + m->scratch.len + 2 * RESP_HEADER_MAX + 4);
+    put_bulk(p, &n, key, klen);
+    put_bulk(p, &n, m->scratch.data, m->scratch.len);
+    rc_buf_commit(b, n);
+}
+
+static void flush_put(ostream_t *s)
+{
+    node_migrate_t *m = s->m;
+    size_t n;
+
+    if (s->put_keys == 0 || s->cur < 0)
+        return;
+    n = send_cmd(s, "PUT", (unsigned)s->cur, NULL, 0, s->put.data, s->put.len,
+                 2 * (int)s->put_keys);
+    q_push(s, OP_PUT, (unsigned)s->cur, n);
+    m->out_count[s->cur] += s->put_keys;
+    m->st.keys_sent += s->put_keys;
+    m->st.bytes_sent += n;
+    s->put_keys = 0;
+    rc_buf_reset(&s->put);
+}
+
+static void send_done(ostream_t *s, unsigned slot)
+{
+    node_migrate_t *m = s->m;
+    uint64_t nums[2] = {m->out_count[slot], m->epoch};
+    size_t n = send_cmd(s, "DONE", slot, nums, 2, NULL, 0, 0);
+
+    q_push(s, OP_DONE, slot, n);
+    m->out_state[slot] = OUT_DONE;
+}
+
+/* ---- streams ---- */
+
+static ssize_t on_link_data(void *arg, node_link_t *l, const char *data, size_t len);
+static void on_link_fail(void *arg, node_link_t *l, const char *reason);
+
+static const node_link_ops_t link_ops = {NULL, NULL, on_link_data, on_link_fail};
+
+static ostream_t *stream_find(node_migrate_t *m, uint64_t id)
+{
+    ostream_t *s;
+
+    for (s = m->streams; s != NULL; s = s->next) {
+        if (s->id == id)
+            return s;
+    }
+    return NULL;
+}
+
+static ostream_t *stream_get(node_migrate_t *m, const paxos_member_t *pm)
+{
+    ostream_t *s = stream_find(m, pm->id);
+    node_link_opts_t o;
+
+    if (s != NULL)
+        return s;
+    s = rc_xcalloc(1, sizeof(*s));
+    s->m = m;
+    s->id = pm->id;
+    s->incarnation = pm->incarnation;
+    s->cur = -1;
+    snprintf(s->name, sizeof(s->name), "%s", pm->client_addr);
+    memset(&o, 0, sizeof(o));
+    o.role = NODE_BUS_ROLE_DATA;
+    o.resp = 2;
+    o.channel = 1;
+    o.peer_id = pm->id;
+    o.peer_incarnation = pm->incarnation;
+    o.name = s->name;
+    o.backoff_min_ms = 50;
+    o.backoff_max_ms = 1000;
+    o.handshake_ms = 2000;
+    s->link = node_link_get(m->bus, pm->bus_addr, &o, &link_ops, s);
+    if (s->link == NULL) {
+        rc_free(s);
+        return NULL;
+    }
+    resp_scanner_init(&s->sc);
+    rc_buf_init(&s->put);
+    s->next = m->streams;
+    m->streams = s;
+    m->st.streams++;
+    return s;
+}
+
+static void todo_push(ostream_t *s, unsigned slot)
+{
+    if (s->todolen == s->todocap) {
+        size_t cap = s->todocap ? s->todocap * 2 : 256, i;
+        uint16_t *t = rc_xmalloc(cap * sizeof(*t));
+
+        for (i = 0; i < s->todolen; i++)
+            t[i] = s->todo[(s->todohead + i) & (s->todocap - 1)];
+        rc_free(s->todo);
+        s->todo = t;
+        s->todocap = cap;
+        s->todohead = 0;
+    }
+    s->todo[(s->todohead + s->todolen) & (s->todocap - 1)] = (uint16_t)slot;
+    s->todolen++;
+}
+
+static void cur_stop(ostream_t *s)
+{
+    node_db_slot_iter_destroy(s->it);
+    s->it = NULL;
+    s->cur = -1;
+    s->put_keys = 0;
+    rc_buf_reset(&s->put);
+}
+
+/* Stops sending 'slot' (its target's own reconcile drops what it got). */
+static void out_cancel(node_migrate_t *m, unsigned slot)
+{
+    ostream_t *s = m->out_stream[slot];
+
+    if (m->out_state[slot] == OUT_NONE)
+        return;
+    if (s != NULL && s->cur == (int)slot)
+        cur_stop(s);
+    m->out_state[slot] = OUT_NONE;
+    m->out_handover[slot] = 0;
+    m->out_stream[slot] = NULL;
+    m->out_count[slot] = 0;
+}
+
+/* Sends 'slot' to member 'to' ('handover': this node no longer serves it;
+ * DONE follows the snapshot). */
+static void out_want(node_migrate_t *m, const paxos_config_t *c, unsigned slot, uint64_t to,
+                     int handover)
+{
+    const paxos_member_t *pm = member_by_id(c, to);
+    ostream_t *s;
+
+    if (pm == NULL)
+        return;
+    s = m->out_stream[slot];
+    if (m->out_state[slot] != OUT_NONE && s != NULL && s->id == to) {
+        if (handover && !m->out_handover[slot]) {
+            m->out_handover[slot] = 1;
+            if (m->out_state[slot] == OUT_LIVE && !s->broken)
+                send_done(s, slot);
+        }
+        return;
+    }
+    out_cancel(m, slot);
+    s = stream_get(m, pm);
+    if (s == NULL)
+        return;
+    m->out_stream[slot] = s;
+    m->out_state[slot] = OUT_QUEUED;
+    m->out_handover[slot] = (uint8_t)handover;
+    m->out_count[slot] = 0;
+    m->out_gen[slot]++;
+    todo_push(s, slot);
+}
+
+/* Starts 'slot' over on its stream after a refusal (BEGIN empties it on
+ * the target again), after a backoff. */
+static void slot_restart(ostream_t *s, unsigned slot, const char *why)
+{
+    node_migrate_t *m = s->m;
+
+    if (s->cur == (int)slot)
+        cur_stop(s);
+    m->out_state[slot] = OUT_QUEUED;
+    m->out_count[slot] = 0;
+    m->out_gen[slot]++;
+    m->out_retry_at[slot] = now_ms(m) + NODE_MIGRATE_BACKOFF_MS;
+    m->st.stream_failures++;
+    snprintf(m->st.last_error, sizeof(m->st.last_error), "slot %u to %.40s: %.60s", slot, s->name, why);
+    rc_log(RC_LOG_VERBOSE, "migrate: slot %u to %s starts over: %s", slot, s->name, why);
+    todo_push(s, slot);
+}
+
+/* Frees stream 's' (its slots are cancelled first). */
+static void stream_free(ostream_t *s)
+{
+    node_migrate_t *m = s->m;
+    ostream_t **pp;
+    unsigned slot;
+
+    for (slot = 0; slot < RING_SLOTS; slot++) {
+        if (m->out_stream[slot] == s)
+            out_cancel(m, slot);
+    }
+    for (pp = &m->streams; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    cur_stop(s);
+    node_link_close(s->link, "slot hand-off over", 1);
+    rc_free(s->q);
+    rc_free(s->todo);
+    rc_buf_free(&s->put);
+    rc_free(s);
+    m->st.streams--;
+}
+
+/* Every slot on 's' starts over (BEGIN) after a backoff. */
+static void stream_break(ostream_t *s, const char *why)
+{
+    node_migrate_t *m = s->m;
+    unsigned slot;
+
+    if (s->broken)
+        return;
+    s->broken = 1;
+    s->retry_at = now_ms(m) + NODE_MIGRATE_BACKOFF_MS;
+    m->st.stream_failures++;
+    snprintf(m->st.last_error, sizeof(m->st.last_error), "to %.40s: %.80s", s->name, why);
+    rc_log(RC_LOG_WARNING, "migrate: stream to %s broken: %s; starting its slots over", s->name,
+           why);
+    cur_stop(s);
+    s->qlen = 0;
+    s->qhead = 0;
+    s->unacked = 0;
+    s->over = 0;
+    s->todolen = 0;
+    s->todohead = 0;
+    resp_scanner_init(&s->sc);
+    for (slot = 0; slot < RING_SLOTS; slot++) {
+        if (m->out_stream[slot] == s && m->out_state[slot] != OUT_NONE) {
+            m->out_state[slot] = OUT_QUEUED;
+            m->out_count[slot] = 0;
+            m->out_gen[slot]++;
+            todo_push(s, slot);
+        }
+    }
+    node_link_close(s->link, why, 0); /* replies still on the way are void */
+}
+
+static void on_link_fail(void *arg, node_link_t *l, const char *reason)
+{
+    ostream_t *s = arg;
+
+    (void)l;
+    if (!s->broken && (s->qlen > 0 || s->cur >= 0))
+        stream_break(s, reason);
+    else
+        resp_scanner_init(&s->sc);
+}
+
+/* A reply: the oldest request is answered. */
+static int on_reply(ostream_t *s, const char *r, size_t len)
+{
+    node_migrate_t *m = s->m;
+    op_t op;
+
+    if (s->qlen == 0)
+        return RC_EPROTO;
+    op = s->q[s->qhead];
+    s->qhead = (s->qhead + 1) & (s->qcap - 1);
+    s->qlen--;
+    s->unacked -= op.bytes < s->unacked ? op.bytes : s->unacked;
+    if (len == 0 || r[0] != '+') {
+        char why[128];
+        size_t n = len > 2 ? len - 2 : 0;
+
+        /* One slot's refusal (the target's configuration differs, out of
+         * memory, a count that does not match): that slot starts over. */
+        snprintf(why, sizeof(why), "target answered %.*s", (int)(n < 100 ? n : 100), r);
+        if (op.gen == m->out_gen[op.slot] && m->out_stream[op.slot] == s &&
+            m->out_state[op.slot] != OUT_NONE)
+            slot_restart(s, op.slot, why);
+        return 0;
+    }
+    if (op.kind == OP_DONE && m->out_stream[op.slot] == s && m->out_state[op.slot] == OUT_DONE &&
+        op.gen == m->out_gen[op.slot]) {
+        m->out_state[op.slot] = OUT_NONE;
+        m->out_stream[op.slot] = NULL;
+        m->out_handover[op.slot] = 0;
+        m->st.slots_sent++;
+        if (m->serve_id[op.slot] != m->my_id || m->my_id == 0)
+            drop_later(m, op.slot);
+    }
+    return 0;
+}
+
+static ssize_t on_link_data(void *arg, node_link_t *l, const char *data, size_t len)
+{
+    ostream_t *s = arg;
+    size_t pos = 0;
+
+    while (pos < len && node_link_is_open(l) && !s->broken) {
+        ssize_t n = resp_scanner_scan(&s->sc, data + pos, len - pos);
+
+        if (n == 0)
+            break;
+        if (n < 0 || on_reply(s, data + pos, (size_t)n) != 0)
+            return RC_EPROTO;
+        pos += (size_t)n;
+    }
+    if (s->broken)
+        return (ssize_t)len;
+    if (s->over && s->unacked + node_link_queued(l) <
+                       (uint64_t)s->m->server->config.cluster_migration_buffer / 2) {
+        s->over = 0;
+        release(s->m);
+    }
+    kick(s->m);
+    return (ssize_t)pos;
+}
+
+/* ---- snapshot ---- */
+
+typedef struct collect_s {
+    ostream_t *s;
+    int64_t now;
+} collect_t;
+
+static void collect(void *priv, node_obj_t *o)
+{
+    collect_t *cx = priv;
+    ostream_t *s = cx->s;
+    int64_t exp = node_obj_expire(o);
+
+    if (exp >= 0 && exp <= cx->now)
+        return; /* expired: its removal reaches the target as a DEL */
+    append_pair(s->m, &s->put, o);
+    s->put_keys++;
+}
+
+/* Starts the next queued slot of 's'. Returns 0 when there is none. */
+static int next_slot(ostream_t *s)
+{
+    node_migrate_t *m = s->m;
+    size_t skipped = 0;
+
+    while (s->todolen > 0) {
+        unsigned slot = s->todo[s->todohead];
+        uint64_t nums[1] = {m->epoch};
+        size_t n;
+
+        s->todohead = (s->todohead + 1) & (s->todocap - 1);
+        s->todolen--;
+        if (m->out_stream[slot] != s || m->out_state[slot] != OUT_QUEUED)
+            continue;
+        if (m->out_retry_at[slot] > now_ms(m)) {
+            todo_push(s, slot); /* refused lately: later */
+            if (++skipped > s->todolen)
+                return 0;
+            continue;
+        }
+        n = send_cmd(s, "BEGIN", slot, nums, 1, NULL, 0, 0);
+        q_push(s, OP_BEGIN, slot, n);
+        m->out_state[slot] = OUT_SNAP;
+        m->out_count[slot] = 0;
+        s->cur = (int)slot;
+        s->it = node_db_slot_iter_create(m->db, slot);
+        return 1;
+    }
+    return 0;
+}
+
+/* One turn of snapshot work on 's'. Returns 1 when it has more to do now. */
+static int stream_turn(ostream_t *s, uint64_t deadline_ns)
+{
+    node_migrate_t *m = s->m;
+    collect_t cx = {s, now_ms(m)};
+    const char *why;
+
+    if (s->broken) {
+        if (now_ms(m) < s->retry_at)
+            return 0;
+        s->broken = 0;
+    }
+    if (s->cur < 0 && s->todolen == 0)
+        return 0;
+    if (node_link_ready(s->link, &why) != 0)
+        return 0; /* backoff: the timer kicks again */
+    while (uv_hrtime() < deadline_ns) {
+        if (s->unacked + node_link_queued(s->link) >= NODE_MIGRATE_WINDOW)
+            return 0; /* replies kick again */
+        if (s->cur < 0 && !next_slot(s))
+            return 0;
+        while (s->put.len < NODE_MIGRATE_PUT_BYTES && !node_db_slot_iter_done(s->it)) {
+            if (node_db_slot_iter_next(s->it, 64, collect, &cx) < 64)
+                break;
+        }
+        if (s->put.len >= NODE_MIGRATE_PUT_BYTES)
+            flush_put(s);
+        if (node_db_slot_iter_done(s->it)) {
+            unsigned slot = (unsigned)s->cur;
+            uint64_t nums[1];
+            size_t n;
+
+            flush_put(s);
+            nums[0] = m->out_count[slot];
+            n = send_cmd(s, "SNAPDONE", slot, nums, 1, NULL, 0, 0);
+            q_push(s, OP_SNAPDONE, slot, n);
+            m->out_state[slot] = OUT_LIVE;
+            node_db_slot_iter_destroy(s->it);
+            s->it = NULL;
+            s->cur = -1;
+            if (m->out_handover[slot])
+                send_done(s, slot);
+        }
+    }
+    flush_put(s);
+    return 1;
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    node_migrate_t *m = h->data;
+    uint64_t deadline = uv_hrtime() + (uint64_t)NODE_MIGRATE_TURN_US * 1000;
+    long limit = m->server->config.cluster_migration_streams;
+    int more = 0;
+    ostream_t *s;
+
+    node_server_update_time(m->server);
+    for (s = m->streams; s != NULL && limit > 0; s = s->next) {
+        if (s->cur < 0 && s->todolen == 0)
+            continue;
+        limit--;
+        more |= stream_turn(s, deadline);
+    }
+    if (!more) {
+        uv_idle_stop(&m->idle);
+        m->idle_on = 0;
+    }
+}
+
+static void kick(node_migrate_t *m)
+{
+    if (!m->idle_on && !m->closed) {
+        uv_idle_start(&m->idle, on_idle);
+        m->idle_on = 1;
+    }
+}
+
+/* ---- live writes ---- */
+
+static void on_change(void *priv, node_db_t *db, const node_db_change_t *ch)
+{
+    node_migrate_t *m = priv;
+    unsigned slot = ch->slot;
+    ostream_t *s = m->out_stream[slot];
+    uint8_t state = m->out_state[slot];
+    size_t n;
+
+    (void)db;
+    if (s == NULL || s->broken || (state != OUT_SNAP && state != OUT_LIVE))
+        return;
+    if (ch->kind == NODE_DB_CHANGE_DROP)
+        return;
+    if (s->cur == (int)slot)
+        flush_put(s); /* keeps the snapshot's older values ahead of this one */
+    if (ch->kind == NODE_DB_CHANGE_WRITE) {
+        rc_buf_t b;
+
+        rc_buf_init(&b);
+        append_pair(m, &b, ch->obj);
+        n = send_cmd(s, "PUT", slot, NULL, 0, b.data, b.len, 2);
+        rc_buf_free(&b);
+        q_push(s, OP_PUT, slot, n);
+    } else {
+        char *p = rc_xmalloc(ch->klen + RESP_HEADER_MAX + 2);
+        size_t bl = 0;
+
+        put_bulk(p, &bl, ch->key, ch->klen);
+        n = send_cmd(s, "DEL", slot, NULL, 0, p, bl, 1);
+        rc_free(p);
+        q_push(s, OP_DEL, slot, n);
+    }
+    m->out_count[slot]++;
+    m->st.keys_sent++;
+    m->st.bytes_sent += n;
+    if (!s->over && s->unacked + node_link_queued(s->link) >
+                        (uint64_t)m->server->config.cluster_migration_buffer) {
+        s->over = 1; /* writes to its slots wait (node_migrate_slot_waits) */
+        rc_log(RC_LOG_VERBOSE, "migrate: stream to %s over its buffer bound: writes wait",
+               s->name);
+    }
+}
+
+/* ---- reconcile ---- */
+
+static int was_leaver(const uint64_t *leavers, size_t n, uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (leavers[i] == id)
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 when 'id' will hand its slots over: a member, or a leaver that the
+ * switch just removed. */
+static int hands_over(const paxos_config_t *c, const uint64_t *leavers, size_t nleavers,
+                      uint64_t id)
+{
+    return id != 0 && (member_by_id(c, id) != NULL || was_leaver(leavers, nleavers, id));
+}
+
+static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
+                           uint64_t prev_me, uint64_t me, uint64_t p, uint64_t sv, uint64_t tg,
+                           const uint64_t *leavers, size_t nleavers, int i_left)
+{
+    /* Receiving. */
+    if (tg == me && me != 0 && sv != me && sv != 0) {
+        if (m->in_state[slot] != IN_NONE && m->in_src[slot] != sv)
+            in_reset(m, slot); /* BEGIN from the right source empties it */
+    } else if (sv != me || me == 0) {
+        if (m->in_state[slot] != IN_NONE)
+            in_reset(m, slot);
+    }
+    /* Serving. */
+    if (sv == me && me != 0) {
+        if (p != prev_me || prev_me == 0) {
+            if (hands_over(c, leavers, nleavers, p) && p != me) {
+                if (m->in_state[slot] == IN_DONE && m->in_src[slot] == p) {
+                    in_reset(m, slot);
+                    m->st.slots_received++;
+                } else {
+                    await_set(m, slot, p);
+                }
+            } else if (m->have_map) {
+                /* The previous server is gone: start empty, never stale. */
+                if (m->in_state[slot] != IN_NONE)
+                    in_reset(m, slot);
+                await_clear(m, slot);
+                drop_now(m, slot);
+            }
+        } else if (m->await_src[slot] != 0 && member_by_id(c, m->await_src[slot]) == NULL) {
+            await_clear(m, slot);
+            in_reset(m, slot);
+            drop_now(m, slot);
+        }
+        if (tg != me && tg != 0)
+            out_want(m, c, slot, tg, 0);
+        else
+            out_cancel(m, slot);
+        return;
+    }
+    if (m->await_src[slot] != 0)
+        await_clear(m, slot);
+    if (p == prev_me && prev_me != 0 && sv != 0 && (me != 0 || i_left)) {
+        out_want(m, c, slot, sv, 1); /* lost it: hand it over */
+    } else if (m->out_state[slot] != OUT_NONE) {
+        ostream_t *s = m->out_stream[slot];
+
+        /* A hand-over from an earlier configuration goes on while its
+         * target still serves the slot. */
+        if (!(m->out_handover[slot] && s != NULL && s->id == sv))
+            out_cancel(m, slot);
+    }
+    if (m->out_state[slot] == OUT_NONE && m->in_state[slot] == IN_NONE)
+        drop_later(m, slot);
+}
+
+static void on_config(void *arg)
+{
+    node_migrate_t *m = arg;
+    const paxos_config_t *c = node_cluster_config(m->cl);
+    const member_handoff_t *h = node_cluster_handoff(m->cl);
+    uint64_t leavers[PAXOS_MAX_MEMBERS];
+    size_t nleavers = 0;
+    uint64_t prev_me = m->my_id, me;
+    int myidx, i_left;
+    unsigned slot;
+    ostream_t *s, *next;
+
+    if (m->closed || c == NULL || h == NULL || c->epoch == m->epoch)
+        return;
+    myidx = node_cluster_myindex(m->cl);
+    me = myidx >= 0 ? c->members[myidx].id : 0;
+    /* Leavers of the previous configuration (weight 0) that are gone now. */
+    nleavers = node_cluster_departed(m->cl, leavers, RC_ARRAY_SIZE(leavers));
+    i_left = me == 0 && prev_me != 0 && was_leaver(leavers, nleavers, prev_me);
+    for (slot = 0; slot < RING_SLOTS; slot++) {
+        uint64_t sv = h->serve[slot] >= 0 ? c->members[h->serve[slot]].id : 0;
+        uint64_t tg = h->target[slot] >= 0 ? c->members[h->target[slot]].id : 0;
+        uint64_t p = m->have_map ? m->serve_id[slot] : sv;
+
+        m->serve_id[slot] = sv;
+        m->target_id[slot] = tg;
+        if (!m->have_map) {
+            if (sv == me && me != 0 && tg != me && tg != 0)
+                out_want(m, c, slot, tg, 0);
+            continue;
+        }
+        reconcile_slot(m, c, slot, prev_me, me, p, sv, tg, leavers, nleavers, i_left);
+    }
+    m->my_id = me != 0 ? me : (i_left ? prev_me : 0);
+    m->epoch = c->epoch;
+    m->have_map = 1;
+    m->ready_dirty = 1;
+    /* Streams to members that are gone (and have nothing to hand over). */
+    for (s = m->streams; s != NULL; s = next) {
+        int used = 0;
+
+        next = s->next;
+        for (slot = 0; slot < RING_SLOTS && !used; slot++)
+            used = m->out_stream[slot] == s;
+        if (!used && member_by_id(c, s->id) == NULL)
+            stream_free(s);
+    }
+    if (i_left)
+        rc_log(RC_LOG_NOTICE, "migrate: removed after leaving: handing every slot over");
+    kick(m);
+    release(m);
+}
+
+/* ---- READY ---- */
+
+static void check_ready(node_migrate_t *m)
+{
+    const paxos_config_t *c = node_cluster_config(m->cl);
+    int myidx = node_cluster_myindex(m->cl);
+    unsigned slot, incoming = 0, filled = 0;
+
+    m->ready_dirty = 0;
+    if (c == NULL || myidx < 0)
+        return;
+    for (slot = 0; slot < RING_SLOTS; slot++) {
+        if (m->target_id[slot] != m->my_id || m->serve_id[slot] == m->my_id ||
+            m->serve_id[slot] == 0)
+            continue;
+        incoming++;
+        if ((m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE) &&
+            m->in_src[slot] == m->serve_id[slot])
+            filled++;
+    }
+    m->st.slots_incoming = incoming;
+    m->st.slots_filled = filled;
+    if (!paxos_config_in_transition(c) || c->members[myidx].weight == 0 ||
+        c->members[myidx].ready == c->transition || filled < incoming)
+        return;
+    if (m->ready_for == c->transition && now_ms(m) - m->ready_at < NODE_MIGRATE_READY_RETRY_MS)
+        return;
+    m->ready_for = c->transition;
+    m->ready_at = now_ms(m);
+    m->st.ready_requests++;
+    rc_log(RC_LOG_VERBOSE, "migrate: every incoming slot filled (%u): ready for transition %" PRIu64,
+           incoming, c->transition);
+    node_cluster_request_ready(m->cl);
+}
+
+/* ---- timer ---- */
+
+static void on_tick(uv_timer_t *t)
+{
+    node_migrate_t *m = t->data;
+    size_t budget = NODE_MIGRATE_DROP_KEYS;
+    ostream_t *s;
+    unsigned n;
+
+    if (m->closed)
+        return;
+    node_server_update_time(m->server);
+    /* Background drop of the slots that left. */
+    for (n = 0; n < RING_SLOTS && m->ndropping > 0 && budget > 0; n++) {
+        unsigned slot = (m->drop_cursor + n) % RING_SLOTS;
+        size_t before, left;
+
+        if (!m->dropping[slot])
+            continue;
+        before = node_db_slot_count(m->db, slot);
+        left = node_db_slot_drop(m->db, slot, budget);
+        m->st.keys_dropped += before - left;
+        budget -= before - left < budget ? before - left : budget;
+        if (left == 0) {
+            m->dropping[slot] = 0;
+            m->ndropping--;
+        } else {
+            m->drop_cursor = slot;
+            break;
+        }
+    }
+    /* A slot whose previous server never sent its DONE: give up. */
+    if (m->nawait > 0) {
+        int64_t limit = m->server->config.cluster_handoff_timeout;
+        unsigned slot;
+
+        for (slot = 0; slot < RING_SLOTS; slot++) {
+            if (m->await_src[slot] != 0 && now_ms(m) - m->await_since[slot] > limit) {
+                rc_log(RC_LOG_WARNING,
+                       "migrate: no hand-over of slot %u from member %" PRIu64
+                       " within %" PRId64 " ms: serving it empty",
+                       slot, m->await_src[slot], limit);
+                await_clear(m, slot);
+                in_reset(m, slot);
+                drop_now(m, slot);
+            }
+        }
+    }
+    for (s = m->streams; s != NULL; s = s->next) {
+        if (s->broken && now_ms(m) >= s->retry_at)
+            kick(m);
+        if (!s->broken && (s->cur >= 0 || s->todolen > 0))
+            kick(m);
+    }
+    if (m->ready_dirty || (m->ready_for != 0 && now_ms(m) - m->ready_at >= NODE_MIGRATE_READY_RETRY_MS))
+        check_ready(m);
+    if (now_ms(m) - m->rate_mark_ms >= 1000) {
+        m->st.send_rate = (double)(m->st.keys_sent - m->rate_mark_keys) * 1000.0 /
+                          (double)(now_ms(m) - m->rate_mark_ms);
+        m->rate_mark_keys = m->st.keys_sent;
+        m->rate_mark_ms = now_ms(m);
+    }
+    release(m);
+}
+
+/* ---- target side: RCMIGRATE ---- */
+
+static int arg_u64(const resp_arg_t *a, uint64_t *out)
+{
+    long long v;
+
+    if (rc_string2ll(a->ptr, a->len, &v) != 0 || v < 0)
+        return -EINVAL;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static void cmd_begin(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot)
+{
+    uint64_t epoch;
+
+    if (c->argc != 5 || arg_u64(&c->argv[4], &epoch) != 0) {
+        node_reply_error(c, "ERR RCMIGRATE BEGIN: bad arguments");
+        return;
+    }
+    if (!((m->target_id[slot] == m->my_id && m->serve_id[slot] == src) ||
+          m->await_src[slot] == src || epoch > m->epoch)) {
+        node_reply_errorf(c, "ERR RCMIGRATE BEGIN: slot %u is not received from %" PRIu64
+                             " at epoch %" PRIu64, slot, src, m->epoch);
+        return;
+    }
+    drop_now(m, slot);
+    m->in_state[slot] = IN_FILLING;
+    m->in_src[slot] = src;
+    m->in_count[slot] = 0;
+    m->ready_dirty = 1;
+    node_reply_ok(c);
+}
+
+static void cmd_put(node_migrate_t *m, node_client_t *c, unsigned slot)
+{
+    int i;
+
+    if (c->argc < 6 || (c->argc - 4) % 2 != 0) {
+        node_reply_error(c, "ERR RCMIGRATE PUT: bad arguments");
+        return;
+    }
+    for (i = 4; i < c->argc; i += 2) {
+        node_obj_t *o = NULL;
+        int64_t exp;
+
+        if (ring_keyslot(c->argv[i].ptr, c->argv[i].len) != slot) {
+            node_reply_error(c, "ERR RCMIGRATE PUT: key not in the slot");
+            in_reset(m, slot);
+            return;
+        }
+        if (node_obj_deserialize(c->argv[i].ptr, c->argv[i].len, c->argv[i + 1].ptr,
+                                 c->argv[i + 1].len, &o) != 0) {
+            node_reply_error(c, "ERR RCMIGRATE PUT: malformed value");
+            in_reset(m, slot);
+            return;
+        }
+        exp = node_obj_expire(o);
+        if (exp >= 0 && exp <= node_db_now(m->db)) {
+            node_obj_free(o); /* expired on the way */
+            (void)node_db_delete(m->db, c->argv[i].ptr, c->argv[i].len);
+        } else {
+            node_db_insert(m->db, o);
+        }
+        m->in_count[slot]++;
+        m->st.keys_received++;
+        m->st.bytes_received += c->argv[i].len + c->argv[i + 1].len;
+    }
+    node_reply_ok(c);
+}
+
+void node_migrate_command(node_migrate_t *m, node_client_t *c)
+{
+    const resp_arg_t *op;
+    uint64_t src, slot64, count;
+    unsigned slot;
+
+    if (m == NULL || !c->conn->peer) {
+        node_reply_error(c, "ERR RCMIGRATE is for the cluster bus only");
+        return;
+    }
+    if (c->argc < 4 || arg_u64(&c->argv[2], &src) != 0 || arg_u64(&c->argv[3], &slot64) != 0 ||
+        slot64 >= RING_SLOTS || src == 0) {
+        node_reply_error(c, "ERR RCMIGRATE: bad arguments");
+        return;
+    }
+    slot = (unsigned)slot64;
+    op = &c->argv[1];
+    if (resp_arg_is(op, "BEGIN")) {
+        cmd_begin(m, c, src, slot);
+        return;
+    }
+    if (m->in_state[slot] == IN_NONE || m->in_src[slot] != src) {
+        node_reply_errorf(c, "ERR RCMIGRATE: slot %u is not being filled from %" PRIu64, slot,
+                          src);
+        return;
+    }
+    if (resp_arg_is(op, "PUT")) {
+        cmd_put(m, c, slot);
+    } else if (resp_arg_is(op, "DEL") && c->argc == 5) {
+        (void)node_db_delete(m->db, c->argv[4].ptr, c->argv[4].len);
+        m->in_count[slot]++;
+        m->st.keys_received++;
+        node_reply_ok(c);
+    } else if (resp_arg_is(op, "SNAPDONE") && c->argc == 5 && arg_u64(&c->argv[4], &count) == 0) {
+        if (m->in_state[slot] != IN_FILLING || count != m->in_count[slot]) {
+            in_reset(m, slot);
+            node_reply_errorf(c, "ERR RCMIGRATE SNAPDONE: slot %u count %" PRIu64 " != %" PRIu64,
+                              slot, count, m->in_count[slot]);
+            return;
+        }
+        m->in_state[slot] = IN_FILLED;
+        m->ready_dirty = 1;
+        node_reply_ok(c);
+    } else if (resp_arg_is(op, "DONE") && c->argc == 6 && arg_u64(&c->argv[4], &count) == 0) {
+        if (m->in_state[slot] != IN_FILLED || count != m->in_count[slot]) {
+            in_reset(m, slot);
+            node_reply_errorf(c, "ERR RCMIGRATE DONE: slot %u count %" PRIu64 " != %" PRIu64,
+                              slot, count, m->in_count[slot]);
+            return;
+        }
+        if (m->await_src[slot] == src) {
+            await_clear(m, slot);
+            in_reset(m, slot);
+            m->st.slots_received++;
+            release(m);
+        } else {
+            m->in_state[slot] = IN_DONE; /* served once this node installs the switch */
+        }
+        node_reply_ok(c);
+    } else {
+        node_reply_error(c, "ERR RCMIGRATE: unknown operation or bad arguments");
+    }
+}
+
+/* ---- routing, stats ---- */
+
+int node_migrate_slot_waits(const node_migrate_t *m, unsigned slot, int write)
+{
+    const ostream_t *s;
+
+    if (m == NULL || slot >= RING_SLOTS)
+        return 0;
+    if (m->await_src[slot] != 0)
+        return 1;
+    s = m->out_stream[slot];
+    return write && s != NULL && s->over;
+}
+
+void node_migrate_on_release(node_migrate_t *m, void (*fn)(void *arg), void *arg)
+{
+    m->release_fn = fn;
+    m->release_arg = arg;
+}
+
+void node_migrate_stats(const node_migrate_t *m, node_migrate_stats_t *out)
+{
+    unsigned slot, outgoing = 0, dropping = 0;
+
+    *out = m->st;
+    for (slot = 0; slot < RING_SLOTS; slot++) {
+        outgoing += m->out_state[slot] != OUT_NONE;
+        dropping += m->dropping[slot];
+    }
+    out->slots_outgoing = outgoing;
+    out->slots_awaiting = m->nawait;
+    out->slots_dropping = dropping;
+}
+
+const char *node_migrate_state(const node_migrate_t *m)
+{
+    node_migrate_stats_t st;
+
+    node_migrate_stats(m, &st);
+    if (st.slots_incoming > st.slots_filled)
+        return "filling";
+    if (st.slots_awaiting > 0)
+        return "handing-over";
+    if (st.slots_outgoing > 0)
+        return "sending";
+    return "idle";
+}
+
+size_t node_migrate_info(const node_migrate_t *m, char *buf, size_t cap)
+{
+    node_migrate_stats_t st;
+    int n;
+
+    node_migrate_stats(m, &st);
+    n = snprintf(buf, cap,
+                 "# Migration\r\n"
+                 "migration_state:%s\r\n"
+                 "migration_slots_incoming:%u\r\n"
+                 "migration_slots_filled:%u\r\n"
+                 "migration_slots_outgoing:%u\r\n"
+                 "migration_slots_awaiting:%u\r\n"
+                 "migration_slots_dropping:%u\r\n"
+                 "migration_fills_active:%u\r\n"
+                 "migration_streams:%u\r\n"
+                 "migration_keys_sent:%" PRIu64 "\r\n"
+                 "migration_bytes_sent:%" PRIu64 "\r\n"
+                 "migration_keys_received:%" PRIu64 "\r\n"
+                 "migration_bytes_received:%" PRIu64 "\r\n"
+                 "migration_slots_sent:%" PRIu64 "\r\n"
+                 "migration_slots_received:%" PRIu64 "\r\n"
+                 "migration_keys_dropped:%" PRIu64 "\r\n"
+                 "migration_stream_failures:%" PRIu64 "\r\n"
+                 "migration_ready_reports:%" PRIu64 "\r\n"
+                 "migration_send_rate_keys_per_sec:%.0f\r\n"
+                 "migration_last_error:%s\r\n",
+                 node_migrate_state(m), st.slots_incoming, st.slots_filled, st.slots_outgoing,
+                 st.slots_awaiting, st.slots_dropping, st.slots_incoming - st.slots_filled,
+                 st.streams, st.keys_sent, st.bytes_sent, st.keys_received, st.bytes_received,
+                 st.slots_sent, st.slots_received, st.keys_dropped, st.stream_failures,
+                 st.ready_requests, st.send_rate, st.last_error);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+uint64_t node_migrate_importing(const node_migrate_t *m, unsigned slot)
+{
+    if (m == NULL || slot >= RING_SLOTS || m->my_id == 0)
+        return 0;
+    if (m->target_id[slot] == m->my_id && m->serve_id[slot] != m->my_id)
+        return m->serve_id[slot];
+    return 0;
+}
+
+uint64_t node_migrate_migrating(const node_migrate_t *m, unsigned slot)
+{
+    if (m == NULL || slot >= RING_SLOTS || m->out_state[slot] == OUT_NONE ||
+        m->out_stream[slot] == NULL)
+        return 0;
+    return m->out_stream[slot]->id;
+}
+
+/* ---- lifecycle ---- */
+
+static int leave_busy(void *arg)
+{
+    node_migrate_t *m = arg;
+    unsigned slot;
+
+    for (slot = 0; slot < RING_SLOTS; slot++) {
+        if (m->out_state[slot] != OUT_NONE && m->out_handover[slot])
+            return 1;
+    }
+    return 0;
+}
+
+static int on_shutdown(void *arg)
+{
+    node_migrate_t *m = arg;
+
+    if (m->closed)
+        return 0;
+    m->closed = 1;
+    while (m->streams != NULL)
+        stream_free(m->streams);
+    uv_close((uv_handle_t *)&m->timer, NULL);
+    uv_close((uv_handle_t *)&m->idle, NULL);
+    (void)node_db_observer_remove(m->db, on_change, m);
+    return 0;
+}
+
+static void on_cluster_close(void *arg)
+{
+    (void)on_shutdown(arg);
+}
+
+static const node_cluster_observer_t cluster_observer = {on_config, NULL, on_cluster_close};
+
+node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl)
+{
+    node_migrate_t *m = rc_xcalloc(1, sizeof(*m));
+
+    m->server = server;
+    m->cl = cl;
+    m->bus = node_cluster_bus(cl);
+    m->db = server->db;
+    rc_buf_init(&m->scratch);
+    uv_timer_init(server->loop, &m->timer);
+    m->timer.data = m;
+    uv_idle_init(server->loop, &m->idle);
+    m->idle.data = m;
+    uv_timer_start(&m->timer, on_tick, NODE_MIGRATE_TICK_MS, NODE_MIGRATE_TICK_MS);
+    m->rate_mark_ms = server->now_ms;
+    RC_ASSERT(node_db_observer_add(m->db, on_change, m) == 0);
+    node_cluster_observe(cl, &cluster_observer, m);
+    node_cluster_set_leave_hold(cl, leave_busy, m);
+    node_server_on_shutdown(server, on_shutdown, m);
+    on_config(m); /* a configuration restored from the state file */
+    return m;
+}
+
+void node_migrate_destroy(node_migrate_t *m)
+{
+    if (m == NULL)
+        return;
+    RC_ASSERT(m->streams == NULL);
+    rc_buf_free(&m->scratch);
+    rc_free(m);
+}

@@ -1,0 +1,102 @@
+/* node/migrate/node_migrate.h: slot hand-off. When the agreed configuration
+ * moves a slot (its serving member differs from its target member: see
+ * member_handoff_build()), the serving member streams the slot to the
+ * target over a data link of its own: a snapshot of the slot's keys, taken
+ * with a live iterator while writes go on, followed by every write to the
+ * slot as it happens. The target reports READY to Paxos once it has the
+ * snapshots of every slot it receives; when every target has, Paxos
+ * decides the switch. At the switch the old server stops serving the slot
+ * and sends DONE after the last write it applied; the new server holds the
+ * slot's requests until that DONE arrives, so no acknowledged write is
+ * missing and no one serves a slot twice. Internal to node/.
+ *
+ * The one rule: a node serves a slot only when the installed configuration
+ * says so and it holds everything the previous server acknowledged (its
+ * DONE), or the previous server is gone (the slot then starts empty: lost,
+ * never stale).
+ *
+ *   source (serves s)                        target (will serve s)
+ *   BEGIN s ------------------------------->  empties s, FILLING
+ *   PUT s k v ... (snapshot + live writes) ->  applies, counts
+ *   SNAPDONE s n --------------------------->  FILLED (counts agree) -> READY
+ *        ... Paxos decides the switch ...
+ *   DONE s n (after its last write) -------->  serves s (held requests run)
+ *   drops s <------------- +OK
+ *
+ * Every message is a RESP command `RCMIGRATE <op> <src> <slot> ...` on a
+ * data link (channel 1), answered +OK or -ERR in order. A failed link, an
+ * error reply or a count that does not match breaks the stream: the source
+ * starts the slot over with BEGIN after a backoff. */
+#ifndef RC_NODE_NODE_MIGRATE_H
+#define RC_NODE_NODE_MIGRATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/cluster/node_cluster.h"
+#include "node/core/node.h"
+#include "node/net/node_server.h"
+
+enum node_migrate_limit_e {
+    NODE_MIGRATE_PUT_BYTES = 64 * 1024,      /* payload of one snapshot PUT */
+    NODE_MIGRATE_WINDOW = 16 * 1024 * 1024,  /* snapshot bytes unanswered per target */
+    NODE_MIGRATE_TURN_US = 2000,             /* snapshot work per loop iteration */
+    NODE_MIGRATE_BACKOFF_MS = 500,           /* before a broken stream starts over */
+    NODE_MIGRATE_DROP_KEYS = 4096,           /* keys dropped per tick of the background drop */
+    NODE_MIGRATE_TICK_MS = 10,               /* drops, hold deadlines, retries */
+    NODE_MIGRATE_READY_RETRY_MS = 1000,      /* a READY not decided is asked again */
+};
+
+typedef struct node_migrate_s node_migrate_t;
+
+/* Counters and state for INFO and CLUSTER commands. */
+typedef struct node_migrate_stats_s {
+    unsigned slots_incoming; /* slots this node will serve, being filled */
+    unsigned slots_filled;   /* of those, snapshot complete */
+    unsigned slots_outgoing; /* slots this node serves that move elsewhere */
+    unsigned slots_awaiting; /* slots this node serves, waiting for the DONE */
+    unsigned slots_dropping; /* slots whose keys are being dropped */
+    unsigned streams;        /* targets with a stream */
+    uint64_t keys_sent, bytes_sent, keys_received, bytes_received;
+    uint64_t slots_sent;     /* DONE acknowledged */
+    uint64_t slots_received; /* DONE received */
+    uint64_t stream_failures;
+    uint64_t keys_dropped;
+    uint64_t ready_requests; /* READY reports sent to Paxos */
+    uint64_t held_expired;   /* requests answered TRYAGAIN after the hold bound */
+    double send_rate;        /* keys/s over the last second */
+    char last_error[128];
+} node_migrate_stats_t;
+
+/* Creates the hand-off engine of 'server' over the cluster 'cl': a db
+ * observer (live writes), a cluster observer (configurations installed), a
+ * timer and an idle handle (snapshot work), and the cluster's leave hold
+ * (a leaver stays until its slots are handed over). */
+node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl);
+/* Frees it after the loop ran out. NULL is a no-op. */
+void node_migrate_destroy(node_migrate_t *m);
+
+/* Routing: 1 when a request for 'slot' that this node serves must wait:
+ * the previous server's DONE has not arrived, or ('write') the stream of
+ * the slot is over its buffer bound. */
+int node_migrate_slot_waits(const node_migrate_t *m, unsigned slot, int write);
+/* 'fn' is called whenever a wait may have ended (a DONE arrived, a buffer
+ * drained, a configuration was installed) and every tick. */
+void node_migrate_on_release(node_migrate_t *m, void (*fn)(void *arg), void *arg);
+
+/* The RCMIGRATE command (target side), c->argv[1..]. Replies +OK or an
+ * error. Only for data links from peers (c->conn->peer). */
+void node_migrate_command(node_migrate_t *m, node_client_t *c);
+
+void node_migrate_stats(const node_migrate_t *m, node_migrate_stats_t *out);
+/* "idle", "filling" (slots to receive), "sending", "handing-over". */
+const char *node_migrate_state(const node_migrate_t *m);
+/* INFO's "# Migration" section into 'buf' (at most 'cap' bytes, NUL
+ * included); returns the whole section's length, as snprintf does. */
+size_t node_migrate_info(const node_migrate_t *m, char *buf, size_t cap);
+/* For CLUSTER NODES: the member id this node fills 'slot' from (0: none),
+ * and the member id it sends 'slot' to (0: none). */
+uint64_t node_migrate_importing(const node_migrate_t *m, unsigned slot);
+uint64_t node_migrate_migrating(const node_migrate_t *m, unsigned slot);
+
+#endif /* RC_NODE_NODE_MIGRATE_H */

@@ -11,7 +11,8 @@
 #   deploy/cluster.sh kill PORT      kill -9; waits until the survivors remove it
 #   deploy/cluster.sh restart PORT   start a stopped or killed node again with its own
 #                                    dir (it rejoins under a new incarnation)
-#   deploy/cluster.sh status         per node: pid, alive, cluster state, epoch, known nodes
+#   deploy/cluster.sh status         per node: pid, alive, cluster state, epoch, known nodes,
+#                                    role (serving, filling while it joins, leaving, sending)
 #   deploy/cluster.sh wait           wait until every live node agrees
 #   deploy/cluster.sh logs PORT [N]  last N (40) lines of a node's log
 #   deploy/cluster.sh stop-all       stop every node (graceful, one after the other)
@@ -343,13 +344,13 @@ need_port_arg() {
 # --- commands -------------------------------------------------------------------
 
 cmd_status() {
-    local p pid view s e k myid coord rc=0 n=0 epochs="" live=0
+    local p pid view s e k myid coord role mstate rc=0 n=0 epochs="" live=0
     mapfile -t ports < <(all_ports)
     if ((${#ports[@]} == 0)); then
         echo "no nodes under $RUN_DIR (deploy/cluster.sh start)"
         return 1
     fi
-    printf '%-6s %-8s %-6s %-9s %-6s %-6s %-12s %s\n' PORT PID ALIVE STATE EPOCH KNOWN ID COORDINATOR
+    printf '%-6s %-8s %-6s %-9s %-6s %-6s %-10s %-12s %s\n' PORT PID ALIVE STATE EPOCH KNOWN ROLE ID COORDINATOR
     for p in "${ports[@]}"; do
         if pid=$(node_pid "$p"); then
             live=$((live + 1))
@@ -357,7 +358,13 @@ cmd_status() {
             myid=$(timeout 3 redis-cli -h "$HOST" -p "$p" CLUSTER MYID 2>/dev/null | tr -d '\r') || myid=""
             coord=$(info_field "$p" "INFO cluster" cluster_coordinator)
             [[ -z $coord || $coord != "$myid" ]] || coord="$coord (this node)"
-            printf '%-6s %-8s %-6s %-9s %-6s %-6s %-12s %s\n' "$p" "$pid" yes "$s" "$e" "$k" "${myid:0:12}" "${coord:0:12}${coord:40}"
+            # serving, joining (being filled: not serving yet), leaving (handing off)
+            role=$(info_field "$p" "INFO cluster" cluster_my_role)
+            mstate=$(info_field "$p" "INFO migration" migration_state)
+            [[ $role != serving || -z $mstate || $mstate == idle ]] || role="$mstate"
+            [[ $role != joining ]] || role=filling
+            printf '%-6s %-8s %-6s %-9s %-6s %-6s %-10s %-12s %s\n' "$p" "$pid" yes "$s" "$e" "$k" "${role:--}" "${myid:0:12}" "${coord:0:12}${coord:40}"
+            [[ $role != filling && $role != leaving && $role != sending && $role != handing-over ]] || rc=1
             [[ -z $epochs || $epochs == "$e" ]] || rc=1
             epochs=$e
             [[ $s == ok ]] || rc=1

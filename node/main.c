@@ -47,7 +47,9 @@ static void usage(FILE *fp)
                 "tcp-keepalive, proto-max-bulk-len, client-query-buffer-limit, hz, loglevel,\n"
                 "logfile, pidfile, dir; cluster: cluster-port, cluster-secret,\n"
                 "cluster-node-timeout, cluster-redirects, cluster-replicas,\n"
-                "cluster-announce-ip, cluster-config-file, join (--join ip:port[@busport]).\n");
+                "cluster-announce-ip, cluster-config-file, join (--join ip:port[@busport]),\n"
+                "cluster-weight, cluster-leave-timeout, cluster-handoff-timeout,\n"
+                "cluster-handoff-hold, cluster-migration-streams, cluster-migration-buffer.\n");
 }
 
 int main(int argc, char **argv)

@@ -1,6 +1,6 @@
 /* node/bus/node_link.c: the one outgoing link type of the bus, for control
  * traffic (Paxos, pings) and data traffic (forwarded requests) alike:
- * pooled per (address, role, RESP version, peer), authenticated by the
+ * pooled per (address, role, RESP version, channel, peer), authenticated by the
  * handshake, written once per loop iteration, reconnected with backoff.
  * The one rule: a link's owner hears exactly one on_fail() for every
  * failure, after which nothing queued before it is ever sent.

@@ -73,6 +73,22 @@ def leave(live, targets, srv, how, name):
                                                        time.monotonic() - t0))
 
 
+def reweigh(live, srv, weight, name):
+    """CLUSTER WEIGHT on 'srv': its share of the slots moves by the hand-off;
+    returns once no slot is moving and it serves about its new share."""
+    t0 = time.monotonic()
+    before = sum(hi - lo + 1 for lo, hi, nodes in rccluster._slots(srv) if nodes[0][1] == srv.port)
+    assert srv.client().execute_command("CLUSTER", "WEIGHT", str(weight)) in (b"OK", True)
+    rctest.wait_for(lambda: srv.client().execute_command("CLUSTER", "WEIGHT")[1] == weight,
+                    timeout=10 * rctest.timeout_scale(), what="weight agreed")
+    hl.wait_settled(live, timeout=30)
+    mine = sum(hi - lo + 1 for lo, hi, nodes in rccluster._slots(srv) if nodes[0][1] == srv.port)
+    total = len(live) - 1 + weight
+    assert mine > 16384 * weight / total * 0.8, (mine, weight, total)
+    print("  %s: %d serves %d slots (was %d) in %.2fs" % (name, srv.port, mine, before,
+                                                         time.monotonic() - t0))
+
+
 def run_scenario(t, seed, nkeys):
     started = time.monotonic()
     rnd = random.Random(seed)
@@ -87,6 +103,8 @@ def run_scenario(t, seed, nkeys):
         d = join(t, live, targets, load, "join 4th")
         load.wait_progress(20000)
         join(t, live, targets, load, "join 5th")
+        load.wait_progress(20000)
+        reweigh(live, live[1], 3, "weight 3 for one node")
         load.wait_progress(20000)
         leave(live, targets, d, "cluster-leave", "leave the 4th")
         load.wait_progress(20000)

@@ -252,8 +252,8 @@ static void put_num(char *p, size_t *n, unsigned long long v)
 
 /* Queues "RCMIGRATE <op> <src> <slot> <nums...>" followed by 'body' (the
  * bulks of 'nbody' more arguments). Returns the bytes written. */
-static size_t send_cmd(ostream_t *s, const char *op, unsigned slot, const uint64_t *nums,
-                       int nnums, const char *body, size_t bodylen, int nbody)
+static size_t send_cmd(ostream_t *s, const char *op, unsigned slot, const uint64_t *nums, int nnums,
+                       const char *body, size_t bodylen, int nbody)
 {
     size_t need = 5 * RESP_HEADER_MAX + 64 + (size_t)nnums * (RESP_HEADER_MAX + 24) + bodylen;
     char *p = node_link_reserve(s->link, need);
@@ -455,7 +455,8 @@ static void slot_restart(ostream_t *s, unsigned slot, const char *why)
     m->out_gen[slot]++;
     m->out_retry_at[slot] = now_ms(m) + NODE_MIGRATE_BACKOFF_MS;
     m->st.stream_failures++;
-    snprintf(m->st.last_error, sizeof(m->st.last_error), "slot %u to %.40s: %.60s", slot, s->name, why);
+    snprintf(m->st.last_error, sizeof(m->st.last_error), "slot %u to %.40s: %.60s", slot, s->name,
+             why);
     rc_log(RC_LOG_VERBOSE, "migrate: slot %u to %s starts over: %s", slot, s->name, why);
     todo_push(s, slot);
 }
@@ -759,8 +760,7 @@ static void on_change(void *priv, node_db_t *db, const node_db_change_t *ch)
     if (!s->over && s->unacked + node_link_queued(s->link) >
                         (uint64_t)m->server->config.cluster_migration_buffer) {
         s->over = 1; /* writes to its slots wait (node_migrate_slot_waits) */
-        rc_log(RC_LOG_VERBOSE, "migrate: stream to %s over its buffer bound: writes wait",
-               s->name);
+        rc_log(RC_LOG_VERBOSE, "migrate: stream to %s over its buffer bound: writes wait", s->name);
     }
 }
 
@@ -924,8 +924,9 @@ static void check_ready(node_migrate_t *m)
     m->ready_for = c->transition;
     m->ready_at = now_ms(m);
     m->st.ready_requests++;
-    rc_log(RC_LOG_VERBOSE, "migrate: every incoming slot filled (%u): ready for transition %" PRIu64,
-           incoming, c->transition);
+    rc_log(RC_LOG_VERBOSE,
+           "migrate: every incoming slot filled (%u): ready for transition %" PRIu64, incoming,
+           c->transition);
     node_cluster_request_ready(m->cl);
 }
 
@@ -968,8 +969,8 @@ static void on_tick(uv_timer_t *t)
         for (slot = 0; slot < RING_SLOTS; slot++) {
             if (m->await_src[slot] != 0 && now_ms(m) - m->await_since[slot] > limit) {
                 rc_log(RC_LOG_WARNING,
-                       "migrate: no hand-over of slot %u from member %" PRIu64
-                       " within %" PRId64 " ms: serving it empty",
+                       "migrate: no hand-over of slot %u from member %" PRIu64 " within %" PRId64
+                       " ms: serving it empty",
                        slot, m->await_src[slot], limit);
                 await_clear(m, slot);
                 in_reset(m, slot);
@@ -983,7 +984,8 @@ static void on_tick(uv_timer_t *t)
         if (!s->broken && (s->cur >= 0 || s->todolen > 0))
             kick(m);
     }
-    if (m->ready_dirty || (m->ready_for != 0 && now_ms(m) - m->ready_at >= NODE_MIGRATE_READY_RETRY_MS))
+    if (m->ready_dirty ||
+        (m->ready_for != 0 && now_ms(m) - m->ready_at >= NODE_MIGRATE_READY_RETRY_MS))
         check_ready(m);
     if (now_ms(m) - m->rate_mark_ms >= 1000) {
         m->st.send_rate = (double)(m->st.keys_sent - m->rate_mark_keys) * 1000.0 /
@@ -1016,8 +1018,9 @@ static void cmd_begin(node_migrate_t *m, node_client_t *c, uint64_t src, unsigne
     }
     if (!((m->target_id[slot] == m->my_id && m->serve_id[slot] == src) ||
           m->await_src[slot] == src || epoch > m->epoch)) {
-        node_reply_errorf(c, "ERR RCMIGRATE BEGIN: slot %u is not received from %" PRIu64
-                             " at epoch %" PRIu64, slot, src, m->epoch);
+        node_reply_errorf(
+            c, "ERR RCMIGRATE BEGIN: slot %u is not received from %" PRIu64 " at epoch %" PRIu64,
+            slot, src, m->epoch);
         return;
     }
     drop_now(m, slot);
@@ -1087,8 +1090,7 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
         return;
     }
     if (m->in_state[slot] == IN_NONE || m->in_src[slot] != src) {
-        node_reply_errorf(c, "ERR RCMIGRATE: slot %u is not being filled from %" PRIu64, slot,
-                          src);
+        node_reply_errorf(c, "ERR RCMIGRATE: slot %u is not being filled from %" PRIu64, slot, src);
         return;
     }
     if (resp_arg_is(op, "PUT")) {
@@ -1111,8 +1113,8 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
     } else if (resp_arg_is(op, "DONE") && c->argc == 6 && arg_u64(&c->argv[4], &count) == 0) {
         if (m->in_state[slot] != IN_FILLED || count != m->in_count[slot]) {
             in_reset(m, slot);
-            node_reply_errorf(c, "ERR RCMIGRATE DONE: slot %u count %" PRIu64 " != %" PRIu64,
-                              slot, count, m->in_count[slot]);
+            node_reply_errorf(c, "ERR RCMIGRATE DONE: slot %u count %" PRIu64 " != %" PRIu64, slot,
+                              count, m->in_count[slot]);
             return;
         }
         if (m->await_src[slot] == src) {

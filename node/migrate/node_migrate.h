@@ -38,13 +38,13 @@
 #include "node/net/node_server.h"
 
 enum node_migrate_limit_e {
-    NODE_MIGRATE_PUT_BYTES = 64 * 1024,      /* payload of one snapshot PUT */
-    NODE_MIGRATE_WINDOW = 16 * 1024 * 1024,  /* snapshot bytes unanswered per target */
-    NODE_MIGRATE_TURN_US = 2000,             /* snapshot work per loop iteration */
-    NODE_MIGRATE_BACKOFF_MS = 500,           /* before a broken stream starts over */
-    NODE_MIGRATE_DROP_KEYS = 4096,           /* keys dropped per tick of the background drop */
-    NODE_MIGRATE_TICK_MS = 10,               /* drops, hold deadlines, retries */
-    NODE_MIGRATE_READY_RETRY_MS = 1000,      /* a READY not decided is asked again */
+    NODE_MIGRATE_PUT_BYTES = 64 * 1024,     /* payload of one snapshot PUT */
+    NODE_MIGRATE_WINDOW = 16 * 1024 * 1024, /* snapshot bytes unanswered per target */
+    NODE_MIGRATE_TURN_US = 2000,            /* snapshot work per loop iteration */
+    NODE_MIGRATE_BACKOFF_MS = 500,          /* before a broken stream starts over */
+    NODE_MIGRATE_DROP_KEYS = 4096,          /* keys dropped per tick of the background drop */
+    NODE_MIGRATE_TICK_MS = 10,              /* drops, hold deadlines, retries */
+    NODE_MIGRATE_READY_RETRY_MS = 1000,     /* a READY not decided is asked again */
 };
 
 typedef struct node_migrate_s node_migrate_t;

@@ -1151,6 +1151,12 @@ void node_migrate_on_release(node_migrate_t *m, void (*fn)(void *arg), void *arg
     m->release_arg = arg;
 }
 
+void node_migrate_count_held_expired(node_migrate_t *m)
+{
+    if (m != NULL)
+        m->st.held_expired++;
+}
+
 void node_migrate_stats(const node_migrate_t *m, node_migrate_stats_t *out)
 {
     unsigned slot, outgoing = 0, dropping = 0;

@@ -189,6 +189,7 @@ static int wait_or_expire(node_client_t *c, unsigned slot, const char *why)
         server->now_ms - conn->held_since > server->config.cluster_handoff_hold) {
         conn->held_since = 0;
         server->stats.total_error_replies++;
+        node_migrate_count_held_expired(node_cmd_env(c)->migrate);
         node_reply_errorf(c, "TRYAGAIN slot %u: %s for more than %ld ms", slot, why,
                           server->config.cluster_handoff_hold);
         return 1;

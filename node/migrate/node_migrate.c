@@ -1102,9 +1102,10 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
         node_reply_ok(c);
     } else if (resp_arg_is(op, "SNAPDONE") && c->argc == 5 && arg_u64(&c->argv[4], &count) == 0) {
         if (m->in_state[slot] != IN_FILLING || count != m->in_count[slot]) {
-            in_reset(m, slot);
+            /* The reply first: in_reset() zeroes the count it reports. */
             node_reply_errorf(c, "ERR RCMIGRATE SNAPDONE: slot %u count %" PRIu64 " != %" PRIu64,
                               slot, count, m->in_count[slot]);
+            in_reset(m, slot);
             return;
         }
         m->in_state[slot] = IN_FILLED;
@@ -1112,9 +1113,10 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
         node_reply_ok(c);
     } else if (resp_arg_is(op, "DONE") && c->argc == 6 && arg_u64(&c->argv[4], &count) == 0) {
         if (m->in_state[slot] != IN_FILLED || count != m->in_count[slot]) {
-            in_reset(m, slot);
+            /* The reply first: in_reset() zeroes the count it reports. */
             node_reply_errorf(c, "ERR RCMIGRATE DONE: slot %u count %" PRIu64 " != %" PRIu64, slot,
                               count, m->in_count[slot]);
+            in_reset(m, slot);
             return;
         }
         if (m->await_src[slot] == src) {
@@ -1149,6 +1151,12 @@ void node_migrate_on_release(node_migrate_t *m, void (*fn)(void *arg), void *arg
 {
     m->release_fn = fn;
     m->release_arg = arg;
+}
+
+void node_migrate_count_held_expired(node_migrate_t *m)
+{
+    if (m != NULL)
+        m->st.held_expired++;
 }
 
 void node_migrate_stats(const node_migrate_t *m, node_migrate_stats_t *out)

@@ -89,6 +89,9 @@ void node_migrate_on_release(node_migrate_t *m, void (*fn)(void *arg), void *arg
 void node_migrate_command(node_migrate_t *m, node_client_t *c);
 
 void node_migrate_stats(const node_migrate_t *m, node_migrate_stats_t *out);
+/* Counts a parked request answered TRYAGAIN after cluster-handoff-hold
+ * (node_cmd.c: 'held_expired'). NULL is a no-op. */
+void node_migrate_count_held_expired(node_migrate_t *m);
 /* "idle", "filling" (slots to receive), "sending", "handing-over". */
 const char *node_migrate_state(const node_migrate_t *m);
 /* INFO's "# Migration" section into 'buf' (at most 'cap' bytes, NUL

@@ -1,0 +1,1150 @@
+/* tests/unit/node_migrate_test.c: node/migrate/ (the slot hand-off) with
+ * real nodes in one process on one loop, each wired as main.c wires it
+ * (server, cluster, forwarder, hand-off, the command dispatcher for clients
+ * and peers): a join moves every key of every type to the member that
+ * serves its slot, with its TTL, and the old server drops them; writes
+ * through the old server during the transfer end up on the new one, in
+ * order; a graceful leave gives the keys back; a request for a slot whose
+ * DONE has not arrived is parked, then answered (or TRYAGAIN past
+ * cluster-handoff-hold); RCMIGRATE from a client is refused and malformed
+ * RCMIGRATE on the bus gets errors. The one rule: every test checks the
+ * data itself, in each node's db, against what it wrote. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "common/rc.h"
+#include "common/rc_buf.h"
+#include "node/bus/node_bus.h"
+#include "node/cluster/node_cluster.h"
+#include "node/cmd/node_cmd.h"
+#include "node/core/node_config.h"
+#include "node/data/node_codec.h"
+#include "node/data/node_db.h"
+#include "node/data/node_dict.h"
+#include "node/data/node_types.h"
+#include "node/fwd/node_fwd.h"
+#include "node/migrate/node_migrate.h"
+#include "node/net/node_conn.h"
+#include "node/net/node_server.h"
+#include "resp/resp_scan.h"
+#include "ring/ring.h"
+#include "tests/unit/node_test_loop.h"
+
+enum {
+    NNODES = 2,
+    JOIN_TIMEOUT_MS = 20000, /* Paxos rounds and 8192 slots on a shared machine */
+    FAR_TTL_MS = 600000,     /* TTLs that never fire during a test */
+};
+
+typedef struct tcli_s {
+    test_client_t c;
+    size_t scanned; /* bytes of complete replies counted */
+    int nreplies;
+    int nerrors;
+    char first_error[160];
+} tcli_t;
+
+typedef struct tnode_s {
+    node_server_t *server;
+    node_cluster_t *cl;
+    node_fwd_t *fwd;
+    node_migrate_t *mig;
+    node_cmd_env_t env;
+    int port;
+    int bus_port;
+    char path[256];
+    int nleave_done;
+    /* Fault injection (the hold test): RCMIGRATE DONE from a peer is
+     * parked on its data link while 'hold_done' is set. */
+    int hold_done;
+    int ndone_parked;
+    tcli_t cli;
+} tnode_t;
+
+typedef struct fx_s {
+    uv_loop_t loop;
+    char dir[64];
+    tnode_t n[NNODES];
+} fx_t;
+
+/* node_db_create() seeds the process-wide dict hash key: a second db
+ * created while the first holds keys would make them unfindable. A daemon
+ * has one db; this process has several, so every db creation here puts
+ * the one fixed key back. */
+static const uint8_t hash_key[16] = {'r', 'c', '-', 'm', 'i', 'g', 'r', 'a',
+                                     't', 'e', '-', 't', 'e', 's', 't', '!'};
+
+/* ---- wiring, as main.c ---- */
+
+static void on_leave_done(void *arg)
+{
+    tnode_t *n = arg;
+
+    n->nleave_done++;
+    node_server_shutdown(n->server);
+}
+
+static const node_cluster_observer_t main_observer = {NULL, on_leave_done, NULL};
+
+static int is_done(const node_client_t *c)
+{
+    return c->argc >= 2 && c->argv[0].len == 9 &&
+           strncasecmp(c->argv[0].ptr, "RCMIGRATE", 9) == 0 && c->argv[1].len == 4 &&
+           strncasecmp(c->argv[1].ptr, "DONE", 4) == 0;
+}
+
+/* The bus request handler of the hold test: node_cmd_dispatch, except
+ * that a DONE waits on its connection while the test says so (the hand-off
+ * releases held connections every tick: it parks again). */
+static void delaying_dispatch(void *arg, node_client_t *c)
+{
+    tnode_t *n = arg;
+
+    if (n->hold_done && is_done(c)) {
+        n->ndone_parked++;
+        node_conn_hold(c->conn);
+        return;
+    }
+    node_cmd_dispatch(&n->env, c);
+}
+
+static void node_start(fx_t *fx, int i, int seed, int delay_done)
+{
+    tnode_t *n = &fx->n[i];
+    node_config_t cfg;
+    int err, tries;
+
+    node_config_defaults(&cfg);
+    cfg.cluster_leave_timeout = 8000; /* a leave hands 8192 slots over */
+    cfg.port = 0;
+    n->bus_port = test_loop_free_port();
+    cfg.cluster_port = n->bus_port;
+    snprintf(n->path, sizeof(n->path), "%s/node%d.state", fx->dir, i);
+    cfg.cluster_config_file = rc_xstrdup(n->path);
+    if (seed >= 0) {
+        char join[64];
+
+        snprintf(join, sizeof(join), "127.0.0.1:%d@%d", fx->n[seed].port, fx->n[seed].bus_port);
+        cfg.join = rc_xstrdup(join);
+    }
+    assert_int_equal(node_server_create(&fx->loop, &cfg, NULL, &n->server), 0);
+    node_dict_set_hash_key(hash_key);
+    node_config_free(&cfg);
+    n->port = test_loop_bound_port(&n->server->listeners[0]);
+    n->server->config.port = n->port;
+    err = node_cluster_create(n->server, &n->cl);
+    for (tries = 0; err == UV_EADDRINUSE && tries < 5; tries++) {
+        n->bus_port = test_loop_free_port(); /* another process took it */
+        n->server->config.cluster_port = n->bus_port;
+        err = node_cluster_create(n->server, &n->cl);
+    }
+    assert_int_equal(err, 0);
+    node_cluster_observe(n->cl, &main_observer, n);
+    n->fwd = node_fwd_create(n->server, n->cl);
+    n->mig = node_migrate_create(n->server, n->cl);
+    n->env.server = n->server;
+    n->env.cluster = n->cl;
+    n->env.fwd = n->fwd;
+    n->env.migrate = n->mig;
+    node_cmd_start(&n->env);
+    node_server_set_request_handler(n->server, node_cmd_dispatch, &n->env);
+    if (delay_done) {
+        n->hold_done = 1;
+        node_bus_set_request_handler(node_cluster_bus(n->cl), delaying_dispatch, n);
+    } else {
+        node_bus_set_request_handler(node_cluster_bus(n->cl), node_cmd_dispatch, &n->env);
+    }
+}
+
+static int founded(void *arg)
+{
+    const tnode_t *n = arg;
+
+    return node_cluster_epoch(n->cl) == 1 && node_cluster_myindex(n->cl) == 0;
+}
+
+static int connected(void *arg)
+{
+    const tcli_t *t = arg;
+
+    return t->c.nconnect > 0;
+}
+
+static void client_open(fx_t *fx, int i)
+{
+    tcli_t *t = &fx->n[i].cli;
+
+    assert_int_equal(test_client_connect(&t->c, &fx->loop, fx->n[i].port, 0), 0);
+    assert_true(test_loop_run_until(&fx->loop, connected, t, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(t->c.connect_status, 0);
+}
+
+static int setup(void **state)
+{
+    fx_t *fx = test_calloc(1, sizeof(*fx));
+
+    rc_log_level = getenv("TEST_LOG") ? RC_LOG_VERBOSE : RC_LOG_WARNING;
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/rc_migrate_test.XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    assert_int_equal(uv_loop_init(&fx->loop), 0);
+    *state = fx;
+    node_start(fx, 0, -1, 0);
+    assert_true(test_loop_run_until(&fx->loop, founded, &fx->n[0], TEST_LOOP_TIMEOUT_MS));
+    client_open(fx, 0);
+    return 0;
+}
+
+static int shut(void *arg)
+{
+    const tnode_t *n = arg;
+
+    return n->server->shutting_down;
+}
+
+static int teardown(void **state)
+{
+    fx_t *fx = *state;
+    char path[300];
+    int i;
+
+    for (i = 0; i < NNODES; i++)
+        test_client_close(&fx->n[i].cli.c);
+    for (i = NNODES - 1; i >= 0; i--) {
+        if (fx->n[i].server == NULL)
+            continue;
+        node_server_shutdown(fx->n[i].server);
+        assert_true(test_loop_run_until(&fx->loop, shut, &fx->n[i], JOIN_TIMEOUT_MS));
+    }
+    assert_true(test_loop_drain(&fx->loop));
+    for (i = 0; i < NNODES; i++) {
+        tnode_t *n = &fx->n[i];
+
+        test_client_free(&n->cli.c);
+        if (n->server == NULL)
+            continue;
+        node_migrate_destroy(n->mig);
+        node_fwd_destroy(n->fwd);
+        node_cluster_destroy(n->cl);
+        node_server_destroy(n->server);
+    }
+    assert_int_equal(uv_loop_close(&fx->loop), 0);
+    for (i = 0; i < NNODES; i++) {
+        snprintf(path, sizeof(path), "%s/node%d.state", fx->dir, i);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/node%d.state.tmp", fx->dir, i);
+        unlink(path);
+    }
+    assert_int_equal(rmdir(fx->dir), 0);
+    test_free(fx);
+    return 0;
+}
+
+/* ---- clients ---- */
+
+static void count_replies(tcli_t *t)
+{
+    while (t->c.in_len > t->scanned) {
+        ssize_t n = resp_scan(t->c.in + t->scanned, t->c.in_len - t->scanned);
+
+        assert_true(n >= 0);
+        if (n == 0)
+            return;
+        if (t->c.in[t->scanned] == '-' && t->nerrors++ == 0)
+            snprintf(t->first_error, sizeof(t->first_error), "%.*s", (int)n - 2,
+                     t->c.in + t->scanned);
+        t->scanned += (size_t)n;
+        t->nreplies++;
+    }
+}
+
+static void send_argv(tcli_t *t, int argc, const char *const *argv, const size_t *lens)
+{
+    rc_buf_t b;
+    int i;
+
+    rc_buf_init(&b);
+    rc_buf_printf(&b, "*%d\r\n", argc);
+    for (i = 0; i < argc; i++) {
+        size_t len = lens != NULL ? lens[i] : strlen(argv[i]);
+
+        rc_buf_printf(&b, "$%zu\r\n", len);
+        rc_buf_append(&b, argv[i], len);
+        rc_buf_append(&b, "\r\n", 2);
+    }
+    test_client_send(&t->c, b.data, b.len);
+    rc_buf_free(&b);
+}
+
+typedef struct wait_replies_s {
+    tcli_t *t;
+    int want;
+} wait_replies_t;
+
+static int replies_in(void *arg)
+{
+    wait_replies_t *w = arg;
+
+    count_replies(w->t);
+    return w->t->nreplies >= w->want || w->t->c.eof;
+}
+
+/* Waits until 't' has 'want' replies in all. */
+static void wait_replies(fx_t *fx, tcli_t *t, int want)
+{
+    wait_replies_t w = {t, want};
+
+    assert_true(test_loop_run_until(&fx->loop, replies_in, &w, JOIN_TIMEOUT_MS));
+    assert_int_equal(t->nreplies, want);
+}
+
+/* Sends one command and waits for its reply: returns it (NUL-terminated,
+ * valid until the next command on 't'). */
+static const char *call(fx_t *fx, tcli_t *t, int argc, const char *const *argv)
+{
+    static char reply[512];
+    size_t start = t->scanned;
+
+    send_argv(t, argc, argv, NULL);
+    wait_replies(fx, t, t->nreplies + 1);
+    snprintf(reply, sizeof(reply), "%.*s", (int)(t->scanned - start), t->c.in + start);
+    return reply;
+}
+
+/* ---- cluster state ---- */
+
+static node_migrate_stats_t stats(const tnode_t *n)
+{
+    node_migrate_stats_t st;
+
+    node_migrate_stats(n->mig, &st);
+    return st;
+}
+
+static int quiet(const tnode_t *n)
+{
+    node_migrate_stats_t st = stats(n);
+
+    /* slots_incoming is counted on the hand-off's tick: wait for it too */
+    return !node_cluster_in_transition(n->cl) && st.slots_outgoing == 0 && st.slots_awaiting == 0 &&
+           st.slots_dropping == 0 && st.slots_incoming == 0;
+}
+
+static int joined_and_quiet(void *arg)
+{
+    const fx_t *fx = arg;
+    const node_cluster_t *a = fx->n[0].cl, *b = fx->n[1].cl;
+
+    return node_cluster_members(a, NULL, 0) == 2 && node_cluster_members(b, NULL, 0) == 2 &&
+           node_cluster_epoch(a) == node_cluster_epoch(b) && node_cluster_myindex(b) >= 0 &&
+           quiet(&fx->n[0]) && quiet(&fx->n[1]);
+}
+
+/* The node (0 or 1) that member index 'idx' is. */
+static int node_of(const fx_t *fx, int idx)
+{
+    int i;
+
+    for (i = 0; i < NNODES; i++) {
+        if (fx->n[i].cl != NULL && node_cluster_myindex(fx->n[i].cl) == idx)
+            return i;
+    }
+    fail();
+    return -1;
+}
+
+/* The node that serves the slot of 'key' (as node 0 sees the table). */
+static int server_of(const fx_t *fx, const char *key, size_t klen)
+{
+    return node_of(fx, node_cluster_slot_primary(fx->n[0].cl, ring_keyslot(key, klen)));
+}
+
+static unsigned slots_served_by(const fx_t *fx, int node)
+{
+    int idx = node_cluster_myindex(fx->n[node].cl);
+    unsigned slot, n = 0;
+
+    for (slot = 0; slot < RING_SLOTS; slot++)
+        n += node_cluster_slot_primary(fx->n[0].cl, slot) == idx;
+    return n;
+}
+
+/* ---- the data, read in each node's db ---- */
+
+static node_obj_t *lookup(tnode_t *n, const char *key, size_t klen)
+{
+    node_server_update_time(n->server);
+    node_db_set_now(n->server->db, n->server->now_ms);
+    return node_db_lookup(n->server->db, key, klen, NODE_LOOKUP_NOTOUCH);
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const rc_buf_t *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->data, y->data, n);
+
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+typedef struct entries_s {
+    rc_buf_t e[64];
+    size_t n;
+} entries_t;
+
+static void add_member(void *priv, const char *p, size_t len)
+{
+    entries_t *es = priv;
+
+    assert_true(es->n < RC_ARRAY_SIZE(es->e));
+    rc_buf_init(&es->e[es->n]);
+    rc_buf_append(&es->e[es->n++], p, len);
+}
+
+static void add_field(void *priv, const char *f, size_t flen, const char *v, size_t vlen)
+{
+    entries_t *es = priv;
+
+    add_member(priv, f, flen);
+    rc_buf_putc(&es->e[es->n - 1], '\0');
+    rc_buf_append(&es->e[es->n - 1], v, vlen);
+}
+
+/* A canonical form of 'o' (type, TTL, value): its serialization, except
+ * for hashes and sets, whose entries are sorted (their table order may
+ * differ between two nodes). */
+static void canon(node_obj_t *o, rc_buf_t *out)
+{
+    entries_t es;
+    size_t i;
+
+    rc_buf_reset(out);
+    if (node_obj_type(o) != NODE_OBJ_SET && node_obj_type(o) != NODE_OBJ_HASH) {
+        node_obj_serialize(o, out);
+        return;
+    }
+    es.n = 0;
+    if (node_obj_type(o) == NODE_OBJ_SET)
+        node_set_foreach(node_obj_ptr(o), add_member, &es);
+    else
+        node_hash_foreach(o, add_field, &es);
+    qsort(es.e, es.n, sizeof(es.e[0]), entry_cmp);
+    rc_buf_printf(out, "%s %" PRId64 ":", node_obj_type_name(o), node_obj_expire(o));
+    for (i = 0; i < es.n; i++) {
+        rc_buf_printf(out, "%zu:", es.e[i].len);
+        rc_buf_append(out, es.e[i].data, es.e[i].len);
+        rc_buf_free(&es.e[i]);
+    }
+}
+
+/* ---- 1. join ---- */
+
+enum {
+    JOIN_KEYS = 1400,
+};
+
+typedef struct kv_s {
+    char key[32];
+    size_t klen;
+    rc_buf_t want; /* canon() of the value written */
+} kv_t;
+
+/* Writes key 'i' of the join test through the client of node 0: every type,
+ * TTLs on some, a binary value with NUL bytes. */
+static void write_typed_key(tcli_t *t, int i, char *key, size_t *klen)
+{
+    char ttl[32], v[64];
+    static const char bin[] = {'a', '\0', 'b', '\r', '\n', '\0', '\xff'};
+
+    *klen = (size_t)snprintf(key, 32, "key:%d", i);
+    snprintf(v, sizeof(v), "value-%d", i);
+    snprintf(ttl, sizeof(ttl), "%d", FAR_TTL_MS + i);
+    switch (i % 8) {
+    case 0:
+        send_argv(t, 3, (const char *const[]){"SET", key, v}, NULL);
+        break;
+    case 1:
+        send_argv(t, 5, (const char *const[]){"SET", key, v, "PX", ttl}, NULL);
+        break;
+    case 2:
+        send_argv(t, 6, (const char *const[]){"HSET", key, "f1", v, "f2", "x"}, NULL);
+        break;
+    case 3:
+        send_argv(t, 5, (const char *const[]){"RPUSH", key, v, "b", "c"}, NULL);
+        break;
+    case 4:
+        send_argv(t, 5, (const char *const[]){"SADD", key, v, "m2", "m3"}, NULL);
+        break;
+    case 5:
+        send_argv(t, 6, (const char *const[]){"ZADD", key, "1.5", v, "-2", "z"}, NULL);
+        break;
+    case 6:
+        send_argv(t, 3, (const char *const[]){"SET", key, bin},
+                  (const size_t[]){3, *klen, sizeof(bin)});
+        break;
+    default:
+        send_argv(t, 3, (const char *const[]){"SET", key, "12345"}, NULL); /* an integer */
+        break;
+    }
+}
+
+/* A set, a hash, a list with a TTL too (PEXPIRE after every 8th). */
+static void write_ttl_on_containers(tcli_t *t, int i, const char *key)
+{
+    char ttl[32];
+
+    snprintf(ttl, sizeof(ttl), "%d", FAR_TTL_MS);
+    if (i % 16 >= 2 && i % 16 <= 5)
+        send_argv(t, 3, (const char *const[]){"PEXPIRE", key, ttl}, NULL);
+}
+
+static int ttl_sends(int i)
+{
+    return i % 16 >= 2 && i % 16 <= 5;
+}
+
+/* Writes JOIN_KEYS keys through node 0's client; 'kv' gets the canonical
+ * values read back from node 0's db. */
+static void write_join_keys(fx_t *fx, kv_t *kv)
+{
+    tcli_t *t = &fx->n[0].cli;
+    int i, sent = t->nreplies;
+
+    for (i = 0; i < JOIN_KEYS; i++) {
+        write_typed_key(t, i, kv[i].key, &kv[i].klen);
+        write_ttl_on_containers(t, i, kv[i].key);
+        sent += 1 + ttl_sends(i);
+    }
+    wait_replies(fx, t, sent);
+    assert_int_equal(t->nerrors, 0);
+    for (i = 0; i < JOIN_KEYS; i++) {
+        node_obj_t *o = lookup(&fx->n[0], kv[i].key, kv[i].klen);
+
+        assert_non_null(o);
+        rc_buf_init(&kv[i].want);
+        canon(o, &kv[i].want);
+    }
+    assert_int_equal(node_db_size(fx->n[0].server->db), JOIN_KEYS);
+}
+
+/* Every key is in the db of the node that serves its slot, with the value
+ * and TTL written, and nowhere else. */
+static void check_placement(fx_t *fx, kv_t *kv, int nkeys)
+{
+    rc_buf_t got;
+    size_t count[NNODES] = {0};
+    int i, j;
+
+    rc_buf_init(&got);
+    for (i = 0; i < nkeys; i++) {
+        int owner = server_of(fx, kv[i].key, kv[i].klen);
+
+        for (j = 0; j < NNODES; j++) {
+            node_obj_t *o;
+
+            if (fx->n[j].server == NULL || fx->n[j].server->shutting_down)
+                continue;
+            o = lookup(&fx->n[j], kv[i].key, kv[i].klen);
+            if (j != owner) {
+                if (o != NULL)
+                    fail_msg("key %s is on node %d too, served by node %d", kv[i].key, j, owner);
+                continue;
+            }
+            if (o == NULL)
+                fail_msg("key %s is not on node %d, which serves it", kv[i].key, owner);
+            canon(o, &got);
+            if (got.len != kv[i].want.len || memcmp(got.data, kv[i].want.data, got.len) != 0)
+                fail_msg("key %s differs on node %d", kv[i].key, owner);
+            count[j]++;
+        }
+    }
+    for (j = 0; j < NNODES; j++) {
+        if (fx->n[j].server != NULL && !fx->n[j].server->shutting_down)
+            assert_int_equal(node_db_size(fx->n[j].server->db), count[j]);
+    }
+    rc_buf_free(&got);
+}
+
+static void free_kv(kv_t *kv, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        rc_buf_free(&kv[i].want);
+    test_free(kv);
+}
+
+static void join_and_settle(fx_t *fx)
+{
+    node_start(fx, 1, 0, 0);
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+}
+
+static void test_join_moves_every_key_to_the_member_that_serves_it(void **state)
+{
+    fx_t *fx = *state;
+    kv_t *kv = test_calloc(JOIN_KEYS, sizeof(*kv));
+    node_migrate_stats_t a, b;
+    unsigned b_slots;
+    size_t b_keys = 0;
+    int i;
+
+    write_join_keys(fx, kv);
+    join_and_settle(fx);
+    b_slots = slots_served_by(fx, 1);
+    assert_true(b_slots > RING_SLOTS / 4 && b_slots < RING_SLOTS * 3 / 4);
+    for (i = 0; i < JOIN_KEYS; i++)
+        b_keys += server_of(fx, kv[i].key, kv[i].klen) == 1;
+    assert_true(b_keys > JOIN_KEYS / 4);
+    check_placement(fx, kv, JOIN_KEYS);
+    a = stats(&fx->n[0]);
+    b = stats(&fx->n[1]);
+    assert_int_equal(a.keys_sent, b.keys_received);
+    assert_true(b.keys_received >= b_keys);
+    assert_int_equal(a.slots_sent, b_slots);
+    assert_int_equal(b.slots_received, b_slots);
+    assert_int_equal(a.keys_dropped, b_keys);
+    assert_int_equal(a.stream_failures, 0);
+    assert_int_equal(b.keys_sent, 0);
+    assert_string_equal(node_migrate_state(fx->n[0].mig), "idle");
+    assert_string_equal(node_migrate_state(fx->n[1].mig), "idle");
+    free_kv(kv, JOIN_KEYS);
+}
+
+/* ---- 2. writes during the transfer ---- */
+
+enum {
+    LIVE_KEYS = 3000,
+    LIVE_INFLIGHT = 64, /* requests in flight on the writing client */
+};
+
+typedef struct model_s {
+    char key[32];
+    char val[96];
+    int exists;
+    int64_t expire; /* absolute ms, -1: none */
+} model_t;
+
+typedef struct live_s {
+    fx_t *fx;
+    model_t *m;
+    uint64_t rng;
+    int64_t base_ms; /* for PEXPIREAT */
+    int sent;
+    int sent_streaming; /* writes sent while node 0 streamed */
+    int started;        /* node 0 streamed at some point */
+    int over;           /* the transfer is over: stop writing */
+} live_t;
+
+static uint32_t rnd(live_t *l)
+{
+    l->rng = l->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(l->rng >> 33);
+}
+
+/* One write through node 0, applied to the model as the command does. */
+static void live_write(live_t *l)
+{
+    tcli_t *t = &l->fx->n[0].cli;
+    model_t *k = &l->m[rnd(l) % LIVE_KEYS];
+    char v[32], when[32];
+
+    switch (rnd(l) % 6) {
+    case 0:
+    case 1:
+        snprintf(v, sizeof(v), "w%d", l->sent);
+        send_argv(t, 3, (const char *const[]){"SET", k->key, v}, NULL);
+        snprintf(k->val, sizeof(k->val), "%s", v);
+        k->exists = 1;
+        k->expire = -1;
+        break;
+    case 2:
+        send_argv(t, 2, (const char *const[]){"DEL", k->key}, NULL);
+        k->exists = 0;
+        break;
+    case 3:
+        snprintf(v, sizeof(v), "+%d", l->sent % 10);
+        if (k->exists && strlen(k->val) + strlen(v) >= sizeof(k->val)) {
+            /* past the model's room: start the value over */
+            send_argv(t, 2, (const char *const[]){"DEL", k->key}, NULL);
+            l->sent++;
+            k->exists = 0;
+        }
+        send_argv(t, 3, (const char *const[]){"APPEND", k->key, v}, NULL);
+        if (k->exists) {
+            strcat(k->val, v); /* the TTL stays */
+        } else {
+            snprintf(k->val, sizeof(k->val), "%s", v);
+            k->exists = 1;
+            k->expire = -1;
+        }
+        break;
+    case 4:
+        snprintf(when, sizeof(when), "%" PRId64, l->base_ms + FAR_TTL_MS + l->sent);
+        send_argv(t, 3, (const char *const[]){"PEXPIREAT", k->key, when}, NULL);
+        if (k->exists)
+            k->expire = l->base_ms + FAR_TTL_MS + l->sent;
+        break;
+    default: /* EXPIRE in the past: a delete */
+        send_argv(t, 3, (const char *const[]){"PEXPIREAT", k->key, "1"}, NULL);
+        k->exists = 0;
+        break;
+    }
+    l->sent++;
+}
+
+static int live_step(void *arg)
+{
+    live_t *l = arg;
+    fx_t *fx = l->fx;
+    tcli_t *t = &fx->n[0].cli;
+    int streaming;
+
+    count_replies(t);
+    streaming = fx->n[1].mig != NULL && stats(&fx->n[0]).slots_outgoing > 0;
+    l->started |= streaming;
+    if (l->started && !streaming)
+        l->over = 1;
+    if (l->over)
+        return t->nreplies >= l->sent;
+    while (l->sent - t->nreplies < LIVE_INFLIGHT) {
+        if (streaming)
+            l->sent_streaming++;
+        live_write(l);
+    }
+    return 0;
+}
+
+static void test_writes_during_the_transfer_reach_the_new_server(void **state)
+{
+    fx_t *fx = *state;
+    tcli_t *t = &fx->n[0].cli;
+    model_t *m = test_calloc(LIVE_KEYS, sizeof(*m));
+    live_t l;
+    size_t nexist = 0, on[NNODES] = {0};
+    int i, j;
+
+    memset(&l, 0, sizeof(l));
+    l.fx = fx;
+    l.m = m;
+    l.rng = 42;
+    node_server_update_time(fx->n[0].server);
+    l.base_ms = fx->n[0].server->now_ms;
+    for (i = 0; i < LIVE_KEYS; i++) {
+        snprintf(m[i].key, sizeof(m[i].key), "live:%d", i);
+        snprintf(m[i].val, sizeof(m[i].val), "v%d", i);
+        m[i].exists = 1;
+        m[i].expire = -1;
+        send_argv(t, 3, (const char *const[]){"SET", m[i].key, m[i].val}, NULL);
+    }
+    wait_replies(fx, t, LIVE_KEYS);
+    l.sent = LIVE_KEYS;
+    node_start(fx, 1, 0, 0);
+    assert_true(test_loop_run_until(&fx->loop, live_step, &l, JOIN_TIMEOUT_MS));
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    count_replies(t);
+    if (t->nerrors != 0)
+        fail_msg("%d writes failed, the first: %s", t->nerrors, t->first_error);
+    assert_true(l.sent_streaming >= 200); /* the test wrote while it streamed */
+    for (i = 0; i < LIVE_KEYS; i++) {
+        int owner = server_of(fx, m[i].key, strlen(m[i].key));
+
+        for (j = 0; j < NNODES; j++) {
+            node_obj_t *o = lookup(&fx->n[j], m[i].key, strlen(m[i].key));
+            char buf[NODE_OBJ_INTBUF];
+            const char *p;
+            size_t len;
+
+            if (j != owner || !m[i].exists) {
+                if (o != NULL)
+                    fail_msg("key %s is on node %d (owner %d, exists %d)", m[i].key, j, owner,
+                             m[i].exists);
+                continue;
+            }
+            if (o == NULL)
+                fail_msg("key %s is missing on node %d", m[i].key, j);
+            p = node_obj_str(o, buf, &len);
+            if (len != strlen(m[i].val) || memcmp(p, m[i].val, len) != 0)
+                fail_msg("key %s on node %d is '%.*s', not '%s'", m[i].key, j, (int)len, p,
+                         m[i].val);
+            assert_int_equal(node_obj_expire(o), m[i].expire);
+            on[j]++;
+        }
+        nexist += m[i].exists;
+    }
+    assert_true(on[1] > 0 && on[0] > 0);
+    assert_int_equal(node_db_size(fx->n[0].server->db) + node_db_size(fx->n[1].server->db), nexist);
+    assert_int_equal(stats(&fx->n[0]).stream_failures, 0);
+    test_free(m);
+}
+
+/* ---- 3. graceful leave ---- */
+
+static int left(void *arg)
+{
+    const fx_t *fx = arg;
+
+    return fx->n[1].nleave_done > 0 && fx->n[1].server->shutting_down &&
+           node_cluster_members(fx->n[0].cl, NULL, 0) == 1 && quiet(&fx->n[0]);
+}
+
+static void test_graceful_leave_gives_every_key_back(void **state)
+{
+    fx_t *fx = *state;
+    kv_t *kv = test_calloc(JOIN_KEYS, sizeof(*kv));
+    unsigned b_slots;
+    size_t b_keys = 0;
+    node_migrate_stats_t a;
+    int i;
+
+    write_join_keys(fx, kv);
+    join_and_settle(fx);
+    b_slots = slots_served_by(fx, 1);
+    for (i = 0; i < JOIN_KEYS; i++)
+        b_keys += server_of(fx, kv[i].key, kv[i].klen) == 1;
+    assert_true(b_keys > 0);
+    check_placement(fx, kv, JOIN_KEYS);
+    a = stats(&fx->n[0]);
+    node_server_shutdown(fx->n[1].server); /* a member: it leaves first */
+    assert_true(test_loop_run_until(&fx->loop, left, fx, JOIN_TIMEOUT_MS));
+    assert_int_equal(fx->n[1].nleave_done, 1);
+    assert_int_equal(slots_served_by(fx, 0), RING_SLOTS);
+    check_placement(fx, kv, JOIN_KEYS); /* node 1 is down: every key on node 0 */
+    assert_int_equal(node_db_size(fx->n[0].server->db), JOIN_KEYS);
+    assert_int_equal(stats(&fx->n[0]).slots_received - a.slots_received, b_slots);
+    assert_int_equal(stats(&fx->n[0]).keys_received - a.keys_received, b_keys);
+    assert_int_equal(stats(&fx->n[1]).slots_sent, b_slots);
+    free_kv(kv, JOIN_KEYS);
+}
+
+/* ---- 4. holds ---- */
+
+static int done_parked(void *arg)
+{
+    const fx_t *fx = arg;
+    const tnode_t *b = &fx->n[1];
+
+    /* Node 1 serves its slots (the switch is installed) but the DONEs wait. */
+    return b->ndone_parked > 0 && node_cluster_myindex(b->cl) >= 0 &&
+           !node_cluster_in_transition(b->cl) && stats(b).slots_awaiting > 0;
+}
+
+static node_conn_t *held_conn(const tnode_t *n, int peer)
+{
+    node_conn_t *c;
+
+    for (c = n->server->held; c != NULL; c = c->held_next) {
+        if ((int)c->peer == peer)
+            return c;
+    }
+    return NULL;
+}
+
+static void test_request_waits_for_done_then_runs_or_gets_tryagain(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *b = &fx->n[1];
+    tcli_t *t = &fx->n[1].cli;
+    char key[32], val[32], want[128], tryagain[160];
+    const char *r;
+    unsigned slot = 0;
+    uint64_t start;
+    node_conn_t *peer;
+    int i, waited;
+
+    /* Keys on node 0, then node 1 joins with its DONEs delayed. */
+    for (i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "hold:%d", i);
+        snprintf(want, sizeof(want), "v%d", i);
+        r = call(fx, &fx->n[0].cli, 3, (const char *const[]){"SET", key, want});
+        assert_string_equal(r, "+OK\r\n");
+    }
+    node_start(fx, 1, 0, 1);
+    assert_true(test_loop_run_until(&fx->loop, done_parked, fx, JOIN_TIMEOUT_MS));
+    for (i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "hold:%d", i);
+        slot = ring_keyslot(key, strlen(key));
+        if (node_cluster_slot_primary(b->cl, slot) == node_cluster_myindex(b->cl) &&
+            node_migrate_slot_waits(b->mig, slot, 0))
+            break;
+    }
+    assert_true(i < 200);
+    snprintf(val, sizeof(val), "v%d", i);
+    snprintf(want, sizeof(want), "$%zu\r\n%s\r\n+PONG\r\n", strlen(val), val);
+    /* The routing decision: node 1 waits for the slot (reads and writes),
+     * node 0 (which no longer serves it) does not. */
+    assert_int_equal(node_migrate_slot_waits(b->mig, slot, 1), 1);
+    assert_int_equal(node_migrate_slot_waits(fx->n[0].mig, slot, 0), 0);
+
+    /* Held past cluster-handoff-hold: TRYAGAIN. */
+    client_open(fx, 1);
+    b->server->config.cluster_handoff_hold = 150;
+    start = uv_now(&fx->loop);
+    r = call(fx, t, 2, (const char *const[]){"GET", key});
+    snprintf(tryagain, sizeof(tryagain),
+             "-TRYAGAIN slot %u: waiting for its hand-over for more than 150 ms\r\n", slot);
+    assert_string_equal(r, tryagain);
+    assert_true(uv_now(&fx->loop) - start >= 150);
+    assert_int_equal(stats(b).held_expired, 1);
+
+    /* Within the bound: parked until the DONE arrives, then answered. */
+    b->server->config.cluster_handoff_hold = 20000;
+    send_argv(t, 2, (const char *const[]){"GET", key}, NULL);
+    test_loop_iterations(&fx->loop, 20);
+    count_replies(t);
+    assert_int_equal(t->nreplies, 1);
+    assert_non_null(held_conn(b, 0));
+    waited = b->ndone_parked;
+    assert_true(waited > 1); /* the tick released it and it parked again */
+    b->hold_done = 0;
+    peer = held_conn(b, 1);
+    assert_non_null(peer);
+    node_conn_release(peer);                              /* the DONEs run: the slots are served */
+    send_argv(t, 1, (const char *const[]){"PING"}, NULL); /* behind the GET */
+    wait_replies(fx, t, 3);
+    assert_int_equal(t->c.in_len, strlen(tryagain) + strlen(want));
+    assert_memory_equal(t->c.in + strlen(tryagain), want, strlen(want));
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_null(b->server->held);
+    assert_int_equal(stats(b).slots_received, slots_served_by(fx, 1));
+}
+
+/* ---- 5. RCMIGRATE refusals ---- */
+
+typedef struct tlink_s {
+    node_link_t *l;
+    rc_buf_t in;
+    int nreplies;
+    int nfail;
+} tlink_t;
+
+static ssize_t on_tlink_data(void *arg, node_link_t *l, const char *data, size_t len)
+{
+    tlink_t *tl = arg;
+    size_t pos = 0;
+
+    (void)l;
+    for (;;) {
+        ssize_t n = resp_scan(data + pos, len - pos);
+
+        if (n < 0)
+            return n;
+        if (n == 0)
+            break;
+        rc_buf_append(&tl->in, data + pos, (size_t)n);
+        rc_buf_putc(&tl->in, '|');
+        tl->nreplies++;
+        pos += (size_t)n;
+    }
+    return (ssize_t)pos;
+}
+
+static void on_tlink_fail(void *arg, node_link_t *l, const char *reason)
+{
+    tlink_t *tl = arg;
+
+    (void)l;
+    (void)reason;
+    tl->nfail++;
+}
+
+static const node_link_ops_t tlink_ops = {NULL, NULL, on_tlink_data, on_tlink_fail};
+
+static void tlink_send(tlink_t *tl, int argc, const char *const *argv, const size_t *lens)
+{
+    rc_buf_t b;
+    char *p;
+    int i;
+
+    rc_buf_init(&b);
+    rc_buf_printf(&b, "*%d\r\n", argc);
+    for (i = 0; i < argc; i++) {
+        size_t len = lens != NULL ? lens[i] : strlen(argv[i]);
+
+        rc_buf_printf(&b, "$%zu\r\n", len);
+        rc_buf_append(&b, argv[i], len);
+        rc_buf_append(&b, "\r\n", 2);
+    }
+    p = node_link_reserve(tl->l, b.len);
+    memcpy(p, b.data, b.len);
+    node_link_commit(tl->l, b.len);
+    rc_buf_free(&b);
+}
+
+typedef struct tlink_wait_s {
+    tlink_t *tl;
+    int want;
+} tlink_wait_t;
+
+static int tlink_got(void *arg)
+{
+    const tlink_wait_t *w = arg;
+
+    return w->tl->nreplies >= w->want || w->tl->nfail > 0;
+}
+
+static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    node_cluster_member_t bm, am;
+    node_link_opts_t o;
+    tlink_t tl;
+    tlink_wait_t w;
+    char src[24], slot[16], epoch[24], cur[24], old[24], bus_addr[64], key[32], other[32], many[24];
+    node_db_t *scratch = node_db_create(); /* seeds the hash key: put back below */
+    rc_buf_t payload;
+    unsigned s = RING_SLOTS;
+    const char *r;
+    int i;
+    char expect[2048];
+
+    /* From a client: refused whatever it says. */
+    r = call(fx, &a->cli, 5, (const char *const[]){"RCMIGRATE", "BEGIN", "1", "0", "1"});
+    assert_string_equal(r, "-ERR RCMIGRATE is for the cluster bus only\r\n");
+    r = call(fx, &a->cli, 4, (const char *const[]){"rcmigrate", "x", "y", "z"});
+    assert_string_equal(r, "-ERR RCMIGRATE is for the cluster bus only\r\n");
+
+    join_and_settle(fx);
+    /* A slot node 0 serves (node 1 has none of its keys), and keys in it. */
+    for (i = 0; s == RING_SLOTS; i++) {
+        snprintf(key, sizeof(key), "bus:%d", i);
+        if (server_of(fx, key, strlen(key)) == 0)
+            s = ring_keyslot(key, strlen(key));
+    }
+    for (i = 0;; i++) {
+        snprintf(other, sizeof(other), "other:%d", i);
+        if (ring_keyslot(other, strlen(other)) != s)
+            break;
+    }
+    node_dict_set_hash_key(hash_key);
+    node_db_set_str(scratch, key, strlen(key), "good", 4, -1, 0);
+    rc_buf_init(&payload);
+    node_obj_serialize(node_db_lookup(scratch, key, strlen(key), 0), &payload);
+    assert_int_equal(node_cluster_member(a->cl, node_cluster_myindex(a->cl), &am), 0);
+    assert_int_equal(node_cluster_member(b->cl, node_cluster_myindex(b->cl), &bm), 0);
+    snprintf(src, sizeof(src), "%" PRIu64, am.id);
+    snprintf(slot, sizeof(slot), "%u", s);
+    snprintf(epoch, sizeof(epoch), "%" PRIu64, node_cluster_epoch(b->cl) + 100);
+    snprintf(cur, sizeof(cur), "%" PRIu64, node_cluster_epoch(b->cl));
+    snprintf(old, sizeof(old), "%" PRIu64, node_cluster_epoch(b->cl) - 1);
+    snprintf(many, sizeof(many), "%d", RING_SLOTS);
+
+    /* A data link of its own from node 0's bus to node 1 (channel 7). */
+    memset(&tl, 0, sizeof(tl));
+    rc_buf_init(&tl.in);
+    memset(&o, 0, sizeof(o));
+    o.role = NODE_BUS_ROLE_DATA;
+    o.resp = 2;
+    o.channel = 7;
+    o.peer_id = bm.id;
+    o.peer_incarnation = bm.incarnation;
+    o.backoff_min_ms = 50;
+    o.backoff_max_ms = 1000;
+    o.handshake_ms = 2000;
+    snprintf(bus_addr, sizeof(bus_addr), "127.0.0.1:%d", fx->n[1].bus_port);
+    tl.l = node_link_get(node_cluster_bus(a->cl), bus_addr, &o, &tlink_ops, &tl);
+    assert_non_null(tl.l);
+    assert_int_equal(node_link_ready(tl.l, &r), 0);
+
+    /* bad slot, bad slot number */
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, many, epoch}, NULL);
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, "-1", epoch}, NULL);
+    /* PUT for a slot not being filled */
+    tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "PUT", src, slot, key, "x"}, NULL);
+    /* BEGIN without its epoch; BEGIN for a slot not moving here, old epoch */
+    tlink_send(&tl, 4, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot}, NULL);
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, old}, NULL);
+    /* A key not in the slot: the fill is void */
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
+    tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "PUT", src, slot, other, payload.data},
+               (const size_t[]){9, 3, strlen(src), strlen(slot), strlen(other), payload.len});
+    tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "PUT", src, slot, key, payload.data},
+               (const size_t[]){9, 3, strlen(src), strlen(slot), strlen(key), payload.len});
+    /* Corrupt payloads: garbage, truncated */
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
+    tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "PUT", src, slot, key, "\x01\x07garbage"},
+               NULL);
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
+    tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "PUT", src, slot, key, payload.data},
+               (const size_t[]){9, 3, strlen(src), strlen(slot), strlen(key), payload.len - 1});
+    /* One good key, then an odd PUT, an unknown op, a SNAPDONE that miscounts */
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
+    tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "PUT", src, slot, key, payload.data},
+               (const size_t[]){9, 3, strlen(src), strlen(slot), strlen(key), payload.len});
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "PUT", src, slot, key}, NULL);
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "FROB", src, slot, "1"}, NULL);
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "SNAPDONE", src, slot, "5"}, NULL);
+    /* A DONE that miscounts */
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "SNAPDONE", src, slot, "0"}, NULL);
+    tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "DONE", src, slot, "7", epoch}, NULL);
+    /* src 0 */
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", "0", slot, epoch}, NULL);
+    w.tl = &tl;
+    w.want = 21;
+    assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(tl.nfail, 0);
+    snprintf(expect, sizeof(expect),
+             "-ERR RCMIGRATE: bad arguments\r\n|"
+             "-ERR RCMIGRATE: bad arguments\r\n|"
+             "-ERR RCMIGRATE: slot %u is not being filled from %s\r\n|"
+             "-ERR RCMIGRATE BEGIN: bad arguments\r\n|"
+             "-ERR RCMIGRATE BEGIN: slot %u is not received from %s at epoch %s\r\n|"
+             "+OK\r\n|"
+             "-ERR RCMIGRATE PUT: key not in the slot\r\n|"
+             "-ERR RCMIGRATE: slot %u is not being filled from %s\r\n|"
+             "+OK\r\n|"
+             "-ERR RCMIGRATE PUT: malformed value\r\n|"
+             "+OK\r\n|"
+             "-ERR RCMIGRATE PUT: malformed value\r\n|"
+             "+OK\r\n|"
+             "+OK\r\n|"
+             "-ERR RCMIGRATE PUT: bad arguments\r\n|"
+             "-ERR RCMIGRATE: unknown operation or bad arguments\r\n|"
+             "-ERR RCMIGRATE SNAPDONE: slot %u count 5 != 1\r\n|"
+             "+OK\r\n|"
+             "+OK\r\n|"
+             "-ERR RCMIGRATE DONE: slot %u count 7 != 0\r\n|"
+             "-ERR RCMIGRATE: bad arguments\r\n|",
+             s, src, s, src, cur, s, src, s, s);
+    rc_buf_putc(&tl.in, '\0');
+    assert_string_equal(tl.in.data, expect);
+
+    /* Node 1 still serves, and its hand-off state is clean. */
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(stats(b).stream_failures, 0);
+    node_link_close(tl.l, "test over", 1);
+    rc_buf_free(&tl.in);
+    rc_buf_free(&payload);
+    node_db_destroy(scratch);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_join_moves_every_key_to_the_member_that_serves_it,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writes_during_the_transfer_reach_the_new_server, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_graceful_leave_gives_every_key_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_waits_for_done_then_runs_or_gets_tryagain,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -16,8 +16,10 @@ enum {
     CATCHUP_CLEAN = 3,   /* or this many in which every known address said it lacks
                             the gap (relayed answers, two hops more, get time) */
     CATCHUP_PEERS = 128, /* distinct addresses a catch-up round goes through */
-    CATCHUP_WAIT = 100   /* and sync intervals without progress, at least,
+    CATCHUP_WAIT = 100,  /* and sync intervals without progress, at least,
                             unless every peer answered it lacks the gap */
+    JOIN_SEED_WAIT = 3   /* sync intervals without an install before a joiner
+                            that has a configuration also asks its seed */
 };
 
 void paxos_params_default(paxos_params_t *p, uint64_t incarnation, const char *client_addr,
@@ -373,21 +375,33 @@ int paxos_node_bootstrap(paxos_node_t *node, uint64_t now, const paxos_config_t 
     return 0;
 }
 
-static void join_ask(paxos_node_t *node)
+/* A joiner asks a member of its latest configuration (its seed until it has
+ * one) for the chain and for its JOIN. That configuration can name only
+ * nodes that are no longer members: a joiner restarted from disk, or a
+ * rejoiner, whose latest configuration's members all lost their disks and
+ * became joiners at the same epoch asked only each other forever (seed
+ * 759593). So after JOIN_SEED_WAIT sync intervals without an install, it
+ * also asks its seed, the address it was last given, which answers with
+ * the configurations after ours (or a SNAPSHOT) and starts catch-up. */
+static void join_ask(paxos_node_t *node, uint64_t now)
 {
     paxos_change_t ch;
     paxos_msg_t m;
     const char *addr = node->seed_addr;
     uint64_t to = 0;
 
+    paxos__msg_init(node, &m, PAXOS_MSG_STATUS, node->st.chosen.epoch);
     if (node->st.chosen.epoch != 0) {
         const paxos_config_t *c = &node->st.chosen;
         const paxos_member_t *mem = &c->members[paxos__random(node, c->nmembers)];
 
         addr = mem->bus_addr;
         to = mem->id;
+        if (now >= node->installed_at + JOIN_SEED_WAIT * node->p.sync_interval &&
+            node->seed_addr[0] != '\0' && strcmp(node->seed_addr, addr) != 0 &&
+            strcmp(node->seed_addr, node->p.bus_addr) != 0)
+            paxos__send(node, 0, node->seed_addr, &m);
     }
-    paxos__msg_init(node, &m, PAXOS_MSG_STATUS, node->st.chosen.epoch);
     paxos__send(node, to, addr, &m);
     memset(&ch, 0, sizeof(ch));
     ch.kind = PAXOS_CHANGE_JOIN;
@@ -407,7 +421,7 @@ void paxos_node_join(paxos_node_t *node, uint64_t now, const char *seed_addr, pa
          * crashes comes back with it and finds the id it may have got. */
         paxos__persist(node);
         snprintf(node->seed_addr, sizeof(node->seed_addr), "%s", seed_addr);
-        join_ask(node);
+        join_ask(node, now);
         node->next_sync = now + node->p.sync_interval;
     }
     finish(node);
@@ -823,7 +837,7 @@ static void sync_tick(paxos_node_t *node, uint64_t now)
     paxos_msg_t msg;
 
     if (node->joining) {
-        join_ask(node);
+        join_ask(node, now);
         if (node->behind > c->epoch && c->epoch != 0)
             catchup_step(node, now); /* a rejoiner keeps its chain */
         return;

@@ -899,7 +899,6 @@ void node_conn_hold(node_conn_t *c)
 
 void node_conn_release(node_conn_t *c)
 {
-    node_server_t *server = server_of(c);
     resp_arg_t *argv = c->held_argv;
     int argc = c->held_argc;
 
@@ -923,7 +922,6 @@ void node_conn_release(node_conn_t *c)
         drain(c);
     if (!c->closing)
         pump(c);
-    (void)server;
 }
 
 void node_conn_write(node_conn_t *c, const void *data, size_t len)

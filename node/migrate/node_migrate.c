@@ -116,6 +116,7 @@ struct node_migrate_s {
     /* sending */
     uint8_t out_state[RING_SLOTS];
     uint8_t out_handover[RING_SLOTS]; /* DONE follows the snapshot: not ours any more */
+    uint64_t out_src[RING_SLOTS];     /* the member id this node sends the slot as */
     ostream_t *out_stream[RING_SLOTS];
     uint64_t out_count[RING_SLOTS];
     uint32_t out_gen[RING_SLOTS];     /* attempt: an error for an older one is void */
@@ -263,7 +264,7 @@ static size_t send_cmd(ostream_t *s, const char *op, unsigned slot, const uint64
     n = resp_write_header(p, '*', 4 + nnums + nbody);
     put_bulk(p, &n, "RCMIGRATE", 9);
     put_bulk(p, &n, op, strlen(op));
-    put_num(p, &n, s->m->my_id);
+    put_num(p, &n, s->m->out_src[slot]);
     put_num(p, &n, slot);
     for (i = 0; i < nnums; i++)
         put_num(p, &n, nums[i]);
@@ -411,18 +412,20 @@ static void out_cancel(node_migrate_t *m, unsigned slot)
     m->out_count[slot] = 0;
 }
 
-/* Sends 'slot' to member 'to' ('handover': this node no longer serves it;
- * DONE follows the snapshot). */
+/* Sends 'slot' to member 'to' as member 'src', the id under which this node
+ * served it ('handover': this node no longer serves it; DONE follows the
+ * snapshot). A node that restarted, or left and joined again, has had other
+ * ids: the target expects the slot from the one that served it. */
 static void out_want(node_migrate_t *m, const paxos_config_t *c, unsigned slot, uint64_t to,
-                     int handover)
+                     int handover, uint64_t src)
 {
     const paxos_member_t *pm = member_by_id(c, to);
     ostream_t *s;
 
-    if (pm == NULL)
+    if (pm == NULL || src == 0)
         return;
     s = m->out_stream[slot];
-    if (m->out_state[slot] != OUT_NONE && s != NULL && s->id == to) {
+    if (m->out_state[slot] != OUT_NONE && s != NULL && s->id == to && m->out_src[slot] == src) {
         if (handover && !m->out_handover[slot]) {
             m->out_handover[slot] = 1;
             if (m->out_state[slot] == OUT_LIVE && !s->broken)
@@ -437,6 +440,7 @@ static void out_want(node_migrate_t *m, const paxos_config_t *c, unsigned slot, 
     m->out_stream[slot] = s;
     m->out_state[slot] = OUT_QUEUED;
     m->out_handover[slot] = (uint8_t)handover;
+    m->out_src[slot] = src;
     m->out_count[slot] = 0;
     m->out_gen[slot]++;
     todo_push(s, slot);
@@ -532,6 +536,35 @@ static void on_link_fail(void *arg, node_link_t *l, const char *reason)
 }
 
 /* A reply: the oldest request is answered. */
+/* The epoch of a target that refused a BEGIN ("... is not received from
+ * <src> at epoch <e>"), 0 for any other reply. */
+static const char *find_in(const char *r, size_t len, const char *what)
+{
+    size_t n = strlen(what), i;
+
+    for (i = 0; i + n <= len; i++) {
+        if (memcmp(r + i, what, n) == 0)
+            return r + i;
+    }
+    return NULL;
+}
+
+static uint64_t begin_refused_since(const char *r, size_t len)
+{
+    static const char tag[] = " at epoch ";
+    const char *p = find_in(r, len, tag);
+    uint64_t e = 0;
+
+    if (p == NULL || find_in(r, len, "is not received from") == NULL)
+        return 0;
+    for (p += sizeof(tag) - 1; p < r + len && *p >= '0' && *p <= '9'; p++) {
+        if (e > (UINT64_MAX - 9) / 10)
+            return 0;
+        e = e * 10 + (uint64_t)(*p - '0');
+    }
+    return e;
+}
+
 static int on_reply(ostream_t *s, const char *r, size_t len)
 {
     node_migrate_t *m = s->m;
@@ -550,9 +583,22 @@ static int on_reply(ostream_t *s, const char *r, size_t len)
         /* One slot's refusal (the target's configuration differs, out of
          * memory, a count that does not match): that slot starts over. */
         snprintf(why, sizeof(why), "target answered %.*s", (int)(n < 100 ? n : 100), r);
-        if (op.gen == m->out_gen[op.slot] && m->out_stream[op.slot] == s &&
-            m->out_state[op.slot] != OUT_NONE)
-            slot_restart(s, op.slot, why);
+        if (op.gen != m->out_gen[op.slot] || m->out_stream[op.slot] != s ||
+            m->out_state[op.slot] == OUT_NONE)
+            return 0;
+        if (op.kind == OP_BEGIN && m->out_handover[op.slot] &&
+            begin_refused_since(r, len) >= m->epoch && m->epoch > 0) {
+            /* A hand-over the target no longer expects (it gave up waiting,
+             * or serves the slot from someone else) in a configuration at
+             * least as new as ours: retrying cannot succeed. */
+            rc_log(RC_LOG_VERBOSE, "migrate: slot %u to %s dropped: %s", op.slot, s->name, why);
+            out_cancel(m, op.slot);
+            if (m->serve_id[op.slot] != m->my_id || m->my_id == 0)
+                drop_later(m, op.slot);
+            m->st.handovers_refused++;
+            return 0;
+        }
+        slot_restart(s, op.slot, why);
         return 0;
     }
     if (op.kind == OP_DONE && m->out_stream[op.slot] == s && m->out_state[op.slot] == OUT_DONE &&
@@ -820,7 +866,7 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, unsigned 
             drop_now(m, slot);
         }
         if (tg != me && tg != 0)
-            out_want(m, c, slot, tg, 0);
+            out_want(m, c, slot, tg, 0, me);
         else
             out_cancel(m, slot);
         return;
@@ -828,7 +874,7 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, unsigned 
     if (m->await_src[slot] != 0)
         await_clear(m, slot);
     if (p == prev_me && prev_me != 0 && sv != 0 && (me != 0 || i_left)) {
-        out_want(m, c, slot, sv, 1); /* lost it: hand it over */
+        out_want(m, c, slot, sv, 1, prev_me); /* lost it: hand it over */
     } else if (m->out_state[slot] != OUT_NONE) {
         ostream_t *s = m->out_stream[slot];
 
@@ -869,7 +915,7 @@ static void on_config(void *arg)
         m->target_id[slot] = tg;
         if (!m->have_map) {
             if (sv == me && me != 0 && tg != me && tg != 0)
-                out_want(m, c, slot, tg, 0);
+                out_want(m, c, slot, tg, 0, me);
             continue;
         }
         reconcile_slot(m, c, slot, prev_me, me, p, sv, tg, leavers, nleavers, i_left);
@@ -1211,6 +1257,7 @@ size_t node_migrate_info(const node_migrate_t *m, char *buf, size_t cap)
                  "migration_slots_received:%" PRIu64 "\r\n"
                  "migration_keys_dropped:%" PRIu64 "\r\n"
                  "migration_stream_failures:%" PRIu64 "\r\n"
+                 "migration_handovers_refused:%" PRIu64 "\r\n"
                  "migration_ready_reports:%" PRIu64 "\r\n"
                  "migration_send_rate_keys_per_sec:%.0f\r\n"
                  "migration_last_error:%s\r\n",
@@ -1218,7 +1265,7 @@ size_t node_migrate_info(const node_migrate_t *m, char *buf, size_t cap)
                  st.slots_awaiting, st.slots_dropping, st.slots_incoming - st.slots_filled,
                  st.streams, st.keys_sent, st.bytes_sent, st.keys_received, st.bytes_received,
                  st.slots_sent, st.slots_received, st.keys_dropped, st.stream_failures,
-                 st.ready_requests, st.send_rate, st.last_error);
+                 st.handovers_refused, st.ready_requests, st.send_rate, st.last_error);
     return n < 0 ? 0 : (size_t)n;
 }
 

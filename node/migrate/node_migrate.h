@@ -61,6 +61,7 @@ typedef struct node_migrate_stats_s {
     uint64_t slots_sent;     /* DONE acknowledged */
     uint64_t slots_received; /* DONE received */
     uint64_t stream_failures;
+    uint64_t handovers_refused; /* hand-overs the target no longer expected */
     uint64_t keys_dropped;
     uint64_t ready_requests; /* READY reports sent to Paxos */
     uint64_t held_expired;   /* requests answered TRYAGAIN after the hold bound */

@@ -23,7 +23,9 @@ def node_args(port, join=None, secret=None, extra=()):
         args += ["--join", "%s:%d" % (join.host, join.port)]
     if secret is not None:
         args += ["--cluster-secret", secret]
-    return args + list(extra)
+    # RC_NODE_ARGS (e.g. "--loglevel verbose") goes to every node: for
+    # replaying a failure with more detail.
+    return args + list(extra) + os.environ.get("RC_NODE_ARGS", "").split()
 
 
 def _start_one(t, join=None, secret=None, extra=(), wait=True):

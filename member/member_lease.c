@@ -23,7 +23,7 @@ typedef struct round_s {
 } round_t;
 
 struct member_lease_s {
-    int64_t hold;    /* duration * (1 - drift) */
+    int64_t hold;     /* duration * (1 - drift) */
     int64_t takeover; /* duration * (1 + drift) */
     uint64_t epoch;
     uint32_t n;

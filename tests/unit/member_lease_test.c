@@ -77,10 +77,10 @@ static void test_grants_that_must_not_count_do_not(void **state)
     (void)state;
     member_lease_install(l, 7, ids5, 5, 11);
     r = member_lease_round(l, T0);
-    assert_int_equal(member_lease_on_grant(l, 6, r, 12), 0);  /* older epoch */
-    assert_int_equal(member_lease_on_grant(l, 8, r, 13), 0);  /* newer epoch */
-    assert_int_equal(member_lease_on_grant(l, 7, r, 99), 0);  /* not a member */
-    assert_int_equal(member_lease_on_grant(l, 7, r, 11), 0);  /* itself again */
+    assert_int_equal(member_lease_on_grant(l, 6, r, 12), 0);     /* older epoch */
+    assert_int_equal(member_lease_on_grant(l, 8, r, 13), 0);     /* newer epoch */
+    assert_int_equal(member_lease_on_grant(l, 7, r, 99), 0);     /* not a member */
+    assert_int_equal(member_lease_on_grant(l, 7, r, 11), 0);     /* itself again */
     assert_int_equal(member_lease_on_grant(l, 7, r + 1, 12), 0); /* not sent */
     assert_int_equal(member_lease_on_grant(l, 7, 0, 12), 0);
     assert_int_equal(member_lease_on_grant(l, 7, r, 12), 0);

@@ -27,8 +27,8 @@
 #include <stdint.h>
 
 enum node_repl_limits_e {
-    NODE_REPL_MAX_LINKS = 64,          /* replicas this primary feeds */
-    NODE_REPL_MAX_INFLIGHT = 1 << 20,  /* writes in flight on one link */
+    NODE_REPL_MAX_LINKS = 64,         /* replicas this primary feeds */
+    NODE_REPL_MAX_INFLIGHT = 1 << 20, /* writes in flight on one link */
     NODE_REPL_SLOTS = 16384,
 };
 

@@ -120,7 +120,10 @@ static void test_epoch_fencing(void **state)
  * below it. The rings grow past their first size. */
 static void test_matches_a_naive_model(void **state)
 {
-    enum { N = 5, WRITES = 20000 };
+    enum {
+        N = 5,
+        WRITES = 20000
+    };
     node_repl_track_t *t = node_repl_track_create(4096);
     uint8_t *pend = calloc(WRITES + 1, 1); /* bit per link: not yet applied */
     uint64_t *sentw[N];

@@ -190,7 +190,7 @@ int node_bus_ping_encode(const node_bus_ping_t *p, uint8_t *buf, size_t cap)
 
     if (p->nsuspects > NODE_BUS_MAX_SUSPECTS)
         return RC_ETOOBIG;
-    total = 20 + 8 * (size_t)p->nsuspects;
+    total = 20 + 8 * (size_t)p->nsuspects + (p->lease != 0);
     if (cap < total)
         return RC_ETOOBIG;
     put_le(buf, p->seq, 8);
@@ -198,6 +198,8 @@ int node_bus_ping_encode(const node_bus_ping_t *p, uint8_t *buf, size_t cap)
     put_le(buf + 16, p->nsuspects, 4);
     for (i = 0; i < p->nsuspects; i++)
         put_le(buf + 20 + 8 * i, p->suspects[i], 8);
+    if (p->lease != 0)
+        buf[total - 1] = 1;
     return (int)total;
 }
 
@@ -210,8 +212,13 @@ int node_bus_ping_decode(const uint8_t *buf, size_t len, node_bus_ping_t *p)
     if (len < 20)
         return RC_EPROTO;
     n = get_le(buf + 16, 4);
-    if (n > NODE_BUS_MAX_SUSPECTS || len != 20 + 8 * n)
+    if (n > NODE_BUS_MAX_SUSPECTS || (len != 20 + 8 * n && len != 20 + 8 * n + 1))
         return RC_EPROTO;
+    if (len == 20 + 8 * n + 1) {
+        if (buf[len - 1] != 1)
+            return RC_EPROTO;
+        p->lease = 1;
+    }
     p->seq = get_le(buf, 8);
     p->sent_ms = get_le(buf + 8, 8);
     p->nsuspects = (uint32_t)n;

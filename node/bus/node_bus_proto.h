@@ -9,7 +9,9 @@
  *   HELLO:   nonce[32] | u8 role | u8 resp | u64 placement | u16 n, bus_addr[n]
  *            | u16 n, client_addr[n]
  *   AUTH:    mac[32]
- *   PING/PONG: u64 seq | u64 sent_ms | u32 n | u64 suspect * n
+ *   PING/PONG: u64 seq | u64 sent_ms | u32 n | u64 suspect * n [| u8 1]
+ *              (the optional last byte, in a PONG: the sender grants the
+ *              lease round 'seq' of the PING it answers, member_lease.h)
  *   integers are little endian.
  *
  * Handshake (both sides at once):
@@ -39,7 +41,7 @@ enum node_bus_limit_e {
     NODE_BUS_MAX_SUSPECTS = 64,
     NODE_BUS_SECRET_MAX = 256, /* longer secrets are kept as their SHA-256 (same HMAC) */
     NODE_BUS_HELLO_MAX = NODE_BUS_NONCE + 2 + 8 + 2 * (2 + NODE_BUS_ADDR_MAX - 1),
-    NODE_BUS_PING_MAX = 8 + 8 + 4 + 8 * NODE_BUS_MAX_SUSPECTS,
+    NODE_BUS_PING_MAX = 8 + 8 + 4 + 8 * NODE_BUS_MAX_SUSPECTS + 1,
 };
 
 typedef enum node_bus_type_e {
@@ -124,12 +126,14 @@ typedef struct node_bus_ping_s {
     uint64_t sent_ms;
     uint32_t nsuspects;
     uint64_t suspects[NODE_BUS_MAX_SUSPECTS]; /* member ids the sender currently suspects */
+    uint8_t lease; /* PONG: 1 = grants the PING's lease round (its seq) */
 } node_bus_ping_t;
 
 /* Returns the bytes written (at most NODE_BUS_PING_MAX), or RC_ETOOBIG if
  * 'cap' is too small or nsuspects > NODE_BUS_MAX_SUSPECTS. */
 int node_bus_ping_encode(const node_bus_ping_t *p, uint8_t *buf, size_t cap);
-/* Returns 0 or RC_EPROTO (short, too many suspects, trailing bytes). */
+/* Returns 0 or RC_EPROTO (short, too many suspects, trailing bytes, a lease
+ * byte other than 1). The encoding is canonical (no lease byte for 0). */
 int node_bus_ping_decode(const uint8_t *buf, size_t len, node_bus_ping_t *p);
 
 /* AUTH payload: exactly NODE_BUS_MAC bytes.

@@ -30,12 +30,15 @@
 
 #include "common/rc.h"
 #include "member/member.h"
+#include "member/member_lease.h"
 #include "node/net/node_server.h"
 #include "paxos/paxos.h"
 #include "ring/ring.h"
 
 enum cluster_limit_e {
-    FD_INTERVAL_MS = 100, /* ping period and failure-detector tick */
+    FD_INTERVAL_MS = 100,              /* ping period and failure-detector tick */
+    LEASE_MIN_MS = 3 * FD_INTERVAL_MS, /* a lease outlives two lost rounds */
+    LEASE_DRIFT_PPM = 10000,           /* clock rates differ by 1 % at most */
     LINK_BACKOFF_MIN_MS = 100,
     LINK_BACKOFF_MAX_MS = 2000,
     LINK_HANDSHAKE_MS = 2000, /* an open that takes longer is retried */
@@ -44,6 +47,13 @@ enum cluster_limit_e {
     REFUSAL_LOG_MS = 10000,   /* a refused change request is logged this often */
     MAX_OBSERVERS = 8,
 };
+
+/* The lease: half the node timeout (a silent primary stops serving well
+ * before the others can remove it), never under LEASE_MIN_MS. */
+static int64_t lease_ms(int64_t node_timeout)
+{
+    return node_timeout / 2 > LEASE_MIN_MS ? node_timeout / 2 : LEASE_MIN_MS;
+}
 
 /* A suspicion list from member/ fits in a PING. */
 _Static_assert((long)MEMBER_MAX_SUSPECTS <= (long)NODE_BUS_MAX_SUSPECTS, "suspects fit a PING");
@@ -73,8 +83,10 @@ struct node_cluster_s {
     size_t ndeparted;
     int myindex;
     unsigned nprimaries[PAXOS_MAX_MEMBERS];
-    member_fd_t *fd; /* failure detector (member/), aligned with config.members */
-    uint64_t ping_seq;
+    member_fd_t *fd;        /* failure detector (member/), aligned with config.members */
+    member_lease_t *lease;  /* this node's primary lease (member/member_lease.h) */
+    int64_t installed_at;   /* when the installed configuration was */
+    uint64_t ping_seq;      /* the lease round of the last PINGs */
     uint64_t refused_token; /* last change request refused (logged), by token */
     int64_t refused_log;
 
@@ -360,6 +372,14 @@ static void install(node_cluster_t *cl, const paxos_config_t *c)
     for (i = 0; h != NULL && i < c->nmembers; i++)
         cl->nprimaries[i] = h->nserve[i];
     member_fd_install(cl->fd, now_ms(cl), c, paxos_node_id(cl->px));
+    {
+        uint64_t ids[PAXOS_MAX_MEMBERS];
+
+        for (i = 0; i < c->nmembers; i++)
+            ids[i] = c->members[i].id;
+        member_lease_install(cl->lease, c->epoch, ids, c->nmembers, paxos_node_id(cl->px));
+    }
+    cl->installed_at = now_ms(cl);
     cl->myindex = member_index(cl, paxos_node_id(cl->px));
     if (cl->myindex >= 0)
         cl->was_member = 1;
@@ -588,6 +608,20 @@ static void heard(node_cluster_t *cl, const node_bus_header_t *h, const node_bus
     handle_effects(cl, &eff);
 }
 
+/* The grantor's rule (member_lease_may_grant()): a PING of my epoch from a
+ * member of it (same incarnation), while I have accepted nothing in this
+ * instance; so every grant precedes the decision of the next configuration. */
+static int may_grant(const node_cluster_t *cl, const node_bus_header_t *h)
+{
+    const paxos_state_t *st = paxos_node_state(cl->px);
+    int i = member_index(cl, h->id);
+    int accepted = st->accepted.round != 0 && st->accepted_value.epoch > cl->config.epoch;
+
+    return member_lease_may_grant(cl->config.epoch, accepted, h->epoch,
+                                  i >= 0 && cl->config.members[i].incarnation == h->incarnation &&
+                                      cl->myindex >= 0);
+}
+
 static void send_ping(node_cluster_t *cl, const char *addr, uint8_t type, uint64_t seq,
                       uint64_t sent, const node_bus_ping_t *mine)
 {
@@ -620,7 +654,9 @@ static void fd_tick(node_cluster_t *cl)
     if (cl->myindex < 0)
         goto done; /* not a member: no pings, no reports */
     my_suspects(cl, now, &mine);
-    cl->ping_seq++;
+    /* Every PING is a lease round; the PONGs that grant it renew the lease
+     * (a one-member configuration holds it at once). */
+    cl->ping_seq = member_lease_round(cl->lease, now);
     for (i = 0; i < cl->config.nmembers; i++) {
         if ((int)i != cl->myindex)
             send_ping(cl, cl->config.members[i].bus_addr, NODE_BUS_PING, cl->ping_seq,
@@ -754,10 +790,14 @@ static int on_bus_frame(void *arg, const node_bus_hello_t *peer, const node_bus_
         if (err != 0)
             return err;
         heard(cl, h, &p);
+        if (h->type == NODE_BUS_PONG && p.lease &&
+            member_lease_on_grant(cl->lease, h->epoch, p.seq, h->id))
+            cl->stats.lease_renewals++;
         if (h->type == NODE_BUS_PING && peer != NULL && peer->bus_addr[0] != '\0') {
             node_bus_ping_t mine;
 
             my_suspects(cl, now_ms(cl), &mine);
+            mine.lease = (uint8_t)may_grant(cl, h);
             send_ping(cl, peer->bus_addr, NODE_BUS_PONG, p.seq, p.sent_ms, &mine);
         }
         return 0;
@@ -965,6 +1005,7 @@ int node_cluster_create(node_server_t *server, node_cluster_t **out)
         goto fail;
     }
     cl->fd = member_fd_create(cfg->cluster_node_timeout);
+    cl->lease = member_lease_create(lease_ms(cfg->cluster_node_timeout), LEASE_DRIFT_PPM);
     memset(&bc, 0, sizeof(bc));
     bc.secret = secret_of(cl);
     bc.bind = cfg->bind;
@@ -991,6 +1032,7 @@ int node_cluster_create(node_server_t *server, node_cluster_t **out)
 
 fail:
     member_fd_destroy(cl->fd);
+    member_lease_destroy(cl->lease);
     rc_free(st);
     rc_free(cl->state_path);
     rc_free(cl);
@@ -1030,6 +1072,7 @@ void node_cluster_destroy(node_cluster_t *cl)
     node_bus_destroy(cl->bus);
     paxos_node_destroy(cl->px);
     member_fd_destroy(cl->fd);
+    member_lease_destroy(cl->lease);
     member_ring_free2(cl->serving, cl->target);
     rc_free(cl->handoff);
     rc_free(cl->state_path);
@@ -1255,6 +1298,23 @@ uint64_t node_cluster_coordinator(const node_cluster_t *cl)
 unsigned node_cluster_replicas(const node_cluster_t *cl)
 {
     return cl->config.replicas;
+}
+
+int node_cluster_lease_valid(const node_cluster_t *cl)
+{
+    return member_lease_valid(cl->lease, now_ms(cl));
+}
+
+int64_t node_cluster_lease_remaining(const node_cluster_t *cl)
+{
+    int64_t left = member_lease_until(cl->lease) - now_ms(cl);
+
+    return left > 0 && cl->myindex >= 0 ? left : 0;
+}
+
+int64_t node_cluster_takeover_at(const node_cluster_t *cl)
+{
+    return member_lease_takeover_at(cl->lease, cl->installed_at);
 }
 
 void node_cluster_stats(const node_cluster_t *cl, node_cluster_stats_t *out)

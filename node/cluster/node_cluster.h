@@ -105,7 +105,18 @@ typedef struct node_cluster_stats_s {
     uint64_t forwarded_commands; /* requests relayed to another node */
     uint64_t forward_errors;     /* relayed requests answered with a local error */
     uint64_t configs_installed;
+    uint64_t lease_renewals; /* lease rounds granted by a majority */
 } node_cluster_stats_t;
+/* The primary lease (member/member_lease.h): a node serves the slots it is
+ * primary of only while it holds one, renewed by every PING round a
+ * majority of the members grant; it lasts half cluster-node-timeout (at
+ * least 300 ms). A node that takes a slot over from a primary that did not
+ * hand it over serves it only from node_cluster_takeover_at() on (install
+ * time + the lease + 1 % for clock rates). */
+int node_cluster_lease_valid(const node_cluster_t *cl);
+int64_t node_cluster_lease_remaining(const node_cluster_t *cl); /* ms, 0: none */
+int64_t node_cluster_takeover_at(const node_cluster_t *cl);
+
 /* Fills '*out' (the bus counters included). */
 void node_cluster_stats(const node_cluster_t *cl, node_cluster_stats_t *out);
 

@@ -230,8 +230,14 @@ static int route(node_client_t *c, const node_cmd_t *cmd)
             node_reply_error(c, "CLUSTERDOWN The cluster is down");
             goto answered;
         }
-        if (owner == node_cluster_myindex(cl) && node_migrate_slot_waits(mig, slot, write)) {
+        if (owner == me && node_migrate_slot_waits(mig, slot, write)) {
             wait_or_expire(c, slot, "waiting for its hand-over");
+            goto answered;
+        }
+        if (owner == me && !node_cluster_lease_valid(cl)) {
+            /* Cut off from the majority (or paused): another node may
+             * serve this slot by now. */
+            wait_or_expire(c, slot, "this node holds no lease");
             goto answered;
         }
         if (n == 0) {

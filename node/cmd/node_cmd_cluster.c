@@ -530,6 +530,10 @@ size_t node_cmd_cluster_info_section(const node_cmd_env_t *env, char *buf, size_
                       : v.members[v.me].weight == 0      ? "leaving"
                       : v.members[v.me].live_weight == 0 ? "joining"
                                                          : "serving");
+        rc_buf_printf(&t, "cluster_lease_valid:%d\r\n", node_cluster_lease_valid(cl));
+        rc_buf_printf(&t, "cluster_lease_remaining_ms:%" PRId64 "\r\n",
+                      node_cluster_lease_remaining(cl));
+        rc_buf_printf(&t, "cluster_lease_renewals:%" PRIu64 "\r\n", st->lease_renewals);
         rc_buf_printf(&t, "forwarded_commands:%" PRIu64 "\r\n", st->forwarded_commands);
         rc_buf_printf(&t, "forward_errors:%" PRIu64 "\r\n", st->forward_errors);
     }

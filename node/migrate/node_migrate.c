@@ -112,6 +112,11 @@ struct node_migrate_s {
     /* serving, waiting for the previous server's DONE */
     uint64_t await_src[RING_SLOTS];
     int64_t await_since[RING_SLOTS];
+    /* taken over from a primary that did not hand it over: served from
+     * 'takeover_until' on, when that primary's lease has surely run out
+     * (one time for all: the latest takeover's; cleared once it passed) */
+    uint8_t takeover[RING_SLOTS];
+    int64_t takeover_until;
     unsigned nawait;
     /* sending */
     uint8_t out_state[RING_SLOTS];
@@ -854,11 +859,16 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, unsigned 
                     await_set(m, slot, p);
                 }
             } else if (m->have_map) {
-                /* The previous server is gone: start empty, never stale. */
+                /* The previous server is gone: start empty, never stale,
+                 * and only once its lease has run out. */
                 if (m->in_state[slot] != IN_NONE)
                     in_reset(m, slot);
                 await_clear(m, slot);
                 drop_now(m, slot);
+                if (p != 0 && p != me) {
+                    m->takeover[slot] = 1;
+                    m->takeover_until = node_cluster_takeover_at(m->cl);
+                }
             }
         } else if (m->await_src[slot] != 0 && member_by_id(c, m->await_src[slot]) == NULL) {
             await_clear(m, slot);
@@ -988,6 +998,10 @@ static void on_tick(uv_timer_t *t)
     if (m->closed)
         return;
     node_server_update_time(m->server);
+    if (m->takeover_until != 0 && now_ms(m) >= m->takeover_until) {
+        memset(m->takeover, 0, sizeof(m->takeover));
+        m->takeover_until = 0;
+    }
     /* Background drop of the slots that left. */
     for (n = 0; n < RING_SLOTS && m->ndropping > 0 && budget > 0; n++) {
         unsigned slot = (m->drop_cursor + n) % RING_SLOTS;
@@ -1187,7 +1201,7 @@ int node_migrate_slot_waits(const node_migrate_t *m, unsigned slot, int write)
 
     if (m == NULL || slot >= RING_SLOTS)
         return 0;
-    if (m->await_src[slot] != 0)
+    if (m->await_src[slot] != 0 || (m->takeover[slot] && m->takeover_until > now_ms(m)))
         return 1;
     s = m->out_stream[slot];
     return write && s != NULL && s->over;

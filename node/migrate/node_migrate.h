@@ -78,8 +78,10 @@ node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl);
 void node_migrate_destroy(node_migrate_t *m);
 
 /* Routing: 1 when a request for 'slot' that this node serves must wait:
- * the previous server's DONE has not arrived, or ('write') the stream of
- * the slot is over its buffer bound. */
+ * the previous server's DONE has not arrived, the slot was taken over from
+ * a server that did not hand it over and that server's lease may still run
+ * (node_cluster_takeover_at()), or ('write') the stream of the slot is over
+ * its buffer bound. */
 int node_migrate_slot_waits(const node_migrate_t *m, unsigned slot, int write);
 /* 'fn' is called whenever a wait may have ended (a DONE arrived, a buffer
  * drained, a configuration was installed) and every tick. */

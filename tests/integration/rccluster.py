@@ -221,9 +221,12 @@ def _rule(port, direction):
     return ["INPUT", "-i", "lo", "-p", "tcp", flag, str(port), "-j", "DROP"]
 
 
-def partition(srv):
-    """Drops all loopback TCP to and from srv's client and bus ports."""
-    for port in (srv.port, srv.port + BUS_OFFSET):
+def partition(srv, client=True):
+    """Drops all loopback TCP to and from srv's bus port, and its client
+    port too unless 'client' is False (clients can still talk to it; every
+    node-to-node message goes to the receiver's bus port, so it is cut off
+    from the cluster either way)."""
+    for port in ((srv.port, srv.port + BUS_OFFSET) if client else (srv.port + BUS_OFFSET,)):
         for d in ("d", "s"):
             rule = _rule(port, d)
             subprocess.run(["iptables", "-I"] + rule, check=True)

@@ -8,6 +8,8 @@ import random
 import subprocess
 import time
 
+import redis
+
 import rccluster
 import rctest
 from rctest import test
@@ -201,6 +203,62 @@ def test_partition_minority_then_rejoin(t):
     rctest.wait_for(all_ok, timeout=10, what="every node ok after healing")
     check_formed(c)
     assert epoch(c[0]) > e_iso + 1
+
+
+def keys_served_by(srv, nodes, n, prefix):
+    """'n' keys whose slots 'srv' serves, by CLUSTER SLOTS of nodes[0]."""
+    ranges = [(lo, hi) for lo, hi, nds in rccluster._slots(nodes[0]) if nds[0][1] == srv.port]
+    keys, i = [], 0
+    while len(keys) < n:
+        k = "%s:%d" % (prefix, i)
+        s = rccluster.keyslot(k)
+        if any(lo <= s <= hi for lo, hi in ranges):
+            keys.append(k)
+        i += 1
+    return keys
+
+
+@test
+def test_isolated_node_stops_serving_before_the_others_take_over(t):
+    """Issue 14 (leases), DESIGN promise 4: a node cut off from the majority
+    stops serving its slots within its lease, before the majority serves
+    them elsewhere. Clients still reach it (only its bus port is cut): after
+    the majority wrote new values, it must never answer the old ones (nor
+    acknowledge writes); it holds requests and answers TRYAGAIN."""
+    if ringcache_only("lease"):
+        return
+    why = rccluster.iptables_usable()
+    assert why is None, "partition test cannot run: %s" % why
+    c = rccluster.start_cluster(t, 3)
+    iso, rest = c[2], c[:2]
+    keys = keys_served_by(iso, c, 3, "lease")
+    for k in keys:
+        c[0].client().set(k, "old")
+    conn = iso.client()
+    assert conn.info("cluster")["cluster_lease_valid"] == 1
+    try:
+        rccluster.partition(iso, client=False)
+        rccluster.wait_agree(rest, timeout=15 * rctest.timeout_scale())
+        for k in keys:
+            rest[0].client().set(k, "new")
+            assert rest[1].client().get(k) == b"new"
+        info = conn.info("cluster")
+        assert info["cluster_lease_valid"] == 0, info
+        assert info["cluster_lease_remaining_ms"] == 0, info
+        for k in keys:
+            for cmd in (("GET", k), ("SET", k, "from-the-minority")):
+                try:
+                    got = conn.execute_command(*cmd)
+                except redis.exceptions.ResponseError as e:
+                    assert str(e).startswith("TRYAGAIN") and "lease" in str(e), e
+                else:
+                    raise AssertionError("isolated node answered %r to %r" % (got, cmd))
+    finally:
+        rccluster.heal()
+    rccluster.wait_agree(c, timeout=20 * rctest.timeout_scale())
+    for s in c:
+        assert s.client().mget(keys) == [b"new"] * len(keys), s.port
+    assert int(iso.client().info("cluster")["cluster_lease_renewals"]) > 0
 
 
 @test

@@ -347,6 +347,16 @@ static void test_ping_round_trips_with_no_and_max_suspects(void **state)
         assert_memory_equal(&p, &p2, sizeof(p));
         assert_int_equal(node_bus_ping_encode(&p2, buf2, sizeof(buf2)), n);
         assert_memory_equal(buf, buf2, (size_t)n);
+        /* A PONG that grants the lease round: one more byte, 1. */
+        p.lease = 1;
+        n = node_bus_ping_encode(&p, buf, sizeof(buf));
+        assert_int_equal(n, 20 + 8 * k + 1);
+        assert_int_equal(buf[n - 1], 1);
+        assert_int_equal(node_bus_ping_decode(buf, (size_t)n, &p2), 0);
+        assert_memory_equal(&p, &p2, sizeof(p));
+        assert_int_equal(node_bus_ping_encode(&p2, buf2, sizeof(buf2)), n);
+        assert_memory_equal(buf, buf2, (size_t)n);
+        p.lease = 0;
     }
 }
 
@@ -365,7 +375,15 @@ static void test_ping_bad_input_is_rejected(void **state)
     assert_int_equal(n, 36);
     for (i = 0; i < n; i++)
         assert_int_equal(node_bus_ping_decode(buf, (size_t)i, &p2), RC_EPROTO);
-    assert_int_equal(node_bus_ping_decode(buf, (size_t)n + 1, &p2), RC_EPROTO); /* trailing */
+    buf[n] = 0; /* a lease byte is 1 or absent: 0 is not canonical */
+    assert_int_equal(node_bus_ping_decode(buf, (size_t)n + 1, &p2), RC_EPROTO);
+    buf[n] = 2;
+    assert_int_equal(node_bus_ping_decode(buf, (size_t)n + 1, &p2), RC_EPROTO);
+    buf[n] = 1;
+    buf[n + 1] = 1;
+    assert_int_equal(node_bus_ping_decode(buf, (size_t)n + 2, &p2), RC_EPROTO); /* trailing */
+    assert_int_equal(node_bus_ping_decode(buf, (size_t)n + 1, &p2), 0);
+    assert_int_equal(p2.lease, 1);
     assert_int_equal(node_bus_ping_encode(&p, buf, (size_t)n - 1), RC_ETOOBIG);
     p.nsuspects = NODE_BUS_MAX_SUSPECTS + 1;
     assert_int_equal(node_bus_ping_encode(&p, buf, sizeof(buf)), RC_ETOOBIG);

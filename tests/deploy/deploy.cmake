@@ -17,3 +17,16 @@ if(TARGET ringcached AND NOT RC_SANITIZE)
         FAIL_REGULAR_EXPRESSION "${RC_SKIP_IS_FAILURE}"
         ENVIRONMENT "RINGCACHED=$<TARGET_FILE:ringcached>;PYTHONDONTWRITEBYTECODE=1")
 endif()
+# start.sh against real nodes on loopback: it needs the node's health probe
+# (ringcached --probe, issue 15's container part); registered as soon as
+# node/main.c has it.
+file(READ ${PROJECT_SOURCE_DIR}/node/main.c RC_MAIN_C)
+string(FIND "${RC_MAIN_C}" "\"--probe\"" RC_HAS_PROBE)
+if(TARGET ringcached AND NOT RC_SANITIZE AND RC_HAS_PROBE GREATER -1)
+    add_test(NAME integration.deploy_k8s_start
+             COMMAND ${RC_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/deploy/k8s/test_start_sh.py)
+    set_tests_properties(integration.deploy_k8s_start PROPERTIES
+        LABELS "integration;deploy" TIMEOUT 180
+        FAIL_REGULAR_EXPRESSION "${RC_SKIP_IS_FAILURE}"
+        ENVIRONMENT "RINGCACHED=$<TARGET_FILE:ringcached>;PYTHONDONTWRITEBYTECODE=1")
+endif()

@@ -20,7 +20,7 @@ NOT_COMPARED = {"port", "dir"}
 def guide_rows():
     """name -> (default, runtime) from the table under "## Configuration reference"."""
     text = open(GUIDE, encoding="utf-8").read()
-    m = re.search(r"^## Configuration reference\n(.*?)(?=^## )", text, re.S | re.M)
+    m = re.search(r"^## Configuration reference\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     assert m, "deploy/README.md has no '## Configuration reference' section"
     rows = {}
     for line in m.group(1).splitlines():

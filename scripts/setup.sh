@@ -15,7 +15,23 @@ done
 # npm ships inside some nodejs builds (NodeSource): install Debian's only when
 # the command is missing. The ioredis test needs it.
 command -v npm >/dev/null || missing+=(npm)
+# kubectl renders deploy/k8s (kubectl kustomize) for tests/deploy/k8s: the
+# "kubectl" package of the Google Cloud SDK apt repository, as on the CI
+# image (Debian's kubernetes-client 1.20 predates kustomize v5).
+command -v kubectl >/dev/null || missing+=(kubectl)
+
+# The Kubernetes manifest test's node packages, pinned by its
+# package-lock.json (needs the npm registry once).
+k8s_test_packages() {
+    local dir
+    dir="$(cd "$(dirname "$0")/.." && pwd)/tests/deploy/k8s"
+    [ ! -f "$dir/node_modules/kubernetes-models/package.json" ] || return 0
+    echo "setup: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund >/dev/null)
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+    k8s_test_packages
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -28,3 +44,4 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The redis-server package may start a system instance on 6379; tests never
 # use that port, they start their own servers on free ports.
+k8s_test_packages

@@ -107,7 +107,7 @@ static int grant(member_lease_t *l, round_t *r, int idx)
     return 1;
 }
 
-uint64_t member_lease_round(member_lease_t *l, int64_t now)
+uint64_t member_lease_round(member_lease_t *l, int64_t now, int self_grant)
 {
     round_t *r;
 
@@ -117,7 +117,8 @@ uint64_t member_lease_round(member_lease_t *l, int64_t now)
     memset(r, 0, sizeof(*r));
     r->no = l->next_round++;
     r->sent = now;
-    (void)grant(l, r, l->myindex);
+    if (self_grant)
+        (void)grant(l, r, l->myindex);
     return r->no;
 }
 

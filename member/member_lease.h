@@ -52,8 +52,10 @@ void member_lease_install(member_lease_t *l, uint64_t epoch, const uint64_t *ids
 
 /* Starts a round sent at 'now'; returns its number (never 0), which the
  * driver sends with the epoch to every other member, or 0 when this node
- * is not a member. A configuration of one member grants at once. */
-uint64_t member_lease_round(member_lease_t *l, int64_t now);
+ * is not a member. This node's own grant counts when 'self_grant' (the
+ * grantor's rule applied to itself: it too must not have accepted a value
+ * in this instance); a configuration of one member then holds at once. */
+uint64_t member_lease_round(member_lease_t *l, int64_t now, int self_grant);
 
 /* A grant of round 'round' at 'epoch' from member 'from'. Grants of another
  * epoch, of a void round, from a non-member or twice from one member count

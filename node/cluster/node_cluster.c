@@ -608,18 +608,32 @@ static void heard(node_cluster_t *cl, const node_bus_header_t *h, const node_bus
     handle_effects(cl, &eff);
 }
 
+/* This node has accepted a value in the instance after its installed
+ * configuration (a change is being decided). */
+static int accepted_next(const node_cluster_t *cl)
+{
+    const paxos_state_t *st = paxos_node_state(cl->px);
+
+    return st->accepted.round != 0 && st->accepted_value.epoch > cl->config.epoch;
+}
+
 /* The grantor's rule (member_lease_may_grant()): a PING of my epoch from a
  * member of it (same incarnation), while I have accepted nothing in this
  * instance; so every grant precedes the decision of the next configuration. */
 static int may_grant(const node_cluster_t *cl, const node_bus_header_t *h)
 {
-    const paxos_state_t *st = paxos_node_state(cl->px);
     int i = member_index(cl, h->id);
-    int accepted = st->accepted.round != 0 && st->accepted_value.epoch > cl->config.epoch;
 
-    return member_lease_may_grant(cl->config.epoch, accepted, h->epoch,
+    return member_lease_may_grant(cl->config.epoch, accepted_next(cl), h->epoch,
                                   i >= 0 && cl->config.members[i].incarnation == h->incarnation &&
                                       cl->myindex >= 0);
+}
+
+/* The same rule for this node's own grant in its rounds. */
+static int self_may_grant(const node_cluster_t *cl)
+{
+    return member_lease_may_grant(cl->config.epoch, accepted_next(cl), cl->config.epoch,
+                                  cl->myindex >= 0);
 }
 
 static void send_ping(node_cluster_t *cl, const char *addr, uint8_t type, uint64_t seq,
@@ -656,7 +670,7 @@ static void fd_tick(node_cluster_t *cl)
     my_suspects(cl, now, &mine);
     /* Every PING is a lease round; the PONGs that grant it renew the lease
      * (a one-member configuration holds it at once). */
-    cl->ping_seq = member_lease_round(cl->lease, now);
+    cl->ping_seq = member_lease_round(cl->lease, now, self_may_grant(cl));
     for (i = 0; i < cl->config.nmembers; i++) {
         if ((int)i != cl->myindex)
             send_ping(cl, cl->config.members[i].bus_addr, NODE_BUS_PING, cl->ping_seq,

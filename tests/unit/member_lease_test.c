@@ -32,9 +32,9 @@ static void test_one_member_holds_at_once_and_runs_out(void **state)
 
     (void)state;
     assert_false(member_lease_valid(l, T0)); /* no configuration yet */
-    assert_int_equal(member_lease_round(l, T0), 0);
+    assert_int_equal(member_lease_round(l, T0, 1), 0);
     member_lease_install(l, 3, ids5, 1, 11);
-    r = member_lease_round(l, T0);
+    r = member_lease_round(l, T0, 1);
     assert_true(r != 0);
     assert_true(member_lease_valid(l, T0));
     assert_true(member_lease_valid(l, T0 + HOLD - 1));
@@ -50,14 +50,14 @@ static void test_a_majority_of_grants_extends_it_to_the_send_time(void **state)
 
     (void)state;
     member_lease_install(l, 7, ids5, 5, 13);
-    r1 = member_lease_round(l, T0);
+    r1 = member_lease_round(l, T0, 1);
     assert_false(member_lease_valid(l, T0)); /* itself alone: 1 of 5 */
     assert_int_equal(member_lease_on_grant(l, 7, r1, 11), 0);
     assert_false(member_lease_valid(l, T0 + 1));
     assert_int_equal(member_lease_on_grant(l, 7, r1, 15), 1); /* 3 of 5 */
     assert_int_equal(member_lease_until(l), T0 + HOLD);
     /* A grant that arrives late counts from the send time, not its own. */
-    r2 = member_lease_round(l, T0 + 300);
+    r2 = member_lease_round(l, T0 + 300, 1);
     assert_int_equal(member_lease_on_grant(l, 7, r2, 12), 0);
     assert_int_equal(member_lease_on_grant(l, 7, r2, 14), 1);
     assert_int_equal(member_lease_until(l), T0 + 300 + HOLD);
@@ -76,7 +76,7 @@ static void test_grants_that_must_not_count_do_not(void **state)
 
     (void)state;
     member_lease_install(l, 7, ids5, 5, 11);
-    r = member_lease_round(l, T0);
+    r = member_lease_round(l, T0, 1);
     assert_int_equal(member_lease_on_grant(l, 6, r, 12), 0);     /* older epoch */
     assert_int_equal(member_lease_on_grant(l, 8, r, 13), 0);     /* newer epoch */
     assert_int_equal(member_lease_on_grant(l, 7, r, 99), 0);     /* not a member */
@@ -88,7 +88,7 @@ static void test_grants_that_must_not_count_do_not(void **state)
     assert_false(member_lease_valid(l, T0));
     /* A round overwritten by MEMBER_LEASE_ROUNDS newer ones is void. */
     for (i = 0; i < MEMBER_LEASE_ROUNDS; i++)
-        (void)member_lease_round(l, T0 + 1 + i);
+        (void)member_lease_round(l, T0 + 1 + i, 1);
     assert_int_equal(member_lease_on_grant(l, 7, r, 13), 0);
     assert_false(member_lease_valid(l, T0));
     member_lease_destroy(l);
@@ -101,9 +101,9 @@ static void test_an_install_voids_rounds_and_keeps_the_end(void **state)
 
     (void)state;
     member_lease_install(l, 7, ids5, 3, 11);
-    r1 = member_lease_round(l, T0);
+    r1 = member_lease_round(l, T0, 1);
     assert_int_equal(member_lease_on_grant(l, 7, r1, 12), 1);
-    r2 = member_lease_round(l, T0 + 100);
+    r2 = member_lease_round(l, T0 + 100, 1);
     member_lease_install(l, 8, ids5, 5, 11);
     /* r2's grants were for epoch 7: void, whatever epoch they claim. */
     assert_int_equal(member_lease_on_grant(l, 7, r2, 12), 0);
@@ -114,7 +114,27 @@ static void test_an_install_voids_rounds_and_keeps_the_end(void **state)
     member_lease_install(l, 9, ids5 + 1, 4, 11);
     assert_false(member_lease_valid(l, T0 + 1));
     assert_int_equal(member_lease_until(l), 0);
-    assert_int_equal(member_lease_round(l, T0 + 2), 0);
+    assert_int_equal(member_lease_round(l, T0 + 2, 1), 0);
+    member_lease_destroy(l);
+}
+
+static void test_its_own_grant_follows_the_grantor_rule(void **state)
+{
+    member_lease_t *l = member_lease_create(L, DRIFT);
+    uint64_t r;
+
+    (void)state;
+    /* One member that has accepted a value in this instance: no lease. */
+    member_lease_install(l, 3, ids5, 1, 11);
+    (void)member_lease_round(l, T0, 0);
+    assert_false(member_lease_valid(l, T0));
+    /* Three members: without its own grant it needs both others. */
+    member_lease_install(l, 4, ids5, 3, 11);
+    r = member_lease_round(l, T0, 0);
+    assert_int_equal(member_lease_on_grant(l, 4, r, 12), 0);
+    assert_false(member_lease_valid(l, T0));
+    assert_int_equal(member_lease_on_grant(l, 4, r, 13), 1);
+    assert_true(member_lease_valid(l, T0));
     member_lease_destroy(l);
 }
 
@@ -136,14 +156,14 @@ static void test_limits_and_rounding(void **state)
     (void)state;
     /* Clamped to the minimum duration and the maximum drift (10 %). */
     member_lease_install(l, 1, ids5, 1, 11);
-    (void)member_lease_round(l, T0);
+    (void)member_lease_round(l, T0, 1);
     assert_int_equal(member_lease_until(l), T0 + MEMBER_LEASE_MIN_DURATION - 1);
     assert_int_equal(member_lease_takeover_at(l, T0), T0 + MEMBER_LEASE_MIN_DURATION + 1);
     member_lease_destroy(l);
     /* A margin that is not a whole ms rounds against the holder. */
     l = member_lease_create(1500, 1);
     member_lease_install(l, 1, ids5, 1, 11);
-    (void)member_lease_round(l, 0);
+    (void)member_lease_round(l, 0, 1);
     assert_int_equal(member_lease_until(l), 1499);
     assert_int_equal(member_lease_takeover_at(l, 0), 1501);
     member_lease_destroy(l);
@@ -174,7 +194,7 @@ static void test_takeover_comes_after_every_lease_in_real_time(void **state)
          * random delay, unless grants have stopped by then. */
         for (t = real; t < stop_grants + 3000; t += 100 / slow) {
             int64_t hnow = hclock_base + (int64_t)((t - real) * slow);
-            uint64_t r = member_lease_round(h, hnow);
+            uint64_t r = member_lease_round(h, hnow, 1);
             int g;
 
             for (g = 1; g < 5; g++) {
@@ -201,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_a_majority_of_grants_extends_it_to_the_send_time),
         cmocka_unit_test(test_grants_that_must_not_count_do_not),
         cmocka_unit_test(test_an_install_voids_rounds_and_keeps_the_end),
+        cmocka_unit_test(test_its_own_grant_follows_the_grantor_rule),
         cmocka_unit_test(test_the_grantor_rule),
         cmocka_unit_test(test_limits_and_rounding),
         cmocka_unit_test(test_takeover_comes_after_every_lease_in_real_time),

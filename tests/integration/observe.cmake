@@ -4,4 +4,5 @@
 # three-node cluster (test_exporter.py; scripts/setup.sh installs it).
 if(TARGET ringcached)
     rc_integration_test(observe_slowlog SCRIPT test_slowlog.py TIMEOUT 240)
+    rc_integration_test(observe_exporter SCRIPT test_exporter.py TIMEOUT 240)
 endif()

@@ -171,8 +171,10 @@ static void cmd_slowlog(node_client_t *c)
 
     if (resp_arg_is(sub, "get")) {
         if (c->argc > 3)
-            node_reply_error(c, "ERR unknown subcommand or wrong number of arguments for 'GET'. "
-                                "Try SLOWLOG HELP.");
+            node_reply_errorf(
+                c,
+                "ERR unknown subcommand or wrong number of arguments for '%.128s'. Try SLOWLOG HELP.",
+                sub->ptr);
         else
             slowlog_get(c);
     } else if (resp_arg_is(sub, "len")) {

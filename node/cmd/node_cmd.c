@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <uv.h>
-
 #include "common/rc.h"
 #include "node/cluster/node_cluster.h"
 #include "node/cmd/node_cmd_stats.h"
@@ -332,7 +330,7 @@ static void on_forward_done(void *arg, node_conn_seg_t *seg, const char *reply, 
     failed = len > 0 && reply != NULL && reply[0] == '-';
     if (failed && conn != NULL)
         conn->client.server->stats.total_error_replies++;
-    node_cmd_stats_call(st, uv_hrtime() - seg->start_ns, failed,
+    node_cmd_stats_call(st, node_cmd_stats_elapsed_ns(seg->start_ns), failed,
                         conn == NULL || conn->client.server->config.latency_tracking);
 }
 
@@ -419,7 +417,9 @@ void node_cmd_dispatch(void *env, node_client_t *c)
     }
     nerrors = conn->nerrors;
     nfwd = conn->nfwd;
-    t0 = uv_hrtime();                       /* a vDSO clock read: no system call */
+    if (!node_cmd_clock.ready)
+        node_cmd_stats_clock_init();
+    t0 = node_cmd_stats_ticks();            /* no system call */
     node_db_set_now(c->db, server->now_ms); /* the local part of a split request too */
     if (node_cmd_env(c)->cluster != NULL && route(c, cmd)) {
         node_db_end_command(c->db); /* the local part of a split request */
@@ -440,7 +440,7 @@ void node_cmd_dispatch(void *env, node_client_t *c)
     }
     cmd->proc(c);
     node_db_end_command(c->db); /* observers see the command's writes */
-    ran(c, slot, uv_hrtime() - t0, nerrors);
+    ran(c, slot, node_cmd_stats_elapsed_ns(t0), nerrors);
     conn->ncmds++;
     server->stats.total_commands++;
 }

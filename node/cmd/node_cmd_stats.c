@@ -5,7 +5,14 @@
  * output). */
 #include "node/cmd/node_cmd_stats.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include <uv.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "common/rc.h"
 
@@ -26,6 +33,75 @@ enum {
 };
 
 static node_cmd_stat_t *records[NODE_CMD_STATS_MAX];
+
+node_cmd_clock_t node_cmd_clock = {0, 0, 1.0, 0, 0, 0};
+
+enum {
+    CALIBRATE_NS = 2000000, /* the first calibration: 2 ms */
+};
+
+uint64_t node_cmd_stats_ticks_slow(void)
+{
+    return uv_hrtime();
+}
+
+/* CPUID 0x80000007, EDX bit 8: the TSC runs at a constant rate in every
+ * power state (and is synchronized across cores on such parts). */
+static int invariant_tsc(void)
+{
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+
+    if (__get_cpuid(0x80000000u, &a, &b, &c, &d) == 0 || a < 0x80000007u)
+        return 0;
+    if (__get_cpuid(0x80000007u, &a, &b, &c, &d) == 0)
+        return 0;
+    return (d & (1u << 8)) != 0;
+#else
+    return 0;
+#endif
+}
+
+void node_cmd_stats_clock_init(void)
+{
+    node_cmd_clock_t *k = &node_cmd_clock;
+
+    if (k->ready)
+        return;
+    k->ready = 1;
+    k->ns_per_tick = 1.0;
+#if defined(__x86_64__)
+    if (getenv("RINGCACHED_NO_TSC") == NULL && invariant_tsc()) {
+        uint64_t hr;
+
+        k->tsc0 = (uint64_t)__rdtsc();
+        k->hr0 = uv_hrtime();
+        do
+            hr = uv_hrtime();
+        while (hr - k->hr0 < CALIBRATE_NS);
+        k->ns_per_tick = (double)(hr - k->hr0) / (double)((uint64_t)__rdtsc() - k->tsc0);
+        if (k->ns_per_tick > 0.0 && k->ns_per_tick < 100.0)
+            k->tsc = 1; /* a 10 MHz .. THz counter: sane */
+        else
+            k->ns_per_tick = 1.0;
+    }
+#endif
+}
+
+void node_cmd_stats_clock_refine(void)
+{
+#if defined(__x86_64__)
+    node_cmd_clock_t *k = &node_cmd_clock;
+    uint64_t hr, tsc;
+
+    if (!k->tsc)
+        return;
+    hr = uv_hrtime();
+    tsc = (uint64_t)__rdtsc();
+    if (tsc > k->tsc0 && hr > k->hr0)
+        k->ns_per_tick = (double)(hr - k->hr0) / (double)(tsc - k->tsc0);
+#endif
+}
 
 size_t node_cmd_stats_bucket_of(uint64_t ns)
 {

@@ -94,4 +94,59 @@ void node_cmd_stats_call(node_cmd_stat_t *st, uint64_t ns, int failed, int track
 /* One call refused before it ran. */
 void node_cmd_stats_reject(node_cmd_stat_t *st);
 
+/* --- the command clock ------------------------------------------------- */
+
+/* Commands are timed in ticks: the invariant TSC on x86-64 (rdtsc, about
+ * 10 ns, a third of a vDSO clock_gettime on a VM's kvm-clock), converted
+ * with a factor calibrated against the monotonic clock (2 ms at the first
+ * command, refined every NODE_CMD_CLOCK_REFINE commands over the whole
+ * uptime); elsewhere uv_hrtime() nanoseconds. */
+enum {
+    NODE_CMD_CLOCK_REFINE = 1 << 16,
+};
+
+typedef struct node_cmd_clock_s {
+    int ready;
+    int tsc;            /* 1: ticks are TSC cycles */
+    double ns_per_tick; /* 1.0 without the TSC */
+    uint64_t tsc0, hr0; /* the calibration's origin */
+    uint64_t uses;      /* node_cmd_stats_elapsed_ns() calls, for refining */
+} node_cmd_clock_t;
+
+extern node_cmd_clock_t node_cmd_clock;
+
+/* Sets the clock up (once; the dispatcher calls it lazily). */
+void node_cmd_stats_clock_init(void);
+/* Refines the TSC factor (every NODE_CMD_CLOCK_REFINE uses). */
+void node_cmd_stats_clock_refine(void);
+/* The current time in ticks. */
+uint64_t node_cmd_stats_ticks_slow(void);
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+static inline uint64_t node_cmd_stats_ticks(void)
+{
+    return node_cmd_clock.tsc ? (uint64_t)__rdtsc() : node_cmd_stats_ticks_slow();
+}
+#else
+static inline uint64_t node_cmd_stats_ticks(void)
+{
+    return node_cmd_stats_ticks_slow();
+}
+#endif
+
+/* Nanoseconds since 'start' (a node_cmd_stats_ticks() value); 0 if the
+ * clock went backwards (a TSC read on another core). */
+static inline uint64_t node_cmd_stats_elapsed_ns(uint64_t start)
+{
+    uint64_t now = node_cmd_stats_ticks();
+
+    if (++node_cmd_clock.uses % NODE_CMD_CLOCK_REFINE == 0)
+        node_cmd_stats_clock_refine();
+    if (now <= start)
+        return 0;
+    return node_cmd_clock.tsc ? (uint64_t)((double)(now - start) * node_cmd_clock.ns_per_tick)
+                              : now - start;
+}
+
 #endif /* RC_NODE_NODE_CMD_STATS_H */

@@ -161,10 +161,10 @@ def test_exporter_is_cluster(t):
         p50 = metric(text, "redis_latency_percentiles_usec", 'cmd="set",quantile="50"')
         p999 = metric(text, "redis_latency_percentiles_usec", 'cmd="set",quantile="99.9"')
         assert p50 is not None and 0 < p50 <= p999, (p50, p999)
-        # LATENCY LATEST: a 1 ms threshold and a GET of 64 MB.
+        # LATENCY LATEST: a 1 ms threshold and a GET of 16 MB.
         assert value(c, "CONFIG", "SET", "latency-monitor-threshold", "1") == b"OK"
         big = keys[0][0]
-        assert value(c, "SET", big, "z" * (64 * 1024 * 1024)) == b"OK"
+        assert value(c, "SET", big, "z" * (16 * 1024 * 1024)) == b"OK"
 
         def spike():
             value(c, "GET", big)

@@ -1,5 +1,5 @@
-/* node/cmd/node_cmd_slowlog.c: SLOWLOG and LATENCY, Redis 7.0's commands and
- * replies. The slowlog keeps the newest slowlog-max-len commands that ran
+/* node/cmd/node_cmd_slowlog.c: SLOWLOG and LATENCY (LATENCY HISTOGRAM reads
+ * node_cmd_stats.h), Redis 7.0's commands and replies. The slowlog keeps the newest slowlog-max-len commands that ran
  * for at least slowlog-log-slower-than us; the latency monitor keeps, per
  * event, the last LAT_SAMPLES seconds that saw an operation take at least
  * latency-monitor-threshold ms. The one rule: memory is bounded: an entry
@@ -13,6 +13,7 @@
 #include "common/rc_buf.h"
 #include "common/rc_str.h"
 #include "node/cmd/node_cmd.h"
+#include "node/cmd/node_cmd_stats.h"
 #include "node/net/node_conn.h"
 #include "node/net/node_reply.h"
 #include "node/net/node_server.h"
@@ -367,6 +368,88 @@ static void latency_doctor(node_client_t *c)
     rc_buf_free(&t);
 }
 
+/* One command's cumulative distribution, as Redis 7 gives it: buckets of
+ * powers of two from 1024 ns, keyed by their bound in us, each with the
+ * calls at or below it, the empty ones left out. Our buckets' bounds
+ * include every power of two, so the sums are exact. */
+static void reply_histogram(node_client_t *c, const node_cmd_stats_view_t *v)
+{
+    uint64_t cum = 0, prev = 0;
+    size_t i = 0;
+    long n = 0;
+    int k;
+
+    node_reply_bulk_cstr(c, v->name);
+    node_reply_map(c, 2);
+    node_reply_bulk_cstr(c, "calls");
+    node_reply_int(c, (long long)v->calls);
+    node_reply_bulk_cstr(c, "histogram_usec");
+    /* RESP3 needs the map's size first: count, then reply. */
+    for (k = 10; k <= 64 && cum < v->hist_count; k++) {
+        uint64_t bound = k < 64 ? 1ULL << k : UINT64_MAX;
+
+        while (i < NODE_CMD_STATS_NBUCKETS && node_cmd_stats_bucket_bound_ns(i) <= bound)
+            cum += v->buckets[i++];
+        if (cum > prev)
+            n++;
+        prev = cum;
+    }
+    node_reply_map(c, n);
+    cum = prev = 0;
+    i = 0;
+    for (k = 10; k <= 64 && cum < v->hist_count; k++) {
+        uint64_t bound = k < 64 ? 1ULL << k : UINT64_MAX;
+
+        while (i < NODE_CMD_STATS_NBUCKETS && node_cmd_stats_bucket_bound_ns(i) <= bound)
+            cum += v->buckets[i++];
+        if (cum > prev) {
+            node_reply_int(c, (long long)((bound + 500) / 1000));
+            node_reply_int(c, (long long)cum);
+        }
+        prev = cum;
+    }
+}
+
+static int has_histogram(const node_cmd_stats_view_t *v)
+{
+    return v->calls > 0 && v->hist_count > 0;
+}
+
+static void latency_histogram(node_client_t *c)
+{
+    node_cmd_stats_view_t v;
+    size_t iter = 0;
+    long n = 0;
+    int a;
+
+    if (c->argc == 2) {
+        while (node_cmd_stats_next(&iter, &v))
+            n += has_histogram(&v);
+        node_reply_map(c, n);
+        iter = 0;
+        while (node_cmd_stats_next(&iter, &v)) {
+            if (has_histogram(&v))
+                reply_histogram(c, &v);
+        }
+        return;
+    }
+    /* Named commands, in order (a name given twice is replied twice, as
+     * Redis does); unknown or idle ones are left out. */
+    for (a = 2; a < c->argc; a++) {
+        const node_cmd_t *cmd = node_cmd_lookup(c->argv[a].ptr, c->argv[a].len);
+
+        if (cmd != NULL && node_cmd_stats_find(cmd->name, &v) && has_histogram(&v))
+            n++;
+    }
+    node_reply_map(c, n);
+    for (a = 2; a < c->argc; a++) {
+        const node_cmd_t *cmd = node_cmd_lookup(c->argv[a].ptr, c->argv[a].len);
+
+        if (cmd != NULL && node_cmd_stats_find(cmd->name, &v) && has_histogram(&v))
+            reply_histogram(c, &v);
+    }
+}
+
 static const char *const latency_help[] = {
     "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "DOCTOR",
@@ -378,6 +461,9 @@ static const char *const latency_help[] = {
     "RESET [<event> ...]",
     "    Reset latency data of one or more <event> classes.",
     "    (default: reset all data for all event classes)",
+    "HISTOGRAM [COMMAND ...]",
+    "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+    "    If no commands are specified then all histograms are replied.",
     "HELP",
     "    Prints this help.",
 };
@@ -394,6 +480,8 @@ static void cmd_latency(node_client_t *c)
             latency_history(c);
     } else if (resp_arg_is(sub, "reset")) {
         latency_reset(c);
+    } else if (resp_arg_is(sub, "histogram")) {
+        latency_histogram(c);
     } else if (resp_arg_is(sub, "doctor")) {
         if (node_cmd__sub_arity_ok(c, "latency|doctor", 2))
             latency_doctor(c);

@@ -251,6 +251,18 @@ def test_commandstats(t):
     m = re.fullmatch(r"p50=(\d+\.\d{3}),p99=(\d+\.\d{3}),p99\.9=(\d+\.\d{3})",
                      lat["latency_percentiles_usec_set"])
     assert m and 0 < float(m.group(1)) <= float(m.group(2)) <= float(m.group(3)), lat
+    # LATENCY HISTOGRAM: cumulative counts per power-of-two bucket (us).
+    h = value(c, "LATENCY", "HISTOGRAM", "SET", "nosuchcommand")
+    assert len(h) == 2 and h[0] == b"set", h
+    body = dict(zip(h[1][0::2], h[1][1::2]))
+    assert body[b"calls"] == 3, body
+    buckets = body[b"histogram_usec"]
+    bounds, cums = buckets[0::2], buckets[1::2]
+    assert bounds == sorted(bounds) and cums == sorted(cums) and cums[-1] == 3, buckets
+    assert all(b in (1, 2, 4, 8, 16, 33, 66, 131, 262, 524, 1049, 2097, 4194) for b in bounds), bounds
+    everything = value(c, "LATENCY", "HISTOGRAM")
+    assert b"set" in everything[0::2] and b"get" in everything[0::2], everything[0::2]
+    assert value(c, "LATENCY", "HISTOGRAM", "nosuchcommand") == []
     # Statistics move with the load and reset with CONFIG RESETSTAT.
     for i in range(100):
         value(c, "SET", "n%d" % i, "x")

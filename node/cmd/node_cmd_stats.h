@@ -15,7 +15,11 @@
  * node the client sent it to, with its full time (until the owner's reply
  * arrives); the owner does not count requests that peers forward to it,
  * so the cluster-wide sum counts every client command once. Unknown
- * commands count nowhere (Redis has no command to count them on). */
+ * commands count nowhere (Redis has no command to count them on). The
+ * slowlog and the latency monitor (node_cmd_slowlog.c) see where a
+ * command runs instead: a forwarded command is logged by its owner, with
+ * the data link's address as the client. Container commands (CONFIG,
+ * CLIENT, ...) count as one command, not per subcommand as in Redis. */
 #ifndef RC_NODE_NODE_CMD_STATS_H
 #define RC_NODE_NODE_CMD_STATS_H
 

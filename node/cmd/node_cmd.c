@@ -8,6 +8,7 @@
 
 #include "common/rc.h"
 #include "node/cluster/node_cluster.h"
+#include "node/cmd/node_cmd_stats.h"
 #include "node/data/node_db.h"
 #include "node/fwd/node_fwd.h"
 #include "node/migrate/node_migrate.h"
@@ -21,8 +22,9 @@ enum {
 };
 
 static const node_cmd_t *const all_tables[] = {
-    node_cmds_connection, node_cmds_server, node_cmds_keys, node_cmds_string, node_cmds_hash,
-    node_cmds_list,       node_cmds_set,    node_cmds_zset, node_cmds_stream, node_cmds_cluster,
+    node_cmds_connection, node_cmds_server,  node_cmds_keys,    node_cmds_string,
+    node_cmds_hash,       node_cmds_list,    node_cmds_set,     node_cmds_zset,
+    node_cmds_stream,     node_cmds_cluster, node_cmds_observe,
 };
 
 static const node_cmd_t *table[TABLE_SIZE];
@@ -79,7 +81,8 @@ static void build_table(void)
     table_ready = 1;
 }
 
-const node_cmd_t *node_cmd_lookup(const char *name, size_t len)
+/* The table slot of command 'name', or -1: the command's statistics id. */
+static int lookup_slot(const char *name, size_t len)
 {
     uint32_t i;
 
@@ -88,10 +91,17 @@ const node_cmd_t *node_cmd_lookup(const char *name, size_t len)
     i = hash_name(name, len) & (TABLE_SIZE - 1);
     while (table[i] != NULL) {
         if (name_eq(table[i]->name, name, len))
-            return table[i];
+            return (int)i;
         i = (i + 1) & (TABLE_SIZE - 1);
     }
-    return NULL;
+    return -1;
+}
+
+const node_cmd_t *node_cmd_lookup(const char *name, size_t len)
+{
+    int i = lookup_slot(name, len);
+
+    return i >= 0 ? table[i] : NULL;
 }
 
 const node_cmd_t *node_cmd_next(size_t *iter)
@@ -174,6 +184,8 @@ enum {
     ROUTE_SMALL = 64,
 };
 
+_Static_assert((int)TABLE_SIZE <= (int)NODE_CMD_STATS_MAX, "statistics ids are table slots");
+
 /* A request that must wait for a hand-over (the slot's previous server
  * has not sent its DONE, a stream is over its buffer, or a peer routed it
  * by a configuration this node has not installed yet) is parked on its
@@ -188,7 +200,6 @@ static int wait_or_expire(node_client_t *c, unsigned slot, const char *why)
     if (conn->held_since != 0 &&
         server->now_ms - conn->held_since > server->config.cluster_handoff_hold) {
         conn->held_since = 0;
-        server->stats.total_error_replies++;
         node_migrate_count_held_expired(node_cmd_env(c)->migrate);
         node_reply_errorf(c, "TRYAGAIN slot %u: %s for more than %ld ms", slot, why,
                           server->config.cluster_handoff_hold);
@@ -310,35 +321,117 @@ void node_cmd_start(node_cmd_env_t *env)
         node_migrate_on_release(env->migrate, release_held, env);
 }
 
+/* A forwarded command's reply arrived (or its forward failed): its call
+ * counts here with its full time. */
+static void on_forward_done(void *arg, node_conn_seg_t *seg, const char *reply, size_t len)
+{
+    node_cmd_stat_t *st = arg;
+    node_conn_t *conn = seg->conn;
+    int failed;
+
+    if (reply == NULL) { /* gathered: the merged reply is in the segment */
+        reply = seg->buf;
+        len = seg->len;
+    }
+    failed = len > 0 && reply != NULL && reply[0] == '-';
+    if (failed && conn != NULL)
+        conn->client.server->stats.total_error_replies++;
+    node_cmd_stats_call(st, node_cmd_stats_elapsed_ns(seg->start_ns), failed,
+                        conn == NULL || conn->client.server->config.latency_tracking);
+}
+
+/* A request refused before it ran: counted, and its error given. */
+static void reject(node_client_t *c, int slot, const char *err)
+{
+    c->server->stats.total_error_replies++;
+    if (!c->conn->peer)
+        node_cmd_stats_reject(node_cmd_stats_get((size_t)slot, table[slot]->name));
+    if (err != NULL)
+        node_reply_error(c, err);
+}
+
+/* Routing answered, forwarded or parked the request (route() returned 1). */
+static void routed(node_client_t *c, int slot, unsigned nfwd, uint64_t nerrors, uint64_t t0)
+{
+    node_conn_t *conn = c->conn;
+
+    if (conn->held)
+        return; /* parked: it counts when it runs */
+    if (conn->nfwd > nfwd && conn->seg_tail != NULL && conn->seg_tail->pending) {
+        node_conn_seg_t *seg = conn->seg_tail; /* forwarded or split */
+
+        if (conn->peer)
+            return;
+        seg->on_done = on_forward_done;
+        seg->done_arg = node_cmd_stats_get((size_t)slot, table[slot]->name);
+        seg->start_ns = t0;
+        return;
+    }
+    /* MOVED, CROSSSLOT, CLUSTERDOWN, TRYAGAIN (a forward that failed at
+     * once, too): refused before running, one error reply. */
+    (void)nerrors;
+    reject(c, slot, NULL);
+}
+
+/* The command ran for 'ns' nanoseconds: statistics, slowlog, latency. */
+static void ran(node_client_t *c, int slot, uint64_t ns, uint64_t nerrors)
+{
+    node_conn_t *conn = c->conn;
+    node_server_t *server = c->server;
+    const node_config_t *cfg = &server->config;
+    int failed = conn->nerrors != nerrors;
+
+    server->stats.total_error_replies += conn->nerrors - nerrors;
+    if (!conn->peer)
+        node_cmd_stats_call(node_cmd_stats_get((size_t)slot, table[slot]->name), ns, failed,
+                            cfg->latency_tracking);
+    if (cfg->slowlog_log_slower_than >= 0 && ns >= (uint64_t)cfg->slowlog_log_slower_than * 1000)
+        node_cmd__slowlog_add(c, ns / 1000);
+    if (cfg->latency_monitor_threshold > 0 &&
+        ns >= (uint64_t)cfg->latency_monitor_threshold * 1000000)
+        node_cmd__latency_add(server,
+                              (table[slot]->flags & NODE_CMD_FAST) ? "fast-command" : "command",
+                              ns / 1000000);
+}
+
 void node_cmd_dispatch(void *env, node_client_t *c)
 {
     node_conn_t *conn = c->conn;
     node_server_t *server = c->server;
-    const node_cmd_t *cmd = node_cmd_lookup(c->argv[0].ptr, c->argv[0].len);
+    int slot = lookup_slot(c->argv[0].ptr, c->argv[0].len);
+    const node_cmd_t *cmd;
+    uint64_t nerrors, t0;
+    unsigned nfwd;
 
     c->env = env;
-    if (cmd == NULL) {
+    if (slot < 0) {
         server->stats.total_error_replies++;
         reply_unknown(c);
         return;
     }
+    cmd = table[slot];
     conn->lastcmd = cmd->name;
     if ((cmd->arity > 0 && cmd->arity != c->argc) || c->argc < -cmd->arity) {
-        server->stats.total_error_replies++;
+        reject(c, slot, NULL);
         node_reply_arity_error(c, cmd->name);
         return;
     }
     if (!conn->authenticated && server->config.requirepass != NULL &&
         !(cmd->flags & NODE_CMD_NOAUTH)) {
-        server->stats.total_error_replies++;
-        node_reply_error(c, "NOAUTH Authentication required.");
+        reject(c, slot, "NOAUTH Authentication required.");
         return;
     }
+    nerrors = conn->nerrors;
+    nfwd = conn->nfwd;
+    if (!node_cmd_clock.ready)
+        node_cmd_stats_clock_init();
+    t0 = node_cmd_stats_ticks();            /* no system call */
     node_db_set_now(c->db, server->now_ms); /* the local part of a split request too */
     if (node_cmd_env(c)->cluster != NULL && route(c, cmd)) {
         node_db_end_command(c->db); /* the local part of a split request */
         conn->ncmds++;
         server->stats.total_commands++;
+        routed(c, slot, nfwd, nerrors, t0);
         return;
     }
     if (server->config.maxmemory != 0 && rc_used_memory() > server->config.maxmemory) {
@@ -346,14 +439,14 @@ void node_cmd_dispatch(void *env, node_client_t *c)
                                 server->config.maxmemory_samples);
 
         if (err != 0 && (cmd->flags & NODE_CMD_DENYOOM)) {
-            server->stats.total_error_replies++;
             server->stats.oom_rejections++;
-            node_reply_error(c, "OOM command not allowed when used memory > 'maxmemory'.");
+            reject(c, slot, "OOM command not allowed when used memory > 'maxmemory'.");
             return;
         }
     }
     cmd->proc(c);
     node_db_end_command(c->db); /* observers see the command's writes */
+    ran(c, slot, node_cmd_stats_elapsed_ns(t0), nerrors);
     conn->ncmds++;
     server->stats.total_commands++;
 }

@@ -66,6 +66,7 @@ extern const node_cmd_t node_cmds_set[];        /* node_cmd_set.c */
 extern const node_cmd_t node_cmds_zset[];       /* node_cmd_zset.c */
 extern const node_cmd_t node_cmds_stream[];     /* node_cmd_stream.c */
 extern const node_cmd_t node_cmds_cluster[];    /* node_cmd_cluster.c */
+extern const node_cmd_t node_cmds_observe[];    /* node_cmd_slowlog.c: SLOWLOG, LATENCY */
 
 /* Writes INFO's "# Cluster" section (lines ending in \r\n, header
  * included) into 'buf' (at most 'cap' bytes, NUL included, truncated to
@@ -95,5 +96,15 @@ void node_cmd_dispatch(void *env, node_client_t *c);
 int node_cmd__sub_arity_ok(node_client_t *c, const char *fullname, int arity);
 /* Replies 'lines' as an array of status replies (Redis's HELP form). */
 void node_cmd__reply_help(node_client_t *c, const char *const *lines, size_t n);
+
+/* node_cmd_slowlog.c, called by the dispatcher: adds the command running
+ * for 'c' (its arguments, trimmed as Redis trims them) to the slowlog with
+ * its duration 'usec'; adds a 'ms' sample to the latency monitor's
+ * 'event' (an event name: static, at most 63 bytes). */
+void node_cmd__slowlog_add(node_client_t *c, uint64_t usec);
+void node_cmd__latency_add(node_server_t *server, const char *event, uint64_t ms);
+/* Forgets the slowlog / the latency monitor's events (tests). */
+void node_cmd__slowlog_free(void);
+void node_cmd__latency_free(void);
 
 #endif /* RC_NODE_NODE_CMD_H */

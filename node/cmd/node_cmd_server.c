@@ -17,6 +17,7 @@
 #include "common/rc_str.h"
 #include "common/rc_version.h"
 #include "node/cmd/node_cmd.h"
+#include "node/cmd/node_cmd_stats.h"
 #include "node/core/node_config.h"
 #include "node/data/node_db.h"
 #include "node/migrate/node_migrate.h"
@@ -351,6 +352,7 @@ static void cmd_config(node_client_t *c)
         memset(server->ops_samples, 0, sizeof(server->ops_samples));
         server->ops_last_commands = 0;
         node_db_reset_stats(server->db);
+        node_cmd_stats_reset();
         node_reply_ok(c);
     } else if (resp_arg_is(sub, "rewrite")) {
         if (!node_cmd__sub_arity_ok(c, "config|rewrite", 2))
@@ -564,6 +566,45 @@ static void info_keyspace(const node_cmd_env_t *env, node_server_t *server, rc_b
                       node_db_expires(server->db), (long long)node_db_avg_ttl(server->db));
 }
 
+/* cmdstat_<name>:calls=..,usec=..,usec_per_call=..,rejected_calls=..,failed_calls=.. */
+static void info_commandstats(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
+{
+    node_cmd_stats_view_t v;
+    size_t iter = 0;
+
+    (void)env;
+    (void)server;
+    rc_buf_printf(t, "# Commandstats\r\n");
+    while (node_cmd_stats_next(&iter, &v)) {
+        rc_buf_printf(t,
+                      "cmdstat_%s:calls=%" PRIu64 ",usec=%" PRIu64 ",usec_per_call=%.2f"
+                      ",rejected_calls=%" PRIu64 ",failed_calls=%" PRIu64 "\r\n",
+                      v.name, v.calls, v.usec,
+                      v.calls > 0 ? (double)v.nsec / 1000.0 / (double)v.calls : 0.0,
+                      v.rejected_calls, v.failed_calls);
+    }
+}
+
+/* latency_percentiles_usec_<name>:p50=..,p99=..,p99.9=.. */
+static void info_latencystats(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
+{
+    node_cmd_stats_view_t v;
+    size_t iter = 0;
+
+    (void)env;
+    rc_buf_printf(t, "# Latencystats\r\n");
+    if (!server->config.latency_tracking)
+        return;
+    while (node_cmd_stats_next(&iter, &v)) {
+        if (v.hist_count == 0)
+            continue;
+        rc_buf_printf(t, "latency_percentiles_usec_%s:p50=%.3f,p99=%.3f,p99.9=%.3f\r\n", v.name,
+                      node_cmd_stats_percentile_usec(v.buckets, 50.0),
+                      node_cmd_stats_percentile_usec(v.buckets, 99.0),
+                      node_cmd_stats_percentile_usec(v.buckets, 99.9));
+    }
+}
+
 typedef void info_fn(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t);
 
 static const struct {
@@ -571,11 +612,17 @@ static const struct {
     info_fn *fn;
     int in_default;
 } sections[] = {
-    {"server", info_server, 1},           {"clients", info_clients, 1},
-    {"memory", info_memory, 1},           {"stats", info_stats, 1},
-    {"replication", info_replication, 1}, {"cpu", info_cpu, 1},
-    {"cluster", info_cluster, 1},         {"migration", info_migration, 1},
+    {"server", info_server, 1},
+    {"clients", info_clients, 1},
+    {"memory", info_memory, 1},
+    {"stats", info_stats, 1},
+    {"replication", info_replication, 1},
+    {"cpu", info_cpu, 1},
+    {"cluster", info_cluster, 1},
+    {"migration", info_migration, 1},
     {"keyspace", info_keyspace, 1},
+    {"commandstats", info_commandstats, 0},
+    {"latencystats", info_latencystats, 0},
 };
 
 static void cmd_info(node_client_t *c)
@@ -592,8 +639,11 @@ static void cmd_info(node_client_t *c)
     for (a = 1; a < c->argc; a++) {
         if (resp_arg_is(&c->argv[a], "all") || resp_arg_is(&c->argv[a], "everything") ||
             resp_arg_is(&c->argv[a], "default")) {
+            /* "default" leaves out what Redis leaves out of it. */
+            int all = !resp_arg_is(&c->argv[a], "default");
+
             for (i = 0; i < RC_ARRAY_SIZE(sections); i++)
-                want[i] = 1;
+                want[i] |= all || sections[i].in_default;
             continue;
         }
         for (i = 0; i < RC_ARRAY_SIZE(sections); i++) {

@@ -57,6 +57,11 @@ typedef struct node_config_s {
     long cluster_handoff_hold;          /* ms a request may wait for a hand-over */
     long cluster_migration_streams;     /* targets filled at once */
     long long cluster_migration_buffer; /* bytes in flight per target before writes wait */
+    /* Observability (node/cmd: SLOWLOG, LATENCY, INFO commandstats). */
+    long slowlog_log_slower_than;   /* us; -1: off, 0: every command */
+    long slowlog_max_len;           /* entries kept */
+    long latency_monitor_threshold; /* ms; 0: the latency monitor is off */
+    int latency_tracking;           /* per-command latency histograms */
 } node_config_t;
 
 /* Wider than int: a slot is 0..16383, a port 0..65535. */

@@ -86,6 +86,11 @@ static const opt_t options[] = {
     {"cluster-migration-streams", OPT_LONG, OFF(cluster_migration_streams), 1, 64, 0, NULL},
     {"cluster-migration-buffer", OPT_MEM, OFF(cluster_migration_buffer), 1024 * 1024, LLONG_MAX, 0,
      NULL},
+    /* Observability (node/cmd/node_cmd_slowlog.c, node_cmd_stats.c). */
+    {"slowlog-log-slower-than", OPT_LONG, OFF(slowlog_log_slower_than), -1, LONG_MAX, 0, NULL},
+    {"slowlog-max-len", OPT_LONG, OFF(slowlog_max_len), 0, LONG_MAX, 0, NULL},
+    {"latency-monitor-threshold", OPT_LONG, OFF(latency_monitor_threshold), 0, LONG_MAX, 0, NULL},
+    {"latency-tracking", OPT_BOOL, OFF(latency_tracking), 0, 1, 0, NULL},
     /* No persistence and one database: fixed values that clients and
      * redis-benchmark ask about. */
     {"daemonize", OPT_CONST, 0, 0, 0, F_IMMUTABLE, "no"},
@@ -130,6 +135,10 @@ void node_config_defaults(node_config_t *cfg)
     cfg->cluster_handoff_hold = 1500;
     cfg->cluster_migration_streams = 4;
     cfg->cluster_migration_buffer = 256LL * 1024 * 1024;
+    cfg->slowlog_log_slower_than = 10000;
+    cfg->slowlog_max_len = 128;
+    cfg->latency_monitor_threshold = 0;
+    cfg->latency_tracking = 1;
 }
 
 /* The strings a config owns: node_config_free() and node_config_copy()

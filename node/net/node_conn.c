@@ -83,6 +83,7 @@ node_conn_seg_t *node_conn_seg_get(node_conn_t *c)
     seg->conn = c;
     seg->len = 0;
     seg->gather = NULL;
+    seg->on_done = NULL;
     seg->pending = 0;
     return seg;
 }
@@ -229,6 +230,12 @@ void node_conn_seg_complete(node_conn_seg_t *seg, const char *reply, size_t len)
 {
     node_conn_t *c = seg->conn;
 
+    if (seg->on_done != NULL) {
+        node_conn_seg_done_fn *fn = seg->on_done;
+
+        seg->on_done = NULL;
+        fn(seg->done_arg, seg, reply, len);
+    }
     if (c == NULL) {
         seg_free(seg); /* orphaned: its client is gone */
         return;

@@ -30,6 +30,12 @@ enum node_conn_limit_e {
 typedef struct node_conn_s node_conn_t;
 typedef struct node_conn_seg_s node_conn_seg_t;
 
+/* Called once when a pending segment completes (node_conn_seg_complete()),
+ * before its reply moves on, even when its client is gone: 'reply' is the
+ * reply given ('len' bytes), or NULL for a gathered reply already in
+ * seg->buf. The dispatcher times forwarded commands with it. */
+typedef void node_conn_seg_done_fn(void *arg, node_conn_seg_t *seg, const char *reply, size_t len);
+
 /* Runs the request in c->argv (the connection's request handler, given
  * when it is accepted: the command dispatcher). 'arg' is the handler's. */
 typedef void node_conn_request_fn(void *arg, node_client_t *c);
@@ -56,7 +62,10 @@ struct node_conn_seg_s {
     char *buf;         /* the segment's reply bytes */
     size_t len;
     size_t cap;
-    void *gather;         /* node_fwd.c: state of a split request, NULL otherwise */
+    void *gather;                   /* node_fwd.c: state of a split request, NULL otherwise */
+    node_conn_seg_done_fn *on_done; /* NULL, or called when it completes */
+    void *done_arg;
+    uint64_t start_ns;    /* the caller's: when the forwarded command started */
     unsigned pending : 1; /* waiting for a forwarded reply */
 };
 
@@ -89,6 +98,7 @@ struct node_conn_s {
     int64_t ctime_ms;    /* connected at */
     int64_t last_ms;     /* last interaction, for idle timeout */
     uint64_t ncmds;      /* commands run */
+    uint64_t nerrors;    /* error replies given (node_reply_error()) */
     uint64_t read_iter;  /* loop iteration of the last read (one read per iteration) */
     const char *lastcmd; /* static name of the last command */
 

@@ -55,6 +55,7 @@ void node_reply_error(node_client_t *c, const char *msg)
     size_t len = strlen(msg), i;
     char *p = node_conn_out_reserve(conn, len + 3);
 
+    conn->nerrors++; /* the dispatcher's failed_calls */
     p[0] = '-';
     for (i = 0; i < len; i++)
         p[i + 1] = (msg[i] == '\r' || msg[i] == '\n') ? ' ' : msg[i];

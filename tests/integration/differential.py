@@ -31,7 +31,13 @@ Documented differences (handled here, never silently):
      keys not yet reclaimed (as Redis does), which depends on the active
      expiry cycle's timing, so the stream first touches every such key
      (EXISTS, compared too) to make both servers reclaim it.
-  D6 Not sent at all: INFO, TIME, CLIENT, CONFIG, COMMAND, HELLO (except the
+  D7 SLOWLOG LEN is compared as "an integer" (a command slower than 10 ms
+     is logged by one server and not the other); LATENCY runs with the
+     monitor off on both; INFO commandstats is compared as the calls,
+     rejected_calls and failed_calls of the data commands (containers such
+     as CONFIG are counted per subcommand by Redis, and the harness's own
+     commands are left out), every line's shape checked.
+  D6 Not sent at all: INFO (except INFO commandstats, D7), TIME, CLIENT, CONFIG, COMMAND, HELLO (except the
      initial HELLO 3 of --resp3, whose reply is only checked to be a map),
      AUTH, SHUTDOWN, QUIT, RESET (covered by the integration tests with
      ringcached-specific checks); SELECT with an index other than 0
@@ -45,6 +51,7 @@ Documented differences (handled here, never silently):
 import argparse
 import os
 import random
+import re
 import sys
 import time
 
@@ -91,7 +98,7 @@ class Gen:
                       (self.c_del, 3), (self.c_exists, 3), (self.c_type, 2), (self.c_expire, 8),
                       (self.c_ttl, 5), (self.c_persist, 2), (self.c_keys, 1), (self.c_randomkey, 1),
                       (self.c_dbsize, 1), (self.c_scan, 1), (self.c_echo_ping, 1), (self.c_errors, 5),
-                      (self.c_flush, 0.05), (self.c_many, 0.3)):
+                      (self.c_flush, 0.05), (self.c_many, 0.3), (self.c_observe, 0.1)):
             self.table += [fn] * int(w * 20)
         r.shuffle(self.table)
 
@@ -495,6 +502,25 @@ class Gen:
             return [self.cmd(r.choice([b"hset", b"hmset"])), k] + args, None, [k], False
         return [self.cmd(r.choice([b"hmget", b"hdel"])), k] + args[0::2], None, [k], False
 
+    def c_observe(self):
+        """SLOWLOG, LATENCY (threshold 0: no events) and INFO commandstats
+        (D7)."""
+        r = self.rng
+        x = r.random()
+        if x < 0.3:
+            return [self.cmd(b"slowlog"), self.cmd(b"reset")], None, [], False
+        if x < 0.4:
+            return [self.cmd(b"slowlog"), self.cmd(b"len")], "int", [], False
+        if x < 0.6:
+            bad = r.choice([[b"get", r.choice(BAD_INTS + [b"-2", b"-100"])], [b"get", b"1", b"2"],
+                            [b"len", b"x"], [b"reset", b"x"], [r.choice(UNKNOWN)], [b"get", b"0"]])
+            return [self.cmd(b"slowlog")] + bad, None, [], False
+        if x < 0.8:
+            sub = r.choice([[b"latest"], [b"reset"], [b"history", b"command"], [b"reset", b"command"],
+                            [b"latest", b"x"], [b"history"], [r.choice(UNKNOWN)]])
+            return [self.cmd(b"latency")] + sub, None, [], False
+        return [self.cmd(b"info"), self.cmd(b"commandstats")], "cmdstats", [], False
+
     def c_flush(self):
         return [self.cmd(self.rng.choice([b"flushdb", b"flushall"]))], None, "flush", False
 
@@ -539,6 +565,10 @@ def normalize(raw, norm):
         if not isinstance(v, list) or len(v) % 2:
             return raw
         return ("pairs", tuple(sorted(zip(v[0::2], v[1::2]))))
+    if norm == "int":
+        return ("int",) if raw.startswith(b":") else raw
+    if norm == "cmdstats":
+        return cmdstats_shape(v)
     if norm == "randomkey":
         if v is None:
             return raw
@@ -546,6 +576,34 @@ def normalize(raw, norm):
             return ("some pool key",)
         return raw
     return raw
+
+
+# D7: commands counted differently by design (Redis counts the subcommands
+# of containers apart; the harness's own commands; SCAN, whose iterations
+# take as many calls as each server's cursors need, D4).
+CMDSTAT_SKIP = {"info", "hello", "client", "config", "command", "slowlog", "latency", "auth", "scan"}
+
+
+def cmdstats_shape(v):
+    """INFO commandstats -> sorted (name, calls, rejected_calls,
+    failed_calls) of the data commands, every field's shape checked."""
+    if not isinstance(v, bytes):
+        return ("not text", v)
+    text = v.decode("utf-8", "replace")
+    if text.startswith("txt:"):
+        text = text[4:]
+    out = []
+    for line in text.split("\r\n"):
+        if not line or line == "# Commandstats":
+            continue
+        m = re.fullmatch(r"cmdstat_([a-z|_-]+):calls=(\d+),usec=\d+,usec_per_call=\d+\.\d\d,"
+                         r"rejected_calls=(\d+),failed_calls=(\d+)", line)
+        if m is None:
+            return ("bad line", line)
+        if "|" in m.group(1) or m.group(1) in CMDSTAT_SKIP:
+            continue
+        out.append((m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4))))
+    return ("cmdstats", tuple(sorted(out)))
 
 
 def ttl_close(a, b, norm, scale):
@@ -648,6 +706,13 @@ class Diff:
                 if not ttl_close(ra, rb, norm, self.scale):
                     self.fail(idx, args, ra, rb, "TTL differs beyond the documented drift (D1)")
             elif normalize(ra, norm) != normalize(rb, norm):
+                if norm == "cmdstats":
+                    na, nb = normalize(ra, norm), normalize(rb, norm)
+                    if na[0] == nb[0] == "cmdstats":
+                        print("  cmdstats only in ringcached: %r" % sorted(set(na[1]) - set(nb[1])))
+                        print("  cmdstats only in redis:      %r" % sorted(set(nb[1]) - set(na[1])))
+                    else:
+                        print("  cmdstats: %r / %r" % (na[:2], nb[:2]))
                 self.fail(idx, args, ra, rb)
         self.pending = []
         self.do_resync()

@@ -85,8 +85,12 @@ static node_notify_phase_t notify_phase(notify_watch_t *w, char *status, size_t 
         node_migrate_stats_t ms;
 
         node_migrate_stats(w->mig, &ms);
-        snprintf(status, cap, "filling: %u of %u slots received, epoch %llu", ms.slots_filled,
-                 ms.slots_incoming, (unsigned long long)node_cluster_epoch(w->cl));
+        if (ms.slots_incoming == 0)
+            snprintf(status, cap, "filling: waiting for the slots, epoch %llu",
+                     (unsigned long long)node_cluster_epoch(w->cl));
+        else
+            snprintf(status, cap, "filling: %u of %u slots received, epoch %llu", ms.slots_filled,
+                     ms.slots_incoming, (unsigned long long)node_cluster_epoch(w->cl));
         return NODE_NOTIFY_FILLING;
     }
     snprintf(status, cap, "serving: %u slots, %zu members, epoch %llu", me.nprimaries,

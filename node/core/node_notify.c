@@ -21,10 +21,10 @@ struct node_notify_s {
     struct sockaddr_un addr;
     socklen_t addrlen;
     char name[sizeof(((struct sockaddr_un *)0)->sun_path) + 1]; /* for messages */
-    int warned;         /* a failed send was logged */
-    int ready_sent;     /* READY=1 went out */
-    int stopping_sent;  /* STOPPING=1 went out */
-    int64_t status_ms;  /* when the last STATUS= went out, -1: never */
+    int warned;                                                 /* a failed send was logged */
+    int ready_sent;                                             /* READY=1 went out */
+    int stopping_sent;                                          /* STOPPING=1 went out */
+    int64_t status_ms;                    /* when the last STATUS= went out, -1: never */
     char status[NODE_NOTIFY_STATUS_LEN];  /* last sent */
     char pending[NODE_NOTIFY_STATUS_LEN]; /* wanted, not sent yet ("" none) */
 };
@@ -45,23 +45,31 @@ node_notify_t *node_notify_create_for(const char *addr)
     int fd, flags;
 
     if (addr[0] != '/' && addr[0] != '@') {
-        rc_log(RC_LOG_WARNING, "NOTIFY_SOCKET '%s' is neither a path nor an abstract socket: not notifying the service manager", addr);
+        rc_log(
+            RC_LOG_WARNING,
+            "NOTIFY_SOCKET '%s' is neither a path nor an abstract socket: not notifying the service manager",
+            addr);
         return NULL;
     }
     if (len < 2 || len > sizeof(n->addr.sun_path)) {
-        rc_log(RC_LOG_WARNING, "NOTIFY_SOCKET of %zu bytes does not fit a unix socket address: not notifying the service manager", len);
+        rc_log(
+            RC_LOG_WARNING,
+            "NOTIFY_SOCKET of %zu bytes does not fit a unix socket address: not notifying the service manager",
+            len);
         return NULL;
     }
     fd = socket(AF_UNIX, SOCK_DGRAM, 0);
     if (fd < 0) {
-        rc_log(RC_LOG_WARNING, "NOTIFY_SOCKET: socket: %s: not notifying the service manager", rc_strerror(-errno));
+        rc_log(RC_LOG_WARNING, "NOTIFY_SOCKET: socket: %s: not notifying the service manager",
+               rc_strerror(-errno));
         return NULL;
     }
     /* Never block the loop on a slow service manager; no child gets it. */
     flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 ||
         fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-        rc_log(RC_LOG_WARNING, "NOTIFY_SOCKET: fcntl: %s: not notifying the service manager", rc_strerror(-errno));
+        rc_log(RC_LOG_WARNING, "NOTIFY_SOCKET: fcntl: %s: not notifying the service manager",
+               rc_strerror(-errno));
         close(fd);
         return NULL;
     }
@@ -102,9 +110,13 @@ int node_notify_send(node_notify_t *n, const char *msg)
     err = -errno;
     if (!n->warned) {
         n->warned = 1;
-        rc_log(RC_LOG_WARNING, "Cannot notify the service manager at %s: %s (further failures are logged at verbose level)", n->name, rc_strerror(err));
+        rc_log(
+            RC_LOG_WARNING,
+            "Cannot notify the service manager at %s: %s (further failures are logged at verbose level)",
+            n->name, rc_strerror(err));
     } else {
-        rc_log(RC_LOG_VERBOSE, "Cannot notify the service manager at %s: %s", n->name, rc_strerror(err));
+        rc_log(RC_LOG_VERBOSE, "Cannot notify the service manager at %s: %s", n->name,
+               rc_strerror(err));
     }
     return err;
 }

@@ -15,6 +15,7 @@
 #include "node/cluster/node_cluster.h"
 #include "node/cmd/node_cmd.h"
 #include "node/core/node_config.h"
+#include "node/core/node_notify.h"
 #include "node/fwd/node_fwd.h"
 #include "node/migrate/node_migrate.h"
 #include "node/net/node_server.h"
@@ -28,6 +29,120 @@ static void on_leave_done(void *arg)
 }
 
 static const node_cluster_observer_t main_observer = {NULL, on_leave_done, NULL};
+
+/* The service manager's view of the node ($NOTIFY_SOCKET, node_notify.h):
+ * its phase, polled every NOTIFY_POLL_MS and at each installed
+ * configuration, and STOPPING=1 as soon as a graceful stop begins. */
+enum {
+    NOTIFY_POLL_MS = 100
+};
+
+typedef struct notify_watch_s {
+    node_notify_t *n;
+    node_server_t *server;
+    node_cluster_t *cl;
+    node_migrate_t *mig;
+    uv_timer_t timer;
+    int timer_open;
+    int stopping; /* SIGTERM, SHUTDOWN or CLUSTER LEAVE began */
+} notify_watch_t;
+
+/* The phase INFO cluster shows (cluster_state, cluster_my_role) and a
+ * one-line status for `systemctl status`. */
+static node_notify_phase_t notify_phase(notify_watch_t *w, char *status, size_t cap)
+{
+    node_cluster_member_t me;
+    node_cluster_state_t st;
+    const node_config_t *cfg = &w->server->config;
+
+    if (w->cl != NULL && node_cluster_leaving(w->cl))
+        w->stopping = 1;
+    if (w->stopping) {
+        if (w->cl != NULL && node_cluster_leaving(w->cl))
+            snprintf(status, cap, "leaving: handing slots over (at most %ld ms)",
+                     cfg->cluster_leave_timeout);
+        else
+            snprintf(status, cap, "stopping");
+        return NODE_NOTIFY_STOPPING;
+    }
+    if (w->cl == NULL) {
+        snprintf(status, cap, "starting");
+        return NODE_NOTIFY_STARTING;
+    }
+    st = node_cluster_state(w->cl);
+    if (node_cluster_member(w->cl, node_cluster_myindex(w->cl), &me) != 0 ||
+        st == NODE_CLUSTER_JOINING) {
+        snprintf(status, cap, "joining: waiting for the cluster at %s",
+                 cfg->join != NULL ? cfg->join : "(own)");
+        return node_notify_ready_sent(w->n) ? NODE_NOTIFY_DEGRADED : NODE_NOTIFY_STARTING;
+    }
+    if (st != NODE_CLUSTER_OK) {
+        snprintf(status, cap, "degraded: %s, epoch %llu", node_cluster_state_name(st),
+                 (unsigned long long)node_cluster_epoch(w->cl));
+        return node_notify_ready_sent(w->n) ? NODE_NOTIFY_DEGRADED : NODE_NOTIFY_STARTING;
+    }
+    if (me.weight != 0 && me.live_weight == 0) {
+        node_migrate_stats_t ms;
+
+        node_migrate_stats(w->mig, &ms);
+        if (ms.slots_incoming == 0)
+            snprintf(status, cap, "filling: waiting for the slots, epoch %llu",
+                     (unsigned long long)node_cluster_epoch(w->cl));
+        else
+            snprintf(status, cap, "filling: %u of %u slots received, epoch %llu", ms.slots_filled,
+                     ms.slots_incoming, (unsigned long long)node_cluster_epoch(w->cl));
+        return NODE_NOTIFY_FILLING;
+    }
+    snprintf(status, cap, "serving: %u slots, %zu members, epoch %llu", me.nprimaries,
+             node_cluster_members(w->cl, NULL, 0), (unsigned long long)node_cluster_epoch(w->cl));
+    return me.weight != 0 ? NODE_NOTIFY_SERVING : NODE_NOTIFY_DEGRADED;
+}
+
+static void notify_check(notify_watch_t *w)
+{
+    char status[NODE_NOTIFY_STATUS_LEN];
+    node_notify_phase_t phase;
+
+    if (w->n == NULL)
+        return;
+    phase = notify_phase(w, status, sizeof(status));
+    /* A leave may take cluster-leave-timeout: tell the manager to wait
+     * that long (and a margin) whatever TimeoutStopSec says. */
+    node_notify_update(w->n, (int64_t)uv_now(w->server->loop), phase, status,
+                       ((uint64_t)w->server->config.cluster_leave_timeout + 30000) * 1000);
+}
+
+static void on_notify_timer(uv_timer_t *t)
+{
+    notify_check(t->data);
+}
+
+static void on_notify_config(void *arg)
+{
+    notify_check(arg);
+}
+
+static void on_notify_close(void *arg)
+{
+    notify_watch_t *w = arg;
+
+    if (w->timer_open) {
+        w->timer_open = 0;
+        uv_close((uv_handle_t *)&w->timer, NULL);
+    }
+}
+
+/* First shutdown observer: STOPPING=1 before the cluster starts its leave. */
+static int on_notify_shutdown(void *arg)
+{
+    notify_watch_t *w = arg;
+
+    w->stopping = 1;
+    notify_check(w);
+    return 0;
+}
+
+static const node_cluster_observer_t notify_observer = {on_notify_config, NULL, on_notify_close};
 
 static void usage(FILE *fp)
 {
@@ -60,6 +175,7 @@ int main(int argc, char **argv)
     node_fwd_t *fwd = NULL;
     node_migrate_t *mig = NULL;
     node_cmd_env_t env;
+    notify_watch_t watch = {0};
     const char *config_file = NULL;
     char err[1024];
     uv_loop_t loop;
@@ -109,6 +225,10 @@ int main(int argc, char **argv)
         uv_loop_close(&loop);
         return 1;
     }
+    watch.server = server;
+    watch.n = node_notify_create();
+    if (watch.n != NULL)
+        node_server_on_shutdown(server, on_notify_shutdown, &watch);
     /* Wiring, bottom up: server (net) <- cluster (+ bus) <- forwarder <-
      * commands. Each room registers its own shutdown observer in that
      * order; requests reach the dispatcher from clients and from peers. */
@@ -118,12 +238,22 @@ int main(int argc, char **argv)
         node_server_shutdown(server);
         uv_run(&loop, UV_RUN_DEFAULT);
         node_server_destroy(server);
+        node_notify_destroy(watch.n);
         uv_loop_close(&loop);
         return 1;
     }
     node_cluster_observe(cl, &main_observer, server);
     fwd = node_fwd_create(server, cl);
     mig = node_migrate_create(server, cl);
+    if (watch.n != NULL) {
+        watch.cl = cl;
+        watch.mig = mig;
+        node_cluster_observe(cl, &notify_observer, &watch);
+        uv_timer_init(&loop, &watch.timer);
+        watch.timer.data = &watch;
+        watch.timer_open = 1;
+        uv_timer_start(&watch.timer, on_notify_timer, 0, NOTIFY_POLL_MS);
+    }
     env.server = server;
     env.cluster = cl;
     env.fwd = fwd;
@@ -140,6 +270,7 @@ int main(int argc, char **argv)
     node_fwd_destroy(fwd);
     node_cluster_destroy(cl);
     node_server_destroy(server);
+    node_notify_destroy(watch.n);
     rc = uv_loop_close(&loop);
     if (rc != 0) {
         rc_log(RC_LOG_WARNING, "uv_loop_close: %s (a handle was left open)", rc_strerror(rc));

@@ -57,6 +57,9 @@ typedef struct node_config_s {
     long cluster_handoff_hold;          /* ms a request may wait for a hand-over */
     long cluster_migration_streams;     /* targets filled at once */
     long long cluster_migration_buffer; /* bytes in flight per target before writes wait */
+    /* Prometheus endpoint (node/metrics). */
+    int metrics_port;   /* 0: off */
+    char *metrics_bind; /* space-separated addresses; NULL: those of 'bind' */
 } node_config_t;
 
 /* Wider than int: a slot is 0..16383, a port 0..65535. */

@@ -138,7 +138,8 @@ static void render_membership(node_metrics_t *m, rc_buf_t *b)
 
     for (i = 0; i < n && i < PAXOS_MAX_MEMBERS; i++)
         alive += ms[i].alive != 0;
-    gauge(b, "ringcache_cluster_epoch", "Epoch of the membership configuration this node installed.",
+    gauge(b, "ringcache_cluster_epoch",
+          "Epoch of the membership configuration this node installed.",
           (double)node_cluster_epoch(m->cl));
     gauge(b, "ringcache_cluster_members", "Members of the installed configuration.", (double)n);
     gauge(b, "ringcache_cluster_members_alive",
@@ -194,7 +195,8 @@ static void render_paxos(node_metrics_t *m, rc_buf_t *b)
     family(b, "ringcache_paxos_decision_duration_seconds", "histogram",
            "Time from the start of a proposal this node ran to its decision being installed.");
     for (i = 0; i < NODE_CLUSTER_LATENCY_BUCKETS; i++)
-        rc_buf_printf(b, "ringcache_paxos_decision_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+        rc_buf_printf(b,
+                      "ringcache_paxos_decision_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
                       (double)node_cluster_latency_bound_ms(i) / 1000.0, st.decision_buckets[i]);
     rc_buf_printf(b,
                   "ringcache_paxos_decision_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
@@ -534,8 +536,7 @@ static int listen_one(node_metrics_t *m, const char *spec, int port)
         return -EINVAL;
     }
     if (m->nlisteners == NODE_METRICS_MAX_LISTENERS) {
-        rc_log(RC_LOG_WARNING, "metrics: more than %d bind addresses",
-               NODE_METRICS_MAX_LISTENERS);
+        rc_log(RC_LOG_WARNING, "metrics: more than %d bind addresses", NODE_METRICS_MAX_LISTENERS);
         return -E2BIG;
     }
     tcp = &m->listeners[m->nlisteners];
@@ -552,8 +553,7 @@ static int listen_one(node_metrics_t *m, const char *spec, int port)
         /* Keep it counted: on_server_shutdown() closes it. */
         if (optional && (err == UV_EADDRNOTAVAIL || err == UV_EAFNOSUPPORT))
             return 0;
-        rc_log(RC_LOG_WARNING, "metrics: cannot listen on %s:%d: %s", addr, port,
-               rc_strerror(err));
+        rc_log(RC_LOG_WARNING, "metrics: cannot listen on %s:%d: %s", addr, port, rc_strerror(err));
         return err;
     }
     return 0;

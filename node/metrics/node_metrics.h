@@ -15,9 +15,9 @@
 
 enum node_metrics_limit_e {
     NODE_METRICS_MAX_LISTENERS = 8,
-    NODE_METRICS_MAX_CONNS = 16,      /* scrapes at once; more are closed at accept */
-    NODE_METRICS_TIMEOUT_MS = 5000,   /* a connection's whole life: request, reply, close */
-    NODE_METRICS_TICK_MS = 250,       /* deadlines are checked this often */
+    NODE_METRICS_MAX_CONNS = 16,    /* scrapes at once; more are closed at accept */
+    NODE_METRICS_TIMEOUT_MS = 5000, /* a connection's whole life: request, reply, close */
+    NODE_METRICS_TICK_MS = 250,     /* deadlines are checked this often */
 };
 
 typedef struct node_metrics_s node_metrics_t;

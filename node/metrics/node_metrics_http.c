@@ -62,8 +62,7 @@ static int check_fields(const char *p, const char *end)
     return 0;
 }
 
-int node_metrics_http_parse(const char *buf, size_t len, size_t limit,
-                            node_metrics_http_req_t *req)
+int node_metrics_http_parse(const char *buf, size_t len, size_t limit, node_metrics_http_req_t *req)
 {
     size_t end, mlen, tlen, plen;
     const char *p, *eol, *method, *target, *version;

@@ -289,6 +289,26 @@ def test_endpoint_off_by_default(t):
 
 
 @test
+def test_endpoint_port_in_use_fails_startup(t):
+    """A metrics port that cannot be bound stops the node with exit code 1
+    and says why, as a client port in use does."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    d = t.mkdtemp()
+    try:
+        p = subprocess.run([rctest.ringcached_path(), "--port", str(rctest.free_port()),
+                            "--metrics-port", str(taken.getsockname()[1]), "--dir", d],
+                           capture_output=True, timeout=30 * rctest.timeout_scale(), cwd=d)
+    finally:
+        taken.close()
+    out = (p.stdout + p.stderr).decode()
+    assert p.returncode == 1, (p.returncode, out[-2000:])
+    assert "Cannot start the metrics endpoint" in out, out[-2000:]
+    assert "ERROR: AddressSanitizer" not in out and "runtime error" not in out, out[-4000:]
+
+
+@test
 def test_alert_rules(t):
     d = os.path.join(ROOT, "deploy", "prometheus")
     for argv in ([PROMTOOL, "check", "rules", os.path.join(d, "alerts.yaml")],

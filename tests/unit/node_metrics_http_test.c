@@ -74,8 +74,8 @@ static void test_incomplete_head_waits_and_the_limit_refuses(void **state)
     assert_int_equal(node_metrics_http_parse(big, NODE_METRICS_HTTP_MAX_HEADER - 1,
                                              NODE_METRICS_HTTP_MAX_HEADER, &req),
                      0);
-    assert_int_equal(
-        node_metrics_http_parse(big, sizeof(big), NODE_METRICS_HTTP_MAX_HEADER, &req), 1);
+    assert_int_equal(node_metrics_http_parse(big, sizeof(big), NODE_METRICS_HTTP_MAX_HEADER, &req),
+                     1);
     assert_int_equal(req.status, 431);
 }
 

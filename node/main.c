@@ -17,6 +17,7 @@
 #include "node/core/node_config.h"
 #include "node/core/node_notify.h"
 #include "node/fwd/node_fwd.h"
+#include "node/metrics/node_metrics.h"
 #include "node/migrate/node_migrate.h"
 #include "node/net/node_server.h"
 
@@ -164,7 +165,8 @@ static void usage(FILE *fp)
                 "cluster-node-timeout, cluster-redirects, cluster-replicas,\n"
                 "cluster-announce-ip, cluster-config-file, join (--join ip:port[@busport]),\n"
                 "cluster-weight, cluster-leave-timeout, cluster-handoff-timeout,\n"
-                "cluster-handoff-hold, cluster-migration-streams, cluster-migration-buffer.\n");
+                "cluster-handoff-hold, cluster-migration-streams, cluster-migration-buffer;\n"
+                "metrics: metrics-port (0: off), metrics-bind.\n");
 }
 
 int main(int argc, char **argv)
@@ -174,6 +176,7 @@ int main(int argc, char **argv)
     node_cluster_t *cl = NULL;
     node_fwd_t *fwd = NULL;
     node_migrate_t *mig = NULL;
+    node_metrics_t *metrics = NULL;
     node_cmd_env_t env;
     notify_watch_t watch = {0};
     const char *config_file = NULL;
@@ -245,6 +248,22 @@ int main(int argc, char **argv)
     node_cluster_observe(cl, &main_observer, server);
     fwd = node_fwd_create(server, cl);
     mig = node_migrate_create(server, cl);
+    /* Last: its shutdown observer runs once the others let shutdown go on,
+     * so a leaving node is still scraped while it hands its slots over. */
+    if (node_metrics_create(server, cl, fwd, mig, &metrics) != 0) {
+        rc_log(RC_LOG_WARNING, "Cannot start the metrics endpoint (metrics-port), aborting.");
+        server->exit_code = 1;
+        node_server_shutdown(server);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        node_metrics_destroy(metrics);
+        node_migrate_destroy(mig);
+        node_fwd_destroy(fwd);
+        node_cluster_destroy(cl);
+        node_server_destroy(server);
+        node_notify_destroy(watch.n);
+        uv_loop_close(&loop);
+        return 1;
+    }
     if (watch.n != NULL) {
         watch.cl = cl;
         watch.mig = mig;
@@ -266,6 +285,7 @@ int main(int argc, char **argv)
     rc_log(RC_LOG_NOTICE, "Ready to accept connections");
     uv_run(&loop, UV_RUN_DEFAULT);
     exit_code = server->exit_code;
+    node_metrics_destroy(metrics);
     node_migrate_destroy(mig);
     node_fwd_destroy(fwd);
     node_cluster_destroy(cl);

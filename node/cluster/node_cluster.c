@@ -107,6 +107,13 @@ struct node_cluster_s {
     void *leave_busy_arg;
     int closed;
     int persist_failed;
+    int64_t proposing_since;                /* ms this node's running proposal started, 0: none */
+    uint64_t suspects[MEMBER_MAX_SUSPECTS]; /* the last tick's suspicion list */
+    uint32_t nsuspects;
+};
+
+static const int64_t latency_bounds_ms[NODE_CLUSTER_LATENCY_BUCKETS] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
 };
 
 static void link_send(node_cluster_t *cl, const char *addr, uint8_t type, const void *payload,
@@ -428,6 +435,34 @@ static const char *seed_for_rejoin(const node_cluster_t *cl)
     return cl->join_addr[0] != '\0' ? cl->join_addr : NULL;
 }
 
+/* Counts the epochs 'eff' installed, and the latency of this node's
+ * proposal that led to them. */
+static void count_decisions(node_cluster_t *cl, const paxos_effects_t *eff, int64_t now)
+{
+    int64_t ms;
+    int i;
+
+    cl->stats.paxos_decisions +=
+        eff->installed_to - (eff->installed_from != 0 ? eff->installed_from : eff->installed_to) +
+        1;
+    if (cl->proposing_since == 0)
+        return;
+    ms = now > cl->proposing_since ? now - cl->proposing_since : 0;
+    cl->proposing_since = 0;
+    for (i = 0; i < NODE_CLUSTER_LATENCY_BUCKETS; i++) {
+        if (ms <= latency_bounds_ms[i])
+            cl->stats.decision_buckets[i]++;
+    }
+    cl->stats.decision_count++;
+    cl->stats.decision_sum_ms += (uint64_t)ms;
+}
+
+int64_t node_cluster_latency_bound_ms(int i)
+{
+    RC_ASSERT(i >= 0 && i < NODE_CLUSTER_LATENCY_BUCKETS);
+    return latency_bounds_ms[i];
+}
+
 static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff)
 {
     paxos_out_t *out;
@@ -468,6 +503,12 @@ static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff)
         rc_free(buf);
         rc_free(out);
     }
+    if (eff->installed_to != 0)
+        count_decisions(cl, eff, now);
+    else if (!paxos_node_proposing(cl->px))
+        cl->proposing_since = 0; /* gave up, or another coordinator took over */
+    if (cl->proposing_since == 0 && paxos_node_proposing(cl->px))
+        cl->proposing_since = now > 0 ? now : 1;
     if (eff->installed_to != 0) {
         const paxos_config_t *c = paxos_node_config(cl->px, eff->installed_to);
 
@@ -657,6 +698,22 @@ static void my_suspects(node_cluster_t *cl, int64_t now, node_bus_ping_t *p)
     p->nsuspects = member_fd_suspect_list(cl->fd, now, p->suspects, NODE_BUS_MAX_SUSPECTS);
 }
 
+/* Counts the members in this tick's suspicion list that were not in the
+ * last one. */
+static void count_suspicions(node_cluster_t *cl, const member_fd_tick_t *t)
+{
+    uint32_t i, j, n = t->nsuspects < MEMBER_MAX_SUSPECTS ? t->nsuspects : MEMBER_MAX_SUSPECTS;
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < cl->nsuspects && cl->suspects[j] != t->suspects[i]; j++)
+            ;
+        if (j == cl->nsuspects)
+            cl->stats.fd_suspicions++;
+    }
+    memcpy(cl->suspects, t->suspects, n * sizeof(*cl->suspects));
+    cl->nsuspects = n;
+}
+
 static void fd_tick(node_cluster_t *cl)
 {
     int64_t now = now_ms(cl);
@@ -680,6 +737,7 @@ static void fd_tick(node_cluster_t *cl)
      * they are now, as the pings above were sent with the list before. */
     fd_sync(cl);
     member_fd_tick(cl->fd, now, t);
+    count_suspicions(cl, t);
     if (t->minority_changed)
         rc_log(RC_LOG_WARNING,
                t->minority ? "cluster: this node hears from %u of %u members, not a majority: "
@@ -698,6 +756,7 @@ static void fd_tick(node_cluster_t *cl)
                " ms, %u of %u monitors agree: asking for its removal",
                r->id, m >= 0 ? cl->config.members[m].client_addr : "?", r->silent, r->agree,
                r->voters);
+        cl->stats.fd_removals_requested++;
         paxos_node_on_fd(cl->px, (uint64_t)now, r->id, 0, &eff);
         handle_effects(cl, &eff);
         if (cl->closed || cl->config.epoch != epoch)

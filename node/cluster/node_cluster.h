@@ -16,8 +16,9 @@
 #include "paxos/paxos.h"
 
 enum node_cluster_limit_e {
-    NODE_CLUSTER_NAME_LEN = 40, /* a node's name: 40 hex characters, as Redis's node ids */
-    NODE_CLUSTER_ADDR_MAX = 64, /* "host:port", NUL included */
+    NODE_CLUSTER_NAME_LEN = 40,        /* a node's name: 40 hex characters, as Redis's node ids */
+    NODE_CLUSTER_ADDR_MAX = 64,        /* "host:port", NUL included */
+    NODE_CLUSTER_LATENCY_BUCKETS = 12, /* decision latency histogram (metrics) */
 };
 
 typedef struct node_cluster_s node_cluster_t;
@@ -106,7 +107,19 @@ typedef struct node_cluster_stats_s {
     uint64_t forward_errors;     /* relayed requests answered with a local error */
     uint64_t configs_installed;
     uint64_t lease_renewals; /* lease rounds granted by a majority */
+    /* For the metrics endpoint (node/metrics). */
+    uint64_t paxos_decisions;       /* epochs installed (decided), snapshots included */
+    uint64_t fd_suspicions;         /* members this node started to suspect */
+    uint64_t fd_removals_requested; /* failures reported to Paxos (removal asked) */
+    /* Proposal start (paxos_node_proposing()) to its decision installed,
+     * for decisions this node proposed: cumulative counts per bucket
+     * bound (node_cluster_latency_bound_ms()), count and sum. */
+    uint64_t decision_buckets[NODE_CLUSTER_LATENCY_BUCKETS];
+    uint64_t decision_count;
+    uint64_t decision_sum_ms;
 } node_cluster_stats_t;
+/* Upper bound in ms of decision latency bucket 'i' (0 .. BUCKETS-1). */
+int64_t node_cluster_latency_bound_ms(int i);
 /* The primary lease (member/member_lease.h): a node serves the slots it is
  * primary of only while it holds one, renewed by every PING round a
  * majority of the members grant; it lasts half cluster-node-timeout (at

@@ -62,6 +62,9 @@ typedef struct node_config_s {
     long slowlog_max_len;           /* entries kept */
     long latency_monitor_threshold; /* ms; 0: the latency monitor is off */
     int latency_tracking;           /* per-command latency histograms */
+    /* Prometheus endpoint (node/metrics). */
+    int metrics_port;   /* 0: off */
+    char *metrics_bind; /* space-separated addresses; NULL: those of 'bind' */
 } node_config_t;
 
 /* Wider than int: a slot is 0..16383, a port 0..65535. */

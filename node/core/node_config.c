@@ -91,6 +91,9 @@ static const opt_t options[] = {
     {"slowlog-max-len", OPT_LONG, OFF(slowlog_max_len), 0, LONG_MAX, 0, NULL},
     {"latency-monitor-threshold", OPT_LONG, OFF(latency_monitor_threshold), 0, LONG_MAX, 0, NULL},
     {"latency-tracking", OPT_BOOL, OFF(latency_tracking), 0, 1, 0, NULL},
+    /* Prometheus endpoint (node/metrics). */
+    {"metrics-port", OPT_INT, OFF(metrics_port), 0, 65535, F_IMMUTABLE, NULL},
+    {"metrics-bind", OPT_STR, OFF(metrics_bind), 0, 0, F_IMMUTABLE, NULL},
     /* No persistence and one database: fixed values that clients and
      * redis-benchmark ask about. */
     {"daemonize", OPT_CONST, 0, 0, 0, F_IMMUTABLE, "no"},
@@ -144,7 +147,7 @@ void node_config_defaults(node_config_t *cfg)
 /* The strings a config owns: node_config_free() and node_config_copy()
  * walk this one list, so a new string option is added here only. */
 enum {
-    NSTRINGS = 9
+    NSTRINGS = 10
 };
 
 static void string_fields(node_config_t *cfg, char **out[NSTRINGS])
@@ -158,6 +161,7 @@ static void string_fields(node_config_t *cfg, char **out[NSTRINGS])
     out[6] = &cfg->cluster_announce_ip;
     out[7] = &cfg->cluster_config_file;
     out[8] = &cfg->join;
+    out[9] = &cfg->metrics_bind;
 }
 
 void node_config_free(node_config_t *cfg)

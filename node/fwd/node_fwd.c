@@ -65,6 +65,8 @@ struct node_fwd_s {
     flink_t **bymember; /* [2 * nbymember]: link per member index and RESP 2/3 */
     size_t nbymember;
     int shut;
+    int timing_out; /* on_tick() closes a link for a late reply */
+    uint64_t errors[NODE_FWD_ERR_COUNT];
 };
 
 /* A split request in flight: the replies of its parts, gathered when the
@@ -337,12 +339,45 @@ static ssize_t on_link_data(void *arg, node_link_t *l, const char *data, size_t 
     return (ssize_t)pos;
 }
 
+/* Counts one local error reply of reason 'why' (a link_get() reason). */
+static void count_error(node_fwd_t *fwd, const char *why)
+{
+    node_fwd_error_t e = NODE_FWD_ERR_LINK_DOWN;
+
+    if (fwd == NULL)
+        return;
+    if (fwd->shut || strcmp(why, "shutting down") == 0)
+        e = NODE_FWD_ERR_SHUTDOWN;
+    else if (strcmp(why, "no such member") == 0 || strcmp(why, "bad bus address") == 0)
+        e = NODE_FWD_ERR_NO_ROUTE;
+    else if (strcmp(why, "too many requests in flight") == 0)
+        e = NODE_FWD_ERR_OVERLOAD;
+    fwd->errors[e]++;
+}
+
+const char *node_fwd_error_name(node_fwd_error_t e)
+{
+    static const char *const names[NODE_FWD_ERR_COUNT] = {"timeout", "link_down", "no_route",
+                                                          "overload", "shutdown"};
+
+    return (unsigned)e < NODE_FWD_ERR_COUNT ? names[e] : "unknown";
+}
+
+void node_fwd_errors(const node_fwd_t *fwd, uint64_t out[NODE_FWD_ERR_COUNT])
+{
+    for (int i = 0; i < NODE_FWD_ERR_COUNT; i++)
+        out[i] = fwd != NULL ? fwd->errors[i] : 0;
+}
+
 /* The link failed: every request waiting on it gets a TRYAGAIN error. */
 static void on_link_fail(void *arg, node_link_t *l, const char *reason)
 {
     flink_t *fl = arg;
     char err[ERR_MAX];
     size_t elen = format_error(err, fl->addr, reason);
+    node_fwd_error_t e = fl->fwd->timing_out ? NODE_FWD_ERR_TIMEOUT
+                         : fl->fwd->shut     ? NODE_FWD_ERR_SHUTDOWN
+                                             : NODE_FWD_ERR_LINK_DOWN;
 
     (void)l;
     rc_log(RC_LOG_VERBOSE, "data link to %s failed: %s (%zu requests pending)", fl->addr, reason,
@@ -352,6 +387,7 @@ static void on_link_fail(void *arg, node_link_t *l, const char *reason)
         pend_t pd = *q_head(fl);
 
         q_pop(fl);
+        fl->fwd->errors[e]++;
         deliver(fl->fwd, &pd, err, elen, 1);
     }
 }
@@ -495,8 +531,11 @@ static void on_tick(uv_timer_t *timer)
     for (fl = fwd->links; fl != NULL; fl = next) {
         next = fl->next;
         /* A later reply would land on the wrong request: fail the link. */
-        if (fl->qlen > 0 && now - q_head(fl)->t_ms > limit)
+        if (fl->qlen > 0 && now - q_head(fl)->t_ms > limit) {
+            fwd->timing_out = 1;
             node_link_close(fl->link, "timed out", 0);
+            fwd->timing_out = 0;
+        }
         if (fl->gone && fl->qlen == 0)
             flink_drop(fl, "member left the cluster");
     }
@@ -608,6 +647,7 @@ void node_fwd_command(node_fwd_t *fwd, node_client_t *c, int idx)
 
         if (fwd != NULL)
             node_cluster_count_forward(fwd->cl, 1);
+        count_error(fwd, why);
         node_reply_raw(c, err, n);
         return;
     }
@@ -620,6 +660,7 @@ void node_fwd_command(node_fwd_t *fwd, node_client_t *c, int idx)
         size_t n = format_error(err, l->addr, "too many requests in flight");
 
         node_cluster_count_forward(fwd->cl, 1);
+        fwd->errors[NODE_FWD_ERR_OVERLOAD]++;
         node_conn_seg_complete(seg, err, n);
     }
     if (argv != small)
@@ -711,6 +752,7 @@ void node_fwd_split(node_fwd_t *fwd, node_client_t *c, node_fwd_merge_t kind, in
                               : format_error(err, l->addr, "too many requests in flight");
                 if (fwd != NULL)
                     node_cluster_count_forward(fwd->cl, 1);
+                count_error(fwd, l == NULL ? why : "too many requests in flight");
                 g->replies[p] = rc_xmemdup(err, n);
                 g->lens[p] = n;
                 g->nleft--;

@@ -26,6 +26,21 @@ enum node_fwd_limit_e {
 
 typedef struct node_fwd_s node_fwd_t;
 
+/* Why a forwarded request was answered with a local error (metrics). */
+typedef enum node_fwd_error_e {
+    NODE_FWD_ERR_TIMEOUT = 0,   /* no reply within the request timeout */
+    NODE_FWD_ERR_LINK_DOWN = 1, /* the link failed, or waits out its backoff */
+    NODE_FWD_ERR_NO_ROUTE = 2,  /* no such member, bad bus address */
+    NODE_FWD_ERR_OVERLOAD = 3,  /* too many requests in flight on the link */
+    NODE_FWD_ERR_SHUTDOWN = 4,  /* this node is shutting down */
+    NODE_FWD_ERR_COUNT = 5,
+} node_fwd_error_t;
+
+/* The name of reason 'e' ("timeout", "link_down", ...), a metrics label. */
+const char *node_fwd_error_name(node_fwd_error_t e);
+/* Local error replies so far, by reason; 'fwd' may be NULL (all 0). */
+void node_fwd_errors(const node_fwd_t *fwd, uint64_t out[NODE_FWD_ERR_COUNT]);
+
 /* How the replies of a split request are gathered. */
 typedef enum node_fwd_merge_e {
     NODE_FWD_MGET = 0, /* an array of the values in key order */

@@ -86,6 +86,7 @@ struct node_cluster_s {
     member_fd_t *fd;        /* failure detector (member/), aligned with config.members */
     member_lease_t *lease;  /* this node's primary lease (member/member_lease.h) */
     int64_t installed_at;   /* when the installed configuration was */
+    int64_t lease_lost_at;  /* when the lease lapsed, 0: holds it (or never did) */
     uint64_t ping_seq;      /* the lease round of the last PINGs */
     uint64_t refused_token; /* last change request refused (logged), by token */
     int64_t refused_log;
@@ -670,6 +671,25 @@ static int may_grant(const node_cluster_t *cl, const node_bus_header_t *h)
                                       cl->myindex >= 0);
 }
 
+/* Logs when the lease lapses (a member that serves nothing until a
+ * majority grants a round again) and when it is back, with how long. */
+static void lease_watch(node_cluster_t *cl, int64_t now)
+{
+    int valid = member_lease_valid(cl->lease, now);
+
+    if (!valid && cl->lease_lost_at == 0 && member_lease_until(cl->lease) != 0) {
+        cl->lease_lost_at = member_lease_until(cl->lease);
+        cl->stats.lease_lapses++;
+        rc_log(RC_LOG_WARNING,
+               "cluster: lease lapsed (no majority granted a round for %" PRId64
+               " ms): this node's slots wait",
+               now - cl->lease_lost_at + lease_ms(cl->server->config.cluster_node_timeout));
+    } else if (valid && cl->lease_lost_at != 0) {
+        rc_log(RC_LOG_NOTICE, "cluster: lease back after %" PRId64 " ms", now - cl->lease_lost_at);
+        cl->lease_lost_at = 0;
+    }
+}
+
 /* The same rule for this node's own grant in its rounds. */
 static int self_may_grant(const node_cluster_t *cl)
 {
@@ -728,6 +748,7 @@ static void fd_tick(node_cluster_t *cl)
     /* Every PING is a lease round; the PONGs that grant it renew the lease
      * (a one-member configuration holds it at once). */
     cl->ping_seq = member_lease_round(cl->lease, now, self_may_grant(cl));
+    lease_watch(cl, now);
     for (i = 0; i < cl->config.nmembers; i++) {
         if ((int)i != cl->myindex)
             send_ping(cl, cl->config.members[i].bus_addr, NODE_BUS_PING, cl->ping_seq,

@@ -107,6 +107,7 @@ typedef struct node_cluster_stats_s {
     uint64_t forward_errors;     /* relayed requests answered with a local error */
     uint64_t configs_installed;
     uint64_t lease_renewals; /* lease rounds granted by a majority */
+    uint64_t lease_lapses;   /* times the lease ran out while a member */
     /* For the metrics endpoint (node/metrics). */
     uint64_t paxos_decisions;       /* epochs installed (decided), snapshots included */
     uint64_t fd_suspicions;         /* members this node started to suspect */

@@ -534,6 +534,7 @@ size_t node_cmd_cluster_info_section(const node_cmd_env_t *env, char *buf, size_
         rc_buf_printf(&t, "cluster_lease_remaining_ms:%" PRId64 "\r\n",
                       node_cluster_lease_remaining(cl));
         rc_buf_printf(&t, "cluster_lease_renewals:%" PRIu64 "\r\n", st->lease_renewals);
+        rc_buf_printf(&t, "cluster_lease_lapses:%" PRIu64 "\r\n", st->lease_lapses);
         rc_buf_printf(&t, "forwarded_commands:%" PRIu64 "\r\n", st->forwarded_commands);
         rc_buf_printf(&t, "forward_errors:%" PRIu64 "\r\n", st->forward_errors);
     }

@@ -204,6 +204,8 @@ static int probe(int argc, char **argv)
             return probe_fail(-1, "bad port in '%s'", argv[1]);
         snprintf(port, sizeof(port), "%ld", n);
     }
+    if (pass != NULL && pass[0] == '\0')
+        pass = NULL; /* set but empty: no password, as the entrypoint reads it */
     if (pass != NULL && strlen(pass) > 512)
         return probe_fail(-1, "RINGCACHE_PASSWORD is too long");
     signal(SIGPIPE, SIG_IGN);

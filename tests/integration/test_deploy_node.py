@@ -42,6 +42,8 @@ def test_probe_live_and_ready_on_a_serving_node(t):
     # The port alone means 127.0.0.1; a name works too.
     assert probe("ready", nodes[0].port)[0] == 0
     assert probe("live", "localhost:%d" % nodes[1].port)[0] == 0
+    # RINGCACHE_PASSWORD set but empty means no password.
+    assert probe("ready", nodes[1].port, password="")[0] == 0
 
 
 @test

@@ -2,9 +2,15 @@
  * run the server on one libuv loop, exit when it has shut down. The one
  * rule: every exit path after startup goes through a clean shutdown, so a
  * leak checker sees nothing. */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -145,12 +151,264 @@ static int on_notify_shutdown(void *arg)
 
 static const node_cluster_observer_t notify_observer = {on_notify_config, NULL, on_notify_close};
 
+/* ---- --probe live|ready [host:]port --------------------------------------
+ * A health check for container runtimes and service managers: one blocking
+ * connection, a bounded time (PROBE_TIMEOUT_MS in all, an alarm as the
+ * backstop for the name lookup), exit 0 when healthy and 1 with a one-line
+ * reason on stderr otherwise. live: the node answers PING. ready: it is a
+ * member that serves (INFO cluster: cluster_state:ok, cluster_my_role:serving).
+ * The password, if any, comes from RINGCACHE_PASSWORD (AUTH). */
+
+enum {
+    PROBE_TIMEOUT_MS = 2000,
+    PROBE_REPLY_MAX = 65536
+};
+
+static void probe_alarm(int sig)
+{
+    static const char msg[] = "probe: timed out after 2 s\n";
+
+    (void)sig;
+    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+        /* nothing more to say */
+    }
+    _exit(1);
+}
+
+static int probe_fail(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int probe_fail(int fd, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fprintf(stderr, "probe: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    if (fd >= 0)
+        close(fd);
+    return 1;
+}
+
+static long probe_left(const uint64_t *start)
+{
+    return PROBE_TIMEOUT_MS - (long)((uv_hrtime() - *start) / 1000000);
+}
+
+/* Waits for 'events' on fd until the deadline: 1 ready, 0 timed out. */
+static int probe_wait(int fd, short events, const uint64_t *start)
+{
+    struct pollfd p;
+    long left = probe_left(start);
+    int n;
+
+    if (left <= 0)
+        return 0;
+    p.fd = fd;
+    p.events = events;
+    do {
+        n = poll(&p, 1, (int)left);
+    } while (n < 0 && errno == EINTR);
+    return n > 0;
+}
+
+/* Length of the complete RESP reply at the start of buf (a simple string,
+ * error, integer or bulk string), 0 when more bytes are needed, -1 when it
+ * is none of those. */
+static long probe_reply_len(const char *buf, size_t len)
+{
+    const char *eol = memchr(buf, '\n', len);
+    long n;
+
+    if (eol == NULL)
+        return 0;
+    if (buf[0] == '+' || buf[0] == '-' || buf[0] == ':')
+        return eol - buf + 1;
+    if (buf[0] != '$')
+        return -1;
+    n = strtol(buf + 1, NULL, 10);
+    if (n < 0)
+        return eol - buf + 1;
+    if (n > PROBE_REPLY_MAX)
+        return -1;
+    return (size_t)(eol - buf + 1) + (size_t)n + 2 <= len ? (eol - buf + 1) + n + 2 : 0;
+}
+
+/* Reads the next reply into buf (NUL-terminated). Returns its length, or -1
+ * with the reason in why. */
+static long probe_read(int fd, char *buf, size_t cap, size_t *have, const uint64_t *start,
+                       const char **why)
+{
+    long n;
+    ssize_t r;
+
+    for (;;) {
+        if (*have > 0) {
+            n = probe_reply_len(buf, *have);
+            if (n < 0) {
+                *why = "not a RESP reply";
+                return -1;
+            }
+            if (n > 0)
+                return n;
+        }
+        if (*have + 1 >= cap) {
+            *why = "reply too long";
+            return -1;
+        }
+        if (!probe_wait(fd, POLLIN, start)) {
+            *why = "no reply within 2 s";
+            return -1;
+        }
+        r = read(fd, buf + *have, cap - 1 - *have);
+        if (r <= 0) {
+            *why = r == 0 ? "connection closed" : strerror(errno);
+            return -1;
+        }
+        *have += (size_t)r;
+        buf[*have] = '\0';
+    }
+}
+
+/* The value of "field:" in an INFO reply, copied to out ("" when absent). */
+static void probe_field(const char *info, const char *field, char *out, size_t size)
+{
+    const char *p = strstr(info, field);
+    size_t n;
+
+    out[0] = '\0';
+    if (p == NULL)
+        return;
+    p += strlen(field);
+    n = strcspn(p, "\r\n");
+    snprintf(out, size, "%.*s", (int)n, p);
+}
+
+static int probe(int argc, char **argv)
+{
+    char host[256] = "127.0.0.1", port[16] = "6379", cmd[1024], state[64], role[64];
+    const char *mode, *target, *pass = getenv("RINGCACHE_PASSWORD"), *why = NULL, *colon;
+    struct addrinfo hints, *res = NULL;
+    uint64_t start;
+    size_t have = 0, used;
+    char *buf;
+    long n;
+    int fd, err, ready, len;
+    socklen_t elen = sizeof(err);
+
+    if (argc < 1 || argc > 2 || (strcmp(argv[0], "live") != 0 && strcmp(argv[0], "ready") != 0))
+        return probe_fail(-1, "usage: ringcached --probe live|ready [host:]port");
+    mode = argv[0];
+    target = argc == 2 ? argv[1] : NULL;
+    if (target != NULL) {
+        colon = strrchr(target, ':');
+        if (colon != NULL) {
+            const char *h = target;
+            size_t hl = (size_t)(colon - target);
+
+            if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+                h++;
+                hl -= 2;
+            }
+            if (hl == 0 || hl >= sizeof(host))
+                return probe_fail(-1, "bad address '%s'", target);
+            snprintf(host, sizeof(host), "%.*s", (int)hl, h);
+            target = colon + 1;
+        }
+        n = strspn(target, "0123456789") == strlen(target) ? strtol(target, NULL, 10) : 0;
+        if (n <= 0 || n > 65535)
+            return probe_fail(-1, "bad port in '%s'", argv[1]);
+        snprintf(port, sizeof(port), "%ld", n);
+    }
+    if (pass != NULL && pass[0] == '\0')
+        pass = NULL; /* set but empty: no password, as the entrypoint reads it */
+    if (pass != NULL && strlen(pass) > 512)
+        return probe_fail(-1, "RINGCACHE_PASSWORD is too long");
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, probe_alarm);
+    alarm(PROBE_TIMEOUT_MS / 1000 + 1);
+    start = uv_hrtime();
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    err = getaddrinfo(host, port, &hints, &res);
+    if (err != 0)
+        return probe_fail(-1, "cannot resolve '%s': %s", host, gai_strerror(err));
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(res);
+        return probe_fail(-1, "socket: %s", strerror(errno));
+    }
+    err = connect(fd, res->ai_addr, res->ai_addrlen) == 0 ? 0 : errno;
+    freeaddrinfo(res);
+    if (err == EINPROGRESS) {
+        if (!probe_wait(fd, POLLOUT, &start))
+            return probe_fail(fd, "connecting to %s:%s: timed out after 2 s", host, port);
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+            err = errno;
+    }
+    if (err != 0)
+        return probe_fail(fd, "cannot connect to %s: %s", host, strerror(err));
+    used = 0;
+    if (pass != NULL)
+        used += (size_t)snprintf(cmd, sizeof(cmd), "*2\r\n$4\r\nAUTH\r\n$%zu\r\n%s\r\n",
+                                 strlen(pass), pass);
+    len = snprintf(cmd + used, sizeof(cmd) - used, "%s",
+                   strcmp(mode, "live") == 0 ? "*1\r\n$4\r\nPING\r\n"
+                                             : "*2\r\n$4\r\nINFO\r\n$7\r\ncluster\r\n");
+    used += (size_t)len;
+    if (!probe_wait(fd, POLLOUT, &start) || write(fd, cmd, used) != (ssize_t)used)
+        return probe_fail(fd, "cannot send the request to %s:%s", host, port);
+    buf = malloc(PROBE_REPLY_MAX + 64);
+    if (buf == NULL)
+        return probe_fail(fd, "out of memory");
+    if (pass != NULL) {
+        n = probe_read(fd, buf, PROBE_REPLY_MAX + 64, &have, &start, &why);
+        if (n < 0 || buf[0] != '+') {
+            snprintf(cmd, sizeof(cmd), "%.*s", n > 0 ? (int)strcspn(buf, "\r\n") : 0, buf);
+            free(buf);
+            return probe_fail(fd, "AUTH failed: %s", n < 0 ? why : cmd);
+        }
+        memmove(buf, buf + n, have - (size_t)n);
+        have -= (size_t)n;
+        buf[have] = '\0';
+    }
+    n = probe_read(fd, buf, PROBE_REPLY_MAX + 64, &have, &start, &why);
+    close(fd);
+    if (n < 0) {
+        free(buf);
+        return probe_fail(-1, "%s: %s", mode, why);
+    }
+    if (buf[0] != (strcmp(mode, "live") == 0 ? '+' : '$')) {
+        snprintf(cmd, sizeof(cmd), "%.*s", (int)strcspn(buf, "\r\n"), buf);
+        free(buf);
+        return probe_fail(-1, "%s: unexpected reply '%s'", mode, cmd);
+    }
+    if (strcmp(mode, "live") == 0) {
+        free(buf);
+        return 0;
+    }
+    buf[n] = '\0';
+    probe_field(buf, "cluster_state:", state, sizeof(state));
+    probe_field(buf, "cluster_my_role:", role, sizeof(role));
+    probe_field(buf, "cluster_membership:", cmd, sizeof(cmd));
+    free(buf);
+    ready = strcmp(state, "ok") == 0 && strcmp(role, "serving") == 0;
+    if (!ready) {
+        fprintf(stderr, "probe: not ready: cluster_state:%s cluster_my_role:%s membership:%s\n",
+                state[0] ? state : "?", role[0] ? role : "?", cmd[0] ? cmd : "?");
+        return 1;
+    }
+    return 0;
+}
+
 static void usage(FILE *fp)
 {
     fprintf(fp, "Usage: ./ringcached [/path/to/ringcached.conf] [options] [-]\n"
                 "       ./ringcached - (read config from stdin)\n"
                 "       ./ringcached -v or --version\n"
                 "       ./ringcached -h or --help\n"
+                "       ./ringcached --probe live|ready [host:]port (health check: exit 0 or 1;\n"
+                "                    password from RINGCACHE_PASSWORD)\n"
                 "\n"
                 "Examples:\n"
                 "       ./ringcached (run the server with default config)\n"
@@ -163,7 +421,7 @@ static void usage(FILE *fp)
                 "tcp-keepalive, proto-max-bulk-len, client-query-buffer-limit, hz, loglevel,\n"
                 "logfile, pidfile, dir; cluster: cluster-port, cluster-secret,\n"
                 "cluster-node-timeout, cluster-redirects, cluster-replicas,\n"
-                "cluster-announce-ip, cluster-config-file, join (--join ip:port[@busport]),\n"
+                "cluster-announce-ip, cluster-config-file, join (--join host:port[@busport]),\n"
                 "cluster-weight, cluster-leave-timeout, cluster-handoff-timeout,\n"
                 "cluster-handoff-hold, cluster-migration-streams, cluster-migration-buffer;\n"
                 "metrics: metrics-port (0: off), metrics-bind.\n");
@@ -193,6 +451,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (argc >= 2 && strcmp(argv[1], "--probe") == 0)
+        return probe(argc - 2, argv + 2);
     node_config_defaults(&config);
     rc = node_config_load(&config, argc - 1, argv + 1, &config_file, err, sizeof(err));
     if (rc != 0) {

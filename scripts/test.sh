@@ -5,6 +5,7 @@
 #   2. release    integration tests on the release build
 #   3. sanitize   clang ASan+UBSan Debug build, every test it has
 #   4. fuzz       the libFuzzer targets only (built alone), label fuzz
+#   5. deploy     the container image and the systemd unit under podman (tests/deploy/)
 #
 # Each stage prints "=== <stage>: N s ===" when it ends. A stage that finds
 # no tests fails (ctest --no-tests=error), and so does a skipped test: a
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 jobs=$(nproc)
 filter=${1:-}
-stages=" ${RC_STAGES:-fast release sanitize fuzz} "
+stages=" ${RC_STAGES:-fast release sanitize fuzz deploy} "
 ran=0
 
 scripts/setup.sh
@@ -106,6 +107,22 @@ if want fuzz; then
         -DRC_FUZZ=ON -DRC_SANITIZE=address,undefined -DRC_TESTS=ON
     cmake --build build/fuzz -j "$jobs" --target rc_fuzz_targets
     run_tests build/fuzz '^fuzz$'
+    stage_end
+fi
+
+if want deploy && [[ -z "$filter" || "deploy.container" =~ $filter ]]; then
+    stage "deploy: container image under podman"
+    # Builds the image from a debootstrap base, runs a 3-node cluster in
+    # containers, kills one (tests/deploy/test_container.sh); then the
+    # systemd unit for real, systemd as PID 1 in a container, on the
+    # release build (tests/deploy/test_systemd_podman.sh).
+    tests/deploy/test_container.sh
+    [ -x build/release/node/ringcached ] || {
+        configure build/release -DCMAKE_BUILD_TYPE=Release
+        cmake --build build/release -j "$jobs" --target ringcached
+    }
+    tests/deploy/test_systemd_podman.sh
+    ran=$((ran + 1))
     stage_end
 fi
 

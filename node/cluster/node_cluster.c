@@ -46,6 +46,9 @@ enum cluster_limit_e {
     LEAVE_LINGER_MS = 500,    /* a leaver removed stays this long (catch-up for the others) */
     REFUSAL_LOG_MS = 10000,   /* a refused change request is logged this often */
     MAX_OBSERVERS = 8,
+    JOIN_RESOLVE_FIRST_MS = 250, /* --join by name: first retry after a failed lookup */
+    JOIN_RESOLVE_MAX_MS = 5000,  /* ... doubling up to this */
+    JOIN_NAME_MAX = 253,         /* a DNS name's longest text form */
 };
 
 /* The lease: half the node timeout (a silent primary stops serving well
@@ -71,6 +74,16 @@ struct node_cluster_s {
     char client_addr[PAXOS_ADDR_MAX];
     char bus_addr[PAXOS_ADDR_MAX];
     char join_addr[PAXOS_ADDR_MAX]; /* seed's bus address, "" when none */
+    /* --join by DNS name: looked up on the loop (uv_getaddrinfo), again
+     * with a doubling backoff while it does not resolve; paxos then retries
+     * the join by itself while the seed is not up. */
+    char join_host[JOIN_NAME_MAX + 1]; /* the name, "" when --join is an address */
+    int join_bus_port;
+    uv_getaddrinfo_t join_req;
+    uv_timer_t join_timer;
+    int join_resolving; /* join_req is in flight */
+    unsigned join_tries;
+    uint64_t join_backoff_ms;
     char myname[NODE_CLUSTER_NAME_LEN + 1];
     uint64_t placement; /* ring_placement_id(): sent in every HELLO */
 
@@ -921,8 +934,20 @@ static void on_newer_epoch(void *arg, uint64_t epoch)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
-/* Parses --join "host:port[@busport]" into the seed's bus address. */
-static int parse_join(const char *join, char *out, size_t size)
+/* A host name as --join may give it: letters, digits, '-', '_' and '.'. */
+static int valid_hostname(const char *h)
+{
+    size_t n = strlen(h);
+
+    if (n == 0 || n > JOIN_NAME_MAX || h[0] == '-' || h[0] == '.')
+        return 0;
+    return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
+}
+
+/* Parses --join "host:port[@busport]" into the seed's bus address, or, when
+ * host is a name rather than an address, into cl->join_host and
+ * cl->join_bus_port (resolved later, on the loop). */
+static int parse_join(node_cluster_t *cl, const char *join)
 {
     char host[PAXOS_ADDR_MAX], buf[PAXOS_ADDR_MAX];
     const char *at = strchr(join, '@');
@@ -947,8 +972,15 @@ static int parse_join(const char *join, char *out, size_t size)
         if (bus > 65535)
             return -EINVAL;
     }
-    join_addr(out, size, host, bus);
-    return to_sockaddr(out, &(struct sockaddr_storage){0});
+    join_addr(cl->join_addr, sizeof(cl->join_addr), host, bus);
+    if (to_sockaddr(cl->join_addr, &(struct sockaddr_storage){0}) == 0)
+        return 0;
+    cl->join_addr[0] = '\0';
+    if (strchr(host, ':') != NULL || !valid_hostname(host))
+        return -EINVAL;
+    snprintf(cl->join_host, sizeof(cl->join_host), "%s", host);
+    cl->join_bus_port = bus;
+    return 0;
 }
 
 static int bus_port_of(const node_config_t *cfg)
@@ -989,6 +1021,91 @@ static void init_handles(node_cluster_t *cl)
     uv_timer_init(cl->loop, &cl->fd_timer);
     cl->fd_timer.data = cl;
     uv_timer_start(&cl->fd_timer, on_fd_timer, FD_INTERVAL_MS, FD_INTERVAL_MS);
+    uv_timer_init(cl->loop, &cl->join_timer);
+    cl->join_timer.data = cl;
+}
+
+static void join_resolve(node_cluster_t *cl);
+
+static void on_join_timer(uv_timer_t *t)
+{
+    join_resolve(t->data);
+}
+
+/* The seed's name resolved (or not): join through its first IPv4 address
+ * (an IPv6 one when it has none), or try again after the backoff. */
+static void on_join_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    node_cluster_t *cl = req->data;
+    const struct addrinfo *ai, *pick = NULL;
+    char ip[64] = "";
+    paxos_effects_t eff;
+
+    cl->join_resolving = 0;
+    if (cl->closed || status != 0) {
+        if (!cl->closed) {
+            rc_log(RC_LOG_WARNING,
+                   "cluster: cannot resolve the --join name '%s' (attempt %u): %s; "
+                   "retrying in %" PRIu64 " ms",
+                   cl->join_host, cl->join_tries, uv_strerror(status), cl->join_backoff_ms);
+            uv_timer_start(&cl->join_timer, on_join_timer, cl->join_backoff_ms, 0);
+            cl->join_backoff_ms *= 2;
+            if (cl->join_backoff_ms > JOIN_RESOLVE_MAX_MS)
+                cl->join_backoff_ms = JOIN_RESOLVE_MAX_MS;
+        }
+        uv_freeaddrinfo(res);
+        return;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        if (ai->ai_family == AF_INET) {
+            pick = ai;
+            break;
+        }
+        if (ai->ai_family == AF_INET6 && pick == NULL)
+            pick = ai;
+    }
+    if (pick != NULL && pick->ai_family == AF_INET)
+        uv_ip4_name((const struct sockaddr_in *)(const void *)pick->ai_addr, ip, sizeof(ip));
+    else if (pick != NULL)
+        uv_ip6_name((const struct sockaddr_in6 *)(const void *)pick->ai_addr, ip, sizeof(ip));
+    uv_freeaddrinfo(res);
+    if (ip[0] == '\0') {
+        rc_log(RC_LOG_WARNING,
+               "cluster: the --join name '%s' has no IPv4 or IPv6 address; retrying in %" PRIu64
+               " ms",
+               cl->join_host, cl->join_backoff_ms);
+        uv_timer_start(&cl->join_timer, on_join_timer, cl->join_backoff_ms, 0);
+        return;
+    }
+    join_addr(cl->join_addr, sizeof(cl->join_addr), ip, cl->join_bus_port);
+    rc_log(RC_LOG_NOTICE, "cluster: '%s' resolved to %s: joining through %s", cl->join_host, ip,
+           cl->join_addr);
+    memset(&eff, 0, sizeof(eff));
+    paxos_node_join(cl->px, (uint64_t)now_ms(cl), cl->join_addr, &eff);
+    handle_effects(cl, &eff);
+}
+
+/* Looks the seed's name up without blocking the loop (libuv's threadpool). */
+static void join_resolve(node_cluster_t *cl)
+{
+    struct addrinfo hints;
+    int err;
+
+    if (cl->closed || cl->join_resolving)
+        return;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    cl->join_tries++;
+    cl->join_req.data = cl;
+    err = uv_getaddrinfo(cl->loop, &cl->join_req, on_join_resolved, cl->join_host, NULL, &hints);
+    if (err != 0) {
+        rc_log(RC_LOG_WARNING, "cluster: cannot look up '%s': %s; retrying in %" PRIu64 " ms",
+               cl->join_host, uv_strerror(err), cl->join_backoff_ms);
+        uv_timer_start(&cl->join_timer, on_join_timer, cl->join_backoff_ms, 0);
+        return;
+    }
+    cl->join_resolving = 1;
 }
 
 /* Starts paxos: restored, founding, or joining. */
@@ -1027,6 +1144,11 @@ static void start_paxos(node_cluster_t *cl, const paxos_state_t *restored)
                    c->epoch);
             paxos_node_tick(cl->px, now, &eff);
         }
+    } else if (cl->join_host[0] != '\0') {
+        rc_log(RC_LOG_NOTICE, "cluster: joining through %s (bus port %d): resolving the name",
+               cl->join_host, cl->join_bus_port);
+        cl->join_backoff_ms = JOIN_RESOLVE_FIRST_MS;
+        join_resolve(cl);
     } else if (cl->join_addr[0] != '\0') {
         rc_log(RC_LOG_NOTICE, "cluster: joining through %s", cl->join_addr);
         paxos_node_join(cl->px, now, cl->join_addr, &eff);
@@ -1079,8 +1201,8 @@ int node_cluster_create(node_server_t *server, node_cluster_t **out)
         err = -EINVAL;
         goto fail;
     }
-    if (cfg->join != NULL && parse_join(cfg->join, cl->join_addr, sizeof(cl->join_addr)) != 0) {
-        rc_log(RC_LOG_WARNING, "Bad --join '%s': expected ip:port[@busport]", cfg->join);
+    if (cfg->join != NULL && parse_join(cl, cfg->join) != 0) {
+        rc_log(RC_LOG_WARNING, "Bad --join '%s': expected host:port[@busport]", cfg->join);
         err = -EINVAL;
         goto fail;
     }
@@ -1139,6 +1261,9 @@ static void close_handles(node_cluster_t *cl)
     notify(cl, NOTIFY_CLOSE);
     uv_close((uv_handle_t *)&cl->paxos_timer, NULL);
     uv_close((uv_handle_t *)&cl->fd_timer, NULL);
+    uv_close((uv_handle_t *)&cl->join_timer, NULL);
+    if (cl->join_resolving)
+        (void)uv_cancel((uv_req_t *)&cl->join_req); /* or it ends on its own: on_join_resolved */
     /* The bus closes its links and listeners in its own shutdown. */
 }
 

@@ -53,16 +53,26 @@ static void put(wr_t *w, const void *p, size_t n)
     w->len += n;
 }
 
+/* Written in place, not through put(): this runs for every integer. */
 static void put_uint(wr_t *w, uint64_t v, int bytes)
 {
-    uint8_t b[8];
+    uint8_t *b;
     int i;
 
+    if (w->err != 0)
+        return;
+    if (w->cap - w->len < (size_t)bytes) {
+        w->err = -ENOSPC;
+        return;
+    }
+    b = w->buf + w->len;
     for (i = 0; i < bytes; i++)
         b[i] = (uint8_t)(v >> (8 * i));
-    put(w, b, (size_t)bytes);
+    w->len += (size_t)bytes;
 }
 
+/* Length byte and bytes written in place; a string without a NUL in its
+ * PAXOS_ADDR_MAX bytes is an error (-EINVAL). */
 static void put_addr(wr_t *w, const char *s)
 {
     size_t n = strnlen(s, PAXOS_ADDR_MAX);
@@ -71,8 +81,15 @@ static void put_addr(wr_t *w, const char *s)
         w->err = -EINVAL;
         return;
     }
-    put_uint(w, n, 1);
-    put(w, s, n);
+    if (w->err != 0)
+        return;
+    if (w->cap - w->len < 1 + n) {
+        w->err = -ENOSPC;
+        return;
+    }
+    w->buf[w->len] = (uint8_t)n;
+    memcpy(w->buf + w->len + 1, s, n);
+    w->len += 1 + n;
 }
 
 static void put_ballot(wr_t *w, paxos_ballot_t b)
@@ -155,7 +172,8 @@ static void put_config_body(wr_t *w, const paxos_config_t *c)
 {
     uint32_t i;
 
-    if (paxos_config_check(c) != 0) {
+    /* The addresses are checked by put_addr (-EINVAL without a NUL). */
+    if (paxos__config_check(c, 0) != 0) {
         w->err = -EINVAL;
         return;
     }
@@ -233,7 +251,9 @@ static void get_config_body(rd_t *r, paxos_config_t *c)
         m->ready = get_uint(r, 8);
         m->state = (uint8_t)get_uint(r, 1);
     }
-    if (r->err == 0 && paxos_config_check(c) != 0)
+    /* get_addr wrote every address NUL-terminated with no inner NUL: the
+     * address checks of paxos_config_check() hold already. */
+    if (r->err == 0 && paxos__config_check(c, 0) != 0)
         r->err = RC_EPROTO;
 }
 

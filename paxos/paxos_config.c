@@ -161,7 +161,7 @@ int paxos_config_in_transition(const paxos_config_t *c)
     return 0;
 }
 
-static int member_ok(const paxos_config_t *c, uint32_t i)
+static int member_ok(const paxos_config_t *c, uint32_t i, int check_addrs)
 {
     const paxos_member_t *m = &c->members[i];
 
@@ -170,7 +170,8 @@ static int member_ok(const paxos_config_t *c, uint32_t i)
     if (m->incarnation == 0 || m->weight > PAXOS_MAX_WEIGHT || m->live_weight > PAXOS_MAX_WEIGHT ||
         (m->weight == 0 && m->live_weight == 0) || m->ready > c->transition)
         return 0;
-    return m->state == PAXOS_MEMBER_ACTIVE && addr_ok(m->client_addr) && addr_ok(m->bus_addr);
+    return m->state == PAXOS_MEMBER_ACTIVE &&
+           (!check_addrs || (addr_ok(m->client_addr) && addr_ok(m->bus_addr)));
 }
 
 static int retired_ok(const paxos_config_t *c, uint32_t i)
@@ -186,6 +187,11 @@ static int retired_ok(const paxos_config_t *c, uint32_t i)
 
 int paxos_config_check(const paxos_config_t *c)
 {
+    return paxos__config_check(c, 1);
+}
+
+int paxos__config_check(const paxos_config_t *c, int check_addrs)
+{
     uint32_t i;
     int target = 0;
 
@@ -194,7 +200,7 @@ int paxos_config_check(const paxos_config_t *c)
         c->replicas > PAXOS_MAX_REPLICAS)
         return -EINVAL;
     for (i = 0; i < c->nmembers; i++) {
-        if (!member_ok(c, i))
+        if (!member_ok(c, i, check_addrs))
             return -EINVAL;
         target |= c->members[i].weight > 0;
     }

@@ -281,6 +281,15 @@ static int pair_removed(sim_t *s, uint64_t id, uint64_t inc)
 /* paxos_config_equal(), with the common answer first: the used parts hold
  * the same bytes (copies keep string tails zero; only unequal or oddly
  * padded values need the field by field comparison). */
+/* Copies the used part of configuration 'src' (members beyond nmembers
+ * are unspecified: see paxos.h). */
+static void config_copy(paxos_config_t *dst, const paxos_config_t *src)
+{
+    uint32_t n = src->nmembers < PAXOS_MAX_MEMBERS ? src->nmembers : PAXOS_MAX_MEMBERS;
+
+    memcpy(dst, src, offsetof(paxos_config_t, members) + n * sizeof(src->members[0]));
+}
+
 static int same_config(const paxos_config_t *a, const paxos_config_t *b)
 {
     size_t used;
@@ -433,7 +442,7 @@ static void set_chosen(sim_t *s, const paxos_config_t *c)
         return;
     }
     s->chosen[c->epoch] = malloc(sizeof(*c));
-    *s->chosen[c->epoch] = *c;
+    config_copy(s->chosen[c->epoch], c);
     /* Checked once per epoch, here, where it is first chosen: paxos never
      * chooses a membership the slot table cannot place (--ring-check: both
      * tables and the hand-off map, then the hand-off invariants). */
@@ -504,7 +513,7 @@ static void note_value(sim_t *s, uint64_t epoch, paxos_ballot_t b, const paxos_c
     if (r->value == 0) {
         r->value = paxos_config_hash(v);
         r->cfg = malloc(sizeof(*v));
-        *r->cfg = *v;
+        config_copy(r->cfg, v);
     } else if (!same_config(r->cfg, v))
         fail(s, "two values for one ballot", "epoch %" PRIu64 " ballot (%" PRIu64 ",%" PRIu64 ")",
              epoch, b.round, b.node);
@@ -864,15 +873,6 @@ static void observe(sim_t *s, const paxos_msg_t *m)
             fail(s, "non-member acted as acceptor", "id %" PRIu64 " epoch %" PRIu64, m->from,
                  m->epoch);
     }
-}
-
-/* Copies the used part of configuration 'src' (members beyond nmembers
- * are unspecified: see paxos.h). */
-static void config_copy(paxos_config_t *dst, const paxos_config_t *src)
-{
-    uint32_t n = src->nmembers < PAXOS_MAX_MEMBERS ? src->nmembers : PAXOS_MAX_MEMBERS;
-
-    memcpy(dst, src, offsetof(paxos_config_t, members) + n * sizeof(src->members[0]));
 }
 
 /* The driver's durable write: what paxos_node_state() holds. */

@@ -66,6 +66,13 @@ static void put_uint(wr_t *w, uint64_t v, int bytes)
         return;
     }
     b = w->buf + w->len;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (bytes == 8) {
+        memcpy(b, &v, 8); /* already little endian: one store */
+        w->len += 8;
+        return;
+    }
+#endif
     for (i = 0; i < bytes; i++)
         b[i] = (uint8_t)(v >> (8 * i));
     w->len += (size_t)bytes;
@@ -119,6 +126,12 @@ static uint64_t get_uint(rd_t *r, int bytes)
 
     if (p == NULL)
         return 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (bytes == 8) {
+        memcpy(&v, p, 8); /* already little endian: one load */
+        return v;
+    }
+#endif
     for (i = bytes - 1; i >= 0; i--)
         v = (v << 8) | p[i];
     return v;

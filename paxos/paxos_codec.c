@@ -485,3 +485,92 @@ int paxos_state_decode(const uint8_t *buf, size_t len, paxos_state_t *out)
         get_config_body(&r, &out->chosen);
     return finish_read(&r, out, sizeof(*out));
 }
+
+/* An address as get_addr() leaves it: the string, then zeroes. */
+static void addr_wire_copy(char *dst, const char *src)
+{
+    size_t n = strnlen(src, PAXOS_ADDR_MAX - 1);
+
+    memcpy(dst, src, n);
+    memset(dst + n, 0, PAXOS_ADDR_MAX - n);
+}
+
+/* Mirrors get_config_body(): the fields it writes, nothing else. */
+static void config_wire_copy(paxos_config_t *dst, const paxos_config_t *src)
+{
+    uint32_t i;
+
+    dst->epoch = src->epoch;
+    dst->next_id = src->next_id;
+    dst->replicas = src->replicas;
+    dst->nrecent = src->nrecent;
+    for (i = 0; i < src->nrecent && i < PAXOS_MAX_RECENT; i++)
+        dst->recent[i] = src->recent[i];
+    dst->transition = src->transition;
+    dst->nretired = src->nretired;
+    for (i = 0; i < src->nretired && i < PAXOS_MAX_RETIRED; i++) {
+        dst->retired[i].id = src->retired[i].id;
+        dst->retired[i].incarnation = src->retired[i].incarnation;
+        dst->retired[i].live_weight = src->retired[i].live_weight;
+    }
+    dst->nmembers = src->nmembers;
+    for (i = 0; i < src->nmembers && i < PAXOS_MAX_MEMBERS; i++) {
+        paxos_member_t *m = &dst->members[i];
+        const paxos_member_t *f = &src->members[i];
+
+        m->id = f->id;
+        m->incarnation = f->incarnation;
+        addr_wire_copy(m->client_addr, f->client_addr);
+        addr_wire_copy(m->bus_addr, f->bus_addr);
+        m->weight = f->weight;
+        m->live_weight = f->live_weight;
+        m->ready = f->ready;
+        m->state = f->state;
+    }
+}
+
+/* Mirrors paxos_msg_decode() and get_msg_body() field by field. */
+void paxos_msg_wire_copy(paxos_msg_t *dst, const paxos_msg_t *src)
+{
+    paxos__msg_clear(dst);
+    dst->type = src->type;
+    dst->epoch = src->epoch;
+    dst->from = src->from;
+    dst->to = src->to;
+    addr_wire_copy(dst->from_addr, src->from_addr);
+    switch (src->type) {
+    case PAXOS_MSG_PREPARE:
+    case PAXOS_MSG_ACCEPTED:
+    case PAXOS_MSG_NACK:
+        dst->ballot = src->ballot;
+        break;
+    case PAXOS_MSG_PROMISE:
+        dst->ballot = src->ballot;
+        dst->accepted_ballot = src->accepted_ballot;
+        dst->has_value = src->has_value ? 1 : 0;
+        if (dst->has_value)
+            config_wire_copy(&dst->value, &src->value);
+        break;
+    case PAXOS_MSG_ACCEPT:
+        dst->ballot = src->ballot;
+        dst->has_value = 1;
+        config_wire_copy(&dst->value, &src->value);
+        break;
+    case PAXOS_MSG_CHOSEN:
+    case PAXOS_MSG_SNAPSHOT:
+        dst->has_value = 1;
+        config_wire_copy(&dst->value, &src->value);
+        break;
+    case PAXOS_MSG_REQUEST:
+        dst->change.kind = src->change.kind;
+        dst->change.id = src->change.id;
+        dst->change.incarnation = src->change.incarnation;
+        dst->change.weight = src->change.weight;
+        addr_wire_copy(dst->change.client_addr, src->change.client_addr);
+        addr_wire_copy(dst->change.bus_addr, src->change.bus_addr);
+        dst->change.transition = src->change.transition;
+        break;
+    default:
+        break;
+    }
+}

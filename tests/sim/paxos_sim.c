@@ -87,12 +87,23 @@ typedef struct slot_s {
     size_t noted_rec;
 } slot_t;
 
+/* A message in flight: its encoding and what decoding it gives
+ * (paxos_msg_wire_copy). One packet in CODEC_SAMPLE is delivered from its
+ * bytes through paxos_msg_decode(), and checked to be the same message
+ * (deliver()); the others skip the decoder, which was a fifth of the run.
+ * Every message is still encoded, so every one is checked to encode. */
 typedef struct packet_s {
     uint64_t at;
-    int to; /* slot */
+    int to;     /* slot */
+    int sample; /* delivered through the decoder */
     size_t len, cap;
     uint8_t *bytes;
+    paxos_msg_t *msg; /* own allocation, kept with the buffer */
 } packet_t;
+
+enum {
+    CODEC_SAMPLE = 8
+};
 
 typedef struct ballot_rec_s {
     uint64_t epoch;
@@ -134,6 +145,7 @@ typedef struct sim_s {
     const char *violation;
     char why[512];
     paxos_msg_t *inbox; /* the message being delivered */
+    uint64_t packets;   /* packets enqueued, for the codec sample */
     /* figures */
     uint64_t msgs_sent;
     uint64_t snapshots;
@@ -808,7 +820,8 @@ static int addr_slot(sim_t *s, const char *addr)
     return -1;
 }
 
-static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, uint64_t at)
+static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, uint64_t at,
+                    const paxos_msg_t *m)
 {
     packet_t *p;
 
@@ -823,6 +836,7 @@ static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, ui
     } else {
         p->cap = 0;
         p->bytes = NULL;
+        p->msg = malloc(sizeof(*p->msg));
     }
     if (p->cap < len) {
         p->cap = len < 256 ? 256 : len;
@@ -832,6 +846,8 @@ static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, ui
     p->to = to;
     p->len = len;
     memcpy(p->bytes, b, len);
+    p->sample = s->packets++ % CODEC_SAMPLE == 0;
+    paxos_msg_wire_copy(p->msg, m);
 }
 
 /* Keeps the buffer of a packet taken off the network. */
@@ -979,7 +995,7 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
         }
         for (k = 0; k < copies; k++)
             enqueue(s, i, to, buf, (size_t)n,
-                    s->now + (to == i ? 0 : 1 + rnd_below(s, s->max_delay)));
+                    s->now + (to == i ? 0 : 1 + rnd_below(s, s->max_delay)), &out.msg);
     }
     sl->wake = eff->wake_at > s->now ? eff->wake_at : s->now + 1;
     if (eff->removed && s->violation == NULL && !sl->departing) {
@@ -1436,15 +1452,41 @@ static void ready_event(sim_t *s)
 
 /* ---- the run ---- */
 
+/* A sampled packet: the decoder's message 'm' must be the one the others
+ * get without it, the wire copy of the message sent (p->msg). Both encode
+ * to the packet's bytes (the wire fields are the same), both have zeroes
+ * elsewhere (paxos_msg_wire_copy, paxos_msg_decode), and has_value and the
+ * value agree. */
+static void check_sample(sim_t *s, const packet_t *p, const paxos_msg_t *m)
+{
+    uint8_t again[PAXOS_ENCODED_MAX];
+    int n = paxos_msg_encode(p->msg, again, sizeof(again));
+    int same = n >= 0 && (size_t)n == p->len && memcmp(again, p->bytes, p->len) == 0;
+
+    n = paxos_msg_encode(m, again, sizeof(again));
+    same = same && n >= 0 && (size_t)n == p->len && memcmp(again, p->bytes, p->len) == 0;
+    if (!same || p->msg->has_value != m->has_value ||
+        (m->has_value && !paxos_config_equal(&p->msg->value, &m->value)))
+        fail(s, "decoded message is not the one sent", "to slot %d type %u", p->to, m->type);
+}
+
 static void deliver(sim_t *s, size_t k)
 {
     packet_t p = s->net[k];
-    paxos_msg_t *m = s->inbox;
+    paxos_msg_t *m = p.msg;
     paxos_effects_t eff;
 
     s->net[k] = s->net[--s->nnet];
     if (s->slot[p.to].up) {
-        if (paxos_msg_decode(p.bytes, p.len, m) != 0)
+        int err = 0;
+
+        if (p.sample) {
+            m = s->inbox;
+            err = paxos_msg_decode(p.bytes, p.len, m);
+            if (err == 0)
+                check_sample(s, &p, m);
+        }
+        if (err != 0)
             fail(s, "message does not decode", "to slot %d", p.to);
         else {
             if (s->verbose > 1)
@@ -1601,11 +1643,15 @@ static void sim_free(sim_t *s)
         fd_stop(&s->slot[i]);
         free(s->slot[i].disk);
     }
-    for (k = 0; k < s->nnet; k++)
+    for (k = 0; k < s->nnet; k++) {
         free(s->net[k].bytes);
+        free(s->net[k].msg);
+    }
     free(s->net);
-    for (k = 0; k < s->nspare; k++)
+    for (k = 0; k < s->nspare; k++) {
         free(s->spare[k].bytes);
+        free(s->spare[k].msg);
+    }
     free(s->spare);
     for (k = 0; k < s->nchosen_cap; k++) {
         free(s->chosen[k]);

@@ -836,7 +836,8 @@ static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, ui
     } else {
         p->cap = 0;
         p->bytes = NULL;
-        p->msg = malloc(sizeof(*p->msg));
+        /* zeroed: padding the copies never write stays equal for same_config */
+        p->msg = calloc(1, sizeof(*p->msg));
     }
     if (p->cap < len) {
         p->cap = len < 256 ? 256 : len;

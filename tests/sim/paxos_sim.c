@@ -302,14 +302,22 @@ static void config_copy(paxos_config_t *dst, const paxos_config_t *src)
     memcpy(dst, src, offsetof(paxos_config_t, members) + n * sizeof(src->members[0]));
 }
 
+/* paxos_config_equal(), with a memcmp of the used parts first: equal bytes
+ * are equal fields. Tokens and retired entries past their counts are not
+ * compared (left over from earlier values, they made the memcmp miss). */
 static int same_config(const paxos_config_t *a, const paxos_config_t *b)
 {
-    size_t used;
-
-    if (a->nmembers != b->nmembers || a->nmembers > PAXOS_MAX_MEMBERS)
+    if (a->nmembers != b->nmembers || a->nmembers > PAXOS_MAX_MEMBERS || a->nrecent != b->nrecent ||
+        a->nrecent > PAXOS_MAX_RECENT || a->nretired != b->nretired ||
+        a->nretired > PAXOS_MAX_RETIRED)
         return paxos_config_equal(a, b);
-    used = offsetof(paxos_config_t, members) + a->nmembers * sizeof(a->members[0]);
-    return memcmp(a, b, used) == 0 || paxos_config_equal(a, b);
+    if (memcmp(a, b, offsetof(paxos_config_t, recent)) != 0 ||
+        memcmp(a->recent, b->recent, a->nrecent * sizeof(a->recent[0])) != 0 ||
+        a->transition != b->transition ||
+        memcmp(a->retired, b->retired, a->nretired * sizeof(a->retired[0])) != 0 ||
+        memcmp(a->members, b->members, a->nmembers * sizeof(a->members[0])) != 0)
+        return paxos_config_equal(a, b);
+    return 1;
 }
 
 /* ---- slot hand-off invariants ---- */

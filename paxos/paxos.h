@@ -302,6 +302,12 @@ int paxos_config_encode(const paxos_config_t *c, uint8_t *buf, size_t cap);
 int paxos_config_decode(const uint8_t *buf, size_t len, paxos_config_t *out);
 int paxos_msg_encode(const paxos_msg_t *m, uint8_t *buf, size_t cap);
 int paxos_msg_decode(const uint8_t *buf, size_t len, paxos_msg_t *out);
+/* What paxos_msg_decode() of paxos_msg_encode(src) writes into 'dst', for
+ * a message that encodes, without the bytes: the fields the wire carries
+ * for its type, the others zeroed (members, tokens and retired entries
+ * past the counts are left as they were). For an in-process transport
+ * (the simulator) that round-trips only a sample through the codec. */
+void paxos_msg_wire_copy(paxos_msg_t *dst, const paxos_msg_t *src);
 int paxos_state_encode(const paxos_state_t *s, uint8_t *buf, size_t cap);
 int paxos_state_decode(const uint8_t *buf, size_t len, paxos_state_t *out);
 

@@ -53,16 +53,33 @@ static void put(wr_t *w, const void *p, size_t n)
     w->len += n;
 }
 
+/* Written in place, not through put(): this runs for every integer. */
 static void put_uint(wr_t *w, uint64_t v, int bytes)
 {
-    uint8_t b[8];
+    uint8_t *b;
     int i;
 
+    if (w->err != 0)
+        return;
+    if (w->cap - w->len < (size_t)bytes) {
+        w->err = -ENOSPC;
+        return;
+    }
+    b = w->buf + w->len;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (bytes == 8) {
+        memcpy(b, &v, 8); /* already little endian: one store */
+        w->len += 8;
+        return;
+    }
+#endif
     for (i = 0; i < bytes; i++)
         b[i] = (uint8_t)(v >> (8 * i));
-    put(w, b, (size_t)bytes);
+    w->len += (size_t)bytes;
 }
 
+/* Length byte and bytes written in place; a string without a NUL in its
+ * PAXOS_ADDR_MAX bytes is an error (-EINVAL). */
 static void put_addr(wr_t *w, const char *s)
 {
     size_t n = strnlen(s, PAXOS_ADDR_MAX);
@@ -71,8 +88,15 @@ static void put_addr(wr_t *w, const char *s)
         w->err = -EINVAL;
         return;
     }
-    put_uint(w, n, 1);
-    put(w, s, n);
+    if (w->err != 0)
+        return;
+    if (w->cap - w->len < 1 + n) {
+        w->err = -ENOSPC;
+        return;
+    }
+    w->buf[w->len] = (uint8_t)n;
+    memcpy(w->buf + w->len + 1, s, n);
+    w->len += 1 + n;
 }
 
 static void put_ballot(wr_t *w, paxos_ballot_t b)
@@ -102,6 +126,12 @@ static uint64_t get_uint(rd_t *r, int bytes)
 
     if (p == NULL)
         return 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (bytes == 8) {
+        memcpy(&v, p, 8); /* already little endian: one load */
+        return v;
+    }
+#endif
     for (i = bytes - 1; i >= 0; i--)
         v = (v << 8) | p[i];
     return v;
@@ -155,7 +185,8 @@ static void put_config_body(wr_t *w, const paxos_config_t *c)
 {
     uint32_t i;
 
-    if (paxos_config_check(c) != 0) {
+    /* The addresses are checked by put_addr (-EINVAL without a NUL). */
+    if (paxos__config_check(c, 0) != 0) {
         w->err = -EINVAL;
         return;
     }
@@ -233,7 +264,9 @@ static void get_config_body(rd_t *r, paxos_config_t *c)
         m->ready = get_uint(r, 8);
         m->state = (uint8_t)get_uint(r, 1);
     }
-    if (r->err == 0 && paxos_config_check(c) != 0)
+    /* get_addr wrote every address NUL-terminated with no inner NUL: the
+     * address checks of paxos_config_check() hold already. */
+    if (r->err == 0 && paxos__config_check(c, 0) != 0)
         r->err = RC_EPROTO;
 }
 
@@ -451,4 +484,93 @@ int paxos_state_decode(const uint8_t *buf, size_t len, paxos_state_t *out)
     if (r.err == 0 && has_chosen)
         get_config_body(&r, &out->chosen);
     return finish_read(&r, out, sizeof(*out));
+}
+
+/* An address as get_addr() leaves it: the string, then zeroes. */
+static void addr_wire_copy(char *dst, const char *src)
+{
+    size_t n = strnlen(src, PAXOS_ADDR_MAX - 1);
+
+    memcpy(dst, src, n);
+    memset(dst + n, 0, PAXOS_ADDR_MAX - n);
+}
+
+/* Mirrors get_config_body(): the fields it writes, nothing else. */
+static void config_wire_copy(paxos_config_t *dst, const paxos_config_t *src)
+{
+    uint32_t i;
+
+    dst->epoch = src->epoch;
+    dst->next_id = src->next_id;
+    dst->replicas = src->replicas;
+    dst->nrecent = src->nrecent;
+    for (i = 0; i < src->nrecent && i < PAXOS_MAX_RECENT; i++)
+        dst->recent[i] = src->recent[i];
+    dst->transition = src->transition;
+    dst->nretired = src->nretired;
+    for (i = 0; i < src->nretired && i < PAXOS_MAX_RETIRED; i++) {
+        dst->retired[i].id = src->retired[i].id;
+        dst->retired[i].incarnation = src->retired[i].incarnation;
+        dst->retired[i].live_weight = src->retired[i].live_weight;
+    }
+    dst->nmembers = src->nmembers;
+    for (i = 0; i < src->nmembers && i < PAXOS_MAX_MEMBERS; i++) {
+        paxos_member_t *m = &dst->members[i];
+        const paxos_member_t *f = &src->members[i];
+
+        m->id = f->id;
+        m->incarnation = f->incarnation;
+        addr_wire_copy(m->client_addr, f->client_addr);
+        addr_wire_copy(m->bus_addr, f->bus_addr);
+        m->weight = f->weight;
+        m->live_weight = f->live_weight;
+        m->ready = f->ready;
+        m->state = f->state;
+    }
+}
+
+/* Mirrors paxos_msg_decode() and get_msg_body() field by field. */
+void paxos_msg_wire_copy(paxos_msg_t *dst, const paxos_msg_t *src)
+{
+    paxos__msg_clear(dst);
+    dst->type = src->type;
+    dst->epoch = src->epoch;
+    dst->from = src->from;
+    dst->to = src->to;
+    addr_wire_copy(dst->from_addr, src->from_addr);
+    switch (src->type) {
+    case PAXOS_MSG_PREPARE:
+    case PAXOS_MSG_ACCEPTED:
+    case PAXOS_MSG_NACK:
+        dst->ballot = src->ballot;
+        break;
+    case PAXOS_MSG_PROMISE:
+        dst->ballot = src->ballot;
+        dst->accepted_ballot = src->accepted_ballot;
+        dst->has_value = src->has_value ? 1 : 0;
+        if (dst->has_value)
+            config_wire_copy(&dst->value, &src->value);
+        break;
+    case PAXOS_MSG_ACCEPT:
+        dst->ballot = src->ballot;
+        dst->has_value = 1;
+        config_wire_copy(&dst->value, &src->value);
+        break;
+    case PAXOS_MSG_CHOSEN:
+    case PAXOS_MSG_SNAPSHOT:
+        dst->has_value = 1;
+        config_wire_copy(&dst->value, &src->value);
+        break;
+    case PAXOS_MSG_REQUEST:
+        dst->change.kind = src->change.kind;
+        dst->change.id = src->change.id;
+        dst->change.incarnation = src->change.incarnation;
+        dst->change.weight = src->change.weight;
+        addr_wire_copy(dst->change.client_addr, src->change.client_addr);
+        addr_wire_copy(dst->change.bus_addr, src->change.bus_addr);
+        dst->change.transition = src->change.transition;
+        break;
+    default:
+        break;
+    }
 }

@@ -135,19 +135,6 @@ static uint64_t total_weight(const paxos_config_t *c)
     return total;
 }
 
-/* Sum of the live weights: the members' and the retired ones'. */
-static uint64_t serving_weight(const paxos_config_t *c)
-{
-    uint64_t total = 0;
-    uint32_t i;
-
-    for (i = 0; i < c->nmembers && i < PAXOS_MAX_MEMBERS; i++)
-        total += c->members[i].live_weight;
-    for (i = 0; i < c->nretired && i < PAXOS_MAX_RETIRED; i++)
-        total += c->retired[i].live_weight;
-    return total;
-}
-
 int paxos_config_in_transition(const paxos_config_t *c)
 {
     uint32_t i;
@@ -161,7 +148,7 @@ int paxos_config_in_transition(const paxos_config_t *c)
     return 0;
 }
 
-static int member_ok(const paxos_config_t *c, uint32_t i)
+static int member_ok(const paxos_config_t *c, uint32_t i, int check_addrs)
 {
     const paxos_member_t *m = &c->members[i];
 
@@ -170,23 +157,38 @@ static int member_ok(const paxos_config_t *c, uint32_t i)
     if (m->incarnation == 0 || m->weight > PAXOS_MAX_WEIGHT || m->live_weight > PAXOS_MAX_WEIGHT ||
         (m->weight == 0 && m->live_weight == 0) || m->ready > c->transition)
         return 0;
-    return m->state == PAXOS_MEMBER_ACTIVE && addr_ok(m->client_addr) && addr_ok(m->bus_addr);
+    return m->state == PAXOS_MEMBER_ACTIVE &&
+           (!check_addrs || (addr_ok(m->client_addr) && addr_ok(m->bus_addr)));
 }
 
-static int retired_ok(const paxos_config_t *c, uint32_t i)
+/* '*cursor': the first member whose id is not below the previous retired
+ * one's. Members (checked sorted by then) and retired ones (checked sorted
+ * here before the lookup) ascend, so one merge walk replaces a
+ * paxos_config_find() per retired member. */
+static int retired_ok(const paxos_config_t *c, uint32_t i, uint32_t *cursor)
 {
     const paxos_retired_t *r = &c->retired[i];
+    uint32_t j = *cursor;
 
     if (r->id == 0 || r->id >= c->next_id || (i > 0 && r->id <= c->retired[i - 1].id))
         return 0;
     if (r->incarnation == 0 || r->live_weight == 0 || r->live_weight > PAXOS_MAX_WEIGHT)
         return 0;
-    return paxos_config_find(c, r->id) < 0;
+    while (j < c->nmembers && c->members[j].id < r->id)
+        j++;
+    *cursor = j;
+    return j == c->nmembers || c->members[j].id != r->id; /* not a member */
 }
 
 int paxos_config_check(const paxos_config_t *c)
 {
-    uint32_t i;
+    return paxos__config_check(c, 1);
+}
+
+int paxos__config_check(const paxos_config_t *c, int check_addrs)
+{
+    uint32_t i, cursor = 0;
+    uint64_t total = 0, serving = 0; /* the target and the serving weight */
     int target = 0;
 
     if (c->epoch == 0 || c->nmembers == 0 || c->nmembers > PAXOS_MAX_MEMBERS ||
@@ -194,17 +196,20 @@ int paxos_config_check(const paxos_config_t *c)
         c->replicas > PAXOS_MAX_REPLICAS)
         return -EINVAL;
     for (i = 0; i < c->nmembers; i++) {
-        if (!member_ok(c, i))
+        if (!member_ok(c, i, check_addrs))
             return -EINVAL;
         target |= c->members[i].weight > 0;
+        total += c->members[i].weight;
+        serving += c->members[i].live_weight;
     }
     for (i = 0; i < c->nretired; i++) {
-        if (!retired_ok(c, i))
+        if (!retired_ok(c, i, &cursor))
             return -EINVAL;
+        serving += c->retired[i].live_weight;
     }
     if (!target)
         return -EINVAL; /* someone must be where the slots are going */
-    if (total_weight(c) > PAXOS_MAX_TOTAL_WEIGHT || serving_weight(c) > PAXOS_MAX_TOTAL_WEIGHT)
+    if (total > PAXOS_MAX_TOTAL_WEIGHT || serving > PAXOS_MAX_TOTAL_WEIGHT)
         return -EINVAL; /* the slot table could not place it */
     return 0;
 }

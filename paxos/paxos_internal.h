@@ -120,6 +120,10 @@ void paxos__msg_copy(paxos_msg_t *dst, const paxos_msg_t *src);
 /* Zeroes 'm' but for the parts of its value past the counts. */
 void paxos__msg_clear(paxos_msg_t *m);
 
+/* paxos_config_check(), without the address checks when 'check_addrs' is
+ * 0 (the codec, which checks every address as it reads or writes it). */
+int paxos__config_check(const paxos_config_t *c, int check_addrs);
+
 /* 1 if applying 'ch' would change 'c' (paxos_config.c). */
 int paxos__change_applies(const paxos_config_t *c, const paxos_change_t *ch);
 

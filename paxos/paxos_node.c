@@ -62,9 +62,45 @@ const paxos_config_t *paxos_node_config(const paxos_node_t *node, uint64_t epoch
     return &node->hist[epoch % PAXOS_HISTORY];
 }
 
+/* A zeroed node but for the member arrays of its four configurations
+ * (44 KB of its 50: members past 'nmembers' are unspecified, paxos.h),
+ * which a calloc() cleared at every start. */
+static paxos_node_t *node_alloc(void)
+{
+    static const size_t skip[] = {
+        offsetof(paxos_node_t, st.accepted_value.members),
+        offsetof(paxos_node_t, st.chosen.members),
+        offsetof(paxos_node_t, prop.value.members),
+        offsetof(paxos_node_t, offer.members),
+    };
+    const size_t len = sizeof(((paxos_config_t *)0)->members);
+    paxos_node_t *node = rc_xmalloc(sizeof(*node));
+    size_t at = 0, i;
+
+    for (i = 0; i < sizeof(skip) / sizeof(skip[0]); i++) {
+        /* in ascending order, none overlapping (the struct's layout) */
+        if (skip[i] < at) {
+            memset(node, 0, sizeof(*node));
+            return node;
+        }
+        memset((char *)node + at, 0, skip[i] - at);
+        at = skip[i] + len;
+    }
+    memset((char *)node + at, 0, sizeof(*node) - at);
+    return node;
+}
+
+/* The used part of a persisted state. */
+static void state_copy(paxos_state_t *dst, const paxos_state_t *src)
+{
+    memcpy(dst, src, offsetof(paxos_state_t, accepted_value));
+    paxos__config_copy(&dst->accepted_value, &src->accepted_value);
+    paxos__config_copy(&dst->chosen, &src->chosen);
+}
+
 paxos_node_t *paxos_node_create(const paxos_params_t *params, const paxos_state_t *restored)
 {
-    paxos_node_t *node = rc_xcalloc(1, sizeof(*node));
+    paxos_node_t *node = node_alloc();
 
     node->p = *params;
     node->rng = params->seed ^ (params->incarnation * 0x2545f4914f6cdd1dULL);
@@ -73,7 +109,7 @@ paxos_node_t *paxos_node_create(const paxos_params_t *params, const paxos_state_
     node->hist = rc_xmalloc(PAXOS_HISTORY * sizeof(*node->hist));
     node->st.incarnation = params->incarnation;
     if (restored != NULL) {
-        node->st = *restored;
+        state_copy(&node->st, restored);
         node->restored = 1;
 #if PAXOS_MUTATION == 5
         node->st.promised = node->st.accepted; /* BUG: the promise is forgotten */

@@ -87,12 +87,23 @@ typedef struct slot_s {
     size_t noted_rec;
 } slot_t;
 
+/* A message in flight: its encoding and what decoding it gives
+ * (paxos_msg_wire_copy). One packet in CODEC_SAMPLE is delivered from its
+ * bytes through paxos_msg_decode(), and checked to be the same message
+ * (deliver()); the others skip the decoder, which was a fifth of the run.
+ * Every message is still encoded, so every one is checked to encode. */
 typedef struct packet_s {
     uint64_t at;
-    int to; /* slot */
+    int to;     /* slot */
+    int sample; /* delivered through the decoder */
     size_t len, cap;
     uint8_t *bytes;
+    paxos_msg_t *msg; /* own allocation, kept with the buffer */
 } packet_t;
+
+enum {
+    CODEC_SAMPLE = 8
+};
 
 typedef struct ballot_rec_s {
     uint64_t epoch;
@@ -134,6 +145,7 @@ typedef struct sim_s {
     const char *violation;
     char why[512];
     paxos_msg_t *inbox; /* the message being delivered */
+    uint64_t packets;   /* packets enqueued, for the codec sample */
     /* figures */
     uint64_t msgs_sent;
     uint64_t snapshots;
@@ -281,14 +293,31 @@ static int pair_removed(sim_t *s, uint64_t id, uint64_t inc)
 /* paxos_config_equal(), with the common answer first: the used parts hold
  * the same bytes (copies keep string tails zero; only unequal or oddly
  * padded values need the field by field comparison). */
+/* Copies the used part of configuration 'src' (members beyond nmembers
+ * are unspecified: see paxos.h). */
+static void config_copy(paxos_config_t *dst, const paxos_config_t *src)
+{
+    uint32_t n = src->nmembers < PAXOS_MAX_MEMBERS ? src->nmembers : PAXOS_MAX_MEMBERS;
+
+    memcpy(dst, src, offsetof(paxos_config_t, members) + n * sizeof(src->members[0]));
+}
+
+/* paxos_config_equal(), with a memcmp of the used parts first: equal bytes
+ * are equal fields. Tokens and retired entries past their counts are not
+ * compared (left over from earlier values, they made the memcmp miss). */
 static int same_config(const paxos_config_t *a, const paxos_config_t *b)
 {
-    size_t used;
-
-    if (a->nmembers != b->nmembers || a->nmembers > PAXOS_MAX_MEMBERS)
+    if (a->nmembers != b->nmembers || a->nmembers > PAXOS_MAX_MEMBERS || a->nrecent != b->nrecent ||
+        a->nrecent > PAXOS_MAX_RECENT || a->nretired != b->nretired ||
+        a->nretired > PAXOS_MAX_RETIRED)
         return paxos_config_equal(a, b);
-    used = offsetof(paxos_config_t, members) + a->nmembers * sizeof(a->members[0]);
-    return memcmp(a, b, used) == 0 || paxos_config_equal(a, b);
+    if (memcmp(a, b, offsetof(paxos_config_t, recent)) != 0 ||
+        memcmp(a->recent, b->recent, a->nrecent * sizeof(a->recent[0])) != 0 ||
+        a->transition != b->transition ||
+        memcmp(a->retired, b->retired, a->nretired * sizeof(a->retired[0])) != 0 ||
+        memcmp(a->members, b->members, a->nmembers * sizeof(a->members[0])) != 0)
+        return paxos_config_equal(a, b);
+    return 1;
 }
 
 /* ---- slot hand-off invariants ---- */
@@ -433,7 +462,7 @@ static void set_chosen(sim_t *s, const paxos_config_t *c)
         return;
     }
     s->chosen[c->epoch] = malloc(sizeof(*c));
-    *s->chosen[c->epoch] = *c;
+    config_copy(s->chosen[c->epoch], c);
     /* Checked once per epoch, here, where it is first chosen: paxos never
      * chooses a membership the slot table cannot place (--ring-check: both
      * tables and the hand-off map, then the hand-off invariants). */
@@ -504,7 +533,7 @@ static void note_value(sim_t *s, uint64_t epoch, paxos_ballot_t b, const paxos_c
     if (r->value == 0) {
         r->value = paxos_config_hash(v);
         r->cfg = malloc(sizeof(*v));
-        *r->cfg = *v;
+        config_copy(r->cfg, v);
     } else if (!same_config(r->cfg, v))
         fail(s, "two values for one ballot", "epoch %" PRIu64 " ballot (%" PRIu64 ",%" PRIu64 ")",
              epoch, b.round, b.node);
@@ -799,7 +828,8 @@ static int addr_slot(sim_t *s, const char *addr)
     return -1;
 }
 
-static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, uint64_t at)
+static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, uint64_t at,
+                    const paxos_msg_t *m)
 {
     packet_t *p;
 
@@ -814,6 +844,8 @@ static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, ui
     } else {
         p->cap = 0;
         p->bytes = NULL;
+        /* zeroed: padding the copies never write stays equal for same_config */
+        p->msg = calloc(1, sizeof(*p->msg));
     }
     if (p->cap < len) {
         p->cap = len < 256 ? 256 : len;
@@ -823,6 +855,8 @@ static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, ui
     p->to = to;
     p->len = len;
     memcpy(p->bytes, b, len);
+    p->sample = s->packets++ % CODEC_SAMPLE == 0;
+    paxos_msg_wire_copy(p->msg, m);
 }
 
 /* Keeps the buffer of a packet taken off the network. */
@@ -864,15 +898,6 @@ static void observe(sim_t *s, const paxos_msg_t *m)
             fail(s, "non-member acted as acceptor", "id %" PRIu64 " epoch %" PRIu64, m->from,
                  m->epoch);
     }
-}
-
-/* Copies the used part of configuration 'src' (members beyond nmembers
- * are unspecified: see paxos.h). */
-static void config_copy(paxos_config_t *dst, const paxos_config_t *src)
-{
-    uint32_t n = src->nmembers < PAXOS_MAX_MEMBERS ? src->nmembers : PAXOS_MAX_MEMBERS;
-
-    memcpy(dst, src, offsetof(paxos_config_t, members) + n * sizeof(src->members[0]));
 }
 
 /* The driver's durable write: what paxos_node_state() holds. */
@@ -979,7 +1004,7 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
         }
         for (k = 0; k < copies; k++)
             enqueue(s, i, to, buf, (size_t)n,
-                    s->now + (to == i ? 0 : 1 + rnd_below(s, s->max_delay)));
+                    s->now + (to == i ? 0 : 1 + rnd_below(s, s->max_delay)), &out.msg);
     }
     sl->wake = eff->wake_at > s->now ? eff->wake_at : s->now + 1;
     if (eff->removed && s->violation == NULL && !sl->departing) {
@@ -1436,15 +1461,39 @@ static void ready_event(sim_t *s)
 
 /* ---- the run ---- */
 
+/* A sampled packet: the decoder's message 'm' must be the one the others
+ * get without it, the wire copy of the message sent (p->msg). The wire copy
+ * must encode to the packet's bytes: the encoding is canonical (every wire
+ * field written in full), so then both carry the same wire fields; both
+ * have zeroes elsewhere (paxos_msg_wire_copy, paxos_msg_decode) and the
+ * same has_value (set by type, or read from the wire for a PROMISE). */
+static void check_sample(sim_t *s, const packet_t *p, const paxos_msg_t *m)
+{
+    uint8_t again[PAXOS_ENCODED_MAX];
+    int n = paxos_msg_encode(p->msg, again, sizeof(again));
+
+    if (n < 0 || (size_t)n != p->len || memcmp(again, p->bytes, p->len) != 0 ||
+        p->msg->has_value != m->has_value)
+        fail(s, "decoded message is not the one sent", "to slot %d type %u", p->to, m->type);
+}
+
 static void deliver(sim_t *s, size_t k)
 {
     packet_t p = s->net[k];
-    paxos_msg_t *m = s->inbox;
+    paxos_msg_t *m = p.msg;
     paxos_effects_t eff;
 
     s->net[k] = s->net[--s->nnet];
     if (s->slot[p.to].up) {
-        if (paxos_msg_decode(p.bytes, p.len, m) != 0)
+        int err = 0;
+
+        if (p.sample) {
+            m = s->inbox;
+            err = paxos_msg_decode(p.bytes, p.len, m);
+            if (err == 0)
+                check_sample(s, &p, m);
+        }
+        if (err != 0)
             fail(s, "message does not decode", "to slot %d", p.to);
         else {
             if (s->verbose > 1)
@@ -1591,6 +1640,10 @@ typedef struct run_result_s {
     uint64_t steps, vtime, msgs, epochs, snapshots, gap_epochs;
 } run_result_t;
 
+/* Packet buffers kept from one seed to the next (sim_free, sim_init). */
+static packet_t *packet_pool;
+static size_t npacket_pool, cappacket_pool;
+
 static void sim_free(sim_t *s)
 {
     size_t k;
@@ -1601,12 +1654,14 @@ static void sim_free(sim_t *s)
         fd_stop(&s->slot[i]);
         free(s->slot[i].disk);
     }
+    /* Packet buffers go to the next seed (packet_pool): a fresh message
+     * buffer is 11 KB to zero. */
     for (k = 0; k < s->nnet; k++)
-        free(s->net[k].bytes);
+        recycle(s, &s->net[k]);
     free(s->net);
-    for (k = 0; k < s->nspare; k++)
-        free(s->spare[k].bytes);
-    free(s->spare);
+    packet_pool = s->spare;
+    npacket_pool = s->nspare;
+    cappacket_pool = s->capspare;
     for (k = 0; k < s->nchosen_cap; k++) {
         free(s->chosen[k]);
         free(s->handoff[k]);
@@ -1633,6 +1688,11 @@ static void sim_init(sim_t *s, uint64_t seed, int nodes, int spares, int verbose
     s->verbose = verbose;
     s->max_delay = 10;
     s->inbox = calloc(1, sizeof(*s->inbox));
+    s->spare = packet_pool;
+    s->nspare = npacket_pool;
+    s->capspare = cappacket_pool;
+    packet_pool = NULL;
+    npacket_pool = cappacket_pool = 0;
     genesis->epoch = 1;
     genesis->next_id = 1;
     genesis->replicas = 1;

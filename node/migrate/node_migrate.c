@@ -540,9 +540,7 @@ static void on_link_fail(void *arg, node_link_t *l, const char *reason)
         resp_scanner_init(&s->sc);
 }
 
-/* A reply: the oldest request is answered. */
-/* The epoch of a target that refused a BEGIN ("... is not received from
- * <src> at epoch <e>"), 0 for any other reply. */
+/* 'what' in r[0..len), or NULL. */
 static const char *find_in(const char *r, size_t len, const char *what)
 {
     size_t n = strlen(what), i;
@@ -554,6 +552,8 @@ static const char *find_in(const char *r, size_t len, const char *what)
     return NULL;
 }
 
+/* The epoch of a target that refused a BEGIN ("... is not received from
+ * <src> at epoch <e>"), 0 for any other reply. */
 static uint64_t begin_refused_since(const char *r, size_t len)
 {
     static const char tag[] = " at epoch ";
@@ -570,6 +570,7 @@ static uint64_t begin_refused_since(const char *r, size_t len)
     return e;
 }
 
+/* A reply: the oldest request is answered. */
 static int on_reply(ostream_t *s, const char *r, size_t len)
 {
     node_migrate_t *m = s->m;

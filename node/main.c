@@ -514,15 +514,7 @@ int main(int argc, char **argv)
         rc_log(RC_LOG_WARNING, "Cannot start the metrics endpoint (metrics-port), aborting.");
         server->exit_code = 1;
         node_server_shutdown(server);
-        uv_run(&loop, UV_RUN_DEFAULT);
-        node_metrics_destroy(metrics);
-        node_migrate_destroy(mig);
-        node_fwd_destroy(fwd);
-        node_cluster_destroy(cl);
-        node_server_destroy(server);
-        node_notify_destroy(watch.n);
-        uv_loop_close(&loop);
-        return 1;
+        goto run; /* the loop closes what was opened; the teardown below */
     }
     if (watch.n != NULL) {
         watch.cl = cl;
@@ -543,6 +535,7 @@ int main(int argc, char **argv)
     rc_log(RC_LOG_NOTICE, "Running mode=cluster, port=%d.", server->config.port);
     rc_log(RC_LOG_NOTICE, "Server initialized");
     rc_log(RC_LOG_NOTICE, "Ready to accept connections");
+run:
     uv_run(&loop, UV_RUN_DEFAULT);
     exit_code = server->exit_code;
     node_metrics_destroy(metrics);

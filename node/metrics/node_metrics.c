@@ -559,24 +559,15 @@ static int on_server_shutdown(void *arg)
     return 0;
 }
 
-/* Binds one address ("-" prefix: optional, "*" and "::*": any). */
+/* Binds one address, with the syntax of 'bind' (node_bind_parse()). */
 static int listen_one(node_metrics_t *m, const char *spec, int port)
 {
     struct sockaddr_storage ss;
     uv_tcp_t *tcp;
-    int optional = 0, err;
-    const char *addr = spec;
+    int optional, err;
+    const char *addr;
 
-    if (addr[0] == '-') {
-        optional = 1;
-        addr++;
-    }
-    if (strcmp(addr, "*") == 0)
-        addr = "0.0.0.0";
-    else if (strcmp(addr, "::*") == 0)
-        addr = "::";
-    if (uv_ip4_addr(addr, port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(addr, port, (struct sockaddr_in6 *)&ss) != 0) {
+    if (node_bind_parse(spec, port, &ss, &optional, &addr) != 0) {
         rc_log(RC_LOG_WARNING, "metrics: invalid bind address '%s'", spec);
         return -EINVAL;
     }

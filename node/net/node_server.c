@@ -257,25 +257,36 @@ void node_server_config_changed(node_server_t *server, const char *name)
     }
 }
 
-/* Binds one address of the 'bind' list. A leading '-' makes it optional,
- * as in Redis ("-::*"). */
+int node_bind_parse(const char *spec, int port, struct sockaddr_storage *ss, int *optional,
+                    const char **addr)
+{
+    const char *a = spec;
+
+    *optional = 0;
+    if (a[0] == '-') {
+        *optional = 1;
+        a++;
+    }
+    if (strcmp(a, "*") == 0)
+        a = "0.0.0.0";
+    else if (strcmp(a, "::*") == 0)
+        a = "::";
+    *addr = a;
+    if (uv_ip4_addr(a, port, (struct sockaddr_in *)ss) != 0 &&
+        uv_ip6_addr(a, port, (struct sockaddr_in6 *)ss) != 0)
+        return -EINVAL;
+    return 0;
+}
+
+/* Binds one address of the 'bind' list (node_bind_parse()). */
 static int listen_one(node_server_t *server, const char *spec)
 {
     struct sockaddr_storage ss;
     uv_tcp_t *tcp;
-    int optional = 0, err;
-    const char *addr = spec;
+    int optional, err;
+    const char *addr;
 
-    if (addr[0] == '-') {
-        optional = 1;
-        addr++;
-    }
-    if (strcmp(addr, "*") == 0)
-        addr = "0.0.0.0";
-    else if (strcmp(addr, "::*") == 0)
-        addr = "::";
-    if (uv_ip4_addr(addr, server->config.port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(addr, server->config.port, (struct sockaddr_in6 *)&ss) != 0) {
+    if (node_bind_parse(spec, server->config.port, &ss, &optional, &addr) != 0) {
         rc_log(RC_LOG_WARNING, "Invalid bind address '%s'", spec);
         return -EINVAL;
     }

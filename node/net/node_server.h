@@ -138,4 +138,11 @@ void node_server_unlink_client(node_server_t *server, node_conn_t *c);
 /* instantaneous_ops_per_sec. */
 uint64_t node_server_ops_per_sec(const node_server_t *server);
 
+/* Parses one address of a bind list for 'port' into '*ss': a leading '-'
+ * makes it optional (*optional = 1), as in Redis ("-::*"); "*" and "::*"
+ * are every IPv4 / IPv6 address. '*addr' points at the address proper.
+ * Returns 0 or -EINVAL. */
+int node_bind_parse(const char *spec, int port, struct sockaddr_storage *ss, int *optional,
+                    const char **addr);
+
 #endif /* RC_NODE_NODE_SERVER_H */

@@ -18,6 +18,7 @@ enum member_limits_e {
     MEMBER_MAX_SUSPECTS = PAXOS_MAX_MEMBERS, /* ids in one suspicion list */
     /* ring members of one placement: the serving one has the retired too */
     MEMBER_RING_MAX = PAXOS_MAX_MEMBERS + PAXOS_MAX_RETIRED,
+    MEMBER_COPIES_MAX = PAXOS_MAX_REPLICAS + 1, /* copies of one slot */
 };
 
 /* ---- failure detector ----------------------------------------------------
@@ -202,6 +203,14 @@ typedef struct member_handoff_s {
     uint16_t nserve[PAXOS_MAX_MEMBERS], ntarget[PAXOS_MAX_MEMBERS]; /* slot counts per member */
     uint8_t fresh[RING_SLOTS]; /* 1: every copy of the slot in the serving table failed: it
                                   starts empty at serve[s] = target[s] */
+    /* Replication (R = c->replicas): the slot's copies on members, in ring
+     * order. scopy: the serving table's copies that are members (retired
+     * ones skipped), so scopy[s][0] == serve[s] unless 'fresh' (nscopy 0);
+     * the others are the synchronous replicas. tcopy: the target table's
+     * copies (all members), tcopy[s][0] == target[s]. */
+    uint8_t nscopy[RING_SLOTS], ntcopy[RING_SLOTS];
+    int16_t scopy[RING_SLOTS][MEMBER_COPIES_MAX];
+    int16_t tcopy[RING_SLOTS][MEMBER_COPIES_MAX];
 } member_handoff_t;
 
 /* Fills '*out' with the hand-off of 'c', given its tables 'serving' and
@@ -213,7 +222,7 @@ typedef struct member_handoff_s {
  * primary (no one can fill from a dead node: the slot starts empty there,
  * 'fresh'). target[s]: the target table's primary. Returns 0, or -EINVAL
  * when 'c' is malformed or a table does not belong to it (a target
- * primary that is not a member, another epoch). */
+ * primary that is not a member, another epoch). scopy/tcopy as above. */
 int member_handoff_build(const paxos_config_t *c, const ring_t *serving, const ring_t *target,
                          member_handoff_t *out);
 

@@ -198,10 +198,25 @@ int member_handoff_build(const paxos_config_t *c, const ring_t *serving, const r
             memset(out, 0, sizeof(*out));
             return -EINVAL; /* every target member is a member */
         }
+        const uint16_t *tcopies = ring_slot_replicas(target, (uint16_t)s);
+        unsigned ns = 0, nt = 0;
+
         /* The primary, else the first copy on a live member (failed ones
          * are retired, not members). */
-        for (k = 0; k < ring_copies(serving) && v < 0; k++)
-            v = sidx[copies[k]];
+        for (k = 0; k < ring_copies(serving) && ns < MEMBER_COPIES_MAX; k++) {
+            if (sidx[copies[k]] >= 0)
+                out->scopy[s][ns++] = sidx[copies[k]];
+        }
+        for (k = 0; k < ring_copies(target) && nt < MEMBER_COPIES_MAX; k++) {
+            if (tidx[tcopies[k]] < 0) {
+                memset(out, 0, sizeof(*out));
+                return -EINVAL;
+            }
+            out->tcopy[s][nt++] = tidx[tcopies[k]];
+        }
+        v = ns > 0 ? out->scopy[s][0] : -1;
+        out->nscopy[s] = (uint8_t)ns;
+        out->ntcopy[s] = (uint8_t)nt;
         out->target[s] = t;
         out->serve[s] = v >= 0 ? v : t;
         out->fresh[s] = v < 0;

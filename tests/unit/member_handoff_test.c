@@ -325,6 +325,10 @@ static void failure_during_join(fix_t *f, uint32_t replicas)
             assert_int_not_equal(id_at(&f->cfg, f->map.serve[s]), 2);
             assert_int_not_equal(id_at(&f->cfg, f->map.serve[s]), 5); /* not the joiner */
             assert_false(f->map.fresh[s]);
+            /* Failover: its server now is the synchronous replica it had. */
+            assert_int_equal(f->before.nscopy[s], 2);
+            assert_int_equal(f->map.nscopy[s], 1);
+            assert_int_equal(id_at(&f->cfg, f->map.serve[s]), id_at(&f->prev, f->before.scopy[s][1]));
         } else {
             assert_int_equal(id_at(&f->cfg, f->map.serve[s]), was);
             assert_false(f->map.fresh[s]);
@@ -339,6 +343,42 @@ static void failure_during_join(fix_t *f, uint32_t replicas)
     ready(&f->cfg, 5);
     assert_false(paxos_config_in_transition(&f->cfg));
     assert_int_equal(f->cfg.nretired, 0);
+}
+
+/* R = 2 on 4 members: three distinct copies per slot in both tables, the
+ * first being the slot's server and target; out of transition the same. */
+static void test_copies_are_distinct_members_led_by_the_server(void **state)
+{
+    fix_t *f = *state;
+    int s;
+    unsigned k, j;
+
+    genesis(&f->cfg, 4);
+    f->cfg.replicas = 2;
+    build_map(&f->cfg, &f->map);
+    for (s = 0; s < RING_SLOTS; s++) {
+        assert_int_equal(f->map.nscopy[s], 3);
+        assert_int_equal(f->map.ntcopy[s], 3);
+        assert_int_equal(f->map.scopy[s][0], f->map.serve[s]);
+        assert_int_equal(f->map.tcopy[s][0], f->map.target[s]);
+        for (k = 0; k < 3; k++) {
+            assert_int_equal(f->map.scopy[s][k], f->map.tcopy[s][k]);
+            for (j = 0; j < k; j++)
+                assert_int_not_equal(f->map.scopy[s][k], f->map.scopy[s][j]);
+        }
+    }
+    /* A join: the target copies change for some slots, the serving ones
+     * for none. */
+    f->before = f->map;
+    apply(&f->cfg, change(PAXOS_CHANGE_JOIN, 0, 105, 10));
+    build_map(&f->cfg, &f->map);
+    j = 0;
+    for (s = 0; s < RING_SLOTS; s++) {
+        assert_memory_equal(f->map.scopy[s], f->before.scopy[s], 3 * sizeof(int16_t));
+        for (k = 0; k < 3; k++)
+            j += f->map.tcopy[s][k] != f->map.scopy[s][k];
+    }
+    assert_true(j > 0);
 }
 
 static void test_failure_during_join_retires_without_moving_live_slots(void **state)
@@ -452,6 +492,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_leave_of_a_joiner_is_immediate_and_the_last_target_stays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_weight_change_moves_the_target_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copies_are_distinct_members_led_by_the_server, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_failure_during_join_retires_without_moving_live_slots,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(

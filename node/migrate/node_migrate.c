@@ -218,6 +218,7 @@ static void drop_now(node_migrate_t *m, unsigned slot)
 {
     size_t before = node_db_slot_count(m->db, slot);
 
+    m->final_from[slot] = 0; /* no copy to KEEP any more */
     if (before > 0) {
         (void)node_db_slot_drop(m->db, slot, SIZE_MAX);
         m->st.keys_dropped += before;
@@ -231,6 +232,8 @@ static void drop_now(node_migrate_t *m, unsigned slot)
 /* Empties 'slot' in the background (the timer), unless this node keeps it. */
 static void drop_later(node_migrate_t *m, unsigned slot)
 {
+    if (!keeps(m, slot))
+        m->final_from[slot] = 0; /* no copy to KEEP any more */
     if (!m->dropping[slot] && !keeps(m, slot) && node_db_slot_count(m->db, slot) > 0) {
         m->dropping[slot] = 1;
         m->ndropping++;
@@ -239,6 +242,8 @@ static void drop_later(node_migrate_t *m, unsigned slot)
 
 static void in_reset(node_migrate_t *m, unsigned slot)
 {
+    if (m->in_state[slot] != IN_NONE && m->in_src[slot] == m->final_from[slot])
+        m->final_from[slot] = 0; /* that copy is no longer followed */
     m->in_state[slot] = IN_NONE;
     m->in_src[slot] = 0;
     m->in_count[slot] = 0;
@@ -572,12 +577,16 @@ static void slot_restart(ostream_t *s, unsigned slot, const char *why, int64_t b
     todo_push(s, slot);
 }
 
-/* Frees stream 's' (its slots are cancelled first). */
-static void stream_free(ostream_t *s)
+/* Frees stream 's' (its slots are cancelled first); 'forget': its member
+ * is gone from the configuration, the replies stop waiting for it (else
+ * they fail: this node shuts down). */
+static void stream_free(ostream_t *s, int forget)
 {
     node_migrate_t *m = s->m;
     ostream_t **pp;
 
+    if (forget)
+        node_repl_link_forget(&s->rl);
     node_repl_link_free(&s->rl);
     for (pp = &m->streams; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == s) {
@@ -1243,7 +1252,7 @@ static void on_config(void *arg)
     for (s = m->streams; s != NULL; s = next) {
         next = s->next;
         if (s->nslots == 0 && member_by_id(c, s->id) == NULL)
-            stream_free(s);
+            stream_free(s, 1);
     }
     if (i_left)
         rc_log(RC_LOG_NOTICE, "migrate: removed after leaving: handing every slot over");
@@ -1812,7 +1821,7 @@ static int on_shutdown(void *arg)
         return 0;
     m->closed = 1;
     while (m->streams != NULL)
-        stream_free(m->streams);
+        stream_free(m->streams, 0);
     uv_close((uv_handle_t *)&m->timer, NULL);
     uv_close((uv_handle_t *)&m->idle, NULL);
     (void)node_db_observer_remove(m->db, on_change, m);

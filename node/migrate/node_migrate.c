@@ -180,6 +180,7 @@ struct node_migrate_s {
     node_migrate_repl_stats_t rst;
     uint64_t rate_mark_keys;
     int64_t rate_mark_ms;
+    int64_t leave_log_ms;
 };
 
 static int64_t now_ms(const node_migrate_t *m)
@@ -1303,6 +1304,32 @@ static void check_ready(node_migrate_t *m)
 
 /* ---- timer ---- */
 
+static int leave_busy(void *arg);
+
+/* A leave that waits: which hand-overs it waits for (the log, every 2 s). */
+static void leave_report(node_migrate_t *m)
+{
+    const ostream_t *s;
+    unsigned slot;
+
+    for (s = m->streams; s != NULL; s = s->next) {
+        unsigned n = 0, first = 0, state = 0;
+
+        for (slot = 0; slot < RING_SLOTS; slot++) {
+            if (s->sl[slot].state != OUT_NONE && s->sl[slot].hand == HAND_OVER) {
+                if (n++ == 0) {
+                    first = slot;
+                    state = s->sl[slot].state;
+                }
+            }
+        }
+        if (n > 0)
+            rc_log(RC_LOG_NOTICE,
+                   "migrate: leaving: %u slot(s) still handed over to %s (slot %u in state %u%s)",
+                   n, s->name, first, state, s->broken ? ", link broken" : "");
+    }
+}
+
 /* Replies that waited for their replicas longer than cluster-repl-timeout
  * get -TRYAGAIN (the write may or may not have taken effect). */
 static void repl_timeouts(node_migrate_t *m)
@@ -1385,6 +1412,10 @@ static void on_tick(uv_timer_t *t)
         }
     }
     repl_timeouts(m);
+    if (node_cluster_leaving(m->cl) && now_ms(m) - m->leave_log_ms >= 2000 && leave_busy(m)) {
+        m->leave_log_ms = now_ms(m);
+        leave_report(m);
+    }
     for (s = m->streams; s != NULL; s = s->next) {
         if (s->broken && now_ms(m) >= s->retry_at)
             kick(m);

@@ -1095,14 +1095,20 @@ static void want_replicas(node_migrate_t *m, const paxos_config_t *c, const memb
 }
 
 /* This node serves 'slot' from now on without a hand-over from 'p' (gone):
- * with the copy it holds as a synchronous replica of 'p' (every write 'p'
- * acknowledged is in it), else empty (misses, never stale). Either way only
- * once 'p''s lease has run out. */
+ * with the copy it holds as a synchronous replica of 'p', else empty
+ * (misses, never stale). Either way only once 'p''s lease has run out. A
+ * synchronous replica's copy has every write 'p' acknowledged: it follows
+ * 'p' (every write waited for it), or it is the final copy of the server
+ * before 'p' that 'p' never took up (it was not live on 'p''s stream, so
+ * 'p' wrote nothing to the slot: writes wait for their synchronous
+ * replicas to be live). */
 static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot, uint64_t me,
                       uint64_t p, int was_sync)
 {
-    int kept = c->replicas > 0 && was_sync && p != 0 && m->in_src[slot] == p &&
-               (m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE);
+    int follows =
+        m->in_src[slot] == p && (m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE);
+    int final = m->final_from[slot] != 0 && m->in_src[slot] != p;
+    int kept = c->replicas > 0 && was_sync && p != 0 && (follows || final);
 
     if (m->in_state[slot] != IN_NONE)
         in_reset(m, slot);
@@ -1844,6 +1850,15 @@ static int leave_busy(void *arg)
     return 0;
 }
 
+/* A node evicts keys of the slots it serves, or of none it keeps (being
+ * dropped); never its replicas' copies, which follow their primary. */
+static int evict_ok(void *arg, unsigned slot)
+{
+    const node_migrate_t *m = arg;
+
+    return m->replicas == 0 || !m->copy[slot];
+}
+
 static int on_shutdown(void *arg)
 {
     node_migrate_t *m = arg;
@@ -1851,6 +1866,7 @@ static int on_shutdown(void *arg)
     if (m->closed)
         return 0;
     m->closed = 1;
+    node_db_set_evict_filter(m->db, NULL, NULL);
     while (m->streams != NULL)
         stream_free(m->streams, 0);
     uv_close((uv_handle_t *)&m->timer, NULL);
@@ -1884,6 +1900,7 @@ node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl)
     uv_timer_start(&m->timer, on_tick, NODE_MIGRATE_TICK_MS, NODE_MIGRATE_TICK_MS);
     m->rate_mark_ms = server->now_ms;
     RC_ASSERT(node_db_observer_add(m->db, on_change, m) == 0);
+    node_db_set_evict_filter(m->db, evict_ok, m);
     node_cluster_observe(cl, &cluster_observer, m);
     node_cluster_set_leave_hold(cl, leave_busy, m);
     node_server_on_shutdown(server, on_shutdown, m);

@@ -87,18 +87,29 @@ typedef struct slot_s {
     size_t noted_rec;
 } slot_t;
 
-/* A message in flight: its encoding and what decoding it gives
- * (paxos_msg_wire_copy). One packet in CODEC_SAMPLE is delivered from its
- * bytes through paxos_msg_decode(), and checked to be the same message
- * (deliver()); the others skip the decoder, which was a fifth of the run.
- * Every message is still encoded, so every one is checked to encode. */
+/* What decoding a message gives (paxos_msg_wire_copy), shared by the
+ * packets that carry it: the copies of a duplicated message, and the
+ * messages of a broadcast, which differ only in 'to' (handle_effects()).
+ * The packet keeps its own 'to', written into the image as it is used. */
+typedef struct img_s {
+    unsigned refs; /* packets, and sim_t.last_img */
+    paxos_msg_t msg;
+} img_t;
+
+/* A message in flight: its wire image and, for the one packet in
+ * CODEC_SAMPLE that is delivered from its bytes through paxos_msg_decode()
+ * and checked to be the same message (deliver()), its encoding; the others
+ * skip the decoder, which was a fifth of the run. Every message is checked
+ * to encode: encoded, or equal but for 'to' to the last one that did
+ * (wire_same()). */
 typedef struct packet_s {
     uint64_t at;
-    int to;     /* slot */
-    int sample; /* delivered through the decoder */
+    int to;         /* slot */
+    int sample;     /* delivered through the decoder */
+    uint64_t to_id; /* the message's 'to' */
     size_t len, cap;
-    uint8_t *bytes;
-    paxos_msg_t *msg; /* own allocation, kept with the buffer */
+    uint8_t *bytes; /* sampled packets only */
+    img_t *img;
 } packet_t;
 
 enum {
@@ -127,7 +138,10 @@ typedef struct sim_s {
     size_t nnet, capnet;
     packet_t *spare; /* buffers of delivered packets, for the next ones */
     size_t nspare, capspare;
-    int cut[MAX_SLOTS][MAX_SLOTS];             /* cut[a][b]: a cannot send to b */
+    img_t **imgfree; /* images no packet holds, for the next ones */
+    size_t nimgfree, capimgfree;
+    img_t *last_img;               /* the image of the last message sent, if it was kept */
+    int cut[MAX_SLOTS][MAX_SLOTS]; /* cut[a][b]: a cannot send to b */
     uint64_t link_since[MAX_SLOTS][MAX_SLOTS]; /* a -> b open since (UINT64_MAX: cut) */
     double p_drop, p_dup;
     uint64_t max_delay;
@@ -828,7 +842,109 @@ static int addr_slot(sim_t *s, const char *addr)
     return -1;
 }
 
-static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, uint64_t at,
+/* ---- message images (img_t) ---- */
+
+static img_t *img_new(sim_t *s)
+{
+    img_t *im;
+
+    if (s->nimgfree > 0)
+        im = s->imgfree[--s->nimgfree];
+    else
+        im = calloc(1, sizeof(*im)); /* zeroed: padding stays equal for same_config */
+    im->refs = 1;
+    return im;
+}
+
+static void img_put(sim_t *s, img_t *im)
+{
+    if (im == NULL || --im->refs > 0)
+        return;
+    if (s->nimgfree == s->capimgfree) {
+        s->capimgfree = s->capimgfree ? s->capimgfree * 2 : 256;
+        s->imgfree = realloc(s->imgfree, s->capimgfree * sizeof(*s->imgfree));
+    }
+    s->imgfree[s->nimgfree++] = im;
+}
+
+/* 1 if an address string 'a' is the one wire image 'w' holds: 'w' is the
+ * string, then zeroes (addr_wire_copy), so 'a' must be the same string;
+ * without a NUL in its buffer it differs at w's NUL. */
+static int addr_same(const char *a, const char *w)
+{
+    return strncmp(a, w, PAXOS_ADDR_MAX) == 0;
+}
+
+static int config_wire_same(const paxos_config_t *a, const paxos_config_t *w)
+{
+    uint32_t i;
+
+    if (a->epoch != w->epoch || a->next_id != w->next_id || a->replicas != w->replicas ||
+        a->nrecent != w->nrecent || a->transition != w->transition || a->nretired != w->nretired ||
+        a->nmembers != w->nmembers)
+        return 0;
+    for (i = 0; i < a->nrecent && i < PAXOS_MAX_RECENT; i++) {
+        if (a->recent[i] != w->recent[i])
+            return 0;
+    }
+    for (i = 0; i < a->nretired && i < PAXOS_MAX_RETIRED; i++) {
+        if (a->retired[i].id != w->retired[i].id ||
+            a->retired[i].incarnation != w->retired[i].incarnation ||
+            a->retired[i].live_weight != w->retired[i].live_weight)
+            return 0;
+    }
+    for (i = 0; i < a->nmembers && i < PAXOS_MAX_MEMBERS; i++) {
+        const paxos_member_t *x = &a->members[i], *y = &w->members[i];
+
+        if (x->id != y->id || x->incarnation != y->incarnation || x->weight != y->weight ||
+            x->live_weight != y->live_weight || x->ready != y->ready || x->state != y->state ||
+            !addr_same(x->client_addr, y->client_addr) || !addr_same(x->bus_addr, y->bus_addr))
+            return 0;
+    }
+    return 1;
+}
+
+/* 1 if paxos_msg_wire_copy(a) would be wire image 'w' but for 'to':
+ * every field the copy (and the encoder) reads, compared. Then 'a'
+ * encodes as w's message did, but for the bytes of 'to'. */
+static int wire_same(const paxos_msg_t *a, const paxos_msg_t *w)
+{
+    if (a->type != w->type || a->epoch != w->epoch || a->from != w->from ||
+        !addr_same(a->from_addr, w->from_addr))
+        return 0;
+    switch (a->type) {
+    case PAXOS_MSG_PREPARE:
+    case PAXOS_MSG_ACCEPTED:
+    case PAXOS_MSG_NACK:
+        return ballot_cmp(a->ballot, w->ballot) == 0;
+    case PAXOS_MSG_PROMISE:
+        return ballot_cmp(a->ballot, w->ballot) == 0 &&
+               ballot_cmp(a->accepted_ballot, w->accepted_ballot) == 0 &&
+               a->has_value == w->has_value &&
+               (!a->has_value || config_wire_same(&a->value, &w->value));
+    case PAXOS_MSG_ACCEPT:
+        return ballot_cmp(a->ballot, w->ballot) == 0 && config_wire_same(&a->value, &w->value);
+    case PAXOS_MSG_CHOSEN:
+    case PAXOS_MSG_SNAPSHOT:
+        return config_wire_same(&a->value, &w->value);
+    case PAXOS_MSG_REQUEST:
+        return a->change.kind == w->change.kind && a->change.id == w->change.id &&
+               a->change.incarnation == w->change.incarnation &&
+               a->change.weight == w->change.weight &&
+               a->change.transition == w->change.transition &&
+               addr_same(a->change.client_addr, w->change.client_addr) &&
+               addr_same(a->change.bus_addr, w->change.bus_addr);
+    case PAXOS_MSG_STATUS:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Puts message 'm' on the network. '*len' is the length of its encoding
+ * in 'b', or 0 when it was not encoded (wire_same() as the last one):
+ * then it is encoded here if the packet is a sampled one. */
+static void enqueue(sim_t *s, int from, int to, uint8_t *b, int *len, uint64_t at,
                     const paxos_msg_t *m)
 {
     packet_t *p;
@@ -844,19 +960,32 @@ static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, ui
     } else {
         p->cap = 0;
         p->bytes = NULL;
-        /* zeroed: padding the copies never write stays equal for same_config */
-        p->msg = calloc(1, sizeof(*p->msg));
-    }
-    if (p->cap < len) {
-        p->cap = len < 256 ? 256 : len;
-        p->bytes = realloc(p->bytes, p->cap);
     }
     p->at = at;
     p->to = to;
-    p->len = len;
-    memcpy(p->bytes, b, len);
+    p->to_id = m->to;
     p->sample = s->packets++ % CODEC_SAMPLE == 0;
-    paxos_msg_wire_copy(p->msg, m);
+    p->len = 0;
+    if (p->sample) {
+        if (*len == 0)
+            *len = paxos_msg_encode(m, b, PAXOS_ENCODED_MAX);
+        if (*len <= 0) /* cannot be: it is the last message but for 'to' */
+            fail(s, "message does not encode", "type %u", m->type);
+        else {
+            p->len = (size_t)*len;
+            if (p->cap < p->len) {
+                p->cap = p->len < 256 ? 256 : p->len;
+                p->bytes = realloc(p->bytes, p->cap);
+            }
+            memcpy(p->bytes, b, p->len);
+        }
+    }
+    if (s->last_img == NULL) {
+        s->last_img = img_new(s);
+        paxos_msg_wire_copy(&s->last_img->msg, m);
+    }
+    p->img = s->last_img;
+    p->img->refs++;
 }
 
 /* Keeps the buffer of a packet taken off the network. */
@@ -866,7 +995,9 @@ static void recycle(sim_t *s, const packet_t *p)
         s->capspare = s->capspare ? s->capspare * 2 : 256;
         s->spare = realloc(s->spare, s->capspare * sizeof(*s->spare));
     }
-    s->spare[s->nspare++] = *p;
+    img_put(s, p->img);
+    s->spare[s->nspare] = *p;
+    s->spare[s->nspare++].img = NULL;
 }
 
 static void observe(sim_t *s, const paxos_msg_t *m)
@@ -950,14 +1081,21 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
     check_installs(s, i, eff);
     fd_follow(s, i);
     while (paxos_node_pop(sl->node, &out)) {
-        int to = addr_slot(s, out.addr), n, copies = 1, k;
+        int to = addr_slot(s, out.addr), n = 0, copies = 1, k;
 
         observe(s, &out.msg);
         check_durable(s, i, &out.msg);
-        n = paxos_msg_encode(&out.msg, buf, sizeof(buf));
-        if (n < 0) {
-            fail(s, "message does not encode", "type %u", out.msg.type);
-            continue;
+        /* The same message as the last one but for 'to' (a broadcast)
+         * encodes as it did: its image is shared, its bytes are made only
+         * for a sampled packet (enqueue()). */
+        if (corpus_dir != NULL || s->last_img == NULL || !wire_same(&out.msg, &s->last_img->msg)) {
+            img_put(s, s->last_img);
+            s->last_img = NULL;
+            n = paxos_msg_encode(&out.msg, buf, sizeof(buf));
+            if (n < 0) {
+                fail(s, "message does not encode", "type %u", out.msg.type);
+                continue;
+            }
         }
         s->msgs_sent++;
         if (corpus_dir != NULL && out.msg.type < 16 && corpus_count[out.msg.type] < 4) {
@@ -1003,8 +1141,8 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
                 copies = 2;
         }
         for (k = 0; k < copies; k++)
-            enqueue(s, i, to, buf, (size_t)n,
-                    s->now + (to == i ? 0 : 1 + rnd_below(s, s->max_delay)), &out.msg);
+            enqueue(s, i, to, buf, &n, s->now + (to == i ? 0 : 1 + rnd_below(s, s->max_delay)),
+                    &out.msg);
     }
     sl->wake = eff->wake_at > s->now ? eff->wake_at : s->now + 1;
     if (eff->removed && s->violation == NULL && !sl->departing) {
@@ -1462,7 +1600,7 @@ static void ready_event(sim_t *s)
 /* ---- the run ---- */
 
 /* A sampled packet: the decoder's message 'm' must be the one the others
- * get without it, the wire copy of the message sent (p->msg). The wire copy
+ * get without it, the wire copy of the message sent (p->img). The wire copy
  * must encode to the packet's bytes: the encoding is canonical (every wire
  * field written in full), so then both carry the same wire fields; both
  * have zeroes elsewhere (paxos_msg_wire_copy, paxos_msg_decode) and the
@@ -1470,23 +1608,24 @@ static void ready_event(sim_t *s)
 static void check_sample(sim_t *s, const packet_t *p, const paxos_msg_t *m)
 {
     uint8_t again[PAXOS_ENCODED_MAX];
-    int n = paxos_msg_encode(p->msg, again, sizeof(again));
+    int n = paxos_msg_encode(&p->img->msg, again, sizeof(again));
 
     if (n < 0 || (size_t)n != p->len || memcmp(again, p->bytes, p->len) != 0 ||
-        p->msg->has_value != m->has_value)
+        p->img->msg.has_value != m->has_value)
         fail(s, "decoded message is not the one sent", "to slot %d type %u", p->to, m->type);
 }
 
 static void deliver(sim_t *s, size_t k)
 {
     packet_t p = s->net[k];
-    paxos_msg_t *m = p.msg;
+    paxos_msg_t *m = &p.img->msg;
     paxos_effects_t eff;
 
     s->net[k] = s->net[--s->nnet];
     if (s->slot[p.to].up) {
         int err = 0;
 
+        m->to = p.to_id;
         if (p.sample) {
             m = s->inbox;
             err = paxos_msg_decode(p.bytes, p.len, m);
@@ -1640,9 +1779,12 @@ typedef struct run_result_s {
     uint64_t steps, vtime, msgs, epochs, snapshots, gap_epochs;
 } run_result_t;
 
-/* Packet buffers kept from one seed to the next (sim_free, sim_init). */
+/* Packet buffers and message images kept from one seed to the next
+ * (sim_free, sim_init). */
 static packet_t *packet_pool;
 static size_t npacket_pool, cappacket_pool;
+static img_t **img_pool;
+static size_t nimg_pool, capimg_pool;
 
 static void sim_free(sim_t *s)
 {
@@ -1659,9 +1801,13 @@ static void sim_free(sim_t *s)
     for (k = 0; k < s->nnet; k++)
         recycle(s, &s->net[k]);
     free(s->net);
+    img_put(s, s->last_img);
     packet_pool = s->spare;
     npacket_pool = s->nspare;
     cappacket_pool = s->capspare;
+    img_pool = s->imgfree;
+    nimg_pool = s->nimgfree;
+    capimg_pool = s->capimgfree;
     for (k = 0; k < s->nchosen_cap; k++) {
         free(s->chosen[k]);
         free(s->handoff[k]);
@@ -1693,6 +1839,11 @@ static void sim_init(sim_t *s, uint64_t seed, int nodes, int spares, int verbose
     s->capspare = cappacket_pool;
     packet_pool = NULL;
     npacket_pool = cappacket_pool = 0;
+    s->imgfree = img_pool;
+    s->nimgfree = nimg_pool;
+    s->capimgfree = capimg_pool;
+    img_pool = NULL;
+    nimg_pool = capimg_pool = 0;
     genesis->epoch = 1;
     genesis->next_id = 1;
     genesis->replicas = 1;

@@ -1071,7 +1071,7 @@ static void check_durable(sim_t *s, int i, const paxos_msg_t *m)
 static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
 {
     slot_t *sl = &s->slot[i];
-    paxos_out_t out;
+    const paxos_out_t *o;
     uint8_t buf[PAXOS_ENCODED_MAX];
 
     s->steps++;
@@ -1080,38 +1080,40 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
     check_state(s, i);
     check_installs(s, i, eff);
     fd_follow(s, i);
-    while (paxos_node_pop(sl->node, &out)) {
-        int to = addr_slot(s, out.addr), n = 0, copies = 1, k;
+    /* The messages are read where the node keeps them (paxos_node_next):
+     * nothing below calls into this node before the next one. */
+    while (paxos_node_next(sl->node, &o)) {
+        int to = addr_slot(s, o->addr), n = 0, copies = 1, k;
 
-        observe(s, &out.msg);
-        check_durable(s, i, &out.msg);
+        observe(s, &o->msg);
+        check_durable(s, i, &o->msg);
         /* The same message as the last one but for 'to' (a broadcast)
          * encodes as it did: its image is shared, its bytes are made only
          * for a sampled packet (enqueue()). */
-        if (corpus_dir != NULL || s->last_img == NULL || !wire_same(&out.msg, &s->last_img->msg)) {
+        if (corpus_dir != NULL || s->last_img == NULL || !wire_same(&o->msg, &s->last_img->msg)) {
             img_put(s, s->last_img);
             s->last_img = NULL;
-            n = paxos_msg_encode(&out.msg, buf, sizeof(buf));
+            n = paxos_msg_encode(&o->msg, buf, sizeof(buf));
             if (n < 0) {
-                fail(s, "message does not encode", "type %u", out.msg.type);
+                fail(s, "message does not encode", "type %u", o->msg.type);
                 continue;
             }
         }
         s->msgs_sent++;
-        if (corpus_dir != NULL && out.msg.type < 16 && corpus_count[out.msg.type] < 4) {
+        if (corpus_dir != NULL && o->msg.type < 16 && corpus_count[o->msg.type] < 4) {
             char path[512];
             FILE *fp;
 
-            snprintf(path, sizeof(path), "%s/msg-type%u-%d", corpus_dir, out.msg.type,
-                     corpus_count[out.msg.type]++);
+            snprintf(path, sizeof(path), "%s/msg-type%u-%d", corpus_dir, o->msg.type,
+                     corpus_count[o->msg.type]++);
             fp = fopen(path, "wb");
             if (fp != NULL) {
                 fwrite(buf, 1, (size_t)n, fp);
                 fclose(fp);
             }
-            if (out.msg.has_value && corpus_count[0] < 2) {
+            if (o->msg.has_value && corpus_count[0] < 2) {
                 uint8_t cb[PAXOS_ENCODED_MAX];
-                int cn = paxos_config_encode(&out.msg.value, cb, sizeof(cb));
+                int cn = paxos_config_encode(&o->msg.value, cb, sizeof(cb));
 
                 snprintf(path, sizeof(path), "%s/config-%d", corpus_dir, corpus_count[0]++);
                 fp = fopen(path, "wb");
@@ -1142,7 +1144,7 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
         }
         for (k = 0; k < copies; k++)
             enqueue(s, i, to, buf, &n, s->now + (to == i ? 0 : 1 + rnd_below(s, s->max_delay)),
-                    &out.msg);
+                    &o->msg);
     }
     sl->wake = eff->wake_at > s->now ? eff->wake_at : s->now + 1;
     if (eff->removed && s->violation == NULL && !sl->departing) {

@@ -20,6 +20,7 @@
 
 #include "common/rc.h"
 #include "member/member.h"
+#include "member/member_lease.h"
 #include "paxos/paxos.h"
 
 #define MAX_SLOTS 12
@@ -55,6 +56,13 @@ enum {
     FD_INTERVAL_MS = 100,
     FD_TIMEOUT_MS = 1000,
 };
+/* Leases (member/member_lease.h) as node_cluster.c runs them: every PING
+ * is a lease round, a PONG grants it under member_lease_may_grant();
+ * half the node timeout, clock rates within 1 %. */
+enum {
+    LEASE_MS = FD_TIMEOUT_MS / 2,
+    LEASE_DRIFT_PPM = 10000,
+};
 
 typedef struct slot_s {
     int up;
@@ -71,8 +79,20 @@ typedef struct slot_s {
     uint64_t fill_id, fill_transition; /* the fill being modelled (ready_event) */
     uint64_t fill_at;                  /* when it is done */
     member_fd_t *fd;                   /* created on start, destroyed on crash */
-    uint64_t fd_epoch, fd_id;          /* what it was last installed with */
-    unsigned refused[MAX_SLOTS];       /* consecutive refusals from each slot's port */
+    member_lease_t *lease;             /* the same */
+    uint64_t lease_epoch, lease_id;    /* the configuration installed in it, this node's id */
+    int lease_member;                  /* a member of it */
+    uint64_t installed_at;             /* when it was installed (the takeover bound's start) */
+    /* check_leases(): the last epoch of this node's counted as waiting for
+     * the lease of the node on each slot (lease_waits); whether it waited
+     * for any in this configuration (a takeover once past its bound); the
+     * node ids on each slot this configuration removed, or keeps */
+    uint64_t waited_f[MAX_SLOTS];
+    int lease_waited;
+    uint64_t removed_id[MAX_SLOTS];
+    unsigned char removed[MAX_SLOTS];
+    uint64_t fd_epoch, fd_id;    /* what it was last installed with */
+    unsigned refused[MAX_SLOTS]; /* consecutive refusals from each slot's port */
     /* slot at each member's bus address (addr_slot()), -1: none, -2: not
      * looked up yet since the install */
     signed char fd_bus[PAXOS_MAX_MEMBERS];
@@ -165,6 +185,11 @@ typedef struct sim_s {
     uint64_t snapshots;
     uint64_t gap_epochs;         /* epochs skipped by snapshot installs */
     uint64_t last_prepare_epoch; /* latest instance that saw a PREPARE */
+    uint64_t lease_renewals;     /* grants that extended a lease */
+    uint64_t lease_waits;       /* a taker within its bound while the removed holder's lease held */
+    uint64_t lease_takeovers;   /* a taker past its bound after waiting for such a lease */
+    uint64_t lease_checked_gen; /* lease_gen at the last check_leases() */
+    uint64_t lease_next;        /* the first bound or lease end after it */
 } sim_t;
 
 /* ---- PRNG (splitmix64) ---- */
@@ -613,10 +638,19 @@ static uint64_t new_token(sim_t *s)
 /* ---- failure detector (member/member_fd.c) ---- */
 
 /* A node starts: a new detector, installed at the next fd_follow(). */
+/* Bumped whenever a lease may have changed (created, destroyed, installed,
+ * a round run): check_leases() runs again then, or when a bound passes. */
+static uint64_t lease_gen;
+
 static void fd_start(slot_t *sl)
 {
+    lease_gen++;
     member_fd_destroy(sl->fd);
     sl->fd = member_fd_create(FD_TIMEOUT_MS);
+    member_lease_destroy(sl->lease);
+    sl->lease = member_lease_create(LEASE_MS, LEASE_DRIFT_PPM);
+    sl->lease_epoch = sl->lease_id = 0;
+    sl->lease_member = 0;
     sl->fd_epoch = UINT64_MAX;
     sl->fd_id = UINT64_MAX;
     memset(sl->refused, 0, sizeof(sl->refused));
@@ -625,8 +659,11 @@ static void fd_start(slot_t *sl)
 /* A node stops (crash, departure): its detector goes with it. */
 static void fd_stop(slot_t *sl)
 {
+    lease_gen++;
     member_fd_destroy(sl->fd);
     sl->fd = NULL;
+    member_lease_destroy(sl->lease);
+    sl->lease = NULL;
 }
 
 /* Installs the node's configuration (and its id: a rejoin changes it) in
@@ -647,6 +684,131 @@ static void fd_follow(sim_t *s, int i)
     sl->fd_epoch = epoch;
     sl->fd_id = id;
     memset(sl->fd_bus, -2, sizeof(sl->fd_bus));
+    {
+        uint64_t ids[PAXOS_MAX_MEMBERS];
+        uint32_t k;
+
+        for (k = 0; k < c->nmembers; k++)
+            ids[k] = c->members[k].id;
+        member_lease_install(sl->lease, epoch, ids, c->nmembers, id);
+        lease_gen++;
+        sl->lease_epoch = epoch;
+        sl->lease_id = id;
+        sl->lease_member = paxos_config_find(c, id) >= 0;
+        sl->installed_at = s->now;
+        sl->lease_waited = 0;
+        memset(sl->removed_id, 0, sizeof(sl->removed_id)); /* ids are never 0 */
+    }
+}
+
+/* ---- leases (member/member_lease.h) ---- */
+
+/* node_cluster.c's accepted_next(): a value accepted in the instance of
+ * the installed configuration. */
+static int accepted_next(const paxos_node_t *node)
+{
+    const paxos_state_t *st = paxos_node_state(node);
+
+    return st->accepted.round != 0 && st->accepted_value.epoch > st->chosen.epoch;
+}
+
+/* node_cluster.c's may_grant(): does the node on slot 't' grant the lease
+ * round of epoch 'epoch' of member 'id' (incarnation 'inc')? */
+static int lease_may_grant(sim_t *s, int t, uint64_t epoch, uint64_t id, uint64_t inc)
+{
+    const slot_t *o = &s->slot[t];
+    const paxos_config_t *c = &paxos_node_state(o->node)->chosen; /* installed */
+    int k;
+
+    if (c->epoch != epoch)
+        return 0; /* the rule's first test, without the look-ups */
+    k = paxos_config_find(c, id);
+    return member_lease_may_grant(c->epoch, accepted_next(o->node), epoch,
+                                  k >= 0 && c->members[k].incarnation == inc &&
+                                      (o->lease_epoch == c->epoch
+                                           ? o->lease_member /* fd_follow() ran */
+                                           : paxos_config_find(c, paxos_node_id(o->node)) >= 0));
+}
+
+/* The replicas' invariant (node/repl/README.md, "Leases"): no node holds a
+ * valid lease while another has passed the takeover bound of a later
+ * configuration that removed it, i.e. never two primaries of one slot at
+ * one instant. A taker is a member of its installed configuration f; it
+ * passed the bound at member_lease_takeover_at(installed_at). Only a node
+ * whose lease is valid can break it, and only against a taker at a later
+ * epoch; which nodes f removed is looked up once per taker and holder id
+ * (removed_id, removed). */
+static void check_leases(sim_t *s)
+{
+    uint64_t maxf = 0, next = UINT64_MAX;
+    int a, b;
+
+    /* Nothing changed since the last check and no bound or lease end
+     * passed: the answer is the last one. */
+    if (s->lease_checked_gen == lease_gen && s->now < s->lease_next)
+        return;
+    s->lease_checked_gen = lease_gen;
+    for (b = 0; b < s->nslots; b++) {
+        slot_t *sb = &s->slot[b];
+        int64_t at, until;
+
+        if (!sb->up || sb->lease == NULL)
+            continue;
+        until = member_lease_until(sb->lease);
+        if (until > (int64_t)s->now && (uint64_t)until < next)
+            next = (uint64_t)until;
+        if (!sb->lease_member)
+            continue;
+        if (sb->lease_epoch > maxf)
+            maxf = sb->lease_epoch;
+        at = member_lease_takeover_at(sb->lease, (int64_t)sb->installed_at);
+        if (at > (int64_t)s->now && (uint64_t)at < next)
+            next = (uint64_t)at;
+        if (sb->lease_waited && (int64_t)s->now >= at) {
+            /* past its bound: every lease it waited for ran out (below) */
+            sb->lease_waited = 0;
+            s->lease_takeovers++;
+        }
+    }
+    s->lease_next = next;
+    for (a = 0; a < s->nslots; a++) {
+        slot_t *sa = &s->slot[a];
+
+        if (!sa->up || sa->lease == NULL || sa->lease_epoch >= maxf ||
+            !member_lease_valid(sa->lease, (int64_t)s->now))
+            continue;
+        for (b = 0; b < s->nslots; b++) {
+            slot_t *sb = &s->slot[b];
+
+            if (b == a || !sb->up || sb->lease == NULL || !sb->lease_member ||
+                sb->lease_epoch <= sa->lease_epoch)
+                continue;
+            if (sb->removed_id[a] != sa->lease_id) {
+                const paxos_config_t *f = paxos_node_config(sb->node, sb->lease_epoch);
+
+                sb->removed_id[a] = sa->lease_id;
+                sb->removed[a] = f != NULL && paxos_config_find(f, sa->lease_id) < 0;
+            }
+            if (!sb->removed[a])
+                continue;
+            if ((int64_t)s->now < member_lease_takeover_at(sb->lease, (int64_t)sb->installed_at)) {
+                if (sb->waited_f[a] != sb->lease_epoch) {
+                    sb->waited_f[a] = sb->lease_epoch;
+                    sb->lease_waited = 1;
+                    s->lease_waits++;
+                }
+                continue;
+            }
+            fail(s, "two primaries: a removed node's lease outlived the takeover bound",
+                 "slot %d (id %" PRIu64 ") holds its epoch %" PRIu64 " lease until %" PRId64
+                 " while slot %d (id %" PRIu64 ") took over at %" PRId64 " (epoch %" PRIu64
+                 " installed at %" PRIu64 ")",
+                 a, sa->lease_id, sa->lease_epoch, member_lease_until(sa->lease), b, sb->lease_id,
+                 member_lease_takeover_at(sb->lease, (int64_t)sb->installed_at), sb->lease_epoch,
+                 sb->installed_at);
+            return;
+        }
+    }
 }
 
 static void identity_reset(slot_t *sl)
@@ -1466,8 +1628,16 @@ static int fd_exchange(sim_t *s, int i, const uint64_t *ids, int *told)
     uint32_t n = 0, k;
     int t;
 
+    uint64_t round, my_epoch = sl->lease_epoch, my_inc = paxos_node_state(sl->node)->incarnation;
+
     RC_ASSERT(c == NULL || sl->fd_epoch == c->epoch); /* fd_follow() ran: fd_bus is c's */
 
+    /* Every PING is a lease round (node_cluster.c), this node's own grant
+     * under the grantor's rule too. */
+    lease_gen++;
+    round = member_lease_round(
+        sl->lease, (int64_t)s->now,
+        member_lease_may_grant(my_epoch, accepted_next(sl->node), my_epoch, sl->lease_member));
     for (k = 0; c != NULL && k < c->nmembers; k++)
         members[n++] = c->members[k].id;
     for (k = 0; k < n; k++) {
@@ -1486,6 +1656,10 @@ static int fd_exchange(sim_t *s, int i, const uint64_t *ids, int *told)
 
             sl->refused[t] = 0;
             member_fd_set_refused(sl->fd, members[k], 0);
+            /* The PONG, granting the round if the grantor's rule lets it. */
+            if (round != 0 && lease_may_grant(s, t, my_epoch, ids[i], my_inc) &&
+                member_lease_on_grant(sl->lease, my_epoch, round, members[k]))
+                s->lease_renewals++;
             if (member_fd_on_heard(sl->fd, (int64_t)s->now, members[k],
                                    paxos_node_state(o->node)->incarnation, 1, sus, ns)) {
                 *told = 1;
@@ -1721,6 +1895,8 @@ static int step(sim_t *s)
     default:
         return 0;
     }
+    if (s->violation == NULL)
+        check_leases(s);
     return 1;
 }
 
@@ -1779,6 +1955,7 @@ typedef struct run_result_s {
     int ok;
     char what[640];
     uint64_t steps, vtime, msgs, epochs, snapshots, gap_epochs;
+    uint64_t lease_renewals, lease_waits, lease_takeovers;
 } run_result_t;
 
 /* Packet buffers and message images kept from one seed to the next
@@ -1947,6 +2124,9 @@ static void run_seed(uint64_t seed, const run_opts_t *o, run_result_t *res)
     res->epochs = s->max_chosen;
     res->snapshots = s->snapshots;
     res->gap_epochs = s->gap_epochs;
+    res->lease_renewals = s->lease_renewals;
+    res->lease_waits = s->lease_waits;
+    res->lease_takeovers = s->lease_takeovers;
     sim_free(s);
     free(s);
 }
@@ -2041,6 +2221,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     uint64_t seed = 1, nseeds = 1, k, total_steps = 0, total_snap = 0, total_gap = 0;
+    uint64_t total_renew = 0, total_wait = 0, total_take = 0;
     run_opts_t o = {0, 3000, 0, 60000};
     int expect = 0, fixed_nodes = 0, i;
     uint64_t liveness_failures = 0;
@@ -2106,6 +2287,9 @@ int main(int argc, char **argv)
         total_steps += res.steps;
         total_snap += res.snapshots;
         total_gap += res.gap_epochs;
+        total_renew += res.lease_renewals;
+        total_wait += res.lease_waits;
+        total_take += res.lease_takeovers;
         if (o.verbose || !res.ok)
             printf("seed %" PRIu64 " nodes %d: %s (%" PRIu64 " steps, %" PRIu64
                    " virtual ms, %" PRIu64 " messages, %" PRIu64 " epochs)\n",
@@ -2136,6 +2320,10 @@ int main(int argc, char **argv)
         " epochs, each unavoidable: no running node kept the gap) in %.2f s: %.1f seeds/s (%.2f s CPU: %.1f seeds per CPU second)\n",
         nseeds, total_steps, total_snap, total_gap, secs, secs > 0 ? (double)nseeds / secs : 0.0,
         cpu, cpu > 0 ? (double)nseeds / cpu : 0.0);
+    /* The lease invariant at work (check_leases()). */
+    printf("leases: %" PRIu64 " renewals; %" PRIu64 " times a taker waited out the lease of the "
+           "node its configuration removed, %" PRIu64 " takeovers after such leases ran out\n",
+           total_renew, total_wait, total_take);
     if (expect) {
         printf("no safety violation in %" PRIu64 " seeds (%" PRIu64
                " liveness failures): the mutation was NOT caught\n",

@@ -197,9 +197,15 @@ static int wait_or_expire(node_client_t *c, unsigned slot, const char *why)
     node_conn_t *conn = c->conn;
     node_server_t *server = c->server;
 
-    if (conn->held_since != 0 &&
-        server->now_ms - conn->held_since > server->config.cluster_handoff_hold) {
+    /* A request behind one that just waited out the bound for the same
+     * reason does not wait again: a pipeline gets its answers in one
+     * bound, not one bound per request. */
+    if ((conn->held_since != 0 &&
+         server->now_ms - conn->held_since > server->config.cluster_handoff_hold) ||
+        (conn->held_since == 0 && conn->hold_expired_ms != 0 &&
+         server->now_ms - conn->hold_expired_ms < server->config.cluster_handoff_hold)) {
         conn->held_since = 0;
+        conn->hold_expired_ms = server->now_ms;
         node_migrate_count_held_expired(node_cmd_env(c)->migrate);
         node_reply_errorf(c, "TRYAGAIN slot %u: %s for more than %ld ms", slot, why,
                           server->config.cluster_handoff_hold);

@@ -148,7 +148,9 @@ struct node_migrate_s {
      * one that just handed a slot over to it ('keep_from'): its replicas
      * are asked to KEEP what they have */
     uint64_t final_from[RING_SLOTS];
+    uint64_t final_epoch[RING_SLOTS]; /* the epoch that final copy was handed over at */
     uint64_t keep_from[RING_SLOTS];
+    uint64_t serve_since[RING_SLOTS]; /* the epoch serve_id last changed at (this node's view) */
     /* receiving */
     uint8_t in_state[RING_SLOTS];
     uint64_t in_src[RING_SLOTS];
@@ -1101,13 +1103,18 @@ static void want_replicas(node_migrate_t *m, const paxos_config_t *c, const memb
  * 'p' (every write waited for it), or it is the final copy of the server
  * before 'p' that 'p' never took up (it was not live on 'p''s stream, so
  * 'p' wrote nothing to the slot: writes wait for their synchronous
- * replicas to be live). */
+ * replicas to be live) and this node has been a synchronous replica of the
+ * slot since that hand-over ('p_since': the epoch 'p' began to serve at). */
 static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot, uint64_t me,
-                      uint64_t p, int was_sync)
+                      uint64_t p, int was_sync, uint64_t p_since)
 {
     int follows =
         m->in_src[slot] == p && (m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE);
-    int final = m->final_from[slot] != 0 && m->in_src[slot] != p;
+    /* The final copy 'p' started from: handed over at the epoch 'p' began
+     * to serve at, and this node a synchronous replica since (else it was
+     * forgotten). */
+    int final = m->final_from[slot] != 0 && m->in_src[slot] != p &&
+                m->final_epoch[slot] == p_since && p_since != 0;
     int kept = c->replicas > 0 && was_sync && p != 0 && (follows || final);
 
     if (m->in_state[slot] != IN_NONE)
@@ -1133,7 +1140,7 @@ static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
 
 static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const member_handoff_t *h,
                            unsigned slot, uint64_t prev_me, uint64_t me, uint64_t p,
-                           const uint64_t *leavers, size_t nleavers, int i_left)
+                           uint64_t p_since, const uint64_t *leavers, size_t nleavers, int i_left)
 {
     uint64_t sv = m->serve_id[slot];
     int was_sync = m->sync[slot];
@@ -1144,6 +1151,8 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
 
     m->copy[slot] = (uint8_t)copy;
     m->sync[slot] = (uint8_t)(copy && in_copies(c, h->scopy[slot], h->nscopy[slot], me));
+    if (!m->sync[slot] && !(sv == me && me != 0))
+        m->final_from[slot] = 0; /* a final copy counts only while it stays synchronous */
     /* Receiving, as a copy: from the server, or the last writes of the
      * previous one (its DONE says its copy is final). The server's own
      * fill state is for the hand-over below. */
@@ -1163,11 +1172,11 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
                     await_set(m, slot, p);
                 }
             } else if (m->have_map) {
-                take_over(m, c, slot, me, p, was_sync);
+                take_over(m, c, slot, me, p, was_sync, p_since);
             }
         } else if (m->await_src[slot] != 0 && member_by_id(c, m->await_src[slot]) == NULL) {
             /* The server handing it over is gone. */
-            take_over(m, c, slot, me, m->await_src[slot], m->replicas > 0);
+            take_over(m, c, slot, me, m->await_src[slot], m->replicas > 0, 0);
         }
         if (m->await_src[slot] == 0)
             want_replicas(m, c, h, slot, me);
@@ -1197,6 +1206,7 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
             }
         }
         m->final_from[slot] = prev_me;
+        m->final_epoch[slot] = c->epoch;
     } else {
         /* A hand-over from an earlier configuration goes on while its
          * target still serves the slot; final notices go on. */
@@ -1237,7 +1247,10 @@ static void on_config(void *arg)
         uint64_t sv = h->serve[slot] >= 0 ? c->members[h->serve[slot]].id : 0;
         uint64_t tg = h->target[slot] >= 0 ? c->members[h->target[slot]].id : 0;
         uint64_t p = m->have_map ? m->serve_id[slot] : sv;
+        uint64_t p_since = m->serve_since[slot];
 
+        if (sv != m->serve_id[slot] || !m->have_map)
+            m->serve_since[slot] = c->epoch;
         m->serve_id[slot] = sv;
         m->target_id[slot] = tg;
         if (!m->have_map) {
@@ -1250,7 +1263,7 @@ static void on_config(void *arg)
                 want_replicas(m, c, h, slot, me);
             continue;
         }
-        reconcile_slot(m, c, h, slot, prev_me, me, p, leavers, nleavers, i_left);
+        reconcile_slot(m, c, h, slot, prev_me, me, p, p_since, leavers, nleavers, i_left);
     }
     m->my_id = me != 0 ? me : (i_left ? prev_me : 0);
     m->have_map = 1;
@@ -1560,7 +1573,7 @@ static void cmd_put(node_migrate_t *m, node_client_t *c, unsigned slot)
 }
 
 static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot,
-                     uint64_t count)
+                     uint64_t count, uint64_t epoch)
 {
     if (m->in_state[slot] != IN_FILLED || count != m->in_count[slot]) {
         /* The reply first: in_reset() zeroes the count it reports. */
@@ -1584,6 +1597,7 @@ static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
     } else {
         m->in_state[slot] = IN_DONE; /* served once this node installs the switch */
         m->final_from[slot] = src;   /* or kept as a replica of the new server */
+        m->final_epoch[slot] = epoch;
     }
     node_reply_ok(c);
 }
@@ -1591,7 +1605,7 @@ static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
 void node_migrate_command(node_migrate_t *m, node_client_t *c)
 {
     const resp_arg_t *op;
-    uint64_t src, slot64, count;
+    uint64_t src, slot64, count, epoch;
     unsigned slot;
 
     if (m == NULL || !c->conn->peer) {
@@ -1635,8 +1649,9 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
         m->in_state[slot] = IN_FILLED;
         m->ready_dirty = 1;
         node_reply_ok(c);
-    } else if (resp_arg_is(op, "DONE") && c->argc == 6 && arg_u64(&c->argv[4], &count) == 0) {
-        cmd_done(m, c, src, slot, count);
+    } else if (resp_arg_is(op, "DONE") && c->argc == 6 && arg_u64(&c->argv[4], &count) == 0 &&
+               arg_u64(&c->argv[5], &epoch) == 0) {
+        cmd_done(m, c, src, slot, count, epoch);
     } else {
         node_reply_error(c, "ERR RCMIGRATE: unknown operation or bad arguments");
     }

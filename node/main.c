@@ -423,7 +423,8 @@ static void usage(FILE *fp)
                 "cluster-node-timeout, cluster-redirects, cluster-replicas,\n"
                 "cluster-announce-ip, cluster-config-file, join (--join host:port[@busport]),\n"
                 "cluster-weight, cluster-leave-timeout, cluster-handoff-timeout,\n"
-                "cluster-handoff-hold, cluster-migration-streams, cluster-migration-buffer;\n"
+                "cluster-handoff-hold, cluster-migration-streams, cluster-migration-buffer,\n"
+                "cluster-repl-timeout;\n"
                 "metrics: metrics-port (0: off), metrics-bind.\n");
 }
 

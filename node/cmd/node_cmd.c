@@ -394,14 +394,41 @@ static void ran(node_client_t *c, int slot, uint64_t ns, uint64_t nerrors)
                               ns / 1000000);
 }
 
+/* Synchronous replication: a command about to run here whose reply must
+ * wait for the slot's replicas (it writes, or it reads a slot with writes
+ * they have not applied yet) has its reply captured in a pending segment,
+ * released by node_migrate_fence() once they have. Returns that segment
+ * (c->conn->capture is set to it) and the slot of its first key, or NULL. */
+static node_conn_seg_t *fence_begin(node_client_t *c, const node_cmd_t *cmd, int *fslot)
+{
+    node_migrate_t *mig = node_cmd_env(c)->migrate;
+    node_conn_seg_t *seg;
+
+    *fslot = -1;
+    if (mig == NULL || c->conn->capture != NULL || (cmd->flags & NODE_CMD_REPLICA))
+        return NULL; /* no cluster, the local part of a split request, or RCMIGRATE */
+    if (cmd->first_key > 0 && c->argc > cmd->first_key)
+        *fslot = (int)ring_keyslot(c->argv[cmd->first_key].ptr, c->argv[cmd->first_key].len);
+    if (*fslot < 0 && !(cmd->flags & NODE_CMD_WRITE))
+        return NULL;
+    if (!node_migrate_fence_needed(mig, *fslot < 0 ? 0 : (unsigned)*fslot,
+                                   (cmd->flags & NODE_CMD_WRITE) != 0))
+        return NULL;
+    seg = node_conn_seg_push(c->conn);
+    c->conn->capture = seg;
+    return seg;
+}
+
 void node_cmd_dispatch(void *env, node_client_t *c)
 {
     node_conn_t *conn = c->conn;
     node_server_t *server = c->server;
     int slot = lookup_slot(c->argv[0].ptr, c->argv[0].len);
     const node_cmd_t *cmd;
+    node_conn_seg_t *fence;
     uint64_t nerrors, t0;
     unsigned nfwd;
+    int fslot;
 
     c->env = env;
     if (slot < 0) {
@@ -434,7 +461,8 @@ void node_cmd_dispatch(void *env, node_client_t *c)
         routed(c, slot, nfwd, nerrors, t0);
         return;
     }
-    if (server->config.maxmemory != 0 && rc_used_memory() > server->config.maxmemory) {
+    if (server->config.maxmemory != 0 && !(cmd->flags & NODE_CMD_REPLICA) &&
+        rc_used_memory() > server->config.maxmemory) {
         int err = node_db_evict(c->db, server->config.maxmemory, server->config.maxmemory_policy,
                                 server->config.maxmemory_samples);
 
@@ -444,8 +472,13 @@ void node_cmd_dispatch(void *env, node_client_t *c)
             return;
         }
     }
+    fence = fence_begin(c, cmd, &fslot);
     cmd->proc(c);
+    if (fence != NULL)
+        conn->capture = NULL;
     node_db_end_command(c->db); /* observers see the command's writes */
+    if (fence != NULL)
+        node_migrate_fence(node_cmd_env(c)->migrate, fence, fslot);
     ran(c, slot, node_cmd_stats_elapsed_ns(t0), nerrors);
     conn->ncmds++;
     server->stats.total_commands++;

@@ -41,6 +41,8 @@ enum node_cmd_flag_e {
     NODE_CMD_LOADING = 1 << 7,  /* loading */
     NODE_CMD_STALE = 1 << 8,    /* stale */
     NODE_CMD_RANDOM = 1 << 9,   /* nondeterministic output */
+    NODE_CMD_REPLICA = 1 << 10, /* ringcache's: a replica applies it (RCMIGRATE): never evicts,
+                                   never refused over maxmemory, never waits for replicas */
 };
 
 typedef struct node_cmd_s {

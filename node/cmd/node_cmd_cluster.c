@@ -555,7 +555,7 @@ static void cmd_rcmigrate(node_client_t *c)
 }
 
 const node_cmd_t node_cmds_cluster[] = {
-    {"rcmigrate", cmd_rcmigrate, -4, NODE_CMD_DENYOOM | NODE_CMD_ADMIN, 0, 0, 0, "cluster",
+    {"rcmigrate", cmd_rcmigrate, -4, NODE_CMD_REPLICA | NODE_CMD_ADMIN, 0, 0, 0, "cluster",
      "Slot hand-off between ringcache nodes (cluster bus only)"},
     {"cluster", cmd_cluster, -2, 0, 0, 0, 0, "cluster", "A container for Redis Cluster commands"},
     {"readonly", cmd_cluster_ok, 1, NODE_CMD_FAST | NODE_CMD_LOADING | NODE_CMD_STALE, 0, 0, 0,

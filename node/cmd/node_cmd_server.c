@@ -509,13 +509,21 @@ static void info_stats(const node_cmd_env_t *env, node_server_t *server, rc_buf_
     rc_buf_printf(t, "oom_rejected_commands:%" PRIu64 "\r\n", st->oom_rejections);
 }
 
+/* Every node is a primary (of its slots) and, with cluster-replicas, a
+ * replica of others' slots: the repl_ fields say how many of each. */
 static void info_replication(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)
 {
-    (void)env;
+    char buf[1024];
+    size_t n;
+
     (void)server;
     rc_buf_printf(t, "# Replication\r\n");
     rc_buf_printf(t, "role:master\r\n");
     rc_buf_printf(t, "connected_slaves:0\r\n");
+    if (env == NULL || env->migrate == NULL)
+        return;
+    n = node_migrate_repl_info(env->migrate, buf, sizeof(buf));
+    rc_buf_printf(t, "%.*s", (int)(n < sizeof(buf) ? n : sizeof(buf) - 1), buf);
 }
 
 static void info_cpu(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)

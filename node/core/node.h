@@ -57,6 +57,7 @@ typedef struct node_config_s {
     long cluster_handoff_hold;          /* ms a request may wait for a hand-over */
     long cluster_migration_streams;     /* targets filled at once */
     long long cluster_migration_buffer; /* bytes in flight per target before writes wait */
+    long cluster_repl_timeout;          /* ms a write may wait for its replicas: -TRYAGAIN */
     /* Observability (node/cmd: SLOWLOG, LATENCY, INFO commandstats). */
     long slowlog_log_slower_than;   /* us; -1: off, 0: every command */
     long slowlog_max_len;           /* entries kept */

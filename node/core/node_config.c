@@ -86,6 +86,7 @@ static const opt_t options[] = {
     {"cluster-migration-streams", OPT_LONG, OFF(cluster_migration_streams), 1, 64, 0, NULL},
     {"cluster-migration-buffer", OPT_MEM, OFF(cluster_migration_buffer), 1024 * 1024, LLONG_MAX, 0,
      NULL},
+    {"cluster-repl-timeout", OPT_LONG, OFF(cluster_repl_timeout), 10, 600000, 0, NULL},
     /* Observability (node/cmd/node_cmd_slowlog.c, node_cmd_stats.c). */
     {"slowlog-log-slower-than", OPT_LONG, OFF(slowlog_log_slower_than), -1, LONG_MAX, 0, NULL},
     {"slowlog-max-len", OPT_LONG, OFF(slowlog_max_len), 0, LONG_MAX, 0, NULL},
@@ -138,6 +139,7 @@ void node_config_defaults(node_config_t *cfg)
     cfg->cluster_handoff_hold = 1500;
     cfg->cluster_migration_streams = 4;
     cfg->cluster_migration_buffer = 256LL * 1024 * 1024;
+    cfg->cluster_repl_timeout = 2000;
     cfg->slowlog_log_slower_than = 10000;
     cfg->slowlog_max_len = 128;
     cfg->latency_monitor_threshold = 0;

@@ -40,16 +40,22 @@
 enum in_state_e {
     IN_NONE = 0,    /* nothing arriving */
     IN_FILLING = 1, /* BEGIN received, snapshot arriving */
-    IN_FILLED = 2,  /* snapshot complete, live writes arriving */
-    IN_DONE = 3,    /* DONE received before this node installed the switch */
+    IN_FILLED = 2,  /* snapshot complete (or KEEP), live writes arriving */
+    IN_DONE = 3,    /* DONE received: the sender's copy is final */
 };
 
 enum out_state_e {
     OUT_NONE = 0,
     OUT_QUEUED = 1, /* waits for its snapshot turn */
-    OUT_SNAP = 2,   /* BEGIN sent, snapshot being read */
-    OUT_LIVE = 3,   /* SNAPDONE sent, live writes follow */
+    OUT_SNAP = 2,   /* BEGIN (or KEEP) sent, snapshot being read (or KEEP unanswered) */
+    OUT_LIVE = 3,   /* SNAPDONE sent (or KEEP answered), live writes follow */
     OUT_DONE = 4,   /* DONE sent, waiting for its +OK */
+};
+
+enum hand_e {
+    HAND_NONE = 0,
+    HAND_OVER = 1,  /* DONE follows the snapshot: the target serves the slot next */
+    HAND_FINAL = 2, /* DONE to a replica: this node's copy is final (it lost the slot) */
 };
 
 enum op_kind_e {
@@ -58,6 +64,12 @@ enum op_kind_e {
     OP_DEL = 2,
     OP_SNAPDONE = 3,
     OP_DONE = 4,
+    OP_KEEP = 5,
+};
+
+enum {
+    KEEP_TRIES = 40,    /* a KEEP the replica cannot take yet is asked again ... */
+    KEEP_RETRY_MS = 25, /* ... this often, then the slot is sent whole */
 };
 
 typedef struct op_s {
@@ -67,9 +79,38 @@ typedef struct op_s {
     uint64_t bytes;
 } op_t;
 
+/* One slot on one stream. */
+typedef struct oslot_s {
+    uint8_t state; /* OUT_* */
+    uint8_t hand;  /* HAND_* */
+    uint8_t keep;  /* KEEP instead of BEGIN + snapshot: the target holds the final copy */
+    uint8_t sync;  /* the target is a synchronous replica: writes wait while it is not live */
+    uint8_t keep_tries;
+    uint32_t gen;     /* attempt: an error for an older one is void */
+    uint64_t src;     /* the member id this node sends the slot as */
+    uint64_t from;    /* KEEP: the previous server whose final copy the target holds */
+    uint64_t count;   /* keys sent in this attempt */
+    uint64_t seq;     /* the stream's sequence number of the slot's last operation */
+    int64_t retry_at; /* a refused slot waits until then */
+} oslot_t;
+
+/* A client reply held until the replicas applied what it depends on. */
+typedef struct waiter_s {
+    node_conn_seg_t *seg;
+    int64_t since;
+    unsigned refs; /* entries in stream queues */
+    int done;      /* the reply went (acknowledged or failed) */
+} waiter_t;
+
+typedef struct wentry_s {
+    waiter_t *w;
+    uint64_t first; /* the waiter's operations on the stream: (first, seq] */
+    uint64_t seq;   /* released once the stream's replies reach it */
+} wentry_t;
+
 typedef struct ostream_s ostream_t;
 
-/* The stream to one target member. */
+/* The stream to one member: its slots (hand-offs and replicas alike). */
 struct ostream_s {
     node_migrate_t *m;
     ostream_t *next;
@@ -88,7 +129,15 @@ struct ostream_s {
     uint32_t put_keys; /* pairs in 'put' */
     int broken;
     int64_t retry_at;
-    int over; /* past the buffer bound: writes to its slots wait */
+    int over;        /* past the buffer bound: writes to its slots wait */
+    oslot_t *sl;     /* RING_SLOTS entries */
+    unsigned nslots; /* slots with a state */
+    /* Replication: operations sent and answered (sequence numbers), the
+     * command whose writes it carries last, the replies waiting for it. */
+    uint64_t sent, answered, last_error;
+    uint64_t touched, cmd_first;
+    wentry_t *wq;
+    size_t wqcap, wqhead, wqlen;
 };
 
 struct node_migrate_s {
@@ -101,10 +150,20 @@ struct node_migrate_s {
     int idle_on;
     int closed;
     int have_map;
-    uint64_t my_id; /* member id in the installed configuration, 0: none */
+    unsigned replicas; /* R of the installed configuration */
+    uint64_t my_id;    /* member id in the installed configuration, 0: none */
     uint64_t epoch;
     uint64_t serve_id[RING_SLOTS];
     uint64_t target_id[RING_SLOTS];
+    /* this node's copy of a slot it does not serve: a replica in the serving
+     * placement (synchronous), in the target one, or both */
+    uint8_t sync[RING_SLOTS];
+    uint8_t copy[RING_SLOTS];
+    /* the member whose final copy this node holds ('final_from'), and the
+     * one that just handed a slot over to it ('keep_from'): its replicas
+     * are asked to KEEP what they have */
+    uint64_t final_from[RING_SLOTS];
+    uint64_t keep_from[RING_SLOTS];
     /* receiving */
     uint8_t in_state[RING_SLOTS];
     uint64_t in_src[RING_SLOTS];
@@ -118,14 +177,6 @@ struct node_migrate_s {
     uint8_t takeover[RING_SLOTS];
     int64_t takeover_until;
     unsigned nawait;
-    /* sending */
-    uint8_t out_state[RING_SLOTS];
-    uint8_t out_handover[RING_SLOTS]; /* DONE follows the snapshot: not ours any more */
-    uint64_t out_src[RING_SLOTS];     /* the member id this node sends the slot as */
-    ostream_t *out_stream[RING_SLOTS];
-    uint64_t out_count[RING_SLOTS];
-    uint32_t out_gen[RING_SLOTS];     /* attempt: an error for an older one is void */
-    int64_t out_retry_at[RING_SLOTS]; /* a refused slot waits until then */
     ostream_t *streams;
     /* background drop */
     uint8_t dropping[RING_SLOTS];
@@ -138,7 +189,10 @@ struct node_migrate_s {
     void (*release_fn)(void *);
     void *release_arg;
     rc_buf_t scratch;
+    rc_buf_t change;     /* one live write, serialized once for every stream */
+    uint64_t cmd_serial; /* the command whose writes the streams carry now */
     node_migrate_stats_t st;
+    node_migrate_repl_stats_t rst;
     uint64_t rate_mark_keys;
     int64_t rate_mark_ms;
 };
@@ -166,6 +220,14 @@ static void release(node_migrate_t *m)
         m->release_fn(m->release_arg);
 }
 
+/* 1 when this node keeps 'slot's keys: it serves the slot, holds a copy of
+ * it, or is being filled with it. */
+static int keeps(const node_migrate_t *m, unsigned slot)
+{
+    return (m->serve_id[slot] == m->my_id && m->my_id != 0) || m->copy[slot] ||
+           m->in_state[slot] != 0;
+}
+
 /* Empties 'slot' now (a slot about to be served or filled from scratch). */
 static void drop_now(node_migrate_t *m, unsigned slot)
 {
@@ -181,10 +243,10 @@ static void drop_now(node_migrate_t *m, unsigned slot)
     }
 }
 
-/* Empties 'slot' in the background (the timer). */
+/* Empties 'slot' in the background (the timer), unless this node keeps it. */
 static void drop_later(node_migrate_t *m, unsigned slot)
 {
-    if (!m->dropping[slot] && node_db_slot_count(m->db, slot) > 0) {
+    if (!m->dropping[slot] && !keeps(m, slot) && node_db_slot_count(m->db, slot) > 0) {
         m->dropping[slot] = 1;
         m->ndropping++;
     }
@@ -213,6 +275,73 @@ static void await_clear(node_migrate_t *m, unsigned slot)
     m->await_src[slot] = 0;
 }
 
+/* ---- replies held for the replicas ---- */
+
+static void waiter_finish(node_migrate_t *m, waiter_t *w, const char *err)
+{
+    if (w->done)
+        return;
+    w->done = 1;
+    m->rst.inflight--;
+    if (err != NULL) {
+        w->seg->len = 0; /* the command's reply gives way to the error */
+        node_conn_seg_complete(w->seg, err, strlen(err));
+        m->rst.write_timeouts++;
+    } else {
+        node_conn_seg_complete(w->seg, NULL, 0);
+        m->rst.writes_acked++;
+    }
+}
+
+/* Drops one reference to 'w': the reply goes when the last one does, or
+ * at once as the error 'err' (it is not sent twice). */
+static void waiter_unref(node_migrate_t *m, waiter_t *w, const char *err)
+{
+    if (err != NULL)
+        waiter_finish(m, w, err);
+    if (--w->refs == 0) {
+        waiter_finish(m, w, NULL);
+        rc_free(w);
+    }
+}
+
+static void wq_push(ostream_t *s, waiter_t *w, uint64_t first, uint64_t seq)
+{
+    if (s->wqlen == s->wqcap) {
+        size_t cap = s->wqcap ? s->wqcap * 2 : 64, i;
+        wentry_t *q = rc_xmalloc(cap * sizeof(*q));
+
+        for (i = 0; i < s->wqlen; i++)
+            q[i] = s->wq[(s->wqhead + i) & (s->wqcap - 1)];
+        rc_free(s->wq);
+        s->wq = q;
+        s->wqcap = cap;
+        s->wqhead = 0;
+    }
+    s->wq[(s->wqhead + s->wqlen) & (s->wqcap - 1)] = (wentry_t){w, first, seq};
+    s->wqlen++;
+    w->refs++;
+}
+
+/* Releases the replies of 's' whose operations are answered (failing those
+ * whose operations include a refused one); with 'err', every one left
+ * fails with it (the stream broke). */
+static void wq_settle(ostream_t *s, const char *err)
+{
+    while (s->wqlen > 0) {
+        wentry_t e = s->wq[s->wqhead];
+
+        if (err == NULL && e.seq > s->answered)
+            break;
+        s->wqhead = (s->wqhead + 1) & (s->wqcap - 1);
+        s->wqlen--;
+        if (err == NULL && s->last_error > e.first && s->last_error <= e.seq)
+            waiter_unref(s->m, e.w, "-TRYAGAIN a replica refused the write\r\n");
+        else
+            waiter_unref(s->m, e.w, err);
+    }
+}
+
 /* ---- requests on a stream ---- */
 
 static void q_push(ostream_t *s, uint8_t kind, unsigned slot, uint64_t bytes)
@@ -233,10 +362,12 @@ static void q_push(ostream_t *s, uint8_t kind, unsigned slot, uint64_t bytes)
     op = &s->q[(s->qhead + s->qlen) & (s->qcap - 1)];
     op->kind = kind;
     op->slot = (uint16_t)slot;
-    op->gen = s->m->out_gen[slot];
+    op->gen = s->sl[slot].gen;
     op->bytes = bytes;
     s->qlen++;
     s->unacked += bytes;
+    s->sent++;
+    s->sl[slot].seq = s->sent;
 }
 
 static void put_bulk(char *p, size_t *n, const void *data, size_t len)
@@ -269,7 +400,7 @@ static size_t send_cmd(ostream_t *s, const char *op, unsigned slot, const uint64
     n = resp_write_header(p, '*', 4 + nnums + nbody);
     put_bulk(p, &n, "RCMIGRATE", 9);
     put_bulk(p, &n, op, strlen(op));
-    put_num(p, &n, s->m->out_src[slot]);
+    put_num(p, &n, s->sl[slot].src);
     put_num(p, &n, slot);
     for (i = 0; i < nnums; i++)
         put_num(p, &n, nums[i]);
@@ -305,7 +436,7 @@ static void flush_put(ostream_t *s)
     n = send_cmd(s, "PUT", (unsigned)s->cur, NULL, 0, s->put.data, s->put.len,
                  2 * (int)s->put_keys);
     q_push(s, OP_PUT, (unsigned)s->cur, n);
-    m->out_count[s->cur] += s->put_keys;
+    s->sl[s->cur].count += s->put_keys;
     m->st.keys_sent += s->put_keys;
     m->st.bytes_sent += n;
     s->put_keys = 0;
@@ -315,11 +446,11 @@ static void flush_put(ostream_t *s)
 static void send_done(ostream_t *s, unsigned slot)
 {
     node_migrate_t *m = s->m;
-    uint64_t nums[2] = {m->out_count[slot], m->epoch};
+    uint64_t nums[2] = {s->sl[slot].count, m->epoch};
     size_t n = send_cmd(s, "DONE", slot, nums, 2, NULL, 0, 0);
 
     q_push(s, OP_DONE, slot, n);
-    m->out_state[slot] = OUT_DONE;
+    s->sl[slot].state = OUT_DONE;
 }
 
 /* ---- streams ---- */
@@ -368,6 +499,7 @@ static ostream_t *stream_get(node_migrate_t *m, const paxos_member_t *pm)
         rc_free(s);
         return NULL;
     }
+    s->sl = rc_xcalloc(RING_SLOTS, sizeof(*s->sl));
     resp_scanner_init(&s->sc);
     rc_buf_init(&s->put);
     s->next = m->streams;
@@ -402,71 +534,101 @@ static void cur_stop(ostream_t *s)
     rc_buf_reset(&s->put);
 }
 
-/* Stops sending 'slot' (its target's own reconcile drops what it got). */
-static void out_cancel(node_migrate_t *m, unsigned slot)
+/* Stops sending 'slot' on 's' (its target's own reconcile drops what it
+ * got, or keeps it as a copy). */
+static void out_cancel(ostream_t *s, unsigned slot)
 {
-    ostream_t *s = m->out_stream[slot];
+    oslot_t *o = &s->sl[slot];
 
-    if (m->out_state[slot] == OUT_NONE)
+    if (o->state == OUT_NONE)
         return;
-    if (s != NULL && s->cur == (int)slot)
+    if (s->cur == (int)slot)
         cur_stop(s);
-    m->out_state[slot] = OUT_NONE;
-    m->out_handover[slot] = 0;
-    m->out_stream[slot] = NULL;
-    m->out_count[slot] = 0;
+    o->state = OUT_NONE;
+    o->hand = HAND_NONE;
+    o->keep = 0;
+    o->sync = 0;
+    o->count = 0;
+    s->nslots--;
+}
+
+/* Cancels 'slot' on every stream but 'except'. */
+static void out_cancel_all(node_migrate_t *m, unsigned slot, const ostream_t *except)
+{
+    ostream_t *s;
+
+    for (s = m->streams; s != NULL; s = s->next) {
+        if (s != except)
+            out_cancel(s, slot);
+    }
 }
 
 /* Sends 'slot' to member 'to' as member 'src', the id under which this node
- * served it ('handover': this node no longer serves it; DONE follows the
- * snapshot). A node that restarted, or left and joined again, has had other
- * ids: the target expects the slot from the one that served it. */
+ * serves (or served) it. 'hand': HAND_OVER when this node no longer serves
+ * it (DONE follows the snapshot); 'keep': the previous server of the slot
+ * whose final copy the target may hold (KEEP instead of a snapshot), or 0;
+ * 'sync': the
+ * target is a synchronous replica. A node that restarted, or left and joined
+ * again, has had other ids: the target expects the slot from the one that
+ * served it. */
 static void out_want(node_migrate_t *m, const paxos_config_t *c, unsigned slot, uint64_t to,
-                     int handover, uint64_t src)
+                     int hand, uint64_t src, uint64_t keep, int sync)
 {
     const paxos_member_t *pm = member_by_id(c, to);
     ostream_t *s;
+    oslot_t *o;
 
     if (pm == NULL || src == 0)
         return;
-    s = m->out_stream[slot];
-    if (m->out_state[slot] != OUT_NONE && s != NULL && s->id == to && m->out_src[slot] == src) {
-        if (handover && !m->out_handover[slot]) {
-            m->out_handover[slot] = 1;
-            if (m->out_state[slot] == OUT_LIVE && !s->broken)
+    s = stream_find(m, to);
+    if (s != NULL && s->sl[slot].state != OUT_NONE && s->sl[slot].src == src) {
+        o = &s->sl[slot];
+        o->sync = (uint8_t)sync;
+        if (hand == HAND_OVER && o->hand != HAND_OVER) {
+            o->hand = HAND_OVER;
+            if (o->state == OUT_LIVE && !s->broken)
                 send_done(s, slot);
         }
         return;
     }
-    out_cancel(m, slot);
+    if (s != NULL)
+        out_cancel(s, slot);
     s = stream_get(m, pm);
     if (s == NULL)
         return;
-    m->out_stream[slot] = s;
-    m->out_state[slot] = OUT_QUEUED;
-    m->out_handover[slot] = (uint8_t)handover;
-    m->out_src[slot] = src;
-    m->out_count[slot] = 0;
-    m->out_gen[slot]++;
+    o = &s->sl[slot];
+    o->state = OUT_QUEUED;
+    o->hand = (uint8_t)hand;
+    o->keep = keep != 0;
+    o->from = keep;
+    o->keep_tries = 0;
+    o->sync = (uint8_t)sync;
+    o->src = src;
+    o->count = 0;
+    o->gen++;
+    s->nslots++;
     todo_push(s, slot);
 }
 
 /* Starts 'slot' over on its stream after a refusal (BEGIN empties it on
- * the target again), after a backoff. */
-static void slot_restart(ostream_t *s, unsigned slot, const char *why)
+ * the target again), after 'backoff' ms. */
+static void slot_restart(ostream_t *s, unsigned slot, const char *why, int64_t backoff)
 {
     node_migrate_t *m = s->m;
+    oslot_t *o = &s->sl[slot];
 
     if (s->cur == (int)slot)
         cur_stop(s);
-    m->out_state[slot] = OUT_QUEUED;
-    m->out_count[slot] = 0;
-    m->out_gen[slot]++;
-    m->out_retry_at[slot] = now_ms(m) + NODE_MIGRATE_BACKOFF_MS;
-    m->st.stream_failures++;
-    snprintf(m->st.last_error, sizeof(m->st.last_error), "slot %u to %.40s: %.60s", slot, s->name,
-             why);
-    rc_log(RC_LOG_VERBOSE, "migrate: slot %u to %s starts over: %s", slot, s->name, why);
+    o->state = OUT_QUEUED;
+    o->count = 0;
+    o->gen++;
+    o->retry_at = now_ms(m) + backoff;
+    if (why != NULL) {
+        m->st.stream_failures++;
+        snprintf(m->st.last_error, sizeof(m->st.last_error), "slot %u to %.40s: %.60s", slot,
+                 s->name, why);
+        rc_log(RC_LOG_VERBOSE, "migrate: slot %u to %s starts over: %s", slot, s->name, why);
+    }
     todo_push(s, slot);
 }
 
@@ -475,12 +637,8 @@ static void stream_free(ostream_t *s)
 {
     node_migrate_t *m = s->m;
     ostream_t **pp;
-    unsigned slot;
 
-    for (slot = 0; slot < RING_SLOTS; slot++) {
-        if (m->out_stream[slot] == s)
-            out_cancel(m, slot);
-    }
+    wq_settle(s, "-TRYAGAIN the link to a replica closed\r\n");
     for (pp = &m->streams; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == s) {
             *pp = s->next;
@@ -491,12 +649,15 @@ static void stream_free(ostream_t *s)
     node_link_close(s->link, "slot hand-off over", 1);
     rc_free(s->q);
     rc_free(s->todo);
+    rc_free(s->wq);
+    rc_free(s->sl);
     rc_buf_free(&s->put);
     rc_free(s);
     m->st.streams--;
 }
 
-/* Every slot on 's' starts over (BEGIN) after a backoff. */
+/* Every slot on 's' starts over (BEGIN) after a backoff; the replies that
+ * waited for it fail (the writes may or may not have reached the replica). */
 static void stream_break(ostream_t *s, const char *why)
 {
     node_migrate_t *m = s->m;
@@ -517,14 +678,22 @@ static void stream_break(ostream_t *s, const char *why)
     s->over = 0;
     s->todolen = 0;
     s->todohead = 0;
+    wq_settle(s, "-TRYAGAIN the link to a replica broke before it applied the write\r\n");
+    s->answered = s->sent; /* what was in flight is void */
     resp_scanner_init(&s->sc);
     for (slot = 0; slot < RING_SLOTS; slot++) {
-        if (m->out_stream[slot] == s && m->out_state[slot] != OUT_NONE) {
-            m->out_state[slot] = OUT_QUEUED;
-            m->out_count[slot] = 0;
-            m->out_gen[slot]++;
-            todo_push(s, slot);
+        oslot_t *o = &s->sl[slot];
+
+        if (o->state == OUT_NONE)
+            continue;
+        if (o->hand == HAND_FINAL) {
+            out_cancel(s, slot); /* the replica is sent the slot whole by its new server */
+            continue;
         }
+        o->state = OUT_QUEUED;
+        o->count = 0;
+        o->gen++;
+        todo_push(s, slot);
     }
     node_link_close(s->link, why, 0); /* replies still on the way are void */
 }
@@ -570,10 +739,52 @@ static uint64_t begin_refused_since(const char *r, size_t len)
     return e;
 }
 
+/* An error reply to 'op' on 's'. */
+static void on_refused(ostream_t *s, op_t op, const char *r, size_t len)
+{
+    node_migrate_t *m = s->m;
+    oslot_t *o = &s->sl[op.slot];
+    char why[128];
+    size_t n = len > 2 ? len - 2 : 0;
+
+    s->last_error = s->answered; /* the replies that wait for it fail */
+    /* One slot's refusal (the target's configuration differs, a count that
+     * does not match): that slot starts over. */
+    snprintf(why, sizeof(why), "target answered %.*s", (int)(n < 100 ? n : 100), r);
+    if (op.gen != o->gen || o->state == OUT_NONE)
+        return;
+    if (o->hand == HAND_FINAL) {
+        out_cancel(s, op.slot); /* a replica that no longer takes it from us */
+        return;
+    }
+    if (op.kind == OP_KEEP) {
+        /* Not final yet (the previous server's DONE is on its way): ask
+         * again soon; no final copy: send it whole. */
+        int again = find_in(r, len, "not final yet") != NULL && ++o->keep_tries < KEEP_TRIES;
+
+        o->keep = (uint8_t)again;
+        slot_restart(s, op.slot, again ? NULL : why, KEEP_RETRY_MS);
+        return;
+    }
+    if (op.kind == OP_BEGIN && o->hand == HAND_OVER && begin_refused_since(r, len) >= m->epoch &&
+        m->epoch > 0) {
+        /* A hand-over the target no longer expects (it gave up waiting,
+         * or serves the slot from someone else) in a configuration at
+         * least as new as ours: retrying cannot succeed. */
+        rc_log(RC_LOG_VERBOSE, "migrate: slot %u to %s dropped: %s", op.slot, s->name, why);
+        out_cancel(s, op.slot);
+        drop_later(m, op.slot);
+        m->st.handovers_refused++;
+        return;
+    }
+    slot_restart(s, op.slot, why, NODE_MIGRATE_BACKOFF_MS);
+}
+
 /* A reply: the oldest request is answered. */
 static int on_reply(ostream_t *s, const char *r, size_t len)
 {
     node_migrate_t *m = s->m;
+    oslot_t *o;
     op_t op;
 
     if (s->qlen == 0)
@@ -582,40 +793,23 @@ static int on_reply(ostream_t *s, const char *r, size_t len)
     s->qhead = (s->qhead + 1) & (s->qcap - 1);
     s->qlen--;
     s->unacked -= op.bytes < s->unacked ? op.bytes : s->unacked;
+    s->answered++;
+    o = &s->sl[op.slot];
     if (len == 0 || r[0] != '+') {
-        char why[128];
-        size_t n = len > 2 ? len - 2 : 0;
+        on_refused(s, op, r, len);
+    } else if (op.kind == OP_KEEP && o->state == OUT_SNAP && op.gen == o->gen) {
+        o->state = OUT_LIVE; /* the replica kept its copy: live writes from here */
+        release(m);
+    } else if (op.kind == OP_DONE && o->state == OUT_DONE && op.gen == o->gen) {
+        int over = o->hand == HAND_OVER;
 
-        /* One slot's refusal (the target's configuration differs, out of
-         * memory, a count that does not match): that slot starts over. */
-        snprintf(why, sizeof(why), "target answered %.*s", (int)(n < 100 ? n : 100), r);
-        if (op.gen != m->out_gen[op.slot] || m->out_stream[op.slot] != s ||
-            m->out_state[op.slot] == OUT_NONE)
-            return 0;
-        if (op.kind == OP_BEGIN && m->out_handover[op.slot] &&
-            begin_refused_since(r, len) >= m->epoch && m->epoch > 0) {
-            /* A hand-over the target no longer expects (it gave up waiting,
-             * or serves the slot from someone else) in a configuration at
-             * least as new as ours: retrying cannot succeed. */
-            rc_log(RC_LOG_VERBOSE, "migrate: slot %u to %s dropped: %s", op.slot, s->name, why);
-            out_cancel(m, op.slot);
-            if (m->serve_id[op.slot] != m->my_id || m->my_id == 0)
-                drop_later(m, op.slot);
-            m->st.handovers_refused++;
-            return 0;
-        }
-        slot_restart(s, op.slot, why);
-        return 0;
-    }
-    if (op.kind == OP_DONE && m->out_stream[op.slot] == s && m->out_state[op.slot] == OUT_DONE &&
-        op.gen == m->out_gen[op.slot]) {
-        m->out_state[op.slot] = OUT_NONE;
-        m->out_stream[op.slot] = NULL;
-        m->out_handover[op.slot] = 0;
-        m->st.slots_sent++;
-        if (m->serve_id[op.slot] != m->my_id || m->my_id == 0)
+        out_cancel(s, op.slot);
+        if (over) {
+            m->st.slots_sent++;
             drop_later(m, op.slot);
+        }
     }
+    wq_settle(s, NULL);
     return 0;
 }
 
@@ -663,7 +857,8 @@ static void collect(void *priv, node_obj_t *o)
     s->put_keys++;
 }
 
-/* Starts the next queued slot of 's'. Returns 0 when there is none. */
+/* Starts the next queued slot of 's' (a KEEP needs no snapshot: it goes and
+ * the next one is looked at). Returns 0 when there is none. */
 static int next_slot(ostream_t *s)
 {
     node_migrate_t *m = s->m;
@@ -671,23 +866,33 @@ static int next_slot(ostream_t *s)
 
     while (s->todolen > 0) {
         unsigned slot = s->todo[s->todohead];
-        uint64_t nums[1] = {m->epoch};
+        oslot_t *o = &s->sl[slot];
         size_t n;
 
         s->todohead = (s->todohead + 1) & (s->todocap - 1);
         s->todolen--;
-        if (m->out_stream[slot] != s || m->out_state[slot] != OUT_QUEUED)
+        if (o->state != OUT_QUEUED)
             continue;
-        if (m->out_retry_at[slot] > now_ms(m)) {
+        if (o->retry_at > now_ms(m)) {
             todo_push(s, slot); /* refused lately: later */
             if (++skipped > s->todolen)
                 return 0;
             continue;
         }
-        n = send_cmd(s, "BEGIN", slot, nums, 1, NULL, 0, 0);
-        q_push(s, OP_BEGIN, slot, n);
-        m->out_state[slot] = OUT_SNAP;
-        m->out_count[slot] = 0;
+        o->count = 0;
+        o->state = OUT_SNAP;
+        if (o->keep) {
+            uint64_t nums[2] = {m->epoch, o->from};
+
+            n = send_cmd(s, "KEEP", slot, nums, 2, NULL, 0, 0);
+            q_push(s, OP_KEEP, slot, n);
+            continue;
+        } else {
+            uint64_t nums[1] = {m->epoch};
+
+            n = send_cmd(s, "BEGIN", slot, nums, 1, NULL, 0, 0);
+            q_push(s, OP_BEGIN, slot, n);
+        }
         s->cur = (int)slot;
         s->it = node_db_slot_iter_create(m->db, slot);
         return 1;
@@ -724,19 +929,22 @@ static int stream_turn(ostream_t *s, uint64_t deadline_ns)
             flush_put(s);
         if (node_db_slot_iter_done(s->it)) {
             unsigned slot = (unsigned)s->cur;
+            oslot_t *o = &s->sl[slot];
             uint64_t nums[1];
             size_t n;
 
             flush_put(s);
-            nums[0] = m->out_count[slot];
+            nums[0] = o->count;
             n = send_cmd(s, "SNAPDONE", slot, nums, 1, NULL, 0, 0);
             q_push(s, OP_SNAPDONE, slot, n);
-            m->out_state[slot] = OUT_LIVE;
+            o->state = OUT_LIVE;
             node_db_slot_iter_destroy(s->it);
             s->it = NULL;
             s->cur = -1;
-            if (m->out_handover[slot])
+            if (o->hand != HAND_NONE)
                 send_done(s, slot);
+            else if (o->sync)
+                release(m); /* writes held for this replica may go */
         }
     }
     flush_put(s);
@@ -778,42 +986,100 @@ static void on_change(void *priv, node_db_t *db, const node_db_change_t *ch)
 {
     node_migrate_t *m = priv;
     unsigned slot = ch->slot;
-    ostream_t *s = m->out_stream[slot];
-    uint8_t state = m->out_state[slot];
-    size_t n;
+    int built = 0;
+    ostream_t *s;
 
     (void)db;
-    if (s == NULL || s->broken || (state != OUT_SNAP && state != OUT_LIVE))
-        return;
     if (ch->kind == NODE_DB_CHANGE_DROP)
         return;
-    if (s->cur == (int)slot)
-        flush_put(s); /* keeps the snapshot's older values ahead of this one */
-    if (ch->kind == NODE_DB_CHANGE_WRITE) {
-        rc_buf_t b;
+    for (s = m->streams; s != NULL; s = s->next) {
+        oslot_t *o = &s->sl[slot];
+        size_t n;
 
-        rc_buf_init(&b);
-        append_pair(m, &b, ch->obj);
-        n = send_cmd(s, "PUT", slot, NULL, 0, b.data, b.len, 2);
-        rc_buf_free(&b);
-        q_push(s, OP_PUT, slot, n);
-    } else {
-        char *p = rc_xmalloc(ch->klen + RESP_HEADER_MAX + 2);
-        size_t bl = 0;
+        if (s->broken || (o->state != OUT_SNAP && o->state != OUT_LIVE))
+            continue;
+        if (!built) {
+            size_t bl = 0;
+            char *p;
 
-        put_bulk(p, &bl, ch->key, ch->klen);
-        n = send_cmd(s, "DEL", slot, NULL, 0, p, bl, 1);
-        rc_free(p);
-        q_push(s, OP_DEL, slot, n);
+            rc_buf_reset(&m->change);
+            if (ch->kind == NODE_DB_CHANGE_WRITE) {
+                append_pair(m, &m->change, ch->obj);
+            } else {
+                p = rc_buf_reserve(&m->change, ch->klen + RESP_HEADER_MAX + 2);
+                put_bulk(p, &bl, ch->key, ch->klen);
+                rc_buf_commit(&m->change, bl);
+            }
+            built = 1;
+        }
+        if (s->cur == (int)slot)
+            flush_put(s); /* keeps the snapshot's older values ahead of this one */
+        if (ch->kind == NODE_DB_CHANGE_WRITE) {
+            n = send_cmd(s, "PUT", slot, NULL, 0, m->change.data, m->change.len, 2);
+            q_push(s, OP_PUT, slot, n);
+        } else {
+            n = send_cmd(s, "DEL", slot, NULL, 0, m->change.data, m->change.len, 1);
+            q_push(s, OP_DEL, slot, n);
+        }
+        if (o->state == OUT_LIVE && s->touched != m->cmd_serial) {
+            s->touched = m->cmd_serial; /* the command's reply waits for it */
+            s->cmd_first = s->sent - 1;
+        }
+        o->count++;
+        m->st.keys_sent++;
+        m->st.bytes_sent += n;
+        if (!s->over && s->unacked + node_link_queued(s->link) >
+                            (uint64_t)m->server->config.cluster_migration_buffer) {
+            s->over = 1; /* writes to its slots wait (node_migrate_slot_waits) */
+            rc_log(RC_LOG_VERBOSE, "migrate: stream to %s over its buffer bound: writes wait",
+                   s->name);
+        }
     }
-    m->out_count[slot]++;
-    m->st.keys_sent++;
-    m->st.bytes_sent += n;
-    if (!s->over && s->unacked + node_link_queued(s->link) >
-                        (uint64_t)m->server->config.cluster_migration_buffer) {
-        s->over = 1; /* writes to its slots wait (node_migrate_slot_waits) */
-        rc_log(RC_LOG_VERBOSE, "migrate: stream to %s over its buffer bound: writes wait", s->name);
+}
+
+int node_migrate_fence_needed(const node_migrate_t *m, unsigned slot, int write)
+{
+    const ostream_t *s;
+
+    if (m == NULL || m->replicas == 0 || slot >= RING_SLOTS)
+        return 0;
+    for (s = m->streams; s != NULL; s = s->next) {
+        const oslot_t *o = &s->sl[slot];
+
+        /* A write may touch other slots (MSET): any live stream counts. */
+        if (write ? s->nslots > 0 : (o->state == OUT_LIVE && o->seq > s->answered))
+            return 1;
     }
+    return 0;
+}
+
+void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot)
+{
+    waiter_t *w = rc_xcalloc(1, sizeof(*w));
+    ostream_t *s;
+
+    w->seg = seg;
+    w->since = now_ms(m);
+    w->refs = 1; /* ours, until every entry is queued */
+    m->rst.inflight++;
+    for (s = m->streams; s != NULL; s = s->next) {
+        uint64_t seq = 0, first = 0;
+
+        if (s->broken)
+            continue;
+        if (s->touched == m->cmd_serial) {
+            seq = s->sent; /* this command's writes */
+            first = s->cmd_first;
+        }
+        if (slot >= 0 && s->sl[slot].state == OUT_LIVE && s->sl[slot].seq > seq) {
+            seq = s->sl[slot].seq; /* what it read may not be everywhere yet */
+            first = s->touched == m->cmd_serial ? first : seq - 1;
+        }
+        if (seq > s->answered)
+            wq_push(s, w, first, seq);
+    }
+    m->cmd_serial++;
+    waiter_unref(m, w, NULL); /* no entry: the reply goes now */
 }
 
 /* ---- reconcile ---- */
@@ -837,65 +1103,158 @@ static int hands_over(const paxos_config_t *c, const uint64_t *leavers, size_t n
     return id != 0 && (member_by_id(c, id) != NULL || was_leaver(leavers, nleavers, id));
 }
 
-static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
-                           uint64_t prev_me, uint64_t me, uint64_t p, uint64_t sv, uint64_t tg,
+static int in_copies(const paxos_config_t *c, const int16_t *copies, unsigned n, uint64_t id)
+{
+    unsigned k;
+
+    for (k = 0; k < n; k++) {
+        if (copies[k] >= 0 && c->members[copies[k]].id == id)
+            return 1;
+    }
+    return 0;
+}
+
+/* The slot's replicas, as its server ('me') sends to them: every copy in
+ * the serving and the target placement but this node. A replica of the
+ * serving placement is synchronous (writes wait while it is not live). */
+static void want_replicas(node_migrate_t *m, const paxos_config_t *c, const member_handoff_t *h,
+                          unsigned slot, uint64_t me)
+{
+    uint64_t want[2 * MEMBER_COPIES_MAX];
+    unsigned nwant = 0, k, i;
+    ostream_t *s;
+
+    for (k = 0; k < h->nscopy[slot] + h->ntcopy[slot]; k++) {
+        int16_t idx = k < h->nscopy[slot] ? h->scopy[slot][k] : h->tcopy[slot][k - h->nscopy[slot]];
+        uint64_t id = c->members[idx].id;
+
+        for (i = 0; i < nwant && want[i] != id; i++)
+            ;
+        if (id != me && i == nwant)
+            want[nwant++] = id;
+    }
+    for (s = m->streams; s != NULL; s = s->next) {
+        for (i = 0; i < nwant && want[i] != s->id; i++)
+            ;
+        if (i == nwant || s->sl[slot].src != me)
+            out_cancel(s, slot);
+    }
+    for (i = 0; i < nwant; i++)
+        out_want(m, c, slot, want[i], HAND_NONE, me, m->keep_from[slot],
+                 in_copies(c, h->scopy[slot], h->nscopy[slot], want[i]));
+    m->keep_from[slot] = 0;
+}
+
+/* This node serves 'slot' from now on without a hand-over from 'p' (gone):
+ * with the copy it holds as a synchronous replica of 'p' (every write 'p'
+ * acknowledged is in it), else empty (misses, never stale). Either way only
+ * once 'p''s lease has run out. */
+static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot, uint64_t me,
+                      uint64_t p, int was_sync)
+{
+    int kept = c->replicas > 0 && was_sync && p != 0 && m->in_src[slot] == p &&
+               (m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE);
+
+    if (m->in_state[slot] != IN_NONE)
+        in_reset(m, slot);
+    await_clear(m, slot);
+    if (kept) {
+        m->rst.failovers++;
+    } else {
+        if (c->replicas > 0 && p != 0 && p != me) {
+            m->rst.slots_lost++;
+            rc_log(RC_LOG_WARNING,
+                   "repl: slot %u: no complete copy of it survived member %" PRIu64
+                   ": served empty",
+                   slot, p);
+        }
+        drop_now(m, slot);
+    }
+    if (p != 0 && p != me) {
+        m->takeover[slot] = 1;
+        m->takeover_until = node_cluster_takeover_at(m->cl);
+    }
+}
+
+static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const member_handoff_t *h,
+                           unsigned slot, uint64_t prev_me, uint64_t me, uint64_t p,
                            const uint64_t *leavers, size_t nleavers, int i_left)
 {
-    /* Receiving. */
-    if (tg == me && me != 0 && sv != me && sv != 0) {
-        if (m->in_state[slot] != IN_NONE && m->in_src[slot] != sv)
-            in_reset(m, slot); /* BEGIN from the right source empties it */
-    } else if (sv != me || me == 0) {
-        if (m->in_state[slot] != IN_NONE)
-            in_reset(m, slot);
-    }
+    uint64_t sv = m->serve_id[slot];
+    int was_sync = m->sync[slot];
+    int copy = me != 0 && sv != me &&
+               (in_copies(c, h->scopy[slot], h->nscopy[slot], me) ||
+                in_copies(c, h->tcopy[slot], h->ntcopy[slot], me));
+    ostream_t *s;
+
+    m->copy[slot] = (uint8_t)copy;
+    m->sync[slot] = (uint8_t)(copy && in_copies(c, h->scopy[slot], h->nscopy[slot], me));
+    /* Receiving, as a copy: from the server, or the last writes of the
+     * previous one (its DONE says its copy is final). The server's own
+     * fill state is for the hand-over below. */
+    if (m->in_state[slot] != IN_NONE && !(sv == me && me != 0) &&
+        (!copy ||
+         (m->in_src[slot] != sv && (m->in_src[slot] != p || !hands_over(c, leavers, nleavers, p)))))
+        in_reset(m, slot); /* a removed server's late writes are refused from here on */
     /* Serving. */
     if (sv == me && me != 0) {
         if (p != prev_me || prev_me == 0) {
             if (hands_over(c, leavers, nleavers, p) && p != me) {
                 if (m->in_state[slot] == IN_DONE && m->in_src[slot] == p) {
                     in_reset(m, slot);
+                    m->keep_from[slot] = p;
                     m->st.slots_received++;
                 } else {
                     await_set(m, slot, p);
                 }
             } else if (m->have_map) {
-                /* The previous server is gone: start empty, never stale,
-                 * and only once its lease has run out. */
-                if (m->in_state[slot] != IN_NONE)
-                    in_reset(m, slot);
-                await_clear(m, slot);
-                drop_now(m, slot);
-                if (p != 0 && p != me) {
-                    m->takeover[slot] = 1;
-                    m->takeover_until = node_cluster_takeover_at(m->cl);
-                }
+                take_over(m, c, slot, me, p, was_sync);
             }
         } else if (m->await_src[slot] != 0 && member_by_id(c, m->await_src[slot]) == NULL) {
-            await_clear(m, slot);
-            in_reset(m, slot);
-            drop_now(m, slot);
+            /* The server handing it over is gone. */
+            take_over(m, c, slot, me, m->await_src[slot], m->replicas > 0);
         }
-        if (tg != me && tg != 0)
-            out_want(m, c, slot, tg, 0, me);
+        if (m->await_src[slot] == 0)
+            want_replicas(m, c, h, slot, me);
         else
-            out_cancel(m, slot);
+            out_cancel_all(m, slot, NULL);
         return;
     }
     if (m->await_src[slot] != 0)
         await_clear(m, slot);
     if (p == prev_me && prev_me != 0 && sv != 0 && (me != 0 || i_left)) {
-        out_want(m, c, slot, sv, 1, prev_me); /* lost it: hand it over */
-    } else if (m->out_state[slot] != OUT_NONE) {
-        ostream_t *s = m->out_stream[slot];
+        ostream_t *to = NULL;
 
+        /* Lost it: hand it over to its new server, and tell the replicas
+         * this copy is final (so they can keep theirs for the new one). */
+        out_want(m, c, slot, sv, HAND_OVER, prev_me, 0, 0);
+        to = stream_find(m, sv);
+        for (s = m->streams; s != NULL; s = s->next) {
+            oslot_t *o = &s->sl[slot];
+
+            if (s == to || o->state == OUT_NONE || o->hand != HAND_NONE)
+                continue;
+            if (o->state == OUT_LIVE && !s->broken) {
+                o->hand = HAND_FINAL;
+                send_done(s, slot);
+            } else {
+                out_cancel(s, slot);
+            }
+        }
+        m->final_from[slot] = prev_me;
+    } else {
         /* A hand-over from an earlier configuration goes on while its
-         * target still serves the slot. */
-        if (!(m->out_handover[slot] && s != NULL && s->id == sv))
-            out_cancel(m, slot);
+         * target still serves the slot; final notices go on. */
+        for (s = m->streams; s != NULL; s = s->next) {
+            oslot_t *o = &s->sl[slot];
+
+            if (o->state == OUT_NONE || (o->hand == HAND_OVER && s->id == sv) ||
+                (o->hand == HAND_FINAL && o->state == OUT_DONE))
+                continue;
+            out_cancel(s, slot);
+        }
     }
-    if (m->out_state[slot] == OUT_NONE && m->in_state[slot] == IN_NONE)
-        drop_later(m, slot);
+    drop_later(m, slot);
 }
 
 static void on_config(void *arg)
@@ -917,6 +1276,8 @@ static void on_config(void *arg)
     /* Leavers of the previous configuration (weight 0) that are gone now. */
     nleavers = node_cluster_departed(m->cl, leavers, RC_ARRAY_SIZE(leavers));
     i_left = me == 0 && prev_me != 0 && was_leaver(leavers, nleavers, prev_me);
+    m->replicas = c->replicas;
+    m->epoch = c->epoch;
     for (slot = 0; slot < RING_SLOTS; slot++) {
         uint64_t sv = h->serve[slot] >= 0 ? c->members[h->serve[slot]].id : 0;
         uint64_t tg = h->target[slot] >= 0 ? c->members[h->target[slot]].id : 0;
@@ -925,24 +1286,24 @@ static void on_config(void *arg)
         m->serve_id[slot] = sv;
         m->target_id[slot] = tg;
         if (!m->have_map) {
-            if (sv == me && me != 0 && tg != me && tg != 0)
-                out_want(m, c, slot, tg, 0, me);
+            /* A configuration restored at start: this node holds nothing. */
+            m->copy[slot] = (uint8_t)(me != 0 && sv != me &&
+                                      (in_copies(c, h->scopy[slot], h->nscopy[slot], me) ||
+                                       in_copies(c, h->tcopy[slot], h->ntcopy[slot], me)));
+            m->sync[slot] = 0;
+            if (sv == me && me != 0)
+                want_replicas(m, c, h, slot, me);
             continue;
         }
-        reconcile_slot(m, c, slot, prev_me, me, p, sv, tg, leavers, nleavers, i_left);
+        reconcile_slot(m, c, h, slot, prev_me, me, p, leavers, nleavers, i_left);
     }
     m->my_id = me != 0 ? me : (i_left ? prev_me : 0);
-    m->epoch = c->epoch;
     m->have_map = 1;
     m->ready_dirty = 1;
     /* Streams to members that are gone (and have nothing to hand over). */
     for (s = m->streams; s != NULL; s = next) {
-        int used = 0;
-
         next = s->next;
-        for (slot = 0; slot < RING_SLOTS && !used; slot++)
-            used = m->out_stream[slot] == s;
-        if (!used && member_by_id(c, s->id) == NULL)
+        if (s->nslots == 0 && member_by_id(c, s->id) == NULL)
             stream_free(s);
     }
     if (i_left)
@@ -956,15 +1317,20 @@ static void on_config(void *arg)
 static void check_ready(node_migrate_t *m)
 {
     const paxos_config_t *c = node_cluster_config(m->cl);
+    const member_handoff_t *h = node_cluster_handoff(m->cl);
     int myidx = node_cluster_myindex(m->cl);
     unsigned slot, incoming = 0, filled = 0;
 
     m->ready_dirty = 0;
-    if (c == NULL || myidx < 0)
+    if (c == NULL || h == NULL || myidx < 0)
         return;
     for (slot = 0; slot < RING_SLOTS; slot++) {
-        if (m->target_id[slot] != m->my_id || m->serve_id[slot] == m->my_id ||
-            m->serve_id[slot] == 0)
+        /* New copies here: of the target placement, not of the serving one
+         * (a synchronous replica is kept filled), or this node's next
+         * primaryship (its DONE needs the fill). */
+        if (m->serve_id[slot] == m->my_id || m->serve_id[slot] == 0 ||
+            !in_copies(c, h->tcopy[slot], h->ntcopy[slot], m->my_id) ||
+            (m->sync[slot] && m->target_id[slot] != m->my_id))
             continue;
         incoming++;
         if ((m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE) &&
@@ -989,6 +1355,29 @@ static void check_ready(node_migrate_t *m)
 
 /* ---- timer ---- */
 
+/* Replies that waited for their replicas longer than cluster-repl-timeout
+ * get -TRYAGAIN (the write may or may not have taken effect). */
+static void repl_timeouts(node_migrate_t *m)
+{
+    int64_t limit = m->server->config.cluster_repl_timeout;
+    char err[128];
+    ostream_t *s;
+
+    snprintf(err, sizeof(err),
+             "-TRYAGAIN a replica did not apply the write within %" PRId64 " ms\r\n", limit);
+    for (s = m->streams; s != NULL; s = s->next) {
+        size_t i;
+
+        for (i = 0; i < s->wqlen; i++) {
+            waiter_t *w = s->wq[(s->wqhead + i) & (s->wqcap - 1)].w;
+
+            if (now_ms(m) - w->since <= limit)
+                break;
+            waiter_finish(m, w, err);
+        }
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     node_migrate_t *m = t->data;
@@ -1010,6 +1399,11 @@ static void on_tick(uv_timer_t *t)
 
         if (!m->dropping[slot])
             continue;
+        if (keeps(m, slot)) { /* a copy again: kept */
+            m->dropping[slot] = 0;
+            m->ndropping--;
+            continue;
+        }
         before = node_db_slot_count(m->db, slot);
         left = node_db_slot_drop(m->db, slot, budget);
         m->st.keys_dropped += before - left;
@@ -1025,6 +1419,8 @@ static void on_tick(uv_timer_t *t)
     /* A slot whose previous server never sent its DONE: give up. */
     if (m->nawait > 0) {
         int64_t limit = m->server->config.cluster_handoff_timeout;
+        const paxos_config_t *c = node_cluster_config(m->cl);
+        const member_handoff_t *h = node_cluster_handoff(m->cl);
         unsigned slot;
 
         for (slot = 0; slot < RING_SLOTS; slot++) {
@@ -1036,9 +1432,12 @@ static void on_tick(uv_timer_t *t)
                 await_clear(m, slot);
                 in_reset(m, slot);
                 drop_now(m, slot);
+                if (c != NULL && h != NULL && c->epoch == m->epoch)
+                    want_replicas(m, c, h, slot, m->my_id);
             }
         }
     }
+    repl_timeouts(m);
     for (s = m->streams; s != NULL; s = s->next) {
         if (s->broken && now_ms(m) >= s->retry_at)
             kick(m);
@@ -1069,6 +1468,13 @@ static int arg_u64(const resp_arg_t *a, uint64_t *out)
     return 0;
 }
 
+/* 1 when this node takes 'slot' from 'src' (sent at 'epoch'). */
+static int takes_from(const node_migrate_t *m, unsigned slot, uint64_t src, uint64_t epoch)
+{
+    return (m->copy[slot] && m->serve_id[slot] == src) || m->await_src[slot] == src ||
+           epoch > m->epoch;
+}
+
 static void cmd_begin(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot)
 {
     uint64_t epoch;
@@ -1077,8 +1483,7 @@ static void cmd_begin(node_migrate_t *m, node_client_t *c, uint64_t src, unsigne
         node_reply_error(c, "ERR RCMIGRATE BEGIN: bad arguments");
         return;
     }
-    if (!((m->target_id[slot] == m->my_id && m->serve_id[slot] == src) ||
-          m->await_src[slot] == src || epoch > m->epoch)) {
+    if (!takes_from(m, slot, src, epoch)) {
         node_reply_errorf(
             c, "ERR RCMIGRATE BEGIN: slot %u is not received from %" PRIu64 " at epoch %" PRIu64,
             slot, src, m->epoch);
@@ -1088,7 +1493,48 @@ static void cmd_begin(node_migrate_t *m, node_client_t *c, uint64_t src, unsigne
     m->in_state[slot] = IN_FILLING;
     m->in_src[slot] = src;
     m->in_count[slot] = 0;
+    m->final_from[slot] = 0;
     m->ready_dirty = 1;
+    node_reply_ok(c);
+}
+
+/* KEEP <epoch> <from>: the new server of the slot asks this replica to keep
+ * the copy it holds of 'from', the previous server, whose DONE said it is
+ * final; live writes follow. */
+static void cmd_keep(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot)
+{
+    uint64_t epoch, from;
+
+    if (c->argc != 6 || arg_u64(&c->argv[4], &epoch) != 0 || arg_u64(&c->argv[5], &from) != 0) {
+        node_reply_error(c, "ERR RCMIGRATE KEEP: bad arguments");
+        return;
+    }
+    if (!takes_from(m, slot, src, epoch)) {
+        node_reply_errorf(
+            c, "ERR RCMIGRATE KEEP: slot %u is not received from %" PRIu64 " at epoch %" PRIu64,
+            slot, src, m->epoch);
+        return;
+    }
+    if (from == 0 || m->final_from[slot] != from) {
+        if (m->in_state[slot] == IN_FILLED && m->in_src[slot] == from && from != 0)
+            node_reply_errorf(
+                c, "ERR RCMIGRATE KEEP: slot %u: the copy of %" PRIu64 " is not final yet", slot,
+                from);
+        else
+            node_reply_errorf(c, "ERR RCMIGRATE KEEP: slot %u: no final copy of %" PRIu64, slot,
+                              from);
+        return;
+    }
+    if (m->dropping[slot]) {
+        m->dropping[slot] = 0;
+        m->ndropping--;
+    }
+    m->in_state[slot] = IN_FILLED;
+    m->in_src[slot] = src;
+    m->in_count[slot] = 0;
+    m->final_from[slot] = 0;
+    m->ready_dirty = 1;
+    m->rst.slots_kept++;
     node_reply_ok(c);
 }
 
@@ -1129,6 +1575,35 @@ static void cmd_put(node_migrate_t *m, node_client_t *c, unsigned slot)
     node_reply_ok(c);
 }
 
+static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot,
+                     uint64_t count)
+{
+    if (m->in_state[slot] != IN_FILLED || count != m->in_count[slot]) {
+        /* The reply first: in_reset() zeroes the count it reports. */
+        node_reply_errorf(c, "ERR RCMIGRATE DONE: slot %u count %" PRIu64 " != %" PRIu64, slot,
+                          count, m->in_count[slot]);
+        in_reset(m, slot);
+        return;
+    }
+    if (m->await_src[slot] == src) {
+        const paxos_config_t *cf = node_cluster_config(m->cl);
+        const member_handoff_t *h = node_cluster_handoff(m->cl);
+
+        await_clear(m, slot);
+        in_reset(m, slot);
+        m->st.slots_received++;
+        m->keep_from[slot] = src;
+        if (cf != NULL && h != NULL && cf->epoch == m->epoch)
+            want_replicas(m, cf, h, slot, m->my_id);
+        kick(m);
+        release(m);
+    } else {
+        m->in_state[slot] = IN_DONE; /* served once this node installs the switch */
+        m->final_from[slot] = src;   /* or kept as a replica of the new server */
+    }
+    node_reply_ok(c);
+}
+
 void node_migrate_command(node_migrate_t *m, node_client_t *c)
 {
     const resp_arg_t *op;
@@ -1148,6 +1623,10 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
     op = &c->argv[1];
     if (resp_arg_is(op, "BEGIN")) {
         cmd_begin(m, c, src, slot);
+        return;
+    }
+    if (resp_arg_is(op, "KEEP")) {
+        cmd_keep(m, c, src, slot);
         return;
     }
     if (m->in_state[slot] == IN_NONE || m->in_src[slot] != src) {
@@ -1173,22 +1652,7 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
         m->ready_dirty = 1;
         node_reply_ok(c);
     } else if (resp_arg_is(op, "DONE") && c->argc == 6 && arg_u64(&c->argv[4], &count) == 0) {
-        if (m->in_state[slot] != IN_FILLED || count != m->in_count[slot]) {
-            /* The reply first: in_reset() zeroes the count it reports. */
-            node_reply_errorf(c, "ERR RCMIGRATE DONE: slot %u count %" PRIu64 " != %" PRIu64, slot,
-                              count, m->in_count[slot]);
-            in_reset(m, slot);
-            return;
-        }
-        if (m->await_src[slot] == src) {
-            await_clear(m, slot);
-            in_reset(m, slot);
-            m->st.slots_received++;
-            release(m);
-        } else {
-            m->in_state[slot] = IN_DONE; /* served once this node installs the switch */
-        }
-        node_reply_ok(c);
+        cmd_done(m, c, src, slot, count);
     } else {
         node_reply_error(c, "ERR RCMIGRATE: unknown operation or bad arguments");
     }
@@ -1204,8 +1668,21 @@ int node_migrate_slot_waits(const node_migrate_t *m, unsigned slot, int write)
         return 0;
     if (m->await_src[slot] != 0 || (m->takeover[slot] && m->takeover_until > now_ms(m)))
         return 1;
-    s = m->out_stream[slot];
-    return write && s != NULL && s->over;
+    if (!write)
+        return 0;
+    for (s = m->streams; s != NULL; s = s->next) {
+        const oslot_t *o = &s->sl[slot];
+
+        if (o->state == OUT_NONE)
+            continue;
+        if (s->over)
+            return 1;
+        /* A synchronous replica being (re)filled: a write now could be
+         * acknowledged without it. */
+        if (m->replicas > 0 && o->sync && (o->state != OUT_LIVE || s->broken))
+            return 1;
+    }
+    return 0;
 }
 
 void node_migrate_on_release(node_migrate_t *m, void (*fn)(void *arg), void *arg)
@@ -1223,15 +1700,50 @@ void node_migrate_count_held_expired(node_migrate_t *m)
 void node_migrate_stats(const node_migrate_t *m, node_migrate_stats_t *out)
 {
     unsigned slot, outgoing = 0, dropping = 0;
+    const ostream_t *s;
 
     *out = m->st;
     for (slot = 0; slot < RING_SLOTS; slot++) {
-        outgoing += m->out_state[slot] != OUT_NONE;
+        int moving = 0;
+
+        for (s = m->streams; s != NULL && !moving; s = s->next)
+            moving = s->sl[slot].state != OUT_NONE && !s->sl[slot].sync &&
+                     s->sl[slot].hand != HAND_FINAL &&
+                     (s->sl[slot].hand == HAND_OVER || s->id == m->target_id[slot]);
+        outgoing += moving;
         dropping += m->dropping[slot];
     }
     out->slots_outgoing = outgoing;
     out->slots_awaiting = m->nawait;
     out->slots_dropping = dropping;
+}
+
+void node_migrate_repl_stats(const node_migrate_t *m, node_migrate_repl_stats_t *out)
+{
+    const paxos_config_t *c = node_cluster_config(m->cl);
+    const member_handoff_t *h = node_cluster_handoff(m->cl);
+    const ostream_t *s;
+    unsigned slot, want;
+
+    *out = m->rst;
+    out->replicas = m->replicas;
+    out->slots_primary = out->slots_replica = out->slots_degraded = 0;
+    out->lag_ops = out->lag_bytes = 0;
+    if (c == NULL || h == NULL || m->my_id == 0)
+        return;
+    want = m->replicas + 1 < c->nmembers ? m->replicas + 1 : c->nmembers;
+    for (slot = 0; slot < RING_SLOTS; slot++) {
+        if (m->serve_id[slot] == m->my_id) {
+            out->slots_primary++;
+            out->slots_degraded += h->nscopy[slot] < want;
+        } else if (m->sync[slot]) {
+            out->slots_replica++;
+        }
+    }
+    for (s = m->streams; s != NULL; s = s->next) {
+        out->lag_ops += s->sent - s->answered;
+        out->lag_bytes += s->unacked + node_link_queued(s->link);
+    }
 }
 
 const char *node_migrate_state(const node_migrate_t *m)
@@ -1284,6 +1796,31 @@ size_t node_migrate_info(const node_migrate_t *m, char *buf, size_t cap)
     return n < 0 ? 0 : (size_t)n;
 }
 
+size_t node_migrate_repl_info(const node_migrate_t *m, char *buf, size_t cap)
+{
+    node_migrate_repl_stats_t r;
+    int n;
+
+    node_migrate_repl_stats(m, &r);
+    n = snprintf(buf, cap,
+                 "repl_replicas:%u\r\n"
+                 "repl_slots_primary:%u\r\n"
+                 "repl_slots_replica:%u\r\n"
+                 "repl_slots_degraded:%u\r\n"
+                 "repl_inflight_writes:%" PRIu64 "\r\n"
+                 "repl_lag_ops:%" PRIu64 "\r\n"
+                 "repl_lag_bytes:%" PRIu64 "\r\n"
+                 "repl_writes_acked:%" PRIu64 "\r\n"
+                 "repl_write_timeouts:%" PRIu64 "\r\n"
+                 "repl_failovers:%" PRIu64 "\r\n"
+                 "repl_slots_kept:%" PRIu64 "\r\n"
+                 "repl_slots_lost:%" PRIu64 "\r\n",
+                 r.replicas, r.slots_primary, r.slots_replica, r.slots_degraded, r.inflight,
+                 r.lag_ops, r.lag_bytes, r.writes_acked, r.write_timeouts, r.failovers,
+                 r.slots_kept, r.slots_lost);
+    return n < 0 ? 0 : (size_t)n;
+}
+
 uint64_t node_migrate_importing(const node_migrate_t *m, unsigned slot)
 {
     if (m == NULL || slot >= RING_SLOTS || m->my_id == 0)
@@ -1295,10 +1832,19 @@ uint64_t node_migrate_importing(const node_migrate_t *m, unsigned slot)
 
 uint64_t node_migrate_migrating(const node_migrate_t *m, unsigned slot)
 {
-    if (m == NULL || slot >= RING_SLOTS || m->out_state[slot] == OUT_NONE ||
-        m->out_stream[slot] == NULL)
+    const ostream_t *s;
+
+    if (m == NULL || slot >= RING_SLOTS)
         return 0;
-    return m->out_stream[slot]->id;
+    for (s = m->streams; s != NULL; s = s->next) {
+        const oslot_t *o = &s->sl[slot];
+
+        if (o->state != OUT_NONE &&
+            (o->hand == HAND_OVER || (o->hand == HAND_NONE && s->id == m->target_id[slot] &&
+                                      m->target_id[slot] != m->my_id)))
+            return s->id;
+    }
+    return 0;
 }
 
 /* ---- lifecycle ---- */
@@ -1306,11 +1852,16 @@ uint64_t node_migrate_migrating(const node_migrate_t *m, unsigned slot)
 static int leave_busy(void *arg)
 {
     node_migrate_t *m = arg;
+    const ostream_t *s;
     unsigned slot;
 
-    for (slot = 0; slot < RING_SLOTS; slot++) {
-        if (m->out_state[slot] != OUT_NONE && m->out_handover[slot])
-            return 1;
+    for (s = m->streams; s != NULL; s = s->next) {
+        if (s->nslots == 0)
+            continue;
+        for (slot = 0; slot < RING_SLOTS; slot++) {
+            if (s->sl[slot].state != OUT_NONE && s->sl[slot].hand == HAND_OVER)
+                return 1;
+        }
     }
     return 0;
 }
@@ -1345,7 +1896,9 @@ node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl)
     m->cl = cl;
     m->bus = node_cluster_bus(cl);
     m->db = server->db;
+    m->cmd_serial = 1;
     rc_buf_init(&m->scratch);
+    rc_buf_init(&m->change);
     uv_timer_init(server->loop, &m->timer);
     m->timer.data = m;
     uv_idle_init(server->loop, &m->idle);
@@ -1366,5 +1919,6 @@ void node_migrate_destroy(node_migrate_t *m)
         return;
     RC_ASSERT(m->streams == NULL);
     rc_buf_free(&m->scratch);
+    rc_buf_free(&m->change);
     rc_free(m);
 }

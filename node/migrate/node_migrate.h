@@ -26,7 +26,18 @@
  * Every message is a RESP command `RCMIGRATE <op> <src> <slot> ...` on a
  * data link (channel 1), answered +OK or -ERR in order. A failed link, an
  * error reply or a count that does not match breaks the stream: the source
- * starts the slot over with BEGIN after a backoff. */
+ * starts the slot over with BEGIN after a backoff.
+ *
+ * Replication (cluster-replicas R >= 1, node/repl/README.md) is the same
+ * stream that never ends: the server of a slot streams it to every other
+ * copy of the slot (member_handoff_t's scopy and tcopy), and a client's
+ * reply to a write waits until every live stream of the slot answered the
+ * write's PUT/DEL (node_migrate_fence()); writes to a slot wait while one
+ * of its synchronous replicas (scopy) is not live. A server that loses a
+ * slot sends DONE to its replicas too (its copy is final); the new server
+ * asks each replica to KEEP that copy (`KEEP <epoch> <from>`) instead of
+ * sending the slot again. A replica that serves a slot whose server died
+ * keeps its copy (take_over()): every acknowledged write is in it. */
 #ifndef RC_NODE_NODE_MIGRATE_H
 #define RC_NODE_NODE_MIGRATE_H
 
@@ -35,6 +46,7 @@
 
 #include "node/cluster/node_cluster.h"
 #include "node/core/node.h"
+#include "node/net/node_conn.h"
 #include "node/net/node_server.h"
 
 enum node_migrate_limit_e {
@@ -69,6 +81,22 @@ typedef struct node_migrate_stats_s {
     char last_error[128];
 } node_migrate_stats_t;
 
+/* Replication (R >= 1): INFO's "# Replication" section. */
+typedef struct node_migrate_repl_stats_s {
+    unsigned replicas;       /* R of the installed configuration */
+    unsigned slots_primary;  /* slots this node serves */
+    unsigned slots_replica;  /* slots it holds as a synchronous replica */
+    unsigned slots_degraded; /* served slots with fewer live copies than R+1 (or the members) */
+    uint64_t inflight;       /* replies waiting for replicas */
+    uint64_t lag_ops;        /* operations sent to replicas, not answered yet */
+    uint64_t lag_bytes;      /* their bytes, and those not sent yet */
+    uint64_t writes_acked;   /* replies released once every replica applied them */
+    uint64_t write_timeouts; /* replies that got -TRYAGAIN instead */
+    uint64_t failovers;      /* slots taken over with the copy this node held */
+    uint64_t slots_kept;     /* replica copies kept for a new server (KEEP) */
+    uint64_t slots_lost;     /* slots taken over with no complete copy: served empty */
+} node_migrate_repl_stats_t;
+
 /* Creates the hand-off engine of 'server' over the cluster 'cl': a db
  * observer (live writes), a cluster observer (configurations installed), a
  * timer and an idle handle (snapshot work), and the cluster's leave hold
@@ -92,6 +120,20 @@ void node_migrate_on_release(node_migrate_t *m, void (*fn)(void *arg), void *arg
 void node_migrate_command(node_migrate_t *m, node_client_t *c);
 
 void node_migrate_stats(const node_migrate_t *m, node_migrate_stats_t *out);
+void node_migrate_repl_stats(const node_migrate_t *m, node_migrate_repl_stats_t *out);
+size_t node_migrate_repl_info(const node_migrate_t *m, char *buf, size_t cap);
+
+/* Synchronous replication: the reply of a command that ran here for 'slot'
+ * must wait for the replicas when node_migrate_fence_needed() says so
+ * ('write': it may write; a read waits only while the slot has writes the
+ * replicas have not applied). The dispatcher then captures the reply in a
+ * pending segment 'seg' and, after node_db_end_command() (the writes went
+ * down the streams), calls node_migrate_fence(): the segment completes once
+ * every replica applied the command's writes and the slot's earlier ones,
+ * or with -TRYAGAIN after cluster-repl-timeout or a broken link. 'slot' -1:
+ * no key. */
+int node_migrate_fence_needed(const node_migrate_t *m, unsigned slot, int write);
+void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot);
 /* Counts a parked request answered TRYAGAIN after cluster-handoff-hold
  * (node_cmd.c: 'held_expired'). NULL is a no-op. */
 void node_migrate_count_held_expired(node_migrate_t *m);

@@ -328,7 +328,8 @@ static void failure_during_join(fix_t *f, uint32_t replicas)
             /* Failover: its server now is the synchronous replica it had. */
             assert_int_equal(f->before.nscopy[s], 2);
             assert_int_equal(f->map.nscopy[s], 1);
-            assert_int_equal(id_at(&f->cfg, f->map.serve[s]), id_at(&f->prev, f->before.scopy[s][1]));
+            assert_int_equal(id_at(&f->cfg, f->map.serve[s]),
+                             id_at(&f->prev, f->before.scopy[s][1]));
         } else {
             assert_int_equal(id_at(&f->cfg, f->map.serve[s]), was);
             assert_false(f->map.fresh[s]);

@@ -65,8 +65,6 @@ R_PRIMARY = "repl_slots_primary"
 R_REPLICA = "repl_slots_replica"
 R_DEGRADED = "repl_slots_degraded"
 R_INFLIGHT = "repl_inflight_writes"
-R_ACKED = "repl_writes_acked"
-R_TIMEOUTS = "repl_write_timeouts"
 R_LOST = "repl_slots_lost"
 
 
@@ -266,10 +264,51 @@ class Scenario:
             raise AssertionError("%s: %r" % (e, state))
         return state
 
+    def wait_quiet(self, timeout=10.0):
+        """Waits until no live node has a write in flight or slot keys to
+        drop (the load has stopped), as far as the build reports them."""
+        def quiet():
+            for s in self.live:
+                r = replication(s) or {}
+                m = hl.migration(s) or {}
+                if r.get(R_INFLIGHT, 0) or int(m.get("migration_slots_dropping", "0") or 0):
+                    return False
+            return True
+
+        rctest.wait_for(quiet, timeout=timeout, interval=0.02,
+                        what="no write in flight, no slot dropping")
+
+    def holders(self):
+        """{slot: {port: recorded keys}} for the slots of recorded keys:
+        what each live node holds in its own keyspace (CLUSTER
+        GETKEYSINSLOT: a replica's copy included)."""
+        recorded = set(self.keys) | set(self.cold)
+        slots = sorted({hl.slot_of(k) for k in recorded})
+        held = {sl: {} for sl in slots}
+        for s in self.live:
+            r = s.client(socket_timeout=10 * rctest.timeout_scale())
+            p = r.pipeline(transaction=False)
+            for sl in slots:
+                p.execute_command("CLUSTER", "GETKEYSINSLOT", sl, 100000)
+            for sl, got in zip(slots, p.execute()):
+                held[sl][s.port] = {_text(k) for k in got} & recorded
+            r.close()
+        return held
+
     def table(self, exclude=None):
-        """Each slot's copies, as a live node other than 'exclude' sees them."""
+        """Each slot's copies, primary first, as CLUSTER SLOTS of a live
+        node other than 'exclude' lists them; while it lists no replicas
+        (R > 0), a slot's replicas are the other live nodes that hold
+        recorded keys of it (holders())."""
         srv = next(s for s in self.live if s is not exclude)
-        return hl.slot_copies(srv)
+        table = hl.slot_copies(srv)
+        if self.replicas == 0 or any(len(c) > 1 for c in table):
+            return table
+        for sl, by_port in self.holders().items():
+            prim = table[sl][:1]
+            table[sl] = prim + tuple(sorted(p for p, ks in by_port.items()
+                                            if ks and (p,) != prim))
+        return table
 
     # -- faults ----------------------------------------------------------------
 
@@ -282,7 +321,7 @@ class Scenario:
 
     def kill(self, victim, what=None):
         """SIGKILL 'victim' (a crash); it leaves the live set."""
-        table = self.table(exclude=victim)
+        table = self.table(exclude=victim)  # the victim's keyspace included
         self.targets.drop(victim)
         self.live.remove(victim)
         f = self.note(what or "kill -9 %d" % victim.port, victim, table)
@@ -315,11 +354,13 @@ class Scenario:
             self.phase("after the last fault")
         finally:
             self.load.stop()
+        self.wait_quiet()
         hl.final_reads(self.h, self.live, self.keys + self.cold)
         rep = hl.report("replication %s" % self.name, self.h, self.seed, self.started)
         self.print_pauses()
+        differ = self.check_copies()
         try:
-            check_promise(rep)
+            check_promise(rep, differ)
         except AssertionError:
             self.save()
             raise
@@ -331,18 +372,39 @@ class Scenario:
                 "%s did not hit: the victim was %s of %d recorded keys, %d acknowledged writes "
                 "to them in the phase before (CLUSTER SLOTS lists no replicas before "
                 "replication lands)" % (f.what, role, len(hit), written))
-        self.check_visible()
+        self.check_info()
         return rep
 
-    def check_visible(self):
-        """CLUSTER SLOTS lists min(R+1, nodes) distinct copies of every slot
-        and, with the `# Replication` section, no slot is degraded or lost
-        and the roles add up."""
+    def check_copies(self):
+        """After the load: the copies of each slot holding recorded keys
+        hold the same recorded keys (holders()); a slot with a cold key
+        (never deleted) has min(R+1, nodes) copies. The copies are the
+        ones CLUSTER SLOTS lists or, while it lists no replicas, the nodes
+        holding keys of the slot. Returns the mismatches as
+        (slot, {port: keys}); prints a few."""
+        listed = hl.slot_copies(self.live[0])
         want = min(self.replicas + 1, len(self.live))
-        table = self.table()
-        short = [s for s in range(16384) if len(set(table[s])) != want]
-        assert not short, "CLUSTER SLOTS: %d slots without %d copies, e.g. slot %d: %r" % (
-            len(short), want, short[0], table[short[0]])
+        cold_slots = {hl.slot_of(k) for k in self.cold}
+        bad = []
+        for sl, by_port in sorted(self.holders().items()):
+            if len(listed[sl]) > 1:
+                seen = {p: by_port.get(p, set()) for p in listed[sl]}
+            else:
+                seen = {p: ks for p, ks in by_port.items() if ks}
+            if len({frozenset(v) for v in seen.values()}) > 1 or (
+                    sl in cold_slots and sum(1 for v in seen.values() if v) != want):
+                bad.append((sl, seen))
+        for sl, seen in bad[:histcheck.EXAMPLES]:
+            union = set().union(*seen.values())
+            print("    slot %d: %d copies (want %d); %s" % (sl, len(seen), want, "; ".join(
+                "%d holds %d, lacks %s" % (port, len(keys), sorted(union - keys)[:4])
+                for port, keys in seen.items())))
+        return bad
+
+    def check_info(self):
+        """With the `# Replication` section: no slot is degraded or lost on
+        any live node, and the roles add up over the cluster."""
+        want = min(self.replicas + 1, len(self.live))
         fields = {s.port: replication(s) for s in self.live}
         if any(f is None for f in fields.values()):
             print("  (no # Replication INFO section: its checks skipped)")
@@ -363,15 +425,20 @@ class Scenario:
         """The longest gap between acknowledged writes to each victim's
         primary keys around its fault, as the clients saw it (a figure, not
         asserted)."""
+        ops = self.h.ops()
         for f in self.faults:
-            keys = set(f.primary_keys)
-            ends = sorted(o[4] for o in self.h.ops()
-                          if o[0] == WRITE and o[5] == OK and o[1] in keys
-                          and f.t - 1.0 <= o[4] <= f.t + 15.0)
-            after = [e for e in ends if e > f.t]
-            gaps = [b - a for a, b in zip(ends, ends[1:])]
-            print("  %s: longest write gap on its primary keys %.2fs, first ack after it "
-                  "%s" % (f.what, max(gaps, default=0.0),
+            for role, keys in (("primary", set(f.primary_keys)),
+                               ("replica", set(f.replica_keys))):
+                ends = sorted(o[4] for o in ops
+                              if o[0] == WRITE and o[5] == OK and o[1] in keys
+                              and f.t - 1.0 <= o[4] <= f.t + 15.0)
+                if not keys:
+                    continue
+                after = [e for e in ends if e > f.t]
+                gaps = [b - a for a, b in zip(ends, ends[1:])]
+                print("  %s: on the keys it was %s of, longest gap between acknowledged "
+                      "writes %.2fs, first after it %s" % (
+                          f.what, role, max(gaps, default=0.0),
                           "%.2fs later" % (after[0] - f.t) if after else "never"))
 
     def save(self):
@@ -416,16 +483,20 @@ def acked_writes(history, keys, t0, t1):
                if o[0] == WRITE and o[5] == OK and o[1] in keys and t0 <= o[4] <= t1)
 
 
-def check_promise(rep):
+def check_promise(rep, differ):
     """THE PROMISE of issue 14 (DESIGN.md promise 3): with at most R nodes
     failed, no acknowledged write is lost, no read is stale, the nodes agree
-    on every key, and nothing is invented. Errors are allowed: a write that
-    got an error reply or no reply may or may not have happened."""
+    on every key, the copies of a slot hold the same keys ('differ': from
+    Scenario.check_copies), and nothing is invented. Errors are allowed: a
+    write that got an error reply or no reply may or may not have
+    happened."""
     details = rep.details()
     assert rep.lost == 0, "PROMISE BROKEN: %d acknowledged writes lost\n%s" % (rep.lost, details)
     assert rep.stale == 0, "PROMISE BROKEN: %d stale reads\n%s" % (rep.stale, details)
     assert rep.divergent == 0, "PROMISE BROKEN: %d divergent keys\n%s" % (rep.divergent, details)
     assert rep.phantom == 0, "PROMISE BROKEN: %d phantom values\n%s" % (rep.phantom, details)
+    assert not differ, "PROMISE BROKEN: the copies of %d slots hold different keys, e.g. %r" % (
+        len(differ), differ[:2])
     assert rep.allowed_lost == 0 and rep.allowed_misses == 0, details  # no loss is declared
 
 
@@ -612,6 +683,37 @@ def test_restart_with_empty_dir(t):
                "kill -9 %d (shares %d keys with the refilled node)" % (port, count[port]))
         c.agree()
         c.finish()
+
+
+@test
+def test_cluster_slots_list_replicas(t):
+    """Issue 14, visible: CLUSTER SLOTS lists each slot's R+1 copies, the
+    primary first, identically on every node, and the replicas it lists are
+    the nodes that hold the slot's keys (R=1 on 3 nodes, R=2 on 4)."""
+    for nodes, replicas in ((3, 1), (4, 2)):
+        live = rccluster.start_cluster(t, nodes, extra=("--cluster-replicas", str(replicas)))
+        keys = ["v:%04d" % i for i in range(1000)]
+        hist = histcheck.History()
+        hl.preload(hist, live, keys)
+        tables = [hl.slot_copies(s) for s in live]
+        assert all(tb == tables[0] for tb in tables), "the nodes list different copies"
+        short = [sl for sl in range(16384) if len(set(tables[0][sl])) != replicas + 1]
+        assert not short, "R=%d: CLUSTER SLOTS lists %d slots without %d copies, e.g. slot " \
+            "%d: %r" % (replicas, len(short), replicas + 1, short[0], tables[0][short[0]])
+        held = {}
+        for s in live:
+            r = s.client()
+            for k in keys:
+                sl = hl.slot_of(k)
+                if r.execute_command("CLUSTER", "COUNTKEYSINSLOT", sl) > 0:
+                    held.setdefault(sl, set()).add(s.port)
+        wrong = [sl for sl, ports in held.items() if ports != set(tables[0][sl])]
+        assert not wrong, "R=%d: %d slots held by other nodes than listed, e.g. slot %d: " \
+            "held by %r, listed %r" % (replicas, len(wrong), wrong[0], held[wrong[0]],
+                                       tables[0][wrong[0]])
+        for s in live:
+            s.stop()
+            t.expect_dead.add(id(s))
 
 
 def main():

@@ -173,6 +173,7 @@ class Fault:
         self.what = what
         self.port = victim.port
         self.t = t
+        self.table = table
         self.primary_keys = [k for k in keys if table[hl.slot_of(k)][:1] == (victim.port,)]
         self.replica_keys = [k for k in keys if victim.port in table[hl.slot_of(k)][1:]]
 
@@ -195,12 +196,16 @@ class Scenario:
             got = rccluster.cluster_info(s).get("cluster_replicas")
             assert got == str(replicas), "%d: cluster_replicas %r, founded with %d" % (
                 s.port, got, replicas)
+        self.wait_replicated()  # every copy filled before anything is written
+        self.ids = {s.port: myid(s) for s in self.live}
+        self.unplanned = []  # membership changes the test did not make
         self.keys = ["r:%05d" % i for i in range(OPTS.keys)]
         # cold keys: written once before any fault and never again, so a
         # lost acknowledged write shows in the final reads as LOST (the load
         # rewrites every hot key soon after a fault)
         self.cold = ["rc:%05d" % i for i in range(OPTS.keys)]
         self.h = histcheck.History()
+        self.t0 = time.monotonic()
         hl.preload(self.h, self.live, self.keys + self.cold)
         self.targets = hl.Targets(self.live)
         self.faults = []
@@ -313,11 +318,31 @@ class Scenario:
     # -- faults ----------------------------------------------------------------
 
     def note(self, what, victim, table):
+        self.check_ids("before " + what)
         f = Fault(what, victim, table, self.keys + self.cold, time.monotonic())
         self.faults.append(f)
-        print("  %s: primary of %d recorded keys, replica of %d" % (
-            what, len(f.primary_keys), len(f.replica_keys)))
+        print("  %s at %.2fs: primary of %d recorded keys, replica of %d" % (
+            what, f.t - self.t0, len(f.primary_keys), len(f.replica_keys)))
         return f
+
+    def check_ids(self, when):
+        """Notes (and prints) live nodes whose id changed since the test
+        last set it (rejoined: the others had removed them) or that are
+        not members any more: faults the test did not make."""
+        for s in self.live:
+            try:
+                now = myid(s)
+            except Exception as e:  # noqa: BLE001
+                now = "unreachable: %s" % e
+            if s.port in self.ids and now != self.ids[s.port]:
+                self.unplanned.append("%s (%.2fs): %d is %s, was %s" % (
+                    when, time.monotonic() - self.t0, s.port, now, self.ids[s.port]))
+                print("  UNPLANNED membership change: " + self.unplanned[-1])
+                self.ids[s.port] = now
+
+    def expect_rejoin(self, srv):
+        """'srv' rejoined or joined on purpose: its new id is expected."""
+        self.ids[srv.port] = myid(srv)
 
     def kill(self, victim, what=None):
         """SIGKILL 'victim' (a crash); it leaves the live set."""
@@ -354,6 +379,7 @@ class Scenario:
             self.phase("after the last fault")
         finally:
             self.load.stop()
+        self.check_ids("at the end")
         self.wait_quiet()
         hl.final_reads(self.h, self.live, self.keys + self.cold)
         rep = hl.report("replication %s" % self.name, self.h, self.seed, self.started)
@@ -361,8 +387,13 @@ class Scenario:
         differ = self.check_copies()
         try:
             check_promise(rep, differ)
-        except AssertionError:
+        except AssertionError as e:
+            self.explain(rep, differ)
             self.save()
+            if self.unplanned:
+                raise AssertionError("%s\n(with membership changes the test did not make: "
+                                     "more failures than planned)\n  %s" % (
+                                         e, "\n  ".join(self.unplanned)))
             raise
         for i, f in enumerate(self.faults):
             role = need[min(i, len(need) - 1)]
@@ -440,6 +471,25 @@ class Scenario:
                       "writes %.2fs, first after it %s" % (
                           f.what, role, max(gaps, default=0.0),
                           "%.2fs later" % (after[0] - f.t) if after else "never"))
+
+    def explain(self, rep, differ):
+        """Prints, for a few keys the checker flagged and slots whose
+        copies differ, each slot's copies before every fault and now."""
+        now = self.table()
+        slots = []
+        for kind in ("lost", "miss", "stale", "divergent"):
+            for k in sorted(rep.keys[kind])[:4]:
+                slots.append((hl.slot_of(k), "%s %r" % (kind, k)))
+        slots += [(sl, "copies differ") for sl, _ in differ[:4]]
+        lost_slots = {hl.slot_of(k) for kind in ("lost", "miss") for k in rep.keys[kind]}
+        print("  %d slots have lost or missed keys; their copies before each fault:" %
+              len(lost_slots))
+        for sl, why in slots:
+            print("    slot %d (%s): %s; now %r" % (sl, why, "; ".join(
+                "before %s: %r" % (f.what, f.table[sl]) for f in self.faults), now[sl]))
+        for f in self.faults:
+            inside = sum(1 for sl in lost_slots if f.port in f.table[sl])
+            print("    %s: a copy of %d of those slots" % (f.what, inside))
 
     def save(self):
         fd, path = tempfile.mkstemp(prefix="replication-%s-" % self.name.replace(" ", "-"),
@@ -554,7 +604,6 @@ def test_sigstop_primary_past_its_lease(t):
         victim = c.pick_primary(exclude=c.live[:1])
         rest = [s for s in c.live if s is not victim]
         table = c.table()
-        old_id = myid(victim)
         c.targets.drop(victim)
         c.live.remove(victim)
         f = c.note("SIGSTOP %d" % victim.port, victim, table)
@@ -571,7 +620,7 @@ def test_sigstop_primary_past_its_lease(t):
         print("  SIGCONT %d: its waiting requests got %r" % (victim.port, probe.collect()))
         c.live.append(victim)
         c.agree(what="the woken node rejoined")
-        print("  %d rejoined: id %s -> %s" % (victim.port, old_id, myid(victim)))
+        c.expect_rejoin(victim)
         c.finish()
 
 
@@ -601,6 +650,7 @@ def test_isolated_primary(t):
         finally:
             rccluster.heal()
         c.agree(what="healed")
+        c.expect_rejoin(victim)
         print("  ... and after healing: %r" % (probe.collect(),))
         c.finish()
 
@@ -634,6 +684,7 @@ def test_join_then_kill_while_copies_move(t):
         d = rccluster.join_node(t, c.live, extra=c.extra)
         c.live.append(d)
         c.agree(what="the join of %d" % d.port)
+        c.expect_rejoin(d)
         c.targets.add(d)
         after = c.table()
         moved = [k for k in c.keys if before[hl.slot_of(k)] != after[hl.slot_of(k)]]
@@ -670,6 +721,7 @@ def test_restart_with_empty_dir(t):
             fresh = rccluster._start_one(t, join=seed, extra=c.extra)
         c.live.append(fresh)
         c.agree(what="%d back with an empty dir" % fresh.port)
+        c.expect_rejoin(fresh)
         c.targets.add(fresh)
         hl.wait_settled(c.live, timeout=30)
         c.wait_replicated()

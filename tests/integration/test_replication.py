@@ -6,7 +6,7 @@ spread over all slots (and 3,000 cold keys, written once before the
 faults and never again, so a lost write shows in the final reads), and runs
 recorded load (handoff_load.Load: plain
 redis-py clients pipelining GET/SET/DEL through random live nodes, which
-forward, and one RedisCluster client) for a phase (RC_REPL_PHASE, 3 s);
+forward, and one RedisCluster client) for a phase (RC_REPL_PHASE, 2 s);
 then a fault; then load for another phase once the cluster agrees again;
 then every key is read through every live node and histcheck.py judges the
 history:
@@ -55,7 +55,7 @@ from histcheck import OK, READ, TIMEOUT, WRITE
 from rctest import test
 
 OPTS = argparse.Namespace(seed=int(os.environ.get("RC_REPL_SEED", "20261214")), keys=3000,
-                          phase=float(os.environ.get("RC_REPL_PHASE", "3")))
+                          phase=float(os.environ.get("RC_REPL_PHASE", "2")))
 
 # -- the `# Replication` INFO section (issue 14) -------------------------------
 # Names as announced for the section; the checks that use them run only when
@@ -344,9 +344,11 @@ class Scenario:
         """'srv' rejoined or joined on purpose: its new id is expected."""
         self.ids[srv.port] = myid(srv)
 
-    def kill(self, victim, what=None):
-        """SIGKILL 'victim' (a crash); it leaves the live set."""
-        table = self.table(exclude=victim)  # the victim's keyspace included
+    def kill(self, victim, what=None, table=None):
+        """SIGKILL 'victim' (a crash); it leaves the live set. 'table': the
+        copies just before (table()), if the caller has them."""
+        if table is None:
+            table = self.table(exclude=victim)  # the victim's keyspace included
         self.targets.drop(victim)
         self.live.remove(victim)
         f = self.note(what or "kill -9 %d" % victim.port, victim, table)
@@ -354,10 +356,9 @@ class Scenario:
         self.t.expect_dead.add(id(victim))
         return f
 
-    def pick_primary(self, exclude=()):
+    def pick_primary(self, table, exclude=()):
         """The live node (not in 'exclude') that is primary of the most
-        recorded keys."""
-        table = self.table()
+        recorded keys in 'table' (table())."""
         count = {s.port: 0 for s in self.live if s not in exclude}
         for k in self.keys:
             p = table[hl.slot_of(k)][:1]
@@ -389,7 +390,7 @@ class Scenario:
             check_promise(rep, differ)
         except AssertionError as e:
             self.explain(rep, differ)
-            self.save()
+            self.save(rep)
             if self.unplanned:
                 raise AssertionError("%s\n(with membership changes the test did not make: "
                                      "more failures than planned)\n  %s" % (
@@ -491,12 +492,27 @@ class Scenario:
             inside = sum(1 for sl in lost_slots if f.port in f.table[sl])
             print("    %s: a copy of %d of those slots" % (f.what, inside))
 
-    def save(self):
+    def save(self, rep):
+        """Saves the history of the keys 'rep' flagged (at most 500 of
+        them: histcheck judges each key alone) for `histcheck.py FILE`."""
+        keys = set()
+        for kind in rep.KINDS:
+            keys.update(sorted(rep.keys[kind])[:500 - len(keys)])
+        part = histcheck.History()
+        recs = {}
+        for o in self.h.ops():
+            if o[1] in keys:
+                rec = recs.get(o[6]) or recs.setdefault(o[6], part.recorder(o[6]))
+                rec.add(*o[:6])
+        for fr in self.h.finals:
+            if fr[1] in keys:
+                part.final_read(*fr)
         fd, path = tempfile.mkstemp(prefix="replication-%s-" % self.name.replace(" ", "-"),
                                     suffix=".jsonl")
         os.close(fd)
-        self.h.save(path)
-        print("  history saved: %s (python3 tests/integration/histcheck.py %s)" % (path, path))
+        part.save(path)
+        print("  history of the %d flagged keys saved: %s (python3 tests/integration/"
+              "histcheck.py %s)" % (len(keys), path, path))
 
 
 def overwrite(history, name, srv, keys, timeout=15.0):
@@ -557,7 +573,8 @@ def check_promise(rep, differ):
 def test_kill_primary(t):
     with Scenario(t, "kill primary") as c:
         c.phase("before the fault")
-        c.kill(c.pick_primary(exclude=c.live[:1]))
+        table = c.table()
+        c.kill(c.pick_primary(table, exclude=c.live[:1]), table=table)
         c.agree()
         c.finish()
 
@@ -571,7 +588,7 @@ def test_kill_replica(t):
         count = {s.port: sum(1 for k in c.keys if s.port in table[hl.slot_of(k)][1:])
                  for s in c.live[1:]}
         port = max(count, key=lambda p: (count[p], -p))
-        c.kill(next(s for s in c.live if s.port == port))
+        c.kill(next(s for s in c.live if s.port == port), table=table)
         c.agree()
         c.finish(need=("replica",))
 
@@ -601,9 +618,9 @@ def test_sigstop_primary_past_its_lease(t):
     survive; it then rejoins (a new incarnation) and serves again."""
     with Scenario(t, "sigstop primary") as c:
         c.phase("before the fault")
-        victim = c.pick_primary(exclude=c.live[:1])
-        rest = [s for s in c.live if s is not victim]
         table = c.table()
+        victim = c.pick_primary(table, exclude=c.live[:1])
+        rest = [s for s in c.live if s is not victim]
         c.targets.drop(victim)
         c.live.remove(victim)
         f = c.note("SIGSTOP %d" % victim.port, victim, table)
@@ -633,9 +650,10 @@ def test_isolated_primary(t):
     assert why is None, "partition test cannot run: %s" % why
     with Scenario(t, "isolated primary") as c:
         c.phase("before the fault")
-        victim = c.pick_primary(exclude=c.live[:1])
+        table = c.table()
+        victim = c.pick_primary(table, exclude=c.live[:1])
         rest = [s for s in c.live if s is not victim]
-        f = c.note("isolate %d" % victim.port, victim, c.table())
+        f = c.note("isolate %d" % victim.port, victim, table)
         rccluster.partition(victim, client=False)
         try:
             c.agree(rest, "the isolated primary removed")
@@ -659,8 +677,8 @@ def test_isolated_primary(t):
 def test_r2_kill_two_nodes_one_after_the_other(t):
     with Scenario(t, "R=2 kill two", nodes=5, replicas=2) as c:
         c.phase("before the faults")
-        first = c.pick_primary(exclude=c.live[:1])
-        f1 = c.kill(first)
+        table = c.table()
+        f1 = c.kill(c.pick_primary(table, exclude=c.live[:1]), table=table)
         c.agree()
         c.phase("between the faults", seconds=OPTS.phase / 2)
         # the second victim: the new primary of most of the first one's keys
@@ -671,7 +689,7 @@ def test_r2_kill_two_nodes_one_after_the_other(t):
             if p:
                 count[p[0]] = count.get(p[0], 0) + 1
         port = max(count, key=lambda p: (count[p], -p))
-        c.kill(next(s for s in c.live if s.port == port))
+        c.kill(next(s for s in c.live if s.port == port), table=table)
         c.agree()
         c.finish()
 
@@ -697,7 +715,7 @@ def test_join_then_kill_while_copies_move(t):
         port = max(count, key=lambda p: (count[p], -p))
         print("  %d recorded keys changed copies; killing %d, primary of %d of them"
               % (len(moved), port, count[port]))
-        c.kill(next(s for s in c.live if s.port == port))
+        c.kill(next(s for s in c.live if s.port == port), table=after)
         c.agree()
         c.finish()
 
@@ -709,15 +727,16 @@ def test_restart_with_empty_dir(t):
     hold every acknowledged write."""
     with Scenario(t, "restart empty") as c:
         c.phase("before the fault")
-        victim = c.pick_primary(exclude=c.live[:1])
-        c.kill(victim)
+        table = c.table()
+        c.kill(c.pick_primary(table, exclude=c.live[:1]), table=table)
+        port0 = c.faults[-1].port
         c.agree()
         seed = c.live[0]
         try:
-            fresh = t.server(args=rccluster.node_args(victim.port, join=seed, extra=c.extra)
-                             + ["--dir", t.mkdtemp()], port=victim.port)
+            fresh = t.server(args=rccluster.node_args(port0, join=seed, extra=c.extra)
+                             + ["--dir", t.mkdtemp()], port=port0)
         except AssertionError as e:
-            print("  port %d not free again (%s): a new port" % (victim.port, str(e)[:80]))
+            print("  port %d not free again (%s): a new port" % (port0, str(e)[:80]))
             fresh = rccluster._start_one(t, join=seed, extra=c.extra)
         c.live.append(fresh)
         c.agree(what="%d back with an empty dir" % fresh.port)
@@ -732,7 +751,8 @@ def test_restart_with_empty_dir(t):
                  for s in c.live if s is not fresh}
         port = max(count, key=lambda p: (count[p], -p))
         c.kill(next(s for s in c.live if s.port == port),
-               "kill -9 %d (shares %d keys with the refilled node)" % (port, count[port]))
+               "kill -9 %d (shares %d keys with the refilled node)" % (port, count[port]),
+               table=table)
         c.agree()
         c.finish()
 

@@ -28,7 +28,7 @@ ALLOWED = {
     "node/cluster": ["node/bus", "paxos", "ring", "member"],
     "node/fwd": ["node/cluster"],
     "node/repl": ["node/fwd"],
-    "node/migrate": ["node/fwd"],
+    "node/migrate": ["node/fwd", "node/repl"],
     "node/cmd": ["node/fwd", "node/repl", "node/migrate"],
     # The Prometheus endpoint reads every room; node/cmd for the per-command
     # statistics.

@@ -132,7 +132,7 @@ void node_config_defaults(node_config_t *cfg)
     cfg->cluster_port = 0;
     cfg->cluster_node_timeout = 1000;
     cfg->cluster_redirects = 0;
-    cfg->cluster_replicas = 0;
+    cfg->cluster_replicas = 1;
     cfg->cluster_weight = 1;
     cfg->cluster_leave_timeout = 60000;
     cfg->cluster_handoff_timeout = 15000;

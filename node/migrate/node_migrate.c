@@ -32,6 +32,7 @@
 #include "node/data/node_db.h"
 #include "node/net/node_conn.h"
 #include "node/net/node_reply.h"
+#include "node/repl/node_repl_wait.h"
 #include "paxos/paxos.h"
 #include "resp/resp_scan.h"
 #include "resp/resp_write.h"
@@ -94,20 +95,6 @@ typedef struct oslot_s {
     int64_t retry_at; /* a refused slot waits until then */
 } oslot_t;
 
-/* A client reply held until the replicas applied what it depends on. */
-typedef struct waiter_s {
-    node_conn_seg_t *seg;
-    int64_t since;
-    unsigned refs; /* entries in stream queues */
-    int done;      /* the reply went (acknowledged or failed) */
-} waiter_t;
-
-typedef struct wentry_s {
-    waiter_t *w;
-    uint64_t first; /* the waiter's operations on the stream: (first, seq] */
-    uint64_t seq;   /* released once the stream's replies reach it */
-} wentry_t;
-
 typedef struct ostream_s ostream_t;
 
 /* The stream to one member: its slots (hand-offs and replicas alike). */
@@ -132,12 +119,10 @@ struct ostream_s {
     int over;        /* past the buffer bound: writes to its slots wait */
     oslot_t *sl;     /* RING_SLOTS entries */
     unsigned nslots; /* slots with a state */
-    /* Replication: operations sent and answered (sequence numbers), the
-     * command whose writes it carries last, the replies waiting for it. */
-    uint64_t sent, answered, last_error;
+    /* Replication: operations sent and answered, the replies waiting for
+     * them (node/repl), and the command whose writes it carries last. */
+    node_repl_link_t rl;
     uint64_t touched, cmd_first;
-    wentry_t *wq;
-    size_t wqcap, wqhead, wqlen;
 };
 
 struct node_migrate_s {
@@ -233,6 +218,7 @@ static void drop_now(node_migrate_t *m, unsigned slot)
 {
     size_t before = node_db_slot_count(m->db, slot);
 
+    m->final_from[slot] = 0; /* no copy to KEEP any more */
     if (before > 0) {
         (void)node_db_slot_drop(m->db, slot, SIZE_MAX);
         m->st.keys_dropped += before;
@@ -246,6 +232,8 @@ static void drop_now(node_migrate_t *m, unsigned slot)
 /* Empties 'slot' in the background (the timer), unless this node keeps it. */
 static void drop_later(node_migrate_t *m, unsigned slot)
 {
+    if (!keeps(m, slot))
+        m->final_from[slot] = 0; /* no copy to KEEP any more */
     if (!m->dropping[slot] && !keeps(m, slot) && node_db_slot_count(m->db, slot) > 0) {
         m->dropping[slot] = 1;
         m->ndropping++;
@@ -254,6 +242,8 @@ static void drop_later(node_migrate_t *m, unsigned slot)
 
 static void in_reset(node_migrate_t *m, unsigned slot)
 {
+    if (m->in_state[slot] != IN_NONE && m->in_src[slot] == m->final_from[slot])
+        m->final_from[slot] = 0; /* that copy is no longer followed */
     m->in_state[slot] = IN_NONE;
     m->in_src[slot] = 0;
     m->in_count[slot] = 0;
@@ -277,68 +267,23 @@ static void await_clear(node_migrate_t *m, unsigned slot)
 
 /* ---- replies held for the replicas ---- */
 
-static void waiter_finish(node_migrate_t *m, waiter_t *w, const char *err)
+/* A reply's wait is over (node/repl): it goes, or gives way to -TRYAGAIN. */
+static void on_waited(void *arg, void *token, int failed, const char *why)
 {
-    if (w->done)
-        return;
-    w->done = 1;
+    node_migrate_t *m = arg;
+    node_conn_seg_t *seg = token;
+
     m->rst.inflight--;
-    if (err != NULL) {
-        w->seg->len = 0; /* the command's reply gives way to the error */
-        node_conn_seg_complete(w->seg, err, strlen(err));
+    if (failed) {
+        char err[160];
+        int n = snprintf(err, sizeof(err), "-TRYAGAIN %s\r\n", why);
+
+        seg->len = 0; /* the command's reply gives way to the error */
+        node_conn_seg_complete(seg, err, n > 0 && (size_t)n < sizeof(err) ? (size_t)n : 0);
         m->rst.write_timeouts++;
     } else {
-        node_conn_seg_complete(w->seg, NULL, 0);
+        node_conn_seg_complete(seg, NULL, 0);
         m->rst.writes_acked++;
-    }
-}
-
-/* Drops one reference to 'w': the reply goes when the last one does, or
- * at once as the error 'err' (it is not sent twice). */
-static void waiter_unref(node_migrate_t *m, waiter_t *w, const char *err)
-{
-    if (err != NULL)
-        waiter_finish(m, w, err);
-    if (--w->refs == 0) {
-        waiter_finish(m, w, NULL);
-        rc_free(w);
-    }
-}
-
-static void wq_push(ostream_t *s, waiter_t *w, uint64_t first, uint64_t seq)
-{
-    if (s->wqlen == s->wqcap) {
-        size_t cap = s->wqcap ? s->wqcap * 2 : 64, i;
-        wentry_t *q = rc_xmalloc(cap * sizeof(*q));
-
-        for (i = 0; i < s->wqlen; i++)
-            q[i] = s->wq[(s->wqhead + i) & (s->wqcap - 1)];
-        rc_free(s->wq);
-        s->wq = q;
-        s->wqcap = cap;
-        s->wqhead = 0;
-    }
-    s->wq[(s->wqhead + s->wqlen) & (s->wqcap - 1)] = (wentry_t){w, first, seq};
-    s->wqlen++;
-    w->refs++;
-}
-
-/* Releases the replies of 's' whose operations are answered (failing those
- * whose operations include a refused one); with 'err', every one left
- * fails with it (the stream broke). */
-static void wq_settle(ostream_t *s, const char *err)
-{
-    while (s->wqlen > 0) {
-        wentry_t e = s->wq[s->wqhead];
-
-        if (err == NULL && e.seq > s->answered)
-            break;
-        s->wqhead = (s->wqhead + 1) & (s->wqcap - 1);
-        s->wqlen--;
-        if (err == NULL && s->last_error > e.first && s->last_error <= e.seq)
-            waiter_unref(s->m, e.w, "-TRYAGAIN a replica refused the write\r\n");
-        else
-            waiter_unref(s->m, e.w, err);
     }
 }
 
@@ -366,8 +311,7 @@ static void q_push(ostream_t *s, uint8_t kind, unsigned slot, uint64_t bytes)
     op->bytes = bytes;
     s->qlen++;
     s->unacked += bytes;
-    s->sent++;
-    s->sl[slot].seq = s->sent;
+    s->sl[slot].seq = node_repl_link_sent(&s->rl);
 }
 
 static void put_bulk(char *p, size_t *n, const void *data, size_t len)
@@ -500,6 +444,7 @@ static ostream_t *stream_get(node_migrate_t *m, const paxos_member_t *pm)
         return NULL;
     }
     s->sl = rc_xcalloc(RING_SLOTS, sizeof(*s->sl));
+    node_repl_link_init(&s->rl);
     resp_scanner_init(&s->sc);
     rc_buf_init(&s->put);
     s->next = m->streams;
@@ -632,13 +577,17 @@ static void slot_restart(ostream_t *s, unsigned slot, const char *why, int64_t b
     todo_push(s, slot);
 }
 
-/* Frees stream 's' (its slots are cancelled first). */
-static void stream_free(ostream_t *s)
+/* Frees stream 's' (its slots are cancelled first); 'forget': its member
+ * is gone from the configuration, the replies stop waiting for it (else
+ * they fail: this node shuts down). */
+static void stream_free(ostream_t *s, int forget)
 {
     node_migrate_t *m = s->m;
     ostream_t **pp;
 
-    wq_settle(s, "-TRYAGAIN the link to a replica closed\r\n");
+    if (forget)
+        node_repl_link_forget(&s->rl);
+    node_repl_link_free(&s->rl);
     for (pp = &m->streams; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == s) {
             *pp = s->next;
@@ -649,7 +598,6 @@ static void stream_free(ostream_t *s)
     node_link_close(s->link, "slot hand-off over", 1);
     rc_free(s->q);
     rc_free(s->todo);
-    rc_free(s->wq);
     rc_free(s->sl);
     rc_buf_free(&s->put);
     rc_free(s);
@@ -678,8 +626,7 @@ static void stream_break(ostream_t *s, const char *why)
     s->over = 0;
     s->todolen = 0;
     s->todohead = 0;
-    wq_settle(s, "-TRYAGAIN the link to a replica broke before it applied the write\r\n");
-    s->answered = s->sent; /* what was in flight is void */
+    node_repl_link_break(&s->rl, "the link to a replica broke before it applied the write");
     resp_scanner_init(&s->sc);
     for (slot = 0; slot < RING_SLOTS; slot++) {
         oslot_t *o = &s->sl[slot];
@@ -747,7 +694,6 @@ static void on_refused(ostream_t *s, op_t op, const char *r, size_t len)
     char why[128];
     size_t n = len > 2 ? len - 2 : 0;
 
-    s->last_error = s->answered; /* the replies that wait for it fail */
     /* One slot's refusal (the target's configuration differs, a count that
      * does not match): that slot starts over. */
     snprintf(why, sizeof(why), "target answered %.*s", (int)(n < 100 ? n : 100), r);
@@ -793,7 +739,6 @@ static int on_reply(ostream_t *s, const char *r, size_t len)
     s->qhead = (s->qhead + 1) & (s->qcap - 1);
     s->qlen--;
     s->unacked -= op.bytes < s->unacked ? op.bytes : s->unacked;
-    s->answered++;
     o = &s->sl[op.slot];
     if (len == 0 || r[0] != '+') {
         on_refused(s, op, r, len);
@@ -809,7 +754,14 @@ static int on_reply(ostream_t *s, const char *r, size_t len)
             drop_later(m, op.slot);
         }
     }
-    wq_settle(s, NULL);
+    /* The replies that waited for it go, or fail if it was refused. A
+     * member that no longer takes the slot from this node (its newer
+     * configuration moved the slot on: it is no copy of it there, or takes
+     * it from the next server) does not count against a write: the copies
+     * of that configuration are the ones that must have it. */
+    if (node_repl_link_answer(&s->rl, (len > 0 && r[0] == '+') ||
+                                          find_in(r, len, "is not being filled from") != NULL) != 0)
+        return RC_EPROTO;
     return 0;
 }
 
@@ -1023,7 +975,7 @@ static void on_change(void *priv, node_db_t *db, const node_db_change_t *ch)
         }
         if (o->state == OUT_LIVE && s->touched != m->cmd_serial) {
             s->touched = m->cmd_serial; /* the command's reply waits for it */
-            s->cmd_first = s->sent - 1;
+            s->cmd_first = s->rl.sent - 1;
         }
         o->count++;
         m->st.keys_sent++;
@@ -1047,7 +999,7 @@ int node_migrate_fence_needed(const node_migrate_t *m, unsigned slot, int write)
         const oslot_t *o = &s->sl[slot];
 
         /* A write may touch other slots (MSET): any live stream counts. */
-        if (write ? s->nslots > 0 : (o->state == OUT_LIVE && o->seq > s->answered))
+        if (write ? s->nslots > 0 : (o->state == OUT_LIVE && o->seq > s->rl.answered))
             return 1;
     }
     return 0;
@@ -1055,12 +1007,9 @@ int node_migrate_fence_needed(const node_migrate_t *m, unsigned slot, int write)
 
 void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot)
 {
-    waiter_t *w = rc_xcalloc(1, sizeof(*w));
+    node_repl_waiter_t *w = node_repl_waiter_new(seg, on_waited, m, now_ms(m));
     ostream_t *s;
 
-    w->seg = seg;
-    w->since = now_ms(m);
-    w->refs = 1; /* ours, until every entry is queued */
     m->rst.inflight++;
     for (s = m->streams; s != NULL; s = s->next) {
         uint64_t seq = 0, first = 0;
@@ -1068,18 +1017,17 @@ void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot)
         if (s->broken)
             continue;
         if (s->touched == m->cmd_serial) {
-            seq = s->sent; /* this command's writes */
+            seq = s->rl.sent; /* this command's writes */
             first = s->cmd_first;
         }
         if (slot >= 0 && s->sl[slot].state == OUT_LIVE && s->sl[slot].seq > seq) {
             seq = s->sl[slot].seq; /* what it read may not be everywhere yet */
             first = s->touched == m->cmd_serial ? first : seq - 1;
         }
-        if (seq > s->answered)
-            wq_push(s, w, first, seq);
+        node_repl_waiter_on(w, &s->rl, first, seq);
     }
     m->cmd_serial++;
-    waiter_unref(m, w, NULL); /* no entry: the reply goes now */
+    node_repl_waiter_commit(w); /* no link to wait for: the reply goes now */
 }
 
 /* ---- reconcile ---- */
@@ -1304,7 +1252,7 @@ static void on_config(void *arg)
     for (s = m->streams; s != NULL; s = next) {
         next = s->next;
         if (s->nslots == 0 && member_by_id(c, s->id) == NULL)
-            stream_free(s);
+            stream_free(s, 1);
     }
     if (i_left)
         rc_log(RC_LOG_NOTICE, "migrate: removed after leaving: handing every slot over");
@@ -1360,20 +1308,19 @@ static void check_ready(node_migrate_t *m)
 static void repl_timeouts(node_migrate_t *m)
 {
     int64_t limit = m->server->config.cluster_repl_timeout;
-    char err[128];
+    char why[96];
     ostream_t *s;
 
-    snprintf(err, sizeof(err),
-             "-TRYAGAIN a replica did not apply the write within %" PRId64 " ms\r\n", limit);
+    snprintf(why, sizeof(why), "a replica did not apply the write within %" PRId64 " ms", limit);
     for (s = m->streams; s != NULL; s = s->next) {
-        size_t i;
+        size_t i, n = node_repl_link_waiting(&s->rl);
 
-        for (i = 0; i < s->wqlen; i++) {
-            waiter_t *w = s->wq[(s->wqhead + i) & (s->wqcap - 1)].w;
+        for (i = 0; i < n; i++) {
+            node_repl_waiter_t *w = node_repl_link_waiter(&s->rl, i);
 
             if (now_ms(m) - w->since <= limit)
                 break;
-            waiter_finish(m, w, err);
+            node_repl_wait_fail(w, why);
         }
     }
 }
@@ -1741,7 +1688,7 @@ void node_migrate_repl_stats(const node_migrate_t *m, node_migrate_repl_stats_t 
         }
     }
     for (s = m->streams; s != NULL; s = s->next) {
-        out->lag_ops += s->sent - s->answered;
+        out->lag_ops += node_repl_link_lag(&s->rl);
         out->lag_bytes += s->unacked + node_link_queued(s->link);
     }
 }
@@ -1874,7 +1821,7 @@ static int on_shutdown(void *arg)
         return 0;
     m->closed = 1;
     while (m->streams != NULL)
-        stream_free(m->streams);
+        stream_free(m->streams, 0);
     uv_close((uv_handle_t *)&m->timer, NULL);
     uv_close((uv_handle_t *)&m->idle, NULL);
     (void)node_db_observer_remove(m->db, on_change, m);

@@ -1,3 +1,2 @@
-# node/repl/: the pure parts of replication (acknowledgement accounting,
-# epoch fencing), no loop.
-rc_unit_test(node_repl_track_test SOURCES unit/node_repl_track_test.c LIBS rc_node_repl)
+# node/repl/: the replies that wait for replicas (pure).
+rc_unit_test(node_repl_wait_test SOURCES unit/node_repl_wait_test.c LIBS rc_node_repl)

@@ -1,0 +1,143 @@
+/* node/repl/node_repl_wait.c: see node_repl_wait.h. */
+#include "node/repl/node_repl_wait.h"
+
+#include "common/rc.h"
+
+static void finish(node_repl_waiter_t *w, int failed, const char *why)
+{
+    if (w->done)
+        return;
+    w->done = 1;
+    w->fn(w->arg, w->token, failed, why);
+}
+
+/* Drops one reference: with 'why' the waiter fails now; without, it goes
+ * (acknowledged) when the last reference does. */
+static void unref(node_repl_waiter_t *w, const char *why)
+{
+    if (why != NULL)
+        finish(w, 1, why);
+    if (--w->refs == 0) {
+        finish(w, 0, NULL);
+        rc_free(w);
+    }
+}
+
+void node_repl_link_init(node_repl_link_t *l)
+{
+    l->sent = l->answered = l->last_error = 0;
+    l->q = NULL;
+    l->qcap = l->qhead = l->qlen = 0;
+}
+
+/* Pops the waiters whose operations are answered; with 'why', all of them
+ * (they fail). */
+static void settle(node_repl_link_t *l, const char *why)
+{
+    while (l->qlen > 0) {
+        node_repl_entry_t e = l->q[l->qhead];
+
+        if (why == NULL && e.seq > l->answered)
+            break;
+        l->qhead = (l->qhead + 1) & (l->qcap - 1);
+        l->qlen--;
+        if (why == NULL && l->last_error > e.first && l->last_error <= e.seq)
+            unref(e.w, "a replica refused the write");
+        else
+            unref(e.w, why);
+    }
+}
+
+void node_repl_link_free(node_repl_link_t *l)
+{
+    settle(l, "the link to a replica closed");
+    rc_free(l->q);
+    node_repl_link_init(l);
+}
+
+uint64_t node_repl_link_sent(node_repl_link_t *l)
+{
+    return ++l->sent;
+}
+
+int node_repl_link_answer(node_repl_link_t *l, int ok)
+{
+    if (l->answered >= l->sent)
+        return -1;
+    l->answered++;
+    if (!ok)
+        l->last_error = l->answered;
+    settle(l, NULL);
+    return 0;
+}
+
+void node_repl_link_break(node_repl_link_t *l, const char *why)
+{
+    settle(l, why);
+    l->answered = l->sent;
+}
+
+void node_repl_link_forget(node_repl_link_t *l)
+{
+    l->answered = l->sent;
+    l->last_error = 0;
+    settle(l, NULL);
+}
+
+uint64_t node_repl_link_lag(const node_repl_link_t *l)
+{
+    return l->sent - l->answered;
+}
+
+size_t node_repl_link_waiting(const node_repl_link_t *l)
+{
+    return l->qlen;
+}
+
+node_repl_waiter_t *node_repl_link_waiter(const node_repl_link_t *l, size_t i)
+{
+    return i < l->qlen ? l->q[(l->qhead + i) & (l->qcap - 1)].w : NULL;
+}
+
+node_repl_waiter_t *node_repl_waiter_new(void *token, node_repl_done_fn *fn, void *arg,
+                                         int64_t since)
+{
+    node_repl_waiter_t *w = rc_xcalloc(1, sizeof(*w));
+
+    w->token = token;
+    w->fn = fn;
+    w->arg = arg;
+    w->since = since;
+    w->refs = 1; /* the caller's, until node_repl_waiter_commit() */
+    return w;
+}
+
+void node_repl_waiter_on(node_repl_waiter_t *w, node_repl_link_t *l, uint64_t first, uint64_t seq)
+{
+    if (seq <= l->answered || seq > l->sent)
+        return;
+    if (l->qlen == l->qcap) {
+        size_t cap = l->qcap ? l->qcap * 2 : 64, i;
+        node_repl_entry_t *q = rc_xmalloc(cap * sizeof(*q));
+
+        for (i = 0; i < l->qlen; i++)
+            q[i] = l->q[(l->qhead + i) & (l->qcap - 1)];
+        rc_free(l->q);
+        l->q = q;
+        l->qcap = cap;
+        l->qhead = 0;
+    }
+    l->q[(l->qhead + l->qlen) & (l->qcap - 1)] = (node_repl_entry_t){w, first, seq};
+    l->qlen++;
+    w->refs++;
+}
+
+void node_repl_waiter_commit(node_repl_waiter_t *w)
+{
+    unref(w, NULL);
+}
+
+void node_repl_wait_fail(node_repl_waiter_t *w, const char *why)
+{
+    finish(w, 1, why);
+}

@@ -1,0 +1,274 @@
+/* tests/unit/node_repl_wait_test.c: node/repl/node_repl_wait.c, the replies
+ * that wait for replicas. The rules under test: a reply goes exactly once;
+ * acknowledged only when every link it waits on has answered its last
+ * operation there with none of its own operations refused; failed at once
+ * when a link breaks, one of its operations is refused, or it times out;
+ * never before an earlier reply on the same link. A random schedule is
+ * checked against a naive model of the same rules. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/repl/node_repl_wait.h"
+
+enum {
+    MAX_DONE = 4096,
+};
+
+typedef struct done_s {
+    int n;
+    int order[MAX_DONE];  /* tokens, in the order their replies went */
+    int failed[MAX_DONE]; /* by token */
+    int times[MAX_DONE];  /* by token: how often it went */
+} done_t;
+
+static void on_done(void *arg, void *token, int failed, const char *why)
+{
+    done_t *d = arg;
+    int t = (int)(intptr_t)token;
+
+    assert_non_null(why == NULL ? "" : why);
+    assert_true(failed ? why != NULL : why == NULL);
+    d->order[d->n++] = t;
+    d->failed[t] = failed;
+    d->times[t]++;
+}
+
+static node_repl_waiter_t *waiter(done_t *d, int token)
+{
+    return node_repl_waiter_new((void *)(intptr_t)token, on_done, d, 0);
+}
+
+static void test_no_link_goes_at_once(void **state)
+{
+    done_t *d = calloc(1, sizeof(*d));
+    node_repl_waiter_t *w = waiter(d, 1);
+
+    (void)state;
+    node_repl_waiter_commit(w);
+    assert_int_equal(d->n, 1);
+    assert_int_equal(d->failed[1], 0);
+    free(d);
+}
+
+static void test_waits_for_every_link(void **state)
+{
+    done_t *d = calloc(1, sizeof(*d));
+    node_repl_link_t a, b;
+    node_repl_waiter_t *w;
+    uint64_t sa, sb;
+
+    (void)state;
+    node_repl_link_init(&a);
+    node_repl_link_init(&b);
+    sa = node_repl_link_sent(&a);
+    sb = node_repl_link_sent(&b);
+    w = waiter(d, 1);
+    node_repl_waiter_on(w, &a, sa - 1, sa);
+    node_repl_waiter_on(w, &b, sb - 1, sb);
+    node_repl_waiter_commit(w);
+    assert_int_equal(d->n, 0);
+    assert_int_equal(node_repl_link_answer(&a, 1), 0);
+    assert_int_equal(d->n, 0); /* b has not applied it */
+    assert_int_equal(node_repl_link_answer(&b, 1), 0);
+    assert_int_equal(d->n, 1);
+    assert_int_equal(d->failed[1], 0);
+    /* A reply with nothing in flight is a protocol error. */
+    assert_int_equal(node_repl_link_answer(&a, 1), -1);
+    node_repl_link_free(&a);
+    node_repl_link_free(&b);
+    free(d);
+}
+
+static void test_refusal_fails_only_the_writes_it_covers(void **state)
+{
+    done_t *d = calloc(1, sizeof(*d));
+    node_repl_link_t a;
+    node_repl_waiter_t *w1, *w2;
+    uint64_t s1, s2, s3;
+
+    (void)state;
+    node_repl_link_init(&a);
+    s1 = node_repl_link_sent(&a);
+    s2 = node_repl_link_sent(&a); /* w1: operations 1 and 2 */
+    w1 = waiter(d, 1);
+    node_repl_waiter_on(w1, &a, s1 - 1, s2);
+    node_repl_waiter_commit(w1);
+    s3 = node_repl_link_sent(&a); /* w2: operation 3 */
+    w2 = waiter(d, 2);
+    node_repl_waiter_on(w2, &a, s3 - 1, s3);
+    node_repl_waiter_commit(w2);
+    assert_int_equal(node_repl_link_answer(&a, 0), 0); /* operation 1 refused */
+    assert_int_equal(d->n, 0);                         /* w1 waits for operation 2 */
+    assert_int_equal(node_repl_link_answer(&a, 1), 0);
+    assert_int_equal(d->n, 1);
+    assert_int_equal(d->failed[1], 1);
+    assert_int_equal(node_repl_link_answer(&a, 1), 0);
+    assert_int_equal(d->n, 2);
+    assert_int_equal(d->failed[2], 0);
+    node_repl_link_free(&a);
+    free(d);
+}
+
+static void test_break_and_timeout_fail_once(void **state)
+{
+    done_t *d = calloc(1, sizeof(*d));
+    node_repl_link_t a, b;
+    node_repl_waiter_t *w1, *w2;
+    uint64_t sa, sb;
+
+    (void)state;
+    node_repl_link_init(&a);
+    node_repl_link_init(&b);
+    sa = node_repl_link_sent(&a);
+    sb = node_repl_link_sent(&b);
+    w1 = waiter(d, 1);
+    node_repl_waiter_on(w1, &a, sa - 1, sa);
+    node_repl_waiter_on(w1, &b, sb - 1, sb);
+    node_repl_waiter_commit(w1);
+    w2 = waiter(d, 2);
+    node_repl_waiter_on(w2, &b, sb - 1, sb);
+    node_repl_waiter_commit(w2);
+    assert_int_equal(node_repl_link_waiting(&b), 2);
+    assert_ptr_equal(node_repl_link_waiter(&b, 1), w2);
+    node_repl_wait_fail(w2, "timeout"); /* goes now, stays queued */
+    assert_int_equal(d->n, 1);
+    assert_int_equal(d->failed[2], 1);
+    node_repl_link_break(&a, "broken"); /* w1 fails at once */
+    assert_int_equal(d->n, 2);
+    assert_int_equal(d->failed[1], 1);
+    assert_int_equal(node_repl_link_lag(&a), 0);
+    assert_int_equal(node_repl_link_answer(&b, 1), 0); /* frees both: nothing goes twice */
+    assert_int_equal(d->n, 2);
+    assert_int_equal(d->times[1], 1);
+    assert_int_equal(d->times[2], 1);
+    assert_int_equal(node_repl_link_waiting(&b), 0);
+    node_repl_link_free(&a);
+    node_repl_link_free(&b);
+    free(d);
+}
+
+/* Random schedules against a naive model: per waiter, the (first, seq] it
+ * waits for on each link; a waiter is acknowledged iff every link answered
+ * its seq with no refusal in (first, seq] and no break came while it
+ * waited; it never goes before an earlier waiter of one of its links. */
+enum {
+    NLINKS = 3,
+    NWAIT = 3000,
+};
+
+typedef struct model_s {
+    uint64_t first[NWAIT][NLINKS], seq[NWAIT][NLINKS];
+    int failed[NWAIT]; /* the model's verdict, -1: pending */
+} model_t;
+
+static void test_random_schedules_match_the_model(void **state)
+{
+    done_t *d = calloc(1, sizeof(*d));
+    model_t *md = calloc(1, sizeof(*md));
+    node_repl_link_t l[NLINKS];
+    uint8_t refused[NLINKS][NWAIT * 4 + 8]; /* by sequence number */
+    int nw = 0, i, k, steps;
+
+    (void)state;
+    memset(refused, 0, sizeof(refused));
+    srand(20261204);
+    for (k = 0; k < NLINKS; k++)
+        node_repl_link_init(&l[k]);
+    for (steps = 0; steps < 40000; steps++) {
+        int r = rand() % 100;
+
+        if (r < 30 && nw < NWAIT) { /* a command: some operations on some links */
+            node_repl_waiter_t *w = waiter(d, nw);
+
+            md->failed[nw] = -1;
+            for (k = 0; k < NLINKS; k++) {
+                int ops = rand() % 3;
+                uint64_t first = l[k].sent;
+
+                if (ops == 0 || l[k].sent + (uint64_t)ops >= NWAIT * 4)
+                    continue;
+                while (ops-- > 0)
+                    (void)node_repl_link_sent(&l[k]);
+                md->first[nw][k] = first;
+                md->seq[nw][k] = l[k].sent;
+                node_repl_waiter_on(w, &l[k], first, l[k].sent);
+            }
+            node_repl_waiter_commit(w);
+            nw++;
+        } else if (r < 90) { /* a reply */
+            k = rand() % NLINKS;
+            if (l[k].answered < l[k].sent) {
+                int ok = rand() % 50 != 0;
+
+                refused[k][l[k].answered + 1] = (uint8_t)!ok;
+                assert_int_equal(node_repl_link_answer(&l[k], ok), 0);
+            }
+        } else if (r < 92) { /* a break */
+            k = rand() % NLINKS;
+            for (i = 0; i < nw; i++) {
+                if (md->seq[i][k] > l[k].answered && md->failed[i] == -1)
+                    md->failed[i] = 1;
+            }
+            node_repl_link_break(&l[k], "broken");
+        }
+        /* The model's verdicts so far. */
+        for (i = 0; i < nw; i++) {
+            int all = 1, bad = 0;
+
+            if (md->failed[i] != -1)
+                continue;
+            for (k = 0; k < NLINKS; k++) {
+                uint64_t q;
+
+                if (md->seq[i][k] == 0)
+                    continue;
+                if (md->seq[i][k] > l[k].answered)
+                    all = 0;
+                for (q = md->first[i][k] + 1; q <= md->seq[i][k] && q <= l[k].answered; q++)
+                    bad |= refused[k][q];
+            }
+            if (bad)
+                md->failed[i] = 1;
+            else if (all)
+                md->failed[i] = 0;
+        }
+    }
+    /* Every waiter the model decided went once, with its verdict. A
+     * refusal is seen only when its waiter's turn in the queue comes, so
+     * the implementation may still be waiting for an earlier waiter. */
+    for (i = 0; i < nw; i++) {
+        assert_true(d->times[i] <= 1);
+        if (d->times[i] == 1 && md->failed[i] != -1)
+            assert_int_equal(d->failed[i], md->failed[i]);
+        if (md->failed[i] == 0)
+            assert_int_equal(d->times[i], 1);
+        if (d->times[i] == 1 && d->failed[i] == 0)
+            assert_int_equal(md->failed[i], 0); /* never acknowledged early */
+    }
+    for (k = 0; k < NLINKS; k++)
+        node_repl_link_free(&l[k]);
+    for (i = 0; i < nw; i++)
+        assert_int_equal(d->times[i], 1); /* after the links are gone, every one went */
+    free(md);
+    free(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_link_goes_at_once),
+        cmocka_unit_test(test_waits_for_every_link),
+        cmocka_unit_test(test_refusal_fails_only_the_writes_it_covers),
+        cmocka_unit_test(test_break_and_timeout_fail_once),
+        cmocka_unit_test(test_random_schedules_match_the_model),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -56,7 +56,6 @@ RC_REPL_PHASE for longer ones).
 
 import argparse
 import os
-import random
 import sys
 import tempfile
 import time
@@ -72,8 +71,7 @@ OPTS = argparse.Namespace(seed=int(os.environ.get("RC_REPL_SEED", "20261214")), 
                           phase=float(os.environ.get("RC_REPL_PHASE", "2")))
 
 # -- the `# Replication` INFO section (issue 14) -------------------------------
-# Names as announced for the section; the checks that use them run only when
-# the section has them.
+# The checks that use it are skipped on a build without the section.
 REPL_SECTION = "replication"
 R_PRIMARY = "repl_slots_primary"
 R_REPLICA = "repl_slots_replica"
@@ -130,7 +128,6 @@ class Probe:
             out.append(rctest.encode_command("SET", k, v))
         self.t0 = time.monotonic()
         self.conn.send(b"".join(out))
-
         self.next = 0  # the first op whose reply is still to come
         self.counts = dict.fromkeys(("value", "nil", "ok", "error", "timeout"), 0)
 
@@ -203,7 +200,6 @@ class Scenario:
         self.replicas = replicas
         self.started = time.monotonic()
         self.seed = OPTS.seed
-        self.rnd = random.Random("%d %s" % (self.seed, name))
         self.extra = ("--cluster-replicas", str(replicas))
         self.live = rccluster.start_cluster(t, nodes, extra=self.extra)
         for s in self.live:

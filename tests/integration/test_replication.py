@@ -100,6 +100,16 @@ def replication(srv):
     return fields or None
 
 
+def node_extra(replicas):
+    """The nodes' flags: R, and under a sanitizer (timeout_scale() > 1) a
+    failure detector as much slower as everything else, so that a node
+    the sanitizer slows down is not removed (more failures than planned)."""
+    extra = ["--cluster-replicas", str(replicas)]
+    if rctest.timeout_scale() > 1:
+        extra += ["--cluster-node-timeout", str(int(1000 * rctest.timeout_scale()))]
+    return tuple(extra)
+
+
 def myid(srv):
     v = srv.client().execute_command("CLUSTER", "MYID")
     return v.decode() if isinstance(v, bytes) else v
@@ -200,7 +210,7 @@ class Scenario:
         self.replicas = replicas
         self.started = time.monotonic()
         self.seed = OPTS.seed
-        self.extra = ("--cluster-replicas", str(replicas))
+        self.extra = node_extra(replicas)
         self.live = rccluster.start_cluster(t, nodes, extra=self.extra)
         for s in self.live:
             got = rccluster.cluster_info(s).get("cluster_replicas")
@@ -756,7 +766,7 @@ def test_cluster_slots_list_replicas(t):
     primary first, identically on every node, and the replicas it lists are
     the nodes that hold the slot's keys (R=1 on 3 nodes, R=2 on 4)."""
     for nodes, replicas in ((3, 1), (4, 2)):
-        live = rccluster.start_cluster(t, nodes, extra=("--cluster-replicas", str(replicas)))
+        live = rccluster.start_cluster(t, nodes, extra=node_extra(replicas))
         keys = ["v:%04d" % i for i in range(1000)]
         hist = histcheck.History()
         hl.preload(hist, live, keys)

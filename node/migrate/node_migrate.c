@@ -180,6 +180,7 @@ struct node_migrate_s {
     node_migrate_repl_stats_t rst;
     uint64_t rate_mark_keys;
     int64_t rate_mark_ms;
+    int64_t leave_log_ms;
 };
 
 static int64_t now_ms(const node_migrate_t *m)
@@ -1094,14 +1095,20 @@ static void want_replicas(node_migrate_t *m, const paxos_config_t *c, const memb
 }
 
 /* This node serves 'slot' from now on without a hand-over from 'p' (gone):
- * with the copy it holds as a synchronous replica of 'p' (every write 'p'
- * acknowledged is in it), else empty (misses, never stale). Either way only
- * once 'p''s lease has run out. */
+ * with the copy it holds as a synchronous replica of 'p', else empty
+ * (misses, never stale). Either way only once 'p''s lease has run out. A
+ * synchronous replica's copy has every write 'p' acknowledged: it follows
+ * 'p' (every write waited for it), or it is the final copy of the server
+ * before 'p' that 'p' never took up (it was not live on 'p''s stream, so
+ * 'p' wrote nothing to the slot: writes wait for their synchronous
+ * replicas to be live). */
 static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot, uint64_t me,
                       uint64_t p, int was_sync)
 {
-    int kept = c->replicas > 0 && was_sync && p != 0 && m->in_src[slot] == p &&
-               (m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE);
+    int follows =
+        m->in_src[slot] == p && (m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE);
+    int final = m->final_from[slot] != 0 && m->in_src[slot] != p;
+    int kept = c->replicas > 0 && was_sync && p != 0 && (follows || final);
 
     if (m->in_state[slot] != IN_NONE)
         in_reset(m, slot);
@@ -1303,6 +1310,32 @@ static void check_ready(node_migrate_t *m)
 
 /* ---- timer ---- */
 
+static int leave_busy(void *arg);
+
+/* A leave that waits: which hand-overs it waits for (the log, every 2 s). */
+static void leave_report(node_migrate_t *m)
+{
+    const ostream_t *s;
+    unsigned slot;
+
+    for (s = m->streams; s != NULL; s = s->next) {
+        unsigned n = 0, first = 0, state = 0;
+
+        for (slot = 0; slot < RING_SLOTS; slot++) {
+            if (s->sl[slot].state != OUT_NONE && s->sl[slot].hand == HAND_OVER) {
+                if (n++ == 0) {
+                    first = slot;
+                    state = s->sl[slot].state;
+                }
+            }
+        }
+        if (n > 0)
+            rc_log(RC_LOG_NOTICE,
+                   "migrate: leaving: %u slot(s) still handed over to %s (slot %u in state %u%s)",
+                   n, s->name, first, state, s->broken ? ", link broken" : "");
+    }
+}
+
 /* Replies that waited for their replicas longer than cluster-repl-timeout
  * get -TRYAGAIN (the write may or may not have taken effect). */
 static void repl_timeouts(node_migrate_t *m)
@@ -1385,6 +1418,10 @@ static void on_tick(uv_timer_t *t)
         }
     }
     repl_timeouts(m);
+    if (node_cluster_leaving(m->cl) && now_ms(m) - m->leave_log_ms >= 2000 && leave_busy(m)) {
+        m->leave_log_ms = now_ms(m);
+        leave_report(m);
+    }
     for (s = m->streams; s != NULL; s = s->next) {
         if (s->broken && now_ms(m) >= s->retry_at)
             kick(m);
@@ -1813,6 +1850,15 @@ static int leave_busy(void *arg)
     return 0;
 }
 
+/* A node evicts keys of the slots it serves, or of none it keeps (being
+ * dropped); never its replicas' copies, which follow their primary. */
+static int evict_ok(void *arg, unsigned slot)
+{
+    const node_migrate_t *m = arg;
+
+    return m->replicas == 0 || !m->copy[slot];
+}
+
 static int on_shutdown(void *arg)
 {
     node_migrate_t *m = arg;
@@ -1820,6 +1866,7 @@ static int on_shutdown(void *arg)
     if (m->closed)
         return 0;
     m->closed = 1;
+    node_db_set_evict_filter(m->db, NULL, NULL);
     while (m->streams != NULL)
         stream_free(m->streams, 0);
     uv_close((uv_handle_t *)&m->timer, NULL);
@@ -1853,6 +1900,7 @@ node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl)
     uv_timer_start(&m->timer, on_tick, NODE_MIGRATE_TICK_MS, NODE_MIGRATE_TICK_MS);
     m->rate_mark_ms = server->now_ms;
     RC_ASSERT(node_db_observer_add(m->db, on_change, m) == 0);
+    node_db_set_evict_filter(m->db, evict_ok, m);
     node_cluster_observe(cl, &cluster_observer, m);
     node_cluster_set_leave_hold(cl, leave_busy, m);
     node_server_on_shutdown(server, on_shutdown, m);

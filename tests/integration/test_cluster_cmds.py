@@ -67,15 +67,15 @@ def cluster_info(srv):
     return parse_info(value(srv, "CLUSTER", "INFO"))
 
 
-def start_node(t):
-    """A one-node cluster: ringcached with neither --join nor state, or a
-    cluster-enabled redis-server that owns every slot. Returns it once
-    CLUSTER INFO says ok."""
+def start_node(t, args=()):
+    """A one-node cluster: ringcached with neither --join nor state (and
+    'args'), or a cluster-enabled redis-server that owns every slot. Returns
+    it once CLUSTER INFO says ok."""
     if is_redis():
         srv = t.server(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
         assert value(srv, "CLUSTER", "ADDSLOTSRANGE", "0", str(NSLOTS - 1)) == b"OK"
     else:
-        srv = t.server()
+        srv = t.server(list(args))
     wait_for(lambda: cluster_info(srv).get("cluster_state") == "ok", 20, what="cluster_state:ok")
     return srv
 
@@ -359,7 +359,7 @@ def test_three_nodes_agree(t):
     if is_redis():
         print("  (skipped: ringcache's --join)")
         return
-    first = start_node(t)
+    first = start_node(t, ["--cluster-replicas", "0"])  # the joiners take the cluster's R
     seed = "%s:%d" % (first.host, first.port)
     nodes = [first] + [t.server(["--join", seed]) for _ in range(2)]
 
@@ -379,7 +379,7 @@ def test_three_nodes_agree(t):
         assert i["cluster_coordinator"] == infos[0]["cluster_coordinator"]
     ids = {value(n, "CLUSTER", "MYID") for n in nodes}
     assert len(ids) == 3
-    # R=0 (the default): no replica anywhere, nothing degraded.
+    # R=0: no replica anywhere, nothing degraded.
     for i in infos:
         assert i["cluster_replicas"] == "0" and i["cluster_slots_degraded"] == "0", i
         assert i["cluster_slots_lost"] == "0", i

@@ -129,6 +129,7 @@ static void node_start(fx_t *fx, int i, int seed, int delay_done)
 
     node_config_defaults(&cfg);
     cfg.cluster_leave_timeout = 8000; /* a leave hands 8192 slots over */
+    cfg.cluster_replicas = 0;         /* one copy: these tests count where each key is */
     cfg.port = 0;
     n->bus_port = test_loop_free_port();
     cfg.cluster_port = n->bus_port;

@@ -1124,6 +1124,27 @@ static void start_paxos(node_cluster_t *cl, const paxos_state_t *restored)
         const paxos_config_t *c = &restored->chosen;
         int me = paxos_config_find(c, restored->id);
 
+        if (me >= 0 && c->nmembers > 1 && c->replicas > 0) {
+            uint32_t i = me == 0 ? 1 : 0;
+
+            /* Restarted without its data, with replicas: its slots' copies
+             * live on the others. Leaving would hand its empty copies over
+             * and empty theirs; it joins as a new incarnation instead
+             * (through another member of its configuration), the others
+             * remove the old one as failed, and its replicas serve its
+             * slots with their copies. Its acceptor state goes with the old
+             * incarnation, which never votes again. */
+            rc_log(RC_LOG_NOTICE,
+                   "cluster: restarted as member %" PRIu64 " of epoch %" PRIu64
+                   " with its data lost: joining as a new incarnation through %s; its replicas "
+                   "take its slots over",
+                   restored->id, c->epoch, c->members[i].bus_addr);
+            snprintf(cl->join_addr, sizeof(cl->join_addr), "%s", c->members[i].bus_addr);
+            paxos_node_destroy(cl->px);
+            cl->px = NULL;
+            start_paxos(cl, NULL);
+            return;
+        }
         install(cl, c);
         if (me >= 0 && c->nmembers > 1) {
             paxos_change_t ch;

@@ -122,6 +122,7 @@ struct ostream_s {
     /* Replication: operations sent and answered, the replies waiting for
      * them (node/repl), and the command whose writes it carries last. */
     node_repl_link_t rl;
+    uint64_t defer_epoch; /* the newest epoch a deferred refusal came from */
     uint64_t touched, cmd_first;
 };
 
@@ -183,6 +184,7 @@ struct node_migrate_s {
     uint64_t rate_mark_keys;
     int64_t rate_mark_ms;
     int64_t leave_log_ms;
+    int left; /* this node left gracefully (its slots went by hand-over) */
 };
 
 static int64_t now_ms(const node_migrate_t *m)
@@ -671,15 +673,16 @@ static const char *find_in(const char *r, size_t len, const char *what)
     return NULL;
 }
 
-/* The epoch of a target that refused a BEGIN ("... is not received from
- * <src> at epoch <e>"), 0 for any other reply. */
-static uint64_t begin_refused_since(const char *r, size_t len)
+/* The epoch of a target that refused ('what': "is not received from" for
+ * a BEGIN, "is not being filled from" for the rest; "... at epoch <e>"),
+ * 0 for any other reply. */
+static uint64_t refused_since(const char *r, size_t len, const char *what)
 {
     static const char tag[] = " at epoch ";
     const char *p = find_in(r, len, tag);
     uint64_t e = 0;
 
-    if (p == NULL || find_in(r, len, "is not received from") == NULL)
+    if (p == NULL || find_in(r, len, what) == NULL)
         return 0;
     for (p += sizeof(tag) - 1; p < r + len && *p >= '0' && *p <= '9'; p++) {
         if (e > (UINT64_MAX - 9) / 10)
@@ -715,8 +718,8 @@ static void on_refused(ostream_t *s, op_t op, const char *r, size_t len)
         slot_restart(s, op.slot, again ? NULL : why, KEEP_RETRY_MS);
         return;
     }
-    if (op.kind == OP_BEGIN && o->hand == HAND_OVER && begin_refused_since(r, len) >= m->epoch &&
-        m->epoch > 0) {
+    if (op.kind == OP_BEGIN && o->hand == HAND_OVER &&
+        refused_since(r, len, "is not received from") >= m->epoch && m->epoch > 0) {
         /* A hand-over the target no longer expects (it gave up waiting,
          * or serves the slot from someone else) in a configuration at
          * least as new as ours: retrying cannot succeed. */
@@ -733,6 +736,8 @@ static void on_refused(ostream_t *s, op_t op, const char *r, size_t len)
 static int on_reply(ostream_t *s, const char *r, size_t len)
 {
     node_migrate_t *m = s->m;
+    uint64_t since;
+    int verdict = 0;
     oslot_t *o;
     op_t op;
 
@@ -759,12 +764,22 @@ static int on_reply(ostream_t *s, const char *r, size_t len)
     }
     /* The replies that waited for it go, or fail if it was refused. A
      * member that no longer takes the slot from this node (its newer
-     * configuration moved the slot on: it is no copy of it there, or takes
-     * it from the next server) does not count against a write: the copies
-     * of that configuration are the ones that must have it. */
-    if (node_repl_link_answer(&s->rl, (len > 0 && r[0] == '+') ||
-                                          find_in(r, len, "is not being filled from") != NULL) != 0)
+     * configuration moved the slot on) does not count against a write if
+     * this node is still a member there, or left gracefully (the slot went
+     * by hand-over: its new copies were filled from here); if this node was
+     * removed, it does. Until this node knows that configuration, the
+     * verdict waits. */
+    if (len > 0 && r[0] == '+') {
+        verdict = 1;
+    } else if ((since = refused_since(r, len, "is not being filled from")) != 0) {
+        verdict = 2;
+        if (since > s->defer_epoch)
+            s->defer_epoch = since;
+    }
+    if (node_repl_link_answer(&s->rl, verdict) != 0)
         return RC_EPROTO;
+    if (verdict == 2 && m->epoch >= s->defer_epoch)
+        node_repl_link_resolve(&s->rl, m->my_id != 0 || m->left);
     return 0;
 }
 
@@ -1259,20 +1274,33 @@ static void on_config(void *arg)
                                       (in_copies(c, h->scopy[slot], h->nscopy[slot], me) ||
                                        in_copies(c, h->tcopy[slot], h->ntcopy[slot], me)));
             m->sync[slot] = 0;
-            if (sv == me && me != 0)
-                want_replicas(m, c, h, slot, me);
+            if (sv == me && me != 0 && c->replicas == 0)
+                want_replicas(m, c, h, slot, me); /* with replicas, never its empty copy */
             continue;
         }
         reconcile_slot(m, c, h, slot, prev_me, me, p, p_since, leavers, nleavers, i_left);
     }
     m->my_id = me != 0 ? me : (i_left ? prev_me : 0);
+    if (i_left)
+        m->left = 1;
+    else if (me != 0)
+        m->left = 0;
     m->have_map = 1;
     m->ready_dirty = 1;
+    for (s = m->streams; s != NULL; s = s->next) {
+        /* Removed (not a leave): what it wrote and had not had applied
+         * everywhere may be gone; the replies say so. */
+        if (prev_me != 0 && me == 0 && !m->left)
+            node_repl_link_fail_all(&s->rl, "this node was removed from the cluster before "
+                                            "its replicas applied the write");
+        if (node_repl_link_deferred(&s->rl) && m->epoch >= s->defer_epoch)
+            node_repl_link_resolve(&s->rl, me != 0 || m->left);
+    }
     /* Streams to members that are gone (and have nothing to hand over). */
     for (s = m->streams; s != NULL; s = next) {
         next = s->next;
         if (s->nslots == 0 && member_by_id(c, s->id) == NULL)
-            stream_free(s, 1);
+            stream_free(s, me != 0 || m->left);
     }
     if (i_left)
         rc_log(RC_LOG_NOTICE, "migrate: removed after leaving: handing every slot over");
@@ -1628,7 +1656,9 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
         return;
     }
     if (m->in_state[slot] == IN_NONE || m->in_src[slot] != src) {
-        node_reply_errorf(c, "ERR RCMIGRATE: slot %u is not being filled from %" PRIu64, slot, src);
+        node_reply_errorf(
+            c, "ERR RCMIGRATE: slot %u is not being filled from %" PRIu64 " at epoch %" PRIu64,
+            slot, src, m->epoch);
         return;
     }
     if (resp_arg_is(op, "PUT")) {

@@ -26,6 +26,7 @@ static void unref(node_repl_waiter_t *w, const char *why)
 void node_repl_link_init(node_repl_link_t *l)
 {
     l->sent = l->answered = l->last_error = 0;
+    l->defer_lo = l->defer_hi = l->fail_lo = l->fail_hi = 0;
     l->q = NULL;
     l->qcap = l->qhead = l->qlen = 0;
 }
@@ -39,9 +40,12 @@ static void settle(node_repl_link_t *l, const char *why)
 
         if (why == NULL && e.seq > l->answered)
             break;
+        if (why == NULL && l->defer_hi != 0 && e.seq >= l->defer_lo)
+            break; /* covers an answer whose verdict waits */
         l->qhead = (l->qhead + 1) & (l->qcap - 1);
         l->qlen--;
-        if (why == NULL && l->last_error > e.first && l->last_error <= e.seq)
+        if (why == NULL && ((l->last_error > e.first && l->last_error <= e.seq) ||
+                            (l->fail_hi != 0 && l->fail_lo <= e.seq && l->fail_hi > e.first)))
             unref(e.w, "a replica refused the write");
         else
             unref(e.w, why);
@@ -65,22 +69,55 @@ int node_repl_link_answer(node_repl_link_t *l, int ok)
     if (l->answered >= l->sent)
         return -1;
     l->answered++;
-    if (!ok)
+    if (ok == 2) {
+        if (l->defer_hi == 0)
+            l->defer_lo = l->answered;
+        l->defer_hi = l->answered;
+    } else if (!ok) {
         l->last_error = l->answered;
+    }
     settle(l, NULL);
     return 0;
+}
+
+int node_repl_link_deferred(const node_repl_link_t *l)
+{
+    return l->defer_hi != 0;
+}
+
+void node_repl_link_resolve(node_repl_link_t *l, int ok)
+{
+    if (l->defer_hi == 0)
+        return;
+    if (!ok) {
+        l->fail_lo = l->defer_lo;
+        l->fail_hi = l->defer_hi;
+    }
+    l->defer_lo = l->defer_hi = 0;
+    settle(l, NULL);
+}
+
+void node_repl_link_fail_all(node_repl_link_t *l, const char *why)
+{
+    size_t i;
+
+    /* Fails them now; their entries stay until the link answers. */
+    for (i = 0; i < l->qlen; i++)
+        finish(l->q[(l->qhead + i) & (l->qcap - 1)].w, 1, why);
 }
 
 void node_repl_link_break(node_repl_link_t *l, const char *why)
 {
     settle(l, why);
     l->answered = l->sent;
+    l->defer_lo = l->defer_hi = 0;
 }
 
 void node_repl_link_forget(node_repl_link_t *l)
 {
     l->answered = l->sent;
     l->last_error = 0;
+    l->defer_lo = l->defer_hi = 0;
     settle(l, NULL);
 }
 

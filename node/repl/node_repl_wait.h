@@ -49,7 +49,11 @@ typedef struct node_repl_entry_s {
 
 typedef struct node_repl_link_s {
     uint64_t sent, answered, last_error;
-    node_repl_entry_t *q; /* ring, power-of-two capacity */
+    /* Answers whose verdict waits (node_repl_link_answer(.., 2)): the
+     * replies covering them wait too, until node_repl_link_resolve(). */
+    uint64_t defer_lo, defer_hi;
+    uint64_t fail_lo, fail_hi; /* a resolved-failed range: covering replies fail */
+    node_repl_entry_t *q;      /* ring, power-of-two capacity */
     size_t qcap, qhead, qlen;
 } node_repl_link_t;
 
@@ -59,10 +63,20 @@ void node_repl_link_free(node_repl_link_t *l);
 
 /* One more operation sent down 'l': returns its sequence number. */
 uint64_t node_repl_link_sent(node_repl_link_t *l);
-/* The oldest unanswered operation was answered ('ok' 0: refused). Releases
- * the waiters it completes. Returns 0, or -1 when nothing was in flight (a
- * protocol error: the caller drops the link). */
+/* The oldest unanswered operation was answered ('ok' 1: applied, 0:
+ * refused, 2: refused by a replica that moved the slot on, whose verdict
+ * depends on what the caller learns next: node_repl_link_resolve()).
+ * Releases the waiters it completes. Returns 0, or -1 when nothing was in
+ * flight (a protocol error: the caller drops the link). */
 int node_repl_link_answer(node_repl_link_t *l, int ok);
+/* 1 while answers wait for their verdict. */
+int node_repl_link_deferred(const node_repl_link_t *l);
+/* The deferred answers count as applied ('ok' 1: the copies that matter
+ * have the writes) or as refused (0): the replies covering them go or
+ * fail. */
+void node_repl_link_resolve(node_repl_link_t *l, int ok);
+/* Every waiter on 'l' fails with 'why' now (the link stays). */
+void node_repl_link_fail_all(node_repl_link_t *l, const char *why);
 /* The link broke: operations in flight are void (sent stays, answered
  * catches up with it) and every waiter on it fails with 'why'. */
 void node_repl_link_break(node_repl_link_t *l, const char *why);

@@ -1118,12 +1118,12 @@ static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void *
     snprintf(expect, sizeof(expect),
              "-ERR RCMIGRATE: bad arguments\r\n|"
              "-ERR RCMIGRATE: bad arguments\r\n|"
-             "-ERR RCMIGRATE: slot %u is not being filled from %s\r\n|"
+             "-ERR RCMIGRATE: slot %u is not being filled from %s at epoch %s\r\n|"
              "-ERR RCMIGRATE BEGIN: bad arguments\r\n|"
              "-ERR RCMIGRATE BEGIN: slot %u is not received from %s at epoch %s\r\n|"
              "+OK\r\n|"
              "-ERR RCMIGRATE PUT: key not in the slot\r\n|"
-             "-ERR RCMIGRATE: slot %u is not being filled from %s\r\n|"
+             "-ERR RCMIGRATE: slot %u is not being filled from %s at epoch %s\r\n|"
              "+OK\r\n|"
              "-ERR RCMIGRATE PUT: malformed value\r\n|"
              "+OK\r\n|"
@@ -1137,7 +1137,7 @@ static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void *
              "+OK\r\n|"
              "-ERR RCMIGRATE DONE: slot %u count 7 != 0\r\n|"
              "-ERR RCMIGRATE: bad arguments\r\n|",
-             s, src, s, src, cur, s, src, s, s);
+             s, src, cur, s, src, cur, s, src, cur, s, s);
     rc_buf_putc(&tl.in, '\0');
     assert_string_equal(tl.in.data, expect);
 

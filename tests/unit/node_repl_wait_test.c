@@ -154,6 +154,45 @@ static void test_break_and_timeout_fail_once(void **state)
     free(d);
 }
 
+/* A refusal by a replica that moved the slot on: the verdict waits for
+ * what the caller learns (still a member: applied where it matters;
+ * removed: failed); a removed node fails every reply at once. */
+static void test_deferred_verdicts_and_fail_all(void **state)
+{
+    done_t *d = calloc(1, sizeof(*d));
+    node_repl_link_t a;
+    node_repl_waiter_t *w;
+    uint64_t q;
+    int round;
+
+    (void)state;
+    node_repl_link_init(&a);
+    for (round = 0; round < 2; round++) {
+        q = node_repl_link_sent(&a);
+        w = waiter(d, 1 + round);
+        node_repl_waiter_on(w, &a, q - 1, q);
+        node_repl_waiter_commit(w);
+        assert_int_equal(node_repl_link_answer(&a, 2), 0);
+        assert_true(node_repl_link_deferred(&a));
+        assert_int_equal(d->times[1 + round], 0); /* waits for the verdict */
+        node_repl_link_resolve(&a, round == 0);
+        assert_false(node_repl_link_deferred(&a));
+        assert_int_equal(d->times[1 + round], 1);
+        assert_int_equal(d->failed[1 + round], round == 1);
+    }
+    q = node_repl_link_sent(&a);
+    w = waiter(d, 3);
+    node_repl_waiter_on(w, &a, q - 1, q);
+    node_repl_waiter_commit(w);
+    node_repl_link_fail_all(&a, "removed");
+    assert_int_equal(d->times[3], 1);
+    assert_int_equal(d->failed[3], 1);
+    assert_int_equal(node_repl_link_answer(&a, 1), 0); /* freed, not sent twice */
+    assert_int_equal(d->times[3], 1);
+    node_repl_link_free(&a);
+    free(d);
+}
+
 /* Random schedules against a naive model: per waiter, the (first, seq] it
  * waits for on each link; a waiter is acknowledged iff every link answered
  * its seq with no refusal in (first, seq] and no break came while it
@@ -267,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_waits_for_every_link),
         cmocka_unit_test(test_refusal_fails_only_the_writes_it_covers),
         cmocka_unit_test(test_break_and_timeout_fail_once),
+        cmocka_unit_test(test_deferred_verdicts_and_fail_all),
         cmocka_unit_test(test_random_schedules_match_the_model),
     };
 

@@ -23,7 +23,8 @@ continued and the cluster has settled again.
 The promise checked (histcheck.py), with no loss event allowed: no
 acknowledged write lost (final reads of every key through every node), no
 stale read, no divergent key, no phantom value; besides, no node reports a
-slot taken over with no complete copy (repl_slots_lost), no request hangs
+slot taken over with no complete copy after the first fault
+(repl_slots_lost), no request hangs
 (a client timeout is allowed only while a node is stopped), no node
 crashes or trips a sanitizer (teardown), and every node serves every key
 afterwards. One line per fault says what happened (@ seconds since the
@@ -82,6 +83,7 @@ class Chaos:
         assert self.kinds <= set(FAULTS), "RC_CHAOS_FAULTS: pick among %s" % ",".join(FAULTS)
         self.failed_ops = 0
         self.reborn = []  # (node, its id before a restart)
+        self.lost_base = None  # repl_slots_lost per port before the first fault
 
     def settle(self, what):
         """Waits until one more failure is survivable (wait_replicated), and
@@ -108,8 +110,13 @@ class Chaos:
             time.sleep(QUIET * rctest.timeout_scale())
         for port, r in repl.items():
             n = int(r.get(hl.R_LOST, "0") or 0)
-            if n:
-                self.slots_lost.append((what, port, n))
+            if self.lost_base is None:
+                if n:  # a node removed while the cluster formed, before any data
+                    print("  note: %d reports %d slots lost while the cluster formed" % (port, n))
+            elif n > self.lost_base.get(port, 0):
+                self.slots_lost.append((what, port, n - self.lost_base.get(port, 0)))
+        if self.lost_base is None:
+            self.lost_base = {port: int(r.get(hl.R_LOST, "0") or 0) for port, r in repl.items()}
         return time.monotonic() - t0
 
     def _failed(self):

@@ -2,12 +2,14 @@
 # ROOT set; free_port needs $PY, /usr/bin/python3).
 
 # Sets RINGCACHED to a Release build in build/bench-release, (re)built when
-# missing or older than a source file, unless RINGCACHED is already set.
+# missing or older than a source or CMakeLists.txt of a library it links,
+# unless RINGCACHED is already set.
 ensure_ringcached() {
     [[ -z "${RINGCACHED:-}" ]] || return 0
     local build=$ROOT/build/bench-release
     if [[ ! -x $build/node/ringcached ||
-        -n "$(find node common ring paxos -newer "$build/node/ringcached" -name '*.[ch]' 2>/dev/null | head -1)" ]]; then
+        -n "$(find node common resp ring paxos member -newer "$build/node/ringcached" \
+            \( -name '*.[ch]' -o -name CMakeLists.txt \) 2>/dev/null | head -1)" ]]; then
         echo "building Release ringcached in $build ..." >&2
         cmake -S "$ROOT" -B "$build" -DCMAKE_BUILD_TYPE=Release -DRC_TESTS=OFF >/dev/null
         cmake --build "$build" -j2 --target ringcached >/dev/null

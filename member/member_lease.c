@@ -15,6 +15,13 @@
 
 #include "common/rc.h"
 
+/* PAXOS_MUTATION=12 or 13 compiles in one known bug in the lease rules, for
+ * the simulator to catch (tests/sim/paxos.cmake; the others are in
+ * paxos/paxos_internal.h). 0: none. */
+#ifndef PAXOS_MUTATION
+#define PAXOS_MUTATION 0
+#endif
+
 typedef struct round_s {
     uint64_t no;     /* 0: free */
     int64_t sent;    /* ms */
@@ -150,11 +157,23 @@ int64_t member_lease_until(const member_lease_t *l)
 
 int64_t member_lease_takeover_at(const member_lease_t *l, int64_t installed_at)
 {
+#if PAXOS_MUTATION == 12
+    /* Mutant (tests/sim/paxos.cmake): the bound keeps the drift margin but
+     * omits the lease duration. */
+    return installed_at + (l->takeover - l->hold) / 2;
+#else
     return installed_at + l->takeover;
+#endif
 }
 
 int member_lease_may_grant(uint64_t my_epoch, int accepted, uint64_t req_epoch,
                            int requester_member)
 {
+#if PAXOS_MUTATION == 13
+    /* Mutant: the grantor grants after accepting a value in its instance. */
+    (void)accepted;
+    return my_epoch != 0 && req_epoch == my_epoch && requester_member;
+#else
     return my_epoch != 0 && req_epoch == my_epoch && !accepted && requester_member;
+#endif
 }

@@ -240,6 +240,11 @@ int paxos_node_request(paxos_node_t *node, uint64_t now, const paxos_change_t *c
                        paxos_effects_t *eff);
 /* Moves the oldest outgoing message into '*out'. Returns 1, or 0 if empty. */
 int paxos_node_pop(paxos_node_t *node, paxos_out_t *out);
+/* The same without the copy: points '*out' at the oldest outgoing message,
+ * which stays there until the next call into 'node' (any paxos_node_*
+ * function but paxos_node_state(), paxos_node_config() and the other
+ * read-only ones). Returns 1, or 0 if empty. */
+int paxos_node_next(paxos_node_t *node, const paxos_out_t **out);
 
 const paxos_state_t *paxos_node_state(const paxos_node_t *node);
 /* The installed configuration of 'epoch' if still kept, else NULL. */

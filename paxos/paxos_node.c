@@ -196,6 +196,16 @@ int paxos_node_pop(paxos_node_t *node, paxos_out_t *out)
     return 1;
 }
 
+int paxos_node_next(paxos_node_t *node, const paxos_out_t **out)
+{
+    if (node->out_len == 0)
+        return 0;
+    *out = &node->out[node->out_head];
+    node->out_head = (node->out_head + 1) % node->out_cap;
+    node->out_len--;
+    return 1;
+}
+
 void paxos__send(paxos_node_t *node, uint64_t to, const char *addr, const paxos_msg_t *msg)
 {
     paxos_out_t *o;

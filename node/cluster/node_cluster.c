@@ -1417,6 +1417,44 @@ int node_cluster_slot_target(const node_cluster_t *cl, unsigned slot)
     return cl->handoff->target[slot];
 }
 
+size_t node_cluster_slot_replicas(const node_cluster_t *cl, unsigned slot, int *out, size_t cap)
+{
+    const member_handoff_t *h = cl->handoff;
+    size_t n = 0;
+    unsigned k;
+
+    if (h == NULL || slot >= RING_SLOTS)
+        return 0;
+    for (k = 0; k < h->nscopy[slot] && k < MEMBER_COPIES_MAX; k++) {
+        int m = h->scopy[slot][k];
+
+        /* scopy[slot][0] is the primary: skip it by value, not by place. */
+        if (m < 0 || m == h->serve[slot] || (uint32_t)m >= cl->config.nmembers)
+            continue;
+        if (n < cap)
+            out[n] = m;
+        n++;
+    }
+    return n < cap ? n : cap;
+}
+
+void node_cluster_copies(const node_cluster_t *cl, node_cluster_copies_t *out)
+{
+    const member_handoff_t *h = cl->handoff;
+    unsigned want = cl->config.replicas + 1, slot;
+
+    memset(out, 0, sizeof(*out));
+    if (h == NULL)
+        return;
+    if (want > cl->config.nmembers)
+        want = cl->config.nmembers;
+    for (slot = 0; slot < RING_SLOTS; slot++) {
+        out->served += h->serve[slot] >= 0;
+        out->degraded += h->nscopy[slot] < want;
+        out->lost += h->nscopy[slot] == 0;
+    }
+}
+
 const paxos_config_t *node_cluster_config(const node_cluster_t *cl)
 {
     return cl->config.epoch != 0 ? &cl->config : NULL;

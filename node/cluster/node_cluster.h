@@ -72,6 +72,22 @@ int node_cluster_slot_primary(const node_cluster_t *cl, unsigned slot);
 /* Index of the member 'slot' is moving to (the target placement's
  * primary): the same as node_cluster_slot_primary() unless it moves. */
 int node_cluster_slot_target(const node_cluster_t *cl, unsigned slot);
+/* Member indexes (into the member list) of the synchronous replicas of
+ * 'slot': the serving table's other copies that are members, in ring
+ * order (member_handoff_t.scopy[slot][1..]; a copy equal to the serving
+ * primary is skipped). Stores up to 'cap' of them in 'out' and returns
+ * their number: 0 without a table, at R=0, or for a slot whose every copy
+ * died ('fresh'). */
+size_t node_cluster_slot_replicas(const node_cluster_t *cl, unsigned slot, int *out, size_t cap);
+/* How many copies the slots of the installed table have, for CLUSTER INFO
+ * and the metrics. */
+typedef struct node_cluster_copies_s {
+    unsigned served;   /* slots with a serving primary */
+    unsigned degraded; /* slots with fewer serving copies than min(R+1, members), lost included */
+    unsigned lost;     /* slots whose every copy died: they start empty ('fresh') */
+} node_cluster_copies_t;
+/* Fills '*out' (all 0 before the first configuration). O(RING_SLOTS). */
+void node_cluster_copies(const node_cluster_t *cl, node_cluster_copies_t *out);
 /* The installed configuration and its hand-off map (NULL before the
  * first). Valid until the next installation. */
 const paxos_config_t *node_cluster_config(const node_cluster_t *cl);

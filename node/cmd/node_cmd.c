@@ -192,14 +192,20 @@ _Static_assert((int)TABLE_SIZE <= (int)NODE_CMD_STATS_MAX, "statistics ids are t
  * connection and runs again when the hand-off says so, or is answered
  * TRYAGAIN after cluster-handoff-hold ms. Returns 1 when parked or
  * answered. */
-static int wait_or_expire(node_client_t *c, unsigned slot, const char *why)
+static int wait_or_expire(node_client_t *c, unsigned slot, const char *why, int lasting)
 {
     node_conn_t *conn = c->conn;
     node_server_t *server = c->server;
 
-    if (conn->held_since != 0 &&
-        server->now_ms - conn->held_since > server->config.cluster_handoff_hold) {
+    /* 'lasting' (no lease): a request behind one that just waited out the
+     * bound for it does not wait again, so a pipeline gets its answers in
+     * one bound, not one bound per request. */
+    if ((conn->held_since != 0 &&
+         server->now_ms - conn->held_since > server->config.cluster_handoff_hold) ||
+        (lasting && conn->held_since == 0 && conn->hold_expired_ms != 0 &&
+         server->now_ms - conn->hold_expired_ms < server->config.cluster_handoff_hold)) {
         conn->held_since = 0;
+        conn->hold_expired_ms = server->now_ms;
         node_migrate_count_held_expired(node_cmd_env(c)->migrate);
         node_reply_errorf(c, "TRYAGAIN slot %u: %s for more than %ld ms", slot, why,
                           server->config.cluster_handoff_hold);
@@ -242,13 +248,13 @@ static int route(node_client_t *c, const node_cmd_t *cmd)
             goto answered;
         }
         if (owner == me && node_migrate_slot_waits(mig, slot, write)) {
-            wait_or_expire(c, slot, "waiting for its hand-over");
+            wait_or_expire(c, slot, "waiting for its hand-over", 0);
             goto answered;
         }
         if (owner == me && !node_cluster_lease_valid(cl)) {
             /* Cut off from the majority (or paused): another node may
              * serve this slot by now. */
-            wait_or_expire(c, slot, "this node holds no lease");
+            wait_or_expire(c, slot, "this node holds no lease", 1);
             goto answered;
         }
         if (n == 0) {
@@ -270,7 +276,7 @@ static int route(node_client_t *c, const node_cmd_t *cmd)
         /* The sender routed it by a configuration this node has not
          * installed yet: wait for it (Paxos is catching up), never send it
          * back by an older table. */
-        wait_or_expire(c, first_slot, "waiting for a newer configuration");
+        wait_or_expire(c, first_slot, "waiting for a newer configuration", 0);
     } else if (c->conn->peer && (cross || multi_owner)) {
         node_reply_errorf(c, "TRYAGAIN slot %u is not served by this node", first_slot);
     } else if (c->conn->peer) {

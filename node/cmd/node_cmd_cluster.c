@@ -1,9 +1,27 @@
-/* node/cmd/node_cmd_cluster.c: CLUSTER INFO NODES SLOTS SHARDS MYID MYSHARDID
- * KEYSLOT COUNTKEYSINSLOT GETKEYSINSLOT LEAVE HELP, READONLY, READWRITE,
- * ASKING, and the "# Cluster" section of INFO. The one rule: every reply is
- * read from the installed configuration through node_cluster.h and keeps
- * Redis 7.0's format byte for byte, so cluster-aware clients and tools
- * (redis-cli -c, redis-py RedisCluster, ioredis) route by it unchanged. */
+/* node/cmd/node_cmd_cluster.c: CLUSTER INFO NODES SLOTS SHARDS REPLICAS
+ * SLAVES MYID MYSHARDID KEYSLOT COUNTKEYSINSLOT GETKEYSINSLOT LEAVE HELP,
+ * READONLY, READWRITE, ASKING, and the "# Cluster" section of INFO. The one
+ * rule: every reply is read from the installed configuration through
+ * node_cluster.h and keeps Redis 7.0's format byte for byte, so
+ * cluster-aware clients and tools (redis-cli -c, redis-py RedisCluster,
+ * ioredis) route by it unchanged.
+ *
+ * Replicas (cluster-replicas R): every slot has a primary and up to R
+ * synchronous replicas, and the replica sets differ from slot to slot (the
+ * ring places each slot's copies on its own), so every node is the primary
+ * of some slots and a replica of others. What Redis's formats can say:
+ *
+ *   SLOTS     exact: one entry per maximal run of slots with the same
+ *             primary and the same replicas (in ring order), primary first.
+ *   SHARDS    one shard per member: its primary slots, the member as
+ *             "master", then as "replica" every member that holds a copy of
+ *             at least one of those slots. A member is the master of one
+ *             shard and a replica in others.
+ *   NODES     every member is a "master" line with its primary slots: a
+ *             node line has room for one role and one master, and tools
+ *             (redis-cli --cluster check) expect replicas to own no slots.
+ *   REPLICAS  <id>: the NODES lines of the members SHARDS lists as the
+ *             replicas of <id>. */
 #include "node/cmd/node_cmd.h"
 
 #include <errno.h>
@@ -24,6 +42,7 @@
 enum {
     MEMBERS_MAX = 64, /* members a view holds: the cluster's size limit */
 };
+_Static_assert(MEMBERS_MAX <= 64, "a set of members fits in a uint64_t (replica_masks)");
 
 /* --- the view a command works on ------------------------------------------ */
 
@@ -35,11 +54,14 @@ typedef struct view_s {
     int me; /* index of this node in 'members', -1 when not a member */
 } view_t;
 
-/* A maximal run of consecutive slots with the same primary. */
+/* A maximal run of consecutive slots with the same primary (and, for
+ * CLUSTER SLOTS, the same replicas). */
 typedef struct run_s {
     unsigned start;
-    unsigned end; /* inclusive */
-    int owner;    /* index into view_t.members */
+    unsigned end;  /* inclusive */
+    int owner;     /* index into view_t.members */
+    unsigned nrep; /* replicas (0 unless the runs were cut by replicas) */
+    int rep[MEMBER_COPIES_MAX];
 } run_t;
 
 static void view_load(view_t *v, node_cluster_t *cl)
@@ -61,28 +83,81 @@ static int slot_owner(const view_t *v, unsigned slot)
     return (i >= 0 && (size_t)i < v->n) ? i : -1;
 }
 
-/* Fills 'runs' (RING_SLOTS entries) with the assigned runs of the table in
- * slot order and returns their count (0 without a table). The table is
- * scattered by consistent hashing, so expect thousands of short runs. */
-static size_t slot_runs(const view_t *v, run_t *runs)
+/* The replicas of 'slot' (indexes into the view) into 'rep'; returns their
+ * count. */
+static unsigned slot_replicas(const view_t *v, unsigned slot, int rep[MEMBER_COPIES_MAX])
 {
+    int got[MEMBER_COPIES_MAX];
+    size_t n = node_cluster_slot_replicas(v->cl, slot, got, MEMBER_COPIES_MAX), i;
+    unsigned k = 0;
+
+    for (i = 0; i < n; i++) {
+        if (got[i] >= 0 && (size_t)got[i] < v->n)
+            rep[k++] = got[i];
+    }
+    return k;
+}
+
+/* Fills 'runs' (RING_SLOTS entries) with the assigned runs of the table in
+ * slot order and returns their count (0 without a table): cut where the
+ * primary changes, and where the replicas change too if 'by_replicas'. The
+ * table is scattered by consistent hashing, so expect thousands of short
+ * runs. */
+static size_t slot_runs(const view_t *v, run_t *runs, int by_replicas)
+{
+    int rep[MEMBER_COPIES_MAX];
+    unsigned slot, nrep = 0;
     size_t n = 0;
-    unsigned slot;
 
     for (slot = 0; slot < RING_SLOTS; slot++) {
         int owner = slot_owner(v, slot);
+        run_t *last = n > 0 ? &runs[n - 1] : NULL;
 
         if (owner < 0)
             continue;
-        if (n > 0 && runs[n - 1].owner == owner && runs[n - 1].end + 1 == slot) {
-            runs[n - 1].end = slot;
+        if (by_replicas)
+            nrep = slot_replicas(v, slot, rep);
+        if (last != NULL && last->owner == owner && last->end + 1 == slot && last->nrep == nrep &&
+            (nrep == 0 || memcmp(last->rep, rep, nrep * sizeof(rep[0])) == 0)) {
+            last->end = slot;
             continue;
         }
         runs[n].start = slot;
         runs[n].end = slot;
         runs[n].owner = owner;
+        runs[n].nrep = nrep;
+        if (nrep > 0)
+            memcpy(runs[n].rep, rep, nrep * sizeof(rep[0]));
         n++;
     }
+    return n;
+}
+
+/* Sets bit j of 'mask[i]' when member j holds a copy of a slot member i is
+ * the primary of: i's replicas for SHARDS and REPLICAS. */
+static void replica_masks(const view_t *v, uint64_t mask[MEMBERS_MAX])
+{
+    int rep[MEMBER_COPIES_MAX];
+    unsigned slot, k, nrep;
+
+    memset(mask, 0, MEMBERS_MAX * sizeof(mask[0]));
+    for (slot = 0; slot < RING_SLOTS; slot++) {
+        int owner = slot_owner(v, slot);
+
+        if (owner < 0)
+            continue;
+        nrep = slot_replicas(v, slot, rep);
+        for (k = 0; k < nrep; k++)
+            mask[owner] |= UINT64_C(1) << rep[k];
+    }
+}
+
+static size_t mask_count(uint64_t mask)
+{
+    size_t n = 0;
+
+    for (; mask != 0; mask &= mask - 1)
+        n++;
     return n;
 }
 
@@ -97,10 +172,12 @@ static const char *member_name(const view_t *v, uint64_t id)
     return "";
 }
 
-/* "ok" when this node serves an installed configuration a quorum backs. */
-static const char *state_word(const node_cluster_t *cl)
+/* "ok" when this node serves an installed configuration a quorum backs and
+ * every slot has a serving primary ('copies' from node_cluster_copies()). */
+static const char *state_word(const node_cluster_t *cl, const node_cluster_copies_t *copies)
 {
-    return node_cluster_state(cl) == NODE_CLUSTER_OK ? "ok" : "fail";
+    return node_cluster_state(cl) == NODE_CLUSTER_OK && copies->served == RING_SLOTS ? "ok"
+                                                                                     : "fail";
 }
 
 /* Replies Redis's error for a server without cluster support and returns
@@ -122,10 +199,12 @@ static void cluster_info(node_client_t *c, node_cluster_t *cl)
     unsigned assigned = 0, ok = 0, holders = 0, slot;
     unsigned char holds[MEMBERS_MAX] = {0};
     uint64_t epoch = node_cluster_epoch(cl);
+    node_cluster_copies_t copies;
     rc_buf_t t = {0};
     view_t v;
 
     node_cluster_stats(cl, st);
+    node_cluster_copies(cl, &copies);
     view_load(&v, cl);
     for (slot = 0; slot < RING_SLOTS; slot++) {
         int owner = slot_owner(&v, slot);
@@ -140,7 +219,7 @@ static void cluster_info(node_client_t *c, node_cluster_t *cl)
             holders++;
         }
     }
-    rc_buf_printf(&t, "cluster_state:%s\r\n", state_word(cl));
+    rc_buf_printf(&t, "cluster_state:%s\r\n", state_word(cl, &copies));
     rc_buf_printf(&t, "cluster_slots_assigned:%u\r\n", assigned);
     rc_buf_printf(&t, "cluster_slots_ok:%u\r\n", ok);
     rc_buf_printf(&t, "cluster_slots_pfail:0\r\n");
@@ -157,12 +236,17 @@ static void cluster_info(node_client_t *c, node_cluster_t *cl)
     rc_buf_printf(&t, "cluster_membership:%s\r\n", node_cluster_state_name(node_cluster_state(cl)));
     rc_buf_printf(&t, "cluster_replicas:%u\r\n", node_cluster_replicas(cl));
     rc_buf_printf(&t, "cluster_in_transition:%d\r\n", node_cluster_in_transition(cl));
+    /* Slots with fewer serving copies than min(R+1, members), and slots
+     * whose every copy died (they answer misses; counted in both). */
+    rc_buf_printf(&t, "cluster_slots_degraded:%u\r\n", copies.degraded);
+    rc_buf_printf(&t, "cluster_slots_lost:%u\r\n", copies.lost);
     node_reply_verbatim(c, t.data, t.len);
     rc_buf_free(&t);
 }
 
 /* --- CLUSTER NODES -------------------------------------------------------- */
 
+/* Appends member 'i''s CLUSTER NODES line, without its newline. */
 static void nodes_line(rc_buf_t *t, const view_t *v, uint64_t epoch, size_t i, const run_t *runs,
                        size_t nruns, const node_migrate_t *mig)
 {
@@ -197,7 +281,6 @@ static void nodes_line(rc_buf_t *t, const view_t *v, uint64_t epoch, size_t i, c
         if (from != 0)
             rc_buf_printf(t, " [%zu-<-%s]", r, member_name(v, from));
     }
-    rc_buf_printf(t, "\n");
 }
 
 static void cluster_nodes(node_client_t *c, node_cluster_t *cl)
@@ -209,9 +292,11 @@ static void cluster_nodes(node_client_t *c, node_cluster_t *cl)
     view_t v;
 
     view_load(&v, cl);
-    nruns = slot_runs(&v, runs);
-    for (i = 0; i < v.n; i++)
+    nruns = slot_runs(&v, runs, 0);
+    for (i = 0; i < v.n; i++) {
         nodes_line(&t, &v, epoch, i, runs, nruns, node_cmd_env(c)->migrate);
+        rc_buf_printf(&t, "\n");
+    }
     node_reply_verbatim(c, t.len > 0 ? t.data : "", t.len);
     rc_buf_free(&t);
     rc_free(runs);
@@ -219,33 +304,41 @@ static void cluster_nodes(node_client_t *c, node_cluster_t *cl)
 
 /* --- CLUSTER SLOTS / SHARDS ----------------------------------------------- */
 
+/* One node of a CLUSTER SLOTS entry: [ip, port, id, metadata]. */
+static void slots_node(node_client_t *c, const node_cluster_member_t *m)
+{
+    node_reply_array(c, 4);
+    node_reply_bulk_cstr(c, m->host);
+    node_reply_int(c, m->port);
+    node_reply_bulk_cstr(c, m->name);
+    node_reply_map(c, 0);
+}
+
 static void cluster_slots(node_client_t *c, node_cluster_t *cl)
 {
     run_t *runs = rc_xmalloc(RING_SLOTS * sizeof(*runs));
     size_t nruns, r;
+    unsigned k;
     view_t v;
 
     view_load(&v, cl);
-    nruns = slot_runs(&v, runs);
+    nruns = slot_runs(&v, runs, 1);
     node_reply_array(c, (long)nruns);
     for (r = 0; r < nruns; r++) {
-        const node_cluster_member_t *m = &v.members[runs[r].owner];
-
-        /* start, end, then the primary as [ip, port, id, metadata]; there
-         * are no replica entries until replication lands. */
-        node_reply_array(c, 3);
+        /* start, end, the primary, then the replicas in ring order. Redis
+         * leaves out replicas flagged FAIL; a member here stays listed
+         * until the configuration removes it, so every node answers alike. */
+        node_reply_array(c, 3 + (long)runs[r].nrep);
         node_reply_int(c, runs[r].start);
         node_reply_int(c, runs[r].end);
-        node_reply_array(c, 4);
-        node_reply_bulk_cstr(c, m->host);
-        node_reply_int(c, m->port);
-        node_reply_bulk_cstr(c, m->name);
-        node_reply_map(c, 0);
+        slots_node(c, &v.members[runs[r].owner]);
+        for (k = 0; k < runs[r].nrep; k++)
+            slots_node(c, &v.members[runs[r].rep[k]]);
     }
     rc_free(runs);
 }
 
-static void shard_node(node_client_t *c, const node_cluster_member_t *m)
+static void shard_node(node_client_t *c, const node_cluster_member_t *m, int primary)
 {
     node_reply_map(c, 7);
     node_reply_bulk_cstr(c, "id");
@@ -257,22 +350,28 @@ static void shard_node(node_client_t *c, const node_cluster_member_t *m)
     node_reply_bulk_cstr(c, "endpoint");
     node_reply_bulk_cstr(c, m->host);
     node_reply_bulk_cstr(c, "role");
-    node_reply_bulk_cstr(c, "master");
+    node_reply_bulk_cstr(c, primary ? "master" : "replica");
+    /* Replication is synchronous: an acknowledged write is on every copy,
+     * so there is no offset to tell them apart by. */
     node_reply_bulk_cstr(c, "replication-offset");
     node_reply_int(c, 0);
     node_reply_bulk_cstr(c, "health");
     node_reply_bulk_cstr(c, m->alive ? "online" : "fail");
 }
 
-/* One shard per member: every member is the primary of its own slots. */
+/* One shard per member: its primary slots, itself as the master, and as
+ * replicas every member holding a copy of one of those slots (the file's
+ * head comment says why). */
 static void cluster_shards(node_client_t *c, node_cluster_t *cl)
 {
     run_t *runs = rc_xmalloc(RING_SLOTS * sizeof(*runs));
-    size_t nruns, i, r;
+    uint64_t mask[MEMBERS_MAX];
+    size_t nruns, i, j, r;
     view_t v;
 
     view_load(&v, cl);
-    nruns = slot_runs(&v, runs);
+    nruns = slot_runs(&v, runs, 0);
+    replica_masks(&v, mask);
     node_reply_array(c, (long)v.n);
     for (i = 0; i < v.n; i++) {
         long mine = 0;
@@ -289,9 +388,52 @@ static void cluster_shards(node_client_t *c, node_cluster_t *cl)
             node_reply_int(c, runs[r].end);
         }
         node_reply_bulk_cstr(c, "nodes");
-        node_reply_array(c, 1);
-        shard_node(c, &v.members[i]);
+        node_reply_array(c, 1 + (long)mask_count(mask[i]));
+        shard_node(c, &v.members[i], 1);
+        for (j = 0; j < v.n; j++) {
+            if (mask[i] & (UINT64_C(1) << j))
+                shard_node(c, &v.members[j], 0);
+        }
     }
+    rc_free(runs);
+}
+
+/* CLUSTER REPLICAS|SLAVES <node-id>: the CLUSTER NODES lines (no newline)
+ * of the members that hold copies of the node's primary slots. */
+static void cluster_replicas(node_client_t *c)
+{
+    node_cluster_t *cl = cluster_or_reply(c);
+    const resp_arg_t *id = &c->argv[2];
+    uint64_t mask[MEMBERS_MAX];
+    run_t *runs;
+    size_t nruns, i, j;
+    rc_buf_t t = {0};
+    view_t v;
+
+    if (cl == NULL)
+        return;
+    view_load(&v, cl);
+    for (i = 0; i < v.n; i++) {
+        if (id->len == strlen(v.members[i].name) &&
+            memcmp(id->ptr, v.members[i].name, id->len) == 0)
+            break;
+    }
+    if (i == v.n) {
+        node_reply_errorf(c, "ERR Unknown node %.128s", id->ptr); /* Redis 7.0's text */
+        return;
+    }
+    runs = rc_xmalloc(RING_SLOTS * sizeof(*runs));
+    nruns = slot_runs(&v, runs, 0);
+    replica_masks(&v, mask);
+    node_reply_array(c, (long)mask_count(mask[i]));
+    for (j = 0; j < v.n; j++) {
+        if (!(mask[i] & (UINT64_C(1) << j)))
+            continue;
+        rc_buf_reset(&t);
+        nodes_line(&t, &v, node_cluster_epoch(cl), j, runs, nruns, node_cmd_env(c)->migrate);
+        node_reply_bulk(c, t.data, t.len);
+    }
+    rc_buf_free(&t);
     rc_free(runs);
 }
 
@@ -361,6 +503,10 @@ static const char *const cluster_help[] = {
     "    Return the node id.",
     "MYSHARDID",
     "    Return the node's shard id (its node id: every node is its own shard).",
+    "REPLICAS <node-id>",
+    "    Return <node-id> replicas (ringcache: the members holding copies of its slots).",
+    "SLAVES <node-id>",
+    "    Return <node-id> replicas.",
     "NODES",
     "    Return cluster configuration seen by node. Output format:",
     "    <id> <ip:port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
@@ -476,6 +622,10 @@ static void cmd_cluster(node_client_t *c)
     } else if (resp_arg_is(sub, "getkeysinslot")) {
         if (node_cmd__sub_arity_ok(c, "cluster|getkeysinslot", 4))
             cluster_getkeysinslot(c);
+    } else if (resp_arg_is(sub, "replicas") || resp_arg_is(sub, "slaves")) {
+        if (node_cmd__sub_arity_ok(
+                c, resp_arg_is(sub, "slaves") ? "cluster|slaves" : "cluster|replicas", 3))
+            cluster_replicas(c);
     } else if (resp_arg_is(sub, "weight")) {
         if (c->argc > 3)
             node_reply_arity_error(c, "cluster|weight");
@@ -503,6 +653,7 @@ size_t node_cmd_cluster_info_section(const node_cmd_env_t *env, char *buf, size_
 {
     node_cluster_t *cl = env->cluster;
     node_cluster_stats_t stats, *st = &stats;
+    node_cluster_copies_t copies;
     rc_buf_t t = {0};
     size_t n;
     view_t v;
@@ -512,9 +663,10 @@ size_t node_cmd_cluster_info_section(const node_cmd_env_t *env, char *buf, size_
         rc_buf_printf(&t, "cluster_enabled:0\r\n");
     } else {
         node_cluster_stats(cl, st);
+        node_cluster_copies(cl, &copies);
         view_load(&v, cl);
         rc_buf_printf(&t, "cluster_enabled:1\r\n");
-        rc_buf_printf(&t, "cluster_state:%s\r\n", state_word(cl));
+        rc_buf_printf(&t, "cluster_state:%s\r\n", state_word(cl, &copies));
         rc_buf_printf(&t, "cluster_epoch:%" PRIu64 "\r\n", node_cluster_epoch(cl));
         rc_buf_printf(&t, "cluster_members:%zu\r\n", v.n);
         rc_buf_printf(&t, "cluster_my_id:%s\r\n", node_cluster_myname(cl));

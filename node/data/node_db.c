@@ -91,6 +91,10 @@ struct node_db_s {
     uint64_t rng;
     node_db_stats_t stats;
     pool_entry_t pool[POOL_SIZE];
+    /* eviction: only keys of slots this filter accepts (NULL: any) */
+    int (*evict_ok)(void *arg, unsigned slot);
+    void *evict_arg;
+    unsigned evict_cursor;
     /* observers */
     int nobs;
     int notifying; /* inside an observer call: the db must not be written */
@@ -954,6 +958,11 @@ static node_obj_t *pool_pop(node_db_t *db, int vol_only)
     return NULL;
 }
 
+static int may_evict(const node_db_t *db, const node_obj_t *o)
+{
+    return db->evict_ok == NULL || db->evict_ok(db->evict_arg, obj_slot(o));
+}
+
 static node_obj_t *pick_victim(node_db_t *db, node_mm_policy_t policy, int samples)
 {
     int vol_only = policy_volatile(policy);
@@ -961,22 +970,51 @@ static node_obj_t *pick_victim(node_db_t *db, node_mm_policy_t policy, int sampl
 
     if (avail == 0)
         return NULL;
-    if (policy == NODE_MM_ALLKEYS_RANDOM)
-        return sample(db, 0);
     if (samples < 1)
         samples = 1;
     for (int tries = 0; tries < 16; tries++) {
         node_obj_t *o;
+
+        if (policy == NODE_MM_ALLKEYS_RANDOM) {
+            o = sample(db, 0);
+            if (o != NULL && may_evict(db, o))
+                return o;
+            continue;
+        }
         for (int i = 0; i < samples; i++) {
             o = sample(db, vol_only);
-            if (o != NULL)
+            if (o != NULL && may_evict(db, o))
                 pool_insert(db, o, score(db, o, policy));
         }
-        o = pool_pop(db, vol_only);
-        if (o != NULL)
-            return o;
+        while ((o = pool_pop(db, vol_only)) != NULL) {
+            if (may_evict(db, o)) /* the filter may have changed since */
+                return o;
+        }
+    }
+    if (db->evict_ok != NULL) {
+        /* Sampling missed (most keys are refused): the first key, from a
+         * rotating slot, of a slot the filter accepts. */
+        for (unsigned n = 0; n < RING_SLOTS; n++) {
+            unsigned slot = (db->evict_cursor + n) % RING_SLOTS;
+            node_obj_t *o;
+
+            if (db->slots[slot].keys == 0 || !db->evict_ok(db->evict_arg, slot))
+                continue;
+            for (o = db->slots[slot].head; o != NULL && vol_only && !o->vol; o = o->snext)
+                ;
+            if (o != NULL) {
+                db->evict_cursor = slot;
+                return o;
+            }
+        }
     }
     return NULL;
+}
+
+void node_db_set_evict_filter(node_db_t *db, int (*ok)(void *arg, unsigned slot), void *arg)
+{
+    db->evict_ok = ok;
+    db->evict_arg = arg;
 }
 
 int node_db_evict(node_db_t *db, uint64_t maxmemory, node_mm_policy_t policy, int samples)

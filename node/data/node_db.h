@@ -43,6 +43,12 @@ void node_db_flush(node_db_t *db);
  * spends at most 'budget_us' microseconds, and incremental rehash steps. */
 void node_db_cron(node_db_t *db, int64_t budget_us);
 
+/* Eviction picks only keys whose slot 'ok' accepts ('arg' passed back);
+ * NULL: any key. A cluster node evicts only keys of the slots it serves:
+ * the copies it holds as a replica follow their primary (its evictions
+ * arrive as deletes). */
+void node_db_set_evict_filter(node_db_t *db, int (*ok)(void *arg, unsigned slot), void *arg);
+
 /* Frees keys by 'policy' (sampling 'samples' keys per round) until the
  * process's rc_used_memory() is at most 'maxmemory'. Returns 0 when under
  * the limit, -ENOMEM when it cannot get there (noeviction, or no candidate

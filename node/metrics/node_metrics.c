@@ -136,7 +136,9 @@ static void render_membership(node_metrics_t *m, rc_buf_t *b)
     const char *role = my_role(m);
     int myidx = node_cluster_myindex(m->cl);
     unsigned served = 0, unserved = 0, s;
+    node_cluster_copies_t copies;
 
+    node_cluster_copies(m->cl, &copies);
     for (i = 0; i < n && i < PAXOS_MAX_MEMBERS; i++)
         alive += ms[i].alive != 0;
     gauge(b, "ringcache_cluster_epoch",
@@ -146,9 +148,9 @@ static void render_membership(node_metrics_t *m, rc_buf_t *b)
     gauge(b, "ringcache_cluster_members_alive",
           "Members this node's failure detector hears from, itself included.", (double)alive);
     gauge(b, "ringcache_cluster_state_ok",
-          "1 when this node is a member backed by a quorum of live members (CLUSTER INFO "
-          "cluster_state ok), else 0.",
-          st == NODE_CLUSTER_OK ? 1 : 0);
+          "1 when this node is a member backed by a quorum of live members and every slot has "
+          "a serving primary (CLUSTER INFO cluster_state ok), else 0.",
+          st == NODE_CLUSTER_OK && copies.served == RING_SLOTS ? 1 : 0);
     family(b, "ringcache_cluster_state", "gauge",
            "This node's cluster state: 1 for the current one (ok, joining, minority, removed).");
     for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
@@ -180,9 +182,14 @@ static void render_membership(node_metrics_t *m, rc_buf_t *b)
           "detector does not hear from.",
           unserved);
     gauge(b, "ringcache_slots_degraded",
-          "Slots with fewer live copies than configured. Always 0 until replicas are served "
-          "(cluster-replicas); the series exists for the alert rule.",
-          0);
+          "Slots with fewer live copies than configured: fewer serving copies on members than "
+          "min(cluster-replicas + 1, members), lost slots included (CLUSTER INFO "
+          "cluster_slots_degraded).",
+          copies.degraded);
+    gauge(b, "ringcache_slots_lost",
+          "Slots whose every copy died: they start empty and answer misses (CLUSTER INFO "
+          "cluster_slots_lost).",
+          copies.lost);
 }
 
 static void render_paxos(node_metrics_t *m, rc_buf_t *b)

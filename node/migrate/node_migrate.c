@@ -148,7 +148,9 @@ struct node_migrate_s {
      * one that just handed a slot over to it ('keep_from'): its replicas
      * are asked to KEEP what they have */
     uint64_t final_from[RING_SLOTS];
+    uint64_t final_epoch[RING_SLOTS]; /* the epoch that final copy was handed over at */
     uint64_t keep_from[RING_SLOTS];
+    uint64_t serve_since[RING_SLOTS]; /* the epoch serve_id last changed at (this node's view) */
     /* receiving */
     uint8_t in_state[RING_SLOTS];
     uint64_t in_src[RING_SLOTS];
@@ -180,6 +182,7 @@ struct node_migrate_s {
     node_migrate_repl_stats_t rst;
     uint64_t rate_mark_keys;
     int64_t rate_mark_ms;
+    int64_t leave_log_ms;
 };
 
 static int64_t now_ms(const node_migrate_t *m)
@@ -218,6 +221,7 @@ static void drop_now(node_migrate_t *m, unsigned slot)
 {
     size_t before = node_db_slot_count(m->db, slot);
 
+    m->final_from[slot] = 0; /* no copy to KEEP any more */
     if (before > 0) {
         (void)node_db_slot_drop(m->db, slot, SIZE_MAX);
         m->st.keys_dropped += before;
@@ -231,6 +235,8 @@ static void drop_now(node_migrate_t *m, unsigned slot)
 /* Empties 'slot' in the background (the timer), unless this node keeps it. */
 static void drop_later(node_migrate_t *m, unsigned slot)
 {
+    if (!keeps(m, slot))
+        m->final_from[slot] = 0; /* no copy to KEEP any more */
     if (!m->dropping[slot] && !keeps(m, slot) && node_db_slot_count(m->db, slot) > 0) {
         m->dropping[slot] = 1;
         m->ndropping++;
@@ -239,6 +245,8 @@ static void drop_later(node_migrate_t *m, unsigned slot)
 
 static void in_reset(node_migrate_t *m, unsigned slot)
 {
+    if (m->in_state[slot] != IN_NONE && m->in_src[slot] == m->final_from[slot])
+        m->final_from[slot] = 0; /* that copy is no longer followed */
     m->in_state[slot] = IN_NONE;
     m->in_src[slot] = 0;
     m->in_count[slot] = 0;
@@ -572,12 +580,16 @@ static void slot_restart(ostream_t *s, unsigned slot, const char *why, int64_t b
     todo_push(s, slot);
 }
 
-/* Frees stream 's' (its slots are cancelled first). */
-static void stream_free(ostream_t *s)
+/* Frees stream 's' (its slots are cancelled first); 'forget': its member
+ * is gone from the configuration, the replies stop waiting for it (else
+ * they fail: this node shuts down). */
+static void stream_free(ostream_t *s, int forget)
 {
     node_migrate_t *m = s->m;
     ostream_t **pp;
 
+    if (forget)
+        node_repl_link_forget(&s->rl);
     node_repl_link_free(&s->rl);
     for (pp = &m->streams; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == s) {
@@ -1085,14 +1097,25 @@ static void want_replicas(node_migrate_t *m, const paxos_config_t *c, const memb
 }
 
 /* This node serves 'slot' from now on without a hand-over from 'p' (gone):
- * with the copy it holds as a synchronous replica of 'p' (every write 'p'
- * acknowledged is in it), else empty (misses, never stale). Either way only
- * once 'p''s lease has run out. */
+ * with the copy it holds as a synchronous replica of 'p', else empty
+ * (misses, never stale). Either way only once 'p''s lease has run out. A
+ * synchronous replica's copy has every write 'p' acknowledged: it follows
+ * 'p' (every write waited for it), or it is the final copy of the server
+ * before 'p' that 'p' never took up (it was not live on 'p''s stream, so
+ * 'p' wrote nothing to the slot: writes wait for their synchronous
+ * replicas to be live) and this node has been a synchronous replica of the
+ * slot since that hand-over ('p_since': the epoch 'p' began to serve at). */
 static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot, uint64_t me,
-                      uint64_t p, int was_sync)
+                      uint64_t p, int was_sync, uint64_t p_since)
 {
-    int kept = c->replicas > 0 && was_sync && p != 0 && m->in_src[slot] == p &&
-               (m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE);
+    int follows =
+        m->in_src[slot] == p && (m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE);
+    /* The final copy 'p' started from: handed over at the epoch 'p' began
+     * to serve at, and this node a synchronous replica since (else it was
+     * forgotten). */
+    int final = m->final_from[slot] != 0 && m->in_src[slot] != p &&
+                m->final_epoch[slot] == p_since && p_since != 0;
+    int kept = c->replicas > 0 && was_sync && p != 0 && (follows || final);
 
     if (m->in_state[slot] != IN_NONE)
         in_reset(m, slot);
@@ -1117,7 +1140,7 @@ static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
 
 static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const member_handoff_t *h,
                            unsigned slot, uint64_t prev_me, uint64_t me, uint64_t p,
-                           const uint64_t *leavers, size_t nleavers, int i_left)
+                           uint64_t p_since, const uint64_t *leavers, size_t nleavers, int i_left)
 {
     uint64_t sv = m->serve_id[slot];
     int was_sync = m->sync[slot];
@@ -1128,6 +1151,8 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
 
     m->copy[slot] = (uint8_t)copy;
     m->sync[slot] = (uint8_t)(copy && in_copies(c, h->scopy[slot], h->nscopy[slot], me));
+    if (!m->sync[slot] && !(sv == me && me != 0))
+        m->final_from[slot] = 0; /* a final copy counts only while it stays synchronous */
     /* Receiving, as a copy: from the server, or the last writes of the
      * previous one (its DONE says its copy is final). The server's own
      * fill state is for the hand-over below. */
@@ -1147,11 +1172,11 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
                     await_set(m, slot, p);
                 }
             } else if (m->have_map) {
-                take_over(m, c, slot, me, p, was_sync);
+                take_over(m, c, slot, me, p, was_sync, p_since);
             }
         } else if (m->await_src[slot] != 0 && member_by_id(c, m->await_src[slot]) == NULL) {
             /* The server handing it over is gone. */
-            take_over(m, c, slot, me, m->await_src[slot], m->replicas > 0);
+            take_over(m, c, slot, me, m->await_src[slot], m->replicas > 0, 0);
         }
         if (m->await_src[slot] == 0)
             want_replicas(m, c, h, slot, me);
@@ -1181,6 +1206,7 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
             }
         }
         m->final_from[slot] = prev_me;
+        m->final_epoch[slot] = c->epoch;
     } else {
         /* A hand-over from an earlier configuration goes on while its
          * target still serves the slot; final notices go on. */
@@ -1221,7 +1247,10 @@ static void on_config(void *arg)
         uint64_t sv = h->serve[slot] >= 0 ? c->members[h->serve[slot]].id : 0;
         uint64_t tg = h->target[slot] >= 0 ? c->members[h->target[slot]].id : 0;
         uint64_t p = m->have_map ? m->serve_id[slot] : sv;
+        uint64_t p_since = m->serve_since[slot];
 
+        if (sv != m->serve_id[slot] || !m->have_map)
+            m->serve_since[slot] = c->epoch;
         m->serve_id[slot] = sv;
         m->target_id[slot] = tg;
         if (!m->have_map) {
@@ -1234,7 +1263,7 @@ static void on_config(void *arg)
                 want_replicas(m, c, h, slot, me);
             continue;
         }
-        reconcile_slot(m, c, h, slot, prev_me, me, p, leavers, nleavers, i_left);
+        reconcile_slot(m, c, h, slot, prev_me, me, p, p_since, leavers, nleavers, i_left);
     }
     m->my_id = me != 0 ? me : (i_left ? prev_me : 0);
     m->have_map = 1;
@@ -1243,7 +1272,7 @@ static void on_config(void *arg)
     for (s = m->streams; s != NULL; s = next) {
         next = s->next;
         if (s->nslots == 0 && member_by_id(c, s->id) == NULL)
-            stream_free(s);
+            stream_free(s, 1);
     }
     if (i_left)
         rc_log(RC_LOG_NOTICE, "migrate: removed after leaving: handing every slot over");
@@ -1293,6 +1322,32 @@ static void check_ready(node_migrate_t *m)
 }
 
 /* ---- timer ---- */
+
+static int leave_busy(void *arg);
+
+/* A leave that waits: which hand-overs it waits for (the log, every 2 s). */
+static void leave_report(node_migrate_t *m)
+{
+    const ostream_t *s;
+    unsigned slot;
+
+    for (s = m->streams; s != NULL; s = s->next) {
+        unsigned n = 0, first = 0, state = 0;
+
+        for (slot = 0; slot < RING_SLOTS; slot++) {
+            if (s->sl[slot].state != OUT_NONE && s->sl[slot].hand == HAND_OVER) {
+                if (n++ == 0) {
+                    first = slot;
+                    state = s->sl[slot].state;
+                }
+            }
+        }
+        if (n > 0)
+            rc_log(RC_LOG_NOTICE,
+                   "migrate: leaving: %u slot(s) still handed over to %s (slot %u in state %u%s)",
+                   n, s->name, first, state, s->broken ? ", link broken" : "");
+    }
+}
 
 /* Replies that waited for their replicas longer than cluster-repl-timeout
  * get -TRYAGAIN (the write may or may not have taken effect). */
@@ -1376,6 +1431,10 @@ static void on_tick(uv_timer_t *t)
         }
     }
     repl_timeouts(m);
+    if (node_cluster_leaving(m->cl) && now_ms(m) - m->leave_log_ms >= 2000 && leave_busy(m)) {
+        m->leave_log_ms = now_ms(m);
+        leave_report(m);
+    }
     for (s = m->streams; s != NULL; s = s->next) {
         if (s->broken && now_ms(m) >= s->retry_at)
             kick(m);
@@ -1514,7 +1573,7 @@ static void cmd_put(node_migrate_t *m, node_client_t *c, unsigned slot)
 }
 
 static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot,
-                     uint64_t count)
+                     uint64_t count, uint64_t epoch)
 {
     if (m->in_state[slot] != IN_FILLED || count != m->in_count[slot]) {
         /* The reply first: in_reset() zeroes the count it reports. */
@@ -1538,6 +1597,7 @@ static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
     } else {
         m->in_state[slot] = IN_DONE; /* served once this node installs the switch */
         m->final_from[slot] = src;   /* or kept as a replica of the new server */
+        m->final_epoch[slot] = epoch;
     }
     node_reply_ok(c);
 }
@@ -1545,7 +1605,7 @@ static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
 void node_migrate_command(node_migrate_t *m, node_client_t *c)
 {
     const resp_arg_t *op;
-    uint64_t src, slot64, count;
+    uint64_t src, slot64, count, epoch;
     unsigned slot;
 
     if (m == NULL || !c->conn->peer) {
@@ -1589,8 +1649,9 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
         m->in_state[slot] = IN_FILLED;
         m->ready_dirty = 1;
         node_reply_ok(c);
-    } else if (resp_arg_is(op, "DONE") && c->argc == 6 && arg_u64(&c->argv[4], &count) == 0) {
-        cmd_done(m, c, src, slot, count);
+    } else if (resp_arg_is(op, "DONE") && c->argc == 6 && arg_u64(&c->argv[4], &count) == 0 &&
+               arg_u64(&c->argv[5], &epoch) == 0) {
+        cmd_done(m, c, src, slot, count, epoch);
     } else {
         node_reply_error(c, "ERR RCMIGRATE: unknown operation or bad arguments");
     }
@@ -1804,6 +1865,15 @@ static int leave_busy(void *arg)
     return 0;
 }
 
+/* A node evicts keys of the slots it serves, or of none it keeps (being
+ * dropped); never its replicas' copies, which follow their primary. */
+static int evict_ok(void *arg, unsigned slot)
+{
+    const node_migrate_t *m = arg;
+
+    return m->replicas == 0 || !m->copy[slot];
+}
+
 static int on_shutdown(void *arg)
 {
     node_migrate_t *m = arg;
@@ -1811,8 +1881,9 @@ static int on_shutdown(void *arg)
     if (m->closed)
         return 0;
     m->closed = 1;
+    node_db_set_evict_filter(m->db, NULL, NULL);
     while (m->streams != NULL)
-        stream_free(m->streams);
+        stream_free(m->streams, 0);
     uv_close((uv_handle_t *)&m->timer, NULL);
     uv_close((uv_handle_t *)&m->idle, NULL);
     (void)node_db_observer_remove(m->db, on_change, m);
@@ -1844,6 +1915,7 @@ node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl)
     uv_timer_start(&m->timer, on_tick, NODE_MIGRATE_TICK_MS, NODE_MIGRATE_TICK_MS);
     m->rate_mark_ms = server->now_ms;
     RC_ASSERT(node_db_observer_add(m->db, on_change, m) == 0);
+    node_db_set_evict_filter(m->db, evict_ok, m);
     node_cluster_observe(cl, &cluster_observer, m);
     node_cluster_set_leave_hold(cl, leave_busy, m);
     node_server_on_shutdown(server, on_shutdown, m);

@@ -120,7 +120,8 @@ struct node_conn_s {
      * of connections holding one. */
     resp_arg_t *held_argv;
     int held_argc;
-    int64_t held_since; /* ms */
+    int64_t held_since;      /* ms */
+    int64_t hold_expired_ms; /* the last parked request answered TRYAGAIN (node_cmd.c) */
     node_conn_t *held_prev;
     node_conn_t *held_next;
     /* Data links from peers: the newest sender epoch of the BATCH frames

@@ -77,6 +77,13 @@ void node_repl_link_break(node_repl_link_t *l, const char *why)
     l->answered = l->sent;
 }
 
+void node_repl_link_forget(node_repl_link_t *l)
+{
+    l->answered = l->sent;
+    l->last_error = 0;
+    settle(l, NULL);
+}
+
 uint64_t node_repl_link_lag(const node_repl_link_t *l)
 {
     return l->sent - l->answered;
@@ -105,8 +112,7 @@ node_repl_waiter_t *node_repl_waiter_new(void *token, node_repl_done_fn *fn, voi
     return w;
 }
 
-void node_repl_waiter_on(node_repl_waiter_t *w, node_repl_link_t *l, uint64_t first,
-                         uint64_t seq)
+void node_repl_waiter_on(node_repl_waiter_t *w, node_repl_link_t *l, uint64_t first, uint64_t seq)
 {
     if (seq <= l->answered || seq > l->sent)
         return;

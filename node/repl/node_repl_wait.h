@@ -66,6 +66,11 @@ int node_repl_link_answer(node_repl_link_t *l, int ok);
 /* The link broke: operations in flight are void (sent stays, answered
  * catches up with it) and every waiter on it fails with 'why'. */
 void node_repl_link_break(node_repl_link_t *l, const char *why);
+/* The link's replica is no copy in the installed configuration any more
+ * (it left, was removed, or the slot moved on): the waiters stop waiting
+ * for it and go once their other links answer; the copies of that
+ * configuration are the ones that must have the writes. */
+void node_repl_link_forget(node_repl_link_t *l);
 /* Operations sent and not answered. */
 uint64_t node_repl_link_lag(const node_repl_link_t *l);
 /* Waiters queued on 'l' (their entries); the i-th oldest, for timeouts. */
@@ -78,8 +83,7 @@ node_repl_waiter_t *node_repl_waiter_new(void *token, node_repl_done_fn *fn, voi
 /* Makes 'w' wait until 'l' answered operation 'seq'; its own operations on
  * 'l' are (first, seq] (a refusal among them fails it). A 'seq' already
  * answered adds nothing. */
-void node_repl_waiter_on(node_repl_waiter_t *w, node_repl_link_t *l, uint64_t first,
-                         uint64_t seq);
+void node_repl_waiter_on(node_repl_waiter_t *w, node_repl_link_t *l, uint64_t first, uint64_t seq);
 /* Every link is given: 'w' goes now if it waits on none, else when the
  * last one answers. The caller must not touch 'w' afterwards. */
 void node_repl_waiter_commit(node_repl_waiter_t *w);

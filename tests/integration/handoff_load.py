@@ -212,6 +212,17 @@ def slot_owners(srv):
     return owners
 
 
+def slot_copies(srv):
+    """A list of 16384 tuples of client ports: each slot's copies as 'srv'
+    sees them in CLUSTER SLOTS, the primary first, then its replicas."""
+    copies = [()] * 16384
+    for lo, hi, nodes in rccluster._slots(srv):
+        ports = tuple(n[1] for n in nodes)
+        for s in range(lo, hi + 1):
+            copies[s] = ports
+    return copies
+
+
 def keys_owned_by(keys, owners, port):
     return [k for k in keys if owners[slot_of(k)] == port]
 

@@ -65,13 +65,18 @@ endforeach()
 
 # 1..5 (issue 4) are caught at seed 1; 6..11 (issue 16) are subtler: see
 # paxos/paxos_internal.h and the seeds-to-catch table in bench/RESULTS.md.
-foreach(k 1 2 3 4 5 6 7 8 9 10 11)
+# 12 and 13 break the lease rules (member/member_lease.c): the takeover
+# bound without the lease duration; a grantor that grants after accepting.
+# The lease invariant (check_leases() in paxos_sim.c) must catch them.
+foreach(k 1 2 3 4 5 6 7 8 9 10 11 12 13)
     add_library(rc_paxos_mut${k} STATIC ${paxos_core_sources})
     target_compile_definitions(rc_paxos_mut${k} PRIVATE PAXOS_MUTATION=${k})
     target_link_libraries(rc_paxos_mut${k} PUBLIC rc_common rc_options)
     # member/ built against the mutant core: rc_member would pull in rc_paxos.
     add_library(rc_member_mut${k} STATIC ${PROJECT_SOURCE_DIR}/member/member_fd.c
+                                         ${PROJECT_SOURCE_DIR}/member/member_lease.c
                                          ${PROJECT_SOURCE_DIR}/member/member_ring.c)
+    target_compile_definitions(rc_member_mut${k} PRIVATE PAXOS_MUTATION=${k})
     target_link_libraries(rc_member_mut${k} PUBLIC rc_paxos_mut${k} rc_ring rc_common rc_options)
     add_executable(paxos-sim-mut${k} sim/paxos_sim.c)
     target_link_libraries(paxos-sim-mut${k} PRIVATE rc_member_mut${k} rc_paxos_mut${k} rc_options)

@@ -20,6 +20,7 @@
 
 #include "common/rc.h"
 #include "member/member.h"
+#include "member/member_lease.h"
 #include "paxos/paxos.h"
 
 #define MAX_SLOTS 12
@@ -55,6 +56,13 @@ enum {
     FD_INTERVAL_MS = 100,
     FD_TIMEOUT_MS = 1000,
 };
+/* Leases (member/member_lease.h) as node_cluster.c runs them: every PING
+ * is a lease round, a PONG grants it under member_lease_may_grant();
+ * half the node timeout, clock rates within 1 %. */
+enum {
+    LEASE_MS = FD_TIMEOUT_MS / 2,
+    LEASE_DRIFT_PPM = 10000,
+};
 
 typedef struct slot_s {
     int up;
@@ -71,8 +79,20 @@ typedef struct slot_s {
     uint64_t fill_id, fill_transition; /* the fill being modelled (ready_event) */
     uint64_t fill_at;                  /* when it is done */
     member_fd_t *fd;                   /* created on start, destroyed on crash */
-    uint64_t fd_epoch, fd_id;          /* what it was last installed with */
-    unsigned refused[MAX_SLOTS];       /* consecutive refusals from each slot's port */
+    member_lease_t *lease;             /* the same */
+    uint64_t lease_epoch, lease_id;    /* the configuration installed in it, this node's id */
+    int lease_member;                  /* a member of it */
+    uint64_t installed_at;             /* when it was installed (the takeover bound's start) */
+    /* check_leases(): the last epoch of this node's counted as waiting for
+     * the lease of the node on each slot (lease_waits); whether it waited
+     * for any in this configuration (a takeover once past its bound); the
+     * node ids on each slot this configuration removed, or keeps */
+    uint64_t waited_f[MAX_SLOTS];
+    int lease_waited;
+    uint64_t removed_id[MAX_SLOTS];
+    unsigned char removed[MAX_SLOTS];
+    uint64_t fd_epoch, fd_id;    /* what it was last installed with */
+    unsigned refused[MAX_SLOTS]; /* consecutive refusals from each slot's port */
     /* slot at each member's bus address (addr_slot()), -1: none, -2: not
      * looked up yet since the install */
     signed char fd_bus[PAXOS_MAX_MEMBERS];
@@ -87,18 +107,29 @@ typedef struct slot_s {
     size_t noted_rec;
 } slot_t;
 
-/* A message in flight: its encoding and what decoding it gives
- * (paxos_msg_wire_copy). One packet in CODEC_SAMPLE is delivered from its
- * bytes through paxos_msg_decode(), and checked to be the same message
- * (deliver()); the others skip the decoder, which was a fifth of the run.
- * Every message is still encoded, so every one is checked to encode. */
+/* What decoding a message gives (paxos_msg_wire_copy), shared by the
+ * packets that carry it: the copies of a duplicated message, and the
+ * messages of a broadcast, which differ only in 'to' (handle_effects()).
+ * The packet keeps its own 'to', written into the image as it is used. */
+typedef struct img_s {
+    unsigned refs; /* packets, and sim_t.last_img */
+    paxos_msg_t msg;
+} img_t;
+
+/* A message in flight: its wire image and, for the one packet in
+ * CODEC_SAMPLE that is delivered from its bytes through paxos_msg_decode()
+ * and checked to be the same message (deliver()), its encoding; the others
+ * skip the decoder, which was a fifth of the run. Every message is checked
+ * to encode: encoded, or equal but for 'to' to the last one that did
+ * (wire_same()). */
 typedef struct packet_s {
     uint64_t at;
-    int to;     /* slot */
-    int sample; /* delivered through the decoder */
+    int to;         /* slot */
+    int sample;     /* delivered through the decoder */
+    uint64_t to_id; /* the message's 'to' */
     size_t len, cap;
-    uint8_t *bytes;
-    paxos_msg_t *msg; /* own allocation, kept with the buffer */
+    uint8_t *bytes; /* sampled packets only */
+    img_t *img;
 } packet_t;
 
 enum {
@@ -127,7 +158,10 @@ typedef struct sim_s {
     size_t nnet, capnet;
     packet_t *spare; /* buffers of delivered packets, for the next ones */
     size_t nspare, capspare;
-    int cut[MAX_SLOTS][MAX_SLOTS];             /* cut[a][b]: a cannot send to b */
+    img_t **imgfree; /* images no packet holds, for the next ones */
+    size_t nimgfree, capimgfree;
+    img_t *last_img;               /* the image of the last message sent, if it was kept */
+    int cut[MAX_SLOTS][MAX_SLOTS]; /* cut[a][b]: a cannot send to b */
     uint64_t link_since[MAX_SLOTS][MAX_SLOTS]; /* a -> b open since (UINT64_MAX: cut) */
     double p_drop, p_dup;
     uint64_t max_delay;
@@ -151,6 +185,11 @@ typedef struct sim_s {
     uint64_t snapshots;
     uint64_t gap_epochs;         /* epochs skipped by snapshot installs */
     uint64_t last_prepare_epoch; /* latest instance that saw a PREPARE */
+    uint64_t lease_renewals;     /* grants that extended a lease */
+    uint64_t lease_waits;       /* a taker within its bound while the removed holder's lease held */
+    uint64_t lease_takeovers;   /* a taker past its bound after waiting for such a lease */
+    uint64_t lease_checked_gen; /* lease_gen at the last check_leases() */
+    uint64_t lease_next;        /* the first bound or lease end after it */
 } sim_t;
 
 /* ---- PRNG (splitmix64) ---- */
@@ -599,10 +638,19 @@ static uint64_t new_token(sim_t *s)
 /* ---- failure detector (member/member_fd.c) ---- */
 
 /* A node starts: a new detector, installed at the next fd_follow(). */
+/* Bumped whenever a lease may have changed (created, destroyed, installed,
+ * a round run): check_leases() runs again then, or when a bound passes. */
+static uint64_t lease_gen;
+
 static void fd_start(slot_t *sl)
 {
+    lease_gen++;
     member_fd_destroy(sl->fd);
     sl->fd = member_fd_create(FD_TIMEOUT_MS);
+    member_lease_destroy(sl->lease);
+    sl->lease = member_lease_create(LEASE_MS, LEASE_DRIFT_PPM);
+    sl->lease_epoch = sl->lease_id = 0;
+    sl->lease_member = 0;
     sl->fd_epoch = UINT64_MAX;
     sl->fd_id = UINT64_MAX;
     memset(sl->refused, 0, sizeof(sl->refused));
@@ -611,8 +659,11 @@ static void fd_start(slot_t *sl)
 /* A node stops (crash, departure): its detector goes with it. */
 static void fd_stop(slot_t *sl)
 {
+    lease_gen++;
     member_fd_destroy(sl->fd);
     sl->fd = NULL;
+    member_lease_destroy(sl->lease);
+    sl->lease = NULL;
 }
 
 /* Installs the node's configuration (and its id: a rejoin changes it) in
@@ -633,6 +684,131 @@ static void fd_follow(sim_t *s, int i)
     sl->fd_epoch = epoch;
     sl->fd_id = id;
     memset(sl->fd_bus, -2, sizeof(sl->fd_bus));
+    {
+        uint64_t ids[PAXOS_MAX_MEMBERS];
+        uint32_t k;
+
+        for (k = 0; k < c->nmembers; k++)
+            ids[k] = c->members[k].id;
+        member_lease_install(sl->lease, epoch, ids, c->nmembers, id);
+        lease_gen++;
+        sl->lease_epoch = epoch;
+        sl->lease_id = id;
+        sl->lease_member = paxos_config_find(c, id) >= 0;
+        sl->installed_at = s->now;
+        sl->lease_waited = 0;
+        memset(sl->removed_id, 0, sizeof(sl->removed_id)); /* ids are never 0 */
+    }
+}
+
+/* ---- leases (member/member_lease.h) ---- */
+
+/* node_cluster.c's accepted_next(): a value accepted in the instance of
+ * the installed configuration. */
+static int accepted_next(const paxos_node_t *node)
+{
+    const paxos_state_t *st = paxos_node_state(node);
+
+    return st->accepted.round != 0 && st->accepted_value.epoch > st->chosen.epoch;
+}
+
+/* node_cluster.c's may_grant(): does the node on slot 't' grant the lease
+ * round of epoch 'epoch' of member 'id' (incarnation 'inc')? */
+static int lease_may_grant(sim_t *s, int t, uint64_t epoch, uint64_t id, uint64_t inc)
+{
+    const slot_t *o = &s->slot[t];
+    const paxos_config_t *c = &paxos_node_state(o->node)->chosen; /* installed */
+    int k;
+
+    if (c->epoch != epoch)
+        return 0; /* the rule's first test, without the look-ups */
+    k = paxos_config_find(c, id);
+    return member_lease_may_grant(c->epoch, accepted_next(o->node), epoch,
+                                  k >= 0 && c->members[k].incarnation == inc &&
+                                      (o->lease_epoch == c->epoch
+                                           ? o->lease_member /* fd_follow() ran */
+                                           : paxos_config_find(c, paxos_node_id(o->node)) >= 0));
+}
+
+/* The replicas' invariant (node/repl/README.md, "Leases"): no node holds a
+ * valid lease while another has passed the takeover bound of a later
+ * configuration that removed it, i.e. never two primaries of one slot at
+ * one instant. A taker is a member of its installed configuration f; it
+ * passed the bound at member_lease_takeover_at(installed_at). Only a node
+ * whose lease is valid can break it, and only against a taker at a later
+ * epoch; which nodes f removed is looked up once per taker and holder id
+ * (removed_id, removed). */
+static void check_leases(sim_t *s)
+{
+    uint64_t maxf = 0, next = UINT64_MAX;
+    int a, b;
+
+    /* Nothing changed since the last check and no bound or lease end
+     * passed: the answer is the last one. */
+    if (s->lease_checked_gen == lease_gen && s->now < s->lease_next)
+        return;
+    s->lease_checked_gen = lease_gen;
+    for (b = 0; b < s->nslots; b++) {
+        slot_t *sb = &s->slot[b];
+        int64_t at, until;
+
+        if (!sb->up || sb->lease == NULL)
+            continue;
+        until = member_lease_until(sb->lease);
+        if (until > (int64_t)s->now && (uint64_t)until < next)
+            next = (uint64_t)until;
+        if (!sb->lease_member)
+            continue;
+        if (sb->lease_epoch > maxf)
+            maxf = sb->lease_epoch;
+        at = member_lease_takeover_at(sb->lease, (int64_t)sb->installed_at);
+        if (at > (int64_t)s->now && (uint64_t)at < next)
+            next = (uint64_t)at;
+        if (sb->lease_waited && (int64_t)s->now >= at) {
+            /* past its bound: every lease it waited for ran out (below) */
+            sb->lease_waited = 0;
+            s->lease_takeovers++;
+        }
+    }
+    s->lease_next = next;
+    for (a = 0; a < s->nslots; a++) {
+        slot_t *sa = &s->slot[a];
+
+        if (!sa->up || sa->lease == NULL || sa->lease_epoch >= maxf ||
+            !member_lease_valid(sa->lease, (int64_t)s->now))
+            continue;
+        for (b = 0; b < s->nslots; b++) {
+            slot_t *sb = &s->slot[b];
+
+            if (b == a || !sb->up || sb->lease == NULL || !sb->lease_member ||
+                sb->lease_epoch <= sa->lease_epoch)
+                continue;
+            if (sb->removed_id[a] != sa->lease_id) {
+                const paxos_config_t *f = paxos_node_config(sb->node, sb->lease_epoch);
+
+                sb->removed_id[a] = sa->lease_id;
+                sb->removed[a] = f != NULL && paxos_config_find(f, sa->lease_id) < 0;
+            }
+            if (!sb->removed[a])
+                continue;
+            if ((int64_t)s->now < member_lease_takeover_at(sb->lease, (int64_t)sb->installed_at)) {
+                if (sb->waited_f[a] != sb->lease_epoch) {
+                    sb->waited_f[a] = sb->lease_epoch;
+                    sb->lease_waited = 1;
+                    s->lease_waits++;
+                }
+                continue;
+            }
+            fail(s, "two primaries: a removed node's lease outlived the takeover bound",
+                 "slot %d (id %" PRIu64 ") holds its epoch %" PRIu64 " lease until %" PRId64
+                 " while slot %d (id %" PRIu64 ") took over at %" PRId64 " (epoch %" PRIu64
+                 " installed at %" PRIu64 ")",
+                 a, sa->lease_id, sa->lease_epoch, member_lease_until(sa->lease), b, sb->lease_id,
+                 member_lease_takeover_at(sb->lease, (int64_t)sb->installed_at), sb->lease_epoch,
+                 sb->installed_at);
+            return;
+        }
+    }
 }
 
 static void identity_reset(slot_t *sl)
@@ -828,7 +1004,109 @@ static int addr_slot(sim_t *s, const char *addr)
     return -1;
 }
 
-static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, uint64_t at,
+/* ---- message images (img_t) ---- */
+
+static img_t *img_new(sim_t *s)
+{
+    img_t *im;
+
+    if (s->nimgfree > 0)
+        im = s->imgfree[--s->nimgfree];
+    else
+        im = calloc(1, sizeof(*im)); /* zeroed: padding stays equal for same_config */
+    im->refs = 1;
+    return im;
+}
+
+static void img_put(sim_t *s, img_t *im)
+{
+    if (im == NULL || --im->refs > 0)
+        return;
+    if (s->nimgfree == s->capimgfree) {
+        s->capimgfree = s->capimgfree ? s->capimgfree * 2 : 256;
+        s->imgfree = realloc(s->imgfree, s->capimgfree * sizeof(*s->imgfree));
+    }
+    s->imgfree[s->nimgfree++] = im;
+}
+
+/* 1 if an address string 'a' is the one wire image 'w' holds: 'w' is the
+ * string, then zeroes (addr_wire_copy), so 'a' must be the same string;
+ * without a NUL in its buffer it differs at w's NUL. */
+static int addr_same(const char *a, const char *w)
+{
+    return strncmp(a, w, PAXOS_ADDR_MAX) == 0;
+}
+
+static int config_wire_same(const paxos_config_t *a, const paxos_config_t *w)
+{
+    uint32_t i;
+
+    if (a->epoch != w->epoch || a->next_id != w->next_id || a->replicas != w->replicas ||
+        a->nrecent != w->nrecent || a->transition != w->transition || a->nretired != w->nretired ||
+        a->nmembers != w->nmembers)
+        return 0;
+    for (i = 0; i < a->nrecent && i < PAXOS_MAX_RECENT; i++) {
+        if (a->recent[i] != w->recent[i])
+            return 0;
+    }
+    for (i = 0; i < a->nretired && i < PAXOS_MAX_RETIRED; i++) {
+        if (a->retired[i].id != w->retired[i].id ||
+            a->retired[i].incarnation != w->retired[i].incarnation ||
+            a->retired[i].live_weight != w->retired[i].live_weight)
+            return 0;
+    }
+    for (i = 0; i < a->nmembers && i < PAXOS_MAX_MEMBERS; i++) {
+        const paxos_member_t *x = &a->members[i], *y = &w->members[i];
+
+        if (x->id != y->id || x->incarnation != y->incarnation || x->weight != y->weight ||
+            x->live_weight != y->live_weight || x->ready != y->ready || x->state != y->state ||
+            !addr_same(x->client_addr, y->client_addr) || !addr_same(x->bus_addr, y->bus_addr))
+            return 0;
+    }
+    return 1;
+}
+
+/* 1 if paxos_msg_wire_copy(a) would be wire image 'w' but for 'to':
+ * every field the copy (and the encoder) reads, compared. Then 'a'
+ * encodes as w's message did, but for the bytes of 'to'. */
+static int wire_same(const paxos_msg_t *a, const paxos_msg_t *w)
+{
+    if (a->type != w->type || a->epoch != w->epoch || a->from != w->from ||
+        !addr_same(a->from_addr, w->from_addr))
+        return 0;
+    switch (a->type) {
+    case PAXOS_MSG_PREPARE:
+    case PAXOS_MSG_ACCEPTED:
+    case PAXOS_MSG_NACK:
+        return ballot_cmp(a->ballot, w->ballot) == 0;
+    case PAXOS_MSG_PROMISE:
+        return ballot_cmp(a->ballot, w->ballot) == 0 &&
+               ballot_cmp(a->accepted_ballot, w->accepted_ballot) == 0 &&
+               a->has_value == w->has_value &&
+               (!a->has_value || config_wire_same(&a->value, &w->value));
+    case PAXOS_MSG_ACCEPT:
+        return ballot_cmp(a->ballot, w->ballot) == 0 && config_wire_same(&a->value, &w->value);
+    case PAXOS_MSG_CHOSEN:
+    case PAXOS_MSG_SNAPSHOT:
+        return config_wire_same(&a->value, &w->value);
+    case PAXOS_MSG_REQUEST:
+        return a->change.kind == w->change.kind && a->change.id == w->change.id &&
+               a->change.incarnation == w->change.incarnation &&
+               a->change.weight == w->change.weight &&
+               a->change.transition == w->change.transition &&
+               addr_same(a->change.client_addr, w->change.client_addr) &&
+               addr_same(a->change.bus_addr, w->change.bus_addr);
+    case PAXOS_MSG_STATUS:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Puts message 'm' on the network. '*len' is the length of its encoding
+ * in 'b', or 0 when it was not encoded (wire_same() as the last one):
+ * then it is encoded here if the packet is a sampled one. */
+static void enqueue(sim_t *s, int from, int to, uint8_t *b, int *len, uint64_t at,
                     const paxos_msg_t *m)
 {
     packet_t *p;
@@ -844,19 +1122,32 @@ static void enqueue(sim_t *s, int from, int to, const uint8_t *b, size_t len, ui
     } else {
         p->cap = 0;
         p->bytes = NULL;
-        /* zeroed: padding the copies never write stays equal for same_config */
-        p->msg = calloc(1, sizeof(*p->msg));
-    }
-    if (p->cap < len) {
-        p->cap = len < 256 ? 256 : len;
-        p->bytes = realloc(p->bytes, p->cap);
     }
     p->at = at;
     p->to = to;
-    p->len = len;
-    memcpy(p->bytes, b, len);
+    p->to_id = m->to;
     p->sample = s->packets++ % CODEC_SAMPLE == 0;
-    paxos_msg_wire_copy(p->msg, m);
+    p->len = 0;
+    if (p->sample) {
+        if (*len == 0)
+            *len = paxos_msg_encode(m, b, PAXOS_ENCODED_MAX);
+        if (*len <= 0) /* cannot be: it is the last message but for 'to' */
+            fail(s, "message does not encode", "type %u", m->type);
+        else {
+            p->len = (size_t)*len;
+            if (p->cap < p->len) {
+                p->cap = p->len < 256 ? 256 : p->len;
+                p->bytes = realloc(p->bytes, p->cap);
+            }
+            memcpy(p->bytes, b, p->len);
+        }
+    }
+    if (s->last_img == NULL) {
+        s->last_img = img_new(s);
+        paxos_msg_wire_copy(&s->last_img->msg, m);
+    }
+    p->img = s->last_img;
+    p->img->refs++;
 }
 
 /* Keeps the buffer of a packet taken off the network. */
@@ -866,7 +1157,9 @@ static void recycle(sim_t *s, const packet_t *p)
         s->capspare = s->capspare ? s->capspare * 2 : 256;
         s->spare = realloc(s->spare, s->capspare * sizeof(*s->spare));
     }
-    s->spare[s->nspare++] = *p;
+    img_put(s, p->img);
+    s->spare[s->nspare] = *p;
+    s->spare[s->nspare++].img = NULL;
 }
 
 static void observe(sim_t *s, const paxos_msg_t *m)
@@ -940,7 +1233,7 @@ static void check_durable(sim_t *s, int i, const paxos_msg_t *m)
 static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
 {
     slot_t *sl = &s->slot[i];
-    paxos_out_t out;
+    const paxos_out_t *o;
     uint8_t buf[PAXOS_ENCODED_MAX];
 
     s->steps++;
@@ -949,31 +1242,40 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
     check_state(s, i);
     check_installs(s, i, eff);
     fd_follow(s, i);
-    while (paxos_node_pop(sl->node, &out)) {
-        int to = addr_slot(s, out.addr), n, copies = 1, k;
+    /* The messages are read where the node keeps them (paxos_node_next):
+     * nothing below calls into this node before the next one. */
+    while (paxos_node_next(sl->node, &o)) {
+        int to = addr_slot(s, o->addr), n = 0, copies = 1, k;
 
-        observe(s, &out.msg);
-        check_durable(s, i, &out.msg);
-        n = paxos_msg_encode(&out.msg, buf, sizeof(buf));
-        if (n < 0) {
-            fail(s, "message does not encode", "type %u", out.msg.type);
-            continue;
+        observe(s, &o->msg);
+        check_durable(s, i, &o->msg);
+        /* The same message as the last one but for 'to' (a broadcast)
+         * encodes as it did: its image is shared, its bytes are made only
+         * for a sampled packet (enqueue()). */
+        if (corpus_dir != NULL || s->last_img == NULL || !wire_same(&o->msg, &s->last_img->msg)) {
+            img_put(s, s->last_img);
+            s->last_img = NULL;
+            n = paxos_msg_encode(&o->msg, buf, sizeof(buf));
+            if (n < 0) {
+                fail(s, "message does not encode", "type %u", o->msg.type);
+                continue;
+            }
         }
         s->msgs_sent++;
-        if (corpus_dir != NULL && out.msg.type < 16 && corpus_count[out.msg.type] < 4) {
+        if (corpus_dir != NULL && o->msg.type < 16 && corpus_count[o->msg.type] < 4) {
             char path[512];
             FILE *fp;
 
-            snprintf(path, sizeof(path), "%s/msg-type%u-%d", corpus_dir, out.msg.type,
-                     corpus_count[out.msg.type]++);
+            snprintf(path, sizeof(path), "%s/msg-type%u-%d", corpus_dir, o->msg.type,
+                     corpus_count[o->msg.type]++);
             fp = fopen(path, "wb");
             if (fp != NULL) {
                 fwrite(buf, 1, (size_t)n, fp);
                 fclose(fp);
             }
-            if (out.msg.has_value && corpus_count[0] < 2) {
+            if (o->msg.has_value && corpus_count[0] < 2) {
                 uint8_t cb[PAXOS_ENCODED_MAX];
-                int cn = paxos_config_encode(&out.msg.value, cb, sizeof(cb));
+                int cn = paxos_config_encode(&o->msg.value, cb, sizeof(cb));
 
                 snprintf(path, sizeof(path), "%s/config-%d", corpus_dir, corpus_count[0]++);
                 fp = fopen(path, "wb");
@@ -1003,8 +1305,8 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
                 copies = 2;
         }
         for (k = 0; k < copies; k++)
-            enqueue(s, i, to, buf, (size_t)n,
-                    s->now + (to == i ? 0 : 1 + rnd_below(s, s->max_delay)), &out.msg);
+            enqueue(s, i, to, buf, &n, s->now + (to == i ? 0 : 1 + rnd_below(s, s->max_delay)),
+                    &o->msg);
     }
     sl->wake = eff->wake_at > s->now ? eff->wake_at : s->now + 1;
     if (eff->removed && s->violation == NULL && !sl->departing) {
@@ -1326,8 +1628,16 @@ static int fd_exchange(sim_t *s, int i, const uint64_t *ids, int *told)
     uint32_t n = 0, k;
     int t;
 
+    uint64_t round, my_epoch = sl->lease_epoch, my_inc = paxos_node_state(sl->node)->incarnation;
+
     RC_ASSERT(c == NULL || sl->fd_epoch == c->epoch); /* fd_follow() ran: fd_bus is c's */
 
+    /* Every PING is a lease round (node_cluster.c), this node's own grant
+     * under the grantor's rule too. */
+    lease_gen++;
+    round = member_lease_round(
+        sl->lease, (int64_t)s->now,
+        member_lease_may_grant(my_epoch, accepted_next(sl->node), my_epoch, sl->lease_member));
     for (k = 0; c != NULL && k < c->nmembers; k++)
         members[n++] = c->members[k].id;
     for (k = 0; k < n; k++) {
@@ -1346,6 +1656,10 @@ static int fd_exchange(sim_t *s, int i, const uint64_t *ids, int *told)
 
             sl->refused[t] = 0;
             member_fd_set_refused(sl->fd, members[k], 0);
+            /* The PONG, granting the round if the grantor's rule lets it. */
+            if (round != 0 && lease_may_grant(s, t, my_epoch, ids[i], my_inc) &&
+                member_lease_on_grant(sl->lease, my_epoch, round, members[k]))
+                s->lease_renewals++;
             if (member_fd_on_heard(sl->fd, (int64_t)s->now, members[k],
                                    paxos_node_state(o->node)->incarnation, 1, sus, ns)) {
                 *told = 1;
@@ -1462,7 +1776,7 @@ static void ready_event(sim_t *s)
 /* ---- the run ---- */
 
 /* A sampled packet: the decoder's message 'm' must be the one the others
- * get without it, the wire copy of the message sent (p->msg). The wire copy
+ * get without it, the wire copy of the message sent (p->img). The wire copy
  * must encode to the packet's bytes: the encoding is canonical (every wire
  * field written in full), so then both carry the same wire fields; both
  * have zeroes elsewhere (paxos_msg_wire_copy, paxos_msg_decode) and the
@@ -1470,23 +1784,24 @@ static void ready_event(sim_t *s)
 static void check_sample(sim_t *s, const packet_t *p, const paxos_msg_t *m)
 {
     uint8_t again[PAXOS_ENCODED_MAX];
-    int n = paxos_msg_encode(p->msg, again, sizeof(again));
+    int n = paxos_msg_encode(&p->img->msg, again, sizeof(again));
 
     if (n < 0 || (size_t)n != p->len || memcmp(again, p->bytes, p->len) != 0 ||
-        p->msg->has_value != m->has_value)
+        p->img->msg.has_value != m->has_value)
         fail(s, "decoded message is not the one sent", "to slot %d type %u", p->to, m->type);
 }
 
 static void deliver(sim_t *s, size_t k)
 {
     packet_t p = s->net[k];
-    paxos_msg_t *m = p.msg;
+    paxos_msg_t *m = &p.img->msg;
     paxos_effects_t eff;
 
     s->net[k] = s->net[--s->nnet];
     if (s->slot[p.to].up) {
         int err = 0;
 
+        m->to = p.to_id;
         if (p.sample) {
             m = s->inbox;
             err = paxos_msg_decode(p.bytes, p.len, m);
@@ -1580,6 +1895,8 @@ static int step(sim_t *s)
     default:
         return 0;
     }
+    if (s->violation == NULL)
+        check_leases(s);
     return 1;
 }
 
@@ -1638,11 +1955,15 @@ typedef struct run_result_s {
     int ok;
     char what[640];
     uint64_t steps, vtime, msgs, epochs, snapshots, gap_epochs;
+    uint64_t lease_renewals, lease_waits, lease_takeovers;
 } run_result_t;
 
-/* Packet buffers kept from one seed to the next (sim_free, sim_init). */
+/* Packet buffers and message images kept from one seed to the next
+ * (sim_free, sim_init). */
 static packet_t *packet_pool;
 static size_t npacket_pool, cappacket_pool;
+static img_t **img_pool;
+static size_t nimg_pool, capimg_pool;
 
 static void sim_free(sim_t *s)
 {
@@ -1659,9 +1980,13 @@ static void sim_free(sim_t *s)
     for (k = 0; k < s->nnet; k++)
         recycle(s, &s->net[k]);
     free(s->net);
+    img_put(s, s->last_img);
     packet_pool = s->spare;
     npacket_pool = s->nspare;
     cappacket_pool = s->capspare;
+    img_pool = s->imgfree;
+    nimg_pool = s->nimgfree;
+    capimg_pool = s->capimgfree;
     for (k = 0; k < s->nchosen_cap; k++) {
         free(s->chosen[k]);
         free(s->handoff[k]);
@@ -1693,6 +2018,11 @@ static void sim_init(sim_t *s, uint64_t seed, int nodes, int spares, int verbose
     s->capspare = cappacket_pool;
     packet_pool = NULL;
     npacket_pool = cappacket_pool = 0;
+    s->imgfree = img_pool;
+    s->nimgfree = nimg_pool;
+    s->capimgfree = capimg_pool;
+    img_pool = NULL;
+    nimg_pool = capimg_pool = 0;
     genesis->epoch = 1;
     genesis->next_id = 1;
     genesis->replicas = 1;
@@ -1794,6 +2124,9 @@ static void run_seed(uint64_t seed, const run_opts_t *o, run_result_t *res)
     res->epochs = s->max_chosen;
     res->snapshots = s->snapshots;
     res->gap_epochs = s->gap_epochs;
+    res->lease_renewals = s->lease_renewals;
+    res->lease_waits = s->lease_waits;
+    res->lease_takeovers = s->lease_takeovers;
     sim_free(s);
     free(s);
 }
@@ -1888,6 +2221,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     uint64_t seed = 1, nseeds = 1, k, total_steps = 0, total_snap = 0, total_gap = 0;
+    uint64_t total_renew = 0, total_wait = 0, total_take = 0;
     run_opts_t o = {0, 3000, 0, 60000};
     int expect = 0, fixed_nodes = 0, i;
     uint64_t liveness_failures = 0;
@@ -1953,6 +2287,9 @@ int main(int argc, char **argv)
         total_steps += res.steps;
         total_snap += res.snapshots;
         total_gap += res.gap_epochs;
+        total_renew += res.lease_renewals;
+        total_wait += res.lease_waits;
+        total_take += res.lease_takeovers;
         if (o.verbose || !res.ok)
             printf("seed %" PRIu64 " nodes %d: %s (%" PRIu64 " steps, %" PRIu64
                    " virtual ms, %" PRIu64 " messages, %" PRIu64 " epochs)\n",
@@ -1983,6 +2320,10 @@ int main(int argc, char **argv)
         " epochs, each unavoidable: no running node kept the gap) in %.2f s: %.1f seeds/s (%.2f s CPU: %.1f seeds per CPU second)\n",
         nseeds, total_steps, total_snap, total_gap, secs, secs > 0 ? (double)nseeds / secs : 0.0,
         cpu, cpu > 0 ? (double)nseeds / cpu : 0.0);
+    /* The lease invariant at work (check_leases()). */
+    printf("leases: %" PRIu64 " renewals; %" PRIu64 " times a taker waited out the lease of the "
+           "node its configuration removed, %" PRIu64 " takeovers after such leases ran out\n",
+           total_renew, total_wait, total_take);
     if (expect) {
         printf("no safety violation in %" PRIu64 " seeds (%" PRIu64
                " liveness failures): the mutation was NOT caught\n",

@@ -71,7 +71,9 @@ while [ $w -lt "$jobs" ]; do
         rc=$(cat "$dir/worker$w.rc" 2>/dev/null || echo 99)
         range="$a..$((a + n - 1))"
         if [ "$rc" = 0 ]; then
-            echo "worker $w: seeds $range clean: $(tail -n 1 "$dir/worker$w.log")"
+            # the summary ("N seeds ok ...") and the lease counts after it
+            echo "worker $w: seeds $range clean: $(grep -m 1 ' seeds ok ' "$dir/worker$w.log")"
+            grep -m 1 '^leases: ' "$dir/worker$w.log" | sed 's/^/    /'
         else
             status=1
             echo "worker $w: seeds $range FAILED (exit $rc); first failure:"

@@ -1,9 +1,10 @@
 /* tests/unit/node_cluster_test.c: node/cluster/ on a real loop over
  * loopback, one process: founding a one-node cluster (epoch 1, the state
  * file written and read back on restart, a corrupt one refused), a second
- * node joining with --join (both see two members and one epoch), and the
- * graceful leave (CLUSTER LEAVE, or shutdown of a member) reported to the
- * observers with on_leave_done. Every test ends with uv_loop_close() == 0. */
+ * node joining with --join (both see two members and one epoch; with R=1
+ * each slot's replica is the other one), and the graceful leave (CLUSTER
+ * LEAVE, or shutdown of a member) reported to the observers with
+ * on_leave_done. Every test ends with uv_loop_close() == 0. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,6 +45,7 @@ typedef struct tnode_s {
 } tnode_t;
 
 static const char *cfg_secret[MAX_NODES]; /* cluster-secret per node, NULL: none */
+static int cfg_replicas;                  /* cluster-replicas of a founder */
 
 typedef struct fx_s {
     uv_loop_t loop;
@@ -90,6 +92,7 @@ static int setup(void **state)
     fx_t *fx = test_calloc(1, sizeof(*fx));
 
     rc_log_level = getenv("TEST_LOG") ? RC_LOG_VERBOSE : RC_LOG_WARNING;
+    cfg_replicas = 0; /* a test that failed half-way left its own */
     snprintf(fx->dir, sizeof(fx->dir), "/tmp/rc_cluster_test.XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
     assert_int_equal(uv_loop_init(&fx->loop), 0);
@@ -123,6 +126,7 @@ static int node_start(fx_t *fx, int i, int seed)
     cfg.cluster_config_file = rc_xstrdup(n->path);
     if (cfg_secret[i] != NULL)
         cfg.cluster_secret = rc_xstrdup(cfg_secret[i]);
+    cfg.cluster_replicas = cfg_replicas;
     if (seed >= 0) {
         char join[64];
 
@@ -340,6 +344,45 @@ static void test_cluster_second_node_joins_and_both_agree(void **state)
                      node_cluster_epoch(fx->n[1].cl));
 }
 
+/* With R=1 a one-node cluster has nothing to copy to; once a second node
+ * joins, every slot's replica is the member that is not its primary. */
+static void test_cluster_slot_replicas_and_copies_with_r1(void **state)
+{
+    fx_t *fx = *state;
+    node_cluster_copies_t copies;
+    int rep[4], i, k;
+
+    cfg_replicas = 1;
+    assert_int_equal(node_start(fx, 0, -1), 0);
+    assert_true(test_loop_run_until(&fx->loop, founded, &fx->n[0], TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(node_cluster_replicas(fx->n[0].cl), 1);
+    assert_int_equal(node_cluster_slot_replicas(fx->n[0].cl, 0, rep, 4), 0);
+    node_cluster_copies(fx->n[0].cl, &copies);
+    assert_int_equal(copies.served, 16384);
+    assert_int_equal(copies.degraded, 0); /* min(R+1, members) = 1 copy */
+    assert_int_equal(copies.lost, 0);
+
+    assert_int_equal(node_start(fx, 1, 0), 0);
+    assert_true(test_loop_run_until(&fx->loop, two_agree, fx, JOIN_TIMEOUT_MS));
+    for (k = 0; k < 2; k++) {
+        const node_cluster_t *cl = fx->n[k].cl;
+
+        for (i = 0; i < 16384; i++) {
+            int p = node_cluster_slot_primary(cl, (unsigned)i);
+
+            assert_int_equal(node_cluster_slot_replicas(cl, (unsigned)i, rep, 4), 1);
+            assert_int_equal(rep[0], 1 - p);
+            /* 'cap' bounds what is stored and returned. */
+            assert_int_equal(node_cluster_slot_replicas(cl, (unsigned)i, rep, 0), 0);
+        }
+        assert_int_equal(node_cluster_slot_replicas(cl, 16384, rep, 4), 0);
+        node_cluster_copies(cl, &copies);
+        assert_int_equal(copies.served, 16384);
+        assert_int_equal(copies.degraded, 0);
+        assert_int_equal(copies.lost, 0);
+    }
+}
+
 /* ---- leaving ---- */
 
 static int one_member_left(void *arg)
@@ -487,6 +530,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cluster_busy_bus_port_fails_create_and_leaves_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_second_node_joins_and_both_agree, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_slot_replicas_and_copies_with_r1, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cluster_join_with_the_wrong_secret_is_refused, setup,
                                         teardown),

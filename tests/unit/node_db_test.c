@@ -15,6 +15,7 @@
 #include "common/rc.h"
 #include "node/data/node_db.h"
 #include "node/data/node_obj.h"
+#include "ring/ring.h"
 
 #define T0 1700000000000LL /* fake "now" in ms */
 
@@ -262,6 +263,53 @@ static void test_db_allkeys_random_evicts_until_under_limit(void **state)
     assert_true(node_db_size(f->db) < 1000);
 }
 
+/* Keeps the even slots: a cluster node's filter keeps its replicas' copies. */
+static int even_slots_only(void *arg, unsigned slot)
+{
+    (void)arg;
+    return slot % 2 == 0;
+}
+
+static void test_db_evict_filter_spares_refused_slots(void **state)
+{
+    fixture_t *f = *state;
+    node_mm_policy_t policies[] = {NODE_MM_ALLKEYS_LRU, NODE_MM_ALLKEYS_RANDOM};
+
+    for (size_t p = 0; p < RC_ARRAY_SIZE(policies); p++) {
+        size_t odd = 0, left = 0, even_left = 0;
+
+        node_db_flush(f->db);
+        node_db_set_evict_filter(f->db, NULL, NULL);
+        for (int i = 0; i < 400; i++)
+            set_key(f->db, i, -1);
+        for (int i = 0; i < 400; i++) {
+            char key[32];
+            int n = snprintf(key, sizeof(key), "key:%012d", i);
+
+            odd += ring_keyslot(key, (size_t)n) % 2;
+        }
+        node_db_set_evict_filter(f->db, even_slots_only, NULL);
+        /* What it may evict goes (past sampling, by the slot lists), the
+         * rest always stays; then -ENOMEM. */
+        assert_int_equal(node_db_evict(f->db, 0, policies[p], 5), -ENOMEM);
+        for (int i = 0; i < 400; i++) {
+            char key[32];
+            int n = snprintf(key, sizeof(key), "key:%012d", i);
+            int present = get_key(f->db, i) != NULL;
+
+            if (ring_keyslot(key, (size_t)n) % 2)
+                assert_true(present);
+            else
+                even_left += (size_t)present;
+            left += (size_t)present;
+        }
+        assert_int_equal(left, odd + even_left);
+        assert_int_equal(even_left, 0);
+        assert_true(odd > 100 && odd < 300);
+    }
+    node_db_set_evict_filter(f->db, NULL, NULL);
+}
+
 static void test_db_hash_converts_to_dict_past_128_fields(void **state)
 {
     fixture_t *f = *state;
@@ -393,6 +441,7 @@ int main(void)
         DB_TEST(test_db_volatile_ttl_evicts_soonest_expiring_first),
         DB_TEST(test_db_allkeys_lru_evicts_idle_keys),
         DB_TEST(test_db_allkeys_random_evicts_until_under_limit),
+        DB_TEST(test_db_evict_filter_spares_refused_slots),
         DB_TEST(test_db_hash_converts_to_dict_past_128_fields),
         DB_TEST(test_db_compact_hash_updates_in_place_and_keeps_order),
         DB_TEST(test_db_flush_returns_memory_to_baseline),

@@ -71,6 +71,8 @@ typedef struct tnode_s {
      * parked on its data link while 'hold_done' is set. */
     int hold_done;
     int ndone_parked;
+    /* ... and RCMIGRATE PUT while 'hold_put' is set (the replication test). */
+    int hold_put;
     tcli_t cli;
 } tnode_t;
 
@@ -109,10 +111,21 @@ static int is_done(const node_client_t *c)
 /* The bus request handler of the hold test: node_cmd_dispatch, except
  * that a DONE waits on its connection while the test says so (the hand-off
  * releases held connections every tick: it parks again). */
+static int is_put(const node_client_t *c)
+{
+    return c->argc >= 2 && c->argv[0].len == 9 &&
+           strncasecmp(c->argv[0].ptr, "RCMIGRATE", 9) == 0 && c->argv[1].len == 3 &&
+           strncasecmp(c->argv[1].ptr, "PUT", 3) == 0;
+}
+
 static void delaying_dispatch(void *arg, node_client_t *c)
 {
     tnode_t *n = arg;
 
+    if (n->hold_put && is_put(c)) {
+        node_conn_hold(c->conn);
+        return;
+    }
     if (n->hold_done && is_done(c)) {
         n->ndone_parked++;
         node_conn_hold(c->conn);
@@ -121,6 +134,8 @@ static void delaying_dispatch(void *arg, node_client_t *c)
     node_cmd_dispatch(&n->env, c);
 }
 
+static int start_replicas; /* cluster-replicas of the nodes started next */
+
 static void node_start(fx_t *fx, int i, int seed, int delay_done)
 {
     tnode_t *n = &fx->n[i];
@@ -128,7 +143,9 @@ static void node_start(fx_t *fx, int i, int seed, int delay_done)
     int err, tries;
 
     node_config_defaults(&cfg);
-    cfg.cluster_leave_timeout = 8000; /* a leave hands 8192 slots over */
+    cfg.cluster_leave_timeout = 8000;      /* a leave hands 8192 slots over */
+    cfg.cluster_replicas = start_replicas; /* 0 but for the replication test: these tests
+                                              count where each key is */
     cfg.port = 0;
     n->bus_port = test_loop_free_port();
     cfg.cluster_port = n->bus_port;
@@ -196,6 +213,7 @@ static int setup(void **state)
 {
     fx_t *fx = test_calloc(1, sizeof(*fx));
 
+    start_replicas = 0;
     rc_log_level = getenv("TEST_LOG") ? RC_LOG_VERBOSE : RC_LOG_WARNING;
     snprintf(fx->dir, sizeof(fx->dir), "/tmp/rc_migrate_test.XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
@@ -1132,6 +1150,83 @@ static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void *
     node_db_destroy(scratch);
 }
 
+/* ---- 6. replication: a write's reply waits for the replica ---- */
+
+static int setup_r1(void **state)
+{
+    fx_t *fx = test_calloc(1, sizeof(*fx));
+
+    rc_log_level = getenv("TEST_LOG") ? RC_LOG_VERBOSE : RC_LOG_WARNING;
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/rc_migrate_test.XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    assert_int_equal(uv_loop_init(&fx->loop), 0);
+    *state = fx;
+    start_replicas = 1;
+    node_start(fx, 0, -1, 0);
+    assert_true(test_loop_run_until(&fx->loop, founded, &fx->n[0], TEST_LOOP_TIMEOUT_MS));
+    client_open(fx, 0);
+    return 0;
+}
+
+static node_obj_t *peek_key(tnode_t *n, const char *key)
+{
+    return node_db_lookup(n->server->db, key, strlen(key), NODE_LOOKUP_NOTOUCH);
+}
+
+static void test_write_reply_waits_for_the_replica(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tcli_t *t = &a->cli;
+    char key[32], err[128];
+    const char *r;
+    node_conn_t *peer;
+    int i;
+
+    /* Two nodes, R = 1: each holds every slot, and streams its own to the
+     * other. */
+    node_start(fx, 1, 0, 1);
+    b->hold_done = 0;
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    for (i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "rep:%d", i);
+        if (server_of(fx, key, strlen(key)) == 0 &&
+            node_migrate_fence_needed(a->mig, ring_keyslot(key, strlen(key)), 1) &&
+            !node_migrate_slot_waits(a->mig, ring_keyslot(key, strlen(key)), 1))
+            break;
+    }
+    assert_true(i < 1000);
+    r = call(fx, t, 3, (const char *const[]){"SET", key, "v1"});
+    assert_string_equal(r, "+OK\r\n");
+    assert_non_null(peek_key(b, key)); /* acknowledged: on the replica */
+
+    /* The replica does not apply it: no reply, and the key is not there. */
+    b->hold_put = 1;
+    send_argv(t, 3, (const char *const[]){"SET", key, "v2"}, NULL);
+    send_argv(t, 1, (const char *const[]){"PING"}, NULL); /* its reply stays behind */
+    test_loop_iterations(&fx->loop, 50);
+    count_replies(t);
+    assert_int_equal(t->nreplies, 1);
+    assert_non_null(held_conn(b, 1));
+    /* It applies it: the reply goes, then the PING's. */
+    b->hold_put = 0;
+    peer = held_conn(b, 1);
+    node_conn_release(peer);
+    wait_replies(fx, t, 3);
+    assert_memory_equal(t->c.in + t->c.in_len - 12, "+OK\r\n+PONG\r\n", 12);
+    assert_non_null(peek_key(b, key));
+
+    /* Past cluster-repl-timeout: -TRYAGAIN (it may have taken effect). */
+    a->server->config.cluster_repl_timeout = 100;
+    b->hold_put = 1;
+    r = call(fx, t, 3, (const char *const[]){"SET", key, "v3"});
+    snprintf(err, sizeof(err), "-TRYAGAIN a replica did not apply the write within 100 ms\r\n");
+    assert_string_equal(r, err);
+    b->hold_put = 0;
+    node_conn_release(held_conn(b, 1));
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1144,6 +1239,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_reply_waits_for_the_replica, setup_r1, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

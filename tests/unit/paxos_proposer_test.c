@@ -624,12 +624,48 @@ static void test_restart_with_accepted_value_proposes_again(void **state)
     test_free(o);
 }
 
+/* paxos_node_next() gives the messages paxos_node_pop() would, in order,
+ * where the node keeps them, and empties the outbox the same way. */
+static void test_next_reads_the_outbox_in_place(void **state)
+{
+    fix_t *f = *state;
+    paxos_params_t p;
+    paxos_node_t *a, *b;
+    paxos_effects_t eff;
+    paxos_out_t *o = test_malloc(sizeof(*o));
+    const paxos_out_t *r;
+    int n = 0;
+
+    (void)f;
+    test_params(&p, 9);
+    a = paxos_node_create(&p, NULL);
+    b = paxos_node_create(&p, NULL);
+    paxos_node_join(a, 0, "10.0.0.1:17001", &eff);
+    paxos_node_join(b, 0, "10.0.0.1:17001", &eff);
+    assert_int_equal(eff.nsend, 2);
+    while (paxos_node_next(a, &r)) {
+        assert_int_equal(paxos_node_pop(b, o), 1);
+        assert_string_equal(r->addr, o->addr);
+        assert_int_equal(r->msg.type, o->msg.type);
+        assert_int_equal(r->msg.to, o->msg.to);
+        assert_int_equal(r->msg.change.kind, o->msg.change.kind);
+        n++;
+    }
+    assert_int_equal(n, 2);
+    assert_int_equal(paxos_node_pop(b, o), 0);
+    assert_int_equal(paxos_node_next(a, &r), 0);
+    paxos_node_destroy(a);
+    paxos_node_destroy(b);
+    test_free(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_leaver_stays_a_member_until_the_switch, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_switch_ends_its_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_next_reads_the_outbox_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coordinator_batches_then_prepares_durably, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_majority_of_promises_sends_one_batched_value, setup,

@@ -1,0 +1,809 @@
+#!/usr/bin/python3
+"""Issue 14: synchronous replication under faults (DESIGN.md promise 3,
+node/repl/README.md). Every scenario founds a cluster with
+`--cluster-replicas R` (R=1; one scenario R=2), waits until every copy is
+filled, preloads 3,000 recorded keys spread over the slots and 3,000 cold
+ones (written once, before any fault, and never again: a lost write shows
+in the final reads), and runs recorded load (handoff_load.Load: plain
+redis-py clients pipelining GET/SET/DEL through random live nodes, which
+forward, and one RedisCluster client) for a phase (RC_REPL_PHASE, 2 s);
+then the fault; then load for another phase once the cluster agrees
+again; then every key is read through every live node and histcheck.py
+judges the history:
+
+  1. kill -9 of a primary;
+  2. kill -9 of a replica (a node that is a replica of recorded keys);
+  3. kill -9 of the Paxos coordinator (CLUSTER INFO cluster_coordinator);
+  4. SIGSTOP of a primary until the others remove it (longer than its lease
+     and cluster-node-timeout), then SIGCONT: requests waiting on its socket
+     when it wakes must get no stale value and no false acknowledgement; it
+     then rejoins as a new incarnation;
+  5. iptables isolation of a primary alone (rccluster.partition of its bus
+     port: the others' messages to it are dropped; clients still reach it,
+     and connections it opened itself stay up, so fencing must refuse what
+     it sends): it stops serving, the majority takes over, it rejoins
+     after healing;
+  6. R=2 on 5 nodes: kill -9 of two nodes one after the other (the second
+     is the new primary of the first one's keys);
+  7. a 4th node joins under load, and right after the join is agreed the
+     node that is primary of the most keys whose copies just moved dies;
+  8. a killed node comes back on its port with an empty dir (--join), and
+     once it is filled another original node dies, so its new copies serve.
+
+THE PROMISE, asserted in check_promise() for every scenario: zero lost
+acknowledged writes, zero stale reads (stale values and misses), zero
+divergent keys, zero phantoms, and the copies of every slot (CLUSTER SLOTS)
+hold the same recorded keys in their own keyspaces (CLUSTER GETKEYSINSLOT)
+once the load has stopped. Error replies and timeouts are allowed
+(histcheck counts them as maybe-applied) and printed. Besides, each
+scenario asserts that its fault hit recorded keys (the victim was primary,
+or replica, of some, with acknowledged writes just before) and that the
+`# Replication` INFO section shows no degraded or lost slot after healing;
+test_cluster_slots_list_replicas checks that CLUSTER SLOTS lists the copies
+that hold the keys.
+
+Figures printed, not asserted: the time to agree after each fault and the
+longest gap between acknowledged writes to the victim's keys. Membership
+changes the test did not make (a node removed because it stalled) are
+printed as UNPLANNED and named in a failure: they mean more failures than
+planned. A failure prints the flagged slots' copies before each fault and
+saves the flagged keys' history for `histcheck.py FILE`.
+
+About 90 s in the release build on an idle machine (2 s phases; --phase or
+RC_REPL_PHASE for longer ones).
+
+    test_replication.py [--seed S] [--keys N] [--phase SECONDS] [-k NAME]"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import handoff_load as hl
+import histcheck
+import rccluster
+import rctest
+from histcheck import OK, READ, TIMEOUT, WRITE
+from rctest import test
+
+OPTS = argparse.Namespace(seed=int(os.environ.get("RC_REPL_SEED", "20261214")), keys=3000,
+                          phase=float(os.environ.get("RC_REPL_PHASE", "2")))
+
+# -- the `# Replication` INFO section (issue 14) -------------------------------
+# The checks that use it are skipped on a build without the section.
+REPL_SECTION = "replication"
+R_PRIMARY = "repl_slots_primary"
+R_REPLICA = "repl_slots_replica"
+R_DEGRADED = "repl_slots_degraded"
+R_INFLIGHT = "repl_inflight_writes"
+R_LOST = "repl_slots_lost"
+
+
+def replication(srv):
+    """The node's `repl_*` INFO fields (str -> int), or None when its INFO
+    has none (a build without replication)."""
+    c = rctest.RawConn(srv.host, srv.port, timeout=5 * rctest.timeout_scale())
+    try:
+        text = rctest.parse_reply(c.call("INFO", REPL_SECTION))
+    finally:
+        c.close()
+    if isinstance(text, Exception):
+        raise AssertionError("INFO %s on %d: %s" % (REPL_SECTION, srv.port, text))
+    fields = {}
+    for k, v in rctest.parse_info(text).items():
+        if k.startswith("repl_"):
+            try:
+                fields[k] = int(v)
+            except ValueError:
+                fields[k] = v
+    return fields or None
+
+
+def node_extra(replicas):
+    """The nodes' flags: R, and under a sanitizer (timeout_scale() > 1) a
+    failure detector as much slower as everything else, so that a node
+    the sanitizer slows down is not removed (more failures than planned)."""
+    extra = ["--cluster-replicas", str(replicas)]
+    if rctest.timeout_scale() > 1:
+        extra += ["--cluster-node-timeout", str(int(1000 * rctest.timeout_scale()))]
+    return tuple(extra)
+
+
+def myid(srv):
+    v = srv.client().execute_command("CLUSTER", "MYID")
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _text(v):
+    return v.decode("latin-1") if isinstance(v, bytes) else v
+
+
+class Probe:
+    """Pipelined GET and SET of 'keys' sent to 'srv' at once, their replies
+    read later by collect(): requests a stopped or cut-off node finds
+    waiting. Recorded in the history like any client's."""
+
+    def __init__(self, history, name, srv, keys):
+        self.rec = history.recorder(name)
+        self.port = srv.port
+        self.conn = rctest.RawConn(srv.host, srv.port, timeout=5 * rctest.timeout_scale())
+        self.ops = []
+        out = []
+        for k in keys:
+            self.ops.append((READ, k, None))
+            out.append(rctest.encode_command("GET", k))
+            v = self.rec.value()
+            self.ops.append((WRITE, k, v))
+            out.append(rctest.encode_command("SET", k, v))
+        self.t0 = time.monotonic()
+        self.conn.send(b"".join(out))
+        self.next = 0  # the first op whose reply is still to come
+        self.counts = dict.fromkeys(("value", "nil", "ok", "error", "timeout"), 0)
+
+    def collect(self, timeout=10.0, last=True):
+        """Reads replies for up to 'timeout' seconds; returns the counts so
+        far ({"value", "nil", "ok", "error", "timeout"}). With 'last', what
+        has not come by then is indeterminate (TIMEOUT) and the connection
+        is closed; without, a later collect() goes on."""
+        deadline = time.monotonic() + timeout * rctest.timeout_scale()
+        while self.next < len(self.ops):
+            kind, key, value = self.ops[self.next]
+            left = deadline - time.monotonic()
+            pos = self.conn.pos  # a reply cut by the timeout is read again
+            try:
+                if left <= 0:
+                    raise TimeoutError("no reply within %.1fs" % timeout)
+                self.conn.sock.settimeout(left)
+                got = rctest.parse_reply(self.conn.read_reply())
+            except (OSError, ConnectionError) as e:
+                if not last and isinstance(e, TimeoutError):
+                    self.conn.pos = pos
+                    break
+                t1 = time.monotonic()
+                for kind2, key2, value2 in self.ops[self.next:]:
+                    self.rec.add(kind2, key2, value2, self.t0, t1, TIMEOUT)
+                self.counts["timeout"] += len(self.ops) - self.next
+                print("    probe on %d: %d replies, then %s" % (self.port, self.next, e))
+                self.next = len(self.ops)
+                break
+            t1 = time.monotonic()
+            if isinstance(got, Exception):
+                self.rec.add(kind, key, value, self.t0, t1, str(got))
+                self.counts["error"] += 1
+            elif kind == READ:
+                self.rec.add(READ, key, _text(got), self.t0, t1, OK)
+                self.counts["nil" if got is None else "value"] += 1
+            elif got == b"OK":
+                self.rec.add(WRITE, key, value, self.t0, t1, OK)
+                self.counts["ok"] += 1
+            else:
+                self.rec.add(WRITE, key, value, self.t0, t1, "unexpected SET reply %r" % (got,))
+                self.counts["error"] += 1
+            self.next += 1
+        if last:
+            self.conn.close()
+        return dict(self.counts)
+
+
+class Fault:
+    """What a fault hit: the recorded keys whose slot had the victim as
+    primary, or as a replica, in the table just before it."""
+
+    def __init__(self, what, victim, table, keys, t):
+        self.what = what
+        self.port = victim.port
+        self.t = t
+        self.table = table
+        self.primary_keys = [k for k in keys if table[hl.slot_of(k)][:1] == (victim.port,)]
+        self.replica_keys = [k for k in keys if victim.port in table[hl.slot_of(k)][1:]]
+
+
+class Scenario:
+    """A cluster of 'nodes' founded with R='replicas', recorded keys
+    preloaded, load running. Use as a context manager: on the way out the
+    load stops, partitions heal and paused nodes continue."""
+
+    def __init__(self, t, name, nodes=3, replicas=1):
+        self.t = t
+        self.name = name
+        self.replicas = replicas
+        self.started = time.monotonic()
+        self.seed = OPTS.seed
+        self.extra = node_extra(replicas)
+        self.live = rccluster.start_cluster(t, nodes, extra=self.extra)
+        for s in self.live:
+            got = rccluster.cluster_info(s).get("cluster_replicas")
+            assert got == str(replicas), "%d: cluster_replicas %r, founded with %d" % (
+                s.port, got, replicas)
+        self.wait_replicated()  # every copy filled before anything is written
+        self.ids = {s.port: myid(s) for s in self.live}
+        self.unplanned = []  # membership changes the test did not make
+        self.keys = ["r:%05d" % i for i in range(OPTS.keys)]
+        # cold keys: written once before any fault and never again, so a
+        # lost acknowledged write shows in the final reads as LOST (the load
+        # rewrites every hot key soon after a fault)
+        self.cold = ["rc:%05d" % i for i in range(OPTS.keys)]
+        self.h = histcheck.History()
+        self.t0 = time.monotonic()
+        hl.preload(self.h, self.live, self.keys + self.cold)
+        self.targets = hl.Targets(self.live)
+        self.faults = []
+        self.paused = []
+        self.load = hl.Load(self.h, self.targets, self.keys, self.seed, plain=3).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            rccluster.heal()
+            for s in self.paused:
+                rctest.resume_node(s)
+            if not self.load.stopping.is_set():
+                try:
+                    self.load.stop()
+                except AssertionError as e:
+                    print("  (while failing) %s" % e)
+        return False
+
+    # -- phases and waits ------------------------------------------------------
+
+    def phase(self, what, seconds=None, ops=1000):
+        """Lets the load run for 'seconds' (the phase) and at least 'ops'
+        more operations, within a timeout."""
+        seconds = OPTS.phase if seconds is None else seconds
+        t_end = time.monotonic() + seconds
+        goal = self.h.count() + ops
+        rctest.wait_for(lambda: time.monotonic() >= t_end and self.h.count() >= goal,
+                        timeout=seconds + 30, interval=0.05,
+                        what="%s: %.1fs and %d operations of load" % (what, seconds, ops))
+
+    def agree(self, servers=None, what="agreement"):
+        """Waits until 'servers' (the live nodes) agree, no hand-off
+        running; prints the time since the last fault."""
+        servers = self.live if servers is None else servers
+        rccluster.wait_agree(servers, timeout=30 * rctest.timeout_scale())
+        since = " %.2fs after %s" % (time.monotonic() - self.faults[-1].t,
+                                     self.faults[-1].what) if self.faults else ""
+        print("  %s: %d nodes agree%s" % (what, len(servers), since))
+
+    def wait_replicated(self, timeout=30.0):
+        """When the build has the `# Replication` section: waits until no
+        live node reports a degraded slot (fewer copies than R+1). Returns
+        the fields per port, or None without the section."""
+        if any(replication(s) is None for s in self.live):
+            return None
+        if len(self.live) < self.replicas + 1:
+            return None
+        state = {}
+
+        def done():
+            for s in self.live:
+                state[s.port] = replication(s)
+            return all(f.get(R_DEGRADED, 0) == 0 for f in state.values())
+
+        try:
+            rctest.wait_for(done, timeout=timeout, interval=0.02, what="no degraded slot")
+        except AssertionError as e:
+            raise AssertionError("%s: %r" % (e, state))
+        return state
+
+    def wait_quiet(self, timeout=10.0):
+        """Waits until no live node has a write in flight or slot keys to
+        drop (the load has stopped), as far as the build reports them."""
+        def quiet():
+            for s in self.live:
+                r = replication(s) or {}
+                m = hl.migration(s) or {}
+                if r.get(R_INFLIGHT, 0) or int(m.get("migration_slots_dropping", "0") or 0):
+                    return False
+            return True
+
+        rctest.wait_for(quiet, timeout=timeout, interval=0.02,
+                        what="no write in flight, no slot dropping")
+
+    def holders(self):
+        """{slot: {port: recorded keys}} for the slots of recorded keys:
+        what each live node holds in its own keyspace (CLUSTER
+        GETKEYSINSLOT: a replica's copy included)."""
+        recorded = set(self.keys) | set(self.cold)
+        slots = sorted({hl.slot_of(k) for k in recorded})
+        held = {sl: {} for sl in slots}
+        for s in self.live:
+            r = s.client(socket_timeout=10 * rctest.timeout_scale())
+            p = r.pipeline(transaction=False)
+            for sl in slots:
+                p.execute_command("CLUSTER", "GETKEYSINSLOT", sl, 100000)
+            for sl, got in zip(slots, p.execute()):
+                held[sl][s.port] = {_text(k) for k in got} & recorded
+            r.close()
+        return held
+
+    def table(self, exclude=None):
+        """Each slot's copies, primary first, as CLUSTER SLOTS of a live
+        node other than 'exclude' lists them."""
+        return hl.slot_copies(next(s for s in self.live if s is not exclude))
+
+    # -- faults ----------------------------------------------------------------
+
+    def note(self, what, victim, table):
+        self.check_ids("before " + what)
+        f = Fault(what, victim, table, self.keys + self.cold, time.monotonic())
+        self.faults.append(f)
+        print("  %s at %.2fs: primary of %d recorded keys, replica of %d" % (
+            what, f.t - self.t0, len(f.primary_keys), len(f.replica_keys)))
+        return f
+
+    def check_ids(self, when):
+        """Notes (and prints) live nodes whose id changed since the test
+        last set it (rejoined: the others had removed them) or that are
+        not members any more: faults the test did not make."""
+        for s in self.live:
+            try:
+                now = myid(s)
+            except Exception as e:  # noqa: BLE001
+                now = "unreachable: %s" % e
+            if s.port in self.ids and now != self.ids[s.port]:
+                self.unplanned.append("%s (%.2fs): %d is %s, was %s" % (
+                    when, time.monotonic() - self.t0, s.port, now, self.ids[s.port]))
+                print("  UNPLANNED membership change: " + self.unplanned[-1])
+                self.ids[s.port] = now
+
+    def expect_rejoin(self, srv):
+        """'srv' rejoined or joined on purpose: its new id is expected."""
+        self.ids[srv.port] = myid(srv)
+
+    def kill(self, victim, what=None, table=None):
+        """SIGKILL 'victim' (a crash); it leaves the live set. 'table': the
+        copies just before (table()), if the caller has them."""
+        if table is None:
+            table = self.table(exclude=victim)
+        self.targets.drop(victim)
+        self.live.remove(victim)
+        f = self.note(what or "kill -9 %d" % victim.port, victim, table)
+        rctest.kill_node(victim)
+        self.t.expect_dead.add(id(victim))
+        return f
+
+    def pick_primary(self, table, exclude=()):
+        """The live node (not in 'exclude') that is primary of the most
+        recorded keys in 'table' (table())."""
+        count = {s.port: 0 for s in self.live if s not in exclude}
+        for k in self.keys:
+            p = table[hl.slot_of(k)][:1]
+            if p and p[0] in count:
+                count[p[0]] += 1
+        port = max(count, key=lambda p: (count[p], -p))
+        return next(s for s in self.live if s.port == port)
+
+    # -- the end ---------------------------------------------------------------
+
+    def finish(self, need=("primary",)):
+        """Settles, runs a last phase of load, stops it, reads every key
+        through every live node and checks. 'need': per fault (the last
+        one repeats), "primary" or "replica": what the victim must have been
+        of some recorded keys."""
+        try:
+            hl.wait_settled(self.live, timeout=30)
+            self.wait_replicated()
+            self.phase("after the last fault")
+        finally:
+            self.load.stop()
+        self.check_ids("at the end")
+        self.wait_quiet()
+        hl.final_reads(self.h, self.live, self.keys + self.cold)
+        rep = hl.report("replication %s" % self.name, self.h, self.seed, self.started)
+        self.print_pauses()
+        differ = self.check_copies()
+        try:
+            check_promise(rep, differ)
+        except AssertionError as e:
+            self.explain(rep, differ)
+            self.save(rep)
+            if self.unplanned:
+                raise AssertionError("%s\n(with membership changes the test did not make: "
+                                     "more failures than planned)\n  %s" % (
+                                         e, "\n  ".join(self.unplanned)))
+            raise
+        for i, f in enumerate(self.faults):
+            role = need[min(i, len(need) - 1)]
+            hit = f.primary_keys if role == "primary" else f.replica_keys
+            written = acked_writes(self.h, set(hit), f.t - OPTS.phase, f.t)
+            assert hit and written, (
+                "%s did not hit: the victim was %s of %d recorded keys, %d acknowledged writes "
+                "to them in the phase before" % (f.what, role, len(hit), written))
+        self.check_info()
+        return rep
+
+    def check_copies(self):
+        """After the load: the copies CLUSTER SLOTS lists for each slot
+        holding recorded keys hold the same recorded keys (holders()), and
+        a slot with a cold key (never deleted) has it on every copy. Returns
+        the mismatches as (slot, {port: keys}); prints a few."""
+        listed = self.table()
+        cold_slots = {hl.slot_of(k) for k in self.cold}
+        bad = []
+        for sl, by_port in sorted(self.holders().items()):
+            seen = {p: by_port.get(p, set()) for p in listed[sl]}
+            if len({frozenset(v) for v in seen.values()}) > 1 or (
+                    sl in cold_slots and not all(seen.values())):
+                bad.append((sl, seen))
+        for sl, seen in bad[:histcheck.EXAMPLES]:
+            union = set().union(*seen.values())
+            print("    slot %d: %s" % (sl, "; ".join(
+                "%d holds %d, lacks %s" % (port, len(keys), sorted(union - keys)[:4])
+                for port, keys in seen.items())))
+        return bad
+
+    def check_info(self):
+        """With the `# Replication` section: no slot is degraded or lost on
+        any live node, and the roles add up over the cluster."""
+        want = min(self.replicas + 1, len(self.live))
+        fields = {s.port: replication(s) for s in self.live}
+        if any(f is None for f in fields.values()):
+            print("  (no # Replication INFO section: its checks skipped)")
+            return
+        print("  # Replication: %s" % "; ".join(
+            "%d: %s" % (p, " ".join("%s=%s" % (k[5:], v) for k, v in sorted(f.items())))
+            for p, f in fields.items()))
+        for port, f in fields.items():
+            assert f.get(R_LOST, 0) == 0, "%d reports lost slots: %r" % (port, f)
+            assert f.get(R_DEGRADED, 0) == 0, "%d reports degraded slots: %r" % (port, f)
+        if all(R_PRIMARY in f and R_REPLICA in f for f in fields.values()):
+            prim = sum(f[R_PRIMARY] for f in fields.values())
+            repl = sum(f[R_REPLICA] for f in fields.values())
+            assert prim == 16384 and repl == 16384 * (want - 1), (
+                "roles do not add up: %d primary, %d replica slots" % (prim, repl))
+
+    def print_pauses(self):
+        """The longest gap between acknowledged writes to each victim's
+        primary keys around its fault, as the clients saw it (a figure, not
+        asserted)."""
+        ops = self.h.ops()
+        for f in self.faults:
+            for role, keys in (("primary", set(f.primary_keys)),
+                               ("replica", set(f.replica_keys))):
+                ends = sorted(o[4] for o in ops
+                              if o[0] == WRITE and o[5] == OK and o[1] in keys
+                              and f.t - 1.0 <= o[4] <= f.t + 15.0)
+                if not keys:
+                    continue
+                after = [e for e in ends if e > f.t]
+                gaps = [b - a for a, b in zip(ends, ends[1:])]
+                print("  %s: on the keys it was %s of, longest gap between acknowledged "
+                      "writes %.2fs, first after it %s" % (
+                          f.what, role, max(gaps, default=0.0),
+                          "%.2fs later" % (after[0] - f.t) if after else "never"))
+
+    def explain(self, rep, differ):
+        """Prints, for a few keys the checker flagged and slots whose
+        copies differ, each slot's copies before every fault and now."""
+        now = self.table()
+        slots = []
+        for kind in ("lost", "miss", "stale", "divergent"):
+            for k in sorted(rep.keys[kind])[:4]:
+                slots.append((hl.slot_of(k), "%s %r" % (kind, k)))
+        slots += [(sl, "copies differ") for sl, _ in differ[:4]]
+        lost_slots = {hl.slot_of(k) for kind in ("lost", "miss") for k in rep.keys[kind]}
+        print("  %d slots have lost or missed keys; their copies before each fault:" %
+              len(lost_slots))
+        for sl, why in slots:
+            print("    slot %d (%s): %s; now %r" % (sl, why, "; ".join(
+                "before %s: %r" % (f.what, f.table[sl]) for f in self.faults), now[sl]))
+        for f in self.faults:
+            inside = sum(1 for sl in lost_slots if f.port in f.table[sl])
+            print("    %s: a copy of %d of those slots" % (f.what, inside))
+
+    def save(self, rep):
+        """Saves the history of the keys 'rep' flagged (at most 500 of
+        them: histcheck judges each key alone) for `histcheck.py FILE`."""
+        keys = set()
+        for kind in rep.KINDS:
+            keys.update(sorted(rep.keys[kind])[:500 - len(keys)])
+        part = histcheck.History()
+        recs = {}
+        for o in self.h.ops():
+            if o[1] in keys:
+                rec = recs.get(o[6]) or recs.setdefault(o[6], part.recorder(o[6]))
+                rec.add(*o[:6])
+        for fr in self.h.finals:
+            if fr[1] in keys:
+                part.final_read(*fr)
+        fd, path = tempfile.mkstemp(prefix="replication-%s-" % self.name.replace(" ", "-"),
+                                    suffix=".jsonl")
+        os.close(fd)
+        part.save(path)
+        print("  history of the %d flagged keys saved: %s (python3 tests/integration/"
+              "histcheck.py %s)" % (len(keys), path, path))
+
+
+def overwrite(history, name, srv, keys, timeout=15.0):
+    """SETs every key of 'keys' through 'srv' (recorded as client 'name'),
+    retrying those that get an error until each is acknowledged."""
+    rec = history.recorder(name)
+    r = srv.client(socket_timeout=5 * rctest.timeout_scale())
+    left = list(keys)
+    deadline = time.monotonic() + timeout * rctest.timeout_scale()
+    try:
+        while left:
+            assert time.monotonic() < deadline, "%d: %d keys not acknowledged within %.0fs" % (
+                srv.port, len(left), timeout)
+            p = r.pipeline(transaction=False)
+            values = [rec.value() for _ in left]
+            for k, v in zip(left, values):
+                p.set(k, v)
+            t0 = time.monotonic()
+            res = p.execute(raise_on_error=False)
+            t1 = time.monotonic()
+            again = []
+            for k, v, out in zip(left, values, res):
+                rec.add(WRITE, k, v, t0, t1, OK if out is True else str(out))
+                if out is not True:
+                    again.append(k)
+            left = again
+    finally:
+        r.close()
+
+
+def acked_writes(history, keys, t0, t1):
+    """Acknowledged writes to 'keys' that ended within [t0, t1]."""
+    return sum(1 for o in history.ops()
+               if o[0] == WRITE and o[5] == OK and o[1] in keys and t0 <= o[4] <= t1)
+
+
+def check_promise(rep, differ):
+    """THE PROMISE of issue 14 (DESIGN.md promise 3): with at most R nodes
+    failed, no acknowledged write is lost, no read is stale, the nodes agree
+    on every key, the copies of a slot hold the same keys ('differ': from
+    Scenario.check_copies), and nothing is invented. Errors are allowed: a
+    write that got an error reply or no reply may or may not have
+    happened."""
+    details = rep.details()
+    assert rep.lost == 0, "PROMISE BROKEN: %d acknowledged writes lost\n%s" % (rep.lost, details)
+    assert rep.stale == 0, "PROMISE BROKEN: %d stale reads\n%s" % (rep.stale, details)
+    assert rep.divergent == 0, "PROMISE BROKEN: %d divergent keys\n%s" % (rep.divergent, details)
+    assert rep.phantom == 0, "PROMISE BROKEN: %d phantom values\n%s" % (rep.phantom, details)
+    assert not differ, "PROMISE BROKEN: the copies of %d slots hold different keys, e.g. %r" % (
+        len(differ), differ[:2])
+    assert rep.allowed_lost == 0 and rep.allowed_misses == 0, details  # no loss is declared
+
+
+# -- the scenarios -------------------------------------------------------------
+
+
+@test
+def test_kill_primary(t):
+    with Scenario(t, "kill primary") as c:
+        c.phase("before the fault")
+        table = c.table()
+        c.kill(c.pick_primary(table, exclude=c.live[:1]), table=table)
+        c.agree()
+        c.finish()
+
+
+@test
+def test_kill_replica(t):
+    with Scenario(t, "kill replica") as c:
+        c.phase("before the fault")
+        # the node that is replica of the most recorded keys
+        table = c.table()
+        count = {s.port: sum(1 for k in c.keys if s.port in table[hl.slot_of(k)][1:])
+                 for s in c.live[1:]}
+        port = max(count, key=lambda p: (count[p], -p))
+        c.kill(next(s for s in c.live if s.port == port), table=table)
+        c.agree()
+        c.finish(need=("replica",))
+
+
+@test
+def test_kill_coordinator(t):
+    with Scenario(t, "kill coordinator") as c:
+        c.phase("before the fault")
+        names = {rccluster.cluster_info(s)["cluster_coordinator"] for s in c.live}
+        assert len(names) == 1, "nodes disagree on the coordinator: %r" % names
+        name = names.pop()
+        ids = {myid(s): s for s in c.live}
+        assert name in ids, "coordinator %r is none of %r" % (name, sorted(ids))
+        victim = ids[name]
+        c.kill(victim, "kill -9 of the coordinator %d" % victim.port)
+        c.agree()
+        now = {rccluster.cluster_info(s)["cluster_coordinator"] for s in c.live}
+        assert len(now) == 1 and now.pop() in {myid(s) for s in c.live}, now
+        c.finish()
+
+
+@test
+def test_sigstop_primary_past_its_lease(t):
+    """The stopped primary is removed; when it continues, the requests
+    waiting on its socket for keys the majority overwrote meanwhile must get
+    neither the old values nor an acknowledgement of a write that does not
+    survive; it then rejoins (a new incarnation) and serves again."""
+    with Scenario(t, "sigstop primary") as c:
+        c.phase("before the fault")
+        table = c.table()
+        victim = c.pick_primary(table, exclude=c.live[:1])
+        rest = [s for s in c.live if s is not victim]
+        c.targets.drop(victim)
+        c.live.remove(victim)
+        f = c.note("SIGSTOP %d" % victim.port, victim, table)
+        rctest.pause_node(victim)
+        c.paused.append(victim)
+        c.agree(what="the stopped primary removed")
+        # the majority overwrites some of its keys, acknowledged
+        trap = f.primary_keys[:200]
+        overwrite(c.h, "majority", rest[0], trap)
+        probe = Probe(c.h, "woken", victim, trap)
+        rctest.resume_node(victim)
+        c.paused.remove(victim)
+        c.targets.add(victim)
+        print("  SIGCONT %d: its waiting requests got %r" % (victim.port, probe.collect()))
+        c.live.append(victim)
+        c.agree(what="the woken node rejoined")
+        c.expect_rejoin(victim)
+        c.finish()
+
+
+@test
+def test_isolated_primary(t):
+    """iptables cuts a primary's bus port (clients still reach it): it stops
+    serving within its lease, the majority takes its slots over, requests
+    sent to it while cut off see no old value, and it rejoins on healing."""
+    why = rccluster.iptables_usable()
+    assert why is None, "partition test cannot run: %s" % why
+    with Scenario(t, "isolated primary") as c:
+        c.phase("before the fault")
+        table = c.table()
+        victim = c.pick_primary(table, exclude=c.live[:1])
+        rest = [s for s in c.live if s is not victim]
+        f = c.note("isolate %d" % victim.port, victim, table)
+        rccluster.partition(victim, client=False)
+        try:
+            c.agree(rest, "the isolated primary removed")
+            trap = f.primary_keys[:200]
+            overwrite(c.h, "majority", rest[0], trap)
+            probe = Probe(c.h, "isolated", victim, trap)
+            # clients on the cut-off node wait for its lease: no operation
+            # count to wait for
+            c.phase("while it is cut off", seconds=OPTS.phase / 2, ops=0)
+            got = probe.collect(timeout=0.1, last=False)
+            print("  requests through the isolated node, while cut off: %r" % (got,))
+        finally:
+            rccluster.heal()
+        c.agree(what="healed")
+        c.expect_rejoin(victim)
+        print("  ... and after healing: %r" % (probe.collect(),))
+        c.finish()
+
+
+@test
+def test_r2_kill_two_nodes_one_after_the_other(t):
+    with Scenario(t, "R=2 kill two", nodes=5, replicas=2) as c:
+        c.phase("before the faults")
+        table = c.table()
+        f1 = c.kill(c.pick_primary(table, exclude=c.live[:1]), table=table)
+        c.agree()
+        c.phase("between the faults", seconds=OPTS.phase / 2)
+        # the second victim: the new primary of most of the first one's keys
+        table = c.table()
+        count = {}
+        for k in f1.primary_keys:
+            p = table[hl.slot_of(k)][:1]
+            if p:
+                count[p[0]] = count.get(p[0], 0) + 1
+        port = max(count, key=lambda p: (count[p], -p))
+        c.kill(next(s for s in c.live if s.port == port), table=table)
+        c.agree()
+        c.finish()
+
+
+@test
+def test_join_then_kill_while_copies_move(t):
+    with Scenario(t, "join then kill") as c:
+        c.phase("before the join")
+        before = c.table()
+        d = rccluster.join_node(t, c.live, extra=c.extra)
+        c.live.append(d)
+        c.agree(what="the join of %d" % d.port)
+        c.expect_rejoin(d)
+        c.targets.add(d)
+        after = c.table()
+        moved = [k for k in c.keys if before[hl.slot_of(k)] != after[hl.slot_of(k)]]
+        assert moved, "the join changed the copies of no recorded key"
+        count = {}
+        for k in moved:
+            p = after[hl.slot_of(k)][:1]
+            if p:
+                count[p[0]] = count.get(p[0], 0) + 1
+        port = max(count, key=lambda p: (count[p], -p))
+        print("  %d recorded keys changed copies; killing %d, primary of %d of them"
+              % (len(moved), port, count[port]))
+        c.kill(next(s for s in c.live if s.port == port), table=after)
+        c.agree()
+        c.finish()
+
+
+@test
+def test_restart_with_empty_dir(t):
+    """A killed node comes back on its port with an empty dir and --join;
+    once it is filled, another original node dies: the refilled copies must
+    hold every acknowledged write."""
+    with Scenario(t, "restart empty") as c:
+        c.phase("before the fault")
+        table = c.table()
+        c.kill(c.pick_primary(table, exclude=c.live[:1]), table=table)
+        port0 = c.faults[-1].port
+        c.agree()
+        seed = c.live[0]
+        try:
+            fresh = t.server(args=rccluster.node_args(port0, join=seed, extra=c.extra)
+                             + ["--dir", t.mkdtemp()], port=port0)
+        except AssertionError as e:
+            print("  port %d not free again (%s): a new port" % (port0, str(e)[:80]))
+            fresh = rccluster._start_one(t, join=seed, extra=c.extra)
+        c.live.append(fresh)
+        c.agree(what="%d back with an empty dir" % fresh.port)
+        c.expect_rejoin(fresh)
+        c.targets.add(fresh)
+        hl.wait_settled(c.live, timeout=30)
+        c.wait_replicated()
+        c.phase("after the restart")
+        # the original node that shares the most recorded keys with it
+        table = c.table()
+        count = {s.port: sum(1 for k in c.keys if {s.port, fresh.port} <= set(table[hl.slot_of(k)]))
+                 for s in c.live if s is not fresh}
+        port = max(count, key=lambda p: (count[p], -p))
+        c.kill(next(s for s in c.live if s.port == port),
+               "kill -9 %d (shares %d keys with the refilled node)" % (port, count[port]),
+               table=table)
+        c.agree()
+        c.finish()
+
+
+@test
+def test_cluster_slots_list_replicas(t):
+    """Issue 14, visible: CLUSTER SLOTS lists each slot's R+1 copies, the
+    primary first, identically on every node, and the replicas it lists are
+    the nodes that hold the slot's keys (R=1 on 3 nodes, R=2 on 4)."""
+    for nodes, replicas in ((3, 1), (4, 2)):
+        live = rccluster.start_cluster(t, nodes, extra=node_extra(replicas))
+        keys = ["v:%04d" % i for i in range(1000)]
+        hist = histcheck.History()
+        hl.preload(hist, live, keys)
+        tables = [hl.slot_copies(s) for s in live]
+        assert all(tb == tables[0] for tb in tables), "the nodes list different copies"
+        short = [sl for sl in range(16384) if len(set(tables[0][sl])) != replicas + 1]
+        assert not short, "R=%d: CLUSTER SLOTS lists %d slots without %d copies, e.g. slot " \
+            "%d: %r" % (replicas, len(short), replicas + 1, short[0], tables[0][short[0]])
+        held = {}
+        slots = sorted({hl.slot_of(k) for k in keys})
+        for s in live:
+            p = s.client().pipeline(transaction=False)
+            for sl in slots:
+                p.execute_command("CLUSTER", "COUNTKEYSINSLOT", sl)
+            for sl, n in zip(slots, p.execute()):
+                if n > 0:
+                    held.setdefault(sl, set()).add(s.port)
+        wrong = [sl for sl, ports in held.items() if ports != set(tables[0][sl])]
+        assert not wrong, "R=%d: %d slots held by other nodes than listed, e.g. slot %d: " \
+            "held by %r, listed %r" % (replicas, len(wrong), wrong[0], held[wrong[0]],
+                                       tables[0][wrong[0]])
+        for s in live:  # not the subject here: no graceful leave
+            rctest.kill_node(s)
+            t.expect_dead.add(id(s))
+
+
+def main():
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--seed", type=int, default=OPTS.seed)
+    ap.add_argument("--keys", type=int, default=OPTS.keys)
+    ap.add_argument("--phase", type=float, default=OPTS.phase)
+    opts, rest = ap.parse_known_args()
+    OPTS.__dict__.update(vars(opts))
+    print("replication seed %d, phase %.1fs (replay: --seed %d)" % (OPTS.seed, OPTS.phase,
+                                                                     OPTS.seed))
+    sys.exit(rctest.main(rest))
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,7 @@ if(TARGET ringcached)
     # Seeded chaos judged by histcheck (issue 14): 40 s of one fault at a
     # time (about 60 s in all, 2-3x under ASan) and 15 s of restarts with
     # their dir. chaos_soak.sh runs the first for many seeds. As of main
-    # c54f472 both find lost acknowledged writes: restart reliably (a node
+    # e1ff980 both find lost acknowledged writes: restart reliably (a node
     # restarted with its dir serves nil for keys it held), the first now and
     # then (writes acknowledged by a primary woken from SIGSTOP after its
     # removal); see the issue 14 chaos report.

@@ -6,7 +6,17 @@ if(TARGET ringcached)
     rc_integration_test(cluster_membership SCRIPT test_cluster.py TIMEOUT 300)
     rc_integration_test(cluster_clients SCRIPT test_cluster_clients.py TIMEOUT 400)
     rc_integration_test(cluster_lifecycle SCRIPT test_cluster_lifecycle.py TIMEOUT 300)
-    rc_integration_test(cluster_chaos SCRIPT test_cluster_chaos.py TIMEOUT 300)
+    # Seeded chaos judged by histcheck (issue 14): 40 s of one fault at a
+    # time (about 60 s in all, 2-3x under ASan) and 15 s of restarts with
+    # their dir. chaos_soak.sh runs the first for many seeds. As of main
+    # e1ff980 both find lost acknowledged writes: restart reliably (a node
+    # restarted with its dir serves nil for keys it held), the first now and
+    # then (writes acknowledged by a primary woken from SIGSTOP after its
+    # removal); see the issue 14 chaos report.
+    rc_integration_test(cluster_chaos SCRIPT test_cluster_chaos.py TIMEOUT 400
+                        ARGS -k test_chaos_one_fault_at_a_time)
+    rc_integration_test(cluster_chaos_restart SCRIPT test_cluster_chaos.py TIMEOUT 300
+                        ARGS -k test_chaos_restart_with_dir)
     # iptables rules are global to the machine: the partition test must not
     # overlap another cluster test's ports.
     set_tests_properties(integration.cluster_membership PROPERTIES RUN_SERIAL TRUE)

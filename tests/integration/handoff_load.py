@@ -1,7 +1,7 @@
 """Helpers of the hand-off tests (issue 13): recorded load on a real
 cluster, the live-node set clients pick from, preload and ballast loaders,
 final reads through every node, and the waits on the `# Migration` INFO
-section of the hand-off.
+section of the hand-off and the `# Replication` section (issue 14).
 
 Every client operation is recorded in a histcheck.History. Plain clients
 (redis.Redis to a random live node, pipelined GET/SET/DEL) and one
@@ -134,6 +134,65 @@ def wait_transfer(srv, role, timeout=20.0):
     raise AssertionError("no transfer in progress (%s) seen on %d within %.0fs; last fields %r "
                          "(if it ended before it was seen, raise the ballast)"
                          % (role, srv.port, timeout * rctest.timeout_scale(), m))
+
+
+# -- the `# Replication` INFO section (issue 14) ----------------------------
+REPLICATION_SECTION = "replication"
+R_DEGRADED = "repl_slots_degraded"  # slots this node serves with fewer than R+1 copies
+R_LOST = "repl_slots_lost"  # slots taken over with no complete copy left
+R_FAILOVERS = "repl_failovers"
+
+
+def replication(srv, timeout=None):
+    """The node's `repl_` fields of INFO replication (str -> str); empty
+    when the build does not replicate."""
+    c = rctest.RawConn(srv.host, srv.port, timeout=timeout or 5 * rctest.timeout_scale())
+    try:
+        text = rctest.parse_reply(c.call("INFO", REPLICATION_SECTION))
+    finally:
+        c.close()
+    if isinstance(text, Exception):
+        raise AssertionError("INFO %s: %s" % (REPLICATION_SECTION, text))
+    return {k: v for k, v in rctest.parse_info(text).items() if k.startswith("repl_")}
+
+
+def wait_replicated(servers, timeout=30.0, what="cluster settled"):
+    """Waits until 'servers' agree on the membership and slot table
+    (rccluster.agreed), no slot is moving on any of them and none serves a
+    slot with fewer copies than it wants (repl_slots_degraded:0): the state
+    in which one more failure is survivable. Returns {port: replication
+    fields} as last seen. Raises with every node's state if that does not
+    happen within 'timeout' seconds (scaled)."""
+    state = {}
+
+    def settled():
+        state.clear()
+        ok = rccluster.agreed(servers)
+        for s in servers:
+            try:
+                state[s.port] = (migration(s) or {}, replication(s), rccluster.view(s)[:2])
+            except Exception as e:  # noqa: BLE001 - a dying or frozen node
+                state[s.port] = e
+                ok = False
+                continue
+            m, r, _ = state[s.port]
+            ok = ok and migration_settled(m) and _n(r, R_DEGRADED) == 0
+        return ok
+
+    try:
+        rctest.wait_for(settled, timeout=timeout, interval=0.02, what=what)
+    except AssertionError as e:
+        desc = []
+        for port, st in sorted(state.items()):
+            if isinstance(st, Exception):
+                desc.append("%d: %r" % (port, st))
+                continue
+            m, r, (epoch, known) = st
+            desc.append("%d: epoch %s, %s members, migration %s in %s out %s fills %s, "
+                        "degraded %s" % (port, epoch, known, m.get(M_STATE), m.get(M_SLOTS_IN),
+                                         m.get(M_SLOTS_OUT), m.get(M_FILLS), r.get(R_DEGRADED)))
+        raise AssertionError("%s (%d nodes): %s" % (e, len(servers), "; ".join(desc)))
+    return {port: st[1] for port, st in state.items()}
 
 
 # -- slots -------------------------------------------------------------------

@@ -1,116 +1,263 @@
 #!/usr/bin/python3
-"""Issue 5: a seeded chaos run. Five nodes take kill -9, SIGSTOP/SIGCONT,
-restarts with their dir and fresh joins at random for RC_CHAOS_SECONDS
-(45 s), while a client pipelines SET/GET/MGET through random live nodes.
-Asserts: no request hangs (every batch answers, errors allowed while the
-table changes), no node crashes or trips a sanitizer (teardown checks every
-exit code and log), every live node agrees on one membership afterwards,
-and keys written then read back through every node. Replay a failure with
-RC_CHAOS_SEED=<seed printed>."""
+"""Issues 5 and 14: seeded chaos runs judged by histcheck. Five nodes
+(cluster-replicas 1, the default) take faults drawn at random from
+RC_CHAOS_SEED while recorded clients (handoff_load.Load: plain pipelines of
+GET/SET/DEL through random live nodes and a RedisCluster client) work on
+2,000 keys:
+
+  - test_chaos_one_fault_at_a_time_under_recorded_load (40 s): kill -9,
+    SIGSTOP/SIGCONT (short, or until the others removed the node), graceful
+    leaves (SIGTERM) and fresh joins, 3 to 6 members;
+  - test_chaos_restart_with_dir_under_recorded_load (15 s): kill -9 then a
+    restart with the node's dir (it must come back as a new incarnation),
+    and joins.
+
+With one replica only one failure at a time is survivable, so a fault is
+injected only once the cluster is settled: every live node agrees on the
+membership and slot table, no slot is moving and none is served with fewer
+than two copies (handoff_load.wait_replicated), and that still holds, at the
+same epoch, QUIET seconds later. The run fails, naming every node's state,
+if that takes longer than 30 s. A stopped node is a failure until it is
+continued and the cluster has settled again.
+
+The promise checked (histcheck.py), with no loss event allowed: no
+acknowledged write lost (final reads of every key through every node), no
+stale read, no divergent key, no phantom value; besides, no node reports a
+slot taken over with no complete copy after the first fault
+(repl_slots_lost), no request hangs
+(a client timeout is allowed only while a node is stopped), no node
+crashes or trips a sanitizer (teardown), and every node serves every key
+afterwards. One line per fault says what happened (@ seconds since the
+preload, histcheck's time base) and how long the cluster took to settle.
+
+Replay a failure with the printed line: RC_CHAOS_SEED (the fault schedule
+replays alike; timings do not), RC_CHAOS_SECONDS, RC_CHAOS_FAULTS (a comma
+list of kill,pause,restart,leave,join overriding the test's mix). With
+RC_CHAOS_SAVE=<dir> a failed run's history is saved there (python3
+histcheck.py FILE re-checks it); RC_KEEP_TMP=1 keeps the node logs and
+RC_NODE_ARGS="--loglevel verbose" makes them detailed. chaos_soak.sh runs
+this for many seeds."""
 
 import os
 import random
-import threading
 import time
 
-import redis
-
+import handoff_load as hl
+import histcheck
 import rccluster
 import rctest
 from rctest import test
 
+KEYS = 2000
+MIN_NODES = 3  # never fail a node of a 3-member cluster
+MAX_NODES = 6
+FAULTS = ("kill", "pause", "restart", "leave", "join")
+SETTLE = 30.0  # seconds (scaled) the cluster may take to settle after a fault
+QUIET = 0.5  # seconds (scaled) a settled state must last, at one epoch
+
+
+def myid(srv):
+    return srv.client().execute_command("CLUSTER", "MYID")
+
+
+class Chaos:
+    """The run's state: the live nodes, the recorded load, the per-fault log."""
+
+    def __init__(self, t, seed, kinds):
+        self.t = t
+        self.seed = seed
+        self.rnd = random.Random(seed)
+        self.started = time.monotonic()
+        self.live = rccluster.start_cluster(t, 5)
+        self.keys = ["ch:%04d" % i for i in range(KEYS)]
+        self.h = histcheck.History()
+        self.t0 = time.monotonic()  # histcheck's times count from the preload
+        hl.preload(self.h, self.live, self.keys)
+        self.targets = hl.Targets(self.live)
+        self.load = hl.Load(self.h, self.targets, self.keys, seed, plain=3, batch=20)
+        self.paused = []  # (start, end) of every SIGSTOP window
+        self.faults = {}
+        self.slots_lost = []  # (fault, port, count) seen at a settle point
+        self.nfault = 0
+        self.kinds = set(os.environ.get("RC_CHAOS_FAULTS", kinds).split(","))
+        assert self.kinds <= set(FAULTS), "RC_CHAOS_FAULTS: pick among %s" % ",".join(FAULTS)
+        self.failed_ops = 0
+        self.reborn = []  # (node, its id before a restart)
+        self.lost_base = None  # repl_slots_lost per port before the first fault
+
+    def settle(self, what):
+        """Waits until one more failure is survivable (wait_replicated), and
+        still is QUIET seconds later at the same epoch: a removal decided
+        late (a stop close to the node timeout) must not overlap the next
+        fault. A node restarted with its dir must have come back as a new
+        incarnation first. Returns the seconds it took."""
+        t0 = time.monotonic()
+        deadline = t0 + SETTLE * rctest.timeout_scale()
+        for v, old_id in self.reborn:
+            rctest.wait_for(lambda: myid(v) != old_id, timeout=SETTLE,
+                            what="%s: %d back as a new incarnation" % (what, v.port))
+        self.reborn = []
+        last = None
+        while True:
+            left = max(deadline - time.monotonic(), 0.1) / rctest.timeout_scale()
+            repl = hl.wait_replicated(self.live, timeout=left, what="%s: cluster settled" % what)
+            epoch = rccluster.cluster_info(self.live[0])["cluster_current_epoch"]
+            if epoch == last:
+                break
+            assert time.monotonic() < deadline, "%s: the epoch keeps changing (%s)" % (what, epoch)
+            last = epoch
+            # a quiet period, not a wait for a condition: nothing to poll for
+            time.sleep(QUIET * rctest.timeout_scale())
+        for port, r in repl.items():
+            n = int(r.get(hl.R_LOST, "0") or 0)
+            if self.lost_base is None:
+                if n:  # a node removed while the cluster formed, before any data
+                    print("  note: %d reports %d slots lost while the cluster formed" % (port, n))
+            elif n > self.lost_base.get(port, 0):
+                self.slots_lost.append((what, port, n - self.lost_base.get(port, 0)))
+        if self.lost_base is None:
+            self.lost_base = {port: int(r.get(hl.R_LOST, "0") or 0) for port, r in repl.items()}
+        return time.monotonic() - t0
+
+    def _failed(self):
+        n = sum(1 for o in self.h.ops() if o[5] != histcheck.OK)
+        new, self.failed_ops = n - self.failed_ops, n
+        return new
+
+    # -- faults: each returns a description of what happened ----------------
+    def kill(self):
+        v = self.rnd.choice(self.live)
+        self.targets.drop(v)
+        rctest.kill_node(v)
+        self.t.expect_dead.add(id(v))
+        self.live.remove(v)
+        return "kill -9 %d" % v.port
+
+    def pause(self):
+        v = self.rnd.choice(self.live)
+        long_pause = self.rnd.random() < 0.5
+        short = self.rnd.uniform(0.1, 0.6)
+        others = [s for s in self.live if s is not v]
+        t0 = time.monotonic()
+        rctest.pause_node(v)
+        try:
+            if long_pause:
+                rctest.wait_for(lambda: all(rccluster.cluster_info(s)["cluster_known_nodes"]
+                                            == str(len(others)) for s in others),
+                                timeout=SETTLE, interval=0.02,
+                                what="the others removing stopped %d" % v.port)
+            else:
+                time.sleep(short)  # the fault itself: a stop shorter than the node timeout
+        finally:
+            rctest.resume_node(v)
+            self.paused.append((t0, time.monotonic()))
+        removed = "removed, rejoins" if long_pause else "not waited for removal"
+        return "SIGSTOP %d for %.2fs (%s), SIGCONT" % (v.port, time.monotonic() - t0, removed)
+
+    def restart(self):
+        v = self.rnd.choice(self.live)
+        self.reborn.append((v, myid(v)))
+        self.targets.drop(v)
+        rctest.kill_node(v)
+        v.exitcode = None
+        v.spawn()
+        v.wait_ready()
+        self.targets.add(v)
+        return "kill -9 %d, restart with its dir" % v.port
+
+    def leave(self):
+        v = self.rnd.choice(self.live)
+        self.targets.retire(v)
+        self.live.remove(v)
+        code = rccluster.leave(v, timeout=30.0)
+        assert code == 0, "%d left with exit code %s" % (v.port, code)
+        return "leave %d (SIGTERM)" % v.port
+
+    def join(self):
+        via = self.rnd.choice(self.live)
+        n = rccluster._start_one(self.t, join=via)
+        self.live.append(n)
+        self.targets.add(n)
+        return "join %d through %d" % (n.port, via.port)
+
+    def step(self):
+        """Settles, lets the load run, injects one fault drawn from the seed."""
+        self.load.wait_progress(self.rnd.randint(200, 1500), timeout=SETTLE,
+                                what="load between faults")
+        n = len(self.live)
+        menu = [(self.kill, 3, n > MIN_NODES), (self.pause, 3, n > MIN_NODES),
+                (self.restart, 2, True), (self.leave, 1, n > MIN_NODES + 1),
+                (self.join, 2, n < MAX_NODES)]
+        menu = [(f, w) for f, w, ok in menu if ok and f.__name__ in self.kinds]
+        if not menu:  # RC_CHAOS_FAULTS left nothing possible: grow the cluster
+            menu = [(self.join, 1)]
+        fault = self.rnd.choices([f for f, _ in menu], weights=[w for _, w in menu])[0]
+        self.nfault += 1
+        t_fault = time.monotonic() - self.t0
+        did = fault()
+        self.faults[fault.__name__] = self.faults.get(fault.__name__, 0) + 1
+        took = self.settle("after fault %d (%s)" % (self.nfault, did))
+        print("  #%d @%.2f %s: %d -> %d members, settled in %.2fs; %d ops so far, %d failed "
+              "since the last fault" % (self.nfault, t_fault, did, n, len(self.live), took,
+                                        self.h.count(), self._failed()))
+
+    def hangs(self):
+        """Client timeouts outside every SIGSTOP window."""
+        out = []
+        for o in self.h.ops():
+            if o[5] == histcheck.TIMEOUT and not any(o[3] <= p1 and o[4] >= p0
+                                                     for p0, p1 in self.paused):
+                out.append(o)
+        return out
+
+
+def run_chaos(t, name, kinds, seconds):
+    seed = int(os.environ.get("RC_CHAOS_SEED", "20261128"))
+    seconds = float(os.environ.get("RC_CHAOS_SECONDS", seconds))
+    c = Chaos(t, seed, kinds)
+    print("%s: seed %d, %.0f s, faults %s (replay: RC_CHAOS_SEED=%d RC_CHAOS_SECONDS=%g "
+          "RC_CHAOS_FAULTS=%s %s -k %s)" % (name, seed, seconds, ",".join(sorted(c.kinds)), seed,
+                                            seconds, ",".join(sorted(c.kinds)),
+                                            os.path.basename(__file__), t.name))
+    c.load.start()
+    try:
+        c.settle("before the first fault")
+        stop = time.monotonic() + seconds
+        while time.monotonic() < stop:
+            c.step()
+        c.load.wait_progress(1000, timeout=SETTLE, what="load after the last fault")
+    finally:
+        c.load.stop()
+    hl.final_reads(c.h, c.live, c.keys)
+    rep = hl.report(name, c.h, seed, c.started)
+    print("%s faults: %d (%s); %d nodes at the end" % (
+        name, c.nfault, ", ".join("%s %d" % kv for kv in sorted(c.faults.items())), len(c.live)))
+    failed_finals = [f for f in c.h.finals if f[5] != histcheck.OK]
+    hangs = c.hangs()
+    bad = rep.lost + rep.stale + rep.divergent + rep.phantom
+    if (bad or failed_finals or hangs or c.slots_lost) and os.environ.get("RC_CHAOS_SAVE"):
+        path = os.path.join(os.environ["RC_CHAOS_SAVE"], "%s-%d.history" % (t.name, seed))
+        c.h.save(path)
+        print("history saved to %s" % path)
+    assert bad == 0, "seed %d: %s" % (seed, rep.details())
+    assert not c.slots_lost, "seed %d: slots taken over with no complete copy: %r" % (
+        seed, c.slots_lost)
+    assert not failed_finals, "seed %d: final reads failed, e.g. %r" % (seed, failed_finals[:3])
+    assert not hangs, "seed %d: %d client timeouts with no node stopped, e.g. %r" % (
+        seed, len(hangs), hangs[:3])
+    assert c.nfault > 0, "no fault was injected"
+
 
 @test
-def test_chaos_kill_stop_restart_join_under_load(t):
-    seed = int(os.environ.get("RC_CHAOS_SEED", "20261128"))
-    seconds = float(os.environ.get("RC_CHAOS_SECONDS", "45"))
-    print("chaos seed %d, %.0f s" % (seed, seconds))
-    rnd = random.Random(seed)
-    crnd = random.Random(seed + 1)  # the client's own stream: the schedule replays alike
-    nodes = rccluster.start_cluster(t, 5)
-    stop = time.monotonic() + seconds
-    stats = {"ok": 0, "err": 0, "hang": 0}
-    live = list(nodes)
-    paused = []
-    lock = threading.Lock()
+def test_chaos_one_fault_at_a_time_under_recorded_load(t):
+    """kill -9, SIGSTOP/SIGCONT, leave, join (40 s)."""
+    run_chaos(t, "chaos", "kill,pause,leave,join", "40")
 
-    def client():
-        i = 0
-        while time.monotonic() < stop:
-            with lock:
-                srv = crnd.choice(live)
-            r = redis.Redis(host=srv.host, port=srv.port,
-                            socket_timeout=10 * rctest.timeout_scale(),
-                            socket_connect_timeout=2)
-            try:
-                p = r.pipeline(transaction=False)
-                for j in range(40):
-                    p.set("ch:%d" % ((i + j) % 4000), "v%d" % (i + j))
-                    p.get("ch:%d" % ((i + 7 * j) % 4000))
-                p.mget(["ch:%d" % k for k in range(i % 400, 4000, 400)])
-                p.execute(raise_on_error=False)
-                stats["ok"] += 1
-            except redis.exceptions.TimeoutError:
-                stats["hang"] += 1
-            except (redis.exceptions.ConnectionError, OSError):
-                stats["err"] += 1  # a killed or frozen-then-removed node
-            finally:
-                r.close()
-            i += 40
 
-    th = threading.Thread(target=client, daemon=True)
-    th.start()
-    while time.monotonic() < stop:
-        time.sleep(rnd.uniform(0.3, 1.2))
-        with lock:
-            ready = [s for s in live if s.alive() and s not in paused]
-        act = rnd.random()
-        if act < 0.25 and len(ready) > 3:
-            v = rnd.choice(ready)
-            rctest.kill_node(v)
-            t.expect_dead.add(id(v))
-            with lock:
-                live.remove(v)
-            print("kill -9 %d" % v.port)
-        elif act < 0.45 and len(ready) > 3 and not paused:
-            v = rnd.choice(ready)
-            rctest.pause_node(v)
-            paused.append(v)
-            print("SIGSTOP %d" % v.port)
-        elif act < 0.65 and paused:
-            v = paused.pop()
-            rctest.resume_node(v)
-            print("SIGCONT %d" % v.port)
-        elif act < 0.85 and len(live) < 6:
-            seed_node = rnd.choice(ready)
-            n = rccluster._start_one(t, join=seed_node)
-            with lock:
-                live.append(n)
-            print("join %d through %d" % (n.port, seed_node.port))
-        elif ready:
-            v = rnd.choice(ready)
-            rctest.kill_node(v)
-            v.exitcode = None
-            v.spawn()
-            v.wait_ready()
-            print("restart %d with its dir" % v.port)
-    for v in paused:
-        rctest.resume_node(v)
-    th.join(60 * rctest.timeout_scale())
-    assert not th.is_alive(), "the client is stuck"
-    print("client batches: %(ok)d answered, %(err)d connection errors, %(hang)d hung" % stats)
-    assert stats["hang"] == 0, stats
-    assert stats["ok"] > 0, stats
-    survivors = [s for s in live if s.alive()]
-    rccluster.wait_agree(survivors, timeout=40 * rctest.timeout_scale())
-    # the settled cluster serves every key through every node
-    first = survivors[0].client()
-    for k in range(300):
-        first.set("after:%d" % k, "x%d" % k)
-    for s in survivors:
-        cl = s.client()
-        got = cl.mget(["after:%d" % k for k in range(300)])
-        assert got == [("x%d" % k).encode() for k in range(300)], s.port
+@test
+def test_chaos_restart_with_dir_under_recorded_load(t):
+    """kill -9 then a restart with the node's dir, and joins (15 s)."""
+    run_chaos(t, "chaos restart", "restart,join", "15")
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ def run_scenario(t, seed, nkeys):
         load.stop()
     hl.final_reads(h, live, keys)
     rep = hl.report("handoff", h, seed, started)
-    assert rep.clean(), rep.details()
+    assert hl.clean(rep), rep.details()
 
 
 @test
@@ -136,7 +136,7 @@ def test_steady_cluster_history_is_clean(t):
         load.stop()
     hl.final_reads(h, live, keys)
     rep = hl.report("handoff control", h, OPTS.seed, started)
-    assert rep.clean(), rep.details()
+    assert hl.clean(rep), rep.details()
     assert rep.reads > 10000 and rep.writes > 10000, rep.summary()
 
 
@@ -178,7 +178,7 @@ def soak(t, seed, seconds, segment, nkeys):
         current = re.compile(r"s%d[pc]\d+-\d+$" % seg)
         rep = hl.report("handoff soak segment %d" % seg, h, seed + seg, started,
                         ancient=lambda v: VALUE.match(v) and not current.match(v))
-        if not rep.clean():
+        if not hl.clean(rep):
             print(rep.details())
             bad.append(seg)
         if time.monotonic() >= end:

@@ -1136,7 +1136,7 @@ static void start_paxos(node_cluster_t *cl, const paxos_state_t *restored)
              * incarnation, which never votes again. */
             rc_log(RC_LOG_NOTICE,
                    "cluster: restarted as member %" PRIu64 " of epoch %" PRIu64
-                   " with its data lost: joining as a new incarnation through %s; its replicas "
+                   " with its data lost: rejoining as a new incarnation through %s; its replicas "
                    "take its slots over",
                    restored->id, c->epoch, c->members[i].bus_addr);
             snprintf(cl->join_addr, sizeof(cl->join_addr), "%s", c->members[i].bus_addr);

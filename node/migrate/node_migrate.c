@@ -1105,9 +1105,14 @@ static void want_replicas(node_migrate_t *m, const paxos_config_t *c, const memb
         if (i == nwant || s->sl[slot].src != me)
             out_cancel(s, slot);
     }
-    for (i = 0; i < nwant; i++)
-        out_want(m, c, slot, want[i], HAND_NONE, me, m->keep_from[slot],
-                 in_copies(c, h->scopy[slot], h->nscopy[slot], want[i]));
+    for (i = 0; i < nwant; i++) {
+        int sync = in_copies(c, h->scopy[slot], h->nscopy[slot], want[i]);
+
+        /* KEEP only for a synchronous replica: writes wait for it until
+         * its KEEP is answered; another replica could miss the writes
+         * made before its KEEP left, so it is sent the slot whole. */
+        out_want(m, c, slot, want[i], HAND_NONE, me, sync ? m->keep_from[slot] : 0, sync);
+    }
     m->keep_from[slot] = 0;
 }
 

@@ -1080,6 +1080,16 @@ static int in_copies(const paxos_config_t *c, const int16_t *copies, unsigned n,
     return 0;
 }
 
+/* 1 when 'me' holds a copy of 'slot' that it does not serve ('sv'): a
+ * replica in the serving placement, the target one, or both. */
+static int is_copy(const paxos_config_t *c, const member_handoff_t *h, unsigned slot, uint64_t sv,
+                   uint64_t me)
+{
+    return me != 0 && sv != me &&
+           (in_copies(c, h->scopy[slot], h->nscopy[slot], me) ||
+            in_copies(c, h->tcopy[slot], h->ntcopy[slot], me));
+}
+
 /* The slot's replicas, as its server ('me') sends to them: every copy in
  * the serving and the target placement but this node. A replica of the
  * serving placement is synchronous (writes wait while it is not live). */
@@ -1164,9 +1174,7 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
 {
     uint64_t sv = m->serve_id[slot];
     int was_sync = m->sync[slot];
-    int copy = me != 0 && sv != me &&
-               (in_copies(c, h->scopy[slot], h->nscopy[slot], me) ||
-                in_copies(c, h->tcopy[slot], h->ntcopy[slot], me));
+    int copy = is_copy(c, h, slot, sv, me);
     ostream_t *s;
 
     m->copy[slot] = (uint8_t)copy;
@@ -1275,9 +1283,7 @@ static void on_config(void *arg)
         m->target_id[slot] = tg;
         if (!m->have_map) {
             /* A configuration restored at start: this node holds nothing. */
-            m->copy[slot] = (uint8_t)(me != 0 && sv != me &&
-                                      (in_copies(c, h->scopy[slot], h->nscopy[slot], me) ||
-                                       in_copies(c, h->tcopy[slot], h->ntcopy[slot], me)));
+            m->copy[slot] = (uint8_t)is_copy(c, h, slot, sv, me);
             m->sync[slot] = 0;
             if (sv == me && me != 0 && c->replicas == 0)
                 want_replicas(m, c, h, slot, me); /* with replicas, never its empty copy */

@@ -35,7 +35,7 @@
  * write's PUT/DEL (node_migrate_fence()); writes to a slot wait while one
  * of its synchronous replicas (scopy) is not live. A server that loses a
  * slot sends DONE to its replicas too (its copy is final); the new server
- * asks each replica to KEEP that copy (`KEEP <epoch> <from>`) instead of
+ * asks each synchronous replica to KEEP that copy (`KEEP <epoch> <from>`) instead of
  * sending the slot again. A replica that serves a slot whose server died
  * keeps its copy (take_over()): every acknowledged write is in it. */
 #ifndef RC_NODE_NODE_MIGRATE_H

@@ -78,6 +78,8 @@ typedef struct pending_s {
     int sure;           /* written by a db function (not only looked up for write) */
     uint64_t mutations; /* node__mutations when it was looked up */
     size_t off, klen;   /* key bytes in pend_keys */
+    node_obj_t *obj;    /* the key's object when db->relinks was 'gen', or NULL */
+    uint64_t gen;
 } pending_t;
 
 struct node_db_s {
@@ -95,7 +97,10 @@ struct node_db_s {
     int (*evict_ok)(void *arg, unsigned slot);
     void *evict_arg;
     unsigned evict_cursor;
-    /* observers */
+    /* observers; WRITE changes only of the slots change_ok accepts */
+    int (*change_ok)(void *arg, unsigned slot);
+    void *change_arg;
+    uint64_t relinks; /* bumped whenever an object leaves the db or is replaced */
     int nobs;
     int notifying; /* inside an observer call: the db must not be written */
     observer_t obs[NODE_DB_OBSERVERS_MAX];
@@ -468,6 +473,8 @@ static void pend_mark(node_db_t *db, const char *key, size_t klen, int sure)
     unsigned slot = ring_keyslot(key, klen);
     pending_t *p;
 
+    if (db->change_ok != NULL && !db->change_ok(db->change_arg, slot))
+        return;
     if (db->npend > 0) { /* the same key again (lookup, then set): one entry */
         p = &db->pend[db->npend - 1];
         if (p->slot == slot && p->klen == klen && memcmp(db->pend_keys + p->off, key, klen) == 0) {
@@ -487,6 +494,8 @@ static void pend_mark(node_db_t *db, const char *key, size_t klen, int sure)
         db->pend_cap = cap;
     }
     p = &db->pend[db->npend++];
+    p->obj = NULL;
+    p->gen = 0;
     p->slot = slot;
     p->sure = sure;
     p->mutations = node__mutations;
@@ -503,6 +512,22 @@ static inline void mark_write(node_db_t *db, const char *key, size_t klen, int s
 {
     if (db->nobs != 0)
         pend_mark(db, key, klen, sure);
+}
+
+/* 'o', just written, is the object of the key last marked (if it was): the
+ * end of the command reports it without looking it up again, unless an
+ * object left the db or was replaced in between (db->relinks moved). */
+static inline void mark_obj(node_db_t *db, node_obj_t *o)
+{
+    pending_t *p;
+
+    if (db->npend == 0)
+        return;
+    p = &db->pend[db->npend - 1];
+    if (p->klen == o->klen && memcmp(db->pend_keys + p->off, o->data, o->klen) == 0) {
+        p->obj = o;
+        p->gen = db->relinks;
+    }
 }
 
 int node_db_observer_add(node_db_t *db, node_db_observer_fn *fn, void *priv)
@@ -533,6 +558,12 @@ int node_db_observer_remove(node_db_t *db, node_db_observer_fn *fn, void *priv)
         }
     }
     return -ENOENT;
+}
+
+void node_db_set_change_filter(node_db_t *db, int (*wants)(void *arg, unsigned slot), void *arg)
+{
+    db->change_ok = wants;
+    db->change_arg = arg;
 }
 
 typedef struct pend_ref_s {
@@ -614,7 +645,10 @@ static void end_command_slow(node_db_t *db)
 
         if (p->sure <= 0)
             continue;
-        o = (node_obj_t *)node_dict_find(db->keys, db->pend_keys + p->off, p->klen);
+        if (p->obj != NULL && p->gen == db->relinks)
+            o = p->obj; /* nothing left the db since it was written: still it */
+        else
+            o = (node_obj_t *)node_dict_find(db->keys, db->pend_keys + p->off, p->klen);
         if (o != NULL) /* else deleted since: that was reported */
             notify(db, NODE_DB_CHANGE_WRITE, o);
     }
@@ -644,6 +678,7 @@ static void db_add(node_db_t *db, node_obj_t *o)
     slot_link(db, o);
     if (o->vol)
         vol_push(db, o);
+    mark_obj(db, o);
 }
 
 /* Puts 'repl' in place of 'old' (same key) and frees the shell of 'old'
@@ -651,6 +686,7 @@ static void db_add(node_db_t *db, node_obj_t *o)
 static void db_swap(node_db_t *db, node_obj_t *old, node_obj_t *repl, int free_old_value)
 {
     RC_ASSERT(!db->notifying);
+    db->relinks++;
     node_dict_replace(db->keys, &old->link, &repl->link);
     slot_replace(db, old, repl);
     if (old->vol && repl->vol) {
@@ -666,6 +702,7 @@ static void db_swap(node_db_t *db, node_obj_t *old, node_obj_t *repl, int free_o
         node_obj_free(old);
     else
         rc_free(old);
+    mark_obj(db, repl);
 }
 
 /* Unlinks 'o', reports it as 'kind' and frees it. */
@@ -674,6 +711,7 @@ static void db_remove(node_db_t *db, node_obj_t *o, node_db_change_kind_t kind)
     node_dict_entry_t *e;
 
     RC_ASSERT(!db->notifying);
+    db->relinks++;
     e = node_dict_unlink(db->keys, o->data, o->klen);
     RC_ASSERT(e == &o->link);
     slot_unlink(db, o);
@@ -758,6 +796,7 @@ void node_db_flush(node_db_t *db)
     RC_ASSERT(!db->notifying);
     if (db->nobs != 0)
         notify_all(db);
+    db->relinks++;
     node_dict_clear(db->keys);
     memset(db->slots, 0, sizeof(db->slots));
     for (node_db_slot_iter_t *it = db->iters; it != NULL; it = it->next_it)
@@ -1053,6 +1092,7 @@ node_obj_t *node_db_lookup(node_db_t *db, const char *key, size_t klen, int flag
             db->stats.keyspace_misses++;
     } else if (o != NULL) {
         mark_write(db, key, klen, 0); /* the command may change it in place */
+        mark_obj(db, o);
     }
     if (o != NULL && !(flags & NODE_LOOKUP_NOTOUCH))
         o->lru = db->lru_clock;
@@ -1079,6 +1119,7 @@ void node_db_set_str(node_db_t *db, const char *key, size_t klen, const void *va
             if (old->vol)
                 node__obj_set_expire(old, when);
             old->lru = db->lru_clock;
+            mark_obj(db, old);
             return;
         }
     }
@@ -1274,8 +1315,24 @@ void *node_obj_ptr(const node_obj_t *o)
 void node_db_insert(node_db_t *db, node_obj_t *o)
 {
     node_obj_t *old = find_raw(db, (const char *)o->data, o->klen);
+    size_t vsize;
 
     mark_write(db, (const char *)o->data, o->klen, 1);
+    if (old != NULL && old->vol == o->vol && (vsize = obj_vsize(o)) == obj_vsize(old)) {
+        /* Same shape (a replica's usual case): the new value moves into the
+         * old shell, which keeps its place in the dict, the slot's list and
+         * the volatile vector; no relinking, no allocation. */
+        node__obj_free_value(old);
+        old->type = o->type;
+        old->enc = o->enc;
+        old->lru = db->lru_clock;
+        memcpy(node__obj_val(old), node__obj_val(o), vsize);
+        if (o->vol)
+            node__obj_set_expire(old, node_obj_expire(o));
+        rc_free(o); /* the shell: its value is old's now */
+        mark_obj(db, old);
+        return;
+    }
     if (old != NULL) {
         o->lru = db->lru_clock;
         db_swap(db, old, o, 1);

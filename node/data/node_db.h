@@ -242,6 +242,11 @@ enum {
 int node_db_observer_add(node_db_t *db, node_db_observer_fn *fn, void *priv);
 /* Unregisters the pair. Returns 0 or -ENOENT. */
 int node_db_observer_remove(node_db_t *db, node_db_observer_fn *fn, void *priv);
+/* WRITE changes are reported only for keys of slots 'wants' accepts ('arg'
+ * passed back); NULL: every slot. It is asked when a command writes, so its
+ * answer must not change while a command runs. Saves the work of recording
+ * and finding again the keys no observer would use (a replica's copies). */
+void node_db_set_change_filter(node_db_t *db, int (*wants)(void *arg, unsigned slot), void *arg);
 /* Ends a command: reports the WRITE of every key it wrote that still exists.
  * The dispatcher calls it after every command (and after the local part of
  * a split one); anything else that writes the db calls it when done. */

@@ -952,6 +952,25 @@ static void kick(node_migrate_t *m)
 
 /* ---- live writes ---- */
 
+/* 1 when a stream sends 'slot's writes: on_change() has work for them. */
+static int streams_slot(const node_migrate_t *m, unsigned slot)
+{
+    const ostream_t *s;
+
+    for (s = m->streams; s != NULL; s = s->next) {
+        uint8_t st = s->sl[slot].state;
+
+        if (!s->broken && (st == OUT_SNAP || st == OUT_LIVE))
+            return 1;
+    }
+    return 0;
+}
+
+static int change_wanted(void *arg, unsigned slot)
+{
+    return streams_slot(arg, slot);
+}
+
 static void on_change(void *priv, node_db_t *db, const node_db_change_t *ch)
 {
     node_migrate_t *m = priv;
@@ -1362,6 +1381,16 @@ static void check_ready(node_migrate_t *m)
 
 /* ---- timer ---- */
 
+/* 1 when this node asked to be ready for the current transition, and the
+ * answer is overdue: ask again. */
+static int ready_retry_due(const node_migrate_t *m)
+{
+    const paxos_config_t *c = node_cluster_config(m->cl);
+
+    return m->ready_for != 0 && c != NULL && paxos_config_in_transition(c) &&
+           m->ready_for == c->transition && now_ms(m) - m->ready_at >= NODE_MIGRATE_READY_RETRY_MS;
+}
+
 static int leave_busy(void *arg);
 
 /* A leave that waits: which hand-overs it waits for (the log, every 2 s). */
@@ -1480,8 +1509,7 @@ static void on_tick(uv_timer_t *t)
         if (!s->broken && (s->cur >= 0 || s->todolen > 0))
             kick(m);
     }
-    if (m->ready_dirty ||
-        (m->ready_for != 0 && now_ms(m) - m->ready_at >= NODE_MIGRATE_READY_RETRY_MS))
+    if (m->ready_dirty || ready_retry_due(m))
         check_ready(m);
     if (now_ms(m) - m->rate_mark_ms >= 1000) {
         m->st.send_rate = (double)(m->st.keys_sent - m->rate_mark_keys) * 1000.0 /
@@ -1923,6 +1951,7 @@ static int on_shutdown(void *arg)
         return 0;
     m->closed = 1;
     node_db_set_evict_filter(m->db, NULL, NULL);
+    node_db_set_change_filter(m->db, NULL, NULL);
     while (m->streams != NULL)
         stream_free(m->streams, 0);
     uv_close((uv_handle_t *)&m->timer, NULL);
@@ -1956,6 +1985,7 @@ node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl)
     uv_timer_start(&m->timer, on_tick, NODE_MIGRATE_TICK_MS, NODE_MIGRATE_TICK_MS);
     m->rate_mark_ms = server->now_ms;
     RC_ASSERT(node_db_observer_add(m->db, on_change, m) == 0);
+    node_db_set_change_filter(m->db, change_wanted, m);
     node_db_set_evict_filter(m->db, evict_ok, m);
     node_cluster_observe(cl, &cluster_observer, m);
     node_cluster_set_leave_hold(cl, leave_busy, m);

@@ -475,6 +475,127 @@ static void test_insert_of_a_detached_object_is_a_write(void **state)
     rc_buf_free(&b);
 }
 
+static void count_obj(void *priv, node_obj_t *o)
+{
+    (void)priv;
+    (void)o;
+}
+
+/* A copy arriving over a key of the same shape (a replica's usual case)
+ * takes the old object's place: the value, TTL and type are the new ones,
+ * the key stays once in its slot and in the TTL index, and it still
+ * expires on time. */
+static void test_insert_over_a_key_of_the_same_shape(void **state)
+{
+    harness_t *h = *state;
+    unsigned slot = ring_keyslot("k", 1);
+    rc_buf_t b = {0};
+    node_obj_t *o;
+    char got[64];
+    node_db_slot_iter_t *it;
+    int seen = 0;
+
+    run(h, "SET k aaaa PX 100000");
+    run(h, "SET src bbbb PX 5000");
+    node_obj_serialize(node_db_lookup(h->server.db, "src", 3, NODE_LOOKUP_NOTOUCH), &b);
+    assert_int_equal(node_obj_deserialize("k", 1, (const unsigned char *)b.data, b.len, &o), 0);
+    rec_clear(&h->rec);
+    node_db_insert(h->server.db, o);
+    node_db_end_command(h->server.db);
+    assert_string_equal(h->rec.text, "W:k");
+    run(h, "GET k");
+    assert_string_equal(reply(h), "$4\r\nbbbb\r\n");
+    run(h, "PTTL k");
+    assert_string_equal(reply(h), ":5000\r\n");
+    assert_int_equal(node_db_expires(h->server.db), 2);
+    assert_int_equal(node_db_slot_count(h->server.db, slot), 1);
+    it = node_db_slot_iter_create(h->server.db, slot);
+    while (!node_db_slot_iter_done(it))
+        seen += (int)node_db_slot_iter_next(it, 64, count_obj, NULL);
+    node_db_slot_iter_destroy(it);
+    assert_int_equal(seen, 1);
+    /* An integer over a hash: the same size of value part, another type. */
+    run(h, "HSET h f v");
+    rc_buf_reset(&b);
+    run(h, "SET n 12345");
+    node_obj_serialize(node_db_lookup(h->server.db, "n", 1, NODE_LOOKUP_NOTOUCH), &b);
+    assert_int_equal(node_obj_deserialize("h", 1, (const unsigned char *)b.data, b.len, &o), 0);
+    node_db_insert(h->server.db, o);
+    node_db_end_command(h->server.db);
+    run(h, "TYPE h");
+    assert_string_equal(reply(h), "+string\r\n");
+    run(h, "GET h");
+    snprintf(got, sizeof(got), "%s", reply(h));
+    assert_string_equal(got, "$5\r\n12345\r\n");
+    /* Past its new TTL the key goes by active expiry: its index entry is right. */
+    h->server.now_ms += 6000;
+    node_db_set_now(h->server.db, h->server.now_ms);
+    node_db_cron(h->server.db, 100000);
+    assert_int_equal(node_db_slot_count(h->server.db, slot), 0);
+    assert_int_equal(node_db_expires(h->server.db), 0); /* src went too */
+    rc_buf_free(&b);
+}
+
+static int refuse_slot_of_a(void *arg, unsigned slot)
+{
+    (void)arg;
+    return slot != ring_keyslot("a", 1);
+}
+
+/* The change filter: no WRITE for a slot it refuses; removals still go. */
+static void test_change_filter_skips_writes_of_refused_slots(void **state)
+{
+    harness_t *h = *state;
+
+    node_db_set_change_filter(h->server.db, refuse_slot_of_a, NULL);
+    rec_clear(&h->rec);
+    run(h, "MSET a 1 b 2");
+    assert_string_equal(h->rec.text, "W:b");
+    rec_clear(&h->rec);
+    run(h, "DEL a b");
+    assert_string_equal(h->rec.text, "D:a D:b");
+    node_db_set_change_filter(h->server.db, NULL, NULL);
+    rec_clear(&h->rec);
+    run(h, "SET a 1");
+    assert_string_equal(h->rec.text, "W:a");
+}
+
+static void observe_str(void *priv, node_db_t *db, const node_db_change_t *ch)
+{
+    char *out = priv, tmp[NODE_OBJ_INTBUF];
+    size_t len;
+    const char *v;
+
+    (void)db;
+    if (ch->kind != NODE_DB_CHANGE_WRITE)
+        return;
+    v = node_obj_str(ch->obj, tmp, &len);
+    snprintf(out + strlen(out), 256 - strlen(out), "%.*s:%.*s ", (int)ch->klen, ch->key,
+             (int)len, v);
+}
+
+/* The end of a command reports each key's object as it is then, also when
+ * objects were replaced or removed after the key was written (the object
+ * it remembered may be gone). */
+static void test_write_reports_the_object_left_after_replacements(void **state)
+{
+    harness_t *h = *state;
+    char seen[256] = "";
+
+    assert_int_equal(node_db_observer_add(h->server.db, observe_str, seen), 0);
+    run(h, "SET gone 1 PX 10");
+    h->server.now_ms += 100;
+    node_db_set_now(h->server.db, h->server.now_ms);
+    seen[0] = '\0';
+    run(h, "MSET a 1 b x a hello-world gone 2 b yy");
+    assert_string_equal(seen, "a:hello-world b:yy gone:2 ");
+    seen[0] = '\0';
+    run(h, "APPEND a 0123456789012345678901234567890123456789012345678901234567890123456789");
+    assert_string_equal(
+        seen, "a:hello-world0123456789012345678901234567890123456789012345678901234567890123456789 ");
+    assert_int_equal(node_db_observer_remove(h->server.db, observe_str, seen), 0);
+}
+
 #define OBS_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
 int main(void)
@@ -490,6 +611,9 @@ int main(void)
         OBS_TEST(test_many_keys_in_one_command_are_reported_once_each),
         OBS_TEST(test_removal_comes_before_the_write_of_the_same_command),
         OBS_TEST(test_insert_of_a_detached_object_is_a_write),
+        OBS_TEST(test_insert_over_a_key_of_the_same_shape),
+        OBS_TEST(test_change_filter_skips_writes_of_refused_slots),
+        OBS_TEST(test_write_reports_the_object_left_after_replacements),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

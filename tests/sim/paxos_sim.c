@@ -147,6 +147,7 @@ typedef struct ballot_rec_s {
     paxos_ballot_t ballot;
     paxos_config_t *cfg; /* the value itself, NULL until noted */
     uint64_t voters;     /* bitmask of member indexes of C_epoch */
+    int chose;           /* set_chosen(cfg) passed: the chosen value is cfg */
 } ballot_rec_t;
 
 typedef struct pair_s {
@@ -586,8 +587,9 @@ static ballot_rec_t *ballot_rec(sim_t *s, uint64_t epoch, paxos_ballot_t b)
     return &s->ballots[s->nballots++];
 }
 
-/* A value proposed under ballot 'b' of instance 'epoch': one value per ballot. */
-static void note_value(sim_t *s, uint64_t epoch, paxos_ballot_t b, const paxos_config_t *v)
+/* A value proposed under ballot 'b' of instance 'epoch': one value per
+ * ballot. Returns the ballot's record (valid until the next ballot_rec()). */
+static ballot_rec_t *note_value(sim_t *s, uint64_t epoch, paxos_ballot_t b, const paxos_config_t *v)
 {
     ballot_rec_t *r = ballot_rec(s, epoch, b);
 
@@ -600,15 +602,30 @@ static void note_value(sim_t *s, uint64_t epoch, paxos_ballot_t b, const paxos_c
     if (v->epoch != epoch + 1)
         fail(s, "value of instance e is not C_{e+1}", "instance %" PRIu64 " value epoch %" PRIu64,
              epoch, v->epoch);
+    return r;
 }
 
-/* Acceptor 'id' voted for ballot 'b' of instance 'epoch' (whose value is
- * already noted). Detects a value becoming chosen. */
-static void note_vote(sim_t *s, uint64_t epoch, paxos_ballot_t b, uint64_t id,
-                      const paxos_config_t *value)
+/* A majority voted for ballot record 'r': its value 'v' (equal to r->cfg)
+ * is chosen. set_chosen() compares it with the chosen one, or records it;
+ * once that passed, later votes for the same ballot have nothing new to
+ * compare. */
+static void ballot_chosen(sim_t *s, ballot_rec_t *r, const paxos_config_t *v)
+{
+    if (r->chose)
+        return;
+    set_chosen(s, v);
+    r->chose = s->violation == NULL;
+}
+
+/* Acceptor 'id' voted for ballot record 'r' of instance 'epoch' (whose
+ * value is already noted: note_value() returned 'r'). Detects a value
+ * becoming chosen. 'noted' says note_value() found 'value' equal to the
+ * record's (it passed, with no violation before or after it): then it
+ * is not compared again. */
+static void note_vote(sim_t *s, ballot_rec_t *r, uint64_t epoch, paxos_ballot_t b, uint64_t id,
+                      const paxos_config_t *value, int noted)
 {
     const paxos_config_t *c = chosen_cfg(s, epoch);
-    ballot_rec_t *r;
     int idx;
 
     if (c == NULL) {
@@ -620,16 +637,15 @@ static void note_vote(sim_t *s, uint64_t epoch, paxos_ballot_t b, uint64_t id,
         fail(s, "non-member acted as acceptor", "id %" PRIu64 " epoch %" PRIu64, id, epoch);
         return;
     }
-    r = ballot_rec(s, epoch, b);
     r->voters |= 1ULL << idx;
     if ((uint32_t)__builtin_popcountll(r->voters) * 2 > c->nmembers && value != NULL) {
-        if (!same_config(value, r->cfg))
+        if (!noted && !same_config(value, r->cfg))
             fail(s, "vote for a value other than its ballot's", "epoch %" PRIu64, epoch);
         else {
             if (chosen_cfg(s, value->epoch) == NULL)
                 vlog(s, "ballot (%" PRIu64 ",%" PRIu64 ") decides epoch %" PRIu64, b.round, b.node,
                      value->epoch);
-            set_chosen(s, value);
+            ballot_chosen(s, r, value);
         }
     }
 }
@@ -639,9 +655,10 @@ static void note_vote(sim_t *s, uint64_t epoch, paxos_ballot_t b, uint64_t id,
 static void on_accept(void *arg, uint64_t acceptor, const paxos_msg_t *m)
 {
     sim_t *s = arg;
+    int clean = s->violation == NULL;
+    ballot_rec_t *r = note_value(s, m->epoch, m->ballot, &m->value);
 
-    note_value(s, m->epoch, m->ballot, &m->value);
-    note_vote(s, m->epoch, m->ballot, acceptor, &m->value);
+    note_vote(s, r, m->epoch, m->ballot, acceptor, &m->value, clean && s->violation == NULL);
 }
 
 static void params_for(sim_t *s, int i, paxos_params_t *p, uint64_t token)
@@ -947,12 +964,15 @@ static void check_state(sim_t *s, int i)
                 sl->accepted_is = v;
             return;
         }
-        note_value(s, st->chosen.epoch, st->accepted, &st->accepted_value);
-        note_vote(s, st->chosen.epoch, st->accepted, st->id, &st->accepted_value);
+        ballot_rec_t *r = note_value(s, st->chosen.epoch, st->accepted, &st->accepted_value);
+
+        /* clean before it: the test above */
+        note_vote(s, r, st->chosen.epoch, st->accepted, st->id, &st->accepted_value,
+                  s->violation == NULL);
         sl->noted_id = st->id;
         sl->noted_epoch = st->chosen.epoch;
         sl->noted_ballot = st->accepted;
-        sl->noted_rec = (size_t)(ballot_rec(s, st->chosen.epoch, st->accepted) - s->ballots);
+        sl->noted_rec = (size_t)(r - s->ballots);
     }
 }
 
@@ -1260,7 +1280,7 @@ static void observe(sim_t *s, const paxos_msg_t *m)
         }
         r->voters |= 1ULL << paxos_config_find(c, m->from);
         if ((uint32_t)__builtin_popcountll(r->voters) * 2 > c->nmembers)
-            set_chosen(s, r->cfg);
+            ballot_chosen(s, r, r->cfg);
     } else if (m->type == PAXOS_MSG_PROMISE) {
         const paxos_config_t *c = chosen_cfg(s, m->epoch);
 

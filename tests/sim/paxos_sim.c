@@ -1037,8 +1037,10 @@ static int addr_slot(sim_t *s, const char *addr)
 {
     int i;
 
-    /* Slot i is at "10.0.0.<i+1>:17001" (sim_init): look there first. */
-    if (strncmp(addr, "10.0.0.", 7) == 0) {
+    /* Slot i is at "10.0.0.<i+1>:17001" (sim_init): look there first.
+     * Addresses are PAXOS_ADDR_MAX buffers: 7 bytes are there to compare,
+     * and a NUL among them differs, as strncmp would. */
+    if (memcmp(addr, "10.0.0.", 7) == 0) {
         const char *d = addr + 7;
 
         for (i = 0; *d >= '0' && *d <= '9' && i < 1000; d++)

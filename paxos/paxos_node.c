@@ -721,6 +721,11 @@ static void on_chosen(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
 {
     uint64_t e = node->st.chosen.epoch;
 
+    /* An earlier decision than the installed one is of no use, valid or
+     * not, so it is not checked (in the simulator, a quarter of the CHOSEN
+     * and SNAPSHOT messages: catch-up answers that crossed, duplicates). */
+    if (e != 0 && in->epoch < e)
+        return;
     if (!in->has_value || paxos_config_check(&in->value) != 0 || in->value.epoch != in->epoch + 1)
         return;
     if (e == 0 || in->epoch == e) {

@@ -105,6 +105,12 @@ typedef struct slot_s {
     uint64_t noted_id, noted_epoch;
     paxos_ballot_t noted_ballot;
     size_t noted_rec;
+    /* persist(): the configuration (a chosen one, or a ballot's value) the
+     * node's chosen and accepted value hold the same bytes as, members
+     * included, by this step's check_state(), or NULL; and the one the
+     * disk's copies hold the same bytes as. Both never change. */
+    const paxos_config_t *chosen_is, *accepted_is;
+    const paxos_config_t *disk_chosen_is, *disk_accepted_is;
 } slot_t;
 
 /* What decoding a message gives (paxos_msg_wire_copy), shared by the
@@ -139,9 +145,9 @@ enum {
 typedef struct ballot_rec_s {
     uint64_t epoch;
     paxos_ballot_t ballot;
-    uint64_t value;      /* config hash */
-    paxos_config_t *cfg; /* the value itself */
+    paxos_config_t *cfg; /* the value itself, NULL until noted */
     uint64_t voters;     /* bitmask of member indexes of C_epoch */
+    int chose;           /* set_chosen(cfg) passed: the chosen value is cfg */
 } ballot_rec_t;
 
 typedef struct pair_s {
@@ -167,7 +173,8 @@ typedef struct sim_s {
     uint64_t max_delay;
     uint64_t next_fault, next_fd, next_req;
     /* global truth */
-    paxos_config_t **chosen; /* by epoch */
+    paxos_config_t **chosen;   /* by epoch */
+    unsigned char *chosen_enc; /* by epoch: chosen[epoch] encodes (set_chosen()) */
     size_t nchosen_cap;
     uint64_t max_chosen;
     ballot_rec_t *ballots;
@@ -343,8 +350,10 @@ static void config_copy(paxos_config_t *dst, const paxos_config_t *src)
 
 /* paxos_config_equal(), with a memcmp of the used parts first: equal bytes
  * are equal fields. Tokens and retired entries past their counts are not
- * compared (left over from earlier values, they made the memcmp miss). */
-static int same_config(const paxos_config_t *a, const paxos_config_t *b)
+ * compared (left over from earlier values, they made the memcmp miss).
+ * Returns 2 when the used parts hold the same bytes (the members whole),
+ * 1 when they differ but the fields are equal, 0 when they are not. */
+static int config_cmp(const paxos_config_t *a, const paxos_config_t *b)
 {
     if (a->nmembers != b->nmembers || a->nmembers > PAXOS_MAX_MEMBERS || a->nrecent != b->nrecent ||
         a->nrecent > PAXOS_MAX_RECENT || a->nretired != b->nretired ||
@@ -356,7 +365,12 @@ static int same_config(const paxos_config_t *a, const paxos_config_t *b)
         memcmp(a->retired, b->retired, a->nretired * sizeof(a->retired[0])) != 0 ||
         memcmp(a->members, b->members, a->nmembers * sizeof(a->members[0])) != 0)
         return paxos_config_equal(a, b);
-    return 1;
+    return 2;
+}
+
+static int same_config(const paxos_config_t *a, const paxos_config_t *b)
+{
+    return config_cmp(a, b) != 0;
 }
 
 /* ---- slot hand-off invariants ---- */
@@ -491,6 +505,8 @@ static void set_chosen(sim_t *s, const paxos_config_t *c)
             cap *= 2;
         s->chosen = realloc(s->chosen, cap * sizeof(*s->chosen));
         memset(s->chosen + s->nchosen_cap, 0, (cap - s->nchosen_cap) * sizeof(*s->chosen));
+        s->chosen_enc = realloc(s->chosen_enc, cap);
+        memset(s->chosen_enc + s->nchosen_cap, 0, cap - s->nchosen_cap);
         s->handoff = realloc(s->handoff, cap * sizeof(*s->handoff));
         memset(s->handoff + s->nchosen_cap, 0, (cap - s->nchosen_cap) * sizeof(*s->handoff));
         s->nchosen_cap = cap;
@@ -502,6 +518,13 @@ static void set_chosen(sim_t *s, const paxos_config_t *c)
     }
     s->chosen[c->epoch] = malloc(sizeof(*c));
     config_copy(s->chosen[c->epoch], c);
+    {
+        /* Whether it encodes: a message carrying it is then checked to
+         * encode without encoding it again (encode_checked()). */
+        static uint8_t b[PAXOS_ENCODED_MAX];
+
+        s->chosen_enc[c->epoch] = paxos_config_encode(c, b, sizeof(b)) > 0;
+    }
     /* Checked once per epoch, here, where it is first chosen: paxos never
      * chooses a membership the slot table cannot place (--ring-check: both
      * tables and the hand-off map, then the hand-off invariants). */
@@ -564,13 +587,13 @@ static ballot_rec_t *ballot_rec(sim_t *s, uint64_t epoch, paxos_ballot_t b)
     return &s->ballots[s->nballots++];
 }
 
-/* A value proposed under ballot 'b' of instance 'epoch': one value per ballot. */
-static void note_value(sim_t *s, uint64_t epoch, paxos_ballot_t b, const paxos_config_t *v)
+/* A value proposed under ballot 'b' of instance 'epoch': one value per
+ * ballot. Returns the ballot's record (valid until the next ballot_rec()). */
+static ballot_rec_t *note_value(sim_t *s, uint64_t epoch, paxos_ballot_t b, const paxos_config_t *v)
 {
     ballot_rec_t *r = ballot_rec(s, epoch, b);
 
-    if (r->value == 0) {
-        r->value = paxos_config_hash(v);
+    if (r->cfg == NULL) {
         r->cfg = malloc(sizeof(*v));
         config_copy(r->cfg, v);
     } else if (!same_config(r->cfg, v))
@@ -579,15 +602,30 @@ static void note_value(sim_t *s, uint64_t epoch, paxos_ballot_t b, const paxos_c
     if (v->epoch != epoch + 1)
         fail(s, "value of instance e is not C_{e+1}", "instance %" PRIu64 " value epoch %" PRIu64,
              epoch, v->epoch);
+    return r;
 }
 
-/* Acceptor 'id' voted for ballot 'b' of instance 'epoch' (whose value is
- * already noted). Detects a value becoming chosen. */
-static void note_vote(sim_t *s, uint64_t epoch, paxos_ballot_t b, uint64_t id,
-                      const paxos_config_t *value)
+/* A majority voted for ballot record 'r': its value 'v' (equal to r->cfg)
+ * is chosen. set_chosen() compares it with the chosen one, or records it;
+ * once that passed, later votes for the same ballot have nothing new to
+ * compare. */
+static void ballot_chosen(sim_t *s, ballot_rec_t *r, const paxos_config_t *v)
+{
+    if (r->chose)
+        return;
+    set_chosen(s, v);
+    r->chose = s->violation == NULL;
+}
+
+/* Acceptor 'id' voted for ballot record 'r' of instance 'epoch' (whose
+ * value is already noted: note_value() returned 'r'). Detects a value
+ * becoming chosen. 'noted' says note_value() found 'value' equal to the
+ * record's (it passed, with no violation before or after it): then it
+ * is not compared again. */
+static void note_vote(sim_t *s, ballot_rec_t *r, uint64_t epoch, paxos_ballot_t b, uint64_t id,
+                      const paxos_config_t *value, int noted)
 {
     const paxos_config_t *c = chosen_cfg(s, epoch);
-    ballot_rec_t *r;
     int idx;
 
     if (c == NULL) {
@@ -599,16 +637,15 @@ static void note_vote(sim_t *s, uint64_t epoch, paxos_ballot_t b, uint64_t id,
         fail(s, "non-member acted as acceptor", "id %" PRIu64 " epoch %" PRIu64, id, epoch);
         return;
     }
-    r = ballot_rec(s, epoch, b);
     r->voters |= 1ULL << idx;
     if ((uint32_t)__builtin_popcountll(r->voters) * 2 > c->nmembers && value != NULL) {
-        if (!same_config(value, r->cfg))
+        if (!noted && !same_config(value, r->cfg))
             fail(s, "vote for a value other than its ballot's", "epoch %" PRIu64, epoch);
         else {
             if (chosen_cfg(s, value->epoch) == NULL)
                 vlog(s, "ballot (%" PRIu64 ",%" PRIu64 ") decides epoch %" PRIu64, b.round, b.node,
                      value->epoch);
-            set_chosen(s, value);
+            ballot_chosen(s, r, value);
         }
     }
 }
@@ -618,9 +655,10 @@ static void note_vote(sim_t *s, uint64_t epoch, paxos_ballot_t b, uint64_t id,
 static void on_accept(void *arg, uint64_t acceptor, const paxos_msg_t *m)
 {
     sim_t *s = arg;
+    int clean = s->violation == NULL;
+    ballot_rec_t *r = note_value(s, m->epoch, m->ballot, &m->value);
 
-    note_value(s, m->epoch, m->ballot, &m->value);
-    note_vote(s, m->epoch, m->ballot, acceptor, &m->value);
+    note_vote(s, r, m->epoch, m->ballot, acceptor, &m->value, clean && s->violation == NULL);
 }
 
 static void params_for(sim_t *s, int i, paxos_params_t *p, uint64_t token)
@@ -883,16 +921,20 @@ static void check_state(sim_t *s, int i)
     slot_t *sl = &s->slot[i];
     const paxos_state_t *st = paxos_node_state(sl->node);
 
+    sl->chosen_is = sl->accepted_is = NULL;
     if (st->chosen.epoch < sl->max_epoch)
         fail(s, "installed epoch went down", "slot %d epoch %" PRIu64 " < %" PRIu64, i,
              st->chosen.epoch, sl->max_epoch);
     if (!legacy_checks && st->chosen.epoch != 0) {
         const paxos_config_t *truth = chosen_cfg(s, st->chosen.epoch);
+        int eq = truth != NULL ? config_cmp(&st->chosen, truth) : 0;
 
         /* A node acts on its configuration: it must be the chosen one. */
-        if (truth == NULL || !same_config(&st->chosen, truth))
+        if (eq == 0)
             fail(s, "node holds a configuration that was not chosen",
                  "slot %d id %" PRIu64 " epoch %" PRIu64, i, st->id, st->chosen.epoch);
+        else if (eq == 2)
+            sl->chosen_is = truth;
     }
     if (ballot_cmp(st->accepted, st->promised) > 0)
         fail(s, "accepted above promised", "slot %d", i);
@@ -913,16 +955,24 @@ static void check_state(sim_t *s, int i)
         if (sl->noted_id == st->id && sl->noted_epoch == st->chosen.epoch &&
             ballot_cmp(sl->noted_ballot, st->accepted) == 0) {
             /* Noted already (the vote counted): the value must not change. */
-            if (!same_config(s->ballots[sl->noted_rec].cfg, &st->accepted_value))
+            const paxos_config_t *v = s->ballots[sl->noted_rec].cfg;
+            int eq = config_cmp(v, &st->accepted_value);
+
+            if (eq == 0)
                 fail(s, "two values for one ballot", "slot %d epoch %" PRIu64, i, st->chosen.epoch);
+            else if (eq == 2)
+                sl->accepted_is = v;
             return;
         }
-        note_value(s, st->chosen.epoch, st->accepted, &st->accepted_value);
-        note_vote(s, st->chosen.epoch, st->accepted, st->id, &st->accepted_value);
+        ballot_rec_t *r = note_value(s, st->chosen.epoch, st->accepted, &st->accepted_value);
+
+        /* clean before it: the test above */
+        note_vote(s, r, st->chosen.epoch, st->accepted, st->id, &st->accepted_value,
+                  s->violation == NULL);
         sl->noted_id = st->id;
         sl->noted_epoch = st->chosen.epoch;
         sl->noted_ballot = st->accepted;
-        sl->noted_rec = (size_t)(ballot_rec(s, st->chosen.epoch, st->accepted) - s->ballots);
+        sl->noted_rec = (size_t)(r - s->ballots);
     }
 }
 
@@ -987,8 +1037,10 @@ static int addr_slot(sim_t *s, const char *addr)
 {
     int i;
 
-    /* Slot i is at "10.0.0.<i+1>:17001" (sim_init): look there first. */
-    if (strncmp(addr, "10.0.0.", 7) == 0) {
+    /* Slot i is at "10.0.0.<i+1>:17001" (sim_init): look there first.
+     * Addresses are PAXOS_ADDR_MAX buffers: 7 bytes are there to compare,
+     * and a NUL among them differs, as strncmp would. */
+    if (memcmp(addr, "10.0.0.", 7) == 0) {
         const char *d = addr + 7;
 
         for (i = 0; *d >= '0' && *d <= '9' && i < 1000; d++)
@@ -1058,8 +1110,16 @@ static int config_wire_same(const paxos_config_t *a, const paxos_config_t *w)
     for (i = 0; i < a->nmembers && i < PAXOS_MAX_MEMBERS; i++) {
         const paxos_member_t *x = &a->members[i], *y = &w->members[i];
 
-        if (x->id != y->id || x->incarnation != y->incarnation || x->weight != y->weight ||
-            x->live_weight != y->live_weight || x->ready != y->ready || x->state != y->state ||
+        if (x->weight != y->weight || x->live_weight != y->live_weight || x->ready != y->ready ||
+            x->state != y->state)
+            return 0;
+        /* id, incarnation and both addresses are contiguous: equal bytes
+         * are equal fields ('w' keeps zeroes past each NUL, and so do the
+         * copies paxos makes), else compared field by field. */
+        if (memcmp(&x->id, &y->id,
+                   offsetof(paxos_member_t, weight) - offsetof(paxos_member_t, id)) == 0)
+            continue;
+        if (x->id != y->id || x->incarnation != y->incarnation ||
             !addr_same(x->client_addr, y->client_addr) || !addr_same(x->bus_addr, y->bus_addr))
             return 0;
     }
@@ -1101,6 +1161,45 @@ static int wire_same(const paxos_msg_t *a, const paxos_msg_t *w)
     default:
         return 0;
     }
+}
+
+/* encode_checked()'s stand-in for a value known to encode: the smallest
+ * configuration that encodes (one member). */
+static paxos_msg_t *stub_msg;
+
+/* Checks that message 'm' encodes. Returns the length of its encoding in
+ * 'buf'; or 0 when it encodes but 'buf' was not written: its value is a
+ * chosen configuration that encodes (set_chosen()), and equal
+ * configurations encode alike, so its other fields are encoded around
+ * the stand-in value instead (CHOSEN messages are 56% of those with a
+ * value; their value was encoded once per epoch, not once per message);
+ * or a negative error. */
+static int encode_checked(sim_t *s, const paxos_msg_t *m, uint8_t *buf)
+{
+    const paxos_config_t *c;
+    int n;
+
+    if (corpus_dir != NULL || !m->has_value || (c = chosen_cfg(s, m->value.epoch)) == NULL ||
+        !s->chosen_enc[m->value.epoch] || !same_config(&m->value, c))
+        return paxos_msg_encode(m, buf, PAXOS_ENCODED_MAX);
+    if (stub_msg == NULL) {
+        stub_msg = calloc(1, sizeof(*stub_msg));
+        stub_msg->value.epoch = 1;
+        stub_msg->value.next_id = 1;
+        stub_msg->value.replicas = 1;
+        n = paxos_config_add(&stub_msg->value, 1, "10.0.0.1:7001", "10.0.0.1:17001", 1);
+        RC_ASSERT(n == 0 && paxos_config_encode(&stub_msg->value, buf, PAXOS_ENCODED_MAX) > 0);
+    }
+    stub_msg->type = m->type;
+    stub_msg->epoch = m->epoch;
+    stub_msg->from = m->from;
+    stub_msg->to = m->to;
+    memcpy(stub_msg->from_addr, m->from_addr, sizeof(m->from_addr));
+    stub_msg->ballot = m->ballot;
+    stub_msg->accepted_ballot = m->accepted_ballot;
+    stub_msg->has_value = m->has_value;
+    n = paxos_msg_encode(stub_msg, buf, PAXOS_ENCODED_MAX);
+    return n < 0 ? n : 0;
 }
 
 /* Puts message 'm' on the network. '*len' is the length of its encoding
@@ -1172,7 +1271,7 @@ static void observe(sim_t *s, const paxos_msg_t *m)
         ballot_rec_t *r = ballot_rec(s, m->epoch, m->ballot);
         const paxos_config_t *c = chosen_cfg(s, m->epoch);
 
-        if (r->value == 0) {
+        if (r->cfg == NULL) {
             fail(s, "ACCEPTED for a ballot never proposed", "epoch %" PRIu64, m->epoch);
             return;
         }
@@ -1183,7 +1282,7 @@ static void observe(sim_t *s, const paxos_msg_t *m)
         }
         r->voters |= 1ULL << paxos_config_find(c, m->from);
         if ((uint32_t)__builtin_popcountll(r->voters) * 2 > c->nmembers)
-            set_chosen(s, r->cfg);
+            ballot_chosen(s, r, r->cfg);
     } else if (m->type == PAXOS_MSG_PROMISE) {
         const paxos_config_t *c = chosen_cfg(s, m->epoch);
 
@@ -1193,14 +1292,31 @@ static void observe(sim_t *s, const paxos_msg_t *m)
     }
 }
 
-/* The driver's durable write: what paxos_node_state() holds. */
+/* config_copy(), but for the members when 'dst' holds them already: both
+ * hold the same bytes as configuration 'is' ('*dst_is'). */
+static void config_put(paxos_config_t *dst, const paxos_config_t *src, const paxos_config_t *is,
+                       const paxos_config_t **dst_is)
+{
+    if (is != NULL && *dst_is == is) {
+        memcpy(dst, src, offsetof(paxos_config_t, members));
+        return;
+    }
+    config_copy(dst, src);
+    *dst_is = is;
+}
+
+/* The driver's durable write: what paxos_node_state() holds. Runs after
+ * check_state(), which found what its configurations are (chosen_is,
+ * accepted_is): the disk gets the same bytes as a full copy, without
+ * copying again members it holds already (a third of the copying). */
 static void persist(slot_t *sl)
 {
     const paxos_state_t *st = paxos_node_state(sl->node);
 
     memcpy(sl->disk, st, offsetof(paxos_state_t, accepted_value));
-    config_copy(&sl->disk->accepted_value, &st->accepted_value);
-    config_copy(&sl->disk->chosen, &st->chosen);
+    config_put(&sl->disk->accepted_value, &st->accepted_value, sl->accepted_is,
+               &sl->disk_accepted_is);
+    config_put(&sl->disk->chosen, &st->chosen, sl->chosen_is, &sl->disk_chosen_is);
     sl->has_disk = 1;
 }
 
@@ -1237,9 +1353,9 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
     uint8_t buf[PAXOS_ENCODED_MAX];
 
     s->steps++;
+    check_state(s, i);
     if (eff->persist)
         persist(sl);
-    check_state(s, i);
     check_installs(s, i, eff);
     fd_follow(s, i);
     /* The messages are read where the node keeps them (paxos_node_next):
@@ -1255,7 +1371,7 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
         if (corpus_dir != NULL || s->last_img == NULL || !wire_same(&o->msg, &s->last_img->msg)) {
             img_put(s, s->last_img);
             s->last_img = NULL;
-            n = paxos_msg_encode(&o->msg, buf, sizeof(buf));
+            n = encode_checked(s, &o->msg, buf);
             if (n < 0) {
                 fail(s, "message does not encode", "type %u", o->msg.type);
                 continue;
@@ -1992,6 +2108,7 @@ static void sim_free(sim_t *s)
         free(s->handoff[k]);
     }
     free(s->chosen);
+    free(s->chosen_enc);
     free(s->handoff);
     for (k = 0; k < s->nballots; k++)
         free(s->ballots[k].cfg);

@@ -192,8 +192,7 @@ static void free_conn(node_conn_t *c)
 
     while ((seg = c->seg_free) != NULL) {
         c->seg_free = seg->next;
-        rc_free(seg->buf);
-        rc_free(seg);
+        node_conn_seg_release(NULL, seg); /* no connection: freed */
     }
     rc_free(c->obuf);
     test_free(c);

@@ -76,7 +76,7 @@ enum {
  * one, they left single 96-byte holes between keys, and glibc hands such a
  * hole whole to a later 80-byte key (a 16-byte remainder cannot be split
  * off): a primary under replication paid 16 bytes more for about one key
- * in seven (a 16-byte key with a 16-byte value), than a replica or a
+ * in seven (a 16-byte key with a 16-byte value) than a replica or a
  * primary without replicas. A block is freed with its last segment, so the
  * holes are whole blocks, which later keys split without loss. One thread
  * (the event loop's) uses them. */

@@ -485,6 +485,8 @@ static void info_memory(const node_cmd_env_t *env, node_server_t *server, rc_buf
     rc_buf_printf(t, "mem_fragmentation_ratio:%.2f\r\n",
                   used > 0 ? (double)rss / (double)used : 0.0);
     rc_buf_printf(t, "mem_clients_normal:%zu\r\n", clients_mem);
+    rc_buf_printf(t, "mem_overhead_db_hashtable_rehashing:%zu\r\n",
+                  node_db_rehashing_bytes(server->db));
     rc_buf_printf(t, "mem_allocator:libc\r\n");
 }
 

@@ -843,6 +843,11 @@ size_t node_db_buckets(const node_db_t *db)
     return node_dict_buckets(db->keys);
 }
 
+size_t node_db_rehashing_bytes(const node_db_t *db)
+{
+    return node_dict_rehashing_bytes(db->keys);
+}
+
 size_t node_db_expires(const node_db_t *db)
 {
     return db->nvol;

@@ -32,6 +32,9 @@ void node_db_set_now(node_db_t *db, int64_t now_ms);
 size_t node_db_size(const node_db_t *db);
 /* Buckets of the keyspace table (tests, memory estimates). */
 size_t node_db_buckets(const node_db_t *db);
+/* Bytes of the keyspace's old bucket table while a rehash moves away from
+ * it, 0 otherwise (INFO's mem_overhead_db_hashtable_rehashing, as Redis 7.4). */
+size_t node_db_rehashing_bytes(const node_db_t *db);
 /* Keys with a TTL. */
 size_t node_db_expires(const node_db_t *db);
 /* Average TTL in ms of keys with a TTL (sampled estimate as Redis's), 0 if none. */

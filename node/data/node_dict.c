@@ -147,6 +147,11 @@ int node_dict_is_rehashing(const node_dict_t *d)
     return d->rehashing;
 }
 
+size_t node_dict_rehashing_bytes(const node_dict_t *d)
+{
+    return d->rehashing ? d->size[0] * sizeof(*d->table[0]) : 0;
+}
+
 static size_t next_pow2(size_t n)
 {
     size_t s = DICT_MIN_SIZE;

@@ -34,6 +34,9 @@ size_t node_dict_size(const node_dict_t *d);
 /* Buckets allocated in both tables (for tests and INFO). */
 size_t node_dict_buckets(const node_dict_t *d);
 int node_dict_is_rehashing(const node_dict_t *d);
+/* Bytes of the bucket table a rehash is moving away from (freed when it
+ * ends), 0 when not rehashing. */
+size_t node_dict_rehashing_bytes(const node_dict_t *d);
 
 /* Returns the entry with key 'key' or NULL. */
 node_dict_entry_t *node_dict_find(node_dict_t *d, const void *key, size_t len);

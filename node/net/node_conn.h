@@ -210,6 +210,7 @@ void node_conn_seg_append(node_conn_seg_t *seg, const char *p, size_t len);
 /* A detached segment for capturing replies (split requests): make it the
  * output target with c->capture; release it with node_conn_seg_release(). */
 node_conn_seg_t *node_conn_seg_get(node_conn_t *c);
+/* Keeps 'seg' for reuse by 'c', or frees it (always when 'c' is NULL). */
 void node_conn_seg_release(node_conn_t *c, node_conn_seg_t *seg);
 
 /* Starts closing 'c' after its pending output is written (QUIT, protocol

@@ -125,13 +125,19 @@ static void test_dict_growth_rehashes_incrementally(void **state)
         node_dict_add(d, &item_new(i)->link);
         if (node_dict_is_rehashing(d)) {
             saw_rehashing = 1;
-            /* every key stays findable mid-rehash */
+            /* the old table: a third of both (growth doubles) */
+            assert_int_equal(node_dict_rehashing_bytes(d),
+                             node_dict_buckets(d) / 3 * sizeof(node_dict_entry_t *));
+            /* every key stays findable mid-rehash (a step: it may end it) */
             assert_non_null(find(d, i / 2));
+        } else {
+            assert_int_equal(node_dict_rehashing_bytes(d), 0);
         }
     }
     assert_true(saw_rehashing);
     while (node_dict_rehash(d, 100))
         ;
+    assert_int_equal(node_dict_rehashing_bytes(d), 0);
     assert_int_equal(node_dict_buckets(d), 131072);
     for (int i = 0; i < 100000; i++)
         assert_non_null(find(d, i));

@@ -192,8 +192,7 @@ static void free_conn(node_conn_t *c)
 
     while ((seg = c->seg_free) != NULL) {
         c->seg_free = seg->next;
-        rc_free(seg->buf);
-        rc_free(seg);
+        node_conn_seg_release(NULL, seg); /* no connection: freed */
     }
     rc_free(c->obuf);
     test_free(c);
@@ -265,6 +264,36 @@ static void test_seg_capture_target_is_not_queued(void **state)
     node_conn_seg_release(c, cap);
     node_conn_seg_complete(a, "+a\r\n", 4);
     assert_obuf(c, "+a\r\n");
+    free_conn(c);
+}
+
+/* Segments come from shared blocks (node_conn.c): taken and given back in
+ * any order, each is distinct, and every block goes with its last segment. */
+static void test_seg_blocks_are_freed_with_their_last_segment(void **state)
+{
+    enum {
+        NSEGS = 200
+    };
+    node_conn_t *c = fake_conn();
+    node_conn_seg_t *segs[NSEGS];
+    size_t base = rc_used_memory();
+    int i, j;
+
+    (void)state;
+    for (i = 0; i < NSEGS; i++) {
+        segs[i] = node_conn_seg_get(c);
+        assert_null(segs[i]->buf);
+        assert_int_equal(segs[i]->len, 0);
+        node_conn_seg_append(segs[i], "x", 1);
+        for (j = 0; j < i; j++)
+            assert_ptr_not_equal(segs[i], segs[j]);
+    }
+    assert_true(rc_used_memory() > base);
+    for (i = 0; i < NSEGS; i += 2)
+        node_conn_seg_release(NULL, segs[i]); /* every other one: no block empties */
+    for (i = 1; i < NSEGS; i += 2)
+        node_conn_seg_release(NULL, segs[i]);
+    assert_int_equal(rc_used_memory(), base);
     free_conn(c);
 }
 
@@ -842,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_seg_replies_wait_behind_a_pending_forward),
         cmocka_unit_test(test_seg_deferred_array_inside_a_segment),
         cmocka_unit_test(test_seg_capture_target_is_not_queued),
+        cmocka_unit_test(test_seg_blocks_are_freed_with_their_last_segment),
         cmocka_unit_test_setup_teardown(test_fwd_command_relays_the_owners_reply_in_request_order,
                                         setup_cluster, teardown_cluster),
         cmocka_unit_test_setup_teardown(test_fwd_closed_peer_bus_port_gets_tryagain_not_a_hang,

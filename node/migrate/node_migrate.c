@@ -746,6 +746,11 @@ static int on_reply(ostream_t *s, const char *r, size_t len)
     op = s->q[s->qhead];
     s->qhead = (s->qhead + 1) & (s->qcap - 1);
     s->qlen--;
+    if (s->qlen == 0 && s->qcap > NODE_MIGRATE_QUEUE_KEEP) {
+        rc_free(s->q); /* a fill's queue goes once it drained */
+        s->q = NULL;
+        s->qcap = s->qhead = 0;
+    }
     s->unacked -= op.bytes < s->unacked ? op.bytes : s->unacked;
     o = &s->sl[op.slot];
     if (len == 0 || r[0] != '+') {

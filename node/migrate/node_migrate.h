@@ -56,6 +56,7 @@ enum node_migrate_limit_e {
     NODE_MIGRATE_BACKOFF_MS = 500,          /* before a broken stream starts over */
     NODE_MIGRATE_DROP_KEYS = 4096,          /* keys dropped per tick of the background drop */
     NODE_MIGRATE_TICK_MS = 10,              /* drops, hold deadlines, retries */
+    NODE_MIGRATE_QUEUE_KEEP = 1024,         /* requests a drained stream's queue may keep */
     NODE_MIGRATE_READY_RETRY_MS = 1000,     /* a READY not decided is asked again */
 };
 

@@ -3,6 +3,9 @@
 
 #include "common/rc.h"
 
+/* Entries a drained ring may keep; a larger one is freed. */
+#define NODE_REPL_RING_KEEP 256
+
 static void finish(node_repl_waiter_t *w, int failed, const char *why)
 {
     if (w->done)
@@ -49,6 +52,11 @@ static void settle(node_repl_link_t *l, const char *why)
             unref(e.w, "a replica refused the write");
         else
             unref(e.w, why);
+    }
+    if (l->qlen == 0 && l->qcap > NODE_REPL_RING_KEEP) {
+        rc_free(l->q); /* a burst's ring goes once it drained */
+        l->q = NULL;
+        l->qcap = l->qhead = 0;
     }
 }
 

@@ -570,8 +570,8 @@ static void observe_str(void *priv, node_db_t *db, const node_db_change_t *ch)
     if (ch->kind != NODE_DB_CHANGE_WRITE)
         return;
     v = node_obj_str(ch->obj, tmp, &len);
-    snprintf(out + strlen(out), 256 - strlen(out), "%.*s:%.*s ", (int)ch->klen, ch->key,
-             (int)len, v);
+    snprintf(out + strlen(out), 256 - strlen(out), "%.*s:%.*s ", (int)ch->klen, ch->key, (int)len,
+             v);
 }
 
 /* The end of a command reports each key's object as it is then, also when
@@ -592,7 +592,8 @@ static void test_write_reports_the_object_left_after_replacements(void **state)
     seen[0] = '\0';
     run(h, "APPEND a 0123456789012345678901234567890123456789012345678901234567890123456789");
     assert_string_equal(
-        seen, "a:hello-world0123456789012345678901234567890123456789012345678901234567890123456789 ");
+        seen,
+        "a:hello-world0123456789012345678901234567890123456789012345678901234567890123456789 ");
     assert_int_equal(node_db_observer_remove(h->server.db, observe_str, seen), 0);
 }
 

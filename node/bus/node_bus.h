@@ -159,6 +159,9 @@ const char *node_link_name(const node_link_t *l);
 int node_link_refusals(const node_link_t *l);
 /* ms since the link last queued or received anything. */
 int64_t node_link_idle_ms(const node_link_t *l);
+/* Bytes allocated for the link's buffers; a link quiet for a second keeps
+ * at most 16 KB of each. */
+size_t node_link_buffers(const node_link_t *l);
 
 /* The links of 'role' in the pool: stores up to 'cap' in 'out', returns
  * how many there are. */

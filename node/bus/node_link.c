@@ -23,6 +23,8 @@
 enum {
     LINK_READ = 64 * 1024,
     LINK_BUF_KEEP = 1024 * 1024, /* larger idle buffers are freed */
+    LINK_IDLE_TRIM_MS = 1000,    /* a link quiet this long gives its buffers back */
+    LINK_IDLE_KEEP = 16 * 1024,  /* ... those larger than this */
     LINK_LOG_MS = 10000,         /* the same link error is logged at most this often */
     DEFAULT_BACKOFF_MIN_MS = 100,
     DEFAULT_BACKOFF_MAX_MS = 2000,
@@ -446,6 +448,18 @@ static void link_connect(node_link_t *l)
         link_fail(l, err, "cannot connect to", NULL);
 }
 
+/* A quiet link's buffers kept from its last burst (up to LINK_BUF_KEEP
+ * each) go back to the allocator; the next burst grows them again. */
+static void idle_trim(node_link_t *l)
+{
+    if (l->out.len == 0 && l->out.cap > LINK_IDLE_KEEP)
+        rc_buf_free(&l->out);
+    if (l->wout.len == 0 && l->wout.cap > LINK_IDLE_KEEP)
+        rc_buf_free(&l->wout);
+    if (l->ipos == 0 && l->in.len == 0 && l->in.cap > LINK_IDLE_KEEP)
+        rc_buf_free(&l->in);
+}
+
 void node_bus__links_tick(node_bus_t *bus)
 {
     int64_t now = node_bus_now(bus);
@@ -458,6 +472,8 @@ void node_bus__links_tick(node_bus_t *bus)
             link_fail(l, UV_ETIMEDOUT, "no answer from", "no answer (connect or handshake)");
         else if (l->state == NODE_LINK_IDLE && l->out.len > 0 && now >= l->retry_at)
             link_connect(l);
+        else if (l->state == NODE_LINK_OPEN && !l->writing && now - l->last_used >= LINK_IDLE_TRIM_MS)
+            idle_trim(l);
     }
 }
 
@@ -636,6 +652,11 @@ node_link_t *node_bus_find_link(node_bus_t *bus, const char *bus_addr, node_bus_
             return l;
     }
     return NULL;
+}
+
+size_t node_link_buffers(const node_link_t *l)
+{
+    return l->hs.cap + l->out.cap + l->whs.cap + l->wout.cap + l->in.cap;
 }
 
 int64_t node_link_idle_ms(const node_link_t *l)

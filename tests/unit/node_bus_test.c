@@ -850,6 +850,57 @@ static void test_bus_data_link_streams_batches_larger_than_the_socket_buffers(vo
     test_free(req);
 }
 
+static node_link_t *trim_link;
+
+static int link_trimmed(void *arg)
+{
+    (void)arg;
+    return node_link_buffers(trim_link) <= 5 * 16 * 1024;
+}
+
+/* A burst grows a link's buffers (kept up to 1 MB each, so the next burst
+ * need not grow them again); a link quiet for a second gives them back. */
+static void test_bus_quiet_link_gives_its_buffers_back(void **state)
+{
+    fx_t *fx = *state;
+    node_link_t *l = data_link(fx, fx->s[1].addr, 100);
+    enum {
+        VLEN = 4096,
+        NREQ = 128
+    }; /* 512 KB each way */
+    char *req = test_malloc(VLEN + 64);
+    size_t rlen, reply_len;
+    const char *why;
+    uint64_t quiet;
+    int i;
+
+    rlen = (size_t)snprintf(req, 64, "*2\r\n$4\r\nECHO\r\n$%d\r\n", VLEN);
+    memset(req + rlen, 'v', VLEN);
+    rlen += VLEN;
+    memcpy(req + rlen, "\r\n", 2);
+    rlen += 2;
+    reply_len = (size_t)snprintf(req + rlen, 64, "$%d\r\n", VLEN) + VLEN + 2;
+    assert_int_equal(node_link_ready(l, &why), 0);
+    for (i = 0; i < NREQ; i++) {
+        memcpy(node_link_reserve(l, rlen), req, rlen);
+        node_link_commit(l, rlen);
+    }
+    want_total = (uint64_t)NREQ * reply_len;
+    assert_true(test_loop_run_until(&fx->loop, got_total, fx, 4 * TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(fx->nfail, 0);
+    assert_true(node_link_buffers(l) >= 256 * 1024); /* kept after the burst */
+    quiet = uv_now(&fx->loop);
+    trim_link = l;
+    assert_true(test_loop_run_until(&fx->loop, link_trimmed, fx, 3 * TEST_LOOP_TIMEOUT_MS));
+    assert_true(uv_now(&fx->loop) - quiet >= 800); /* not before it was quiet */
+    /* It still works, and grows again for the next burst. */
+    queue(l, "*1\r\n$4\r\nPING\r\n");
+    want_total = fx->data_total + 7;
+    assert_true(test_loop_run_until(&fx->loop, got_total, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(fx->nfail, 0);
+    test_free(req);
+}
+
 static int setup_idle_timeout(void **state)
 {
     cfg_timeout = 1;
@@ -897,6 +948,7 @@ int main(void)
             test_bus_fenced_batch_behind_a_paused_batch_is_still_refused, setup_b_newer, teardown),
         cmocka_unit_test_setup_teardown(test_bus_batch_from_newer_epoch_calls_on_newer_epoch, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_bus_quiet_link_gives_its_buffers_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bus_link_to_closed_port_fails_then_backs_off, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bus_shutdown_fails_open_links, setup, teardown),

@@ -472,7 +472,8 @@ void node_bus__links_tick(node_bus_t *bus)
             link_fail(l, UV_ETIMEDOUT, "no answer from", "no answer (connect or handshake)");
         else if (l->state == NODE_LINK_IDLE && l->out.len > 0 && now >= l->retry_at)
             link_connect(l);
-        else if (l->state == NODE_LINK_OPEN && !l->writing && now - l->last_used >= LINK_IDLE_TRIM_MS)
+        else if (l->state == NODE_LINK_OPEN && !l->writing &&
+                 now - l->last_used >= LINK_IDLE_TRIM_MS)
             idle_trim(l);
     }
 }

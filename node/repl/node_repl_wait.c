@@ -11,7 +11,9 @@
 /* Freed waiters kept for reuse (one per write under replication: freed one
  * by one they left 48-byte holes between keys that later keys filled at a
  * loss). The event loop's thread only. */
-enum { WAITER_SPARE_MAX = 1024 };
+enum {
+    WAITER_SPARE_MAX = 1024
+};
 static node_repl_waiter_t *spare; /* linked through 'token' */
 static size_t nspare;
 

@@ -64,7 +64,7 @@ _Noreturn void rc_panic(const char *file, int line, const char *expr);
 
 #define RC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* Allocation for node/ and paxos/: the rc_x* functions abort on OOM, as
  * Redis's zmalloc does, and keep a count of the bytes they hold (the

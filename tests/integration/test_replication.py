@@ -594,7 +594,7 @@ class Loss:
         n = {"nil": 0, "old": 0, "between": 0, "later": 0}
         bad = []
         for k in self.keys:
-            rs = sorted(reads[k])
+            rs = sorted(reads[k], key=lambda r: (r[0], r[1]))  # values: None or str
             nils = [(st, en) for st, en, v, _who in rs if v is None]
             for st, en, v, who in rs:
                 end_w = acked.get(v)

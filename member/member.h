@@ -32,9 +32,10 @@ enum member_limits_e {
  *     receive is failed), or after more than timeout / 4 when its bus port
  *     refused (or dropped) the connection at least twice in a row;
  *   - this node's suspicion list rides in every PING and PONG it sends;
- *   - a suspected member is reported once a majority of the members this
- *     node hears from (itself included; the suspect excluded) suspect it
- *     too, so one bad link cannot remove anybody;
+ *   - a suspected member is reported once the members this node hears
+ *     from (itself included; the suspect excluded) that suspect it too are
+ *     a majority of the configuration's members but the suspect, so one
+ *     bad link cannot remove anybody, nor can a minority cut off together;
  *   - while this node hears from no majority of the members (itself
  *     included), it is in MINORITY and reports nobody;
  *   - only members of the installed configuration count: a removed

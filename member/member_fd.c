@@ -1,7 +1,8 @@
 /* member/member_fd.c: the failure detector as a state machine over virtual
  * time (rules in member.h). The one rule: a member is reported failed only
- * when a majority of the members this node hears from suspect it too, and
- * never while this node hears from no majority itself.
+ * when a majority of the members (the suspect excluded) suspect it, each
+ * heard from with that suspicion, and never while this node hears from no
+ * majority itself.
  *
  *   on_heard (PING/PONG)  --> suspicion lists, last PONG time
  *   set_refused (links)   --> refusal counts (timeout / 4 rule)
@@ -226,9 +227,13 @@ uint32_t member_fd_suspect_view(member_fd_t *fd, int64_t now, const uint64_t **i
     return fd->nlist;
 }
 
-/* Decides whether suspect 'i' is to be reported: a majority of the
- * members I hear from (me included, the suspect excluded) suspect it.
- * 'sus[j]' is i_suspect(fd, j, now). */
+/* Decides whether suspect 'i' is to be reported: the members I hear from
+ * (me included, the suspect excluded) that suspect it are a majority of
+ * them and of all the configuration's members but the suspect. Counting
+ * only the members heard would let a minority decide: two nodes cut off
+ * together, the first majority member heard again when it heals (not
+ * suspecting) makes 2 of 3 voters but 2 of 5 members, and their report
+ * removed a healthy member. 'sus[j]' is i_suspect(fd, j, now). */
 static int agreed(const member_fd_t *fd, uint32_t i, int64_t now, const unsigned char *sus,
                   member_fd_report_t *r)
 {
@@ -245,7 +250,7 @@ static int agreed(const member_fd_t *fd, uint32_t i, int64_t now, const unsigned
     r->silent = now - fd->peers[i].last_heard;
     r->agree = agree;
     r->voters = voters;
-    return agree * 2 > voters;
+    return agree * 2 > voters && agree * 2 > fd->n - 1;
 }
 
 void member_fd_tick_sparse(member_fd_t *fd, int64_t now, member_fd_tick_t *out)

@@ -346,12 +346,19 @@ static void schedule(paxos_node_t *node, uint64_t now)
     }
 }
 
+/* After an install: drops the requests the new configuration makes no-ops,
+ * and every failure removal. A removal is the judgement of the previous
+ * configuration's monitors, made on what they heard then; carried over, it
+ * would remove a member that a later majority hears well (a report formed in
+ * a minority cut off while the majority moved on). The failure detector
+ * reports again on the new configuration if the member is still silent. */
 static void drop_decided(paxos_node_t *node)
 {
     size_t i, n = 0;
 
     for (i = 0; i < node->npending; i++) {
-        if (paxos__change_applies(&node->st.chosen, &node->pending[i]))
+        if (node->pending[i].kind != PAXOS_CHANGE_REMOVE &&
+            paxos__change_applies(&node->st.chosen, &node->pending[i]))
             node->pending[n++] = node->pending[i];
     }
     node->npending = n;
@@ -764,10 +771,20 @@ static int add_pending(paxos_node_t *node, const paxos_change_t *ch)
     return 1;
 }
 
+/* 1 if 'in' is a failure removal that was not made in this node's epoch by
+ * a member of it: void (see drop_decided()). Requests carry the sender's
+ * installed epoch. */
+static int stale_removal(const paxos_node_t *node, const paxos_msg_t *in)
+{
+    return in->change.kind == PAXOS_CHANGE_REMOVE &&
+           (in->epoch != node->st.chosen.epoch ||
+            paxos_config_find(&node->st.chosen, in->from) < 0);
+}
+
 static void on_request(paxos_node_t *node, uint64_t now, const paxos_msg_t *in)
 {
     if (node->removed || !paxos__is_acceptor(&node->st) || paxos_change_check(&in->change) != 0 ||
-        !paxos__change_applies(&node->st.chosen, &in->change))
+        stale_removal(node, in) || !paxos__change_applies(&node->st.chosen, &in->change))
         return;
     if (add_pending(node, &in->change)) {
         uint64_t coord = paxos_node_coordinator(node);

@@ -33,9 +33,11 @@ read that fails the rules above means the key is LOST (its last acknowledged
 value, or a later or concurrent one, is gone); final reads of one key
 through different nodes that disagree are DIVERGENT. A LOSS event
 (History.loss: a node that held the keys died and there are no replicas)
-acts as a delete that maybe happened at any time after it: a miss or a
-lost key that only it explains is counted as allowed, never as stale;
-it never excuses an old value.
+acts as a delete that maybe happened at any time after it (or, with an
+'until' bound, at some time in [t, until]: an acknowledged write that
+started after 'until' must survive it): a miss or a lost key that only it
+explains is counted as allowed, never as stale; it never excuses an old
+value.
 
 Usage:
     h = History()
@@ -102,7 +104,7 @@ class History:
         self._lock = threading.Lock()
         self._recorders = {}
         self.finals = []  # (node, key, value, start, end, outcome)
-        self.losses = {}  # key -> earliest time it may have been lost
+        self.losses = {}  # key -> (earliest, latest) time it may have been lost
 
     def recorder(self, name):
         with self._lock:
@@ -127,12 +129,15 @@ class History:
     def final_read(self, node, key, value, start, end, outcome=OK):
         self.finals.append((str(node), key, value, start, end, outcome))
 
-    def loss(self, keys, t):
+    def loss(self, keys, t, until=None):
         """The keys in 'keys' may be gone from time 't' on (their node died,
-        R=0): see the module comment."""
+        R=0), or at some time in [t, 'until'] when the loss is known to be
+        over by then (every copy of their slot was removed, and the slot
+        restarted empty before 'until'): see the module comment."""
+        until = INF if until is None else until
         for k in keys:
-            if k not in self.losses or t < self.losses[k]:
-                self.losses[k] = t
+            old = self.losses.get(k)
+            self.losses[k] = (t, until) if old is None else (min(old[0], t), max(old[1], until))
 
     def save(self, path):
         """One JSON object per line (times are floats, INF as null)."""
@@ -143,8 +148,9 @@ class History:
             for fr in self.finals:
                 f.write(json.dumps({"final": fr[0], "key": fr[1], "value": fr[2], "start": fr[3],
                                     "end": fr[4], "outcome": fr[5]}) + "\n")
-            for k, t in self.losses.items():
-                f.write(json.dumps({"loss": k, "t": t}) + "\n")
+            for k, (t, until) in self.losses.items():
+                f.write(json.dumps({"loss": k, "t": t,
+                                    "until": None if until == INF else until}) + "\n")
 
     @classmethod
     def load(cls, path):
@@ -157,7 +163,7 @@ class History:
                     h.final_read(d["final"], d["key"], d["value"], d["start"], d["end"],
                                  d["outcome"])
                 elif "loss" in d:
-                    h.loss([d["loss"]], d["t"])
+                    h.loss([d["loss"]], d["t"], d.get("until"))
                 else:
                     rec = recs.get(d["client"]) or recs.setdefault(d["client"],
                                                                    h.recorder(d["client"]))
@@ -310,7 +316,7 @@ def check(history, ancient=None):
     return rep
 
 
-def _check_key(rep, key, kops, finals, loss_t, value_key, t0, ancient):
+def _check_key(rep, key, kops, finals, loss, value_key, t0, ancient):
     writes = {}  # value -> (start, effective end, client)
     acked = []  # (end, start, description): acknowledged writes and deletes
     nils = [(NINF, NINF, "the initial state")]  # (start, effective end, description)
@@ -328,7 +334,7 @@ def _check_key(rep, key, kops, finals, loss_t, value_key, t0, ancient):
             acked.append((end, start, "%s [%s..%s]" % (what, _fmt_t(start, t0), _fmt_t(end, t0))))
     latest_ack = _Prefix([(e, s, d) for e, s, d in acked])  # by end: max start
     nil_best = _Prefix(nils)  # by start: max effective end
-    losses = _Prefix([(loss_t, INF, "loss")] if loss_t is not None else [])
+    losses = _Prefix([(loss[0], loss[1], "loss")] if loss is not None else [])
 
     def judge(value, start, end):
         """None if the read is fine, 'allowed' if only a loss explains it,
@@ -548,6 +554,15 @@ def _self_tests():
             losses=losses), stale=1)
         _expect("loss: only the lossy keys", _hist(
             ("a", W, "j", "a-1", 0, 1), ("c", R, "j", None, 5, 6), losses=losses), miss=1)
+        # a loss over by 'until': a write that started after it must survive
+        h = _hist(("a", W, "k", "a-1", 0, 1), ("a", W, "k", "a-2", 7, 8),
+                  ("c", R, "k", None, 9, 10), finals=[("n1", "k", None, 12, 13)])
+        h.loss(["k"], 4, until=6)
+        _expect("bounded loss: a later write", h, miss=1, lost=1)
+        h = _hist(("a", W, "k", "a-1", 0, 1), ("a", W, "k", "a-2", 5, 8),
+                  ("c", R, "k", None, 9, 10))
+        h.loss(["k"], 4, until=6)
+        _expect("bounded loss: a write during it", h, allowed_misses=1)
 
     @t
     def ancient_values_are_old_writes_not_phantoms():
@@ -567,11 +582,14 @@ def _self_tests():
         h = _hist(("a", W, "k", "a-1", 0, 1), ("b", W, "k", "b-1", 2, 3),
                   ("c", R, "k", "a-1", 4, 5), ("d", W, "k", "d-1", 6, 7, TIMEOUT),
                   finals=[("n1", "k", "b-1", 10, 11)], losses=[(["k"], 8)])
+        h.loss(["j"], 2, until=3)
         fd, path = tempfile.mkstemp(prefix="histcheck-")
         os.close(fd)
         try:
             h.save(path)
-            _expect("round trip", History.load(path), stale=1, errors=1)
+            back = History.load(path)
+            assert back.losses == {"k": (8, INF), "j": (2, 3)}, back.losses
+            _expect("round trip", back, stale=1, errors=1)
         finally:
             os.unlink(path)
 

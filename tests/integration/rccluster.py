@@ -8,6 +8,7 @@ there are checked against the real thing."""
 
 import atexit
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -201,6 +202,7 @@ def kill(srv):
 
 # -- iptables partitions -----------------------------------------------------
 _RULES = []
+KEEP_COMMENT = "rccluster-keep"  # partition_group()'s ACCEPT rules
 
 
 def iptables_usable():
@@ -231,6 +233,51 @@ def partition(srv, client=True):
             rule = _rule(port, d)
             subprocess.run(["iptables", "-I"] + rule, check=True)
             _RULES.append(rule)
+
+
+def _established(pids):
+    """(local port, peer port) of the established loopback TCP connections
+    owned by the processes 'pids' (ss -tnp: pids need root)."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established"], check=True,
+                         stdout=subprocess.PIPE).stdout.decode(errors="replace")
+    conns = []
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) < 5:
+            continue
+        owners = {int(p) for p in re.findall(r"pid=(\d+)", " ".join(f[4:]))}
+        if owners & set(pids):
+            conns.append((int(f[2].rsplit(":", 1)[1]), int(f[3].rsplit(":", 1)[1])))
+    return conns
+
+
+def partition_group(servers, client=False):
+    """A minority partition of 'servers': partition() of each (the other
+    nodes' messages to them are dropped), except that the bus connections
+    already established between two of them stay up (ACCEPT rules for
+    their exact ports, ahead of the drops), so the group still talks inside
+    itself; a connection between them opened later is dropped like the
+    rest. Returns the kept connections as (port, port) pairs; kept_packets()
+    counts what crossed them since."""
+    bus = {s.port + BUS_OFFSET for s in servers}
+    keep = sorted({(lp, pp) for lp, pp in _established([s.proc.pid for s in servers])
+                   if pp in bus})
+    for s in servers:
+        partition(s, client=client)
+    for lp, pp in keep:
+        for a, b in ((lp, pp), (pp, lp)):
+            rule = ["INPUT", "-i", "lo", "-p", "tcp", "--sport", str(a), "--dport", str(b),
+                    "-m", "comment", "--comment", KEEP_COMMENT, "-j", "ACCEPT"]
+            subprocess.run(["iptables", "-I"] + rule, check=True)
+            _RULES.append(rule)
+    return keep
+
+
+def kept_packets():
+    """Packets accepted by partition_group()'s rules still in place."""
+    out = subprocess.run(["iptables", "-L", "INPUT", "-n", "-v", "-x"], check=True,
+                         stdout=subprocess.PIPE).stdout.decode(errors="replace")
+    return sum(int(line.split()[0]) for line in out.splitlines() if KEEP_COMMENT in line)
 
 
 def heal():

@@ -200,12 +200,42 @@ static void test_suspicions_of_a_silent_member_do_not_count(void **state)
     member_fd_tick(f->fd, now + 1, &f->tick);
     /* voters for 5: me, 2, 3 (4 is suspected); agree: me only. */
     assert_int_equal(f->tick.nreports, 0);
-    /* Once 2 agrees on both, both are reported (2 of 3 voters each). */
+    /* 2 agrees on both: 2 of 3 voters, but 2 of the 4 members besides the
+     * suspect, no majority of the configuration: nobody is reported. */
     pong(f, now + 2, 2, sus45, 2);
     member_fd_tick(f->fd, now + 3, &f->tick);
+    assert_int_equal(f->tick.nreports, 0);
+    /* Once 3 agrees too, both are reported (3 of 3 voters, 3 of 4). */
+    pong(f, now + 4, 3, sus45, 2);
+    member_fd_tick(f->fd, now + 5, &f->tick);
     assert_int_equal(f->tick.nreports, 2);
     assert_int_equal(f->tick.reports[0].id, 4);
     assert_int_equal(f->tick.reports[1].id, 5);
+}
+
+/* Members 1 (me) and 2 were cut off together from 3, 4 and 5 (both
+ * suspect those three); when it heals, 3 is heard first and suspects
+ * nobody. I hear from 3 of 5, no MINORITY, and 2 of the 3 voters suspect 4
+ * and 5: yet that is 2 of the 4 members besides each suspect, a minority's
+ * view, and reporting it removed healthy members (integration seed 21 of
+ * test_isolated_primary_with_its_replica). */
+static void test_pair_cut_off_together_reports_nobody_when_one_member_is_heard(void **state)
+{
+    fix_t *f = *state;
+    uint64_t others[3] = {3, 4, 5};
+    int64_t now = T0 + 3 * TIMEOUT;
+
+    install(f, 5, T0);
+    pong(f, now, 2, others, 3);
+    member_fd_tick(f->fd, now, &f->tick);
+    assert_true(f->tick.minority); /* 2 of 5 heard */
+    pong(f, now + 10, 3, NULL, 0);
+    member_fd_tick(f->fd, now + 20, &f->tick);
+    assert_false(f->tick.minority);
+    assert_int_equal(f->tick.alive, 3);
+    assert_int_equal(f->tick.nreports, 0);
+    assert_false(member_fd_reported(f->fd, 4));
+    assert_false(member_fd_reported(f->fd, 5));
 }
 
 static void test_report_is_made_once_until_the_member_answers(void **state)
@@ -445,6 +475,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_suspicions_of_a_silent_member_do_not_count, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_pair_cut_off_together_reports_nobody_when_one_member_is_heard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_is_made_once_until_the_member_answers, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_refused_connections_cut_the_wait_to_a_quarter, setup,

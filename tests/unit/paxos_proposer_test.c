@@ -342,6 +342,87 @@ static void test_alive_report_cancels_removal(void **state)
     assert_int_equal(paxos_node_pending(f->node), 0);
 }
 
+/* Delivers REQUEST(REMOVE 'id') from member 'from', stamped with 'epoch'
+ * (the sender's installed epoch). */
+static void remove_request(fix_t *f, uint64_t now, uint64_t epoch, uint64_t from, uint64_t id)
+{
+    memset(&f->in, 0, sizeof(f->in));
+    f->in.type = PAXOS_MSG_REQUEST;
+    f->in.epoch = epoch;
+    f->in.from = from;
+    f->in.to = paxos_node_id(f->node);
+    snprintf(f->in.from_addr, sizeof(f->in.from_addr), "10.0.0.%d:17001", (int)from);
+    f->in.change.kind = PAXOS_CHANGE_REMOVE;
+    f->in.change.id = id;
+    f->in.change.incarnation = 100 + id;
+    paxos_node_on_msg(f->node, now, &f->in, &f->eff);
+    drain(f);
+}
+
+/* A failure report is a judgement of configuration e's monitors: one that
+ * reaches a node at a later epoch (formed in a minority that was cut off
+ * while the majority moved on, then forwarded when it healed) is void, or
+ * it would remove a healthy member whenever that one is slow to promise
+ * (integration seed 21 of test_isolated_primary_with_its_replica). */
+static void test_removal_request_of_an_older_epoch_is_dropped(void **state)
+{
+    fix_t *f = *state;
+    paxos_ballot_t b;
+
+    request_weight(f, 10, 3, 4);
+    decide(f, 10);
+    assert_int_equal(paxos_node_epoch(f->node), 2);
+    remove_request(f, 100, 1, 3, 2); /* made at epoch 1 */
+    assert_int_equal(paxos_node_pending(f->node), 0);
+    remove_request(f, 110, 2, 9, 2); /* from no member of epoch 2 */
+    assert_int_equal(paxos_node_pending(f->node), 0);
+    /* A later batch without member 2's promise keeps member 2. */
+    request_weight(f, 120, 3, 6);
+    paxos_node_tick(f->node, 120 + f->params.batch_delay, &f->eff);
+    drain(f);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_PREPARE);
+    b = f->out[0].msg.ballot;
+    reply(f, 130, PAXOS_MSG_PROMISE, 3, b);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_ACCEPT);
+    assert_int_equal(f->out[0].msg.value.nmembers, 3);
+    /* The same report made in the current epoch is taken. */
+    remove_request(f, 140, 2, 3, 2);
+    assert_int_equal(paxos_node_pending(f->node), 2);
+}
+
+/* A removal this node holds (its own detector's, or one forwarded to it)
+ * belongs to the configuration it was made in: the next install drops it,
+ * and the detector reports again on the new configuration if the member is
+ * still silent. */
+static void test_pending_removal_ends_with_its_epoch(void **state)
+{
+    fix_t *f = *state; /* node 3 */
+
+    paxos_node_on_fd(f->node, 5, 2, 0, &f->eff);
+    drain(f);
+    assert_int_equal(paxos_node_pending(f->node), 1);
+    memset(&f->in, 0, sizeof(f->in));
+    f->in.type = PAXOS_MSG_CHOSEN;
+    f->in.epoch = 1;
+    f->in.from = 1;
+    f->in.to = 3;
+    strcpy(f->in.from_addr, "10.0.0.1:17001");
+    f->in.has_value = 1;
+    f->in.value = f->genesis;
+    f->in.value.epoch = 2;
+    f->in.value.members[0].weight = 3; /* member 2 stays */
+    f->in.value.transition = 1;
+    paxos_node_on_msg(f->node, 50, &f->in, &f->eff);
+    drain(f);
+    assert_int_equal(paxos_node_epoch(f->node), 2);
+    assert_int_equal(paxos_node_pending(f->node), 0);
+    paxos_node_on_fd(f->node, 60, 2, 0, &f->eff); /* reported again: taken */
+    drain(f);
+    assert_int_equal(paxos_node_pending(f->node), 1);
+    assert_int_equal(f->out[0].msg.type, PAXOS_MSG_REQUEST);
+    assert_int_equal(f->out[0].msg.epoch, 2);
+}
+
 static void test_restart_keeps_id_and_never_reuses_round(void **state)
 {
     fix_t *f = *state;
@@ -681,6 +762,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_follower_takes_over_when_coordinator_fails,
                                         setup_follower, teardown),
         cmocka_unit_test_setup_teardown(test_alive_report_cancels_removal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removal_request_of_an_older_epoch_is_dropped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pending_removal_ends_with_its_epoch, setup_follower,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_id_and_never_reuses_round, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stale_prepare_is_answered_with_decision, setup,

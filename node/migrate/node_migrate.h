@@ -58,6 +58,7 @@ enum node_migrate_limit_e {
     NODE_MIGRATE_TICK_MS = 10,              /* drops, hold deadlines, retries */
     NODE_MIGRATE_QUEUE_KEEP = 1024,         /* requests a drained stream's queue may keep */
     NODE_MIGRATE_READY_RETRY_MS = 1000,     /* a READY not decided is asked again */
+    NODE_MIGRATE_READY_CHECK_MS = 100,      /* fills looked over during a transition */
 };
 
 typedef struct node_migrate_s node_migrate_t;

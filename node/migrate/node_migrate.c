@@ -219,6 +219,21 @@ static int keeps(const node_migrate_t *m, unsigned slot)
            m->in_state[slot] != 0;
 }
 
+/* 1 when this node still hands 'slot' over to its new server (DONE not
+ * acknowledged yet): if the stream breaks or the slot is refused, it is
+ * sent again from BEGIN, which empties the target's copy, so the keys must
+ * stay here until then. */
+static int handing_over(const node_migrate_t *m, unsigned slot)
+{
+    const ostream_t *s;
+
+    for (s = m->streams; s != NULL; s = s->next) {
+        if (s->sl[slot].state != OUT_NONE && s->sl[slot].hand == HAND_OVER)
+            return 1;
+    }
+    return 0;
+}
+
 /* Empties 'slot' now (a slot about to be served or filled from scratch). */
 static void drop_now(node_migrate_t *m, unsigned slot)
 {
@@ -235,12 +250,14 @@ static void drop_now(node_migrate_t *m, unsigned slot)
     }
 }
 
-/* Empties 'slot' in the background (the timer), unless this node keeps it. */
+/* Empties 'slot' in the background (the timer), unless this node keeps it
+ * or still hands it over (the hand-over's end calls this again). */
 static void drop_later(node_migrate_t *m, unsigned slot)
 {
     if (!keeps(m, slot))
         m->final_from[slot] = 0; /* no copy to KEEP any more */
-    if (!m->dropping[slot] && !keeps(m, slot) && node_db_slot_count(m->db, slot) > 0) {
+    if (!m->dropping[slot] && !keeps(m, slot) && !handing_over(m, slot) &&
+        node_db_slot_count(m->db, slot) > 0) {
         m->dropping[slot] = 1;
         m->ndropping++;
     }
@@ -1470,7 +1487,7 @@ static void on_tick(uv_timer_t *t)
 
         if (!m->dropping[slot])
             continue;
-        if (keeps(m, slot)) { /* a copy again: kept */
+        if (keeps(m, slot) || handing_over(m, slot)) { /* a copy again, or sent again: kept */
             m->dropping[slot] = 0;
             m->ndropping--;
             continue;

@@ -6,9 +6,11 @@
  * through the old server during the transfer end up on the new one, in
  * order; a graceful leave gives the keys back; a request for a slot whose
  * DONE has not arrived is parked, then answered (or TRYAGAIN past
- * cluster-handoff-hold); RCMIGRATE from a client is refused and malformed
- * RCMIGRATE on the bus gets errors. The one rule: every test checks the
- * data itself, in each node's db, against what it wrote. */
+ * cluster-handoff-hold); a hand-over sent again after the switch (the link
+ * broke before the DONE was answered) still carries every key; RCMIGRATE
+ * from a client is refused and malformed RCMIGRATE on the bus gets errors.
+ * The one rule: every test checks the data itself, in each node's db,
+ * against what it wrote. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -939,6 +941,38 @@ static void test_request_waits_for_done_then_runs_or_gets_tryagain(void **state)
     assert_int_equal(stats(b).slots_received, slots_served_by(fx, 1));
 }
 
+static int stream_broke(void *arg)
+{
+    const fx_t *fx = arg;
+
+    return stats(&fx->n[0]).stream_failures > 0;
+}
+
+/* The old server has installed the switch and sent its DONEs, but the data
+ * link breaks before they are answered: it sends those slots again from
+ * BEGIN (which empties the new server's copy), so it must still hold their
+ * keys then, not drop them in the background at the switch. */
+static void test_handover_sent_again_after_the_switch_keeps_every_key(void **state)
+{
+    fx_t *fx = *state;
+    kv_t *kv = test_calloc(JOIN_KEYS, sizeof(*kv));
+    tnode_t *b = &fx->n[1];
+    node_conn_t *peer;
+
+    write_join_keys(fx, kv);
+    node_start(fx, 1, 0, 1);
+    assert_true(test_loop_run_until(&fx->loop, done_parked, fx, JOIN_TIMEOUT_MS));
+    b->hold_done = 0;
+    peer = held_conn(b, 1);
+    assert_non_null(peer);
+    node_conn_close(peer, 0); /* the parked DONE goes with it */
+    assert_true(test_loop_run_until(&fx->loop, stream_broke, fx, JOIN_TIMEOUT_MS));
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    check_placement(fx, kv, JOIN_KEYS);
+    assert_true(stats(&fx->n[1]).slots_received > 0);
+    free_kv(kv, JOIN_KEYS);
+}
+
 /* ---- 5. RCMIGRATE refusals ---- */
 
 typedef struct tlink_s {
@@ -1236,6 +1270,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_graceful_leave_gives_every_key_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_waits_for_done_then_runs_or_gets_tryagain,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handover_sent_again_after_the_switch_keeps_every_key,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus, setup, teardown),

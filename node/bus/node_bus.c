@@ -449,28 +449,8 @@ void node_bus_set_request_handler(node_bus_t *bus, node_conn_request_fn *fn, voi
     bus->request_arg = arg;
 }
 
-/* A new incarnation (this node was removed and rejoins) closes the data
- * connections peers opened to the old one: what they still carry (a write
- * of a stream cut when this node was removed, queued in the kernel) must
- * not reach the streams the peers open to the new incarnation, which take
- * writes from the same senders. The peers' links break and their streams
- * start over. */
 void node_bus_set_identity(node_bus_t *bus, uint64_t id, uint64_t incarnation)
 {
-    if (bus->incarnation != 0 && incarnation != bus->incarnation) {
-        bus_conn_t *bc, *next;
-
-        for (bc = bus->conns; bc != NULL; bc = next) {
-            next = bc->next;
-            if (!bc->data || bc->conn->closing)
-                continue;
-            rc_log(RC_LOG_VERBOSE,
-                   "conn %" PRIu64 ": data link from %s was opened to this node's previous "
-                   "incarnation: closing",
-                   bc->conn->id, bc->conn->addr);
-            node_conn_close(bc->conn, 0);
-        }
-    }
     bus->id = id;
     bus->incarnation = incarnation;
 }

@@ -90,8 +90,7 @@ void node_bus_set_handlers(node_bus_t *bus, const node_bus_handlers_t *h);
 /* Requests arriving on data links from peers run through 'fn' ('arg'). */
 void node_bus_set_request_handler(node_bus_t *bus, node_conn_request_fn *fn, void *arg);
 /* This node's member id and incarnation (0 before it has an id) and the
- * installed epoch: every frame sent carries them. A new incarnation closes
- * the data connections peers opened to the previous one. */
+ * installed epoch: every frame sent carries them. */
 void node_bus_set_identity(node_bus_t *bus, uint64_t id, uint64_t incarnation);
 void node_bus_set_epoch(node_bus_t *bus, uint64_t epoch);
 uint64_t node_bus_epoch(const node_bus_t *bus);

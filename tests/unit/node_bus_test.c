@@ -901,31 +901,6 @@ static void test_bus_quiet_link_gives_its_buffers_back(void **state)
     test_free(req);
 }
 
-/* A node that rejoins as a new incarnation closes the data connections
- * opened to its previous one: a peer's late writes must not reach the
- * streams it opens to the new incarnation. Control connections stay. */
-static void test_bus_new_incarnation_closes_data_connections_to_the_old_one(void **state)
-{
-    fx_t *fx = *state;
-    node_link_t *l = data_link(fx, fx->s[1].addr, 100);
-    const char *why;
-
-    assert_int_equal(node_link_ready(l, &why), 0);
-    queue(l, "*1\r\n$4\r\nPING\r\n");
-    want_len = 7;
-    assert_true(test_loop_run_until(&fx->loop, got_data, fx, TEST_LOOP_TIMEOUT_MS));
-    assert_non_null(fx->s[1].bus->conns);
-    node_bus_set_identity(fx->s[1].bus, 2, 200); /* the same incarnation: nothing */
-    queue(l, "*1\r\n$4\r\nPING\r\n");
-    want_len = 14;
-    assert_true(test_loop_run_until(&fx->loop, got_data, fx, TEST_LOOP_TIMEOUT_MS));
-    assert_int_equal(fx->nfail, 0);
-    node_bus_set_identity(fx->s[1].bus, 7, 700);
-    assert_true(test_loop_run_until(&fx->loop, b_no_conns, fx, TEST_LOOP_TIMEOUT_MS));
-    assert_true(test_loop_run_until(&fx->loop, link_failed, fx, TEST_LOOP_TIMEOUT_MS));
-    assert_int_equal(fx->nfail, 1);
-}
-
 static int setup_idle_timeout(void **state)
 {
     cfg_timeout = 1;
@@ -973,8 +948,6 @@ int main(void)
             test_bus_fenced_batch_behind_a_paused_batch_is_still_refused, setup_b_newer, teardown),
         cmocka_unit_test_setup_teardown(test_bus_batch_from_newer_epoch_calls_on_newer_epoch, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(
-            test_bus_new_incarnation_closes_data_connections_to_the_old_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bus_quiet_link_gives_its_buffers_back, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bus_link_to_closed_port_fails_then_backs_off, setup,

@@ -13,6 +13,12 @@ if(TARGET ringcached)
     set_tests_properties(integration.replication PROPERTIES RUN_SERIAL TRUE)
     # Memory per key (issue 14: R=1 at most 2x R=0): a replica's copy of
     # 100,000 keys costs what the primary's copy costs, within 1.5 B a key.
-    # About 10 s.
-    rc_integration_test(repl_memory SCRIPT test_repl_memory.py TIMEOUT 300)
+    # About 10 s. It measures glibc's allocations (the holes freed reply
+    # segments left between keys), so it runs in the release build only:
+    # ASan's allocator sizes and reuses memory its own way, and at its pace
+    # the link buffers a burst grew are still held when it measures (79.6 B
+    # against 72.8 B in the sanitize stage of a CI run).
+    if(NOT RC_SANITIZE)
+        rc_integration_test(repl_memory SCRIPT test_repl_memory.py TIMEOUT 300)
+    endif()
 endif()

@@ -390,6 +390,16 @@ class Scenario:
         port = max(count, key=lambda p: (count[p], -p))
         return next(s for s in self.live if s.port == port)
 
+    def pick_replica_of(self, table, primary):
+        """(the live node that is replica of the most recorded keys
+        'primary' serves in 'table', how many); the first node is never
+        picked."""
+        count = {s.port: sum(1 for k in self.keys if table[hl.slot_of(k)][:1] == (primary.port,)
+                             and s.port in table[hl.slot_of(k)][1:])
+                 for s in self.live[1:] if s is not primary}
+        port = max(count, key=lambda p: (count[p], -p))
+        return next(s for s in self.live if s.port == port), count[port]
+
     # -- the end ---------------------------------------------------------------
 
     def finish(self, need=("primary",), lost=None):
@@ -918,10 +928,7 @@ def test_isolated_primary_with_its_replica(t):
         c.phase("before the fault")
         table = c.table()
         a = c.pick_primary(table, exclude=c.live[:1])
-        count = {s.port: sum(1 for k in c.keys if table[hl.slot_of(k)][:1] == (a.port,)
-                             and s.port in table[hl.slot_of(k)][1:])
-                 for s in c.live[1:] if s is not a}
-        b = next(s for s in c.live if s.port == max(count, key=lambda p: (count[p], -p)))
+        b, b_keys = c.pick_replica_of(table, a)
         pair = {a.port, b.port}
         doomed_slots = {sl for sl in range(16384) if set(table[sl]) <= pair}
         recorded = c.keys + c.cold
@@ -934,7 +941,7 @@ def test_isolated_primary_with_its_replica(t):
         lost0 = {s.port: replication(s).get(R_LOST, 0) for s in rest}
         logged0 = lost_reports(rest)
         fa = c.note("isolate %d" % a.port, a, table)
-        c.note("... with %d (replica of %d of its keys)" % (b.port, count[b.port]), b, table)
+        c.note("... with %d (replica of %d of its keys)" % (b.port, b_keys), b, table)
         print("  both copies of %d slots (%d recorded keys) cut off; %d keys keep a copy in "
               "the majority" % (len(doomed_slots), len(doomed), len(kept)))
         loss = Loss(doomed, c.cold, fa.t)
@@ -1013,11 +1020,8 @@ def test_leave_during_failover(t):
         c.phase("before the faults")
         table = c.table()
         victim = c.pick_primary(table, exclude=c.live[:1])
-        count = {s.port: sum(1 for k in c.keys if table[hl.slot_of(k)][:1] == (victim.port,)
-                             and s.port in table[hl.slot_of(k)][1:])
-                 for s in c.live[1:] if s is not victim}
-        leaver = next(s for s in c.live if s.port == max(count, key=lambda p: (count[p], -p)))
-        assert count[leaver.port], "no node is a replica of %d's keys" % victim.port
+        leaver, leaver_keys = c.pick_replica_of(table, victim)
+        assert leaver_keys, "no node is a replica of %d's keys" % victim.port
         after_removal = OPTS.seed % 2 == 1
         c.targets.retire(leaver)  # plain clients off it before it goes
         witness = next(s for s in c.live if s not in (victim, leaver))
@@ -1032,7 +1036,7 @@ def test_leave_during_failover(t):
         known = rccluster.cluster_info(leaver).get("cluster_known_nodes")
         c.live.remove(leaver)
         c.note("leave %d (SIGTERM; replica of %d of its keys) %s" % (
-            leaver.port, count[leaver.port],
+            leaver.port, leaver_keys,
             "once it installed the removal" if after_removal else "right after the kill"),
             leaver, table)
         os.kill(leaver.pid, signal.SIGTERM)

@@ -532,6 +532,7 @@ int main(int argc, char **argv)
     env.migrate = mig;
     node_cmd_start(&env);
     node_server_set_request_handler(server, node_cmd_dispatch, &env);
+    node_server_set_key_finder(server, node_cmd_key_of);
     node_bus_set_request_handler(node_cluster_bus(cl), node_cmd_dispatch, &env);
     rc_log(RC_LOG_NOTICE, "Running mode=cluster, port=%d.", server->config.port);
     rc_log(RC_LOG_NOTICE, "Server initialized");

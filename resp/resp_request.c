@@ -615,3 +615,46 @@ ssize_t resp_request_feed(resp_request_t *p, const char *buf, size_t len, resp_r
     }
     return (ssize_t)pos;
 }
+
+/* "<c><digits>\r\n" at '*p' (before 'end'): the number (at most 18
+ * digits), with '*p' moved past it, or -1. */
+static long long peek_header(const char **p, const char *end, char c)
+{
+    const char *q = *p;
+    long long v = 0;
+    int n = 0;
+
+    if (q >= end || *q++ != c)
+        return -1;
+    while (q < end && *q >= '0' && *q <= '9' && n < 18) {
+        v = v * 10 + (*q++ - '0');
+        n++;
+    }
+    if (n == 0 || end - q < 2 || q[0] != '\r' || q[1] != '\n')
+        return -1;
+    *p = q + 2;
+    return v;
+}
+
+size_t resp_request_peek(const char *buf, size_t len, long long max_args, int *argc,
+                         resp_arg_t *argv, int max)
+{
+    const char *p = buf, *end = buf + len;
+    long long n = peek_header(&p, end, '*'), i;
+
+    if (n <= 0 || n > max_args || n > INT_MAX)
+        return 0;
+    for (i = 0; i < n; i++) {
+        long long blen = peek_header(&p, end, '$');
+
+        if (blen < 0 || end - p < blen + 2 || p[blen] != '\r' || p[blen + 1] != '\n')
+            return 0;
+        if (i < max) {
+            argv[i].ptr = (char *)(uintptr_t)p;
+            argv[i].len = (size_t)blen;
+        }
+        p += blen + 2;
+    }
+    *argc = (int)n;
+    return (size_t)(p - buf);
+}

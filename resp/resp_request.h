@@ -49,6 +49,19 @@ void resp_request_set_authenticated(resp_request_t *p, int authenticated);
 ssize_t resp_request_feed(resp_request_t *p, const char *buf, size_t len, resp_request_cmd_cb *cb,
                           void *ud);
 
+/* Looks at the one RESP multibulk request at the start of 'buf' without
+ * parsing it for real (no state, no allocation, no copy): when the 'len'
+ * bytes hold the whole request, returns its size in bytes, stores its
+ * argument count in '*argc' and its first min(argc, 'max') arguments in
+ * 'argv' (pointing into 'buf'). Returns 0 for a partial request or
+ * anything else (an inline request, a bad header, an argument count over
+ * 'max_args'): the caller stops looking. When resp_request_feed() accepts
+ * the same bytes, it delivers this very request (it may refuse some that
+ * this reports: its limits apply). For hints (prefetching the keys of a
+ * pipelined batch), never for running requests. */
+size_t resp_request_peek(const char *buf, size_t len, long long max_args, int *argc,
+                         resp_arg_t *argv, int max);
+
 /* The error reply for the last RC_EPROTO, e.g. "ERR Protocol error: invalid
  * bulk length", or "" when there is none. */
 const char *resp_request_error(const resp_request_t *p);

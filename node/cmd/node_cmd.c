@@ -104,6 +104,25 @@ const node_cmd_t *node_cmd_lookup(const char *name, size_t len)
     return i >= 0 ? table[i] : NULL;
 }
 
+int node_cmd_key_of(int argc, const resp_arg_t *argv, resp_arg_t *key)
+{
+    int slot = lookup_slot(argv[0].ptr, argv[0].len);
+    const node_cmd_t *cmd;
+    int k;
+
+    if (slot < 0)
+        return 0;
+    cmd = table[slot];
+    k = cmd->first_key;
+    if (k == 0 && (cmd->flags & NODE_CMD_REPLICA) && argc >= 5 &&
+        (resp_arg_is(&argv[1], "PUT") || resp_arg_is(&argv[1], "DEL")))
+        k = 4; /* RCMIGRATE <op> <src> <slot> <key> ... */
+    if (k <= 0 || k >= argc || k >= NODE_CONN_PREFETCH_ARGS)
+        return 0;
+    *key = argv[k];
+    return 1;
+}
+
 const node_cmd_t *node_cmd_next(size_t *iter)
 {
     if (!table_ready)

@@ -90,6 +90,10 @@ size_t node_cmd_count(void);
  * the command. 'env' is a node_cmd_env_t: the request handler every
  * connection gets (node_conn_request_fn). */
 void node_cmd_dispatch(void *env, node_client_t *c);
+/* The key of a request from its first arguments (node_conn_key_fn, for
+ * prefetching): the command table's first key, or the key of a stream's
+ * RCMIGRATE PUT or DEL. */
+int node_cmd_key_of(int argc, const resp_arg_t *argv, resp_arg_t *key);
 
 /* Helpers shared by the container commands (CLIENT, CONFIG, COMMAND). */
 #include <stddef.h>

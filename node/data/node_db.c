@@ -747,6 +747,20 @@ static node_obj_t *find(node_db_t *db, const char *key, size_t klen)
     return o;
 }
 
+uint64_t node_db_prefetch_bucket(const node_db_t *db, const char *key, size_t klen)
+{
+    uint64_t h = node_dict_hash(key, klen);
+
+    node_dict_prefetch_bucket(db->keys, h);
+    return h;
+}
+
+void node_db_prefetch_object(const node_db_t *db, uint64_t h)
+{
+    /* Two lines: the header and the key, then an embedded value. */
+    node_dict_prefetch_entry(db->keys, h, 128);
+}
+
 /* ---------------------------------------------------------------- */
 /* lifecycle */
 

@@ -42,6 +42,15 @@ int64_t node_db_avg_ttl(const node_db_t *db);
 /* Deletes every key. */
 void node_db_flush(node_db_t *db);
 
+/* Prefetching for a batch of commands (hints: nothing changes). Stage 1
+ * hashes 'key' and prefetches its bucket, returning the hash; stage 2,
+ * called with that hash once the batch's buckets are on their way,
+ * prefetches the object the bucket points to (its header, key and a
+ * small value). A lookup of a key whose two stages ran a few hundred
+ * nanoseconds before finds both in the cache instead of missing twice. */
+uint64_t node_db_prefetch_bucket(const node_db_t *db, const char *key, size_t klen);
+void node_db_prefetch_object(const node_db_t *db, uint64_t h);
+
 /* Periodic work, called 'hz' times a second: an active expiry cycle that
  * spends at most 'budget_us' microseconds, and incremental rehash steps. */
 void node_db_cron(node_db_t *db, int64_t budget_us);

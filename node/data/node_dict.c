@@ -263,6 +263,27 @@ static node_dict_entry_t **find_ref(node_dict_t *d, const void *key, size_t len)
     return NULL;
 }
 
+void node_dict_prefetch_bucket(const node_dict_t *d, uint64_t h)
+{
+    for (int t = 0; t <= d->rehashing; t++) {
+        if (d->size[t] != 0)
+            __builtin_prefetch(&d->table[t][h & (d->size[t] - 1)]);
+    }
+}
+
+void node_dict_prefetch_entry(const node_dict_t *d, uint64_t h, size_t entry_bytes)
+{
+    for (int t = 0; t <= d->rehashing; t++) {
+        const char *e;
+
+        if (d->size[t] == 0)
+            continue;
+        e = (const char *)d->table[t][h & (d->size[t] - 1)];
+        for (size_t off = 0; e != NULL && off < entry_bytes; off += 64)
+            __builtin_prefetch(e + off);
+    }
+}
+
 node_dict_entry_t *node_dict_find(node_dict_t *d, const void *key, size_t len)
 {
     node_dict_entry_t **ref;

@@ -48,6 +48,13 @@ node_dict_entry_t *node_dict_unlink(node_dict_t *d, const void *key, size_t len)
 /* Puts 'repl' in the place of 'old' (same key bytes). 'old' is unlinked, not freed. */
 void node_dict_replace(node_dict_t *d, node_dict_entry_t *old, node_dict_entry_t *repl);
 
+/* Prefetching for a batch of lookups (hints only, nothing changes): the
+ * bucket(s) of hash 'h' (node_dict_hash of the key), then, once those
+ * have had time to arrive, the first entry of each chain and the
+ * 'entry_bytes' bytes from its start. */
+void node_dict_prefetch_bucket(const node_dict_t *d, uint64_t h);
+void node_dict_prefetch_entry(const node_dict_t *d, uint64_t h, size_t entry_bytes);
+
 /* Returns a random entry (uniform over buckets, then over the chain), or NULL if empty. */
 node_dict_entry_t *node_dict_random(node_dict_t *d);
 

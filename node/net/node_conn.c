@@ -19,6 +19,7 @@
 #include "common/rc.h"
 #include "common/rc_buf.h"
 #include "common/rc_str.h"
+#include "node/data/node_db.h"
 #include "node/net/node_reply.h"
 #include "node/net/node_server.h"
 
@@ -522,10 +523,58 @@ static void flush(node_conn_t *c)
         read_stop(c);
 }
 
+/* ---- prefetching ----
+ *
+ * A pipelined batch (16 SETs of a client, or a data link's read of a
+ * stream's writes) is scanned ahead of the parser: its complete RESP
+ * requests give their keys (server->key_of), whose buckets are prefetched,
+ * then the objects those buckets point to. When the requests run, their
+ * lookups find both in the cache: the misses of a batch overlap instead of
+ * stalling one request after the other. Hints only: a scan that meets
+ * anything unexpected stops, and the parser alone decides what runs. */
+enum {
+    PF_BATCH = 16, /* requests scanned at once */
+    PF_LOW = 4,    /* scan on when this few scanned requests are left */
+    PF_MAX_ARGS = 1024 * 1024,
+};
+
+/* Scans the complete requests after c->pf_pos (at most PF_BATCH) and
+ * prefetches their keys; stops scanning for good at a partial or
+ * unexpected request. */
+static void pf_scan(node_conn_t *c)
+{
+    node_server_t *server = server_of(c);
+    uint64_t h[PF_BATCH];
+    int n = 0, nkeys = 0;
+
+    while (n < PF_BATCH) {
+        resp_arg_t argv[NODE_CONN_PREFETCH_ARGS], key;
+        int argc;
+        size_t used = resp_request_peek(c->pf_data + c->pf_pos, c->pf_len - c->pf_pos, PF_MAX_ARGS,
+                                        &argc, argv, NODE_CONN_PREFETCH_ARGS);
+
+        if (used == 0)
+            break;
+        c->pf_pos += used;
+        n++;
+        if (server->key_of(argc, argv, &key))
+            h[nkeys++] = node_db_prefetch_bucket(c->client.db, key.ptr, key.len);
+    }
+    for (int i = 0; i < nkeys; i++)
+        node_db_prefetch_object(c->client.db, h[i]);
+    c->pf_left += (unsigned)n;
+    if (n < PF_BATCH)
+        c->pf_data = NULL; /* the rest is partial, unexpected or gone */
+}
+
 static int on_command(void *ud, int argc, resp_arg_t *argv)
 {
     node_conn_t *c = ud;
 
+    if (c->pf_left > 0)
+        c->pf_left--;
+    if (c->pf_data != NULL && c->pf_left <= PF_LOW)
+        pf_scan(c);
     c->client.argc = argc;
     c->client.argv = argv;
     if (c->reject != NULL)
@@ -554,7 +603,17 @@ static void run(node_conn_t *c, const char *data, size_t len)
     resp_request_set_authenticated(c->proto,
                                    c->authenticated || server->config.requirepass == NULL);
     c->in_batch = 1;
+    c->pf_data = NULL;
+    c->pf_left = 0;
+    if (server->key_of != NULL && len > 0 && data[0] == '*' && c->reject == NULL &&
+        resp_request_buffered(c->proto) == 0) {
+        c->pf_data = data;
+        c->pf_len = len;
+        c->pf_pos = 0;
+        pf_scan(c);
+    }
     n = resp_request_feed(c->proto, data, len, on_command, c);
+    c->pf_data = NULL;
     c->in_batch = 0;
     if (c->closing)
         return;

@@ -39,6 +39,15 @@ typedef void node_conn_seg_done_fn(void *arg, node_conn_seg_t *seg, const char *
 /* Runs the request in c->argv (the connection's request handler, given
  * when it is accepted: the command dispatcher). 'arg' is the handler's. */
 typedef void node_conn_request_fn(void *arg, node_client_t *c);
+/* Finds the key of a request from its first arguments, for prefetching:
+ * 'argv' holds the first min(argc, NODE_CONN_PREFETCH_ARGS) arguments of a
+ * request of 'argc'. Returns 1 and stores the key in '*key', or 0 (no key,
+ * unknown command). A guess only: a wrong one costs a wasted prefetch. */
+enum {
+    NODE_CONN_PREFETCH_ARGS = 5
+};
+typedef int node_conn_key_fn(int argc, const resp_arg_t *argv, resp_arg_t *key);
+
 /* Raw connections (the cluster bus): every byte read goes to 'on_bytes',
  * which may switch the connection to RESP requests and feed it unwrapped
  * bytes with node_conn_feed(); 'on_close' runs once, when the connection
@@ -134,6 +143,13 @@ struct node_conn_s {
     const node_conn_raw_t *raw; /* NULL for client connections */
     void *raw_arg;
     const char *reject; /* while set, requests get this error instead of running */
+
+    /* Prefetching (run()): the bytes being run, how far they have been
+     * scanned, and how many scanned requests have not run yet. */
+    const char *pf_data;
+    size_t pf_len;
+    size_t pf_pos;
+    unsigned pf_left;
 
     unsigned closing : 1;
     unsigned close_after_reply : 1;

@@ -213,6 +213,11 @@ void node_server_defer(node_server_t *server, node_conn_t *c)
     server->defer_head = c;
 }
 
+void node_server_set_key_finder(node_server_t *server, node_conn_key_fn *fn)
+{
+    server->key_of = fn;
+}
+
 void node_server_set_request_handler(node_server_t *server, node_conn_request_fn *fn, void *arg)
 {
     server->on_request = fn;

@@ -76,8 +76,9 @@ struct node_server_s {
 
     node_conn_request_fn *on_request; /* runs the requests of accepted clients */
     void *request_arg;
-    node_conn_t *defer_head; /* connections to pump once this iteration */
-    node_conn_t *held;       /* connections with a parked request (node_conn_hold) */
+    node_conn_key_fn *key_of; /* NULL: no prefetching */
+    node_conn_t *defer_head;  /* connections to pump once this iteration */
+    node_conn_t *held;        /* connections with a parked request (node_conn_hold) */
     size_t nheld;
     node_server_shutdown_fn *on_shutdown[NODE_SERVER_MAX_OBSERVERS];
     void *on_shutdown_arg[NODE_SERVER_MAX_OBSERVERS];
@@ -104,6 +105,12 @@ int node_server_create(uv_loop_t *loop, node_config_t *config, const char *confi
 /* Sets the handler that runs the requests of every client accepted from
  * now on (main.c: the command dispatcher). */
 void node_server_set_request_handler(node_server_t *server, node_conn_request_fn *fn, void *arg);
+
+/* Sets the function that finds a request's key (main.c: the command
+ * table's first key): a pipelined batch then has its keys' buckets and
+ * objects prefetched before it runs, so their cache misses overlap
+ * instead of stalling one command after another. */
+void node_server_set_key_finder(node_server_t *server, node_conn_key_fn *fn);
 
 /* Registers a shutdown observer / a check observer (see their types). At
  * most NODE_SERVER_MAX_OBSERVERS of each; aborts past that (a wiring bug). */

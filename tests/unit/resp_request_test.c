@@ -438,6 +438,47 @@ static void test_proto_split_args_handles_escapes_and_errors(void **state)
     assert_int_equal(rc_split_args("'a'b", 4, add_word, s), -1);
 }
 
+/* resp_request_peek() on a C string, at most 16 arguments: its size or 0. */
+static size_t peek(const char *req)
+{
+    resp_arg_t argv[2];
+    int argc;
+
+    return resp_request_peek(req, strlen(req), 16, &argc, argv, 2);
+}
+
+/* resp_request_peek: whole multibulk requests only, their first arguments
+ * in place, and 0 for everything it does not vouch for. */
+static void test_proto_peek_reports_whole_requests_only(void **state)
+{
+    static const char two[] = "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n"
+                              "*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n";
+    size_t first = strlen("*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n");
+    resp_arg_t argv[2];
+    int argc = 0;
+
+    (void)state;
+    assert_int_equal(resp_request_peek(two, strlen(two), 16, &argc, argv, 2), first);
+    assert_int_equal(argc, 3); /* only the first two are stored */
+    assert_ptr_equal(argv[0].ptr, two + 8);
+    assert_int_equal(argv[0].len, 3);
+    assert_memory_equal(argv[1].ptr, "key", 3);
+    assert_int_equal(resp_request_peek(two + first, strlen(two) - first, 16, &argc, argv, 2),
+                     strlen(two) - first);
+    assert_int_equal(argc, 2);
+    assert_memory_equal(argv[1].ptr, "key", 3);
+    /* every cut inside a request: partial, 0 */
+    for (size_t cut = 0; cut < first; cut++)
+        assert_int_equal(resp_request_peek(two, cut, 16, &argc, argv, 2), 0);
+    assert_int_equal(peek("PING\r\n"), 0); /* inline */
+    assert_int_equal(peek("*0\r\n"), 0);
+    assert_int_equal(peek("*-1\r\n"), 0);
+    assert_int_equal(peek("*1\r\n$-1\r\n"), 0);
+    assert_int_equal(peek("*1\r\n$4\r\nPINGxx"), 0);
+    assert_int_equal(peek("*17\r\n"), 0);                         /* > max_args */
+    assert_int_equal(peek("*1\r\n$99999999999999999999\r\n"), 0); /* a length past 18 digits */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -469,6 +510,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_proto_split_args_handles_escapes_and_errors, setup,
                                         teardown),
+        cmocka_unit_test(test_proto_peek_reports_whole_requests_only),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,8 +94,8 @@ struct node_db_s {
     node_db_stats_t stats;
     pool_entry_t pool[POOL_SIZE];
     /* eviction: only keys of slots this filter accepts (NULL: any) */
-    int (*evict_ok)(void *arg, unsigned slot);
-    void *evict_arg;
+    int (*slot_ok)(void *arg, unsigned slot);
+    void *slot_arg;
     unsigned evict_cursor;
     /* observers; WRITE changes only of the slots change_ok accepts */
     int (*change_ok)(void *arg, unsigned slot);
@@ -722,10 +722,12 @@ static void db_remove(node_db_t *db, node_obj_t *o, node_db_change_kind_t kind)
     node_obj_free(o);
 }
 
-/* Redis's rule: a key is expired once now > its expire time. */
+/* Redis's rule: a key is expired once now > its expire time; and only
+ * where this node decides for its slot (node_db_set_slot_filter). */
 static int obj_expired(const node_db_t *db, const node_obj_t *o)
 {
-    return o->vol && db->now_ms > node_obj_expire(o);
+    return o->vol && db->now_ms > node_obj_expire(o) &&
+           (db->slot_ok == NULL || db->slot_ok(db->slot_arg, obj_slot(o)));
 }
 
 /* The object at 'key', expired or not. */
@@ -1018,7 +1020,7 @@ static node_obj_t *pool_pop(node_db_t *db, int vol_only)
 
 static int may_evict(const node_db_t *db, const node_obj_t *o)
 {
-    return db->evict_ok == NULL || db->evict_ok(db->evict_arg, obj_slot(o));
+    return db->slot_ok == NULL || db->slot_ok(db->slot_arg, obj_slot(o));
 }
 
 static node_obj_t *pick_victim(node_db_t *db, node_mm_policy_t policy, int samples)
@@ -1049,14 +1051,14 @@ static node_obj_t *pick_victim(node_db_t *db, node_mm_policy_t policy, int sampl
                 return o;
         }
     }
-    if (db->evict_ok != NULL) {
+    if (db->slot_ok != NULL) {
         /* Sampling missed (most keys are refused): the first key, from a
          * rotating slot, of a slot the filter accepts. */
         for (unsigned n = 0; n < RING_SLOTS; n++) {
             unsigned slot = (db->evict_cursor + n) % RING_SLOTS;
             node_obj_t *o;
 
-            if (db->slots[slot].keys == 0 || !db->evict_ok(db->evict_arg, slot))
+            if (db->slots[slot].keys == 0 || !db->slot_ok(db->slot_arg, slot))
                 continue;
             for (o = db->slots[slot].head; o != NULL && vol_only && !o->vol; o = o->snext)
                 ;
@@ -1069,10 +1071,10 @@ static node_obj_t *pick_victim(node_db_t *db, node_mm_policy_t policy, int sampl
     return NULL;
 }
 
-void node_db_set_evict_filter(node_db_t *db, int (*ok)(void *arg, unsigned slot), void *arg)
+void node_db_set_slot_filter(node_db_t *db, int (*ok)(void *arg, unsigned slot), void *arg)
 {
-    db->evict_ok = ok;
-    db->evict_arg = arg;
+    db->slot_ok = ok;
+    db->slot_arg = arg;
 }
 
 int node_db_evict(node_db_t *db, uint64_t maxmemory, node_mm_policy_t policy, int samples)

@@ -55,11 +55,13 @@ void node_db_prefetch_object(const node_db_t *db, uint64_t h);
  * spends at most 'budget_us' microseconds, and incremental rehash steps. */
 void node_db_cron(node_db_t *db, int64_t budget_us);
 
-/* Eviction picks only keys whose slot 'ok' accepts ('arg' passed back);
- * NULL: any key. A cluster node evicts only keys of the slots it serves:
- * the copies it holds as a replica follow their primary (its evictions
- * arrive as deletes). */
-void node_db_set_evict_filter(node_db_t *db, int (*ok)(void *arg, unsigned slot), void *arg);
+/* Eviction and expiry touch only keys whose slot 'ok' accepts ('arg'
+ * passed back); NULL: any key. A cluster node decides only for the slots
+ * it serves: the copies it holds as a replica follow their primary, whose
+ * evictions and expirations arrive as deletes, never the replica's own
+ * clock. A key past its TTL in a refused slot stays, and reads as live,
+ * until its delete arrives (or the slot becomes this node's to decide). */
+void node_db_set_slot_filter(node_db_t *db, int (*ok)(void *arg, unsigned slot), void *arg);
 
 /* Frees keys by 'policy' (sampling 'samples' keys per round) until the
  * process's rc_used_memory() is at most 'maxmemory'. Returns 0 when under

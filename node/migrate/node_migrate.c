@@ -1629,6 +1629,16 @@ static void cmd_keep(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
     node_reply_ok(c);
 }
 
+/* A node evicts and expires keys of the slots it serves, or of none it
+ * keeps (being dropped); never its replicas' copies, which follow their
+ * primary (node_db_set_slot_filter). */
+static int slot_ok(void *arg, unsigned slot)
+{
+    const node_migrate_t *m = arg;
+
+    return m->replicas == 0 || !m->copy[slot];
+}
+
 static void cmd_put(node_migrate_t *m, node_client_t *c, unsigned slot)
 {
     int i;
@@ -1653,8 +1663,8 @@ static void cmd_put(node_migrate_t *m, node_client_t *c, unsigned slot)
             return;
         }
         exp = node_obj_expire(o);
-        if (exp >= 0 && exp <= node_db_now(m->db)) {
-            node_obj_free(o); /* expired on the way */
+        if (exp >= 0 && exp < node_db_now(m->db) && slot_ok(m, slot)) {
+            node_obj_free(o); /* expired on the way (a replica waits for the DEL) */
             (void)node_db_delete(m->db, c->argv[i].ptr, c->argv[i].len);
         } else {
             node_db_insert(m->db, o);
@@ -1962,15 +1972,6 @@ static int leave_busy(void *arg)
     return 0;
 }
 
-/* A node evicts keys of the slots it serves, or of none it keeps (being
- * dropped); never its replicas' copies, which follow their primary. */
-static int evict_ok(void *arg, unsigned slot)
-{
-    const node_migrate_t *m = arg;
-
-    return m->replicas == 0 || !m->copy[slot];
-}
-
 static int on_shutdown(void *arg)
 {
     node_migrate_t *m = arg;
@@ -1978,7 +1979,7 @@ static int on_shutdown(void *arg)
     if (m->closed)
         return 0;
     m->closed = 1;
-    node_db_set_evict_filter(m->db, NULL, NULL);
+    node_db_set_slot_filter(m->db, NULL, NULL);
     node_db_set_change_filter(m->db, NULL, NULL);
     while (m->streams != NULL)
         stream_free(m->streams, 0);
@@ -2014,7 +2015,7 @@ node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl)
     m->rate_mark_ms = server->now_ms;
     RC_ASSERT(node_db_observer_add(m->db, on_change, m) == 0);
     node_db_set_change_filter(m->db, change_wanted, m);
-    node_db_set_evict_filter(m->db, evict_ok, m);
+    node_db_set_slot_filter(m->db, slot_ok, m);
     node_cluster_observe(cl, &cluster_observer, m);
     node_cluster_set_leave_hold(cl, leave_busy, m);
     node_server_on_shutdown(server, on_shutdown, m);

@@ -279,7 +279,7 @@ static void test_db_evict_filter_spares_refused_slots(void **state)
         size_t odd = 0, left = 0, even_left = 0;
 
         node_db_flush(f->db);
-        node_db_set_evict_filter(f->db, NULL, NULL);
+        node_db_set_slot_filter(f->db, NULL, NULL);
         for (int i = 0; i < 400; i++)
             set_key(f->db, i, -1);
         for (int i = 0; i < 400; i++) {
@@ -288,7 +288,7 @@ static void test_db_evict_filter_spares_refused_slots(void **state)
 
             odd += ring_keyslot(key, (size_t)n) % 2;
         }
-        node_db_set_evict_filter(f->db, even_slots_only, NULL);
+        node_db_set_slot_filter(f->db, even_slots_only, NULL);
         /* What it may evict goes (past sampling, by the slot lists), the
          * rest always stays; then -ENOMEM. */
         assert_int_equal(node_db_evict(f->db, 0, policies[p], 5), -ENOMEM);
@@ -307,7 +307,43 @@ static void test_db_evict_filter_spares_refused_slots(void **state)
         assert_int_equal(even_left, 0);
         assert_true(odd > 100 && odd < 300);
     }
-    node_db_set_evict_filter(f->db, NULL, NULL);
+    node_db_set_slot_filter(f->db, NULL, NULL);
+}
+
+/* A replica's copies never expire on its own clock: past their TTL they
+ * stay (and read as live) until the primary's delete; the slots the node
+ * decides for expire as always, lazily and by the active cycle. */
+static void test_db_slot_filter_keeps_expired_copies_of_refused_slots(void **state)
+{
+    fixture_t *f = *state;
+    size_t odd = 0;
+
+    node_db_set_slot_filter(f->db, even_slots_only, NULL);
+    for (int i = 0; i < 400; i++) {
+        char key[32];
+        int n = snprintf(key, sizeof(key), "key:%012d", i);
+
+        set_key(f->db, i, T0 + 100);
+        odd += ring_keyslot(key, (size_t)n) % 2;
+    }
+    node_db_set_now(f->db, T0 + 101);
+    /* the active cycle samples: the last even-slot keys take a few rounds */
+    for (int i = 0; i < 10000 && node_db_size(f->db) > odd; i++)
+        node_db_cron(f->db, 1000);
+    assert_int_equal(node_db_size(f->db), odd); /* the even slots' keys went */
+    assert_int_equal(node_db_stats(f->db)->expired_keys, 400 - odd);
+    for (int i = 0; i < 400; i++) {
+        char key[32];
+        int n = snprintf(key, sizeof(key), "key:%012d", i);
+
+        assert_int_equal(get_key(f->db, i) != NULL, ring_keyslot(key, (size_t)n) % 2);
+    }
+    /* the node decides for every slot again (a failover): they expire */
+    node_db_set_slot_filter(f->db, NULL, NULL);
+    for (int i = 0; i < 400; i++)
+        (void)get_key(f->db, i);
+    assert_int_equal(node_db_size(f->db), 0);
+    assert_int_equal(node_db_stats(f->db)->expired_keys, 400);
 }
 
 static void test_db_hash_converts_to_dict_past_128_fields(void **state)
@@ -442,6 +478,7 @@ int main(void)
         DB_TEST(test_db_allkeys_lru_evicts_idle_keys),
         DB_TEST(test_db_allkeys_random_evicts_until_under_limit),
         DB_TEST(test_db_evict_filter_spares_refused_slots),
+        DB_TEST(test_db_slot_filter_keeps_expired_copies_of_refused_slots),
         DB_TEST(test_db_hash_converts_to_dict_past_128_fields),
         DB_TEST(test_db_compact_hash_updates_in_place_and_keeps_order),
         DB_TEST(test_db_flush_returns_memory_to_baseline),

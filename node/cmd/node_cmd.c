@@ -234,6 +234,62 @@ static int wait_or_expire(node_client_t *c, unsigned slot, const char *why, int 
     return 1;
 }
 
+typedef struct split_wait_s {
+    node_fwd_t *fwd;
+    node_conn_seg_t *seg;
+} split_wait_t;
+
+static void split_fenced(void *arg, int failed, const char *why)
+{
+    split_wait_t *sw = arg;
+    char err[160];
+    int n = 0;
+
+    if (failed)
+        n = snprintf(err, sizeof(err), "-TRYAGAIN %s\r\n", why);
+    node_fwd_split_release(sw->fwd, sw->seg, failed ? err : NULL,
+                           n > 0 && (size_t)n < sizeof(err) ? (size_t)n : 0);
+    rc_free(sw);
+}
+
+/* The local part of a split request ran here: its reply, held in the
+ * gather 'held', goes once the replicas applied its writes (and the
+ * earlier writes of the slots it read), as a whole command's would
+ * (fence_begin()); a failed wait makes the request's answer -TRYAGAIN. */
+static void split_fence(node_client_t *c, const node_cmd_t *cmd, node_conn_seg_t *held,
+                        const int *owners, int nkeys, int me)
+{
+    node_migrate_t *mig = node_cmd_env(c)->migrate;
+    int write = (cmd->flags & NODE_CMD_WRITE) != 0, step = cmd->key_step > 0 ? cmd->key_step : 1;
+    unsigned small[ROUTE_SMALL], *slots = small;
+    size_t nslots = 0;
+    int needed = 0;
+    split_wait_t *sw;
+
+    node_db_end_command(c->db); /* the part's writes go down the streams */
+    if (nkeys > ROUTE_SMALL)
+        slots = rc_xmalloc((size_t)nkeys * sizeof(*slots));
+    for (int k = 0; k < nkeys; k++) {
+        const resp_arg_t *key = &c->argv[cmd->first_key + k * step];
+
+        if (owners[k] != me)
+            continue;
+        slots[nslots] = ring_keyslot(key->ptr, key->len);
+        needed |= node_migrate_fence_needed(mig, slots[nslots], write);
+        nslots++;
+    }
+    if (!needed) {
+        node_fwd_split_release(node_cmd_env(c)->fwd, held, NULL, 0);
+    } else {
+        sw = rc_xmalloc(sizeof(*sw));
+        sw->fwd = node_cmd_env(c)->fwd;
+        sw->seg = held;
+        node_migrate_fence_call(mig, slots, nslots, split_fenced, sw);
+    }
+    if (slots != small)
+        rc_free(slots);
+}
+
 /* Sends the request where its keys live, as cluster routing says: returns
  * 0 when it runs here, 1 when it was forwarded, parked or answered
  * (CLUSTERDOWN, MOVED, CROSSSLOT, TRYAGAIN). */
@@ -310,7 +366,11 @@ static int route(node_client_t *c, const node_cmd_t *cmd)
     } else if (!multi_owner) {
         node_fwd_command(node_cmd_env(c)->fwd, c, first_owner);
     } else if (split_kind(cmd, &kind) && cmd->first_key == 1 && last == c->argc - 1) {
-        node_fwd_split(node_cmd_env(c)->fwd, c, kind, step, owners, me, cmd->proc);
+        node_conn_seg_t *held =
+            node_fwd_split(node_cmd_env(c)->fwd, c, kind, step, owners, me, cmd->proc);
+
+        if (held != NULL)
+            split_fence(c, cmd, held, owners, n, me);
     } else {
         node_reply_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
     }

@@ -74,6 +74,7 @@ struct node_fwd_s {
 typedef struct gather_s {
     node_fwd_merge_t kind;
     uint32_t nkeys, nparts, nleft;
+    uint32_t held;           /* the local part, until released; or NO_PART */
     uint32_t *part_of;       /* [nkeys] */
     uint32_t *index_in_part; /* [nkeys] */
     char **replies;          /* [nparts] */
@@ -667,8 +668,8 @@ void node_fwd_command(node_fwd_t *fwd, node_client_t *c, int idx)
         rc_free(argv);
 }
 
-void node_fwd_split(node_fwd_t *fwd, node_client_t *c, node_fwd_merge_t kind, int step,
-                    const int *owners, int myidx, void (*proc)(node_client_t *))
+node_conn_seg_t *node_fwd_split(node_fwd_t *fwd, node_client_t *c, node_fwd_merge_t kind, int step,
+                                const int *owners, int myidx, void (*proc)(node_client_t *))
 {
     uint32_t nkeys = (uint32_t)((c->argc - 1) / step), k, p, nparts = 0;
     int *part_owner = rc_xmalloc(nkeys * sizeof(*part_owner));
@@ -700,6 +701,7 @@ void node_fwd_split(node_fwd_t *fwd, node_client_t *c, node_fwd_merge_t kind, in
     g->replies = rc_xcalloc(nparts, sizeof(*g->replies));
     g->lens = rc_xcalloc(nparts, sizeof(*g->lens));
     g->nleft = nparts;
+    g->held = NO_PART;
     seg = node_conn_seg_push(c->conn);
     seg->gather = g;
 
@@ -735,7 +737,7 @@ void node_fwd_split(node_fwd_t *fwd, node_client_t *c, node_fwd_merge_t kind, in
             g->replies[p] = rc_xmemdup(cap->buf != NULL ? cap->buf : "", cap->len);
             g->lens[p] = cap->len;
             node_conn_seg_release(c->conn, cap);
-            g->nleft--;
+            g->held = p; /* counted in nleft until node_fwd_split_release() */
         } else {
             char addr[NODE_CLUSTER_ADDR_MAX + 16], err[ERR_MAX];
             const char *why = "no forwarder";
@@ -762,6 +764,24 @@ void node_fwd_split(node_fwd_t *fwd, node_client_t *c, node_fwd_merge_t kind, in
     rc_free(part_owner);
     rc_free(part_count);
     rc_free(argv);
+    if (g->held != NO_PART)
+        return seg; /* nleft > 0: the held part */
     if (g->nleft == 0)
+        gather_finish(fwd, seg);
+    return NULL;
+}
+
+void node_fwd_split_release(node_fwd_t *fwd, node_conn_seg_t *seg, const char *err, size_t len)
+{
+    gather_t *g = seg->gather;
+
+    RC_ASSERT(g != NULL && g->held != NO_PART && g->nleft > 0);
+    if (err != NULL) {
+        rc_free(g->replies[g->held]);
+        g->replies[g->held] = rc_xmemdup(err, len);
+        g->lens[g->held] = len;
+    }
+    g->held = NO_PART;
+    if (--g->nleft == 0)
         gather_finish(fwd, seg);
 }

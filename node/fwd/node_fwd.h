@@ -66,9 +66,17 @@ void node_fwd_command(node_fwd_t *fwd, node_client_t *c, int idx);
  * 'step' arguments (1 for MGET and DEL, 2 for MSET), by 'owners' (member
  * index of each key, in order). Keys this node owns ('myidx') run locally
  * through 'proc'; the rest go to their owners; the replies are gathered as
- * 'kind' says. */
-void node_fwd_split(node_fwd_t *fwd, node_client_t *c, node_fwd_merge_t kind, int step,
-                    const int *owners, int myidx, void (*proc)(node_client_t *));
+ * 'kind' says. When a local part ran, returns the gathered reply's
+ * segment: the local part's reply is held (the gathered reply waits) until
+ * node_fwd_split_release() (synchronous replication: the replicas must
+ * have applied it first). Returns NULL when no key was local. */
+node_conn_seg_t *node_fwd_split(node_fwd_t *fwd, node_client_t *c, node_fwd_merge_t kind, int step,
+                                const int *owners, int myidx, void (*proc)(node_client_t *));
+/* Releases the held local part of the split request gathered in 'seg':
+ * with its own reply ('err' NULL) or with the error 'err' ('len' bytes, a
+ * whole RESP error), which then becomes the request's answer. Once per
+ * split, also after its client closed. */
+void node_fwd_split_release(node_fwd_t *fwd, node_conn_seg_t *seg, const char *err, size_t len);
 
 /* Gathers 'nparts' replies ('replies'[p], 'lens'[p] bytes, each one
  * complete RESP value) of a split request into 'out' (appended): key k of

@@ -1065,9 +1065,11 @@ int node_migrate_fence_needed(const node_migrate_t *m, unsigned slot, int write)
     return 0;
 }
 
-void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot)
+/* Makes 'w' wait, on every live stream, for this command's writes and
+ * for the earlier writes of 'slots' (what the command read may not be
+ * everywhere yet), then commits it. */
+static void fence_on(node_migrate_t *m, node_repl_waiter_t *w, const unsigned *slots, size_t nslots)
 {
-    node_repl_waiter_t *w = node_repl_waiter_new(seg, on_waited, m, now_ms(m));
     ostream_t *s;
 
     m->rst.inflight++;
@@ -1080,14 +1082,56 @@ void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot)
             seq = s->rl.sent; /* this command's writes */
             first = s->cmd_first;
         }
-        if (slot >= 0 && s->sl[slot].state == OUT_LIVE && s->sl[slot].seq > seq) {
-            seq = s->sl[slot].seq; /* what it read may not be everywhere yet */
-            first = s->touched == m->cmd_serial ? first : seq - 1;
+        for (size_t i = 0; i < nslots; i++) {
+            const oslot_t *o = &s->sl[slots[i]];
+
+            if (o->state == OUT_LIVE && o->seq > seq) {
+                seq = o->seq;
+                first = s->touched == m->cmd_serial ? first : seq - 1;
+            }
         }
         node_repl_waiter_on(w, &s->rl, first, seq);
     }
     m->cmd_serial++;
     node_repl_waiter_commit(w); /* no link to wait for: the reply goes now */
+}
+
+void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot)
+{
+    unsigned sl = (unsigned)slot;
+
+    fence_on(m, node_repl_waiter_new(seg, on_waited, m, now_ms(m)), &sl, slot >= 0 ? 1 : 0);
+}
+
+typedef struct fence_call_s {
+    node_migrate_t *m;
+    node_migrate_fenced_fn *fn;
+    void *arg;
+} fence_call_t;
+
+static void on_waited_call(void *arg, void *token, int failed, const char *why)
+{
+    fence_call_t *fc = token;
+
+    (void)arg;
+    fc->m->rst.inflight--;
+    if (failed)
+        fc->m->rst.write_timeouts++;
+    else
+        fc->m->rst.writes_acked++;
+    fc->fn(fc->arg, failed, why);
+    rc_free(fc);
+}
+
+void node_migrate_fence_call(node_migrate_t *m, const unsigned *slots, size_t nslots,
+                             node_migrate_fenced_fn *fn, void *arg)
+{
+    fence_call_t *fc = rc_xmalloc(sizeof(*fc));
+
+    fc->m = m;
+    fc->fn = fn;
+    fc->arg = arg;
+    fence_on(m, node_repl_waiter_new(fc, on_waited_call, m, now_ms(m)), slots, nslots);
 }
 
 /* ---- reconcile ---- */

@@ -136,6 +136,16 @@ size_t node_migrate_repl_info(const node_migrate_t *m, char *buf, size_t cap);
  * no key. */
 int node_migrate_fence_needed(const node_migrate_t *m, unsigned slot, int write);
 void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot);
+/* The same wait for a part of a command that has no segment of its own
+ * (the local part of a split MSET/MGET/DEL, whose reply is gathered with
+ * the forwarded parts'): 'fn' runs once, with 'arg', when every replica
+ * applied the part's writes and the earlier writes of its 'nslots'
+ * 'slots' ('failed' 0), or with 'failed' 1 and the reason ('why') after a
+ * refusal, a broken link or cluster-repl-timeout; at once when nothing is
+ * to wait for. Call it after node_db_end_command(). */
+typedef void node_migrate_fenced_fn(void *arg, int failed, const char *why);
+void node_migrate_fence_call(node_migrate_t *m, const unsigned *slots, size_t nslots,
+                             node_migrate_fenced_fn *fn, void *arg);
 /* Counts a parked request answered TRYAGAIN after cluster-handoff-hold
  * (node_cmd.c: 'held_expired'). NULL is a no-op. */
 void node_migrate_count_held_expired(node_migrate_t *m);

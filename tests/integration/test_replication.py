@@ -1119,6 +1119,63 @@ def test_cluster_slots_list_replicas(t):
             t.expect_dead.add(id(s))
 
 
+@test
+def test_split_write_waits_for_its_replica(t):
+    """A multi-node MSET through one node (a plain client; the node splits
+    it) is acknowledged only once the replicas applied its local part, as
+    any write: with the replica of the local key stopped, the answer is
+    -TRYAGAIN after cluster-repl-timeout, never +OK (it was +OK at once:
+    the local part did not wait). The replica stays a member meanwhile (a
+    long node timeout); resumed, the same MSET is +OK and the replica holds
+    the key."""
+    scale = rctest.timeout_scale()
+    live = rccluster.start_cluster(t, 3, extra=(
+        "--cluster-replicas", "1", "--cluster-node-timeout", str(int(10000 * scale)),
+        "--cluster-repl-timeout", "1000"))
+    a = live[0]
+    table = hl.slot_copies(a)
+    keys = ["split:%d" % i for i in range(2000)]
+    local = next(k for k in keys if table[hl.slot_of(k)][0] == a.port)
+    b_port = table[hl.slot_of(local)][1]
+    # the other part: a key whose copies are all on other nodes than B,
+    # so that only the local part can wait for B
+    remote = next(k for k in keys if table[hl.slot_of(k)][0] != a.port and
+                  b_port not in table[hl.slot_of(k)])
+    b = next(s for s in live if s.port == b_port)
+    conn = rctest.RawConn(a.host, a.port, timeout=30 * scale)
+
+    def mset_ok(value):
+        deadline = time.monotonic() + 20 * scale
+        while True:
+            got = rctest.parse_reply(conn.call("MSET", local, value, remote, value))
+            if got == b"OK" or time.monotonic() > deadline:
+                return got
+            time.sleep(0.05)
+
+    # every copy filled first (R+1 copies of every slot)
+    rctest.wait_for(lambda: all(replication(s).get("repl_slots_degraded") == 0 for s in live),
+                    20, what="every slot to have its copies")
+    got = mset_ok("v0")
+    assert got == b"OK", "MSET before the fault: %r" % (got,)
+    rctest.pause_node(b)
+    try:
+        t0 = time.monotonic()
+        got = rctest.parse_reply(conn.call("MSET", local, "v1", remote, "v1"))
+        took = time.monotonic() - t0
+    finally:
+        rctest.resume_node(b)
+    print("  MSET %s (replica %d stopped) %s: %r after %.3f s" % (local, b.port, remote, got, took))
+    assert isinstance(got, Exception) and str(got).startswith("TRYAGAIN"), \
+        "MSET answered %r after %.3f s while the replica of %s was stopped" % (got, took, local)
+    assert took >= 0.9, "TRYAGAIN after %.3f s, before cluster-repl-timeout" % took
+    got = mset_ok("v2")
+    assert got == b"OK", "MSET after the replica resumed: %r" % (got,)
+    held = rctest.parse_reply(rctest.RawConn(b.host, b.port, timeout=5 * scale).call(
+        "CLUSTER", "GETKEYSINSLOT", hl.slot_of(local), 100))
+    assert local in [_text(x) for x in held], "replica %d lacks %s: %r" % (b.port, local, held)
+    conn.close()
+
+
 def main():
     ap = argparse.ArgumentParser(add_help=False)
     ap.add_argument("--seed", type=int, default=OPTS.seed)

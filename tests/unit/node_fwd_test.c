@@ -311,9 +311,10 @@ typedef struct tnode_s {
     int port;
     int bus_port;
     char path[256];
-    int nrequests;         /* requests run here (from clients and peers) */
-    int npeer;             /* of which from a peer's data link */
-    node_conn_seg_t *held; /* HOLD on the owner: never answered */
+    int nrequests;          /* requests run here (from clients and peers) */
+    int npeer;              /* of which from a peer's data link */
+    node_conn_seg_t *held;  /* HOLD on the owner: never answered */
+    node_conn_seg_t *split; /* MGETHELD: the gather whose local part is held */
 } tnode_t;
 
 typedef struct cfx_s {
@@ -400,15 +401,27 @@ static void on_node_request(void *arg, node_client_t *c)
             node_fwd_command(n->fwd, c, owner);
         else
             n->held = node_conn_seg_push(c->conn); /* the owner never answers */
-    } else if (is_cmd(&c->argv[0], "MGET") && c->argc >= 2 && c->argc - 1 <= NKEYS_MAX) {
+    } else if ((is_cmd(&c->argv[0], "MGET") || is_cmd(&c->argv[0], "MGETHELD")) && c->argc >= 2 &&
+               c->argc - 1 <= NKEYS_MAX) {
+        /* MGETHELD: the local part's reply is held until the test
+         * releases it (as replication does); MGET releases it at once. */
+        int keep = is_cmd(&c->argv[0], "MGETHELD");
+
         for (i = 1; i < c->argc; i++) {
             owners[i - 1] = owner_of(n, &c->argv[i]);
             remote |= owners[i - 1] != me;
         }
-        if (remote && !c->conn->peer)
-            node_fwd_split(n->fwd, c, NODE_FWD_MGET, 1, owners, me, local_mget);
-        else
+        if (remote && !c->conn->peer) {
+            node_conn_seg_t *seg =
+                node_fwd_split(n->fwd, c, NODE_FWD_MGET, 1, owners, me, local_mget);
+
+            if (seg != NULL && keep)
+                n->split = seg;
+            else if (seg != NULL)
+                node_fwd_split_release(n->fwd, seg, NULL, 0);
+        } else {
             local_mget(c);
+        }
     } else {
         node_reply_error(c, "ERR unknown command");
     }
@@ -712,6 +725,15 @@ static int forward_delivered(void *arg)
     return st.forwarded_commands >= 1;
 }
 
+static int owner_answered_twice(void *arg)
+{
+    const cfx_t *fx = arg;
+    node_cluster_stats_t st;
+
+    node_cluster_stats(fx->n[0].cl, &st);
+    return st.forwarded_commands >= 2;
+}
+
 static int owner_holds(void *arg)
 {
     const cfx_t *fx = arg;
@@ -807,6 +829,38 @@ static void test_fwd_split_mget_with_an_unreachable_part_answers_the_error(void 
     assert_int_equal(fx->n[0].nrequests, 1);
 }
 
+/* A split request whose local part is held (its replicas have not
+ * applied it yet) answers only once released, even after every remote
+ * part came back; released with an error, the error is the answer. */
+static void test_fwd_split_with_a_held_local_part_waits_for_its_release(void **state)
+{
+    cfx_t *fx = *state;
+    int me = node_cluster_myindex(fx->n[0].cl), other = 1 - me;
+    char r1[32], l1[32], want[300], b[2][128];
+    static const char err[] = "-TRYAGAIN the link to a replica broke\r\n";
+
+    key_owned_by(fx, other, "r", 0, r1, sizeof(r1));
+    key_owned_by(fx, me, "l", 0, l1, sizeof(l1));
+    send_command(fx, 3, (const char *const[]){"MGETHELD", l1, r1});
+    assert_true(test_loop_run_until(&fx->loop, forward_delivered, fx, TEST_LOOP_TIMEOUT_MS));
+    test_loop_iterations(&fx->loop, 3);
+    assert_int_equal(fx->client.in_len, 0); /* the remote part is in, the local one held */
+    assert_non_null(fx->n[0].split);
+    node_fwd_split_release(fx->n[0].fwd, fx->n[0].split, NULL, 0);
+    fx->n[0].split = NULL;
+    bulk(b[0], sizeof(b[0]), me, l1);
+    bulk(b[1], sizeof(b[1]), other, r1);
+    snprintf(want, sizeof(want), "*2\r\n%s%s", b[0], b[1]);
+    expect_reply(fx, want);
+
+    send_command(fx, 3, (const char *const[]){"MGETHELD", r1, l1});
+    assert_true(test_loop_run_until(&fx->loop, owner_answered_twice, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(fx->client.in_len, 0);
+    node_fwd_split_release(fx->n[0].fwd, fx->n[0].split, err, strlen(err));
+    fx->n[0].split = NULL;
+    expect_reply(fx, err);
+}
+
 static void test_fwd_resp3_client_gets_the_owners_resp3_reply(void **state)
 {
     cfx_t *fx = *state;
@@ -878,6 +932,8 @@ int main(void)
                                         setup_cluster, teardown_cluster),
         cmocka_unit_test_setup_teardown(test_fwd_split_mget_gathers_in_key_order, setup_cluster,
                                         teardown_cluster),
+        cmocka_unit_test_setup_teardown(test_fwd_split_with_a_held_local_part_waits_for_its_release,
+                                        setup_cluster, teardown_cluster),
         cmocka_unit_test_setup_teardown(test_fwd_resp3_client_gets_the_owners_resp3_reply,
                                         setup_cluster, teardown_cluster),
         cmocka_unit_test_setup_teardown(test_fwd_request_to_a_member_that_leaves_gets_tryagain,

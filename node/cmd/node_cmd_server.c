@@ -689,7 +689,9 @@ static void cmd_flush(node_client_t *c)
         node_reply_syntax_error(c);
         return;
     }
-    node_db_flush(c->db);
+    /* A cluster node flushes the slots it serves (its replicas delete
+     * them too); the copies it holds as a replica follow their primaries. */
+    (void)node_db_flush_decided(c->db);
     node_reply_ok(c);
 }
 

@@ -824,6 +824,26 @@ void node_db_flush(node_db_t *db)
     pool_clear(db);
 }
 
+size_t node_db_flush_decided(node_db_t *db)
+{
+    size_t n = 0;
+
+    if (db->slot_ok == NULL) {
+        n = node_dict_size(db->keys);
+        node_db_flush(db);
+        return n;
+    }
+    for (unsigned slot = 0; slot < RING_SLOTS; slot++) {
+        if (db->slots[slot].keys == 0 || !db->slot_ok(db->slot_arg, slot))
+            continue;
+        while (db->slots[slot].head != NULL) {
+            db_remove(db, db->slots[slot].head, NODE_DB_CHANGE_DELETE);
+            n++;
+        }
+    }
+    return n;
+}
+
 void node_db_destroy(node_db_t *db)
 {
     if (db == NULL)

@@ -41,6 +41,12 @@ size_t node_db_expires(const node_db_t *db);
 int64_t node_db_avg_ttl(const node_db_t *db);
 /* Deletes every key. */
 void node_db_flush(node_db_t *db);
+/* FLUSHALL on a cluster node: deletes every key of the slots this node
+ * decides for (node_db_set_slot_filter; all of them without a filter),
+ * each reported as a DELETE, so the slots' replicas delete them too; the
+ * copies it holds as a replica stay, as their primaries' keys do. Returns
+ * the keys deleted. */
+size_t node_db_flush_decided(node_db_t *db);
 
 /* Prefetching for a batch of commands (hints: nothing changes). Stage 1
  * hashes 'key' and prefetches its bucket, returning the hash; stage 2,

@@ -1176,6 +1176,51 @@ def test_split_write_waits_for_its_replica(t):
     conn.close()
 
 
+@test
+def test_flushall_keeps_copies_equal(t):
+    """FLUSHALL on one node (a plain client) empties the slots it serves,
+    on every copy (its replicas get the deletes, and the reply waits for
+    them), and leaves the copies it holds as a replica of other primaries
+    alone: afterwards every slot's copies hold the same number of keys
+    (before, the node emptied its replica copies too, which its primaries
+    still held: a failover would then lose them)."""
+    live = rccluster.start_cluster(t, 3, extra=node_extra(1))
+    rctest.wait_for(lambda: all(replication(s).get("repl_slots_degraded") == 0 for s in live),
+                    20, what="every slot to have its copies")
+    keys = ["f:%05d" % i for i in range(3000)]
+    hist = histcheck.History()
+    hl.preload(hist, live, keys)
+    a = live[0]
+    table = hl.slot_copies(a)
+    slots = sorted({hl.slot_of(k) for k in keys})
+
+    def counts(srv):
+        p = srv.client().pipeline(transaction=False)
+        for sl in slots:
+            p.execute_command("CLUSTER", "COUNTKEYSINSLOT", sl)
+        return dict(zip(slots, p.execute()))
+
+    mine = [sl for sl in slots if table[sl][0] == a.port]
+    held = [sl for sl in slots if a.port in table[sl][1:]]
+    before = counts(a)
+    assert sum(before[sl] for sl in held) > 0 and sum(before[sl] for sl in mine) > 0
+    got = rctest.parse_reply(rctest.RawConn(a.host, a.port, timeout=30).call("FLUSHALL"))
+    assert got == b"OK", "FLUSHALL: %r" % (got,)
+    per_node = {s.port: counts(s) for s in live}
+    left = sum(per_node[a.port][sl] for sl in mine)
+    assert left == 0, "%d keys left in the slots %d serves" % (left, a.port)
+    kept = sum(per_node[a.port][sl] for sl in held)
+    assert kept == sum(before[sl] for sl in held), \
+        "FLUSHALL on %d dropped %d keys of its replica copies" % (
+            a.port, sum(before[sl] for sl in held) - kept)
+    differ = [sl for sl in slots if len({per_node[p][sl] for p in table[sl]}) > 1]
+    assert not differ, "after FLUSHALL on %d, %d slots' copies differ, e.g. slot %d: %r" % (
+        a.port, len(differ), differ[0], {p: per_node[p][differ[0]] for p in table[differ[0]]})
+    for s in live:  # not the subject here: no graceful leave
+        rctest.kill_node(s)
+        t.expect_dead.add(id(s))
+
+
 def main():
     ap = argparse.ArgumentParser(add_help=False)
     ap.add_argument("--seed", type=int, default=OPTS.seed)

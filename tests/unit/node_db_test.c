@@ -346,6 +346,34 @@ static void test_db_slot_filter_keeps_expired_copies_of_refused_slots(void **sta
     assert_int_equal(node_db_stats(f->db)->expired_keys, 400);
 }
 
+/* FLUSHALL on a cluster node: the slots it decides for are emptied, the
+ * copies it holds as a replica stay. */
+static void test_db_flush_decided_keeps_refused_slots(void **state)
+{
+    fixture_t *f = *state;
+    size_t odd = 0;
+
+    for (int i = 0; i < 400; i++) {
+        char key[32];
+        int n = snprintf(key, sizeof(key), "key:%012d", i);
+
+        set_key(f->db, i, -1);
+        odd += ring_keyslot(key, (size_t)n) % 2;
+    }
+    node_db_set_slot_filter(f->db, even_slots_only, NULL);
+    assert_int_equal(node_db_flush_decided(f->db), 400 - odd);
+    assert_int_equal(node_db_size(f->db), odd);
+    for (int i = 0; i < 400; i++) {
+        char key[32];
+        int n = snprintf(key, sizeof(key), "key:%012d", i);
+
+        assert_int_equal(get_key(f->db, i) != NULL, ring_keyslot(key, (size_t)n) % 2);
+    }
+    node_db_set_slot_filter(f->db, NULL, NULL);
+    assert_int_equal(node_db_flush_decided(f->db), odd); /* no filter: every key */
+    assert_int_equal(node_db_size(f->db), 0);
+}
+
 static void test_db_hash_converts_to_dict_past_128_fields(void **state)
 {
     fixture_t *f = *state;
@@ -479,6 +507,7 @@ int main(void)
         DB_TEST(test_db_allkeys_random_evicts_until_under_limit),
         DB_TEST(test_db_evict_filter_spares_refused_slots),
         DB_TEST(test_db_slot_filter_keeps_expired_copies_of_refused_slots),
+        DB_TEST(test_db_flush_decided_keeps_refused_slots),
         DB_TEST(test_db_hash_converts_to_dict_past_128_fields),
         DB_TEST(test_db_compact_hash_updates_in_place_and_keeps_order),
         DB_TEST(test_db_flush_returns_memory_to_baseline),

@@ -357,7 +357,7 @@ static void drop_decided(paxos_node_t *node)
     size_t i, n = 0;
 
     for (i = 0; i < node->npending; i++) {
-        if (node->pending[i].kind != PAXOS_CHANGE_REMOVE &&
+        if ((node->pending[i].kind != PAXOS_CHANGE_REMOVE || PAXOS_MUTATION == 15) &&
             paxos__change_applies(&node->st.chosen, &node->pending[i]))
             node->pending[n++] = node->pending[i];
     }
@@ -776,6 +776,9 @@ static int add_pending(paxos_node_t *node, const paxos_change_t *ch)
  * installed epoch. */
 static int stale_removal(const paxos_node_t *node, const paxos_msg_t *in)
 {
+#if PAXOS_MUTATION == 15
+    return 0; /* BUG: a removal of any epoch, from anybody, is taken */
+#endif
     return in->change.kind == PAXOS_CHANGE_REMOVE &&
            (in->epoch != node->st.chosen.epoch ||
             paxos_config_find(&node->st.chosen, in->from) < 0);

@@ -68,7 +68,12 @@ endforeach()
 # 12 and 13 break the lease rules (member/member_lease.c): the takeover
 # bound without the lease duration; a grantor that grants after accepting.
 # The lease invariant (check_leases() in paxos_sim.c) must catch them.
-foreach(k 1 2 3 4 5 6 7 8 9 10 11 12 13)
+# 14 and 15 revert the fix of healthy members removed after a partition
+# healed: a report backed by a majority of the members heard only
+# (member/member_fd.c); removals of another epoch taken and kept across
+# installs (paxos/paxos_node.c). The hearing invariant (check_report(),
+# check_removals()) must catch them.
+foreach(k 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
     add_library(rc_paxos_mut${k} STATIC ${paxos_core_sources})
     target_compile_definitions(rc_paxos_mut${k} PRIVATE PAXOS_MUTATION=${k})
     target_link_libraries(rc_paxos_mut${k} PUBLIC rc_common rc_options)

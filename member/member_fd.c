@@ -16,6 +16,15 @@
 
 #include "common/rc.h"
 
+/* PAXOS_MUTATION=14 compiles in the bug this file had until issue 16's
+ * sixth pass: a report counted a majority of the members heard only, so a
+ * pair cut off together removed healthy members when it healed. The
+ * simulator's hearing invariant (check_report() in paxos_sim.c) must catch
+ * it. 0 (the default) is the correct rule. */
+#ifndef PAXOS_MUTATION
+#define PAXOS_MUTATION 0
+#endif
+
 enum {
     REFUSALS_FOR_EARLY = 2, /* consecutive refusals that shorten the wait */
     EARLY_DIVISOR = 4,      /* ... to timeout / 4 */
@@ -250,6 +259,9 @@ static int agreed(const member_fd_t *fd, uint32_t i, int64_t now, const unsigned
     r->silent = now - fd->peers[i].last_heard;
     r->agree = agree;
     r->voters = voters;
+#if PAXOS_MUTATION == 14
+    return agree * 2 > voters; /* BUG: a majority of the members heard only */
+#endif
     return agree * 2 > voters && agree * 2 > fd->n - 1;
 }
 

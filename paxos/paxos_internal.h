@@ -25,6 +25,9 @@
  *     the configuration it has
  *  11 phase 1 adopts the first accepted value reported, not the one of the
  *     highest ballot
+ *  15 failure removals outlive their epoch: a REMOVE of any epoch, or from
+ *     a non-member, is taken, and installs keep the pending ones
+ * (12 and 13 are in member/member_lease.c, 14 in member/member_fd.c)
  * 0 (the default) is the correct protocol. */
 #ifndef PAXOS_MUTATION
 #define PAXOS_MUTATION 0

@@ -15,8 +15,34 @@ else()
     set(PAXOS_SIM_RING_SEEDS 100)
 endif()
 
-add_executable(paxos-sim sim/paxos_sim.c)
-target_link_libraries(paxos-sim PRIVATE rc_member rc_paxos rc_options)
+# Builds simulator 'exe' over its own build of the paxos and member cores,
+# compiled with PAXOS_MUTATION='k' (0: the correct protocol) into the
+# libraries rc_paxos'sfx' and rc_member'sfx' (rc_member would pull in
+# rc_paxos).
+function(paxos_sim_add exe sfx k)
+    add_library(rc_paxos${sfx} STATIC ${paxos_core_sources})
+    target_compile_definitions(rc_paxos${sfx} PRIVATE PAXOS_MUTATION=${k})
+    target_link_libraries(rc_paxos${sfx} PUBLIC rc_common rc_options)
+    add_library(rc_member${sfx} STATIC ${PROJECT_SOURCE_DIR}/member/member_fd.c
+                                       ${PROJECT_SOURCE_DIR}/member/member_lease.c
+                                       ${PROJECT_SOURCE_DIR}/member/member_ring.c)
+    target_compile_definitions(rc_member${sfx} PRIVATE PAXOS_MUTATION=${k})
+    target_link_libraries(rc_member${sfx} PUBLIC rc_paxos${sfx} rc_ring rc_common rc_options)
+    add_executable(${exe} sim/paxos_sim.c)
+    target_link_libraries(${exe} PRIVATE rc_member${sfx} rc_paxos${sfx} rc_options)
+endfunction()
+
+# The simulator and the cores it runs are link-time optimized in optimized
+# builds (issue 16: 6-7% less CPU per seed; same sources and flags as
+# rc_paxos and rc_member, which node/ links, but for -flto).
+include(CheckIPOSupported)
+set(paxos_sim_lto OFF)
+if(NOT CMAKE_BUILD_TYPE STREQUAL "Debug" AND NOT RC_SANITIZE)
+    check_ipo_supported(RESULT paxos_sim_lto LANGUAGES C)
+endif()
+paxos_sim_add(paxos-sim _sim 0)
+set_target_properties(rc_paxos_sim rc_member_sim paxos-sim PROPERTIES
+                      INTERPROCEDURAL_OPTIMIZATION ${paxos_sim_lto})
 add_test(NAME sim.paxos COMMAND paxos-sim --seed 1 --seeds ${PAXOS_SIM_CI_SEEDS})
 set_tests_properties(sim.paxos PROPERTIES LABELS sim TIMEOUT 600)
 # Every chosen configuration's slot table built (member_ring_build), in
@@ -68,18 +94,13 @@ endforeach()
 # 12 and 13 break the lease rules (member/member_lease.c): the takeover
 # bound without the lease duration; a grantor that grants after accepting.
 # The lease invariant (check_leases() in paxos_sim.c) must catch them.
-foreach(k 1 2 3 4 5 6 7 8 9 10 11 12 13)
-    add_library(rc_paxos_mut${k} STATIC ${paxos_core_sources})
-    target_compile_definitions(rc_paxos_mut${k} PRIVATE PAXOS_MUTATION=${k})
-    target_link_libraries(rc_paxos_mut${k} PUBLIC rc_common rc_options)
-    # member/ built against the mutant core: rc_member would pull in rc_paxos.
-    add_library(rc_member_mut${k} STATIC ${PROJECT_SOURCE_DIR}/member/member_fd.c
-                                         ${PROJECT_SOURCE_DIR}/member/member_lease.c
-                                         ${PROJECT_SOURCE_DIR}/member/member_ring.c)
-    target_compile_definitions(rc_member_mut${k} PRIVATE PAXOS_MUTATION=${k})
-    target_link_libraries(rc_member_mut${k} PUBLIC rc_paxos_mut${k} rc_ring rc_common rc_options)
-    add_executable(paxos-sim-mut${k} sim/paxos_sim.c)
-    target_link_libraries(paxos-sim-mut${k} PRIVATE rc_member_mut${k} rc_paxos_mut${k} rc_options)
+# 14 and 15 revert the fix of healthy members removed after a partition
+# healed: a report backed by a majority of the members heard only
+# (member/member_fd.c); removals of another epoch taken and kept across
+# installs (paxos/paxos_node.c). The hearing invariant (check_report(),
+# check_removals()) must catch them.
+foreach(k 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+    paxos_sim_add(paxos-sim-mut${k} _mut${k} ${k})
     add_test(NAME sim.paxos_mutation_${k}
              COMMAND paxos-sim-mut${k} --seed 1 --seeds 10000 --expect-safety-violation)
     set_tests_properties(sim.paxos_mutation_${k} PROPERTIES LABELS sim TIMEOUT 600)

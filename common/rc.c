@@ -45,6 +45,11 @@ const char *rc_strerror(int err)
     return "unknown error";
 }
 
+int rc_log_fd(void)
+{
+    return log_fp != NULL ? fileno(log_fp) : STDERR_FILENO;
+}
+
 int rc_log_open(const char *path)
 {
     FILE *fp;

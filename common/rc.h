@@ -42,6 +42,9 @@ void rc_log_write(rc_log_level_t level, const char *fmt, ...) __attribute__((for
 /* Sends log lines to 'path' (appending), or to stderr when 'path' is NULL or
  * empty. Returns 0 or -errno. */
 int rc_log_open(const char *path);
+/* The file descriptor log lines go to (stderr's when no file is open), for
+ * a crash report written from a signal handler. */
+int rc_log_fd(void);
 /* Parses "debug", "verbose", "notice", "warning" (Redis's names). Returns the
  * level, or -1 for an unknown name. */
 int rc_log_level_parse(const char *name);

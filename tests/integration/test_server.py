@@ -285,6 +285,28 @@ def test_sigterm_under_load_exits_0(t):
 
 
 @test
+def test_crash_writes_a_report_with_the_stack(t):
+    """A fatal signal (SIGSEGV here) leaves a report in the log, as Redis's
+    crash report does: the signal and the stack, then the process dies of
+    that signal."""
+    if is_redis():
+        print("[skip] ringcached's crash report")
+        return
+    srv = t.server([])
+    t.adopt(srv, expect_dead=True)
+    srv.client().set("k", "v")
+    os.kill(srv.pid, signal.SIGSEGV)
+    code = srv.wait_exit(10)
+    log = srv.log()
+    assert "=== RINGCACHED CRASHED === signal 11, stack:" in log, \
+        "no crash report in the log: %r" % log[-1500:]
+    assert code == -signal.SIGSEGV, "exit %r: not killed by the signal" % (code,)
+    stack = log.split("=== RINGCACHED CRASHED ===", 1)[1].splitlines()[1:]
+    assert any("ringcached" in line for line in stack), stack[:10]
+    assert any("uv_run" in line or "main" in line for line in stack), stack[:10]
+
+
+@test
 def test_sigint_exits_0(t):
     srv = t.server()
     c = srv.raw()

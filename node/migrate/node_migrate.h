@@ -76,6 +76,7 @@ typedef struct node_migrate_stats_s {
     uint64_t slots_received; /* DONE received */
     uint64_t stream_failures;
     uint64_t handovers_refused; /* hand-overs the target no longer expected */
+    uint64_t stale_refused;     /* requests refused: sent to a previous incarnation of this node */
     uint64_t keys_dropped;
     uint64_t ready_requests; /* READY reports sent to Paxos */
     uint64_t held_expired;   /* requests answered TRYAGAIN after the hold bound */

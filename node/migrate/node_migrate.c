@@ -156,6 +156,9 @@ struct node_migrate_s {
     uint8_t in_state[RING_SLOTS];
     uint64_t in_src[RING_SLOTS];
     uint64_t in_count[RING_SLOTS];
+    /* the epoch the sender began it at (BEGIN, KEEP): ahead of this node's
+     * when the sender installed a configuration this node has not yet */
+    uint64_t in_epoch[RING_SLOTS];
     /* serving, waiting for the previous server's DONE */
     uint64_t await_src[RING_SLOTS];
     int64_t await_since[RING_SLOTS];
@@ -271,6 +274,7 @@ static void in_reset(node_migrate_t *m, unsigned slot)
     m->in_state[slot] = IN_NONE;
     m->in_src[slot] = 0;
     m->in_count[slot] = 0;
+    m->in_epoch[slot] = 0;
     m->ready_dirty = 1;
 }
 
@@ -1226,8 +1230,12 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
         m->final_from[slot] = 0; /* a final copy counts only while it stays synchronous */
     /* Receiving, as a copy: from the server, or the last writes of the
      * previous one (its DONE says its copy is final). The server's own
-     * fill state is for the hand-over below. */
-    if (m->in_state[slot] != IN_NONE && !(sv == me && me != 0) &&
+     * fill state is for the hand-over below. A fill begun at a newer epoch
+     * than this configuration's stays: this node is catching up through
+     * configurations its sender has passed (a node that rejoins installs
+     * those without itself, then the one that made it a copy; the sender
+     * would not fill it again: its slot is live). */
+    if (m->in_state[slot] != IN_NONE && !(sv == me && me != 0) && m->in_epoch[slot] <= c->epoch &&
         (!copy ||
          (m->in_src[slot] != sv && (m->in_src[slot] != p || !hands_over(c, leavers, nleavers, p)))))
         in_reset(m, slot); /* a removed server's late writes are refused from here on */
@@ -1585,6 +1593,7 @@ static void cmd_begin(node_migrate_t *m, node_client_t *c, uint64_t src, unsigne
     m->in_state[slot] = IN_FILLING;
     m->in_src[slot] = src;
     m->in_count[slot] = 0;
+    m->in_epoch[slot] = epoch;
     m->final_from[slot] = 0;
     m->ready_dirty = 1;
     node_reply_ok(c);
@@ -1624,6 +1633,7 @@ static void cmd_keep(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
     m->in_state[slot] = IN_FILLED;
     m->in_src[slot] = src;
     m->in_count[slot] = 0;
+    m->in_epoch[slot] = epoch;
     m->final_from[slot] = 0;
     m->ready_dirty = 1;
     m->rst.slots_kept++;

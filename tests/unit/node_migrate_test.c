@@ -1293,6 +1293,74 @@ static void test_rcmigrate_sent_to_a_previous_incarnation_is_refused(void **stat
     rc_buf_free(&now.in);
 }
 
+typedef struct epoch_wait_s {
+    const tnode_t *n;
+    uint64_t epoch;
+} epoch_wait_t;
+
+static int epoch_passed(void *arg)
+{
+    const epoch_wait_t *w = arg;
+
+    return node_cluster_epoch(w->n->cl) > w->epoch;
+}
+
+/* A node that rejoins can be sent a slot (BEGIN at the sender's epoch,
+ * ahead of its own) before it has installed the configurations that lead
+ * there, in the first of which it is not yet a copy of the slot: the fill
+ * must stay through them (the sender has acknowledged it and would never
+ * send it again; the transition would wait for it forever). Here node 1
+ * installs a newer configuration (node 0's weight changes) that is older
+ * than the fill's epoch and makes it no copy of the slot; the fill stays
+ * and its DONE is taken. */
+static void test_fill_begun_at_a_newer_epoch_stays_while_the_node_catches_up(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    node_cluster_member_t am, bm;
+    tlink_t tl;
+    tlink_wait_t w;
+    char src[24], slot[16], epoch[24], cur[24], key[32], expect[256];
+    unsigned s = RING_SLOTS;
+    uint64_t before;
+    int i;
+
+    join_and_settle(fx);
+    for (i = 0; s == RING_SLOTS; i++) {
+        snprintf(key, sizeof(key), "ahead:%d", i);
+        if (server_of(fx, key, strlen(key)) == 0)
+            s = ring_keyslot(key, strlen(key));
+    }
+    rcmigrate_args(fx, s, &bm, src, slot, epoch, cur);
+    before = node_cluster_epoch(b->cl);
+    tlink_open(fx, &tl, bm.id, bm.incarnation);
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "SNAPDONE", src, slot, "0"}, NULL);
+    w.tl = &tl;
+    w.want = 2;
+    assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
+
+    /* A heavier node 0 keeps every slot it serves: node 1 stays no copy. */
+    assert_int_equal(node_cluster_member(a->cl, node_cluster_myindex(a->cl), &am), 0);
+    assert_int_equal(node_cluster_set_weight(a->cl, am.weight + 1), 0);
+    assert_true(
+        test_loop_run_until(&fx->loop, epoch_passed, &(epoch_wait_t){b, before}, JOIN_TIMEOUT_MS));
+    assert_true(node_cluster_epoch(b->cl) < before + 100);
+
+    tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "DONE", src, slot, "0", epoch}, NULL);
+    tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "DONE", src, slot, "9", epoch}, NULL);
+    w.want = 4;
+    assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(tl.nfail, 0);
+    rc_buf_putc(&tl.in, '\0');
+    snprintf(expect, sizeof(expect),
+             "+OK\r\n|+OK\r\n|+OK\r\n|-ERR RCMIGRATE DONE: slot %u count 9 != 0\r\n|", s);
+    assert_string_equal(tl.in.data, expect);
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    node_link_close(tl.l, "test over", 1);
+    rc_buf_free(&tl.in);
+}
+
 /* ---- 6. replication: a write's reply waits for the replica ---- */
 
 static int setup_r1(void **state)
@@ -1386,6 +1454,8 @@ int main(void)
             test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rcmigrate_sent_to_a_previous_incarnation_is_refused,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fill_begun_at_a_newer_epoch_stays_while_the_node_catches_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_reply_waits_for_the_replica, setup_r1, teardown),
     };
 

@@ -82,7 +82,9 @@ static int conn_frame(void *arg, const node_bus_header_t *h, const uint8_t *payl
     const node_bus_hello_t *peer = node_bus_session_peer(&bc->sess);
 
     if (peer->role == NODE_BUS_ROLE_DATA) {
-        if (h->type != NODE_BUS_DATA)
+        if (h->type != NODE_BUS_DATA ||
+            node_bus_data_to_decode(payload, h->len, &bc->conn->peer_to_id,
+                                    &bc->conn->peer_to_incarnation) != 0)
             bc->bad = 1;
         else
             bc->data = 1;
@@ -451,8 +453,19 @@ void node_bus_set_request_handler(node_bus_t *bus, node_conn_request_fn *fn, voi
 
 void node_bus_set_identity(node_bus_t *bus, uint64_t id, uint64_t incarnation)
 {
+    if (bus->id != 0 && id != bus->id && bus->id > bus->retired_id)
+        bus->retired_id = bus->id;
     bus->id = id;
     bus->incarnation = incarnation;
+}
+
+int node_bus_addressed_before(const node_bus_t *bus, uint64_t id, uint64_t incarnation)
+{
+    if (id == 0)
+        return 0;
+    if (id == bus->id)
+        return incarnation != bus->incarnation;
+    return id < bus->id || id <= bus->retired_id;
 }
 
 void node_bus_set_epoch(node_bus_t *bus, uint64_t epoch)

@@ -92,6 +92,17 @@ void node_bus_set_request_handler(node_bus_t *bus, node_conn_request_fn *fn, voi
 /* This node's member id and incarnation (0 before it has an id) and the
  * installed epoch: every frame sent carries them. */
 void node_bus_set_identity(node_bus_t *bus, uint64_t id, uint64_t incarnation);
+/* 1 when a data link opened to member ('id', 'incarnation') (node_conn_t
+ * peer_to_id) was meant for an earlier member at this node's address: a
+ * previous incarnation of this node (a node removed from the cluster
+ * rejoins with a new id), or a member whose address it took over. Member
+ * ids are never reused and grow: an id below this node's, one it held
+ * before, or its own with another incarnation. 0 for id 0 (no member
+ * named) and for a later id (one this node has not learnt it holds yet).
+ * What a peer wrote to an earlier member must not reach this one: a stream
+ * cut when that member was removed can still arrive, late, on the old
+ * connection. */
+int node_bus_addressed_before(const node_bus_t *bus, uint64_t id, uint64_t incarnation);
 void node_bus_set_epoch(node_bus_t *bus, uint64_t epoch);
 uint64_t node_bus_epoch(const node_bus_t *bus);
 const node_bus_stats_t *node_bus_stats(const node_bus_t *bus);

@@ -97,6 +97,7 @@ struct node_bus_s {
     char bus_addr[NODE_BUS_ADDR_MAX];
     char client_addr[NODE_BUS_ADDR_MAX];
     uint64_t id, incarnation, epoch;
+    uint64_t retired_id; /* the latest member id this node held before the current one */
     node_bus_stats_t stats;
     int64_t last_refusal_log;
     int shut;

@@ -227,6 +227,27 @@ int node_bus_ping_decode(const uint8_t *buf, size_t len, node_bus_ping_t *p)
     return 0;
 }
 
+/* ---- DATA ---- */
+
+void node_bus_data_to_encode(uint64_t id, uint64_t incarnation, uint8_t out[NODE_BUS_DATA_TO])
+{
+    put_le(out, id, 8);
+    put_le(out + 8, incarnation, 8);
+}
+
+int node_bus_data_to_decode(const uint8_t *buf, size_t len, uint64_t *id, uint64_t *incarnation)
+{
+    *id = 0;
+    *incarnation = 0;
+    if (len == 0)
+        return 0;
+    if (len != NODE_BUS_DATA_TO)
+        return RC_EPROTO;
+    *id = get_le(buf, 8);
+    *incarnation = get_le(buf + 8, 8);
+    return 0;
+}
+
 /* ---- MAC ---- */
 
 void node_bus_mac(const void *secret, size_t secret_len, int initiator_side,

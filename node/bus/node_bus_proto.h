@@ -9,6 +9,9 @@
  *   HELLO:   nonce[32] | u8 role | u8 resp | u64 placement | u16 n, bus_addr[n]
  *            | u16 n, client_addr[n]
  *   AUTH:    mac[32]
+ *   DATA:    from the initiator, u64 id | u64 incarnation of the member it
+ *            means to reach (or nothing: none named); from the acceptor,
+ *            nothing
  *   PING/PONG: u64 seq | u64 sent_ms | u32 n | u64 suspect * n [| u8 1]
  *              (the optional last byte, in a PONG: the sender grants the
  *              lease round 'seq' of the PING it answers, member_lease.h)
@@ -42,6 +45,7 @@ enum node_bus_limit_e {
     NODE_BUS_SECRET_MAX = 256, /* longer secrets are kept as their SHA-256 (same HMAC) */
     NODE_BUS_HELLO_MAX = NODE_BUS_NONCE + 2 + 8 + 2 * (2 + NODE_BUS_ADDR_MAX - 1),
     NODE_BUS_PING_MAX = 8 + 8 + 4 + 8 * NODE_BUS_MAX_SUSPECTS + 1,
+    NODE_BUS_DATA_TO = 8 + 8, /* an initiator's DATA payload: the member addressed */
 };
 
 typedef enum node_bus_type_e {
@@ -135,6 +139,15 @@ int node_bus_ping_encode(const node_bus_ping_t *p, uint8_t *buf, size_t cap);
 /* Returns 0 or RC_EPROTO (short, too many suspects, trailing bytes, a lease
  * byte other than 1). The encoding is canonical (no lease byte for 0). */
 int node_bus_ping_decode(const uint8_t *buf, size_t len, node_bus_ping_t *p);
+
+/* An initiator's DATA payload: the member ('id', 'incarnation') the data
+ * link is meant to reach, so that a node refuses what was sent to a
+ * previous incarnation of itself. Writes NODE_BUS_DATA_TO bytes. */
+void node_bus_data_to_encode(uint64_t id, uint64_t incarnation, uint8_t out[NODE_BUS_DATA_TO]);
+/* Decodes a DATA payload of 'len' bytes: 0 and the member, or 0 and ids 0
+ * for an empty one (no member named: the acceptor's, or an older peer's);
+ * RC_EPROTO for any other length. */
+int node_bus_data_to_decode(const uint8_t *buf, size_t len, uint64_t *id, uint64_t *incarnation);
 
 /* AUTH payload: exactly NODE_BUS_MAC bytes.
  * HMAC-SHA256 with key 'secret' ('secret_len' 0 or NULL: the empty key) over

@@ -323,9 +323,14 @@ static ssize_t handshake(node_link_t *l, const char *data, size_t len)
         return -1;
     }
     if (!is_control(l) && node_bus_session_is_open(&l->sess) && !l->sent_data) {
-        uint8_t frame[NODE_BUS_HEADER];
-        size_t fl = node_bus_frame(frame, sizeof(frame), NODE_BUS_DATA, l->bus->id,
-                                   l->bus->incarnation, l->bus->epoch, NULL, 0);
+        /* DATA names the member this link is meant for: the acceptor
+         * refuses its batches once it is a later incarnation. */
+        uint8_t to[NODE_BUS_DATA_TO], frame[NODE_BUS_HEADER + NODE_BUS_DATA_TO];
+        size_t fl;
+
+        node_bus_data_to_encode(l->o.peer_id, l->o.peer_incarnation, to);
+        fl = node_bus_frame(frame, sizeof(frame), NODE_BUS_DATA, l->bus->id, l->bus->incarnation,
+                            l->bus->epoch, to, l->o.peer_id != 0 ? sizeof(to) : 0);
 
         hs_emit(l, frame, fl);
         l->sent_data = 1;

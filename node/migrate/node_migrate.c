@@ -156,6 +156,9 @@ struct node_migrate_s {
     uint8_t in_state[RING_SLOTS];
     uint64_t in_src[RING_SLOTS];
     uint64_t in_count[RING_SLOTS];
+    /* the epoch the sender began it at (BEGIN, KEEP): ahead of this node's
+     * when the sender installed a configuration this node has not yet */
+    uint64_t in_epoch[RING_SLOTS];
     /* serving, waiting for the previous server's DONE */
     uint64_t await_src[RING_SLOTS];
     int64_t await_since[RING_SLOTS];
@@ -185,7 +188,8 @@ struct node_migrate_s {
     uint64_t rate_mark_keys;
     int64_t rate_mark_ms;
     int64_t leave_log_ms;
-    int left; /* this node left gracefully (its slots went by hand-over) */
+    int64_t stale_log_ms; /* the last request logged as sent to a previous incarnation */
+    int left;             /* this node left gracefully (its slots went by hand-over) */
 };
 
 static int64_t now_ms(const node_migrate_t *m)
@@ -270,6 +274,7 @@ static void in_reset(node_migrate_t *m, unsigned slot)
     m->in_state[slot] = IN_NONE;
     m->in_src[slot] = 0;
     m->in_count[slot] = 0;
+    m->in_epoch[slot] = 0;
     m->ready_dirty = 1;
 }
 
@@ -1269,8 +1274,12 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
         m->final_from[slot] = 0; /* a final copy counts only while it stays synchronous */
     /* Receiving, as a copy: from the server, or the last writes of the
      * previous one (its DONE says its copy is final). The server's own
-     * fill state is for the hand-over below. */
-    if (m->in_state[slot] != IN_NONE && !(sv == me && me != 0) &&
+     * fill state is for the hand-over below. A fill begun at a newer epoch
+     * than this configuration's stays: this node is catching up through
+     * configurations its sender has passed (a node that rejoins installs
+     * those without itself, then the one that made it a copy; the sender
+     * would not fill it again: its slot is live). */
+    if (m->in_state[slot] != IN_NONE && !(sv == me && me != 0) && m->in_epoch[slot] <= c->epoch &&
         (!copy ||
          (m->in_src[slot] != sv && (m->in_src[slot] != p || !hands_over(c, leavers, nleavers, p)))))
         in_reset(m, slot); /* a removed server's late writes are refused from here on */
@@ -1628,6 +1637,7 @@ static void cmd_begin(node_migrate_t *m, node_client_t *c, uint64_t src, unsigne
     m->in_state[slot] = IN_FILLING;
     m->in_src[slot] = src;
     m->in_count[slot] = 0;
+    m->in_epoch[slot] = epoch;
     m->final_from[slot] = 0;
     m->ready_dirty = 1;
     node_reply_ok(c);
@@ -1667,6 +1677,7 @@ static void cmd_keep(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
     m->in_state[slot] = IN_FILLED;
     m->in_src[slot] = src;
     m->in_count[slot] = 0;
+    m->in_epoch[slot] = epoch;
     m->final_from[slot] = 0;
     m->ready_dirty = 1;
     m->rst.slots_kept++;
@@ -1751,6 +1762,39 @@ static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
     node_reply_ok(c);
 }
 
+/* 1 when 'c''s request was meant for an earlier member at this address (a
+ * previous incarnation of this node: a data link a peer opened before this
+ * node was removed and rejoined with a new id) and is refused as the target
+ * refuses a slot it does not take from 'src' (BEGIN or KEEP: not received;
+ * the rest: not being filled), so that the sender, if it still waits for
+ * the answer, treats it as the refusal of a newer configuration. A late
+ * BEGIN would empty the copy the same sender filled since on its link to
+ * the new incarnation, and nothing would fill it again (the transition
+ * waits for it); a late write would count one operation too many. */
+static int refused_as_stale(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot)
+{
+    const resp_arg_t *op = &c->argv[1];
+    int begin = resp_arg_is(op, "BEGIN") || resp_arg_is(op, "KEEP");
+
+    if (!node_bus_addressed_before(m->bus, c->conn->peer_to_id, c->conn->peer_to_incarnation))
+        return 0;
+    m->st.stale_refused++;
+    if (now_ms(m) - m->stale_log_ms >= 1000) {
+        m->stale_log_ms = now_ms(m);
+        rc_log(RC_LOG_VERBOSE,
+               "migrate: conn %" PRIu64 ": refused RCMIGRATE %.*s for slot %u from %" PRIu64
+               ": sent to member %" PRIu64 ", a previous incarnation of this node",
+               c->conn->id, (int)(op->len < 16 ? op->len : 16), op->ptr, slot, src,
+               c->conn->peer_to_id);
+    }
+    node_reply_errorf(c,
+                      "ERR RCMIGRATE%s: slot %u is not %s from %" PRIu64 " at epoch %" PRIu64
+                      " (sent to a previous incarnation of this node)",
+                      begin ? (resp_arg_is(op, "BEGIN") ? " BEGIN" : " KEEP") : "", slot,
+                      begin ? "received" : "being filled", src, m->epoch);
+    return 1;
+}
+
 void node_migrate_command(node_migrate_t *m, node_client_t *c)
 {
     const resp_arg_t *op;
@@ -1767,6 +1811,8 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
         return;
     }
     slot = (unsigned)slot64;
+    if (refused_as_stale(m, c, src, slot))
+        return;
     op = &c->argv[1];
     if (resp_arg_is(op, "BEGIN")) {
         cmd_begin(m, c, src, slot);
@@ -1935,6 +1981,7 @@ size_t node_migrate_info(const node_migrate_t *m, char *buf, size_t cap)
                  "migration_keys_dropped:%" PRIu64 "\r\n"
                  "migration_stream_failures:%" PRIu64 "\r\n"
                  "migration_handovers_refused:%" PRIu64 "\r\n"
+                 "migration_stale_refused:%" PRIu64 "\r\n"
                  "migration_ready_reports:%" PRIu64 "\r\n"
                  "migration_send_rate_keys_per_sec:%.0f\r\n"
                  "migration_last_error:%s\r\n",
@@ -1942,7 +1989,8 @@ size_t node_migrate_info(const node_migrate_t *m, char *buf, size_t cap)
                  st.slots_awaiting, st.slots_dropping, st.slots_incoming - st.slots_filled,
                  st.streams, st.keys_sent, st.bytes_sent, st.keys_received, st.bytes_received,
                  st.slots_sent, st.slots_received, st.keys_dropped, st.stream_failures,
-                 st.handovers_refused, st.ready_requests, st.send_rate, st.last_error);
+                 st.handovers_refused, st.stale_refused, st.ready_requests, st.send_rate,
+                 st.last_error);
     return n < 0 ? 0 : (size_t)n;
 }
 

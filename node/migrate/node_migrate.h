@@ -26,7 +26,11 @@
  * Every message is a RESP command `RCMIGRATE <op> <src> <slot> ...` on a
  * data link (channel 1), answered +OK or -ERR in order. A failed link, an
  * error reply or a count that does not match breaks the stream: the source
- * starts the slot over with BEGIN after a backoff.
+ * starts the slot over with BEGIN after a backoff. The link names the
+ * member it is opened to (node_bus.h): a node removed and rejoined as a new
+ * member refuses what arrives on links opened to the old one (late, after
+ * a partition), and a fill begun at a sender's newer epoch stays while the
+ * target installs the configurations before it.
  *
  * Replication (cluster-replicas R >= 1, node/repl/README.md) is the same
  * stream that never ends: the server of a slot streams it to every other
@@ -76,6 +80,7 @@ typedef struct node_migrate_stats_s {
     uint64_t slots_received; /* DONE received */
     uint64_t stream_failures;
     uint64_t handovers_refused; /* hand-overs the target no longer expected */
+    uint64_t stale_refused;     /* requests refused: sent to a previous incarnation of this node */
     uint64_t keys_dropped;
     uint64_t ready_requests; /* READY reports sent to Paxos */
     uint64_t held_expired;   /* requests answered TRYAGAIN after the hold bound */

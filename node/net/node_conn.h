@@ -136,6 +136,11 @@ struct node_conn_s {
     /* Data links from peers: the newest sender epoch of the BATCH frames
      * received (node_bus.c), for routing decisions. */
     uint64_t peer_epoch;
+    /* Data links from peers: the member the peer opened it to (its DATA
+     * frame; 0: none named), so that what was meant for an earlier member
+     * at this address is refused (node_bus_addressed_before). */
+    uint64_t peer_to_id;
+    uint64_t peer_to_incarnation;
 
     /* Handlers given at accept. */
     node_conn_request_fn *on_request;

@@ -399,6 +399,28 @@ static void test_ping_bad_input_is_rejected(void **state)
 
 /* ---- MAC ---- */
 
+/* An initiator's DATA payload: the member it means to reach, two u64 LE;
+ * empty (an acceptor's, an older peer's) names none; other sizes fail. */
+static void test_data_to_matches_golden_bytes_and_round_trips(void **state)
+{
+    static const uint8_t golden[NODE_BUS_DATA_TO] = {
+        0x07, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01};
+    uint8_t out[NODE_BUS_DATA_TO];
+    uint64_t id = 1, inc = 1;
+
+    (void)state;
+    node_bus_data_to_encode(7, 0x0102030405060708ull, out);
+    assert_memory_equal(out, golden, sizeof(golden));
+    assert_int_equal(node_bus_data_to_decode(out, sizeof(out), &id, &inc), 0);
+    assert_int_equal(id, 7);
+    assert_int_equal(inc, 0x0102030405060708ull);
+    assert_int_equal(node_bus_data_to_decode(out, 0, &id, &inc), 0);
+    assert_int_equal(id, 0);
+    assert_int_equal(inc, 0);
+    assert_int_equal(node_bus_data_to_decode(out, 8, &id, &inc), RC_EPROTO);
+    assert_int_equal(node_bus_data_to_decode(out, sizeof(out) - 1, &id, &inc), RC_EPROTO);
+}
+
 static void test_mac_matches_golden_vectors(void **state)
 {
     static const uint8_t secret_i[NODE_BUS_MAC] = {0x47, 0xf2, 0x58, 0xc2, 0x99, 0x37, 0xa2, 0x71,
@@ -893,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_hello_encode_refuses_small_cap_long_address_bad_role),
         cmocka_unit_test(test_ping_round_trips_with_no_and_max_suspects),
         cmocka_unit_test(test_ping_bad_input_is_rejected),
+        cmocka_unit_test(test_data_to_matches_golden_bytes_and_round_trips),
         cmocka_unit_test(test_mac_matches_golden_vectors),
         cmocka_unit_test_setup_teardown(test_reader_splits_at_every_byte_boundary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_stop_leaves_exact_remainder, setup, teardown),

@@ -901,6 +901,43 @@ static void test_bus_quiet_link_gives_its_buffers_back(void **state)
     test_free(req);
 }
 
+/* A data link names the member it is opened to (its DATA frame), and the
+ * acceptor tells an earlier member at its address from itself: once it
+ * rejoined with a new id, its old id, its own id with another incarnation
+ * and lower ids are earlier ones; a later id is not (a member it may not
+ * know it is yet). */
+static void test_bus_data_link_names_its_member_and_earlier_ones_are_told_apart(void **state)
+{
+    fx_t *fx = *state;
+    node_bus_t *b = fx->s[1].bus;
+    node_link_t *l = data_link(fx, fx->s[1].addr, 100);
+    const char *why;
+
+    assert_int_equal(node_link_ready(l, &why), 0);
+    queue(l, "*1\r\n$4\r\nPING\r\n");
+    want_len = 7;
+    assert_true(test_loop_run_until(&fx->loop, got_data, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_non_null(b->conns);
+    assert_int_equal(b->conns->conn->peer_to_id, 2);
+    assert_int_equal(b->conns->conn->peer_to_incarnation, 200);
+    assert_false(node_bus_addressed_before(b, 2, 200)); /* this node */
+    assert_true(node_bus_addressed_before(b, 2, 201));
+    assert_true(node_bus_addressed_before(b, 1, 100));
+    assert_false(node_bus_addressed_before(b, 9, 900));
+    assert_false(node_bus_addressed_before(b, 0, 0)); /* none named */
+
+    node_bus_set_identity(b, 0, 700); /* removed: rejoining */
+    assert_true(node_bus_addressed_before(b, 2, 200));
+    assert_false(node_bus_addressed_before(b, 7, 700));
+    node_bus_set_identity(b, 7, 700); /* rejoined as member 7 */
+    assert_true(node_bus_addressed_before(b, 2, 200));
+    assert_false(node_bus_addressed_before(b, 7, 700));
+    assert_false(node_bus_addressed_before(b, 9, 900));
+    node_bus_set_identity(b, 7, 700); /* the same again: nothing changes */
+    assert_false(node_bus_addressed_before(b, 7, 700));
+    assert_int_equal(fx->nfail, 0);
+}
+
 static int setup_idle_timeout(void **state)
 {
     cfg_timeout = 1;
@@ -948,6 +985,8 @@ int main(void)
             test_bus_fenced_batch_behind_a_paused_batch_is_still_refused, setup_b_newer, teardown),
         cmocka_unit_test_setup_teardown(test_bus_batch_from_newer_epoch_calls_on_newer_epoch, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_bus_data_link_names_its_member_and_earlier_ones_are_told_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bus_quiet_link_gives_its_buffers_back, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bus_link_to_closed_port_fails_then_backs_off, setup,

@@ -1035,6 +1035,49 @@ static void tlink_send(tlink_t *tl, int argc, const char *const *argv, const siz
     rc_buf_free(&b);
 }
 
+/* A data link of its own from node 0's bus to node 1 (channel 7), opened
+ * to member ('to_id', 'to_incarnation'). */
+static void tlink_open(fx_t *fx, tlink_t *tl, uint64_t to_id, uint64_t to_incarnation)
+{
+    node_link_opts_t o;
+    char bus_addr[64];
+    const char *why = NULL;
+
+    memset(tl, 0, sizeof(*tl));
+    rc_buf_init(&tl->in);
+    memset(&o, 0, sizeof(o));
+    o.role = NODE_BUS_ROLE_DATA;
+    o.resp = 2;
+    o.channel = 7;
+    o.peer_id = to_id;
+    o.peer_incarnation = to_incarnation;
+    o.backoff_min_ms = 50;
+    o.backoff_max_ms = 1000;
+    o.handshake_ms = 2000;
+    snprintf(bus_addr, sizeof(bus_addr), "127.0.0.1:%d", fx->n[1].bus_port);
+    tl->l = node_link_get(node_cluster_bus(fx->n[0].cl), bus_addr, &o, &tlink_ops, tl);
+    assert_non_null(tl->l);
+    assert_int_equal(node_link_ready(tl->l, &why), 0);
+}
+
+/* The arguments of RCMIGRATE requests from node 0 to node 1 for slot 's':
+ * node 0's member id ('src'), the slot, an epoch ahead of node 1's (a BEGIN
+ * is taken whatever the slot) and node 1's ('cur'); node 1's member in
+ * '*bm'. */
+static void rcmigrate_args(fx_t *fx, unsigned s, node_cluster_member_t *bm, char src[24],
+                           char slot[16], char epoch[24], char cur[24])
+{
+    node_cluster_t *acl = fx->n[0].cl, *bcl = fx->n[1].cl;
+    node_cluster_member_t am;
+
+    assert_int_equal(node_cluster_member(acl, node_cluster_myindex(acl), &am), 0);
+    assert_int_equal(node_cluster_member(bcl, node_cluster_myindex(bcl), bm), 0);
+    snprintf(src, 24, "%" PRIu64, am.id);
+    snprintf(slot, 16, "%u", s);
+    snprintf(epoch, 24, "%" PRIu64, node_cluster_epoch(bcl) + 100);
+    snprintf(cur, 24, "%" PRIu64, node_cluster_epoch(bcl));
+}
+
 typedef struct tlink_wait_s {
     tlink_t *tl;
     int want;
@@ -1051,11 +1094,10 @@ static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void *
 {
     fx_t *fx = *state;
     tnode_t *a = &fx->n[0], *b = &fx->n[1];
-    node_cluster_member_t bm, am;
-    node_link_opts_t o;
+    node_cluster_member_t bm;
     tlink_t tl;
     tlink_wait_t w;
-    char src[24], slot[16], epoch[24], cur[24], old[24], bus_addr[64], key[32], other[32], many[24];
+    char src[24], slot[16], epoch[24], cur[24], old[24], key[32], other[32], many[24];
     node_db_t *scratch = node_db_create(); /* seeds the hash key: put back below */
     rc_buf_t payload;
     unsigned s = RING_SLOTS;
@@ -1085,31 +1127,11 @@ static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void *
     node_db_set_str(scratch, key, strlen(key), "good", 4, -1, 0);
     rc_buf_init(&payload);
     node_obj_serialize(node_db_lookup(scratch, key, strlen(key), 0), &payload);
-    assert_int_equal(node_cluster_member(a->cl, node_cluster_myindex(a->cl), &am), 0);
-    assert_int_equal(node_cluster_member(b->cl, node_cluster_myindex(b->cl), &bm), 0);
-    snprintf(src, sizeof(src), "%" PRIu64, am.id);
-    snprintf(slot, sizeof(slot), "%u", s);
-    snprintf(epoch, sizeof(epoch), "%" PRIu64, node_cluster_epoch(b->cl) + 100);
-    snprintf(cur, sizeof(cur), "%" PRIu64, node_cluster_epoch(b->cl));
+    rcmigrate_args(fx, s, &bm, src, slot, epoch, cur);
     snprintf(old, sizeof(old), "%" PRIu64, node_cluster_epoch(b->cl) - 1);
     snprintf(many, sizeof(many), "%d", RING_SLOTS);
 
-    /* A data link of its own from node 0's bus to node 1 (channel 7). */
-    memset(&tl, 0, sizeof(tl));
-    rc_buf_init(&tl.in);
-    memset(&o, 0, sizeof(o));
-    o.role = NODE_BUS_ROLE_DATA;
-    o.resp = 2;
-    o.channel = 7;
-    o.peer_id = bm.id;
-    o.peer_incarnation = bm.incarnation;
-    o.backoff_min_ms = 50;
-    o.backoff_max_ms = 1000;
-    o.handshake_ms = 2000;
-    snprintf(bus_addr, sizeof(bus_addr), "127.0.0.1:%d", fx->n[1].bus_port);
-    tl.l = node_link_get(node_cluster_bus(a->cl), bus_addr, &o, &tlink_ops, &tl);
-    assert_non_null(tl.l);
-    assert_int_equal(node_link_ready(tl.l, &r), 0);
+    tlink_open(fx, &tl, bm.id, bm.incarnation);
 
     /* bad slot, bad slot number */
     tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, many, epoch}, NULL);
@@ -1182,6 +1204,161 @@ static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void *
     rc_buf_free(&tl.in);
     rc_buf_free(&payload);
     node_db_destroy(scratch);
+}
+
+/* A removed node rejoins with a new member id, and a connection a peer
+ * opened to the old one can still deliver what the peer wrote to it
+ * before (a stream cut by the removal, held up by the partition): a late
+ * BEGIN would empty the copy the same peer filled since on its link to the
+ * new incarnation, and nothing would fill it again. What arrives on a link
+ * opened to a previous incarnation is refused as a slot not taken from the
+ * sender; the link to the current one is served. */
+static void test_rcmigrate_sent_to_a_previous_incarnation_is_refused(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *b = &fx->n[1];
+    node_bus_t *bus;
+    node_cluster_member_t bm;
+    tlink_t old, now;
+    tlink_wait_t w;
+    char src[24], slot[16], epoch[24], cur[24], key[32], expect[512];
+    unsigned s = RING_SLOTS;
+    int i;
+
+    join_and_settle(fx);
+    bus = node_cluster_bus(b->cl);
+    for (i = 0; s == RING_SLOTS; i++) {
+        snprintf(key, sizeof(key), "inc:%d", i);
+        if (server_of(fx, key, strlen(key)) == 0)
+            s = ring_keyslot(key, strlen(key));
+    }
+    rcmigrate_args(fx, s, &bm, src, slot, epoch, cur);
+
+    /* Opened to node 1 as it is: served. */
+    tlink_open(fx, &old, bm.id, bm.incarnation);
+    tlink_send(&old, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
+    w.tl = &old;
+    w.want = 1;
+    assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
+
+    /* Node 1 is removed and rejoins as a later member (its bus identity
+     * only: the configuration stays); node 0 opens a link to the new one
+     * and fills the slot on it. */
+    node_bus_set_identity(bus, 0, bm.incarnation + 1);
+    node_bus_set_identity(bus, bm.id + 10, bm.incarnation + 1);
+    tlink_open(fx, &now, bm.id + 10, bm.incarnation + 1);
+    tlink_send(&now, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
+    tlink_send(&now, 5, (const char *const[]){"RCMIGRATE", "SNAPDONE", src, slot, "0"}, NULL);
+    w.tl = &now;
+    w.want = 2;
+    assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
+
+    /* Late, on the link to the old one: refused, the fill stays. */
+    tlink_send(&old, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
+    tlink_send(&old, 5, (const char *const[]){"RCMIGRATE", "DEL", src, slot, key}, NULL);
+    w.tl = &old;
+    w.want = 3;
+    assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(old.nfail, 0);
+    rc_buf_putc(&old.in, '\0');
+    snprintf(expect, sizeof(expect),
+             "+OK\r\n|"
+             "-ERR RCMIGRATE BEGIN: slot %u is not received from %s at epoch %s (sent to a "
+             "previous incarnation of this node)\r\n|"
+             "-ERR RCMIGRATE: slot %u is not being filled from %s at epoch %s (sent to a "
+             "previous incarnation of this node)\r\n|",
+             s, src, cur, s, src, cur);
+    assert_string_equal(old.in.data, expect);
+    assert_int_equal(stats(b).stale_refused, 2);
+
+    /* The fill on the link to the new one goes on, its count intact (a
+     * late BEGIN would have emptied it, a late write counted one more),
+     * and its DONE is taken; a miscounted DONE then ends it. */
+    tlink_send(&now, 5, (const char *const[]){"RCMIGRATE", "DEL", src, slot, key}, NULL);
+    tlink_send(&now, 6, (const char *const[]){"RCMIGRATE", "DONE", src, slot, "1", epoch}, NULL);
+    tlink_send(&now, 6, (const char *const[]){"RCMIGRATE", "DONE", src, slot, "9", epoch}, NULL);
+    w.tl = &now;
+    w.want = 5;
+    assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
+    rc_buf_putc(&now.in, '\0');
+    snprintf(expect, sizeof(expect),
+             "+OK\r\n|+OK\r\n|+OK\r\n|+OK\r\n|-ERR RCMIGRATE DONE: slot %u count 9 != 1\r\n|", s);
+    assert_string_equal(now.in.data, expect);
+
+    node_bus_set_identity(bus, bm.id, bm.incarnation); /* as the configuration says again */
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, TEST_LOOP_TIMEOUT_MS));
+    node_link_close(old.l, "test over", 1);
+    node_link_close(now.l, "test over", 1);
+    rc_buf_free(&old.in);
+    rc_buf_free(&now.in);
+}
+
+typedef struct epoch_wait_s {
+    const tnode_t *n;
+    uint64_t epoch;
+} epoch_wait_t;
+
+static int epoch_passed(void *arg)
+{
+    const epoch_wait_t *w = arg;
+
+    return node_cluster_epoch(w->n->cl) > w->epoch;
+}
+
+/* A node that rejoins can be sent a slot (BEGIN at the sender's epoch,
+ * ahead of its own) before it has installed the configurations that lead
+ * there, in the first of which it is not yet a copy of the slot: the fill
+ * must stay through them (the sender has acknowledged it and would never
+ * send it again; the transition would wait for it forever). Here node 1
+ * installs a newer configuration (node 0's weight changes) that is older
+ * than the fill's epoch and makes it no copy of the slot; the fill stays
+ * and its DONE is taken. */
+static void test_fill_begun_at_a_newer_epoch_stays_while_the_node_catches_up(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    node_cluster_member_t am, bm;
+    tlink_t tl;
+    tlink_wait_t w;
+    char src[24], slot[16], epoch[24], cur[24], key[32], expect[256];
+    unsigned s = RING_SLOTS;
+    uint64_t before;
+    int i;
+
+    join_and_settle(fx);
+    for (i = 0; s == RING_SLOTS; i++) {
+        snprintf(key, sizeof(key), "ahead:%d", i);
+        if (server_of(fx, key, strlen(key)) == 0)
+            s = ring_keyslot(key, strlen(key));
+    }
+    rcmigrate_args(fx, s, &bm, src, slot, epoch, cur);
+    before = node_cluster_epoch(b->cl);
+    tlink_open(fx, &tl, bm.id, bm.incarnation);
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "SNAPDONE", src, slot, "0"}, NULL);
+    w.tl = &tl;
+    w.want = 2;
+    assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
+
+    /* A heavier node 0 keeps every slot it serves: node 1 stays no copy. */
+    assert_int_equal(node_cluster_member(a->cl, node_cluster_myindex(a->cl), &am), 0);
+    assert_int_equal(node_cluster_set_weight(a->cl, am.weight + 1), 0);
+    assert_true(
+        test_loop_run_until(&fx->loop, epoch_passed, &(epoch_wait_t){b, before}, JOIN_TIMEOUT_MS));
+    assert_true(node_cluster_epoch(b->cl) < before + 100);
+
+    tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "DONE", src, slot, "0", epoch}, NULL);
+    tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "DONE", src, slot, "9", epoch}, NULL);
+    w.want = 4;
+    assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(tl.nfail, 0);
+    rc_buf_putc(&tl.in, '\0');
+    snprintf(expect, sizeof(expect),
+             "+OK\r\n|+OK\r\n|+OK\r\n|-ERR RCMIGRATE DONE: slot %u count 9 != 0\r\n|", s);
+    assert_string_equal(tl.in.data, expect);
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    node_link_close(tl.l, "test over", 1);
+    rc_buf_free(&tl.in);
 }
 
 /* ---- 6. replication: a write's reply waits for the replica ---- */
@@ -1275,6 +1452,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rcmigrate_sent_to_a_previous_incarnation_is_refused,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fill_begun_at_a_newer_epoch_stays_while_the_node_catches_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_reply_waits_for_the_replica, setup_r1, teardown),
     };
 

@@ -83,6 +83,10 @@ typedef struct slot_s {
     uint64_t wake;
     uint64_t restart_at; /* 0: stays down */
     uint64_t up_since;   /* start of the current run */
+    /* when this run first had a STATUS or REQUEST from each slot's address
+     * (UINT64_MAX: not yet): a non-member it then relays STATUS to
+     * (paxos_node.c note_heard()) */
+    uint64_t heard_at[MAX_SLOTS];
     int leaving;
     int departing;                     /* left (removed) and still up until its successors know */
     uint64_t fill_id, fill_transition; /* the fill being modelled (ready_event) */
@@ -140,7 +144,7 @@ typedef struct img_s {
  * (wire_same()). */
 typedef struct packet_s {
     uint64_t at;
-    int to;         /* slot */
+    int from, to;   /* slots */
     int sample;     /* delivered through the decoder */
     uint64_t to_id; /* the message's 'to' */
     size_t len, cap;
@@ -314,8 +318,13 @@ static int knows_addr(const sim_t *s, int i, int k)
 /* 1 if slot 'k' could have answered slot 'i' for the last gap_reach_ms():
  * running, its link to 'i' open, and 'i' could ask it: directly (it knows
  * the address and the link is open) or through a relay (a peer 'i' knows,
- * running, with the links i -> peer -> k open). Seed 535815: a keeper 'i'
- * did not know, whose only relays had their links to it cut. */
+ * running, with the links i -> peer -> k open, that knows k's address: in
+ * a configuration it keeps, or k sent it a STATUS or REQUEST in its run
+ * before the window, as paxos_node.c relays). Seed 535815: a keeper 'i' did
+ * not know, whose only relays had their links to it cut. Seed 261185687: a
+ * removed keeper, in no configuration kept, that had sent only to a relay
+ * whose link to it was cut; the open relay had restarted since it last
+ * heard from it, and nothing tells a relay an address. */
 static int reachable(const sim_t *s, int k, int i)
 {
     uint64_t w = gap_reach_ms(s->nslots);
@@ -328,7 +337,8 @@ static int reachable(const sim_t *s, int k, int i)
         return 1;
     for (p = 0; p < s->nslots; p++) {
         if (p != i && p != k && s->slot[p].up && s->slot[p].up_since <= since &&
-            s->link_since[i][p] <= since && s->link_since[p][k] <= since && knows_addr(s, i, p))
+            s->link_since[i][p] <= since && s->link_since[p][k] <= since && knows_addr(s, i, p) &&
+            (s->slot[p].heard_at[k] <= since || knows_addr(s, p, k)))
             return 1;
     }
     return 0;
@@ -789,6 +799,16 @@ static void fd_start(slot_t *sl)
     memset(sl->refused, 0, sizeof(sl->refused));
 }
 
+/* A node starts a run (founder, joiner, restart): a new detector, and no
+ * address heard yet (the node keeps that in memory only). */
+static void run_start(sim_t *s, slot_t *sl)
+{
+    sl->up = 1;
+    sl->up_since = s->now;
+    memset(sl->heard_at, 0xff, sizeof(sl->heard_at));
+    fd_start(sl);
+}
+
 /* A node stops (crash, departure): its detector goes with it. */
 static void fd_stop(slot_t *sl)
 {
@@ -1000,9 +1020,7 @@ static void start_joiner(sim_t *s, int i)
         paxos_node_destroy(sl->node);
     params_for(s, i, &p, new_token(s));
     sl->node = paxos_node_create(&p, NULL);
-    sl->up = 1;
-    sl->up_since = s->now;
-    fd_start(sl);
+    run_start(s, sl);
     sl->has_disk = 0;
     sl->leaving = 0;
     sl->departing = 0;
@@ -1311,7 +1329,6 @@ static void enqueue(sim_t *s, int from, int to, uint8_t *b, int *len, uint64_t a
         s->capnet = s->capnet ? s->capnet * 2 : 256;
         s->net = realloc(s->net, s->capnet * sizeof(*s->net));
     }
-    (void)from;
     p = &s->net[s->nnet++];
     if (s->nspare > 0) {
         *p = s->spare[--s->nspare];
@@ -1320,6 +1337,7 @@ static void enqueue(sim_t *s, int from, int to, uint8_t *b, int *len, uint64_t a
         p->bytes = NULL;
     }
     p->at = at;
+    p->from = from;
     p->to = to;
     p->to_id = m->to;
     p->sample = s->packets++ % CODEC_SAMPLE == 0;
@@ -1682,9 +1700,7 @@ static void restart(sim_t *s, int i)
     }
     params_for(s, i, &p, sl->disk->incarnation);
     sl->node = paxos_node_create(&p, sl->disk);
-    sl->up = 1;
-    sl->up_since = s->now;
-    fd_start(sl);
+    run_start(s, sl);
     vlog(s, "slot %d restarts from disk (id %" PRIu64 " epoch %" PRIu64 ")", i, sl->disk->id,
          sl->disk->chosen.epoch);
     check_state(s, i);
@@ -2057,6 +2073,9 @@ static void deliver(sim_t *s, size_t k)
                      " (%s) to %" PRIu64 " value epoch %" PRIu64,
                      p.to, m->type, m->epoch, m->from, m->from_addr, m->to,
                      m->has_value ? m->value.epoch : 0);
+            if ((m->type == PAXOS_MSG_STATUS || m->type == PAXOS_MSG_REQUEST) &&
+                s->slot[p.to].heard_at[p.from] == UINT64_MAX)
+                s->slot[p.to].heard_at[p.from] = s->now;
             paxos_node_on_msg(s->slot[p.to].node, s->now, m, &eff);
             handle_effects(s, p.to, &eff);
         }
@@ -2286,9 +2305,7 @@ static void sim_init(sim_t *s, uint64_t seed, int nodes, int spares, int verbose
 
         params_for(s, i, &p, genesis->members[i].incarnation);
         sl->node = paxos_node_create(&p, NULL);
-        sl->up = 1;
-        sl->up_since = s->now;
-        fd_start(sl);
+        run_start(s, sl);
         paxos_node_bootstrap(sl->node, 0, genesis, &eff);
         handle_effects(s, i, &eff);
     }

@@ -239,16 +239,11 @@ typedef struct split_wait_s {
     node_conn_seg_t *seg;
 } split_wait_t;
 
-static void split_fenced(void *arg, int failed, const char *why)
+static void split_fenced(void *arg, const char *err, size_t len)
 {
     split_wait_t *sw = arg;
-    char err[160];
-    int n = 0;
 
-    if (failed)
-        n = snprintf(err, sizeof(err), "-TRYAGAIN %s\r\n", why);
-    node_fwd_split_release(sw->fwd, sw->seg, failed ? err : NULL,
-                           n > 0 && (size_t)n < sizeof(err) ? (size_t)n : 0);
+    node_fwd_split_release(sw->fwd, sw->seg, err, len);
     rc_free(sw);
 }
 

@@ -296,23 +296,35 @@ static void await_clear(node_migrate_t *m, unsigned slot)
 /* ---- replies held for the replicas ---- */
 
 /* A reply's wait is over (node/repl): it goes, or gives way to -TRYAGAIN. */
-static void on_waited(void *arg, void *token, int failed, const char *why)
+enum {
+    VERDICT_ERR_MAX = 160,
+};
+
+/* Counts a waiter's verdict; on failure writes its "-TRYAGAIN <why>" reply
+ * into 'err' (VERDICT_ERR_MAX bytes) and returns its length, else 0. */
+static size_t verdict(node_migrate_t *m, int failed, const char *why, char *err)
 {
-    node_migrate_t *m = arg;
-    node_conn_seg_t *seg = token;
+    int n;
 
     m->rst.inflight--;
-    if (failed) {
-        char err[160];
-        int n = snprintf(err, sizeof(err), "-TRYAGAIN %s\r\n", why);
-
-        seg->len = 0; /* the command's reply gives way to the error */
-        node_conn_seg_complete(seg, err, n > 0 && (size_t)n < sizeof(err) ? (size_t)n : 0);
-        m->rst.write_timeouts++;
-    } else {
-        node_conn_seg_complete(seg, NULL, 0);
+    if (!failed) {
         m->rst.writes_acked++;
+        return 0;
     }
+    m->rst.write_timeouts++;
+    n = snprintf(err, VERDICT_ERR_MAX, "-TRYAGAIN %s\r\n", why);
+    return n > 0 && n < VERDICT_ERR_MAX ? (size_t)n : 0;
+}
+
+static void on_waited(void *arg, void *token, int failed, const char *why)
+{
+    node_conn_seg_t *seg = token;
+    char err[VERDICT_ERR_MAX];
+    size_t n = verdict(arg, failed, why, err);
+
+    if (failed)
+        seg->len = 0; /* the command's reply gives way to the error */
+    node_conn_seg_complete(seg, failed ? err : NULL, n);
 }
 
 /* ---- requests on a stream ---- */
@@ -1109,7 +1121,6 @@ void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot)
 }
 
 typedef struct fence_call_s {
-    node_migrate_t *m;
     node_migrate_fenced_fn *fn;
     void *arg;
 } fence_call_t;
@@ -1117,14 +1128,10 @@ typedef struct fence_call_s {
 static void on_waited_call(void *arg, void *token, int failed, const char *why)
 {
     fence_call_t *fc = token;
+    char err[VERDICT_ERR_MAX];
+    size_t n = verdict(arg, failed, why, err);
 
-    (void)arg;
-    fc->m->rst.inflight--;
-    if (failed)
-        fc->m->rst.write_timeouts++;
-    else
-        fc->m->rst.writes_acked++;
-    fc->fn(fc->arg, failed, why);
+    fc->fn(fc->arg, failed ? err : NULL, n);
     rc_free(fc);
 }
 
@@ -1133,7 +1140,6 @@ void node_migrate_fence_call(node_migrate_t *m, const unsigned *slots, size_t ns
 {
     fence_call_t *fc = rc_xmalloc(sizeof(*fc));
 
-    fc->m = m;
     fc->fn = fn;
     fc->arg = arg;
     fence_on(m, node_repl_waiter_new(fc, on_waited_call, m, now_ms(m)), slots, nslots);

@@ -145,10 +145,10 @@ void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot);
  * (the local part of a split MSET/MGET/DEL, whose reply is gathered with
  * the forwarded parts'): 'fn' runs once, with 'arg', when every replica
  * applied the part's writes and the earlier writes of its 'nslots'
- * 'slots' ('failed' 0), or with 'failed' 1 and the reason ('why') after a
- * refusal, a broken link or cluster-repl-timeout; at once when nothing is
- * to wait for. Call it after node_db_end_command(). */
-typedef void node_migrate_fenced_fn(void *arg, int failed, const char *why);
+ * 'slots' ('err' NULL), or with the "-TRYAGAIN <why>" reply ('len' bytes)
+ * after a refusal, a broken link or cluster-repl-timeout; at once when
+ * nothing is to wait for. Call it after node_db_end_command(). */
+typedef void node_migrate_fenced_fn(void *arg, const char *err, size_t len);
 void node_migrate_fence_call(node_migrate_t *m, const unsigned *slots, size_t nslots,
                              node_migrate_fenced_fn *fn, void *arg);
 /* Counts a parked request answered TRYAGAIN after cluster-handoff-hold

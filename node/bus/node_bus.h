@@ -123,6 +123,9 @@ typedef struct node_link_ops_s {
     /* The link failed or was closed ('reason'): whatever was queued on it
      * is gone. It reconnects when used again, after a backoff. */
     void (*on_fail)(void *arg, node_link_t *l, const char *reason);
+    /* Data links: the link is about to write what is queued (once per loop
+     * iteration at least): the last moment to queue what the owner batched. */
+    void (*on_flush)(void *arg, node_link_t *l);
 } node_link_ops_t;
 
 typedef struct node_link_opts_s {

@@ -183,8 +183,11 @@ static void link_flush(node_link_t *l)
     uv_buf_t bufs[3];
     unsigned nbufs = 0, i;
     size_t total = 0, done;
-    int n, err, open = l->state == NODE_LINK_OPEN;
+    int n, err, open;
 
+    if (l->ops->on_flush != NULL && l->state == NODE_LINK_OPEN && !l->forget)
+        l->ops->on_flush(l->arg, l);
+    open = l->state == NODE_LINK_OPEN;
     if (l->writing || (l->state != NODE_LINK_HANDSHAKE && !open))
         return;
     if (l->hs.len > 0)

@@ -572,7 +572,7 @@ static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff)
 static int on_link_frame(void *arg, node_link_t *l, const node_bus_header_t *h,
                          const uint8_t *payload);
 
-static const node_link_ops_t link_ops = {NULL, on_link_frame, NULL, NULL};
+static const node_link_ops_t link_ops = {NULL, on_link_frame, NULL, NULL, NULL};
 
 static node_link_t *link_get(node_cluster_t *cl, const char *addr)
 {

@@ -393,7 +393,7 @@ static void on_link_fail(void *arg, node_link_t *l, const char *reason)
     }
 }
 
-static const node_link_ops_t link_ops = {NULL, NULL, on_link_data, on_link_fail};
+static const node_link_ops_t link_ops = {NULL, NULL, on_link_data, on_link_fail, NULL};
 
 static void cache_put(node_fwd_t *fwd, int idx, int resp, flink_t *fl)
 {

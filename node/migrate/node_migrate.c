@@ -114,6 +114,13 @@ struct ostream_s {
     node_db_slot_iter_t *it;
     rc_buf_t put;      /* the PUT being built: its key/value arguments */
     uint32_t put_keys; /* pairs in 'put' */
+    /* The LIVE batch being built (live_add): its operations ('P' or 'D'
+     * each), their key and value arguments and how many, and the member id
+     * they are sent as. */
+    char live_ops[NODE_MIGRATE_LIVE_OPS];
+    rc_buf_t live;
+    uint32_t live_n, live_argc;
+    uint64_t live_src;
     int broken;
     int64_t retry_at;
     int over;        /* past the buffer bound: writes to its slots wait */
@@ -371,16 +378,79 @@ static void put_num(char *p, size_t *n, unsigned long long v)
     put_bulk(p, n, tmp, len);
 }
 
+/* ---- live writes, batched ----
+ * Each live write is one operation on the stream (q_push(): it gets a reply
+ * of its own and the replies that wait for it count it), but the writes of
+ * one loop iteration travel in one "RCMIGRATE LIVE <src> <ops> <key>
+ * [<value>]..." request, 'ops' a letter per write (P: its key and value
+ * follow; D: its key, deleted): the target parses and dispatches one
+ * request instead of one per write, takes each key's slot from the key,
+ * and answers each write in order as it would its own PUT or DEL. Whatever
+ * else is sent on the stream goes after the batch (send_cmd() sends it
+ * first), and the link sends it before it writes (link_ops.on_flush). */
+
+static void live_reset(ostream_t *s)
+{
+    s->live_n = 0;
+    s->live_argc = 0;
+    rc_buf_reset(&s->live);
+}
+
+static void live_flush(ostream_t *s)
+{
+    char *p;
+    size_t n;
+
+    if (s->live_n == 0)
+        return;
+    p = node_link_reserve(s->link, 5 * RESP_HEADER_MAX + 40 + s->live_n + s->live.len);
+    n = resp_write_header(p, '*', 4 + (long long)s->live_argc);
+    put_bulk(p, &n, "RCMIGRATE", 9);
+    put_bulk(p, &n, "LIVE", 4);
+    put_num(p, &n, s->live_src);
+    put_bulk(p, &n, s->live_ops, s->live_n);
+    memcpy(p + n, s->live.data, s->live.len);
+    n += s->live.len;
+    node_link_commit(s->link, n);
+    live_reset(s);
+}
+
+/* Adds the write or delete of a key of 'slot' to the batch, its key (and
+ * value) bulks 'body'; sends the batch when it is full. Returns the bytes
+ * it takes. */
+static size_t live_add(ostream_t *s, unsigned slot, int write, const char *body, size_t len)
+{
+    uint64_t src = s->sl[slot].src;
+
+    if (s->live_n > 0 && s->live_src != src)
+        live_flush(s);
+    s->live_src = src;
+    s->live_ops[s->live_n++] = write ? 'P' : 'D';
+    s->live_argc += write ? 2 : 1;
+    rc_buf_append(&s->live, body, len);
+    if (s->live_n == NODE_MIGRATE_LIVE_OPS || s->live.len >= NODE_MIGRATE_PUT_BYTES)
+        live_flush(s);
+    return len + 1;
+}
+
+static void on_link_flush(void *arg, node_link_t *l)
+{
+    (void)l;
+    live_flush(arg);
+}
+
 /* Queues "RCMIGRATE <op> <src> <slot> <nums...>" followed by 'body' (the
  * bulks of 'nbody' more arguments). Returns the bytes written. */
 static size_t send_cmd(ostream_t *s, const char *op, unsigned slot, const uint64_t *nums, int nnums,
                        const char *body, size_t bodylen, int nbody)
 {
     size_t need = 5 * RESP_HEADER_MAX + 64 + (size_t)nnums * (RESP_HEADER_MAX + 24) + bodylen;
-    char *p = node_link_reserve(s->link, need);
+    char *p;
     size_t n;
     int i;
 
+    live_flush(s); /* the batch was queued first */
+    p = node_link_reserve(s->link, need);
     n = resp_write_header(p, '*', 4 + nnums + nbody);
     put_bulk(p, &n, "RCMIGRATE", 9);
     put_bulk(p, &n, op, strlen(op));
@@ -442,7 +512,9 @@ static void send_done(ostream_t *s, unsigned slot)
 static ssize_t on_link_data(void *arg, node_link_t *l, const char *data, size_t len);
 static void on_link_fail(void *arg, node_link_t *l, const char *reason);
 
-static const node_link_ops_t link_ops = {NULL, NULL, on_link_data, on_link_fail};
+static void on_link_flush(void *arg, node_link_t *l);
+
+static const node_link_ops_t link_ops = {NULL, NULL, on_link_data, on_link_fail, on_link_flush};
 
 static ostream_t *stream_find(node_migrate_t *m, uint64_t id)
 {
@@ -487,6 +559,7 @@ static ostream_t *stream_get(node_migrate_t *m, const paxos_member_t *pm)
     node_repl_link_init(&s->rl);
     resp_scanner_init(&s->sc);
     rc_buf_init(&s->put);
+    rc_buf_init(&s->live);
     s->next = m->streams;
     m->streams = s;
     m->st.streams++;
@@ -640,6 +713,7 @@ static void stream_free(ostream_t *s, int forget)
     rc_free(s->todo);
     rc_free(s->sl);
     rc_buf_free(&s->put);
+    rc_buf_free(&s->live);
     rc_free(s);
     m->st.streams--;
 }
@@ -660,6 +734,7 @@ static void stream_break(ostream_t *s, const char *why)
     rc_log(RC_LOG_WARNING, "migrate: stream to %s broken: %s; starting its slots over", s->name,
            why);
     cur_stop(s);
+    live_reset(s); /* its operations go with the queue */
     s->qlen = 0;
     s->qhead = 0;
     s->unacked = 0;
@@ -1043,13 +1118,8 @@ static void on_change(void *priv, node_db_t *db, const node_db_change_t *ch)
         }
         if (s->cur == (int)slot)
             flush_put(s); /* keeps the snapshot's older values ahead of this one */
-        if (ch->kind == NODE_DB_CHANGE_WRITE) {
-            n = send_cmd(s, "PUT", slot, NULL, 0, m->change.data, m->change.len, 2);
-            q_push(s, OP_PUT, slot, n);
-        } else {
-            n = send_cmd(s, "DEL", slot, NULL, 0, m->change.data, m->change.len, 1);
-            q_push(s, OP_DEL, slot, n);
-        }
+        n = live_add(s, slot, ch->kind == NODE_DB_CHANGE_WRITE, m->change.data, m->change.len);
+        q_push(s, ch->kind == NODE_DB_CHANGE_WRITE ? OP_PUT : OP_DEL, slot, n);
         if (o->state == OUT_LIVE && s->touched != m->cmd_serial) {
             s->touched = m->cmd_serial; /* the command's reply waits for it */
             s->cmd_first = s->rl.sent - 1;
@@ -1700,6 +1770,47 @@ static int slot_ok(void *arg, unsigned slot)
     return m->replicas == 0 || !m->copy[slot];
 }
 
+/* Applies one key and value ('kv': two arguments) of 'slot', the key's. */
+static void apply_pair(node_migrate_t *m, unsigned slot, const resp_arg_t *kv, node_obj_t *o)
+{
+    int64_t exp = node_obj_expire(o);
+
+    if (exp >= 0 && exp < node_db_now(m->db) && slot_ok(m, slot)) {
+        node_obj_free(o); /* expired on the way (a replica waits for the DEL) */
+        (void)node_db_delete(m->db, kv[0].ptr, kv[0].len);
+    } else {
+        node_db_insert(m->db, o);
+    }
+    m->in_count[slot]++;
+    m->st.keys_received++;
+    m->st.bytes_received += kv[0].len + kv[1].len;
+}
+
+/* Applies one key and value ('kv') of 'slot'. Returns NULL, or the error to
+ * reply (the slot is then refused: it starts over). */
+static const char *put_pair(node_migrate_t *m, unsigned slot, const resp_arg_t *kv, int check)
+{
+    node_obj_t *o = NULL;
+
+    if (check && ring_keyslot(kv[0].ptr, kv[0].len) != slot) {
+        in_reset(m, slot);
+        return "ERR RCMIGRATE PUT: key not in the slot";
+    }
+    if (node_obj_deserialize(kv[0].ptr, kv[0].len, kv[1].ptr, kv[1].len, &o) != 0) {
+        in_reset(m, slot);
+        return "ERR RCMIGRATE PUT: malformed value";
+    }
+    apply_pair(m, slot, kv, o);
+    return NULL;
+}
+
+static void del_key(node_migrate_t *m, unsigned slot, const resp_arg_t *key)
+{
+    (void)node_db_delete(m->db, key->ptr, key->len);
+    m->in_count[slot]++;
+    m->st.keys_received++;
+}
+
 static void cmd_put(node_migrate_t *m, node_client_t *c, unsigned slot)
 {
     int i;
@@ -1709,32 +1820,100 @@ static void cmd_put(node_migrate_t *m, node_client_t *c, unsigned slot)
         return;
     }
     for (i = 4; i < c->argc; i += 2) {
-        node_obj_t *o = NULL;
-        int64_t exp;
+        const char *err = put_pair(m, slot, &c->argv[i], 1);
 
-        if (ring_keyslot(c->argv[i].ptr, c->argv[i].len) != slot) {
-            node_reply_error(c, "ERR RCMIGRATE PUT: key not in the slot");
-            in_reset(m, slot);
+        if (err != NULL) {
+            node_reply_error(c, err);
             return;
         }
-        if (node_obj_deserialize(c->argv[i].ptr, c->argv[i].len, c->argv[i + 1].ptr,
-                                 c->argv[i + 1].len, &o) != 0) {
-            node_reply_error(c, "ERR RCMIGRATE PUT: malformed value");
-            in_reset(m, slot);
-            return;
-        }
-        exp = node_obj_expire(o);
-        if (exp >= 0 && exp < node_db_now(m->db) && slot_ok(m, slot)) {
-            node_obj_free(o); /* expired on the way (a replica waits for the DEL) */
-            (void)node_db_delete(m->db, c->argv[i].ptr, c->argv[i].len);
-        } else {
-            node_db_insert(m->db, o);
-        }
-        m->in_count[slot]++;
-        m->st.keys_received++;
-        m->st.bytes_received += c->argv[i].len + c->argv[i + 1].len;
     }
     node_reply_ok(c);
+}
+
+static int not_filled(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot)
+{
+    if (m->in_state[slot] != IN_NONE && m->in_src[slot] == src)
+        return 0;
+    node_reply_errorf(
+        c, "ERR RCMIGRATE: slot %u is not being filled from %" PRIu64 " at epoch %" PRIu64, slot,
+        src, m->epoch);
+    return 1;
+}
+
+static int refused_as_stale(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot);
+
+enum {
+    LIVE_PREFETCH = 16, /* keys whose buckets are fetched ahead */
+    LIVE_OBJECT = 8,    /* ... and whose objects are */
+};
+
+/* 1 when the LIVE request's operations (argument 3: 'P' or 'D' each) match
+ * its key and value arguments. */
+static int live_valid(const node_client_t *c)
+{
+    const resp_arg_t *ops = &c->argv[3];
+    long need = 4;
+    size_t i;
+
+    if (ops->len == 0 || ops->len > NODE_MIGRATE_LIVE_OPS)
+        return 0;
+    for (i = 0; i < ops->len; i++) {
+        if (ops->ptr[i] != 'P' && ops->ptr[i] != 'D')
+            return 0;
+        need += ops->ptr[i] == 'P' ? 2 : 1;
+    }
+    return need == c->argc;
+}
+
+/* RCMIGRATE LIVE <src> <ops> <key> [<value>]...: one reply per operation,
+ * as each one's PUT or DEL would get. The keys' buckets, then their
+ * objects, are fetched a few operations ahead of the one applied. */
+static void cmd_live(node_migrate_t *m, node_client_t *c)
+{
+    const char *ops;
+    uint64_t src, h[NODE_MIGRATE_LIVE_OPS];
+    int at[NODE_MIGRATE_LIVE_OPS];
+    int nops, k, a;
+
+    if (c->argc < 5 || arg_u64(&c->argv[2], &src) != 0 || src == 0 || !live_valid(c)) {
+        /* The sender counts one reply per operation it meant: a request
+         * that cannot be answered in step with it ends the link. */
+        node_reply_error(c, "ERR RCMIGRATE LIVE: bad arguments");
+        node_conn_close_after_reply(c->conn);
+        return;
+    }
+    ops = c->argv[3].ptr;
+    nops = (int)c->argv[3].len;
+    for (k = 0, a = 4; k < nops; a += ops[k] == 'P' ? 2 : 1, k++)
+        at[k] = a;
+    for (k = 0; k < LIVE_PREFETCH + LIVE_OBJECT + nops; k++) {
+        const resp_arg_t *key;
+        unsigned slot;
+        int j = k - LIVE_PREFETCH;
+
+        if (k < nops)
+            h[k] = node_db_prefetch_bucket(m->db, c->argv[at[k]].ptr, c->argv[at[k]].len);
+        if (j >= 0 && j < nops)
+            node_db_prefetch_object(m->db, h[j]);
+        j -= LIVE_OBJECT;
+        if (j < 0)
+            continue;
+        key = &c->argv[at[j]];
+        slot = ring_keyslot(key->ptr, key->len);
+        if (refused_as_stale(m, c, src, slot) || not_filled(m, c, src, slot))
+            continue;
+        if (ops[j] == 'D') {
+            del_key(m, slot, key);
+            node_reply_ok(c);
+        } else {
+            const char *err = put_pair(m, slot, key, 0);
+
+            if (err != NULL)
+                node_reply_error(c, err);
+            else
+                node_reply_ok(c);
+        }
+    }
 }
 
 static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot,
@@ -1811,6 +1990,10 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
         node_reply_error(c, "ERR RCMIGRATE is for the cluster bus only");
         return;
     }
+    if (c->argc >= 2 && resp_arg_is(&c->argv[1], "LIVE")) {
+        cmd_live(m, c);
+        return;
+    }
     if (c->argc < 4 || arg_u64(&c->argv[2], &src) != 0 || arg_u64(&c->argv[3], &slot64) != 0 ||
         slot64 >= RING_SLOTS || src == 0) {
         node_reply_error(c, "ERR RCMIGRATE: bad arguments");
@@ -1828,18 +2011,12 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
         cmd_keep(m, c, src, slot);
         return;
     }
-    if (m->in_state[slot] == IN_NONE || m->in_src[slot] != src) {
-        node_reply_errorf(
-            c, "ERR RCMIGRATE: slot %u is not being filled from %" PRIu64 " at epoch %" PRIu64,
-            slot, src, m->epoch);
+    if (not_filled(m, c, src, slot))
         return;
-    }
     if (resp_arg_is(op, "PUT")) {
         cmd_put(m, c, slot);
     } else if (resp_arg_is(op, "DEL") && c->argc == 5) {
-        (void)node_db_delete(m->db, c->argv[4].ptr, c->argv[4].len);
-        m->in_count[slot]++;
-        m->st.keys_received++;
+        del_key(m, slot, &c->argv[4]);
         node_reply_ok(c);
     } else if (resp_arg_is(op, "SNAPDONE") && c->argc == 5 && arg_u64(&c->argv[4], &count) == 0) {
         if (m->in_state[slot] != IN_FILLING || count != m->in_count[slot]) {

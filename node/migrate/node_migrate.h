@@ -24,7 +24,12 @@
  *   drops s <------------- +OK
  *
  * Every message is a RESP command `RCMIGRATE <op> <src> <slot> ...` on a
- * data link (channel 1), answered +OK or -ERR in order. A failed link, an
+ * data link (channel 1), answered +OK or -ERR in order. The live writes
+ * of one loop iteration travel together as `RCMIGRATE LIVE <src> {<slot>
+ * P <key> <value> | <slot> D <key>}...`: one request that the target
+ * answers with one reply per write, in order, exactly as the PUTs and DELs
+ * it stands for (a malformed LIVE gets one error and the link is closed,
+ * so replies never go out of step with requests). A failed link, an
  * error reply or a count that does not match breaks the stream: the source
  * starts the slot over with BEGIN after a backoff. The link names the
  * member it is opened to (node_bus.h): a node removed and rejoined as a new
@@ -54,7 +59,8 @@
 #include "node/net/node_server.h"
 
 enum node_migrate_limit_e {
-    NODE_MIGRATE_PUT_BYTES = 64 * 1024,     /* payload of one snapshot PUT */
+    NODE_MIGRATE_PUT_BYTES = 64 * 1024,     /* payload of one snapshot PUT or LIVE batch */
+    NODE_MIGRATE_LIVE_OPS = 64,             /* live writes in one LIVE batch */
     NODE_MIGRATE_WINDOW = 16 * 1024 * 1024, /* snapshot bytes unanswered per target */
     NODE_MIGRATE_TURN_US = 2000,            /* snapshot work per loop iteration */
     NODE_MIGRATE_BACKOFF_MS = 500,          /* before a broken stream starts over */

@@ -177,7 +177,8 @@ static void on_link_fail(void *arg, node_link_t *l, const char *reason)
     snprintf(fx->why, sizeof(fx->why), "%s", reason);
 }
 
-static const node_link_ops_t link_ops = {on_link_open, on_link_frame, on_link_data, on_link_fail};
+static const node_link_ops_t link_ops = {on_link_open, on_link_frame, on_link_data, on_link_fail,
+                                         NULL};
 
 /* ---- fixture ---- */
 

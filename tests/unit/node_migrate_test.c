@@ -73,7 +73,7 @@ typedef struct tnode_s {
      * parked on its data link while 'hold_done' is set. */
     int hold_done;
     int ndone_parked;
-    /* ... and RCMIGRATE PUT while 'hold_put' is set (the replication test). */
+    /* ... and RCMIGRATE PUT and LIVE while 'hold_put' is set (the replication test). */
     int hold_put;
     tcli_t cli;
 } tnode_t;
@@ -116,8 +116,9 @@ static int is_done(const node_client_t *c)
 static int is_put(const node_client_t *c)
 {
     return c->argc >= 2 && c->argv[0].len == 9 &&
-           strncasecmp(c->argv[0].ptr, "RCMIGRATE", 9) == 0 && c->argv[1].len == 3 &&
-           strncasecmp(c->argv[1].ptr, "PUT", 3) == 0;
+           strncasecmp(c->argv[0].ptr, "RCMIGRATE", 9) == 0 &&
+           ((c->argv[1].len == 3 && strncasecmp(c->argv[1].ptr, "PUT", 3) == 0) ||
+            (c->argv[1].len == 4 && strncasecmp(c->argv[1].ptr, "LIVE", 4) == 0));
 }
 
 static void delaying_dispatch(void *arg, node_client_t *c)
@@ -1012,7 +1013,7 @@ static void on_tlink_fail(void *arg, node_link_t *l, const char *reason)
     tl->nfail++;
 }
 
-static const node_link_ops_t tlink_ops = {NULL, NULL, on_tlink_data, on_tlink_fail};
+static const node_link_ops_t tlink_ops = {NULL, NULL, on_tlink_data, on_tlink_fail, NULL};
 
 static void tlink_send(tlink_t *tl, int argc, const char *const *argv, const size_t *lens)
 {
@@ -1035,10 +1036,11 @@ static void tlink_send(tlink_t *tl, int argc, const char *const *argv, const siz
     rc_buf_free(&b);
 }
 
-/* A data link of its own from node 0's bus to node 1 (channel 7), opened
- * to member ('to_id', 'to_incarnation'). */
+/* A data link of its own from node 0's bus to node 1 (a channel no other
+ * link uses: 7 on), opened to member ('to_id', 'to_incarnation'). */
 static void tlink_open(fx_t *fx, tlink_t *tl, uint64_t to_id, uint64_t to_incarnation)
 {
+    static unsigned channel = 7;
     node_link_opts_t o;
     char bus_addr[64];
     const char *why = NULL;
@@ -1048,7 +1050,7 @@ static void tlink_open(fx_t *fx, tlink_t *tl, uint64_t to_id, uint64_t to_incarn
     memset(&o, 0, sizeof(o));
     o.role = NODE_BUS_ROLE_DATA;
     o.resp = 2;
-    o.channel = 7;
+    o.channel = channel++;
     o.peer_id = to_id;
     o.peer_incarnation = to_incarnation;
     o.backoff_min_ms = 50;
@@ -1088,6 +1090,17 @@ static int tlink_got(void *arg)
     const tlink_wait_t *w = arg;
 
     return w->tl->nreplies >= w->want || w->tl->nfail > 0;
+}
+
+/* Runs the loop until 'tl' has 'want' replies or failed; returns its
+ * replies, '|'-separated (NUL-terminated in tl->in). */
+static const char *tlink_wait(fx_t *fx, tlink_t *tl, int want)
+{
+    tlink_wait_t w = {tl, want};
+
+    assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
+    rc_buf_reserve(&tl->in, 1)[0] = '\0';
+    return tl->in.data;
 }
 
 static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void **state)
@@ -1206,6 +1219,109 @@ static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void *
     node_db_destroy(scratch);
 }
 
+/* RCMIGRATE LIVE carries the live writes of a loop iteration in one
+ * request; the target answers each write in order, as it would its own
+ * PUT or DEL: a write to a slot it does not take is refused alone, a value
+ * it cannot read voids the fill of its slot and the writes after it there.
+ * A request that cannot be answered write by write (malformed) gets one
+ * error and the link is closed, so the sender's count of replies never
+ * goes out of step. */
+static void test_rcmigrate_live_answers_each_write_in_order(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *b = &fx->n[1];
+    node_cluster_member_t bm;
+    tlink_t tl, bad;
+    char src[24], slot[16], epoch[24], cur[24], key[32], key2[32], expect[1024], vbuf[32];
+    node_db_t *scratch = node_db_create();
+    rc_buf_t payload;
+    unsigned s = RING_SLOTS, s2 = RING_SLOTS;
+    size_t plen, kl, k2l, vl;
+    const node_obj_t *o;
+    const char *v, *r;
+    int i;
+
+    join_and_settle(fx);
+    for (i = 0; s == RING_SLOTS || s2 == RING_SLOTS; i++) {
+        char k[32];
+        unsigned ks;
+
+        snprintf(k, sizeof(k), "live:%d", i);
+        ks = ring_keyslot(k, strlen(k));
+        if (server_of(fx, k, strlen(k)) != 0)
+            continue;
+        if (s == RING_SLOTS) {
+            s = ks;
+            snprintf(key, sizeof(key), "%s", k);
+        } else if (ks != s) {
+            s2 = ks;
+            snprintf(key2, sizeof(key2), "%s", k);
+        }
+    }
+    node_dict_set_hash_key(hash_key);
+    node_db_set_str(scratch, key, strlen(key), "good", 4, -1, 0);
+    rc_buf_init(&payload);
+    node_obj_serialize(node_db_lookup(scratch, key, strlen(key), 0), &payload);
+    rcmigrate_args(fx, s, &bm, src, slot, epoch, cur);
+    plen = payload.len;
+    kl = strlen(key);
+    k2l = strlen(key2);
+
+    tlink_open(fx, &tl, bm.id, bm.incarnation);
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
+    /* put, a slot not filled from here, delete, put again */
+    tlink_send(&tl, 11,
+               (const char *const[]){"RCMIGRATE", "LIVE", src, "PPDP", key, payload.data, key2,
+                                     payload.data, key, key, payload.data},
+               (const size_t[]){9, 4, strlen(src), 4, kl, plen, k2l, plen, kl, kl, plen});
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "SNAPDONE", src, slot, "3"}, NULL);
+    (void)tlink_wait(fx, &tl, 6);
+    /* The fill holds the key (SNAPDONE counted the three writes), not key2. */
+    o = lookup(b, key, kl);
+    assert_non_null(o);
+    vl = sizeof(vbuf);
+    v = node_obj_str(o, vbuf, &vl);
+    assert_int_equal(vl, 4);
+    assert_memory_equal(v, "good", 4);
+    assert_null(lookup(b, key2, k2l));
+    /* a value it cannot read voids the fill: the write after it is refused */
+    tlink_send(&tl, 7,
+               (const char *const[]){"RCMIGRATE", "LIVE", src, "PD", key, "\x01\x07garbage", key},
+               NULL);
+    r = tlink_wait(fx, &tl, 8);
+    assert_int_equal(tl.nfail, 0);
+    snprintf(expect, sizeof(expect),
+             "+OK\r\n|"
+             "+OK\r\n|"
+             "-ERR RCMIGRATE: slot %u is not being filled from %s at epoch %s\r\n|"
+             "+OK\r\n|"
+             "+OK\r\n|"
+             "+OK\r\n|"
+             "-ERR RCMIGRATE PUT: malformed value\r\n|"
+             "-ERR RCMIGRATE: slot %u is not being filled from %s at epoch %s\r\n|",
+             s2, src, cur, s, src, cur);
+    assert_string_equal(r, expect);
+
+    /* Malformed: an unknown operation, a missing value, a missing key. */
+    for (i = 0; i < 3; i++) {
+        static const char *const ops[3] = {"X", "P", "DD"};
+
+        tlink_open(fx, &bad, bm.id, bm.incarnation);
+        tlink_send(&bad, 5, (const char *const[]){"RCMIGRATE", "LIVE", src, ops[i], key}, NULL);
+        tlink_send(&bad, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
+        assert_string_equal(tlink_wait(fx, &bad, 2), "-ERR RCMIGRATE LIVE: bad arguments\r\n|");
+        assert_int_equal(bad.nfail, 1); /* closed after the error, the BEGIN unanswered */
+        node_link_close(bad.l, "test over", 1);
+        rc_buf_free(&bad.in);
+    }
+
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, TEST_LOOP_TIMEOUT_MS));
+    node_link_close(tl.l, "test over", 1);
+    rc_buf_free(&tl.in);
+    rc_buf_free(&payload);
+    node_db_destroy(scratch);
+}
+
 /* A removed node rejoins with a new member id, and a connection a peer
  * opened to the old one can still deliver what the peer wrote to it
  * before (a stream cut by the removal, held up by the partition): a late
@@ -1221,7 +1337,7 @@ static void test_rcmigrate_sent_to_a_previous_incarnation_is_refused(void **stat
     node_cluster_member_t bm;
     tlink_t old, now;
     tlink_wait_t w;
-    char src[24], slot[16], epoch[24], cur[24], key[32], expect[512];
+    char src[24], slot[16], epoch[24], cur[24], key[32], expect[1024];
     unsigned s = RING_SLOTS;
     int i;
 
@@ -1253,11 +1369,13 @@ static void test_rcmigrate_sent_to_a_previous_incarnation_is_refused(void **stat
     w.want = 2;
     assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
 
-    /* Late, on the link to the old one: refused, the fill stays. */
+    /* Late, on the link to the old one: refused (a LIVE write by write),
+     * the fill stays. */
     tlink_send(&old, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
     tlink_send(&old, 5, (const char *const[]){"RCMIGRATE", "DEL", src, slot, key}, NULL);
+    tlink_send(&old, 6, (const char *const[]){"RCMIGRATE", "LIVE", src, "DD", key, key}, NULL);
     w.tl = &old;
-    w.want = 3;
+    w.want = 5;
     assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
     assert_int_equal(old.nfail, 0);
     rc_buf_putc(&old.in, '\0');
@@ -1266,10 +1384,14 @@ static void test_rcmigrate_sent_to_a_previous_incarnation_is_refused(void **stat
              "-ERR RCMIGRATE BEGIN: slot %u is not received from %s at epoch %s (sent to a "
              "previous incarnation of this node)\r\n|"
              "-ERR RCMIGRATE: slot %u is not being filled from %s at epoch %s (sent to a "
+             "previous incarnation of this node)\r\n|"
+             "-ERR RCMIGRATE: slot %u is not being filled from %s at epoch %s (sent to a "
+             "previous incarnation of this node)\r\n|"
+             "-ERR RCMIGRATE: slot %u is not being filled from %s at epoch %s (sent to a "
              "previous incarnation of this node)\r\n|",
-             s, src, cur, s, src, cur);
+             s, src, cur, s, src, cur, s, src, cur, s, src, cur);
     assert_string_equal(old.in.data, expect);
-    assert_int_equal(stats(b).stale_refused, 2);
+    assert_int_equal(stats(b).stale_refused, 4);
 
     /* The fill on the link to the new one goes on, its count intact (a
      * late BEGIN would have emptied it, a late write counted one more),
@@ -1452,6 +1574,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rcmigrate_live_answers_each_write_in_order, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_rcmigrate_sent_to_a_previous_incarnation_is_refused,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -898,6 +898,23 @@ static int on_reply(ostream_t *s, const char *r, size_t len)
     return 0;
 }
 
+/* ':<n>' answers the next 'n' requests, live writes all (cmd_live()), as
+ * 'n' +OK would. */
+static int on_acked(ostream_t *s, const char *r, size_t len)
+{
+    long long n;
+
+    if (len < 4 || rc_string2ll(r + 1, len - 3, &n) != 0 || n < 1 || (uint64_t)n > s->qlen)
+        return RC_EPROTO;
+    while (n-- > 0 && !s->broken) {
+        uint8_t kind = s->qlen > 0 ? s->q[s->qhead].kind : OP_BEGIN;
+
+        if ((kind != OP_PUT && kind != OP_DEL) || on_reply(s, "+OK\r\n", 5) != 0)
+            return RC_EPROTO;
+    }
+    return 0;
+}
+
 static ssize_t on_link_data(void *arg, node_link_t *l, const char *data, size_t len)
 {
     ostream_t *s = arg;
@@ -908,7 +925,8 @@ static ssize_t on_link_data(void *arg, node_link_t *l, const char *data, size_t 
 
         if (n == 0)
             break;
-        if (n < 0 || on_reply(s, data + pos, (size_t)n) != 0)
+        if (n < 0 || (data[pos] == ':' ? on_acked(s, data + pos, (size_t)n)
+                                       : on_reply(s, data + pos, (size_t)n)) != 0)
             return RC_EPROTO;
         pos += (size_t)n;
     }
@@ -1865,15 +1883,26 @@ static int live_valid(const node_client_t *c)
     return need == c->argc;
 }
 
-/* RCMIGRATE LIVE <src> <ops> <key> [<value>]...: one reply per operation,
- * as each one's PUT or DEL would get. The keys' buckets, then their
- * objects, are fetched a few operations ahead of the one applied. */
+/* The ':<n>' that answers the 'n' operations applied since the last reply. */
+static void live_acked(node_client_t *c, int *n)
+{
+    if (*n > 0)
+        node_reply_int(c, *n);
+    *n = 0;
+}
+
+/* RCMIGRATE LIVE <src> <ops> <key> [<value>]...: answered operation by
+ * operation, in order, as each one's PUT or DEL would be, except that a
+ * run of operations applied is answered by one ':<n>' (n of them; an
+ * operation refused gets its error, between two runs). The keys' buckets,
+ * then their objects, are fetched a few operations ahead of the one
+ * applied. */
 static void cmd_live(node_migrate_t *m, node_client_t *c)
 {
     const char *ops;
     uint64_t src, h[NODE_MIGRATE_LIVE_OPS];
     int at[NODE_MIGRATE_LIVE_OPS];
-    int nops, k, a;
+    int nops, k, a, applied = 0;
 
     if (c->argc < 5 || arg_u64(&c->argv[2], &src) != 0 || src == 0 || !live_valid(c)) {
         /* The sender counts one reply per operation it meant: a request
@@ -1900,20 +1929,26 @@ static void cmd_live(node_migrate_t *m, node_client_t *c)
             continue;
         key = &c->argv[at[j]];
         slot = ring_keyslot(key->ptr, key->len);
-        if (refused_as_stale(m, c, src, slot) || not_filled(m, c, src, slot))
-            continue;
-        if (ops[j] == 'D') {
+        if (m->in_state[slot] == IN_NONE || m->in_src[slot] != src ||
+            node_bus_addressed_before(m->bus, c->conn->peer_to_id, c->conn->peer_to_incarnation)) {
+            live_acked(c, &applied);
+            if (!refused_as_stale(m, c, src, slot))
+                (void)not_filled(m, c, src, slot);
+        } else if (ops[j] == 'D') {
             del_key(m, slot, key);
-            node_reply_ok(c);
+            applied++;
         } else {
             const char *err = put_pair(m, slot, key, 0);
 
-            if (err != NULL)
+            if (err != NULL) {
+                live_acked(c, &applied);
                 node_reply_error(c, err);
-            else
-                node_reply_ok(c);
+            } else {
+                applied++;
+            }
         }
     }
+    live_acked(c, &applied);
 }
 
 static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot,

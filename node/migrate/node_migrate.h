@@ -25,11 +25,13 @@
  *
  * Every message is a RESP command `RCMIGRATE <op> <src> <slot> ...` on a
  * data link (channel 1), answered +OK or -ERR in order. The live writes
- * of one loop iteration travel together as `RCMIGRATE LIVE <src> {<slot>
- * P <key> <value> | <slot> D <key>}...`: one request that the target
- * answers with one reply per write, in order, exactly as the PUTs and DELs
- * it stands for (a malformed LIVE gets one error and the link is closed,
- * so replies never go out of step with requests). A failed link, an
+ * of one loop iteration travel together as `RCMIGRATE LIVE <src> <ops>
+ * <key> [<value>]...` ('ops': P for a key and its value, D for a key
+ * deleted, one letter per write; each key's slot is its own): one request
+ * that the target answers write by write, in order, as the PUTs and DELs
+ * it stands for, except that a run of writes applied is answered by one
+ * `:<n>` (a malformed LIVE gets one error and the link is closed, so
+ * replies never go out of step with requests). A failed link, an
  * error reply or a count that does not match breaks the stream: the source
  * starts the slot over with BEGIN after a backoff. The link names the
  * member it is opened to (node_bus.h): a node removed and rejoined as a new

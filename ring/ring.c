@@ -98,23 +98,31 @@ uint16_t ring_crc16(const void *buf, size_t len)
     return crc;
 }
 
+/* The slot of a key with a '{' at 'open': its hash tag's, if the tag is
+ * closed and not empty. */
+static uint16_t tagged_slot(const unsigned char *k, size_t len, size_t open)
+{
+    const unsigned char *close = memchr(k + open + 1, '}', len - open - 1);
+
+    /* "{}" (nothing inside) or no '}' at all: the whole key counts. */
+    if (close != NULL && close > k + open + 1)
+        return ring_crc16(k + open + 1, (size_t)(close - k - open - 1)) & (RING_SLOTS - 1);
+    return ring_crc16(k, len) & (RING_SLOTS - 1);
+}
+
 uint16_t ring_keyslot(const void *key, size_t len)
 {
     const unsigned char *k = key;
-    const unsigned char *open;
+    uint16_t crc = 0;
 
-    if (len == 0)
-        return 0; /* CRC16 of nothing; 'key' may be NULL */
-    open = memchr(k, '{', len);
-    if (open != NULL) {
-        size_t start = (size_t)(open - k) + 1;
-        const unsigned char *close = memchr(open + 1, '}', len - start);
-
-        /* "{}" (nothing inside) or no '}' at all: the whole key counts. */
-        if (close != NULL && close > open + 1)
-            return ring_crc16(open + 1, (size_t)(close - open - 1)) & (RING_SLOTS - 1);
+    /* The CRC of the whole key, looking for a '{' on the way (free: the
+     * loop waits on the CRC's chain of table lookups anyway). */
+    for (size_t i = 0; i < len; i++) {
+        if (k[i] == '{')
+            return tagged_slot(k, len, i);
+        crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ k[i]) & 0xff]);
     }
-    return ring_crc16(k, len) & (RING_SLOTS - 1);
+    return crc & (RING_SLOTS - 1);
 }
 
 static void store_le64(unsigned char *p, uint64_t v)

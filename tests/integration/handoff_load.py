@@ -432,6 +432,10 @@ class Load:
                         # recorded as a failed read, so the error is counted
                         rec.add(READ, self.keys[0], None, t0, time.monotonic(), _err(e))
                         continue
+                    except Exception as e:  # noqa: BLE001 - its refresh's IndexError (client_bugs())
+                        rec.add(READ, self.keys[0], None, t0, time.monotonic(),
+                                "client bug: " + _err(e))
+                        continue
                 kind, key, value = self._pick(rnd, rec)
                 t0 = time.monotonic()
                 try:

@@ -41,6 +41,12 @@ void node_bus__session_init(node_bus_t *bus, node_bus_session_t *s, int initiato
     snprintf(h.bus_addr, sizeof(h.bus_addr), "%s", bus->bus_addr);
     snprintf(h.client_addr, sizeof(h.client_addr), "%s", bus->client_addr);
     node_bus_session_init(s, initiator, &h, secret_of(bus), bus->id, bus->incarnation, bus->epoch);
+    s->features = bus->features;
+}
+
+void node_bus_set_features(node_bus_t *bus, unsigned features)
+{
+    bus->features = (uint16_t)features;
 }
 
 void node_bus__refused(node_bus_t *bus, const node_bus_session_t *s, const char *addr)
@@ -411,6 +417,7 @@ int node_bus_create(node_server_t *server, const node_bus_config_t *cfg, node_bu
     bus->loop = server->loop;
     bus->secret = rc_xstrdup(secret);
     bus->placement = cfg->placement;
+    bus->features = NODE_BUS_FEATURES;
     snprintf(bus->bus_addr, sizeof(bus->bus_addr), "%s", cfg->bus_addr);
     snprintf(bus->client_addr, sizeof(bus->client_addr), "%s", cfg->client_addr);
     uv_timer_init(bus->loop, &bus->timer);

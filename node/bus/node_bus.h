@@ -186,6 +186,12 @@ node_link_t *node_bus_find_link(node_bus_t *bus, const char *bus_addr, node_bus_
 const char *node_link_addr(const node_link_t *l);
 /* The peer's HELLO once the handshake got that far, else NULL. */
 const node_bus_hello_t *node_link_peer(const node_link_t *l);
+/* The features (NODE_BUS_FEATURE_*) the peer announced, once the link is
+ * open; 0 before, and from a node older than the features. */
+unsigned node_link_peer_features(const node_link_t *l);
+/* The features this node announces from now on (NODE_BUS_FEATURES by
+ * default; a test stands for an older node with fewer). */
+void node_bus_set_features(node_bus_t *bus, unsigned features);
 
 /* Fails the link now with 'reason' (on_fail runs) and, with 'forget',
  * removes it from the pool and frees it (once libuv has closed it). */

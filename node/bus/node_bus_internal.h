@@ -94,6 +94,7 @@ struct node_bus_s {
 
     char *secret; /* cluster-secret, "" when none (passed whole to the handshake) */
     uint64_t placement;
+    uint16_t features; /* announced in our HELLOs (node_bus_set_features) */
     char bus_addr[NODE_BUS_ADDR_MAX];
     char client_addr[NODE_BUS_ADDR_MAX];
     uint64_t id, incarnation, epoch;

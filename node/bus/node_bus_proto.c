@@ -391,6 +391,8 @@ static void emit_frame(node_bus_session_t *s, node_bus_emit_fn emit, void *arg, 
         node_bus_frame(frame, sizeof(frame), type, s->id, s->incarnation, s->epoch, payload, len);
 
     RC_ASSERT(n > 0);
+    if (type == NODE_BUS_HELLO)
+        put_le(frame + 6, s->features, 2); /* the header's flags */
     emit(arg, frame, n);
 }
 
@@ -403,6 +405,7 @@ void node_bus_session_init(node_bus_session_t *s, int initiator, const node_bus_
     s->initiator = initiator != 0;
     s->state = NODE_BUS_S_NEW;
     s->mine = *mine;
+    s->features = NODE_BUS_FEATURES;
     if (!s->initiator) {
         /* An acceptor's HELLO is always a control one: the initiator picks
          * the link's role. */

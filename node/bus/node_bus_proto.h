@@ -6,6 +6,8 @@
  *   frame:   header (36 bytes) | payload (len bytes, <= NODE_BUS_MAX_PAYLOAD)
  *   header:  u32 magic 'RCB1' | u8 version | u8 type | u16 flags | u32 len
  *            | u64 sender id | u64 sender incarnation | u64 sender epoch
+ *            (a HELLO's flags: the features its sender has,
+ *            NODE_BUS_FEATURE_*; a peer without one ignores the bit)
  *   HELLO:   nonce[32] | u8 role | u8 resp | u64 placement | u16 n, bus_addr[n]
  *            | u16 n, client_addr[n]
  *   AUTH:    mac[32]
@@ -63,11 +65,16 @@ typedef enum node_bus_type_e {
     NODE_BUS_BATCH = 7,
 } node_bus_type_t;
 
-/* Header flags. */
+/* Header flags, by frame type. */
 enum node_bus_flag_e {
     /* BATCH: the receiver refuses the requests when the batch's epoch is
      * older than its own (replication fences a removed primary with it). */
     NODE_BUS_F_FENCED = 1,
+    /* HELLO: the features its sender has, what may be sent to it beyond
+     * the version's base (a node older than a feature sends 0 for it, and
+     * ignores the flags it gets). */
+    NODE_BUS_FEATURE_LIVE = 1, /* takes RCMIGRATE LIVE (node/migrate) */
+    NODE_BUS_FEATURES = NODE_BUS_FEATURE_LIVE,
 };
 
 typedef enum node_bus_role_e {
@@ -200,6 +207,7 @@ typedef struct node_bus_session_s {
     node_bus_state_t state;
     int err; /* RC_EPROTO or RC_EAUTH once FAILED */
     node_bus_hello_t mine;
+    uint16_t features; /* ours, in our HELLO's flags: NODE_BUS_FEATURES */
     node_bus_hello_t peer;
     node_bus_header_t peer_header; /* header of the peer's HELLO */
     uint8_t secret[NODE_BUS_SECRET_MAX];

@@ -637,6 +637,16 @@ const node_bus_hello_t *node_link_peer(const node_link_t *l)
     return l->has_sess ? node_bus_session_peer(&l->sess) : NULL;
 }
 
+unsigned node_link_peer_features(const node_link_t *l)
+{
+    const node_bus_header_t *h;
+
+    if (l->state != NODE_LINK_OPEN || !l->has_sess)
+        return 0;
+    h = node_bus_session_peer_header(&l->sess);
+    return h != NULL ? h->flags : 0;
+}
+
 size_t node_bus_links(node_bus_t *bus, node_bus_role_t role, node_link_t **out, size_t cap)
 {
     node_link_t *l;

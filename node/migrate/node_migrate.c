@@ -118,6 +118,8 @@ struct ostream_s {
      * each), their key and value arguments and how many, and the member id
      * they are sent as. */
     char live_ops[NODE_MIGRATE_LIVE_OPS];
+    uint16_t live_slot[NODE_MIGRATE_LIVE_OPS]; /* each one's slot, and ... */
+    uint32_t live_off[NODE_MIGRATE_LIVE_OPS];  /* ... where its arguments start */
     rc_buf_t live;
     uint32_t live_n, live_argc;
     uint64_t live_src;
@@ -387,7 +389,12 @@ static void put_num(char *p, size_t *n, unsigned long long v)
  * request instead of one per write, takes each key's slot from the key,
  * and answers each write in order as it would its own PUT or DEL. Whatever
  * else is sent on the stream goes after the batch (send_cmd() sends it
- * first), and the link sends it before it writes (link_ops.on_flush). */
+ * first), and the link sends it before it writes (link_ops.on_flush). A
+ * peer that does not announce LIVE (NODE_BUS_FEATURE_LIVE: an older node,
+ * during a rolling upgrade) gets the batch as one PUT or DEL per write. */
+
+static size_t put_cmd(ostream_t *s, const char *op, unsigned slot, const uint64_t *nums, int nnums,
+                      const char *body, size_t bodylen, int nbody);
 
 static void live_reset(ostream_t *s)
 {
@@ -403,6 +410,19 @@ static void live_flush(ostream_t *s)
 
     if (s->live_n == 0)
         return;
+    if (!(node_link_peer_features(s->link) & NODE_BUS_FEATURE_LIVE)) {
+        uint32_t i;
+
+        for (i = 0; i < s->live_n; i++) {
+            size_t end = i + 1 < s->live_n ? s->live_off[i + 1] : s->live.len;
+            int put = s->live_ops[i] == 'P';
+
+            put_cmd(s, put ? "PUT" : "DEL", s->live_slot[i], NULL, 0, s->live.data + s->live_off[i],
+                    end - s->live_off[i], put ? 2 : 1);
+        }
+        live_reset(s);
+        return;
+    }
     p = node_link_reserve(s->link, 5 * RESP_HEADER_MAX + 40 + s->live_n + s->live.len);
     n = resp_write_header(p, '*', 4 + (long long)s->live_argc);
     put_bulk(p, &n, "RCMIGRATE", 9);
@@ -425,6 +445,8 @@ static size_t live_add(ostream_t *s, unsigned slot, int write, const char *body,
     if (s->live_n > 0 && s->live_src != src)
         live_flush(s);
     s->live_src = src;
+    s->live_slot[s->live_n] = (uint16_t)slot;
+    s->live_off[s->live_n] = (uint32_t)s->live.len;
     s->live_ops[s->live_n++] = write ? 'P' : 'D';
     s->live_argc += write ? 2 : 1;
     rc_buf_append(&s->live, body, len);
@@ -441,16 +463,14 @@ static void on_link_flush(void *arg, node_link_t *l)
 
 /* Queues "RCMIGRATE <op> <src> <slot> <nums...>" followed by 'body' (the
  * bulks of 'nbody' more arguments). Returns the bytes written. */
-static size_t send_cmd(ostream_t *s, const char *op, unsigned slot, const uint64_t *nums, int nnums,
-                       const char *body, size_t bodylen, int nbody)
+static size_t put_cmd(ostream_t *s, const char *op, unsigned slot, const uint64_t *nums, int nnums,
+                      const char *body, size_t bodylen, int nbody)
 {
     size_t need = 5 * RESP_HEADER_MAX + 64 + (size_t)nnums * (RESP_HEADER_MAX + 24) + bodylen;
-    char *p;
+    char *p = node_link_reserve(s->link, need);
     size_t n;
     int i;
 
-    live_flush(s); /* the batch was queued first */
-    p = node_link_reserve(s->link, need);
     n = resp_write_header(p, '*', 4 + nnums + nbody);
     put_bulk(p, &n, "RCMIGRATE", 9);
     put_bulk(p, &n, op, strlen(op));
@@ -463,6 +483,14 @@ static size_t send_cmd(ostream_t *s, const char *op, unsigned slot, const uint64
     n += bodylen;
     node_link_commit(s->link, n);
     return n;
+}
+
+/* put_cmd() after the LIVE batch queued before it. */
+static size_t send_cmd(ostream_t *s, const char *op, unsigned slot, const uint64_t *nums, int nnums,
+                       const char *body, size_t bodylen, int nbody)
+{
+    live_flush(s);
+    return put_cmd(s, op, slot, nums, nnums, body, bodylen, nbody);
 }
 
 /* Appends the key/value bulks of object 'o' to 'b'. */

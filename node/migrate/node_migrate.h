@@ -31,7 +31,9 @@
  * that the target answers write by write, in order, as the PUTs and DELs
  * it stands for, except that a run of writes applied is answered by one
  * `:<n>` (a malformed LIVE gets one error and the link is closed, so
- * replies never go out of step with requests). A failed link, an
+ * replies never go out of step with requests). LIVE goes only to a peer
+ * that announces it (NODE_BUS_FEATURE_LIVE); an older one gets a PUT or DEL
+ * per write. A failed link, an
  * error reply or a count that does not match breaks the stream: the source
  * starts the slot over with BEGIN after a backoff. The link names the
  * member it is opened to (node_bus.h): a node removed and rejoined as a new

@@ -608,6 +608,25 @@ static void test_session_same_secret_opens_both_sides(void **state)
     assert_int_equal(node_bus_session_peer_header(&f->b)->incarnation, 111);
     assert_int_equal(node_bus_session_peer_header(&f->b)->epoch, 5);
     assert_int_equal(f->seen_a.n + f->seen_b.n, 0); /* handshake frames stay inside */
+    /* Each HELLO's header flags carry its sender's features. */
+    assert_int_equal(node_bus_session_peer_header(&f->a)->flags, NODE_BUS_FEATURES);
+    assert_int_equal(node_bus_session_peer_header(&f->b)->flags, NODE_BUS_FEATURES);
+}
+
+/* A node without a feature (an older version: features 0) still opens a
+ * session with one that has it; each side sees what the other announced. */
+static void test_session_features_travel_in_the_hello_flags(void **state)
+{
+    fix_t *f = *state;
+    ssize_t ra, rb;
+
+    sessions(f, "s3cret", "s3cret", NODE_BUS_ROLE_CONTROL);
+    f->b.features = 0;
+    pump(f, &ra, &rb);
+    assert_true(node_bus_session_is_open(&f->a));
+    assert_true(node_bus_session_is_open(&f->b));
+    assert_int_equal(node_bus_session_peer_header(&f->a)->flags, 0);
+    assert_int_equal(node_bus_session_peer_header(&f->b)->flags, NODE_BUS_FEATURE_LIVE);
 }
 
 static void test_session_data_role_opens_with_resp_version(void **state)
@@ -922,6 +941,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reader_bad_header_is_sticky_eproto, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_buffers_at_most_one_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_same_secret_opens_both_sides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_features_travel_in_the_hello_flags, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_session_different_placement_is_refused_on_both_sides,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_data_role_opens_with_resp_version, setup,

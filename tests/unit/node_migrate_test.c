@@ -75,6 +75,7 @@ typedef struct tnode_s {
     int ndone_parked;
     /* ... and RCMIGRATE PUT and LIVE while 'hold_put' is set (the replication test). */
     int hold_put;
+    int nput, nlive; /* RCMIGRATE PUT and LIVE requests it was sent */
     tcli_t cli;
 } tnode_t;
 
@@ -113,18 +114,24 @@ static int is_done(const node_client_t *c)
 /* The bus request handler of the hold test: node_cmd_dispatch, except
  * that a DONE waits on its connection while the test says so (the hand-off
  * releases held connections every tick: it parks again). */
-static int is_put(const node_client_t *c)
+static int rcmigrate_is(const node_client_t *c, const char *op)
 {
     return c->argc >= 2 && c->argv[0].len == 9 &&
-           strncasecmp(c->argv[0].ptr, "RCMIGRATE", 9) == 0 &&
-           ((c->argv[1].len == 3 && strncasecmp(c->argv[1].ptr, "PUT", 3) == 0) ||
-            (c->argv[1].len == 4 && strncasecmp(c->argv[1].ptr, "LIVE", 4) == 0));
+           strncasecmp(c->argv[0].ptr, "RCMIGRATE", 9) == 0 && c->argv[1].len == strlen(op) &&
+           strncasecmp(c->argv[1].ptr, op, strlen(op)) == 0;
+}
+
+static int is_put(const node_client_t *c)
+{
+    return rcmigrate_is(c, "PUT") || rcmigrate_is(c, "LIVE");
 }
 
 static void delaying_dispatch(void *arg, node_client_t *c)
 {
     tnode_t *n = arg;
 
+    n->nput += rcmigrate_is(c, "PUT");
+    n->nlive += rcmigrate_is(c, "LIVE");
     if (n->hold_put && is_put(c)) {
         node_conn_hold(c->conn);
         return;
@@ -1532,6 +1539,7 @@ static void test_write_reply_waits_for_the_replica(void **state)
     r = call(fx, t, 3, (const char *const[]){"SET", key, "v1"});
     assert_string_equal(r, "+OK\r\n");
     assert_non_null(peek_key(b, key)); /* acknowledged: on the replica */
+    assert_true(b->nlive > 0);         /* it went in a LIVE batch */
 
     /* The replica does not apply it: no reply, and the key is not there. */
     b->hold_put = 1;
@@ -1560,6 +1568,44 @@ static void test_write_reply_waits_for_the_replica(void **state)
     assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
 }
 
+/* A replica that does not announce NODE_BUS_FEATURE_LIVE (a node of an
+ * older version, during a rolling upgrade) is sent each write as its own
+ * RCMIGRATE PUT, never a LIVE it would not understand, and the writes are
+ * acknowledged as usual. */
+static void test_a_replica_without_live_gets_each_write_as_a_put(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tcli_t *t = &a->cli;
+    char keys[16][32];
+    int i, n = 0;
+
+    node_start(fx, 1, 0, 1);
+    node_bus_set_features(node_cluster_bus(b->cl), 0);
+    b->hold_done = 0;
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    for (i = 0; i < 5000 && n < 16; i++) {
+        unsigned slot;
+
+        snprintf(keys[n], sizeof(keys[n]), "old:%d", i);
+        slot = ring_keyslot(keys[n], strlen(keys[n]));
+        if (server_of(fx, keys[n], strlen(keys[n])) == 0 &&
+            node_migrate_fence_needed(a->mig, slot, 1) && !node_migrate_slot_waits(a->mig, slot, 1))
+            n++;
+    }
+    assert_int_equal(n, 16);
+    b->nput = b->nlive = 0;
+    for (i = 0; i < n; i++) /* pipelined: one loop iteration's writes */
+        send_argv(t, 3, (const char *const[]){"SET", keys[i], "v"}, NULL);
+    wait_replies(fx, t, n);
+    for (i = 0; i < n; i++) {
+        assert_memory_equal(t->c.in + 5 * i, "+OK\r\n", 5);
+        assert_non_null(peek_key(b, keys[i]));
+    }
+    assert_int_equal(b->nlive, 0);
+    assert_true(b->nput >= n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1581,6 +1627,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_fill_begun_at_a_newer_epoch_stays_while_the_node_catches_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_reply_waits_for_the_replica, setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(test_a_replica_without_live_gets_each_write_as_a_put,
+                                        setup_r1, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

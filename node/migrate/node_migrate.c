@@ -393,8 +393,8 @@ static void put_num(char *p, size_t *n, unsigned long long v)
  * peer that does not announce LIVE (NODE_BUS_FEATURE_LIVE: an older node,
  * during a rolling upgrade) gets the batch as one PUT or DEL per write. */
 
-static size_t put_cmd(ostream_t *s, const char *op, unsigned slot, const uint64_t *nums, int nnums,
-                      const char *body, size_t bodylen, int nbody);
+static size_t put_cmd(ostream_t *s, const char *op, uint64_t src, unsigned slot,
+                      const uint64_t *nums, int nnums, const char *body, size_t bodylen, int nbody);
 
 static void live_reset(ostream_t *s)
 {
@@ -417,8 +417,8 @@ static void live_flush(ostream_t *s)
             size_t end = i + 1 < s->live_n ? s->live_off[i + 1] : s->live.len;
             int put = s->live_ops[i] == 'P';
 
-            put_cmd(s, put ? "PUT" : "DEL", s->live_slot[i], NULL, 0, s->live.data + s->live_off[i],
-                    end - s->live_off[i], put ? 2 : 1);
+            put_cmd(s, put ? "PUT" : "DEL", s->live_src, s->live_slot[i], NULL, 0,
+                    s->live.data + s->live_off[i], end - s->live_off[i], put ? 2 : 1);
         }
         live_reset(s);
         return;
@@ -463,8 +463,8 @@ static void on_link_flush(void *arg, node_link_t *l)
 
 /* Queues "RCMIGRATE <op> <src> <slot> <nums...>" followed by 'body' (the
  * bulks of 'nbody' more arguments). Returns the bytes written. */
-static size_t put_cmd(ostream_t *s, const char *op, unsigned slot, const uint64_t *nums, int nnums,
-                      const char *body, size_t bodylen, int nbody)
+static size_t put_cmd(ostream_t *s, const char *op, uint64_t src, unsigned slot,
+                      const uint64_t *nums, int nnums, const char *body, size_t bodylen, int nbody)
 {
     size_t need = 5 * RESP_HEADER_MAX + 64 + (size_t)nnums * (RESP_HEADER_MAX + 24) + bodylen;
     char *p = node_link_reserve(s->link, need);
@@ -474,7 +474,7 @@ static size_t put_cmd(ostream_t *s, const char *op, unsigned slot, const uint64_
     n = resp_write_header(p, '*', 4 + nnums + nbody);
     put_bulk(p, &n, "RCMIGRATE", 9);
     put_bulk(p, &n, op, strlen(op));
-    put_num(p, &n, s->sl[slot].src);
+    put_num(p, &n, src);
     put_num(p, &n, slot);
     for (i = 0; i < nnums; i++)
         put_num(p, &n, nums[i]);
@@ -490,7 +490,7 @@ static size_t send_cmd(ostream_t *s, const char *op, unsigned slot, const uint64
                        const char *body, size_t bodylen, int nbody)
 {
     live_flush(s);
-    return put_cmd(s, op, slot, nums, nnums, body, bodylen, nbody);
+    return put_cmd(s, op, s->sl[slot].src, slot, nums, nnums, body, bodylen, nbody);
 }
 
 /* Appends the key/value bulks of object 'o' to 'b'. */

@@ -232,8 +232,9 @@ def test_allkeys_random_stays_under_limit(t):
     assert ev > 5000, ev
     assert_near_limit(srv, limit)
     assert 15000 - ev - 100 <= size <= 15000 - ev, (size, ev)
-    # the newest key always survives
-    assert r.exists("k:14999") == 1
+    # No "the newest key survives" here: allkeys-random may pick any key,
+    # the newest too, when the commands after the fill evict (it did once
+    # in CI, 2026-12-05). Its own SET was applied: the replies above.
 
 
 @test

@@ -3,10 +3,12 @@
  * one rule: every refusal uses Redis's exact error text. */
 #include "node/cmd/node_cmd.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/rc.h"
+#include "node/bus/node_bus.h"
 #include "node/cluster/node_cluster.h"
 #include "node/cmd/node_cmd_stats.h"
 #include "node/data/node_db.h"
@@ -301,6 +303,16 @@ static int route(node_client_t *c, const node_cmd_t *cmd)
 
     if (cl == NULL || cmd->first_key <= 0 || c->argc <= cmd->first_key)
         return 0;
+    if (c->conn->peer && node_bus_addressed_before(node_cluster_bus(cl), c->conn->peer_to_id,
+                                                   c->conn->peer_to_incarnation)) {
+        /* Forwarded to an earlier member at this address (this node before
+         * a restart, not removed yet): never routed again from here, which
+         * could send it back to this very node. */
+        node_reply_errorf(
+            c, "TRYAGAIN the request was sent to member %" PRIu64 ", no longer at this address",
+            c->conn->peer_to_id);
+        return 1;
+    }
     last = cmd->last_key < 0 ? c->argc + cmd->last_key : cmd->last_key;
     if (last >= c->argc)
         last = c->argc - 1;

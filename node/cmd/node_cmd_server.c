@@ -556,13 +556,13 @@ static void info_migration(const node_cmd_env_t *env, node_server_t *server, rc_
     char buf[2048];
     size_t n;
 
-    (void)server;
     if (env == NULL || env->migrate == NULL) {
         rc_buf_printf(t, "# Migration\r\nmigration_state:idle\r\n");
         return;
     }
     n = node_migrate_info(env->migrate, buf, sizeof(buf));
     rc_buf_printf(t, "%.*s", (int)(n < sizeof(buf) ? n : sizeof(buf) - 1), buf);
+    rc_buf_printf(t, "migration_peer_hangups_dropped:%" PRIu64 "\r\n", server->stats.peer_hangups);
 }
 
 static void info_keyspace(const node_cmd_env_t *env, node_server_t *server, rc_buf_t *t)

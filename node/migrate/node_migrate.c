@@ -2229,14 +2229,15 @@ size_t node_migrate_info(const node_migrate_t *m, char *buf, size_t cap)
                  "migration_handovers_refused:%" PRIu64 "\r\n"
                  "migration_stale_refused:%" PRIu64 "\r\n"
                  "migration_ready_reports:%" PRIu64 "\r\n"
+                 "migration_held_expired:%" PRIu64 "\r\n"
                  "migration_send_rate_keys_per_sec:%.0f\r\n"
                  "migration_last_error:%s\r\n",
                  node_migrate_state(m), st.slots_incoming, st.slots_filled, st.slots_outgoing,
                  st.slots_awaiting, st.slots_dropping, st.slots_incoming - st.slots_filled,
                  st.streams, st.keys_sent, st.bytes_sent, st.keys_received, st.bytes_received,
                  st.slots_sent, st.slots_received, st.keys_dropped, st.stream_failures,
-                 st.handovers_refused, st.stale_refused, st.ready_requests, st.send_rate,
-                 st.last_error);
+                 st.handovers_refused, st.stale_refused, st.ready_requests, st.held_expired,
+                 st.send_rate, st.last_error);
     return n < 0 ? 0 : (size_t)n;
 }
 

@@ -10,9 +10,11 @@
  * Output is bounded by pausing: past NODE_CONN_OUT_PAUSE pending bytes the
  * connection stops running commands and stops reading; the unrun bytes of
  * the last read wait in 'pending' until the peer drains the output. */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include "node/net/node_conn.h"
 
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -430,6 +432,7 @@ static void read_stop(node_conn_t *c)
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
+        c->stalled = 1;
     }
 }
 
@@ -701,6 +704,34 @@ static void process(node_conn_t *c, const char *data, size_t len)
     pump(c);
 }
 
+/* 1 when the other end of 'c' has closed (its FIN or a reset has arrived),
+ * even with requests still unread before it. */
+static int hung_up(node_conn_t *c)
+{
+    uv_os_fd_t fd;
+    struct pollfd p;
+
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
+        return 0;
+    p.fd = fd;
+    p.events = POLLRDHUP;
+    p.revents = 0;
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+/* The node at the other end of the data link 'c' closed it: it gave up on
+ * what it sent (a forward timed out, or it shut down) and answered its
+ * clients with an error; they may have retried since. What it sent and
+ * this node has not run yet is dropped unrun: run late, it could overwrite
+ * a newer write. */
+static void peer_gone(node_conn_t *c)
+{
+    server_of(c)->stats.peer_hangups++;
+    rc_log(RC_LOG_VERBOSE,
+           "conn %" PRIu64 ": the peer closed the link: what it sent is dropped unrun", c->id);
+    node_conn_close(c, 0);
+}
+
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     node_conn_t *c = handle->data;
@@ -731,6 +762,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     node_conn_t *c = stream->data;
     node_server_t *server = server_of(c);
+    int quiet;
 
     if (buf->base == server->readbuf)
         server->readbuf_busy = 0;
@@ -748,8 +780,16 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     server->stats.net_input_bytes += (uint64_t)nread;
     node_server_update_time(server);
+    /* A peer's bytes that waited (this node stopped reading, or did not
+     * get to it): the peer may have given up on them meanwhile. */
+    quiet = c->stalled || server->now_ms - c->last_ms >= NODE_CONN_PEER_QUIET_MS;
+    c->stalled = 0;
     c->last_ms = server->now_ms;
     if (c->raw != NULL) {
+        if (c->peer && quiet && hung_up(c)) {
+            peer_gone(c);
+            return;
+        }
         c->raw->on_bytes(c->raw_arg, c, buf->base, (size_t)nread);
         if (!c->closing)
             pump(c);
@@ -1061,6 +1101,10 @@ void node_conn_release(node_conn_t *c)
 
     if (!c->held || c->closing)
         return;
+    if (c->peer && hung_up(c)) {
+        peer_gone(c);
+        return;
+    }
     c->held_argv = NULL; /* held_drop() must not free it: it runs now */
     c->held_argc = 0;
     held_drop(c);

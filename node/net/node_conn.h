@@ -25,6 +25,9 @@ enum node_conn_limit_e {
     NODE_CONN_OUT_RESUME = 1024 * 1024,
     NODE_CONN_NAME_MAX = 256,
     NODE_CONN_MAX_FORWARDS = 1024, /* forwards in flight per client before it pauses */
+    /* A data link from a peer read after this long without a read (or
+     * after reading stopped) is checked for a hang-up first (on_read). */
+    NODE_CONN_PEER_QUIET_MS = 100,
 };
 
 typedef struct node_conn_s node_conn_t;
@@ -167,6 +170,7 @@ struct node_conn_s {
     unsigned peer : 1;     /* a data link from another node: never forwards */
     unsigned deferred : 1; /* on the server's list of connections to pump */
     unsigned held : 1;     /* a request is parked: nothing else runs */
+    unsigned stalled : 1;  /* reading stopped since the last read */
 };
 
 struct node_server_s;

@@ -39,6 +39,7 @@ typedef struct node_stats_s {
     uint64_t total_error_replies;
     uint64_t unexpected_error_replies;
     uint64_t oom_rejections;
+    uint64_t peer_hangups; /* data links closed by their peer before all they sent ran */
 } node_stats_t;
 
 struct node_server_s {

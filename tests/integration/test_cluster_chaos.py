@@ -232,6 +232,11 @@ def run_chaos(t, name, kinds, seconds):
     rep = hl.report(name, c.h, seed, c.started)
     print("%s faults: %d (%s); %d nodes at the end" % (
         name, c.nfault, ", ".join("%s %d" % kv for kv in sorted(c.faults.items())), len(c.live)))
+    held = [hl.migration(srv) or {} for srv in c.live]
+    print("%s parked requests on the nodes at the end: %d answered TRYAGAIN past the bound, "
+          "%d data links dropped unrun (their sender closed them)" % (
+              name, sum(int(m.get("migration_held_expired", 0)) for m in held),
+              sum(int(m.get("migration_peer_hangups_dropped", 0)) for m in held)))
     failed_finals = [f for f in c.h.finals if f[5] != histcheck.OK]
     hangs = c.hangs()
     bad = rep.lost + rep.stale + rep.divergent + rep.phantom

@@ -880,6 +880,36 @@ static node_conn_t *held_conn(const tnode_t *n, int peer)
     return NULL;
 }
 
+/* Writes keys "hold:<i>" = "v<i>" on node 0, then starts node 1 with its
+ * DONEs delayed: returns an 'i' whose key (in 'key') node 1 now serves
+ * but waits for (its slot's DONE is parked). */
+static int key_waiting_for_done(fx_t *fx, char *key, size_t cap)
+{
+    tnode_t *b = &fx->n[1];
+    char val[32];
+    const char *r;
+    unsigned slot;
+    int i;
+
+    for (i = 0; i < 200; i++) {
+        snprintf(key, cap, "hold:%d", i);
+        snprintf(val, sizeof(val), "v%d", i);
+        r = call(fx, &fx->n[0].cli, 3, (const char *const[]){"SET", key, val});
+        assert_string_equal(r, "+OK\r\n");
+    }
+    node_start(fx, 1, 0, 1);
+    assert_true(test_loop_run_until(&fx->loop, done_parked, fx, JOIN_TIMEOUT_MS));
+    for (i = 0; i < 200; i++) {
+        snprintf(key, cap, "hold:%d", i);
+        slot = ring_keyslot(key, strlen(key));
+        if (node_cluster_slot_primary(b->cl, slot) == node_cluster_myindex(b->cl) &&
+            node_migrate_slot_waits(b->mig, slot, 0))
+            return i;
+    }
+    fail_msg("no key of node 1 waits for its DONE");
+    return -1;
+}
+
 static void test_request_waits_for_done_then_runs_or_gets_tryagain(void **state)
 {
     fx_t *fx = *state;
@@ -893,22 +923,8 @@ static void test_request_waits_for_done_then_runs_or_gets_tryagain(void **state)
     int i, waited;
 
     /* Keys on node 0, then node 1 joins with its DONEs delayed. */
-    for (i = 0; i < 200; i++) {
-        snprintf(key, sizeof(key), "hold:%d", i);
-        snprintf(want, sizeof(want), "v%d", i);
-        r = call(fx, &fx->n[0].cli, 3, (const char *const[]){"SET", key, want});
-        assert_string_equal(r, "+OK\r\n");
-    }
-    node_start(fx, 1, 0, 1);
-    assert_true(test_loop_run_until(&fx->loop, done_parked, fx, JOIN_TIMEOUT_MS));
-    for (i = 0; i < 200; i++) {
-        snprintf(key, sizeof(key), "hold:%d", i);
-        slot = ring_keyslot(key, strlen(key));
-        if (node_cluster_slot_primary(b->cl, slot) == node_cluster_myindex(b->cl) &&
-            node_migrate_slot_waits(b->mig, slot, 0))
-            break;
-    }
-    assert_true(i < 200);
+    i = key_waiting_for_done(fx, key, sizeof(key));
+    slot = ring_keyslot(key, strlen(key));
     snprintf(val, sizeof(val), "v%d", i);
     snprintf(want, sizeof(want), "$%zu\r\n%s\r\n+PONG\r\n", strlen(val), val);
     /* The routing decision: node 1 waits for the slot (reads and writes),
@@ -1108,6 +1124,56 @@ static const char *tlink_wait(fx_t *fx, tlink_t *tl, int want)
     assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
     rc_buf_reserve(&tl->in, 1)[0] = '\0';
     return tl->in.data;
+}
+
+static int two_held(void *arg)
+{
+    const tnode_t *b = arg;
+
+    return b->server->nheld >= 2;
+}
+
+/* A peer forwarded a write for a slot still waiting for its DONE, then gave
+ * up on the link (its forward timed out, or it shut down) and answered its
+ * client with an error. The parked write must not run when the DONE comes:
+ * the client may have retried and written a newer value since. */
+static void test_held_request_of_a_link_its_peer_closed_is_dropped_unrun(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *b = &fx->n[1];
+    tcli_t *t = &fx->n[1].cli;
+    node_cluster_member_t bm;
+    node_conn_t *done;
+    tlink_t tl;
+    char key[32], want[64];
+    const char *r;
+    int i;
+
+    i = key_waiting_for_done(fx, key, sizeof(key));
+    snprintf(want, sizeof(want), "$%d\r\nv%d\r\n", i < 10 ? 2 : i < 100 ? 3 : 4, i);
+    done = held_conn(b, 1);
+    assert_non_null(done);
+    b->server->config.cluster_handoff_hold = 20000;
+
+    /* The forwarded write parks behind the hand-over, then its link goes. */
+    assert_int_equal(node_cluster_member(b->cl, node_cluster_myindex(b->cl), &bm), 0);
+    tlink_open(fx, &tl, bm.id, bm.incarnation);
+    tlink_send(&tl, 3, (const char *const[]){"SET", key, "zombie"}, NULL);
+    assert_true(test_loop_run_until(&fx->loop, two_held, b, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(tl.nreplies, 0);
+    node_link_close(tl.l, "test: timed out", 1);
+    test_loop_iterations(&fx->loop, 5);
+
+    /* The DONEs run: the slot is served, and the write is dropped unrun. */
+    b->hold_done = 0;
+    node_conn_release(done);
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_null(b->server->held);
+    assert_int_equal(b->server->stats.peer_hangups, 1);
+    client_open(fx, 1);
+    r = call(fx, t, 2, (const char *const[]){"GET", key});
+    assert_string_equal(r, want);
+    rc_buf_free(&tl.in);
 }
 
 static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void **state)
@@ -1346,6 +1412,7 @@ static void test_rcmigrate_sent_to_a_previous_incarnation_is_refused(void **stat
     tlink_wait_t w;
     char src[24], slot[16], epoch[24], cur[24], key[32], expect[1024];
     unsigned s = RING_SLOTS;
+    size_t mark;
     int i;
 
     join_and_settle(fx);
@@ -1399,6 +1466,18 @@ static void test_rcmigrate_sent_to_a_previous_incarnation_is_refused(void **stat
              s, src, cur, s, src, cur, s, src, cur, s, src, cur);
     assert_string_equal(old.in.data, expect);
     assert_int_equal(stats(b).stale_refused, 4);
+
+    /* A client's request forwarded on it: refused, never routed from here
+     * (that could send it back to this node). */
+    mark = old.in.len;
+    tlink_send(&old, 3, (const char *const[]){"SET", key, "late"}, NULL);
+    w.want = 6;
+    assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
+    rc_buf_putc(&old.in, '\0');
+    snprintf(expect, sizeof(expect),
+             "-TRYAGAIN the request was sent to member %" PRIu64 ", no longer at this address\r\n|",
+             bm.id);
+    assert_string_equal(old.in.data + mark, expect);
 
     /* The fill on the link to the new one goes on, its count intact (a
      * late BEGIN would have emptied it, a late write counted one more),
@@ -1616,6 +1695,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_graceful_leave_gives_every_key_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_waits_for_done_then_runs_or_gets_tryagain,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_held_request_of_a_link_its_peer_closed_is_dropped_unrun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handover_sent_again_after_the_switch_keeps_every_key,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -61,6 +61,7 @@ typedef struct fx_s {
     char raw_in[256];
     size_t raw_in_len;
     int take_requests; /* feed the raw bytes to the request parser */
+    int peer;          /* ... as a data link from a peer */
     const char *reject;
 
     /* Deferred write. */
@@ -478,7 +479,7 @@ static void on_raw_bytes(void *arg, node_conn_t *c, const char *data, size_t len
 
     if (fx->take_requests) {
         if (c->proto == NULL)
-            node_conn_take_requests(c, on_request, fx, 2, 0);
+            node_conn_take_requests(c, on_request, fx, 2, fx->peer);
         node_conn_feed(c, data, len, fx->reject);
         return;
     }
@@ -581,6 +582,33 @@ static void test_conn_raw_fed_requests_run_or_get_the_reject_error(void **state)
     roundtrip(fx, "*2\r\n$4\r\nECHO\r\n$1\r\nz\r\n", "$1\r\nz\r\n");
     assert_int_equal(fx->nrequests, 2);
     assert_true(fx->raw->authenticated);
+}
+
+/* A peer's data link read after a quiet spell: if the peer has closed it
+ * meanwhile (it gave up on what it sent), nothing it sent runs. */
+static void test_conn_peer_link_closed_while_unread_runs_nothing(void **state)
+{
+    fx_t *fx = *state;
+
+    raw_listen(fx);
+    fx->take_requests = 1;
+    fx->peer = 1;
+    connect_client(fx, fx->raw_port, 0);
+    roundtrip(fx, ping, "+PONG\r\n");
+    assert_int_equal(fx->nrequests, 1);
+
+    /* Read at once, a request runs even if the peer closes right after. */
+    test_client_send_str(&fx->client, ping);
+    want_requests = 2;
+    assert_true(test_loop_run_until(&fx->loop, ran_requests, fx, TEST_LOOP_TIMEOUT_MS));
+
+    /* Unread for a while, then the peer's close behind its request. */
+    fx->raw->last_ms -= 10 * NODE_CONN_PEER_QUIET_MS;
+    test_client_send_str(&fx->client, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\nlate\r\n");
+    test_client_close(&fx->client);
+    assert_true(test_loop_run_until(&fx->loop, raw_closed, fx, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(fx->nrequests, 2);
+    assert_int_equal(fx->server->stats.peer_hangups, 1);
 }
 
 static int setup_one_client(void **state)
@@ -817,6 +845,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conn_raw_bytes_reach_on_bytes_and_close_runs_once,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_conn_raw_close_by_owner_runs_on_close, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_conn_peer_link_closed_while_unread_runs_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_conn_raw_fed_requests_run_or_get_the_reject_error,
                                         setup, teardown),

@@ -517,11 +517,31 @@ void node_obj_serialize(const node_obj_t *o, rc_buf_t *out)
     type_ops[o->type].serialize(o, out);
 }
 
+/* The header every serialized object starts with: its type, and its TTL
+ * ('*when', -1: none). */
+static int get_header(rd_t *in, unsigned *type, int64_t *when)
+{
+    unsigned version, flags;
+    uint64_t w = 0;
+
+    if (get_u8(in, &version) != 0)
+        return -EINVAL;
+    if (version != NODE_CODEC_VERSION)
+        return -ENOTSUP;
+    if (get_u8(in, type) != 0 || *type >= RC_ARRAY_SIZE(type_ops) || get_u8(in, &flags) != 0 ||
+        (flags & ~(unsigned)FLAG_TTL) != 0)
+        return -EINVAL;
+    if ((flags & FLAG_TTL) && (get_u64le(in, &w) != 0 || w > INT64_MAX))
+        return -EINVAL;
+    *when = (flags & FLAG_TTL) ? (int64_t)w : -1;
+    return 0;
+}
+
 int node_obj_deserialize(const char *key, size_t klen, const void *p, size_t len, node_obj_t **out)
 {
     rd_t in;
-    unsigned version, type, flags;
-    uint64_t when = 0;
+    unsigned type;
+    int64_t when;
     node_obj_t *o = NULL;
     int err;
 
@@ -530,24 +550,31 @@ int node_obj_deserialize(const char *key, size_t klen, const void *p, size_t len
         return -EINVAL; /* and 'p' may be NULL */
     in.p = p;
     in.end = in.p + len;
-    if (get_u8(&in, &version) != 0)
-        return -EINVAL;
-    if (version != NODE_CODEC_VERSION)
-        return -ENOTSUP;
-    if (get_u8(&in, &type) != 0 || type >= RC_ARRAY_SIZE(type_ops) || get_u8(&in, &flags) != 0 ||
-        (flags & ~(unsigned)FLAG_TTL) != 0)
-        return -EINVAL;
-    if ((flags & FLAG_TTL) && (get_u64le(&in, &when) != 0 || when > INT64_MAX))
-        return -EINVAL;
-    err = type_ops[type].deserialize(&in, key, klen, (flags & FLAG_TTL) != 0, &o);
+    err = get_header(&in, &type, &when);
+    if (err != 0)
+        return err;
+    err = type_ops[type].deserialize(&in, key, klen, when >= 0, &o);
     if (err == 0 && in.p != in.end)
         err = -EINVAL; /* trailing bytes */
     if (err != 0) {
         node_obj_free(o);
         return err;
     }
-    if (flags & FLAG_TTL)
-        node__obj_set_expire(o, (int64_t)when);
+    if (when >= 0)
+        node__obj_set_expire(o, when);
     *out = o;
     return 0;
+}
+
+int node_obj_string_of(const void *p, size_t len, const char **s, size_t *n, int64_t *when)
+{
+    rd_t in;
+    unsigned type;
+
+    if (len == 0)
+        return 0;
+    in.p = p;
+    in.end = in.p + len;
+    return get_header(&in, &type, when) == 0 && type == NODE_OBJ_STRING &&
+           get_str(&in, s, n) == 0 && in.p == in.end;
 }

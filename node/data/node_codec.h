@@ -31,4 +31,10 @@ void node_obj_serialize(const node_obj_t *o, rc_buf_t *out);
  * NaN score, stream ids out of order. */
 int node_obj_deserialize(const char *key, size_t klen, const void *p, size_t len, node_obj_t **out);
 
+/* 1 when the 'len' bytes at 'p' are exactly one well-formed string (what
+ * node_obj_deserialize() would make a string of): its bytes in '*s' and
+ * '*n' (within 'p'), its TTL in '*when' (ms, -1: none). 0 for any other
+ * type or anything malformed, with the outputs undefined. */
+int node_obj_string_of(const void *p, size_t len, const char **s, size_t *n, int64_t *when);
+
 #endif /* RC_NODE_NODE_CODEC_H */

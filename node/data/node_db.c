@@ -1140,16 +1140,16 @@ node_obj_t *node_db_lookup(node_db_t *db, const char *key, size_t klen, int flag
     return o;
 }
 
-void node_db_set_str(node_db_t *db, const char *key, size_t klen, const void *val, size_t vlen,
-                     int64_t expire_at, int keepttl)
+/* Makes 'key' (whose object, live or not, is 'old', or NULL) the string
+ * 'val' with TTL 'when' (ms, -1: none): in place when the old value is an
+ * embedded string of the same length (no malloc), else a new object. */
+static void put_str(node_db_t *db, node_obj_t *old, const char *key, size_t klen, const void *val,
+                    size_t vlen, int64_t when)
 {
-    node_obj_t *old = find(db, key, klen), *o;
-    int64_t when = expire_at;
+    node_obj_t *o;
     long long n;
 
     mark_write(db, key, klen, 1);
-    if (keepttl && old != NULL)
-        when = node_obj_expire(old);
     if (old != NULL && old->type == NODE_OBJ_STRING && old->enc == NODE_ENC_EMB &&
         old->vol == (when >= 0) && (vlen > 20 || rc_string2ll(val, vlen, &n) != 0)) {
         uint32_t olen;
@@ -1172,6 +1172,21 @@ void node_db_set_str(node_db_t *db, const char *key, size_t klen, const void *va
         db_swap(db, old, o, 1);
     else
         db_add(db, o);
+}
+
+void node_db_set_str(node_db_t *db, const char *key, size_t klen, const void *val, size_t vlen,
+                     int64_t expire_at, int keepttl)
+{
+    node_obj_t *old = find(db, key, klen);
+
+    put_str(db, old, key, klen, val, vlen,
+            keepttl && old != NULL ? node_obj_expire(old) : expire_at);
+}
+
+void node_db_insert_str(node_db_t *db, const char *key, size_t klen, const void *val, size_t vlen,
+                        int64_t expire_at)
+{
+    put_str(db, find_raw(db, key, klen), key, klen, val, vlen, expire_at);
 }
 
 void node_db_set_ll(node_db_t *db, const char *key, size_t klen, long long v)

@@ -283,5 +283,11 @@ void node_obj_free(node_obj_t *o);
  * key's current value if any. Observers see a WRITE at the end of the
  * command. */
 void node_db_insert(node_db_t *db, node_obj_t *o);
+/* node_db_insert() of the string 'val' with TTL 'expire_at' (ms, -1: none)
+ * at 'key', without building the detached object first: whatever the key
+ * held, expired or not, is replaced (in place when it is a string of the
+ * same length). */
+void node_db_insert_str(node_db_t *db, const char *key, size_t klen, const void *val, size_t vlen,
+                        int64_t expire_at);
 
 #endif /* RC_NODE_NODE_DB_H */

@@ -1816,37 +1816,55 @@ static int slot_ok(void *arg, unsigned slot)
     return m->replicas == 0 || !m->copy[slot];
 }
 
-/* Applies one key and value ('kv': two arguments) of 'slot', the key's. */
-static void apply_pair(node_migrate_t *m, unsigned slot, const resp_arg_t *kv, node_obj_t *o)
+/* Counts one key and value ('kv') of 'slot' applied. */
+static void applied_pair(node_migrate_t *m, unsigned slot, const resp_arg_t *kv)
 {
-    int64_t exp = node_obj_expire(o);
-
-    if (exp >= 0 && exp < node_db_now(m->db) && slot_ok(m, slot)) {
-        node_obj_free(o); /* expired on the way (a replica waits for the DEL) */
-        (void)node_db_delete(m->db, kv[0].ptr, kv[0].len);
-    } else {
-        node_db_insert(m->db, o);
-    }
     m->in_count[slot]++;
     m->st.keys_received++;
     m->st.bytes_received += kv[0].len + kv[1].len;
 }
 
+/* 1 when a value that expires at 'exp' (ms, -1: never) arrives already
+ * expired in 'slot' and is dropped (a replica keeps it: it waits for its
+ * primary's DEL). */
+static int arrives_expired(node_migrate_t *m, unsigned slot, int64_t exp)
+{
+    return exp >= 0 && exp < node_db_now(m->db) && slot_ok(m, slot);
+}
+
 /* Applies one key and value ('kv') of 'slot'. Returns NULL, or the error to
- * reply (the slot is then refused: it starts over). */
+ * reply (the slot is then refused: it starts over). A string (the usual
+ * write) goes in without a detached object (node_db_insert_str). */
 static const char *put_pair(node_migrate_t *m, unsigned slot, const resp_arg_t *kv, int check)
 {
     node_obj_t *o = NULL;
+    const char *s;
+    size_t n;
+    int64_t exp;
 
     if (check && ring_keyslot(kv[0].ptr, kv[0].len) != slot) {
         in_reset(m, slot);
         return "ERR RCMIGRATE PUT: key not in the slot";
     }
+    if (node_obj_string_of(kv[1].ptr, kv[1].len, &s, &n, &exp)) {
+        if (arrives_expired(m, slot, exp))
+            (void)node_db_delete(m->db, kv[0].ptr, kv[0].len);
+        else
+            node_db_insert_str(m->db, kv[0].ptr, kv[0].len, s, n, exp);
+        applied_pair(m, slot, kv);
+        return NULL;
+    }
     if (node_obj_deserialize(kv[0].ptr, kv[0].len, kv[1].ptr, kv[1].len, &o) != 0) {
         in_reset(m, slot);
         return "ERR RCMIGRATE PUT: malformed value";
     }
-    apply_pair(m, slot, kv, o);
+    if (arrives_expired(m, slot, node_obj_expire(o))) {
+        node_obj_free(o);
+        (void)node_db_delete(m->db, kv[0].ptr, kv[0].len);
+    } else {
+        node_db_insert(m->db, o);
+    }
+    applied_pair(m, slot, kv);
     return NULL;
 }
 

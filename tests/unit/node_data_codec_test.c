@@ -291,6 +291,60 @@ static void test_insert_replaces_and_keeps_ttl(void **state)
     rc_buf_free(&b);
 }
 
+/* node_obj_string_of() reads what node_obj_deserialize() would make a
+ * string of, and nothing else; node_db_insert_str() sets it as
+ * node_db_insert() would, in place when the old value has the length. */
+static void test_string_of_and_insert_str_agree_with_deserialize(void **state)
+{
+    fixture_t *f = *state;
+    static const char *const vals[] = {"12345", "", "hello", "007",
+                                       "a value of 32 bytes, not an int"};
+    rc_buf_t b = {0};
+    const char *s;
+    size_t n;
+    int64_t when;
+    node_obj_t *before;
+    char intbuf[NODE_OBJ_INTBUF];
+
+    for (size_t i = 0; i < RC_ARRAY_SIZE(vals); i++) {
+        int64_t ttl = i % 2 ? T0 + 5000 : -1;
+
+        b.len = 0;
+        node_db_set_str(f->db, "k", 1, vals[i], strlen(vals[i]), ttl, 0);
+        node_obj_serialize(get(f->db, "k"), &b);
+        assert_int_equal(node_obj_string_of(b.data, b.len, &s, &n, &when), 1);
+        assert_int_equal(n, strlen(vals[i]));
+        assert_memory_equal(s, vals[i], n);
+        assert_int_equal(when, ttl);
+        for (size_t cut = 0; cut < b.len; cut++)
+            assert_int_equal(node_obj_string_of(b.data, cut, &s, &n, &when), 0);
+        rc_buf_putc(&b, 'x'); /* trailing byte */
+        assert_int_equal(node_obj_string_of(b.data, b.len, &s, &n, &when), 0);
+    }
+    b.len = 0;
+    node_db_ptr_create(f->db, "l", 1, NODE_OBJ_LIST, node_list_create());
+    node_list_push(node_obj_ptr(get(f->db, "l")), 0, "e", 1);
+    node_obj_serialize(get(f->db, "l"), &b);
+    assert_int_equal(node_obj_string_of(b.data, b.len, &s, &n, &when), 0);
+
+    /* Over a list: a string with its TTL. */
+    node_db_insert_str(f->db, "l", 1, "abc", 3, T0 + 10);
+    assert_int_equal(node_obj_type(get(f->db, "l")), NODE_OBJ_STRING);
+    assert_int_equal(node_obj_expire(get(f->db, "l")), T0 + 10);
+    /* Over a string of the same length: in place, the TTL replaced. */
+    before = get(f->db, "l");
+    node_db_insert_str(f->db, "l", 1, "xyz", 3, T0 + 20);
+    assert_ptr_equal(get(f->db, "l"), before);
+    assert_int_equal(node_obj_expire(before), T0 + 20);
+    assert_memory_equal(node_obj_str(before, intbuf, &n), "xyz", 3);
+    /* An expired key is replaced, not first expired (a replica's copy). */
+    node_db_set_now(f->db, T0 + 30);
+    node_db_insert_str(f->db, "l", 1, "new value", 9, -1);
+    assert_int_equal(node_obj_expire(get(f->db, "l")), -1);
+    assert_int_equal(node_db_stats(f->db)->expired_keys, 0);
+    rc_buf_free(&b);
+}
+
 /* ---------------------------------------------------------------- */
 /* hostile input */
 
@@ -490,6 +544,7 @@ int main(void)
         CODEC_TEST(test_streams_roundtrip_with_last_id_and_empty),
         CODEC_TEST(test_format_bytes_are_pinned),
         CODEC_TEST(test_insert_replaces_and_keeps_ttl),
+        CODEC_TEST(test_string_of_and_insert_str_agree_with_deserialize),
         CODEC_TEST(test_every_truncation_is_an_error),
         CODEC_TEST(test_bad_headers_are_errors),
         CODEC_TEST(test_bad_lengths_and_counts_are_errors_without_allocation),

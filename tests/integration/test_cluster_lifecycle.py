@@ -5,14 +5,17 @@ with backoff, says why, then joins), garbage on the bus port (refused,
 logged, no harm), SIGSTOP (a frozen node is removed, and rejoins once
 thawed), the bus on loopback only without a cluster-secret, and bad --join
 values (startup stops with a message), a peer with another placement
-(refused, says why).
+(refused, says why), and what peers still send to a restarted node's old
+incarnation (answered at once, never routed back to itself).
 Harness: rccluster.py on top of rctest.py; ringcache only."""
 
+import collections
 import os
 import random
 import socket
 import struct
 import subprocess
+import time
 
 import rccluster
 import rctest
@@ -26,6 +29,12 @@ def info(srv):
 def myid(srv):
     r = srv.client().execute_command("CLUSTER", "MYID")
     return r.decode() if isinstance(r, bytes) else r
+
+
+def cluster_nodes_ids(srv):
+    text = srv.client().execute_command("CLUSTER", "NODES")
+    text = text.decode() if isinstance(text, bytes) else text
+    return [line.split()[0] for line in text.splitlines() if line.strip()]
 
 
 def members(srv):
@@ -59,6 +68,56 @@ def test_restart_with_dir_rejoins_as_new_incarnation(t):
     assert int(info(c[0])["cluster_current_epoch"]) > epoch0
     assert "rejoining" in node.log() or "leaving, then rejoining" in node.log(), node.log()[-2000:]
     assert members(c[0]) == 3
+
+
+@test
+def test_restarted_node_refuses_what_is_sent_to_its_old_incarnation(t):
+    """Restarted with its dir, a node is a new member while its old one is
+    still in the configuration (until the failure detector removes it):
+    requests for the old member's slots reach this node's address. It must
+    answer them at once, never route them on to the old member, which is
+    itself (such requests went round until the forward timed out after 2 s,
+    and then ran late, overwriting newer writes). A node timeout of 3 s
+    keeps the old member long enough for the new one to join meanwhile."""
+    c = rccluster.start_cluster(t, 3, extra=("--cluster-node-timeout", "3000"))
+    node = c[2]
+    old = myid(node)
+    owners = {}
+    for lo, hi, nodes in rccluster._slots(c[0]):
+        for slot in range(lo, hi + 1):
+            owners[slot] = nodes[0][1]
+    keys = [k for k in ("old:%d" % i for i in range(2000))
+            if owners[rccluster.keyslot(k)] == node.port][:20]
+    assert len(keys) == 20, "too few keys of node %d" % node.port
+    rctest.kill_node(node)
+    node.exitcode = None
+    node.spawn()
+    node.wait_ready()
+    r = rctest.RawConn(node.host, node.port, timeout=10 * rctest.timeout_scale())
+    replies, slowest, i = [], 0.0, 0
+    try:
+        # Until the old member is gone, each write gets its answer promptly.
+        while old in cluster_nodes_ids(c[0]):
+            t0 = time.monotonic()
+            rep = rctest.parse_reply(r.call("SET", keys[i % len(keys)], "v%d" % i))
+            slowest = max(slowest, time.monotonic() - t0)
+            replies.append(rep if isinstance(rep, Exception) else rep.decode())
+            i += 1
+    finally:
+        r.close()
+    text = " ".join(str(x) for x in replies)
+    print("replies:", collections.Counter(str(x)[:60] for x in replies), "slowest %.3f" % slowest)
+    assert "timed out" not in text, text[-2000:]
+    assert slowest < 1.5 * rctest.timeout_scale(), (slowest, text[-2000:])
+    assert any("no longer at this address" in str(x) for x in replies), text[-2000:]
+    assert i > 0, "the old member was gone before the first write"
+    rccluster.wait_agree(c, timeout=20 * rctest.timeout_scale())
+    for k in keys:
+        rctest.wait_for(lambda k=k: c[0].client().set(k, "final"), timeout=20,
+                        what="SET %s accepted" % k)
+    for srv in c:
+        for k in keys:
+            assert srv.client().get(k) == b"final", (srv.port, k)
 
 
 @test

@@ -1424,6 +1424,16 @@ int node_cluster_myindex(const node_cluster_t *cl)
     return cl->myindex;
 }
 
+uint64_t node_cluster_former_self(const node_cluster_t *cl, int idx)
+{
+    const paxos_member_t *pm;
+
+    if (idx < 0 || (uint32_t)idx >= cl->config.nmembers || idx == cl->myindex)
+        return 0;
+    pm = &cl->config.members[idx];
+    return strcmp(pm->bus_addr, cl->bus_addr) == 0 ? pm->id : 0;
+}
+
 int node_cluster_slot_primary(const node_cluster_t *cl, unsigned slot)
 {
     if (cl->handoff == NULL || slot >= RING_SLOTS)

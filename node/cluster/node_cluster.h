@@ -65,6 +65,10 @@ size_t node_cluster_members(const node_cluster_t *cl, node_cluster_member_t *out
 const char *node_cluster_myname(const node_cluster_t *cl);
 /* Index of this node in the member list, or -1 when not a member. */
 int node_cluster_myindex(const node_cluster_t *cl);
+/* The id of member 'idx' when it is an earlier incarnation of this node:
+ * not this node, at this node's bus address (restarted, it rejoined as a
+ * new member before the old one was removed). 0 otherwise. */
+uint64_t node_cluster_former_self(const node_cluster_t *cl, int idx);
 /* Index (into the member list) of the member that serves 'slot' now (the
  * serving placement's primary; member_handoff_build()), or -1 when there is
  * no table yet. */

@@ -298,6 +298,7 @@ static int route(node_client_t *c, const node_cmd_t *cmd)
     int me, first_owner = -1, multi_owner = 0, cross = 0, all_local = 1, last, i, n = 0;
     int write = (cmd->flags & NODE_CMD_WRITE) != 0;
     unsigned first_slot = 0;
+    uint64_t former;
     node_fwd_merge_t kind;
     int step = cmd->key_step > 0 ? cmd->key_step : 1;
 
@@ -327,6 +328,15 @@ static int route(node_client_t *c, const node_cmd_t *cmd)
 
         if (owner < 0) {
             node_reply_error(c, "CLUSTERDOWN The cluster is down");
+            goto answered;
+        }
+        if (owner != me && (former = node_cluster_former_self(cl, owner)) != 0) {
+            /* Served by this node before its restart, until the others
+             * remove that member: sent there, it would come back here. */
+            node_reply_errorf(c,
+                              "TRYAGAIN slot %u is served by member %" PRIu64
+                              ", an earlier incarnation at this address, until it is removed",
+                              slot, former);
             goto answered;
         }
         if (owner == me && node_migrate_slot_waits(mig, slot, write)) {

@@ -1816,25 +1816,11 @@ static int slot_ok(void *arg, unsigned slot)
     return m->replicas == 0 || !m->copy[slot];
 }
 
-/* Counts one key and value ('kv') of 'slot' applied. */
-static void applied_pair(node_migrate_t *m, unsigned slot, const resp_arg_t *kv)
-{
-    m->in_count[slot]++;
-    m->st.keys_received++;
-    m->st.bytes_received += kv[0].len + kv[1].len;
-}
-
-/* 1 when a value that expires at 'exp' (ms, -1: never) arrives already
- * expired in 'slot' and is dropped (a replica keeps it: it waits for its
- * primary's DEL). */
-static int arrives_expired(node_migrate_t *m, unsigned slot, int64_t exp)
-{
-    return exp >= 0 && exp < node_db_now(m->db) && slot_ok(m, slot);
-}
-
 /* Applies one key and value ('kv') of 'slot'. Returns NULL, or the error to
  * reply (the slot is then refused: it starts over). A string (the usual
- * write) goes in without a detached object (node_db_insert_str). */
+ * write) goes in without a detached object (node_db_insert_str). A value
+ * that arrives expired is dropped, unless this is a replica's copy, which
+ * waits for its primary's DEL. */
 static const char *put_pair(node_migrate_t *m, unsigned slot, const resp_arg_t *kv, int check)
 {
     node_obj_t *o = NULL;
@@ -1846,25 +1832,24 @@ static const char *put_pair(node_migrate_t *m, unsigned slot, const resp_arg_t *
         in_reset(m, slot);
         return "ERR RCMIGRATE PUT: key not in the slot";
     }
-    if (node_obj_string_of(kv[1].ptr, kv[1].len, &s, &n, &exp)) {
-        if (arrives_expired(m, slot, exp))
-            (void)node_db_delete(m->db, kv[0].ptr, kv[0].len);
-        else
-            node_db_insert_str(m->db, kv[0].ptr, kv[0].len, s, n, exp);
-        applied_pair(m, slot, kv);
-        return NULL;
+    if (!node_obj_string_of(kv[1].ptr, kv[1].len, &s, &n, &exp)) {
+        if (node_obj_deserialize(kv[0].ptr, kv[0].len, kv[1].ptr, kv[1].len, &o) != 0) {
+            in_reset(m, slot);
+            return "ERR RCMIGRATE PUT: malformed value";
+        }
+        exp = node_obj_expire(o);
     }
-    if (node_obj_deserialize(kv[0].ptr, kv[0].len, kv[1].ptr, kv[1].len, &o) != 0) {
-        in_reset(m, slot);
-        return "ERR RCMIGRATE PUT: malformed value";
-    }
-    if (arrives_expired(m, slot, node_obj_expire(o))) {
+    if (exp >= 0 && exp < node_db_now(m->db) && slot_ok(m, slot)) {
         node_obj_free(o);
         (void)node_db_delete(m->db, kv[0].ptr, kv[0].len);
-    } else {
+    } else if (o != NULL) {
         node_db_insert(m->db, o);
+    } else {
+        node_db_insert_str(m->db, kv[0].ptr, kv[0].len, s, n, exp);
     }
-    applied_pair(m, slot, kv);
+    m->in_count[slot]++;
+    m->st.keys_received++;
+    m->st.bytes_received += kv[0].len + kv[1].len;
     return NULL;
 }
 

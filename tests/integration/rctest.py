@@ -732,6 +732,29 @@ class TestCtx:
         return problems
 
 
+class FileDeadline(BaseException):
+    """Raised in the running test shortly before ctest's timeout for the
+    file would kill it, so a hang ends as a failure with its traceback and
+    the node logs instead of a bare "Timeout"."""
+
+
+def _arm_file_deadline():
+    """RC_FILE_TIMEOUT (set by ctest to the file's TIMEOUT, seconds): raise
+    FileDeadline in whatever test runs 20 s (or a tenth) before it."""
+    total = float(os.environ.get("RC_FILE_TIMEOUT") or 0)
+    if total <= 0:
+        return
+    margin = min(20.0, total / 10)
+
+    def expired(signum, frame):
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        raise FileDeadline("the file's %.0f s are nearly up: this test hangs or is too slow"
+                           % total)
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, total - margin)
+
+
 def main(argv=None):
     """Runs the registered tests; prints `N passed, M failed`."""
     global _TARGET
@@ -761,14 +784,19 @@ def main(argv=None):
     passed = failed = 0
     failures = []
     t_all = time.monotonic()
+    _arm_file_deadline()
     for fn in tests:
         ctx = TestCtx(fn.__name__)
         t0 = time.monotonic()
         err = None
+        out_of_time = False
         try:
             fn(ctx)
-        except Exception:  # noqa: BLE001
+        except BaseException as e:  # noqa: BLE001 - the deadline's exception too
+            if not isinstance(e, (Exception, FileDeadline)):
+                raise
             err = traceback.format_exc()
+            out_of_time = isinstance(e, FileDeadline)
         problems = ctx.teardown(err is not None)
         dt = time.monotonic() - t0
         if err is None and not problems:
@@ -782,6 +810,8 @@ def main(argv=None):
                 print(err)
             for p in problems:
                 print("  " + p)
+        if out_of_time:
+            break
     print("target: %s; %.1fs" % (_TARGET, time.monotonic() - t_all))
     if failures:
         print("failed: " + " ".join(failures))

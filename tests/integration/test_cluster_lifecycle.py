@@ -32,8 +32,8 @@ def myid(srv):
     return r.decode() if isinstance(r, bytes) else r
 
 
-def cluster_nodes_ids(srv):
-    text = srv.client().execute_command("CLUSTER", "NODES")
+def cluster_nodes_ids(srv, client=None):
+    text = (client or srv.client()).execute_command("CLUSTER", "NODES")
     text = text.decode() if isinstance(text, bytes) else text
     return [line.split()[0] for line in text.splitlines() if line.strip()]
 
@@ -95,10 +95,13 @@ def test_restarted_node_refuses_what_is_sent_to_its_old_incarnation(t):
     node.spawn()
     node.wait_ready()
     r = rctest.RawConn(node.host, node.port, timeout=10 * rctest.timeout_scale())
+    watch = c[0].client()
     replies, slowest, i = [], 0.0, 0
+    deadline = time.monotonic() + 30 * rctest.timeout_scale()
     try:
         # Until the old member is gone, each write gets its answer promptly.
-        while old in cluster_nodes_ids(c[0]):
+        while old in cluster_nodes_ids(c[0], watch):
+            assert time.monotonic() < deadline, "old member %s still listed after 30 s" % old
             t0 = time.monotonic()
             rep = rctest.parse_reply(r.call("SET", keys[i % len(keys)], "v%d" % i))
             slowest = max(slowest, time.monotonic() - t0)
@@ -115,8 +118,7 @@ def test_restarted_node_refuses_what_is_sent_to_its_old_incarnation(t):
     assert i > 0, "the old member was gone before the first write"
     rccluster.wait_agree(c, timeout=20 * rctest.timeout_scale())
     for k in keys:
-        rctest.wait_for(lambda k=k: c[0].client().set(k, "final"), timeout=20,
-                        what="SET %s accepted" % k)
+        rctest.wait_for(lambda k=k: watch.set(k, "final"), timeout=20, what="SET %s accepted" % k)
     for srv in c:
         for k in keys:
             assert srv.client().get(k) == b"final", (srv.port, k)

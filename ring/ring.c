@@ -88,41 +88,57 @@ static const uint16_t crc16_table[256] = {
     0x2e93, 0x3eb2, 0x0ed1, 0x1ef0,
 };
 
+/* crc16_slice[k][b]: the CRC of byte b followed by k zero bytes, so four
+ * bytes cost four independent lookups instead of a chain of four (the
+ * CRC is linear: the lookups of the bytes XOR together). Row 0 is
+ * crc16_table; the others are derived from it before main() runs. */
+static uint16_t crc16_slice[4][256];
+
+__attribute__((constructor)) static void crc16_slice_init(void)
+{
+    for (int b = 0; b < 256; b++) {
+        uint16_t c = crc16_table[b];
+
+        crc16_slice[0][b] = c;
+        for (int k = 1; k < 4; k++) {
+            c = (uint16_t)((c << 8) ^ crc16_table[c >> 8]); /* one more zero byte */
+            crc16_slice[k][b] = c;
+        }
+    }
+}
+
 uint16_t ring_crc16(const void *buf, size_t len)
 {
     const unsigned char *p = buf;
     uint16_t crc = 0;
+    size_t i = 0;
 
-    for (size_t i = 0; i < len; i++)
+    for (; i + 4 <= len; i += 4) {
+        unsigned hi = (unsigned)(crc >> 8) ^ p[i], lo = (unsigned)(crc & 0xff) ^ p[i + 1];
+
+        crc = (uint16_t)(crc16_slice[3][hi] ^ crc16_slice[2][lo] ^ crc16_slice[1][p[i + 2]] ^
+                         crc16_slice[0][p[i + 3]]);
+    }
+    for (; i < len; i++)
         crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ p[i]) & 0xff]);
     return crc;
-}
-
-/* The slot of a key with a '{' at 'open': its hash tag's, if the tag is
- * closed and not empty. */
-static uint16_t tagged_slot(const unsigned char *k, size_t len, size_t open)
-{
-    const unsigned char *close = memchr(k + open + 1, '}', len - open - 1);
-
-    /* "{}" (nothing inside) or no '}' at all: the whole key counts. */
-    if (close != NULL && close > k + open + 1)
-        return ring_crc16(k + open + 1, (size_t)(close - k - open - 1)) & (RING_SLOTS - 1);
-    return ring_crc16(k, len) & (RING_SLOTS - 1);
 }
 
 uint16_t ring_keyslot(const void *key, size_t len)
 {
     const unsigned char *k = key;
-    uint16_t crc = 0;
+    const unsigned char *open = len > 0 ? memchr(k, '{', len) : NULL;
 
-    /* The CRC of the whole key, looking for a '{' on the way (free: the
-     * loop waits on the CRC's chain of table lookups anyway). */
-    for (size_t i = 0; i < len; i++) {
-        if (k[i] == '{')
-            return tagged_slot(k, len, i);
-        crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ k[i]) & 0xff]);
+    if (open != NULL) {
+        size_t at = (size_t)(open - k);
+        const unsigned char *close = memchr(open + 1, '}', len - at - 1);
+
+        /* The hash tag's slot, if the tag is closed and not empty; "{}"
+         * (nothing inside) or no '}' at all: the whole key counts. */
+        if (close != NULL && close > open + 1)
+            return ring_crc16(open + 1, (size_t)(close - open - 1)) & (RING_SLOTS - 1);
     }
-    return crc & (RING_SLOTS - 1);
+    return ring_crc16(k, len) & (RING_SLOTS - 1);
 }
 
 static void store_le64(unsigned char *p, uint64_t v)

@@ -84,6 +84,38 @@ static void test_crc16_matches_redis_reference_vector(void **state)
     assert_int_equal(ring_crc16("", 0), 0);
 }
 
+/* CRC16-XMODEM one bit at a time (poly 0x1021, initial value 0): the
+ * definition, against which the table-driven ring_crc16() is checked. */
+static uint16_t crc16_bitwise(const unsigned char *p, size_t len)
+{
+    uint16_t crc = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)(p[i] << 8);
+        for (int b = 0; b < 8; b++)
+            crc = (uint16_t)((crc & 0x8000) ? (crc << 1) ^ 0x1021 : crc << 1);
+    }
+    return crc;
+}
+
+static void test_crc16_matches_the_bitwise_definition_at_every_length(void **state)
+{
+    unsigned char buf[300];
+    uint32_t x = 12345;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (unsigned char)(x >> 16);
+    }
+    /* Every length (the 4-byte steps and each tail of 0-3 bytes) at every
+     * alignment of the start. */
+    for (size_t off = 0; off < 8; off++) {
+        for (size_t len = 0; len + off <= sizeof(buf); len++)
+            assert_int_equal(ring_crc16(buf + off, len), crc16_bitwise(buf + off, len));
+    }
+}
+
 static void test_keyslot_matches_known_redis_slots(void **state)
 {
     (void)state;
@@ -574,6 +606,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc16_matches_redis_reference_vector),
+        cmocka_unit_test(test_crc16_matches_the_bitwise_definition_at_every_length),
         cmocka_unit_test(test_keyslot_matches_known_redis_slots),
         cmocka_unit_test(test_keyslot_hash_tag_selects_braced_part),
         cmocka_unit_test(test_keyslot_empty_or_unclosed_tag_hashes_whole_key),

@@ -289,8 +289,10 @@ static void split_fence(node_client_t *c, const node_cmd_t *cmd, node_conn_seg_t
 
 /* Sends the request where its keys live, as cluster routing says: returns
  * 0 when it runs here, 1 when it was forwarded, parked or answered
- * (CLUSTERDOWN, MOVED, CROSSSLOT, TRYAGAIN). */
-static int route(node_client_t *c, const node_cmd_t *cmd)
+ * (CLUSTERDOWN, MOVED, CROSSSLOT, TRYAGAIN). When it runs here with keys,
+ * '*key_slot' is its first key's slot (fence_begin() takes it rather
+ * than hashing the key again); else it is left alone. */
+static int route(node_client_t *c, const node_cmd_t *cmd, int *key_slot)
 {
     node_cluster_t *cl = node_cmd_env(c)->cluster;
     node_migrate_t *mig = node_cmd_env(c)->migrate;
@@ -362,6 +364,7 @@ static int route(node_client_t *c, const node_cmd_t *cmd)
     if (all_local) {
         if (owners != small)
             rc_free(owners);
+        *key_slot = (int)first_slot;
         return 0;
     }
     if (c->conn->peer && c->conn->peer_epoch > node_cluster_epoch(cl)) {
@@ -499,17 +502,18 @@ static void ran(node_client_t *c, int slot, uint64_t ns, uint64_t nerrors)
 /* Synchronous replication: a command about to run here whose reply must
  * wait for the slot's replicas (it writes, or it reads a slot with writes
  * they have not applied yet) has its reply captured in a pending segment,
- * released by node_migrate_fence() once they have. Returns that segment
- * (c->conn->capture is set to it) and the slot of its first key, or NULL. */
+ * released by node_migrate_fence() once they have. '*fslot' comes in as
+ * the first key's slot if route() found it (-1 if not) and goes out as
+ * that slot (-1: no key). Returns that segment (c->conn->capture is set to
+ * it), or NULL. */
 static node_conn_seg_t *fence_begin(node_client_t *c, const node_cmd_t *cmd, int *fslot)
 {
     node_migrate_t *mig = node_cmd_env(c)->migrate;
     node_conn_seg_t *seg;
 
-    *fslot = -1;
     if (mig == NULL || c->conn->capture != NULL || (cmd->flags & NODE_CMD_REPLICA))
         return NULL; /* no cluster, the local part of a split request, or RCMIGRATE */
-    if (cmd->first_key > 0 && c->argc > cmd->first_key)
+    if (*fslot < 0 && cmd->first_key > 0 && c->argc > cmd->first_key)
         *fslot = (int)ring_keyslot(c->argv[cmd->first_key].ptr, c->argv[cmd->first_key].len);
     if (*fslot < 0 && !(cmd->flags & NODE_CMD_WRITE))
         return NULL;
@@ -530,7 +534,7 @@ void node_cmd_dispatch(void *env, node_client_t *c)
     node_conn_seg_t *fence;
     uint64_t nerrors, t0;
     unsigned nfwd;
-    int fslot;
+    int fslot = -1;
 
     c->env = env;
     if (slot < 0) {
@@ -556,7 +560,7 @@ void node_cmd_dispatch(void *env, node_client_t *c)
         node_cmd_stats_clock_init();
     t0 = node_cmd_stats_ticks();            /* no system call */
     node_db_set_now(c->db, server->now_ms); /* the local part of a split request too */
-    if (node_cmd_env(c)->cluster != NULL && route(c, cmd)) {
+    if (node_cmd_env(c)->cluster != NULL && route(c, cmd, &fslot)) {
         node_db_end_command(c->db); /* the local part of a split request */
         conn->ncmds++;
         server->stats.total_commands++;

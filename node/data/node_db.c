@@ -416,7 +416,8 @@ static void slot_link(node_db_t *db, node_obj_t *o)
     db->slots[s].keys++;
 }
 
-static void slot_unlink(node_db_t *db, node_obj_t *o)
+/* Returns the slot 'o' was unlinked from. */
+static unsigned slot_unlink(node_db_t *db, node_obj_t *o)
 {
     unsigned s = obj_slot(o);
 
@@ -431,6 +432,7 @@ static void slot_unlink(node_db_t *db, node_obj_t *o)
     if (o->snext != NULL)
         o->snext->sprev = o->sprev;
     db->slots[s].keys--;
+    return s;
 }
 
 /* 'repl' takes the place of 'old' (same key) in its slot's list. */
@@ -453,12 +455,13 @@ static void slot_replace(node_db_t *db, node_obj_t *old, node_obj_t *repl)
 /* ---------------------------------------------------------------- */
 /* observers */
 
-static void notify(node_db_t *db, node_db_change_kind_t kind, const node_obj_t *o)
+/* Reports 'o' (of slot 'slot') to the observers. */
+static void notify(node_db_t *db, node_db_change_kind_t kind, const node_obj_t *o, unsigned slot)
 {
     node_db_change_t ch;
 
     ch.kind = kind;
-    ch.slot = obj_slot(o);
+    ch.slot = slot;
     ch.key = (const char *)o->data;
     ch.klen = o->klen;
     ch.obj = o;
@@ -650,7 +653,7 @@ static void end_command_slow(node_db_t *db)
         else
             o = (node_obj_t *)node_dict_find(db->keys, db->pend_keys + p->off, p->klen);
         if (o != NULL) /* else deleted since: that was reported */
-            notify(db, NODE_DB_CHANGE_WRITE, o);
+            notify(db, NODE_DB_CHANGE_WRITE, o, p->slot);
     }
     db->npend = 0;
     db->pend_used = 0;
@@ -709,16 +712,17 @@ static void db_swap(node_db_t *db, node_obj_t *old, node_obj_t *repl, int free_o
 static void db_remove(node_db_t *db, node_obj_t *o, node_db_change_kind_t kind)
 {
     node_dict_entry_t *e;
+    unsigned slot;
 
     RC_ASSERT(!db->notifying);
     db->relinks++;
     e = node_dict_unlink(db->keys, o->data, o->klen);
     RC_ASSERT(e == &o->link);
-    slot_unlink(db, o);
+    slot = slot_unlink(db, o);
     if (o->vol)
         vol_remove(db, o);
     if (db->nobs != 0)
-        notify(db, kind, o);
+        notify(db, kind, o, slot);
     node_obj_free(o);
 }
 
@@ -803,7 +807,7 @@ static void notify_all(node_db_t *db)
 
     node_dict_iter_init(&it, db->keys);
     while ((e = node_dict_iter_next(&it)) != NULL)
-        notify(db, NODE_DB_CHANGE_DELETE, (node_obj_t *)e);
+        notify(db, NODE_DB_CHANGE_DELETE, (node_obj_t *)e, obj_slot((node_obj_t *)e));
     node_dict_iter_done(&it);
 }
 

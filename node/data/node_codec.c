@@ -45,16 +45,6 @@
 /* ---------------------------------------------------------------- */
 /* writing */
 
-static void put_bytes(rc_buf_t *b, const void *p, size_t n)
-{
-    rc_buf_append(b, p, n);
-}
-
-static void put_u8(rc_buf_t *b, unsigned v)
-{
-    rc_buf_putc(b, (char)(unsigned char)v);
-}
-
 static void put_u64le(rc_buf_t *b, uint64_t v)
 {
     unsigned char *p = (unsigned char *)rc_buf_reserve(b, 8);
@@ -64,9 +54,9 @@ static void put_u64le(rc_buf_t *b, uint64_t v)
     rc_buf_commit(b, 8);
 }
 
-static void put_varint(rc_buf_t *b, uint64_t v)
+/* Writes 'v' as a varint at 'p' (at most 10 bytes); returns its length. */
+static size_t varint_at(unsigned char *p, uint64_t v)
 {
-    unsigned char *p = (unsigned char *)rc_buf_reserve(b, 10);
     size_t n = 0;
 
     while (v >= 0x80) {
@@ -74,13 +64,26 @@ static void put_varint(rc_buf_t *b, uint64_t v)
         v >>= 7;
     }
     p[n++] = (unsigned char)v;
-    rc_buf_commit(b, n);
+    return n;
 }
 
-static void put_str(rc_buf_t *b, const void *p, size_t n)
+static void put_varint(rc_buf_t *b, uint64_t v)
 {
-    put_varint(b, n);
-    put_bytes(b, p, n);
+    unsigned char *p = (unsigned char *)rc_buf_reserve(b, 10);
+
+    rc_buf_commit(b, varint_at(p, v));
+}
+
+/* Its length, then its bytes: one reservation (a replicated SET's value
+ * goes through here). */
+static void put_str(rc_buf_t *b, const void *s, size_t n)
+{
+    unsigned char *p = (unsigned char *)rc_buf_reserve(b, 10 + n);
+    size_t h = varint_at(p, n);
+
+    if (n > 0)
+        memcpy(p + h, s, n);
+    rc_buf_commit(b, h + n);
 }
 
 static void put_double(rc_buf_t *b, double d)
@@ -507,13 +510,19 @@ void node__obj_free_value(node_obj_t *o)
 void node_obj_serialize(const node_obj_t *o, rc_buf_t *out)
 {
     int64_t when = node_obj_expire(o);
+    unsigned char *p = (unsigned char *)rc_buf_reserve(out, 3 + 8);
+    size_t n = 3;
 
     RC_ASSERT(o->type < RC_ARRAY_SIZE(type_ops));
-    put_u8(out, NODE_CODEC_VERSION);
-    put_u8(out, o->type);
-    put_u8(out, when >= 0 ? FLAG_TTL : 0);
-    if (when >= 0)
-        put_u64le(out, (uint64_t)when);
+    /* The header in one reservation: version, type, flags [, TTL]. */
+    p[0] = NODE_CODEC_VERSION;
+    p[1] = (unsigned char)o->type;
+    p[2] = when >= 0 ? FLAG_TTL : 0;
+    if (when >= 0) {
+        for (int i = 0; i < 8; i++)
+            p[n++] = (unsigned char)((uint64_t)when >> (8 * i));
+    }
+    rc_buf_commit(out, n);
     type_ops[o->type].serialize(o, out);
 }
 

@@ -820,7 +820,8 @@ void paxos_node_on_msg(paxos_node_t *node, uint64_t now, const paxos_msg_t *msg,
     uint64_t e = node->st.chosen.epoch;
 
     begin(node, now, eff);
-    if (memchr(msg->from_addr, '\0', PAXOS_ADDR_MAX) == NULL)
+    if (msg->from_addr[PAXOS_ADDR_MAX - 1] != '\0' &&
+        memchr(msg->from_addr, '\0', PAXOS_ADDR_MAX) == NULL)
         goto done; /* not from the codec: an unterminated address */
     if (msg->to != 0 && msg->to != node->st.id && msg->type <= PAXOS_MSG_NACK)
         goto done; /* ballots for an earlier owner of this address */

@@ -110,6 +110,9 @@ typedef struct slot_s {
     /* slot at each member's bus address (addr_slot()), -1: none, -2: not
      * looked up yet since the install */
     signed char fd_bus[PAXOS_MAX_MEMBERS];
+    /* slot where fd_exchange() last found each member running: looked at
+     * first, and taken only if it still runs that id */
+    signed char fd_at[PAXOS_MAX_MEMBERS];
     /* invariant memory for the identity on this slot */
     uint64_t max_epoch; /* highest epoch installed by this identity */
     uint64_t mem_epoch; /* promised as last seen in memory, for mem_epoch */
@@ -174,6 +177,13 @@ typedef struct sim_s {
     uint64_t now, steps, fault_steps;
     int healing;
     slot_t slot[MAX_SLOTS];
+    /* when each slot's next event is due (slot_due()), and the earliest
+     * of them: the first slot 'due_who' (-1: none) at 'due_min', kept
+     * while 'due_ok' and found again by step() when that slot's time
+     * went up */
+    uint64_t due[MAX_SLOTS];
+    uint64_t due_min;
+    int due_who, due_ok;
     packet_t *net;
     size_t nnet, capnet;
     packet_t *spare; /* buffers of delivered packets, for the next ones */
@@ -438,10 +448,14 @@ static int config_cmp(const paxos_config_t *a, const paxos_config_t *b)
         a->nrecent > PAXOS_MAX_RECENT || a->nretired != b->nretired ||
         a->nretired > PAXOS_MAX_RETIRED)
         return paxos_config_equal(a, b);
-    if (memcmp(a, b, offsetof(paxos_config_t, recent)) != 0 ||
-        memcmp(a->recent, b->recent, a->nrecent * sizeof(a->recent[0])) != 0 ||
+    /* The header and the tokens after it in one memcmp; the retired
+     * entries, mostly none, only when there are some: each memcmp call
+     * costs about as much as the bytes it compares here, and this runs
+     * at every step (config_cmp() is most of check_state()). */
+    if (memcmp(a, b, offsetof(paxos_config_t, recent) + a->nrecent * sizeof(a->recent[0])) != 0 ||
         a->transition != b->transition ||
-        memcmp(a->retired, b->retired, a->nretired * sizeof(a->retired[0])) != 0 ||
+        (a->nretired != 0 &&
+         memcmp(a->retired, b->retired, a->nretired * sizeof(a->retired[0])) != 0) ||
         memcmp(a->members, b->members, a->nmembers * sizeof(a->members[0])) != 0)
         return paxos_config_equal(a, b);
     return 2;
@@ -799,12 +813,36 @@ static void fd_start(slot_t *sl)
     memset(sl->refused, 0, sizeof(sl->refused));
 }
 
+/* Notes the time of slot 'sl''s next event after a change of its 'up',
+ * 'wake' or 'restart_at': its wake-up while it runs, else its restart
+ * (0: stays down). The earliest slot stays known unless it was this one
+ * and its time went up; ties go to the lower slot, as in a scan. */
+static void slot_due(sim_t *s, const slot_t *sl)
+{
+    int i = (int)(sl - s->slot);
+    uint64_t at = sl->up ? sl->wake : (sl->restart_at != 0 ? sl->restart_at : UINT64_MAX);
+
+    s->due[i] = at;
+    if (!s->due_ok)
+        return;
+    if (i == s->due_who) {
+        if (at > s->due_min)
+            s->due_ok = 0;
+        else
+            s->due_min = at;
+    } else if (at < s->due_min || (at == s->due_min && i < s->due_who)) {
+        s->due_min = at;
+        s->due_who = i;
+    }
+}
+
 /* A node starts a run (founder, joiner, restart): a new detector, and no
  * address heard yet (the node keeps that in memory only). */
 static void run_start(sim_t *s, slot_t *sl)
 {
     sl->up = 1;
     sl->up_since = s->now;
+    slot_due(s, sl);
     memset(sl->heard_at, 0xff, sizeof(sl->heard_at));
     fd_start(sl);
 }
@@ -1025,6 +1063,7 @@ static void start_joiner(sim_t *s, int i)
     sl->leaving = 0;
     sl->departing = 0;
     sl->restart_at = 0;
+    slot_due(s, sl);
     identity_reset(sl);
     vlog(s, "slot %d joins with token %" PRIu64 " via slot %d", i, p.incarnation, seed);
     paxos_node_join(sl->node, s->now, seed_addr(s, i, seed), &eff);
@@ -1148,6 +1187,8 @@ static void check_installs(sim_t *s, int i, const paxos_effects_t *eff)
     }
 }
 
+_Static_assert(MAX_SLOTS < 100 && PAXOS_ADDR_MAX >= 16, "slot addresses fit in 16 bytes");
+
 static int addr_slot(sim_t *s, const char *addr)
 {
     int i;
@@ -1161,7 +1202,11 @@ static int addr_slot(sim_t *s, const char *addr)
         for (i = 0; *d >= '0' && *d <= '9' && i < 1000; d++)
             i = i * 10 + (*d - '0');
         i--;
-        if (i >= 0 && i < s->nslots && strcmp(s->slot[i].addr, addr) == 0)
+        /* Its address has at most 15 characters (two digits at most, a
+         * static assertion below): equal first 16 bytes are equal strings,
+         * without a call of strcmp. */
+        if (i >= 0 && i < s->nslots &&
+            (memcmp(s->slot[i].addr, addr, 16) == 0 || strcmp(s->slot[i].addr, addr) == 0))
             return i;
     }
     for (i = 0; i < s->nslots; i++) {
@@ -1540,6 +1585,7 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
                     &o->msg);
     }
     sl->wake = eff->wake_at > s->now ? eff->wake_at : s->now + 1;
+    slot_due(s, sl);
     if (eff->removed && s->violation == NULL && !sl->departing) {
         vlog(s, "slot %d removed (id %" PRIu64 ")%s", i, paxos_node_id(sl->node),
              sl->leaving ? " after leaving" : "");
@@ -1606,6 +1652,7 @@ static void depart(sim_t *s)
             sl->leaving = 0;
             sl->departing = 0;
             sl->restart_at = 0;
+            slot_due(s, sl);
         }
     }
 }
@@ -1681,6 +1728,7 @@ static void crash(sim_t *s, int i)
     sl->node = NULL;
     sl->up = 0;
     sl->restart_at = s->now + 50 + rnd_below(s, 2000);
+    slot_due(s, sl);
     if (sl->has_disk && sl->disk->id != 0 && chance(s, 0.25) && may_lose) {
         vlog(s, "slot %d loses its disk", i);
         sl->has_disk = 0;
@@ -1694,6 +1742,7 @@ static void restart(sim_t *s, int i)
     paxos_effects_t eff;
 
     sl->restart_at = 0;
+    slot_due(s, sl);
     if (!sl->has_disk) {
         start_joiner(s, i);
         return;
@@ -1830,6 +1879,20 @@ static void slot_ids(sim_t *s, uint64_t *ids)
         ids[t] = s->slot[t].up ? paxos_node_id(s->slot[t].node) : 0;
 }
 
+/* 1 if no id but 0 runs on two slots of 'ids' (slot_ids()). */
+static int ids_unique(const sim_t *s, const uint64_t *ids)
+{
+    int t, u;
+
+    for (t = 0; t < s->nslots; t++) {
+        for (u = t + 1; ids[t] != 0 && u < s->nslots; u++) {
+            if (ids[u] == ids[t])
+                return 0;
+        }
+    }
+    return 1;
+}
+
 /* Tells paxos on slot 'i' that member 'id' is 'alive' (or failed).
  * Returns 0 when the slot's node or configuration changed: the caller's
  * view of its members is stale. */
@@ -1851,7 +1914,7 @@ static int fd_tell(sim_t *s, int i, uint64_t id, int alive)
 /* Slot 'i' pings every other member of its configuration and hears the
  * answers. Returns 0 when its configuration changed meanwhile. Sets
  * '*told' when it told paxos anything (slots may have changed). */
-static int fd_exchange(sim_t *s, int i, const uint64_t *ids, int *told)
+static int fd_exchange(sim_t *s, int i, const uint64_t *ids, int unique, int *told)
 {
     slot_t *sl = &s->slot[i];
     const paxos_config_t *c = paxos_node_config(sl->node, paxos_node_epoch(sl->node));
@@ -1876,9 +1939,23 @@ static int fd_exchange(sim_t *s, int i, const uint64_t *ids, int *told)
 
         if (members[k] == ids[i])
             continue;
-        for (t = 0; t < s->nslots; t++) {
-            if (ids[t] == members[k] && !s->cut[i][t] && !s->cut[t][i])
-                break;
+        if (unique) {
+            /* The one slot running it, if any (fd_at[k] remembered from the
+             * last exchange, mostly), and whether it can be heard. */
+            t = sl->fd_at[k];
+            if (t < 0 || t >= s->nslots || ids[t] != members[k]) {
+                for (t = 0; t < s->nslots && ids[t] != members[k]; t++)
+                    ;
+                sl->fd_at[k] = (signed char)(t < s->nslots ? t : -1);
+            }
+            if (t < s->nslots && (s->cut[i][t] || s->cut[t][i]))
+                t = s->nslots;
+        } else {
+            /* The first slot running it that can be heard. */
+            for (t = 0; t < s->nslots; t++) {
+                if (ids[t] == members[k] && !s->cut[i][t] && !s->cut[t][i])
+                    break;
+            }
         }
         if (t < s->nslots) {
             slot_t *o = &s->slot[t];
@@ -1942,19 +2019,21 @@ static void fd_event(sim_t *s)
     uint64_t ids[MAX_SLOTS]; /* id of the node running on each slot, 0: none */
     member_fd_tick_t out;
     uint32_t r;
-    int i, told = 1;
+    int i, told = 1, unique = 0;
 
     for (i = 0; i < s->nslots && s->violation == NULL; i++) {
         slot_t *sl = &s->slot[i];
         uint64_t epoch;
 
-        if (told)
+        if (told) {
             slot_ids(s, ids); /* only paxos (fd_tell()) changes them */
+            unique = ids_unique(s, ids);
+        }
         told = 0;
         if (ids[i] == 0 || sl->fd == NULL)
             continue;
         fd_follow(s, i);
-        if (!fd_exchange(s, i, ids, &told) || s->violation != NULL)
+        if (!fd_exchange(s, i, ids, unique, &told) || s->violation != NULL)
             continue; /* a new configuration: its detector starts over */
         epoch = paxos_node_epoch(sl->node);
         member_fd_tick_sparse(sl->fd, (int64_t)s->now, &out);
@@ -2100,14 +2179,21 @@ static int step(sim_t *s)
         best = lt ? k : best;
     }
     kind = best != SIZE_MAX ? 1 : 0;
-    for (i = 0; i < s->nslots; i++) {
-        const slot_t *sl = &s->slot[i];
-        uint64_t at = sl->up ? sl->wake : (sl->restart_at != 0 ? sl->restart_at : UINT64_MAX);
-        int lt = at < t;
-
-        t = lt ? at : t;
-        who = lt ? i : who;
-        kind = lt ? (sl->up ? 2 : 3) : kind;
+    if (!s->due_ok) {
+        s->due_min = UINT64_MAX;
+        s->due_who = -1;
+        for (i = 0; i < s->nslots; i++) {
+            if (s->due[i] < s->due_min) {
+                s->due_min = s->due[i];
+                s->due_who = i;
+            }
+        }
+        s->due_ok = 1;
+    }
+    if (s->due_min < t) {
+        t = s->due_min;
+        who = s->due_who;
+        kind = s->slot[who].up ? 2 : 3;
     }
     if (s->next_fd < t) {
         t = s->next_fd;
@@ -2268,6 +2354,7 @@ static void sim_init(sim_t *s, uint64_t seed, int nodes, int spares, int verbose
     int i;
 
     memset(s, 0, sizeof(*s));
+    memset(s->due, 0xff, sizeof(s->due)); /* no slot runs or restarts yet */
     s->seed = seed;
     s->rng = seed * 0x9e3779b97f4a7c15ULL + 12345;
     s->nodes = nodes;
@@ -2418,6 +2505,7 @@ static void figure_run(int nodes, int join, uint64_t seed, uint64_t *vt, uint64_
         fd_stop(&s->slot[nodes - 1]);
         s->slot[nodes - 1].node = NULL;
         s->slot[nodes - 1].up = 0;
+        slot_due(s, &s->slot[nodes - 1]);
         /* The detector reports the failure to every member at t0. */
         for (i = 0; i < nodes - 1; i++) {
             paxos_node_on_fd(s->slot[i].node, s->now, victim, 0, &eff);

@@ -441,8 +441,11 @@ static void config_copy(paxos_config_t *dst, const paxos_config_t *src)
  * are equal fields. Tokens and retired entries past their counts are not
  * compared (left over from earlier values, they made the memcmp miss).
  * Returns 2 when the used parts hold the same bytes (the members whole),
- * 1 when they differ but the fields are equal, 0 when they are not. */
-static int config_cmp(const paxos_config_t *a, const paxos_config_t *b)
+ * 1 when they differ but the fields are equal, 0 when they are not.
+ * Always inlined, as check_state() is: both run at every step, and their
+ * calls' register saves and restores were over 1% of the run. */
+static inline __attribute__((always_inline)) int config_cmp(const paxos_config_t *a,
+                                                            const paxos_config_t *b)
 {
     if (a->nmembers != b->nmembers || a->nmembers > PAXOS_MAX_MEMBERS || a->nrecent != b->nrecent ||
         a->nrecent > PAXOS_MAX_RECENT || a->nretired != b->nretired ||
@@ -857,6 +860,8 @@ static void fd_stop(slot_t *sl)
     sl->lease = NULL;
 }
 
+static void fd_install(sim_t *s, int i, uint64_t epoch, uint64_t id);
+
 /* Installs the node's configuration (and its id: a rejoin changes it) in
  * its detector whenever either changed, as node_cluster.c does on every
  * installed configuration. */
@@ -864,10 +869,18 @@ static void fd_follow(sim_t *s, int i)
 {
     slot_t *sl = &s->slot[i];
     uint64_t epoch = paxos_node_epoch(sl->node), id = paxos_node_id(sl->node);
+
+    if (sl->fd != NULL && (epoch != sl->fd_epoch || id != sl->fd_id))
+        fd_install(s, i, epoch, id);
+}
+
+/* fd_follow()'s install, out of line: the test above runs at every step
+ * and is cheaper without this function's register saves. */
+static __attribute__((noinline)) void fd_install(sim_t *s, int i, uint64_t epoch, uint64_t id)
+{
+    slot_t *sl = &s->slot[i];
     const paxos_config_t *c;
 
-    if (sl->fd == NULL || (epoch == sl->fd_epoch && id == sl->fd_id))
-        return;
     c = paxos_node_config(sl->node, epoch);
     if (c == NULL)
         return; /* a joiner with no configuration yet: nobody to watch */
@@ -1070,7 +1083,7 @@ static void start_joiner(sim_t *s, int i)
     handle_effects(s, i, &eff);
 }
 
-static void check_state(sim_t *s, int i)
+static inline __attribute__((always_inline)) void check_state(sim_t *s, int i)
 {
     slot_t *sl = &s->slot[i];
     const paxos_state_t *st = paxos_node_state(sl->node);
@@ -1187,9 +1200,22 @@ static void check_installs(sim_t *s, int i, const paxos_effects_t *eff)
     }
 }
 
+/* addr_slot() for an address not where its digits say: every slot
+ * compared, out of line (rare). */
+static __attribute__((noinline)) int addr_slot_search(const sim_t *s, const char *addr)
+{
+    int i;
+
+    for (i = 0; i < s->nslots; i++) {
+        if (strcmp(s->slot[i].addr, addr) == 0)
+            return i;
+    }
+    return -1;
+}
+
 _Static_assert(MAX_SLOTS < 100 && PAXOS_ADDR_MAX >= 16, "slot addresses fit in 16 bytes");
 
-static int addr_slot(sim_t *s, const char *addr)
+static inline __attribute__((always_inline)) int addr_slot(const sim_t *s, const char *addr)
 {
     int i;
 
@@ -1202,18 +1228,14 @@ static int addr_slot(sim_t *s, const char *addr)
         for (i = 0; *d >= '0' && *d <= '9' && i < 1000; d++)
             i = i * 10 + (*d - '0');
         i--;
-        /* Its address has at most 15 characters (two digits at most, a
-         * static assertion below): equal first 16 bytes are equal strings,
-         * without a call of strcmp. */
+        /* Its address has at most 15 characters (two digits at most, the
+         * static assertion above): equal first 16 bytes are equal
+         * strings, without a call of strcmp. */
         if (i >= 0 && i < s->nslots &&
             (memcmp(s->slot[i].addr, addr, 16) == 0 || strcmp(s->slot[i].addr, addr) == 0))
             return i;
     }
-    for (i = 0; i < s->nslots; i++) {
-        if (strcmp(s->slot[i].addr, addr) == 0)
-            return i;
-    }
-    return -1;
+    return addr_slot_search(s, addr);
 }
 
 /* ---- message images (img_t) ---- */

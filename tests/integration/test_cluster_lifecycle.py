@@ -101,7 +101,11 @@ def test_restarted_node_refuses_what_is_sent_to_its_old_incarnation(t):
     try:
         # Until the old member is gone, each write gets its answer promptly.
         while old in cluster_nodes_ids(c[0], watch):
-            assert time.monotonic() < deadline, "old member %s still listed after 30 s" % old
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    "old member %s still listed after %.0f s; CLUSTER NODES of %d:\n%s"
+                    % (old, 30 * rctest.timeout_scale(), c[0].port,
+                       watch.execute_command("CLUSTER", "NODES").decode()))
             t0 = time.monotonic()
             rep = rctest.parse_reply(r.call("SET", keys[i % len(keys)], "v%d" % i))
             slowest = max(slowest, time.monotonic() - t0)

@@ -137,10 +137,15 @@ static int node_start(fx_t *fx, int i, int seed)
     node_config_free(&cfg);
     n->port = test_loop_bound_port(&n->server->listeners[0]);
     n->server->config.port = n->port; /* the cluster announces it */
+    if (picked && n->bus_port == n->port) {
+        /* Binding port 0 gave the client the bus port picked. */
+        n->bus_port = test_loop_free_port_but(n->port);
+        n->server->config.cluster_port = n->bus_port;
+    }
     err = node_cluster_create(n->server, &n->cl);
     for (tries = 0; err == UV_EADDRINUSE && picked && tries < 5; tries++) {
         /* Another process took the port we picked: pick again. */
-        n->bus_port = test_loop_free_port();
+        n->bus_port = test_loop_free_port_but(n->port);
         n->server->config.cluster_port = n->bus_port;
         err = node_cluster_create(n->server, &n->cl);
     }

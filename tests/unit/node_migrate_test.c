@@ -172,9 +172,14 @@ static void node_start(fx_t *fx, int i, int seed, int delay_done)
     node_config_free(&cfg);
     n->port = test_loop_bound_port(&n->server->listeners[0]);
     n->server->config.port = n->port;
+    if (n->bus_port == n->port) {
+        /* Binding port 0 gave the client the bus port picked. */
+        n->bus_port = test_loop_free_port_but(n->port);
+        n->server->config.cluster_port = n->bus_port;
+    }
     err = node_cluster_create(n->server, &n->cl);
     for (tries = 0; err == UV_EADDRINUSE && tries < 5; tries++) {
-        n->bus_port = test_loop_free_port(); /* another process took it */
+        n->bus_port = test_loop_free_port_but(n->port); /* another process took it */
         n->server->config.cluster_port = n->bus_port;
         err = node_cluster_create(n->server, &n->cl);
     }

@@ -132,6 +132,16 @@ int test_loop_free_port(void)
     return port;
 }
 
+int test_loop_free_port_but(int taken)
+{
+    int port;
+
+    do {
+        port = test_loop_free_port();
+    } while (port == taken);
+    return port;
+}
+
 /* ---- client ---- */
 
 typedef struct client_write_s {

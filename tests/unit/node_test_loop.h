@@ -31,6 +31,10 @@ void test_loop_iterations(uv_loop_t *loop, int n);
 int test_loop_bound_port(const uv_tcp_t *tcp);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int test_loop_free_port(void);
+/* The same, other than 'taken' (a port bound since, which the kernel may
+ * have handed out again: a node's bus port picked before its client port
+ * was bound to port 0 can be that very port). */
+int test_loop_free_port_but(int taken);
 
 /* A client connection on the test's loop. Allocate it zeroed; every
  * counter is for the test to check. */

@@ -88,21 +88,20 @@ static const uint16_t crc16_table[256] = {
     0x2e93, 0x3eb2, 0x0ed1, 0x1ef0,
 };
 
-/* crc16_slice[k][b]: the CRC of byte b followed by k zero bytes, so four
- * bytes cost four independent lookups instead of a chain of four (the
- * CRC is linear: the lookups of the bytes XOR together). Row 0 is
- * crc16_table; the others are derived from it before main() runs. */
-static uint16_t crc16_slice[4][256];
+/* crc16_zeros[k - 1][b]: the CRC of byte b followed by k zero bytes (k =
+ * 1..3; crc16_table is k = 0), so four bytes cost four independent lookups
+ * instead of a chain of four (the CRC is linear: the lookups of the bytes
+ * XOR together). Derived from crc16_table before main() runs. */
+static uint16_t crc16_zeros[3][256];
 
-__attribute__((constructor)) static void crc16_slice_init(void)
+__attribute__((constructor)) static void crc16_zeros_init(void)
 {
     for (int b = 0; b < 256; b++) {
         uint16_t c = crc16_table[b];
 
-        crc16_slice[0][b] = c;
-        for (int k = 1; k < 4; k++) {
+        for (int k = 0; k < 3; k++) {
             c = (uint16_t)((c << 8) ^ crc16_table[c >> 8]); /* one more zero byte */
-            crc16_slice[k][b] = c;
+            crc16_zeros[k][b] = c;
         }
     }
 }
@@ -116,8 +115,8 @@ uint16_t ring_crc16(const void *buf, size_t len)
     for (; i + 4 <= len; i += 4) {
         unsigned hi = (unsigned)(crc >> 8) ^ p[i], lo = (unsigned)(crc & 0xff) ^ p[i + 1];
 
-        crc = (uint16_t)(crc16_slice[3][hi] ^ crc16_slice[2][lo] ^ crc16_slice[1][p[i + 2]] ^
-                         crc16_slice[0][p[i + 3]]);
+        crc = (uint16_t)(crc16_zeros[2][hi] ^ crc16_zeros[1][lo] ^ crc16_zeros[0][p[i + 2]] ^
+                         crc16_table[p[i + 3]]);
     }
     for (; i < len; i++)
         crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ p[i]) & 0xff]);

@@ -425,9 +425,6 @@ static int pair_removed(sim_t *s, uint64_t id, uint64_t inc)
     return pair_in(s->removed, s->nremoved, id, inc);
 }
 
-/* paxos_config_equal(), with the common answer first: the used parts hold
- * the same bytes (copies keep string tails zero; only unequal or oddly
- * padded values need the field by field comparison). */
 /* Copies the used part of configuration 'src' (members beyond nmembers
  * are unspecified: see paxos.h). */
 static void config_copy(paxos_config_t *dst, const paxos_config_t *src)

@@ -191,6 +191,35 @@ def _start_redis_cluster(t, n):
     return nodes
 
 
+def node_ids(srv, client=None):
+    """The names CLUSTER NODES of 'srv' lists, this node's among them
+    ('client': a connection to 'srv' to reuse)."""
+    text = (client or srv.client()).execute_command("CLUSTER", "NODES")
+    text = text.decode() if isinstance(text, bytes) else text
+    return [line.split()[0] for line in text.splitlines() if line.strip()]
+
+
+def wait_reborn(servers, node, old, timeout=20.0):
+    """Waits until 'node', restarted with its dir, is a member again as a
+    new incarnation: its name is not 'old', every node of 'servers' lists
+    it, and none still lists 'old'. Returns the new name.
+    A name that differs is not enough: a restarted node is joining, with a
+    name of its own, while it and the others still agree on the epoch the
+    old incarnation was a member of (wait_agree passes there, and the new
+    member's admission then changes the epoch under the test)."""
+
+    def reborn():
+        name = node.client().execute_command("CLUSTER", "MYID")
+        name = name.decode() if isinstance(name, bytes) else name
+        if name == old:
+            return None
+        views = [node_ids(s) for s in servers]
+        return name if all(name in v and old not in v for v in views) else None
+
+    return rctest.wait_for(reborn, timeout=timeout,
+                           what="%d back as a member under a new name, %s gone" % (node.port, old))
+
+
 def leave(srv, timeout=10.0):
     """Graceful leave by SIGTERM; returns the exit code."""
     return srv.stop(timeout=timeout)

@@ -94,8 +94,7 @@ class Chaos:
         t0 = time.monotonic()
         deadline = t0 + SETTLE * rctest.timeout_scale()
         for v, old_id in self.reborn:
-            rctest.wait_for(lambda: myid(v) != old_id, timeout=SETTLE,
-                            what="%s: %d back as a new incarnation" % (what, v.port))
+            rccluster.wait_reborn(self.live, v, old_id, timeout=SETTLE)
         self.reborn = []
         last = None
         while True:

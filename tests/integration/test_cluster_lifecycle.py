@@ -32,12 +32,6 @@ def myid(srv):
     return r.decode() if isinstance(r, bytes) else r
 
 
-def cluster_nodes_ids(srv, client=None):
-    text = (client or srv.client()).execute_command("CLUSTER", "NODES")
-    text = text.decode() if isinstance(text, bytes) else text
-    return [line.split()[0] for line in text.splitlines() if line.strip()]
-
-
 def members(srv):
     return int(info(srv)["cluster_known_nodes"])
 
@@ -56,13 +50,9 @@ def test_restart_with_dir_rejoins_as_new_incarnation(t):
     node.spawn()
     node.wait_ready()
 
-    def renamed():
-        name = myid(node)
-        return name if name != old else None
-
-    # Agreement alone can come too early: until the survivors remove the old
-    # incarnation, all three still agree on the epoch it was a member of.
-    new = rctest.wait_for(renamed, timeout=20, what="a new name after a restart (still %s)" % old)
+    # Agreement alone can come too early: until the new incarnation is
+    # admitted, all three still agree on the epoch the old one is a member of.
+    new = rccluster.wait_reborn(c, node, old)
     rccluster.wait_agree(c, timeout=20 * rctest.timeout_scale())
     # the name is 16 hex digits of incarnation then 24 of id: both change
     assert new[:16] != old[:16] and new[16:] != old[16:], (old, new)
@@ -100,7 +90,7 @@ def test_restarted_node_refuses_what_is_sent_to_its_old_incarnation(t):
     deadline = time.monotonic() + 30 * rctest.timeout_scale()
     try:
         # Until the old member is gone, each write gets its answer promptly.
-        while old in cluster_nodes_ids(c[0], watch):
+        while old in rccluster.node_ids(c[0], watch):
             if time.monotonic() >= deadline:
                 raise AssertionError(
                     "old member %s still listed after %.0f s; CLUSTER NODES of %d:\n%s"

@@ -767,6 +767,11 @@ void node_db_prefetch_object(const node_db_t *db, uint64_t h)
     node_dict_prefetch_entry(db->keys, h, 128);
 }
 
+void node_db_prefetch_next(const node_db_t *db, uint64_t h)
+{
+    node_dict_prefetch_next(db->keys, h, 64);
+}
+
 /* ---------------------------------------------------------------- */
 /* lifecycle */
 

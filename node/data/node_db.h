@@ -52,10 +52,14 @@ size_t node_db_flush_decided(node_db_t *db);
  * hashes 'key' and prefetches its bucket, returning the hash; stage 2,
  * called with that hash once the batch's buckets are on their way,
  * prefetches the object the bucket points to (its header, key and a
- * small value). A lookup of a key whose two stages ran a few hundred
- * nanoseconds before finds both in the cache instead of missing twice. */
+ * small value); stage 3, once that object has arrived, prefetches the
+ * next object of the chain (its header and key: a lookup walks past the
+ * first object about a quarter of the time, the table being at load
+ * 0.5-1). A lookup of a key whose stages ran a few hundred nanoseconds
+ * before finds them in the cache instead of missing two or three times. */
 uint64_t node_db_prefetch_bucket(const node_db_t *db, const char *key, size_t klen);
 void node_db_prefetch_object(const node_db_t *db, uint64_t h);
+void node_db_prefetch_next(const node_db_t *db, uint64_t h);
 
 /* Periodic work, called 'hz' times a second: an active expiry cycle that
  * spends at most 'budget_us' microseconds, and incremental rehash steps. */

@@ -284,6 +284,21 @@ void node_dict_prefetch_entry(const node_dict_t *d, uint64_t h, size_t entry_byt
     }
 }
 
+void node_dict_prefetch_next(const node_dict_t *d, uint64_t h, size_t entry_bytes)
+{
+    for (int t = 0; t <= d->rehashing; t++) {
+        const node_dict_entry_t *e;
+        const char *n;
+
+        if (d->size[t] == 0)
+            continue;
+        e = d->table[t][h & (d->size[t] - 1)];
+        n = e != NULL ? (const char *)e->next : NULL;
+        for (size_t off = 0; n != NULL && off < entry_bytes; off += 64)
+            __builtin_prefetch(n + off);
+    }
+}
+
 node_dict_entry_t *node_dict_find(node_dict_t *d, const void *key, size_t len)
 {
     node_dict_entry_t **ref;

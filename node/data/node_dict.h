@@ -54,6 +54,9 @@ void node_dict_replace(node_dict_t *d, node_dict_entry_t *old, node_dict_entry_t
  * 'entry_bytes' bytes from its start. */
 void node_dict_prefetch_bucket(const node_dict_t *d, uint64_t h);
 void node_dict_prefetch_entry(const node_dict_t *d, uint64_t h, size_t entry_bytes);
+/* Then, once the first entry has arrived, the second entry of each chain
+ * (a lookup walks past the first about a quarter of the time). */
+void node_dict_prefetch_next(const node_dict_t *d, uint64_t h, size_t entry_bytes);
 
 /* Returns a random entry (uniform over buckets, then over the chain), or NULL if empty. */
 node_dict_entry_t *node_dict_random(node_dict_t *d);

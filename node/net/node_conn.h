@@ -47,7 +47,8 @@ typedef void node_conn_request_fn(void *arg, node_client_t *c);
  * request of 'argc'. Returns 1 and stores the key in '*key', or 0 (no key,
  * unknown command). A guess only: a wrong one costs a wasted prefetch. */
 enum {
-    NODE_CONN_PREFETCH_ARGS = 5
+    NODE_CONN_PREFETCH_ARGS = 5,
+    NODE_CONN_PF_RING = 32 /* scanned requests remembered (a power of 2) */
 };
 typedef int node_conn_key_fn(int argc, const resp_arg_t *argv, resp_arg_t *key);
 
@@ -153,11 +154,15 @@ struct node_conn_s {
     const char *reject; /* while set, requests get this error instead of running */
 
     /* Prefetching (run()): the bytes being run, how far they have been
-     * scanned, and how many scanned requests have not run yet. */
+     * scanned, how many scanned requests have not run yet, and the last
+     * NODE_CONN_PF_RING scanned requests' key hashes. */
     const char *pf_data;
     size_t pf_len;
     size_t pf_pos;
     unsigned pf_left;
+    unsigned pf_tail; /* requests scanned since the read */
+    uint64_t pf_hash[NODE_CONN_PF_RING];
+    uint8_t pf_key[NODE_CONN_PF_RING]; /* 1: that request has a key */
 
     unsigned closing : 1;
     unsigned close_after_reply : 1;

@@ -144,6 +144,45 @@ static void test_dict_growth_rehashes_incrementally(void **state)
     node_dict_destroy(d);
 }
 
+/* The three prefetch stages are hints: on an empty table, on chains of one
+ * and of several entries (thousands of keys at load 0.5-1 collide), for
+ * keys present and absent, and mid-rehash (both tables), they change
+ * nothing and read nothing they should not (the sanitizer build runs this
+ * too). */
+static void prefetch_all(const node_dict_t *d, int id)
+{
+    char key[24];
+    int n = snprintf(key, sizeof(key), "key:%012d", id);
+    uint64_t h = node_dict_hash(key, (size_t)n);
+
+    node_dict_prefetch_bucket(d, h);
+    node_dict_prefetch_entry(d, h, 128);
+    node_dict_prefetch_next(d, h, 64);
+}
+
+static void test_dict_prefetch_changes_nothing(void **state)
+{
+    node_dict_t *d = node_dict_create(&item_type);
+    int saw_rehashing = 0;
+
+    (void)state;
+    prefetch_all(d, 1); /* no table yet */
+    for (int i = 0; i < 5000; i++) {
+        node_dict_add(d, &item_new(i)->link);
+        saw_rehashing |= node_dict_is_rehashing(d);
+        prefetch_all(d, i);
+        prefetch_all(d, i / 2);
+        prefetch_all(d, -1 - i); /* absent */
+        assert_int_equal(node_dict_size(d), (size_t)i + 1);
+    }
+    assert_true(saw_rehashing);
+    for (int i = 0; i < 5000; i++) {
+        prefetch_all(d, i);
+        assert_int_equal(find(d, i)->id, i);
+    }
+    node_dict_destroy(d);
+}
+
 static void test_dict_shrinks_when_sparse(void **state)
 {
     node_dict_t *d = node_dict_create(&item_type);
@@ -324,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_dict_unlink_removes_entry),
         cmocka_unit_test(test_dict_replace_keeps_position_and_size),
         cmocka_unit_test(test_dict_growth_rehashes_incrementally),
+        cmocka_unit_test(test_dict_prefetch_changes_nothing),
         cmocka_unit_test(test_dict_shrinks_when_sparse),
         cmocka_unit_test(test_dict_iterator_sees_each_entry_once_while_growing),
         cmocka_unit_test(test_dict_iterator_allows_deleting_current_entry),

@@ -34,7 +34,11 @@
 #   --clients, -r 100000, -d --size, against a 3-node ringcache cluster at R=1,
 #   one at R=0 and Redis Cluster 3+3 (all up at once, runs alternating, the
 #   order rotated each repeat, medians of --repeat); -n sized to about
-#   --seconds on Redis. ops/s and p50/p99 (--csv), ratios R1/Redis (target >=
+#   --seconds on Redis. ops/s counted on the servers (INFO commandstats of the
+#   primaries, polled every 50 ms, over the middle 80 % of each run:
+#   redis-benchmark's own figure, printed below the table, rounds a run's
+#   length up to its 250 ms ticks, up to 10 % on a 2.5 s run) and p50/p99
+#   (--csv), ratios R1/Redis (target >=
 #   0.8) and R1/R0 (target >= 0.7), and the p50 a write pays for R=1 over R=0
 #   next to the R=0 -P 1 p50 (one client round trip: the target is at most
 #   one extra round trip). Then the same with one client (-c 1 -P 1, no
@@ -994,27 +998,76 @@ def gap():
 
 # --- tput ---------------------------------------------------------------------------
 
-def bench_one(port, test, P, n, clients=None):
-    """(ops/s, p50 ms, p99 ms) of one redis-benchmark --cluster run."""
+def counted(conns, test):
+    """Calls of command 'test' the nodes 'conns' ran so far (INFO
+    commandstats), or None if one does not answer."""
+    total = 0
+    for c in conns:
+        r = c.cmd("INFO", "commandstats")
+        if not isinstance(r, str):
+            return None
+        m = re.search(r"^cmdstat_%s:calls=(\d+)" % re.escape(test), r, re.M)
+        total += int(m.group(1)) if m else 0
+    return total
+
+
+def steady_rate(samples, n):
+    """ops/s between the first sample past 10 % of the run's n requests and
+    the last one before 90 % (samples: (seconds, requests so far)), or None
+    when they span less than 0.5 s."""
+    mid = [(t, c) for t, c in samples if 0.1 * n <= c <= 0.9 * n]
+    if len(mid) < 2 or mid[-1][0] - mid[0][0] < 0.5:
+        return None
+    return (mid[-1][1] - mid[0][1]) / (mid[-1][0] - mid[0][0])
+
+
+def bench_one(port, test, P, n, clients=None, primaries=None):
+    """(ops/s, p50 ms, p99 ms, redis-benchmark's ops/s) of one
+    redis-benchmark --cluster run. ops/s is counted on the servers: the
+    'test' calls of 'primaries' (ports), polled every 50 ms, over the
+    middle 80 % of the run. redis-benchmark's own figure divides by a run
+    length it only sees at its 250 ms ticks (cluster mode runs a thread a
+    node and notices the end on its throughput timer): a 2.5 s run is
+    counted up to 10 % long, which is why it is not the measure."""
     clients = args.clients if clients is None else clients
+    conns = [Conn(x) for x in (primaries or [])]
+    base = counted(conns, test) if conns else None
     p = spawn(CLI_PIN + ["timeout", "300", "redis-benchmark", "--cluster", "-h", "127.0.0.1", "-p", str(port),
                          "-t", test, "-P", str(P), "-n", str(n), "-c", str(clients), "-r", "100000",
                          "-d", str(args.size), "--csv"],
               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    samples = []
+    while base is not None and p.poll() is None:
+        t = time.monotonic()
+        c = counted(conns, test)
+        if c is None:
+            break
+        samples.append((t, c - base))
+        time.sleep(0.05)
     text, _ = p.communicate()
+    for c in conns:
+        c.close()
     rows = [r for r in csv.reader(text.splitlines()) if len(r) >= 7 and r[0] != "test"]
     if p.returncode != 0 or len(rows) != 1:
         log("redis-benchmark against %d (-t %s -P %d) failed (rc %s): %s" %
             (port, test, P, p.returncode, text.strip().splitlines()[-5:]))
         sys.exit(1)
-    return float(rows[0][1]), float(rows[0][4]), float(rows[0][6])
+    own = float(rows[0][1])
+    rate = steady_rate(samples, n) if conns else None
+    return (own if rate is None else rate), float(rows[0][4]), float(rows[0][6]), own
 
 
 def tput():
     log("starting ringcache R=1, ringcache R=0%s" % ("" if args.no_anchor else " and Redis Cluster 3+3"))
-    targets = {"r1": rc_start(3, 1)[0].port, "r0": rc_start(3, 0)[0].port}
+    r1, r0 = rc_start(3, 1), rc_start(3, 0)
+    targets = {"r1": r1[0].port, "r0": r0[0].port}
+    primaries = {"r1": [x.port for x in r1], "r0": [x.port for x in r0]}
     if not args.no_anchor:
-        targets["rs"] = rs_start()[0].port
+        rs = rs_start()
+        targets["rs"] = rs[0].port
+        primaries["rs"] = [x.port for x in rs if kv(x.conn.cmd("INFO", "replication")).get("role") == "master"]
+        if len(primaries["rs"]) != 3:
+            sys.exit("Redis Cluster 3+3: %d masters, not 3" % len(primaries["rs"]))
     print("# pinning: %s; -c %d -r 100000 -d %d; repeat %d (median)" %
           ("servers CPU 1, redis-benchmark CPU 0" if PIN else "none", args.clients, args.size, args.repeat))
     who_all = list(targets)
@@ -1028,20 +1081,26 @@ def tput():
             for rep in range(args.repeat):
                 order = who_all[rep % len(who_all):] + who_all[:rep % len(who_all)]
                 for w in order:
-                    res[w].append(bench_one(targets[w], test, P, n))
-            rows[(test, P)] = {w: tuple(med([x[i] for x in res[w]]) for i in range(3)) for w in who_all}
+                    res[w].append(bench_one(targets[w], test, P, n, primaries=primaries[w]))
+            rows[(test, P)] = {w: tuple(med([x[i] for x in res[w]]) for i in range(4)) for w in who_all}
             log("  done: %s -P %d (-n %d)" % (test, P, n))
     print()
     print("| test | -P | R=1 ops/s | R=0 ops/s | Redis 3+3 ops/s | R1/Redis (>= 0.8) | R1/R0 (>= 0.7) |"
           " p50 ms R1 / R0 / Redis | p99 ms R1 / R0 / Redis |")
     print("|---|---|---|---|---|---|---|---|---|")
-    nan = (float("nan"),) * 3
+    nan = (float("nan"),) * 4
     for (test, P), r in rows.items():
         r1, r0, rs = r["r1"], r["r0"], r.get("rs", nan)
         a, b = r1[0] / rs[0] if rs[0] == rs[0] else float("nan"), r1[0] / r0[0]
         print("| %s | %d | %.0f | %.0f | %.0f | %.2f%s | %.2f%s | %.3f / %.3f / %.3f | %.3f / %.3f / %.3f |" %
               (test.upper(), P, r1[0], r0[0], rs[0], a, "" if not a < 0.8 else " *", b,
                "" if b >= 0.7 else " *", r1[1], r0[1], rs[1], r1[2], r0[2], rs[2]))
+    print()
+    print("ops/s: counted on the servers (INFO commandstats of the primaries, polled every 50 ms) over the"
+          " middle 80 %% of each run. redis-benchmark's own figures (rounded to its 250 ms ticks), R=1 / R=0 /"
+          " Redis: %s" % "; ".join("%s -P %d %.0f / %.0f / %.0f" % (t.upper(), P, r["r1"][3], r["r0"][3],
+                                                                     r.get("rs", nan)[3])
+                                   for (t, P), r in rows.items()))
     s1, s0 = rows[("set", 1)]["r1"], rows[("set", 1)]["r0"]
     print()
     print("Rows marked * miss their target. A write's extra p50 at R=1 (-P 1 -c %d): %.3f ms over R=0's %.3f ms"

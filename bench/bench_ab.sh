@@ -10,7 +10,9 @@
 #
 # Usage: bench/bench_ab.sh A_BINARY B_BINARY   (about 6 minutes)
 #   BENCH_REPEAT=5  runs per row and build (median)
-#   BENCH_N=200000  requests per -P 16 run (-P 1 runs use a fifth)
+#   BENCH_N=200000  requests per -P 16 run (-P 1 runs use a fifth; --cluster
+#                   runs ten times as many: their req/s is counted on the
+#                   servers, bench/rb_counted.py, over the middle 80 %)
 #   BENCH_PIN=1     pin servers to CPU 1 and redis-benchmark to CPU 0
 #   BENCH_CASES="single cluster-plain cluster-smart"  the cases to run
 #   BENCH_TESTS="set get"                             the tests to run
@@ -74,6 +76,7 @@ start_node() { # binary dir [args...]: sets NODE_PORT
 }
 
 CLUSTER_FIRST=""
+declare -A CLUSTER_NODES # first node's port -> the three ports
 start_cluster() { # binary dir: sets CLUSTER_FIRST (the first node's port)
     local bin=$1 d=$2 p1 p2 p3 secret
     secret=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
@@ -82,20 +85,22 @@ start_cluster() { # binary dir: sets CLUSTER_FIRST (the first node's port)
     start_node "$bin" "$d" --cluster-secret "$secret" --join "127.0.0.1:$p1"; p3=$NODE_PORT
     wait_members 3 "$p1" "$p2" "$p3"
     CLUSTER_FIRST=$p1
+    CLUSTER_NODES[$p1]="$p1 $p2 $p3"
 }
 
-run_one() { # mode(plain|cluster) port test pipeline requests: prints "rps p99"
-    local extra=()
-    [[ $1 == cluster ]] && extra=(--cluster)
-    "${CLI_PIN[@]}" timeout 120 redis-benchmark "${extra[@]}" -h 127.0.0.1 -p "$2" -t "$3" -P "$4" \
-        -n "$5" -c 50 -d 16 -r 100000 --csv 2>&1 |
-        $PY -c '
-import csv, sys
-lines = sys.stdin.read().splitlines()
-rows = [r for r in csv.reader(lines) if len(r) >= 7 and r[0] != "test"]
-if len(rows) != 1:
-    sys.exit("unexpected redis-benchmark output: %r" % lines[-5:])
-print(rows[0][1], rows[0][6])'
+# One run: prints "rps p99". With --cluster, rps is counted on the three
+# nodes (bench/rb_counted.py: redis-benchmark --cluster rounds a run's
+# length up to its 250 ms ticks; a 0.15 s run reads as 0.25 s).
+run_one() { # mode(plain|cluster) port test pipeline requests
+    local extra=() nodes="" r
+    if [[ $1 == cluster ]]; then
+        extra=(--cluster)
+        nodes=${CLUSTER_NODES[$2]}
+    fi
+    r=$("${CLI_PIN[@]}" $PY "$ROOT/bench/rb_counted.py" "$nodes" "${extra[@]}" -h 127.0.0.1 -p "$2" \
+        -t "$3" -P "$4" -n "$5" -c 50 -d 16 -r 100000) || { echo "$r" >&2; return 1; }
+    set -- $r
+    echo "$1 $3"
 }
 
 RESULTS=$TMP/results.txt
@@ -106,6 +111,8 @@ compare() { # case mode portA portB
     for test in $TESTS; do
         for P in 16 1; do
             n=$((P == 1 ? N / 5 : N))
+            # --cluster runs are counted on the servers, over at least 0.3 s
+            [[ $mode == cluster ]] && n=$((n * 10))
             for rep in $(seq "$REPEAT"); do
                 if ((rep % 2)); then order="A B"; else order="B A"; fi
                 for who in $order; do

@@ -174,59 +174,18 @@ start_twemproxy() {
 }
 
 # One redis-benchmark run: prints "rps p50 p99" from its --csv output. In
-# cluster mode rps is counted on the servers instead: redis-benchmark
-# --cluster runs a thread a node and notices the end of a run only on its
-# 250 ms throughput timer, so its own figure rounds the run's length up to
-# a tick (up to 10 % on a 2.5 s run). The 'test' calls of the cluster's
-# nodes (INFO commandstats, every master: no replicas here), polled every
-# 50 ms, over the middle 80 % of the run.
+# cluster mode rps is counted on the servers (bench/rb_counted.py:
+# redis-benchmark --cluster rounds a run's length up to its 250 ms ticks):
+# every node's calls (no replicas here) over the middle 80 % of the run.
 run_one() { # mode(cluster|plain) port test pipeline requests
-    local nodes=""
+    local extra=() nodes="" r
     if [[ $1 == cluster ]]; then
+        extra=(--cluster)
         if [[ " ${RC_PORTS[*]:-} " == *" $2 "* ]]; then nodes="${RC_PORTS[*]}"; else nodes="${RS_PORTS[*]}"; fi
     fi
-    "${CLI_PIN[@]}" $PY - "$1" "$2" "$3" "$4" "$5" "$CLIENTS" "$nodes" <<'EOF_PY'
-import csv, re, socket, subprocess, sys, time
-mode, port, test, P, n, clients, nodes = sys.argv[1:8]
-n = int(n)
-
-
-def calls(socks):
-    total = 0
-    for s in socks:
-        s.sendall(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n")
-        buf = b""
-        while True:
-            buf += s.recv(65536)
-            if b"\r\n" in buf:
-                size = int(buf[1:buf.index(b"\r\n")])
-                if len(buf) >= buf.index(b"\r\n") + 2 + size + 2:
-                    break
-        m = re.search(r"^cmdstat_%s:calls=(\d+)" % test, buf.decode(), re.M)
-        total += int(m.group(1)) if m else 0
-    return total
-
-
-socks = [socket.create_connection(("127.0.0.1", int(x)), timeout=5) for x in nodes.split()]
-base = calls(socks) if socks else 0
-cmd = ["timeout", "120", "redis-benchmark"] + (["--cluster"] if mode == "cluster" else []) + [
-    "-h", "127.0.0.1", "-p", port, "-t", test, "-P", P, "-n", str(n), "-c", clients, "-r", "100000", "--csv"]
-p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-samples = []
-while socks and p.poll() is None:
-    samples.append((time.monotonic(), calls(socks) - base))
-    time.sleep(0.05)
-out = p.communicate()[0]
-lines = out.splitlines()
-rows = [r for r in csv.reader(lines) if len(r) >= 7 and r[0] != "test"]
-if p.returncode != 0 or len(rows) != 1:
-    sys.exit("unexpected redis-benchmark output: %r" % lines[-5:])
-rps = float(rows[0][1])
-mid = [(t, c) for t, c in samples if 0.1 * n <= c <= 0.9 * n]
-if len(mid) >= 2 and mid[-1][0] - mid[0][0] >= 0.5:
-    rps = (mid[-1][1] - mid[0][1]) / (mid[-1][0] - mid[0][0])
-print(rps, rows[0][4], rows[0][6])
-EOF_PY
+    r=$("${CLI_PIN[@]}" $PY "$ROOT/bench/rb_counted.py" "$nodes" "${extra[@]}" -h 127.0.0.1 -p "$2" \
+        -t "$3" -P "$4" -n "$5" -c "$CLIENTS" -r 100000) || { echo "$r"; return 1; }
+    echo "${r% *}"
 }
 
 RESULTS=$TMP/results.txt

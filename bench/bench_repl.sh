@@ -85,7 +85,6 @@ exec /usr/bin/python3 -u - "$@" <<'PYTHON'
 import argparse
 import atexit
 import binascii
-import csv
 import multiprocessing as mp
 import multiprocessing.util  # noqa: its atexit hook (joins children) must run after cleanup()
 import os
@@ -99,6 +98,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.getcwd(), "bench"))
+import rb_counted  # noqa: E402 - bench/rb_counted.py, next to this script
 
 ap = argparse.ArgumentParser(prog="bench/bench_repl.sh")
 ap.add_argument("mode", nargs="?", default="gap", choices=["gap", "tput", "mem"])
@@ -998,63 +1000,24 @@ def gap():
 
 # --- tput ---------------------------------------------------------------------------
 
-def counted(conns, test):
-    """Calls of command 'test' the nodes 'conns' ran so far (INFO
-    commandstats), or None if one does not answer."""
-    total = 0
-    for c in conns:
-        r = c.cmd("INFO", "commandstats")
-        if not isinstance(r, str):
-            return None
-        m = re.search(r"^cmdstat_%s:calls=(\d+)" % re.escape(test), r, re.M)
-        total += int(m.group(1)) if m else 0
-    return total
-
-
-def steady_rate(samples, n):
-    """ops/s between the first sample past 10 % of the run's n requests and
-    the last one before 90 % (samples: (seconds, requests so far)), or None
-    when they span less than 0.5 s."""
-    mid = [(t, c) for t, c in samples if 0.1 * n <= c <= 0.9 * n]
-    if len(mid) < 2 or mid[-1][0] - mid[0][0] < 0.5:
-        return None
-    return (mid[-1][1] - mid[0][1]) / (mid[-1][0] - mid[0][0])
-
-
 def bench_one(port, test, P, n, clients=None, primaries=None):
     """(ops/s, p50 ms, p99 ms, redis-benchmark's ops/s) of one
-    redis-benchmark --cluster run. ops/s is counted on the servers: the
-    'test' calls of 'primaries' (ports), polled every 50 ms, over the
-    middle 80 % of the run. redis-benchmark's own figure divides by a run
-    length it only sees at its 250 ms ticks (cluster mode runs a thread a
-    node and notices the end on its throughput timer): a 2.5 s run is
-    counted up to 10 % long, which is why it is not the measure."""
+    redis-benchmark --cluster run. ops/s is counted on the servers
+    (bench/rb_counted.py): the 'test' calls of 'primaries' (ports), polled
+    every 50 ms, over the middle 80 % of the run. redis-benchmark's own
+    figure divides by a run length it only sees at its 250 ms ticks
+    (cluster mode runs a thread a node and notices the end on its
+    throughput timer): a 2.5 s run is counted up to 10 % long, which is
+    why it is not the measure."""
     clients = args.clients if clients is None else clients
-    conns = [Conn(x) for x in (primaries or [])]
-    base = counted(conns, test) if conns else None
-    p = spawn(CLI_PIN + ["timeout", "300", "redis-benchmark", "--cluster", "-h", "127.0.0.1", "-p", str(port),
-                         "-t", test, "-P", str(P), "-n", str(n), "-c", str(clients), "-r", "100000",
-                         "-d", str(args.size), "--csv"],
-              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    samples = []
-    while base is not None and p.poll() is None:
-        t = time.monotonic()
-        c = counted(conns, test)
-        if c is None:
-            break
-        samples.append((t, c - base))
-        time.sleep(0.05)
-    text, _ = p.communicate()
-    for c in conns:
-        c.close()
-    rows = [r for r in csv.reader(text.splitlines()) if len(r) >= 7 and r[0] != "test"]
-    if p.returncode != 0 or len(rows) != 1:
-        log("redis-benchmark against %d (-t %s -P %d) failed (rc %s): %s" %
-            (port, test, P, p.returncode, text.strip().splitlines()[-5:]))
+    try:
+        return rb_counted.run(primaries or [], ["--cluster", "-h", "127.0.0.1", "-p", str(port), "-t", test,
+                                                "-P", str(P), "-n", str(n), "-c", str(clients), "-r", "100000",
+                                                "-d", str(args.size)],
+                              prefix=CLI_PIN, popen=spawn, timeout=300)
+    except (RuntimeError, OSError) as e:
+        log("against %d: %s" % (port, e))
         sys.exit(1)
-    own = float(rows[0][1])
-    rate = steady_rate(samples, n) if conns else None
-    return (own if rate is None else rate), float(rows[0][4]), float(rows[0][6]), own
 
 
 def tput():

@@ -269,6 +269,31 @@ long resp_scan_aggregate(const char *buf, size_t len, size_t *first)
     return RC_EPROTO;
 }
 
+int resp_scan_bulks(char *buf, size_t len, resp_arg_t *out, size_t want)
+{
+    size_t at = 0, i;
+
+    for (i = 0; i < want; i++) {
+        size_t n = 0, digits = 0;
+
+        if (at >= len || buf[at] != '$')
+            return RC_EPROTO;
+        for (at++; at < len && buf[at] >= '0' && buf[at] <= '9' && digits < 10; at++, digits++)
+            n = n * 10 + (size_t)(buf[at] - '0');
+        if (digits == 0 || (digits > 1 && buf[at - digits] == '0') || n > RESP_SCAN_MAX_BULK ||
+            len - at < 2 || buf[at] != '\r' || buf[at + 1] != '\n')
+            return RC_EPROTO;
+        at += 2;
+        if (len - at < n + 2 || buf[at + n] != '\r' || buf[at + n + 1] != '\n')
+            return RC_EPROTO;
+        out[i].ptr = buf + at;
+        out[i].len = n;
+        buf[at + n] = '\0';
+        at += n + 2;
+    }
+    return at == len ? 0 : RC_EPROTO;
+}
+
 int resp_scan_integer(const char *buf, size_t len, long long *out)
 {
     size_t cr;

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "resp/resp.h"
+
 enum resp_scan_limit_e {
     RESP_SCAN_MAX_DEPTH = 64,               /* nested aggregates (attributes count) */
     RESP_SCAN_MAX_BULK = 512 * 1024 * 1024, /* bytes in a bulk, as proto-max-bulk-len */
@@ -36,6 +38,13 @@ long resp_scan_aggregate(const char *buf, size_t len, size_t *first);
 /* Parses the ':' integer reply at the start of 'buf' into '*out'. Returns 0
  * or RC_EPROTO (not an integer reply, incomplete, or not strict). */
 int resp_scan_integer(const char *buf, size_t len, long long *out);
+
+/* Splits 'buf', exactly 'want' bulk strings back to back ("$<len>\r\n<bytes>
+ * \r\n" each, the length as strict as resp_scan()'s, no null bulk), into
+ * 'out' (room for 'want'): each one's bytes in place, with a NUL written
+ * over the '\r' after them, as a parsed request argument has. Returns 0,
+ * or RC_EPROTO when 'buf' is anything else ('buf' may then be changed). */
+int resp_scan_bulks(char *buf, size_t len, resp_arg_t *out, size_t want);
 
 /* Resumable scanning: for a reply that arrives in pieces, keeps its place
  * so every byte is scanned once. Give it the same growing reply each time

@@ -73,8 +73,9 @@ enum node_bus_flag_e {
     /* HELLO: the features its sender has, what may be sent to it beyond
      * the version's base (a node older than a feature sends 0 for it, and
      * ignores the flags it gets). */
-    NODE_BUS_FEATURE_LIVE = 1, /* takes RCMIGRATE LIVE (node/migrate) */
-    NODE_BUS_FEATURES = NODE_BUS_FEATURE_LIVE,
+    NODE_BUS_FEATURE_LIVE = 1,     /* takes RCMIGRATE LIVE (node/migrate) */
+    NODE_BUS_FEATURE_LIVEPACK = 2, /* takes RCMIGRATE LIVEPACK (node/migrate) */
+    NODE_BUS_FEATURES = NODE_BUS_FEATURE_LIVE | NODE_BUS_FEATURE_LIVEPACK,
 };
 
 typedef enum node_bus_role_e {

@@ -389,9 +389,15 @@ static void put_num(char *p, size_t *n, unsigned long long v)
  * request instead of one per write, takes each key's slot from the key,
  * and answers each write in order as it would its own PUT or DEL. Whatever
  * else is sent on the stream goes after the batch (send_cmd() sends it
- * first), and the link sends it before it writes (link_ops.on_flush). A
- * peer that does not announce LIVE (NODE_BUS_FEATURE_LIVE: an older node,
- * during a rolling upgrade) gets the batch as one PUT or DEL per write. */
+ * first), and the link sends it before it writes (link_ops.on_flush).
+ * A peer that announces LIVEPACK (NODE_BUS_FEATURE_LIVEPACK) gets the keys
+ * and values packed in one argument, "RCMIGRATE LIVEPACK <src> <ops>
+ * <bulks>", the same bulks back to back: its request parser then reads
+ * five arguments, not one or two a write, and cmd_live() splits the last
+ * with resp_scan_bulks(). A peer that announces only LIVE gets them
+ * as arguments, and one that does not announce LIVE (NODE_BUS_FEATURE_LIVE:
+ * an older node, during a rolling upgrade) gets the batch as one PUT or
+ * DEL per write. */
 
 static size_t put_cmd(ostream_t *s, const char *op, uint64_t src, unsigned slot,
                       const uint64_t *nums, int nnums, const char *body, size_t bodylen, int nbody);
@@ -423,14 +429,23 @@ static void live_flush(ostream_t *s)
         live_reset(s);
         return;
     }
-    p = node_link_reserve(s->link, 5 * RESP_HEADER_MAX + 40 + s->live_n + s->live.len);
-    n = resp_write_header(p, '*', 4 + (long long)s->live_argc);
-    put_bulk(p, &n, "RCMIGRATE", 9);
-    put_bulk(p, &n, "LIVE", 4);
-    put_num(p, &n, s->live_src);
-    put_bulk(p, &n, s->live_ops, s->live_n);
-    memcpy(p + n, s->live.data, s->live.len);
-    n += s->live.len;
+    p = node_link_reserve(s->link, 6 * RESP_HEADER_MAX + 64 + s->live_n + s->live.len);
+    if (node_link_peer_features(s->link) & NODE_BUS_FEATURE_LIVEPACK) {
+        n = resp_write_header(p, '*', 5);
+        put_bulk(p, &n, "RCMIGRATE", 9);
+        put_bulk(p, &n, "LIVEPACK", 8);
+        put_num(p, &n, s->live_src);
+        put_bulk(p, &n, s->live_ops, s->live_n);
+        put_bulk(p, &n, s->live.data, s->live.len);
+    } else {
+        n = resp_write_header(p, '*', 4 + (long long)s->live_argc);
+        put_bulk(p, &n, "RCMIGRATE", 9);
+        put_bulk(p, &n, "LIVE", 4);
+        put_num(p, &n, s->live_src);
+        put_bulk(p, &n, s->live_ops, s->live_n);
+        memcpy(p + n, s->live.data, s->live.len);
+        n += s->live.len;
+    }
     node_link_commit(s->link, n);
     live_reset(s);
 }
@@ -1901,22 +1916,22 @@ enum {
     LIVE_OBJECT = 8,
 };
 
-/* 1 when the LIVE request's operations (argument 3: 'P' or 'D' each) match
- * its key and value arguments. */
-static int live_valid(const node_client_t *c)
+/* The keys and values a LIVE request's operations (argument 3: 'P' or 'D'
+ * each) need, or -1 when they are not 1 to NODE_MIGRATE_LIVE_OPS such
+ * letters. */
+static int live_needs(const resp_arg_t *ops)
 {
-    const resp_arg_t *ops = &c->argv[3];
-    long need = 4;
+    int need = 0;
     size_t i;
 
     if (ops->len == 0 || ops->len > NODE_MIGRATE_LIVE_OPS)
-        return 0;
+        return -1;
     for (i = 0; i < ops->len; i++) {
         if (ops->ptr[i] != 'P' && ops->ptr[i] != 'D')
-            return 0;
+            return -1;
         need += ops->ptr[i] == 'P' ? 2 : 1;
     }
-    return need == c->argc;
+    return need;
 }
 
 /* The ':<n>' that answers the 'n' operations applied since the last reply. */
@@ -1927,29 +1942,43 @@ static void live_acked(node_client_t *c, int *n)
     *n = 0;
 }
 
-/* RCMIGRATE LIVE <src> <ops> <key> [<value>]...: answered operation by
- * operation, in order, as each one's PUT or DEL would be, except that a
- * run of operations applied is answered by one ':<n>' (n of them; an
- * operation refused gets its error, between two runs). The keys' buckets,
- * then the first two objects of their chains, are fetched a few
- * operations ahead of the one applied. */
-static void cmd_live(node_migrate_t *m, node_client_t *c)
+/* RCMIGRATE LIVE <src> <ops> <key> [<value>]... and RCMIGRATE LIVEPACK
+ * <src> <ops> <bulks> (the same keys and values packed in one argument,
+ * resp_scan_bulks()): answered operation by operation, in order, as each
+ * one's PUT or DEL would be, except that a run of operations applied is
+ * answered by one ':<n>' (n of them; an operation refused gets its error,
+ * between two runs). The keys' buckets, then the first two objects of
+ * their chains, are fetched a few operations ahead of the one applied. */
+static void cmd_live(node_migrate_t *m, node_client_t *c, int packed)
 {
     const char *ops;
+    const resp_arg_t *args = c->argv + 4;
+    resp_arg_t unpacked[2 * NODE_MIGRATE_LIVE_OPS];
     uint64_t src, h[NODE_MIGRATE_LIVE_OPS];
     int at[NODE_MIGRATE_LIVE_OPS];
-    int nops, k, a, applied = 0;
+    int nops, need = -1, k, a, applied = 0;
 
-    if (c->argc < 5 || arg_u64(&c->argv[2], &src) != 0 || src == 0 || !live_valid(c)) {
+    if (c->argc >= 5 && arg_u64(&c->argv[2], &src) == 0 && src != 0)
+        need = live_needs(&c->argv[3]);
+    if (need >= 0 && packed) {
+        if (c->argc != 5 ||
+            resp_scan_bulks(c->argv[4].ptr, c->argv[4].len, unpacked, (size_t)need) != 0)
+            need = -1;
+        args = unpacked;
+    } else if (need >= 0 && need != c->argc - 4) {
+        need = -1;
+    }
+    if (need < 0) {
         /* The sender counts one reply per operation it meant: a request
          * that cannot be answered in step with it ends the link. */
-        node_reply_error(c, "ERR RCMIGRATE LIVE: bad arguments");
+        node_reply_error(c, packed ? "ERR RCMIGRATE LIVEPACK: bad arguments"
+                                   : "ERR RCMIGRATE LIVE: bad arguments");
         node_conn_close_after_reply(c->conn);
         return;
     }
     ops = c->argv[3].ptr;
     nops = (int)c->argv[3].len;
-    for (k = 0, a = 4; k < nops; a += ops[k] == 'P' ? 2 : 1, k++)
+    for (k = 0, a = 0; k < nops; a += ops[k] == 'P' ? 2 : 1, k++)
         at[k] = a;
     for (k = 0; k < LIVE_PREFETCH + LIVE_OBJECT + nops; k++) {
         const resp_arg_t *key;
@@ -1957,7 +1986,7 @@ static void cmd_live(node_migrate_t *m, node_client_t *c)
         int j = k - LIVE_PREFETCH;
 
         if (k < nops)
-            h[k] = node_db_prefetch_bucket(m->db, c->argv[at[k]].ptr, c->argv[at[k]].len);
+            h[k] = node_db_prefetch_bucket(m->db, args[at[k]].ptr, args[at[k]].len);
         if (j >= 0 && j < nops)
             node_db_prefetch_object(m->db, h[j]);
         if (j - LIVE_NEXT >= 0 && j - LIVE_NEXT < nops)
@@ -1965,7 +1994,7 @@ static void cmd_live(node_migrate_t *m, node_client_t *c)
         j -= LIVE_OBJECT;
         if (j < 0)
             continue;
-        key = &c->argv[at[j]];
+        key = &args[at[j]];
         slot = ring_keyslot(key->ptr, key->len);
         if (m->in_state[slot] == IN_NONE || m->in_src[slot] != src ||
             node_bus_addressed_before(m->bus, c->conn->peer_to_id, c->conn->peer_to_incarnation)) {
@@ -2063,8 +2092,12 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
         node_reply_error(c, "ERR RCMIGRATE is for the cluster bus only");
         return;
     }
+    if (c->argc >= 2 && resp_arg_is(&c->argv[1], "LIVEPACK")) {
+        cmd_live(m, c, 1);
+        return;
+    }
     if (c->argc >= 2 && resp_arg_is(&c->argv[1], "LIVE")) {
-        cmd_live(m, c);
+        cmd_live(m, c, 0);
         return;
     }
     if (c->argc < 4 || arg_u64(&c->argv[2], &src) != 0 || arg_u64(&c->argv[3], &slot64) != 0 ||

@@ -33,7 +33,9 @@
  * `:<n>` (a malformed LIVE gets one error and the link is closed, so
  * replies never go out of step with requests). LIVE goes only to a peer
  * that announces it (NODE_BUS_FEATURE_LIVE); an older one gets a PUT or DEL
- * per write. A failed link, an
+ * per write. A peer that announces NODE_BUS_FEATURE_LIVEPACK gets the
+ * batch as `RCMIGRATE LIVEPACK <src> <ops> <bulks>`, its keys and values
+ * packed back to back in one argument. A failed link, an
  * error reply or a count that does not match breaks the stream: the source
  * starts the slot over with BEGIN after a backoff. The link names the
  * member it is opened to (node_bus.h): a node removed and rejoined as a new

@@ -75,7 +75,7 @@ typedef struct tnode_s {
     int ndone_parked;
     /* ... and RCMIGRATE PUT and LIVE while 'hold_put' is set (the replication test). */
     int hold_put;
-    int nput, nlive; /* RCMIGRATE PUT and LIVE requests it was sent */
+    int nput, nlive, npack; /* RCMIGRATE PUT, LIVE and LIVEPACK requests it was sent */
     tcli_t cli;
 } tnode_t;
 
@@ -123,7 +123,7 @@ static int rcmigrate_is(const node_client_t *c, const char *op)
 
 static int is_put(const node_client_t *c)
 {
-    return rcmigrate_is(c, "PUT") || rcmigrate_is(c, "LIVE");
+    return rcmigrate_is(c, "PUT") || rcmigrate_is(c, "LIVE") || rcmigrate_is(c, "LIVEPACK");
 }
 
 static void delaying_dispatch(void *arg, node_client_t *c)
@@ -132,6 +132,7 @@ static void delaying_dispatch(void *arg, node_client_t *c)
 
     n->nput += rcmigrate_is(c, "PUT");
     n->nlive += rcmigrate_is(c, "LIVE");
+    n->npack += rcmigrate_is(c, "LIVEPACK");
     if (n->hold_put && is_put(c)) {
         node_conn_hold(c->conn);
         return;
@@ -1297,20 +1298,80 @@ static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void *
     node_db_destroy(scratch);
 }
 
+/* Sends "RCMIGRATE LIVE <src> <ops> <kv>..." or, 'packed', the same keys
+ * and values as LIVEPACK's one argument of bulks back to back. */
+static void tlink_send_live(tlink_t *tl, int packed, const char *src, const char *ops, int nkv,
+                            const char *const *kv, const size_t *kvlen)
+{
+    const char *argv[4 + 2 * NODE_MIGRATE_LIVE_OPS];
+    size_t lens[4 + 2 * NODE_MIGRATE_LIVE_OPS];
+    rc_buf_t b;
+    int i;
+
+    assert_true(nkv <= 2 * NODE_MIGRATE_LIVE_OPS);
+    argv[0] = "RCMIGRATE";
+    argv[1] = packed ? "LIVEPACK" : "LIVE";
+    argv[2] = src;
+    argv[3] = ops;
+    for (i = 0; i < 4; i++)
+        lens[i] = strlen(argv[i]);
+    if (!packed) {
+        for (i = 0; i < nkv; i++) {
+            argv[4 + i] = kv[i];
+            lens[4 + i] = kvlen != NULL ? kvlen[i] : strlen(kv[i]);
+        }
+        tlink_send(tl, 4 + nkv, argv, lens);
+        return;
+    }
+    rc_buf_init(&b);
+    for (i = 0; i < nkv; i++) {
+        size_t len = kvlen != NULL ? kvlen[i] : strlen(kv[i]);
+
+        rc_buf_printf(&b, "$%zu\r\n", len);
+        rc_buf_append(&b, kv[i], len);
+        rc_buf_append(&b, "\r\n", 2);
+    }
+    argv[4] = b.data != NULL ? b.data : "";
+    lens[4] = b.len;
+    tlink_send(tl, 5, argv, lens);
+    rc_buf_free(&b);
+}
+
+/* Sends 'bad' (a malformed LIVE or LIVEPACK, 'argc' arguments) on a link
+ * of its own, then a BEGIN: one error comes back and the link is closed,
+ * the BEGIN unanswered. */
+static void live_refused(fx_t *fx, const node_cluster_member_t *bm, int argc,
+                         const char *const *bad, const size_t *lens, const char *begin_slot,
+                         const char *epoch)
+{
+    tlink_t tl;
+    char expect[64];
+
+    snprintf(expect, sizeof(expect), "-ERR RCMIGRATE %s: bad arguments\r\n|", bad[1]);
+    tlink_open(fx, &tl, bm->id, bm->incarnation);
+    tlink_send(&tl, argc, bad, lens);
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", bad[2], begin_slot, epoch},
+               NULL);
+    assert_string_equal(tlink_wait(fx, &tl, 2), expect);
+    assert_int_equal(tl.nfail, 1);
+    node_link_close(tl.l, "test over", 1);
+    rc_buf_free(&tl.in);
+}
+
 /* RCMIGRATE LIVE carries the live writes of a loop iteration in one
- * request; the target answers each write in order, as it would its own
+ * request (LIVEPACK: the same, its keys and values packed in one
+ * argument); the target answers each write in order, as it would its own
  * PUT or DEL, but a run of writes applied gets one ':<n>': a write to a
  * slot it does not take is refused alone, between two runs, a value
  * it cannot read voids the fill of its slot and the writes after it there.
  * A request that cannot be answered write by write (malformed) gets one
  * error and the link is closed, so the sender's count of replies never
  * goes out of step. */
-static void test_rcmigrate_live_answers_each_write_in_order(void **state)
+static void live_answers_each_write_in_order(fx_t *fx, int packed)
 {
-    fx_t *fx = *state;
     tnode_t *b = &fx->n[1];
     node_cluster_member_t bm;
-    tlink_t tl, bad;
+    tlink_t tl;
     char src[24], slot[16], epoch[24], cur[24], key[32], key2[32], expect[1024], vbuf[32];
     node_db_t *scratch = node_db_create();
     rc_buf_t payload;
@@ -1349,10 +1410,10 @@ static void test_rcmigrate_live_answers_each_write_in_order(void **state)
     tlink_open(fx, &tl, bm.id, bm.incarnation);
     tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
     /* put, a slot not filled from here, delete, put again */
-    tlink_send(&tl, 11,
-               (const char *const[]){"RCMIGRATE", "LIVE", src, "PPDP", key, payload.data, key2,
-                                     payload.data, key, key, payload.data},
-               (const size_t[]){9, 4, strlen(src), 4, kl, plen, k2l, plen, kl, kl, plen});
+    tlink_send_live(
+        &tl, packed, src, "PPDP", 7,
+        (const char *const[]){key, payload.data, key2, payload.data, key, key, payload.data},
+        (const size_t[]){kl, plen, k2l, plen, kl, kl, plen});
     tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "SNAPDONE", src, slot, "3"}, NULL);
     (void)tlink_wait(fx, &tl, 5);
     /* The fill holds the key (SNAPDONE counted the three writes), not key2. */
@@ -1364,9 +1425,8 @@ static void test_rcmigrate_live_answers_each_write_in_order(void **state)
     assert_memory_equal(v, "good", 4);
     assert_null(lookup(b, key2, k2l));
     /* a value it cannot read voids the fill: the write after it is refused */
-    tlink_send(&tl, 7,
-               (const char *const[]){"RCMIGRATE", "LIVE", src, "PD", key, "\x01\x07garbage", key},
-               NULL);
+    tlink_send_live(&tl, packed, src, "PD", 3, (const char *const[]){key, "\x01\x07garbage", key},
+                    NULL);
     r = tlink_wait(fx, &tl, 7);
     assert_int_equal(tl.nfail, 0);
     snprintf(expect, sizeof(expect),
@@ -1383,21 +1443,57 @@ static void test_rcmigrate_live_answers_each_write_in_order(void **state)
     /* Malformed: an unknown operation, a missing value, a missing key. */
     for (i = 0; i < 3; i++) {
         static const char *const ops[3] = {"X", "P", "DD"};
+        char one[48];
 
-        tlink_open(fx, &bad, bm.id, bm.incarnation);
-        tlink_send(&bad, 5, (const char *const[]){"RCMIGRATE", "LIVE", src, ops[i], key}, NULL);
-        tlink_send(&bad, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
-        assert_string_equal(tlink_wait(fx, &bad, 2), "-ERR RCMIGRATE LIVE: bad arguments\r\n|");
-        assert_int_equal(bad.nfail, 1); /* closed after the error, the BEGIN unanswered */
-        node_link_close(bad.l, "test over", 1);
-        rc_buf_free(&bad.in);
+        snprintf(one, sizeof(one), "$%zu\r\n%s\r\n", kl, key);
+        live_refused(fx, &bm, 5,
+                     (const char *const[]){"RCMIGRATE", packed ? "LIVEPACK" : "LIVE", src, ops[i],
+                                           packed ? one : key},
+                     NULL, slot, epoch);
     }
+    /* LIVEPACK's argument is exactly the bulks its operations need, each
+     * "$<len>\r\n<bytes>\r\n": one short, one more, a byte after the last,
+     * no '$', no digits, a length past the end or of 11 digits, no CRLF
+     * after the bytes; and one argument, not two. */
+    for (i = 0; packed && i < 10; i++) {
+        static const char *const bodies[10] = {
+            "$1\r\na\r\n",
+            "$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n",
+            "$1\r\na\r\n$1\r\nb\r\nx",
+            "1\r\na\r\n$1\r\nb\r\n",
+            "$\r\na\r\n$1\r\nb\r\n",
+            "$1\r\na\r\n$9\r\nb\r\n",
+            "$1\r\na\r\n$10000000000\r\nb\r\n",
+            "$1\r\naXY$1\r\nb\r\n",
+            "$1\r\na\r\n$-1\r\n",
+            "",
+        };
+
+        live_refused(fx, &bm, 5,
+                     (const char *const[]){"RCMIGRATE", "LIVEPACK", src, "P", bodies[i]}, NULL,
+                     slot, epoch);
+    }
+    if (packed)
+        live_refused(
+            fx, &bm, 6,
+            (const char *const[]){"RCMIGRATE", "LIVEPACK", src, "D", "$1\r\na\r\n", "$1\r\na\r\n"},
+            NULL, slot, epoch);
 
     assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, TEST_LOOP_TIMEOUT_MS));
     node_link_close(tl.l, "test over", 1);
     rc_buf_free(&tl.in);
     rc_buf_free(&payload);
     node_db_destroy(scratch);
+}
+
+static void test_rcmigrate_live_answers_each_write_in_order(void **state)
+{
+    live_answers_each_write_in_order(*state, 0);
+}
+
+static void test_rcmigrate_livepack_answers_as_live_does(void **state)
+{
+    live_answers_each_write_in_order(*state, 1);
 }
 
 /* A removed node rejoins with a new member id, and a connection a peer
@@ -1623,7 +1719,8 @@ static void test_write_reply_waits_for_the_replica(void **state)
     r = call(fx, t, 3, (const char *const[]){"SET", key, "v1"});
     assert_string_equal(r, "+OK\r\n");
     assert_non_null(peek_key(b, key)); /* acknowledged: on the replica */
-    assert_true(b->nlive > 0);         /* it went in a LIVE batch */
+    assert_true(b->npack > 0);         /* it went in a LIVEPACK batch */
+    assert_int_equal(b->nlive, 0);
 
     /* The replica does not apply it: no reply, and the key is not there. */
     b->hold_put = 1;
@@ -1652,20 +1749,18 @@ static void test_write_reply_waits_for_the_replica(void **state)
     assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
 }
 
-/* A replica that does not announce NODE_BUS_FEATURE_LIVE (a node of an
- * older version, during a rolling upgrade) is sent each write as its own
- * RCMIGRATE PUT, never a LIVE it would not understand, and the writes are
- * acknowledged as usual. */
-static void test_a_replica_without_live_gets_each_write_as_a_put(void **state)
+/* 16 pipelined SETs through node 0 to a replica that announces only
+ * 'features' (a node of an older version, during a rolling upgrade): all
+ * acknowledged, all on the replica. */
+static void writes_to_an_older_replica(fx_t *fx, unsigned features)
 {
-    fx_t *fx = *state;
     tnode_t *a = &fx->n[0], *b = &fx->n[1];
     tcli_t *t = &a->cli;
     char keys[16][32];
     int i, n = 0;
 
     node_start(fx, 1, 0, 1);
-    node_bus_set_features(node_cluster_bus(b->cl), 0);
+    node_bus_set_features(node_cluster_bus(b->cl), features);
     b->hold_done = 0;
     assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
     for (i = 0; i < 5000 && n < 16; i++) {
@@ -1678,7 +1773,7 @@ static void test_a_replica_without_live_gets_each_write_as_a_put(void **state)
             n++;
     }
     assert_int_equal(n, 16);
-    b->nput = b->nlive = 0;
+    b->nput = b->nlive = b->npack = 0;
     for (i = 0; i < n; i++) /* pipelined: one loop iteration's writes */
         send_argv(t, 3, (const char *const[]){"SET", keys[i], "v"}, NULL);
     wait_replies(fx, t, n);
@@ -1686,8 +1781,27 @@ static void test_a_replica_without_live_gets_each_write_as_a_put(void **state)
         assert_memory_equal(t->c.in + 5 * i, "+OK\r\n", 5);
         assert_non_null(peek_key(b, keys[i]));
     }
-    assert_int_equal(b->nlive, 0);
-    assert_true(b->nput >= n);
+}
+
+/* Without NODE_BUS_FEATURE_LIVE, each write goes as its own RCMIGRATE PUT,
+ * never a LIVE or LIVEPACK it would not understand. */
+static void test_a_replica_without_live_gets_each_write_as_a_put(void **state)
+{
+    tnode_t *b = &((fx_t *)*state)->n[1];
+
+    writes_to_an_older_replica(*state, 0);
+    assert_int_equal(b->nlive + b->npack, 0);
+    assert_true(b->nput >= 16);
+}
+
+/* With LIVE but not NODE_BUS_FEATURE_LIVEPACK: LIVE batches. */
+static void test_a_replica_without_livepack_gets_live_batches(void **state)
+{
+    tnode_t *b = &((fx_t *)*state)->n[1];
+
+    writes_to_an_older_replica(*state, NODE_BUS_FEATURE_LIVE);
+    assert_int_equal(b->npack, 0);
+    assert_true(b->nlive > 0);
 }
 
 int main(void)
@@ -1708,6 +1822,8 @@ int main(void)
             test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rcmigrate_live_answers_each_write_in_order, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_rcmigrate_livepack_answers_as_live_does, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_rcmigrate_sent_to_a_previous_incarnation_is_refused,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
@@ -1715,6 +1831,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_reply_waits_for_the_replica, setup_r1, teardown),
         cmocka_unit_test_setup_teardown(test_a_replica_without_live_gets_each_write_as_a_put,
                                         setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(test_a_replica_without_livepack_gets_live_batches, setup_r1,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -292,6 +292,62 @@ static void test_integer_parses_strictly(void **state)
     assert_int_equal(resp_scan_integer("", 0, &v), RC_EPROTO);
 }
 
+/* resp_scan_bulks() on a copy of 'in' (its NULs land in the copy). */
+static int bulks(const char *in, size_t len, resp_arg_t *out, size_t want, char *copy)
+{
+    memcpy(copy, in, len);
+    return resp_scan_bulks(copy, len, out, want);
+}
+
+static void test_bulks_split_exactly_what_is_asked(void **state)
+{
+    static const char three[] = "$3\r\nkey\r\n$0\r\n\r\n$4\r\na\r\nb\r\n";
+    resp_arg_t a[4];
+    char copy[64];
+
+    (void)state;
+    assert_int_equal(bulks(three, sizeof(three) - 1, a, 3, copy), 0);
+    assert_int_equal(a[0].len, 3);
+    assert_memory_equal(a[0].ptr, "key", 4); /* with its NUL */
+    assert_int_equal(a[1].len, 0);
+    assert_int_equal(a[1].ptr[0], '\0');
+    assert_int_equal(a[2].len, 4);
+    assert_memory_equal(a[2].ptr, "a\r\nb", 5); /* binary-safe: by length */
+    assert_true(a[0].ptr == copy + 4 && a[2].ptr == copy + 19);
+    /* Nothing asked, nothing given. */
+    assert_int_equal(resp_scan_bulks(copy, 0, a, 0), 0);
+    /* One fewer (bytes left over), one more (missing). */
+    assert_int_equal(bulks(three, sizeof(three) - 1, a, 2, copy), RC_EPROTO);
+    assert_int_equal(bulks(three, sizeof(three) - 1, a, 4, copy), RC_EPROTO);
+}
+
+static void test_bulks_reject_anything_but_strict_bulks(void **state)
+{
+    static const char *const malformed[] = {
+        "",                      /* none */
+        "+OK\r\n",               /* not a bulk */
+        "$-1\r\n",               /* null */
+        "$\r\n\r\n",             /* no length */
+        "$01\r\na\r\n",          /* leading zero */
+        "$+1\r\na\r\n",          /* sign */
+        "$1\na\r\n",             /* LF alone after the length */
+        "$1\r\nab\r\n",          /* longer than said */
+        "$2\r\na\r\n",           /* shorter than said */
+        "$1\r\naXY",             /* no CRLF after the bytes */
+        "$1\r\na\r",             /* cut */
+        "$536870913\r\n",        /* over RESP_SCAN_MAX_BULK */
+        "$10000000000\r\na\r\n", /* 11 digits */
+        "$1\r\na\r\nx",          /* a byte after the last */
+    };
+    resp_arg_t a[1];
+    char copy[64];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++)
+        assert_int_equal(bulks(malformed[i], strlen(malformed[i]), a, 1, copy), RC_EPROTO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +362,8 @@ int main(void)
         cmocka_unit_test(test_aggregate_counts_and_first_offset),
         cmocka_unit_test(test_aggregate_rejects_non_aggregates),
         cmocka_unit_test(test_integer_parses_strictly),
+        cmocka_unit_test(test_bulks_split_exactly_what_is_asked),
+        cmocka_unit_test(test_bulks_reject_anything_but_strict_bulks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -117,9 +117,9 @@ struct ostream_s {
     /* The LIVE batch being built (live_add): its operations ('P' or 'D'
      * each), their key and value arguments and how many, and the member id
      * they are sent as. */
-    char live_ops[NODE_MIGRATE_LIVE_OPS];
-    uint16_t live_slot[NODE_MIGRATE_LIVE_OPS]; /* each one's slot, and ... */
-    uint32_t live_off[NODE_MIGRATE_LIVE_OPS];  /* ... where its arguments start */
+    char live_ops[NODE_MIGRATE_LIVEPACK_OPS];
+    uint16_t live_slot[NODE_MIGRATE_LIVEPACK_OPS]; /* each one's slot, and ... */
+    uint32_t live_off[NODE_MIGRATE_LIVEPACK_OPS];  /* ... where its arguments start */
     rc_buf_t live;
     uint32_t live_n, live_argc;
     uint64_t live_src;
@@ -450,6 +450,15 @@ static void live_flush(ostream_t *s)
     live_reset(s);
 }
 
+/* The operations a batch to this peer may hold (its link's features are
+ * fixed while it is open, and a batch does not outlive the link:
+ * stream_break() empties it). */
+static uint32_t live_cap(const ostream_t *s)
+{
+    return node_link_peer_features(s->link) & NODE_BUS_FEATURE_LIVEPACK ? NODE_MIGRATE_LIVEPACK_OPS
+                                                                        : NODE_MIGRATE_LIVE_OPS;
+}
+
 /* Adds the write or delete of a key of 'slot' to the batch, its key (and
  * value) bulks 'body'; sends the batch when it is full. Returns the bytes
  * it takes. */
@@ -465,15 +474,24 @@ static size_t live_add(ostream_t *s, unsigned slot, int write, const char *body,
     s->live_ops[s->live_n++] = write ? 'P' : 'D';
     s->live_argc += write ? 2 : 1;
     rc_buf_append(&s->live, body, len);
-    if (s->live_n == NODE_MIGRATE_LIVE_OPS || s->live.len >= NODE_MIGRATE_PUT_BYTES)
+    if (s->live_n == live_cap(s) || s->live.len >= NODE_MIGRATE_PUT_BYTES)
         live_flush(s);
     return len + 1;
 }
 
+/* Before the link writes: the batch goes, unless what was sent before it
+ * is not all answered yet. Then it waits for those replies (and grows, up
+ * to its cap), so that under load one write and one read on each side
+ * carry several loop iterations' writes (group commit); a write that
+ * finds nothing in flight goes at once. */
 static void on_link_flush(void *arg, node_link_t *l)
 {
+    ostream_t *s = arg;
+
     (void)l;
-    live_flush(arg);
+    if (s->qlen > s->live_n)
+        return;
+    live_flush(s);
 }
 
 /* Queues "RCMIGRATE <op> <src> <slot> <nums...>" followed by 'body' (the
@@ -1916,15 +1934,16 @@ enum {
     LIVE_OBJECT = 8,
 };
 
-/* The keys and values a LIVE request's operations (argument 3: 'P' or 'D'
- * each) need, or -1 when they are not 1 to NODE_MIGRATE_LIVE_OPS such
+/* The keys and values a LIVE or LIVEPACK request's operations (argument 3:
+ * 'P' or 'D' each) need, or -1 when they are not 1 to
+ * NODE_MIGRATE_LIVE_OPS (LIVEPACK: NODE_MIGRATE_LIVEPACK_OPS) such
  * letters. */
-static int live_needs(const resp_arg_t *ops)
+static int live_needs(const resp_arg_t *ops, int packed)
 {
     int need = 0;
     size_t i;
 
-    if (ops->len == 0 || ops->len > NODE_MIGRATE_LIVE_OPS)
+    if (ops->len == 0 || ops->len > (packed ? NODE_MIGRATE_LIVEPACK_OPS : NODE_MIGRATE_LIVE_OPS))
         return -1;
     for (i = 0; i < ops->len; i++) {
         if (ops->ptr[i] != 'P' && ops->ptr[i] != 'D')
@@ -1953,13 +1972,13 @@ static void cmd_live(node_migrate_t *m, node_client_t *c, int packed)
 {
     const char *ops;
     const resp_arg_t *args = c->argv + 4;
-    resp_arg_t unpacked[2 * NODE_MIGRATE_LIVE_OPS];
-    uint64_t src, h[NODE_MIGRATE_LIVE_OPS];
-    int at[NODE_MIGRATE_LIVE_OPS];
+    resp_arg_t unpacked[2 * NODE_MIGRATE_LIVEPACK_OPS];
+    uint64_t src, h[NODE_MIGRATE_LIVEPACK_OPS];
+    int at[NODE_MIGRATE_LIVEPACK_OPS];
     int nops, need = -1, k, a, applied = 0;
 
     if (c->argc >= 5 && arg_u64(&c->argv[2], &src) == 0 && src != 0)
-        need = live_needs(&c->argv[3]);
+        need = live_needs(&c->argv[3], packed);
     if (need >= 0 && packed) {
         if (c->argc != 5 ||
             resp_scan_bulks(c->argv[4].ptr, c->argv[4].len, unpacked, (size_t)need) != 0)

@@ -67,6 +67,7 @@
 enum node_migrate_limit_e {
     NODE_MIGRATE_PUT_BYTES = 64 * 1024,     /* payload of one snapshot PUT or LIVE batch */
     NODE_MIGRATE_LIVE_OPS = 64,             /* live writes in one LIVE batch */
+    NODE_MIGRATE_LIVEPACK_OPS = 256,        /* ... and in one LIVEPACK batch */
     NODE_MIGRATE_WINDOW = 16 * 1024 * 1024, /* snapshot bytes unanswered per target */
     NODE_MIGRATE_TURN_US = 2000,            /* snapshot work per loop iteration */
     NODE_MIGRATE_BACKOFF_MS = 500,          /* before a broken stream starts over */

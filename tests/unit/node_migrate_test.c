@@ -75,7 +75,7 @@ typedef struct tnode_s {
     int ndone_parked;
     /* ... and RCMIGRATE PUT and LIVE while 'hold_put' is set (the replication test). */
     int hold_put;
-    int nput, nlive, npack; /* RCMIGRATE PUT, LIVE and LIVEPACK requests it was sent */
+    int nput, nlive, npack; /* RCMIGRATE PUT, LIVE and LIVEPACK requests it ran */
     tcli_t cli;
 } tnode_t;
 
@@ -130,13 +130,13 @@ static void delaying_dispatch(void *arg, node_client_t *c)
 {
     tnode_t *n = arg;
 
+    if (n->hold_put && is_put(c)) {
+        node_conn_hold(c->conn); /* released every tick: it comes back */
+        return;
+    }
     n->nput += rcmigrate_is(c, "PUT");
     n->nlive += rcmigrate_is(c, "LIVE");
     n->npack += rcmigrate_is(c, "LIVEPACK");
-    if (n->hold_put && is_put(c)) {
-        node_conn_hold(c->conn);
-        return;
-    }
     if (n->hold_done && is_done(c)) {
         n->ndone_parked++;
         node_conn_hold(c->conn);
@@ -886,6 +886,11 @@ static node_conn_t *held_conn(const tnode_t *n, int peer)
     return NULL;
 }
 
+static int has_held_conn(void *arg)
+{
+    return held_conn(arg, 1) != NULL;
+}
+
 /* Writes keys "hold:<i>" = "v<i>" on node 0, then starts node 1 with its
  * DONEs delayed: returns an 'i' whose key (in 'key') node 1 now serves
  * but waits for (its slot's DONE is parked). */
@@ -1303,12 +1308,12 @@ static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void *
 static void tlink_send_live(tlink_t *tl, int packed, const char *src, const char *ops, int nkv,
                             const char *const *kv, const size_t *kvlen)
 {
-    const char *argv[4 + 2 * NODE_MIGRATE_LIVE_OPS];
-    size_t lens[4 + 2 * NODE_MIGRATE_LIVE_OPS];
+    const char *argv[4 + 2 * NODE_MIGRATE_LIVEPACK_OPS];
+    size_t lens[4 + 2 * NODE_MIGRATE_LIVEPACK_OPS];
     rc_buf_t b;
     int i;
 
-    assert_true(nkv <= 2 * NODE_MIGRATE_LIVE_OPS);
+    assert_true(nkv <= 2 * NODE_MIGRATE_LIVEPACK_OPS);
     argv[0] = "RCMIGRATE";
     argv[1] = packed ? "LIVEPACK" : "LIVE";
     argv[2] = src;
@@ -1356,6 +1361,48 @@ static void live_refused(fx_t *fx, const node_cluster_member_t *bm, int argc,
     assert_int_equal(tl.nfail, 1);
     node_link_close(tl.l, "test over", 1);
     rc_buf_free(&tl.in);
+}
+
+/* A batch holds at most NODE_MIGRATE_LIVE_OPS operations, a LIVEPACK one
+ * NODE_MIGRATE_LIVEPACK_OPS: the most is taken (every delete answered: its
+ * slot's fill was voided before, so each is refused alone, on 'tl'), one
+ * more is refused whole. */
+static void live_too_long(fx_t *fx, const node_cluster_member_t *bm, tlink_t *tl, int packed,
+                          const char *src, const char *slot, const char *epoch, const char *key)
+{
+    enum {
+        MOST = NODE_MIGRATE_LIVEPACK_OPS
+    };
+    static char ops[MOST + 2];
+    const char *argv[4 + MOST + 1], *kv[MOST + 1];
+    int most = packed ? NODE_MIGRATE_LIVEPACK_OPS : NODE_MIGRATE_LIVE_OPS, i, before;
+    rc_buf_t b;
+
+    for (i = 0; i <= most; i++) {
+        ops[i] = 'D';
+        kv[i] = key;
+    }
+    ops[most] = '\0';
+    before = tl->nreplies;
+    tlink_send_live(tl, packed, src, ops, most, kv, NULL);
+    (void)tlink_wait(fx, tl, before + most);
+    assert_int_equal(tl->nreplies, before + most);
+    assert_int_equal(tl->nfail, 0);
+    ops[most] = 'D';
+    ops[most + 1] = '\0';
+    argv[0] = "RCMIGRATE";
+    argv[1] = packed ? "LIVEPACK" : "LIVE";
+    argv[2] = src;
+    argv[3] = ops;
+    rc_buf_init(&b);
+    for (i = 0; i <= most; i++) {
+        argv[4 + i] = key;
+        rc_buf_printf(&b, "$%zu\r\n%s\r\n", strlen(key), key);
+    }
+    if (packed)
+        argv[4] = b.data;
+    live_refused(fx, bm, packed ? 5 : 4 + most + 1, argv, NULL, slot, epoch);
+    rc_buf_free(&b);
 }
 
 /* RCMIGRATE LIVE carries the live writes of a loop iteration in one
@@ -1478,6 +1525,7 @@ static void live_answers_each_write_in_order(fx_t *fx, int packed)
             fx, &bm, 6,
             (const char *const[]){"RCMIGRATE", "LIVEPACK", src, "D", "$1\r\na\r\n", "$1\r\na\r\n"},
             NULL, slot, epoch);
+    live_too_long(fx, &bm, &tl, packed, src, slot, epoch, key);
 
     assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, TEST_LOOP_TIMEOUT_MS));
     node_link_close(tl.l, "test over", 1);
@@ -1749,6 +1797,58 @@ static void test_write_reply_waits_for_the_replica(void **state)
     assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
 }
 
+/* Group commit: a write that finds its stream's previous batch still
+ * unanswered waits for that reply, and the writes of the loop iterations
+ * meanwhile travel together in one LIVEPACK; with nothing in flight, a
+ * write goes at once. */
+static void test_writes_wait_for_the_batch_in_flight_then_go_together(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tcli_t *t = &a->cli;
+    char keys[5][32];
+    node_conn_t *peer;
+    int i, n = 0;
+
+    node_start(fx, 1, 0, 1);
+    b->hold_done = 0;
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    for (i = 0; i < 5000 && n < 5; i++) {
+        unsigned slot;
+
+        snprintf(keys[n], sizeof(keys[n]), "group:%d", i);
+        slot = ring_keyslot(keys[n], strlen(keys[n]));
+        if (server_of(fx, keys[n], strlen(keys[n])) == 0 &&
+            node_migrate_fence_needed(a->mig, slot, 1) && !node_migrate_slot_waits(a->mig, slot, 1))
+            n++;
+    }
+    assert_int_equal(n, 5);
+    /* The first goes at once, and the replica holds it unanswered. */
+    b->hold_put = 1;
+    b->npack = 0;
+    send_argv(t, 3, (const char *const[]){"SET", keys[0], "v"}, NULL);
+    assert_true(test_loop_run_until(&fx->loop, has_held_conn, b, TEST_LOOP_TIMEOUT_MS));
+    assert_int_equal(b->npack, 0);
+    /* Four more, each in a loop iteration of its own. */
+    for (i = 1; i < 5; i++) {
+        send_argv(t, 3, (const char *const[]){"SET", keys[i], "v"}, NULL);
+        test_loop_iterations(&fx->loop, 10);
+    }
+    count_replies(t);
+    assert_int_equal(t->nreplies, 0);
+    /* Answered: the four follow in one LIVEPACK (the request that was held
+     * runs, then the batch: 2; a batch a write would be 5). */
+    b->hold_put = 0;
+    peer = held_conn(b, 1);
+    node_conn_release(peer);
+    wait_replies(fx, t, 5);
+    for (i = 0; i < 5; i++) {
+        assert_memory_equal(t->c.in + 5 * i, "+OK\r\n", 5);
+        assert_non_null(peek_key(b, keys[i]));
+    }
+    assert_int_equal(b->npack, 2);
+}
+
 /* 16 pipelined SETs through node 0 to a replica that announces only
  * 'features' (a node of an older version, during a rolling upgrade): all
  * acknowledged, all on the replica. */
@@ -1833,6 +1933,8 @@ int main(void)
                                         setup_r1, teardown),
         cmocka_unit_test_setup_teardown(test_a_replica_without_livepack_gets_live_batches, setup_r1,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_writes_wait_for_the_batch_in_flight_then_go_together,
+                                        setup_r1, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,8 +33,10 @@
 # tput: redis-benchmark --cluster, -t set and get, -P 16 and -P 1, -c
 #   --clients, -r 100000, -d --size, against a 3-node ringcache cluster at R=1,
 #   one at R=0 and Redis Cluster 3+3 (all up at once, runs alternating, the
-#   order rotated each repeat, medians of --repeat); -n sized to about
-#   --seconds on Redis. ops/s counted on the servers (INFO commandstats of the
+#   order rotated each repeat, medians of --repeat, after one unmeasured run
+#   of each: a fresh cluster's first writes create its keys); -n sized to
+#   about --seconds on Redis; R1/R0 also repeat by repeat (median printed
+#   below the table). ops/s counted on the servers (INFO commandstats of the
 #   primaries, polled every 50 ms, over the middle 80 % of each run:
 #   redis-benchmark's own figure, printed below the table, rounds a run's
 #   length up to its 250 ms ticks, up to 10 % on a 2.5 s run) and p50/p99
@@ -1034,18 +1036,24 @@ def tput():
     print("# pinning: %s; -c %d -r 100000 -d %d; repeat %d (median)" %
           ("servers CPU 1, redis-benchmark CPU 0" if PIN else "none", args.clients, args.size, args.repeat))
     who_all = list(targets)
-    rows = {}
+    rows, paired = {}, {}
     for test in ("set", "get"):
         for P in (16, 1):
             probe_on = "rs" if "rs" in targets else "r0"
             rps = bench_one(targets[probe_on], test, P, 100000 if P > 1 else 20000)[0]
             n = max(20000, int(rps * args.seconds))
             res = {w: [] for w in who_all}
+            # One unmeasured run each first: a cluster's first writes create
+            # its keys and grow its tables (a fresh R=1 cluster ran 20-30 %
+            # slower for its first 1.5 s of SET -P 16).
+            for w in who_all:
+                bench_one(targets[w], test, P, n, primaries=primaries[w])
             for rep in range(args.repeat):
                 order = who_all[rep % len(who_all):] + who_all[:rep % len(who_all)]
                 for w in order:
                     res[w].append(bench_one(targets[w], test, P, n, primaries=primaries[w]))
             rows[(test, P)] = {w: tuple(med([x[i] for x in res[w]]) for i in range(4)) for w in who_all}
+            paired[(test, P)] = [a[0] / b[0] for a, b in zip(res["r1"], res["r0"])]
             log("  done: %s -P %d (-n %d)" % (test, P, n))
     print()
     print("| test | -P | R=1 ops/s | R=0 ops/s | Redis 3+3 ops/s | R1/Redis (>= 0.8) | R1/R0 (>= 0.7) |"
@@ -1064,6 +1072,11 @@ def tput():
           " Redis: %s" % "; ".join("%s -P %d %.0f / %.0f / %.0f" % (t.upper(), P, r["r1"][3], r["r0"][3],
                                                                      r.get("rs", nan)[3])
                                    for (t, P), r in rows.items()))
+    print()
+    print("R1/R0 repeat by repeat (R=1 and R=0 run back to back, so a drift of the machine's speed cancels),"
+          " median [all]: %s" % "; ".join("%s -P %d %.2f [%s]" % (t.upper(), P, med(v),
+                                                                 " ".join("%.2f" % x for x in v))
+                                          for (t, P), v in paired.items()))
     s1, s0 = rows[("set", 1)]["r1"], rows[("set", 1)]["r0"]
     print()
     print("Rows marked * miss their target. A write's extra p50 at R=1 (-P 1 -c %d): %.3f ms over R=0's %.3f ms"

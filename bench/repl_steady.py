@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+"""bench/repl_steady.py: SET -P 16 throughput of 3-node ringcache clusters in
+steady state, R=1 against R=0, in alternating rounds.
+
+bench_repl.sh tput runs each cluster for about 2 s a repeat; this machine's
+speed drifts by 10-25 % within minutes, so a 5-8 % change does not show
+there. Here every cluster is warmed up first (a fresh cluster's first
+writes create its keys and grow its tables), then each round runs
+redis-benchmark --cluster against each cluster in turn and counts the SET
+calls on its servers (INFO commandstats) over --seconds in the middle of a
+long run. Printed: each round's rates, the R1/R0 ratio of each round (the
+runs of one round are seconds apart, so the drift mostly cancels), and
+their medians.
+
+Usage: bench/repl_steady.py [--rounds 10] [--seconds 5] BINARY [BINARY...]
+  Every BINARY gets an R=1 cluster; the first also gets an R=0 one.
+  Servers run on CPU 1 and redis-benchmark on CPU 0 (as bench_repl.sh tput).
+"""
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rb_counted  # noqa: E402 - bench/rb_counted.py, next to this script
+
+ap = argparse.ArgumentParser(prog="bench/repl_steady.py")
+ap.add_argument("--rounds", type=int, default=10)
+ap.add_argument("--seconds", type=float, default=5.0)
+ap.add_argument("--warmup", type=float, default=1.5)
+ap.add_argument("binaries", nargs="+")
+args = ap.parse_args()
+PIN = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+TMP = tempfile.mkdtemp(prefix="repl_steady.")
+PROCS = []
+SECRET = os.urandom(8).hex()
+
+
+def free_ports(n):
+    """'n' consecutive free ports whose bus ports (+10000) are free too."""
+    for _ in range(200):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        base = s.getsockname()[1]
+        s.close()
+        if base + n + 10000 > 65535:
+            continue
+        ok = True
+        for p in [base + i for i in range(n)] + [base + 10000 + i for i in range(n)]:
+            t = socket.socket()
+            try:
+                t.bind(("127.0.0.1", p))
+            except OSError:
+                ok = False
+            finally:
+                t.close()
+        if ok:
+            return base
+    sys.exit("no free ports")
+
+
+def wait(cond, what, timeout=30.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    sys.exit("timed out waiting for " + what)
+
+
+def info(port, section):
+    try:
+        out = subprocess.run(["redis-cli", "-p", str(port), section[0]] + section[1:],
+                             capture_output=True, text=True, timeout=5).stdout
+    except subprocess.TimeoutExpired:
+        return ""
+    return out
+
+
+def cluster(binary, replicas):
+    base = free_ports(3)
+    ports = [base + i for i in range(3)]
+    for i, p in enumerate(ports):
+        d = os.path.join(TMP, str(p))
+        os.mkdir(d)
+        cmd = ([binary, "--port", str(p), "--cluster-port", str(p + 10000), "--dir", d,
+                "--logfile", os.path.join(d, "log"), "--cluster-secret", SECRET,
+                "--cluster-replicas", str(replicas)] + (["--join", "127.0.0.1:%d" % base] if i else []))
+        PROCS.append(subprocess.Popen((["taskset", "-c", "1"] if PIN else []) + cmd,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait(lambda: "PONG" in info(p, ["PING"]), "node %d" % p)
+        n = i + 1
+        wait(lambda: "cluster_known_nodes:%d" % n in info(base, ["CLUSTER", "INFO"]) and
+             "cluster_state:ok" in info(base, ["CLUSTER", "INFO"]), "%d members" % n)
+    for p in ports:  # every node agrees, every slot served
+        wait(lambda: "cluster_state:ok" in info(p, ["CLUSTER", "INFO"]), "node %d ok" % p)
+    return ports
+
+
+def rate(ports):
+    """SET/s counted on 'ports' over args.seconds, after args.warmup, in the
+    middle of one long redis-benchmark run."""
+    socks = [socket.create_connection(("127.0.0.1", p)) for p in ports]
+    bench = subprocess.Popen((["taskset", "-c", "0"] if PIN else []) +
+                             ["redis-benchmark", "--cluster", "-h", "127.0.0.1", "-p", str(ports[0]), "-t",
+                              "set", "-P", "16", "-n", "1000000000", "-c", "50", "-r", "100000", "-d", "16",
+                              "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(args.warmup)
+        a, t0 = rb_counted.calls(socks, "set"), time.monotonic()
+        time.sleep(args.seconds)
+        z, t1 = rb_counted.calls(socks, "set"), time.monotonic()
+    finally:
+        bench.terminate()
+        bench.wait()
+        for s in socks:
+            s.close()
+    time.sleep(0.5)
+    return (z - a) / (t1 - t0)
+
+
+def main():
+    try:
+        targets = [("R=1 %s" % b, cluster(b, 1)) for b in args.binaries]
+        targets.append(("R=0 %s" % args.binaries[0], cluster(args.binaries[0], 0)))
+        print("# %s, load %.2f %.2f %.2f; bench/repl_steady.py --rounds %d --seconds %g; pinning: %s" %
+              ((time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),) + os.getloadavg() +
+               (args.rounds, args.seconds, "servers CPU 1, redis-benchmark CPU 0" if PIN else "none")))
+        for _, ports in targets:  # warm-up: keys created, tables grown
+            rate(ports)
+        res = {name: [] for name, _ in targets}
+        for r in range(args.rounds):
+            line = []
+            for name, ports in targets:
+                res[name].append(rate(ports))
+                line.append("%s %.0f" % (name, res[name][-1]))
+            print("round %d: %s" % (r + 1, "; ".join(line)), flush=True)
+        r0 = res[targets[-1][0]]
+        print()
+        print("| cluster | median SET/s | R1/R0 of each round: median [min-max] |")
+        print("|---|---|---|")
+        for name, _ in targets:
+            v = res[name]
+            q = [a / b for a, b in zip(v, r0)]
+            print("| %s | %.0f | %s |" % (name, statistics.median(v), "-" if name == targets[-1][0] else
+                                          "%.3f [%.3f-%.3f]" % (statistics.median(q), min(q), max(q))))
+        if len(args.binaries) > 1:
+            first = res[targets[0][0]]
+            for name, _ in targets[1:-1]:
+                q = [a / b for a, b in zip(first, res[name])]
+                print("\n%s against %s, round by round: median %.3f [%.3f-%.3f]" %
+                      (targets[0][0], name, statistics.median(q), min(q), max(q)))
+    finally:
+        for p in PROCS:
+            p.terminate()
+        for p in PROCS:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+main()

@@ -1797,6 +1797,25 @@ static void test_write_reply_waits_for_the_replica(void **state)
     assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
 }
 
+/* Fills 'keys' with 'want' keys "<prefix>:<i>" that node 0 serves and
+ * streams to its replica, writes to them waiting for its reply. */
+static void replicated_keys(fx_t *fx, const char *prefix, char (*keys)[32], int want)
+{
+    node_migrate_t *mig = fx->n[0].mig;
+    int i, n = 0;
+
+    for (i = 0; i < 5000 && n < want; i++) {
+        unsigned slot;
+
+        snprintf(keys[n], 32, "%s:%d", prefix, i);
+        slot = ring_keyslot(keys[n], strlen(keys[n]));
+        if (server_of(fx, keys[n], strlen(keys[n])) == 0 &&
+            node_migrate_fence_needed(mig, slot, 1) && !node_migrate_slot_waits(mig, slot, 1))
+            n++;
+    }
+    assert_int_equal(n, want);
+}
+
 /* Group commit: a write that finds its stream's previous batch still
  * unanswered waits for that reply, and the writes of the loop iterations
  * meanwhile travel together in one LIVEPACK; with nothing in flight, a
@@ -1808,21 +1827,12 @@ static void test_writes_wait_for_the_batch_in_flight_then_go_together(void **sta
     tcli_t *t = &a->cli;
     char keys[5][32];
     node_conn_t *peer;
-    int i, n = 0;
+    int i;
 
     node_start(fx, 1, 0, 1);
     b->hold_done = 0;
     assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
-    for (i = 0; i < 5000 && n < 5; i++) {
-        unsigned slot;
-
-        snprintf(keys[n], sizeof(keys[n]), "group:%d", i);
-        slot = ring_keyslot(keys[n], strlen(keys[n]));
-        if (server_of(fx, keys[n], strlen(keys[n])) == 0 &&
-            node_migrate_fence_needed(a->mig, slot, 1) && !node_migrate_slot_waits(a->mig, slot, 1))
-            n++;
-    }
-    assert_int_equal(n, 5);
+    replicated_keys(fx, "group", keys, 5);
     /* The first goes at once, and the replica holds it unanswered. */
     b->hold_put = 1;
     b->npack = 0;
@@ -1857,22 +1867,13 @@ static void writes_to_an_older_replica(fx_t *fx, unsigned features)
     tnode_t *a = &fx->n[0], *b = &fx->n[1];
     tcli_t *t = &a->cli;
     char keys[16][32];
-    int i, n = 0;
+    int i, n = 16;
 
     node_start(fx, 1, 0, 1);
     node_bus_set_features(node_cluster_bus(b->cl), features);
     b->hold_done = 0;
     assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
-    for (i = 0; i < 5000 && n < 16; i++) {
-        unsigned slot;
-
-        snprintf(keys[n], sizeof(keys[n]), "old:%d", i);
-        slot = ring_keyslot(keys[n], strlen(keys[n]));
-        if (server_of(fx, keys[n], strlen(keys[n])) == 0 &&
-            node_migrate_fence_needed(a->mig, slot, 1) && !node_migrate_slot_waits(a->mig, slot, 1))
-            n++;
-    }
-    assert_int_equal(n, 16);
+    replicated_keys(fx, "old", keys, n);
     b->nput = b->nlive = b->npack = 0;
     for (i = 0; i < n; i++) /* pipelined: one loop iteration's writes */
         send_argv(t, 3, (const char *const[]){"SET", keys[i], "v"}, NULL);

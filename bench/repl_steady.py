@@ -12,9 +12,17 @@ long run. Printed: each round's rates, the R1/R0 ratio of each round (the
 runs of one round are seconds apart, so the drift mostly cancels), and
 their medians.
 
-Usage: bench/repl_steady.py [--rounds 10] [--seconds 5] BINARY [BINARY...]
+Where the time goes, over the same windows: the servers' CPU time per SET
+(user + system of the three nodes, /proc/PID/stat), how busy each CPU was
+(/proc/stat: with pinning, CPU 1 is the servers' and CPU 0 the client's),
+and the client's own CPU (redis-benchmark, all its threads). A side whose
+CPU is near 100 % is the one that sets the rate: the ratio R1/R0 is a
+ratio of server capacity only where both runs are server-bound.
+
+Usage: bench/repl_steady.py [--rounds 10] [--seconds 5] [--no-pin] BINARY [BINARY...]
   Every BINARY gets an R=1 cluster; the first also gets an R=0 one.
-  Servers run on CPU 1 and redis-benchmark on CPU 0 (as bench_repl.sh tput).
+  Servers run on CPU 1 and redis-benchmark on CPU 0 (as bench_repl.sh
+  tput), unless --no-pin: then the scheduler places all of them.
 """
 import argparse
 import os
@@ -33,9 +41,11 @@ ap = argparse.ArgumentParser(prog="bench/repl_steady.py")
 ap.add_argument("--rounds", type=int, default=10)
 ap.add_argument("--seconds", type=float, default=5.0)
 ap.add_argument("--warmup", type=float, default=1.5)
+ap.add_argument("--no-pin", action="store_true")
 ap.add_argument("binaries", nargs="+")
 args = ap.parse_args()
-PIN = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+PIN = not args.no_pin and shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+TICK = os.sysconf("SC_CLK_TCK")
 TMP = tempfile.mkdtemp(prefix="repl_steady.")
 PROCS = []
 SECRET = os.urandom(8).hex()
@@ -82,9 +92,30 @@ def info(port, section):
     return out
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds of process 'pid' (all its threads)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def cpu_busy():
+    """{cpu index: (busy ticks, all ticks)} from /proc/stat."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                name, *v = line.split()
+                v = [int(x) for x in v]
+                idle = v[3] + v[4]  # idle + iowait
+                out[int(name[3:])] = (sum(v[:8]) - idle, sum(v[:8]))
+    return out
+
+
 def cluster(binary, replicas):
     base = free_ports(3)
     ports = [base + i for i in range(3)]
+    pids = []
     for i, p in enumerate(ports):
         d = os.path.join(TMP, str(p))
         os.mkdir(d)
@@ -93,18 +124,22 @@ def cluster(binary, replicas):
                 "--cluster-replicas", str(replicas)] + (["--join", "127.0.0.1:%d" % base] if i else []))
         PROCS.append(subprocess.Popen((["taskset", "-c", "1"] if PIN else []) + cmd,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        pids.append(PROCS[-1].pid)  # taskset execs the node: the same process
         wait(lambda: "PONG" in info(p, ["PING"]), "node %d" % p)
         n = i + 1
         wait(lambda: "cluster_known_nodes:%d" % n in info(base, ["CLUSTER", "INFO"]) and
              "cluster_state:ok" in info(base, ["CLUSTER", "INFO"]), "%d members" % n)
     for p in ports:  # every node agrees, every slot served
         wait(lambda: "cluster_state:ok" in info(p, ["CLUSTER", "INFO"]), "node %d ok" % p)
-    return ports
+    return ports, pids
 
 
-def rate(ports):
-    """SET/s counted on 'ports' over args.seconds, after args.warmup, in the
-    middle of one long redis-benchmark run."""
+def rate(target):
+    """(SET/s, server CPU us per SET, {cpu: busy fraction}, client CPU
+    fraction) counted on the cluster 'target' (ports, pids) over
+    args.seconds, after args.warmup, in the middle of one long
+    redis-benchmark run."""
+    ports, pids = target
     socks = [socket.create_connection(("127.0.0.1", p)) for p in ports]
     bench = subprocess.Popen((["taskset", "-c", "0"] if PIN else []) +
                              ["redis-benchmark", "--cluster", "-h", "127.0.0.1", "-p", str(ports[0]), "-t",
@@ -113,15 +148,18 @@ def rate(ports):
     try:
         time.sleep(args.warmup)
         a, t0 = rb_counted.calls(socks, "set"), time.monotonic()
+        sa, ca, ba = sum(cpu_seconds(p) for p in pids), cpu_seconds(bench.pid), cpu_busy()
         time.sleep(args.seconds)
         z, t1 = rb_counted.calls(socks, "set"), time.monotonic()
+        sz, cz, bz = sum(cpu_seconds(p) for p in pids), cpu_seconds(bench.pid), cpu_busy()
     finally:
         bench.terminate()
         bench.wait()
         for s in socks:
             s.close()
     time.sleep(0.5)
-    return (z - a) / (t1 - t0)
+    busy = {c: (bz[c][0] - ba[c][0]) / max(1, bz[c][1] - ba[c][1]) for c in bz}
+    return (z - a) / (t1 - t0), (sz - sa) * 1e6 / max(1, z - a), busy, (cz - ca) / (t1 - t0)
 
 
 def main():
@@ -131,13 +169,16 @@ def main():
         print("# %s, load %.2f %.2f %.2f; bench/repl_steady.py --rounds %d --seconds %g; pinning: %s" %
               ((time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),) + os.getloadavg() +
                (args.rounds, args.seconds, "servers CPU 1, redis-benchmark CPU 0" if PIN else "none")))
-        for _, ports in targets:  # warm-up: keys created, tables grown
-            rate(ports)
+        for _, t in targets:  # warm-up: keys created, tables grown
+            rate(t)
         res = {name: [] for name, _ in targets}
+        where = {name: [] for name, _ in targets}
         for r in range(args.rounds):
             line = []
-            for name, ports in targets:
-                res[name].append(rate(ports))
+            for name, t in targets:
+                x = rate(t)
+                res[name].append(x[0])
+                where[name].append(x[1:])
                 line.append("%s %.0f" % (name, res[name][-1]))
             print("round %d: %s" % (r + 1, "; ".join(line)), flush=True)
         r0 = res[targets[-1][0]]
@@ -149,12 +190,25 @@ def main():
             q = [a / b for a, b in zip(v, r0)]
             print("| %s | %.0f | %s |" % (name, statistics.median(v), "-" if name == targets[-1][0] else
                                           "%.3f [%.3f-%.3f]" % (statistics.median(q), min(q), max(q))))
+        print()
+        print("| cluster | servers' CPU us per SET | CPU 0 busy | CPU 1 busy | client CPU (all threads) |")
+        print("|---|---|---|---|---|")
+        for name, _ in targets:
+            w = where[name]
+            print("| %s | %.3f | %.0f %% | %.0f %% | %.0f %% |" %
+                  (name, statistics.median(x[0] for x in w), 100 * statistics.median(x[1].get(0, 0) for x in w),
+                   100 * statistics.median(x[1].get(1, 0) for x in w), 100 * statistics.median(x[2] for x in w)))
+        u1, u0 = where[targets[0][0]], where[targets[-1][0]]
+        print("\nservers' CPU per SET, R=1 over R=0, round by round: median %.3f" %
+              statistics.median(a[0] / b[0] for a, b in zip(u1, u0)))
         if len(args.binaries) > 1:
             first = res[targets[0][0]]
             for name, _ in targets[1:-1]:
                 q = [a / b for a, b in zip(first, res[name])]
-                print("\n%s against %s, round by round: median %.3f [%.3f-%.3f]" %
-                      (targets[0][0], name, statistics.median(q), min(q), max(q)))
+                c = [a[0] / b[0] for a, b in zip(u1, where[name])]
+                print("\n%s against %s, round by round: SET/s median %.3f [%.3f-%.3f]; servers' CPU per SET"
+                      " median %.3f [%.3f-%.3f]" % (targets[0][0], name, statistics.median(q), min(q), max(q),
+                                                    statistics.median(c), min(c), max(c)))
     finally:
         for p in PROCS:
             p.terminate()

@@ -48,11 +48,35 @@ int rc_string2ll(const char *s, size_t len, long long *out)
     return 0;
 }
 
+/* "00" to "99", two digits a step (lengths and counts are written for
+ * every replicated write). */
+static const char digits2[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+static size_t count_digits(unsigned long long u)
+{
+    size_t n = 1;
+
+    for (;;) {
+        if (u < 10)
+            return n;
+        if (u < 100)
+            return n + 1;
+        if (u < 1000)
+            return n + 2;
+        if (u < 10000)
+            return n + 3;
+        u /= 10000;
+        n += 4;
+    }
+}
+
 size_t rc_ll2str(char *dst, long long v)
 {
-    char tmp[RC_LL2STR_MAX];
     unsigned long long u;
-    size_t n = 0, len = 0;
+    size_t len = 0, n;
 
     if (v < 0) {
         dst[len++] = '-';
@@ -60,12 +84,22 @@ size_t rc_ll2str(char *dst, long long v)
     } else {
         u = (unsigned long long)v;
     }
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    while (n > 0)
-        dst[len++] = tmp[--n];
+    n = count_digits(u);
+    len += n;
+    dst += len;
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+
+        u /= 100;
+        *--dst = digits2[d + 1];
+        *--dst = digits2[d];
+    }
+    if (u >= 10) {
+        *--dst = digits2[u * 2 + 1];
+        *--dst = digits2[u * 2];
+    } else {
+        *--dst = (char)('0' + u);
+    }
     return len;
 }
 

@@ -190,7 +190,6 @@ struct node_migrate_s {
     void (*release_fn)(void *);
     void *release_arg;
     rc_buf_t scratch;
-    rc_buf_t change;     /* one live write, serialized once for every stream */
     uint64_t cmd_serial; /* the command whose writes the streams carry now */
     node_migrate_stats_t st;
     node_migrate_repl_stats_t rst;
@@ -459,21 +458,48 @@ static uint32_t live_cap(const ostream_t *s)
                                                                         : NODE_MIGRATE_LIVE_OPS;
 }
 
-/* Adds the write or delete of a key of 'slot' to the batch, its key (and
- * value) bulks 'body'; sends the batch when it is full. Returns the bytes
- * it takes. */
-static size_t live_add(ostream_t *s, unsigned slot, int write, const char *body, size_t len)
+/* Appends the key/value bulks of object 'o' to 'b'. */
+static void append_pair(node_migrate_t *m, rc_buf_t *b, const node_obj_t *o)
+{
+    size_t klen, n = 0;
+    const char *key = node_obj_key(o, &klen);
+    char *p;
+
+    rc_buf_reset(&m->scratch);
+    node_obj_serialize(o, &m->scratch);
+    p = rc_buf_reserve(b, klen + m->scratch.len + 2 * RESP_HEADER_MAX + 4);
+    put_bulk(p, &n, key, klen);
+    put_bulk(p, &n, m->scratch.data, m->scratch.len);
+    rc_buf_commit(b, n);
+}
+
+/* Adds the change 'ch' of a key of 'slot' to the batch, its key (and
+ * value) bulks written straight into it; sends the batch when it is full.
+ * Returns the bytes it takes. */
+static size_t live_add(ostream_t *s, unsigned slot, const node_db_change_t *ch)
 {
     uint64_t src = s->sl[slot].src;
+    int write = ch->kind == NODE_DB_CHANGE_WRITE;
+    size_t at, len;
 
     if (s->live_n > 0 && s->live_src != src)
         live_flush(s);
+    at = s->live.len;
     s->live_src = src;
     s->live_slot[s->live_n] = (uint16_t)slot;
-    s->live_off[s->live_n] = (uint32_t)s->live.len;
+    s->live_off[s->live_n] = (uint32_t)at;
     s->live_ops[s->live_n++] = write ? 'P' : 'D';
     s->live_argc += write ? 2 : 1;
-    rc_buf_append(&s->live, body, len);
+    if (write) {
+        append_pair(s->m, &s->live, ch->obj);
+    } else {
+        size_t n = 0;
+        char *p = rc_buf_reserve(&s->live, ch->klen + RESP_HEADER_MAX + 2);
+
+        put_bulk(p, &n, ch->key, ch->klen);
+        rc_buf_commit(&s->live, n);
+    }
+    len = s->live.len - at;
     if (s->live_n == live_cap(s) || s->live.len >= NODE_MIGRATE_PUT_BYTES)
         live_flush(s);
     return len + 1;
@@ -524,21 +550,6 @@ static size_t send_cmd(ostream_t *s, const char *op, unsigned slot, const uint64
 {
     live_flush(s);
     return put_cmd(s, op, s->sl[slot].src, slot, nums, nnums, body, bodylen, nbody);
-}
-
-/* Appends the key/value bulks of object 'o' to 'b'. */
-static void append_pair(node_migrate_t *m, rc_buf_t *b, const node_obj_t *o)
-{
-    size_t klen, n = 0;
-    const char *key = node_obj_key(o, &klen);
-    char *p;
-
-    rc_buf_reset(&m->scratch);
-    node_obj_serialize(o, &m->scratch);
-    p = rc_buf_reserve(b, klen + m->scratch.len + 2 * RESP_HEADER_MAX + 4);
-    put_bulk(p, &n, key, klen);
-    put_bulk(p, &n, m->scratch.data, m->scratch.len);
-    rc_buf_commit(b, n);
 }
 
 static void flush_put(ostream_t *s)
@@ -964,16 +975,30 @@ static int on_reply(ostream_t *s, const char *r, size_t len)
 static int on_acked(ostream_t *s, const char *r, size_t len)
 {
     long long n;
+    uint64_t bytes = 0;
 
     if (len < 4 || rc_string2ll(r + 1, len - 3, &n) != 0 || n < 1 || (uint64_t)n > s->qlen)
         return RC_EPROTO;
-    while (n-- > 0 && !s->broken) {
-        uint8_t kind = s->qlen > 0 ? s->q[s->qhead].kind : OP_BEGIN;
+    /* What on_reply() does for each '+OK' of a live write, for all at once:
+     * pop them, then release the replies that waited for them. */
+    for (long long i = 0; i < n; i++) {
+        uint8_t kind = s->q[(s->qhead + (size_t)i) & (s->qcap - 1)].kind;
 
-        if ((kind != OP_PUT && kind != OP_DEL) || on_reply(s, "+OK\r\n", 5) != 0)
+        if (kind != OP_PUT && kind != OP_DEL)
             return RC_EPROTO;
     }
-    return 0;
+    for (long long i = 0; i < n; i++) {
+        bytes += s->q[s->qhead].bytes;
+        s->qhead = (s->qhead + 1) & (s->qcap - 1);
+    }
+    s->qlen -= (size_t)n;
+    if (s->qlen == 0 && s->qcap > NODE_MIGRATE_QUEUE_KEEP) {
+        rc_free(s->q); /* a fill's queue goes once it drained */
+        s->q = NULL;
+        s->qcap = s->qhead = 0;
+    }
+    s->unacked -= bytes < s->unacked ? bytes : s->unacked;
+    return node_repl_link_answer_applied(&s->rl, (uint64_t)n) != 0 ? RC_EPROTO : 0;
 }
 
 static ssize_t on_link_data(void *arg, node_link_t *l, const char *data, size_t len)
@@ -1169,7 +1194,6 @@ static void on_change(void *priv, node_db_t *db, const node_db_change_t *ch)
 {
     node_migrate_t *m = priv;
     unsigned slot = ch->slot;
-    int built = 0;
     ostream_t *s;
 
     (void)db;
@@ -1181,23 +1205,9 @@ static void on_change(void *priv, node_db_t *db, const node_db_change_t *ch)
 
         if (s->broken || (o->state != OUT_SNAP && o->state != OUT_LIVE))
             continue;
-        if (!built) {
-            size_t bl = 0;
-            char *p;
-
-            rc_buf_reset(&m->change);
-            if (ch->kind == NODE_DB_CHANGE_WRITE) {
-                append_pair(m, &m->change, ch->obj);
-            } else {
-                p = rc_buf_reserve(&m->change, ch->klen + RESP_HEADER_MAX + 2);
-                put_bulk(p, &bl, ch->key, ch->klen);
-                rc_buf_commit(&m->change, bl);
-            }
-            built = 1;
-        }
         if (s->cur == (int)slot)
             flush_put(s); /* keeps the snapshot's older values ahead of this one */
-        n = live_add(s, slot, ch->kind == NODE_DB_CHANGE_WRITE, m->change.data, m->change.len);
+        n = live_add(s, slot, ch);
         q_push(s, ch->kind == NODE_DB_CHANGE_WRITE ? OP_PUT : OP_DEL, slot, n);
         if (o->state == OUT_LIVE && s->touched != m->cmd_serial) {
             s->touched = m->cmd_serial; /* the command's reply waits for it */
@@ -2407,7 +2417,6 @@ node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl)
     m->db = server->db;
     m->cmd_serial = 1;
     rc_buf_init(&m->scratch);
-    rc_buf_init(&m->change);
     uv_timer_init(server->loop, &m->timer);
     m->timer.data = m;
     uv_idle_init(server->loop, &m->idle);
@@ -2430,6 +2439,5 @@ void node_migrate_destroy(node_migrate_t *m)
         return;
     RC_ASSERT(m->streams == NULL);
     rc_buf_free(&m->scratch);
-    rc_buf_free(&m->change);
     rc_free(m);
 }

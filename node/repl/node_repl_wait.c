@@ -122,6 +122,15 @@ int node_repl_link_answer(node_repl_link_t *l, int ok)
     return 0;
 }
 
+int node_repl_link_answer_applied(node_repl_link_t *l, uint64_t n)
+{
+    if (n > l->sent - l->answered)
+        return -1;
+    l->answered += n;
+    settle(l, NULL); /* pops exactly what n settles, one at a time, would */
+    return 0;
+}
+
 int node_repl_link_deferred(const node_repl_link_t *l)
 {
     return l->defer_hi != 0;

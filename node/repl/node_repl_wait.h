@@ -69,6 +69,10 @@ uint64_t node_repl_link_sent(node_repl_link_t *l);
  * Releases the waiters it completes. Returns 0, or -1 when nothing was in
  * flight (a protocol error: the caller drops the link). */
 int node_repl_link_answer(node_repl_link_t *l, int ok);
+/* The 'n' oldest unanswered operations were applied: 'n' calls of
+ * node_repl_link_answer(l, 1) in one. Returns 0, or -1 (nothing changed)
+ * when fewer than 'n' were in flight. */
+int node_repl_link_answer_applied(node_repl_link_t *l, uint64_t n);
 /* 1 while answers wait for their verdict. */
 int node_repl_link_deferred(const node_repl_link_t *l);
 /* The deferred answers count as applied ('ok' 1: the copies that matter

@@ -116,6 +116,51 @@ static void test_refusal_fails_only_the_writes_it_covers(void **state)
     free(d);
 }
 
+/* n operations applied, answered at once, release what n answers one by
+ * one would, in the same order; more than are in flight is refused and
+ * changes nothing. */
+static void test_a_run_applied_is_n_answers(void **state)
+{
+    done_t *one = calloc(1, sizeof(*one)), *run = calloc(1, sizeof(*run));
+    node_repl_link_t a, b;
+
+    (void)state;
+    node_repl_link_init(&a);
+    node_repl_link_init(&b);
+    for (int t = 0; t < 6; t++) { /* waiter t: operations (2t, 2t + 2] */
+        node_repl_waiter_t *wa = waiter(one, t), *wb = waiter(run, t);
+        uint64_t first = a.sent;
+
+        (void)node_repl_link_sent(&a);
+        (void)node_repl_link_sent(&a);
+        (void)node_repl_link_sent(&b);
+        (void)node_repl_link_sent(&b);
+        node_repl_waiter_on(wa, &a, first, a.sent);
+        node_repl_waiter_on(wb, &b, first, b.sent);
+        node_repl_waiter_commit(wa);
+        node_repl_waiter_commit(wb);
+    }
+    assert_int_equal(node_repl_link_answer_applied(&b, 13), -1); /* 12 in flight */
+    assert_int_equal(run->n, 0);
+    assert_int_equal(node_repl_link_lag(&b), 12);
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(node_repl_link_answer(&a, 1), 0);
+    assert_int_equal(node_repl_link_answer_applied(&b, 7), 0);
+    assert_int_equal(one->n, 3); /* waiters 0-2; waiter 3 waits for operation 8 */
+    assert_int_equal(run->n, one->n);
+    assert_memory_equal(run->order, one->order, sizeof(int) * (size_t)one->n);
+    assert_int_equal(node_repl_link_answer_applied(&b, 5), 0);
+    assert_int_equal(run->n, 6);
+    assert_int_equal(node_repl_link_lag(&b), 0);
+    for (int t = 0; t < 6; t++)
+        assert_int_equal(run->failed[t], 0);
+    assert_int_equal(node_repl_link_answer_applied(&b, 1), -1);
+    node_repl_link_free(&a);
+    node_repl_link_free(&b);
+    free(one);
+    free(run);
+}
+
 static void test_break_and_timeout_fail_once(void **state)
 {
     done_t *d = calloc(1, sizeof(*d));
@@ -241,13 +286,22 @@ static void test_random_schedules_match_the_model(void **state)
             }
             node_repl_waiter_commit(w);
             nw++;
-        } else if (r < 90) { /* a reply */
+        } else if (r < 80) { /* a reply */
             k = rand() % NLINKS;
             if (l[k].answered < l[k].sent) {
                 int ok = rand() % 50 != 0;
 
                 refused[k][l[k].answered + 1] = (uint8_t)!ok;
                 assert_int_equal(node_repl_link_answer(&l[k], ok), 0);
+            }
+        } else if (r < 90) { /* a run of operations applied, answered at once */
+            k = rand() % NLINKS;
+            if (l[k].answered < l[k].sent) {
+                uint64_t n = 1 + (uint64_t)rand() % (l[k].sent - l[k].answered);
+
+                for (uint64_t q = 1; q <= n; q++)
+                    refused[k][l[k].answered + q] = 0;
+                assert_int_equal(node_repl_link_answer_applied(&l[k], n), 0);
             }
         } else if (r < 92) { /* a break */
             k = rand() % NLINKS;
@@ -305,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_no_link_goes_at_once),
         cmocka_unit_test(test_waits_for_every_link),
         cmocka_unit_test(test_refusal_fails_only_the_writes_it_covers),
+        cmocka_unit_test(test_a_run_applied_is_n_answers),
         cmocka_unit_test(test_break_and_timeout_fail_once),
         cmocka_unit_test(test_deferred_verdicts_and_fail_all),
         cmocka_unit_test(test_random_schedules_match_the_model),

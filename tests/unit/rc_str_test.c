@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/rc.h"
@@ -87,6 +88,34 @@ static void test_ll2str_writes_like_ll2string(void **state)
     n = rc_ll2str(buf, LLONG_MIN);
     assert_int_equal(n, RC_LL2STR_MAX);
     assert_memory_equal(buf, "-9223372036854775808", 20);
+}
+
+/* Every digit count's edges (10^k - 1, 10^k, 10^k + 1) and a spread of
+ * values between, both signs, against snprintf(). */
+static void test_ll2str_matches_printf_at_every_length(void **state)
+{
+    char buf[RC_LL2STR_MAX + 1], want[32];
+    unsigned long long p = 1, x = 0x9e3779b97f4a7c15ULL;
+
+    (void)state;
+    for (int k = 0; k <= 19; k++, p *= 10) {
+        long long edge[] = {(long long)p - 1, (long long)p, (long long)p + 1,
+                            (long long)(p + (x % p))};
+
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        for (size_t i = 0; i < RC_ARRAY_SIZE(edge); i++) {
+            for (int sign = 1; sign >= -1; sign -= 2) {
+                long long v = edge[i] * sign;
+                size_t n = rc_ll2str(buf, v);
+                int w = snprintf(want, sizeof(want), "%lld", v);
+
+                assert_int_equal(n, (size_t)w);
+                assert_memory_equal(buf, want, n);
+            }
+        }
+        if (k == 18)
+            break; /* 10^19 is past LLONG_MAX */
+    }
 }
 
 static int m(const char *pat, const char *s)
@@ -326,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_string2ll_accepts_strict_decimals),
         cmocka_unit_test(test_string2ll_refuses_what_redis_refuses),
         cmocka_unit_test(test_ll2str_writes_like_ll2string),
+        cmocka_unit_test(test_ll2str_matches_printf_at_every_length),
         cmocka_unit_test(test_strmatch_wildcards),
         cmocka_unit_test(test_strmatch_classes_and_escapes),
         cmocka_unit_test(test_strmatch_nocase),

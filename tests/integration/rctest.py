@@ -139,6 +139,37 @@ def _port_is_free(port):
         s.close()
 
 
+def _listens(pid, port):
+    """True when process 'pid' holds a socket listening on TCP 'port'
+    (/proc/net/tcp and tcp6, and the process's fds). A PING answered on a
+    port proves nothing by itself: a node that lost the race for its port
+    to another test's server exits, and until it has, the other server
+    answers in its place."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(fields[9])
+        except OSError:
+            continue
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
 def free_port():
     """A TCP port that was free a moment ago on 127.0.0.1, as was port+10000
     (the cluster bus port). Chosen at random in [20000, 55535]: the kernel's
@@ -247,11 +278,13 @@ class Server:
                 s.settimeout(2 * timeout_scale())
                 s.sendall(b"*1\r\n$4\r\nPING\r\n")
                 data = s.recv(100)
-                return len(data) > 0
             except OSError:
                 return False
             finally:
                 s.close()
+            # Answered, but by this process? (If another server holds the
+            # port, this one exits, and the next round says so.)
+            return len(data) > 0 and _listens(self.proc.pid, self.port)
 
         deadline = time.monotonic() + timeout * timeout_scale()
         while True:

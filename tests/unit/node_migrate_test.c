@@ -1798,7 +1798,8 @@ static void test_write_reply_waits_for_the_replica(void **state)
 }
 
 /* Fills 'keys' with 'want' keys "<prefix>:<i>" that node 0 serves and
- * streams to its replica, writes to them waiting for its reply. */
+ * streams to its replica, whose writes go out at once and wait for the
+ * replica's answer (fenced, not held back by a hand-off). */
 static void replicated_keys(fx_t *fx, const char *prefix, char (*keys)[32], int want)
 {
     node_migrate_t *mig = fx->n[0].mig;

@@ -501,8 +501,9 @@ static void ran(node_client_t *c, int slot, uint64_t ns, uint64_t nerrors)
 
 /* Synchronous replication: a command about to run here whose reply must
  * wait for the slot's replicas (it writes, or it reads a slot with writes
- * they have not applied yet) has its reply captured in a pending segment,
- * released by node_migrate_fence() once they have. '*fslot' comes in as
+ * they have not applied yet) has its reply captured in a pending segment
+ * (the one its pipeline's earlier such commands wait in, if nothing came
+ * between), released by node_migrate_fence() once they have. '*fslot' comes in as
  * the first key's slot if route() found it (-1 if not) and goes out as
  * that slot (-1: no key). Returns that segment (c->conn->capture is set to
  * it), or NULL. */
@@ -520,7 +521,7 @@ static node_conn_seg_t *fence_begin(node_client_t *c, const node_cmd_t *cmd, int
     if (!node_migrate_fence_needed(mig, *fslot < 0 ? 0 : (unsigned)*fslot,
                                    (cmd->flags & NODE_CMD_WRITE) != 0))
         return NULL;
-    seg = node_conn_seg_push(c->conn);
+    seg = node_migrate_fence_seg(mig, c->conn);
     c->conn->capture = seg;
     return seg;
 }

@@ -191,6 +191,11 @@ struct node_migrate_s {
     void *release_arg;
     rc_buf_t scratch;
     uint64_t cmd_serial; /* the command whose writes the streams carry now */
+    /* The open group: consecutive commands of one connection whose
+     * replies wait for the replicas together, in one segment with one
+     * waiter, until the end of the loop iteration (node_migrate_fence()) */
+    node_repl_waiter_t *group_w;
+    node_conn_seg_t *group_seg; /* NULL once it completed (a link broke) */
     node_migrate_stats_t st;
     node_migrate_repl_stats_t rst;
     uint64_t rate_mark_keys;
@@ -308,31 +313,51 @@ enum {
     VERDICT_ERR_MAX = 160,
 };
 
-/* Counts a waiter's verdict; on failure writes its "-TRYAGAIN <why>" reply
- * into 'err' (VERDICT_ERR_MAX bytes) and returns its length, else 0. */
-static size_t verdict(node_migrate_t *m, int failed, const char *why, char *err)
+/* Counts the verdict of a waiter for 'n' replies; on failure writes its
+ * "-TRYAGAIN <why>" reply into 'err' (VERDICT_ERR_MAX bytes) and returns
+ * its length, else 0. */
+static size_t verdict(node_migrate_t *m, unsigned n, int failed, const char *why, char *err)
 {
-    int n;
+    int len;
 
-    m->rst.inflight--;
+    m->rst.inflight -= n;
     if (!failed) {
-        m->rst.writes_acked++;
+        m->rst.writes_acked += n;
         return 0;
     }
-    m->rst.write_timeouts++;
-    n = snprintf(err, VERDICT_ERR_MAX, "-TRYAGAIN %s\r\n", why);
-    return n > 0 && n < VERDICT_ERR_MAX ? (size_t)n : 0;
+    m->rst.write_timeouts += n;
+    len = snprintf(err, VERDICT_ERR_MAX, "-TRYAGAIN %s\r\n", why);
+    return len > 0 && len < VERDICT_ERR_MAX ? (size_t)len : 0;
 }
 
+/* A group's wait is over: its replies go, or each gives way to the error
+ * (a reply per command: every command of the group gets it, whichever of
+ * their writes failed; each may or may not have taken effect). */
 static void on_waited(void *arg, void *token, int failed, const char *why)
 {
+    node_migrate_t *m = arg;
     node_conn_seg_t *seg = token;
+    unsigned n = seg->fenced;
     char err[VERDICT_ERR_MAX];
-    size_t n = verdict(arg, failed, why, err);
+    size_t len = verdict(m, n, failed, why, err);
 
-    if (failed)
-        seg->len = 0; /* the command's reply gives way to the error */
-    node_conn_seg_complete(seg, failed ? err : NULL, n);
+    if (seg == m->group_seg)
+        m->group_seg = NULL; /* completed: no command joins it any more */
+    if (!failed) {
+        node_conn_seg_complete(seg, NULL, 0);
+        return;
+    }
+    seg->len = 0;
+    if (n > 1 && len > 0) {
+        char *all = rc_xmalloc(len * n);
+
+        for (unsigned i = 0; i < n; i++)
+            memcpy(all + (size_t)i * len, err, len);
+        node_conn_seg_complete(seg, all, len * n);
+        rc_free(all);
+        return;
+    }
+    node_conn_seg_complete(seg, err, len);
 }
 
 /* ---- requests on a stream ---- */
@@ -1243,8 +1268,9 @@ int node_migrate_fence_needed(const node_migrate_t *m, unsigned slot, int write)
 
 /* Makes 'w' wait, on every live stream, for this command's writes and
  * for the earlier writes of 'slots' (what the command read may not be
- * everywhere yet), then commits it. */
-static void fence_on(node_migrate_t *m, node_repl_waiter_t *w, const unsigned *slots, size_t nslots)
+ * everywhere yet); 'grow': 'w' waits already (a group), its entries grow. */
+static void fence_add(node_migrate_t *m, node_repl_waiter_t *w, const unsigned *slots,
+                      size_t nslots, int grow)
 {
     ostream_t *s;
 
@@ -1266,17 +1292,50 @@ static void fence_on(node_migrate_t *m, node_repl_waiter_t *w, const unsigned *s
                 first = s->touched == m->cmd_serial ? first : seq - 1;
             }
         }
-        node_repl_waiter_on(w, &s->rl, first, seq);
+        if (grow)
+            node_repl_waiter_extend(w, &s->rl, first, seq);
+        else
+            node_repl_waiter_on(w, &s->rl, first, seq);
     }
     m->cmd_serial++;
-    node_repl_waiter_commit(w); /* no link to wait for: the reply goes now */
+}
+
+/* The open group is complete: its waiter goes once the links answer (at
+ * once if none is to wait for). */
+static void group_close(node_migrate_t *m)
+{
+    node_repl_waiter_t *w = m->group_w;
+
+    m->group_w = NULL;
+    m->group_seg = NULL;
+    if (w != NULL)
+        node_repl_waiter_commit(w);
+}
+
+/* At the end of each loop iteration (node_server_on_check). */
+static void on_check(void *arg)
+{
+    group_close(arg);
+}
+
+node_conn_seg_t *node_migrate_fence_seg(node_migrate_t *m, node_conn_t *conn)
+{
+    if (m->group_seg != NULL && m->group_seg == conn->seg_tail)
+        return m->group_seg; /* nothing was queued behind it: one more command joins */
+    return node_conn_seg_push(conn);
 }
 
 void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot)
 {
     unsigned sl = (unsigned)slot;
 
-    fence_on(m, node_repl_waiter_new(seg, on_waited, m, now_ms(m)), &sl, slot >= 0 ? 1 : 0);
+    if (seg != m->group_seg) {
+        group_close(m);
+        m->group_w = node_repl_waiter_new(seg, on_waited, m, now_ms(m));
+        m->group_seg = seg;
+    }
+    seg->fenced++;
+    fence_add(m, m->group_w, &sl, slot >= 0 ? 1 : 0, seg->fenced > 1);
 }
 
 typedef struct fence_call_s {
@@ -1288,7 +1347,7 @@ static void on_waited_call(void *arg, void *token, int failed, const char *why)
 {
     fence_call_t *fc = token;
     char err[VERDICT_ERR_MAX];
-    size_t n = verdict(arg, failed, why, err);
+    size_t n = verdict(arg, 1, failed, why, err);
 
     fc->fn(fc->arg, failed ? err : NULL, n);
     rc_free(fc);
@@ -1298,10 +1357,13 @@ void node_migrate_fence_call(node_migrate_t *m, const unsigned *slots, size_t ns
                              node_migrate_fenced_fn *fn, void *arg)
 {
     fence_call_t *fc = rc_xmalloc(sizeof(*fc));
+    node_repl_waiter_t *w;
 
     fc->fn = fn;
     fc->arg = arg;
-    fence_on(m, node_repl_waiter_new(fc, on_waited_call, m, now_ms(m)), slots, nslots);
+    w = node_repl_waiter_new(fc, on_waited_call, m, now_ms(m));
+    fence_add(m, w, slots, nslots, 0);
+    node_repl_waiter_commit(w); /* no link to wait for: it goes now */
 }
 
 /* ---- reconcile ---- */
@@ -2390,6 +2452,7 @@ static int on_shutdown(void *arg)
     if (m->closed)
         return 0;
     m->closed = 1;
+    group_close(m); /* its replies fail with the streams, below */
     node_db_set_slot_filter(m->db, NULL, NULL);
     node_db_set_change_filter(m->db, NULL, NULL);
     while (m->streams != NULL)
@@ -2429,6 +2492,7 @@ node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl)
     node_cluster_observe(cl, &cluster_observer, m);
     node_cluster_set_leave_hold(cl, leave_busy, m);
     node_server_on_shutdown(server, on_shutdown, m);
+    node_server_on_check(server, on_check, m);
     on_config(m); /* a configuration restored from the state file */
     return m;
 }

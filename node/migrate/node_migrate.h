@@ -146,13 +146,21 @@ size_t node_migrate_repl_info(const node_migrate_t *m, char *buf, size_t cap);
 /* Synchronous replication: the reply of a command that ran here for 'slot'
  * must wait for the replicas when node_migrate_fence_needed() says so
  * ('write': it may write; a read waits only while the slot has writes the
- * replicas have not applied). The dispatcher then captures the reply in a
- * pending segment 'seg' and, after node_db_end_command() (the writes went
- * down the streams), calls node_migrate_fence(): the segment completes once
- * every replica applied the command's writes and the slot's earlier ones,
- * or with -TRYAGAIN after cluster-repl-timeout or a broken link. 'slot' -1:
- * no key. */
+ * replicas have not applied). The dispatcher then captures the reply in the
+ * pending segment node_migrate_fence_seg() gives and, after
+ * node_db_end_command() (the writes went down the streams), calls
+ * node_migrate_fence(): the segment completes once every replica applied
+ * the command's writes and the slot's earlier ones, or with -TRYAGAIN
+ * after cluster-repl-timeout or a broken link. 'slot' -1: no key.
+ *
+ * Consecutive such commands of one connection (a pipeline) wait as one
+ * group: node_migrate_fence_seg() gives the group's segment while nothing
+ * was queued behind it, the group's one waiter grows to cover each
+ * command's writes, and it starts waiting at the end of the loop
+ * iteration. Its replies go together; if the wait fails, every command of
+ * the group gets the -TRYAGAIN (each may or may not have taken effect). */
 int node_migrate_fence_needed(const node_migrate_t *m, unsigned slot, int write);
+node_conn_seg_t *node_migrate_fence_seg(node_migrate_t *m, node_conn_t *conn);
 void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot);
 /* The same wait for a part of a command that has no segment of its own
  * (the local part of a split MSET/MGET/DEL, whose reply is gathered with

@@ -179,6 +179,7 @@ node_conn_seg_t *node_conn_seg_get(node_conn_t *c)
     seg->gather = NULL;
     seg->on_done = NULL;
     seg->pending = 0;
+    seg->fenced = 0;
     return seg;
 }
 

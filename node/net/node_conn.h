@@ -80,6 +80,9 @@ struct node_conn_seg_s {
     void *done_arg;
     uint64_t start_ns;    /* the caller's: when the forwarded command started */
     unsigned pending : 1; /* waiting for a forwarded reply */
+    /* node_migrate's: the replies in it that wait together for the
+     * replicas (one each, a group of pipelined commands), 0 otherwise */
+    unsigned fenced : 31;
 };
 
 struct node_conn_s {

@@ -220,6 +220,24 @@ void node_repl_waiter_on(node_repl_waiter_t *w, node_repl_link_t *l, uint64_t fi
     w->refs++;
 }
 
+void node_repl_waiter_extend(node_repl_waiter_t *w, node_repl_link_t *l, uint64_t first,
+                             uint64_t seq)
+{
+    node_repl_entry_t *e;
+
+    if (seq <= l->answered || seq > l->sent)
+        return;
+    e = l->qlen > 0 ? &l->q[(l->qhead + l->qlen - 1) & (l->qcap - 1)] : NULL;
+    if (e == NULL || e->w != w) {
+        node_repl_waiter_on(w, l, first, seq);
+        return;
+    }
+    if (first < e->first)
+        e->first = first;
+    if (seq > e->seq)
+        e->seq = seq;
+}
+
 void node_repl_waiter_commit(node_repl_waiter_t *w)
 {
     unref(w, NULL);

@@ -102,6 +102,12 @@ node_repl_waiter_t *node_repl_waiter_new(void *token, node_repl_done_fn *fn, voi
  * 'l' are (first, seq] (a refusal among them fails it). A 'seq' already
  * answered adds nothing. */
 void node_repl_waiter_on(node_repl_waiter_t *w, node_repl_link_t *l, uint64_t first, uint64_t seq);
+/* node_repl_waiter_on() for a waiter that already waits on 'l' (the
+ * replies of several commands waiting as one): when its entry is the
+ * newest on 'l', that entry grows to (min(first), max(seq)] instead of a
+ * second one being queued. Before node_repl_waiter_commit() only. */
+void node_repl_waiter_extend(node_repl_waiter_t *w, node_repl_link_t *l, uint64_t first,
+                             uint64_t seq);
 /* Every link is given: 'w' goes now if it waits on none, else when the
  * last one answers. The caller must not touch 'w' afterwards. */
 void node_repl_waiter_commit(node_repl_waiter_t *w);

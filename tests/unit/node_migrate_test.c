@@ -1860,6 +1860,74 @@ static void test_writes_wait_for_the_batch_in_flight_then_go_together(void **sta
     assert_int_equal(b->npack, 2);
 }
 
+static node_migrate_repl_stats_t repl_stats(const tnode_t *n)
+{
+    node_migrate_repl_stats_t st;
+
+    node_migrate_repl_stats(n->mig, &st);
+    return st;
+}
+
+/* A pipeline's writes wait for the replica as one group: no reply before
+ * the replica applied them all, then every reply in order (a GET of a slot
+ * with writes in flight joins the group; a PING between two writes ends
+ * one group, its reply stays between theirs); counted one per command.
+ * Past cluster-repl-timeout, each command of the group gets -TRYAGAIN. */
+static void test_a_pipeline_waits_as_one_group(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tcli_t *t = &a->cli;
+    char keys[4][32], err[128], want[512];
+    node_migrate_repl_stats_t st0, st;
+    size_t at;
+    int i, n;
+
+    node_start(fx, 1, 0, 1);
+    b->hold_done = 0;
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    replicated_keys(fx, "pipe", keys, 4);
+    st0 = repl_stats(a);
+    b->hold_put = 1;
+    for (i = 0; i < 4; i++)
+        send_argv(t, 3, (const char *const[]){"SET", keys[i], "v"}, NULL);
+    send_argv(t, 2, (const char *const[]){"GET", keys[0]}, NULL);
+    send_argv(t, 1, (const char *const[]){"PING"}, NULL);
+    send_argv(t, 3, (const char *const[]){"SET", keys[1], "w"}, NULL);
+    assert_true(test_loop_run_until(&fx->loop, has_held_conn, b, TEST_LOOP_TIMEOUT_MS));
+    test_loop_iterations(&fx->loop, 20);
+    count_replies(t);
+    assert_int_equal(t->nreplies, 0);
+    assert_int_equal(repl_stats(a).inflight, st0.inflight + 6);
+    b->hold_put = 0;
+    node_conn_release(held_conn(b, 1));
+    wait_replies(fx, t, 7);
+    assert_int_equal(t->c.in_len, 39);
+    assert_memory_equal(t->c.in, "+OK\r\n+OK\r\n+OK\r\n+OK\r\n$1\r\nv\r\n+PONG\r\n+OK\r\n", 39);
+    st = repl_stats(a);
+    assert_int_equal(st.inflight, st0.inflight);
+    assert_int_equal(st.writes_acked, st0.writes_acked + 6);
+
+    /* The replica does not apply them in time: three errors, then the PONG. */
+    a->server->config.cluster_repl_timeout = 100;
+    b->hold_put = 1;
+    at = t->c.in_len;
+    for (i = 0; i < 3; i++)
+        send_argv(t, 3, (const char *const[]){"SET", keys[i], "x"}, NULL);
+    send_argv(t, 1, (const char *const[]){"PING"}, NULL);
+    wait_replies(fx, t, 11);
+    snprintf(err, sizeof(err), "-TRYAGAIN a replica did not apply the write within 100 ms\r\n");
+    n = snprintf(want, sizeof(want), "%s%s%s+PONG\r\n", err, err, err);
+    assert_int_equal(t->c.in_len - at, (size_t)n);
+    assert_memory_equal(t->c.in + at, want, (size_t)n);
+    st = repl_stats(a);
+    assert_int_equal(st.inflight, st0.inflight);
+    assert_int_equal(st.write_timeouts, st0.write_timeouts + 3);
+    b->hold_put = 0;
+    node_conn_release(held_conn(b, 1));
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+}
+
 /* 16 pipelined SETs through node 0 to a replica that announces only
  * 'features' (a node of an older version, during a rolling upgrade): all
  * acknowledged, all on the replica. */
@@ -1935,6 +2003,7 @@ int main(void)
                                         setup_r1, teardown),
         cmocka_unit_test_setup_teardown(test_a_replica_without_livepack_gets_live_batches, setup_r1,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_pipeline_waits_as_one_group, setup_r1, teardown),
         cmocka_unit_test_setup_teardown(test_writes_wait_for_the_batch_in_flight_then_go_together,
                                         setup_r1, teardown),
     };

@@ -252,6 +252,59 @@ typedef struct model_s {
     int failed[NWAIT]; /* the model's verdict, -1: pending */
 } model_t;
 
+/* The replies of pipelined commands waiting as one: the waiter's entry
+ * on a link grows instead of a second one being queued; it goes once,
+ * after the last operation of the group, and fails if any of them is
+ * refused. Behind another waiter's entry, a second entry is queued. */
+static void test_a_group_waits_as_one(void **state)
+{
+    done_t *d = calloc(1, sizeof(*d));
+    node_repl_link_t a;
+    node_repl_waiter_t *g, *w;
+    uint64_t s1, s2, s3, s4;
+
+    (void)state;
+    node_repl_link_init(&a);
+    s1 = node_repl_link_sent(&a);
+    g = waiter(d, 1);
+    node_repl_waiter_on(g, &a, s1 - 1, s1);
+    s2 = node_repl_link_sent(&a);
+    node_repl_waiter_extend(g, &a, s2 - 1, s2);
+    assert_int_equal(node_repl_link_waiting(&a), 1); /* one entry, (0, 2] */
+    node_repl_waiter_extend(g, &a, 0, s1);           /* inside it: nothing changes */
+    assert_int_equal(node_repl_link_waiting(&a), 1);
+    node_repl_waiter_commit(g);
+    assert_int_equal(node_repl_link_answer(&a, 1), 0);
+    assert_int_equal(d->n, 0); /* the group's second write is not applied yet */
+    assert_int_equal(node_repl_link_answer(&a, 1), 0);
+    assert_int_equal(d->n, 1);
+    assert_int_equal(d->failed[1], 0);
+
+    /* A refusal of the group's first write fails the whole group. */
+    s3 = node_repl_link_sent(&a);
+    g = waiter(d, 2);
+    node_repl_waiter_on(g, &a, s3 - 1, s3);
+    /* Another waiter's entry comes between: the group queues a second. */
+    w = waiter(d, 3);
+    node_repl_waiter_on(w, &a, s3 - 1, s3);
+    node_repl_waiter_commit(w);
+    s4 = node_repl_link_sent(&a);
+    node_repl_waiter_extend(g, &a, s4 - 1, s4);
+    assert_int_equal(node_repl_link_waiting(&a), 3);
+    node_repl_waiter_commit(g);
+    assert_int_equal(node_repl_link_answer(&a, 0), 0); /* s3 refused */
+    assert_int_equal(d->n, 3); /* the group fails (its first entry covers s3), then w */
+    assert_int_equal(d->order[1], 2);
+    assert_int_equal(d->order[2], 3);
+    assert_int_equal(d->failed[2], 1);
+    assert_int_equal(d->failed[3], 1);
+    assert_int_equal(node_repl_link_answer(&a, 1), 0); /* its second entry goes: freed, once */
+    assert_int_equal(d->times[2], 1);
+    assert_int_equal(node_repl_link_waiting(&a), 0);
+    node_repl_link_free(&a);
+    free(d);
+}
+
 static void test_random_schedules_match_the_model(void **state)
 {
     done_t *d = calloc(1, sizeof(*d));
@@ -268,21 +321,31 @@ static void test_random_schedules_match_the_model(void **state)
     for (steps = 0; steps < 40000; steps++) {
         int r = rand() % 100;
 
-        if (r < 30 && nw < NWAIT) { /* a command: some operations on some links */
+        if (r < 30 && nw < NWAIT) {
+            /* A command, or a group of 1 to 3 pipelined ones waiting as
+             * one (node_repl_waiter_extend()): some operations on some
+             * links each; the group waits for all of them. */
             node_repl_waiter_t *w = waiter(d, nw);
+            int parts = rand() % 4 == 0 ? 1 + rand() % 3 : 1;
 
             md->failed[nw] = -1;
-            for (k = 0; k < NLINKS; k++) {
-                int ops = rand() % 3;
-                uint64_t first = l[k].sent;
+            for (int p = 0; p < parts; p++) {
+                for (k = 0; k < NLINKS; k++) {
+                    int ops = rand() % 3;
+                    uint64_t first = l[k].sent;
 
-                if (ops == 0 || l[k].sent + (uint64_t)ops >= NWAIT * 4)
-                    continue;
-                while (ops-- > 0)
-                    (void)node_repl_link_sent(&l[k]);
-                md->first[nw][k] = first;
-                md->seq[nw][k] = l[k].sent;
-                node_repl_waiter_on(w, &l[k], first, l[k].sent);
+                    if (ops == 0 || l[k].sent + (uint64_t)ops >= NWAIT * 4)
+                        continue;
+                    while (ops-- > 0)
+                        (void)node_repl_link_sent(&l[k]);
+                    if (md->seq[nw][k] == 0)
+                        md->first[nw][k] = first;
+                    md->seq[nw][k] = l[k].sent;
+                    if (p == 0)
+                        node_repl_waiter_on(w, &l[k], first, l[k].sent);
+                    else
+                        node_repl_waiter_extend(w, &l[k], first, l[k].sent);
+                }
             }
             node_repl_waiter_commit(w);
             nw++;
@@ -362,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_a_run_applied_is_n_answers),
         cmocka_unit_test(test_break_and_timeout_fail_once),
         cmocka_unit_test(test_deferred_verdicts_and_fail_all),
+        cmocka_unit_test(test_a_group_waits_as_one),
         cmocka_unit_test(test_random_schedules_match_the_model),
     };
 

@@ -135,6 +135,10 @@ struct ostream_s {
     uint64_t touched, cmd_first;
 };
 
+enum {
+    VERDICT_WHY_MAX = 128, /* a failed wait's reason, as kept for an open group */
+};
+
 struct node_migrate_s {
     node_server_t *server;
     node_cluster_t *cl;
@@ -195,7 +199,12 @@ struct node_migrate_s {
      * replies wait for the replicas together, in one segment with one
      * waiter, until the end of the loop iteration (node_migrate_fence()) */
     node_repl_waiter_t *group_w;
-    node_conn_seg_t *group_seg; /* NULL once it completed (a link broke) */
+    node_conn_seg_t *group_seg;
+    /* Its wait failed while it was open (a link broke): the replies get
+     * the error when it closes, not while a command may still be writing
+     * its reply into the segment. */
+    int group_failed;
+    char group_why[VERDICT_WHY_MAX];
     node_migrate_stats_t st;
     node_migrate_repl_stats_t rst;
     uint64_t rate_mark_keys;
@@ -333,16 +342,12 @@ static size_t verdict(node_migrate_t *m, unsigned n, int failed, const char *why
 /* A group's wait is over: its replies go, or each gives way to the error
  * (a reply per command: every command of the group gets it, whichever of
  * their writes failed; each may or may not have taken effect). */
-static void on_waited(void *arg, void *token, int failed, const char *why)
+static void group_done(node_migrate_t *m, node_conn_seg_t *seg, int failed, const char *why)
 {
-    node_migrate_t *m = arg;
-    node_conn_seg_t *seg = token;
-    unsigned n = seg->fenced;
+    unsigned n = seg->nreq;
     char err[VERDICT_ERR_MAX];
     size_t len = verdict(m, n, failed, why, err);
 
-    if (seg == m->group_seg)
-        m->group_seg = NULL; /* completed: no command joins it any more */
     if (!failed) {
         node_conn_seg_complete(seg, NULL, 0);
         return;
@@ -358,6 +363,20 @@ static void on_waited(void *arg, void *token, int failed, const char *why)
         return;
     }
     node_conn_seg_complete(seg, err, len);
+}
+
+static void on_waited(void *arg, void *token, int failed, const char *why)
+{
+    node_migrate_t *m = arg;
+    node_conn_seg_t *seg = token;
+
+    if (seg == m->group_seg) {
+        /* Still open (only a failure comes this early): group_close(). */
+        m->group_failed = 1;
+        snprintf(m->group_why, sizeof(m->group_why), "%s", why);
+        return;
+    }
+    group_done(m, seg, failed, why);
 }
 
 /* ---- requests on a stream ---- */
@@ -1305,9 +1324,14 @@ static void fence_add(node_migrate_t *m, node_repl_waiter_t *w, const unsigned *
 static void group_close(node_migrate_t *m)
 {
     node_repl_waiter_t *w = m->group_w;
+    node_conn_seg_t *seg = m->group_seg;
 
     m->group_w = NULL;
     m->group_seg = NULL;
+    if (m->group_failed) {
+        m->group_failed = 0;
+        group_done(m, seg, 1, m->group_why);
+    }
     if (w != NULL)
         node_repl_waiter_commit(w);
 }
@@ -1320,22 +1344,24 @@ static void on_check(void *arg)
 
 node_conn_seg_t *node_migrate_fence_seg(node_migrate_t *m, node_conn_t *conn)
 {
-    if (m->group_seg != NULL && m->group_seg == conn->seg_tail)
-        return m->group_seg; /* nothing was queued behind it: one more command joins */
+    if (m->group_seg != NULL && m->group_seg == conn->seg_tail && !m->group_failed) {
+        node_conn_seg_join(conn, m->group_seg); /* nothing came between: one more joins */
+        return m->group_seg;
+    }
     return node_conn_seg_push(conn);
 }
 
 void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot)
 {
     unsigned sl = (unsigned)slot;
+    int grow = seg == m->group_seg;
 
-    if (seg != m->group_seg) {
+    if (!grow) {
         group_close(m);
         m->group_w = node_repl_waiter_new(seg, on_waited, m, now_ms(m));
         m->group_seg = seg;
     }
-    seg->fenced++;
-    fence_add(m, m->group_w, &sl, slot >= 0 ? 1 : 0, seg->fenced > 1);
+    fence_add(m, m->group_w, &sl, slot >= 0 ? 1 : 0, grow);
 }
 
 typedef struct fence_call_s {

@@ -158,7 +158,9 @@ size_t node_migrate_repl_info(const node_migrate_t *m, char *buf, size_t cap);
  * was queued behind it, the group's one waiter grows to cover each
  * command's writes, and it starts waiting at the end of the loop
  * iteration. Its replies go together; if the wait fails, every command of
- * the group gets the -TRYAGAIN (each may or may not have taken effect). */
+ * the group gets the -TRYAGAIN (each may or may not have taken effect).
+ * Each command still counts against the connection's bound on replies in
+ * flight (node_conn_seg_join()). */
 int node_migrate_fence_needed(const node_migrate_t *m, unsigned slot, int write);
 node_conn_seg_t *node_migrate_fence_seg(node_migrate_t *m, node_conn_t *conn);
 void node_migrate_fence(node_migrate_t *m, node_conn_seg_t *seg, int slot);

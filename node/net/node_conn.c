@@ -179,7 +179,7 @@ node_conn_seg_t *node_conn_seg_get(node_conn_t *c)
     seg->gather = NULL;
     seg->on_done = NULL;
     seg->pending = 0;
-    seg->fenced = 0;
+    seg->nreq = 0;
     return seg;
 }
 
@@ -272,6 +272,7 @@ node_conn_seg_t *node_conn_seg_push(node_conn_t *c)
     node_conn_seg_t *seg = node_conn_seg_get(c);
 
     seg->pending = 1;
+    seg->nreq = 1;
     if (c->seg_tail != NULL)
         c->seg_tail->next = seg;
     else
@@ -280,6 +281,13 @@ node_conn_seg_t *node_conn_seg_push(node_conn_t *c)
     c->nfwd++;
     c->out_seg = NULL;
     return seg;
+}
+
+void node_conn_seg_join(node_conn_t *c, node_conn_seg_t *seg)
+{
+    RC_ASSERT(seg->pending && seg == c->seg_tail);
+    seg->nreq++;
+    c->nfwd++;
 }
 
 /* Moves the completed segments at the head into obuf. */
@@ -335,9 +343,9 @@ void node_conn_seg_complete(node_conn_seg_t *seg, const char *reply, size_t len)
         seg_free(seg); /* orphaned: its client is gone */
         return;
     }
-    RC_ASSERT(seg->pending && c->nfwd > 0);
+    RC_ASSERT(seg->pending && c->nfwd >= seg->nreq);
     seg->pending = 0;
-    c->nfwd--;
+    c->nfwd -= seg->nreq;
     if (seg == c->seg_head) {
         /* The common case: straight into obuf, no copy into the segment
          * (a gathered reply is in seg->buf already). */

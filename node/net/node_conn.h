@@ -80,9 +80,9 @@ struct node_conn_seg_s {
     void *done_arg;
     uint64_t start_ns;    /* the caller's: when the forwarded command started */
     unsigned pending : 1; /* waiting for a forwarded reply */
-    /* node_migrate's: the replies in it that wait together for the
-     * replicas (one each, a group of pipelined commands), 0 otherwise */
-    unsigned fenced : 31;
+    /* while pending: the requests whose replies it holds, 1 unless more
+     * joined it (node_conn_seg_join()); each counts as a forward in flight */
+    unsigned nreq : 31;
 };
 
 struct node_conn_s {
@@ -229,6 +229,9 @@ void node_conn_flush(node_conn_t *c);
 /* Appends a pending segment for a forwarded request to 'c' and returns it;
  * the forwarder completes it with node_conn_seg_complete(). */
 node_conn_seg_t *node_conn_seg_push(node_conn_t *c);
+/* One more request's reply goes into the pending segment 'seg', the last
+ * of 'c' (replies that wait together: node_migrate's groups). */
+void node_conn_seg_join(node_conn_t *c, node_conn_seg_t *seg);
 /* Completes the pending 'seg' with the reply 'reply' ('len' bytes): the
  * client's replies that were waiting behind it move to its output, which
  * is written once per loop iteration (node_server_defer()). An orphaned

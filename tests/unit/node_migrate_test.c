@@ -1928,6 +1928,45 @@ static void test_a_pipeline_waits_as_one_group(void **state)
     assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
 }
 
+/* A group still counts each of its commands against the connection's
+ * bound on replies in flight (NODE_CONN_MAX_FORWARDS): a client that
+ * pipelines more writes than that while the replica does not answer has
+ * exactly that many run, and the rest wait unread until replies go. */
+static void test_a_group_counts_each_command_against_the_bound(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tcli_t *t = &a->cli;
+    enum {
+        N = NODE_CONN_MAX_FORWARDS + 76
+    };
+    char(*keys)[32] = calloc(N, sizeof(*keys));
+    int i, present;
+
+    node_start(fx, 1, 0, 1);
+    b->hold_done = 0;
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    replicated_keys(fx, "bound", keys, N);
+    b->hold_put = 1;
+    for (i = 0; i < N; i++)
+        send_argv(t, 3, (const char *const[]){"SET", keys[i], "v"}, NULL);
+    assert_true(test_loop_run_until(&fx->loop, has_held_conn, b, TEST_LOOP_TIMEOUT_MS));
+    test_loop_iterations(&fx->loop, 50);
+    for (i = 0, present = 0; i < N; i++)
+        present += peek_key(a, keys[i]) != NULL;
+    assert_int_equal(present, NODE_CONN_MAX_FORWARDS);
+    count_replies(t);
+    assert_int_equal(t->nreplies, 0);
+    b->hold_put = 0;
+    node_conn_release(held_conn(b, 1));
+    wait_replies(fx, t, N);
+    for (i = 0; i < N; i++) {
+        assert_memory_equal(t->c.in + 5 * i, "+OK\r\n", 5);
+        assert_non_null(peek_key(b, keys[i]));
+    }
+    free(keys);
+}
+
 /* 16 pipelined SETs through node 0 to a replica that announces only
  * 'features' (a node of an older version, during a rolling upgrade): all
  * acknowledged, all on the replica. */
@@ -2004,6 +2043,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_replica_without_livepack_gets_live_batches, setup_r1,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_pipeline_waits_as_one_group, setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(test_a_group_counts_each_command_against_the_bound,
+                                        setup_r1, teardown),
         cmocka_unit_test_setup_teardown(test_writes_wait_for_the_batch_in_flight_then_go_together,
                                         setup_r1, teardown),
     };

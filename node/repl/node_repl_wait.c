@@ -228,7 +228,9 @@ void node_repl_waiter_extend(node_repl_waiter_t *w, node_repl_link_t *l, uint64_
     if (seq <= l->answered || seq > l->sent)
         return;
     e = l->qlen > 0 ? &l->q[(l->qhead + l->qlen - 1) & (l->qcap - 1)] : NULL;
-    if (e == NULL || e->w != w) {
+    if (e == NULL || e->w != w || first > e->seq || seq < e->first) {
+        /* Not its newest entry, or a gap between the two: the operations
+         * in the gap are not its own (a refusal there must not fail it). */
         node_repl_waiter_on(w, l, first, seq);
         return;
     }

@@ -104,8 +104,10 @@ node_repl_waiter_t *node_repl_waiter_new(void *token, node_repl_done_fn *fn, voi
 void node_repl_waiter_on(node_repl_waiter_t *w, node_repl_link_t *l, uint64_t first, uint64_t seq);
 /* node_repl_waiter_on() for a waiter that already waits on 'l' (the
  * replies of several commands waiting as one): when its entry is the
- * newest on 'l', that entry grows to (min(first), max(seq)] instead of a
- * second one being queued. Before node_repl_waiter_commit() only. */
+ * newest on 'l' and (first, seq] overlaps or touches it, that entry grows
+ * to their union instead of a second one being queued (with a gap between
+ * them, the operations in it are not the waiter's: a second entry).
+ * Before node_repl_waiter_commit() only. */
 void node_repl_waiter_extend(node_repl_waiter_t *w, node_repl_link_t *l, uint64_t first,
                              uint64_t seq);
 /* Every link is given: 'w' goes now if it waits on none, else when the

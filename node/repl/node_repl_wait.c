@@ -81,8 +81,7 @@ static void settle(node_repl_link_t *l, const char *why)
             break; /* covers an answer whose verdict waits */
         l->qhead = (l->qhead + 1) & (l->qcap - 1);
         l->qlen--;
-        if (why == NULL && ((l->last_error > e.first && l->last_error <= e.seq) ||
-                            (l->fail_hi != 0 && l->fail_lo <= e.seq && l->fail_hi > e.first)))
+        if (why == NULL && e.refused)
             unref(e.w, "a replica refused the write");
         else
             unref(e.w, why);
@@ -91,6 +90,26 @@ static void settle(node_repl_link_t *l, const char *why)
         rc_free(l->q); /* a burst's ring goes once it drained */
         l->q = NULL;
         l->qcap = l->qhead = 0;
+    }
+}
+
+/* 1 when (first, seq] holds a refused operation the link knows of: the
+ * last refusal, or the last range whose verdict came out refused. */
+static int covers_refusal(const node_repl_link_t *l, uint64_t first, uint64_t seq)
+{
+    return (l->last_error > first && l->last_error <= seq) ||
+           (l->fail_hi != 0 && l->fail_lo <= seq && l->fail_hi > first);
+}
+
+/* A refusal came: every queued entry it covers is marked, wherever it is
+ * in the queue (refusals are rare: a scan each is cheap). */
+static void mark_refused(node_repl_link_t *l)
+{
+    for (size_t i = 0; i < l->qlen; i++) {
+        node_repl_entry_t *e = &l->q[(l->qhead + i) & (l->qcap - 1)];
+
+        if (covers_refusal(l, e->first, e->seq))
+            e->refused = 1;
     }
 }
 
@@ -117,6 +136,7 @@ int node_repl_link_answer(node_repl_link_t *l, int ok)
         l->defer_hi = l->answered;
     } else if (!ok) {
         l->last_error = l->answered;
+        mark_refused(l);
     }
     settle(l, NULL);
     return 0;
@@ -143,6 +163,7 @@ void node_repl_link_resolve(node_repl_link_t *l, int ok)
     if (!ok) {
         l->fail_lo = l->defer_lo;
         l->fail_hi = l->defer_hi;
+        mark_refused(l);
     }
     l->defer_lo = l->defer_hi = 0;
     settle(l, NULL);
@@ -215,7 +236,8 @@ void node_repl_waiter_on(node_repl_waiter_t *w, node_repl_link_t *l, uint64_t fi
         l->qcap = cap;
         l->qhead = 0;
     }
-    l->q[(l->qhead + l->qlen) & (l->qcap - 1)] = (node_repl_entry_t){w, first, seq};
+    l->q[(l->qhead + l->qlen) & (l->qcap - 1)] =
+        (node_repl_entry_t){w, first, seq, covers_refusal(l, first, seq)};
     l->qlen++;
     w->refs++;
 }
@@ -238,6 +260,7 @@ void node_repl_waiter_extend(node_repl_waiter_t *w, node_repl_link_t *l, uint64_
         e->first = first;
     if (seq > e->seq)
         e->seq = seq;
+    e->refused |= covers_refusal(l, e->first, e->seq);
 }
 
 void node_repl_waiter_commit(node_repl_waiter_t *w)

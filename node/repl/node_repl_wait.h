@@ -13,7 +13,8 @@
  *
  *   sent        operations sent down the link (1, 2, ...)
  *   answered    replies received, in order
- *   last_error  the sequence number of the last refused operation
+ *   last_error  the sequence number of the last refused operation (each
+ *               queued entry it falls in is marked refused at once)
  *
  * node/migrate/ owns the links (one per replica stream) and the timer that
  * fails waiters older than cluster-repl-timeout (node_repl_wait_fail()).
@@ -45,6 +46,11 @@ typedef struct node_repl_entry_s {
     node_repl_waiter_t *w;
     uint64_t first; /* the waiter's operations on the link: (first, seq] */
     uint64_t seq;
+    /* One of them was refused: set when the refusal (or a failed verdict,
+     * node_repl_link_resolve()) comes, whether or not the entry is at the
+     * head of the queue then (a read's entry can wait behind entries of
+     * later operations while more refusals come). */
+    int refused;
 } node_repl_entry_t;
 
 typedef struct node_repl_link_s {

@@ -241,7 +241,11 @@ static void test_deferred_verdicts_and_fail_all(void **state)
 /* Random schedules against a naive model: per waiter, the (first, seq] it
  * waits for on each link; a waiter is acknowledged iff every link answered
  * its seq with no refusal in (first, seq] and no break came while it
- * waited; it never goes before an earlier waiter of one of its links. */
+ * waited; it never goes before an earlier waiter of one of its links.
+ * Reads wait for an earlier write of the slot they read: their entry is
+ * queued behind entries of later operations (out of sequence order), so
+ * it may be popped long after its operation was answered, with other
+ * refusals and deferred verdicts in between. */
 enum {
     NLINKS = 3,
     NWAIT = 3000,
@@ -255,18 +259,11 @@ typedef struct model_s {
     /* per waiter and link: the ranges (first, seq] of its own operations,
      * one a command of its group (0: none); the waiter waits for the last */
     uint64_t first[NWAIT][NLINKS][NPART], seq[NWAIT][NLINKS][NPART];
+    /* per waiter and link: the highest operation it or an entry queued
+     * before it waits for (it goes only after those) */
+    uint64_t block[NWAIT][NLINKS];
     int failed[NWAIT]; /* the model's verdict, -1: pending */
 } model_t;
-
-/* The model's last operation of waiter 'i' on link 'k' (0: none). */
-static uint64_t model_last(const model_t *md, int i, int k)
-{
-    uint64_t last = 0;
-
-    for (int p = 0; p < NPART; p++)
-        last = md->seq[i][k][p] > last ? md->seq[i][k][p] : last;
-    return last;
-}
 
 /* The replies of pipelined commands waiting as one: the waiter's entry
  * on a link grows instead of a second one being queued; it goes once,
@@ -344,7 +341,11 @@ static void test_random_schedules_match_the_model(void **state)
     done_t *d = calloc(1, sizeof(*d));
     model_t *md = calloc(1, sizeof(*md));
     node_repl_link_t l[NLINKS];
-    uint8_t refused[NLINKS][NWAIT * 4 + 8]; /* by sequence number */
+    /* by sequence number: 0 applied (or not answered), 1 refused, 2 the
+     * verdict waits (node_repl_link_answer(.., 2)) */
+    uint8_t refused[NLINKS][NWAIT * 4 + 8];
+    uint64_t tail[NLINKS] = {0}; /* the highest operation an entry waits for */
+    uint64_t open_lo[NLINKS] = {0}; /* the first operation whose verdict waits (0: none) */
     int nw = 0, i, k, steps;
 
     (void)state;
@@ -381,17 +382,60 @@ static void test_random_schedules_match_the_model(void **state)
                         node_repl_waiter_on(w, &l[k], first, l[k].sent);
                     else
                         node_repl_waiter_extend(w, &l[k], first, l[k].sent);
+                    tail[k] = l[k].sent;
+                    md->block[nw][k] = l[k].sent;
                 }
+            }
+            node_repl_waiter_commit(w);
+            nw++;
+        } else if (r < 38 && nw < NWAIT) {
+            /* A read: on some links, it waits for one earlier operation
+             * still in flight (the last write of the slot it read), which
+             * may be older than what entries before it wait for. */
+            node_repl_waiter_t *w = waiter(d, nw);
+
+            md->failed[nw] = -1;
+            for (k = 0; k < NLINKS; k++) {
+                uint64_t q;
+
+                if (rand() % 2 == 0 || l[k].answered == l[k].sent)
+                    continue;
+                q = l[k].answered + 1 + (uint64_t)rand() % (l[k].sent - l[k].answered);
+                md->first[nw][k][0] = q - 1;
+                md->seq[nw][k][0] = q;
+                md->block[nw][k] = tail[k] > q ? tail[k] : q;
+                tail[k] = md->block[nw][k];
+                node_repl_waiter_on(w, &l[k], q - 1, q);
             }
             node_repl_waiter_commit(w);
             nw++;
         } else if (r < 80) { /* a reply */
             k = rand() % NLINKS;
             if (l[k].answered < l[k].sent) {
-                int ok = rand() % 50 != 0;
+                int v = rand() % 100, ok = v < 6 ? 0 : v < 8 ? 2 : 1;
 
-                refused[k][l[k].answered + 1] = (uint8_t)!ok;
+                refused[k][l[k].answered + 1] = (uint8_t)(ok == 0 ? 1 : ok == 2 ? 2 : 0);
+                if (ok == 2 && open_lo[k] == 0)
+                    open_lo[k] = l[k].answered + 1;
                 assert_int_equal(node_repl_link_answer(&l[k], ok), 0);
+            }
+        } else if (r < 82) { /* the deferred verdicts of a link are known */
+            k = rand() % NLINKS;
+            if (node_repl_link_deferred(&l[k])) {
+                int ok = rand() % 2;
+                uint64_t hi = open_lo[k];
+
+                for (uint64_t q = open_lo[k]; q <= l[k].answered; q++)
+                    hi = refused[k][q] == 2 ? q : hi;
+                /* Refused: every operation from the first deferred one to
+                 * the last counts as refused (whatever the answers between
+                 * them said: the safe side). */
+                for (uint64_t q = open_lo[k]; q <= hi; q++) {
+                    if (!ok || refused[k][q] == 2)
+                        refused[k][q] = (uint8_t)!ok;
+                }
+                open_lo[k] = 0;
+                node_repl_link_resolve(&l[k], ok);
             }
         } else if (r < 90) { /* a run of operations applied, answered at once */
             k = rand() % NLINKS;
@@ -405,9 +449,17 @@ static void test_random_schedules_match_the_model(void **state)
         } else if (r < 92) { /* a break */
             k = rand() % NLINKS;
             for (i = 0; i < nw; i++) {
-                if (model_last(md, i, k) > l[k].answered && md->failed[i] == -1)
+                /* still on the link, or behind a verdict still open */
+                if ((md->block[i][k] > l[k].answered ||
+                     (open_lo[k] != 0 && open_lo[k] <= md->block[i][k])) &&
+                    md->failed[i] == -1)
                     md->failed[i] = 1;
             }
+            for (uint64_t q = open_lo[k]; open_lo[k] != 0 && q <= l[k].answered; q++) {
+                if (refused[k][q] == 2)
+                    refused[k][q] = 0; /* the waiters on them failed */
+            }
+            open_lo[k] = 0;
             node_repl_link_break(&l[k], "broken");
         }
         /* The model's verdicts so far. */
@@ -417,15 +469,17 @@ static void test_random_schedules_match_the_model(void **state)
             if (md->failed[i] != -1)
                 continue;
             for (k = 0; k < NLINKS; k++) {
-                if (model_last(md, i, k) > l[k].answered)
+                if (md->block[i][k] > l[k].answered)
                     all = 0;
+                if (open_lo[k] != 0 && open_lo[k] <= md->block[i][k])
+                    all = 0; /* it waits behind a verdict still open */
                 for (int p = 0; p < NPART; p++) {
                     for (uint64_t q = md->first[i][k][p] + 1;
                          q <= md->seq[i][k][p] && q <= l[k].answered; q++)
-                        bad |= refused[k][q];
+                        bad |= refused[k][q] == 1;
                 }
             }
-            if (bad)
+            if (bad && all)
                 md->failed[i] = 1;
             else if (all)
                 md->failed[i] = 0;

@@ -344,7 +344,7 @@ static void test_random_schedules_match_the_model(void **state)
     /* by sequence number: 0 applied (or not answered), 1 refused, 2 the
      * verdict waits (node_repl_link_answer(.., 2)) */
     uint8_t refused[NLINKS][NWAIT * 4 + 8];
-    uint64_t tail[NLINKS] = {0}; /* the highest operation an entry waits for */
+    uint64_t tail[NLINKS] = {0};    /* the highest operation an entry waits for */
     uint64_t open_lo[NLINKS] = {0}; /* the first operation whose verdict waits (0: none) */
     int nw = 0, i, k, steps;
 

@@ -10,10 +10,17 @@ GET/SET/DEL through random live nodes and a RedisCluster client) work on
     leaves (SIGTERM) and fresh joins, 3 to 6 members;
   - test_chaos_restart_with_dir_under_recorded_load (15 s): kill -9 then a
     restart with the node's dir (it must come back as a new incarnation),
-    and joins.
+    and joins;
+  - test_chaos_two_faults_at_r2_under_recorded_load (30 s): the same mix on
+    a cluster founded with cluster-replicas 2, where a step may be two
+    failures that overlap: a kill -9, a restart with the dir or a SIGSTOP
+    until removal, then a kill -9 or a restart of another node before the
+    cluster has re-replicated (at once, before the first removal is agreed,
+    or right after it, while the new copies fill), 5 to 7 members.
 
-With one replica only one failure at a time is survivable, so a fault is
-injected only once the cluster is settled: every live node agrees on the
+With one replica only one failure at a time is survivable, so a fault (or,
+at R=2, a pair of overlapping failures) is injected only once the cluster is
+settled: every live node agrees on the
 membership and slot table, no slot is moving and none is served with fewer
 than two copies (handoff_load.wait_replicated), and that still holds, at the
 same epoch, QUIET seconds later. The run fails, naming every node's state,
@@ -51,6 +58,10 @@ from rctest import test
 KEYS = 2000
 MIN_NODES = 3  # never fail a node of a 3-member cluster
 MAX_NODES = 6
+# R=2: two overlapping failures need 5 members (a majority of 5 is 3 and
+# every slot keeps one of its 3 copies); the cluster grows up to 7.
+MIN_NODES_TWO = 5
+MAX_NODES_R2 = 7
 FAULTS = ("kill", "pause", "restart", "leave", "join")
 SETTLE = 30.0  # seconds (scaled) the cluster may take to settle after a fault
 QUIET = 0.5  # seconds (scaled) a settled state must last, at one epoch
@@ -63,12 +74,15 @@ def myid(srv):
 class Chaos:
     """The run's state: the live nodes, the recorded load, the per-fault log."""
 
-    def __init__(self, t, seed, kinds):
+    def __init__(self, t, seed, kinds, replicas=1):
         self.t = t
         self.seed = seed
         self.rnd = random.Random(seed)
         self.started = time.monotonic()
-        self.live = rccluster.start_cluster(t, 5)
+        self.replicas = replicas
+        self.extra = ["--cluster-replicas", str(replicas)]
+        self.max_nodes = MAX_NODES_R2 if replicas >= 2 else MAX_NODES
+        self.live = rccluster.start_cluster(t, 5, extra=self.extra)
         self.keys = ["ch:%04d" % i for i in range(KEYS)]
         self.h = histcheck.History()
         self.t0 = time.monotonic()  # histcheck's times count from the preload
@@ -84,6 +98,7 @@ class Chaos:
         self.failed_ops = 0
         self.reborn = []  # (node, its id before a restart)
         self.lost_base = None  # repl_slots_lost per port before the first fault
+        self.doubles = 0  # steps that were two overlapping failures
 
     def settle(self, what):
         """Waits until one more failure is survivable (wait_replicated), and
@@ -124,8 +139,8 @@ class Chaos:
         return new
 
     # -- faults: each returns a description of what happened ----------------
-    def kill(self):
-        v = self.rnd.choice(self.live)
+    def kill(self, v=None):
+        v = v or self.rnd.choice(self.live)
         self.targets.drop(v)
         rctest.kill_node(v)
         self.t.expect_dead.add(id(v))
@@ -153,8 +168,8 @@ class Chaos:
         removed = "removed, rejoins" if long_pause else "not waited for removal"
         return "SIGSTOP %d for %.2fs (%s), SIGCONT" % (v.port, time.monotonic() - t0, removed)
 
-    def restart(self):
-        v = self.rnd.choice(self.live)
+    def restart(self, v=None):
+        v = v or self.rnd.choice(self.live)
         self.reborn.append((v, myid(v)))
         self.targets.drop(v)
         rctest.kill_node(v)
@@ -174,19 +189,48 @@ class Chaos:
 
     def join(self):
         via = self.rnd.choice(self.live)
-        n = rccluster._start_one(self.t, join=via)
+        n = rccluster._start_one(self.t, join=via, extra=self.extra)
         self.live.append(n)
         self.targets.add(n)
         return "join %d through %d" % (n.port, via.port)
 
+    def epoch_seen(self, srv):
+        try:
+            return int(rccluster.cluster_info(srv)["cluster_current_epoch"])
+        except Exception:  # noqa: BLE001 - a node stopped or dying meanwhile
+            return -1
+
+    def second_failure(self, first, epoch):
+        """R=2: a kill -9 or a restart of a node other than the first
+        failure's, before the cluster re-replicated: at once, or once a
+        live node has installed the configuration that follows the first
+        failure (epoch past 'epoch': the new copies then fill), and a
+        little later still. Returns what it did."""
+        when = self.rnd.choice(("at once", "at the removal", "after the removal"))
+        pick = [s for s in self.live if s is not first]
+        if when != "at once":
+            rctest.wait_for(lambda: any(self.epoch_seen(s) > epoch for s in pick),
+                            timeout=SETTLE, interval=0.005,
+                            what="a new configuration after the first failure")
+            if when == "after the removal":
+                # the window itself: the second failure lands while the
+                # copies the first one took are being made again
+                time.sleep(self.rnd.uniform(0.0, 0.3))
+        second = self.rnd.choice((self.kill, self.restart))
+        return "then, %s: %s" % (when, second(self.rnd.choice(pick)))
+
     def step(self):
-        """Settles, lets the load run, injects one fault drawn from the seed."""
+        """Settles, lets the load run, injects one fault drawn from the seed
+        (at R=2 sometimes two overlapping failures)."""
         self.load.wait_progress(self.rnd.randint(200, 1500), timeout=SETTLE,
                                 what="load between faults")
         n = len(self.live)
+        if (self.replicas >= 2 and n >= MIN_NODES_TWO and self.rnd.random() < 0.6
+                and self.kinds & {"kill", "restart"}):
+            return self.double_step(n)
         menu = [(self.kill, 3, n > MIN_NODES), (self.pause, 3, n > MIN_NODES),
                 (self.restart, 2, True), (self.leave, 1, n > MIN_NODES + 1),
-                (self.join, 2, n < MAX_NODES)]
+                (self.join, 2, n < self.max_nodes)]
         menu = [(f, w) for f, w, ok in menu if ok and f.__name__ in self.kinds]
         if not menu:  # RC_CHAOS_FAULTS left nothing possible: grow the cluster
             menu = [(self.join, 1)]
@@ -195,6 +239,37 @@ class Chaos:
         t_fault = time.monotonic() - self.t0
         did = fault()
         self.faults[fault.__name__] = self.faults.get(fault.__name__, 0) + 1
+        took = self.settle("after fault %d (%s)" % (self.nfault, did))
+        print("  #%d @%.2f %s: %d -> %d members, settled in %.2fs; %d ops so far, %d failed "
+              "since the last fault" % (self.nfault, t_fault, did, n, len(self.live), took,
+                                        self.h.count(), self._failed()))
+
+    def double_step(self, n):
+        """Two overlapping failures (R=2): a kill -9, a restart with the dir
+        or a SIGSTOP held until the others remove the node (continued
+        after the second failure), then second_failure()."""
+        first_kind = self.rnd.choice([k for k in ("kill", "restart", "pause")
+                                      if k in self.kinds] or ["kill"])
+        self.nfault += 1
+        self.doubles += 1
+        t_fault = time.monotonic() - self.t0
+        first = self.rnd.choice(self.live)
+        epoch = self.epoch_seen(first)
+        if first_kind == "pause":
+            t0 = time.monotonic()
+            rctest.pause_node(first)
+            try:
+                did = "SIGSTOP %d" % first.port
+                did += "; " + self.second_failure(first, epoch)
+            finally:
+                rctest.resume_node(first)
+                self.paused.append((t0, time.monotonic()))
+            did += "; SIGCONT %d after %.2fs (removed, rejoins)" % (first.port,
+                                                                    time.monotonic() - t0)
+        else:
+            did = getattr(self, first_kind)(first)
+            did += "; " + self.second_failure(first, epoch)
+        self.faults["two at once"] = self.faults.get("two at once", 0) + 1
         took = self.settle("after fault %d (%s)" % (self.nfault, did))
         print("  #%d @%.2f %s: %d -> %d members, settled in %.2fs; %d ops so far, %d failed "
               "since the last fault" % (self.nfault, t_fault, did, n, len(self.live), took,
@@ -210,10 +285,10 @@ class Chaos:
         return out
 
 
-def run_chaos(t, name, kinds, seconds):
+def run_chaos(t, name, kinds, seconds, replicas=1):
     seed = int(os.environ.get("RC_CHAOS_SEED", "20261128"))
     seconds = float(os.environ.get("RC_CHAOS_SECONDS", seconds))
-    c = Chaos(t, seed, kinds)
+    c = Chaos(t, seed, kinds, replicas)
     print("%s: seed %d, %.0f s, faults %s (replay: RC_CHAOS_SEED=%d RC_CHAOS_SECONDS=%g "
           "RC_CHAOS_FAULTS=%s %s -k %s)" % (name, seed, seconds, ",".join(sorted(c.kinds)), seed,
                                             seconds, ",".join(sorted(c.kinds)),
@@ -262,6 +337,13 @@ def test_chaos_one_fault_at_a_time_under_recorded_load(t):
 def test_chaos_restart_with_dir_under_recorded_load(t):
     """kill -9 then a restart with the node's dir, and joins (15 s)."""
     run_chaos(t, "chaos restart", "restart,join", "15")
+
+
+@test
+def test_chaos_two_faults_at_r2_under_recorded_load(t):
+    """cluster-replicas 2: single faults and pairs of overlapping failures
+    (30 s)."""
+    run_chaos(t, "chaos r2", "kill,pause,restart,leave,join", "30", replicas=2)
 
 
 if __name__ == "__main__":

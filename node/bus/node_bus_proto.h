@@ -75,7 +75,8 @@ enum node_bus_flag_e {
      * ignores the flags it gets). */
     NODE_BUS_FEATURE_LIVE = 1,     /* takes RCMIGRATE LIVE (node/migrate) */
     NODE_BUS_FEATURE_LIVEPACK = 2, /* takes RCMIGRATE LIVEPACK (node/migrate) */
-    NODE_BUS_FEATURES = NODE_BUS_FEATURE_LIVE | NODE_BUS_FEATURE_LIVEPACK,
+    NODE_BUS_FEATURE_RESYNC = 4,   /* takes RCMIGRATE RESYNC (node/migrate) */
+    NODE_BUS_FEATURES = NODE_BUS_FEATURE_LIVE | NODE_BUS_FEATURE_LIVEPACK | NODE_BUS_FEATURE_RESYNC,
 };
 
 typedef enum node_bus_role_e {

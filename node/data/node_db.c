@@ -174,6 +174,7 @@ node_obj_t *node__obj_alloc(const char *key, size_t klen, size_t vsize, int vol)
     o->type = NODE_OBJ_STRING;
     o->enc = NODE_ENC_INT;
     o->vol = vol ? 1 : 0;
+    o->stale = 0;
     o->klen = (uint32_t)klen;
     memcpy(o->data, key, klen);
     return o;
@@ -1169,6 +1170,7 @@ static void put_str(node_db_t *db, node_obj_t *old, const char *key, size_t klen
             if (old->vol)
                 node__obj_set_expire(old, when);
             old->lru = db->lru_clock;
+            old->stale = 0;
             mark_obj(db, old);
             return;
         }
@@ -1394,6 +1396,7 @@ void node_db_insert(node_db_t *db, node_obj_t *o)
         memcpy(node__obj_val(old), node__obj_val(o), vsize);
         if (o->vol)
             node__obj_set_expire(old, node_obj_expire(o));
+        old->stale = 0;
         rc_free(o); /* the shell: its value is old's now */
         mark_obj(db, old);
         return;
@@ -1462,6 +1465,32 @@ void node_db_slot_iter_destroy(node_db_slot_iter_t *it)
             it->next_it->prev_it = it->prev_it;
     }
     rc_free(it);
+}
+
+size_t node_db_slot_mark_stale(node_db_t *db, unsigned slot)
+{
+    size_t n = 0;
+
+    RC_ASSERT(slot < RING_SLOTS);
+    for (node_obj_t *o = db->slots[slot].head; o != NULL; o = o->snext, n++)
+        o->stale = 1;
+    return n;
+}
+
+size_t node_db_slot_sweep_stale(node_db_t *db, unsigned slot)
+{
+    node_obj_t *o, *next;
+    size_t n = 0;
+
+    RC_ASSERT(slot < RING_SLOTS);
+    for (o = db->slots[slot].head; o != NULL; o = next) {
+        next = o->snext;
+        if (o->stale) {
+            db_remove(db, o, NODE_DB_CHANGE_DROP);
+            n++;
+        }
+    }
+    return n;
 }
 
 size_t node_db_slot_drop(node_db_t *db, unsigned slot, size_t max)

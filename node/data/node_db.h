@@ -213,6 +213,14 @@ void node_db_slot_iter_destroy(node_db_slot_iter_t *it);
  * Observers see each key as NODE_DB_CHANGE_DROP. */
 size_t node_db_slot_drop(node_db_t *db, unsigned slot, size_t max);
 
+/* A replica reconciling the copy it holds with a new primary's snapshot:
+ * node_db_slot_mark_stale() marks every key of 'slot' (and returns how
+ * many); writing a key (a new value, in place or not) clears its mark;
+ * node_db_slot_sweep_stale() deletes the keys still marked (observers see
+ * NODE_DB_CHANGE_DROP) and returns how many. O(keys in the slot) each. */
+size_t node_db_slot_mark_stale(node_db_t *db, unsigned slot);
+size_t node_db_slot_sweep_stale(node_db_t *db, unsigned slot);
+
 /* ------------------------------------------------------------------ */
 /* Change observers. The db reports every change of a key, with its slot: */
 /*   WRITE   the key's value or TTL was created or modified (SET, APPEND,   */

@@ -43,7 +43,8 @@ struct node_obj_s {
     uint32_t lru : 24;
     uint32_t type : 3; /* node_obj_type_t */
     uint32_t enc : 3;
-    uint32_t vol : 1; /* has a TTL part */
+    uint32_t vol : 1;   /* has a TTL part */
+    uint32_t stale : 1; /* node_db_slot_mark_stale(): not written since */
     uint32_t klen;
     unsigned char data[];
 };

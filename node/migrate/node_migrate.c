@@ -87,9 +87,12 @@ typedef struct oslot_s {
     uint8_t keep;  /* KEEP instead of BEGIN + snapshot: the target holds the final copy */
     uint8_t sync;  /* the target is a synchronous replica: writes wait while it is not live */
     uint8_t keep_tries;
-    uint32_t gen;     /* attempt: an error for an older one is void */
-    uint64_t src;     /* the member id this node sends the slot as */
-    uint64_t from;    /* KEEP: the previous server whose final copy the target holds */
+    uint32_t gen;  /* attempt: an error for an older one is void */
+    uint64_t src;  /* the member id this node sends the slot as */
+    uint64_t from; /* KEEP: the previous server whose final copy the target holds */
+    /* RESYNC instead of BEGIN: the failed server whose copy the target, a
+     * synchronous replica of both, may keep and reconcile (see take_over) */
+    uint64_t resync;
     uint64_t count;   /* keys sent in this attempt */
     uint64_t seq;     /* the stream's sequence number of the slot's last operation */
     int64_t retry_at; /* a refused slot waits until then */
@@ -164,6 +167,19 @@ struct node_migrate_s {
     uint64_t final_from[RING_SLOTS];
     uint64_t final_epoch[RING_SLOTS]; /* the epoch that final copy was handed over at */
     uint64_t keep_from[RING_SLOTS];
+    /* Serving: the failed server this node took 'slot' over from with a
+     * complete copy; its other synchronous replicas are asked to RESYNC
+     * (want_replicas). Receiving: the fill is a RESYNC over the copy this
+     * node kept (its keys not written since are swept at SNAPDONE). */
+    uint64_t resync_from[RING_SLOTS];
+    uint8_t resync_in[RING_SLOTS];
+    /* Receiving: the failed server whose complete copy this node holds as
+     * its synchronous replica (the new server's RESYNC keeps it) */
+    uint64_t kept_of[RING_SLOTS];
+    uint64_t kept_epoch[RING_SLOTS]; /* the configuration that removed it */
+    /* streams' slots sent as RESYNC and not live yet: the slot's reads
+     * wait too (node_migrate_slot_waits) */
+    unsigned nresync;
     uint64_t serve_since[RING_SLOTS]; /* the epoch serve_id last changed at (this node's view) */
     /* receiving */
     uint8_t in_state[RING_SLOTS];
@@ -266,6 +282,7 @@ static void drop_now(node_migrate_t *m, unsigned slot)
     size_t before = node_db_slot_count(m->db, slot);
 
     m->final_from[slot] = 0; /* no copy to KEEP any more */
+    m->kept_of[slot] = 0;    /* nor to RESYNC */
     if (before > 0) {
         (void)node_db_slot_drop(m->db, slot, SIZE_MAX);
         m->st.keys_dropped += before;
@@ -280,8 +297,10 @@ static void drop_now(node_migrate_t *m, unsigned slot)
  * or still hands it over (the hand-over's end calls this again). */
 static void drop_later(node_migrate_t *m, unsigned slot)
 {
-    if (!keeps(m, slot))
+    if (!keeps(m, slot)) {
         m->final_from[slot] = 0; /* no copy to KEEP any more */
+        m->kept_of[slot] = 0;
+    }
     if (!m->dropping[slot] && !keeps(m, slot) && !handing_over(m, slot) &&
         node_db_slot_count(m->db, slot) > 0) {
         m->dropping[slot] = 1;
@@ -297,6 +316,7 @@ static void in_reset(node_migrate_t *m, unsigned slot)
     m->in_src[slot] = 0;
     m->in_count[slot] = 0;
     m->in_epoch[slot] = 0;
+    m->resync_in[slot] = 0;
     m->ready_dirty = 1;
 }
 
@@ -708,6 +728,16 @@ static void cur_stop(ostream_t *s)
     rc_buf_reset(&s->put);
 }
 
+/* 'o' is no longer sent as a RESYNC: its slot's reads stop waiting for it
+ * (parked ones are looked at again on the next tick). */
+static void resync_clear(node_migrate_t *m, oslot_t *o)
+{
+    if (o->resync != 0) {
+        o->resync = 0;
+        m->nresync--;
+    }
+}
+
 /* Stops sending 'slot' on 's' (its target's own reconcile drops what it
  * got, or keeps it as a copy). */
 static void out_cancel(ostream_t *s, unsigned slot)
@@ -718,6 +748,7 @@ static void out_cancel(ostream_t *s, unsigned slot)
         return;
     if (s->cur == (int)slot)
         cur_stop(s);
+    resync_clear(s->m, o);
     o->state = OUT_NONE;
     o->hand = HAND_NONE;
     o->keep = 0;
@@ -746,7 +777,7 @@ static void out_cancel_all(node_migrate_t *m, unsigned slot, const ostream_t *ex
  * again, has had other ids: the target expects the slot from the one that
  * served it. */
 static void out_want(node_migrate_t *m, const paxos_config_t *c, unsigned slot, uint64_t to,
-                     int hand, uint64_t src, uint64_t keep, int sync)
+                     int hand, uint64_t src, uint64_t keep, int sync, uint64_t resync)
 {
     const paxos_member_t *pm = member_by_id(c, to);
     ostream_t *s;
@@ -777,6 +808,9 @@ static void out_want(node_migrate_t *m, const paxos_config_t *c, unsigned slot, 
     o->from = keep;
     o->keep_tries = 0;
     o->sync = (uint8_t)sync;
+    o->resync = keep == 0 ? resync : 0;
+    if (o->resync != 0)
+        m->nresync++;
     o->src = src;
     o->count = 0;
     o->gen++;
@@ -1120,6 +1154,14 @@ static int next_slot(ostream_t *s)
             n = send_cmd(s, "KEEP", slot, nums, 2, NULL, 0, 0);
             q_push(s, OP_KEEP, slot, n);
             continue;
+        }
+        if (o->resync != 0 && !(node_link_peer_features(s->link) & NODE_BUS_FEATURE_RESYNC))
+            resync_clear(m, o); /* a node of an older version: whole */
+        if (o->resync != 0) {
+            uint64_t nums[2] = {m->epoch, o->resync};
+
+            n = send_cmd(s, "RESYNC", slot, nums, 2, NULL, 0, 0);
+            q_push(s, OP_BEGIN, slot, n);
         } else {
             uint64_t nums[1] = {m->epoch};
 
@@ -1171,6 +1213,9 @@ static int stream_turn(ostream_t *s, uint64_t deadline_ns)
             n = send_cmd(s, "SNAPDONE", slot, nums, 1, NULL, 0, 0);
             q_push(s, OP_SNAPDONE, slot, n);
             o->state = OUT_LIVE;
+            /* Reads now wait for the SNAPDONE's answer (the slot's last
+             * operation), as they wait for any write's. */
+            resync_clear(m, o);
             node_db_slot_iter_destroy(s->it);
             s->it = NULL;
             s->cur = -1;
@@ -1465,9 +1510,11 @@ static void want_replicas(node_migrate_t *m, const paxos_config_t *c, const memb
         /* KEEP only for a synchronous replica: writes wait for it until
          * its KEEP is answered; another replica could miss the writes
          * made before its KEEP left, so it is sent the slot whole. */
-        out_want(m, c, slot, want[i], HAND_NONE, me, sync ? m->keep_from[slot] : 0, sync);
+        out_want(m, c, slot, want[i], HAND_NONE, me, sync ? m->keep_from[slot] : 0, sync,
+                 sync ? m->resync_from[slot] : 0);
     }
     m->keep_from[slot] = 0;
+    m->resync_from[slot] = 0;
 }
 
 /* This node serves 'slot' from now on without a hand-over from 'p' (gone):
@@ -1482,20 +1529,39 @@ static void want_replicas(node_migrate_t *m, const paxos_config_t *c, const memb
 static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot, uint64_t me,
                       uint64_t p, int was_sync, uint64_t p_since)
 {
+    /* A RESYNC from 'p' in progress counts: the copy this node kept holds
+     * every write acknowledged before 'p' took the slot over, and every
+     * write 'p' acknowledged since came on the live stream. */
     int follows =
-        m->in_src[slot] == p && (m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE);
+        m->in_src[slot] == p && (m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE ||
+                                 (m->in_state[slot] == IN_FILLING && m->resync_in[slot]));
     /* The final copy 'p' started from: handed over at the epoch 'p' began
      * to serve at, and this node a synchronous replica since (else it was
      * forgotten). */
     int final = m->final_from[slot] != 0 && m->in_src[slot] != p &&
                 m->final_epoch[slot] == p_since && p_since != 0;
-    int kept = c->replicas > 0 && was_sync && p != 0 && (follows || final);
+    /* The complete copy of the failed server 'p' took the slot over from,
+     * kept since the configuration 'p' began to serve at, with nothing
+     * received from 'p' since (no RESYNC, no BEGIN): 'p' acknowledged no
+     * write to the slot (each waits for this synchronous replica to be
+     * live) and served no read (with R >= 2 reads wait for the RESYNC's
+     * snapshot, see want_replicas). */
+    int resumed = m->kept_of[slot] != 0 && m->kept_of[slot] != p && p_since != 0 &&
+                  m->kept_epoch[slot] == p_since && m->in_state[slot] == IN_NONE;
+    int kept = c->replicas > 0 && was_sync && p != 0 && (follows || final || resumed);
 
     if (m->in_state[slot] != IN_NONE)
         in_reset(m, slot);
     await_clear(m, slot);
     if (kept) {
         m->rst.failovers++;
+        /* With R >= 2 the other synchronous replicas of 'p' hold complete
+         * copies too: they keep them and reconcile with this node's
+         * snapshot instead of emptying (want_replicas: RESYNC), so the slot
+         * keeps two complete copies while they refill. */
+        if (c->replicas >= 2)
+            m->resync_from[slot] = resumed && !follows && !final ? m->kept_of[slot] : p;
+        m->kept_of[slot] = 0;
     } else {
         if (c->replicas > 0 && p != 0 && p != me) {
             m->rst.slots_lost++;
@@ -1523,8 +1589,22 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
 
     m->copy[slot] = (uint8_t)copy;
     m->sync[slot] = (uint8_t)(copy && in_copies(c, h->scopy[slot], h->nscopy[slot], me));
-    if (!m->sync[slot] && !(sv == me && me != 0))
+    if (!m->sync[slot] && !(sv == me && me != 0)) {
         m->final_from[slot] = 0; /* a final copy counts only while it stays synchronous */
+        m->kept_of[slot] = 0;    /* and so does a kept one */
+    }
+    if (!(sv == me && me != 0) && m->sync[slot] && p != 0 && p != sv && was_sync &&
+        m->in_src[slot] == p && !hands_over(c, leavers, nleavers, p) &&
+        (m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE ||
+         (m->in_state[slot] == IN_FILLING && m->resync_in[slot]))) {
+        /* A synchronous replica that followed its failed server to the
+         * end holds every write that server acknowledged: kept for the new
+         * server's RESYNC, or for take_over() if that one fails before it
+         * sent anything (the fill state is reset below all the same: the
+         * failed server's late writes are refused). */
+        m->kept_of[slot] = p;
+        m->kept_epoch[slot] = c->epoch;
+    }
     /* Receiving, as a copy: from the server, or the last writes of the
      * previous one (its DONE says its copy is final). The server's own
      * fill state is for the hand-over below. A fill begun at a newer epoch
@@ -1567,7 +1647,7 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
 
         /* Lost it: hand it over to its new server, and tell the replicas
          * this copy is final (so they can keep theirs for the new one). */
-        out_want(m, c, slot, sv, HAND_OVER, prev_me, 0, 0);
+        out_want(m, c, slot, sv, HAND_OVER, prev_me, 0, 0, 0);
         to = stream_find(m, sv);
         for (s = m->streams; s != NULL; s = s->next) {
             oslot_t *o = &s->sl[slot];
@@ -1872,27 +1952,49 @@ static int takes_from(const node_migrate_t *m, unsigned slot, uint64_t src, uint
            epoch > m->epoch;
 }
 
-static void cmd_begin(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot)
+/* 'slot' is received from 'src' from now on, begun at 'epoch', in 'state'
+ * ('resync': over the copy this node kept, RESYNC). */
+static void in_start(node_migrate_t *m, unsigned slot, uint64_t src, uint64_t epoch, int state,
+                     int resync)
 {
-    uint64_t epoch;
-
-    if (c->argc != 5 || arg_u64(&c->argv[4], &epoch) != 0) {
-        node_reply_error(c, "ERR RCMIGRATE BEGIN: bad arguments");
-        return;
-    }
-    if (!takes_from(m, slot, src, epoch)) {
-        node_reply_errorf(
-            c, "ERR RCMIGRATE BEGIN: slot %u is not received from %" PRIu64 " at epoch %" PRIu64,
-            slot, src, m->epoch);
-        return;
-    }
-    drop_now(m, slot);
-    m->in_state[slot] = IN_FILLING;
+    m->in_state[slot] = (uint8_t)state;
     m->in_src[slot] = src;
     m->in_count[slot] = 0;
     m->in_epoch[slot] = epoch;
     m->final_from[slot] = 0;
+    m->kept_of[slot] = 0;
+    m->resync_in[slot] = (uint8_t)resync;
     m->ready_dirty = 1;
+}
+
+/* The arguments BEGIN, KEEP and RESYNC share ('op'): <epoch>, and with
+ * 'from' <from> after it; 0 when they are good and the slot is received
+ * from 'src' here, else -1 with the error answered. */
+static int start_args(node_migrate_t *m, node_client_t *c, const char *op, uint64_t src,
+                      unsigned slot, uint64_t *epoch, uint64_t *from)
+{
+    if (c->argc != (from != NULL ? 6 : 5) || arg_u64(&c->argv[4], epoch) != 0 ||
+        (from != NULL && arg_u64(&c->argv[5], from) != 0)) {
+        node_reply_errorf(c, "ERR RCMIGRATE %s: bad arguments", op);
+        return -1;
+    }
+    if (!takes_from(m, slot, src, *epoch)) {
+        node_reply_errorf(
+            c, "ERR RCMIGRATE %s: slot %u is not received from %" PRIu64 " at epoch %" PRIu64, op,
+            slot, src, m->epoch);
+        return -1;
+    }
+    return 0;
+}
+
+static void cmd_begin(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot)
+{
+    uint64_t epoch;
+
+    if (start_args(m, c, "BEGIN", src, slot, &epoch, NULL) != 0)
+        return;
+    drop_now(m, slot);
+    in_start(m, slot, src, epoch, IN_FILLING, 0);
     node_reply_ok(c);
 }
 
@@ -1903,16 +2005,8 @@ static void cmd_keep(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
 {
     uint64_t epoch, from;
 
-    if (c->argc != 6 || arg_u64(&c->argv[4], &epoch) != 0 || arg_u64(&c->argv[5], &from) != 0) {
-        node_reply_error(c, "ERR RCMIGRATE KEEP: bad arguments");
+    if (start_args(m, c, "KEEP", src, slot, &epoch, &from) != 0)
         return;
-    }
-    if (!takes_from(m, slot, src, epoch)) {
-        node_reply_errorf(
-            c, "ERR RCMIGRATE KEEP: slot %u is not received from %" PRIu64 " at epoch %" PRIu64,
-            slot, src, m->epoch);
-        return;
-    }
     if (from == 0 || m->final_from[slot] != from) {
         if (m->in_state[slot] == IN_FILLED && m->in_src[slot] == from && from != 0)
             node_reply_errorf(
@@ -1927,13 +2021,52 @@ static void cmd_keep(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
         m->dropping[slot] = 0;
         m->ndropping--;
     }
-    m->in_state[slot] = IN_FILLED;
-    m->in_src[slot] = src;
-    m->in_count[slot] = 0;
-    m->in_epoch[slot] = epoch;
-    m->final_from[slot] = 0;
-    m->ready_dirty = 1;
+    in_start(m, slot, src, epoch, IN_FILLED, 0);
     m->rst.slots_kept++;
+    node_reply_ok(c);
+}
+
+/* RESYNC <epoch> <from>: the new server of the slot, which took it over
+ * from 'from' (failed), asks this synchronous replica to keep the copy it
+ * holds of 'from' and reconcile it with the snapshot that follows: every
+ * key is marked, the snapshot and the live writes rewrite theirs, and
+ * SNAPDONE deletes the keys still marked (what the new server no longer
+ * has). Until then the new server's reads of the slot wait, so nothing it
+ * serves is missing here. A replica with no complete copy of 'from' (or
+ * none followed to the end) empties the slot, as BEGIN does. */
+static void cmd_resync(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot)
+{
+    uint64_t epoch, from;
+    int st = m->in_state[slot], keep;
+
+    if (start_args(m, c, "RESYNC", src, slot, &epoch, &from) != 0)
+        return;
+    keep = from != 0 &&
+           (m->kept_of[slot] == from ||
+            /* this node has not installed the configuration that removed
+             * 'from' yet: it still follows it */
+            (m->sync[slot] && m->in_src[slot] == from &&
+             (st == IN_FILLED || st == IN_DONE || (st == IN_FILLING && m->resync_in[slot]))) ||
+            /* the same RESYNC again, after the link broke */
+            (m->in_src[slot] == src && st == IN_FILLING && m->resync_in[slot]));
+    if (keep) {
+        if (m->dropping[slot]) {
+            m->dropping[slot] = 0;
+            m->ndropping--;
+        }
+        rc_log(RC_LOG_VERBOSE,
+               "migrate: slot %u: RESYNC from %" PRIu64 ": keeps the copy of %" PRIu64
+               " (%zu keys) and reconciles it",
+               slot, src, from, node_db_slot_mark_stale(m->db, slot));
+        m->rst.slots_resynced++;
+    } else {
+        rc_log(RC_LOG_VERBOSE,
+               "migrate: slot %u: RESYNC from %" PRIu64 ": no complete copy of %" PRIu64
+               " here, filled whole",
+               slot, src, from);
+        drop_now(m, slot);
+    }
+    in_start(m, slot, src, epoch, IN_FILLING, keep);
     node_reply_ok(c);
 }
 
@@ -2178,7 +2311,7 @@ static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
 static int refused_as_stale(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot)
 {
     const resp_arg_t *op = &c->argv[1];
-    int begin = resp_arg_is(op, "BEGIN") || resp_arg_is(op, "KEEP");
+    int begin = resp_arg_is(op, "BEGIN") || resp_arg_is(op, "KEEP") || resp_arg_is(op, "RESYNC");
 
     if (!node_bus_addressed_before(m->bus, c->conn->peer_to_id, c->conn->peer_to_incarnation))
         return 0;
@@ -2194,8 +2327,11 @@ static int refused_as_stale(node_migrate_t *m, node_client_t *c, uint64_t src, u
     node_reply_errorf(c,
                       "ERR RCMIGRATE%s: slot %u is not %s from %" PRIu64 " at epoch %" PRIu64
                       " (sent to a previous incarnation of this node)",
-                      begin ? (resp_arg_is(op, "BEGIN") ? " BEGIN" : " KEEP") : "", slot,
-                      begin ? "received" : "being filled", src, m->epoch);
+                      begin ? (resp_arg_is(op, "BEGIN")  ? " BEGIN"
+                               : resp_arg_is(op, "KEEP") ? " KEEP"
+                                                         : " RESYNC")
+                            : "",
+                      slot, begin ? "received" : "being filled", src, m->epoch);
     return 1;
 }
 
@@ -2234,6 +2370,10 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
         cmd_keep(m, c, src, slot);
         return;
     }
+    if (resp_arg_is(op, "RESYNC")) {
+        cmd_resync(m, c, src, slot);
+        return;
+    }
     if (not_filled(m, c, src, slot))
         return;
     if (resp_arg_is(op, "PUT")) {
@@ -2248,6 +2388,11 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
                               slot, count, m->in_count[slot]);
             in_reset(m, slot);
             return;
+        }
+        if (m->resync_in[slot]) {
+            /* The kept keys the snapshot did not rewrite: gone there. */
+            m->st.keys_dropped += node_db_slot_sweep_stale(m->db, slot);
+            m->resync_in[slot] = 0;
         }
         m->in_state[slot] = IN_FILLED;
         m->ready_dirty = 1;
@@ -2270,12 +2415,18 @@ int node_migrate_slot_waits(const node_migrate_t *m, unsigned slot, int write)
         return 0;
     if (m->await_src[slot] != 0 || (m->takeover[slot] && m->takeover_until > now_ms(m)))
         return 1;
-    if (!write)
+    if (!write && m->nresync == 0)
         return 0;
     for (s = m->streams; s != NULL; s = s->next) {
         const oslot_t *o = &s->sl[slot];
 
         if (o->state == OUT_NONE)
+            continue;
+        /* A replica reconciling its copy (RESYNC) may lack a value this
+         * node would serve: reads wait until its snapshot went too. */
+        if (o->resync != 0)
+            return 1;
+        if (!write)
             continue;
         if (s->over)
             return 1;
@@ -2419,10 +2570,11 @@ size_t node_migrate_repl_info(const node_migrate_t *m, char *buf, size_t cap)
                  "repl_write_timeouts:%" PRIu64 "\r\n"
                  "repl_failovers:%" PRIu64 "\r\n"
                  "repl_slots_kept:%" PRIu64 "\r\n"
+                 "repl_slots_resynced:%" PRIu64 "\r\n"
                  "repl_slots_lost:%" PRIu64 "\r\n",
                  r.replicas, r.slots_primary, r.slots_replica, r.slots_degraded, r.inflight,
                  r.lag_ops, r.lag_bytes, r.writes_acked, r.write_timeouts, r.failovers,
-                 r.slots_kept, r.slots_lost);
+                 r.slots_kept, r.slots_resynced, r.slots_lost);
     return n < 0 ? 0 : (size_t)n;
 }
 

@@ -114,6 +114,7 @@ typedef struct node_migrate_repl_stats_s {
     uint64_t write_timeouts; /* replies that got -TRYAGAIN instead */
     uint64_t failovers;      /* slots taken over with the copy this node held */
     uint64_t slots_kept;     /* replica copies kept for a new server (KEEP) */
+    uint64_t slots_resynced; /* ... kept and reconciled after a failover (RESYNC) */
     uint64_t slots_lost;     /* slots taken over with no complete copy: served empty */
 } node_migrate_repl_stats_t;
 

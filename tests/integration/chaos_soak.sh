@@ -11,7 +11,8 @@
 #   -m MIN   minutes to run in all                   (10)
 #   -d SEC   chaos seconds per run (RC_CHAOS_SECONDS) (120)
 #   -s SEED  first seed; the next runs take SEED+1 ... (from the clock)
-#   -k NAME  which test of test_cluster_chaos.py     (test_chaos_one_fault_at_a_time)
+#   -k NAME  which test of test_cluster_chaos.py     (test_chaos_one_fault_at_a_time;
+#            test_chaos_two_faults_at_r2: R=2, pairs of overlapping failures)
 #   -l DIR   where each run's output goes            (a new temp dir)
 # RC_CHAOS_FAULTS (e.g. kill,pause,restart,leave,join) and RC_NODE_ARGS pass
 # through to the test; RC_KEEP_TMP=1 keeps the nodes' logs of every run.
@@ -32,7 +33,7 @@ while getopts "b:m:d:s:k:l:" opt; do
     s) seed=$OPTARG ;;
     k) test=$OPTARG ;;
     l) logs=$OPTARG ;;
-    *) sed -n '2,19p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,18p' "$0" >&2; exit 2 ;;
     esac
 done
 daemon=$build/node/ringcached
@@ -50,7 +51,7 @@ runs=0 faults=0 ops=0 lost=0 stale=0 divergent=0 phantom=0 errors=0
 # "<name> faults: N (...)" lines into the totals.
 tally() {
     local line
-    line=$(grep -E '^chaos[a-z ]*: ops=' "$1" | tail -1 || true)
+    line=$(grep -E '^chaos[a-z0-9= ]*: ops=' "$1" | tail -1 || true)
     if [ -n "$line" ]; then
         ops=$((ops + $(sed -E 's/.* ops=([0-9]+) .*/\1/' <<<"$line")))
         lost=$((lost + $(sed -E 's/.* lost=([0-9]+) .*/\1/' <<<"$line")))
@@ -59,7 +60,7 @@ tally() {
         phantom=$((phantom + $(sed -E 's/.* phantom=([0-9]+) .*/\1/' <<<"$line")))
         errors=$((errors + $(sed -E 's/.* errors=([0-9]+).*/\1/' <<<"$line")))
     fi
-    line=$(grep -E '^chaos[a-z ]* faults: [0-9]+' "$1" | tail -1 || true)
+    line=$(grep -E '^chaos[a-z0-9= ]* faults: [0-9]+' "$1" | tail -1 || true)
     if [ -n "$line" ]; then
         faults=$((faults + $(sed -E 's/.* faults: ([0-9]+) .*/\1/' <<<"$line")))
     fi
@@ -82,9 +83,9 @@ while [ "$(date +%s)" -lt "$end" ]; do
     runs=$((runs + 1))
     tally "$out"
     seed=$((seed + 1))
-    summary=$(grep -E '^chaos[a-z ]*: ops=' "$out" | tail -1 | cut -d'|' -f2 | sed 's/ {.*//' || true)
+    summary=$(grep -E '^chaos[a-z0-9= ]*: ops=' "$out" | tail -1 | cut -d'|' -f2 | sed 's/ {.*//' || true)
     echo "seed $((seed - 1)): $([ $status -eq 0 ] && echo ok || echo FAILED)" \
-        "in $(($(date +%s) - t0)) s,$(grep -E '^chaos[a-z ]* faults:' "$out" | cut -d: -f2 |
+        "in $(($(date +%s) - t0)) s,$(grep -E '^chaos[a-z0-9= ]* faults:' "$out" | cut -d: -f2 |
             cut -d'(' -f1 | tr -d ' ') faults;$summary"
     if [ $status -ne 0 ]; then
         grep -E '^(AssertionError|  #|\[FAIL\])|history saved' "$out" | head -40 || true

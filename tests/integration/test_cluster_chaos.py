@@ -11,7 +11,7 @@ GET/SET/DEL through random live nodes and a RedisCluster client) work on
   - test_chaos_restart_with_dir_under_recorded_load (15 s): kill -9 then a
     restart with the node's dir (it must come back as a new incarnation),
     and joins;
-  - test_chaos_two_faults_at_r2_under_recorded_load (30 s): the same mix on
+  - test_chaos_two_faults_at_r2_under_recorded_load (20 s): the same mix on
     a cluster founded with cluster-replicas 2, where a step may be two
     failures that overlap: a kill -9, a restart with the dir or a SIGSTOP
     until removal, then a kill -9 or a restart of another node before the
@@ -342,8 +342,8 @@ def test_chaos_restart_with_dir_under_recorded_load(t):
 @test
 def test_chaos_two_faults_at_r2_under_recorded_load(t):
     """cluster-replicas 2: single faults and pairs of overlapping failures
-    (30 s)."""
-    run_chaos(t, "chaos r2", "kill,pause,restart,leave,join", "30", replicas=2)
+    (20 s)."""
+    run_chaos(t, "chaos r2", "kill,pause,restart,leave,join", "20", replicas=2)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ judges the history:
      it sends): it stops serving, the majority takes over, it rejoins
      after healing;
   6. R=2 on 5 nodes: kill -9 of two nodes one after the other (the second
-     is the new primary of the first one's keys);
+     is the new primary of the first one's keys), once after the first
+     removal settled, once both at the same moment;
   7. a 4th node joins under load, and right after the join is agreed the
      node that is primary of the most keys whose copies just moved dies;
   8. a killed node comes back on its port with an empty dir (--join), and
@@ -876,6 +877,34 @@ def test_r2_kill_two_nodes_one_after_the_other(t):
                 count[p[0]] = count.get(p[0], 0) + 1
         port = max(count, key=lambda p: (count[p], -p))
         c.kill(next(s for s in c.live if s.port == port), table=table)
+        c.agree()
+        c.finish()
+
+
+@test
+def test_r2_kill_a_primary_and_its_successor_at_once(t):
+    """R=2 on 5 nodes: kill -9 of a primary A and, at once, of B, the
+    replica that would take most of A's keys over: two failures at the
+    same moment. C, the third copy of those slots, holds every
+    acknowledged write and must serve them: it keeps the copy it followed
+    A with although B, its server for a moment (the configuration that
+    removes A makes B the primary), never sent it anything. (Before, that
+    copy was forgotten when A's removal reset C's fill state, and the
+    slots were served empty: repl_slots_lost.)"""
+    with Scenario(t, "R=2 kill two at once", nodes=5, replicas=2) as c:
+        c.phase("before the faults")
+        table = c.table()
+        a = c.pick_primary(table, exclude=c.live[:1])
+        count = {}
+        for k in c.keys:
+            copies = table[hl.slot_of(k)]
+            if copies[:1] == (a.port,) and len(copies) > 1:
+                count[copies[1]] = count.get(copies[1], 0) + 1
+        port = max(count, key=lambda p: (count[p], -p))
+        b = next(s for s in c.live if s.port == port)
+        print("  %d is the next copy of %d of %d's recorded keys" % (b.port, count[port], a.port))
+        c.kill(a, table=table)
+        c.kill(b, what="kill -9 %d (its successor), at once" % b.port, table=table)
         c.agree()
         c.finish()
 

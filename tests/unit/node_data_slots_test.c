@@ -1,8 +1,9 @@
 /* tests/unit/node_data_slots_test.c: the per-slot key index (node_db.c): O(1)
  * counts per slot, slot iterators that return every key that stays exactly
  * once while keys come and go, are replaced and expire and the table
- * rehashes between calls, the incremental slot drop, and the
- * whole-keyspace SCAN, RANDOMKEY and DBSIZE beside them. */
+ * rehashes between calls, the incremental slot drop, the mark and sweep
+ * of a slot a replica reconciles (RESYNC), and the whole-keyspace SCAN,
+ * RANDOMKEY and DBSIZE beside them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,8 @@
 #include <string.h>
 
 #include "common/rc.h"
+#include "common/rc_buf.h"
+#include "node/data/node_codec.h"
 #include "node/data/node_db.h"
 #include "ring/ring.h"
 
@@ -251,6 +254,77 @@ static void test_slot_drop_is_incremental_and_frees_everything(void **state)
     assert_int_equal(node_db_slot_drop(f->db, slot, 100), 0);
 }
 
+static void count_drops(void *priv, node_db_t *db, const node_db_change_t *ch)
+{
+    (void)db;
+    if (ch->kind == NODE_DB_CHANGE_DROP)
+        (*(int *)priv)++;
+}
+
+static int has_tagged(node_db_t *db, const char *tag, int i)
+{
+    char key[64];
+    size_t n = tagged(key, sizeof(key), tag, i);
+
+    return node_db_lookup(db, key, n, NODE_LOOKUP_NOTOUCH) != NULL;
+}
+
+/* A replica reconciling its copy of a slot (RESYNC): every key marked;
+ * each write the snapshot or the live stream makes (a string rewritten in
+ * place or replaced, an object inserted into the old shell, a new key)
+ * clears its key's mark; the sweep deletes exactly the keys still marked,
+ * reported as DROP, and no key of another slot. */
+static void test_slot_sweep_deletes_the_keys_not_written_since_the_mark(void **state)
+{
+    fixture_t *f = *state;
+    unsigned slot = ring_keyslot("r", 1);
+    node_db_t *scratch = node_db_create();
+    rc_buf_t ser = {0};
+    node_obj_t *o = NULL;
+    char key[64];
+    size_t n;
+    int drops = 0;
+
+    for (int i = 0; i < 10; i++)
+        set_tagged(f->db, "r", i, -1);
+    set_tagged(f->db, "other", 0, -1);
+    assert_int_equal(node_db_observer_add(f->db, count_drops, &drops), 0);
+    assert_int_equal(node_db_slot_mark_stale(f->db, slot), 10);
+    assert_int_equal(node_db_slot_mark_stale(f->db, ring_keyslot("empty", 5)), 0);
+    /* 0: the same size, rewritten in place; 1: another size, a new object */
+    n = tagged(key, sizeof(key), "r", 0);
+    node_db_insert_str(f->db, key, n, "w", 1, -1);
+    n = tagged(key, sizeof(key), "r", 1);
+    node_db_insert_str(f->db, key, n, "a longer value", 14, -1);
+    /* 2: a shipped object of the same shape, moved into the old shell */
+    n = tagged(key, sizeof(key), "r", 2);
+    node_db_set_str(scratch, key, n, "x", 1, -1, 0);
+    node_obj_serialize(node_db_lookup(scratch, key, n, NODE_LOOKUP_NOTOUCH), &ser);
+    assert_int_equal(node_obj_deserialize(key, n, ser.data, ser.len, &o), 0);
+    node_db_insert(f->db, o);
+    /* 3: deleted; 10: new */
+    assert_int_equal(del_tagged(f->db, "r", 3), 1);
+    set_tagged(f->db, "r", 10, -1);
+    node_db_end_command(f->db);
+    assert_int_equal(drops, 0);
+
+    assert_int_equal(node_db_slot_sweep_stale(f->db, slot), 6); /* 4..9 */
+    assert_int_equal(drops, 6);
+    for (int i = 0; i <= 10; i++)
+        assert_int_equal(has_tagged(f->db, "r", i), i <= 2 || i == 10);
+    assert_int_equal(node_db_slot_count(f->db, slot), 4);
+    assert_true(has_tagged(f->db, "other", 0));
+    /* Nothing marked: nothing swept. Marked and nothing written: all. */
+    assert_int_equal(node_db_slot_sweep_stale(f->db, slot), 0);
+    assert_int_equal(node_db_slot_mark_stale(f->db, slot), 4);
+    assert_int_equal(node_db_slot_sweep_stale(f->db, slot), 4);
+    assert_int_equal(node_db_slot_count(f->db, slot), 0);
+    assert_int_equal(node_db_size(f->db), 1);
+    assert_int_equal(node_db_observer_remove(f->db, count_drops, &drops), 0);
+    rc_buf_free(&ser);
+    node_db_destroy(scratch);
+}
+
 static void test_scan_covers_every_slot_and_random_is_spread(void **state)
 {
     fixture_t *f = *state;
@@ -342,6 +416,7 @@ int main(void)
         SLOT_TEST(test_slot_iter_leaves_other_slots_alone),
         SLOT_TEST(test_slot_iter_survives_flush_and_db_destroy),
         SLOT_TEST(test_slot_drop_is_incremental_and_frees_everything),
+        SLOT_TEST(test_slot_sweep_deletes_the_keys_not_written_since_the_mark),
         SLOT_TEST(test_scan_covers_every_slot_and_random_is_spread),
         SLOT_TEST(test_scan_of_a_sparse_keyspace_jumps_empty_slots),
         SLOT_TEST(test_flush_frees_every_slot_table),

@@ -8,7 +8,9 @@
  * DONE has not arrived is parked, then answered (or TRYAGAIN past
  * cluster-handoff-hold); a hand-over sent again after the switch (the link
  * broke before the DONE was answered) still carries every key; RCMIGRATE
- * from a client is refused and malformed RCMIGRATE on the bus gets errors.
+ * from a client is refused and malformed RCMIGRATE on the bus gets errors
+ * (RESYNC, which keeps a failed primary's copy, is exercised by the
+ * integration tests' R=2 scenarios: it takes three nodes or more).
  * The one rule: every test checks the data itself, in each node's db,
  * against what it wrote. */
 #include <setjmp.h>
@@ -1262,10 +1264,16 @@ static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void *
     tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
     tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "SNAPDONE", src, slot, "0"}, NULL);
     tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "DONE", src, slot, "7", epoch}, NULL);
+    /* RESYNC without its previous server; at an old epoch; from a server
+     * whose copy this node does not hold: emptied and filled whole */
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "RESYNC", src, slot, epoch}, NULL);
+    tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "RESYNC", src, slot, old, "7"}, NULL);
+    tlink_send(&tl, 6, (const char *const[]){"RCMIGRATE", "RESYNC", src, slot, epoch, "7"}, NULL);
+    tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "SNAPDONE", src, slot, "0"}, NULL);
     /* src 0 */
     tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", "0", slot, epoch}, NULL);
     w.tl = &tl;
-    w.want = 21;
+    w.want = 25;
     assert_true(test_loop_run_until(&fx->loop, tlink_got, &w, TEST_LOOP_TIMEOUT_MS));
     assert_int_equal(tl.nfail, 0);
     snprintf(expect, sizeof(expect),
@@ -1289,8 +1297,12 @@ static void test_rcmigrate_is_refused_from_clients_and_checked_on_the_bus(void *
              "+OK\r\n|"
              "+OK\r\n|"
              "-ERR RCMIGRATE DONE: slot %u count 7 != 0\r\n|"
+             "-ERR RCMIGRATE RESYNC: bad arguments\r\n|"
+             "-ERR RCMIGRATE RESYNC: slot %u is not received from %s at epoch %s\r\n|"
+             "+OK\r\n|"
+             "+OK\r\n|"
              "-ERR RCMIGRATE: bad arguments\r\n|",
-             s, src, cur, s, src, cur, s, src, cur, s, s);
+             s, src, cur, s, src, cur, s, src, cur, s, s, s, src, cur);
     rc_buf_putc(&tl.in, '\0');
     assert_string_equal(tl.in.data, expect);
 

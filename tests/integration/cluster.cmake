@@ -6,8 +6,8 @@ if(TARGET ringcached)
     rc_integration_test(cluster_membership SCRIPT test_cluster.py TIMEOUT 300)
     rc_integration_test(cluster_clients SCRIPT test_cluster_clients.py TIMEOUT 400)
     rc_integration_test(cluster_lifecycle SCRIPT test_cluster_lifecycle.py TIMEOUT 300)
-    # Seeded chaos judged by histcheck (issue 14): 40 s of one fault at a
-    # time (about 50 s in all, a little more under ASan), 15 s of restarts
+    # Seeded chaos judged by histcheck (issue 14): 30 s of one fault at a
+    # time (about 40 s in all, a little more under ASan), 15 s of restarts
     # with their dir, and 20 s at R=2 where a step may be two overlapping
     # failures. chaos_soak.sh runs any of them for many seeds (-k); the R=2
     # one found slots lost to a second failure while a new primary refilled

@@ -1,11 +1,11 @@
 # Replication (issue 14): kill -9 of a primary, a replica, the coordinator;
 # SIGSTOP past the lease; iptables isolation of a primary, and of a primary
 # with its replica (5 nodes: the slots of both copies are lost on purpose,
-# judged apart); R=2 with two kills; a kill right after a join; a leave
-# during a failover; a restart with an empty dir; each under recorded load
-# judged by histcheck.py (zero lost acknowledged writes, zero stale reads,
-# zero divergent keys). About 100 s in the release build (2 s load
-# phases), a few minutes under ASan; each scenario prints a
+# judged apart); R=2 with two kills, apart and at once; a kill right after
+# a join; a leave during a failover; a restart with an empty dir; each
+# under recorded load judged by histcheck.py (zero lost acknowledged
+# writes, zero stale reads, zero divergent keys). About 90 s in the release
+# build (1.5 s load phases), 2-3 minutes under ASan; each scenario prints a
 # "replication <case>: ops=... lost=... stale=..." summary line.
 if(TARGET ringcached)
     rc_integration_test(replication SCRIPT test_replication.py TIMEOUT 600)

@@ -5,7 +5,7 @@ RC_CHAOS_SEED while recorded clients (handoff_load.Load: plain pipelines of
 GET/SET/DEL through random live nodes and a RedisCluster client) work on
 2,000 keys:
 
-  - test_chaos_one_fault_at_a_time_under_recorded_load (40 s): kill -9,
+  - test_chaos_one_fault_at_a_time_under_recorded_load (30 s): kill -9,
     SIGSTOP/SIGCONT (short, or until the others removed the node), graceful
     leaves (SIGTERM) and fresh joins, 3 to 6 members;
   - test_chaos_restart_with_dir_under_recorded_load (15 s): kill -9 then a
@@ -329,8 +329,8 @@ def run_chaos(t, name, kinds, seconds, replicas=1):
 
 @test
 def test_chaos_one_fault_at_a_time_under_recorded_load(t):
-    """kill -9, SIGSTOP/SIGCONT, leave, join (40 s)."""
-    run_chaos(t, "chaos", "kill,pause,leave,join", "40")
+    """kill -9, SIGSTOP/SIGCONT, leave, join (30 s)."""
+    run_chaos(t, "chaos", "kill,pause,leave,join", "30")
 
 
 @test

@@ -320,6 +320,27 @@ static void in_reset(node_migrate_t *m, unsigned slot)
     m->ready_dirty = 1;
 }
 
+/* 1 when this node follows 'src''s copy of 'slot' whole: its snapshot
+ * came (or its final copy was kept), or a RESYNC from it runs over the
+ * complete copy this node kept; either way every write 'src' acknowledged
+ * is here. */
+static int follows_whole(const node_migrate_t *m, unsigned slot, uint64_t src)
+{
+    uint8_t st = m->in_state[slot];
+
+    return m->in_src[slot] == src &&
+           (st == IN_FILLED || st == IN_DONE || (st == IN_FILLING && m->resync_in[slot]));
+}
+
+/* 'slot' is kept after all: its background drop stops. */
+static void undrop(node_migrate_t *m, unsigned slot)
+{
+    if (m->dropping[slot]) {
+        m->dropping[slot] = 0;
+        m->ndropping--;
+    }
+}
+
 static void await_set(node_migrate_t *m, unsigned slot, uint64_t src)
 {
     if (m->await_src[slot] == 0)
@@ -772,7 +793,8 @@ static void out_cancel_all(node_migrate_t *m, unsigned slot, const ostream_t *ex
  * serves (or served) it. 'hand': HAND_OVER when this node no longer serves
  * it (DONE follows the snapshot); 'keep': the previous server of the slot
  * whose final copy the target may hold (KEEP instead of a snapshot), or 0;
- * 'sync': the
+ * 'resync': the failed server whose complete copy the target may keep and
+ * reconcile (RESYNC instead of BEGIN; not with 'keep'), or 0; 'sync': the
  * target is a synchronous replica. A node that restarted, or left and joined
  * again, has had other ids: the target expects the slot from the one that
  * served it. */
@@ -1532,9 +1554,7 @@ static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
     /* A RESYNC from 'p' in progress counts: the copy this node kept holds
      * every write acknowledged before 'p' took the slot over, and every
      * write 'p' acknowledged since came on the live stream. */
-    int follows =
-        m->in_src[slot] == p && (m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE ||
-                                 (m->in_state[slot] == IN_FILLING && m->resync_in[slot]));
+    int follows = follows_whole(m, slot, p);
     /* The final copy 'p' started from: handed over at the epoch 'p' began
      * to serve at, and this node a synchronous replica since (else it was
      * forgotten). */
@@ -1594,9 +1614,7 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
         m->kept_of[slot] = 0;    /* and so does a kept one */
     }
     if (!(sv == me && me != 0) && m->sync[slot] && p != 0 && p != sv && was_sync &&
-        m->in_src[slot] == p && !hands_over(c, leavers, nleavers, p) &&
-        (m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE ||
-         (m->in_state[slot] == IN_FILLING && m->resync_in[slot]))) {
+        follows_whole(m, slot, p) && !hands_over(c, leavers, nleavers, p)) {
         /* A synchronous replica that followed its failed server to the
          * end holds every write that server acknowledged: kept for the new
          * server's RESYNC, or for take_over() if that one fails before it
@@ -2017,10 +2035,7 @@ static void cmd_keep(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
                               from);
         return;
     }
-    if (m->dropping[slot]) {
-        m->dropping[slot] = 0;
-        m->ndropping--;
-    }
+    undrop(m, slot);
     in_start(m, slot, src, epoch, IN_FILLED, 0);
     m->rst.slots_kept++;
     node_reply_ok(c);
@@ -2037,7 +2052,7 @@ static void cmd_keep(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
 static void cmd_resync(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot)
 {
     uint64_t epoch, from;
-    int st = m->in_state[slot], keep;
+    int keep;
 
     if (start_args(m, c, "RESYNC", src, slot, &epoch, &from) != 0)
         return;
@@ -2045,15 +2060,11 @@ static void cmd_resync(node_migrate_t *m, node_client_t *c, uint64_t src, unsign
            (m->kept_of[slot] == from ||
             /* this node has not installed the configuration that removed
              * 'from' yet: it still follows it */
-            (m->sync[slot] && m->in_src[slot] == from &&
-             (st == IN_FILLED || st == IN_DONE || (st == IN_FILLING && m->resync_in[slot]))) ||
+            (m->sync[slot] && follows_whole(m, slot, from)) ||
             /* the same RESYNC again, after the link broke */
-            (m->in_src[slot] == src && st == IN_FILLING && m->resync_in[slot]));
+            (m->in_src[slot] == src && m->in_state[slot] == IN_FILLING && m->resync_in[slot]));
     if (keep) {
-        if (m->dropping[slot]) {
-            m->dropping[slot] = 0;
-            m->ndropping--;
-        }
+        undrop(m, slot);
         rc_log(RC_LOG_VERBOSE,
                "migrate: slot %u: RESYNC from %" PRIu64 ": keeps the copy of %" PRIu64
                " (%zu keys) and reconciles it",
@@ -2311,10 +2322,15 @@ static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
 static int refused_as_stale(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot)
 {
     const resp_arg_t *op = &c->argv[1];
-    int begin = resp_arg_is(op, "BEGIN") || resp_arg_is(op, "KEEP") || resp_arg_is(op, "RESYNC");
+    const char *start;
 
     if (!node_bus_addressed_before(m->bus, c->conn->peer_to_id, c->conn->peer_to_incarnation))
         return 0;
+    /* the requests that start a slot ("received"), or NULL */
+    start = resp_arg_is(op, "BEGIN")    ? "BEGIN"
+            : resp_arg_is(op, "KEEP")   ? "KEEP"
+            : resp_arg_is(op, "RESYNC") ? "RESYNC"
+                                        : NULL;
     m->st.stale_refused++;
     if (now_ms(m) - m->stale_log_ms >= 1000) {
         m->stale_log_ms = now_ms(m);
@@ -2325,13 +2341,10 @@ static int refused_as_stale(node_migrate_t *m, node_client_t *c, uint64_t src, u
                c->conn->peer_to_id);
     }
     node_reply_errorf(c,
-                      "ERR RCMIGRATE%s: slot %u is not %s from %" PRIu64 " at epoch %" PRIu64
+                      "ERR RCMIGRATE%s%s: slot %u is not %s from %" PRIu64 " at epoch %" PRIu64
                       " (sent to a previous incarnation of this node)",
-                      begin ? (resp_arg_is(op, "BEGIN")  ? " BEGIN"
-                               : resp_arg_is(op, "KEEP") ? " KEEP"
-                                                         : " RESYNC")
-                            : "",
-                      slot, begin ? "received" : "being filled", src, m->epoch);
+                      start != NULL ? " " : "", start != NULL ? start : "", slot,
+                      start != NULL ? "received" : "being filled", src, m->epoch);
     return 1;
 }
 

@@ -11,6 +11,6 @@ set_tests_properties(unit.histcheck PROPERTIES LABELS unit TIMEOUT 60
 # kill -9 the target or a source, SIGSTOP the target; about 10 s each).
 # Each prints a "handoff ...: ops=... lost=... stale=..." summary line.
 if(TARGET ringcached)
-    rc_integration_test(handoff SCRIPT test_handoff.py TIMEOUT 300)
-    rc_integration_test(handoff_faults SCRIPT test_handoff_faults.py TIMEOUT 400)
+    rc_integration_test(handoff SCRIPT test_handoff.py TIMEOUT 300 BUSY)
+    rc_integration_test(handoff_faults SCRIPT test_handoff_faults.py TIMEOUT 400 BUSY)
 endif()

@@ -7,7 +7,7 @@ if(TARGET ringcached)
     rc_integration_test(node_protocol SCRIPT test_protocol.py TIMEOUT 300)
     rc_integration_test(node_server SCRIPT test_server.py TIMEOUT 240)
     rc_integration_test(node_keyspace SCRIPT test_keyspace.py TIMEOUT 300)
-    rc_integration_test(node_redis_benchmark SCRIPT test_redis_benchmark.py TIMEOUT 300)
+    rc_integration_test(node_redis_benchmark SCRIPT test_redis_benchmark.py TIMEOUT 300 BUSY)
 endif()
 
 # The differential test: 100,000 random commands compared byte for byte with

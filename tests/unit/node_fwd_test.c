@@ -453,7 +453,7 @@ static int node_start(cfx_t *fx, int i, int seed)
     int err, tries;
 
     node_config_defaults(&cfg);
-    cfg.cluster_leave_timeout = 3000; /* as long as a test waits for a stop */
+    cfg.cluster_leave_timeout = 1000; /* what a test waits when a peer cannot answer a leave */
     cfg.port = 0;
     n->bus_port = test_loop_free_port();
     cfg.cluster_port = n->bus_port;

@@ -6,7 +6,8 @@ bench_repl.sh tput runs each cluster for about 2 s a repeat; this machine's
 speed drifts by 10-25 % within minutes, so a 5-8 % change does not show
 there. Here every cluster is warmed up first (a fresh cluster's first
 writes create its keys and grow its tables), then each round runs
-redis-benchmark --cluster against each cluster in turn and counts the SET
+redis-benchmark --cluster against each cluster in turn (the order rotated
+by one each round, so that no cluster always runs first) and counts the SET
 calls on its servers (INFO commandstats) over --seconds in the middle of a
 long run. Printed: each round's rates, the R1/R0 ratio of each round (the
 runs of one round are seconds apart, so the drift mostly cancels), and
@@ -174,9 +175,14 @@ def main():
         res = {name: [] for name, _ in targets}
         where = {name: [] for name, _ in targets}
         for r in range(args.rounds):
+            # the order rotated by one each round: no cluster always runs first
+            got = {}
+            for i in range(len(targets)):
+                name, t = targets[(i + r) % len(targets)]
+                got[name] = rate(t)
             line = []
-            for name, t in targets:
-                x = rate(t)
+            for name, _ in targets:
+                x = got[name]
                 res[name].append(x[0])
                 where[name].append(x[1:])
                 line.append("%s %.0f" % (name, res[name][-1]))

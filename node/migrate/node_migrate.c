@@ -1631,9 +1631,17 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
      * those without itself, then the one that made it a copy; the sender
      * would not fill it again: its slot is live). */
     if (m->in_state[slot] != IN_NONE && !(sv == me && me != 0) && m->in_epoch[slot] <= c->epoch &&
-        (!copy ||
-         (m->in_src[slot] != sv && (m->in_src[slot] != p || !hands_over(c, leavers, nleavers, p)))))
+        (!copy || (m->in_src[slot] != sv &&
+                   (m->in_src[slot] != p || !hands_over(c, leavers, nleavers, p))))) {
+        /* The final copy of the server before (its DONE came) stays
+         * this synchronous replica's to KEEP, or to take over with should
+         * the new server fail before it asked (take_over: 'final'); a
+         * later configuration, a join say, only ends the fill state. */
+        uint64_t fin = m->in_state[slot] == IN_DONE && m->sync[slot] ? m->final_from[slot] : 0;
+
         in_reset(m, slot); /* a removed server's late writes are refused from here on */
+        m->final_from[slot] = fin != 0 ? fin : m->final_from[slot];
+    }
     /* Serving. */
     if (sv == me && me != 0) {
         if (p != prev_me || prev_me == 0) {

@@ -1640,7 +1640,8 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
         uint64_t fin = m->in_state[slot] == IN_DONE && m->sync[slot] ? m->final_from[slot] : 0;
 
         in_reset(m, slot); /* a removed server's late writes are refused from here on */
-        m->final_from[slot] = fin != 0 ? fin : m->final_from[slot];
+        if (fin != 0)
+            m->final_from[slot] = fin;
     }
     /* Serving. */
     if (sv == me && me != 0) {

@@ -671,7 +671,17 @@ static void on_link_fail(void *arg, node_link_t *l, const char *reason);
 
 static void on_link_flush(void *arg, node_link_t *l);
 
-static const node_link_ops_t link_ops = {NULL, NULL, on_link_data, on_link_fail, on_link_flush};
+static void on_link_open(void *arg, node_link_t *l)
+{
+    ostream_t *s = arg;
+
+    (void)l;
+    if (s->cur >= 0 || s->todolen > 0)
+        kick(s->m);
+}
+
+static const node_link_ops_t link_ops = {on_link_open, NULL, on_link_data, on_link_fail,
+                                         on_link_flush};
 
 static ostream_t *stream_find(node_migrate_t *m, uint64_t id)
 {
@@ -810,6 +820,10 @@ static void out_want(node_migrate_t *m, const paxos_config_t *c, unsigned slot, 
     s = stream_find(m, to);
     if (s != NULL && s->sl[slot].state != OUT_NONE && s->sl[slot].src == src) {
         o = &s->sl[slot];
+        /* A replica that stopped being synchronous: writes went on without
+         * it, so the copy a RESYNC from this node would keep may miss some. */
+        if (!sync && o->resync == src && o->state != OUT_LIVE)
+            resync_clear(m, o);
         o->sync = (uint8_t)sync;
         if (hand == HAND_OVER && o->hand != HAND_OVER) {
             o->hand = HAND_OVER;
@@ -890,8 +904,13 @@ static void stream_free(ostream_t *s, int forget)
     m->st.streams--;
 }
 
-/* Every slot on 's' starts over (BEGIN) after a backoff; the replies that
- * waited for it fail (the writes may or may not have reached the replica). */
+/* Every slot on 's' starts over after a backoff; the replies that waited
+ * for it fail (the writes may or may not have reached the replica). A
+ * synchronous replica's live slot starts over as a RESYNC from this node
+ * itself: the replica keeps its copy, which holds every write this node
+ * acknowledged (each waited for it, and none runs while the link is down),
+ * and reconciles it with the snapshot. With BEGIN it emptied the copy, and
+ * the slot had one complete copy fewer until the refill ended. */
 static void stream_break(ostream_t *s, const char *why)
 {
     node_migrate_t *m = s->m;
@@ -923,6 +942,11 @@ static void stream_break(ostream_t *s, const char *why)
         if (o->hand == HAND_FINAL) {
             out_cancel(s, slot); /* the replica is sent the slot whole by its new server */
             continue;
+        }
+        if (m->replicas > 0 && o->state == OUT_LIVE && o->hand == HAND_NONE && o->sync &&
+            !o->keep && o->resync == 0) {
+            o->resync = o->src; /* its reads wait for the snapshot, as a take-over's */
+            m->nresync++;
         }
         o->state = OUT_QUEUED;
         o->count = 0;
@@ -1213,6 +1237,11 @@ static int stream_turn(ostream_t *s, uint64_t deadline_ns)
         return 0;
     if (node_link_ready(s->link, &why) != 0)
         return 0; /* backoff: the timer kicks again */
+    /* A slot starts once the handshake told the peer's features: a RESYNC
+     * sent as BEGIN to a peer that knows RESYNC would empty its copy
+     * (on_link_open kicks). */
+    if (s->cur < 0 && !node_link_is_open(s->link))
+        return 0;
     while (uv_hrtime() < deadline_ns) {
         if (s->unacked + node_link_queued(s->link) >= NODE_MIGRATE_WINDOW)
             return 0; /* replies kick again */
@@ -2073,11 +2102,15 @@ static void cmd_resync(node_migrate_t *m, node_client_t *c, uint64_t src, unsign
             /* the same RESYNC again, after the link broke */
             (m->in_src[slot] == src && m->in_state[slot] == IN_FILLING && m->resync_in[slot]));
     if (keep) {
+        /* Not inside rc_log(): its arguments are evaluated only when the
+         * level is logged, and the sweep relies on this mark. */
+        size_t marked = node_db_slot_mark_stale(m->db, slot);
+
         undrop(m, slot);
         rc_log(RC_LOG_VERBOSE,
                "migrate: slot %u: RESYNC from %" PRIu64 ": keeps the copy of %" PRIu64
                " (%zu keys) and reconciles it",
-               slot, src, from, node_db_slot_mark_stale(m->db, slot));
+               slot, src, from, marked);
         m->rst.slots_resynced++;
     } else {
         rc_log(RC_LOG_VERBOSE,

@@ -2025,6 +2025,111 @@ static void test_a_replica_without_livepack_gets_live_batches(void **state)
     assert_true(b->nlive > 0);
 }
 
+/* The value of 'key' on node 'n' ("" when absent), NUL-terminated in 'buf'. */
+static const char *value_on(tnode_t *n, const char *key, char *buf, size_t cap)
+{
+    node_obj_t *o = peek_key(n, key);
+    char ibuf[NODE_OBJ_INTBUF];
+    size_t len = sizeof(ibuf);
+    const char *v;
+
+    buf[0] = '\0';
+    if (o == NULL)
+        return buf;
+    v = node_obj_str(o, ibuf, &len);
+    snprintf(buf, cap, "%.*s", (int)len, v);
+    return buf;
+}
+
+/* Node 0's stream broke, every slot is live on it again (no write waits
+ * for the replica), and the replica answered everything sent. */
+static int refilled(void *arg)
+{
+    fx_t *fx = arg;
+    unsigned slot;
+
+    if (!stream_broke(fx) || !joined_and_quiet(fx) || repl_stats(&fx->n[0]).lag_ops > 0)
+        return 0;
+    for (slot = 0; slot < RING_SLOTS; slot++) {
+        if (node_migrate_slot_waits(fx->n[0].mig, slot, 1))
+            return 0;
+    }
+    return 1;
+}
+
+/* The data link to the replica breaks with a batch unapplied (a SET and a
+ * DEL): the writes get -TRYAGAIN, and the slots the replica had whole start
+ * over as a RESYNC from the primary itself. The replica keeps its copy
+ * (with every acknowledged write: no key dropped but the one deleted) and
+ * reconciles it: the lost SET's value comes with the snapshot, the lost
+ * DEL's key is swept. With BEGIN the replica emptied every such slot, and
+ * the slot had no second complete copy until the refill ended. */
+static void test_a_broken_link_resyncs_the_replica_over_its_copy(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tcli_t *t = &a->cli;
+    char keys[6][32], v[64], err[160];
+    uint64_t dropped, resynced;
+    const char *r;
+    rc_buf_t pipe;
+    size_t at;
+    int i, n;
+
+    node_start(fx, 1, 0, 1);
+    b->hold_done = 0;
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    replicated_keys(fx, "brk", keys, 6);
+    for (i = 0; i < 6; i++) {
+        r = call(fx, t, 3, (const char *const[]){"SET", keys[i], "v1"});
+        assert_string_equal(r, "+OK\r\n");
+        assert_string_equal(value_on(b, keys[i], v, sizeof(v)), "v1");
+    }
+    assert_int_equal(stats(a).stream_failures, 0);
+    dropped = stats(b).keys_dropped;
+    resynced = repl_stats(b).slots_resynced;
+
+    b->hold_put = 1;
+    n = t->nreplies;
+    at = t->c.in_len;
+    /* One write from the client: both run in one loop iteration, so they
+     * travel in one batch. */
+    rc_buf_init(&pipe);
+    rc_buf_printf(&pipe, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$2\r\nv2\r\n", strlen(keys[0]), keys[0]);
+    rc_buf_printf(&pipe, "*2\r\n$3\r\nDEL\r\n$%zu\r\n%s\r\n", strlen(keys[1]), keys[1]);
+    test_client_send(&t->c, pipe.data, pipe.len);
+    rc_buf_free(&pipe);
+    assert_true(test_loop_run_until(&fx->loop, has_held_conn, b, TEST_LOOP_TIMEOUT_MS));
+    b->hold_put = 0;
+    node_conn_close(held_conn(b, 1), 0); /* the batch goes with the link */
+    wait_replies(fx, t, n + 2);
+    snprintf(err, sizeof(err),
+             "-TRYAGAIN the link to a replica broke before it applied the write\r\n");
+    assert_int_equal(t->c.in_len - at, 2 * strlen(err));
+    assert_memory_equal(t->c.in + at, err, strlen(err));
+    assert_memory_equal(t->c.in + at + strlen(err), err, strlen(err));
+    assert_true(test_loop_run_until(&fx->loop, refilled, fx, JOIN_TIMEOUT_MS));
+
+    /* Every slot of node 0 was live on the stream: each went again as a
+     * RESYNC (none as BEGIN, however fast the link came back), and the
+     * replica kept every copy. */
+    assert_int_equal(repl_stats(b).slots_resynced - resynced, repl_stats(a).slots_primary);
+    assert_int_equal(repl_stats(b).slots_lost, 0);
+    /* Both writes may have taken effect: they did on the primary, and its
+     * snapshot brought them to the replica. */
+    assert_string_equal(value_on(a, keys[0], v, sizeof(v)), "v2");
+    assert_string_equal(value_on(b, keys[0], v, sizeof(v)), "v2");
+    assert_null(peek_key(a, keys[1]));
+    assert_null(peek_key(b, keys[1]));
+    for (i = 2; i < 6; i++)
+        assert_string_equal(value_on(b, keys[i], v, sizeof(v)), "v1");
+    assert_int_equal(stats(b).keys_dropped, dropped + 1);
+    /* Writes go on, and wait for the replica again. */
+    r = call(fx, t, 3, (const char *const[]){"SET", keys[2], "v3"});
+    assert_string_equal(r, "+OK\r\n");
+    assert_string_equal(value_on(b, keys[2], v, sizeof(v)), "v3");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2058,6 +2163,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_group_counts_each_command_against_the_bound,
                                         setup_r1, teardown),
         cmocka_unit_test_setup_teardown(test_writes_wait_for_the_batch_in_flight_then_go_together,
+                                        setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(test_a_broken_link_resyncs_the_replica_over_its_copy,
                                         setup_r1, teardown),
     };
 

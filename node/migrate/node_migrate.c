@@ -944,7 +944,10 @@ static void stream_break(ostream_t *s, const char *why)
             continue;
         }
         if (m->replicas > 0 && o->state == OUT_LIVE && o->hand == HAND_NONE && o->sync &&
-            !o->keep && o->resync == 0) {
+            o->resync == 0) {
+            /* A KEEP answered is spent: the replica follows this node now. */
+            o->keep = 0;
+            o->from = 0;
             o->resync = o->src; /* its reads wait for the snapshot, as a take-over's */
             m->nresync++;
         }

@@ -2,7 +2,9 @@
 # SIGSTOP past the lease; iptables isolation of a primary, and of a primary
 # with its replica (5 nodes: the slots of both copies are lost on purpose,
 # judged apart); R=2 with two kills, apart and at once; a kill right after
-# a join; a leave during a failover; a restart with an empty dir; each
+# a join; a leave during a failover; a restart with an empty dir; the
+# data links between two live nodes cut three times (ss -K: the replica
+# keeps its copy and resyncs, nothing dropped); each
 # under recorded load judged by histcheck.py (zero lost acknowledged
 # writes, zero stale reads, zero divergent keys). About 90 s in the release
 # build (1.5 s load phases), 2-3 minutes under ASan; each scenario prints a

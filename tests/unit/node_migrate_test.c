@@ -1812,9 +1812,9 @@ static void test_write_reply_waits_for_the_replica(void **state)
 /* Fills 'keys' with 'want' keys "<prefix>:<i>" that node 0 serves and
  * streams to its replica, whose writes go out at once and wait for the
  * replica's answer (fenced, not held back by a hand-off). */
-static void replicated_keys(fx_t *fx, const char *prefix, char (*keys)[32], int want)
+static void replicated_keys_on(fx_t *fx, int node, const char *prefix, char (*keys)[32], int want)
 {
-    node_migrate_t *mig = fx->n[0].mig;
+    node_migrate_t *mig = fx->n[node].mig;
     int i, n = 0;
 
     for (i = 0; i < 5000 && n < want; i++) {
@@ -1822,11 +1822,16 @@ static void replicated_keys(fx_t *fx, const char *prefix, char (*keys)[32], int 
 
         snprintf(keys[n], 32, "%s:%d", prefix, i);
         slot = ring_keyslot(keys[n], strlen(keys[n]));
-        if (server_of(fx, keys[n], strlen(keys[n])) == 0 &&
+        if (server_of(fx, keys[n], strlen(keys[n])) == node &&
             node_migrate_fence_needed(mig, slot, 1) && !node_migrate_slot_waits(mig, slot, 1))
             n++;
     }
     assert_int_equal(n, want);
+}
+
+static void replicated_keys(fx_t *fx, const char *prefix, char (*keys)[32], int want)
+{
+    replicated_keys_on(fx, 0, prefix, keys, want);
 }
 
 /* Group commit: a write that finds its stream's previous batch still
@@ -2041,53 +2046,53 @@ static const char *value_on(tnode_t *n, const char *key, char *buf, size_t cap)
     return buf;
 }
 
-/* Node 0's stream broke, every slot is live on it again (no write waits
+/* 'n' holds a request (hold_put: the LIVEPACK of the only peer writing). */
+static int holds_any(void *arg)
+{
+    const tnode_t *n = arg;
+
+    return n->server->held != NULL;
+}
+
+typedef struct refilled_s {
+    fx_t *fx;
+    int p;             /* the primary whose stream broke */
+    uint64_t failures; /* its stream failures before */
+} refilled_t;
+
+/* Node 'p''s stream broke, every slot is live on it again (no write waits
  * for the replica), and the replica answered everything sent. */
 static int refilled(void *arg)
 {
-    fx_t *fx = arg;
+    const refilled_t *w = arg;
+    node_migrate_t *mig = w->fx->n[w->p].mig;
     unsigned slot;
 
-    if (!stream_broke(fx) || !joined_and_quiet(fx) || repl_stats(&fx->n[0]).lag_ops > 0)
+    if (stats(&w->fx->n[w->p]).stream_failures <= w->failures || !joined_and_quiet(w->fx) ||
+        repl_stats(&w->fx->n[w->p]).lag_ops > 0)
         return 0;
     for (slot = 0; slot < RING_SLOTS; slot++) {
-        if (node_migrate_slot_waits(fx->n[0].mig, slot, 1))
+        if (node_migrate_slot_waits(mig, slot, 1))
             return 0;
     }
     return 1;
 }
 
-/* The data link to the replica breaks with a batch unapplied (a SET and a
- * DEL): the writes get -TRYAGAIN, and the slots the replica had whole start
- * over as a RESYNC from the primary itself. The replica keeps its copy
- * (with every acknowledged write: no key dropped but the one deleted) and
- * reconciles it: the lost SET's value comes with the snapshot, the lost
- * DEL's key is swept. With BEGIN the replica emptied every such slot, and
- * the slot had no second complete copy until the refill ended. */
-static void test_a_broken_link_resyncs_the_replica_over_its_copy(void **state)
+/* Breaks the data link from node 'p' to its replica 'r' with a batch of
+ * two writes of 'p' unapplied (a SET and a DEL: keys[0] and keys[1] of the
+ * six, which 'p' serves, all "v1" on both), then checks that 'r' kept and
+ * reconciled its copy of every slot 'p' serves. */
+static void break_and_resync(fx_t *fx, int p, int r, char (*keys)[32])
 {
-    fx_t *fx = *state;
-    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tnode_t *a = &fx->n[p], *b = &fx->n[r];
     tcli_t *t = &a->cli;
-    char keys[6][32], v[64], err[160];
-    uint64_t dropped, resynced;
-    const char *r;
+    refilled_t w = {fx, p, stats(a).stream_failures};
+    uint64_t dropped = stats(b).keys_dropped, resynced = repl_stats(b).slots_resynced;
+    char v[64], err[160];
+    const char *rep;
     rc_buf_t pipe;
     size_t at;
     int i, n;
-
-    node_start(fx, 1, 0, 1);
-    b->hold_done = 0;
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
-    replicated_keys(fx, "brk", keys, 6);
-    for (i = 0; i < 6; i++) {
-        r = call(fx, t, 3, (const char *const[]){"SET", keys[i], "v1"});
-        assert_string_equal(r, "+OK\r\n");
-        assert_string_equal(value_on(b, keys[i], v, sizeof(v)), "v1");
-    }
-    assert_int_equal(stats(a).stream_failures, 0);
-    dropped = stats(b).keys_dropped;
-    resynced = repl_stats(b).slots_resynced;
 
     b->hold_put = 1;
     n = t->nreplies;
@@ -2099,20 +2104,20 @@ static void test_a_broken_link_resyncs_the_replica_over_its_copy(void **state)
     rc_buf_printf(&pipe, "*2\r\n$3\r\nDEL\r\n$%zu\r\n%s\r\n", strlen(keys[1]), keys[1]);
     test_client_send(&t->c, pipe.data, pipe.len);
     rc_buf_free(&pipe);
-    assert_true(test_loop_run_until(&fx->loop, has_held_conn, b, TEST_LOOP_TIMEOUT_MS));
+    assert_true(test_loop_run_until(&fx->loop, holds_any, b, TEST_LOOP_TIMEOUT_MS));
     b->hold_put = 0;
-    node_conn_close(held_conn(b, 1), 0); /* the batch goes with the link */
+    node_conn_close(b->server->held, 0); /* the batch goes with the link */
     wait_replies(fx, t, n + 2);
     snprintf(err, sizeof(err),
              "-TRYAGAIN the link to a replica broke before it applied the write\r\n");
     assert_int_equal(t->c.in_len - at, 2 * strlen(err));
     assert_memory_equal(t->c.in + at, err, strlen(err));
     assert_memory_equal(t->c.in + at + strlen(err), err, strlen(err));
-    assert_true(test_loop_run_until(&fx->loop, refilled, fx, JOIN_TIMEOUT_MS));
+    assert_true(test_loop_run_until(&fx->loop, refilled, &w, JOIN_TIMEOUT_MS));
 
-    /* Every slot of node 0 was live on the stream: each went again as a
-     * RESYNC (none as BEGIN, however fast the link came back), and the
-     * replica kept every copy. */
+    /* Every slot of 'p' was live on the stream: each went again as a
+     * RESYNC (none as BEGIN, however fast the link came back, nor as the
+     * KEEP that had made the copy), and the replica kept every copy. */
     assert_int_equal(repl_stats(b).slots_resynced - resynced, repl_stats(a).slots_primary);
     assert_int_equal(repl_stats(b).slots_lost, 0);
     /* Both writes may have taken effect: they did on the primary, and its
@@ -2125,9 +2130,46 @@ static void test_a_broken_link_resyncs_the_replica_over_its_copy(void **state)
         assert_string_equal(value_on(b, keys[i], v, sizeof(v)), "v1");
     assert_int_equal(stats(b).keys_dropped, dropped + 1);
     /* Writes go on, and wait for the replica again. */
-    r = call(fx, t, 3, (const char *const[]){"SET", keys[2], "v3"});
-    assert_string_equal(r, "+OK\r\n");
+    rep = call(fx, t, 3, (const char *const[]){"SET", keys[2], "v3"});
+    assert_string_equal(rep, "+OK\r\n");
     assert_string_equal(value_on(b, keys[2], v, sizeof(v)), "v3");
+}
+
+/* The data link to the replica breaks with a batch unapplied (a SET and a
+ * DEL): the writes get -TRYAGAIN, and the slots the replica had whole start
+ * over as a RESYNC from the primary itself. The replica keeps its copy
+ * (with every acknowledged write: no key dropped but the one deleted) and
+ * reconciles it: the lost SET's value comes with the snapshot, the lost
+ * DEL's key is swept. With BEGIN the replica emptied every such slot, and
+ * the slot had no second complete copy until the refill ended. Both ways:
+ * node 0's slots were filled on node 1 with BEGIN, node 1's on node 0 with
+ * KEEP (node 0 held them before the join). */
+static void test_a_broken_link_resyncs_the_replica_over_its_copy(void **state)
+{
+    fx_t *fx = *state;
+    char keys[2][6][32];
+    int p, i;
+
+    /* node 0 can hold node 1's batches too (the handler of the links it
+     * accepts from now on) */
+    node_bus_set_request_handler(node_cluster_bus(fx->n[0].cl), delaying_dispatch, &fx->n[0]);
+    node_start(fx, 1, 0, 1);
+    fx->n[1].hold_done = 0;
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    client_open(fx, 1);
+    for (p = 0; p < 2; p++) {
+        replicated_keys_on(fx, p, p == 0 ? "brk0" : "brk1", keys[p], 6);
+        for (i = 0; i < 6; i++) {
+            const char *r =
+                call(fx, &fx->n[p].cli, 3, (const char *const[]){"SET", keys[p][i], "v1"});
+
+            assert_string_equal(r, "+OK\r\n");
+        }
+    }
+    assert_int_equal(stats(&fx->n[0]).stream_failures, 0);
+    assert_true(repl_stats(&fx->n[0]).slots_kept > 0); /* node 1's slots came by KEEP */
+    break_and_resync(fx, 0, 1, keys[0]);
+    break_and_resync(fx, 1, 0, keys[1]);
 }
 
 int main(void)

@@ -1333,6 +1333,19 @@ static int change_wanted(void *arg, unsigned slot)
     return streams_slot(arg, slot);
 }
 
+/* 's' has operations to send and its link is not open: an idle link
+ * connects (one that failed with nothing in flight did not break the
+ * stream, and nothing else would reconnect it: the writes queued behind it
+ * waited until cluster-repl-timeout, the stream never moving again); one
+ * in its backoff is tried again by on_tick. */
+static void stream_connect(ostream_t *s)
+{
+    const char *why;
+
+    if (!s->broken && s->qlen > 0 && !node_link_is_open(s->link))
+        (void)node_link_ready(s->link, &why);
+}
+
 static void on_change(void *priv, node_db_t *db, const node_db_change_t *ch)
 {
     node_migrate_t *m = priv;
@@ -1359,6 +1372,7 @@ static void on_change(void *priv, node_db_t *db, const node_db_change_t *ch)
         o->count++;
         m->st.keys_sent++;
         m->st.bytes_sent += n;
+        stream_connect(s);
         if (!s->over && s->unacked + node_link_queued(s->link) >
                             (uint64_t)m->server->config.cluster_migration_buffer) {
             s->over = 1; /* writes to its slots wait (node_migrate_slot_waits) */
@@ -1980,6 +1994,7 @@ static void on_tick(uv_timer_t *t)
             kick(m);
         if (!s->broken && (s->cur >= 0 || s->todolen > 0))
             kick(m);
+        stream_connect(s);
     }
     if (m->ready_dirty || ready_check_due(m))
         check_ready(m);

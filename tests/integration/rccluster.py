@@ -317,3 +317,19 @@ def heal():
 
 
 atexit.register(heal)
+
+
+def cut_links(src, dst):
+    """Aborts (ss -K: a reset to the peer) every TCP connection node 'src'
+    opened to node 'dst''s bus port: its data links (replication stream,
+    forwarding) and its control link. Returns how many it cut."""
+    bus = "%s:%d" % (dst.host, dst.port + BUS_OFFSET)
+    out = subprocess.run(["ss", "-tnpH", "state", "established", "dst", bus],
+                         capture_output=True, text=True, check=True).stdout
+    ports = [int(line.split()[2].rsplit(":", 1)[1]) for line in out.splitlines()
+             if "pid=%d," % src.pid in line]
+    for sport in ports:
+        subprocess.run(["ss", "-K", "-tn", "state", "established", "src",
+                        "%s:%d" % (src.host, sport), "dst", bus],
+                       capture_output=True, check=True)
+    return len(ports)

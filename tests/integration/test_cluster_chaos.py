@@ -40,7 +40,9 @@ preload, histcheck's time base) and how long the cluster took to settle.
 
 Replay a failure with the printed line: RC_CHAOS_SEED (the fault schedule
 replays alike; timings do not), RC_CHAOS_SECONDS, RC_CHAOS_FAULTS (a comma
-list of kill,pause,restart,leave,join overriding the test's mix). With
+list of kill,pause,restart,leave,join,cut overriding the test's mix; cut,
+ss -K of every connection between two live nodes, is in no test's mix:
+soaks add it). With
 RC_CHAOS_SAVE=<dir> a failed run's history is saved there (python3
 histcheck.py FILE re-checks it); RC_KEEP_TMP=1 keeps the node logs and
 RC_NODE_ARGS="--loglevel verbose" makes them detailed. chaos_soak.sh runs
@@ -63,7 +65,7 @@ MAX_NODES = 6
 # every slot keeps one of its 3 copies); the cluster grows up to 7.
 MIN_NODES_TWO = 5
 MAX_NODES_R2 = 7
-FAULTS = ("kill", "pause", "restart", "leave", "join")
+FAULTS = ("kill", "pause", "restart", "leave", "join", "cut")
 SETTLE = 30.0  # seconds (scaled) the cluster may take to settle after a fault
 QUIET = 0.5  # seconds (scaled) a settled state must last, at one epoch
 
@@ -179,6 +181,14 @@ class Chaos:
         self.targets.add(v)
         return "kill -9 %d, restart with its dir" % v.port
 
+    def cut(self):
+        """ss -K aborts every connection between two live nodes, both ways
+        (data and control links): nobody fails; streams that had writes in
+        flight break and their replicas resync over the copies they keep."""
+        a, b = self.rnd.sample(self.live, 2)
+        n = rccluster.cut_links(a, b) + rccluster.cut_links(b, a)
+        return "cut the links between %d and %d (%d connections)" % (a.port, b.port, n)
+
     def leave(self):
         v = self.rnd.choice(self.live)
         self.targets.retire(v)
@@ -230,7 +240,7 @@ class Chaos:
             return self.double_step(n)
         menu = [(self.kill, 3, n > MIN_NODES), (self.pause, 3, n > MIN_NODES),
                 (self.restart, 2, True), (self.leave, 1, n > MIN_NODES + 1),
-                (self.join, 2, n < self.max_nodes)]
+                (self.join, 2, n < self.max_nodes), (self.cut, 2, True)]
         menu = [(f, w) for f, w, ok in menu if ok and f.__name__ in self.kinds]
         if not menu:  # RC_CHAOS_FAULTS left nothing possible: grow the cluster
             menu = [(self.join, 1)]

@@ -69,7 +69,6 @@ import argparse
 import os
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -892,22 +891,6 @@ class Burst:
         assert not self.thread.is_alive(), "the burst thread is stuck"
 
 
-def cut_links(src, dst):
-    """Aborts (ss -K: a reset to the peer) every TCP connection node 'src'
-    opened to node 'dst''s bus port: its data links (replication stream,
-    forwarding) and its control link. Returns how many it cut."""
-    bus = "%s:%d" % (dst.host, dst.port + rccluster.BUS_OFFSET)
-    out = subprocess.run(["ss", "-tnpH", "state", "established", "dst", bus],
-                         capture_output=True, text=True, check=True).stdout
-    ports = [int(line.split()[2].rsplit(":", 1)[1]) for line in out.splitlines()
-             if "pid=%d," % src.pid in line]
-    for sport in ports:
-        subprocess.run(["ss", "-K", "-tn", "state", "established", "src",
-                        "%s:%d" % (src.host, sport), "dst", bus],
-                       capture_output=True, check=True)
-    return len(ports)
-
-
 @test
 def test_data_links_cut_between_live_nodes(t):
     """ss -K aborts the connections a primary opened to its replica's bus
@@ -942,7 +925,7 @@ def test_data_links_cut_between_live_nodes(t):
                 # one still found none
                 cuts = 0
                 for _ in range(10):
-                    cuts += cut_links(a, b)
+                    cuts += rccluster.cut_links(a, b)
                     try:
                         rctest.wait_for(
                             lambda: int(hl.migration(a)["migration_stream_failures"]) > fails,

@@ -2172,6 +2172,48 @@ static void test_a_broken_link_resyncs_the_replica_over_its_copy(void **state)
     break_and_resync(fx, 1, 0, keys[1]);
 }
 
+/* The data link to the replica closes while nothing is in flight on it
+ * (all answered): the stream has lost nothing, so it does not break, and
+ * the next write must open the link again. Before, nothing reconnected an
+ * idle link (only the snapshot work did): the write waited until
+ * cluster-repl-timeout and so did every write after it, for good. */
+static void test_an_idle_link_that_closed_reconnects_for_the_next_write(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tcli_t *t = &a->cli;
+    char keys[2][32], v[64];
+    node_conn_t *peer;
+    uint64_t failures;
+    const char *r;
+    int i;
+
+    node_start(fx, 1, 0, 1);
+    b->hold_done = 0;
+    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    replicated_keys(fx, "idle", keys, 2);
+    /* The replica's end of the link, found by holding one batch on it. */
+    b->hold_put = 1;
+    send_argv(t, 3, (const char *const[]){"SET", keys[0], "v1"}, NULL);
+    assert_true(test_loop_run_until(&fx->loop, holds_any, b, TEST_LOOP_TIMEOUT_MS));
+    peer = b->server->held;
+    b->hold_put = 0;
+    node_conn_release(peer);
+    wait_replies(fx, t, 1);
+    assert_int_equal(repl_stats(a).lag_ops, 0);
+    failures = stats(a).stream_failures;
+    node_conn_close(peer, 0);
+    test_loop_iterations(&fx->loop, 50);
+
+    a->server->config.cluster_repl_timeout = 3000; /* a wedge fails the test, not hangs it */
+    for (i = 0; i < 2; i++) {
+        r = call(fx, t, 3, (const char *const[]){"SET", keys[i], "v2"});
+        assert_string_equal(r, "+OK\r\n");
+        assert_string_equal(value_on(b, keys[i], v, sizeof(v)), "v2");
+    }
+    assert_int_equal(stats(a).stream_failures, failures); /* nothing to start over */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2207,6 +2249,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writes_wait_for_the_batch_in_flight_then_go_together,
                                         setup_r1, teardown),
         cmocka_unit_test_setup_teardown(test_a_broken_link_resyncs_the_replica_over_its_copy,
+                                        setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(test_an_idle_link_that_closed_reconnects_for_the_next_write,
                                         setup_r1, teardown),
     };
 

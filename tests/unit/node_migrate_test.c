@@ -1809,8 +1809,8 @@ static void test_write_reply_waits_for_the_replica(void **state)
     assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
 }
 
-/* Fills 'keys' with 'want' keys "<prefix>:<i>" that node 0 serves and
- * streams to its replica, whose writes go out at once and wait for the
+/* Fills 'keys' with 'want' keys "<prefix>:<i>" that node 'node' serves
+ * and streams to its replica, whose writes go out at once and wait for the
  * replica's answer (fenced, not held back by a hand-off). */
 static void replicated_keys_on(fx_t *fx, int node, const char *prefix, char (*keys)[32], int want)
 {

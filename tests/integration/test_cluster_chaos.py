@@ -33,16 +33,17 @@ acknowledged write lost (final reads of every key through every node), no
 stale read, no divergent key, no phantom value; besides, no node reports a
 slot taken over with no complete copy after the first fault
 (repl_slots_lost), no request hangs
-(a client timeout is allowed only while a node is stopped), no node
+(a client timeout is allowed only while a node is stopped or cut off), no node
 crashes or trips a sanitizer (teardown), and every node serves every key
 afterwards. One line per fault says what happened (@ seconds since the
 preload, histcheck's time base) and how long the cluster took to settle.
 
 Replay a failure with the printed line: RC_CHAOS_SEED (the fault schedule
 replays alike; timings do not), RC_CHAOS_SECONDS, RC_CHAOS_FAULTS (a comma
-list of kill,pause,restart,leave,join,cut overriding the test's mix; cut,
-ss -K of every connection between two live nodes, is in no test's mix:
-soaks add it). With
+list of kill,pause,restart,leave,join,cut,partition overriding the test's
+mix; cut, ss -K of every connection between two live nodes, and
+partition, iptables cutting one node, or two at R=2, off the rest for a
+moment or until removed, are in no test's mix: soaks add them). With
 RC_CHAOS_SAVE=<dir> a failed run's history is saved there (python3
 histcheck.py FILE re-checks it); RC_KEEP_TMP=1 keeps the node logs and
 RC_NODE_ARGS="--loglevel verbose" makes them detailed. chaos_soak.sh runs
@@ -65,7 +66,7 @@ MAX_NODES = 6
 # every slot keeps one of its 3 copies); the cluster grows up to 7.
 MIN_NODES_TWO = 5
 MAX_NODES_R2 = 7
-FAULTS = ("kill", "pause", "restart", "leave", "join", "cut")
+FAULTS = ("kill", "pause", "restart", "leave", "join", "cut", "partition")
 SETTLE = 30.0  # seconds (scaled) the cluster may take to settle after a fault
 QUIET = 0.5  # seconds (scaled) a settled state must last, at one epoch
 
@@ -92,7 +93,7 @@ class Chaos:
         hl.preload(self.h, self.live, self.keys)
         self.targets = hl.Targets(self.live)
         self.load = hl.Load(self.h, self.targets, self.keys, seed, plain=3, batch=20)
-        self.paused = []  # (start, end) of every SIGSTOP window
+        self.paused = []  # (start, end) of every SIGSTOP or partition window
         self.faults = {}
         self.slots_lost = []  # (fault, port, count) seen at a settle point
         self.nfault = 0
@@ -189,6 +190,42 @@ class Chaos:
         n = rccluster.cut_links(a, b) + rccluster.cut_links(b, a)
         return "cut the links between %d and %d (%d connections)" % (a.port, b.port, n)
 
+    def partition(self):
+        """iptables cuts a minority off (rccluster.partition: every message
+        to its bus ports is dropped; clients still reach it, so requests
+        keep going into the minority, which must neither acknowledge a
+        write nor serve a stale read): one node, or at R=2 with 5 members
+        or more sometimes two, which still talk to each other. Held under
+        the node timeout (a removal may or may not come), or until the
+        majority has removed the minority; then healed, and a removed node
+        rejoins. Client timeouts are allowed while it lasts."""
+        n = len(self.live)
+        size = 2 if self.replicas >= 2 and n >= MIN_NODES_TWO and self.rnd.random() < 0.5 else 1
+        group = self.rnd.sample(self.live, size)
+        rest = [s for s in self.live if s not in group]
+        long_cut = self.rnd.random() < 0.5
+        short = self.rnd.uniform(0.1, 0.6)
+        t0 = time.monotonic()
+        if size == 1:
+            rccluster.partition(group[0], client=False)
+        else:
+            rccluster.partition_group(group, client=False)
+        try:
+            if long_cut:
+                rctest.wait_for(lambda: all(rccluster.cluster_info(s)["cluster_known_nodes"]
+                                            == str(len(rest)) for s in rest),
+                                timeout=SETTLE, interval=0.02,
+                                what="the majority removing the cut-off %s"
+                                % " ".join(str(s.port) for s in group))
+            else:
+                time.sleep(short)  # the fault itself: a cut shorter than the node timeout
+        finally:
+            rccluster.heal()
+            self.paused.append((t0, time.monotonic()))
+        return "partition %s from the rest for %.2fs (%s), healed" % (
+            "+".join(str(s.port) for s in group), time.monotonic() - t0,
+            "removed, rejoins" if long_cut else "not waited for removal")
+
     def leave(self):
         v = self.rnd.choice(self.live)
         self.targets.retire(v)
@@ -240,7 +277,8 @@ class Chaos:
             return self.double_step(n)
         menu = [(self.kill, 3, n > MIN_NODES), (self.pause, 3, n > MIN_NODES),
                 (self.restart, 2, True), (self.leave, 1, n > MIN_NODES + 1),
-                (self.join, 2, n < self.max_nodes), (self.cut, 2, True)]
+                (self.join, 2, n < self.max_nodes), (self.cut, 2, True),
+                (self.partition, 3, n > MIN_NODES)]
         menu = [(f, w) for f, w, ok in menu if ok and f.__name__ in self.kinds]
         if not menu:  # RC_CHAOS_FAULTS left nothing possible: grow the cluster
             menu = [(self.join, 1)]
@@ -284,7 +322,7 @@ class Chaos:
                                         self.h.count(), self._failed()))
 
     def hangs(self):
-        """Client timeouts outside every SIGSTOP window."""
+        """Client timeouts outside every SIGSTOP and partition window."""
         out = []
         for o in self.h.ops():
             if o[5] == histcheck.TIMEOUT and not any(o[3] <= p1 and o[4] >= p0

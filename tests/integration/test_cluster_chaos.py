@@ -6,8 +6,9 @@ GET/SET/DEL through random live nodes and a RedisCluster client) work on
 2,000 keys:
 
   - test_chaos_one_fault_at_a_time_under_recorded_load (30 s): kill -9,
-    SIGSTOP/SIGCONT (short, or until the others removed the node), graceful
-    leaves (SIGTERM) and fresh joins, 3 to 6 members;
+    SIGSTOP/SIGCONT and iptables partitions of one node (short, or until
+    the others removed the node), graceful leaves (SIGTERM) and fresh
+    joins, 3 to 6 members;
   - test_chaos_restart_with_dir_under_recorded_load (15 s): kill -9 then a
     restart with the node's dir (it must come back as a new incarnation),
     and joins;
@@ -41,9 +42,9 @@ preload, histcheck's time base) and how long the cluster took to settle.
 Replay a failure with the printed line: RC_CHAOS_SEED (the fault schedule
 replays alike; timings do not), RC_CHAOS_SECONDS, RC_CHAOS_FAULTS (a comma
 list of kill,pause,restart,leave,join,cut,partition overriding the test's
-mix; cut, ss -K of every connection between two live nodes, and
-partition, iptables cutting one node, or two at R=2, off the rest for a
-moment or until removed, are in no test's mix: soaks add them). With
+mix; partition cuts one node, or at R=2 sometimes two, off the rest; cut,
+ss -K of every connection between two live nodes, is in no test's mix:
+soaks add it). With
 RC_CHAOS_SAVE=<dir> a failed run's history is saved there (python3
 histcheck.py FILE re-checks it); RC_KEEP_TMP=1 keeps the node logs and
 RC_NODE_ARGS="--loglevel verbose" makes them detailed. chaos_soak.sh runs
@@ -375,8 +376,8 @@ def run_chaos(t, name, kinds, seconds, replicas=1):
 
 @test
 def test_chaos_one_fault_at_a_time_under_recorded_load(t):
-    """kill -9, SIGSTOP/SIGCONT, leave, join (30 s)."""
-    run_chaos(t, "chaos", "kill,pause,leave,join", "30")
+    """kill -9, SIGSTOP/SIGCONT, iptables partitions, leave, join (30 s)."""
+    run_chaos(t, "chaos", "kill,pause,partition,leave,join", "30")
 
 
 @test

@@ -12,8 +12,9 @@ GET/SET/DEL through random live nodes and a RedisCluster client) work on
   - test_chaos_restart_with_dir_under_recorded_load (15 s): kill -9 then a
     restart with the node's dir (it must come back as a new incarnation),
     and joins;
-  - test_chaos_two_faults_at_r2_under_recorded_load (20 s): the same mix on
-    a cluster founded with cluster-replicas 2, where a step may be two
+  - test_chaos_two_faults_at_r2_under_recorded_load (20 s): the same mix,
+    and restarts, on a cluster founded with cluster-replicas 2 (a partition
+    may cut two nodes off together), where a step may be two
     failures that overlap: a kill -9, a restart with the dir or a SIGSTOP,
     then a kill -9 or a restart of another node before the cluster has
     re-replicated (at once, when the next configuration is installed, or
@@ -388,9 +389,9 @@ def test_chaos_restart_with_dir_under_recorded_load(t):
 
 @test
 def test_chaos_two_faults_at_r2_under_recorded_load(t):
-    """cluster-replicas 2: single faults and pairs of overlapping failures
-    (20 s)."""
-    run_chaos(t, "chaos r2", "kill,pause,restart,leave,join", "20", replicas=2)
+    """cluster-replicas 2: single faults (partitions of one or two nodes
+    among them) and pairs of overlapping failures (20 s)."""
+    run_chaos(t, "chaos r2", "kill,pause,restart,partition,leave,join", "20", replicas=2)
 
 
 if __name__ == "__main__":

@@ -101,6 +101,9 @@ class Chaos:
         self.nfault = 0
         self.kinds = set(os.environ.get("RC_CHAOS_FAULTS", kinds).split(","))
         assert self.kinds <= set(FAULTS), "RC_CHAOS_FAULTS: pick among %s" % ",".join(FAULTS)
+        if "partition" in self.kinds:
+            why = rccluster.iptables_usable()
+            assert why is None, "the partition fault cannot run: %s" % why
         self.failed_ops = 0
         self.reborn = []  # (node, its id before a restart)
         self.lost_base = None  # repl_slots_lost per port before the first fault
@@ -143,6 +146,13 @@ class Chaos:
         new, self.failed_ops = n - self.failed_ops, n
         return new
 
+    def wait_removed(self, rest, what):
+        """Waits until every node of 'rest' counts exactly 'rest' as the
+        members: the others were removed."""
+        rctest.wait_for(lambda: all(rccluster.cluster_info(s)["cluster_known_nodes"]
+                                    == str(len(rest)) for s in rest),
+                        timeout=SETTLE, interval=0.02, what=what)
+
     # -- faults: each returns a description of what happened ----------------
     def kill(self, v=None):
         v = v or self.rnd.choice(self.live)
@@ -161,10 +171,7 @@ class Chaos:
         rctest.pause_node(v)
         try:
             if long_pause:
-                rctest.wait_for(lambda: all(rccluster.cluster_info(s)["cluster_known_nodes"]
-                                            == str(len(others)) for s in others),
-                                timeout=SETTLE, interval=0.02,
-                                what="the others removing stopped %d" % v.port)
+                self.wait_removed(others, "the others removing stopped %d" % v.port)
             else:
                 time.sleep(short)  # the fault itself: a stop shorter than the node timeout
         finally:
@@ -214,11 +221,8 @@ class Chaos:
             rccluster.partition_group(group, client=False)
         try:
             if long_cut:
-                rctest.wait_for(lambda: all(rccluster.cluster_info(s)["cluster_known_nodes"]
-                                            == str(len(rest)) for s in rest),
-                                timeout=SETTLE, interval=0.02,
-                                what="the majority removing the cut-off %s"
-                                % " ".join(str(s.port) for s in group))
+                self.wait_removed(rest, "the majority removing the cut-off %s"
+                                  % " ".join(str(s.port) for s in group))
             else:
                 time.sleep(short)  # the fault itself: a cut shorter than the node timeout
         finally:

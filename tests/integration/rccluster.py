@@ -232,6 +232,7 @@ def kill(srv):
 # -- iptables partitions -----------------------------------------------------
 _RULES = []
 KEEP_COMMENT = "rccluster-keep"  # partition_group()'s ACCEPT rules
+OUT_COMMENT = "rccluster-out"  # partition(both_ways=True)'s drops of what a node sends
 
 
 def iptables_usable():
@@ -244,6 +245,15 @@ def iptables_usable():
                        stderr=subprocess.PIPE)
     if r.returncode != 0:
         return "iptables does not work here: %s" % r.stderr.decode(errors="replace").strip()
+    # partition(both_ways=True) matches what a node sends by its group id
+    probe = ["OUTPUT", "-o", "lo", "-m", "owner", "--gid-owner", str(rctest.node_gid(0)),
+             "-m", "comment", "--comment", "rccluster-probe", "-j", "ACCEPT"]
+    r = subprocess.run(["iptables", "-I"] + probe, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        return "iptables' owner match does not work here: %s" % (
+            r.stderr.decode(errors="replace").strip())
+    subprocess.run(["iptables", "-D"] + probe, check=True)
     return None
 
 
@@ -252,16 +262,32 @@ def _rule(port, direction):
     return ["INPUT", "-i", "lo", "-p", "tcp", flag, str(port), "-j", "DROP"]
 
 
-def partition(srv, client=True):
+def _insert(rule):
+    subprocess.run(["iptables", "-I"] + rule, check=True)
+    _RULES.append(rule)
+
+
+def partition(srv, client=True, both_ways=False):
     """Drops all loopback TCP to and from srv's bus port, and its client
     port too unless 'client' is False (clients can still talk to it; every
     node-to-node message goes to the receiver's bus port, so it is cut off
-    from the cluster either way)."""
+    from the cluster either way).
+
+    That cut is one way: what the node sends over the connections it opened
+    itself (its control link, its data links: replication, hand-off,
+    forwarding) still gets through, and so do the replies to it. With
+    'both_ways' every packet the node sends is dropped too (iptables' owner
+    match on its group id, rctest.node_gid), but for its replies to clients
+    when 'client' is False: it can neither reach the others nor hear them."""
     for port in ((srv.port, srv.port + BUS_OFFSET) if client else (srv.port + BUS_OFFSET,)):
         for d in ("d", "s"):
-            rule = _rule(port, d)
-            subprocess.run(["iptables", "-I"] + rule, check=True)
-            _RULES.append(rule)
+            _insert(_rule(port, d))
+    if both_ways:
+        rule = ["OUTPUT", "-o", "lo", "-p", "tcp", "-m", "owner", "--gid-owner",
+                str(rctest.node_gid(srv.port))]
+        if not client:
+            rule += ["!", "--sport", str(srv.port)]
+        _insert(rule + ["-m", "comment", "--comment", OUT_COMMENT, "-j", "DROP"])
 
 
 def _established(pids):
@@ -280,33 +306,45 @@ def _established(pids):
     return conns
 
 
-def partition_group(servers, client=False):
+def partition_group(servers, client=False, both_ways=False):
     """A minority partition of 'servers': partition() of each (the other
-    nodes' messages to them are dropped), except that the bus connections
-    already established between two of them stay up (ACCEPT rules for
-    their exact ports, ahead of the drops), so the group still talks inside
-    itself; a connection between them opened later is dropped like the
-    rest. Returns the kept connections as (port, port) pairs; kept_packets()
-    counts what crossed them since."""
+    nodes' messages to them are dropped, and with 'both_ways' theirs to the
+    others), except that the bus connections already established between
+    two of them stay up (ACCEPT rules for their exact ports, ahead of the
+    drops), so the group still talks inside itself; a connection between
+    them opened later is dropped like the rest. Returns the kept connections
+    as (port, port) pairs; kept_packets() counts what crossed them since."""
     bus = {s.port + BUS_OFFSET for s in servers}
     keep = sorted({(lp, pp) for lp, pp in _established([s.proc.pid for s in servers])
                    if pp in bus})
     for s in servers:
-        partition(s, client=client)
+        partition(s, client=client, both_ways=both_ways)
     for lp, pp in keep:
         for a, b in ((lp, pp), (pp, lp)):
-            rule = ["INPUT", "-i", "lo", "-p", "tcp", "--sport", str(a), "--dport", str(b),
-                    "-m", "comment", "--comment", KEEP_COMMENT, "-j", "ACCEPT"]
-            subprocess.run(["iptables", "-I"] + rule, check=True)
-            _RULES.append(rule)
+            _insert(["INPUT", "-i", "lo", "-p", "tcp", "--sport", str(a), "--dport", str(b),
+                     "-m", "comment", "--comment", KEEP_COMMENT, "-j", "ACCEPT"])
+            if both_ways:
+                _insert(["OUTPUT", "-o", "lo", "-p", "tcp", "--sport", str(a), "--dport",
+                         str(b), "-j", "ACCEPT"])
     return keep
 
 
-def kept_packets():
-    """Packets accepted by partition_group()'s rules still in place."""
-    out = subprocess.run(["iptables", "-L", "INPUT", "-n", "-v", "-x"], check=True,
+def _counted(chain, comment):
+    out = subprocess.run(["iptables", "-L", chain, "-n", "-v", "-x"], check=True,
                          stdout=subprocess.PIPE).stdout.decode(errors="replace")
-    return sum(int(line.split()[0]) for line in out.splitlines() if KEEP_COMMENT in line)
+    return sum(int(line.split()[0]) for line in out.splitlines() if comment in line)
+
+
+def kept_packets():
+    """Packets accepted by partition_group()'s rules still in place (on
+    this machine: any run's)."""
+    return _counted("INPUT", KEEP_COMMENT)
+
+
+def sent_dropped():
+    """Packets that cut-off nodes sent and partition(both_ways=True)'s
+    rules still in place dropped (on this machine: any run's)."""
+    return _counted("OUTPUT", OUT_COMMENT)
 
 
 def heal():

@@ -202,6 +202,17 @@ def _die_with_parent():
         pass
 
 
+# A ringcached node started as root runs with a group id of its own, this
+# plus its port, so that iptables' owner match can drop what the node sends
+# (rccluster.partition(both_ways=True)); its files stay root's.
+NODE_GID_BASE = 200000
+
+
+def node_gid(port):
+    """The group id of the ringcached node on 'port' (started as root)."""
+    return NODE_GID_BASE + port
+
+
 class ServerStartError(Exception):
     def __init__(self, msg, log=""):
         super().__init__(msg)
@@ -246,9 +257,10 @@ class Server:
         if self.env:
             env.update(self.env)
         self.argv = self._argv()
+        group = node_gid(self.port) if self.kind == "ringcached" and os.geteuid() == 0 else None
         self.proc = subprocess.Popen(
             self.argv, stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
-            cwd=self.dir, env=env, preexec_fn=_die_with_parent)
+            cwd=self.dir, env=env, preexec_fn=_die_with_parent, group=group)
         self.pid = self.proc.pid
         _ALL_SERVERS.append(self)
 

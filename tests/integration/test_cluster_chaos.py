@@ -201,10 +201,11 @@ class Chaos:
 
     def partition(self):
         """iptables cuts a minority off (rccluster.partition: every message
-        to its bus ports is dropped; clients still reach it, so requests
-        keep going into the minority, which must neither acknowledge a
-        write nor serve a stale read): one node, or at R=2 with 5 members
-        or more sometimes two, which still talk to each other. Held under
+        to its bus ports is dropped, and half the time every one it sends
+        too; clients still reach it, so requests keep going into the
+        minority, which must neither acknowledge a write nor serve a stale
+        read): one node, or at R=2 with 5 members or more sometimes two,
+        which still talk to each other. Held under
         the node timeout (a removal may or may not come), or until the
         majority has removed the minority; then healed, and a removed node
         rejoins. Client timeouts are allowed while it lasts."""
@@ -214,11 +215,12 @@ class Chaos:
         rest = [s for s in self.live if s not in group]
         long_cut = self.rnd.random() < 0.5
         short = self.rnd.uniform(0.1, 0.6)
+        both = self.rnd.random() < 0.5
         t0 = time.monotonic()
         if size == 1:
-            rccluster.partition(group[0], client=False)
+            rccluster.partition(group[0], client=False, both_ways=both)
         else:
-            rccluster.partition_group(group, client=False)
+            rccluster.partition_group(group, client=False, both_ways=both)
         try:
             if long_cut:
                 self.wait_removed(rest, "the majority removing the cut-off %s"
@@ -228,8 +230,9 @@ class Chaos:
         finally:
             rccluster.heal()
             self.paused.append((t0, time.monotonic()))
-        return "partition %s from the rest for %.2fs (%s), healed" % (
-            "+".join(str(s.port) for s in group), time.monotonic() - t0,
+        return "partition %s from the rest %s for %.2fs (%s), healed" % (
+            "+".join(str(s.port) for s in group), "both ways" if both else "one way",
+            time.monotonic() - t0,
             "removed, rejoins" if long_cut else "not waited for removal")
 
     def leave(self):

@@ -22,7 +22,8 @@ judges the history:
      port: the others' messages to it are dropped; clients still reach it,
      and connections it opened itself stay up, so fencing must refuse what
      it sends): it stops serving, the majority takes over, it rejoins
-     after healing;
+     after healing; and once more cut off both ways (what it sends is
+     dropped too: rccluster.partition(both_ways=True));
   6. R=2 on 5 nodes: kill -9 of two nodes one after the other (the second
      is the new primary of the first one's keys), once after the first
      removal settled, once both at the same moment;
@@ -828,20 +829,17 @@ def test_sigstop_primary_past_its_lease(t):
         c.finish()
 
 
-@test
-def test_isolated_primary(t):
-    """iptables cuts a primary's bus port (clients still reach it): it stops
-    serving within its lease, the majority takes its slots over, requests
-    sent to it while cut off see no old value, and it rejoins on healing."""
+def isolate_primary(t, both_ways):
+    """Scenario 5: see test_isolated_primary and its both-ways twin."""
     why = rccluster.iptables_usable()
     assert why is None, "partition test cannot run: %s" % why
-    with Scenario(t, "isolated primary") as c:
+    with Scenario(t, "isolated primary, %s" % ("both ways" if both_ways else "one way")) as c:
         c.phase("before the fault")
         table = c.table()
         victim = c.pick_primary(table, exclude=c.live[:1])
         rest = [s for s in c.live if s is not victim]
         f = c.note("isolate %d" % victim.port, victim, table)
-        rccluster.partition(victim, client=False)
+        rccluster.partition(victim, client=False, both_ways=both_ways)
         try:
             c.agree(rest, "the isolated primary removed")
             trap = f.primary_keys[:200]
@@ -852,12 +850,35 @@ def test_isolated_primary(t):
             c.phase("while it is cut off", seconds=OPTS.phase / 2, ops=0)
             got = probe.collect(timeout=0.1, last=False)
             print("  requests through the isolated node, while cut off: %r" % (got,))
+            if both_ways:
+                # what it tried to send was dropped: the cut is both ways
+                n = rccluster.sent_dropped()
+                print("  %d packets it sent dropped" % n)
+                assert n > 0, "nothing the isolated node sent was dropped"
         finally:
             rccluster.heal()
         c.agree(what="healed")
         c.expect_rejoin(victim)
         print("  ... and after healing: %r" % (probe.collect(),))
         c.finish()
+
+
+@test
+def test_isolated_primary(t):
+    """iptables cuts a primary's bus port (clients still reach it, and the
+    connections it opened itself stay up, so fencing must refuse what it
+    sends over them): it stops serving within its lease, the majority takes
+    its slots over, requests sent to it while cut off see no old value, and
+    it rejoins on healing."""
+    isolate_primary(t, both_ways=False)
+
+
+@test
+def test_isolated_primary_both_ways(t):
+    """The same cut both ways: all the primary sends is dropped too, but
+    for its replies to clients (rccluster.partition(both_ways=True)): it
+    neither reaches the others nor hears them."""
+    isolate_primary(t, both_ways=True)
 
 
 class Burst:

@@ -388,6 +388,45 @@ static int joined_and_quiet(void *arg)
            quiet(&fx->n[0]) && quiet(&fx->n[1]);
 }
 
+/* Prints what joined_and_quiet() waits for, node by node: for a wait that
+ * timed out (a failure seen once in CI's load says where it stopped). */
+static void print_settling(const fx_t *fx)
+{
+    char info[1024];
+    int i;
+
+    for (i = 0; i < NNODES; i++) {
+        const tnode_t *n = &fx->n[i];
+        unsigned slot, shown = 0;
+
+        if (n->cl == NULL)
+            continue;
+        node_migrate_info(n->mig, info, sizeof(info));
+        print_message("node %d: members %zu epoch %" PRIu64 " index %d in transition %d\n%s", i,
+                      node_cluster_members(n->cl, NULL, 0), node_cluster_epoch(n->cl),
+                      node_cluster_myindex(n->cl), node_cluster_in_transition(n->cl), info);
+        for (slot = 0; slot < RING_SLOTS && shown < 8; slot++) {
+            uint64_t in = node_migrate_importing(n->mig, slot);
+            uint64_t out = node_migrate_migrating(n->mig, slot);
+
+            if (in != 0 || out != 0) {
+                print_message("  slot %u: importing from %" PRIu64 ", migrating to %" PRIu64 "\n",
+                              slot, in, out);
+                shown++;
+            }
+        }
+    }
+}
+
+/* Waits for joined_and_quiet(); prints where it stopped if it times out. */
+static int settle(fx_t *fx)
+{
+    if (test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS))
+        return 1;
+    print_settling(fx);
+    return 0;
+}
+
 /* The node (0 or 1) that member index 'idx' is. */
 static int node_of(const fx_t *fx, int idx)
 {
@@ -625,7 +664,7 @@ static void free_kv(kv_t *kv, int n)
 static void join_and_settle(fx_t *fx)
 {
     node_start(fx, 1, 0, 0);
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
 }
 
 static void test_join_moves_every_key_to_the_member_that_serves_it(void **state)
@@ -789,7 +828,7 @@ static void test_writes_during_the_transfer_reach_the_new_server(void **state)
     l.sent = LIVE_KEYS;
     node_start(fx, 1, 0, 0);
     assert_true(test_loop_run_until(&fx->loop, live_step, &l, JOIN_TIMEOUT_MS));
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
     count_replies(t);
     if (t->nerrors != 0)
         fail_msg("%d writes failed, the first: %s", t->nerrors, t->first_error);
@@ -973,7 +1012,7 @@ static void test_request_waits_for_done_then_runs_or_gets_tryagain(void **state)
     wait_replies(fx, t, 3);
     assert_int_equal(t->c.in_len, strlen(tryagain) + strlen(want));
     assert_memory_equal(t->c.in + strlen(tryagain), want, strlen(want));
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
     assert_null(b->server->held);
     assert_int_equal(stats(b).slots_received, slots_served_by(fx, 1));
 }
@@ -1004,7 +1043,7 @@ static void test_handover_sent_again_after_the_switch_keeps_every_key(void **sta
     assert_non_null(peer);
     node_conn_close(peer, 0); /* the parked DONE goes with it */
     assert_true(test_loop_run_until(&fx->loop, stream_broke, fx, JOIN_TIMEOUT_MS));
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
     check_placement(fx, kv, JOIN_KEYS);
     assert_true(stats(&fx->n[1]).slots_received > 0);
     free_kv(kv, JOIN_KEYS);
@@ -1180,7 +1219,7 @@ static void test_held_request_of_a_link_its_peer_closed_is_dropped_unrun(void **
     /* The DONEs run: the slot is served, and the write is dropped unrun. */
     b->hold_done = 0;
     node_conn_release(done);
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
     assert_null(b->server->held);
     assert_int_equal(b->server->stats.peer_hangups, 1);
     client_open(fx, 1);
@@ -1725,7 +1764,7 @@ static void test_fill_begun_at_a_newer_epoch_stays_while_the_node_catches_up(voi
     snprintf(expect, sizeof(expect),
              "+OK\r\n|+OK\r\n|+OK\r\n|-ERR RCMIGRATE DONE: slot %u count 9 != 0\r\n|", s);
     assert_string_equal(tl.in.data, expect);
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
     node_link_close(tl.l, "test over", 1);
     rc_buf_free(&tl.in);
 }
@@ -1767,7 +1806,7 @@ static void test_write_reply_waits_for_the_replica(void **state)
      * other. */
     node_start(fx, 1, 0, 1);
     b->hold_done = 0;
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
     for (i = 0; i < 1000; i++) {
         snprintf(key, sizeof(key), "rep:%d", i);
         if (server_of(fx, key, strlen(key)) == 0 &&
@@ -1806,7 +1845,7 @@ static void test_write_reply_waits_for_the_replica(void **state)
     assert_string_equal(r, err);
     b->hold_put = 0;
     node_conn_release(held_conn(b, 1));
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
 }
 
 /* Fills 'keys' with 'want' keys "<prefix>:<i>" that node 'node' serves
@@ -1849,7 +1888,7 @@ static void test_writes_wait_for_the_batch_in_flight_then_go_together(void **sta
 
     node_start(fx, 1, 0, 1);
     b->hold_done = 0;
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
     replicated_keys(fx, "group", keys, 5);
     /* The first goes at once, and the replica holds it unanswered. */
     b->hold_put = 1;
@@ -1902,7 +1941,7 @@ static void test_a_pipeline_waits_as_one_group(void **state)
 
     node_start(fx, 1, 0, 1);
     b->hold_done = 0;
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
     replicated_keys(fx, "pipe", keys, 4);
     st0 = repl_stats(a);
     b->hold_put = 1;
@@ -1942,7 +1981,7 @@ static void test_a_pipeline_waits_as_one_group(void **state)
     assert_int_equal(st.write_timeouts, st0.write_timeouts + 3);
     b->hold_put = 0;
     node_conn_release(held_conn(b, 1));
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
 }
 
 /* A group still counts each of its commands against the connection's
@@ -1962,7 +2001,7 @@ static void test_a_group_counts_each_command_against_the_bound(void **state)
 
     node_start(fx, 1, 0, 1);
     b->hold_done = 0;
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
     replicated_keys(fx, "bound", keys, N);
     b->hold_put = 1;
     for (i = 0; i < N; i++)
@@ -1997,7 +2036,7 @@ static void writes_to_an_older_replica(fx_t *fx, unsigned features)
     node_start(fx, 1, 0, 1);
     node_bus_set_features(node_cluster_bus(b->cl), features);
     b->hold_done = 0;
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
     replicated_keys(fx, "old", keys, n);
     b->nput = b->nlive = b->npack = 0;
     for (i = 0; i < n; i++) /* pipelined: one loop iteration's writes */
@@ -2155,7 +2194,7 @@ static void test_a_broken_link_resyncs_the_replica_over_its_copy(void **state)
     node_bus_set_request_handler(node_cluster_bus(fx->n[0].cl), delaying_dispatch, &fx->n[0]);
     node_start(fx, 1, 0, 1);
     fx->n[1].hold_done = 0;
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
     client_open(fx, 1);
     for (p = 0; p < 2; p++) {
         replicated_keys_on(fx, p, p == 0 ? "brk0" : "brk1", keys[p], 6);
@@ -2190,7 +2229,7 @@ static void test_an_idle_link_that_closed_reconnects_for_the_next_write(void **s
 
     node_start(fx, 1, 0, 1);
     b->hold_done = 0;
-    assert_true(test_loop_run_until(&fx->loop, joined_and_quiet, fx, JOIN_TIMEOUT_MS));
+    assert_true(settle(fx));
     replicated_keys(fx, "idle", keys, 2);
     /* The replica's end of the link, found by holding one batch on it. */
     b->hold_put = 1;

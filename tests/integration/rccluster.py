@@ -241,19 +241,19 @@ def iptables_usable():
         return "not root: iptables partition tests need root"
     if shutil.which("iptables") is None:
         return "iptables is not installed"
-    r = subprocess.run(["iptables", "-L", "INPUT", "-n"], stdout=subprocess.DEVNULL,
+    r = subprocess.run(["iptables", "-w", "-L", "INPUT", "-n"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE)
     if r.returncode != 0:
         return "iptables does not work here: %s" % r.stderr.decode(errors="replace").strip()
     # partition(both_ways=True) matches what a node sends by its group id
     probe = ["OUTPUT", "-o", "lo", "-m", "owner", "--gid-owner", str(rctest.node_gid(0)),
              "-m", "comment", "--comment", "rccluster-probe", "-j", "ACCEPT"]
-    r = subprocess.run(["iptables", "-I"] + probe, stdout=subprocess.DEVNULL,
+    r = subprocess.run(["iptables", "-w", "-I"] + probe, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE)
     if r.returncode != 0:
         return "iptables' owner match does not work here: %s" % (
             r.stderr.decode(errors="replace").strip())
-    subprocess.run(["iptables", "-D"] + probe, check=True)
+    subprocess.run(["iptables", "-w", "-D"] + probe, check=True)
     return None
 
 
@@ -263,7 +263,7 @@ def _rule(port, direction):
 
 
 def _insert(rule):
-    subprocess.run(["iptables", "-I"] + rule, check=True)
+    subprocess.run(["iptables", "-w", "-I"] + rule, check=True)
     _RULES.append(rule)
 
 
@@ -330,7 +330,7 @@ def partition_group(servers, client=False, both_ways=False):
 
 
 def _counted(chain, comment):
-    out = subprocess.run(["iptables", "-L", chain, "-n", "-v", "-x"], check=True,
+    out = subprocess.run(["iptables", "-w", "-L", chain, "-n", "-v", "-x"], check=True,
                          stdout=subprocess.PIPE).stdout.decode(errors="replace")
     return sum(int(line.split()[0]) for line in out.splitlines() if comment in line)
 
@@ -350,7 +350,7 @@ def sent_dropped():
 def heal():
     while _RULES:
         rule = _RULES.pop()
-        subprocess.run(["iptables", "-D"] + rule, stdout=subprocess.DEVNULL,
+        subprocess.run(["iptables", "-w", "-D"] + rule, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
 
 

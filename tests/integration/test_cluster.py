@@ -179,7 +179,7 @@ def test_partition_minority_then_rejoin(t):
     # TCP to its client port, so heal only the client port first.
     for rule in list(rccluster._RULES):
         if str(iso.port) in rule and str(iso.port + rccluster.BUS_OFFSET) not in rule:
-            subprocess.run(["iptables", "-D"] + rule, check=True)
+            subprocess.run(["iptables", "-w", "-D"] + rule, check=True)
             rccluster._RULES.remove(rule)
     try:
         def minority():

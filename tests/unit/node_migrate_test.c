@@ -1714,14 +1714,6 @@ static int epoch_passed(void *arg)
     return node_cluster_epoch(w->n->cl) > w->epoch;
 }
 
-/* A node that rejoins can be sent a slot (BEGIN at the sender's epoch,
- * ahead of its own) before it has installed the configurations that lead
- * there, in the first of which it is not yet a copy of the slot: the fill
- * must stay through them (the sender has acknowledged it and would never
- * send it again; the transition would wait for it forever). Here node 1
- * installs a newer configuration (node 0's weight changes) that is older
- * than the fill's epoch and makes it no copy of the slot; the fill stays
- * and its DONE is taken. */
 /* 1 when 'slot' is node 0's alone in the placement that node 0's weight
  * one higher leads to. Not every slot node 0 serves: the placement caps
  * each member's load, so a heavier member can lose slots too (which ones
@@ -1752,6 +1744,14 @@ static int node0_keeps_when_heavier(const fx_t *fx, unsigned slot)
     return keeps;
 }
 
+/* A node that rejoins can be sent a slot (BEGIN at the sender's epoch,
+ * ahead of its own) before it has installed the configurations that lead
+ * there, in the first of which it is not yet a copy of the slot: the fill
+ * must stay through them (the sender has acknowledged it and would never
+ * send it again; the transition would wait for it forever). Here node 1
+ * installs a newer configuration (node 0's weight changes) that is older
+ * than the fill's epoch and makes it no copy of the slot; the fill stays
+ * and its DONE is taken. */
 static void test_fill_begun_at_a_newer_epoch_stays_while_the_node_catches_up(void **state)
 {
     fx_t *fx = *state;

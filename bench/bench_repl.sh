@@ -44,8 +44,11 @@
 #   0.8) and R1/R0 (target >= 0.7), and the p50 a write pays for R=1 over R=0
 #   next to the R=0 -P 1 p50 (one client round trip: the target is at most
 #   one extra round trip). Then the same with one client (-c 1 -P 1, no
-#   queueing): SET p50 at R=1 and R=0, and a PING's p50 as one round trip;
-#   the target is extra <= one round trip. Servers pinned to CPU 1,
+#   queueing; bench/lat_probe.c, timed to the ns: redis-benchmark's p50
+#   moves in 8 us steps): SET p50 at R=1 and R=0; one round trip is a
+#   PING's p50 (client to node) and, for the hop a replicated write makes,
+#   a SET forwarded at R=0 less a direct one (node to node); the target is
+#   extra <= one round trip. Servers pinned to CPU 1,
 #   redis-benchmark to CPU 0 (--no-pin: none).
 # mem: --keys keys `key:%012d` of --value-size bytes piped (redis-cli --pipe)
 #   to each slot's primary of a 3-node ringcache cluster at R=1, one at R=0
@@ -83,6 +86,8 @@ done
 /usr/bin/python3 -c 'import redis' 2>/dev/null || { echo "python3-redis not found (apt-get install -y python3-redis)" >&2; exit 1; }
 ensure_ringcached
 export RINGCACHED
+ensure_lat_probe
+export LAT_PROBE
 exec /usr/bin/python3 -u - "$@" <<'PYTHON'
 import argparse
 import atexit
@@ -1082,16 +1087,50 @@ def tput():
     print("Rows marked * miss their target. A write's extra p50 at R=1 (-P 1 -c %d): %.3f ms over R=0's %.3f ms"
           " (with this many clients on one server CPU, mostly queueing)" % (args.clients, s1[1] - s0[1], s0[1]))
     # One client, one request at a time: no queueing, so the extra p50 is
-    # what replication adds to a write; one round trip is a PING's p50.
-    lat = {"r1": [], "r0": [], "rtt": []}
-    for rep in range(max(3, args.repeat)):
-        lat["r1"].append(bench_one(targets["r1"], "set", 1, 10000, clients=1)[1])
-        lat["r0"].append(bench_one(targets["r0"], "set", 1, 10000, clients=1)[1])
-        lat["rtt"].append(bench_one(targets["r0"], "ping_mbulk", 1, 10000, clients=1)[1])
-    l1, l0, rtt = med(lat["r1"]), med(lat["r0"]), med(lat["rtt"])
-    print("One client (-c 1 -P 1, medians of %d): SET p50 R=1 %.3f ms, R=0 %.3f ms: extra %.3f ms; one round trip"
-          " (PING p50, R=0) %.3f ms: target (extra <= one round trip) %s" %
-          (len(lat["r1"]), l1, l0, l1 - l0, rtt, "met" if l1 - l0 <= rtt else "MISSED"))
+    # what replication adds to a write. Two yardsticks for "one round
+    # trip": a PING's p50 (the client's own round trip to a node), and a
+    # node-to-node round trip, the extra p50 of a SET its node forwards at
+    # R=0 (the hop a replicated write makes: two nodes on one CPU, request
+    # and reply through both event loops). Timed by bench/lat_probe.c to
+    # the nanosecond: redis-benchmark's p50 moves in 8 us steps (its
+    # histogram's finest step here), too coarse for a 20-40 us round trip.
+    # It sends each SET to the node its key's slot is primary on (the
+    # cluster's first node), as --cluster does, or (fwd) to that node for
+    # keys of the other nodes' slots.
+    runs = (("r1", targets["r1"], "set", []), ("r0", targets["r0"], "set", []),
+            ("fwd", targets["r0"], "set", ["-f"]), ("rtt", targets["r0"], "ping", []))
+    lat = {w: [] for w, _, _, _ in runs}
+    for rep in range(PROBE_ROUNDS):
+        for w, port, test, extra in runs:
+            lat[w].append(probe(port, test, extra)["p50_us"])
+    # per round (its four runs are seconds apart, so a drift cancels)
+    extra_r = [a - b for a, b in zip(lat["r1"], lat["r0"])]
+    hop_r = [a - b for a, b in zip(lat["fwd"], lat["r0"])]
+    l1, l0, rtt, extra, hop = med(lat["r1"]), med(lat["r0"]), med(lat["rtt"]), med(extra_r), med(hop_r)
+    print("One client (-c 1 -P 1, bench/lat_probe.c, %d requests a run, %d rounds, medians): SET p50 R=1 %.1f us,"
+          " R=0 %.1f us; a write's extra at R=1, round by round: %.1f us. One round trip: a PING's p50, %.1f us"
+          " (target extra <= it: %s); a node-to-node round trip, a forwarded SET's extra at R=0 round by round,"
+          " %.1f us (extra <= it: %s)" % (PROBE_N, PROBE_ROUNDS, l1, l0, extra, rtt,
+                                          "met" if extra <= rtt else "MISSED", hop, "met" if extra <= hop else "MISSED"))
+    print("  round by round, p50 us R=1 / R=0 / R=0 forwarded / PING: %s" %
+          "; ".join("%.1f / %.1f / %.1f / %.1f" % tuple(lat[w][i] for w, _, _, _ in runs)
+                    for i in range(PROBE_ROUNDS)))
+
+
+PROBE_ROUNDS = 9
+PROBE_N = 10000
+
+
+def probe(port, test, extra):
+    """{p50_us, p99_us, mean_us, min_us} of one lat-probe run: PROBE_N
+    requests, one at a time, on one connection to 'port' ('extra': more
+    of its options)."""
+    out = subprocess.run(CLI_PIN + [os.environ["LAT_PROBE"], "-p", str(port), "-t", test, "-n", str(PROBE_N),
+                                    "-d", str(args.size)] + extra, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        log("lat-probe against %d: %s" % (port, out.stderr.strip()))
+        sys.exit(1)
+    return {k: float(v) for k, v in (f.split("=") for f in out.stdout.split()) if k != "n"}
 
 
 # --- mem ----------------------------------------------------------------------------

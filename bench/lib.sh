@@ -17,6 +17,21 @@ ensure_ringcached() {
     RINGCACHED=$build/node/ringcached
 }
 
+# Sets LAT_PROBE to bench/lat_probe.c built in build/bench-release (rebuilt
+# when missing or older than its source or ring/), unless LAT_PROBE is set.
+ensure_lat_probe() {
+    [[ -z "${LAT_PROBE:-}" ]] || return 0
+    local build=$ROOT/build/bench-release
+    if [[ ! -x $build/bench/lat-probe ||
+        -n "$(find bench/lat_probe.c bench/CMakeLists.txt ring -newer "$build/bench/lat-probe" \
+            2>/dev/null | head -1)" ]]; then
+        echo "building lat-probe in $build ..." >&2
+        cmake -S "$ROOT" -B "$build" -DCMAKE_BUILD_TYPE=Release -DRC_TESTS=OFF >/dev/null
+        cmake --build "$build" -j2 --target lat-probe >/dev/null
+    fi
+    LAT_PROBE=$build/bench/lat-probe
+}
+
 # A random port in [20000, 55535] that is free, with port + 10000 free too (a
 # cluster bus port), and not handed out before in this run: sets FREE_PORT
 # (not echoed: the list of ports handed out must survive the call).

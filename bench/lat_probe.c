@@ -37,7 +37,7 @@ enum {
 typedef struct opts_s {
     const char *host;
     int port;
-    int ping; /* -t ping instead of set */
+    int ping;    /* -t ping instead of set */
     int foreign; /* -f: keys of slots the node is not primary of (forwarded) */
     long n;
     long warmup;
@@ -129,7 +129,9 @@ static int own_slots(redisContext *c, int port, uint8_t *own)
 
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         fprintf(stderr, "lat-probe: CLUSTER SLOTS: %s\n",
-                r == NULL ? c->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
+                r == NULL                      ? c->errstr
+                : r->type == REDIS_REPLY_ERROR ? r->str
+                                               : "not an array");
         if (r != NULL)
             freeReplyObject(r);
         return -1;
@@ -139,7 +141,8 @@ static int own_slots(redisContext *c, int port, uint8_t *own)
         long long s;
 
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-            e->element[0]->type != REDIS_REPLY_INTEGER || e->element[1]->type != REDIS_REPLY_INTEGER ||
+            e->element[0]->type != REDIS_REPLY_INTEGER ||
+            e->element[1]->type != REDIS_REPLY_INTEGER ||
             e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2 ||
             e->element[2]->element[1]->type != REDIS_REPLY_INTEGER ||
             e->element[2]->element[1]->integer != port)

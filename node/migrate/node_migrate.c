@@ -332,6 +332,19 @@ static int follows_whole(const node_migrate_t *m, unsigned slot, uint64_t src)
            (st == IN_FILLED || st == IN_DONE || (st == IN_FILLING && m->resync_in[slot]));
 }
 
+/* 1 when this node holds the final copy of the server 'p' took 'slot'
+ * over from (handed over at 'p_since', the epoch 'p' began to serve at,
+ * this node a synchronous replica since: else it was forgotten) and
+ * received nothing from 'p' since. 'p' never took this copy up, so it
+ * acknowledged no write to the slot (each waits for every synchronous
+ * replica to be live) and served no read with R >= 2 before its replicas
+ * were: the copy holds every acknowledged write. */
+static int holds_final_before(const node_migrate_t *m, unsigned slot, uint64_t p, uint64_t p_since)
+{
+    return m->final_from[slot] != 0 && m->in_src[slot] != p && m->final_epoch[slot] == p_since &&
+           p_since != 0;
+}
+
 /* 'slot' is kept after all: its background drop stops. */
 static void undrop(node_migrate_t *m, unsigned slot)
 {
@@ -1601,11 +1614,8 @@ static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
      * every write acknowledged before 'p' took the slot over, and every
      * write 'p' acknowledged since came on the live stream. */
     int follows = follows_whole(m, slot, p);
-    /* The final copy 'p' started from: handed over at the epoch 'p' began
-     * to serve at, and this node a synchronous replica since (else it was
-     * forgotten). */
-    int final = m->final_from[slot] != 0 && m->in_src[slot] != p &&
-                m->final_epoch[slot] == p_since && p_since != 0;
+    /* The final copy 'p' started from (holds_final_before()). */
+    int final = holds_final_before(m, slot, p, p_since);
     /* The complete copy of the failed server 'p' took the slot over from,
      * kept since the configuration 'p' began to serve at, with nothing
      * received from 'p' since (no RESYNC, no BEGIN): 'p' acknowledged no
@@ -1666,6 +1676,15 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
          * server's RESYNC, or for take_over() if that one fails before it
          * sent anything (the fill state is reset below all the same: the
          * failed server's late writes are refused). */
+        m->kept_of[slot] = p;
+        m->kept_epoch[slot] = c->epoch;
+    } else if (!(sv == me && me != 0) && m->sync[slot] && p != 0 && p != sv && was_sync &&
+               holds_final_before(m, slot, p, p_since) && !hands_over(c, leavers, nleavers, p)) {
+        /* A synchronous replica with the final copy 'p' started from and
+         * never took up holds every write 'p' acknowledged (none) and
+         * every one before: kept alike, for the RESYNC of the new server
+         * (which takes over with the same final copy: with R >= 2 two
+         * complete copies stay while the rest refill) or for take_over(). */
         m->kept_of[slot] = p;
         m->kept_epoch[slot] = c->epoch;
     }
@@ -2115,8 +2134,11 @@ static void cmd_resync(node_migrate_t *m, node_client_t *c, uint64_t src, unsign
     keep = from != 0 &&
            (m->kept_of[slot] == from ||
             /* this node has not installed the configuration that removed
-             * 'from' yet: it still follows it */
+             * 'from' yet: it still follows it, or it holds the final copy
+             * 'from' started from and never took up */
             (m->sync[slot] && follows_whole(m, slot, from)) ||
+            (m->sync[slot] && m->serve_id[slot] == from &&
+             holds_final_before(m, slot, from, m->serve_since[slot])) ||
             /* the same RESYNC again, after the link broke */
             (m->in_src[slot] == src && m->in_state[slot] == IN_FILLING && m->resync_in[slot]));
     if (keep) {
@@ -2135,6 +2157,7 @@ static void cmd_resync(node_migrate_t *m, node_client_t *c, uint64_t src, unsign
                "migrate: slot %u: RESYNC from %" PRIu64 ": no complete copy of %" PRIu64
                " here, filled whole",
                slot, src, from);
+        m->rst.slots_refilled++;
         drop_now(m, slot);
     }
     in_start(m, slot, src, epoch, IN_FILLING, keep);
@@ -2644,10 +2667,11 @@ size_t node_migrate_repl_info(const node_migrate_t *m, char *buf, size_t cap)
                  "repl_failovers:%" PRIu64 "\r\n"
                  "repl_slots_kept:%" PRIu64 "\r\n"
                  "repl_slots_resynced:%" PRIu64 "\r\n"
+                 "repl_slots_refilled:%" PRIu64 "\r\n"
                  "repl_slots_lost:%" PRIu64 "\r\n",
                  r.replicas, r.slots_primary, r.slots_replica, r.slots_degraded, r.inflight,
                  r.lag_ops, r.lag_bytes, r.writes_acked, r.write_timeouts, r.failovers,
-                 r.slots_kept, r.slots_resynced, r.slots_lost);
+                 r.slots_kept, r.slots_resynced, r.slots_refilled, r.slots_lost);
     return n < 0 ? 0 : (size_t)n;
 }
 

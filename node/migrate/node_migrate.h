@@ -115,6 +115,7 @@ typedef struct node_migrate_repl_stats_s {
     uint64_t failovers;      /* slots taken over with the copy this node held */
     uint64_t slots_kept;     /* replica copies kept for a new server (KEEP) */
     uint64_t slots_resynced; /* ... kept and reconciled after a failover (RESYNC) */
+    uint64_t slots_refilled; /* RESYNCs that found no complete copy here: filled whole */
     uint64_t slots_lost;     /* slots taken over with no complete copy: served empty */
 } node_migrate_repl_stats_t;
 

@@ -329,6 +329,18 @@ def partition_group(servers, client=False, both_ways=False):
     return keep
 
 
+def drop_sent(srv, strings):
+    """Drops every loopback TCP packet that node 'srv' sends (iptables'
+    owner match on its group id, rctest.node_gid) carrying any of
+    'strings' (iptables' string match): requests of one kind, say
+    RCMIGRATE KEEP, never arrive, while the rest of its traffic flows.
+    sent_dropped() counts the drops; heal() removes the rules."""
+    for text in strings:
+        _insert(["OUTPUT", "-o", "lo", "-p", "tcp", "-m", "owner", "--gid-owner",
+                 str(rctest.node_gid(srv.port)), "-m", "string", "--algo", "bm", "--string", text,
+                 "-m", "comment", "--comment", OUT_COMMENT, "-j", "DROP"])
+
+
 def _counted(chain, comment):
     out = subprocess.run(["iptables", "-w", "-L", chain, "-n", "-v", "-x"], check=True,
                          stdout=subprocess.PIPE).stdout.decode(errors="replace")

@@ -1057,6 +1057,83 @@ def test_join_then_kill_while_copies_move(t):
 
 
 @test
+def test_r2_new_primary_killed_before_it_took_its_copies_up(t):
+    """R=2 on 4 nodes: a 5th node J joins and becomes the primary of some
+    slots, handed over by their old primary F: F and the slot's other old
+    copy that stays (X) hold F's final copy. iptables drops every
+    RCMIGRATE KEEP (and BEGIN) that J sends, so J never takes either copy
+    up and acknowledges no write to those slots, and J gets kill -9. The
+    first of them in the next configuration takes the slot over with its
+    final copy and asks the other to RESYNC over J's copy: the other must
+    keep and reconcile its final copy (INFO repl_slots_resynced), not be
+    emptied and filled whole (repl_slots_refilled): before, it was, and
+    the slot had one complete copy until that refill ended, though R=2
+    promises two failures. Then the history checker runs as for every
+    scenario."""
+    if rccluster.iptables_usable() is not None:
+        raise AssertionError(rccluster.iptables_usable())
+    with Scenario(t, "R=2 new primary killed before it took its copies up", nodes=4,
+                  replicas=2) as c:
+        c.phase("before the join")
+        before = c.table()
+        rs0 = {s.port: replication(s) for s in c.live}
+        dropped0 = rccluster.sent_dropped()
+        j = rccluster.join_node(t, c.live, extra=c.extra, wait=False)
+        rccluster.drop_sent(j, ["$4\r\nKEEP\r\n", "$5\r\nBEGIN\r\n"])
+        j.wait_ready()
+        c.live.append(j)
+
+        def switched():
+            # J serves slots of F that F and another old copy keep for it
+            # (J took them over by hand-over: no import left), and it has
+            # tried to KEEP them
+            table = hl.slot_copies(j)
+            m = hl.migration(j) or {}
+            mine = [sl for sl in range(16384) if table[sl][:1] == (j.port,)]
+            return table if (mine and int(m.get(hl.M_SLOTS_IN, "0") or 0) == 0 and
+                             rccluster.sent_dropped() > dropped0) else None
+
+        during = rctest.wait_for(switched, timeout=20, interval=0.01,
+                                 what="%d to serve slots it took over, its KEEPs dropped" % j.port)
+        c.expect_rejoin(j)
+        final = [sl for sl in range(16384) if during[sl][:1] == (j.port,) and
+                 len(set(during[sl][1:]) & set(before[sl])) >= 2]
+        print("  %d serves %d slots, %d of them with two old copies holding the final one"
+              % (j.port, sum(1 for sl in range(16384) if during[sl][:1] == (j.port,)), len(final)))
+        assert final, "no slot of %d kept two old copies: the scenario did not happen" % j.port
+        c.kill(j, table=during)
+        c.agree()
+        hl.wait_settled(c.live, timeout=30)
+        # Each of those slots: the first holder of the final copy in the
+        # configuration that removed J takes it over, and the other keeps
+        # its copy (one RESYNC kept at least). No RESYNC fills a copy whole:
+        # the third copy of such a slot was not synchronous (J's placement
+        # had dropped it), so it is sent the slot with BEGIN, not RESYNC.
+        def counts():
+            rs1 = {s.port: replication(s) for s in c.live}
+            return {s.port: (rs1[s.port]["repl_slots_resynced"] - rs0[s.port]["repl_slots_resynced"],
+                             rs1[s.port].get("repl_slots_refilled", 0) -
+                             rs0[s.port].get("repl_slots_refilled", 0)) for s in c.live}
+
+        def kept_all():
+            g = counts()
+            return g if sum(k for k, _ in g.values()) >= len(final) else None
+
+        # the RESYNCs go once J's lease has run out; wait for them
+        try:
+            got = rctest.wait_for(kept_all, timeout=20, interval=0.05, what="the final copies kept")
+        except AssertionError:
+            got = counts()
+        kept, refilled = sum(k for k, _ in got.values()), sum(r for _, r in got.values())
+        print("  RESYNCs kept and reconciled: %s (%d in all, for %d slots); filled whole: %d" % (
+            ", ".join("%d: %d" % (p, k) for p, (k, _) in sorted(got.items())), kept, len(final), refilled))
+        assert kept >= len(final) and refilled == 0, (
+            "%d RESYNCs kept a final copy, %d filled one whole, for %d slots whose two old copies "
+            "held it" % (kept, refilled, len(final)))
+        c.finish()
+
+
+@test
 def test_isolated_primary_with_its_replica(t):
     """Five nodes, R=1: iptables isolates a primary A together with B, the
     replica of most of its keys (ring neighbours), in a minority. Their

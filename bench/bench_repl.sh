@@ -71,6 +71,7 @@
 #   mem:  --keys 200000  --value-size 16
 #   all:  --no-anchor (ringcache only)
 #   RINGCACHED=path   use this binary instead of building one (build/bench-release)
+#   LAT_PROBE=path    the same for bench/lat_probe.c (tput's one-client figure)
 # Ports are random in [20000, 55535] with port + 10000 free. Every process it
 # starts is stopped by PID (SIGKILL: the clusters are disposable) on exit,
 # Ctrl-C included, and its temp dir removed;

@@ -1,35 +1,36 @@
 # bench/lib.sh: sourced by the bench scripts (from the checkout's top, with
 # ROOT set; free_port needs $PY, /usr/bin/python3).
 
+# Builds 'target' in build/bench-release (Release, no tests) when 'binary'
+# (its path there) is missing or older than a source or CMakeLists.txt
+# under the paths after them.
+build_bench_target() {
+    local target=$1 binary=$2 build=$ROOT/build/bench-release
+    shift 2
+    if [[ ! -x $build/$binary ||
+        -n "$(find "$@" -newer "$build/$binary" \( -name '*.[ch]' -o -name CMakeLists.txt \) \
+            2>/dev/null | head -1)" ]]; then
+        echo "building $target in $build ..." >&2
+        cmake -S "$ROOT" -B "$build" -DCMAKE_BUILD_TYPE=Release -DRC_TESTS=OFF >/dev/null
+        cmake --build "$build" -j2 --target "$target" >/dev/null
+    fi
+}
+
 # Sets RINGCACHED to a Release build in build/bench-release, (re)built when
 # missing or older than a source or CMakeLists.txt of a library it links,
 # unless RINGCACHED is already set.
 ensure_ringcached() {
     [[ -z "${RINGCACHED:-}" ]] || return 0
-    local build=$ROOT/build/bench-release
-    if [[ ! -x $build/node/ringcached ||
-        -n "$(find node common resp ring paxos member -newer "$build/node/ringcached" \
-            \( -name '*.[ch]' -o -name CMakeLists.txt \) 2>/dev/null | head -1)" ]]; then
-        echo "building Release ringcached in $build ..." >&2
-        cmake -S "$ROOT" -B "$build" -DCMAKE_BUILD_TYPE=Release -DRC_TESTS=OFF >/dev/null
-        cmake --build "$build" -j2 --target ringcached >/dev/null
-    fi
-    RINGCACHED=$build/node/ringcached
+    build_bench_target ringcached node/ringcached node common resp ring paxos member
+    RINGCACHED=$ROOT/build/bench-release/node/ringcached
 }
 
 # Sets LAT_PROBE to bench/lat_probe.c built in build/bench-release (rebuilt
 # when missing or older than its source or ring/), unless LAT_PROBE is set.
 ensure_lat_probe() {
     [[ -z "${LAT_PROBE:-}" ]] || return 0
-    local build=$ROOT/build/bench-release
-    if [[ ! -x $build/bench/lat-probe ||
-        -n "$(find bench/lat_probe.c bench/CMakeLists.txt ring -newer "$build/bench/lat-probe" \
-            2>/dev/null | head -1)" ]]; then
-        echo "building lat-probe in $build ..." >&2
-        cmake -S "$ROOT" -B "$build" -DCMAKE_BUILD_TYPE=Release -DRC_TESTS=OFF >/dev/null
-        cmake --build "$build" -j2 --target lat-probe >/dev/null
-    fi
-    LAT_PROBE=$build/bench/lat-probe
+    build_bench_target lat-probe bench/lat-probe bench/lat_probe.c bench/CMakeLists.txt ring
+    LAT_PROBE=$ROOT/build/bench-release/bench/lat-probe
 }
 
 # A random port in [20000, 55535] that is free, with port + 10000 free too (a

@@ -337,8 +337,8 @@ static int follows_whole(const node_migrate_t *m, unsigned slot, uint64_t src)
  * this node a synchronous replica since: else it was forgotten) and
  * received nothing from 'p' since. 'p' never took this copy up, so it
  * acknowledged no write to the slot (each waits for every synchronous
- * replica to be live) and served no read with R >= 2 before its replicas
- * were: the copy holds every acknowledged write. */
+ * replica to be live): the copy holds every acknowledged write, and every
+ * value 'p' could have served. */
 static int holds_final_before(const node_migrate_t *m, unsigned slot, uint64_t p, uint64_t p_since)
 {
     return m->final_from[slot] != 0 && m->in_src[slot] != p && m->final_epoch[slot] == p_since &&

@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libuv1-dev libhiredis-dev libmurmurhash-dev libcmocka-dev libssl-dev
-      redis-server redis-tools python3 python3-redis nutcracker iptables procps strace iproute2
+      redis-server redis-tools python3 python3-redis python3-pyflakes nutcracker iptables procps strace iproute2
       nodejs clang-format-14 prometheus-redis-exporter systemd prometheus
       podman runc netavark aardvark-dns debootstrap eatmydata)  # deploy stage: tests/deploy/
 

@@ -6,7 +6,6 @@ forwarding-death test. Also runs against a Redis Cluster (--target redis)."""
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 

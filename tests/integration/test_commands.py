@@ -6,13 +6,12 @@ Run: RINGCACHED=build/node/ringcached python3 test_commands.py [--target redis] 
 """
 
 import os
-import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rctest  # noqa: E402
-from rctest import RespError, is_redis, parse_reply, test, wait_for  # noqa: E402
+from rctest import is_redis, parse_reply, test, wait_for  # noqa: E402
 import redis  # noqa: E402
 
 ResponseError = redis.exceptions.ResponseError

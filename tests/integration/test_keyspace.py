@@ -13,7 +13,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rctest  # noqa: E402
 from rctest import test, wait_for  # noqa: E402
-import redis  # noqa: E402
 
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
 VALUE = b"v" * 1000

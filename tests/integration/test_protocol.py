@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rctest  # noqa: E402
-from rctest import encode_command, is_sanitized, parse_reply, test, wait_for  # noqa: E402
+from rctest import encode_command, is_sanitized, test, wait_for  # noqa: E402
 
 MB = 1 << 20
 

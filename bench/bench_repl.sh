@@ -32,7 +32,9 @@
 #   map only after 5 of them, so the gaps it sees are mostly its own back-off.
 # tput: redis-benchmark --cluster, -t set and get, -P 16 and -P 1, -c
 #   --clients, -r 100000, -d --size, against a 3-node ringcache cluster at R=1,
-#   one at R=0 and Redis Cluster 3+3 (all up at once, runs alternating, the
+#   one at R=0, Redis Cluster 3+3 and Redis Cluster of 3 masters without
+#   replicas (what replication costs the anchor: 3+3 / 3 masters, repeat by
+#   repeat, printed below the table) (all up at once, runs alternating, the
 #   order rotated each repeat, medians of --repeat, after one unmeasured run
 #   of each: a fresh cluster's first writes create its keys); -n sized to
 #   about --seconds on Redis; R1/R0 also repeat by repeat (median printed
@@ -54,7 +56,8 @@
 #   to each slot's primary of a 3-node ringcache cluster at R=1, one at R=0
 #   and Redis Cluster 3+3; (sum of used_memory over the nodes after, once
 #   replicas caught up and no keyspace table is being rehashed) - (the sum
-#   before), / keys. Ratio R1/R0 (target <= 2.0). A rehash keeps the old
+#   before), / keys; each sum taken once it held still for 2.5 s (a node
+#   gives the buffers of a burst back after 1-2 s of quiet). Ratio R1/R0 (target <= 2.0). A rehash keeps the old
 #   bucket table (INFO mem_overhead_db_hashtable_rehashing) until it ends,
 #   seconds after the last write: measured mid-rehash, a node that just
 #   doubled its table counts both (up to 10 B a key at 200,000 keys). The
@@ -383,6 +386,24 @@ def used_memory(ports):
         total += int(m.get("used_memory", 0))
         repl += int(m.get("mem_replication_backlog", 0)) + int(m.get("mem_clients_slaves", 0))
     return total, repl
+
+
+def steady_memory(ports, quiet=2.5, timeout=30.0):
+    """used_memory(ports) once it has held still for 'quiet' seconds: a
+    ringcache node gives back the buffers of a burst (the cluster forming,
+    the loading) after 1-2 s of quiet, and those are not memory a key
+    takes."""
+    end = time.monotonic() + timeout
+    last, since = used_memory(ports), time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(0.5)
+        cur = used_memory(ports)
+        if cur[0] != last[0]:
+            last, since = cur, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return cur
+    log("used_memory over %s still moving after %.0f s: taken as it is" % (ports, timeout))
+    return last
 
 
 def dbsize_sum(ports):
@@ -874,7 +895,8 @@ class RsNode:
         return out
 
 
-def rs_healthy(nodes):
+def rs_healthy(nodes, masters=None):
+    masters = len(nodes) // 2 if masters is None else masters
     for x in nodes:
         if kv(x.conn.cmd("CLUSTER", "INFO")).get("cluster_state") != "ok":
             return False
@@ -882,7 +904,7 @@ def rs_healthy(nodes):
         if len(view) != len(nodes) or any("fail" in fl or "fail?" in fl or "handshake" in fl
                                           for _, fl, _ in view.values()):
             return False
-        if sum(1 for _, fl, _ in view.values() if "master" in fl) != len(nodes) // 2:
+        if sum(1 for _, fl, _ in view.values() if "master" in fl) != masters:
             return False
     for x in nodes:
         r = kv(x.conn.cmd("INFO", "replication"))
@@ -891,11 +913,12 @@ def rs_healthy(nodes):
     return True
 
 
-def rs_start():
-    log("starting a 3-master + 3-replica Redis Cluster (cluster-node-timeout 1000)")
-    nodes = [RsNode() for _ in range(6)]
+def rs_start(replicas=1):
+    """A Redis Cluster of 3 masters with 'replicas' replicas each."""
+    log("starting a 3-master + %d-replica Redis Cluster (cluster-node-timeout 1000)" % (3 * replicas))
+    nodes = [RsNode() for _ in range(3 * (1 + replicas))]
     create = spawn(["redis-cli", "--cluster", "create"] + ["127.0.0.1:%d" % x.port for x in nodes] +
-                   ["--cluster-replicas", "1", "--cluster-yes"],
+                   ["--cluster-replicas", str(replicas), "--cluster-yes"],
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         text, _ = create.communicate(timeout=60)
@@ -904,7 +927,7 @@ def rs_start():
     if create.returncode != 0:
         log(text)
         sys.exit("redis-cli --cluster create failed")
-    wait_for("Redis Cluster to be healthy", lambda: rs_healthy(nodes), 60, step=0.1)
+    wait_for("Redis Cluster to be healthy", lambda: rs_healthy(nodes, 3), 60, step=0.1)
     return nodes
 
 
@@ -1029,7 +1052,8 @@ def bench_one(port, test, P, n, clients=None, primaries=None):
 
 
 def tput():
-    log("starting ringcache R=1, ringcache R=0%s" % ("" if args.no_anchor else " and Redis Cluster 3+3"))
+    log("starting ringcache R=1, ringcache R=0%s" %
+        ("" if args.no_anchor else ", Redis Cluster 3+3 and Redis Cluster 3 masters"))
     r1, r0 = rc_start(3, 1), rc_start(3, 0)
     targets = {"r1": r1[0].port, "r0": r0[0].port}
     primaries = {"r1": [x.port for x in r1], "r0": [x.port for x in r0]}
@@ -1039,10 +1063,15 @@ def tput():
         primaries["rs"] = [x.port for x in rs if kv(x.conn.cmd("INFO", "replication")).get("role") == "master"]
         if len(primaries["rs"]) != 3:
             sys.exit("Redis Cluster 3+3: %d masters, not 3" % len(primaries["rs"]))
+        # The anchor without its replicas: what replication costs Redis
+        # Cluster on this machine, next to what it costs ringcache.
+        rs0 = rs_start(0)
+        targets["rs0"] = rs0[0].port
+        primaries["rs0"] = [x.port for x in rs0]
     print("# pinning: %s; -c %d -r 100000 -d %d; repeat %d (median)" %
           ("servers CPU 1, redis-benchmark CPU 0" if PIN else "none", args.clients, args.size, args.repeat))
     who_all = list(targets)
-    rows, paired = {}, {}
+    rows, paired, paired_rs = {}, {}, {}
     for test in ("set", "get"):
         for P in (16, 1):
             probe_on = "rs" if "rs" in targets else "r0"
@@ -1060,18 +1089,21 @@ def tput():
                     res[w].append(bench_one(targets[w], test, P, n, primaries=primaries[w]))
             rows[(test, P)] = {w: tuple(med([x[i] for x in res[w]]) for i in range(4)) for w in who_all}
             paired[(test, P)] = [a[0] / b[0] for a, b in zip(res["r1"], res["r0"])]
+            if "rs0" in res:
+                paired_rs[(test, P)] = [a[0] / b[0] for a, b in zip(res["rs"], res["rs0"])]
             log("  done: %s -P %d (-n %d)" % (test, P, n))
     print()
-    print("| test | -P | R=1 ops/s | R=0 ops/s | Redis 3+3 ops/s | R1/Redis (>= 0.8) | R1/R0 (>= 0.7) |"
-          " p50 ms R1 / R0 / Redis | p99 ms R1 / R0 / Redis |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| test | -P | R=1 ops/s | R=0 ops/s | Redis 3+3 ops/s | Redis 3 masters ops/s | R1/Redis (>= 0.8) |"
+          " R1/R0 (>= 0.7) | Redis 3+3 / 3 masters | p50 ms R1 / R0 / Redis | p99 ms R1 / R0 / Redis |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     nan = (float("nan"),) * 4
     for (test, P), r in rows.items():
-        r1, r0, rs = r["r1"], r["r0"], r.get("rs", nan)
+        r1, r0, rs, rs0 = r["r1"], r["r0"], r.get("rs", nan), r.get("rs0", nan)
         a, b = r1[0] / rs[0] if rs[0] == rs[0] else float("nan"), r1[0] / r0[0]
-        print("| %s | %d | %.0f | %.0f | %.0f | %.2f%s | %.2f%s | %.3f / %.3f / %.3f | %.3f / %.3f / %.3f |" %
-              (test.upper(), P, r1[0], r0[0], rs[0], a, "" if not a < 0.8 else " *", b,
-               "" if b >= 0.7 else " *", r1[1], r0[1], rs[1], r1[2], r0[2], rs[2]))
+        print("| %s | %d | %.0f | %.0f | %.0f | %.0f | %.2f%s | %.2f%s | %.2f | %.3f / %.3f / %.3f |"
+              " %.3f / %.3f / %.3f |" %
+              (test.upper(), P, r1[0], r0[0], rs[0], rs0[0], a, "" if not a < 0.8 else " *", b,
+               "" if b >= 0.7 else " *", rs[0] / rs0[0], r1[1], r0[1], rs[1], r1[2], r0[2], rs[2]))
     print()
     print("ops/s: counted on the servers (INFO commandstats of the primaries, polled every 50 ms) over the"
           " middle 80 %% of each run. redis-benchmark's own figures (rounded to its 250 ms ticks), R=1 / R=0 /"
@@ -1083,6 +1115,11 @@ def tput():
           " median [all]: %s" % "; ".join("%s -P %d %.2f [%s]" % (t.upper(), P, med(v),
                                                                  " ".join("%.2f" % x for x in v))
                                           for (t, P), v in paired.items()))
+    if paired_rs:
+        print()
+        print("Redis Cluster's own cost of replication, 3+3 / 3 masters repeat by repeat, median [all]: %s" %
+              "; ".join("%s -P %d %.2f [%s]" % (t.upper(), P, med(v), " ".join("%.2f" % x for x in v))
+                        for (t, P), v in paired_rs.items()))
     s1, s0 = rows[("set", 1)]["r1"], rows[("set", 1)]["r0"]
     print()
     print("Rows marked * miss their target. A write's extra p50 at R=1 (-P 1 -c %d): %.3f ms over R=0's %.3f ms"
@@ -1184,7 +1221,7 @@ def table_bytes(keys):
 def mem_one(label, ports, seed, settled):
     wait_for("%s to settle before loading" % label, settled, 60, step=0.1)
     wait_for("%s to finish rehashing before loading" % label, lambda: rehashing(ports) == 0, 300, step=0.2)
-    before = used_memory(ports)
+    before = steady_memory(ports)
     tables0 = sum(table_bytes(Conn(p).cmd("DBSIZE") or 0) for p in ports)
     t0 = time.monotonic()
     load(seed, args.keys, args.value_size)
@@ -1195,7 +1232,7 @@ def mem_one(label, ports, seed, settled):
     if old:
         log("  %s: waited %.1f s for the keyspace rehash (%.1f MB of old tables)" %
             (label, time.monotonic() - t1, old / 1e6))
-    after = used_memory(ports)
+    after = steady_memory(ports)
     sizes = [Conn(p).cmd("DBSIZE") or 0 for p in ports]
     db = sum(sizes)
     tables = (sum(table_bytes(n) for n in sizes) - tables0) / args.keys
@@ -1228,7 +1265,7 @@ def mem():
                             lambda: rs_caught_up(nodes))
     print()
     ratio = res[1][0] / res[0][0]
-    print("memory per key R=1 / R=0: %.3fx (target <= 2.0: %s)%s" %
+    print("memory per key R=1 / R=0: %.4fx (target <= 2.0: %s)%s" %
           (ratio, "met" if ratio <= 2.0 else "MISSED",
            "; R=1 / Redis Cluster 3+3: %.2fx" % (res[1][0] / res["rs"][0]) if "rs" in res else ""))
     # A node's table doubles when its keys pass a power of two: when the

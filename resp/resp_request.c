@@ -61,6 +61,7 @@ struct resp_request_s {
     size_t req_bytes; /* bytes counted against client-query-buffer-limit */
 
     rc_buf_t inline_buf; /* partial inline line */
+    int trimmed;         /* resp_request_trim() ran, nothing fed since */
 
     rc_buf_t arena; /* the arguments' bytes, each followed by a NUL */
     size_t *off;    /* [argc] offsets in 'arena' (it may move while it grows) */
@@ -420,6 +421,24 @@ size_t resp_request_buffered(const resp_request_t *p)
     return (p->in_request ? p->req_bytes : 0) + reader_unread(p->reader) + p->inline_buf.len;
 }
 
+void resp_request_trim(resp_request_t *p)
+{
+    if (p->trimmed || p->in_request || resp_request_buffered(p) != 0 ||
+        !reader_at_boundary(p->reader))
+        return;
+    rc_buf_free(&p->inline_buf);
+    rc_buf_free(&p->arena);
+    rc_free(p->argv);
+    rc_free(p->off);
+    p->argv = NULL;
+    p->off = NULL;
+    p->argv_cap = 0;
+    p->argc = 0;
+    redisReaderFree(p->reader); /* its buffer keeps the capacity of its largest read */
+    reader_new(p);
+    p->trimmed = 1;
+}
+
 size_t resp_request_memory(const resp_request_t *p)
 {
     return sizeof(*p) + p->inline_buf.cap + p->arena.cap +
@@ -567,6 +586,7 @@ ssize_t resp_request_feed(resp_request_t *p, const char *buf, size_t len, resp_r
     size_t pos = 0;
     int need_bytes = p->in_request;
 
+    p->trimmed = 0;
     if (p->err != 0)
         return p->err;
     for (;;) {

@@ -70,5 +70,10 @@ const char *resp_request_error(const resp_request_t *p);
 size_t resp_request_buffered(const resp_request_t *p);
 /* Bytes of memory the parser holds, for INFO and CLIENT LIST. */
 size_t resp_request_memory(const resp_request_t *p);
+/* Gives the parser's buffers back to the allocator when it holds no part
+ * of a request (an idle connection's, as Redis shrinks an idle client's
+ * query buffer); the next bytes grow them again. Does nothing twice in a
+ * row without bytes fed in between. */
+void resp_request_trim(resp_request_t *p);
 
 #endif /* RC_RESP_RESP_REQUEST_H */

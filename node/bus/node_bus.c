@@ -282,6 +282,8 @@ static void conns_expire(node_bus_t *bus, int64_t now)
                 rc_log(RC_LOG_VERBOSE, "conn %" PRIu64 ": data link from %s idle: closing", c->id,
                        c->addr);
                 node_conn_close(c, 0);
+            } else if (now - c->last_ms >= NODE_CONN_IDLE_TRIM_MS) {
+                node_conn_trim(c); /* a burst's buffers go back */
             }
             continue;
         }

@@ -24,7 +24,6 @@ enum {
     LINK_READ = 64 * 1024,
     LINK_BUF_KEEP = 1024 * 1024, /* larger idle buffers are freed */
     LINK_IDLE_TRIM_MS = 1000,    /* a link quiet this long gives its buffers back */
-    LINK_IDLE_KEEP = 16 * 1024,  /* ... those larger than this */
     LINK_LOG_MS = 10000,         /* the same link error is logged at most this often */
     DEFAULT_BACKOFF_MIN_MS = 100,
     DEFAULT_BACKOFF_MAX_MS = 2000,
@@ -456,15 +455,16 @@ static void link_connect(node_link_t *l)
         link_fail(l, err, "cannot connect to", NULL);
 }
 
-/* A quiet link's buffers kept from its last burst (up to LINK_BUF_KEEP
- * each) go back to the allocator; the next burst grows them again. */
+/* A quiet link gives the buffers of its last burst (kept up to
+ * LINK_BUF_KEEP each while it was busy) back to the allocator, whatever
+ * their size; the next burst grows them again. */
 static void idle_trim(node_link_t *l)
 {
-    if (l->out.len == 0 && l->out.cap > LINK_IDLE_KEEP)
+    if (l->out.len == 0 && l->out.cap > 0)
         rc_buf_free(&l->out);
-    if (l->wout.len == 0 && l->wout.cap > LINK_IDLE_KEEP)
+    if (l->wout.len == 0 && l->wout.cap > 0)
         rc_buf_free(&l->wout);
-    if (l->ipos == 0 && l->in.len == 0 && l->in.cap > LINK_IDLE_KEEP)
+    if (l->ipos == 0 && l->in.len == 0 && l->in.cap > 0)
         rc_buf_free(&l->in);
 }
 

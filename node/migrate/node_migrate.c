@@ -69,6 +69,7 @@ enum op_kind_e {
 };
 
 enum {
+    IDLE_TRIM_MS = 1000, /* a stream that sent nothing this long gives its buffers back */
     KEEP_TRIES = 40,    /* a KEEP the replica cannot take yet is asked again ... */
     KEEP_RETRY_MS = 25, /* ... this often, then the slot is sent whole */
 };
@@ -136,6 +137,7 @@ struct ostream_s {
     node_repl_link_t rl;
     uint64_t defer_epoch; /* the newest epoch a deferred refusal came from */
     uint64_t touched, cmd_first;
+    int64_t sent_ms; /* when it last sent a LIVE batch or a PUT (stream_trim()) */
 };
 
 enum {
@@ -545,6 +547,7 @@ static void live_flush(ostream_t *s)
     }
     node_link_commit(s->link, n);
     live_reset(s);
+    s->sent_ms = now_ms(s->m);
 }
 
 /* The operations a batch to this peer may hold (its link's features are
@@ -665,6 +668,7 @@ static void flush_put(ostream_t *s)
     m->st.bytes_sent += n;
     s->put_keys = 0;
     rc_buf_reset(&s->put);
+    s->sent_ms = now_ms(m);
 }
 
 static void send_done(ostream_t *s, unsigned slot)
@@ -1944,6 +1948,35 @@ static void repl_timeouts(node_migrate_t *m)
     }
 }
 
+/* A stream quiet for IDLE_TRIM_MS gives its batch buffers and its queues
+ * back to the allocator (a burst grows them to a batch's size,
+ * NODE_MIGRATE_PUT_BYTES and more, and to the operations in flight), as a
+ * quiet link does; the next burst grows them again. The serialization
+ * scratch goes back once every stream is quiet. */
+static void stream_trim(node_migrate_t *m)
+{
+    int64_t now = now_ms(m), last = INT64_MIN;
+    ostream_t *s;
+
+    for (s = m->streams; s != NULL; s = s->next) {
+        last = s->sent_ms > last ? s->sent_ms : last;
+        if (now - s->sent_ms < IDLE_TRIM_MS)
+            continue;
+        if (s->live_n == 0 && s->live.cap > 0)
+            rc_buf_free(&s->live);
+        if (s->put_keys == 0 && s->put.cap > 0)
+            rc_buf_free(&s->put);
+        if (s->qlen == 0 && s->q != NULL) {
+            rc_free(s->q);
+            s->q = NULL;
+            s->qcap = s->qhead = 0;
+        }
+        node_repl_link_trim(&s->rl);
+    }
+    if (now - last >= IDLE_TRIM_MS && m->scratch.cap > 0)
+        rc_buf_free(&m->scratch);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     node_migrate_t *m = t->data;
@@ -2015,6 +2048,7 @@ static void on_tick(uv_timer_t *t)
             kick(m);
         stream_connect(s);
     }
+    stream_trim(m);
     if (m->ready_dirty || ready_check_due(m))
         check_ready(m);
     if (now_ms(m) - m->rate_mark_ms >= 1000) {

@@ -1155,6 +1155,25 @@ void node_conn_write(node_conn_t *c, const void *data, size_t len)
     node_conn_out_commit(c, len);
 }
 
+void node_conn_trim(node_conn_t *c)
+{
+    node_conn_seg_t *seg;
+
+    if (c->closing || c->held || c->deferred || c->writing || c->olen != 0 || c->pending != NULL ||
+        c->feed_head != NULL || c->seg_head != NULL || c->capture != NULL)
+        return;
+    rc_free(c->obuf);
+    c->obuf = NULL;
+    c->ocap = 0;
+    c->out_seg = NULL;
+    while ((seg = c->seg_free) != NULL) {
+        c->seg_free = seg->next;
+        seg_free(seg);
+    }
+    c->nseg_free = 0;
+    resp_request_trim(c->proto);
+}
+
 void node_conn_flush(node_conn_t *c)
 {
     if (!c->closing && !c->in_batch)

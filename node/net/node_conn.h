@@ -21,6 +21,7 @@
 enum node_conn_limit_e {
     NODE_CONN_OBUF_INITIAL = 16 * 1024,
     NODE_CONN_OBUF_KEEP = 64 * 1024, /* larger idle buffers are freed */
+    NODE_CONN_IDLE_TRIM_MS = 2000,   /* a connection quiet this long: node_conn_trim() */
     NODE_CONN_OUT_PAUSE = 4 * 1024 * 1024,
     NODE_CONN_OUT_RESUME = 1024 * 1024,
     NODE_CONN_NAME_MAX = 256,
@@ -225,6 +226,10 @@ void node_conn_write(node_conn_t *c, const void *data, size_t len);
 /* Writes the output of 'c' now (outside its read callback, where the
  * output leaves at the end of the read anyway). */
 void node_conn_flush(node_conn_t *c);
+/* Gives an idle connection's buffers (output, recycled reply segments,
+ * the request parser's) back to the allocator, if nothing is read, held,
+ * waiting or being written; the next request grows them again. */
+void node_conn_trim(node_conn_t *c);
 
 /* Appends a pending segment for a forwarded request to 'c' and returns it;
  * the forwarder completes it with node_conn_seg_complete(). */

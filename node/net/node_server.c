@@ -132,13 +132,13 @@ static void close_idle_clients(node_server_t *server)
         if (server->now_ms - c->ctime_ms > 2000)
             node_conn_close(c, 0);
     }
-    if (limit <= 0)
-        return;
     for (c = server->clients; c != NULL; c = next) {
         next = c->next;
-        if (server->now_ms - c->last_ms > limit && !c->writing) {
+        if (limit > 0 && server->now_ms - c->last_ms > limit && !c->writing) {
             rc_log(RC_LOG_VERBOSE, "Closing idle client id=%" PRIu64 " addr=%s", c->id, c->addr);
             node_conn_close(c, 0);
+        } else if (server->now_ms - c->last_ms >= NODE_CONN_IDLE_TRIM_MS) {
+            node_conn_trim(c); /* as Redis shrinks an idle client's query buffer */
         }
     }
 }

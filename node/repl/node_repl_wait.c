@@ -93,6 +93,15 @@ static void settle(node_repl_link_t *l, const char *why)
     }
 }
 
+void node_repl_link_trim(node_repl_link_t *l)
+{
+    if (l->qlen == 0 && l->q != NULL) {
+        rc_free(l->q);
+        l->q = NULL;
+        l->qcap = l->qhead = 0;
+    }
+}
+
 /* 1 when (first, seq] holds a refused operation the link knows of: the
  * last refusal, or the last range whose verdict came out refused. */
 static int covers_refusal(const node_repl_link_t *l, uint64_t first, uint64_t seq)

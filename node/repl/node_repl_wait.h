@@ -67,6 +67,9 @@ void node_repl_link_init(node_repl_link_t *l);
 /* Fails every waiter still on 'l' ("link closed") and frees its queue. */
 void node_repl_link_free(node_repl_link_t *l);
 
+/* Frees the queue of a link with nothing in flight (a quiet link's; the
+ * next operation sent allocates it again). */
+void node_repl_link_trim(node_repl_link_t *l);
 /* One more operation sent down 'l': returns its sequence number. */
 uint64_t node_repl_link_sent(node_repl_link_t *l);
 /* The oldest unanswered operation was answered ('ok' 1: applied, 0:

@@ -86,6 +86,50 @@ static void test_waits_for_every_link(void **state)
     free(d);
 }
 
+/* A quiet link gives its queue back; one with a waiter on it keeps it. */
+static void test_trim_frees_only_a_drained_queue(void **state)
+{
+    done_t *d = calloc(1, sizeof(*d));
+    node_repl_link_t a;
+    node_repl_waiter_t *w;
+    uint64_t s1, s2;
+
+    (void)state;
+    node_repl_link_init(&a);
+    node_repl_link_trim(&a); /* nothing allocated yet: nothing to do */
+    assert_null(a.q);
+    s1 = node_repl_link_sent(&a);
+    s2 = node_repl_link_sent(&a);
+    w = waiter(d, 1);
+    node_repl_waiter_on(w, &a, s1 - 1, s2);
+    node_repl_waiter_commit(w);
+    assert_non_null(a.q);
+    node_repl_link_trim(&a); /* a waiter is on it: kept */
+    assert_non_null(a.q);
+    assert_int_equal(a.qlen, 1);
+    assert_int_equal(node_repl_link_answer(&a, 1), 0);
+    assert_int_equal(d->n, 0);
+    node_repl_link_trim(&a);
+    assert_non_null(a.q);
+    assert_int_equal(node_repl_link_answer(&a, 1), 0);
+    assert_int_equal(d->n, 1);
+    assert_int_equal(d->failed[1], 0);
+    assert_int_equal(a.qlen, 0);
+    node_repl_link_trim(&a);
+    assert_null(a.q);
+    assert_int_equal(a.qcap, 0);
+    /* ... and the link works on: the next waiter gets a new queue. */
+    s1 = node_repl_link_sent(&a);
+    w = waiter(d, 2);
+    node_repl_waiter_on(w, &a, s1 - 1, s1);
+    node_repl_waiter_commit(w);
+    assert_int_equal(node_repl_link_answer(&a, 1), 0);
+    assert_int_equal(d->n, 2);
+    assert_int_equal(d->order[1], 2);
+    node_repl_link_free(&a);
+    free(d);
+}
+
 static void test_refusal_fails_only_the_writes_it_covers(void **state)
 {
     done_t *d = calloc(1, sizeof(*d));
@@ -512,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_waits_for_every_link),
         cmocka_unit_test(test_refusal_fails_only_the_writes_it_covers),
         cmocka_unit_test(test_a_run_applied_is_n_answers),
+        cmocka_unit_test(test_trim_frees_only_a_drained_queue),
         cmocka_unit_test(test_break_and_timeout_fail_once),
         cmocka_unit_test(test_deferred_verdicts_and_fail_all),
         cmocka_unit_test(test_a_group_waits_as_one),

@@ -260,6 +260,59 @@ static void test_proto_many_empty_requests_hold_no_memory(void **state)
     resp_request_destroy(p);
 }
 
+/* An idle parser gives back what a large request grew (the arena keeps up
+ * to 64 KB between requests); one holding part of a request keeps it all,
+ * and the request completes intact. */
+static void test_proto_trim_gives_back_only_an_idle_parsers_buffers(void **state)
+{
+    seen_t *s = *state;
+    resp_request_t *p = parser();
+    static const char head[] = "*2\r\n$4\r\nECHO\r\n$30000\r\n";
+    static const char next[] = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+    size_t n = sizeof(head) - 1 + 30000 + 2, empty = resp_request_memory(p), before, held;
+    char *req = malloc(n);
+
+    assert_non_null(req);
+    memcpy(req, head, sizeof(head) - 1);
+    memset(req + sizeof(head) - 1, 'x', 30000);
+    memcpy(req + n - 2, "\r\n", 2);
+    reset(s);
+    /* In two reads, so that its argument is copied (a request read whole
+     * is run from the read buffer itself). */
+    assert_int_equal(feed_all(p, s, req, n / 3), n / 3);
+    assert_int_equal(feed_all(p, s, req + n / 3, n - n / 3), n - n / 3);
+    assert_int_equal(s->commands, 1);
+    assert_true(resp_request_memory(p) > empty + 32768); /* the arena stays for the next one */
+    resp_request_trim(p);
+    assert_true(resp_request_memory(p) <= empty);
+    resp_request_trim(p); /* twice: nothing more to do */
+    assert_true(resp_request_memory(p) <= empty);
+
+    /* Half a request read: trimming now would lose it. */
+    assert_int_equal(feed_all(p, s, req, n / 2), n / 2);
+    held = resp_request_buffered(p);
+    assert_true(held > 0);
+    before = resp_request_memory(p);
+    resp_request_trim(p);
+    assert_int_equal(resp_request_memory(p), before);
+    assert_int_equal(resp_request_buffered(p), held);
+    assert_int_equal(feed_all(p, s, req + n / 2, n - n / 2), n - n / 2);
+    assert_int_equal(s->commands, 2);
+    /* The second ECHO came out whole: "2|4:ECHO|30000:x...x\n" twice. */
+    assert_int_equal(s->len, 2 * (strlen("2|4:ECHO|30000:") + 30000 + 1));
+    assert_memory_equal(s->buf + s->len / 2, "2|4:ECHO|30000:xxxx", 19);
+    assert_int_equal(s->buf[s->len - 2], 'x');
+
+    /* A trimmed parser reads on as before. */
+    resp_request_trim(p);
+    assert_int_equal(feed_all(p, s, next, sizeof(next) - 1), sizeof(next) - 1);
+    assert_int_equal(s->commands, 3);
+    assert_memory_equal(s->buf + s->len - strlen("2|3:GET|1:k\n"), "2|3:GET|1:k\n",
+                        strlen("2|3:GET|1:k\n"));
+    free(req);
+    resp_request_destroy(p);
+}
+
 static void test_proto_stop_returns_bytes_consumed(void **state)
 {
     seen_t *s = *state;
@@ -493,6 +546,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_proto_stop_inside_a_long_pipeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proto_many_empty_requests_hold_no_memory, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_proto_trim_gives_back_only_an_idle_parsers_buffers,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_proto_stop_returns_bytes_consumed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proto_malformed_input_gets_redis_error_texts, setup,
                                         teardown),

@@ -70,8 +70,8 @@ enum op_kind_e {
 
 enum {
     IDLE_TRIM_MS = 1000, /* a stream that sent nothing this long gives its buffers back */
-    KEEP_TRIES = 40,    /* a KEEP the replica cannot take yet is asked again ... */
-    KEEP_RETRY_MS = 25, /* ... this often, then the slot is sent whole */
+    KEEP_TRIES = 40,     /* a KEEP the replica cannot take yet is asked again ... */
+    KEEP_RETRY_MS = 25,  /* ... this often, then the slot is sent whole */
 };
 
 typedef struct op_s {

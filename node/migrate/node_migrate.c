@@ -1955,13 +1955,15 @@ static void repl_timeouts(node_migrate_t *m)
  * scratch goes back once every stream is quiet. */
 static void stream_trim(node_migrate_t *m)
 {
-    int64_t now = now_ms(m), last = INT64_MIN;
+    int64_t now = now_ms(m);
+    int quiet = 1; /* every stream */
     ostream_t *s;
 
     for (s = m->streams; s != NULL; s = s->next) {
-        last = s->sent_ms > last ? s->sent_ms : last;
-        if (now - s->sent_ms < IDLE_TRIM_MS)
+        if (now - s->sent_ms < IDLE_TRIM_MS) {
+            quiet = 0;
             continue;
+        }
         if (s->live_n == 0 && s->live.cap > 0)
             rc_buf_free(&s->live);
         if (s->put_keys == 0 && s->put.cap > 0)
@@ -1973,7 +1975,7 @@ static void stream_trim(node_migrate_t *m)
         }
         node_repl_link_trim(&s->rl);
     }
-    if (now - last >= IDLE_TRIM_MS && m->scratch.cap > 0)
+    if (quiet && m->scratch.cap > 0)
         rc_buf_free(&m->scratch);
 }
 

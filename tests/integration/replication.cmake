@@ -16,7 +16,8 @@ if(TARGET ringcached)
     # 290 s release stage). iptables: the isolation scenarios.
     rc_integration_test(replication SCRIPT test_replication.py TIMEOUT 600 QUIET LOCKS iptables)
     # Memory per key (issue 14: R=1 at most 2x R=0): a replica's copy of
-    # 100,000 keys costs what the primary's copy costs, within 1.5 B a key.
+    # 100,000 keys costs what the primary's copy costs, within 1.5 B a key;
+    # and a quiet cluster gives back the buffers a burst of writes grew.
     # About 10 s. It measures glibc's allocations (the holes freed reply
     # segments left between keys), so it runs in the release build only:
     # ASan's allocator sizes and reuses memory its own way, and at its pace

@@ -111,17 +111,21 @@ static void args_fix(resp_request_t *p)
         p->argv[i].ptr = p->arena.data + p->off[i];
 }
 
+static void argv_free(resp_request_t *p)
+{
+    rc_free(p->argv);
+    rc_free(p->off);
+    p->argv = NULL;
+    p->off = NULL;
+    p->argv_cap = 0;
+}
+
 /* Frees oversized storage after a big request so idle clients stay small. */
 static void args_trim(resp_request_t *p)
 {
     rc_buf_reset_trim(&p->arena, ARENA_KEEP);
-    if (p->argv_cap > ARGV_KEEP) {
-        rc_free(p->argv);
-        rc_free(p->off);
-        p->argv = NULL;
-        p->off = NULL;
-        p->argv_cap = 0;
-    }
+    if (p->argv_cap > ARGV_KEEP)
+        argv_free(p);
     p->argc = 0;
 }
 
@@ -428,11 +432,7 @@ void resp_request_trim(resp_request_t *p)
         return;
     rc_buf_free(&p->inline_buf);
     rc_buf_free(&p->arena);
-    rc_free(p->argv);
-    rc_free(p->off);
-    p->argv = NULL;
-    p->off = NULL;
-    p->argv_cap = 0;
+    argv_free(p);
     p->argc = 0;
     redisReaderFree(p->reader); /* its buffer keeps the capacity of its largest read */
     reader_new(p);

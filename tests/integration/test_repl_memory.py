@@ -49,6 +49,16 @@ def repl_idle(nodes):
     return rccluster.agreed(nodes)
 
 
+def pipe(srv, data):
+    """Sends 'data' (RESP commands) through redis-cli --pipe; asserts that
+    every command got a reply and none an error."""
+    p = subprocess.run(["redis-cli", "-p", str(srv.port), "--pipe"], input=data,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=120 * rctest.timeout_scale())
+    last = p.stdout.decode(errors="replace").strip().splitlines()[-1:]
+    assert p.returncode == 0 and last and "errors: 0," in last[0], "redis-cli --pipe: %r" % last
+
+
 def primaries(srv):
     """[port of the primary of slot s] from CLUSTER SLOTS on 'srv'."""
     owner = [0] * 16384
@@ -62,7 +72,6 @@ def primaries(srv):
 def test_replica_copy_costs_what_the_primary_copy_costs(t):
     nodes = rccluster.start_cluster(t, 2, extra=["--cluster-replicas", "1"])
     a, b = nodes
-    scale = rctest.timeout_scale()
     rctest.wait_for(lambda: repl_idle(nodes), timeout=30, what="the copies to be filled")
     owner = primaries(a)
     keys = []
@@ -75,10 +84,7 @@ def test_replica_copy_costs_what_the_primary_copy_costs(t):
     base = {s.port: used_memory(s) for s in nodes}
     data = b"".join(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(VALUE), VALUE)
                     for k in keys)
-    p = subprocess.run(["redis-cli", "-p", str(a.port), "--pipe"], input=data,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120 * scale)
-    last = p.stdout.decode(errors="replace").strip().splitlines()[-1:]
-    assert p.returncode == 0 and last and "errors: 0," in last[0], "redis-cli --pipe: %r" % last
+    pipe(a, data)
     rctest.wait_for(lambda: repl_idle(nodes), timeout=30, what="the writes to be applied and the rehash to end")
     for s in nodes:
         assert s.client().dbsize() == KEYS, "%d: DBSIZE %d, want %d" % (s.port, s.client().dbsize(), KEYS)
@@ -122,7 +128,6 @@ def test_a_quiet_cluster_gives_back_what_a_burst_grew(t):
     figure at R=1 (2.002-2.006x R=0 at 1,000,000 keys)."""
     nodes = rccluster.start_cluster(t, 2, extra=["--cluster-replicas", "1"])
     a, b = nodes
-    scale = rctest.timeout_scale()
     for s in nodes:  # no slowlog entry may stay behind from the burst
         s.client().config_set("slowlog-log-slower-than", -1)
     rctest.wait_for(lambda: repl_idle(nodes), timeout=30, what="the copies to be filled")
@@ -139,10 +144,7 @@ def test_a_quiet_cluster_gives_back_what_a_burst_grew(t):
     data = b"".join(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(value), value)
                     for k in keys) * 3
     data += b"".join(b"*2\r\n$3\r\nDEL\r\n$%d\r\n%s\r\n" % (len(k), k) for k in keys)
-    p = subprocess.run(["redis-cli", "-p", str(a.port), "--pipe"], input=data,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120 * scale)
-    last = p.stdout.decode(errors="replace").strip().splitlines()[-1:]
-    assert p.returncode == 0 and last and "errors: 0," in last[0], "redis-cli --pipe: %r" % last
+    pipe(a, data)
     rctest.wait_for(lambda: repl_idle(nodes), timeout=30, what="the burst to be applied")
     for s in nodes:
         assert s.client().dbsize() == 0, "%d: DBSIZE %d after the DELs" % (s.port, s.client().dbsize())

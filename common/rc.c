@@ -82,6 +82,31 @@ int rc_log_level_parse(const char *name)
     return -1;
 }
 
+int64_t rc_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t rc_mono_ms_upper(void)
+{
+    /* The coarse clock is CLOCK_MONOTONIC as of the last tick: behind it by
+     * less than its resolution. -1: not known yet; 0: no coarse clock. */
+    static int64_t res_ns = -1;
+    struct timespec ts;
+    int64_t ns;
+
+    if (res_ns < 0)
+        res_ns = clock_getres(CLOCK_MONOTONIC_COARSE, &ts) == 0 && ts.tv_sec == 0 ? ts.tv_nsec : 0;
+    if (res_ns == 0)
+        return rc_mono_ms();
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + res_ns;
+    return ns / 1000000;
+}
+
 void rc_log_write(rc_log_level_t level, const char *fmt, ...)
 {
     static const char marks[] = ".-*#"; /* Redis's level marks */

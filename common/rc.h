@@ -84,4 +84,13 @@ size_t rc_used_memory(void);
 /* Bytes the allocator really uses for a request of 'size' bytes. */
 size_t rc_alloc_size(const void *ptr);
 
+/* Milliseconds of CLOCK_MONOTONIC: never steps, unlike the wall clock. The
+ * one clock of leases, takeovers and hand-off timers, whichever module
+ * reads it (their times are compared across modules). */
+int64_t rc_mono_ms(void);
+/* A bound that rc_mono_ms() read now could not exceed, from the coarse
+ * clock (a few ns rather than tens): for checks run on every request that
+ * must never err late, such as "does the lease still hold". */
+int64_t rc_mono_ms_upper(void);
+
 #endif /* RC_COMMON_RC_H */

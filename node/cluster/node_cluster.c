@@ -144,9 +144,12 @@ static const char *secret_of(const node_cluster_t *cl)
     return s != NULL ? s : "";
 }
 
+/* rc_mono_ms(), read afresh: lease rounds, installs and takeover bounds
+ * are compared with node_migrate's times (the same clock). */
 static int64_t now_ms(const node_cluster_t *cl)
 {
-    return (int64_t)uv_now(cl->loop);
+    (void)cl;
+    return rc_mono_ms();
 }
 
 enum notify_e {
@@ -1590,7 +1593,8 @@ unsigned node_cluster_replicas(const node_cluster_t *cl)
 
 int node_cluster_lease_valid(const node_cluster_t *cl)
 {
-    return member_lease_valid(cl->lease, now_ms(cl));
+    /* Asked for every request: a bound of the time that errs early. */
+    return member_lease_valid(cl->lease, rc_mono_ms_upper());
 }
 
 int64_t node_cluster_lease_remaining(const node_cluster_t *cl)

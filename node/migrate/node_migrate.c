@@ -88,9 +88,10 @@ typedef struct oslot_s {
     uint8_t keep;  /* KEEP instead of BEGIN + snapshot: the target holds the final copy */
     uint8_t sync;  /* the target is a synchronous replica: writes wait while it is not live */
     uint8_t keep_tries;
-    uint32_t gen;  /* attempt: an error for an older one is void */
-    uint64_t src;  /* the member id this node sends the slot as */
-    uint64_t from; /* KEEP: the previous server whose final copy the target holds */
+    uint8_t done_held; /* its DONE waits for the takeover bound (send_done()) */
+    uint32_t gen;      /* attempt: an error for an older one is void */
+    uint64_t src;      /* the member id this node sends the slot as */
+    uint64_t from;     /* KEEP: the previous server whose final copy the target holds */
     /* RESYNC instead of BEGIN: the failed server whose copy the target, a
      * synchronous replica of both, may keep and reconcile (see take_over) */
     uint64_t resync;
@@ -198,6 +199,7 @@ struct node_migrate_s {
      * (one time for all: the latest takeover's; cleared once it passed) */
     uint8_t takeover[RING_SLOTS];
     int64_t takeover_until;
+    int done_held; /* some DONE waits for takeover_until (send_done()) */
     unsigned nawait;
     ostream_t *streams;
     /* background drop */
@@ -232,9 +234,12 @@ struct node_migrate_s {
     int left;             /* this node left gracefully (its slots went by hand-over) */
 };
 
+/* The monotonic clock (rc_mono_ms()) as of the last update of the
+ * server's time: takeover bounds come from node_cluster, which reads the
+ * same clock, and a time read earlier only makes a wait longer. */
 static int64_t now_ms(const node_migrate_t *m)
 {
-    return m->server->now_ms;
+    return m->server->mono_ms;
 }
 
 static void kick(node_migrate_t *m);
@@ -671,14 +676,50 @@ static void flush_put(ostream_t *s)
     s->sent_ms = now_ms(m);
 }
 
+/* DONE: the target may serve the slot from its copy (HAND_OVER), or keep
+ * it as the final copy of this node's (HAND_FINAL). Not while this node
+ * waits out the lease of the server it took the slot over from: the target
+ * would serve it at once, beside that server. It is sent once the bound
+ * has passed (send_held_dones()). */
 static void send_done(ostream_t *s, unsigned slot)
 {
     node_migrate_t *m = s->m;
     uint64_t nums[2] = {s->sl[slot].count, m->epoch};
-    size_t n = send_cmd(s, "DONE", slot, nums, 2, NULL, 0, 0);
+    size_t n;
 
+    if (m->takeover[slot] && m->takeover_until > now_ms(m)) {
+        if (!s->sl[slot].done_held)
+            m->rst.dones_held++;
+        s->sl[slot].done_held = 1;
+        m->done_held = 1;
+        return;
+    }
+    s->sl[slot].done_held = 0;
+    n = send_cmd(s, "DONE", slot, nums, 2, NULL, 0, 0);
     q_push(s, OP_DONE, slot, n);
     s->sl[slot].state = OUT_DONE;
+}
+
+/* The takeover bound has passed: the DONEs that waited for it go, for the
+ * slots still live on their stream (one that started over sends its own
+ * once live again). */
+static void send_held_dones(node_migrate_t *m)
+{
+    ostream_t *s;
+    unsigned slot;
+
+    m->done_held = 0;
+    for (s = m->streams; s != NULL; s = s->next) {
+        for (slot = 0; slot < RING_SLOTS; slot++) {
+            oslot_t *o = &s->sl[slot];
+
+            if (!o->done_held)
+                continue;
+            o->done_held = 0;
+            if (o->state == OUT_LIVE && o->hand != HAND_NONE && !s->broken)
+                send_done(s, slot);
+        }
+    }
 }
 
 /* ---- streams ---- */
@@ -799,6 +840,7 @@ static void out_cancel(ostream_t *s, unsigned slot)
     resync_clear(s->m, o);
     o->state = OUT_NONE;
     o->hand = HAND_NONE;
+    o->done_held = 0;
     o->keep = 0;
     o->sync = 0;
     o->count = 0;
@@ -1083,6 +1125,8 @@ static int on_reply(ostream_t *s, const char *r, size_t len)
         on_refused(s, op, r, len);
     } else if (op.kind == OP_KEEP && o->state == OUT_SNAP && op.gen == o->gen) {
         o->state = OUT_LIVE; /* the replica kept its copy: live writes from here */
+        if (o->hand != HAND_NONE)
+            send_done(s, op.slot); /* handed over (or final) meanwhile: as after a snapshot */
         release(m);
     } else if (op.kind == OP_DONE && o->state == OUT_DONE && op.gen == o->gen) {
         int over = o->hand == HAND_OVER;
@@ -1656,6 +1700,11 @@ static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
         m->takeover[slot] = 1;
         m->takeover_until = node_cluster_takeover_at(m->cl);
     }
+    rc_log(RC_LOG_VERBOSE,
+           "migrate: slot %u: taken over from member %" PRIu64 " at epoch %" PRIu64
+           " with %s copy (follows %d, final %d, resumed %d), served in %" PRId64 " ms",
+           slot, p, c->epoch, kept ? "its" : "an empty", follows, final, resumed,
+           m->takeover[slot] ? m->takeover_until - now_ms(m) : 0);
 }
 
 static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const member_handoff_t *h,
@@ -1992,6 +2041,8 @@ static void on_tick(uv_timer_t *t)
     if (m->takeover_until != 0 && now_ms(m) >= m->takeover_until) {
         memset(m->takeover, 0, sizeof(m->takeover));
         m->takeover_until = 0;
+        if (m->done_held)
+            send_held_dones(m);
     }
     /* Background drop of the slots that left. */
     for (n = 0; n < RING_SLOTS && m->ndropping > 0 && budget > 0; n++) {
@@ -2614,6 +2665,13 @@ void node_migrate_repl_stats(const node_migrate_t *m, node_migrate_repl_stats_t 
     out->replicas = m->replicas;
     out->slots_primary = out->slots_replica = out->slots_degraded = 0;
     out->lag_ops = out->lag_bytes = 0;
+    out->takeover_slots = 0;
+    out->takeover_wait_ms = 0;
+    if (m->takeover_until > now_ms(m)) {
+        out->takeover_wait_ms = m->takeover_until - now_ms(m);
+        for (slot = 0; slot < RING_SLOTS; slot++)
+            out->takeover_slots += m->takeover[slot];
+    }
     if (c == NULL || h == NULL || m->my_id == 0)
         return;
     want = m->replicas + 1 < c->nmembers ? m->replicas + 1 : c->nmembers;
@@ -2704,10 +2762,14 @@ size_t node_migrate_repl_info(const node_migrate_t *m, char *buf, size_t cap)
                  "repl_slots_kept:%" PRIu64 "\r\n"
                  "repl_slots_resynced:%" PRIu64 "\r\n"
                  "repl_slots_refilled:%" PRIu64 "\r\n"
-                 "repl_slots_lost:%" PRIu64 "\r\n",
+                 "repl_slots_lost:%" PRIu64 "\r\n"
+                 "repl_takeover_slots:%u\r\n"
+                 "repl_takeover_wait_ms:%" PRId64 "\r\n"
+                 "repl_dones_held:%" PRIu64 "\r\n",
                  r.replicas, r.slots_primary, r.slots_replica, r.slots_degraded, r.inflight,
                  r.lag_ops, r.lag_bytes, r.writes_acked, r.write_timeouts, r.failovers,
-                 r.slots_kept, r.slots_resynced, r.slots_refilled, r.slots_lost);
+                 r.slots_kept, r.slots_resynced, r.slots_refilled, r.slots_lost, r.takeover_slots,
+                 r.takeover_wait_ms, r.dones_held);
     return n < 0 ? 0 : (size_t)n;
 }
 
@@ -2796,7 +2858,7 @@ node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl)
     uv_idle_init(server->loop, &m->idle);
     m->idle.data = m;
     uv_timer_start(&m->timer, on_tick, NODE_MIGRATE_TICK_MS, NODE_MIGRATE_TICK_MS);
-    m->rate_mark_ms = server->now_ms;
+    m->rate_mark_ms = server->mono_ms;
     RC_ASSERT(node_db_observer_add(m->db, on_change, m) == 0);
     node_db_set_change_filter(m->db, change_wanted, m);
     node_db_set_slot_filter(m->db, slot_ok, m);

@@ -117,6 +117,12 @@ typedef struct node_migrate_repl_stats_s {
     uint64_t slots_resynced; /* ... kept and reconciled after a failover (RESYNC) */
     uint64_t slots_refilled; /* RESYNCs that found no complete copy here: filled whole */
     uint64_t slots_lost;     /* slots taken over with no complete copy: served empty */
+    /* Slots taken over from a server that did not hand them over, waiting
+     * out its lease before they are served, and how long that wait has
+     * still to run (ms; 0: none) */
+    unsigned takeover_slots;
+    int64_t takeover_wait_ms;
+    uint64_t dones_held; /* hand-overs whose DONE waited for such a wait */
 } node_migrate_repl_stats_t;
 
 /* Creates the hand-off engine of 'server' over the cluster 'cl': a db

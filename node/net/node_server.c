@@ -36,6 +36,7 @@ void node_server_update_time(node_server_t *server)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     server->now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    server->mono_ms = rc_mono_ms();
 }
 
 void node_server_link_client(node_server_t *server, node_conn_t *c)

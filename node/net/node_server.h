@@ -66,7 +66,8 @@ struct node_server_s {
     size_t clients_out_peak;
     size_t mem_peak; /* used_memory_peak */
 
-    int64_t now_ms;
+    int64_t now_ms;  /* wall clock (expiry, as Redis's mstime) */
+    int64_t mono_ms; /* rc_mono_ms(), read with it: hand-off timers */
     int64_t start_ms;
     uint64_t cron_loops;
     node_stats_t stats;

@@ -299,6 +299,15 @@ def _err(e):
     return "%s: %s" % (type(e).__name__, e)
 
 
+def _routed_to(rc, key):
+    """The port of the node that RedisCluster client 'rc''s slot map names
+    for 'key' (None when it has no map)."""
+    try:
+        return rc.get_node_from_key(key).port
+    except Exception:  # noqa: BLE001 - a map being rebuilt: unknown
+        return None
+
+
 class Load:
     """Recorded load: 'plain' threads of pipelined GET/SET/DEL through random
     live nodes of 'targets', and (with 'cluster') one RedisCluster client of
@@ -371,7 +380,7 @@ class Load:
                     r = conns[srv.port] = redis.Redis(host=srv.host, port=srv.port,
                                                       socket_timeout=self.timeout,
                                                       socket_connect_timeout=self.timeout)
-                self._batch(r, rnd, rec)
+                self._batch(r, rnd, rec, srv.port)
             finally:
                 self.targets.release(srv)
             live = self.targets.ports()
@@ -380,7 +389,7 @@ class Load:
         for r in conns.values():
             r.close()
 
-    def _batch(self, r, rnd, rec):
+    def _batch(self, r, rnd, rec, via):
         ops = [self._pick(rnd, rec) for _ in range(self.batch)]
         p = r.pipeline(transaction=False)
         for kind, key, value in ops:
@@ -396,25 +405,25 @@ class Load:
         except redis.exceptions.TimeoutError:
             t1 = time.monotonic()
             for kind, key, value in ops:
-                rec.add(kind, key, value, t0, t1, TIMEOUT)
+                rec.add(kind, key, value, t0, t1, TIMEOUT, via)
             r.connection_pool.disconnect()
             return
         except (redis.exceptions.ConnectionError, OSError) as e:
             t1 = time.monotonic()
             for kind, key, value in ops:
-                rec.add(kind, key, value, t0, t1, _err(e))
+                rec.add(kind, key, value, t0, t1, _err(e), via)
             r.connection_pool.disconnect()
             return
         t1 = time.monotonic()
         for (kind, key, value), out in zip(ops, res):
             if isinstance(out, Exception):
-                rec.add(kind, key, value, t0, t1, str(out))
+                rec.add(kind, key, value, t0, t1, str(out), via)
             elif kind == READ:
-                rec.add(READ, key, _text(out), t0, t1, OK)
+                rec.add(READ, key, _text(out), t0, t1, OK, via)
             elif kind == WRITE and out is not True:
-                rec.add(kind, key, value, t0, t1, "unexpected SET reply %r" % (out,))
+                rec.add(kind, key, value, t0, t1, "unexpected SET reply %r" % (out,), via)
             else:
-                rec.add(kind, key, value, t0, t1, OK)
+                rec.add(kind, key, value, t0, t1, OK, via)
 
     def _cluster(self, idx):
         rec = self.history.recorder("%sc%d" % (self.prefix, idx))
@@ -437,6 +446,7 @@ class Load:
                                 "client bug: " + _err(e))
                         continue
                 kind, key, value = self._pick(rnd, rec)
+                via = _routed_to(rc, key)
                 t0 = time.monotonic()
                 try:
                     if kind == READ:
@@ -446,23 +456,27 @@ class Load:
                     else:
                         out = rc.delete(key)
                 except redis.exceptions.TimeoutError:
-                    rec.add(kind, key, value, t0, time.monotonic(), TIMEOUT)
+                    rec.add(kind, key, value, t0, time.monotonic(), TIMEOUT, via)
                     continue
                 except (redis.exceptions.RedisError, OSError) as e:
-                    rec.add(kind, key, value, t0, time.monotonic(), _err(e))
+                    rec.add(kind, key, value, t0, time.monotonic(), _err(e), via)
                     continue
                 except Exception as e:  # noqa: BLE001 - a client bug: start afresh
-                    rec.add(kind, key, value, t0, time.monotonic(), "client bug: " + _err(e))
+                    rec.add(kind, key, value, t0, time.monotonic(), "client bug: " + _err(e),
+                            via)
                     rc.close()
                     rc = None
                     continue
                 t1 = time.monotonic()
+                after = _routed_to(rc, key)
+                if after != via:
+                    via = "%s>%s" % (via, after)  # redirected (MOVED) on the way
                 if kind == READ:
-                    rec.add(READ, key, _text(out), t0, t1, OK)
+                    rec.add(READ, key, _text(out), t0, t1, OK, via)
                 elif kind == WRITE and out is not True:
-                    rec.add(kind, key, value, t0, t1, "unexpected SET reply %r" % (out,))
+                    rec.add(kind, key, value, t0, t1, "unexpected SET reply %r" % (out,), via)
                 else:
-                    rec.add(kind, key, value, t0, t1, OK)
+                    rec.add(kind, key, value, t0, t1, OK, via)
         finally:
             if rc is not None:
                 rc.close()

@@ -88,10 +88,12 @@ class Recorder:
         self.seq += 1
         return "%s-%d" % (self.name, self.seq)
 
-    def add(self, op, key, value, start, end, outcome=OK):
+    def add(self, op, key, value, start, end, outcome=OK, via=None):
         """'value': what a write wrote, what a read returned (None: nil);
-        ignored for deletes and for reads that did not succeed."""
-        self.ops.append((op, key, value, start, end, outcome, self.name))
+        ignored for deletes and for reads that did not succeed. 'via': the
+        node (its port) the client sent it to, when it knows (reports name
+        it; the checker's verdicts do not depend on it)."""
+        self.ops.append((op, key, value, start, end, outcome, self.name, via))
 
     def __len__(self):
         return len(self.ops)
@@ -144,7 +146,8 @@ class History:
         with open(path, "w") as f:
             for o in self.ops():
                 f.write(json.dumps({"op": o[0], "key": o[1], "value": o[2], "start": o[3],
-                                    "end": o[4], "outcome": o[5], "client": o[6]}) + "\n")
+                                    "end": o[4], "outcome": o[5], "client": o[6],
+                                    "via": o[7]}) + "\n")
             for fr in self.finals:
                 f.write(json.dumps({"final": fr[0], "key": fr[1], "value": fr[2], "start": fr[3],
                                     "end": fr[4], "outcome": fr[5]}) + "\n")
@@ -167,7 +170,8 @@ class History:
                 else:
                     rec = recs.get(d["client"]) or recs.setdefault(d["client"],
                                                                    h.recorder(d["client"]))
-                    rec.add(d["op"], d["key"], d["value"], d["start"], d["end"], d["outcome"])
+                    rec.add(d["op"], d["key"], d["value"], d["start"], d["end"], d["outcome"],
+                            d.get("via"))
         return h
 
 
@@ -289,7 +293,7 @@ def check(history, ancient=None):
     by_key = collections.defaultdict(list)
     value_key = {}
     for o in ops:
-        kind, key, value, start, end, outcome, client = o
+        kind, key, value, start, end, outcome, client, _via = o
         rep.ops += 1
         if kind == READ:
             rep.reads += 1
@@ -320,7 +324,7 @@ def _check_key(rep, key, kops, finals, loss, value_key, t0, ancient):
     writes = {}  # value -> (start, effective end, client)
     acked = []  # (end, start, description): acknowledged writes and deletes
     nils = [(NINF, NINF, "the initial state")]  # (start, effective end, description)
-    for kind, _key, value, start, end, outcome, client in kops:
+    for kind, _key, value, start, end, outcome, client, _via in kops:
         if kind == READ:
             continue
         eff_end = end if outcome == OK else INF
@@ -361,7 +365,7 @@ def _check_key(rep, key, kops, finals, loss, value_key, t0, ancient):
                     % (value, _fmt_t(w[0], t0), _fmt_t(w[1], t0), w[2], sup))
         return None
 
-    for kind, _key, value, start, end, outcome, client in kops:
+    for kind, _key, value, start, end, outcome, client, via in kops:
         if kind != READ or outcome != OK:
             continue
         verdict = judge(value, start, end)
@@ -370,8 +374,9 @@ def _check_key(rep, key, kops, finals, loss, value_key, t0, ancient):
         if verdict == "allowed":
             rep.allowed_misses += 1
             continue
-        rep.add(verdict[0], key, "key %r: read by %s [%s..%s] returned %s" % (
-            key, client, _fmt_t(start, t0), _fmt_t(end, t0), verdict[1]))
+        rep.add(verdict[0], key, "key %r: read by %s%s [%s..%s] returned %s" % (
+            key, client, "" if via is None else " from %s" % via, _fmt_t(start, t0),
+            _fmt_t(end, t0), verdict[1]))
     seen = {}
     lost = False
     for node, _key, value, start, end, _outcome in finals:

@@ -75,6 +75,8 @@ import tempfile
 import threading
 import time
 
+import redis
+
 import handoff_load as hl
 import histcheck
 import rccluster
@@ -799,6 +801,63 @@ def test_kill_coordinator(t):
 
 
 @test
+def test_takeover_waits_out_the_dead_primary_lease(t):
+    """The nodes that take a killed primary's slots over serve them only
+    once its lease has surely run out (their install of the removal plus
+    the lease and the clock-rate margin): INFO shows the wait
+    (repl_takeover_slots, repl_takeover_wait_ms) and no write to the dead
+    primary's keys is acknowledged before it ends, though writes and reads
+    of them go on back to back through both survivors."""
+    with Scenario(t, "takeover waits out the lease") as c:
+        c.phase("before the fault")
+        table = c.table()
+        victim = c.pick_primary(table, exclude=c.live[:1])
+        rest = [s for s in c.live if s is not victim]
+        keys = [k for k in c.keys if table[hl.slot_of(k)][:1] == (victim.port,)][:50]
+        race = Race(c.h, "race", rest, rest[0], keys)
+        try:
+            c.kill(victim, table=table)
+            t_kill = time.monotonic()
+            seen = {}  # port -> (time before the INFO, its repl_takeover_* fields)
+
+            def waiting():
+                for s in rest:
+                    if s.port in seen:
+                        continue
+                    t_ask = time.monotonic()
+                    r = replication(s) or {}
+                    if r.get("repl_takeover_slots", 0) > 0:
+                        seen[s.port] = (t_ask, r)
+                return len(seen) == len(rest)
+
+            rctest.wait_for(waiting, timeout=15 * rctest.timeout_scale(), interval=0.01,
+                            what="both survivors waiting out the dead primary's lease "
+                                 "(INFO repl_takeover_slots)")
+            c.agree(what="the dead primary removed")
+            rctest.wait_for(lambda: any(a[0] > t_kill for a in race.acked),
+                            timeout=10 * rctest.timeout_scale(), interval=0.02,
+                            what="a write to its keys acknowledged after the takeover")
+        finally:
+            race.stop()
+        # each survivor's wait ends no earlier than its INFO's time plus
+        # the wait it reported; its slots were served from then on only
+        ends = {port: t_ask + r["repl_takeover_wait_ms"] / 1000.0
+                for port, (t_ask, r) in seen.items()}
+        for port, (t_ask, r) in seen.items():
+            print("  %d: %d slots taken over, served in %d ms" % (
+                port, r["repl_takeover_slots"], r["repl_takeover_wait_ms"]))
+            assert 0 < r["repl_takeover_wait_ms"] <= 5000, (port, r)
+        early = [a for a in race.acked if a[0] > t_kill and a[1] < min(ends.values())]
+        first = min(a[1] for a in race.acked if a[0] > t_kill)
+        print("  first write to its keys acknowledged %.0f ms after the kill, %.0f ms after "
+              "the earliest end of a wait" % (1000 * (first - t_kill),
+                                              1000 * (first - min(ends.values()))))
+        assert not early, "%d writes to the dead primary's keys acknowledged before the " \
+            "takeover wait ended, e.g. %r" % (len(early), early[:3])
+        c.finish()
+
+
+@test
 def test_sigstop_primary_past_its_lease(t):
     """The stopped primary is removed; when it continues, the requests
     waiting on its socket for keys the majority overwrote meanwhile must get
@@ -879,6 +938,126 @@ def test_isolated_primary_both_ways(t):
     for its replies to clients (rccluster.partition(both_ways=True)): it
     neither reaches the others nor hears them."""
     isolate_primary(t, both_ways=True)
+
+
+def race_cut_off_primary(t, nodes, replicas):
+    """Scenario 11: see test_race_reads_on_a_primary_cut_off_one_way."""
+    why = rccluster.iptables_usable()
+    assert why is None, "partition test cannot run: %s" % why
+    with Scenario(t, "race on a primary cut off one way, R=%d" % replicas, nodes=nodes,
+                  replicas=replicas) as c:
+        c.phase("before the fault")
+        table = c.table()
+        victim = c.pick_primary(table, exclude=c.live[:1])
+        rest = [s for s in c.live if s is not victim]
+        f = c.note("cut %d off one way" % victim.port, victim, table)
+        race = Race(c.h, "race", c.live, rest[0], f.primary_keys[:50])
+        try:
+            rccluster.partition(victim, client=False)
+            try:
+                c.agree(rest, "the cut-off primary removed")
+                t_removed = time.monotonic()
+                rctest.wait_for(lambda: any(a[0] > t_removed for a in race.acked),
+                                timeout=10 * rctest.timeout_scale(), interval=0.02,
+                                what="a write to its keys acknowledged by the majority")
+                c.phase("while it is cut off", seconds=1.0, ops=0)
+            finally:
+                rccluster.heal()
+            c.agree(what="healed")
+            c.expect_rejoin(victim)
+        finally:
+            race.stop()
+        served = sorted(t0 for t0, port in race.served
+                        if port == victim.port and f.t < t0 < t_removed)
+        after = sorted(a[1] for a in race.acked if a[0] > t_removed)
+        print("  the cut-off node served its last read (begun) %.0f ms after the cut; the "
+              "majority agreed on its removal at %.0f ms and acknowledged its first write to "
+              "the raced keys %.0f ms later" % (1000 * (served[-1] - f.t) if served else -1,
+                                                1000 * (t_removed - f.t),
+                                                1000 * (after[0] - t_removed)))
+        c.finish()
+
+
+@test
+def test_race_reads_on_a_primary_cut_off_one_way(t):
+    """A primary cut off one way (rccluster.partition: what it sends over
+    connections it opened gets through, and so do the grants of its lease
+    rounds) keeps serving reads until its lease runs out; reads sent to it
+    back to back race writes of the same keys through the majority, which
+    take its slots over only once that lease has surely run out (and not
+    earlier through a second hand-over of the slot): no read it serves may
+    miss a write acknowledged before the read began."""
+    race_cut_off_primary(t, nodes=3, replicas=1)
+
+
+@test
+def test_race_reads_on_a_primary_cut_off_one_way_at_r2(t):
+    """The same at R=2 on 4 nodes: once the primary is removed the three
+    others hold every slot, and the one that takes a slot over may hand it
+    on at once to the one the new placement names."""
+    race_cut_off_primary(t, nodes=4, replicas=2)
+
+
+class Race:
+    """GETs of 'keys' through each node of 'readers' and SETs of them
+    through node 'writer', one command at a time and back to back, one
+    thread per node, until stop(); every one recorded (clients 'name'-rPORT
+    and 'name'-w): a read that began after a write was acknowledged must
+    return it or a later value, whichever node serves it. Short socket
+    timeouts, so that a request parked on a node without its lease, or
+    forwarded into a cut, costs little time (histcheck: a timed-out write
+    may or may not happen)."""
+
+    def __init__(self, history, name, readers, writer, keys):
+        assert keys, "no key to race on"
+        self.keys = keys
+        self.stopping = threading.Event()
+        self.served = []  # reads that returned a value or nil: (t0, port)
+        self.acked = []   # acknowledged writes: (t0, t1)
+        self.threads = [
+            threading.Thread(target=self._run, daemon=True,
+                             args=(history.recorder("%s-r%d" % (name, s.port)), s, READ))
+            for s in readers]
+        self.threads.append(threading.Thread(target=self._run, daemon=True,
+                                             args=(history.recorder(name + "-w"), writer, WRITE)))
+        for th in self.threads:
+            th.start()
+
+    def _run(self, rec, srv, kind):
+        timeout = 0.3 * rctest.timeout_scale()
+        r = srv.client(socket_timeout=timeout)
+        n = 0
+        while not self.stopping.is_set():
+            key = self.keys[n % len(self.keys)]
+            n += 1
+            value = rec.value() if kind == WRITE else None
+            t0 = time.monotonic()
+            try:
+                out = r.get(key) if kind == READ else r.set(key, value)
+            except redis.exceptions.TimeoutError:
+                rec.add(kind, key, value, t0, time.monotonic(), TIMEOUT, srv.port)
+                r.close()
+                r = srv.client(socket_timeout=timeout)
+                continue
+            except (redis.exceptions.RedisError, OSError) as e:
+                rec.add(kind, key, value, t0, time.monotonic(), str(e)[:80], srv.port)
+                time.sleep(0.005)  # an error reply (TRYAGAIN): not in a tight loop
+                continue
+            t1 = time.monotonic()
+            if kind == READ:
+                rec.add(READ, key, _text(out), t0, t1, OK, srv.port)
+                self.served.append((t0, srv.port))
+            else:
+                rec.add(WRITE, key, value, t0, t1, OK if out is True else repr(out), srv.port)
+                if out is True:
+                    self.acked.append((t0, t1))
+        r.close()
+
+    def stop(self):
+        self.stopping.set()
+        for th in self.threads:
+            th.join(timeout=30)
+            assert not th.is_alive(), "a race thread is stuck"
 
 
 class Burst:

@@ -38,7 +38,13 @@ judges the history:
      misses or later values, never an old one); every other key keeps the
      promise; both rejoin on healing;
  10. 5 nodes: kill -9 of a primary and, during its failover, a graceful
-     leave of the replica of most of its keys.
+     leave of the replica of most of its keys;
+ 11. a primary cut off one way (as in 5) while reads of its keys through
+     every node race writes of them through the majority, one command at a
+     time, back to back (R=1 on 3 nodes, R=2 on 4);
+ 12. kill -9 of a primary under the same race: both survivors must report
+     the wait for its lease (INFO repl_takeover_slots, repl_takeover_wait_ms)
+     and no write to its keys may be acknowledged before that wait ends.
 
 THE PROMISE, asserted in check_promise() for every scenario: zero lost
 acknowledged writes, zero stale reads (stale values and misses), zero

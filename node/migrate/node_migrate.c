@@ -88,10 +88,9 @@ typedef struct oslot_s {
     uint8_t keep;  /* KEEP instead of BEGIN + snapshot: the target holds the final copy */
     uint8_t sync;  /* the target is a synchronous replica: writes wait while it is not live */
     uint8_t keep_tries;
-    uint8_t done_held; /* its DONE waits for the takeover bound (send_done()) */
-    uint32_t gen;      /* attempt: an error for an older one is void */
-    uint64_t src;      /* the member id this node sends the slot as */
-    uint64_t from;     /* KEEP: the previous server whose final copy the target holds */
+    uint32_t gen;  /* attempt: an error for an older one is void */
+    uint64_t src;  /* the member id this node sends the slot as */
+    uint64_t from; /* KEEP: the previous server whose final copy the target holds */
     /* RESYNC instead of BEGIN: the failed server whose copy the target, a
      * synchronous replica of both, may keep and reconcile (see take_over) */
     uint64_t resync;
@@ -199,7 +198,6 @@ struct node_migrate_s {
      * (one time for all: the latest takeover's; cleared once it passed) */
     uint8_t takeover[RING_SLOTS];
     int64_t takeover_until;
-    int done_held; /* some DONE waits for takeover_until (send_done()) */
     unsigned nawait;
     ostream_t *streams;
     /* background drop */
@@ -676,50 +674,14 @@ static void flush_put(ostream_t *s)
     s->sent_ms = now_ms(m);
 }
 
-/* DONE: the target may serve the slot from its copy (HAND_OVER), or keep
- * it as the final copy of this node's (HAND_FINAL). Not while this node
- * waits out the lease of the server it took the slot over from: the target
- * would serve it at once, beside that server. It is sent once the bound
- * has passed (send_held_dones()). */
 static void send_done(ostream_t *s, unsigned slot)
 {
     node_migrate_t *m = s->m;
     uint64_t nums[2] = {s->sl[slot].count, m->epoch};
-    size_t n;
+    size_t n = send_cmd(s, "DONE", slot, nums, 2, NULL, 0, 0);
 
-    if (m->takeover[slot] && m->takeover_until > now_ms(m)) {
-        if (!s->sl[slot].done_held)
-            m->rst.dones_held++;
-        s->sl[slot].done_held = 1;
-        m->done_held = 1;
-        return;
-    }
-    s->sl[slot].done_held = 0;
-    n = send_cmd(s, "DONE", slot, nums, 2, NULL, 0, 0);
     q_push(s, OP_DONE, slot, n);
     s->sl[slot].state = OUT_DONE;
-}
-
-/* The takeover bound has passed: the DONEs that waited for it go, for the
- * slots still live on their stream (one that started over sends its own
- * once live again). */
-static void send_held_dones(node_migrate_t *m)
-{
-    ostream_t *s;
-    unsigned slot;
-
-    m->done_held = 0;
-    for (s = m->streams; s != NULL; s = s->next) {
-        for (slot = 0; slot < RING_SLOTS; slot++) {
-            oslot_t *o = &s->sl[slot];
-
-            if (!o->done_held)
-                continue;
-            o->done_held = 0;
-            if (o->state == OUT_LIVE && o->hand != HAND_NONE && !s->broken)
-                send_done(s, slot);
-        }
-    }
 }
 
 /* ---- streams ---- */
@@ -840,7 +802,6 @@ static void out_cancel(ostream_t *s, unsigned slot)
     resync_clear(s->m, o);
     o->state = OUT_NONE;
     o->hand = HAND_NONE;
-    o->done_held = 0;
     o->keep = 0;
     o->sync = 0;
     o->count = 0;
@@ -1125,8 +1086,6 @@ static int on_reply(ostream_t *s, const char *r, size_t len)
         on_refused(s, op, r, len);
     } else if (op.kind == OP_KEEP && o->state == OUT_SNAP && op.gen == o->gen) {
         o->state = OUT_LIVE; /* the replica kept its copy: live writes from here */
-        if (o->hand != HAND_NONE)
-            send_done(s, op.slot); /* handed over (or final) meanwhile: as after a snapshot */
         release(m);
     } else if (op.kind == OP_DONE && o->state == OUT_DONE && op.gen == o->gen) {
         int over = o->hand == HAND_OVER;
@@ -2041,8 +2000,6 @@ static void on_tick(uv_timer_t *t)
     if (m->takeover_until != 0 && now_ms(m) >= m->takeover_until) {
         memset(m->takeover, 0, sizeof(m->takeover));
         m->takeover_until = 0;
-        if (m->done_held)
-            send_held_dones(m);
     }
     /* Background drop of the slots that left. */
     for (n = 0; n < RING_SLOTS && m->ndropping > 0 && budget > 0; n++) {
@@ -2764,12 +2721,11 @@ size_t node_migrate_repl_info(const node_migrate_t *m, char *buf, size_t cap)
                  "repl_slots_refilled:%" PRIu64 "\r\n"
                  "repl_slots_lost:%" PRIu64 "\r\n"
                  "repl_takeover_slots:%u\r\n"
-                 "repl_takeover_wait_ms:%" PRId64 "\r\n"
-                 "repl_dones_held:%" PRIu64 "\r\n",
+                 "repl_takeover_wait_ms:%" PRId64 "\r\n",
                  r.replicas, r.slots_primary, r.slots_replica, r.slots_degraded, r.inflight,
                  r.lag_ops, r.lag_bytes, r.writes_acked, r.write_timeouts, r.failovers,
                  r.slots_kept, r.slots_resynced, r.slots_refilled, r.slots_lost, r.takeover_slots,
-                 r.takeover_wait_ms, r.dones_held);
+                 r.takeover_wait_ms);
     return n < 0 ? 0 : (size_t)n;
 }
 

@@ -122,7 +122,6 @@ typedef struct node_migrate_repl_stats_s {
      * still to run (ms; 0: none) */
     unsigned takeover_slots;
     int64_t takeover_wait_ms;
-    uint64_t dones_held; /* hand-overs whose DONE waited for such a wait */
 } node_migrate_repl_stats_t;
 
 /* Creates the hand-off engine of 'server' over the cluster 'cl': a db

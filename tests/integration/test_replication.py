@@ -987,20 +987,20 @@ def race_cut_off_primary(t, nodes, replicas):
 @test
 def test_race_reads_on_a_primary_cut_off_one_way(t):
     """A primary cut off one way (rccluster.partition: what it sends over
-    connections it opened gets through, and so do the grants of its lease
-    rounds) keeps serving reads until its lease runs out; reads sent to it
-    back to back race writes of the same keys through the majority, which
-    take its slots over only once that lease has surely run out (and not
-    earlier through a second hand-over of the slot): no read it serves may
-    miss a write acknowledged before the read began."""
+    connections it opened gets through, but not the grants of its lease
+    rounds, which go to its bus port) keeps serving reads until its lease
+    runs out; reads sent to it back to back race writes of the same keys
+    through the majority, which take its slots over only once that lease
+    has surely run out: no read, through any node, may miss a write
+    acknowledged before the read began."""
     race_cut_off_primary(t, nodes=3, replicas=1)
 
 
 @test
 def test_race_reads_on_a_primary_cut_off_one_way_at_r2(t):
     """The same at R=2 on 4 nodes: once the primary is removed the three
-    others hold every slot, and the one that takes a slot over may hand it
-    on at once to the one the new placement names."""
+    others hold every slot, and the one that takes a slot over often hands
+    it on to the one the next configuration names."""
     race_cut_off_primary(t, nodes=4, replicas=2)
 
 

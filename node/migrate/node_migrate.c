@@ -198,6 +198,9 @@ struct node_migrate_s {
      * (one time for all: the latest takeover's; cleared once it passed) */
     uint8_t takeover[RING_SLOTS];
     int64_t takeover_until;
+    /* Receiving: the DONE that came before this node installed the switch
+     * carried the rest of such a wait (its end is in 'takeover_until') */
+    uint8_t done_wait[RING_SLOTS];
     unsigned nawait;
     ostream_t *streams;
     /* background drop */
@@ -322,6 +325,7 @@ static void in_reset(node_migrate_t *m, unsigned slot)
     m->in_count[slot] = 0;
     m->in_epoch[slot] = 0;
     m->resync_in[slot] = 0;
+    m->done_wait[slot] = 0;
     m->ready_dirty = 1;
 }
 
@@ -372,6 +376,22 @@ static void await_clear(node_migrate_t *m, unsigned slot)
     if (m->await_src[slot] != 0)
         m->nawait--;
     m->await_src[slot] = 0;
+}
+
+/* 'slot' is served only from 'until' on (a takeover's bound, see
+ * take_over(), or the rest of it a DONE carried). One end for all slots:
+ * the latest (a later end only makes the other waits longer). */
+static void takeover_wait(node_migrate_t *m, unsigned slot, int64_t until)
+{
+    m->takeover[slot] = 1;
+    if (until > m->takeover_until)
+        m->takeover_until = until;
+}
+
+/* What is left of 'slot''s takeover wait (ms), 0 when none. */
+static int64_t takeover_left(const node_migrate_t *m, unsigned slot)
+{
+    return m->takeover[slot] && m->takeover_until > now_ms(m) ? m->takeover_until - now_ms(m) : 0;
 }
 
 /* ---- replies held for the replicas ---- */
@@ -674,11 +694,19 @@ static void flush_put(ostream_t *s)
     s->sent_ms = now_ms(m);
 }
 
+/* DONE <count> <epoch> <wait>: 'wait' is what is left of this node's
+ * takeover wait for the slot (ms, 0: none). The DONE goes at once; the new
+ * server waits out the rest (cmd_done()), so a slot taken over and handed
+ * on at once is not served before the failed primary's lease has surely
+ * run out, and its final copy is not held back meanwhile. A peer that does
+ * not announce NODE_BUS_FEATURE_DONEWAIT (an older version, during a
+ * rolling upgrade) gets DONE <count> <epoch>, and serves at once. */
 static void send_done(ostream_t *s, unsigned slot)
 {
     node_migrate_t *m = s->m;
-    uint64_t nums[2] = {s->sl[slot].count, m->epoch};
-    size_t n = send_cmd(s, "DONE", slot, nums, 2, NULL, 0, 0);
+    uint64_t nums[3] = {s->sl[slot].count, m->epoch, (uint64_t)takeover_left(m, slot)};
+    int nnums = node_link_peer_features(s->link) & NODE_BUS_FEATURE_DONEWAIT ? 3 : 2;
+    size_t n = send_cmd(s, "DONE", slot, nums, nnums, NULL, 0, 0);
 
     q_push(s, OP_DONE, slot, n);
     s->sl[slot].state = OUT_DONE;
@@ -1655,15 +1683,13 @@ static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
         }
         drop_now(m, slot);
     }
-    if (p != 0 && p != me) {
-        m->takeover[slot] = 1;
-        m->takeover_until = node_cluster_takeover_at(m->cl);
-    }
+    if (p != 0 && p != me)
+        takeover_wait(m, slot, node_cluster_takeover_at(m->cl));
     rc_log(RC_LOG_VERBOSE,
            "migrate: slot %u: taken over from member %" PRIu64 " at epoch %" PRIu64
            " with %s copy (follows %d, final %d, resumed %d), served in %" PRId64 " ms",
            slot, p, c->epoch, kept ? "its" : "an empty", follows, final, resumed,
-           m->takeover[slot] ? m->takeover_until - now_ms(m) : 0);
+           takeover_left(m, slot));
 }
 
 static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const member_handoff_t *h,
@@ -1725,6 +1751,10 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
         if (p != prev_me || prev_me == 0) {
             if (hands_over(c, leavers, nleavers, p) && p != me) {
                 if (m->in_state[slot] == IN_DONE && m->in_src[slot] == p) {
+                    if (m->done_wait[slot] && m->takeover_until > now_ms(m)) {
+                        takeover_wait(m, slot, m->takeover_until);
+                        m->rst.takeover_inherited++;
+                    }
                     in_reset(m, slot);
                     m->keep_from[slot] = p;
                     m->st.slots_received++;
@@ -1859,18 +1889,26 @@ static void check_ready(node_migrate_t *m)
     const member_handoff_t *h = node_cluster_handoff(m->cl);
     int myidx = node_cluster_myindex(m->cl);
     unsigned slot, incoming = 0, filled = 0;
+    int moving;
 
     m->ready_dirty = 0;
     m->ready_checked = now_ms(m);
     if (c == NULL || h == NULL || myidx < 0)
         return;
+    moving = paxos_config_in_transition(c);
     for (slot = 0; slot < RING_SLOTS; slot++) {
-        /* New copies here: of the target placement, not of the serving one
-         * (a synchronous replica is kept filled), or this node's next
-         * primaryship (its DONE needs the fill). */
+        /* Every copy of the target placement here. During a transition
+         * a synchronous replica of the serving one counts too: it must be
+         * live on its server's stream at the switch, to get the server's
+         * DONE and hold the final copy (the new server KEEPs it, or it
+         * takes the slot over with it should the new server fail first).
+         * One refilled after a takeover (RESYNC, BEGIN) is not live yet:
+         * before, the switch went on without it, its refill was cancelled
+         * there, and a failure of the new server left no complete copy.
+         * Out of a transition (nothing to switch) it is not a new copy. */
         if (m->serve_id[slot] == m->my_id || m->serve_id[slot] == 0 ||
             !in_copies(c, h->tcopy[slot], h->ntcopy[slot], m->my_id) ||
-            (m->sync[slot] && m->target_id[slot] != m->my_id))
+            (m->sync[slot] && m->target_id[slot] != m->my_id && !moving))
             continue;
         incoming++;
         if ((m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE) &&
@@ -2101,6 +2139,7 @@ static void in_start(node_migrate_t *m, unsigned slot, uint64_t src, uint64_t ep
     m->final_from[slot] = 0;
     m->kept_of[slot] = 0;
     m->resync_in[slot] = (uint8_t)resync;
+    m->done_wait[slot] = 0;
     m->ready_dirty = 1;
 }
 
@@ -2407,8 +2446,12 @@ static void cmd_live(node_migrate_t *m, node_client_t *c, int packed)
 }
 
 static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned slot,
-                     uint64_t count, uint64_t epoch)
+                     uint64_t count, uint64_t epoch, uint64_t wait)
 {
+    /* The sender's takeover wait ends within 'wait' ms of now (it sent
+     * the DONE earlier). At most the lease and its margin: a bound. */
+    int64_t until = wait > 0 ? now_ms(m) + (int64_t)(wait < 600000 ? wait : 600000) : 0;
+
     if (m->in_state[slot] != IN_FILLED || count != m->in_count[slot]) {
         /* The reply first: in_reset() zeroes the count it reports. */
         node_reply_errorf(c, "ERR RCMIGRATE DONE: slot %u count %" PRIu64 " != %" PRIu64, slot,
@@ -2424,6 +2467,14 @@ static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
         in_reset(m, slot);
         m->st.slots_received++;
         m->keep_from[slot] = src;
+        if (until > 0) {
+            takeover_wait(m, slot, until);
+            m->rst.takeover_inherited++;
+            rc_log(RC_LOG_VERBOSE,
+                   "migrate: slot %u: handed over by member %" PRIu64
+                   " inside its takeover wait: served in %" PRIu64 " ms",
+                   slot, src, wait);
+        }
         if (cf != NULL && h != NULL && cf->epoch == m->epoch)
             want_replicas(m, cf, h, slot, m->my_id);
         kick(m);
@@ -2433,6 +2484,11 @@ static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
         m->ready_dirty = 1;
         m->final_from[slot] = src; /* or kept as a replica of the new server */
         m->final_epoch[slot] = epoch;
+        if (until > 0) {
+            m->done_wait[slot] = 1; /* served once the switch is installed and this passed */
+            if (until > m->takeover_until)
+                m->takeover_until = until;
+        }
     }
     node_reply_ok(c);
 }
@@ -2478,7 +2534,7 @@ static int refused_as_stale(node_migrate_t *m, node_client_t *c, uint64_t src, u
 void node_migrate_command(node_migrate_t *m, node_client_t *c)
 {
     const resp_arg_t *op;
-    uint64_t src, slot64, count, epoch;
+    uint64_t src, slot64, count, epoch, wait = 0;
     unsigned slot;
 
     if (m == NULL || !c->conn->peer) {
@@ -2537,9 +2593,10 @@ void node_migrate_command(node_migrate_t *m, node_client_t *c)
         m->in_state[slot] = IN_FILLED;
         m->ready_dirty = 1;
         node_reply_ok(c);
-    } else if (resp_arg_is(op, "DONE") && c->argc == 6 && arg_u64(&c->argv[4], &count) == 0 &&
-               arg_u64(&c->argv[5], &epoch) == 0) {
-        cmd_done(m, c, src, slot, count, epoch);
+    } else if (resp_arg_is(op, "DONE") && (c->argc == 6 || c->argc == 7) &&
+               arg_u64(&c->argv[4], &count) == 0 && arg_u64(&c->argv[5], &epoch) == 0 &&
+               (c->argc == 6 || arg_u64(&c->argv[6], &wait) == 0)) {
+        cmd_done(m, c, src, slot, count, epoch, wait);
     } else {
         node_reply_error(c, "ERR RCMIGRATE: unknown operation or bad arguments");
     }
@@ -2721,11 +2778,12 @@ size_t node_migrate_repl_info(const node_migrate_t *m, char *buf, size_t cap)
                  "repl_slots_refilled:%" PRIu64 "\r\n"
                  "repl_slots_lost:%" PRIu64 "\r\n"
                  "repl_takeover_slots:%u\r\n"
-                 "repl_takeover_wait_ms:%" PRId64 "\r\n",
+                 "repl_takeover_wait_ms:%" PRId64 "\r\n"
+                 "repl_takeover_inherited:%" PRIu64 "\r\n",
                  r.replicas, r.slots_primary, r.slots_replica, r.slots_degraded, r.inflight,
                  r.lag_ops, r.lag_bytes, r.writes_acked, r.write_timeouts, r.failovers,
                  r.slots_kept, r.slots_resynced, r.slots_refilled, r.slots_lost, r.takeover_slots,
-                 r.takeover_wait_ms);
+                 r.takeover_wait_ms, r.takeover_inherited);
     return n < 0 ? 0 : (size_t)n;
 }
 

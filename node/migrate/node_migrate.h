@@ -20,8 +20,15 @@
  *   PUT s k v ... (snapshot + live writes) ->  applies, counts
  *   SNAPDONE s n --------------------------->  FILLED (counts agree) -> READY
  *        ... Paxos decides the switch ...
- *   DONE s n (after its last write) -------->  serves s (held requests run)
+ *   DONE s n e w (after its last write) ---->  serves s (held requests run)
  *   drops s <------------- +OK
+ *
+ * DONE carries the source's epoch 'e' and what is left of its takeover
+ * wait for the slot, 'w' ms (0: none; see node_migrate_slot_waits()): the
+ * target serves s only once that much time has passed. The target counts
+ * as READY only when every copy of the target placement it holds is
+ * filled from its server, a synchronous replica's included (it must hold
+ * the final copy at the switch).
  *
  * Every message is a RESP command `RCMIGRATE <op> <src> <slot> ...` on a
  * data link (channel 1), answered +OK or -ERR in order. The live writes
@@ -122,6 +129,10 @@ typedef struct node_migrate_repl_stats_s {
      * still to run (ms; 0: none) */
     unsigned takeover_slots;
     int64_t takeover_wait_ms;
+    /* Slots handed over to this node (DONE) while their previous server
+     * still waited out the lease of the one it took them over from: this
+     * node waits out the rest */
+    uint64_t takeover_inherited;
 } node_migrate_repl_stats_t;
 
 /* Creates the hand-off engine of 'server' over the cluster 'cl': a db

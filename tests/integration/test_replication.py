@@ -44,7 +44,14 @@ judges the history:
      time, back to back (R=1 on 3 nodes, R=2 on 4);
  12. kill -9 of a primary under the same race: both survivors must report
      the wait for its lease (INFO repl_takeover_slots, repl_takeover_wait_ms)
-     and no write to its keys may be acknowledged before that wait ends.
+     and no write to its keys may be acknowledged before that wait ends;
+     on 4 nodes, with a weight change right after the removal, the slots
+     handed on to a new primary during the wait: no write to them
+     acknowledged before the earliest install of the removal plus the
+     lease (the DONE carries the rest of the wait);
+ 13. R=2 on 4 nodes: kill -9 of a primary while iptables drops every
+     RESYNC: the removal's transition must not switch while a copy of
+     the target placement is unfilled (its synchronous replicas included).
 
 THE PROMISE, asserted in check_promise() for every scenario: zero lost
 acknowledged writes, zero stale reads (stale values and misses), zero
@@ -863,6 +870,100 @@ def test_takeover_waits_out_the_dead_primary_lease(t):
         c.finish()
 
 
+def key_per_slot(slots):
+    """One key of each slot in 'slots' (a set): {slot: key}."""
+    want, out, i = set(slots), {}, 0
+    while want:
+        k = "slot-key:%d" % i
+        sl = hl.slot_of(k)
+        if sl in want:
+            out[sl] = k
+            want.discard(sl)
+        i += 1
+    return out
+
+
+@test
+def test_takeover_wait_follows_a_slot_handed_on(t):
+    """Four nodes, R=1: a primary A is killed. Each of its slots is taken
+    over by its replica, which waits out A's lease before serving it; the
+    removal's own switch then hands many of those slots on to their new
+    primary, often within that wait (60 ms later in a soak's logs). The
+    DONE carries what is left of the wait, and the new primary serves the
+    slot only once it has passed: no write to a slot handed on may be
+    acknowledged before the earliest install of A's removal plus the
+    lease (0.5 s). The test polls CLUSTER SLOTS on every survivor from the
+    kill on: the last poll that still listed A bounds the installs from
+    below; as soon as a slot of A shows a primary other than its replica
+    before the kill (the taker), it writes keys of such slots through
+    their new primary. Before the fix (the DONE carried no wait) those
+    writes were acknowledged 0.1-0.2 s after that bound. INFO's
+    repl_takeover_inherited must show the inherited waits."""
+    with Scenario(t, "takeover wait handed on", nodes=4) as c:
+        c.phase("before the fault")
+        table = c.table()
+        victim = c.pick_primary(table, exclude=c.live[:1])
+        rest = [s for s in c.live if s is not victim]
+        mine = {sl for sl in range(16384) if table[sl][:1] == (victim.port,)}
+        keys = key_per_slot(mine)
+        inherited0 = sum(replication(s)["repl_takeover_inherited"] for s in rest)
+        clients = {s.port: s.client(socket_timeout=5 * rctest.timeout_scale()) for s in rest}
+        last_seen = {}  # port -> start of its last CLUSTER SLOTS that still listed the victim
+        rec = c.h.recorder("handon-w")
+        c.kill(victim, table=table)
+        t_kill = time.monotonic()
+        handed = {}  # slot -> the port of its new primary
+        weighted = []
+        heavy = rest[-1]
+
+        def handed_on():
+            for s in rest:
+                t_ask = time.monotonic()
+                now = hl.slot_copies(s)
+                if any(victim.port in cp for cp in now):
+                    last_seen[s.port] = t_ask
+                    continue
+                if not weighted:
+                    # the removal is installed here: a weight change
+                    # moves a quarter of the slots, A's among them, from
+                    # their takers while they still wait
+                    weighted.append(time.monotonic())
+                    assert clients[heavy.port].execute_command("CLUSTER", "WEIGHT", "3") \
+                        in (b"OK", True)
+                for sl in mine:
+                    p = now[sl][:1]
+                    if p and p[0] != table[sl][1] and p[0] != victim.port:
+                        handed[sl] = p[0]
+            return len(handed) > 0 and len(last_seen) == len(rest)
+
+        rctest.wait_for(handed_on, timeout=15 * rctest.timeout_scale(), interval=0.005,
+                        what="a slot of the killed primary handed on by its taker")
+        t_found = time.monotonic()
+        bound = min(last_seen.values()) + 0.5
+        port = max(set(handed.values()), key=lambda p: sum(1 for v in handed.values() if v == p))
+        slots = sorted(sl for sl, p in handed.items() if p == port)[:20]
+        pipe = clients[port].pipeline(transaction=False)
+        values = []
+        for sl in slots:
+            values.append(rec.value())
+            pipe.set(keys[sl], values[-1])
+        t0 = time.monotonic()
+        out = pipe.execute(raise_on_error=False)
+        t1 = time.monotonic()
+        for sl, v, o in zip(slots, values, out):
+            rec.add(WRITE, keys[sl], v, t0, t1, OK if o is True else repr(o)[:80], port)
+        c.agree(what="the dead primary removed")
+        inherited = sum(replication(s)["repl_takeover_inherited"] for s in rest) - inherited0
+        print("  %d slots handed on seen %.0f ms after the kill; %d writes through %d "
+              "acknowledged %.0f ms after the bound (sent %.0f ms before it); %d waits inherited"
+              % (len(handed), 1000 * (t_found - t_kill), len(slots), port, 1000 * (t1 - bound),
+                 1000 * (bound - t0), inherited))
+        assert all(o is True for o in out), out
+        assert t1 >= bound, "writes to slots handed on within the takeover wait acknowledged "             "%.0f ms before the dead primary's lease could have run out" % (1000 * (bound - t1))
+        assert inherited > 0, "no node inherited a takeover wait with a DONE"
+        c.finish()
+
+
 @test
 def test_sigstop_primary_past_its_lease(t):
     """The stopped primary is removed; when it continues, the requests
@@ -1315,6 +1416,79 @@ def test_r2_new_primary_killed_before_it_took_its_copies_up(t):
         assert kept >= len(final) and refilled == 0, (
             "%d RESYNCs kept a final copy, %d filled one whole, for %d slots whose two old copies "
             "held it" % (kept, refilled, len(final)))
+        c.finish()
+
+
+@test
+def test_r2_switch_waits_for_the_replicas_refilled_after_a_takeover(t):
+    """R=2 on 4 nodes: a primary P is killed. Its slots are taken over by
+    their next copy, which asks the slot's other synchronous replica to
+    RESYNC (keep its copy of P and reconcile it). iptables drops every
+    RCMIGRATE RESYNC the survivors send, so those replicas stay unfilled.
+    The removal is a transition (P stays in the serving placement until
+    the switch); the switch must wait until every copy of the target
+    placement is live on its server's stream, synchronous replicas
+    included: at the switch a server that loses a slot sends its final
+    DONE only to live replicas, and a replica without it holds no
+    complete copy should the new server fail. Checked: the cluster stays
+    in transition while the RESYNCs are dropped (replicas report slots
+    as incoming, not filled), switches once they flow, and the history
+    checker finds nothing lost or stale. It does not isolate the
+    synchronous replicas: the dropped RESYNCs stall their whole data
+    link, fills of new copies on it included, and those held the switch
+    before the fix too (every taker's link to each survivor carries
+    both)."""
+    if rccluster.iptables_usable() is not None:
+        raise AssertionError(rccluster.iptables_usable())
+    with Scenario(t, "R=2 switch waits for the refilled replicas", nodes=4, replicas=2) as c:
+        c.phase("before the fault")
+        table = c.table()
+        victim = c.pick_primary(table, exclude=c.live[:1])
+        rest = [s for s in c.live if s is not victim]
+        dropped0 = rccluster.sent_dropped()
+        try:
+            for s in rest:
+                rccluster.drop_sent(s, ["$6\r\nRESYNC\r\n"])
+            c.kill(victim, table=table)
+
+            def unfilled():
+                # the removal installed everywhere, a RESYNC dropped, and a
+                # replica waiting for its refill before it reports READY
+                if rccluster.sent_dropped() <= dropped0:
+                    return None
+                if any(victim.port in cp for s in rest for cp in hl.slot_copies(s)):
+                    return None
+                waiting = {}
+                for s in rest:
+                    m = hl.migration(s)
+                    n = int(m[hl.M_SLOTS_IN]) - int(m["migration_slots_filled"])
+                    if n > 0:
+                        waiting[s.port] = n
+                return waiting or None
+
+            waiting = rctest.wait_for(unfilled, timeout=15 * rctest.timeout_scale(), interval=0.02,
+                                      what="a synchronous replica's refill blocked after the "
+                                           "takeover, the removal installed")
+            t_seen = time.monotonic()
+            # the switch came ~0.1 s after the removal before: 2 s without it
+            while time.monotonic() < t_seen + 2.0:
+                states = {s.port: rccluster.cluster_info(s).get("cluster_in_transition")
+                          for s in rest}
+                assert all(v == "1" for v in states.values()), \
+                    "the transition switched while a replica's RESYNC was dropped: %r " \
+                    "(unfilled: %r)" % (states, waiting)
+                time.sleep(0.05)
+            print("  unfilled synchronous copies: %s; no switch for 2 s while their RESYNCs "
+                  "were dropped (%d packets)" % (
+                      ", ".join("%d: %d" % kv for kv in sorted(waiting.items())),
+                      rccluster.sent_dropped() - dropped0))
+        finally:
+            rccluster.heal()
+        rctest.wait_for(lambda: all(rccluster.cluster_info(s).get("cluster_in_transition") == "0"
+                                    for s in rest),
+                        timeout=30 * rctest.timeout_scale(), interval=0.05,
+                        what="the switch once the RESYNCs flow")
+        c.agree(what="the removal switched")
         c.finish()
 
 

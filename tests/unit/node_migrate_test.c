@@ -8,8 +8,8 @@
  * DONE has not arrived is parked, then answered (or TRYAGAIN past
  * cluster-handoff-hold); a hand-over sent again after the switch (the link
  * broke before the DONE was answered) still carries every key; RCMIGRATE
- * from a client is refused and malformed RCMIGRATE on the bus gets errors
- * (RESYNC, which keeps a failed primary's copy, is exercised by the
+ * from a client is refused and malformed RCMIGRATE on the bus gets errors;
+ * DONE carries the takeover wait only to a peer that announces it (RESYNC, which keeps a failed primary's copy, is exercised by the
  * integration tests' R=2 scenarios: it takes three nodes or more).
  * The one rule: every test checks the data itself, in each node's db,
  * against what it wrote. */
@@ -79,6 +79,7 @@ typedef struct tnode_s {
     /* ... and RCMIGRATE PUT and LIVE while 'hold_put' is set (the replication test). */
     int hold_put;
     int nput, nlive, npack; /* RCMIGRATE PUT, LIVE and LIVEPACK requests it ran */
+    int ndone6, ndone7;     /* RCMIGRATE DONE requests it got without and with a wait */
     tcli_t cli;
 } tnode_t;
 
@@ -140,6 +141,8 @@ static void delaying_dispatch(void *arg, node_client_t *c)
     n->nput += rcmigrate_is(c, "PUT");
     n->nlive += rcmigrate_is(c, "LIVE");
     n->npack += rcmigrate_is(c, "LIVEPACK");
+    n->ndone6 += is_done(c) && c->argc == 6;
+    n->ndone7 += is_done(c) && c->argc == 7;
     if (n->hold_done && is_done(c)) {
         n->ndone_parked++;
         node_conn_hold(c->conn);
@@ -2101,6 +2104,40 @@ static void test_a_replica_without_livepack_gets_live_batches(void **state)
     assert_true(b->nlive > 0);
 }
 
+/* A join's DONEs carry the takeover wait (0 here: nothing was taken
+ * over) to a peer that announces NODE_BUS_FEATURE_DONEWAIT, and not to one
+ * that does not (an older version would refuse the extra argument and the
+ * hand-over would never end); either way every slot is handed over. */
+static void join_with_features(fx_t *fx, unsigned features)
+{
+    tnode_t *b = &fx->n[1];
+
+    node_start(fx, 1, 0, 1);
+    node_bus_set_features(node_cluster_bus(b->cl), features);
+    b->hold_done = 0;
+    assert_true(settle(fx));
+    assert_int_equal(stats(b).slots_received, slots_served_by(fx, 1));
+    assert_true(slots_served_by(fx, 1) > 0);
+}
+
+static void test_done_carries_the_takeover_wait_to_a_peer_that_takes_it(void **state)
+{
+    tnode_t *b = &((fx_t *)*state)->n[1];
+
+    join_with_features(*state, NODE_BUS_FEATURES);
+    assert_true(b->ndone7 > 0);
+    assert_int_equal(b->ndone6, 0);
+}
+
+static void test_done_without_the_wait_to_an_older_peer(void **state)
+{
+    tnode_t *b = &((fx_t *)*state)->n[1];
+
+    join_with_features(*state, NODE_BUS_FEATURES & ~(unsigned)NODE_BUS_FEATURE_DONEWAIT);
+    assert_true(b->ndone6 > 0);
+    assert_int_equal(b->ndone7, 0);
+}
+
 /* The value of 'key' on node 'n' ("" when absent), NUL-terminated in 'buf'. */
 static const char *value_on(tnode_t *n, const char *key, char *buf, size_t cap)
 {
@@ -2312,6 +2349,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_reply_waits_for_the_replica, setup_r1, teardown),
         cmocka_unit_test_setup_teardown(test_a_replica_without_live_gets_each_write_as_a_put,
                                         setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(test_done_carries_the_takeover_wait_to_a_peer_that_takes_it,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_without_the_wait_to_an_older_peer, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_replica_without_livepack_gets_live_batches, setup_r1,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_pipeline_waits_as_one_group, setup_r1, teardown),

@@ -1114,6 +1114,13 @@ static int on_reply(ostream_t *s, const char *r, size_t len)
         on_refused(s, op, r, len);
     } else if (op.kind == OP_KEEP && o->state == OUT_SNAP && op.gen == o->gen) {
         o->state = OUT_LIVE; /* the replica kept its copy: live writes from here */
+        /* This node lost the slot while the KEEP was unanswered, and it is
+         * the replica's now (out_want: HAND_OVER, sent no DONE as the slot
+         * was not live): the DONE goes now, as after a snapshot. Before,
+         * it never went: the new server waited cluster-handoff-timeout,
+         * then served the slot empty. */
+        if (o->hand != HAND_NONE && !s->broken)
+            send_done(s, op.slot);
         release(m);
     } else if (op.kind == OP_DONE && o->state == OUT_DONE && op.gen == o->gen) {
         int over = o->hand == HAND_OVER;

@@ -199,8 +199,10 @@ struct node_migrate_s {
     uint8_t takeover[RING_SLOTS];
     int64_t takeover_until;
     /* Receiving: the DONE that came before this node installed the switch
-     * carried the rest of such a wait (its end is in 'takeover_until') */
+     * carried the rest of such a wait; the latest end of those waits (a
+     * later one only makes the others longer) */
     uint8_t done_wait[RING_SLOTS];
+    int64_t done_until;
     unsigned nawait;
     ostream_t *streams;
     /* background drop */
@@ -1758,8 +1760,8 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
         if (p != prev_me || prev_me == 0) {
             if (hands_over(c, leavers, nleavers, p) && p != me) {
                 if (m->in_state[slot] == IN_DONE && m->in_src[slot] == p) {
-                    if (m->done_wait[slot] && m->takeover_until > now_ms(m)) {
-                        takeover_wait(m, slot, m->takeover_until);
+                    if (m->done_wait[slot] && m->done_until > now_ms(m)) {
+                        takeover_wait(m, slot, m->done_until);
                         m->rst.takeover_inherited++;
                     }
                     in_reset(m, slot);
@@ -2046,6 +2048,8 @@ static void on_tick(uv_timer_t *t)
         memset(m->takeover, 0, sizeof(m->takeover));
         m->takeover_until = 0;
     }
+    if (m->done_until != 0 && now_ms(m) >= m->done_until)
+        m->done_until = 0;
     /* Background drop of the slots that left. */
     for (n = 0; n < RING_SLOTS && m->ndropping > 0 && budget > 0; n++) {
         unsigned slot = (m->drop_cursor + n) % RING_SLOTS;
@@ -2493,8 +2497,8 @@ static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
         m->final_epoch[slot] = epoch;
         if (until > 0) {
             m->done_wait[slot] = 1; /* served once the switch is installed and this passed */
-            if (until > m->takeover_until)
-                m->takeover_until = until;
+            if (until > m->done_until)
+                m->done_until = until;
         }
     }
     node_reply_ok(c);

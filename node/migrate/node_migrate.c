@@ -2460,7 +2460,9 @@ static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
                      uint64_t count, uint64_t epoch, uint64_t wait)
 {
     /* The sender's takeover wait ends within 'wait' ms of now (it sent
-     * the DONE earlier). At most the lease and its margin: a bound. */
+     * the DONE earlier). Capped at 600 s, more than any lease (half the
+     * largest cluster-node-timeout), so a garbled one cannot hold a slot
+     * for longer. */
     int64_t until = wait > 0 ? now_ms(m) + (int64_t)(wait < 600000 ? wait : 600000) : 0;
 
     if (m->in_state[slot] != IN_FILLED || count != m->in_count[slot]) {

@@ -72,6 +72,9 @@ enum {
     IDLE_TRIM_MS = 1000, /* a stream that sent nothing this long gives its buffers back */
     KEEP_TRIES = 40,     /* a KEEP the replica cannot take yet is asked again ... */
     KEEP_RETRY_MS = 25,  /* ... this often, then the slot is sent whole */
+    /* A DONE's takeover wait is capped here: more than any lease (half the
+     * largest cluster-node-timeout), so a garbled one holds a slot no longer */
+    DONE_WAIT_MAX_MS = 600000,
 };
 
 typedef struct op_s {
@@ -2460,10 +2463,9 @@ static void cmd_done(node_migrate_t *m, node_client_t *c, uint64_t src, unsigned
                      uint64_t count, uint64_t epoch, uint64_t wait)
 {
     /* The sender's takeover wait ends within 'wait' ms of now (it sent
-     * the DONE earlier). Capped at 600 s, more than any lease (half the
-     * largest cluster-node-timeout), so a garbled one cannot hold a slot
-     * for longer. */
-    int64_t until = wait > 0 ? now_ms(m) + (int64_t)(wait < 600000 ? wait : 600000) : 0;
+     * the DONE earlier). */
+    int64_t until =
+        wait > 0 ? now_ms(m) + (int64_t)(wait < DONE_WAIT_MAX_MS ? wait : DONE_WAIT_MAX_MS) : 0;
 
     if (m->in_state[slot] != IN_FILLED || count != m->in_count[slot]) {
         /* The reply first: in_reset() zeroes the count it reports. */

@@ -9,8 +9,9 @@
  * cluster-handoff-hold); a hand-over sent again after the switch (the link
  * broke before the DONE was answered) still carries every key; RCMIGRATE
  * from a client is refused and malformed RCMIGRATE on the bus gets errors;
- * DONE carries the takeover wait only to a peer that announces it (RESYNC, which keeps a failed primary's copy, is exercised by the
- * integration tests' R=2 scenarios: it takes three nodes or more).
+ * DONE carries the takeover wait only to a peer that announces it (RESYNC,
+ * which keeps a failed primary's copy, is exercised by the integration
+ * tests' R=2 scenarios: it takes three nodes or more).
  * The one rule: every test checks the data itself, in each node's db,
  * against what it wrote. */
 #include <setjmp.h>
@@ -2111,24 +2112,19 @@ static void test_a_replica_without_livepack_gets_live_batches(void **state)
  * over) to a peer that announces NODE_BUS_FEATURE_DONEWAIT (checked in
  * test_request_waits_for_done_then_runs_or_gets_tryagain), and not to one
  * that does not (an older version would refuse the extra argument and the
- * hand-over would never end); either way every slot is handed over. */
-static void join_with_features(fx_t *fx, unsigned features)
+ * hand-over would never end); every slot is handed over all the same. */
+static void test_done_without_the_wait_to_an_older_peer(void **state)
 {
+    fx_t *fx = *state;
     tnode_t *b = &fx->n[1];
 
     node_start(fx, 1, 0, 1);
-    node_bus_set_features(node_cluster_bus(b->cl), features);
+    node_bus_set_features(node_cluster_bus(b->cl),
+                          NODE_BUS_FEATURES & ~(unsigned)NODE_BUS_FEATURE_DONEWAIT);
     b->hold_done = 0;
     assert_true(settle(fx));
-    assert_int_equal(stats(b).slots_received, slots_served_by(fx, 1));
     assert_true(slots_served_by(fx, 1) > 0);
-}
-
-static void test_done_without_the_wait_to_an_older_peer(void **state)
-{
-    tnode_t *b = &((fx_t *)*state)->n[1];
-
-    join_with_features(*state, NODE_BUS_FEATURES & ~(unsigned)NODE_BUS_FEATURE_DONEWAIT);
+    assert_int_equal(stats(b).slots_received, slots_served_by(fx, 1));
     assert_true(b->ndone6 > 0);
     assert_int_equal(b->ndone7, 0);
 }

@@ -90,6 +90,9 @@ typedef struct oslot_s {
     uint8_t hand;  /* HAND_* */
     uint8_t keep;  /* KEEP instead of BEGIN + snapshot: the target holds the final copy */
     uint8_t sync;  /* the target is a synchronous replica: writes wait while it is not live */
+    /* The slot went live on this stream: from then on writes wait while it
+     * is not live, whatever the target's role (see stream_break) */
+    uint8_t waited;
     uint8_t keep_tries;
     uint32_t gen;  /* attempt: an error for an older one is void */
     uint64_t src;  /* the member id this node sends the slot as */
@@ -837,6 +840,7 @@ static void out_cancel(ostream_t *s, unsigned slot)
     o->hand = HAND_NONE;
     o->keep = 0;
     o->sync = 0;
+    o->waited = 0;
     o->count = 0;
     s->nslots--;
 }
@@ -873,10 +877,9 @@ static void out_want(node_migrate_t *m, const paxos_config_t *c, unsigned slot, 
     s = stream_find(m, to);
     if (s != NULL && s->sl[slot].state != OUT_NONE && s->sl[slot].src == src) {
         o = &s->sl[slot];
-        /* A replica that stopped being synchronous: writes went on without
-         * it, so the copy a RESYNC from this node would keep may miss some. */
-        if (!sync && o->resync == src && o->state != OUT_LIVE)
-            resync_clear(m, o);
+        /* A RESYNC from this node itself (stream_break) stays one when the
+         * target stops being synchronous: writes have waited for it since
+         * it went live ('waited'), so its copy misses none. */
         o->sync = (uint8_t)sync;
         if (hand == HAND_OVER && o->hand != HAND_OVER) {
             o->hand = HAND_OVER;
@@ -897,6 +900,7 @@ static void out_want(node_migrate_t *m, const paxos_config_t *c, unsigned slot, 
     o->from = keep;
     o->keep_tries = 0;
     o->sync = (uint8_t)sync;
+    o->waited = 0;
     o->resync = keep == 0 ? resync : 0;
     if (o->resync != 0)
         m->nresync++;
@@ -959,11 +963,22 @@ static void stream_free(ostream_t *s, int forget)
 
 /* Every slot on 's' starts over after a backoff; the replies that waited
  * for it fail (the writes may or may not have reached the replica). A
- * synchronous replica's live slot starts over as a RESYNC from this node
- * itself: the replica keeps its copy, which holds every write this node
- * acknowledged (each waited for it, and none runs while the link is down),
- * and reconciles it with the snapshot. With BEGIN it emptied the copy, and
- * the slot had one complete copy fewer until the refill ended. */
+ * slot that went live (a synchronous replica's, a new copy's filling
+ * during a transition, a hand-over's whose DONE is unanswered) starts over
+ * as a RESYNC from this node itself: the target keeps its copy, which
+ * holds every write this node acknowledged (each waited for it since it
+ * went live, and none runs while it is not live: 'waited'), and
+ * reconciles it with the snapshot. With BEGIN it emptied the copy, and the
+ * slot had one complete copy fewer until the refill ended.
+ *
+ * Until 2026-12-07 only a synchronous replica's slot was waited for so: a
+ * new server filling during a transition (its copy live, its READY sent)
+ * whose link broke was left behind while this node acknowledged writes
+ * without it, and went on counting its copy as following this node, as
+ * nothing told it of the break. Had the switch named it and this node died
+ * before its BEGIN arrived, it took the slot over with that copy: the
+ * writes acknowledged after the break missing, their keys' old values
+ * served. Had this node died after the BEGIN, it took the slot over empty. */
 static void stream_break(ostream_t *s, const char *why)
 {
     node_migrate_t *m = s->m;
@@ -996,8 +1011,8 @@ static void stream_break(ostream_t *s, const char *why)
             out_cancel(s, slot); /* the replica is sent the slot whole by its new server */
             continue;
         }
-        if (m->replicas > 0 && o->state == OUT_LIVE && o->hand == HAND_NONE && o->sync &&
-            o->resync == 0) {
+        if (m->replicas > 0 && o->waited && o->resync == 0 &&
+            (o->state == OUT_LIVE || (o->state == OUT_DONE && o->hand == HAND_OVER))) {
             /* A KEEP answered is spent: the replica follows this node now. */
             o->keep = 0;
             o->from = 0;
@@ -1119,6 +1134,7 @@ static int on_reply(ostream_t *s, const char *r, size_t len)
         on_refused(s, op, r, len);
     } else if (op.kind == OP_KEEP && o->state == OUT_SNAP && op.gen == o->gen) {
         o->state = OUT_LIVE; /* the replica kept its copy: live writes from here */
+        o->waited = 1;
         /* This node lost the slot while the KEEP was unanswered, and it is
          * the replica's now (out_want: HAND_OVER, sent no DONE as the slot
          * was not live): the DONE goes now, as after a snapshot. Before,
@@ -1319,6 +1335,7 @@ static int stream_turn(ostream_t *s, uint64_t deadline_ns)
         if (node_db_slot_iter_done(s->it)) {
             unsigned slot = (unsigned)s->cur;
             oslot_t *o = &s->sl[slot];
+            int held = o->sync || o->waited; /* writes wait for this slot */
             uint64_t nums[1];
             size_t n;
 
@@ -1327,6 +1344,7 @@ static int stream_turn(ostream_t *s, uint64_t deadline_ns)
             n = send_cmd(s, "SNAPDONE", slot, nums, 1, NULL, 0, 0);
             q_push(s, OP_SNAPDONE, slot, n);
             o->state = OUT_LIVE;
+            o->waited = 1;
             /* Reads now wait for the SNAPDONE's answer (the slot's last
              * operation), as they wait for any write's. */
             resync_clear(m, o);
@@ -1335,7 +1353,7 @@ static int stream_turn(ostream_t *s, uint64_t deadline_ns)
             s->cur = -1;
             if (o->hand != HAND_NONE)
                 send_done(s, slot);
-            else if (o->sync)
+            else if (held)
                 release(m); /* writes held for this replica may go */
         }
     }
@@ -2237,7 +2255,12 @@ static void cmd_resync(node_migrate_t *m, node_client_t *c, uint64_t src, unsign
             (m->sync[slot] && m->serve_id[slot] == from &&
              holds_final_before(m, slot, from, m->serve_since[slot])) ||
             /* the same RESYNC again, after the link broke */
-            (m->in_src[slot] == src && m->in_state[slot] == IN_FILLING && m->resync_in[slot]));
+            (m->in_src[slot] == src && m->in_state[slot] == IN_FILLING && m->resync_in[slot]) ||
+            /* the sender's own copy, after its link to this node broke:
+             * writes waited for this copy since it went live (stream_break),
+             * whether or not this node is a synchronous replica (a new
+             * server filling during a transition, or awaiting its DONE) */
+            (from == src && follows_whole(m, slot, src)));
     if (keep) {
         /* Not inside rc_log(): its arguments are evaluated only when the
          * level is logged, and the sweep relies on this mark. */
@@ -2642,9 +2665,10 @@ int node_migrate_slot_waits(const node_migrate_t *m, unsigned slot, int write)
             continue;
         if (s->over)
             return 1;
-        /* A synchronous replica being (re)filled: a write now could be
+        /* A synchronous replica being (re)filled, or any copy that went
+         * live and is not now (stream_break): a write now could be
          * acknowledged without it. */
-        if (m->replicas > 0 && o->sync && (o->state != OUT_LIVE || s->broken))
+        if (m->replicas > 0 && (o->sync || o->waited) && (o->state != OUT_LIVE || s->broken))
             return 1;
     }
     return 0;

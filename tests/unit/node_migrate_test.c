@@ -9,9 +9,12 @@
  * cluster-handoff-hold); a hand-over sent again after the switch (the link
  * broke before the DONE was answered) still carries every key; RCMIGRATE
  * from a client is refused and malformed RCMIGRATE on the bus gets errors;
- * DONE carries the takeover wait only to a peer that announces it (RESYNC,
- * which keeps a failed primary's copy, is exercised by the integration
- * tests' R=2 scenarios: it takes three nodes or more).
+ * DONE carries the takeover wait only to a peer that announces it; at
+ * R = 1 a copy that went live (a replica, or a new server during a
+ * transition) holds its slot's writes while its link is down and is sent
+ * again as a RESYNC it keeps (RESYNC over a failed primary's copy is
+ * exercised by the integration tests' R=2 scenarios: it takes three nodes
+ * or more).
  * The one rule: every test checks the data itself, in each node's db,
  * against what it wrote. */
 #include <setjmp.h>
@@ -1032,14 +1035,11 @@ static int stream_broke(void *arg)
     return stats(&fx->n[0]).stream_failures > 0;
 }
 
-/* The old server has installed the switch and sent its DONEs, but the data
- * link breaks before they are answered: it sends those slots again from
- * BEGIN (which empties the new server's copy), so it must still hold their
- * keys then, not drop them in the background at the switch. */
-static void test_handover_sent_again_after_the_switch_keeps_every_key(void **state)
+/* Writes the join keys into 'kv', starts node 1, and breaks the data link
+ * once node 0 has installed the switch and sent its DONEs, before they are
+ * answered; returns once all is settled again. */
+static void handover_broken_after_the_switch(fx_t *fx, kv_t *kv)
 {
-    fx_t *fx = *state;
-    kv_t *kv = test_calloc(JOIN_KEYS, sizeof(*kv));
     tnode_t *b = &fx->n[1];
     node_conn_t *peer;
 
@@ -1052,8 +1052,20 @@ static void test_handover_sent_again_after_the_switch_keeps_every_key(void **sta
     node_conn_close(peer, 0); /* the parked DONE goes with it */
     assert_true(test_loop_run_until(&fx->loop, stream_broke, fx, JOIN_TIMEOUT_MS));
     assert_true(settle(fx));
+    assert_true(stats(b).slots_received > 0);
+}
+
+/* The old server has installed the switch and sent its DONEs, but the data
+ * link breaks before they are answered: it sends those slots again from
+ * BEGIN (which empties the new server's copy), so it must still hold their
+ * keys then, not drop them in the background at the switch. */
+static void test_handover_sent_again_after_the_switch_keeps_every_key(void **state)
+{
+    fx_t *fx = *state;
+    kv_t *kv = test_calloc(JOIN_KEYS, sizeof(*kv));
+
+    handover_broken_after_the_switch(fx, kv);
     check_placement(fx, kv, JOIN_KEYS);
-    assert_true(stats(&fx->n[1]).slots_received > 0);
     free_kv(kv, JOIN_KEYS);
 }
 
@@ -2313,6 +2325,123 @@ static void test_an_idle_link_that_closed_reconnects_for_the_next_write(void **s
     assert_int_equal(stats(a).stream_failures, failures); /* nothing to start over */
 }
 
+/* Every key is on every node, with the value and TTL written (R = 1, two
+ * nodes: each holds every slot). */
+static void check_everywhere(fx_t *fx, kv_t *kv, int nkeys)
+{
+    rc_buf_t got;
+    int i, j;
+
+    rc_buf_init(&got);
+    for (i = 0; i < nkeys; i++) {
+        for (j = 0; j < NNODES; j++) {
+            node_obj_t *o = lookup(&fx->n[j], kv[i].key, kv[i].klen);
+
+            if (o == NULL)
+                fail_msg("key %s is not on node %d", kv[i].key, j);
+            canon(o, &got);
+            if (got.len != kv[i].want.len || memcmp(got.data, kv[i].want.data, got.len) != 0)
+                fail_msg("key %s differs on node %d", kv[i].key, j);
+        }
+    }
+    for (j = 0; j < NNODES; j++)
+        assert_int_equal(node_db_size(fx->n[j].server->db), nkeys);
+    rc_buf_free(&got);
+}
+
+/* The hand-over test above at R = 1: the link breaks after the switch,
+ * the DONEs unanswered. The new server's copy went live and writes waited
+ * for it, so the slots go again as a RESYNC it keeps, not a BEGIN that
+ * empties it: had the old server died during that refill, the new server
+ * would have taken the slot over empty (and emptied its replicas). */
+static void test_handover_sent_again_at_r1_keeps_the_new_servers_copy(void **state)
+{
+    fx_t *fx = *state;
+    kv_t *kv = test_calloc(JOIN_KEYS, sizeof(*kv));
+    tnode_t *b = &fx->n[1];
+
+    handover_broken_after_the_switch(fx, kv);
+    check_everywhere(fx, kv, JOIN_KEYS);
+    assert_true(repl_stats(b).slots_resynced > 0);
+    assert_int_equal(repl_stats(b).slots_refilled, 0);
+    assert_int_equal(stats(b).keys_dropped, 0); /* no copy emptied */
+    free_kv(kv, JOIN_KEYS);
+}
+
+/* A key "<prefix>:<i>" whose slot is in [lo, hi) and, when 'incoming',
+ * one node 1 is being filled with to serve it (node 0 serves it now). */
+static void key_in_slots(fx_t *fx, const char *prefix, unsigned lo, unsigned hi, int incoming,
+                         char *key, size_t cap)
+{
+    int i;
+
+    for (i = 0; i < 100000; i++) {
+        unsigned slot;
+
+        snprintf(key, cap, "%s:%d", prefix, i);
+        slot = ring_keyslot(key, strlen(key));
+        if (slot >= lo && slot < hi &&
+            (!incoming || node_migrate_importing(fx->n[1].mig, slot) != 0))
+            return;
+    }
+    fail_msg("no key of prefix %s in slots [%u, %u)", prefix, lo, hi);
+}
+
+/* Node 1 joins (R = 1) and is filled; its fill is held at the one slot
+ * with a key, near the end of node 0's stream, so the slots before it are
+ * live on node 1 and the switch waits (no READY). Then the link breaks.
+ * A slot node 1 will serve went live there: writes to it must wait until
+ * it is live again, as for a synchronous replica, and it starts over as a
+ * RESYNC that node 1 keeps. Before, node 1 (not a synchronous replica
+ * yet) was left behind: the write after the break was acknowledged at
+ * once without it, while node 1 still counted its copy as following node
+ * 0. Had the switch named node 1 and node 0 died then, node 1 served that
+ * copy, the acknowledged write missing. */
+static void test_a_new_copy_that_went_live_is_waited_for_when_its_link_breaks(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tcli_t *t = &a->cli;
+    char last[32], key[32], v[64];
+    uint64_t failures = stats(a).stream_failures;
+    const char *r;
+    int n;
+
+    key_in_slots(fx, "last", RING_SLOTS - 200, RING_SLOTS, 0, last, sizeof(last));
+    r = call(fx, t, 3, (const char *const[]){"SET", last, "v1"});
+    assert_string_equal(r, "+OK\r\n");
+    node_start(fx, 1, 0, 1);
+    b->hold_done = 0;
+    b->hold_put = 1; /* the snapshot of 'last''s slot stops the link */
+    assert_true(test_loop_run_until(&fx->loop, holds_any, b, JOIN_TIMEOUT_MS));
+    test_loop_iterations(&fx->loop, 50); /* node 0 reads the answers before it */
+    assert_true(stats(b).slots_filled > 0);
+    assert_true(stats(b).slots_filled < stats(b).slots_incoming); /* no switch yet */
+    key_in_slots(fx, "moving", 0, RING_SLOTS / 2, 1, key, sizeof(key));
+
+    /* A write the held link carries, lost with it: -TRYAGAIN. */
+    n = t->nreplies;
+    send_argv(t, 3, (const char *const[]){"SET", key, "v2"}, NULL);
+    test_loop_iterations(&fx->loop, 20);
+    assert_int_equal(t->nreplies, n);
+    b->hold_put = 0;
+    node_conn_close(b->server->held, 0);
+    wait_replies(fx, t, n + 1);
+    assert_int_equal(stats(a).stream_failures, failures + 1);
+
+    /* The next write waits for node 1's copy to be live again. */
+    r = call(fx, t, 3, (const char *const[]){"SET", key, "v3"});
+    assert_string_equal(r, "+OK\r\n");
+    assert_string_equal(value_on(b, key, v, sizeof(v)), "v3");
+    assert_true(settle(fx));
+    assert_int_equal(server_of(fx, key, strlen(key)), 1);
+    assert_string_equal(value_on(b, key, v, sizeof(v)), "v3");
+    assert_string_equal(value_on(b, last, v, sizeof(v)), "v1");
+    /* Kept, not emptied (the slots whose SNAPDONE was sent but not yet
+     * read, behind the held one, are filled whole: slots_refilled). */
+    assert_true(repl_stats(b).slots_resynced > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2352,6 +2481,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_broken_link_resyncs_the_replica_over_its_copy,
                                         setup_r1, teardown),
         cmocka_unit_test_setup_teardown(test_an_idle_link_that_closed_reconnects_for_the_next_write,
+                                        setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_new_copy_that_went_live_is_waited_for_when_its_link_breaks, setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(test_handover_sent_again_at_r1_keeps_the_new_servers_copy,
                                         setup_r1, teardown),
     };
 

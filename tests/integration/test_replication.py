@@ -50,7 +50,14 @@ judges the history:
      the wait: INFO repl_takeover_inherited);
  13. R=2 on 3 nodes: kill -9 of a primary while iptables drops every
      RESYNC: each of its slots' synchronous replicas counts as a copy not
-     filled, and the removal's transition does not switch until they are.
+     filled, and the removal's transition does not switch until they are;
+ 14. two nodes join; the first's fills are held (iptables drops the
+     frame that opens a data link to it), so the switch waits; the second, J1, is
+     filled, then a node S's data links to it are cut and all S sends it
+     after is dropped; the switch names J1 and S is killed at once: J1
+     takes S's slots over with its copy, which must hold every write S
+     acknowledged (a copy that went live holds its slot's writes while
+     its link is down).
 
 THE PROMISE, asserted in check_promise() for every scenario: zero lost
 acknowledged writes, zero stale reads (stale values and misses), zero
@@ -82,6 +89,7 @@ import argparse
 import os
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -383,14 +391,16 @@ class Scenario:
         """'srv' rejoined or joined on purpose: its new id is expected."""
         self.ids[srv.port] = myid(srv)
 
-    def kill(self, victim, what=None, table=None):
+    def kill(self, victim, what=None, table=None, fault=None):
         """SIGKILL 'victim' (a crash); it leaves the live set. 'table': the
-        copies just before (table()), if the caller has them."""
-        if table is None:
+        copies just before (table()), if the caller has them. 'fault': the
+        Fault note() recorded when the scenario's fault began, if the kill
+        ends it."""
+        if table is None and fault is None:
             table = self.table(exclude=victim)
         self.targets.drop(victim)
         self.live.remove(victim)
-        f = self.note(what or "kill -9 %d" % victim.port, victim, table)
+        f = fault or self.note(what or "kill -9 %d" % victim.port, victim, table)
         rctest.kill_node(victim)
         self.t.expect_dead.add(id(victim))
         return f
@@ -1184,7 +1194,7 @@ class Burst:
 @test
 def test_data_links_cut_between_live_nodes(t):
     """ss -K aborts the connections a primary opened to its replica's bus
-    port, three times, under recorded load (and a burst of unrecorded
+    port, twice, under recorded load (and a burst of unrecorded
     writes that keeps the link busy), nobody dies: the replication stream
     breaks with writes in flight (their clients get -TRYAGAIN, maybe
     applied), and the replica keeps its copy of each of the primary's slots
@@ -1205,7 +1215,7 @@ def test_data_links_cut_between_live_nodes(t):
                           if table[hl.slot_of(k)][:1] == (a.port,) and
                           b.port in table[hl.slot_of(k)][1:]][:200])
         try:
-            for i in range(3):
+            for i in range(2):
                 fails = int(hl.migration(a)["migration_stream_failures"])
                 resynced = replication(b)["repl_slots_resynced"]
                 dropped = int(hl.migration(b)["migration_keys_dropped"])
@@ -1474,6 +1484,127 @@ def test_r2_switch_waits_for_the_replicas_refilled_after_a_takeover(t):
                         timeout=30 * rctest.timeout_scale(), interval=0.05,
                         what="the switch once the RESYNCs flow")
         c.agree(what="the removal switched")
+        c.finish()
+
+
+def importing(srv):
+    """{slot: source node id} of the slots 'srv' is being filled with to
+    serve them (CLUSTER NODES, its own line: [slot-<-id])."""
+    for line in _text(srv.client().execute_command("CLUSTER", "NODES")).splitlines():
+        if "myself" in line.split()[2]:
+            return {int(sl): src for sl, src in re.findall(r"\[(\d+)-<-(\w+)\]", line)}
+    return {}
+
+
+@test
+def test_new_server_left_behind_by_a_broken_link_serves_nothing_stale(t):
+    """Two nodes join (R=1, 3 nodes). iptables drops the frame that opens
+    a data link to the first joiner, J2, so its fills never start and the
+    transition cannot switch. The second, J1, is filled whole and reports
+    READY. Then the data links from S, the node that serves the most
+    recorded keys J1 will serve, to J1 are cut (ss -K) and every RCMIGRATE
+    S sends J1 is dropped, so J1 gets nothing more from S, while the load
+    writes S's keys. Then J2's fills flow, the switch names J1 the server
+    of those slots (awaiting S's DONE, which cannot come), and S is killed
+    at once: J1 takes them over with its copy. Before the fix S
+    acknowledged writes without J1 once the link broke (only a synchronous
+    replica's stream held writes), and J1 served its copy: the history
+    checker counted stale reads and lost writes. Now a copy that went live
+    holds its slot's writes while it is not live, so what J1 lacks was
+    never acknowledged."""
+    if rccluster.iptables_usable() is not None:
+        raise AssertionError(rccluster.iptables_usable())
+    with Scenario(t, "new server left behind by a broken link") as c:
+        c.phase("before the joins", seconds=0.5)
+        port2 = rctest.free_port()
+        # the DATA frame that opens a data link (magic 'RCB1', version 3,
+        # type 6): no stream to J2 starts, so none of its slots is live
+        # anywhere and no write waits for it
+        stall = ["INPUT", "-i", "lo", "-p", "tcp", "--dport", str(port2 + rccluster.BUS_OFFSET),
+                 "-m", "string", "--algo", "bm", "--hex-string", "|524342310306|", "-j", "DROP"]
+        rccluster._insert(stall)
+        try:
+            j2 = t.server(args=rccluster.node_args(port2, c.live[0], extra=c.extra) +
+                          ["--dir", t.mkdtemp()], port=port2)
+            rctest.wait_for(lambda: int(hl.migration(j2)[hl.M_SLOTS_IN]) > 0,
+                            timeout=20 * rctest.timeout_scale(), interval=0.05,
+                            what="%d (J2) a member, being filled" % port2)
+            j1 = rccluster.join_node(t, c.live, extra=c.extra)
+
+            def j1_filled():
+                m = hl.migration(j1)
+                n = int(m[hl.M_SLOTS_IN])
+                return n > 0 and int(m["migration_slots_filled"]) == n and importing(j1)
+
+            rctest.wait_for(j1_filled, timeout=30 * rctest.timeout_scale(), interval=0.05,
+                            what="%d (J1) filled whole" % j1.port)
+            assert rccluster.cluster_info(j1).get("cluster_in_transition") == "1", \
+                "switched although J2's fills are stalled"
+            ids = {myid(s): s for s in c.live}
+            moving = importing(j1)
+            count = {}
+            for k in c.keys + c.cold:
+                src = moving.get(hl.slot_of(k))
+                if src in ids and ids[src] is not c.live[0]:
+                    count[src] = count.get(src, 0) + 1
+            src = max(count, key=lambda i: (count[i], i))
+            victim = ids[src]
+            table = c.table()
+            c.expect_rejoin(j1)
+            c.expect_rejoin(j2)
+            print("  J1 %d filled, J2 %d stalled; %d serves %d recorded keys moving to J1" % (
+                j1.port, j2.port, victim.port, count[src]))
+            rccluster._insert(["OUTPUT", "-o", "lo", "-p", "tcp", "--dport",
+                               str(j1.port + rccluster.BUS_OFFSET), "-m", "owner",
+                               "--gid-owner", str(rctest.node_gid(victim.port)), "-m", "string",
+                               "--algo", "bm", "--string", "RCMIGRATE", "-m", "comment",
+                               "--comment", rccluster.OUT_COMMENT, "-j", "DROP"])
+            # A link cut while idle reconnects unbroken (nothing lost): a
+            # few writes of S's sent first wait on it, their batch dropped
+            mine = [k for k in c.keys if moving.get(hl.slot_of(k)) == src]
+            fault = c.note("cut %d's links to J1 (killed at the switch)" % victim.port, victim,
+                           table)
+            first = Probe(c.h, "S before the cut", victim, mine[:10])
+            fails = int(hl.migration(victim)["migration_stream_failures"])
+            cuts = 0
+            for _ in range(40):
+                rctest.wait_for(lambda: replication(victim)[R_INFLIGHT] > 0, timeout=5,
+                                interval=0.005, what="a write of %d in flight" % victim.port)
+                cuts += rccluster.cut_links(victim, j1)
+                try:
+                    rctest.wait_for(lambda: int(hl.migration(victim)["migration_stream_failures"])
+                                    > fails, timeout=0.25, interval=0.02)
+                    break
+                except AssertionError:
+                    pass
+            assert int(hl.migration(victim)["migration_stream_failures"]) > fails, \
+                "%d's stream to J1 did not break in 40 cuts" % victim.port
+            first.collect(timeout=5)
+            print("  cut %d links from %d to J1: its stream broke" % (cuts, victim.port))
+            # S's writes of the keys J1 will serve, sent to S itself
+            probe = Probe(c.h, "S after the cut", victim, mine[10:110])
+            got = probe.collect(timeout=5)
+            print("  %d after the cut, its keys moving to J1: %s" % (victim.port, got))
+            assert got["ok"] == 0, (
+                "%d acknowledged %d writes of slots whose new server it left behind" % (
+                    victim.port, got["ok"]))
+        finally:
+            subprocess.run(["iptables", "-w", "-D"] + stall, check=True)
+            rccluster._RULES.remove(stall)
+        t_flow = time.monotonic()
+        try:
+            rctest.wait_for(lambda: any(cp[:1] == (j1.port,) for cp in hl.slot_copies(victim)),
+                            timeout=30 * rctest.timeout_scale(), interval=0.01,
+                            what="the switch that names J1")
+            print("  the switch names J1 %.2fs after J2's fills flow" % (
+                time.monotonic() - t_flow))
+            c.kill(victim, fault=fault)
+            c.live += [j2, j1]
+            c.targets.add(j2)
+            c.targets.add(j1)
+            c.agree(what="the removal")
+        finally:
+            rccluster.heal()
         c.finish()
 
 

@@ -1501,17 +1501,18 @@ def test_new_server_left_behind_by_a_broken_link_serves_nothing_stale(t):
     """Two nodes join (R=1, 3 nodes). iptables drops the frame that opens
     a data link to the first joiner, J2, so its fills never start and the
     transition cannot switch. The second, J1, is filled whole and reports
-    READY. Then the data links from S, the node that serves the most
-    recorded keys J1 will serve, to J1 are cut (ss -K) and every RCMIGRATE
-    S sends J1 is dropped, so J1 gets nothing more from S, while the load
-    writes S's keys. Then J2's fills flow, the switch names J1 the server
-    of those slots (awaiting S's DONE, which cannot come), and S is killed
-    at once: J1 takes them over with its copy. Before the fix S
-    acknowledged writes without J1 once the link broke (only a synchronous
-    replica's stream held writes), and J1 served its copy: the history
-    checker counted stale reads and lost writes. Now a copy that went live
-    holds its slot's writes while it is not live, so what J1 lacks was
-    never acknowledged."""
+    READY. Then every RCMIGRATE S sends J1 is dropped (S: the node that
+    serves the most recorded keys J1 will serve) and S's links to J1 are
+    cut (ss -K) with writes in flight, so S's stream to J1 breaks and J1
+    gets nothing more from S; 100 writes of J1's keys are sent to S. Then
+    J2's fills flow, the switch names J1 the server of those slots
+    (awaiting S's DONE, which cannot come), and S is killed at once: J1
+    takes them over with its copy. Before the fix S acknowledged those
+    writes without J1 (only a synchronous replica's stream held writes),
+    and J1 served its copy: the history checker counted stale reads (71
+    and 287 in two runs). Now a copy that went live holds its slot's
+    writes while it is not live: none of the 100 is acknowledged, and
+    what J1 lacks never was."""
     if rccluster.iptables_usable() is not None:
         raise AssertionError(rccluster.iptables_usable())
     with Scenario(t, "new server left behind by a broken link") as c:

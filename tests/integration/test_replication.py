@@ -6,7 +6,7 @@ filled, preloads 3,000 recorded keys spread over the slots and 3,000 cold
 ones (written once, before any fault, and never again: a lost write shows
 in the final reads), and runs recorded load (handoff_load.Load: plain
 redis-py clients pipelining GET/SET/DEL through random live nodes, which
-forward, and one RedisCluster client) for a phase (RC_REPL_PHASE, 1.5 s);
+forward, and one RedisCluster client) for a phase (RC_REPL_PHASE, 1.2 s);
 then the fault; then load for another phase once the cluster agrees
 again; then every key is read through every live node and histcheck.py
 judges the history:
@@ -80,7 +80,7 @@ printed as UNPLANNED and named in a failure: they mean more failures than
 planned. A failure prints the flagged slots' copies before each fault and
 saves the flagged keys' history for `histcheck.py FILE`.
 
-About 100 s in the release build on an idle machine (1.5 s phases, each
+About 140 s in the release build on an idle machine (1.2 s phases, each
 also at least 1,000 operations; --phase or RC_REPL_PHASE for longer ones).
 
     test_replication.py [--seed S] [--keys N] [--phase SECONDS] [-k NAME]"""
@@ -105,7 +105,7 @@ from histcheck import OK, READ, TIMEOUT, WRITE
 from rctest import test
 
 OPTS = argparse.Namespace(seed=int(os.environ.get("RC_REPL_SEED", "20261214")), keys=3000,
-                          phase=float(os.environ.get("RC_REPL_PHASE", "1.5")))
+                          phase=float(os.environ.get("RC_REPL_PHASE", "1.2")))
 
 # -- the `# Replication` INFO section (issue 14) -------------------------------
 # The checks that use it are skipped on a build without the section.

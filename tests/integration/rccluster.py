@@ -342,16 +342,36 @@ def partition_group(servers, client=False, both_ways=False):
     return keep
 
 
-def drop_sent(srv, strings):
+def drop_sent(srv, strings, to=None):
     """Drops every loopback TCP packet that node 'srv' sends (iptables'
     owner match on its group id, rctest.node_gid) carrying any of
-    'strings' (iptables' string match): requests of one kind, say
-    RCMIGRATE KEEP, never arrive, while the rest of its traffic flows.
-    sent_dropped() counts the drops; heal() removes the rules."""
+    'strings' (iptables' string match), or only those to node 'to''s bus
+    port: requests of one kind, say RCMIGRATE KEEP, never arrive, while
+    the rest of its traffic flows. sent_dropped() counts the drops; heal()
+    removes the rules."""
+    dst = ["--dport", str(to.port + BUS_OFFSET)] if to is not None else []
     for text in strings:
-        _insert(["OUTPUT", "-o", "lo", "-p", "tcp", "-m", "owner", "--gid-owner",
-                 str(rctest.node_gid(srv.port)), "-m", "string", "--algo", "bm", "--string", text,
-                 "-m", "comment", "--comment", OUT_COMMENT, "-j", "DROP"])
+        _insert(["OUTPUT", "-o", "lo", "-p", "tcp"] + dst +
+                ["-m", "owner", "--gid-owner", str(rctest.node_gid(srv.port)), "-m", "string",
+                 "--algo", "bm", "--string", text, "-m", "comment", "--comment", OUT_COMMENT,
+                 "-j", "DROP"])
+
+
+def drop_received(port, hex_string):
+    """Drops every loopback TCP packet to the bus port of the node on
+    client port 'port' (it may not run yet) that carries the bytes
+    'hex_string' (iptables' --hex-string form, "|0a0b|"). Returns the rule,
+    for lift(); heal() removes it too."""
+    rule = ["INPUT", "-i", "lo", "-p", "tcp", "--dport", str(port + BUS_OFFSET), "-m", "string",
+            "--algo", "bm", "--hex-string", hex_string, "-j", "DROP"]
+    _insert(rule)
+    return rule
+
+
+def lift(rule):
+    """Removes one rule _insert() put in place (heal() removes them all)."""
+    subprocess.run(["iptables", "-w", "-D"] + rule, check=True)
+    _RULES.remove(rule)
 
 
 def _counted(chain, comment):

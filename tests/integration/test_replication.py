@@ -89,7 +89,6 @@ import argparse
 import os
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -1521,9 +1520,7 @@ def test_new_server_left_behind_by_a_broken_link_serves_nothing_stale(t):
         # the DATA frame that opens a data link (magic 'RCB1', version 3,
         # type 6): no stream to J2 starts, so none of its slots is live
         # anywhere and no write waits for it
-        stall = ["INPUT", "-i", "lo", "-p", "tcp", "--dport", str(port2 + rccluster.BUS_OFFSET),
-                 "-m", "string", "--algo", "bm", "--hex-string", "|524342310306|", "-j", "DROP"]
-        rccluster._insert(stall)
+        stall = rccluster.drop_received(port2, "|524342310306|")
         try:
             j2 = t.server(args=rccluster.node_args(port2, c.live[0], extra=c.extra) +
                           ["--dir", t.mkdtemp()], port=port2)
@@ -1555,11 +1552,7 @@ def test_new_server_left_behind_by_a_broken_link_serves_nothing_stale(t):
             c.expect_rejoin(j2)
             print("  J1 %d filled, J2 %d stalled; %d serves %d recorded keys moving to J1" % (
                 j1.port, j2.port, victim.port, count[src]))
-            rccluster._insert(["OUTPUT", "-o", "lo", "-p", "tcp", "--dport",
-                               str(j1.port + rccluster.BUS_OFFSET), "-m", "owner",
-                               "--gid-owner", str(rctest.node_gid(victim.port)), "-m", "string",
-                               "--algo", "bm", "--string", "RCMIGRATE", "-m", "comment",
-                               "--comment", rccluster.OUT_COMMENT, "-j", "DROP"])
+            rccluster.drop_sent(victim, ["RCMIGRATE"], to=j1)
             # A link cut while idle reconnects unbroken (nothing lost): a
             # few writes of S's sent first wait on it, their batch dropped
             mine = [k for k in c.keys if moving.get(hl.slot_of(k)) == src]
@@ -1590,8 +1583,7 @@ def test_new_server_left_behind_by_a_broken_link_serves_nothing_stale(t):
                 "%d acknowledged %d writes of slots whose new server it left behind" % (
                     victim.port, got["ok"]))
         finally:
-            subprocess.run(["iptables", "-w", "-D"] + stall, check=True)
-            rccluster._RULES.remove(stall)
+            rccluster.lift(stall)
         t_flow = time.monotonic()
         try:
             rctest.wait_for(lambda: any(cp[:1] == (j1.port,) for cp in hl.slot_copies(victim)),

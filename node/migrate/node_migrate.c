@@ -2095,24 +2095,46 @@ static void on_tick(uv_timer_t *t)
             break;
         }
     }
-    /* A slot whose previous server never sent its DONE: give up. */
+    /* A slot whose previous server never sent its DONE: take it over
+     * (with the copy this node holds if it has every write that server
+     * acknowledged, take_over(), else empty). A leaver (no longer a
+     * member: a removed server is taken over at its removal) that died
+     * before its DONEs went is given until its lease has surely run out
+     * (it serves nothing after that) and every reply it made wait on its
+     * writes to this node has timed out (so none can count a late refusal
+     * of this node's as applied), at R >= 1; any other after
+     * cluster-handoff-timeout. Until 2026-12-07 every such slot was
+     * served empty after cluster-handoff-timeout: a leaver killed between
+     * its switch and its DONEs lost its acknowledged writes although its
+     * new servers held them, after a 15 s pause. */
     if (m->nawait > 0) {
         int64_t limit = m->server->config.cluster_handoff_timeout;
         const paxos_config_t *c = node_cluster_config(m->cl);
         const member_handoff_t *h = node_cluster_handoff(m->cl);
+        int current = c != NULL && h != NULL && c->epoch == m->epoch;
+        int64_t leaver_at =
+            node_cluster_takeover_at(m->cl) + m->server->config.cluster_repl_timeout;
         unsigned slot;
 
         for (slot = 0; slot < RING_SLOTS; slot++) {
-            if (m->await_src[slot] != 0 && now_ms(m) - m->await_since[slot] > limit) {
-                rc_log(RC_LOG_WARNING,
-                       "migrate: no hand-over of slot %u from member %" PRIu64 " within %" PRId64
-                       " ms: serving it empty",
-                       slot, m->await_src[slot], limit);
+            uint64_t src = m->await_src[slot];
+            int leaver = current && m->replicas > 0 && member_by_id(c, src) == NULL;
+
+            if (src == 0 ||
+                !(now_ms(m) - m->await_since[slot] > limit || (leaver && now_ms(m) >= leaver_at)))
+                continue;
+            rc_log(RC_LOG_WARNING,
+                   "migrate: no hand-over of slot %u from %s %" PRIu64 " within %" PRId64
+                   " ms: taking it over",
+                   slot, leaver ? "leaver" : "member", src, now_ms(m) - m->await_since[slot]);
+            if (current) {
+                take_over(m, c, slot, m->my_id, src, m->replicas > 0, 0);
+                m->rst.takeover_unhanded++;
+                want_replicas(m, c, h, slot, m->my_id);
+            } else {
                 await_clear(m, slot);
                 in_reset(m, slot);
                 drop_now(m, slot);
-                if (c != NULL && h != NULL && c->epoch == m->epoch)
-                    want_replicas(m, c, h, slot, m->my_id);
             }
         }
     }
@@ -2818,11 +2840,12 @@ size_t node_migrate_repl_info(const node_migrate_t *m, char *buf, size_t cap)
                  "repl_slots_lost:%" PRIu64 "\r\n"
                  "repl_takeover_slots:%u\r\n"
                  "repl_takeover_wait_ms:%" PRId64 "\r\n"
-                 "repl_takeover_inherited:%" PRIu64 "\r\n",
+                 "repl_takeover_inherited:%" PRIu64 "\r\n"
+                 "repl_takeover_unhanded:%" PRIu64 "\r\n",
                  r.replicas, r.slots_primary, r.slots_replica, r.slots_degraded, r.inflight,
                  r.lag_ops, r.lag_bytes, r.writes_acked, r.write_timeouts, r.failovers,
                  r.slots_kept, r.slots_resynced, r.slots_refilled, r.slots_lost, r.takeover_slots,
-                 r.takeover_wait_ms, r.takeover_inherited);
+                 r.takeover_wait_ms, r.takeover_inherited, r.takeover_unhanded);
     return n < 0 ? 0 : (size_t)n;
 }
 

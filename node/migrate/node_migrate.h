@@ -133,6 +133,10 @@ typedef struct node_migrate_repl_stats_s {
      * still waited out the lease of the one it took them over from: this
      * node waits out the rest */
     uint64_t takeover_inherited;
+    /* Slots taken over because their previous server's DONE never came:
+     * a leaver that died between its switch and its DONEs, or any server
+     * silent for cluster-handoff-timeout */
+    uint64_t takeover_unhanded;
 } node_migrate_repl_stats_t;
 
 /* Creates the hand-off engine of 'server' over the cluster 'cl': a db

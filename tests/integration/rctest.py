@@ -335,6 +335,10 @@ class Server:
             pass
         return self.exitcode
 
+    def stop_async(self, sig=signal.SIGTERM):
+        """Sends 'sig' (by PID) and returns at once; wait_exit() reaps."""
+        os.kill(self.proc.pid, sig)
+
     def wait_exit(self, timeout=10.0):
         """Waits for the process to exit by itself; returns its exit code."""
         try:

@@ -42,10 +42,11 @@ preload, histcheck's time base) and how long the cluster took to settle.
 
 Replay a failure with the printed line: RC_CHAOS_SEED (the fault schedule
 replays alike; timings do not), RC_CHAOS_SECONDS, RC_CHAOS_FAULTS (a comma
-list of kill,pause,restart,leave,join,cut,partition overriding the test's
-mix; partition cuts one node, or at R=2 sometimes two, off the rest; cut,
-ss -K of every connection between two live nodes, is in no test's mix:
-soaks add it). With
+list of kill,pause,restart,leave,join,cut,partition,move overriding the
+test's mix; partition cuts one node, or at R=2 sometimes two, off the rest;
+cut, ss -K of every connection between two live nodes, is in no test's mix:
+soaks add it; move is a join or a leave and, while its slots move, a kill
+-9 or a restart of one node, the joiner or the leaver among them). With
 RC_CHAOS_SAVE=<dir> a failed run's history is saved there (python3
 histcheck.py FILE re-checks it); RC_KEEP_TMP=1 keeps the node logs and
 RC_NODE_ARGS="--loglevel verbose" makes them detailed. chaos_soak.sh runs
@@ -68,7 +69,7 @@ MAX_NODES = 6
 # every slot keeps one of its 3 copies); the cluster grows up to 7.
 MIN_NODES_TWO = 5
 MAX_NODES_R2 = 7
-FAULTS = ("kill", "pause", "restart", "leave", "join", "cut", "partition")
+FAULTS = ("kill", "pause", "restart", "leave", "join", "cut", "partition", "move")
 SETTLE = 30.0  # seconds (scaled) the cluster may take to settle after a fault
 QUIET = 0.5  # seconds (scaled) a settled state must last, at one epoch
 
@@ -107,6 +108,9 @@ class Chaos:
         self.failed_ops = 0
         self.reborn = []  # (node, its id before a restart)
         self.lost_base = None  # repl_slots_lost per port before the first fault
+        self.leaving = None  # a leaver move() did not kill, for reap()
+        self.move_victim = None
+        self.kill_epoch = -1
 
     def settle(self, what):
         """Waits until one more failure is survivable (wait_replicated), and
@@ -250,6 +254,56 @@ class Chaos:
         self.targets.add(n)
         return "join %d through %d" % (n.port, via.port)
 
+    def move(self, more=0):
+        """A join or a graceful leave, and while its slots move (once a
+        node has installed the configuration it made, and 0-0.4 s later) a
+        kill -9 or a restart with the dir of one node: the joiner or the
+        leaver itself, or another. The leave and the join are no failures,
+        so this is one failure, which R=1 survives with nothing lost. 'more'
+        failures follow (R=2: second_failure()), so a leave needs that many
+        more members. A leaver not killed must still finish its leave
+        (reap(): exit code 0). Sets move_victim and kill_epoch (the
+        epoch before the kill)."""
+        n = len(self.live)
+        epoch = max(self.epoch_seen(s) for s in self.live)
+        self.leaving = leaver = None
+        left = MIN_NODES_TWO if more else MIN_NODES + 1  # members the leave may leave
+        if n - 1 >= left and (n >= self.max_nodes or self.rnd.random() < 0.5):
+            leaver = self.rnd.choice(self.live)
+            self.targets.retire(leaver)
+            self.live.remove(leaver)
+            leaver.stop_async()
+            did = "leave %d (SIGTERM)" % leaver.port
+            mover = leaver
+        else:
+            via = self.rnd.choice(self.live)
+            mover = rccluster._start_one(self.t, join=via, extra=self.extra)
+            self.live.append(mover)
+            self.targets.add(mover)
+            did = "join %d through %d" % (mover.port, via.port)
+        rctest.wait_for(lambda: any(self.epoch_seen(s) > epoch for s in self.live),
+                        timeout=SETTLE, interval=0.005,
+                        what="the configuration of the %s" % ("leave" if leaver else "join"))
+        time.sleep(self.rnd.uniform(0.0, 0.4))  # the window: its slots moving
+        self.kill_epoch = max(self.epoch_seen(s) for s in self.live)
+        victim = mover if self.rnd.random() < 0.35 else self.rnd.choice(
+            [s for s in self.live if s is not mover])
+        self.move_victim = victim
+        if victim is leaver:
+            rctest.kill_node(leaver)
+            self.t.expect_dead.add(id(leaver))
+            return did + ", then kill -9 %d (the leaver)" % leaver.port
+        self.leaving = leaver
+        second = self.kill if self.rnd.random() < 0.7 else self.restart
+        return did + ", then %s%s" % (second(victim), " (the joiner)" if victim is mover else "")
+
+    def reap(self):
+        """A leaver that move() did not kill has finished its leave."""
+        leaver, self.leaving = self.leaving, None
+        if leaver is not None:
+            code = leaver.wait_exit(timeout=SETTLE)
+            assert code == 0, "%d left with exit code %s" % (leaver.port, code)
+
     def epoch_seen(self, srv):
         try:
             return int(rccluster.cluster_info(srv)["cluster_current_epoch"])
@@ -282,12 +336,12 @@ class Chaos:
                                 what="load between faults")
         n = len(self.live)
         if (self.replicas >= 2 and n >= MIN_NODES_TWO and self.rnd.random() < 0.6
-                and self.kinds & {"kill", "restart"}):
+                and self.kinds & {"kill", "restart", "move"}):
             return self.double_step(n)
         menu = [(self.kill, 3, n > MIN_NODES), (self.pause, 3, n > MIN_NODES),
                 (self.restart, 2, True), (self.leave, 1, n > MIN_NODES + 1),
                 (self.join, 2, n < self.max_nodes), (self.cut, 2, True),
-                (self.partition, 3, n > MIN_NODES)]
+                (self.partition, 3, n > MIN_NODES), (self.move, 2, n > MIN_NODES)]
         menu = [(f, w) for f, w, ok in menu if ok and f.__name__ in self.kinds]
         if not menu:  # RC_CHAOS_FAULTS left nothing possible: grow the cluster
             menu = [(self.join, 1)]
@@ -295,6 +349,7 @@ class Chaos:
         self.nfault += 1
         t_fault = time.monotonic() - self.t0
         did = fault()
+        self.reap()
         self.faults[fault.__name__] = self.faults.get(fault.__name__, 0) + 1
         took = self.settle("after fault %d (%s)" % (self.nfault, did))
         print("  #%d @%.2f %s: %d -> %d members, settled in %.2fs; %d ops so far, %d failed "
@@ -302,16 +357,21 @@ class Chaos:
                                         self.h.count(), self._failed()))
 
     def double_step(self, n):
-        """Two overlapping failures (R=2): a kill -9, a restart with the dir
-        or a SIGSTOP (continued once the second failure is in: removed by
-        then unless it came at once), then second_failure()."""
-        first_kind = self.rnd.choice([k for k in ("kill", "restart", "pause")
+        """Two overlapping failures (R=2): a kill -9, a restart with the dir,
+        a SIGSTOP (continued once the second failure is in: removed by then
+        unless it came at once) or a move() (its kill or restart the first
+        failure), then second_failure()."""
+        first_kind = self.rnd.choice([k for k in ("kill", "restart", "pause", "move")
                                       if k in self.kinds] or ["kill"])
         self.nfault += 1
         t_fault = time.monotonic() - self.t0
         first = self.rnd.choice(self.live)
         epoch = self.epoch_seen(first)
-        if first_kind == "pause":
+        if first_kind == "move":
+            did = self.move(more=1)
+            did += "; " + self.second_failure(self.move_victim, self.kill_epoch)
+            self.reap()
+        elif first_kind == "pause":
             t0 = time.monotonic()
             rctest.pause_node(first)
             try:

@@ -2442,6 +2442,69 @@ static void test_a_new_copy_that_went_live_is_waited_for_when_its_link_breaks(vo
     assert_true(repl_stats(b).slots_resynced > 0);
 }
 
+static int leaver_switched(void *arg)
+{
+    const fx_t *fx = arg;
+    const tnode_t *b = &fx->n[1];
+
+    /* Node 0 left the configuration; node 1 serves every slot and awaits
+     * the DONEs of node 0's (parked: they never run). */
+    return node_cluster_members(b->cl, NULL, 0) == 1 && b->ndone_parked > 0 &&
+           stats(b).slots_awaiting > 0;
+}
+
+static int awaits_none(void *arg)
+{
+    return stats(arg).slots_awaiting == 0;
+}
+
+/* Two nodes at R=1; node 0 leaves, and its DONEs never reach node 1 (as
+ * when node 0 dies between the switch and its DONEs). Node 1 holds every
+ * write node 0 acknowledged (each waited for it) and takes node 0's slots
+ * over with its copies once node 0's lease has run out and its replies'
+ * bound (cluster-repl-timeout) has passed, long before
+ * cluster-handoff-timeout. Before, it waited for that timeout and then
+ * served the slots empty. */
+static void test_a_leaver_whose_dones_never_come_is_taken_over_with_the_copies(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tcli_t *t = &a->cli;
+    char key[32], val[32], v[64];
+    uint64_t start;
+    int i, mine = 0;
+
+    node_start(fx, 1, 0, 1);
+    b->hold_done = 0;
+    assert_true(settle(fx));
+    for (i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "lv:%d", i);
+        snprintf(val, sizeof(val), "v%d", i);
+        assert_string_equal(call(fx, t, 3, (const char *const[]){"SET", key, val}), "+OK\r\n");
+        mine += server_of(fx, key, strlen(key)) == 0;
+    }
+    assert_true(mine > 0);
+    b->server->config.cluster_handoff_timeout = 8000;
+    b->server->config.cluster_repl_timeout = 500;
+    b->hold_done = 1;
+    node_server_shutdown(a->server); /* a member: it leaves first */
+    assert_true(test_loop_run_until(&fx->loop, leaver_switched, fx, JOIN_TIMEOUT_MS));
+    start = uv_now(&fx->loop);
+    assert_true(test_loop_run_until(&fx->loop, awaits_none, b, 6000));
+    assert_true(uv_now(&fx->loop) - start < 4000); /* the lease and 500 ms, not 8 s */
+    assert_true(repl_stats(b).takeover_unhanded > 0);
+    assert_int_equal(repl_stats(b).slots_lost, 0);
+    for (i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "lv:%d", i);
+        snprintf(val, sizeof(val), "v%d", i);
+        assert_string_equal(value_on(b, key, v, sizeof(v)), val);
+    }
+    b->hold_done = 0; /* the late DONEs run and are refused; node 0's leave ends */
+    if (b->server->held != NULL)
+        node_conn_release(b->server->held);
+    assert_true(test_loop_run_until(&fx->loop, shut, a, JOIN_TIMEOUT_MS));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2486,6 +2549,8 @@ int main(void)
             test_a_new_copy_that_went_live_is_waited_for_when_its_link_breaks, setup_r1, teardown),
         cmocka_unit_test_setup_teardown(test_handover_sent_again_at_r1_keeps_the_new_servers_copy,
                                         setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_leaver_whose_dones_never_come_is_taken_over_with_the_copies, setup_r1, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,7 +57,12 @@ judges the history:
      after is dropped; the switch names J1 and S is killed at once: J1
      takes S's slots over with its copy, which must hold every write S
      acknowledged (a copy that went live holds its slot's writes while
-     its link is down).
+     its link is down);
+ 15. 4 nodes: a graceful leave of a primary L whose every DONE iptables
+     drops, and kill -9 of L once the others installed the switch without
+     it: its new servers take its slots over with their copies after its
+     lease and cluster-repl-timeout (INFO repl_takeover_unhanded), well
+     before cluster-handoff-timeout, and keep every write L acknowledged.
 
 THE PROMISE, asserted in check_promise() for every scenario: zero lost
 acknowledged writes, zero stale reads (stale values and misses), zero

@@ -909,6 +909,11 @@ static void out_want(node_migrate_t *m, const paxos_config_t *c, unsigned slot, 
     o->gen++;
     s->nslots++;
     todo_push(s, slot);
+    if (sync && keep == 0 && o->resync == 0 && hand == HAND_NONE)
+        rc_log(RC_LOG_VERBOSE,
+               "migrate: slot %u to %s: a synchronous replica sent the slot whole (BEGIN), "
+               "as member %" PRIu64 " at epoch %" PRIu64,
+               slot, s->name, src, m->epoch);
 }
 
 /* Starts 'slot' over on its stream after a refusal (BEGIN empties it on

@@ -19,7 +19,8 @@ GET/SET/DEL through random live nodes and a RedisCluster client) work on
     then a kill -9 or a restart of another node before the cluster has
     re-replicated (at once, when the next configuration is installed, or
     just after, while the new copies fill; a stopped node is continued
-    then), 5 to 7 members.
+    then; with move among RC_CHAOS_FAULTS the first may be a move), 5 to
+    7 members.
 
 With one replica only one failure at a time is survivable, so a fault (or,
 at R=2, a pair of overlapping failures) is injected only once the cluster is
@@ -72,6 +73,7 @@ MAX_NODES_R2 = 7
 FAULTS = ("kill", "pause", "restart", "leave", "join", "cut", "partition", "move")
 SETTLE = 30.0  # seconds (scaled) the cluster may take to settle after a fault
 QUIET = 0.5  # seconds (scaled) a settled state must last, at one epoch
+LEAVE_TIMEOUT_MS = 10000  # the nodes' cluster-leave-timeout (60 s by default)
 
 
 def myid(srv):
@@ -87,7 +89,10 @@ class Chaos:
         self.rnd = random.Random(seed)
         self.started = time.monotonic()
         self.replicas = replicas
-        self.extra = ["--cluster-replicas", str(replicas)]
+        # a leaver whose hand-over target died after the switch lingers
+        # until cluster-leave-timeout (node/repl/README.md, known limits)
+        self.extra = ["--cluster-replicas", str(replicas), "--cluster-leave-timeout",
+                      str(LEAVE_TIMEOUT_MS)]
         self.max_nodes = MAX_NODES_R2 if replicas >= 2 else MAX_NODES
         self.live = rccluster.start_cluster(t, 5, extra=self.extra)
         self.keys = ["ch:%04d" % i for i in range(KEYS)]
@@ -298,11 +303,18 @@ class Chaos:
         return did + ", then %s%s" % (second(victim), " (the joiner)" if victim is mover else "")
 
     def reap(self):
-        """A leaver that move() did not kill has finished its leave."""
+        """A leaver that move() did not kill has finished its leave (exit
+        code 0), at the latest by cluster-leave-timeout: one whose
+        hand-over target died after the switch is not told of the target's
+        removal (it is no member) and lingers until then. Returns a note
+        on how long it took."""
         leaver, self.leaving = self.leaving, None
-        if leaver is not None:
-            code = leaver.wait_exit(timeout=SETTLE)
-            assert code == 0, "%d left with exit code %s" % (leaver.port, code)
+        if leaver is None:
+            return ""
+        t0 = time.monotonic()
+        code = leaver.wait_exit(timeout=LEAVE_TIMEOUT_MS / 1000.0 + SETTLE)
+        assert code == 0, "%d left with exit code %s" % (leaver.port, code)
+        return "; %d exited %.2fs after the kill" % (leaver.port, time.monotonic() - t0)
 
     def epoch_seen(self, srv):
         try:
@@ -349,7 +361,7 @@ class Chaos:
         self.nfault += 1
         t_fault = time.monotonic() - self.t0
         did = fault()
-        self.reap()
+        did += self.reap()
         self.faults[fault.__name__] = self.faults.get(fault.__name__, 0) + 1
         took = self.settle("after fault %d (%s)" % (self.nfault, did))
         print("  #%d @%.2f %s: %d -> %d members, settled in %.2fs; %d ops so far, %d failed "
@@ -370,7 +382,7 @@ class Chaos:
         if first_kind == "move":
             did = self.move(more=1)
             did += "; " + self.second_failure(self.move_victim, self.kill_epoch)
-            self.reap()
+            did += self.reap()
         elif first_kind == "pause":
             t0 = time.monotonic()
             rctest.pause_node(first)

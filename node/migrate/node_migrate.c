@@ -94,6 +94,10 @@ typedef struct oslot_s {
      * is not live, whatever the target's role (see stream_break) */
     uint8_t waited;
     uint8_t keep_tries;
+    /* A KEEP to a synchronous replica not answered yet (counted in 'nkw'):
+     * the slot's reads wait, so this node serves no value the replica may
+     * lack (take_over(): 'prior') */
+    uint8_t kw;
     uint32_t gen;  /* attempt: an error for an older one is void */
     uint64_t src;  /* the member id this node sends the slot as */
     uint64_t from; /* KEEP: the previous server whose final copy the target holds */
@@ -188,7 +192,9 @@ struct node_migrate_s {
     /* streams' slots sent as RESYNC and not live yet: the slot's reads
      * wait too (node_migrate_slot_waits) */
     unsigned nresync;
+    unsigned nkw;                     /* oslot_t.kw set, over every stream */
     uint64_t serve_since[RING_SLOTS]; /* the epoch serve_id last changed at (this node's view) */
+    uint64_t serve_prev[RING_SLOTS];  /* serve_id before that change */
     /* receiving */
     uint8_t in_state[RING_SLOTS];
     uint64_t in_src[RING_SLOTS];
@@ -827,6 +833,18 @@ static void resync_clear(node_migrate_t *m, oslot_t *o)
 
 /* Stops sending 'slot' on 's' (its target's own reconcile drops what it
  * got, or keeps it as a copy). */
+/* Sets 'o''s unanswered-KEEP mark (oslot_t.kw), keeping 'nkw' in step. */
+static void kw_set(node_migrate_t *m, oslot_t *o, int on)
+{
+    if (o->kw != (uint8_t)(on != 0)) {
+        o->kw = (uint8_t)(on != 0);
+        if (on)
+            m->nkw++;
+        else
+            m->nkw--;
+    }
+}
+
 static void out_cancel(ostream_t *s, unsigned slot)
 {
     oslot_t *o = &s->sl[slot];
@@ -836,6 +854,7 @@ static void out_cancel(ostream_t *s, unsigned slot)
     if (s->cur == (int)slot)
         cur_stop(s);
     resync_clear(s->m, o);
+    kw_set(s->m, o, 0);
     o->state = OUT_NONE;
     o->hand = HAND_NONE;
     o->keep = 0;
@@ -881,6 +900,7 @@ static void out_want(node_migrate_t *m, const paxos_config_t *c, unsigned slot, 
          * target stops being synchronous: writes have waited for it since
          * it went live ('waited'), so its copy misses none. */
         o->sync = (uint8_t)sync;
+        kw_set(m, o, o->keep && o->sync && o->state != OUT_LIVE);
         if (hand == HAND_OVER && o->hand != HAND_OVER) {
             o->hand = HAND_OVER;
             if (o->state == OUT_LIVE && !s->broken)
@@ -908,6 +928,7 @@ static void out_want(node_migrate_t *m, const paxos_config_t *c, unsigned slot, 
     o->count = 0;
     o->gen++;
     s->nslots++;
+    kw_set(m, o, o->keep && sync);
     todo_push(s, slot);
     if (sync && keep == 0 && o->resync == 0 && hand == HAND_NONE)
         rc_log(RC_LOG_VERBOSE,
@@ -1020,6 +1041,7 @@ static void stream_break(ostream_t *s, const char *why)
             (o->state == OUT_LIVE || (o->state == OUT_DONE && o->hand == HAND_OVER))) {
             /* A KEEP answered is spent: the replica follows this node now. */
             o->keep = 0;
+            kw_set(m, o, 0);
             o->from = 0;
             o->resync = o->src; /* its reads wait for the snapshot, as a take-over's */
             m->nresync++;
@@ -1097,6 +1119,7 @@ static void on_refused(ostream_t *s, op_t op, const char *r, size_t len)
         int again = find_in(r, len, "not final yet") != NULL && ++o->keep_tries < KEEP_TRIES;
 
         o->keep = (uint8_t)again;
+        kw_set(m, o, again && o->sync);
         slot_restart(s, op.slot, again ? NULL : why, KEEP_RETRY_MS);
         return;
     }
@@ -1140,6 +1163,7 @@ static int on_reply(ostream_t *s, const char *r, size_t len)
     } else if (op.kind == OP_KEEP && o->state == OUT_SNAP && op.gen == o->gen) {
         o->state = OUT_LIVE; /* the replica kept its copy: live writes from here */
         o->waited = 1;
+        kw_set(m, o, 0);
         /* This node lost the slot while the KEEP was unanswered, and it is
          * the replica's now (out_want: HAND_OVER, sent no DONE as the slot
          * was not live): the DONE goes now, as after a snapshot. Before,
@@ -1678,7 +1702,7 @@ static void want_replicas(node_migrate_t *m, const paxos_config_t *c, const memb
  * replicas to be live) and this node has been a synchronous replica of the
  * slot since that hand-over ('p_since': the epoch 'p' began to serve at). */
 static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot, uint64_t me,
-                      uint64_t p, int was_sync, uint64_t p_since)
+                      uint64_t p, int was_sync, uint64_t p_since, uint64_t p_prev)
 {
     /* A RESYNC from 'p' in progress counts: the copy this node kept holds
      * every write acknowledged before 'p' took the slot over, and every
@@ -1694,7 +1718,19 @@ static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
      * snapshot, see want_replicas). */
     int resumed = m->kept_of[slot] != 0 && m->kept_of[slot] != p && p_since != 0 &&
                   m->kept_epoch[slot] == p_since && m->in_state[slot] == IN_NONE;
-    int kept = c->replicas > 0 && was_sync && p != 0 && (follows || final || resumed);
+    /* The copy of the server 'p' took the slot over from by hand-over
+     * ('p_prev'), followed to the end, with nothing received from 'p':
+     * 'p' never took it up (its KEEP unanswered; 'p_prev''s final notice,
+     * which would make it 'final', lost), so 'p' acknowledged no write to
+     * the slot (each waits for every synchronous replica to be live) and
+     * served no read (reads wait while a synchronous replica's KEEP is
+     * unanswered: node_migrate_slot_waits()); 'p_prev' acknowledged none
+     * this copy lacks. Until 2026-12-07 such a slot was served empty: a
+     * joiner and the node it took the slot from killed before the switch
+     * took hold lost it at R=2 (soak seed 19006). */
+    int prior = p_prev != 0 && p_prev != p && p_since != 0 && m->in_src[slot] == p_prev &&
+                m->in_state[slot] == IN_FILLED;
+    int kept = c->replicas > 0 && was_sync && p != 0 && (follows || final || resumed || prior);
 
     if (m->in_state[slot] != IN_NONE)
         in_reset(m, slot);
@@ -1722,14 +1758,15 @@ static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
         takeover_wait(m, slot, node_cluster_takeover_at(m->cl));
     rc_log(RC_LOG_VERBOSE,
            "migrate: slot %u: taken over from member %" PRIu64 " at epoch %" PRIu64
-           " with %s copy (follows %d, final %d, resumed %d), served in %" PRId64 " ms",
-           slot, p, c->epoch, kept ? "its" : "an empty", follows, final, resumed,
+           " with %s copy (follows %d, final %d, resumed %d, prior %d), served in %" PRId64 " ms",
+           slot, p, c->epoch, kept ? "its" : "an empty", follows, final, resumed, prior,
            takeover_left(m, slot));
 }
 
 static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const member_handoff_t *h,
                            unsigned slot, uint64_t prev_me, uint64_t me, uint64_t p,
-                           uint64_t p_since, const uint64_t *leavers, size_t nleavers, int i_left)
+                           uint64_t p_since, uint64_t p_prev, const uint64_t *leavers,
+                           size_t nleavers, int i_left)
 {
     uint64_t sv = m->serve_id[slot];
     int was_sync = m->sync[slot];
@@ -1776,10 +1813,24 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
          * the new server fail before it asked (take_over: 'final'); a
          * later configuration, a join say, only ends the fill state. */
         uint64_t fin = m->in_state[slot] == IN_DONE && m->sync[slot] ? m->final_from[slot] : 0;
+        /* The copy of the server before this one, followed to the end and
+         * never taken up by this one (take_over(): 'prior'): kept as a
+         * failed server's copy is, for this server's RESYNC should the
+         * previous one be removed, or for take_over() ('resumed') should
+         * this one fail too. */
+        uint64_t prior = m->sync[slot] && was_sync && sv == p && p_prev != 0 &&
+                                 m->in_src[slot] == p_prev && m->in_state[slot] == IN_FILLED &&
+                                 m->kept_of[slot] == 0
+                             ? p_prev
+                             : 0;
 
         in_reset(m, slot); /* a removed server's late writes are refused from here on */
         if (fin != 0)
             m->final_from[slot] = fin;
+        if (prior != 0) {
+            m->kept_of[slot] = prior;
+            m->kept_epoch[slot] = p_since;
+        }
     }
     /* Serving. */
     if (sv == me && me != 0) {
@@ -1797,11 +1848,11 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
                     await_set(m, slot, p);
                 }
             } else if (m->have_map) {
-                take_over(m, c, slot, me, p, was_sync, p_since);
+                take_over(m, c, slot, me, p, was_sync, p_since, p_prev);
             }
         } else if (m->await_src[slot] != 0 && member_by_id(c, m->await_src[slot]) == NULL) {
             /* The server handing it over is gone. */
-            take_over(m, c, slot, me, m->await_src[slot], m->replicas > 0, 0);
+            take_over(m, c, slot, me, m->await_src[slot], m->replicas > 0, 0, 0);
         }
         if (m->await_src[slot] == 0)
             want_replicas(m, c, h, slot, me);
@@ -1873,9 +1924,12 @@ static void on_config(void *arg)
         uint64_t tg = h->target[slot] >= 0 ? c->members[h->target[slot]].id : 0;
         uint64_t p = m->have_map ? m->serve_id[slot] : sv;
         uint64_t p_since = m->serve_since[slot];
+        uint64_t p_prev = m->serve_prev[slot];
 
-        if (sv != m->serve_id[slot] || !m->have_map)
+        if (sv != m->serve_id[slot] || !m->have_map) {
             m->serve_since[slot] = c->epoch;
+            m->serve_prev[slot] = m->have_map ? m->serve_id[slot] : 0;
+        }
         m->serve_id[slot] = sv;
         m->target_id[slot] = tg;
         if (!m->have_map) {
@@ -1886,7 +1940,7 @@ static void on_config(void *arg)
                 want_replicas(m, c, h, slot, me); /* with replicas, never its empty copy */
             continue;
         }
-        reconcile_slot(m, c, h, slot, prev_me, me, p, p_since, leavers, nleavers, i_left);
+        reconcile_slot(m, c, h, slot, prev_me, me, p, p_since, p_prev, leavers, nleavers, i_left);
     }
     m->my_id = me != 0 ? me : (i_left ? prev_me : 0);
     if (i_left)
@@ -2133,7 +2187,7 @@ static void on_tick(uv_timer_t *t)
                    " ms: taking it over",
                    slot, leaver ? "leaver" : "member", src, now_ms(m) - m->await_since[slot]);
             if (current) {
-                take_over(m, c, slot, m->my_id, src, m->replicas > 0, 0);
+                take_over(m, c, slot, m->my_id, src, m->replicas > 0, 0, 0);
                 m->rst.takeover_unhanded++;
                 want_replicas(m, c, h, slot, m->my_id);
             } else {
@@ -2677,7 +2731,7 @@ int node_migrate_slot_waits(const node_migrate_t *m, unsigned slot, int write)
         return 0;
     if (m->await_src[slot] != 0 || (m->takeover[slot] && m->takeover_until > now_ms(m)))
         return 1;
-    if (!write && m->nresync == 0)
+    if (!write && m->nresync == 0 && m->nkw == 0)
         return 0;
     for (s = m->streams; s != NULL; s = s->next) {
         const oslot_t *o = &s->sl[slot];
@@ -2687,6 +2741,14 @@ int node_migrate_slot_waits(const node_migrate_t *m, unsigned slot, int write)
         /* A replica reconciling its copy (RESYNC) may lack a value this
          * node would serve: reads wait until its snapshot went too. */
         if (o->resync != 0)
+            return 1;
+        /* A synchronous replica not yet answering this node's KEEP may
+         * lack a value of the previous server's stream's tail (its final
+         * notice not in yet): nothing is served from here until it has
+         * the final copy, so that should this node fail first, that
+         * replica's copy of the previous server is everything it served
+         * (take_over(): 'prior'). */
+        if (o->kw)
             return 1;
         if (!write)
             continue;

@@ -82,6 +82,8 @@ typedef struct tnode_s {
     int ndone_parked;
     /* ... and RCMIGRATE PUT and LIVE while 'hold_put' is set (the replication test). */
     int hold_put;
+    int hold_keep; /* KEEPs parked, counted in nkeep_parked */
+    int nkeep_parked;
     int nput, nlive, npack; /* RCMIGRATE PUT, LIVE and LIVEPACK requests it ran */
     int ndone6, ndone7;     /* RCMIGRATE DONE requests it got without and with a wait */
     tcli_t cli;
@@ -138,6 +140,11 @@ static void delaying_dispatch(void *arg, node_client_t *c)
 {
     tnode_t *n = arg;
 
+    if (n->hold_keep && rcmigrate_is(c, "KEEP")) {
+        n->nkeep_parked++;
+        node_conn_hold(c->conn); /* released every tick: it comes back */
+        return;
+    }
     if (n->hold_put && is_put(c)) {
         node_conn_hold(c->conn); /* released every tick: it comes back */
         return;
@@ -2505,6 +2512,66 @@ static void test_a_leaver_whose_dones_never_come_is_taken_over_with_the_copies(v
     assert_true(test_loop_run_until(&fx->loop, shut, a, JOIN_TIMEOUT_MS));
 }
 
+static int keep_parked(void *arg)
+{
+    const fx_t *fx = arg;
+
+    /* Node 1 serves its slots (every DONE in) and node 0 holds its KEEPs. */
+    return fx->n[0].nkeep_parked > 0 && node_cluster_myindex(fx->n[1].cl) >= 0 &&
+           !node_cluster_in_transition(fx->n[1].cl) && stats(&fx->n[1]).slots_awaiting == 0;
+}
+
+/* R=1: node 1 joins and serves half the slots; node 0, the old server,
+ * is their synchronous replica and is asked to KEEP its final copy. While
+ * that KEEP is unanswered, node 1 serves no read of the slot (the
+ * replica may lack a value of the old server's stream's tail, so should
+ * node 1 fail first its copy must be all node 1 served: take_over()'s
+ * 'prior'); once it is answered the read goes. */
+static void test_reads_wait_for_the_replicas_keep(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tcli_t *t = &b->cli;
+    char key[32], val[32], want[64];
+    int i, n;
+
+    for (i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "rk:%d", i);
+        snprintf(val, sizeof(val), "v%d", i);
+        assert_string_equal(call(fx, &a->cli, 3, (const char *const[]){"SET", key, val}),
+                            "+OK\r\n");
+    }
+    node_bus_set_request_handler(node_cluster_bus(a->cl), delaying_dispatch, a);
+    a->hold_keep = 1;
+    node_start(fx, 1, 0, 1);
+    b->hold_done = 0;
+    assert_true(test_loop_run_until(&fx->loop, keep_parked, fx, JOIN_TIMEOUT_MS));
+    for (i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "rk:%d", i);
+        if (node_cluster_slot_primary(b->cl, ring_keyslot(key, strlen(key))) ==
+            node_cluster_myindex(b->cl))
+            break;
+    }
+    assert_true(i < 200);
+    assert_int_equal(node_migrate_slot_waits(b->mig, ring_keyslot(key, strlen(key)), 0), 1);
+    snprintf(val, sizeof(val), "v%d", i);
+    snprintf(want, sizeof(want), "$%zu\r\n%s\r\n", strlen(val), val);
+    client_open(fx, 1);
+    b->server->config.cluster_handoff_hold = 20000;
+    n = t->nreplies;
+    send_argv(t, 2, (const char *const[]){"GET", key}, NULL);
+    test_loop_iterations(&fx->loop, 50);
+    count_replies(t);
+    assert_int_equal(t->nreplies, n); /* held while the KEEP is parked */
+    a->hold_keep = 0;
+    while (a->server->held != NULL)
+        node_conn_release(a->server->held);
+    wait_replies(fx, t, n + 1);
+    assert_memory_equal(t->c.in + t->c.in_len - strlen(want), want, strlen(want));
+    assert_int_equal(node_migrate_slot_waits(b->mig, ring_keyslot(key, strlen(key)), 0), 0);
+    assert_true(settle(fx));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2551,6 +2618,7 @@ int main(void)
                                         setup_r1, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_leaver_whose_dones_never_come_is_taken_over_with_the_copies, setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_wait_for_the_replicas_keep, setup_r1, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1719,7 +1719,9 @@ static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
     int resumed = m->kept_of[slot] != 0 && m->kept_of[slot] != p && p_since != 0 &&
                   m->kept_epoch[slot] == p_since && m->in_state[slot] == IN_NONE;
     /* The copy of the server 'p' took the slot over from by hand-over
-     * ('p_prev'), followed to the end, with nothing received from 'p':
+     * ('p_prev', removed as failed: 0 when it still hands over, as then it
+     * may count a refusal of its late writes as applied), followed to the
+     * end, with nothing received from 'p':
      * 'p' never took it up (its KEEP unanswered; 'p_prev''s final notice,
      * which would make it 'final', lost), so 'p' acknowledged no write to
      * the slot (each waits for every synchronous replica to be live) and
@@ -1805,24 +1807,35 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
      * configurations its sender has passed (a node that rejoins installs
      * those without itself, then the one that made it a copy; the sender
      * would not fill it again: its slot is live). */
+    /* This synchronous replica still follows the server before the
+     * current one ('p_prev', which handed the slot to it), whose final
+     * notice (DONE) has not come: while 'p_prev' is a member it goes on
+     * taking its writes and that DONE (a write refused now would count as
+     * applied there: the slot moved on, see on_reply()); once 'p_prev' is
+     * removed as failed the copy is kept as a failed server's is
+     * ('kept_of'); a leaver's is not (a leaver counts such refusals as
+     * applied too), as before. */
+    int follows_prev = m->sync[slot] && was_sync && sv == p && p_prev != 0 &&
+                       m->in_src[slot] == p_prev && m->in_state[slot] == IN_FILLED;
+
     if (m->in_state[slot] != IN_NONE && !(sv == me && me != 0) && m->in_epoch[slot] <= c->epoch &&
         (!copy || (m->in_src[slot] != sv &&
-                   (m->in_src[slot] != p || !hands_over(c, leavers, nleavers, p))))) {
+                   (m->in_src[slot] != p || !hands_over(c, leavers, nleavers, p)))) &&
+        !(follows_prev && member_by_id(c, p_prev) != NULL)) {
         /* The final copy of the server before (its DONE came) stays
          * this synchronous replica's to KEEP, or to take over with should
          * the new server fail before it asked (take_over: 'final'); a
          * later configuration, a join say, only ends the fill state. */
         uint64_t fin = m->in_state[slot] == IN_DONE && m->sync[slot] ? m->final_from[slot] : 0;
-        /* The copy of the server before this one, followed to the end and
-         * never taken up by this one (take_over(): 'prior'): kept as a
-         * failed server's copy is, for this server's RESYNC should the
-         * previous one be removed, or for take_over() ('resumed') should
-         * this one fail too. */
-        uint64_t prior = m->sync[slot] && was_sync && sv == p && p_prev != 0 &&
-                                 m->in_src[slot] == p_prev && m->in_state[slot] == IN_FILLED &&
-                                 m->kept_of[slot] == 0
-                             ? p_prev
-                             : 0;
+        /* The copy of the server before this one, removed as failed now
+         * (not a leaver: it cannot have counted a refusal as applied),
+         * followed to the end and never taken up by this one: kept, for
+         * this server's RESYNC or for take_over() ('resumed') should this
+         * one fail too (take_over(): 'prior'). */
+        uint64_t prior =
+            follows_prev && m->kept_of[slot] == 0 && !hands_over(c, leavers, nleavers, p_prev)
+                ? p_prev
+                : 0;
 
         in_reset(m, slot); /* a removed server's late writes are refused from here on */
         if (fin != 0)
@@ -1848,7 +1861,8 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
                     await_set(m, slot, p);
                 }
             } else if (m->have_map) {
-                take_over(m, c, slot, me, p, was_sync, p_since, p_prev);
+                take_over(m, c, slot, me, p, was_sync, p_since,
+                          hands_over(c, leavers, nleavers, p_prev) ? 0 : p_prev);
             }
         } else if (m->await_src[slot] != 0 && member_by_id(c, m->await_src[slot]) == NULL) {
             /* The server handing it over is gone. */

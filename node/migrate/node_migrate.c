@@ -831,8 +831,6 @@ static void resync_clear(node_migrate_t *m, oslot_t *o)
     }
 }
 
-/* Stops sending 'slot' on 's' (its target's own reconcile drops what it
- * got, or keeps it as a copy). */
 /* Sets 'o''s unanswered-KEEP mark (oslot_t.kw), keeping 'nkw' in step. */
 static void kw_set(node_migrate_t *m, oslot_t *o, int on)
 {
@@ -845,6 +843,8 @@ static void kw_set(node_migrate_t *m, oslot_t *o, int on)
     }
 }
 
+/* Stops sending 'slot' on 's' (its target's own reconcile drops what it
+ * got, or keeps it as a copy). */
 static void out_cancel(ostream_t *s, unsigned slot)
 {
     oslot_t *o = &s->sl[slot];

@@ -2191,10 +2191,12 @@ static void on_tick(uv_timer_t *t)
 
         for (slot = 0; slot < RING_SLOTS; slot++) {
             uint64_t src = m->await_src[slot];
-            int leaver = current && m->replicas > 0 && member_by_id(c, src) == NULL;
+            int leaver;
 
-            if (src == 0 ||
-                !(now_ms(m) - m->await_since[slot] > limit || (leaver && now_ms(m) >= leaver_at)))
+            if (src == 0)
+                continue;
+            leaver = current && m->replicas > 0 && member_by_id(c, src) == NULL;
+            if (!(now_ms(m) - m->await_since[slot] > limit || (leaver && now_ms(m) >= leaver_at)))
                 continue;
             rc_log(RC_LOG_WARNING,
                    "migrate: no hand-over of slot %u from %s %" PRIu64 " within %" PRId64

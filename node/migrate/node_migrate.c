@@ -1733,6 +1733,10 @@ static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
     int prior = p_prev != 0 && p_prev != p && p_since != 0 && m->in_src[slot] == p_prev &&
                 m->in_state[slot] == IN_FILLED;
     int kept = c->replicas > 0 && was_sync && p != 0 && (follows || final || resumed || prior);
+    /* What this node held of it, logged if it is lost. */
+    unsigned had_state = m->in_state[slot];
+    uint64_t had_src = m->in_src[slot], had_epoch = m->in_epoch[slot];
+    uint64_t had_final = m->final_from[slot], had_kept = m->kept_of[slot];
 
     if (m->in_state[slot] != IN_NONE)
         in_reset(m, slot);
@@ -1753,6 +1757,13 @@ static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
                    "repl: slot %u: no complete copy of it survived member %" PRIu64
                    ": served empty",
                    slot, p);
+            rc_log(RC_LOG_VERBOSE,
+                   "repl: slot %u: this node had (synchronous %d) fill %d from %" PRIu64
+                   " at epoch %" PRIu64 ", final copy of %" PRIu64 " at epoch %" PRIu64
+                   ", kept copy of %" PRIu64 " at epoch %" PRIu64 "; member %" PRIu64
+                   " served it since epoch %" PRIu64 " after %" PRIu64 " (0: still a member)",
+                   slot, was_sync, had_state, had_src, had_epoch, had_final, m->final_epoch[slot],
+                   had_kept, m->kept_epoch[slot], p, p_since, p_prev);
         }
         drop_now(m, slot);
     }

@@ -894,7 +894,13 @@ static void out_want(node_migrate_t *m, const paxos_config_t *c, unsigned slot, 
     if (pm == NULL || src == 0)
         return;
     s = stream_find(m, to);
-    if (s != NULL && s->sl[slot].state != OUT_NONE && s->sl[slot].src == src) {
+    /* A final notice or a hand-over this node sent 'to' when it lost the
+     * slot is not the stream of a replica: if this node serves the slot
+     * again (its new server failed), it starts over. Before, the notice's
+     * answer ended it (out_cancel()), and 'to' was never filled again: the
+     * next transition waited for it for ever. */
+    if (s != NULL && s->sl[slot].state != OUT_NONE && s->sl[slot].src == src &&
+        !(hand == HAND_NONE && s->sl[slot].hand != HAND_NONE)) {
         o = &s->sl[slot];
         /* A RESYNC from this node itself (stream_break) stays one when the
          * target stops being synchronous: writes have waited for it since
@@ -1719,17 +1725,20 @@ static void take_over(node_migrate_t *m, const paxos_config_t *c, unsigned slot,
     int resumed = m->kept_of[slot] != 0 && m->kept_of[slot] != p && p_since != 0 &&
                   m->kept_epoch[slot] == p_since && m->in_state[slot] == IN_NONE;
     /* The copy of the server 'p' took the slot over from by hand-over
-     * ('p_prev', removed as failed: 0 when it still hands over, as then it
-     * may count a refusal of its late writes as applied), followed to the
-     * end, with nothing received from 'p':
-     * 'p' never took it up (its KEEP unanswered; 'p_prev''s final notice,
-     * which would make it 'final', lost), so 'p' acknowledged no write to
-     * the slot (each waits for every synchronous replica to be live) and
-     * served no read (reads wait while a synchronous replica's KEEP is
-     * unanswered: node_migrate_slot_waits()); 'p_prev' acknowledged none
-     * this copy lacks. Until 2026-12-07 such a slot was served empty: a
-     * joiner and the node it took the slot from killed before the switch
-     * took hold lost it at R=2 (soak seed 19006). */
+     * ('p_prev'), followed to the end, with nothing received from 'p':
+     * 'p' never took it up (its KEEP unanswered or refused as not final
+     * yet; 'p_prev''s final notice, which would make it 'final', lost or
+     * late), so 'p' acknowledged no write to the slot (each waits for
+     * every synchronous replica to be live) and served no read (reads
+     * wait while a synchronous replica's KEEP is not taken:
+     * node_migrate_slot_waits()); 'p_prev' acknowledged none this copy
+     * lacks. 'p_prev' may be alive: its late writes, refused from here on,
+     * fail there (not_filled(): a refusal from the slot's server never
+     * counts as applied). Until 2026-12-07 such a slot was served empty:
+     * a joiner and the node it took the slot from killed before the
+     * switch took hold lost it at R=2 (soak seed 19006), and a joiner
+     * killed while that node's final notices were late at R=1 (seed
+     * 18112). */
     int prior = p_prev != 0 && p_prev != p && p_since != 0 && m->in_src[slot] == p_prev &&
                 m->in_state[slot] == IN_FILLED;
     int kept = c->replicas > 0 && was_sync && p != 0 && (follows || final || resumed || prior);
@@ -1872,8 +1881,7 @@ static void reconcile_slot(node_migrate_t *m, const paxos_config_t *c, const mem
                     await_set(m, slot, p);
                 }
             } else if (m->have_map) {
-                take_over(m, c, slot, me, p, was_sync, p_since,
-                          hands_over(c, leavers, nleavers, p_prev) ? 0 : p_prev);
+                take_over(m, c, slot, me, p, was_sync, p_since, p_prev);
             }
         } else if (m->await_src[slot] != 0 && member_by_id(c, m->await_src[slot]) == NULL) {
             /* The server handing it over is gone. */
@@ -2003,7 +2011,7 @@ static void check_ready(node_migrate_t *m)
     const member_handoff_t *h = node_cluster_handoff(m->cl);
     int myidx = node_cluster_myindex(m->cl);
     unsigned slot, incoming = 0, filled = 0;
-    int moving;
+    int moving, first = -1;
 
     m->ready_dirty = 0;
     m->ready_checked = now_ms(m);
@@ -2028,9 +2036,17 @@ static void check_ready(node_migrate_t *m)
         if ((m->in_state[slot] == IN_FILLED || m->in_state[slot] == IN_DONE) &&
             m->in_src[slot] == m->serve_id[slot])
             filled++;
+        else if (incoming - filled == 1)
+            first = (int)slot;
     }
     m->st.slots_incoming = incoming;
     m->st.slots_filled = filled;
+    m->st.unfilled_slot = first;
+    if (first >= 0) {
+        m->st.unfilled_from = m->serve_id[first];
+        m->st.unfilled_state = m->in_state[first];
+        m->st.unfilled_src = m->in_src[first];
+    }
     if (!paxos_config_in_transition(c) || c->members[myidx].weight == 0 ||
         c->members[myidx].ready == c->transition || filled < incoming)
         return;
@@ -2469,6 +2485,19 @@ static int not_filled(node_migrate_t *m, node_client_t *c, uint64_t src, unsigne
 {
     if (m->in_state[slot] != IN_NONE && m->in_src[slot] == src)
         return 0;
+    if (m->serve_id[slot] == m->my_id && m->my_id != 0 && m->await_src[slot] == 0) {
+        /* This node serves the slot, and took it over rather than by a
+         * hand-over from 'src' (whose writes all come before its DONE):
+         * the refused write may be nowhere else (the server it was handed
+         * to failed before this node took that server's copy up, see
+         * take_over(): 'prior'), so the sender must not count it as
+         * applied ("is not being filled from" would: on_reply()). */
+        node_reply_errorf(c,
+                          "ERR RCMIGRATE: slot %u is served here since epoch %" PRIu64
+                          ", not by a hand-over from %" PRIu64,
+                          slot, m->serve_since[slot], src);
+        return 1;
+    }
     node_reply_errorf(
         c, "ERR RCMIGRATE: slot %u is not being filled from %" PRIu64 " at epoch %" PRIu64, slot,
         src, m->epoch);
@@ -2874,10 +2903,16 @@ const char *node_migrate_state(const node_migrate_t *m)
 
 size_t node_migrate_info(const node_migrate_t *m, char *buf, size_t cap)
 {
+    static const char *const has[] = {"nothing", "filling", "filled", "final"};
     node_migrate_stats_t st;
+    char unfilled[160] = "none";
     int n;
 
     node_migrate_stats(m, &st);
+    if (st.slots_incoming > st.slots_filled && st.unfilled_slot >= 0)
+        snprintf(unfilled, sizeof(unfilled), "slot=%d,server=%" PRIu64 ",has=%s,from=%" PRIu64,
+                 st.unfilled_slot, st.unfilled_from,
+                 has[st.unfilled_state < 4 ? st.unfilled_state : 0], st.unfilled_src);
     n = snprintf(buf, cap,
                  "# Migration\r\n"
                  "migration_state:%s\r\n"
@@ -2901,13 +2936,14 @@ size_t node_migrate_info(const node_migrate_t *m, char *buf, size_t cap)
                  "migration_ready_reports:%" PRIu64 "\r\n"
                  "migration_held_expired:%" PRIu64 "\r\n"
                  "migration_send_rate_keys_per_sec:%.0f\r\n"
-                 "migration_last_error:%s\r\n",
+                 "migration_last_error:%s\r\n"
+                 "migration_unfilled:%s\r\n",
                  node_migrate_state(m), st.slots_incoming, st.slots_filled, st.slots_outgoing,
                  st.slots_awaiting, st.slots_dropping, st.slots_incoming - st.slots_filled,
                  st.streams, st.keys_sent, st.bytes_sent, st.keys_received, st.bytes_received,
                  st.slots_sent, st.slots_received, st.keys_dropped, st.stream_failures,
                  st.handovers_refused, st.stale_refused, st.ready_requests, st.held_expired,
-                 st.send_rate, st.last_error);
+                 st.send_rate, st.last_error, unfilled);
     return n < 0 ? 0 : (size_t)n;
 }
 
@@ -3022,6 +3058,7 @@ node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl)
     m->bus = node_cluster_bus(cl);
     m->db = server->db;
     m->cmd_serial = 1;
+    m->st.unfilled_slot = -1; /* none until check_ready() says */
     rc_buf_init(&m->scratch);
     uv_timer_init(server->loop, &m->timer);
     m->timer.data = m;

@@ -67,6 +67,13 @@ judges the history:
      slots) dropped, then kill -9 of P and J at once after the switch:
      each such slot's third copy, which followed P to the end and which
      J never took up, takes it over with every acknowledged write.
+ 17. 4 nodes: a join of J with every DONE of the others held back (TCP
+     retransmits it once iptables lets it through), kill -9 of J once it
+     serves: a slot J took from P whose replica at J is a third node A,
+     which followed P to the end, is taken over by A with that copy
+     although P is alive, P's late writes refused as not applied; the
+     transition after the removal completes (the nodes that take J's
+     slots back fill their replicas again after the held notices).
 
 THE PROMISE, asserted in check_promise() for every scenario: zero lost
 acknowledged writes, zero stale reads (stale values and misses), zero
@@ -1857,6 +1864,59 @@ def test_r2_joiner_and_its_source_killed_before_the_switch_took_hold(t):
         c.kill(p, fault=f)
         c.agree()
         c.finish(need=("primary",))
+
+
+@test
+def test_joiner_killed_while_its_sources_final_notices_are_held_back(t):
+    """Four nodes, R=1: a 5th node J joins; iptables holds back every
+    RCMIGRATE DONE the others send (TCP retransmits it, the rest of that
+    link waits behind it), and once J serves slots it took from them, J
+    gets kill -9: one failure, and slow links. A slot J took from P whose
+    synchronous replica at J is a third node A: A followed P to the end
+    (P's writes waited for it) and never took J up (its KEEP needs P's
+    final notice), so neither P nor J acknowledged a write A lacks, and J
+    served no read of it. A must take the slot over with that copy
+    although P is alive (take_over(): 'prior'), and refuse P's late
+    writes, stuck behind the held DONE, so that P does not count them as
+    applied (a refusal from the slot's server never counts). Before, A
+    served the slot empty: chaos soak seed 18112, 2 slots, 3 misses."""
+    if rccluster.iptables_usable() is not None:
+        raise AssertionError(rccluster.iptables_usable())
+    with Scenario(t, "joiner killed, final notices held back", nodes=4) as c:
+        c.phase("before the join")
+        before = c.table()
+        for s in c.live:  # nothing moves before the join: only its DONEs are held
+            rccluster.drop_sent(s, ["$4\r\nDONE\r\n"])
+        j = rccluster.join_node(t, c.live, extra=c.extra, wait=True)
+        c.live.append(j)
+
+        def switched():
+            table = hl.slot_copies(c.live[0])
+            third = [sl for sl in range(16384) if table[sl][:1] == (j.port,) and
+                     before[sl][:1] != table[sl][1:2]]
+            return (table, third) if any(table[sl][:1] == (j.port,) for sl in range(16384)) \
+                else None
+
+        during, third = rctest.wait_for(switched, timeout=30, interval=0.005,
+                                        what="the switch: %d serves slots" % j.port)
+        c.expect_rejoin(j)  # its member id, now that it serves
+        keys = [k for k in c.keys + c.cold if hl.slot_of(k) in set(third)]
+        print("  %d serves slots; %d of them (%d recorded keys) have a replica that was not "
+              "their server before" % (j.port, len(third), len(keys)))
+        assert keys, "no recorded key in a slot whose replica at %d is a third node: " \
+            "the scenario did not happen" % j.port
+        f = c.note("kill -9 %d (DONEs held back)" % j.port, j, during)
+        c.kill(j, fault=f)
+
+        def removed():
+            return all(rccluster.cluster_info(s).get("cluster_known_nodes") == str(len(c.live))
+                       for s in c.live)
+
+        rctest.wait_for(removed, timeout=20, interval=0.005,
+                        what="the others install %d's removal" % j.port)
+        rccluster.heal()  # the takeovers are decided: the held DONEs and writes arrive late
+        c.agree()
+        c.finish()
 
 
 @test

@@ -2572,6 +2572,44 @@ static void test_reads_wait_for_the_replicas_keep(void **state)
     assert_true(settle(fx));
 }
 
+/* A write refused by the node that serves its slot (it took the slot over:
+ * no hand-over from the sender pending) must never count as applied at
+ * the sender: the server the sender handed the slot to may have failed
+ * before it took this node's copy up (take_over(): 'prior'), so the write
+ * may be nowhere. "is not being filled from" counts once the sender knows
+ * the refusing epoch and is still a member there (on_reply()); the
+ * server's refusal says something else. */
+static void test_a_refusal_from_the_slots_server_never_counts_as_applied(void **state)
+{
+    fx_t *fx = *state;
+    node_cluster_member_t bm;
+    tlink_t tl;
+    char src[24], slot[16], epoch[24], cur[24], key[32], want[160];
+    const char *r;
+    unsigned s;
+    int i;
+
+    join_and_settle(fx);
+    for (i = 0;; i++) {
+        snprintf(key, sizeof(key), "srv:%d", i);
+        if (server_of(fx, key, strlen(key)) == 1)
+            break;
+    }
+    s = ring_keyslot(key, strlen(key));
+    rcmigrate_args(fx, s, &bm, src, slot, epoch, cur);
+    tlink_open(fx, &tl, bm.id, bm.incarnation);
+    tlink_send_live(&tl, 1, src, "PD", 3, (const char *const[]){key, "x", key}, NULL);
+    r = tlink_wait(fx, &tl, 2);
+    assert_int_equal(tl.nfail, 0);
+    assert_null(strstr(r, "is not being filled from"));
+    snprintf(want, sizeof(want), "-ERR RCMIGRATE: slot %u is served here since epoch ", s);
+    assert_ptr_equal(strstr(r, want), r);
+    snprintf(want, sizeof(want), ", not by a hand-over from %s\r\n|", src);
+    assert_non_null(strstr(r, want));
+    node_link_close(tl.l, "test over", 1);
+    rc_buf_free(&tl.in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2619,6 +2657,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_a_leaver_whose_dones_never_come_is_taken_over_with_the_copies, setup_r1, teardown),
         cmocka_unit_test_setup_teardown(test_reads_wait_for_the_replicas_keep, setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_refusal_from_the_slots_server_never_counts_as_applied, setup_r1, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

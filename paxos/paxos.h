@@ -218,6 +218,13 @@ void paxos_node_join(paxos_node_t *node, uint64_t now, const char *seed_addr, pa
  * still a member or 'incarnation' is 0 or its current one. */
 int paxos_node_rejoin(paxos_node_t *node, uint64_t now, uint64_t incarnation, const char *seed_addr,
                       paxos_effects_t *eff);
+/* After its removal ('eff.removed'), 'on' 1 makes this node go on learning
+ * the configurations decided after it: each sync interval it sends STATUS
+ * to a member of the last one it installed, and installs the CHOSEN that
+ * come back. It takes no part in deciding. A graceful leaver that still
+ * hands slots over needs it, to learn that a node it hands a slot to was
+ * removed since. */
+void paxos_node_follow(paxos_node_t *node, int on);
 /* Handles one message. Malformed or stale content is dropped, never
  * asserted on. */
 void paxos_node_on_msg(paxos_node_t *node, uint64_t now, const paxos_msg_t *msg,

@@ -99,6 +99,7 @@ struct paxos_node_s {
     paxos_config_t offer; /* latest configuration some node offered */
     unsigned failures;    /* ballots of this instance that did not finish */
     int removed;
+    int follow;   /* removed, and still learning the chain (paxos_node_follow()) */
     int restored; /* created from persisted state: the first call re-arms timers */
 #if PAXOS_MUTATION == 6
     int late_persist; /* BUG: an acceptance waits for the next call to be persisted */

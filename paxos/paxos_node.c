@@ -502,6 +502,7 @@ int paxos_node_rejoin(paxos_node_t *node, uint64_t now, uint64_t incarnation, co
     node->st.promised.round = node->st.promised.node = 0;
     node->st.accepted.round = node->st.accepted.node = 0;
     node->removed = 0;
+    node->follow = 0;
     node->npending = 0;
     node->ndead = 0;
     paxos__proposer_reset(node);
@@ -927,8 +928,16 @@ static void sync_tick(paxos_node_t *node, uint64_t now)
             catchup_step(node, now); /* a rejoiner keeps its chain */
         return;
     }
-    if (node->removed)
+    if (node->removed) {
+        /* A follower asks a member of the last configuration it knows;
+         * the CHOSEN it gets back are installed (on_chosen()). */
+        if (node->follow && c->nmembers > 0) {
+            m = &c->members[paxos__random(node, c->nmembers)];
+            paxos__msg_init(node, &msg, PAXOS_MSG_STATUS, c->epoch);
+            paxos__send(node, m->id, m->bus_addr, &msg);
+        }
         return;
+    }
     if (node->behind > c->epoch && c->epoch != 0) {
         catchup_step(node, now);
         return;
@@ -940,6 +949,11 @@ static void sync_tick(paxos_node_t *node, uint64_t now)
         return;
     paxos__msg_init(node, &msg, PAXOS_MSG_STATUS, c->epoch);
     paxos__send(node, m->id, m->bus_addr, &msg);
+}
+
+void paxos_node_follow(paxos_node_t *node, int on)
+{
+    node->follow = on != 0;
 }
 
 void paxos_node_note_epoch(paxos_node_t *node, uint64_t now, uint64_t epoch, paxos_effects_t *eff)

@@ -544,6 +544,9 @@ static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff)
                        "); handing the last slots over, then shutting down",
                        paxos_node_epoch(cl->px));
                 cl->departed_at = now;
+                /* Its hand-overs end when their targets are removed
+                 * too: it goes on learning the configurations. */
+                paxos_node_follow(cl->px, 1);
             }
         } else if (!cl->stopping) { /* a node that left stays out until it stops */
             const char *seed = seed_for_rejoin(cl);

@@ -74,6 +74,10 @@ judges the history:
      although P is alive, P's late writes refused as not applied; the
      transition after the removal completes (the nodes that take J's
      slots back fill their replicas again after the held notices).
+ 18. 5 nodes: a graceful leave of a primary L whose DONEs iptables holds
+     back, and kill -9 of the node that took most of its slots once the
+     switch is installed: L learns that node's removal and exits within
+     seconds (cluster-leave-timeout is 60 s); the promise holds.
 
 THE PROMISE, asserted in check_promise() for every scenario: zero lost
 acknowledged writes, zero stale reads (stale values and misses), zero
@@ -419,6 +423,27 @@ class Scenario:
         rctest.kill_node(victim)
         self.t.expect_dead.add(id(victim))
         return f
+
+    def wait_members(self, what):
+        """Waits until every live node counts the live nodes as the
+        members (a switch or a removal installed everywhere)."""
+        def known():
+            return all(rccluster.cluster_info(s).get("cluster_known_nodes") == str(len(self.live))
+                       for s in self.live)
+
+        rctest.wait_for(known, timeout=20, interval=0.005, what=what)
+
+    def leave_holding_dones(self, leaver, table):
+        """A graceful leave (SIGTERM) of 'leaver' with every RCMIGRATE
+        DONE it sends held back by iptables (TCP retransmits it once
+        healed); returns once the others installed the switch without
+        it, its hand-overs pending."""
+        rccluster.drop_sent(leaver, ["$4\r\nDONE\r\n"])
+        self.targets.retire(leaver)
+        self.live.remove(leaver)
+        self.note("leave %d (SIGTERM), its DONEs held back" % leaver.port, leaver, table)
+        leaver.stop_async()
+        self.wait_members("the others install the switch without %d" % leaver.port)
 
     def pick_primary(self, table, exclude=()):
         """The live node (not in 'exclude') that is primary of the most
@@ -1783,18 +1808,7 @@ def test_leaver_killed_before_its_dones_keeps_its_writes(t):
         mine = [k for k in c.keys if table[hl.slot_of(k)][:1] == (leaver.port,)]
         rest = [s for s in c.live if s is not leaver]
         un0 = sum(replication(s).get("repl_takeover_unhanded", 0) for s in rest)
-        rccluster.drop_sent(leaver, ["$4\r\nDONE\r\n"])
-        c.targets.retire(leaver)
-        c.live.remove(leaver)
-        c.note("leave %d (SIGTERM), its DONEs dropped" % leaver.port, leaver, table)
-        leaver.stop_async()
-
-        def switched():
-            return all(rccluster.cluster_info(s).get("cluster_known_nodes") == str(len(rest))
-                       for s in rest)
-
-        rctest.wait_for(switched, timeout=20, interval=0.005,
-                        what="the others install the switch without %d" % leaver.port)
+        c.leave_holding_dones(leaver, table)
         rctest.kill_node(leaver)
         t.expect_dead.add(id(leaver))
         t_kill = time.monotonic()
@@ -1907,14 +1921,51 @@ def test_joiner_killed_while_its_sources_final_notices_are_held_back(t):
             "the scenario did not happen" % j.port
         f = c.note("kill -9 %d (DONEs held back)" % j.port, j, during)
         c.kill(j, fault=f)
-
-        def removed():
-            return all(rccluster.cluster_info(s).get("cluster_known_nodes") == str(len(c.live))
-                       for s in c.live)
-
-        rctest.wait_for(removed, timeout=20, interval=0.005,
-                        what="the others install %d's removal" % j.port)
+        c.wait_members("the others install %d's removal" % j.port)
         rccluster.heal()  # the takeovers are decided: the held DONEs and writes arrive late
+        c.agree()
+        c.finish()
+
+
+@test
+def test_leaver_learns_that_its_handover_target_died(t):
+    """Five nodes, R=1: a graceful leave of the primary L of the most
+    recorded keys, its DONEs held back by iptables, and once the others
+    installed the switch without L, kill -9 of T, the node that took most
+    of L's slots: T's replicas take them over (with the copies they
+    followed L with), and L, no longer a member, must learn T's removal
+    and stop handing slots to it: it exits well within
+    cluster-leave-timeout (60 s). Before, nobody told it, and it lingered
+    until that timeout (chaos soak seed 18111). The whole promise holds:
+    one failure, and a slow leaver."""
+    if rccluster.iptables_usable() is not None:
+        raise AssertionError(rccluster.iptables_usable())
+    with Scenario(t, "leaver's target killed", nodes=5) as c:
+        c.phase("before the leave")
+        table = c.table()
+        leaver = c.pick_primary(table, exclude=c.live[:1])
+        c.leave_holding_dones(leaver, table)
+        during = c.table()
+        took = {}
+        for sl in range(16384):
+            if table[sl][:1] == (leaver.port,) and during[sl][:1]:
+                took[during[sl][0]] = took.get(during[sl][0], 0) + 1
+        port = max(took, key=lambda p: (took[p], -p))
+        target = next(s for s in c.live if s.port == port)
+        print("  %d took %d of %d's slots" % (port, took[port], leaver.port))
+        c.kill(target, "kill -9 %d (took %d slots of the leaver)" % (port, took[port]),
+               table=during)
+        c.wait_members("the others install %d's removal" % port)
+        rccluster.heal()
+        t_removed = time.monotonic()
+        rctest.wait_for(lambda: leaver.proc.poll() is not None, timeout=50, interval=0.05,
+                        what="%d exits (cluster-leave-timeout is 60 s)" % leaver.port)
+        exited = time.monotonic() - t_removed
+        code = leaver.wait_exit(timeout=5)
+        print("  %d exited %.2fs after %d's removal, code %s" % (leaver.port, exited, port, code))
+        assert code == 0, "%d left with exit code %s" % (leaver.port, code)
+        assert exited < 10, "%d exited only %.2fs after its target's removal" % (
+            leaver.port, exited)
         c.agree()
         c.finish()
 

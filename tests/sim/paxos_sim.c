@@ -1615,6 +1615,10 @@ static void handle_effects(sim_t *s, int i, const paxos_effects_t *eff)
              * 577654: the proposer of its own removal left at once, and
              * the last member could never learn it). */
             sl->departing = 1;
+            /* As node_cluster does: it goes on learning the chain while
+             * it hands its slots over (its installs are checked as any
+             * node's). */
+            paxos_node_follow(sl->node, 1);
         } else {
             /* Lost membership: come back as a new id, keeping the chain. */
             paxos_effects_t e2;

@@ -224,6 +224,79 @@ static void test_leaver_stays_a_member_until_the_switch(void **state)
     assert_true(f->eff.removed);
 }
 
+/* Readies f->in as a message of 'type' at 'epoch' from member 'from' to
+ * member 1 (the node under test). */
+static void from_member(fix_t *f, uint8_t type, uint64_t epoch, uint64_t from)
+{
+    memset(&f->in, 0, sizeof(f->in));
+    f->in.type = type;
+    f->in.epoch = epoch;
+    f->in.from = from;
+    f->in.to = 1;
+    snprintf(f->in.from_addr, sizeof(f->in.from_addr), "10.0.0.%d:17001", (int)from);
+}
+
+/* A removed leaver that follows (paxos_node_follow()) goes on asking a
+ * member of the last configuration it installed, and installs what is
+ * decided after it; one that does not follow sends nothing. */
+static void test_removed_leaver_follows_the_chain(void **state)
+{
+    fix_t *f = *state;
+    const paxos_config_t *c;
+    paxos_config_t *next = test_malloc(sizeof(*next));
+    uint64_t now = 1000;
+    int i, status = 0;
+
+    request(f, 10, PAXOS_CHANGE_LEAVE, 1, 0);
+    decide(f, 10);
+    request(f, 100, PAXOS_CHANGE_READY, 2, 1);
+    request(f, 100, PAXOS_CHANGE_READY, 3, 1);
+    decide(f, 100);
+    assert_true(f->eff.removed);
+    assert_int_equal(paxos_node_epoch(f->node), 3);
+    for (i = 0; i < 4; i++, now += f->params.sync_interval + 1) {
+        paxos_node_tick(f->node, now, &f->eff);
+        drain(f);
+        assert_int_equal(f->nout, 0); /* not following: silent */
+    }
+    paxos_node_follow(f->node, 1);
+    for (i = 0; i < 4; i++, now += f->params.sync_interval + 1) {
+        paxos_node_tick(f->node, now, &f->eff);
+        drain(f);
+        if (f->nout == 1) {
+            assert_int_equal(f->out[0].msg.type, PAXOS_MSG_STATUS);
+            assert_int_equal(f->out[0].msg.epoch, 3);
+            assert_true(f->out[0].msg.to == 2 || f->out[0].msg.to == 3);
+            status++;
+        }
+    }
+    assert_int_equal(status, 4); /* one each sync interval */
+    /* Member 2 answers with what was decided since: epoch 4. */
+    c = paxos_node_config(f->node, 3);
+    assert_non_null(c);
+    *next = *c;
+    next->epoch = 4;
+    next->members[0].weight = 2;
+    next->members[0].live_weight = 2;
+    from_member(f, PAXOS_MSG_CHOSEN, 3, 2);
+    f->in.has_value = 1;
+    f->in.value = *next;
+    paxos_node_on_msg(f->node, now, &f->in, &f->eff);
+    assert_int_equal(paxos_node_epoch(f->node), 4);
+    assert_int_equal(f->eff.installed_to, 4);
+    assert_true(f->eff.removed);
+    drain(f);
+    /* It takes no part: a PREPARE gets no promise. */
+    from_member(f, PAXOS_MSG_PREPARE, 4, 2);
+    f->in.ballot.round = 1000;
+    f->in.ballot.node = 2;
+    paxos_node_on_msg(f->node, now + 1, &f->in, &f->eff);
+    drain(f);
+    for (i = 0; i < f->nout; i++)
+        assert_int_not_equal(f->out[i].msg.type, PAXOS_MSG_PROMISE);
+    test_free(next);
+}
+
 /* The switch ends its batch: a change after it waits for the next
  * instance, so the configuration that switches is the new placement whole. */
 static void test_switch_ends_its_batch(void **state)
@@ -743,6 +816,7 @@ static void test_next_reads_the_outbox_in_place(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_removed_leaver_follows_the_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leaver_stays_a_member_until_the_switch, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_switch_ends_its_batch, setup, teardown),

@@ -7,8 +7,9 @@ GET/SET/DEL through random live nodes and a RedisCluster client) work on
 
   - test_chaos_one_fault_at_a_time_under_recorded_load (30 s): kill -9,
     SIGSTOP/SIGCONT and iptables partitions of one node (short, or until
-    the others removed the node), graceful leaves (SIGTERM) and fresh
-    joins, 3 to 6 members;
+    the others removed the node), graceful leaves (SIGTERM), fresh joins,
+    and moves (a join or a leave with a kill -9 or a restart while its
+    slots move), 3 to 6 members;
   - test_chaos_restart_with_dir_under_recorded_load (15 s): kill -9 then a
     restart with the node's dir (it must come back as a new incarnation),
     and joins;
@@ -19,8 +20,7 @@ GET/SET/DEL through random live nodes and a RedisCluster client) work on
     then a kill -9 or a restart of another node before the cluster has
     re-replicated (at once, when the next configuration is installed, or
     just after, while the new copies fill; a stopped node is continued
-    then; with move among RC_CHAOS_FAULTS the first may be a move), 5 to
-    7 members.
+    then; the first may be a move), 5 to 7 members.
 
 With one replica only one failure at a time is survivable, so a fault (or,
 at R=2, a pair of overlapping failures) is injected only once the cluster is
@@ -455,8 +455,8 @@ def run_chaos(t, name, kinds, seconds, replicas=1):
 
 @test
 def test_chaos_one_fault_at_a_time_under_recorded_load(t):
-    """kill -9, SIGSTOP/SIGCONT, iptables partitions, leave, join (30 s)."""
-    run_chaos(t, "chaos", "kill,pause,partition,leave,join", "30")
+    """kill -9, SIGSTOP/SIGCONT, iptables partitions, leave, join, move (30 s)."""
+    run_chaos(t, "chaos", "kill,pause,partition,leave,join,move", "30")
 
 
 @test
@@ -469,7 +469,7 @@ def test_chaos_restart_with_dir_under_recorded_load(t):
 def test_chaos_two_faults_at_r2_under_recorded_load(t):
     """cluster-replicas 2: single faults (partitions of one or two nodes
     among them) and pairs of overlapping failures (20 s)."""
-    run_chaos(t, "chaos r2", "kill,pause,restart,partition,leave,join", "20", replicas=2)
+    run_chaos(t, "chaos r2", "kill,pause,restart,partition,leave,join,move", "20", replicas=2)
 
 
 if __name__ == "__main__":

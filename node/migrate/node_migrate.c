@@ -2042,11 +2042,6 @@ static void check_ready(node_migrate_t *m)
     m->st.slots_incoming = incoming;
     m->st.slots_filled = filled;
     m->st.unfilled_slot = first;
-    if (first >= 0) {
-        m->st.unfilled_from = m->serve_id[first];
-        m->st.unfilled_state = m->in_state[first];
-        m->st.unfilled_src = m->in_src[first];
-    }
     if (!paxos_config_in_transition(c) || c->members[myidx].weight == 0 ||
         c->members[myidx].ready == c->transition || filled < incoming)
         return;
@@ -2909,10 +2904,13 @@ size_t node_migrate_info(const node_migrate_t *m, char *buf, size_t cap)
     int n;
 
     node_migrate_stats(m, &st);
-    if (st.slots_incoming > st.slots_filled && st.unfilled_slot >= 0)
-        snprintf(unfilled, sizeof(unfilled), "slot=%d,server=%" PRIu64 ",has=%s,from=%" PRIu64,
-                 st.unfilled_slot, st.unfilled_from,
-                 has[st.unfilled_state < 4 ? st.unfilled_state : 0], st.unfilled_src);
+    if (st.slots_incoming > st.slots_filled && st.unfilled_slot >= 0) {
+        unsigned slot = (unsigned)st.unfilled_slot;
+
+        snprintf(unfilled, sizeof(unfilled), "slot=%u,server=%" PRIu64 ",has=%s,from=%" PRIu64,
+                 slot, m->serve_id[slot], has[m->in_state[slot] <= IN_DONE ? m->in_state[slot] : 0],
+                 m->in_src[slot]);
+    }
     n = snprintf(buf, cap,
                  "# Migration\r\n"
                  "migration_state:%s\r\n"

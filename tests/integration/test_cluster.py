@@ -304,5 +304,61 @@ def test_redirects_moved(t):
     raise AssertionError("no key owned by another node")
 
 
+def row_port(table, key):
+    """The port of the primary of 'key' in a CLUSTER SLOTS table."""
+    slot = rccluster.keyslot(key)
+    return next(nds[0][1] for lo, hi, nds in table if lo <= slot <= hi)
+
+
+@test
+def test_big_values_through_a_plain_client_at_r1(t):
+    """A 64 MB value (16 MB under the sanitizers), SET through a plain
+    client at R=1 in a slot of the node it reaches and in a slot it
+    forwards, is acknowledged and read back whole through every node, and
+    nobody is removed meanwhile. Before 2026-12-07 each big value was copied
+    a dozen times or more in single loop iterations (hiredis grew its buffer
+    1 MB at a time, the request arena grew twice, fresh pages faulted 4 KB
+    at a time): the forwarded 64 MB SET got -TRYAGAIN (the forward timed
+    out), and at 128 MB the stalled nodes were removed from the cluster."""
+    if ringcache_only("test_big_values_through_a_plain_client_at_r1"):
+        return
+    c = rccluster.start_cluster(t, 3)
+    rccluster.wait_agree(c)
+    size = (16 if rctest.is_sanitized() else 64) << 20
+    before = [epoch(s) for s in c]
+    table = rccluster._slots(c[0])
+    entry = c[0]
+    keys = {}  # 'own' / 'forwarded' -> key
+    for i in range(1000):
+        k = "big:%d" % i
+        slot = rccluster.keyslot(k)
+        row = next(nds for lo, hi, nds in table if lo <= slot <= hi)
+        assert len(row) == 2, row  # R=1: a primary and a replica
+        kind = "own" if row[0][1] == entry.port else "forwarded"
+        keys.setdefault(kind, k)
+        if len(keys) == 2:
+            break
+    assert len(keys) == 2, keys
+    conn = rctest.RawConn(entry.host, entry.port, timeout=60 * rctest.timeout_scale())
+    for n, (kind, k) in enumerate(sorted(keys.items())):
+        fill = bytes([ord("a") + n]) * size
+        r = rctest.parse_reply(conn.call("SET", k, fill))
+        assert r == b"OK", (kind, str(r)[:200])
+    conn.close()
+    # Whole values through a node that owns neither key; lengths through all.
+    reader = next(s for s in c[1:] if s.port != row_port(table, keys["forwarded"]))
+    for s in c:
+        conn = rctest.RawConn(s.host, s.port, timeout=60 * rctest.timeout_scale())
+        for n, (kind, k) in enumerate(sorted(keys.items())):
+            assert rctest.parse_reply(conn.call("STRLEN", k)) == size, (s.port, kind)
+            if s is reader:
+                v = rctest.parse_reply(conn.call("GET", k))
+                assert isinstance(v, bytes) and len(v) == size, (s.port, kind, type(v), str(v)[:200])
+                assert v.count(bytes([ord("a") + n])) == size, (s.port, kind)
+        conn.close()
+    after = [epoch(s) for s in c]
+    assert after == before, ("membership changed while big values were written", before, after)
+
+
 if __name__ == "__main__":
     rctest.run()

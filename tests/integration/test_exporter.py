@@ -164,7 +164,8 @@ def test_exporter_is_cluster(t):
         # LATENCY LATEST: a 1 ms threshold and a GET of 16 MB.
         assert value(c, "CONFIG", "SET", "latency-monitor-threshold", "1") == b"OK"
         big = keys[0][0]
-        assert value(c, "SET", big, "z" * (16 * 1024 * 1024)) == b"OK"
+        r = value(c, "SET", big, "z" * (16 * 1024 * 1024))
+        assert r == b"OK", r
 
         def spike():
             value(c, "GET", big)

@@ -526,6 +526,19 @@ void node_obj_serialize(const node_obj_t *o, rc_buf_t *out)
     type_ops[o->type].serialize(o, out);
 }
 
+size_t node_obj_serialized_size(const node_obj_t *o)
+{
+    char buf[NODE_OBJ_INTBUF];
+    unsigned char v[10];
+    size_t len;
+
+    if (o->type != NODE_OBJ_STRING)
+        return 0;
+    (void)node_obj_str(o, buf, &len);
+    /* The header, the TTL if any, then put_str(): varint length, bytes. */
+    return 3 + (node_obj_expire(o) >= 0 ? 8 : 0) + varint_at(v, len) + len;
+}
+
 /* The header every serialized object starts with: its type, and its TTL
  * ('*when', -1: none). */
 static int get_header(rd_t *in, unsigned *type, int64_t *when)

@@ -21,6 +21,10 @@ enum {
  * objects of every type and encoding. */
 void node_obj_serialize(const node_obj_t *o, rc_buf_t *out);
 
+/* The bytes node_obj_serialize() appends for 'o' if that is known without
+ * serializing it (strings), else 0. */
+size_t node_obj_serialized_size(const node_obj_t *o);
+
 /* Parses exactly the 'len' bytes at 'p' into a new detached object for the
  * key 'key' ('klen' bytes), encoded as the commands would have built it.
  * Returns 0 and stores the object in '*out' (free it with node_obj_free()

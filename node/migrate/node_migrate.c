@@ -69,9 +69,10 @@ enum op_kind_e {
 };
 
 enum {
-    IDLE_TRIM_MS = 1000, /* a stream that sent nothing this long gives its buffers back */
-    KEEP_TRIES = 40,     /* a KEEP the replica cannot take yet is asked again ... */
-    KEEP_RETRY_MS = 25,  /* ... this often, then the slot is sent whole */
+    IDLE_TRIM_MS = 1000,       /* a stream that sent nothing this long gives its buffers back */
+    DIRECT_PAIR_MIN = 1 << 20, /* a value this big is serialized straight into the batch */
+    KEEP_TRIES = 40,           /* a KEEP the replica cannot take yet is asked again ... */
+    KEEP_RETRY_MS = 25,        /* ... this often, then the slot is sent whole */
     /* A DONE's takeover wait is capped here: more than any lease (half the
      * largest cluster-node-timeout), so a garbled one holds a slot no longer */
     DONE_WAIT_MAX_MS = 600000,
@@ -596,13 +597,28 @@ static uint32_t live_cap(const ostream_t *s)
                                                                         : NODE_MIGRATE_LIVE_OPS;
 }
 
-/* Appends the key/value bulks of object 'o' to 'b'. */
+/* Appends the key/value bulks of object 'o' to 'b'. A big string is
+ * serialized straight into 'b' (its size known beforehand), not through
+ * the scratch buffer: one copy of a big value less, within one turn of the
+ * loop, into fresh pages. */
 static void append_pair(node_migrate_t *m, rc_buf_t *b, const node_obj_t *o)
 {
-    size_t klen, n = 0;
+    size_t klen, n = 0, vlen = node_obj_serialized_size(o), at;
     const char *key = node_obj_key(o, &klen);
     char *p;
 
+    if (vlen >= DIRECT_PAIR_MIN) {
+        /* Room for the serializer's own reservations too: no regrowth. */
+        p = rc_buf_reserve(b, klen + vlen + 2 * RESP_HEADER_MAX + 32);
+        put_bulk(p, &n, key, klen);
+        n += resp_write_header(p + n, '$', (long long)vlen);
+        rc_buf_commit(b, n);
+        at = b->len;
+        node_obj_serialize(o, b);
+        RC_ASSERT(b->len - at == vlen);
+        rc_buf_append(b, "\r\n", 2);
+        return;
+    }
     rc_buf_reset(&m->scratch);
     node_obj_serialize(o, &m->scratch);
     p = rc_buf_reserve(b, klen + m->scratch.len + 2 * RESP_HEADER_MAX + 4);

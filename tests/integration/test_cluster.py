@@ -358,6 +358,27 @@ def test_big_values_through_a_plain_client_at_r1(t):
         conn.close()
     after = [epoch(s) for s in c]
     assert after == before, ("membership changed while big values were written", before, after)
+    # The replica's copy is whole too: kill -9 the forwarded key's primary,
+    # and read the value through a survivor once it serves it.
+    victim = next(s for s in c if s.port == row_port(table, keys["forwarded"]))
+    rccluster.kill(victim)
+    survivors = [s for s in c if s is not victim]
+    rccluster.wait_agree(survivors, timeout=30)
+    conn = rctest.RawConn(entry.host, entry.port, timeout=60 * rctest.timeout_scale())
+    fill = bytes([ord("a") + sorted(keys).index("forwarded")])
+
+    misses = []
+
+    def served():
+        v = rctest.parse_reply(conn.call("GET", keys["forwarded"]))
+        if v is None:
+            misses.append(1)  # never right: the replica held it
+        return v if isinstance(v, bytes) else None
+
+    v = rctest.wait_for(served, timeout=30, what="the forwarded key served again")
+    assert not misses, "%d misses of an acknowledged big value" % len(misses)
+    assert len(v) == size and v.count(fill) == size, len(v)
+    conn.close()
 
 
 if __name__ == "__main__":

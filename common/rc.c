@@ -154,7 +154,7 @@ size_t rc_alloc_size(const void *ptr)
  * fresh from mmap, and touching them one 4 KB page at a time cost 2.2 ms a
  * MB on this project's VMs (a 64 MB copy: 145 ms), long enough to stall the
  * event loop past a lease or the failure detector's patience. Transparent
- * huge pages, asked for, fill them 2 MB at a time: 12 ms for 64 MB. A hint
+ * huge pages, asked for, fill them 2 MB at a time: 12-95 ms for 64 MB. A hint
  * only: where THP is off or unsupported, madvise() fails and nothing
  * changes. */
 enum {

@@ -808,7 +808,7 @@ def main(argv=None):
     """Runs the registered tests, prints `N passed, M failed` and exits: 0
     when every test passed, 1 otherwise. It never returns, so a script that
     ends with a bare `rctest.main()` cannot pass ctest with a failed test
-    (six did until 2026-12-07: one failure was printed and passed)."""
+    (seven did until 2026-12-07: one failure was printed and passed)."""
     sys.exit(_run_tests(argv))
 
 

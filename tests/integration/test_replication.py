@@ -1816,10 +1816,11 @@ def test_leaver_killed_before_its_dones_keeps_its_writes(t):
         t_kill = time.monotonic()
         # One probe key (not recorded) in each slot of a key L served, all
         # of which must be served again. A single probe failed once in CI
-        # (stop 40): its slot was served 1.69 s after the kill, before any
-        # takeover, so its DONE had come through. iptables' string match
-        # reads one packet at a time, and a DONE that a retransmission or
-        # a window limit splits between two packets passes it.
+        # (stop 40): its slot was served 1.69 s after the kill with no slot
+        # taken over yet, so its DONE had most likely come through:
+        # iptables' string match reads one packet at a time, and a DONE
+        # that a retransmission or a window limit splits between two
+        # packets passes it. In 142 runs since, no slot was served early.
         probes = {}
         for k in mine:
             probes.setdefault(hl.slot_of(k), "{%s}probe" % k)
@@ -1901,9 +1902,10 @@ def test_r2_joiner_and_its_source_killed_before_the_switch_took_hold(t):
 
 # The weights of the joins scenario 17 may take to get the slots it needs.
 # Which slots a joiner takes with a third node as replica depends on where
-# the bounded loads push copies: with four weight-1 nodes and joiners of
-# weight 1, a clean-clone CI run (2026-12-07) found none in six joins, while
-# weight 3 gave 566-1,304 such slots in three runs of three.
+# the bounded loads push copies. Joiners of weight 1 beside four weight-1
+# nodes got 0-416 such slots (none in 1 of 16 local joins, and in all six
+# joins of one clean-clone CI run on 2026-12-07: the four nodes decide much
+# of it); joiners of weight 3 got 559-1,346 in 8 runs of 8.
 JOIN_WEIGHTS = (3, 2, 1, 3, 2, 1)
 
 

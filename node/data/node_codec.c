@@ -39,6 +39,8 @@
 #include "node/data/node_types.h"
 
 #define FLAG_TTL                 0x01
+#define HEADER_LEN               3 /* version, type, flags */
+#define TTL_LEN                  8 /* the TTL when FLAG_TTL: u64 little-endian */
 #define HASH_COMPACT_MAX_ENTRIES 128
 #define HASH_COMPACT_MAX_VALUE   64
 
@@ -510,8 +512,8 @@ void node__obj_free_value(node_obj_t *o)
 void node_obj_serialize(const node_obj_t *o, rc_buf_t *out)
 {
     int64_t when = node_obj_expire(o);
-    unsigned char *p = (unsigned char *)rc_buf_reserve(out, 3 + 8);
-    size_t n = 3;
+    unsigned char *p = (unsigned char *)rc_buf_reserve(out, HEADER_LEN + TTL_LEN);
+    size_t n = HEADER_LEN;
 
     RC_ASSERT(o->type < RC_ARRAY_SIZE(type_ops));
     /* The header in one reservation: version, type, flags [, TTL]. */
@@ -519,7 +521,7 @@ void node_obj_serialize(const node_obj_t *o, rc_buf_t *out)
     p[1] = (unsigned char)o->type;
     p[2] = when >= 0 ? FLAG_TTL : 0;
     if (when >= 0) {
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < TTL_LEN; i++)
             p[n++] = (unsigned char)((uint64_t)when >> (8 * i));
     }
     rc_buf_commit(out, n);
@@ -536,7 +538,7 @@ size_t node_obj_serialized_size(const node_obj_t *o)
         return 0;
     (void)node_obj_str(o, buf, &len);
     /* The header, the TTL if any, then put_str(): varint length, bytes. */
-    return 3 + (node_obj_expire(o) >= 0 ? 8 : 0) + varint_at(v, len) + len;
+    return HEADER_LEN + (node_obj_expire(o) >= 0 ? TTL_LEN : 0) + varint_at(v, len) + len;
 }
 
 /* The header every serialized object starts with: its type, and its TTL

@@ -42,9 +42,9 @@
 #include "common/rc_str.h"
 
 enum {
-    FEED_PIECE = 4096,      /* bytes given to the reader at a time (see feed) */
-    BIG_BULK = 1 << 20,     /* a bulk this big gets its room in one step */
-    ARENA_KEEP = 64 * 1024, /* larger arenas are freed after the command */
+    FEED_PIECE = 4096,               /* bytes given to the reader at a time (see feed) */
+    BIG_BULK = RESP_REQUEST_BIG_ARG, /* a bulk this big gets its room in one step */
+    ARENA_KEEP = 64 * 1024,          /* larger arenas are freed after the command */
     ARGV_KEEP = 1024,
     READER_RENEW = 64 * 1024,               /* recreate the reader after larger requests */
     ARG_OVERHEAD = 16 + sizeof(resp_arg_t), /* per argument, for the query limit */
@@ -65,8 +65,12 @@ struct resp_request_s {
     rc_buf_t inline_buf; /* partial inline line */
     int trimmed;         /* resp_request_trim() ran, nothing fed since */
 
-    rc_buf_t arena; /* the arguments' bytes, each followed by a NUL */
-    size_t *off;    /* [argc] offsets in 'arena' (it may move while it grows) */
+    rc_buf_t arena;  /* the arguments' bytes, each followed by a NUL */
+    size_t *off;     /* [argc] offsets in 'arena' (it may move while it grows) */
+    char **blk;      /* [argc] a big argument's own block (see big_fill()), or NULL */
+    char *big;       /* the block of the big bulk being read (argument 'argc') */
+    size_t big_len;  /* its length */
+    size_t big_have; /* its bytes copied into 'big' so far */
     resp_arg_t *argv;
     int argc;
     size_t argv_cap;
@@ -92,6 +96,12 @@ static ssize_t fail_type(resp_request_t *p, char got)
 
 /* --- arguments ------------------------------------------------------------- */
 
+static void big_drop(resp_request_t *p)
+{
+    rc_free(p->big);
+    p->big = NULL;
+}
+
 static void arg_add(resp_request_t *p, const char *ptr, size_t len)
 {
     char *dst;
@@ -100,10 +110,20 @@ static void arg_add(resp_request_t *p, const char *ptr, size_t len)
         p->argv_cap = p->argv_cap < 8 ? 8 : p->argv_cap * 2;
         p->argv = rc_xrealloc(p->argv, p->argv_cap * sizeof(*p->argv));
         p->off = rc_xrealloc(p->off, p->argv_cap * sizeof(*p->off));
+        p->blk = rc_xrealloc(p->blk, p->argv_cap * sizeof(*p->blk));
     }
-    p->off[p->argc] = p->arena.len;
     p->argv[p->argc].len = len;
-    p->argc++;
+    if (p->big != NULL && len == p->big_len) {
+        /* Most of it is in its block already (big_fill()): the rest. */
+        memcpy(p->big + RESP_REQUEST_ARG_HEAD + p->big_have, ptr + p->big_have, len - p->big_have);
+        p->big[RESP_REQUEST_ARG_HEAD + len] = '\0';
+        p->blk[p->argc++] = p->big;
+        p->big = NULL;
+        return;
+    }
+    big_drop(p);
+    p->off[p->argc] = p->arena.len;
+    p->blk[p->argc++] = NULL;
     /* Room for the bytes and their NUL at once: appending the NUL apart
      * would grow (copy) a big argument a second time. */
     dst = rc_buf_reserve(&p->arena, len + 1);
@@ -117,21 +137,34 @@ static void arg_add(resp_request_t *p, const char *ptr, size_t len)
 static void args_fix(resp_request_t *p)
 {
     for (int i = 0; i < p->argc; i++)
-        p->argv[i].ptr = p->arena.data + p->off[i];
+        p->argv[i].ptr =
+            p->blk[i] != NULL ? p->blk[i] + RESP_REQUEST_ARG_HEAD : p->arena.data + p->off[i];
+}
+
+/* Frees the blocks of the arguments no command took. */
+static void blocks_free(resp_request_t *p)
+{
+    for (int i = 0; i < p->argc; i++) {
+        rc_free(p->blk[i]);
+        p->blk[i] = NULL;
+    }
 }
 
 static void argv_free(resp_request_t *p)
 {
     rc_free(p->argv);
     rc_free(p->off);
+    rc_free(p->blk);
     p->argv = NULL;
     p->off = NULL;
+    p->blk = NULL;
     p->argv_cap = 0;
 }
 
 /* Frees oversized storage after a big request so idle clients stay small. */
 static void args_trim(resp_request_t *p)
 {
+    blocks_free(p);
     rc_buf_reset_trim(&p->arena, ARENA_KEEP);
     if (p->argv_cap > ARGV_KEEP)
         argv_free(p);
@@ -241,6 +274,8 @@ static int reader_check_count(resp_request_t *p)
     }
     p->nargs = v;
     p->req_bytes = 16;
+    blocks_free(p);
+    big_drop(p);
     p->argc = 0;
     rc_buf_reset(&p->arena);
     return 1;
@@ -271,6 +306,34 @@ static void reader_make_room(resp_request_t *p, size_t end)
     rc_advise_huge(r->buf, sdsalloc(r->buf));
 }
 
+/* A big bulk (argument 'argc', 'len' bytes from 'start' in the reader's
+ * buffer) gets a block of its own once its header is checked, and its
+ * bytes are copied there as they arrive, after each feed: so the block's
+ * fresh pages are faulted in over the turns of the loop that read it, not
+ * all in the one that completes it (which costs about 1 ms a MB here), and
+ * a command can keep the block as its value (resp_request_take_arg())
+ * instead of copying it once more. arg_add() copies what is left. */
+static void big_fill(resp_request_t *p, size_t start, size_t len)
+{
+    const redisReader *r = p->reader;
+    size_t upto;
+
+    if (p->big == NULL) {
+        p->big = rc_xmalloc(RESP_REQUEST_ARG_HEAD + len + 1);
+        p->big_len = len;
+        p->big_have = 0;
+    }
+    RC_ASSERT(p->big_len == len);
+    upto = r->len > start ? r->len - start : 0;
+    if (upto > len)
+        upto = len;
+    if (upto > p->big_have) {
+        memcpy(p->big + RESP_REQUEST_ARG_HEAD + p->big_have, r->buf + start + p->big_have,
+               upto - p->big_have);
+        p->big_have = upto;
+    }
+}
+
 /* Checks the "$<len>" header of a bulk whose digits start at 'at', as far
  * as it has arrived. */
 static int reader_check_header_at(resp_request_t *p, size_t at)
@@ -290,6 +353,8 @@ static int reader_check_header_at(resp_request_t *p, size_t at)
     if (rc != 0)
         return rc;
     reader_make_room(p, at + (size_t)n + 2 + (size_t)v + 2);
+    if (v >= BIG_BULK)
+        big_fill(p, at + (size_t)n + 2, (size_t)v);
     return 0;
 }
 
@@ -438,8 +503,9 @@ void resp_request_destroy(resp_request_t *p)
     redisReaderFree(p->reader);
     rc_buf_free(&p->inline_buf);
     rc_buf_free(&p->arena);
-    rc_free(p->argv);
-    rc_free(p->off);
+    blocks_free(p);
+    big_drop(p);
+    argv_free(p);
     rc_free(p);
 }
 
@@ -480,9 +546,24 @@ void resp_request_trim(resp_request_t *p)
 
 size_t resp_request_memory(const resp_request_t *p)
 {
-    return sizeof(*p) + p->inline_buf.cap + p->arena.cap +
-           p->argv_cap * (sizeof(*p->argv) + sizeof(*p->off)) +
+    size_t blocks = p->big != NULL ? p->big_len : 0;
+
+    for (int i = 0; i < p->argc && p->blk != NULL; i++)
+        blocks += p->blk[i] != NULL ? p->argv[i].len : 0;
+    return sizeof(*p) + p->inline_buf.cap + p->arena.cap + blocks +
+           p->argv_cap * (sizeof(*p->argv) + sizeof(*p->off) + sizeof(*p->blk)) +
            (p->reader != NULL ? p->reader->len : 0);
+}
+
+char *resp_request_take_arg(resp_request_t *p, int i)
+{
+    char *b;
+
+    if (i < 0 || i >= p->argc || p->blk == NULL)
+        return NULL;
+    b = p->blk[i];
+    p->blk[i] = NULL;
+    return b;
 }
 
 /* --- multibulk requests: the reader ------------------------------------------ */

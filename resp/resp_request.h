@@ -24,6 +24,14 @@ enum resp_request_limit_e {
     RESP_REQUEST_MAX_ARGS = 2147483647,   /* INT_MAX */
 };
 
+/* An argument of at least RESP_REQUEST_BIG_ARG bytes is read into a block
+ * of its own (from rc_xmalloc()): RESP_REQUEST_ARG_HEAD bytes left free for
+ * whoever takes it, the argument's bytes, a NUL. */
+enum resp_request_big_e {
+    RESP_REQUEST_BIG_ARG = 1 << 20,
+    RESP_REQUEST_ARG_HEAD = 8,
+};
+
 /* Called for each complete command, in order. 'argv' (argc >= 1) is valid
  * until the callback returns. Return 0 to go on, non-zero to stop feeding:
  * resp_request_feed() then returns the bytes consumed so far. */
@@ -61,6 +69,12 @@ ssize_t resp_request_feed(resp_request_t *p, const char *buf, size_t len, resp_r
  * pipelined batch), never for running requests. */
 size_t resp_request_peek(const char *buf, size_t len, long long max_args, int *argc,
                          resp_arg_t *argv, int max);
+
+/* From within the command callback: the block of argument 'i' when it has
+ * one of its own (see RESP_REQUEST_BIG_ARG), else NULL. The caller owns it
+ * then and frees it with rc_free(); argv[i] points into it until the
+ * callback returns, so the caller must not free it before that. */
+char *resp_request_take_arg(resp_request_t *p, int i);
 
 /* The error reply for the last RC_EPROTO, e.g. "ERR Protocol error: invalid
  * bulk length", or "" when there is none. */

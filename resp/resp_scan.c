@@ -280,8 +280,8 @@ int resp_scan_bulks(char *buf, size_t len, resp_arg_t *out, size_t want)
             return RC_EPROTO;
         for (at++; at < len && buf[at] >= '0' && buf[at] <= '9' && digits < 10; at++, digits++)
             n = n * 10 + (size_t)(buf[at] - '0');
-        if (digits == 0 || (digits > 1 && buf[at - digits] == '0') || n > RESP_SCAN_MAX_BULK ||
-            len - at < 2 || buf[at] != '\r' || buf[at + 1] != '\n')
+        if (digits == 0 || (digits > 1 && buf[at - digits] == '0') || len - at < 2 ||
+            buf[at] != '\r' || buf[at + 1] != '\n')
             return RC_EPROTO;
         at += 2;
         if (len - at < n + 2 || buf[at + n] != '\r' || buf[at + n + 1] != '\n')

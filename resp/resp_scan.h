@@ -40,7 +40,9 @@ long resp_scan_aggregate(const char *buf, size_t len, size_t *first);
 int resp_scan_integer(const char *buf, size_t len, long long *out);
 
 /* Splits 'buf', exactly 'want' bulk strings back to back ("$<len>\r\n<bytes>
- * \r\n" each, the length as strict as resp_scan()'s, no null bulk), into
+ * \r\n" each, the length as strict as resp_scan()'s but bounded by 'len'
+ * alone, not RESP_SCAN_MAX_BULK: a packed write's serialized value passes
+ * it by a few bytes when the value is at proto-max-bulk-len; no null bulk), into
  * 'out' (room for 'want'): each one's bytes in place, with a NUL written
  * over the '\r' after them, as a parsed request argument has. Returns 0,
  * or RC_EPROTO when 'buf' is anything else ('buf' may then be changed). */

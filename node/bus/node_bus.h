@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/rc_buf.h"
 #include "node/bus/node_bus_proto.h"
 #include "node/net/node_conn.h"
 #include "node/net/node_server.h"
@@ -163,6 +164,10 @@ int node_link_ready(node_link_t *l, const char **why);
  * epoch of the moment they are written. */
 char *node_link_reserve(node_link_t *l, size_t n);
 void node_link_commit(node_link_t *l, size_t n);
+/* Data links: queues the requests in 'b', as reserve and commit would;
+ * when nothing else is queued, by taking b's memory instead of copying it
+ * (a big request: 'b' gets the queue's empty buffer). 'b' is left empty. */
+void node_link_append_buf(node_link_t *l, rc_buf_t *b);
 /* Bytes queued and not yet handed to the kernel. */
 size_t node_link_queued(const node_link_t *l);
 /* 1 when the link is open (handshake done). */
@@ -173,6 +178,11 @@ const char *node_link_name(const node_link_t *l);
 int node_link_refusals(const node_link_t *l);
 /* ms since the link last queued or received anything. */
 int64_t node_link_idle_ms(const node_link_t *l);
+/* ms since bytes last moved on the link: handed to the kernel or
+ * received. A write still going on is looked at on each call (its queue
+ * shorter than at the last call: moved), so a big request that takes
+ * seconds to leave is told from a peer that stopped reading. */
+int64_t node_link_still_ms(node_link_t *l);
 /* Bytes allocated for the link's buffers; a link quiet for a second keeps
  * at most 16 KB of each. */
 size_t node_link_buffers(const node_link_t *l);

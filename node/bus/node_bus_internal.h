@@ -56,6 +56,8 @@ struct node_link_s {
     int64_t started;   /* connect began */
     int64_t retry_at;  /* no reconnect before */
     int64_t last_used; /* last send or receive */
+    int64_t moved_at;  /* bytes last left or arrived (node_link_still_ms()) */
+    size_t wq_seen;    /* the write queue's size at the last look */
     int64_t failed_at;
     int backoff;
     int refusals;

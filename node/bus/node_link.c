@@ -158,6 +158,7 @@ static void on_write(uv_write_t *req, int status)
     node_link_t *l = req->data;
 
     l->writing = 0;
+    l->moved_at = node_bus_now(l->bus);
     rc_buf_reset(&l->whs);
     rc_buf_reset_trim(&l->wout, LINK_BUF_KEEP);
     if (l->state == NODE_LINK_CLOSING || l->state == NODE_LINK_IDLE)
@@ -212,6 +213,8 @@ static void link_flush(node_link_t *l)
         return;
     }
     done = n < 0 ? 0 : (size_t)n;
+    if (done > 0)
+        l->moved_at = node_bus_now(l->bus);
     if (done == total) {
         rc_buf_reset(&l->hs);
         if (open)
@@ -244,6 +247,7 @@ static void link_flush(node_link_t *l)
         return;
     }
     l->writing = 1;
+    l->wq_seen = uv_stream_get_write_queue_size((uv_stream_t *)&l->tcp);
 }
 
 void node_bus__links_flush(node_bus_t *bus)
@@ -365,6 +369,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     rc_buf_commit(&l->in, (size_t)nread);
     l->last_used = node_bus_now(l->bus);
+    l->moved_at = l->last_used;
     if (is_control(l) || l->state == NODE_LINK_HANDSHAKE) {
         ssize_t n = handshake(l, l->in.data + l->ipos, l->in.len - l->ipos);
 
@@ -596,6 +601,15 @@ int node_link_ready(node_link_t *l, const char **why)
     return 0;
 }
 
+void node_link_append_buf(node_link_t *l, rc_buf_t *b)
+{
+    if (l->out.len == 0)
+        swap(&l->out, b);
+    else
+        rc_buf_append(&l->out, b->data, b->len);
+    rc_buf_reset(b);
+}
+
 char *node_link_reserve(node_link_t *l, size_t n)
 {
     return rc_buf_reserve(&l->out, n);
@@ -676,6 +690,19 @@ node_link_t *node_bus_find_link(node_bus_t *bus, const char *bus_addr, node_bus_
 size_t node_link_buffers(const node_link_t *l)
 {
     return l->hs.cap + l->out.cap + l->whs.cap + l->wout.cap + l->in.cap;
+}
+
+int64_t node_link_still_ms(node_link_t *l)
+{
+    if (l->writing) {
+        size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&l->tcp);
+
+        if (q != l->wq_seen) {
+            l->wq_seen = q;
+            l->moved_at = node_bus_now(l->bus);
+        }
+    }
+    return node_bus_now(l->bus) - l->moved_at;
 }
 
 int64_t node_link_idle_ms(const node_link_t *l)

@@ -1150,13 +1150,24 @@ node_obj_t *node_db_lookup(node_db_t *db, const char *key, size_t klen, int flag
     return o;
 }
 
+/* Puts the new object 'o' where 'old' (or nothing) was, with TTL 'when'. */
+static void put_str_obj(node_db_t *db, node_obj_t *old, node_obj_t *o, int64_t when)
+{
+    if (o->vol)
+        node__obj_set_expire(o, when);
+    o->lru = db->lru_clock;
+    if (old != NULL)
+        db_swap(db, old, o, 1);
+    else
+        db_add(db, o);
+}
+
 /* Makes 'key' (whose object, live or not, is 'old', or NULL) the string
  * 'val' with TTL 'when' (ms, -1: none): in place when the old value is an
  * embedded string of the same length (no malloc), else a new object. */
 static void put_str(node_db_t *db, node_obj_t *old, const char *key, size_t klen, const void *val,
                     size_t vlen, int64_t when)
 {
-    node_obj_t *o;
     long long n;
 
     mark_write(db, key, klen, 1);
@@ -1175,14 +1186,40 @@ static void put_str(node_db_t *db, node_obj_t *old, const char *key, size_t klen
             return;
         }
     }
-    o = node__obj_new_str(key, klen, val, vlen, when >= 0);
-    if (o->vol)
-        node__obj_set_expire(o, when);
-    o->lru = db->lru_clock;
-    if (old != NULL)
-        db_swap(db, old, o, 1);
-    else
-        db_add(db, o);
+    put_str_obj(db, old, node__obj_new_str(key, klen, val, vlen, when >= 0), when);
+}
+
+_Static_assert(offsetof(node_obj_raw_t, data) == NODE_DB_BLOCK_HEAD,
+               "a block's head holds raw's length");
+
+static void put_str_block(node_db_t *db, node_obj_t *old, const char *key, size_t klen, char *block,
+                          size_t vlen, int64_t when)
+{
+    node_obj_raw_t *raw = (node_obj_raw_t *)(void *)block;
+    node_obj_t *o;
+
+    RC_ASSERT(vlen > NODE_OBJ_EMB_MAX);
+    mark_write(db, key, klen, 1);
+    raw->len = vlen;
+    o = node__obj_alloc(key, klen, sizeof(void *), when >= 0);
+    o->enc = NODE_ENC_RAW;
+    node__obj_set_ptr(o, raw);
+    put_str_obj(db, old, o, when);
+}
+
+void node_db_set_str_block(node_db_t *db, const char *key, size_t klen, char *block, size_t vlen,
+                           int64_t expire_at, int keepttl)
+{
+    node_obj_t *old = find(db, key, klen);
+
+    put_str_block(db, old, key, klen, block, vlen,
+                  keepttl && old != NULL ? node_obj_expire(old) : expire_at);
+}
+
+void node_db_insert_str_block(node_db_t *db, const char *key, size_t klen, char *block, size_t vlen,
+                              int64_t expire_at)
+{
+    put_str_block(db, find_raw(db, key, klen), key, klen, block, vlen, expire_at);
 }
 
 void node_db_set_str(node_db_t *db, const char *key, size_t klen, const void *val, size_t vlen,
@@ -1214,13 +1251,7 @@ void node_db_set_ll(node_db_t *db, const char *key, size_t klen, long long v)
     o = node__obj_alloc(key, klen, 8, when >= 0);
     o->enc = NODE_ENC_INT;
     memcpy(node__obj_val(o), &n, 8);
-    if (o->vol)
-        node__obj_set_expire(o, when);
-    o->lru = db->lru_clock;
-    if (old != NULL)
-        db_swap(db, old, o, 1);
-    else
-        db_add(db, o);
+    put_str_obj(db, old, o, when);
 }
 
 char *node_db_str_resize(node_db_t *db, const char *key, size_t klen, size_t newlen)

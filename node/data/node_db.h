@@ -130,6 +130,14 @@ int node_obj_get_ll(const node_obj_t *o, long long *v);
  * 'expire_at' (ms, -1: none), or keeps its old TTL when 'keepttl'. */
 void node_db_set_str(node_db_t *db, const char *key, size_t klen, const void *val, size_t vlen,
                      int64_t expire_at, int keepttl);
+/* The same with the value's bytes already in 'block' (from rc_x*), after
+ * NODE_DB_BLOCK_HEAD bytes left free: the block becomes the value's
+ * storage (no copy of a big value), the db owns it. 'vlen' > 64. */
+enum {
+    NODE_DB_BLOCK_HEAD = 8
+};
+void node_db_set_str_block(node_db_t *db, const char *key, size_t klen, char *block, size_t vlen,
+                           int64_t expire_at, int keepttl);
 /* Sets 'key' to the integer 'v', keeping its TTL (INCR and friends). */
 void node_db_set_ll(node_db_t *db, const char *key, size_t klen, long long v);
 /* Makes the string at 'key' (which must exist) 'newlen' bytes long, keeping
@@ -301,5 +309,9 @@ void node_db_insert(node_db_t *db, node_obj_t *o);
  * same length). */
 void node_db_insert_str(node_db_t *db, const char *key, size_t klen, const void *val, size_t vlen,
                         int64_t expire_at);
+/* The same with the value's bytes in 'block', as node_db_set_str_block()
+ * takes them. */
+void node_db_insert_str_block(node_db_t *db, const char *key, size_t klen, char *block, size_t vlen,
+                              int64_t expire_at);
 
 #endif /* RC_NODE_NODE_DB_H */

@@ -531,8 +531,12 @@ static void on_tick(uv_timer_t *timer)
         limit = NODE_FWD_MIN_TIMEOUT_MS;
     for (fl = fwd->links; fl != NULL; fl = next) {
         next = fl->next;
-        /* A later reply would land on the wrong request: fail the link. */
-        if (fl->qlen > 0 && now - q_head(fl)->t_ms > limit) {
+        /* A later reply would land on the wrong request: fail the link.
+         * Counted from the request's queueing and from the link's last
+         * bytes in or out, whichever is later: a big request (or reply)
+         * may take longer than the limit to pass while it is moving. */
+        if (fl->qlen > 0 && now - q_head(fl)->t_ms > limit &&
+            node_link_still_ms(fl->link) > limit) {
             fwd->timing_out = 1;
             node_link_close(fl->link, "timed out", 0);
             fwd->timing_out = 0;

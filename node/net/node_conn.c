@@ -603,10 +603,12 @@ static int on_command(void *ud, int argc, resp_arg_t *argv)
     }
     c->client.argc = argc;
     c->client.argv = argv;
+    c->parsed_argv = argv;
     if (c->reject != NULL)
         node_reply_error(&c->client, c->reject);
     else
         c->on_request(c->request_arg, &c->client);
+    c->parsed_argv = NULL;
     c->client.argc = 0;
     c->client.argv = NULL;
     c->capture = NULL;
@@ -621,10 +623,19 @@ static int on_command(void *ud, int argc, resp_arg_t *argv)
 static void run(node_conn_t *c, const char *data, size_t len)
 {
     node_server_t *server = server_of(c);
+    long long max_bulk = server->config.proto_max_bulk_len;
+    long long max_query = server->config.client_query_buffer_limit;
     ssize_t n;
 
-    resp_request_set_limits(c->proto, server->config.proto_max_bulk_len,
-                            server->config.client_query_buffer_limit);
+    if (c->peer) {
+        /* A peer sends what one client request held: a forwarded request,
+         * or a write's key and value packed in one bulk (LIVEPACK) with a
+         * few bytes of framing, more than proto-max-bulk-len when the value
+         * is near it. */
+        max_bulk += max_query;
+        max_query += max_bulk;
+    }
+    resp_request_set_limits(c->proto, max_bulk, max_query);
     /* requirepass may have been cleared by CONFIG SET since we connected. */
     resp_request_set_authenticated(c->proto,
                                    c->authenticated || server->config.requirepass == NULL);
@@ -1085,6 +1096,15 @@ void node_conn_feed(node_conn_t *c, const char *data, size_t len, const char *re
     run(c, data, len);
     if (c->pending == NULL)
         c->reject = NULL; /* else it applies to the waiting bytes too */
+}
+
+char *node_conn_take_arg(node_client_t *client, int i)
+{
+    node_conn_t *c = client->conn;
+
+    if (c == NULL || c->parsed_argv == NULL || client->argv != c->parsed_argv)
+        return NULL;
+    return resp_request_take_arg(c->proto, i);
 }
 
 void node_conn_hold(node_conn_t *c)

@@ -133,6 +133,9 @@ struct node_conn_s {
     unsigned nfwd;             /* pending segments */
     unsigned nseg_free;
 
+    /* The parser's argv of the command running now (node_conn_take_arg()). */
+    resp_arg_t *parsed_argv;
+
     /* A request parked by node_conn_hold() (a copy), and the server's list
      * of connections holding one. */
     resp_arg_t *held_argv;
@@ -209,6 +212,14 @@ void node_conn_take_requests(node_conn_t *c, node_conn_request_fn *fn, void *arg
  * instead of running. Bytes that arrive while the connection is paused on
  * output wait (with their 'reject') until it drains. */
 void node_conn_feed(node_conn_t *c, const char *data, size_t len, const char *reject);
+
+/* A command may keep argument 'i' as its storage, not copy it: returns
+ * its block when it has one of its own (resp_request_take_arg(): the bytes
+ * at RESP_REQUEST_ARG_HEAD past the block's start) and the command runs
+ * straight from the client's parser (not a held, queued or replayed copy);
+ * else NULL. The caller owns the block (rc_free()); argv[i] stays valid
+ * while the command runs. */
+char *node_conn_take_arg(node_client_t *client, int i);
 
 /* Parks the request running now for 'c' (called by the request handler
  * instead of replying): its arguments are copied, and the connection runs

@@ -109,6 +109,41 @@ static void test_db_str_resize_appends_and_zero_fills(void **state)
     assert_int_equal(node_obj_expire(peek(f->db, "k")), T0 + 5000); /* TTL kept */
 }
 
+/* A block with the value's bytes after NODE_DB_BLOCK_HEAD free bytes
+ * becomes the value's storage: the bytes are where they were (no copy),
+ * the memory counted once, the TTL set or kept, the block freed with the
+ * value it holds (and under ASan, leaks are checked). */
+static void test_db_str_block_becomes_the_value(void **state)
+{
+    fixture_t *f = *state;
+    size_t vlen = 100000, before, len;
+    char buf[NODE_OBJ_INTBUF], *block = rc_xmalloc(NODE_DB_BLOCK_HEAD + vlen + 1), *b2;
+    const char *s;
+
+    for (size_t i = 0; i < vlen; i++)
+        block[NODE_DB_BLOCK_HEAD + i] = (char)('a' + i % 26);
+    node_db_set_str(f->db, "k", 1, "old", 3, T0 + 50, 0);
+    before = rc_used_memory();
+    node_db_set_str_block(f->db, "k", 1, block, vlen, -1, 1);
+    s = node_obj_str(peek(f->db, "k"), buf, &len);
+    assert_ptr_equal(s, block + NODE_DB_BLOCK_HEAD);
+    assert_int_equal(len, vlen);
+    assert_int_equal(s[vlen - 1], (char)('a' + (vlen - 1) % 26));
+    assert_int_equal(node_obj_expire(peek(f->db, "k")), T0 + 50); /* kept */
+    assert_true(rc_used_memory() - before < 256);                 /* the object, not the value */
+    before = rc_used_memory();
+
+    b2 = rc_xmalloc(NODE_DB_BLOCK_HEAD + 70);
+    memset(b2 + NODE_DB_BLOCK_HEAD, 'z', 70);
+    node_db_insert_str_block(f->db, "k", 1, b2, 70, T0 + 9000); /* replaces, frees 'block' */
+    s = node_obj_str(peek(f->db, "k"), buf, &len);
+    assert_ptr_equal(s, b2 + NODE_DB_BLOCK_HEAD);
+    assert_int_equal(len, 70);
+    assert_int_equal(node_obj_expire(peek(f->db, "k")), T0 + 9000);
+    assert_true(before - rc_used_memory() >= vlen - 1024); /* "block" freed, "b2" held */
+    assert_int_equal(node_db_delete(f->db, "k", 1), 1);
+}
+
 static void test_db_lazy_expiry_deletes_key_after_its_time(void **state)
 {
     fixture_t *f = *state;
@@ -495,6 +530,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         DB_TEST(test_db_set_get_roundtrips_each_encoding),
         DB_TEST(test_db_str_resize_appends_and_zero_fills),
+        DB_TEST(test_db_str_block_becomes_the_value),
         DB_TEST(test_db_lazy_expiry_deletes_key_after_its_time),
         DB_TEST(test_db_active_expiry_reclaims_expired_keys),
         DB_TEST(test_db_active_expiry_keeps_live_keys),

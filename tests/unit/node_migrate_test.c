@@ -1906,6 +1906,82 @@ static void test_write_reply_waits_for_the_replica(void **state)
     assert_true(settle(fx));
 }
 
+static void replicated_keys(fx_t *fx, const char *prefix, char (*keys)[32], int want);
+
+static void fill_big(char *p, size_t n, int seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)('A' + (i * 7 + (size_t)seed) % 53);
+}
+
+static void assert_str_is(tnode_t *n, const char *key, const char *want, size_t len)
+{
+    char buf[NODE_OBJ_INTBUF];
+    node_obj_t *o = peek_key(n, key);
+    const char *s;
+    size_t got;
+
+    assert_non_null(o);
+    s = node_obj_str(o, buf, &got);
+    assert_int_equal(got, len);
+    assert_memory_equal(s, want, len);
+}
+
+/* Big strings (1 MB and more) go in batches of their own, from the buffer
+ * they were serialized into, between the small writes around them, in a
+ * node's copy of a slot (a snapshot PUT) and as live writes (LIVEPACK);
+ * the receiver keeps the parser's block as the value. Every copy whole. */
+static void test_big_strings_go_alone_and_arrive_whole(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tcli_t *t = &a->cli;
+    size_t big = (2u << 20) + 5, lens[3] = {3, 0, 0};
+    char *v1 = test_malloc(big), *v2 = test_malloc(big), key[32], key2[40], keys[1][32];
+    node_migrate_stats_t before;
+    const char *r;
+
+    fill_big(v1, big, 1);
+    fill_big(v2, big, 2);
+    /* Node 0 alone: a slot with small keys around a big one. */
+    assert_string_equal(call(fx, t, 3, (const char *const[]){"SET", "{t}a", "small-a"}), "+OK\r\n");
+    lens[1] = 4;
+    lens[2] = big;
+    send_argv(t, 3, (const char *const[]){"SET", "{t}b", v1}, lens);
+    wait_replies(fx, t, t->nreplies + 1);
+    assert_string_equal(call(fx, t, 3, (const char *const[]){"SET", "{t}c", "small-c"}), "+OK\r\n");
+    assert_str_is(a, "{t}b", v1, big);
+
+    /* Node 1 joins at R = 1: it gets a copy of every slot. */
+    node_start(fx, 1, 0, 1);
+    b->hold_done = 0;
+    assert_true(settle(fx));
+    assert_str_is(b, "{t}a", "small-a", 7);
+    assert_str_is(b, "{t}b", v1, big);
+    assert_str_is(b, "{t}c", "small-c", 7);
+
+    /* Live writes: small, big, small in one pipeline, to the replica. */
+    replicated_keys(fx, "big", keys, 1);
+    snprintf(key, sizeof(key), "%s", keys[0]);
+    snprintf(key2, sizeof(key2), "%s:x", keys[0]);
+    before = stats(b);
+    send_argv(t, 3, (const char *const[]){"SET", key2, "s1"}, NULL);
+    lens[1] = strlen(key);
+    send_argv(t, 3, (const char *const[]){"SET", key, v2}, lens);
+    send_argv(t, 3, (const char *const[]){"SET", key2, "s2"}, NULL);
+    wait_replies(fx, t, t->nreplies + 3);
+    r = t->c.in + t->c.in_len - 15;
+    assert_memory_equal(r, "+OK\r\n+OK\r\n+OK\r\n", 15);
+    assert_str_is(b, key, v2, big);
+    assert_str_is(a, key, v2, big);
+    if (server_of(fx, key2, strlen(key2)) == 0)
+        assert_str_is(b, key2, "s2", 2);
+    assert_true(stats(b).keys_received - before.keys_received >= 1);
+    assert_true(settle(fx));
+    test_free(v1);
+    test_free(v2);
+}
+
 /* Fills 'keys' with 'want' keys "<prefix>:<i>" that node 'node' serves
  * and streams to its replica, whose writes go out at once and wait for the
  * replica's answer (fenced, not held back by a hand-off). */
@@ -2635,6 +2711,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_fill_begun_at_a_newer_epoch_stays_while_the_node_catches_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_reply_waits_for_the_replica, setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(test_big_strings_go_alone_and_arrive_whole, setup_r1,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_replica_without_live_gets_each_write_as_a_put,
                                         setup_r1, teardown),
         cmocka_unit_test_setup_teardown(test_done_without_the_wait_to_an_older_peer, setup,

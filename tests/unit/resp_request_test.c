@@ -24,6 +24,11 @@ typedef struct seen_s {
     size_t cap;
     int commands;
     int stop_after; /* ask the parser to stop after this many, 0: never */
+    /* resp_request_take_arg(take_from, take_arg) in command take_cmd (1-based) */
+    resp_request_t *take_from;
+    int take_cmd, take_arg;
+    char *taken;
+    int not_taken; /* takes that found no block of its own */
 } seen_t;
 
 static void put(seen_t *s, const void *p, size_t n)
@@ -54,6 +59,19 @@ static int on_cmd(void *ud, int argc, resp_arg_t *argv)
     }
     put(s, "\n", 1);
     s->commands++;
+    if (s->take_from != NULL) {
+        for (i = 0; i < argc; i++) {
+            if (s->commands == s->take_cmd && i == s->take_arg) {
+                s->taken = resp_request_take_arg(s->take_from, i);
+                assert_non_null(s->taken);
+                assert_ptr_equal(s->taken + RESP_REQUEST_ARG_HEAD, argv[i].ptr);
+                assert_null(resp_request_take_arg(s->take_from, i)); /* once */
+            } else if (argv[i].len < RESP_REQUEST_BIG_ARG) {
+                /* small arguments share the arena: nothing to take */
+                s->not_taken += resp_request_take_arg(s->take_from, i) == NULL;
+            }
+        }
+    }
     return s->stop_after != 0 && s->commands >= s->stop_after;
 }
 
@@ -456,6 +474,98 @@ static void test_proto_big_bulk_is_sized_once_and_arrives_whole(void **state)
     resp_request_destroy(p);
 }
 
+static void fill(char *p, size_t n, char from)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)(from + i % 23);
+}
+
+/* Big arguments (RESP_REQUEST_BIG_ARG bytes and more) get blocks of their
+ * own, filled as their bytes arrive in pieces of any size; a command may
+ * keep one (resp_request_take_arg()); the parser frees the others, and
+ * every block of a request cut short, so all memory comes back. */
+static void test_proto_big_arguments_get_blocks_a_command_may_keep(void **state)
+{
+    seen_t *s = *state;
+    size_t a = RESP_REQUEST_BIG_ARG + 3, b = 2 * RESP_REQUEST_BIG_ARG, c = RESP_REQUEST_BIG_ARG;
+    size_t total = a + b + c + 256, n = 0, off, step;
+    char *req = test_malloc(total), *want = test_malloc(total), *va, *vb, *vc;
+    size_t base = rc_used_memory(), wn;
+    uint32_t rnd = 12345;
+    resp_request_t *p;
+    int round;
+
+    n += (size_t)sprintf(req + n, "*7\r\n$4\r\nMSET\r\n$1\r\na\r\n$%zu\r\n", a);
+    va = req + n;
+    fill(va, a, 'a');
+    n += a;
+    n += (size_t)sprintf(req + n, "\r\n$1\r\nb\r\n$%zu\r\n", b);
+    vb = req + n;
+    fill(vb, b, 'b');
+    n += b;
+    n += (size_t)sprintf(req + n,
+                         "\r\n$1\r\nc\r\n$2\r\nxy\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%zu\r\n", c);
+    vc = req + n;
+    fill(vc, c, 'c');
+    n += c;
+    n += (size_t)sprintf(req + n, "\r\n*1\r\n$4\r\nPING\r\n");
+    wn = (size_t)sprintf(want, "7|4:MSET|1:a|%zu:", a);
+    memcpy(want + wn, va, a);
+    wn += a;
+    wn += (size_t)sprintf(want + wn, "|1:b|%zu:", b);
+    memcpy(want + wn, vb, b);
+    wn += b;
+    wn += (size_t)sprintf(want + wn, "|1:c|2:xy\n3|3:SET|1:k|%zu:", c);
+    memcpy(want + wn, vc, c);
+    wn += c;
+    wn += (size_t)sprintf(want + wn, "\n1|4:PING\n");
+
+    for (round = 0; round < 3; round++) {
+        reset(s);
+        p = parser();
+        s->take_from = p;
+        s->take_cmd = 2;
+        s->take_arg = 2;
+        s->taken = NULL;
+        s->not_taken = 0;
+        /* pieces of 1 byte (round 0 near the headers), up to 64 KB */
+        for (off = 0; off < n; off += step) {
+            rnd = rnd * 1103515245u + 12345u;
+            step = round == 0 && off < 64 ? 1 : 1 + (rnd >> 8) % (round == 1 ? 4096 : 65536);
+            if (step > n - off)
+                step = n - off;
+            assert_int_equal(feed_all(p, s, req + off, step), step);
+        }
+        assert_int_equal(s->commands, 3);
+        assert_int_equal(s->len, wn);
+        assert_memory_equal(s->buf, want, wn);
+        assert_int_equal(s->not_taken, 8); /* MSET a b c xy, SET k, PING */
+        assert_non_null(s->taken);
+        assert_memory_equal(s->taken + RESP_REQUEST_ARG_HEAD, vc, c);
+        assert_int_equal(s->taken[RESP_REQUEST_ARG_HEAD + c], '\0');
+        rc_free(s->taken);
+        s->take_from = NULL;
+        assert_true(resp_request_memory(p) < 256 * 1024); /* given back */
+        resp_request_destroy(p);
+        assert_int_equal(rc_used_memory(), base);
+    }
+
+    /* Cut short: a block half filled, and one complete before an error. */
+    p = parser();
+    assert_int_equal(feed_all(p, s, req, (size_t)(vb - req) + 1000), (size_t)(vb - req) + 1000);
+    assert_true(resp_request_memory(p) >= a + b);
+    resp_request_destroy(p);
+    assert_int_equal(rc_used_memory(), base);
+    p = parser();
+    off = (size_t)(va - req) + a + 2; /* after a's "\r\n": "+b" where "$1" belongs */
+    assert_int_equal(feed_all(p, s, req, off), off);
+    assert_int_equal(feed_all(p, s, "+b\r\n", 4), RC_EPROTO);
+    resp_request_destroy(p);
+    assert_int_equal(rc_used_memory(), base);
+    test_free(req);
+    test_free(want);
+}
+
 static void test_proto_query_limit_is_checked_on_announced_sizes(void **state)
 {
     seen_t *s = *state;
@@ -592,6 +702,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_proto_bulk_at_max_is_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proto_big_bulk_is_sized_once_and_arrives_whole, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_proto_big_arguments_get_blocks_a_command_may_keep,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_proto_query_limit_is_checked_on_announced_sizes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_proto_huge_argument_count_allocates_nothing, setup,

@@ -335,7 +335,7 @@ static void test_bulks_reject_anything_but_strict_bulks(void **state)
         "$2\r\na\r\n",           /* shorter than said */
         "$1\r\naXY",             /* no CRLF after the bytes */
         "$1\r\na\r",             /* cut */
-        "$536870913\r\n",        /* over RESP_SCAN_MAX_BULK */
+        "$536870913\r\n",        /* longer than the buffer */
         "$10000000000\r\na\r\n", /* 11 digits */
         "$1\r\na\r\nx",          /* a byte after the last */
     };

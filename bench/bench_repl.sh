@@ -65,13 +65,24 @@
 #   power of two) is printed, and the ratio without it: 200,000 keys over 3
 #   nodes put each node's share near a power of two, so whether a table has
 #   doubled moves the ratio by a few % either way; 1,000,000 keys do not.
+# big: big values at R=1 against Redis Cluster 3+3 (cluster-node-timeout 1000
+#   both). For each --big-sizes MB, --rounds times: one SET of a value that
+#   size, sent whole through a raw socket to a primary of its key, and (for
+#   ringcache) one through a node that forwards it, while another process
+#   PINGs every node every 5 ms; per SET: its reply and wall time, the longest
+#   PING wait of any node (a node's event loop stalled: past about a second
+#   its peers remove it, or fail it over), and whether the membership changed
+#   meanwhile (cluster_current_epoch). Then the clusters settle before the
+#   next. A SET answered -TRYAGAIN is a figure (the client may retry), not a
+#   failure.
 #
-# Usage: bench/bench_repl.sh [gap|tput|mem] [options]
+# Usage: bench/bench_repl.sh [gap|tput|mem|big] [options]
 #   gap:  --runs 20  --redis-runs (= --runs; 0: no anchor)  --writers 2  --rate 1000
 #         --pre 1.0  --post 2.0  --max-wait 30  --retry-ms 5  --client-timeout 1.0
 #         --client thin|redispy  --replicas 1  --node-timeout MS (daemon default)
 #   tput: --repeat 3  --seconds 2  --clients 50  --size 16  --no-pin
 #   mem:  --keys 200000  --value-size 16
+#   big:  --big-sizes 64,256,512  --rounds 3
 #   all:  --no-anchor (ringcache only)
 #   RINGCACHED=path   use this binary instead of building one (build/bench-release)
 #   LAT_PROBE=path    the same for bench/lat_probe.c (tput's one-client figure)
@@ -114,7 +125,7 @@ sys.path.insert(0, os.path.join(os.getcwd(), "bench"))
 import rb_counted  # noqa: E402 - bench/rb_counted.py, next to this script
 
 ap = argparse.ArgumentParser(prog="bench/bench_repl.sh")
-ap.add_argument("mode", nargs="?", default="gap", choices=["gap", "tput", "mem"])
+ap.add_argument("mode", nargs="?", default="gap", choices=["gap", "tput", "mem", "big"])
 ap.add_argument("--runs", type=int, default=20)
 ap.add_argument("--redis-runs", type=int)
 ap.add_argument("--writers", type=int, default=2)
@@ -135,6 +146,8 @@ ap.add_argument("--no-pin", action="store_true")
 ap.add_argument("--keys", type=int, default=200000)
 ap.add_argument("--value-size", type=int, default=16)
 ap.add_argument("--no-anchor", action="store_true")
+ap.add_argument("--big-sizes", default="64,256,512")
+ap.add_argument("--rounds", type=int, default=3)
 args = ap.parse_args()
 if args.redis_runs is None:
     args.redis_runs = args.runs
@@ -1276,11 +1289,120 @@ def mem():
            (res[1][0] - res[1][1]) / (res[0][0] - res[0][1])))
 
 
+def big_set(port, key, value):
+    """(reply, ms) of one SET of 'value' sent whole on a fresh connection."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=300)
+    t0 = time.monotonic()
+    s.sendall(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n" % (len(key), key, len(value)))
+    s.sendall(memoryview(value))
+    s.sendall(b"\r\n")
+    reply = b""
+    while not reply.endswith(b"\r\n"):
+        chunk = s.recv(512)
+        if not chunk:
+            reply += b"(connection closed)\r\n"
+            break
+        reply += chunk
+    ms = (time.monotonic() - t0) * 1000
+    s.close()
+    return reply.decode(errors="replace").strip(), ms
+
+
+def ping_worst(ports, stop_ev, out_q):
+    """A process of its own (a thread here would wait on this one's copies of
+    the value): PINGs each port every 5 ms; puts {port: longest wait in ms}."""
+    import threading
+    worst = {p: 0.0 for p in ports}
+
+    def one(port):
+        c = socket.create_connection(("127.0.0.1", port), timeout=30)
+        while not stop_ev.is_set():
+            t0 = time.monotonic()
+            c.sendall(b"PING\r\n")
+            c.recv(64)
+            worst[port] = max(worst[port], time.monotonic() - t0)
+            time.sleep(0.005)
+        c.close()
+
+    ths = [threading.Thread(target=one, args=(p,)) for p in ports]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    out_q.put({p: w * 1000 for p, w in worst.items()})
+
+
+def big_round(label, ports, entry, key, value, epoch_of, settle):
+    stop_ev, q = mp.Event(), mp.Queue()
+    pg = mp.Process(target=ping_worst, args=(ports, stop_ev, q))
+    WRITERS.append(pg)
+    pg.start()
+    time.sleep(0.2)  # its connections are up
+    e0 = epoch_of()
+    reply, ms = big_set(entry, key, value)
+    time.sleep(0.3)
+    stop_ev.set()
+    worst = q.get(timeout=30)
+    pg.join(10)
+    settle()
+    e1 = epoch_of()
+    stall = max(worst.values())
+    print("| %s | %d | %s | %.0f | %.0f | %s |" %
+          (label, len(value) >> 20, reply[:70], ms, stall, "no" if e1 == e0 else "yes, epoch %s to %s" % (e0, e1)),
+          flush=True)
+    return reply == "OK", stall, e1 != e0
+
+
+def big():
+    sizes = [int(x) for x in args.big_sizes.split(",")]
+    print("| cluster, path | MB | reply | ms | longest PING wait of any node, ms | membership changed |")
+    print("|---|---|---|---|---|---|")
+    summary = {}
+    nodes = rc_start(3, 1)
+    ports = [x.port for x in nodes]
+    owner = slot_owners(nodes[0].conn)
+    own = next(k for k in (b"big:%d" % i for i in range(10000)) if owner[slot_of(k)] == ports[0])
+    fwd = next(k for k in (b"big:%d" % i for i in range(10000)) if owner[slot_of(k)] not in (0, ports[0]))
+    rc_epoch = lambda: nodes[0].cinfo().get("cluster_current_epoch")  # noqa: E731
+    for mb in sizes:
+        value = b"z" * (mb << 20)
+        for path, key in (("own", own), ("forwarded", fwd)):
+            res = [big_round("ringcache R=1, " + path, ports, ports[0], key, value, rc_epoch,
+                             lambda: rc_wait(nodes, "ringcache to settle", 120)) for _ in range(args.rounds)]
+            summary[("ringcache R=1, " + path, mb)] = res
+        del value
+    stop([x.proc for x in nodes])
+    if not args.no_anchor:
+        rs = rs_start()
+        owner = slot_owners(rs[0].conn)
+        by_port = {x.port: x for x in rs}
+        key = b"big:0"
+        rs_epoch = lambda: kv(rs[0].conn.cmd("CLUSTER", "INFO")).get("cluster_current_epoch")  # noqa: E731
+
+        def rs_settle():
+            wait_for("Redis Cluster to be healthy", lambda: rs_healthy(rs, 3), 120, step=0.1)
+
+        for mb in sizes:
+            value = b"z" * (mb << 20)
+            res = []
+            for _ in range(args.rounds):
+                # a failover moves the key's primary: ask each time
+                owner = slot_owners(rs[0].conn)
+                res.append(big_round("Redis Cluster 3+3, at the primary", [x.port for x in rs],
+                                     by_port[owner[slot_of(key)]].port, key, value, rs_epoch, rs_settle))
+            summary[("Redis Cluster 3+3, at the primary", mb)] = res
+            del value
+    print()
+    for (label, mb), res in summary.items():
+        print("%s, %d MB: acknowledged %d of %d, longest stall %.0f ms, membership changed in %d" %
+              (label, mb, sum(r[0] for r in res), len(res), max(r[1] for r in res), sum(r[2] for r in res)))
+
+
 print("# %s, %d cores, load %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(),
                                   " ".join(open("/proc/loadavg").read().split()[:3])))
 print("# bench/bench_repl.sh %s; ringcached %s; %s" %
       (" ".join(sys.argv[1:]) or "gap", BIN,
        subprocess.run(["redis-server", "--version"], stdout=subprocess.PIPE, text=True).stdout.split(" sha")[0]),
       flush=True)
-{"gap": gap, "tput": tput, "mem": mem}[args.mode]()
+{"gap": gap, "tput": tput, "mem": mem, "big": big}[args.mode]()
 PYTHON

@@ -2604,7 +2604,9 @@ static void cmd_put(node_migrate_t *m, node_client_t *c, unsigned slot)
         return;
     }
     for (i = 4; i < c->argc; i += 2) {
-        const char *err = put_pair(m, slot, &c->argv[i], 1, c, i + 1);
+        /* A PUT of one pair (put_alone()) may keep its value's block: no
+         * later pair of the same PUT can free it while argv points there. */
+        const char *err = put_pair(m, slot, &c->argv[i], 1, c->argc == 6 ? c : NULL, i + 1);
 
         if (err != NULL) {
             node_reply_error(c, err);

@@ -1350,7 +1350,7 @@ def big_round(label, ports, entry, key, value, epoch_of, settle):
     print("| %s | %d | %s | %.0f | %.0f | %s |" %
           (label, len(value) >> 20, reply[:70], ms, stall, "no" if e1 == e0 else "yes, epoch %s to %s" % (e0, e1)),
           flush=True)
-    return reply == "OK", stall, e1 != e0
+    return reply == "+OK", stall, e1 != e0
 
 
 def big():

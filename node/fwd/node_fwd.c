@@ -522,11 +522,18 @@ static int link_send(flink_t *fl, int argc, const resp_arg_t *const *argv, node_
 static void on_tick(uv_timer_t *timer)
 {
     node_fwd_t *fwd = timer->data;
-    int64_t limit = 2 * node_cluster_node_timeout(fwd->cl), now;
+    int64_t timeout = node_cluster_node_timeout(fwd->cl), limit = 2 * timeout, now;
+    int64_t repl = fwd->server->config.cluster_repl_timeout;
     flink_t *fl, *next;
 
     node_server_update_time(fwd->server);
     now = fwd->server->now_ms;
+    /* A write's owner answers within cluster-repl-timeout of applying it
+     * (its replicas applied it, or -TRYAGAIN): a forward waits that, and a
+     * node timeout more, before it gives the link up (and every request
+     * in flight on it). */
+    if (limit < repl + timeout)
+        limit = repl + timeout;
     if (limit < NODE_FWD_MIN_TIMEOUT_MS)
         limit = NODE_FWD_MIN_TIMEOUT_MS;
     for (fl = fwd->links; fl != NULL; fl = next) {

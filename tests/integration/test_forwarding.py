@@ -363,8 +363,9 @@ def test_stalled_owner_times_out_in_order_with_bounded_capture(t):
 @test
 def test_request_timeout_when_owner_stalls_in_a_minority(t):
     """Two of three nodes stopped: the entry node cannot remove them (no
-    majority), so a forward waits for the request timeout,
-    max(2 * cluster-node-timeout, 2 s), and gets TRYAGAIN ... timed out."""
+    majority), so a forward waits for the request timeout, max(2 *
+    cluster-node-timeout, cluster-repl-timeout + cluster-node-timeout, 2 s)
+    (2.5 s here), and gets TRYAGAIN ... timed out."""
     if skip_redis("test_request_timeout_when_owner_stalls_in_a_minority"):
         return
     nodes = start(t, extra=("--cluster-node-timeout", "500"))

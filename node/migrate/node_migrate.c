@@ -2519,20 +2519,16 @@ static int slot_ok(void *arg, unsigned slot)
     return m->replicas == 0 || !m->copy[slot];
 }
 
-/* Applies one key and value ('kv') of 'slot'. Returns NULL, or the error to
- * reply (the slot is then refused: it starts over). A string (the usual
- * write) goes in without a detached object (node_db_insert_str). A value
- * that arrives expired is dropped, unless this is a replica's copy, which
- * waits for its primary's DEL. */
-/* Stores the big string 's' ('n' bytes, TTL 'exp') at 'key', both inside
- * 'block' (a packed write's argument, taken from the parser): its bytes
- * move to the block's front, which becomes the value's storage. A move
- * within pages the parser filled as they arrived, instead of a copy into
- * fresh ones in this turn of the loop (about 1 ms a MB here). The key,
- * which the move overwrites, goes first to a copy. */
 _Static_assert((int)RESP_REQUEST_ARG_HEAD == (int)NODE_DB_BLOCK_HEAD,
                "a parser's block is a value's storage");
 
+/* Stores the big string 's' ('n' bytes, TTL 'exp') at 'key', 's' inside
+ * 'block' (a PUT's value or a packed write, taken from the parser; the key
+ * may be in it too): its bytes move to the block's front, which becomes
+ * the value's storage. A move within pages the parser filled as they
+ * arrived, instead of a copy into fresh ones in this turn of the loop
+ * (about 1 ms a MB here). The key, which the move may overwrite, goes
+ * first to a copy. */
 static void insert_block(node_migrate_t *m, char *block, const resp_arg_t *key, const char *s,
                          size_t n, int64_t exp)
 {
@@ -2543,10 +2539,14 @@ static void insert_block(node_migrate_t *m, char *block, const resp_arg_t *key, 
     rc_free(k);
 }
 
-/* Applies the key/value pair at 'kv' (a PUT's or a packed write's). 'c'
- * not NULL: the value is within c's argument 'arg' (a PUT's value, or a
- * pack holding this one pair alone), whose block a big string may keep
- * (insert_block()). Returns NULL or the error reply. */
+/* Applies one key and value ('kv') of 'slot'. Returns NULL, or the error to
+ * reply (the slot is then refused: it starts over). A string (the usual
+ * write) goes in without a detached object (node_db_insert_str). A value
+ * that arrives expired is dropped, unless this is a replica's copy, which
+ * waits for its primary's DEL.
+ * 'c' not NULL: the value is within c's argument 'arg' (a PUT's value, or
+ * a pack holding this one pair alone), whose block a big string may keep
+ * (insert_block()). */
 static const char *put_pair(node_migrate_t *m, unsigned slot, const resp_arg_t *kv, int check,
                             node_client_t *c, int arg)
 {

@@ -68,6 +68,7 @@ struct resp_request_s {
     rc_buf_t arena;  /* the arguments' bytes, each followed by a NUL */
     size_t *off;     /* [argc] offsets in 'arena' (it may move while it grows) */
     char **blk;      /* [argc] a big argument's own block (see big_fill()), or NULL */
+    int nblk;        /* arguments given a block in this request (0: skip 'blk') */
     char *big;       /* the block of the big bulk being read (argument 'argc') */
     size_t big_len;  /* its length */
     size_t big_have; /* its bytes copied into 'big' so far */
@@ -119,6 +120,7 @@ static void arg_add(resp_request_t *p, const char *ptr, size_t len)
         p->big[RESP_REQUEST_ARG_HEAD + len] = '\0';
         p->blk[p->argc++] = p->big;
         p->big = NULL;
+        p->nblk++;
         return;
     }
     big_drop(p);
@@ -136,7 +138,14 @@ static void arg_add(resp_request_t *p, const char *ptr, size_t len)
 /* Points argv at the arena, now that it no longer moves. */
 static void args_fix(resp_request_t *p)
 {
-    for (int i = 0; i < p->argc; i++)
+    int i;
+
+    if (p->nblk == 0) {
+        for (i = 0; i < p->argc; i++)
+            p->argv[i].ptr = p->arena.data + p->off[i];
+        return;
+    }
+    for (i = 0; i < p->argc; i++)
         p->argv[i].ptr =
             p->blk[i] != NULL ? p->blk[i] + RESP_REQUEST_ARG_HEAD : p->arena.data + p->off[i];
 }
@@ -144,10 +153,11 @@ static void args_fix(resp_request_t *p)
 /* Frees the blocks of the arguments no command took. */
 static void blocks_free(resp_request_t *p)
 {
-    for (int i = 0; i < p->argc; i++) {
+    for (int i = 0; i < p->argc && p->nblk > 0; i++) {
         rc_free(p->blk[i]);
         p->blk[i] = NULL;
     }
+    p->nblk = 0;
 }
 
 static void argv_free(resp_request_t *p)
@@ -548,7 +558,7 @@ size_t resp_request_memory(const resp_request_t *p)
 {
     size_t blocks = p->big != NULL ? p->big_len : 0;
 
-    for (int i = 0; i < p->argc && p->blk != NULL; i++)
+    for (int i = 0; i < p->argc && p->nblk > 0; i++)
         blocks += p->blk[i] != NULL ? p->argv[i].len : 0;
     return sizeof(*p) + p->inline_buf.cap + p->arena.cap + blocks +
            p->argv_cap * (sizeof(*p->argv) + sizeof(*p->off) + sizeof(*p->blk)) +
@@ -559,7 +569,7 @@ char *resp_request_take_arg(resp_request_t *p, int i)
 {
     char *b;
 
-    if (i < 0 || i >= p->argc || p->blk == NULL)
+    if (i < 0 || i >= p->argc || p->nblk == 0)
         return NULL;
     b = p->blk[i];
     p->blk[i] = NULL;

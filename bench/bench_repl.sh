@@ -1068,6 +1068,7 @@ def tput():
     log("starting ringcache R=1, ringcache R=0%s" %
         ("" if args.no_anchor else ", Redis Cluster 3+3 and Redis Cluster 3 masters"))
     r1, r0 = rc_start(3, 1), rc_start(3, 0)
+    members = {"r1": r1, "r0": r0, "fwd": r0, "rtt": r0}  # the one-client probe's clusters
     targets = {"r1": r1[0].port, "r0": r0[0].port}
     primaries = {"r1": [x.port for x in r1], "r0": [x.port for x in r0]}
     if not args.no_anchor:
@@ -1151,9 +1152,17 @@ def tput():
     runs = (("r1", targets["r1"], "set", []), ("r0", targets["r0"], "set", []),
             ("fwd", targets["r0"], "set", ["-f"]), ("rtt", targets["r0"], "ping", []))
     lat = {w: [] for w, _, _, _ in runs}
+    # What the nodes did for a request: its reads and writes summed over
+    # the cluster's nodes (/proc/<pid>/io), which no load on the machine
+    # moves. A replicated write adds one round trip if it adds what a
+    # forward hop adds: one write and one read on each of two nodes.
+    calls = {w: [] for w, _, _, _ in runs}
     for rep in range(PROBE_ROUNDS):
         for w, port, test, extra in runs:
+            before = node_calls(members[w])
             lat[w].append(probe(port, test, extra)["p50_us"])
+            after = node_calls(members[w])
+            calls[w].append(tuple((a - b) / (PROBE_N + PROBE_WARMUP) for a, b in zip(after, before)))
     # per round (its four runs are seconds apart, so a drift cancels)
     extra_r = [a - b for a, b in zip(lat["r1"], lat["r0"])]
     hop_r = [a - b for a, b in zip(lat["fwd"], lat["r0"])]
@@ -1166,10 +1175,31 @@ def tput():
     print("  round by round, p50 us R=1 / R=0 / R=0 forwarded / PING: %s" %
           "; ".join("%.1f / %.1f / %.1f / %.1f" % tuple(lat[w][i] for w, _, _, _ in runs)
                     for i in range(PROBE_ROUNDS)))
+    rw = {w: tuple(med([x[i] for x in calls[w]]) for i in range(2)) for w in calls}
+    print("  system calls a request, summed over the cluster's 3 nodes (reads + writes, medians of the rounds):"
+          " SET R=1 %.2f + %.2f, R=0 %.2f + %.2f, R=0 forwarded %.2f + %.2f, PING %.2f + %.2f; a write at R=1"
+          " adds %.2f + %.2f, a forward hop %.2f + %.2f" %
+          (rw["r1"] + rw["r0"] + rw["fwd"] + rw["rtt"] +
+           (rw["r1"][0] - rw["r0"][0], rw["r1"][1] - rw["r0"][1],
+            rw["fwd"][0] - rw["r0"][0], rw["fwd"][1] - rw["r0"][1])))
 
 
 PROBE_ROUNDS = 9
 PROBE_N = 10000
+PROBE_WARMUP = 2000  # requests sent before the timed ones
+
+
+def node_calls(nodes):
+    """(read, write) system calls the 'nodes' made so far, summed
+    (/proc/<pid>/io: syscr counts read(2), readv(2) and the like, syscw
+    write(2), writev(2) and the like; epoll_wait(2) in neither)."""
+    r = w = 0
+    for x in nodes:
+        with open("/proc/%d/io" % x.proc.pid) as f:
+            d = dict(line.split(": ") for line in f.read().splitlines())
+        r += int(d["syscr"])
+        w += int(d["syscw"])
+    return r, w
 
 
 def probe(port, test, extra):
@@ -1177,7 +1207,8 @@ def probe(port, test, extra):
     requests, one at a time, on one connection to 'port' ('extra': more
     of its options)."""
     out = subprocess.run(CLI_PIN + [os.environ["LAT_PROBE"], "-p", str(port), "-t", test, "-n", str(PROBE_N),
-                                    "-d", str(args.size)] + extra, capture_output=True, text=True, timeout=300)
+                                    "-w", str(PROBE_WARMUP), "-d", str(args.size)] + extra,
+                         capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
         log("lat-probe against %d: %s" % (port, out.stderr.strip()))
         sys.exit(1)

@@ -598,13 +598,14 @@ static uint32_t live_cap(const ostream_t *s)
                                                                         : NODE_MIGRATE_LIVE_OPS;
 }
 
-/* Appends the key/value bulks of object 'o' to 'b'. A big string is
- * serialized straight into 'b' (its size known beforehand), not through
- * the scratch buffer: one copy of a big value less, within one turn of the
- * loop, into fresh pages. */
-static void append_pair(node_migrate_t *m, rc_buf_t *b, const node_obj_t *o)
+/* Appends the key/value bulks of object 'o' to 'b' ('vlen': its
+ * node_obj_serialized_size(), which the caller looked at already). A big
+ * string is serialized straight into 'b' (its size known beforehand), not
+ * through the scratch buffer: one copy of a big value less, within one turn
+ * of the loop, into fresh pages. */
+static void append_pair(node_migrate_t *m, rc_buf_t *b, const node_obj_t *o, size_t vlen)
 {
-    size_t klen, n = 0, vlen = node_obj_serialized_size(o), at;
+    size_t klen, n = 0, at;
     const char *key = node_obj_key(o, &klen);
     char *p;
 
@@ -628,12 +629,12 @@ static void append_pair(node_migrate_t *m, rc_buf_t *b, const node_obj_t *o)
     rc_buf_commit(b, n);
 }
 
-/* The bytes of the key and value bulks of 'o' (a string) in a batch: each
- * "$<digits>\r\n<bytes>\r\n". */
-static size_t pair_len(const node_obj_t *o)
+/* The bytes of the key and value bulks of 'o' (a string serializing to
+ * 'vlen' bytes) in a batch: each "$<digits>\r\n<bytes>\r\n". */
+static size_t pair_len(const node_obj_t *o, size_t vlen)
 {
     char tmp[24];
-    size_t klen, vlen = node_obj_serialized_size(o);
+    size_t klen;
 
     (void)node_obj_key(o, &klen);
     return rc_ll2str(tmp, (long long)klen) + rc_ll2str(tmp, (long long)vlen) + klen + vlen + 10;
@@ -643,17 +644,18 @@ static size_t pair_len(const node_obj_t *o)
  * from (node_link_append_buf() takes the buffer, not a copy of it): one
  * copy of the value into fresh pages in this turn of the loop, not two
  * (about 1 ms a MB each here). Only to a LIVEPACK peer. */
-static int live_alone(const ostream_t *s, const node_obj_t *o)
+static int live_alone(const ostream_t *s, size_t vlen)
 {
-    return (node_link_peer_features(s->link) & NODE_BUS_FEATURE_LIVEPACK) &&
-           node_obj_serialized_size(o) >= DIRECT_PAIR_MIN;
+    return vlen >= DIRECT_PAIR_MIN &&
+           (node_link_peer_features(s->link) & NODE_BUS_FEATURE_LIVEPACK);
 }
 
-/* Sends the big string 'o' of source 's->live_src' in a batch of its own
- * (the batch before it has gone). Returns the bytes of its bulks. */
-static size_t live_send_alone(ostream_t *s, const node_obj_t *o)
+/* Sends the big string 'o' (serialized: 'vlen' bytes) of source
+ * 's->live_src' in a batch of its own (the batch before it has gone).
+ * Returns the bytes of its bulks. */
+static size_t live_send_alone(ostream_t *s, const node_obj_t *o, size_t vlen)
 {
-    size_t pair = pair_len(o), n = 0, at;
+    size_t pair = pair_len(o, vlen), n = 0, at;
     char *p;
 
     RC_ASSERT(s->live_n == 0 && s->live.len == 0);
@@ -666,7 +668,7 @@ static size_t live_send_alone(ostream_t *s, const node_obj_t *o)
     n += resp_write_header(p + n, '$', (long long)pair);
     rc_buf_commit(&s->live, n);
     at = s->live.len;
-    append_pair(s->m, &s->live, o);
+    append_pair(s->m, &s->live, o, vlen);
     RC_ASSERT(s->live.len - at == pair);
     rc_buf_append(&s->live, "\r\n", 2);
     node_link_append_buf(s->link, &s->live);
@@ -682,14 +684,14 @@ static size_t live_add(ostream_t *s, unsigned slot, const node_db_change_t *ch)
 {
     uint64_t src = s->sl[slot].src;
     int write = ch->kind == NODE_DB_CHANGE_WRITE;
-    size_t at, len;
+    size_t at, len, vlen = write ? node_obj_serialized_size(ch->obj) : 0;
 
     if (s->live_n > 0 && s->live_src != src)
         live_flush(s);
-    if (write && live_alone(s, ch->obj)) {
+    if (write && live_alone(s, vlen)) {
         live_flush(s); /* the writes before it go first */
         s->live_src = src;
-        return live_send_alone(s, ch->obj) + 1;
+        return live_send_alone(s, ch->obj, vlen) + 1;
     }
     at = s->live.len;
     s->live_src = src;
@@ -698,7 +700,7 @@ static size_t live_add(ostream_t *s, unsigned slot, const node_db_change_t *ch)
     s->live_ops[s->live_n++] = write ? 'P' : 'D';
     s->live_argc += write ? 2 : 1;
     if (write) {
-        append_pair(s->m, &s->live, ch->obj);
+        append_pair(s->m, &s->live, ch->obj, vlen);
     } else {
         size_t n = 0;
         char *p = rc_buf_reserve(&s->live, ch->klen + RESP_HEADER_MAX + 2);
@@ -1344,7 +1346,7 @@ typedef struct collect_s {
 
 /* A big string of the slot being copied goes in a PUT of its own, built
  * where the link sends it from (as live_send_alone() sends a write). */
-static void put_alone(ostream_t *s, const node_obj_t *o)
+static void put_alone(ostream_t *s, const node_obj_t *o, size_t vlen)
 {
     node_migrate_t *m = s->m;
     unsigned slot = (unsigned)s->cur;
@@ -1361,7 +1363,7 @@ static void put_alone(ostream_t *s, const node_obj_t *o)
     put_num(p, &n, s->sl[slot].src);
     put_num(p, &n, slot);
     rc_buf_commit(&s->put, n);
-    append_pair(m, &s->put, o);
+    append_pair(m, &s->put, o, vlen);
     n = s->put.len;
     node_link_append_buf(s->link, &s->put);
     q_push(s, OP_PUT, slot, n);
@@ -1376,15 +1378,17 @@ static void collect(void *priv, node_obj_t *o)
     collect_t *cx = priv;
     ostream_t *s = cx->s;
     int64_t exp = node_obj_expire(o);
+    size_t vlen;
 
     if (exp >= 0 && exp <= cx->now)
         return; /* expired: its removal reaches the target as a DEL */
-    if (node_obj_serialized_size(o) >= DIRECT_PAIR_MIN) {
-        put_alone(s, o);
+    vlen = node_obj_serialized_size(o);
+    if (vlen >= DIRECT_PAIR_MIN) {
+        put_alone(s, o, vlen);
         cx->big = 1;
         return;
     }
-    append_pair(s->m, &s->put, o);
+    append_pair(s->m, &s->put, o, vlen);
     s->put_keys++;
 }
 

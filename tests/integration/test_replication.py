@@ -2188,6 +2188,75 @@ def test_flushall_keeps_copies_equal(t):
         t.expect_dead.add(id(s))
 
 
+def node_calls(srv):
+    """(read, write) system calls of srv's process so far (/proc/<pid>/io:
+    syscr counts read(2), readv(2) and the like, syscw write(2) and
+    writev(2); epoll_wait(2) is in neither)."""
+    with open("/proc/%d/io" % srv.pid) as f:
+        d = dict(line.split(": ") for line in f.read().splitlines())
+    return int(d["syscr"]), int(d["syscw"])
+
+
+@test
+def test_a_write_adds_one_round_trip(t):
+    """Issue 14's latency figure, structurally: a write at R=1 costs one
+    node-to-node round trip more than a read, and nothing else. One client
+    sends N SETs, then N GETs, one at a time, to keys node A is primary of
+    (R=1, 3 nodes): over the cluster, a GET makes one read and one write
+    (A's); a SET one read and one write more on A (the batch to the
+    replica out, its acknowledgement in) and one read and one write on the
+    replica (the batch in, the acknowledgement out): two more of each. A
+    second round trip (a commit after the acknowledgement, an ack of its
+    own per key, a reply sent before the replica answered then again)
+    would show as four or more. The bus's own traffic meanwhile (a few
+    hundred system calls a second) is what the margin allows for."""
+    n = 3000
+    live = rccluster.start_cluster(t, 3, extra=node_extra(1))
+    rctest.wait_for(lambda: all(replication(s).get("repl_slots_degraded") == 0 for s in live),
+                    20, what="every slot to have its copies")
+    a = live[0]
+    table = hl.slot_copies(a)
+    keys = [k for k in ("rt:%06d" % i for i in range(40 * n))
+            if table[hl.slot_of(k)][0] == a.port][:n]
+    assert len(keys) == n, "only %d keys of %d's slots" % (len(keys), a.port)
+    replicas = {table[hl.slot_of(k)][1] for k in keys}
+    assert a.port not in replicas and len(replicas) >= 1
+    conn = rctest.RawConn(a.host, a.port, timeout=30 * rctest.timeout_scale())
+
+    def per_request(command):
+        before = {s.port: node_calls(s) for s in live}
+        t0 = time.monotonic()
+        for k in keys:
+            got = rctest.parse_reply(conn.call(*command(k)))
+            assert not isinstance(got, Exception), "%s %s: %r" % (command(k)[0], k, got)
+        took = time.monotonic() - t0
+        after = {s.port: node_calls(s) for s in live}
+        calls = {p: tuple((x - y) / n for x, y in zip(after[p], before[p])) for p in after}
+        print("  %d %ss in %.2f s; reads + writes a request: %s" % (
+            n, command("k")[0], took,
+            ", ".join("%d %.2f + %.2f" % ((p,) + c) for p, c in sorted(calls.items()))))
+        return calls
+
+    sets = per_request(lambda k: ("SET", k, "v"))
+    gets = per_request(lambda k: ("GET", k))
+    for what, calls in (("SET", sets), ("GET", gets)):
+        # A's own client traffic: one read and one write a request
+        assert calls[a.port][0] >= 0.95 and calls[a.port][1] >= 0.95, \
+            "%s on %d: %r" % (what, a.port, calls)
+    extra = [sum(sets[p][i] for p in sets) - sum(gets[p][i] for p in gets) for i in range(2)]
+    on_a = [sets[a.port][i] - gets[a.port][i] for i in range(2)]
+    print("  a SET adds %.2f reads and %.2f writes over a GET (%.2f + %.2f of them on %d)" % (
+        extra[0], extra[1], on_a[0], on_a[1], a.port))
+    for i, kind in enumerate(("reads", "writes")):
+        assert 1.8 <= extra[i] <= 2.5, \
+            "a SET at R=1 adds %.2f %s over a GET, not two (one round trip to the replica)" % (extra[i], kind)
+        assert 0.9 <= on_a[i] <= 1.25, "a SET adds %.2f %s on its primary %d, not one" % (on_a[i], kind, a.port)
+    conn.close()
+    for s in live:  # not the subject here: no graceful leave
+        rctest.kill_node(s)
+        t.expect_dead.add(id(s))
+
+
 def main():
     ap = argparse.ArgumentParser(add_help=False)
     ap.add_argument("--seed", type=int, default=OPTS.seed)

@@ -267,6 +267,19 @@ static void cmd_mget(node_client_t *c)
     }
 }
 
+/* 1 when a later pair of MSET 'c' sets the key of pair 'i' again: its
+ * value must not keep the parser's block (the later pair frees it while
+ * the command's arguments, which SLOWLOG reads after it, point into it). */
+static int set_again(const node_client_t *c, int i)
+{
+    for (int j = i + 2; j < c->argc; j += 2) {
+        if (c->argv[j].len == c->argv[i].len &&
+            memcmp(c->argv[j].ptr, c->argv[i].ptr, c->argv[i].len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int mset_generic(node_client_t *c, int nx)
 {
     if (c->argc % 2 == 0) {
@@ -281,9 +294,14 @@ static int mset_generic(node_client_t *c, int nx)
             }
         }
     }
-    for (int i = 1; i < c->argc; i += 2)
-        node_db_set_str(c->db, c->argv[i].ptr, c->argv[i].len, c->argv[i + 1].ptr,
-                        c->argv[i + 1].len, -1, 0);
+    for (int i = 1; i < c->argc; i += 2) {
+        /* a big value keeps its block (set_str_arg()) unless overwritten */
+        if (c->argv[i + 1].len >= RESP_REQUEST_BIG_ARG && !set_again(c, i))
+            set_str_arg(c, &c->argv[i], &c->argv[i + 1], -1, 0);
+        else
+            node_db_set_str(c->db, c->argv[i].ptr, c->argv[i].len, c->argv[i + 1].ptr,
+                            c->argv[i + 1].len, -1, 0);
+    }
     return 0;
 }
 

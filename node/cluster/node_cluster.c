@@ -118,6 +118,7 @@ struct node_cluster_s {
     int64_t departed_at; /* removed after leaving: hand-off, then stop */
     int ready_pending;   /* node_cluster_request_ready() asked */
     int (*leave_busy)(void *arg);
+    int (*leave_receiving)(void *arg);
     void *leave_busy_arg;
     int closed;
     int persist_failed;
@@ -830,6 +831,17 @@ static void on_fd_timer(uv_timer_t *t)
     if (cl->departed_at != 0 && !cl->stopping && now_ms(cl) - cl->departed_at >= LEAVE_LINGER_MS &&
         (cl->leave_busy == NULL || !cl->leave_busy(cl->leave_busy_arg))) {
         rc_log(RC_LOG_NOTICE, "cluster: every slot handed over; shutting down");
+        leave_over(cl);
+    } else if (cl->leave_requested && cl->departed_at == 0 && !cl->stopping && cl->myindex >= 0 &&
+               cl->config.nmembers <= 1 &&
+               (cl->leave_receiving == NULL || !cl->leave_receiving(cl->leave_busy_arg))) {
+        /* The others left first (every node stopped at once, say): the
+         * last member cannot leave (a configuration keeps one member) and
+         * has no one to hand its slots to, so waiting for the leave would
+         * only hold it until cluster-leave-timeout. It takes the slots the
+         * leavers hand it first: they wait for that to end. */
+        rc_log(RC_LOG_NOTICE, "cluster: the last member: no one to hand the slots over to; "
+                              "shutting down");
         leave_over(cl);
     } else if (cl->leave_deadline != 0 && now_ms(cl) > cl->leave_deadline && !cl->stopping) {
         rc_log(RC_LOG_WARNING,
@@ -1578,9 +1590,11 @@ int node_cluster_set_weight(node_cluster_t *cl, uint32_t weight)
     return err;
 }
 
-void node_cluster_set_leave_hold(node_cluster_t *cl, int (*busy)(void *arg), void *arg)
+void node_cluster_set_leave_hold(node_cluster_t *cl, int (*busy)(void *arg),
+                                 int (*receiving)(void *arg), void *arg)
 {
     cl->leave_busy = busy;
+    cl->leave_receiving = receiving;
     cl->leave_busy_arg = arg;
 }
 

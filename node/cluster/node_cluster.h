@@ -111,8 +111,12 @@ void node_cluster_request_ready(node_cluster_t *cl);
  * -EBUSY while it leaves, -EINVAL or RC_ETOOBIG past the limits. */
 int node_cluster_set_weight(node_cluster_t *cl, uint32_t weight);
 /* While 'busy' returns 1 a leaver that was removed stays up (it is still
- * handing slots over), up to cluster-leave-timeout. */
-void node_cluster_set_leave_hold(node_cluster_t *cl, int (*busy)(void *arg), void *arg);
+ * handing slots over), up to cluster-leave-timeout. While 'receiving'
+ * returns 1 (slots are being handed to this node), a node asked to leave
+ * that is the last member (the others left first) stays up too, up to the
+ * same bound, so that their hand-overs end. */
+void node_cluster_set_leave_hold(node_cluster_t *cl, int (*busy)(void *arg),
+                                 int (*receiving)(void *arg), void *arg);
 /* Member id of the coordinator this node believes in (0 if none). */
 uint64_t node_cluster_coordinator(const node_cluster_t *cl);
 /* Replicas setting R of the installed configuration. */

@@ -3168,6 +3168,20 @@ static int leave_busy(void *arg)
     return 0;
 }
 
+/* 1 while a slot is being handed to this node (filled, or its DONE
+ * awaited). */
+static int leave_receiving(void *arg)
+{
+    const node_migrate_t *m = arg;
+    unsigned slot;
+
+    for (slot = 0; slot < RING_SLOTS; slot++) {
+        if (m->in_state[slot] != IN_NONE || m->await_src[slot] != 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int on_shutdown(void *arg)
 {
     node_migrate_t *m = arg;
@@ -3214,7 +3228,7 @@ node_migrate_t *node_migrate_create(node_server_t *server, node_cluster_t *cl)
     node_db_set_change_filter(m->db, change_wanted, m);
     node_db_set_slot_filter(m->db, slot_ok, m);
     node_cluster_observe(cl, &cluster_observer, m);
-    node_cluster_set_leave_hold(cl, leave_busy, m);
+    node_cluster_set_leave_hold(cl, leave_busy, leave_receiving, m);
     node_server_on_shutdown(server, on_shutdown, m);
     node_server_on_check(server, on_check, m);
     on_config(m); /* a configuration restored from the state file */

@@ -37,6 +37,35 @@ def members(srv):
 
 
 @test
+def test_every_node_stopped_at_once_exits_promptly(t):
+    """SIGTERM to every node of a 3-node cluster at the same moment (a
+    service manager stopping them all, a host shutting down): each asks to
+    leave, the others' leaves are agreed first, and the last member, whose
+    own leave can never be agreed (a configuration keeps one member), has
+    no one to hand its slots to. Every node must exit with code 0 within
+    a few seconds; before 2026-12-07 the last one waited out
+    cluster-leave-timeout (60 s)."""
+    scale = rctest.timeout_scale()
+    nodes = rccluster.start_cluster(t, 3, extra=("--cluster-leave-timeout", str(int(60000 * scale))))
+    pipe = nodes[0].client().pipeline(transaction=False)
+    for i in range(5000):  # keys on every node: the leavers have slots to hand over
+        pipe.set("stop:%d" % i, "v" * 100)
+    assert all(r is True for r in pipe.execute())
+    t0 = time.monotonic()
+    for s in nodes:
+        s.stop_async()
+    codes = [s.wait_exit(timeout=15) for s in nodes]
+    took = time.monotonic() - t0
+    print("  3 nodes stopped at once: exit codes %r after %.2f s" % (codes, took))
+    assert codes == [0, 0, 0], codes
+    assert took < 15 * scale, "the nodes took %.1f s to exit" % took
+    last = [s.port for s in nodes if "the last member" in s.log()]
+    assert len(last) == 1, "expected one node to shut down as the last member: %r" % last
+    late = [s.port for s in nodes if "cluster-leave-timeout" in s.log()]
+    assert not late, "nodes that waited out cluster-leave-timeout: %r" % late
+
+
+@test
 def test_restart_with_dir_rejoins_as_new_incarnation(t):
     c = rccluster.start_cluster(t, 3)
     node = c[2]

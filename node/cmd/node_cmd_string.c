@@ -295,12 +295,12 @@ static int mset_generic(node_client_t *c, int nx)
         }
     }
     for (int i = 1; i < c->argc; i += 2) {
-        /* a big value keeps its block (set_str_arg()) unless overwritten */
-        if (c->argv[i + 1].len >= RESP_REQUEST_BIG_ARG && !set_again(c, i))
-            set_str_arg(c, &c->argv[i], &c->argv[i + 1], -1, 0);
-        else
+        /* a big value keeps its block (set_str_arg()) unless set again */
+        if (c->argv[i + 1].len >= RESP_REQUEST_BIG_ARG && set_again(c, i))
             node_db_set_str(c->db, c->argv[i].ptr, c->argv[i].len, c->argv[i + 1].ptr,
                             c->argv[i + 1].len, -1, 0);
+        else
+            set_str_arg(c, &c->argv[i], &c->argv[i + 1], -1, 0);
     }
     return 0;
 }

@@ -44,6 +44,7 @@ enum cluster_limit_e {
     LINK_HANDSHAKE_MS = 2000, /* an open that takes longer is retried */
     LINK_IDLE_MS = 30000,     /* links to non-members close when idle */
     LEAVE_LINGER_MS = 500,    /* a leaver removed stays this long (catch-up for the others) */
+    LEAVE_RETRY_MS = 500,     /* a leave the configuration does not show is asked again */
     REFUSAL_LOG_MS = 10000,   /* a refused change request is logged this often */
     MAX_OBSERVERS = 8,
     JOIN_RESOLVE_FIRST_MS = 250, /* --join by name: first retry after a failed lookup */
@@ -115,8 +116,9 @@ struct node_cluster_s {
     int was_member;      /* a member once: not a member now means removed */
     int shutdown_after_leave;
     int64_t leave_deadline;
-    int64_t departed_at; /* removed after leaving: hand-off, then stop */
-    int ready_pending;   /* node_cluster_request_ready() asked */
+    int64_t leave_asked_at; /* the last LEAVE request sent */
+    int64_t departed_at;    /* removed after leaving: hand-off, then stop */
+    int ready_pending;      /* node_cluster_request_ready() asked */
     int (*leave_busy)(void *arg);
     int (*leave_receiving)(void *arg);
     void *leave_busy_arg;
@@ -135,6 +137,7 @@ static void link_send(node_cluster_t *cl, const char *addr, uint8_t type, const 
                       size_t len);
 static node_link_t *link_find(node_cluster_t *cl, const char *addr);
 static void handle_effects(node_cluster_t *cl, paxos_effects_t *eff);
+static int request_own(node_cluster_t *cl, uint8_t kind, uint32_t weight, uint64_t transition);
 static void close_handles(node_cluster_t *cl);
 
 /* cluster-secret, "" when none (immutable: CONFIG SET cannot change it). */
@@ -818,6 +821,14 @@ static void leave_over(node_cluster_t *cl)
     notify(cl, NOTIFY_LEAVE_DONE);
 }
 
+/* Sends this node's LEAVE request to the coordinator (again: a request the
+ * configuration cannot take is dropped, and applying one twice is a no-op). */
+static int request_leave(node_cluster_t *cl)
+{
+    cl->leave_asked_at = now_ms(cl);
+    return request_own(cl, PAXOS_CHANGE_LEAVE, 0, 0);
+}
+
 static void on_fd_timer(uv_timer_t *t)
 {
     node_cluster_t *cl = t->data;
@@ -851,6 +862,16 @@ static void on_fd_timer(uv_timer_t *t)
                cl->departed_at != 0 ? " (slots still being handed over)"
                                     : " (the hand-off was not agreed yet)");
         leave_over(cl);
+    } else if (cl->leave_requested && cl->departed_at == 0 && !cl->stopping && cl->myindex >= 0 &&
+               cl->config.nmembers > 1 && cl->config.members[cl->myindex].weight > 0 &&
+               now_ms(cl) - cl->leave_asked_at >= LEAVE_RETRY_MS) {
+        /* Its leave is not in the configuration: the request was a no-op
+         * (only leavers would have been left to take its slots), or the
+         * removal of the last member that was staying gave the leavers
+         * their weights back (paxos_config.c). Several nodes stopped at
+         * once while one of them dies, say: ask again, so one leaver after
+         * the other hands its slots to the rest and the last one exits. */
+        (void)request_leave(cl);
     }
 }
 
@@ -1657,8 +1678,6 @@ void node_cluster_count_forward(node_cluster_t *cl, int error)
 int node_cluster_leave(node_cluster_t *cl)
 {
     const paxos_state_t *st = paxos_node_state(cl->px);
-    paxos_change_t ch;
-    paxos_effects_t eff;
     int err;
 
     if (cl->myindex < 0)
@@ -1667,17 +1686,16 @@ int node_cluster_leave(node_cluster_t *cl)
         return -EINVAL;
     if (cl->leave_requested)
         return 0;
-    memset(&ch, 0, sizeof(ch));
-    ch.kind = PAXOS_CHANGE_LEAVE;
-    ch.id = st->id;
-    ch.incarnation = st->incarnation;
-    err = paxos_node_request(cl->px, (uint64_t)now_ms(cl), &ch, &eff);
-    if (err != 0)
-        return err;
     cl->leave_requested = 1;
     cl->shutdown_after_leave = 1; /* a node that left has nothing to serve */
     cl->leave_deadline = now_ms(cl) + cl->server->config.cluster_leave_timeout;
+    err = request_leave(cl);
+    if (err != 0) {
+        cl->leave_requested = 0;
+        cl->shutdown_after_leave = 0;
+        cl->leave_deadline = 0;
+        return err;
+    }
     rc_log(RC_LOG_NOTICE, "cluster: asked to leave the cluster (member %" PRIu64 ")", st->id);
-    handle_effects(cl, &eff);
     return 0;
 }

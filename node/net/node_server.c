@@ -485,6 +485,10 @@ void node_server_shutdown(node_server_t *server)
     close_handle((uv_handle_t *)&server->prepare);
     close_handle((uv_handle_t *)&server->sigterm);
     close_handle((uv_handle_t *)&server->sigint);
+    /* Closing the handle gives SIGTERM its default action back: a second
+     * one (an operator's or a supervisor's repeat) would kill the process
+     * halfway through its exit. It is exiting already. */
+    (void)signal(SIGTERM, SIG_IGN);
     while (server->clients != NULL)
         node_conn_close(server->clients, 0);
     while (server->refused != NULL)

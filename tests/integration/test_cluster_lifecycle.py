@@ -66,6 +66,40 @@ def test_every_node_stopped_at_once_exits_promptly(t):
 
 
 @test
+def test_every_node_stopped_at_once_while_one_dies(t):
+    """kill -9 of one node of three and, at once, SIGTERM to the other two
+    (a host going down under a service manager): both leaves are agreed
+    while the dead node is still a member, so its removal leaves only
+    leavers, and the configuration gives them their weights back (nobody
+    would be left to hand their slots to). Each must ask again: one leaves,
+    handing its slots to the other, which exits as the last member. Both
+    must exit with code 0 within a few seconds; before 2026-12-08 they
+    waited out cluster-leave-timeout (60 s), found by the test runner's
+    teardown once it stopped every node at once."""
+    scale = rctest.timeout_scale()
+    nodes = rccluster.start_cluster(t, 3, extra=("--cluster-leave-timeout", str(int(60000 * scale))))
+    pipe = nodes[0].client().pipeline(transaction=False)
+    for i in range(5000):
+        pipe.set("stop:%d" % i, "v" * 100)
+    assert all(r is True for r in pipe.execute())
+    dead, live = nodes[2], nodes[:2]
+    t0 = time.monotonic()
+    rctest.kill_node(dead)
+    t.expect_dead.add(id(dead))
+    for s in live:
+        s.stop_async()
+    codes = [s.wait_exit(timeout=15) for s in live]
+    took = time.monotonic() - t0
+    print("  2 nodes stopped as the third died: exit codes %r after %.2f s" % (codes, took))
+    assert codes == [0, 0], codes
+    assert took < 15 * scale, "the nodes took %.1f s to exit" % took
+    last = [s.port for s in live if "the last member" in s.log()]
+    assert len(last) == 1, "expected one node to shut down as the last member: %r" % last
+    late = [s.port for s in live if "cluster-leave-timeout" in s.log()]
+    assert not late, "nodes that waited out cluster-leave-timeout: %r" % late
+
+
+@test
 def test_restart_with_dir_rejoins_as_new_incarnation(t):
     c = rccluster.start_cluster(t, 3)
     node = c[2]

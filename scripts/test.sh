@@ -4,8 +4,9 @@
 #   1. fast       release build (-Werror), unit + sim tests
 #   2. release    integration tests on the release build
 #   3. sanitize   clang ASan+UBSan Debug build, every test it has
-#   4. fuzz       the libFuzzer targets only (built alone), label fuzz
-#   5. deploy     the container image and the systemd unit under podman (tests/deploy/)
+#   4. fuzz       the libFuzzer targets only (built alone), label fuzz, and
+#   5. deploy     the container image and the systemd unit under podman
+#                 (tests/deploy/), side by side with the fuzzers
 #
 # Each stage prints "=== <stage>: N s ===" when it ends. A stage that finds
 # no tests fails (ctest --no-tests=error), and so does a skipped test: a
@@ -105,27 +106,59 @@ if want sanitize; then
     stage_end
 fi
 
-if want fuzz; then
-    stage "fuzz: libFuzzer targets only"
+# Chained with &&: called as 'fuzz_tests || ...', where set -e is off.
+fuzz_tests() {
     configure build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
-        -DRC_FUZZ=ON -DRC_SANITIZE=address,undefined -DRC_TESTS=ON
-    cmake --build build/fuzz -j "$jobs" --target rc_fuzz_targets
-    run_tests build/fuzz '^fuzz$'
-    stage_end
+        -DRC_FUZZ=ON -DRC_SANITIZE=address,undefined -DRC_TESTS=ON &&
+        cmake --build build/fuzz -j "$jobs" --target rc_fuzz_targets &&
+        run_tests build/fuzz '^fuzz$'
+}
+
+# Builds the image from a debootstrap base, runs a 3-node cluster in
+# containers, kills one (tests/deploy/test_container.sh); then the systemd
+# unit for real, systemd as PID 1 in a container, on the release build
+# (tests/deploy/test_systemd_podman.sh).
+deploy_tests() {
+    tests/deploy/test_container.sh || return 1
+    if [ ! -x build/release/node/ringcached ]; then
+        configure build/release -DCMAKE_BUILD_TYPE=Release &&
+            cmake --build build/release -j "$jobs" --target ringcached || return 1
+    fi
+    tests/deploy/test_systemd_podman.sh
+}
+
+want_deploy=0
+if want deploy && [[ -z "$filter" || "deploy.container" =~ $filter ]]; then
+    want_deploy=1
 fi
 
-if want deploy && [[ -z "$filter" || "deploy.container" =~ $filter ]]; then
+if want fuzz && [ "$want_deploy" -eq 1 ]; then
+    # Side by side: each fuzz target runs for a fixed time whatever else
+    # runs, so the deploy tests (mostly podman building images) cost the
+    # run only what they take beyond the fuzzing (148 s one after the
+    # other on 2026-12-08).
+    stage "fuzz and deploy: libFuzzer targets beside the container tests under podman"
+    deploy_log=$(mktemp)
+    deploy_tests >"$deploy_log" 2>&1 &
+    deploy_pid=$!
+    fuzz_ok=0
+    fuzz_tests || fuzz_ok=$?
+    deploy_ok=0
+    wait "$deploy_pid" || deploy_ok=$?
+    echo "--- deploy tests (run beside the fuzzers) ---"
+    cat "$deploy_log"
+    rm -f "$deploy_log"
+    [ "$fuzz_ok" -eq 0 ] || { echo "error: the fuzz tests failed" >&2; exit 1; }
+    [ "$deploy_ok" -eq 0 ] || { echo "error: the deploy tests failed" >&2; exit 1; }
+    ran=$((ran + 1))
+    stage_end
+elif want fuzz; then
+    stage "fuzz: libFuzzer targets only"
+    fuzz_tests
+    stage_end
+elif [ "$want_deploy" -eq 1 ]; then
     stage "deploy: container image under podman"
-    # Builds the image from a debootstrap base, runs a 3-node cluster in
-    # containers, kills one (tests/deploy/test_container.sh); then the
-    # systemd unit for real, systemd as PID 1 in a container, on the
-    # release build (tests/deploy/test_systemd_podman.sh).
-    tests/deploy/test_container.sh
-    [ -x build/release/node/ringcached ] || {
-        configure build/release -DCMAKE_BUILD_TYPE=Release
-        cmake --build build/release -j "$jobs" --target ringcached
-    }
-    tests/deploy/test_systemd_podman.sh
+    deploy_tests
     ran=$((ran + 1))
     stage_end
 fi

@@ -15,10 +15,10 @@ else()
     set(PAXOS_SIM_RING_SEEDS 100)
 endif()
 
-# Builds simulator 'exe' over its own build of the paxos and member cores,
-# compiled with PAXOS_MUTATION='k' (0: the correct protocol) into the
-# libraries rc_paxos'sfx' and rc_member'sfx' (rc_member would pull in
-# rc_paxos).
+# Builds simulator 'exe' from 'main' (sim/paxos_sim.c, or its compiled
+# object) over its own build of the paxos and member cores, compiled with
+# PAXOS_MUTATION='k' (0: the correct protocol) into the libraries
+# rc_paxos'sfx' and rc_member'sfx' (rc_member would pull in rc_paxos).
 function(paxos_sim_add exe sfx k main)
     add_library(rc_paxos${sfx} STATIC ${paxos_core_sources})
     target_compile_definitions(rc_paxos${sfx} PRIVATE PAXOS_MUTATION=${k})

@@ -832,6 +832,7 @@ static int request_leave(node_cluster_t *cl)
 static void on_fd_timer(uv_timer_t *t)
 {
     node_cluster_t *cl = t->data;
+    int leaving_member; /* asked to leave, still a member */
 
     if (cl->closed)
         return;
@@ -839,12 +840,13 @@ static void on_fd_timer(uv_timer_t *t)
     if (cl->closed)
         return;
     links_tick(cl);
+    leaving_member =
+        cl->leave_requested && cl->departed_at == 0 && !cl->stopping && cl->myindex >= 0;
     if (cl->departed_at != 0 && !cl->stopping && now_ms(cl) - cl->departed_at >= LEAVE_LINGER_MS &&
         (cl->leave_busy == NULL || !cl->leave_busy(cl->leave_busy_arg))) {
         rc_log(RC_LOG_NOTICE, "cluster: every slot handed over; shutting down");
         leave_over(cl);
-    } else if (cl->leave_requested && cl->departed_at == 0 && !cl->stopping && cl->myindex >= 0 &&
-               cl->config.nmembers <= 1 &&
+    } else if (leaving_member && cl->config.nmembers <= 1 &&
                (cl->leave_receiving == NULL || !cl->leave_receiving(cl->leave_busy_arg))) {
         /* The others left first (every node stopped at once, say): the
          * last member cannot leave (a configuration keeps one member) and
@@ -862,8 +864,8 @@ static void on_fd_timer(uv_timer_t *t)
                cl->departed_at != 0 ? " (slots still being handed over)"
                                     : " (the hand-off was not agreed yet)");
         leave_over(cl);
-    } else if (cl->leave_requested && cl->departed_at == 0 && !cl->stopping && cl->myindex >= 0 &&
-               cl->config.nmembers > 1 && cl->config.members[cl->myindex].weight > 0 &&
+    } else if (leaving_member && cl->config.nmembers > 1 &&
+               cl->config.members[cl->myindex].weight > 0 &&
                now_ms(cl) - cl->leave_asked_at >= LEAVE_RETRY_MS) {
         /* Its leave is not in the configuration: the request was a no-op
          * (only leavers would have been left to take its slots), or the

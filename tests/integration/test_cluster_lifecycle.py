@@ -36,6 +36,32 @@ def members(srv):
     return int(info(srv)["cluster_known_nodes"])
 
 
+def cluster_with_keys(t):
+    """3 nodes (cluster-leave-timeout 60 s, scaled) holding 5,000 keys, so
+    that leavers have slots to hand over."""
+    scale = rctest.timeout_scale()
+    nodes = rccluster.start_cluster(t, 3, extra=("--cluster-leave-timeout", str(int(60000 * scale))))
+    pipe = nodes[0].client().pipeline(transaction=False)
+    for i in range(5000):
+        pipe.set("stop:%d" % i, "v" * 100)
+    assert all(r is True for r in pipe.execute())
+    return nodes
+
+
+def check_prompt_exit(nodes, t0, what):
+    """'nodes' (sent SIGTERM since t0) exit 0 within 15 s (scaled), one of
+    them as the last member, none after cluster-leave-timeout."""
+    codes = [s.wait_exit(timeout=15) for s in nodes]
+    took = time.monotonic() - t0
+    print("  %s: exit codes %r after %.2f s" % (what, codes, took))
+    assert codes == [0] * len(nodes), codes
+    assert took < 15 * rctest.timeout_scale(), "the nodes took %.1f s to exit" % took
+    last = [s.port for s in nodes if "the last member" in s.log()]
+    assert len(last) == 1, "expected one node to shut down as the last member: %r" % last
+    late = [s.port for s in nodes if "cluster-leave-timeout" in s.log()]
+    assert not late, "nodes that waited out cluster-leave-timeout: %r" % late
+
+
 @test
 def test_every_node_stopped_at_once_exits_promptly(t):
     """SIGTERM to every node of a 3-node cluster at the same moment (a
@@ -45,24 +71,11 @@ def test_every_node_stopped_at_once_exits_promptly(t):
     no one to hand its slots to. Every node must exit with code 0 within
     a few seconds; before 2026-12-07 the last one waited out
     cluster-leave-timeout (60 s)."""
-    scale = rctest.timeout_scale()
-    nodes = rccluster.start_cluster(t, 3, extra=("--cluster-leave-timeout", str(int(60000 * scale))))
-    pipe = nodes[0].client().pipeline(transaction=False)
-    for i in range(5000):  # keys on every node: the leavers have slots to hand over
-        pipe.set("stop:%d" % i, "v" * 100)
-    assert all(r is True for r in pipe.execute())
+    nodes = cluster_with_keys(t)
     t0 = time.monotonic()
     for s in nodes:
         s.stop_async()
-    codes = [s.wait_exit(timeout=15) for s in nodes]
-    took = time.monotonic() - t0
-    print("  3 nodes stopped at once: exit codes %r after %.2f s" % (codes, took))
-    assert codes == [0, 0, 0], codes
-    assert took < 15 * scale, "the nodes took %.1f s to exit" % took
-    last = [s.port for s in nodes if "the last member" in s.log()]
-    assert len(last) == 1, "expected one node to shut down as the last member: %r" % last
-    late = [s.port for s in nodes if "cluster-leave-timeout" in s.log()]
-    assert not late, "nodes that waited out cluster-leave-timeout: %r" % late
+    check_prompt_exit(nodes, t0, "3 nodes stopped at once")
 
 
 @test
@@ -76,27 +89,14 @@ def test_every_node_stopped_at_once_while_one_dies(t):
     must exit with code 0 within a few seconds; before 2026-12-08 they
     waited out cluster-leave-timeout (60 s), found by the test runner's
     teardown once it stopped every node at once."""
-    scale = rctest.timeout_scale()
-    nodes = rccluster.start_cluster(t, 3, extra=("--cluster-leave-timeout", str(int(60000 * scale))))
-    pipe = nodes[0].client().pipeline(transaction=False)
-    for i in range(5000):
-        pipe.set("stop:%d" % i, "v" * 100)
-    assert all(r is True for r in pipe.execute())
+    nodes = cluster_with_keys(t)
     dead, live = nodes[2], nodes[:2]
     t0 = time.monotonic()
     rctest.kill_node(dead)
     t.expect_dead.add(id(dead))
     for s in live:
         s.stop_async()
-    codes = [s.wait_exit(timeout=15) for s in live]
-    took = time.monotonic() - t0
-    print("  2 nodes stopped as the third died: exit codes %r after %.2f s" % (codes, took))
-    assert codes == [0, 0], codes
-    assert took < 15 * scale, "the nodes took %.1f s to exit" % took
-    last = [s.port for s in live if "the last member" in s.log()]
-    assert len(last) == 1, "expected one node to shut down as the last member: %r" % last
-    late = [s.port for s in live if "cluster-leave-timeout" in s.log()]
-    assert not late, "nodes that waited out cluster-leave-timeout: %r" % late
+    check_prompt_exit(live, t0, "2 nodes stopped as the third died")
 
 
 @test

@@ -77,8 +77,10 @@ enum node_bus_flag_e {
     NODE_BUS_FEATURE_LIVEPACK = 2, /* takes RCMIGRATE LIVEPACK (node/migrate) */
     NODE_BUS_FEATURE_RESYNC = 4,   /* takes RCMIGRATE RESYNC (node/migrate) */
     NODE_BUS_FEATURE_DONEWAIT = 8, /* takes RCMIGRATE DONE with a takeover wait (node/migrate) */
+    NODE_BUS_FEATURE_REPLAY = 16,  /* takes replayed writes ('C') in LIVEPACK (node/migrate) */
     NODE_BUS_FEATURES = NODE_BUS_FEATURE_LIVE | NODE_BUS_FEATURE_LIVEPACK |
-                        NODE_BUS_FEATURE_RESYNC | NODE_BUS_FEATURE_DONEWAIT,
+                        NODE_BUS_FEATURE_RESYNC | NODE_BUS_FEATURE_DONEWAIT |
+                        NODE_BUS_FEATURE_REPLAY,
 };
 
 typedef enum node_bus_role_e {

@@ -420,10 +420,58 @@ static void release_held(void *arg)
     }
 }
 
+/* node_migrate_replay_fn: replays on this replica's copy a write its
+ * primary sent as its command (a NODE_CMD_REPLAY one): the procedure
+ * alone, as it ran there (no routing, waiting, eviction or statistics),
+ * its reply captured and dropped. A failure gives the error it answered
+ * (its first line). */
+static int replay(void *arg, node_client_t *c, int argc, resp_arg_t *argv, char *err, size_t errcap)
+{
+    node_conn_t *conn = c->conn;
+    int slot = lookup_slot(argv[0].ptr, argv[0].len);
+    const node_cmd_t *cmd = slot < 0 ? NULL : table[slot];
+    int saved_argc = c->argc, failed;
+    resp_arg_t *saved_argv = c->argv;
+    uint64_t nerrors = conn->nerrors;
+    node_conn_seg_t *seg;
+
+    (void)arg;
+    if (cmd == NULL || !(cmd->flags & NODE_CMD_REPLAY) ||
+        (cmd->arity > 0 ? argc != cmd->arity : argc < -cmd->arity)) {
+        snprintf(err, errcap, "ERR RCMIGRATE LIVEPACK: '%.*s' with %d arguments is not replayed",
+                 (int)(argv[0].len < 32 ? argv[0].len : 32), argv[0].ptr, argc);
+        return -1;
+    }
+    RC_ASSERT(conn->capture == NULL);
+    seg = node_conn_seg_get(conn);
+    conn->capture = seg;
+    c->argc = argc;
+    c->argv = argv;
+    cmd->proc(c);
+    c->argc = saved_argc;
+    c->argv = saved_argv;
+    conn->capture = NULL;
+    conn->nerrors = nerrors;
+    failed = seg->len > 0 && seg->buf[0] == '-';
+    if (failed) {
+        const char *eol = memchr(seg->buf, '\r', seg->len);
+        size_t n = (eol != NULL ? (size_t)(eol - seg->buf) : seg->len) - 1;
+
+        snprintf(err, errcap, "ERR RCMIGRATE LIVEPACK: replayed '%.*s' failed: %.*s",
+                 (int)(argv[0].len < 32 ? argv[0].len : 32), argv[0].ptr, (int)(n < 96 ? n : 96),
+                 seg->buf + 1);
+    }
+    seg->len = 0;
+    node_conn_seg_release(conn, seg);
+    return failed ? -1 : 0;
+}
+
 void node_cmd_start(node_cmd_env_t *env)
 {
-    if (env->migrate != NULL)
+    if (env->migrate != NULL) {
         node_migrate_on_release(env->migrate, release_held, env);
+        node_migrate_set_replayer(env->migrate, replay, env);
+    }
 }
 
 /* A forwarded command's reply arrived (or its forward failed): its call
@@ -580,6 +628,8 @@ void node_cmd_dispatch(void *env, node_client_t *c)
         }
     }
     fence = fence_begin(c, cmd, &fslot);
+    if (cmd->flags & NODE_CMD_REPLAY)
+        node_db_replayable(c->db, c->argc, c->argv);
     cmd->proc(c);
     if (fence != NULL)
         conn->capture = NULL;

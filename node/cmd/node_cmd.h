@@ -43,6 +43,9 @@ enum node_cmd_flag_e {
     NODE_CMD_RANDOM = 1 << 9,   /* nondeterministic output */
     NODE_CMD_REPLICA = 1 << 10, /* ringcache's: a replica applies it (RCMIGRATE): never evicts,
                                    never refused over maxmemory, never waits for replicas */
+    NODE_CMD_REPLAY = 1 << 11,  /* ringcache's: writes only its key (argument 1), and run on an
+                                   equal copy of that key it leaves an equal copy, whatever the
+                                   clock or chance: a replica may replay it (node_migrate.h) */
 };
 
 typedef struct node_cmd_s {

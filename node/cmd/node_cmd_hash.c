@@ -327,20 +327,21 @@ static void cmd_hincrbyfloat(node_client_t *c)
 #define W NODE_CMD_WRITE
 #define R NODE_CMD_READONLY
 #define F NODE_CMD_FAST
+#define P NODE_CMD_REPLAY
 #define M NODE_CMD_DENYOOM
 
 const node_cmd_t node_cmds_hash[] = {
-    {"hset", cmd_hset, -4, W | M | F, 1, 1, 1, "hash", "Set the string value of a hash field"},
-    {"hsetnx", cmd_hsetnx, 4, W | M | F, 1, 1, 1, "hash",
+    {"hset", cmd_hset, -4, W | M | F | P, 1, 1, 1, "hash", "Set the string value of a hash field"},
+    {"hsetnx", cmd_hsetnx, 4, W | M | F | P, 1, 1, 1, "hash",
      "Set the value of a hash field, only if the field does not exist"},
     {"hget", cmd_hget, 3, R | F, 1, 1, 1, "hash", "Get the value of a hash field"},
     {"hmget", cmd_hmget, -3, R | F, 1, 1, 1, "hash", "Get the values of all the given hash fields"},
-    {"hmset", cmd_hmset, -4, W | M | F, 1, 1, 1, "hash",
+    {"hmset", cmd_hmset, -4, W | M | F | P, 1, 1, 1, "hash",
      "Set multiple hash fields to multiple values"},
-    {"hdel", cmd_hdel, -3, W | F, 1, 1, 1, "hash", "Delete one or more hash fields"},
+    {"hdel", cmd_hdel, -3, W | F | P, 1, 1, 1, "hash", "Delete one or more hash fields"},
     {"hgetall", cmd_hgetall, 2, R, 1, 1, 1, "hash", "Get all the fields and values in a hash"},
     {"hexists", cmd_hexists, 3, R | F, 1, 1, 1, "hash", "Determine if a hash field exists"},
-    {"hincrby", cmd_hincrby, 4, W | M | F, 1, 1, 1, "hash",
+    {"hincrby", cmd_hincrby, 4, W | M | F | P, 1, 1, 1, "hash",
      "Increment the integer value of a hash field by the given number"},
     {"hincrbyfloat", cmd_hincrbyfloat, 4, W | M | F, 1, 1, 1, "hash",
      "Increment the float value of a hash field by the given amount"},

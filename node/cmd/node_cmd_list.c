@@ -323,25 +323,28 @@ static void cmd_ltrim(node_client_t *c)
 #define W NODE_CMD_WRITE
 #define R NODE_CMD_READONLY
 #define F NODE_CMD_FAST
+#define P NODE_CMD_REPLAY
 #define M NODE_CMD_DENYOOM
 
 const node_cmd_t node_cmds_list[] = {
-    {"lpush", cmd_lpush, -3, W | M | F, 1, 1, 1, "list",
+    {"lpush", cmd_lpush, -3, W | M | F | P, 1, 1, 1, "list",
      "Prepend one or multiple elements to a list"},
-    {"rpush", cmd_rpush, -3, W | M | F, 1, 1, 1, "list",
+    {"rpush", cmd_rpush, -3, W | M | F | P, 1, 1, 1, "list",
      "Append one or multiple elements to a list"},
-    {"lpushx", cmd_lpushx, -3, W | M | F, 1, 1, 1, "list",
+    {"lpushx", cmd_lpushx, -3, W | M | F | P, 1, 1, 1, "list",
      "Prepend an element to a list, only if the list exists"},
-    {"rpushx", cmd_rpushx, -3, W | M | F, 1, 1, 1, "list",
+    {"rpushx", cmd_rpushx, -3, W | M | F | P, 1, 1, 1, "list",
      "Append an element to a list, only if the list exists"},
-    {"lpop", cmd_lpop, -2, W | F, 1, 1, 1, "list", "Remove and get the first elements in a list"},
-    {"rpop", cmd_rpop, -2, W | F, 1, 1, 1, "list", "Remove and get the last elements in a list"},
+    {"lpop", cmd_lpop, -2, W | F | P, 1, 1, 1, "list",
+     "Remove and get the first elements in a list"},
+    {"rpop", cmd_rpop, -2, W | F | P, 1, 1, 1, "list",
+     "Remove and get the last elements in a list"},
     {"llen", cmd_llen, 2, R | F, 1, 1, 1, "list", "Get the length of a list"},
     {"lrange", cmd_lrange, 4, R, 1, 1, 1, "list", "Get a range of elements from a list"},
     {"lindex", cmd_lindex, 3, R, 1, 1, 1, "list", "Get an element from a list by its index"},
-    {"lset", cmd_lset, 4, W | M, 1, 1, 1, "list",
+    {"lset", cmd_lset, 4, W | M | P, 1, 1, 1, "list",
      "Set the value of an element in a list by its index"},
-    {"lrem", cmd_lrem, 4, W, 1, 1, 1, "list", "Remove elements from a list"},
-    {"ltrim", cmd_ltrim, 4, W, 1, 1, 1, "list", "Trim a list to the specified range"},
+    {"lrem", cmd_lrem, 4, W | P, 1, 1, 1, "list", "Remove elements from a list"},
+    {"ltrim", cmd_ltrim, 4, W | P, 1, 1, 1, "list", "Trim a list to the specified range"},
     {NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };

@@ -245,12 +245,13 @@ static void cmd_smembers(node_client_t *c)
 #define W NODE_CMD_WRITE
 #define R NODE_CMD_READONLY
 #define F NODE_CMD_FAST
+#define P NODE_CMD_REPLAY
 #define M NODE_CMD_DENYOOM
 #define X NODE_CMD_RANDOM
 
 const node_cmd_t node_cmds_set[] = {
-    {"sadd", cmd_sadd, -3, W | M | F, 1, 1, 1, "set", "Add one or more members to a set"},
-    {"srem", cmd_srem, -3, W | F, 1, 1, 1, "set", "Remove one or more members from a set"},
+    {"sadd", cmd_sadd, -3, W | M | F | P, 1, 1, 1, "set", "Add one or more members to a set"},
+    {"srem", cmd_srem, -3, W | F | P, 1, 1, 1, "set", "Remove one or more members from a set"},
     {"spop", cmd_spop, -2, W | F | X, 1, 1, 1, "set",
      "Remove and return one or multiple random members from a set"},
     {"srandmember", cmd_srandmember, -2, R | X, 1, 1, 1, "set",

@@ -560,6 +560,7 @@ static void cmd_setrange(node_client_t *c)
 #define W NODE_CMD_WRITE
 #define R NODE_CMD_READONLY
 #define F NODE_CMD_FAST
+#define P NODE_CMD_REPLAY
 #define M NODE_CMD_DENYOOM
 
 const node_cmd_t node_cmds_string[] = {
@@ -590,12 +591,12 @@ const node_cmd_t node_cmds_string[] = {
      "Decrement the integer value of a key by the given number"},
     {"incrbyfloat", cmd_incrbyfloat, 3, W | M | F, 1, 1, 1, "string",
      "Increment the float value of a key by the given amount"},
-    {"append", cmd_append, 3, W | M | F, 1, 1, 1, "string", "Append a value to a key"},
+    {"append", cmd_append, 3, W | M | F | P, 1, 1, 1, "string", "Append a value to a key"},
     {"strlen", cmd_strlen, 2, R | F, 1, 1, 1, "string",
      "Get the length of the value stored in a key"},
     {"getrange", cmd_getrange, 4, R, 1, 1, 1, "string",
      "Get a substring of the string stored at a key"},
-    {"setrange", cmd_setrange, 4, W | M, 1, 1, 1, "string",
+    {"setrange", cmd_setrange, 4, W | M | P, 1, 1, 1, "string",
      "Overwrite part of a string at key starting at the specified offset"},
     {NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };

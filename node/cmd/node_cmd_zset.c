@@ -668,16 +668,17 @@ static void cmd_zrange(node_client_t *c)
 #define W NODE_CMD_WRITE
 #define R NODE_CMD_READONLY
 #define F NODE_CMD_FAST
+#define P NODE_CMD_REPLAY
 #define M NODE_CMD_DENYOOM
 
 const node_cmd_t node_cmds_zset[] = {
-    {"zadd", cmd_zadd, -4, W | M | F, 1, 1, 1, "sorted_set",
+    {"zadd", cmd_zadd, -4, W | M | F | P, 1, 1, 1, "sorted_set",
      "Add one or more members to a sorted set, or update its score if it already exists"},
-    {"zincrby", cmd_zincrby, 4, W | M | F, 1, 1, 1, "sorted_set",
+    {"zincrby", cmd_zincrby, 4, W | M | F | P, 1, 1, 1, "sorted_set",
      "Increment the score of a member in a sorted set"},
-    {"zpopmin", cmd_zpopmin, -2, W | F, 1, 1, 1, "sorted_set",
+    {"zpopmin", cmd_zpopmin, -2, W | F | P, 1, 1, 1, "sorted_set",
      "Remove and return members with the lowest scores in a sorted set"},
-    {"zpopmax", cmd_zpopmax, -2, W | F, 1, 1, 1, "sorted_set",
+    {"zpopmax", cmd_zpopmax, -2, W | F | P, 1, 1, 1, "sorted_set",
      "Remove and return members with the highest scores in a sorted set"},
     {"zcard", cmd_zcard, 2, R | F, 1, 1, 1, "sorted_set",
      "Get the number of members in a sorted set"},
@@ -687,7 +688,7 @@ const node_cmd_t node_cmds_zset[] = {
      "Determine the index of a member in a sorted set"},
     {"zrevrank", cmd_zrevrank, 3, R | F, 1, 1, 1, "sorted_set",
      "Determine the index of a member in a sorted set, with scores ordered from high to low"},
-    {"zrem", cmd_zrem, -3, W | F, 1, 1, 1, "sorted_set",
+    {"zrem", cmd_zrem, -3, W | F | P, 1, 1, 1, "sorted_set",
      "Remove one or more members from a sorted set"},
     {"zrange", cmd_zrange, -4, R, 1, 1, 1, "sorted_set",
      "Return a range of members in a sorted set"},

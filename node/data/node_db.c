@@ -103,6 +103,9 @@ struct node_db_s {
     uint64_t relinks; /* bumped whenever an object leaves the db or is replaced */
     int nobs;
     int notifying; /* inside an observer call: the db must not be written */
+    /* node_db_replayable(): the running command's arguments, until its end */
+    int cmd_argc;
+    const resp_arg_t *cmd_argv;
     observer_t obs[NODE_DB_OBSERVERS_MAX];
     pending_t *pend;
     size_t npend, cappend;
@@ -457,7 +460,8 @@ static void slot_replace(node_db_t *db, node_obj_t *old, node_obj_t *repl)
 /* observers */
 
 /* Reports 'o' (of slot 'slot') to the observers. */
-static void notify(node_db_t *db, node_db_change_kind_t kind, const node_obj_t *o, unsigned slot)
+static void notify_args(node_db_t *db, node_db_change_kind_t kind, const node_obj_t *o,
+                        unsigned slot, int argc, const resp_arg_t *argv)
 {
     node_db_change_t ch;
 
@@ -466,10 +470,17 @@ static void notify(node_db_t *db, node_db_change_kind_t kind, const node_obj_t *
     ch.key = (const char *)o->data;
     ch.klen = o->klen;
     ch.obj = o;
+    ch.argc = argc;
+    ch.argv = argv;
     db->notifying++;
     for (int i = 0; i < db->nobs; i++)
         db->obs[i].fn(db->obs[i].priv, db, &ch);
     db->notifying--;
+}
+
+static void notify(node_db_t *db, node_db_change_kind_t kind, const node_obj_t *o, unsigned slot)
+{
+    notify_args(db, kind, o, slot, 0, NULL);
 }
 
 static void pend_mark(node_db_t *db, const char *key, size_t klen, int sure)
@@ -653,7 +664,12 @@ static void end_command_slow(node_db_t *db)
             o = p->obj; /* nothing left the db since it was written: still it */
         else
             o = (node_obj_t *)node_dict_find(db->keys, db->pend_keys + p->off, p->klen);
-        if (o != NULL) /* else deleted since: that was reported */
+        if (o == NULL) /* deleted since: that was reported */
+            continue;
+        if (db->cmd_argc >= 2 && db->cmd_argv[1].len == o->klen &&
+            memcmp(db->cmd_argv[1].ptr, o->data, o->klen) == 0)
+            notify_args(db, NODE_DB_CHANGE_WRITE, o, p->slot, db->cmd_argc, db->cmd_argv);
+        else
             notify(db, NODE_DB_CHANGE_WRITE, o, p->slot);
     }
     db->npend = 0;
@@ -665,10 +681,17 @@ static void end_command_slow(node_db_t *db)
     }
 }
 
+void node_db_replayable(node_db_t *db, int argc, const resp_arg_t *argv)
+{
+    db->cmd_argc = argc;
+    db->cmd_argv = argv;
+}
+
 void node_db_end_command(node_db_t *db)
 {
     if (db->npend != 0)
         end_command_slow(db);
+    db->cmd_argc = 0;
 }
 
 /* ---------------------------------------------------------------- */

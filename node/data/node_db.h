@@ -266,6 +266,12 @@ typedef struct node_db_change_s {
      * removed (no longer in the db, or about to be cleared by a flush; freed
      * right after the call). */
     const node_obj_t *obj;
+    /* WRITE by a command node_db_replayable() named, of its key: its
+     * arguments (valid during the call only), which replayed on a copy of
+     * the key as it was before the command leave a copy of 'obj'; else
+     * argc 0 and argv NULL. */
+    int argc;
+    const resp_arg_t *argv;
 } node_db_change_t;
 
 /* Called for each change. It must not write 'db' (it may read it), nor add or
@@ -287,6 +293,12 @@ int node_db_observer_remove(node_db_t *db, node_db_observer_fn *fn, void *priv);
  * answer must not change while a command runs. Saves the work of recording
  * and finding again the keys no observer would use (a replica's copies). */
 void node_db_set_change_filter(node_db_t *db, int (*wants)(void *arg, unsigned slot), void *arg);
+/* The command about to run writes only its key, argv[1], and its effect on
+ * that key is a function of the key's value and its arguments alone (no
+ * clock, no chance): the WRITE of that key carries argv (node_db_change_t),
+ * so that a replica may replay the command instead of copying the value.
+ * 'argv' must stay valid until node_db_end_command(), which forgets it. */
+void node_db_replayable(node_db_t *db, int argc, const resp_arg_t *argv);
 /* Ends a command: reports the WRITE of every key it wrote that still exists.
  * The dispatcher calls it after every command (and after the local part of
  * a split one); anything else that writes the db calls it when done. */

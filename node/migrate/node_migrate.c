@@ -72,6 +72,8 @@ enum op_kind_e {
 enum {
     IDLE_TRIM_MS = 1000,       /* a stream that sent nothing this long gives its buffers back */
     DIRECT_PAIR_MIN = 1 << 20, /* a value this big is serialized straight into the batch */
+    REPLAY_STRING_MIN = 4096,  /* a string's write is replayed from this length on */
+    REPLAY_ARGV_STACK = 16,    /* a replayed command's arguments parsed on the stack */
     KEEP_TRIES = 40,           /* a KEEP the replica cannot take yet is asked again ... */
     KEEP_RETRY_MS = 25,        /* ... this often, then the slot is sent whole */
     /* A DONE's takeover wait is capped here: more than any lease (half the
@@ -161,6 +163,9 @@ struct node_migrate_s {
     node_cluster_t *cl;
     node_bus_t *bus;
     node_db_t *db;
+    node_migrate_replay_fn *replay; /* node_migrate_set_replayer() */
+    void *replay_arg;
+    char replay_err[160]; /* a refused replay's error */
     uv_timer_t timer;
     uv_idle_t idle;
     int idle_on;
@@ -677,17 +682,83 @@ static size_t live_send_alone(ostream_t *s, const node_obj_t *o, size_t vlen)
     return pair;
 }
 
+/* The bytes of the command of 'ch' packed as a replayed write's second
+ * bulk: "<argc>\r\n", then its arguments' bulks. */
+static size_t replay_len(const node_db_change_t *ch)
+{
+    char tmp[24];
+    size_t n = rc_ll2str(tmp, ch->argc) + 2;
+
+    for (int i = 0; i < ch->argc; i++)
+        n += rc_ll2str(tmp, (long long)ch->argv[i].len) + ch->argv[i].len + 5;
+    return n;
+}
+
+/* 1 when the write 'ch' of 'slot' goes to 's' as its command (a 'C'
+ * operation, '*len' bytes packed): the command allows it (ch->argv), the
+ * peer's copy of the slot holds every earlier write (OUT_LIVE: after its
+ * snapshot or KEEP, in order on this link), the peer takes replays, and the
+ * value is a collection, or a string far bigger than the command (APPEND,
+ * SETRANGE). A small string costs the same either way. */
+static int live_replays(const ostream_t *s, unsigned slot, const node_db_change_t *ch, size_t *len)
+{
+    const unsigned both = NODE_BUS_FEATURE_LIVEPACK | NODE_BUS_FEATURE_REPLAY;
+    size_t vlen;
+
+    if (ch->argc < 2 || s->sl[slot].state != OUT_LIVE ||
+        (node_link_peer_features(s->link) & both) != both)
+        return 0;
+    *len = replay_len(ch);
+    if (node_obj_type(ch->obj) != NODE_OBJ_STRING)
+        return 1;
+    vlen = node_obj_strlen(ch->obj);
+    return vlen >= REPLAY_STRING_MIN && *len < vlen / 2;
+}
+
+/* Adds the write 'ch' of a key of 'slot' as its command ('clen' bytes
+ * packed): the key's bulk, then the command's. Returns the bytes. */
+static size_t live_add_replay(ostream_t *s, unsigned slot, const node_db_change_t *ch, size_t clen)
+{
+    size_t at = s->live.len, n = 0;
+    char *p = rc_buf_reserve(&s->live, ch->klen + clen + 2 * RESP_HEADER_MAX + 8);
+
+    s->live_slot[s->live_n] = (uint16_t)slot;
+    s->live_off[s->live_n] = (uint32_t)at;
+    s->live_ops[s->live_n++] = 'C';
+    s->live_argc += 2;
+    put_bulk(p, &n, ch->key, ch->klen);
+    n += resp_write_header(p + n, '$', (long long)clen);
+    n += rc_ll2str(p + n, ch->argc);
+    p[n++] = '\r';
+    p[n++] = '\n';
+    for (int i = 0; i < ch->argc; i++)
+        put_bulk(p, &n, ch->argv[i].ptr, ch->argv[i].len);
+    p[n++] = '\r';
+    p[n++] = '\n';
+    rc_buf_commit(&s->live, n);
+    s->m->rst.writes_replayed++;
+    return n;
+}
+
 /* Adds the change 'ch' of a key of 'slot' to the batch, its key (and
- * value) bulks written straight into it; sends the batch when it is full.
- * Returns the bytes it takes. */
+ * value, or command) bulks written straight into it; sends the batch when
+ * it is full. Returns the bytes it takes. */
 static size_t live_add(ostream_t *s, unsigned slot, const node_db_change_t *ch)
 {
     uint64_t src = s->sl[slot].src;
     int write = ch->kind == NODE_DB_CHANGE_WRITE;
-    size_t at, len, vlen = write ? node_obj_serialized_size(ch->obj) : 0;
+    size_t at, len, vlen, clen;
 
     if (s->live_n > 0 && s->live_src != src)
         live_flush(s);
+    if (write && live_replays(s, slot, ch, &clen)) {
+        s->live_src = src;
+        len = live_add_replay(s, slot, ch, clen);
+        if (s->live_n == live_cap(s) || s->live.len >= NODE_MIGRATE_PUT_BYTES)
+            live_flush(s);
+        return len + 1;
+    }
+    vlen = write ? node_obj_serialized_size(ch->obj) : 0;
     if (write && live_alone(s, vlen)) {
         live_flush(s); /* the writes before it go first */
         s->live_src = src;
@@ -2655,8 +2726,8 @@ enum {
     LIVE_OBJECT = 8,
 };
 
-/* The keys and values a LIVE or LIVEPACK request's operations (argument 3:
- * 'P' or 'D' each) need, or -1 when they are not 1 to
+/* The bulks a LIVE or LIVEPACK request's operations (argument 3: 'P' or
+ * 'D' each, or in LIVEPACK 'C' too) need, or -1 when they are not 1 to
  * NODE_MIGRATE_LIVE_OPS (LIVEPACK: NODE_MIGRATE_LIVEPACK_OPS) such
  * letters. */
 static int live_needs(const resp_arg_t *ops, int packed)
@@ -2667,11 +2738,62 @@ static int live_needs(const resp_arg_t *ops, int packed)
     if (ops->len == 0 || ops->len > (packed ? NODE_MIGRATE_LIVEPACK_OPS : NODE_MIGRATE_LIVE_OPS))
         return -1;
     for (i = 0; i < ops->len; i++) {
-        if (ops->ptr[i] != 'P' && ops->ptr[i] != 'D')
+        char op = ops->ptr[i];
+
+        if (op != 'P' && op != 'D' && !(op == 'C' && packed))
             return -1;
-        need += ops->ptr[i] == 'P' ? 2 : 1;
+        need += op == 'D' ? 1 : 2;
     }
     return need;
+}
+
+/* Replays the write 'cmd' of 'key' ('C': "<argc>\r\n" and the command's
+ * bulks, its key argument 1) on this node's copy of 'slot'. Returns NULL,
+ * or why it was refused: then the copy may differ from the sender's, and
+ * the slot is filled again (in_reset(), as a PUT that fails). */
+static const char *replay_op(node_migrate_t *m, node_client_t *c, unsigned slot,
+                             const resp_arg_t *key, const resp_arg_t *cmd)
+{
+    resp_arg_t stack[REPLAY_ARGV_STACK], *argv = stack;
+    const char *why = NULL;
+    long long argc = 0;
+    size_t pos = 0;
+
+    while (pos < cmd->len && pos < 10 && cmd->ptr[pos] >= '0' && cmd->ptr[pos] <= '9')
+        argc = argc * 10 + (cmd->ptr[pos++] - '0');
+    /* Each argument takes 6 bytes at least ("$0\r\n\r\n"). */
+    if (pos == 0 || cmd->ptr[0] == '0' || pos + 2 > cmd->len || cmd->ptr[pos] != '\r' ||
+        cmd->ptr[pos + 1] != '\n' || argc < 2 || (size_t)argc > (cmd->len - pos - 2) / 6) {
+        why = "ERR RCMIGRATE LIVEPACK: malformed replayed write";
+    } else {
+        pos += 2;
+        if (argc > REPLAY_ARGV_STACK)
+            argv = rc_xmalloc((size_t)argc * sizeof(*argv));
+        if (resp_scan_bulks(cmd->ptr + pos, cmd->len - pos, argv, (size_t)argc) != 0 ||
+            argv[1].len != key->len || memcmp(argv[1].ptr, key->ptr, key->len) != 0)
+            why = "ERR RCMIGRATE LIVEPACK: malformed replayed write";
+        else if (m->replay == NULL)
+            why = "ERR RCMIGRATE LIVEPACK: this node replays no write";
+        else if (m->replay(m->replay_arg, c, (int)argc, argv, m->replay_err,
+                           sizeof(m->replay_err)) != 0)
+            why = m->replay_err;
+    }
+    if (argv != stack)
+        rc_free(argv);
+    if (why != NULL) {
+        rc_log(RC_LOG_WARNING,
+               "migrate: slot %u: a replayed write of key '%.*s' refused (%s): "
+               "the copy is filled again",
+               slot, (int)(key->len < 64 ? key->len : 64), key->ptr, why);
+        in_reset(m, slot);
+        m->rst.replays_refused++;
+        return why;
+    }
+    m->in_count[slot]++;
+    m->st.keys_received++;
+    m->st.bytes_received += key->len + cmd->len;
+    m->rst.replays_applied++;
+    return NULL;
 }
 
 /* The ':<n>' that answers the 'n' operations applied since the last reply. */
@@ -2718,7 +2840,7 @@ static void cmd_live(node_migrate_t *m, node_client_t *c, int packed)
     }
     ops = c->argv[3].ptr;
     nops = (int)c->argv[3].len;
-    for (k = 0, a = 0; k < nops; a += ops[k] == 'P' ? 2 : 1, k++)
+    for (k = 0, a = 0; k < nops; a += ops[k] == 'D' ? 1 : 2, k++)
         at[k] = a;
     for (k = 0; k < LIVE_PREFETCH + LIVE_OBJECT + nops; k++) {
         const resp_arg_t *key;
@@ -2744,6 +2866,15 @@ static void cmd_live(node_migrate_t *m, node_client_t *c, int packed)
         } else if (ops[j] == 'D') {
             del_key(m, slot, key);
             applied++;
+        } else if (ops[j] == 'C') {
+            const char *err = replay_op(m, c, slot, key, key + 1);
+
+            if (err != NULL) {
+                live_acked(c, &applied);
+                node_reply_error(c, err);
+            } else {
+                applied++;
+            }
         } else {
             /* A packed write alone in its batch (live_send_alone()) may
              * keep the pack's block as its value. */
@@ -2960,6 +3091,12 @@ int node_migrate_slot_waits(const node_migrate_t *m, unsigned slot, int write)
     return 0;
 }
 
+void node_migrate_set_replayer(node_migrate_t *m, node_migrate_replay_fn *fn, void *arg)
+{
+    m->replay = fn;
+    m->replay_arg = arg;
+}
+
 void node_migrate_on_release(node_migrate_t *m, void (*fn)(void *arg), void *arg)
 {
     m->release_fn = fn;
@@ -3115,11 +3252,15 @@ size_t node_migrate_repl_info(const node_migrate_t *m, char *buf, size_t cap)
                  "repl_takeover_slots:%u\r\n"
                  "repl_takeover_wait_ms:%" PRId64 "\r\n"
                  "repl_takeover_inherited:%" PRIu64 "\r\n"
-                 "repl_takeover_unhanded:%" PRIu64 "\r\n",
+                 "repl_takeover_unhanded:%" PRIu64 "\r\n"
+                 "repl_writes_replayed:%" PRIu64 "\r\n"
+                 "repl_replays_applied:%" PRIu64 "\r\n"
+                 "repl_replays_refused:%" PRIu64 "\r\n",
                  r.replicas, r.slots_primary, r.slots_replica, r.slots_degraded, r.inflight,
                  r.lag_ops, r.lag_bytes, r.writes_acked, r.write_timeouts, r.failovers,
                  r.slots_kept, r.slots_resynced, r.slots_refilled, r.slots_lost, r.takeover_slots,
-                 r.takeover_wait_ms, r.takeover_inherited, r.takeover_unhanded);
+                 r.takeover_wait_ms, r.takeover_inherited, r.takeover_unhanded, r.writes_replayed,
+                 r.replays_applied, r.replays_refused);
     return n < 0 ? 0 : (size_t)n;
 }
 

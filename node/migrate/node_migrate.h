@@ -138,6 +138,12 @@ typedef struct node_migrate_repl_stats_s {
      * a leaver that died between its switch and its DONEs, or any server
      * silent for cluster-handoff-timeout */
     uint64_t takeover_unhanded;
+    /* Writes sent to replicas as their command (node_migrate_set_replayer)
+     * instead of the key's value; replayed here as a replica; and replays
+     * refused here (the copy is then filled again) */
+    uint64_t writes_replayed;
+    uint64_t replays_applied;
+    uint64_t replays_refused;
 } node_migrate_repl_stats_t;
 
 /* Creates the hand-off engine of 'server' over the cluster 'cl': a db
@@ -157,6 +163,19 @@ int node_migrate_slot_waits(const node_migrate_t *m, unsigned slot, int write);
 /* 'fn' is called whenever a wait may have ended (a DONE arrived, a buffer
  * drained, a configuration was installed) and every tick. */
 void node_migrate_on_release(node_migrate_t *m, void (*fn)(void *arg), void *arg);
+
+/* Replaying a write (node_db_replayable()): a write to a collection (or to
+ * a big string) by a command the dispatcher marked goes to the replicas of
+ * a slot, once they hold all of it (after its snapshot or KEEP), as that
+ * command rather than as the key's whole value. 'fn' replays 'argc'
+ * arguments 'argv' (argv[1] the key, of a slot this node is filled with)
+ * on this node's copy, its reply dropped; it returns 0, or -1 with the
+ * command's error in 'err' ('errcap' bytes). The replica refuses a replay
+ * that fails (its copy may differ): the slot is then filled again. Without
+ * a replayer this node refuses every replay. */
+typedef int node_migrate_replay_fn(void *arg, node_client_t *c, int argc, resp_arg_t *argv,
+                                   char *err, size_t errcap);
+void node_migrate_set_replayer(node_migrate_t *m, node_migrate_replay_fn *fn, void *arg);
 
 /* The RCMIGRATE command (target side), c->argv[1..]. Replies +OK or an
  * error. Only for data links from peers (c->conn->peer). */

@@ -15,6 +15,11 @@ if(TARGET ringcached)
     # single-node tests do: it ran alone until 2026-12-06, 86 s of a
     # 290 s release stage). iptables: the isolation scenarios.
     rc_integration_test(replication SCRIPT test_replication.py TIMEOUT 600 QUIET LOCKS iptables)
+    # Writes to collections go to the replica as their commands (a push
+    # onto a 20,000-element list costs its own bytes on the link), and the
+    # replica that takes over after kill -9 of the primary serves every key
+    # as acknowledged. About 2 s.
+    rc_integration_test(repl_replay SCRIPT test_repl_replay.py TIMEOUT 300 BUSY)
     # Memory per key (issue 14: R=1 at most 2x R=0): a replica's copy of
     # 100,000 keys costs what the primary's copy costs, within 1.5 B a key;
     # and a quiet cluster gives back the buffers a burst of writes grew.

@@ -628,7 +628,8 @@ static void test_session_features_travel_in_the_hello_flags(void **state)
     assert_int_equal(node_bus_session_peer_header(&f->a)->flags, 0);
     assert_int_equal(node_bus_session_peer_header(&f->b)->flags, NODE_BUS_FEATURES);
     assert_int_equal(NODE_BUS_FEATURES, NODE_BUS_FEATURE_LIVE | NODE_BUS_FEATURE_LIVEPACK |
-                                            NODE_BUS_FEATURE_RESYNC | NODE_BUS_FEATURE_DONEWAIT);
+                                            NODE_BUS_FEATURE_RESYNC | NODE_BUS_FEATURE_DONEWAIT |
+                                            NODE_BUS_FEATURE_REPLAY);
 }
 
 static void test_session_data_role_opens_with_resp_version(void **state)

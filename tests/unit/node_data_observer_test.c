@@ -22,6 +22,7 @@
 #include "node/cmd/node_cmd.h"
 #include "node/data/node_codec.h"
 #include "node/data/node_db.h"
+#include "node/data/node_types.h"
 #include "node/net/node_conn.h"
 #include "node/net/node_server.h"
 #include "ring/ring.h"
@@ -316,6 +317,213 @@ static void test_every_write_command_reports_its_changes(void **state)
         run_row(h, &rows[i]);
 }
 
+/* ---------------------------------------------------------------- */
+/* a replica kept as node/migrate keeps one: every change of the primary's
+ * db applied in order to a second db, a WRITE as its command when it
+ * carries one (node_db_replayable()), else as the value serialized */
+
+enum {
+    SHIP_MAX = 8, /* changes one row's command makes */
+    ARG_MAX = 16, /* arguments of a command in the table */
+    ARG_LEN = 64, /* bytes of each */
+};
+
+typedef struct shipped_s {
+    node_db_change_kind_t kind;
+    char key[ARG_LEN];
+    size_t klen;
+    int argc;
+    char argv[ARG_MAX][ARG_LEN];
+    size_t alen[ARG_MAX];
+    rc_buf_t value; /* a WRITE without arguments: the value serialized */
+} shipped_t;
+
+typedef struct ship_s {
+    int n;
+    shipped_t ch[SHIP_MAX];
+} ship_t;
+
+static void on_ship(void *priv, node_db_t *db, const node_db_change_t *ch)
+{
+    ship_t *sh = priv;
+    shipped_t *c;
+
+    (void)db;
+    assert_true(sh->n < SHIP_MAX && ch->klen < ARG_LEN && ch->argc <= ARG_MAX);
+    c = &sh->ch[sh->n++];
+    c->kind = ch->kind;
+    memcpy(c->key, ch->key, ch->klen);
+    c->klen = ch->klen;
+    c->argc = ch->argc;
+    assert_true(ch->argc == 0 || ch->kind == NODE_DB_CHANGE_WRITE);
+    for (int i = 0; i < ch->argc; i++) {
+        assert_true(ch->argv[i].len < ARG_LEN);
+        memcpy(c->argv[i], ch->argv[i].ptr, ch->argv[i].len);
+        c->alen[i] = ch->argv[i].len;
+    }
+    rc_buf_init(&c->value);
+    if (ch->kind == NODE_DB_CHANGE_WRITE && ch->argc == 0)
+        node_obj_serialize(ch->obj, &c->value);
+}
+
+static void copy_into(void *priv, node_obj_t *o)
+{
+    node_db_t *to = priv;
+    node_obj_t *copy = NULL;
+    size_t klen;
+    const char *key = node_obj_key(o, &klen);
+    rc_buf_t b;
+
+    rc_buf_init(&b);
+    node_obj_serialize(o, &b);
+    assert_int_equal(node_obj_deserialize(key, klen, b.data, b.len, &copy), 0);
+    node_db_insert(to, copy);
+    rc_buf_free(&b);
+}
+
+typedef struct same_s {
+    node_db_t *other;
+    const char *row;
+} same_t;
+
+static void field_in(void *priv, const char *f, size_t flen, const char *v, size_t vlen)
+{
+    node_obj_t *o = priv;
+    const char *w;
+    size_t wlen;
+
+    assert_true(node_hash_get(o, f, flen, &w, &wlen) && wlen == vlen && memcmp(w, v, vlen) == 0);
+}
+
+static void member_in(void *priv, const char *p, size_t len)
+{
+    assert_true(node_set_has(priv, p, len));
+}
+
+/* 'o' of the primary's db has an equal copy in the replica's. */
+static void same_in(void *priv, node_obj_t *o)
+{
+    same_t *sm = priv;
+    size_t klen;
+    const char *key = node_obj_key(o, &klen);
+    node_obj_t *c = node_db_lookup(sm->other, key, klen, NODE_LOOKUP_NOTOUCH);
+    rc_buf_t x, y;
+
+    if (c == NULL)
+        fail_msg("%s: the replica lacks '%.*s'", sm->row, (int)klen, key);
+    assert_int_equal(node_obj_type(o), node_obj_type(c));
+    if (node_obj_type(o) == NODE_OBJ_HASH) { /* any order */
+        assert_int_equal(node_hash_len(o), node_hash_len(c));
+        node_hash_foreach(o, field_in, c);
+        return;
+    }
+    if (node_obj_type(o) == NODE_OBJ_SET) {
+        assert_int_equal(node_set_len(node_obj_ptr(o)), node_set_len(node_obj_ptr(c)));
+        node_set_foreach(node_obj_ptr(o), member_in, node_obj_ptr(c));
+        return;
+    }
+    rc_buf_init(&x);
+    rc_buf_init(&y);
+    node_obj_serialize(o, &x);
+    node_obj_serialize(c, &y);
+    if (x.len != y.len || memcmp(x.data, y.data, x.len) != 0)
+        fail_msg("%s: the copies of '%.*s' differ", sm->row, (int)klen, key);
+    rc_buf_free(&x);
+    rc_buf_free(&y);
+}
+
+static int decides_none(void *arg, unsigned slot)
+{
+    (void)arg;
+    (void)slot;
+    return 0;
+}
+
+/* Every row of the table run on a primary whose changes a replica applies:
+ * a WRITE of a command flagged NODE_CMD_REPLAY carries exactly its
+ * arguments and, replayed on the replica's copy, leaves the same value as
+ * on the primary; every other WRITE carries none (and goes as the value).
+ * The property a replica relies on to replay instead of copying. */
+static void test_replayed_writes_leave_equal_copies(void **state)
+{
+    harness_t *h = *state, *r;
+    ship_t sh;
+    void *p;
+    int replayed = 0;
+
+    assert_int_equal(setup(&p), 0); /* while the primary's db is empty */
+    r = p;
+    node_db_set_slot_filter(r->server.db, decides_none, NULL);
+    memset(&sh, 0, sizeof(sh));
+    assert_int_equal(node_db_observer_add(h->server.db, on_ship, &sh), 0);
+    for (size_t i = 0; i < RC_ARRAY_SIZE(rows); i++) {
+        const row_t *row = &rows[i];
+        const node_cmd_t *cmd;
+        char word[ARG_LEN];
+        same_t sm = {r->server.db, row->name};
+
+        if (strcmp(row->cmd, "FLUSHALL") == 0 || strcmp(row->cmd, "FLUSHDB") == 0)
+            continue; /* every key: DELETEs, no command */
+        run(h, "FLUSHALL");
+        h->server.now_ms = T0;
+        for (int j = 0; j < 4 && row->setup[j] != NULL; j++)
+            run(h, row->setup[j]);
+        h->server.now_ms += row->advance_ms;
+        node_db_flush(r->server.db);
+        node_db_foreach(h->server.db, copy_into, r->server.db);
+        /* The replica's clock is ahead, and it never expires a key on it
+         * (its primary's deletes do): a replay must not read the clock. */
+        r->server.now_ms = h->server.now_ms + 1000;
+        for (int j = 0; j < sh.n; j++)
+            rc_buf_free(&sh.ch[j].value);
+        sh.n = 0;
+        run(h, row->cmd);
+        sscanf(row->cmd, "%63s", word);
+        cmd = node_cmd_lookup(word, strlen(word));
+        assert_non_null(cmd);
+        for (int j = 0; j < sh.n; j++) {
+            shipped_t *c = &sh.ch[j];
+
+            if (c->kind != NODE_DB_CHANGE_WRITE) {
+                (void)node_db_delete(r->server.db, c->key, c->klen);
+            } else if (c->argc > 0) {
+                resp_arg_t argv[ARG_MAX];
+
+                if (!(cmd->flags & NODE_CMD_REPLAY))
+                    fail_msg("%s: a write of %s carried its arguments", row->name, word);
+                for (int k = 0; k < c->argc; k++) {
+                    argv[k].ptr = c->argv[k];
+                    argv[k].len = c->alen[k];
+                    c->argv[k][c->alen[k]] = '\0';
+                }
+                r->conn.client.argc = c->argc;
+                r->conn.client.argv = argv;
+                r->conn.olen = 0;
+                node_cmd_dispatch(&r->env, &r->conn.client);
+                r->conn.client.argv = NULL;
+                if (reply(r)[0] == '-')
+                    fail_msg("%s: the replay failed: %s", row->name, reply(r));
+                replayed++;
+            } else {
+                node_obj_t *o = NULL;
+
+                if (cmd->flags & NODE_CMD_REPLAY)
+                    fail_msg("%s: a write of %s carried no arguments", row->name, word);
+                assert_int_equal(
+                    node_obj_deserialize(c->key, c->klen, c->value.data, c->value.len, &o), 0);
+                node_db_insert(r->server.db, o);
+            }
+        }
+        assert_int_equal(node_db_size(r->server.db), node_db_size(h->server.db));
+        node_db_foreach(h->server.db, same_in, &sm);
+    }
+    for (int j = 0; j < sh.n; j++)
+        rc_buf_free(&sh.ch[j].value);
+    assert_int_equal(node_db_observer_remove(h->server.db, on_ship, &sh), 0);
+    assert_true(replayed >= 25);
+    teardown(&p);
+}
+
 /* Read commands never report anything, even with keys around. */
 static void test_read_commands_report_nothing(void **state)
 {
@@ -603,6 +811,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         OBS_TEST(test_every_write_command_reports_its_changes),
+        OBS_TEST(test_replayed_writes_leave_equal_copies),
         OBS_TEST(test_read_commands_report_nothing),
         OBS_TEST(test_lazy_and_active_expiry_are_reported),
         OBS_TEST(test_eviction_is_reported),

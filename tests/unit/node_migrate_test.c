@@ -2655,6 +2655,227 @@ static void test_reads_wait_for_the_replicas_keep(void **state)
  * may be nowhere. "is not being filled from" counts once the sender knows
  * the refusing epoch and is still a member there (on_reply()); the
  * server's refusal says something else. */
+typedef struct same_s {
+    node_obj_t *other;
+    size_t differ; /* fields or members of one copy the other lacks or holds otherwise */
+} same_t;
+
+static void field_in(void *priv, const char *f, size_t flen, const char *v, size_t vlen)
+{
+    same_t *sm = priv;
+    const char *w;
+    size_t wlen;
+
+    if (!node_hash_get(sm->other, f, flen, &w, &wlen) || wlen != vlen || memcmp(w, v, vlen) != 0)
+        sm->differ++;
+}
+
+static void member_in(void *priv, const char *p, size_t len)
+{
+    same_t *sm = priv;
+
+    if (!node_set_has(node_obj_ptr(sm->other), p, len))
+        sm->differ++;
+}
+
+/* Both nodes hold 'key' with the same value: the same fields (hash) or
+ * members (set), whatever the order their tables keep them in, else the
+ * same bytes serialized (a list's elements in order, a sorted set's
+ * members and scores). */
+static void assert_same_copy(tnode_t *a, tnode_t *b, const char *key)
+{
+    node_obj_t *x = peek_key(a, key), *y = peek_key(b, key);
+    same_t sm = {y, 0};
+    rc_buf_t bx, by;
+
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_int_equal(node_obj_type(x), node_obj_type(y));
+    if (node_obj_type(x) == NODE_OBJ_HASH) {
+        assert_int_equal(node_hash_len(x), node_hash_len(y));
+        node_hash_foreach(x, field_in, &sm);
+        assert_int_equal(sm.differ, 0);
+        return;
+    }
+    if (node_obj_type(x) == NODE_OBJ_SET) {
+        assert_int_equal(node_set_len(node_obj_ptr(x)), node_set_len(node_obj_ptr(y)));
+        node_set_foreach(node_obj_ptr(x), member_in, &sm);
+        assert_int_equal(sm.differ, 0);
+        return;
+    }
+    rc_buf_init(&bx);
+    rc_buf_init(&by);
+    node_obj_serialize(x, &bx);
+    node_obj_serialize(y, &by);
+    assert_int_equal(bx.len, by.len);
+    assert_memory_equal(bx.data, by.data, bx.len);
+    rc_buf_free(&bx);
+    rc_buf_free(&by);
+}
+
+/* 'cmd' (space-separated words, "K" standing for 'key') gives 'want' (a
+ * prefix of its reply). */
+static void call_words(fx_t *fx, tcli_t *t, const char *key, const char *cmd, const char *want)
+{
+    char buf[256], *save = NULL, *w;
+    const char *argv[16], *r;
+    int argc = 0;
+
+    snprintf(buf, sizeof(buf), "%s", cmd);
+    for (w = strtok_r(buf, " ", &save); w != NULL && argc < 16; w = strtok_r(NULL, " ", &save))
+        argv[argc++] = strcmp(w, "K") == 0 ? key : w;
+    r = call(fx, t, argc, argv);
+    if (strncmp(r, want, strlen(want)) != 0)
+        fail_msg("%s: got %s, want %s", cmd, r, want);
+}
+
+/* 'key' made a collection of 'n' elements by one command: 'cmd' then, for
+ * each element, 'per' words made from its number. */
+static void call_many(fx_t *fx, tcli_t *t, const char *cmd, const char *key, int n, int per)
+{
+    int argc = 2 + n * per, i;
+    const char **argv = test_malloc((size_t)argc * sizeof(*argv));
+    char(*words)[24] = test_malloc((size_t)argc * sizeof(*words));
+
+    argv[0] = cmd;
+    argv[1] = key;
+    for (i = 0; i < n * per; i++) {
+        if (per == 2 && i % 2 == 0)
+            snprintf(words[i], sizeof(words[i]), "%d", i / 2 % 97); /* a score */
+        else
+            snprintf(words[i], sizeof(words[i]), "e%d", i / per);
+        argv[2 + i] = words[i];
+    }
+    (void)call(fx, t, argc, argv);
+    test_free(words);
+    test_free(argv);
+}
+
+/* A write to a collection (or to a big string) by a command that leaves the
+ * same value wherever it runs on the same value goes to the replica as that
+ * command, not as the whole value: a push onto a list of 600 elements
+ * costs its own bytes on the link. The replica's copies stay equal to the
+ * primary's through every such command, and through SPOP (sent whole). A
+ * replay the replica cannot apply (its copy differs) is refused: the write
+ * gets -TRYAGAIN and the copy is filled again. */
+static void test_collection_writes_are_replayed_on_the_replica(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tcli_t *t = &a->cli;
+    char keys[5][32], big[5001];
+    node_migrate_repl_stats_t ra0, rb0, ra, rb;
+    node_migrate_stats_t before;
+    const char *l, *h, *st, *z, *s;
+    size_t i;
+
+    node_start(fx, 1, 0, 1);
+    b->hold_done = 0;
+    assert_true(settle(fx));
+    replicated_keys(fx, "coll", keys, 5);
+    l = keys[0];
+    h = keys[1];
+    st = keys[2];
+    z = keys[3];
+    s = keys[4];
+    node_migrate_repl_stats(a->mig, &ra0);
+    node_migrate_repl_stats(b->mig, &rb0);
+
+    call_many(fx, t, "RPUSH", l, 600, 1);
+    before = stats(a);
+    call_words(fx, t, l, "LPUSH K head", ":601");
+    assert_true(stats(a).bytes_sent - before.bytes_sent < 100);
+    for (const char *const *c =
+             (const char *const[]){"RPUSHX K tail", "LPUSHX K h2", "LPOP K 3", "RPOP K",
+                                   "LSET K 5 five", "LREM K 0 e7", "LTRIM K 1 -2", NULL};
+         *c != NULL; c++) {
+        call_words(fx, t, l, *c, "");
+        assert_same_copy(a, b, l);
+    }
+
+    call_many(fx, t, "HSET", h, 300, 2);
+    for (const char *const *c =
+             (const char *const[]){"HSETNX K new 1", "HMSET K e1 one e2 two", "HDEL K e3 e4",
+                                   "HINCRBY K new 41", "HSET K e5 five", NULL};
+         *c != NULL; c++) {
+        call_words(fx, t, h, *c, "");
+        assert_same_copy(a, b, h);
+    }
+
+    call_many(fx, t, "SADD", st, 300, 1);
+    for (const char *const *c =
+             (const char *const[]){"SADD K x y", "SREM K e1 x", "SPOP K", "SADD K e1", NULL};
+         *c != NULL; c++) {
+        call_words(fx, t, st, *c, "");
+        assert_same_copy(a, b, st);
+    }
+
+    call_many(fx, t, "ZADD", z, 300, 2);
+    for (const char *const *c =
+             (const char *const[]){"ZADD K INCR 2.5 e1", "ZADD K GT CH 1 e2 200 e3",
+                                   "ZINCRBY K -1.25 e4", "ZPOPMIN K", "ZPOPMAX K 2", "ZREM K e5 e6",
+                                   "ZADD K NX 7 e5", NULL};
+         *c != NULL; c++) {
+        call_words(fx, t, z, *c, "");
+        assert_same_copy(a, b, z);
+    }
+
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_string_equal(call(fx, t, 3, (const char *const[]){"SET", s, big}), "+OK\r\n");
+    before = stats(a);
+    call_words(fx, t, s, "APPEND K xyz", ":5003");
+    call_words(fx, t, s, "SETRANGE K 10 abc", ":5003");
+    assert_true(stats(a).bytes_sent - before.bytes_sent < 200);
+    assert_same_copy(a, b, s);
+
+    /* 7 + 5 + 3 + 7 + 2 replays and the collections' first writes (4), not
+     * the SPOP (a chance) nor the SET (a string). */
+    node_migrate_repl_stats(a->mig, &ra);
+    node_migrate_repl_stats(b->mig, &rb);
+    assert_int_equal(ra.writes_replayed - ra0.writes_replayed, 1 + 7 + 1 + 5 + 1 + 3 + 1 + 7 + 2);
+    assert_int_equal(rb.replays_applied - rb0.replays_applied,
+                     ra.writes_replayed - ra0.writes_replayed);
+    assert_int_equal(rb.replays_refused, rb0.replays_refused);
+
+    /* The replica's copy lost its key (as a bug would): the next replay
+     * fails there, the write gets -TRYAGAIN, and the slot is filled again,
+     * with the key. */
+    assert_int_equal(node_db_delete(b->server->db, l, strlen(l)), 1);
+    call_words(fx, t, l, "LSET K 0 again", "-TRYAGAIN");
+    node_migrate_repl_stats(b->mig, &rb);
+    assert_int_equal(rb.replays_refused, rb0.replays_refused + 1);
+    assert_true(settle(fx));
+    for (i = 0; i < 200 && peek_key(b, l) == NULL; i++)
+        test_loop_iterations(&fx->loop, 50);
+    call_words(fx, t, l, "LPUSH K after", ":");
+    for (i = 0; i < 5; i++)
+        assert_same_copy(a, b, keys[i]);
+}
+
+/* Without NODE_BUS_FEATURE_REPLAY (an older replica), a write to a
+ * collection goes whole, never as a command the replica would refuse. */
+static void test_a_replica_without_replay_gets_collections_whole(void **state)
+{
+    fx_t *fx = *state;
+    tnode_t *a = &fx->n[0], *b = &fx->n[1];
+    tcli_t *t = &a->cli;
+    node_migrate_repl_stats_t ra, rb;
+    char keys[1][32];
+
+    writes_to_an_older_replica(fx, NODE_BUS_FEATURES & ~NODE_BUS_FEATURE_REPLAY);
+    replicated_keys(fx, "whole", keys, 1);
+    call_words(fx, t, keys[0], "RPUSH K a b c", ":3");
+    call_words(fx, t, keys[0], "LPUSH K d", ":4");
+    call_words(fx, t, keys[0], "LSET K 1 e", "+OK");
+    assert_same_copy(a, b, keys[0]);
+    assert_true(b->npack > 0);
+    node_migrate_repl_stats(a->mig, &ra);
+    node_migrate_repl_stats(b->mig, &rb);
+    assert_int_equal(ra.writes_replayed, 0);
+    assert_int_equal(rb.replays_applied, 0);
+}
+
 static void test_a_refusal_from_the_slots_server_never_counts_as_applied(void **state)
 {
     fx_t *fx = *state;
@@ -2711,6 +2932,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_fill_begun_at_a_newer_epoch_stays_while_the_node_catches_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_reply_waits_for_the_replica, setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(test_collection_writes_are_replayed_on_the_replica,
+                                        setup_r1, teardown),
+        cmocka_unit_test_setup_teardown(test_a_replica_without_replay_gets_collections_whole,
+                                        setup_r1, teardown),
         cmocka_unit_test_setup_teardown(test_big_strings_go_alone_and_arrive_whole, setup_r1,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_replica_without_live_gets_each_write_as_a_put,

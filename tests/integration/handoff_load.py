@@ -299,6 +299,32 @@ def _err(e):
     return "%s: %s" % (type(e).__name__, e)
 
 
+def hash_field(key):
+    """A recorded key 'H#F' is the field F of the hash H: written with HSET,
+    read with HGET, deleted with HDEL, judged as a register all the same
+    (a replica replays such writes rather than taking the hash whole);
+    (None, None) for a string key."""
+    h, sep, f = key.partition("#")
+    return (h, f) if sep else (None, None)
+
+
+def queue_op(p, kind, key, value):
+    """Queues (on a pipeline) or runs (on a client) the READ, WRITE or DELETE
+    of recorded 'key', a string or a hash field."""
+    h, f = hash_field(key)
+    if kind == READ:
+        return p.get(key) if h is None else p.hget(h, f)
+    if kind == WRITE:
+        return p.set(key, value) if h is None else p.hset(h, f, value)
+    return p.delete(key) if h is None else p.hdel(h, f)
+
+
+def write_ok(key, out):
+    """The reply of a WRITE of 'key' that says it took effect: SET's OK,
+    HSET's count of new fields."""
+    return out is True if "#" not in key else (isinstance(out, int) and not isinstance(out, bool))
+
+
 def _routed_to(rc, key):
     """The port of the node that RedisCluster client 'rc''s slot map names
     for 'key' (None when it has no map)."""
@@ -311,8 +337,9 @@ def _routed_to(rc, key):
 class Load:
     """Recorded load: 'plain' threads of pipelined GET/SET/DEL through random
     live nodes of 'targets', and (with 'cluster') one RedisCluster client of
-    single commands. Keys are drawn from 'keys'; 'prefix' keeps recorder
-    names (and so the written values) unique in 'history'."""
+    single commands. Keys are drawn from 'keys' (a key 'H#F': HGET/HSET/HDEL
+    of field F of hash H, hash_field()); 'prefix' keeps recorder names (and
+    so the written values) unique in 'history'."""
 
     def __init__(self, history, targets, keys, seed, plain=4, cluster=True, batch=40,
                  reads=0.5, deletes=0.02, prefix=""):
@@ -393,12 +420,7 @@ class Load:
         ops = [self._pick(rnd, rec) for _ in range(self.batch)]
         p = r.pipeline(transaction=False)
         for kind, key, value in ops:
-            if kind == READ:
-                p.get(key)
-            elif kind == WRITE:
-                p.set(key, value)
-            else:
-                p.delete(key)
+            queue_op(p, kind, key, value)
         t0 = time.monotonic()
         try:
             res = p.execute(raise_on_error=False)
@@ -420,8 +442,8 @@ class Load:
                 rec.add(kind, key, value, t0, t1, str(out), via)
             elif kind == READ:
                 rec.add(READ, key, _text(out), t0, t1, OK, via)
-            elif kind == WRITE and out is not True:
-                rec.add(kind, key, value, t0, t1, "unexpected SET reply %r" % (out,), via)
+            elif kind == WRITE and not write_ok(key, out):
+                rec.add(kind, key, value, t0, t1, "unexpected write reply %r" % (out,), via)
             else:
                 rec.add(kind, key, value, t0, t1, OK, via)
 
@@ -449,12 +471,7 @@ class Load:
                 via = _routed_to(rc, key)
                 t0 = time.monotonic()
                 try:
-                    if kind == READ:
-                        out = rc.get(key)
-                    elif kind == WRITE:
-                        out = rc.set(key, value)
-                    else:
-                        out = rc.delete(key)
+                    out = queue_op(rc, kind, key, value)
                 except redis.exceptions.TimeoutError:
                     rec.add(kind, key, value, t0, time.monotonic(), TIMEOUT, via)
                     continue
@@ -473,8 +490,8 @@ class Load:
                     via = "%s>%s" % (via, after)  # redirected (MOVED) on the way
                 if kind == READ:
                     rec.add(READ, key, _text(out), t0, t1, OK, via)
-                elif kind == WRITE and out is not True:
-                    rec.add(kind, key, value, t0, t1, "unexpected SET reply %r" % (out,), via)
+                elif kind == WRITE and not write_ok(key, out):
+                    rec.add(kind, key, value, t0, t1, "unexpected write reply %r" % (out,), via)
                 else:
                     rec.add(kind, key, value, t0, t1, OK, via)
         finally:
@@ -486,7 +503,7 @@ class Load:
 
 
 def preload(history, servers, keys, name="pre", batch=500):
-    """SETs every key once (recorded), through the nodes in turn."""
+    """Writes every key once (recorded), through the nodes in turn."""
     rec = history.recorder(name)
     clients = [redis.Redis(host=s.host, port=s.port, socket_timeout=10 * rctest.timeout_scale())
                for s in servers]
@@ -497,12 +514,12 @@ def preload(history, servers, keys, name="pre", batch=500):
             values = [rec.value() for _ in chunk]
             p = r.pipeline(transaction=False)
             for k, v in zip(chunk, values):
-                p.set(k, v)
+                queue_op(p, WRITE, k, v)
             t0 = time.monotonic()
             res = p.execute(raise_on_error=False)
             t1 = time.monotonic()
             for k, v, out in zip(chunk, values, res):
-                assert out is True, "preload SET %s: %r" % (k, out)
+                assert write_ok(k, out), "preload write of %s: %r" % (k, out)
                 rec.add(WRITE, k, v, t0, t1, OK)
     finally:
         for r in clients:
@@ -543,7 +560,8 @@ def ballast(servers, count, size=100, prefix="ballast:", chunk=5000):
 
 
 def final_reads(history, servers, keys, chunk=1000):
-    """Reads every key through every node (MGET), into the history."""
+    """Reads every key through every node (MGET, pipelined HGETs for hash
+    fields), into the history."""
     for srv in servers:
         r = redis.Redis(host=srv.host, port=srv.port, socket_timeout=10 * rctest.timeout_scale())
         try:
@@ -551,7 +569,13 @@ def final_reads(history, servers, keys, chunk=1000):
                 part = keys[i:i + chunk]
                 t0 = time.monotonic()
                 try:
-                    vals = r.mget(part)
+                    if any("#" in k for k in part):
+                        p = r.pipeline(transaction=False)
+                        for k in part:
+                            queue_op(p, READ, k, None)
+                        vals = p.execute()
+                    else:
+                        vals = r.mget(part)
                     outcome = OK
                 except redis.exceptions.RedisError as e:
                     vals = [None] * len(part)

@@ -30,6 +30,12 @@
 #   for both systems. --client redispy uses redis.cluster.RedisCluster instead:
 #   redis-py 4.3.4 sleeps 0.25 s after each connection error and reloads its
 #   map only after 5 of them, so the gaps it sees are mostly its own back-off.
+# coll: one client, one request at a time, at the key's primary: the p50 of
+#   LPUSH onto a list and HSET of a new field into a hash holding
+#   --coll-sizes elements (1000,100000), --coll-writes (2000) each, at R=1,
+#   R=0 and on Redis Cluster 3+3, and the bytes a write cost on ringcache's
+#   data links (INFO migration_bytes_sent): a write to a collection goes to
+#   the replica as its command, not as the whole value.
 # tput: redis-benchmark --cluster, -t set and get (--tests: e.g. lpush,hset,
 #   collection writes), -P 16 and -P 1, -c
 #   --clients, -r 100000, -d --size, against a 3-node ringcache cluster at R=1,
@@ -77,7 +83,7 @@
 #   next. A SET answered -TRYAGAIN is a figure (the client may retry), not a
 #   failure.
 #
-# Usage: bench/bench_repl.sh [gap|tput|mem|big] [options]
+# Usage: bench/bench_repl.sh [gap|tput|mem|big|coll] [options]
 #   gap:  --runs 20  --redis-runs (= --runs; 0: no anchor)  --writers 2  --rate 1000
 #         --pre 1.0  --post 2.0  --max-wait 30  --retry-ms 5  --client-timeout 1.0
 #         --client thin|redispy  --replicas 1  --node-timeout MS (daemon default)
@@ -126,7 +132,7 @@ sys.path.insert(0, os.path.join(os.getcwd(), "bench"))
 import rb_counted  # noqa: E402 - bench/rb_counted.py, next to this script
 
 ap = argparse.ArgumentParser(prog="bench/bench_repl.sh")
-ap.add_argument("mode", nargs="?", default="gap", choices=["gap", "tput", "mem", "big"])
+ap.add_argument("mode", nargs="?", default="gap", choices=["gap", "tput", "mem", "big", "coll"])
 ap.add_argument("--runs", type=int, default=20)
 ap.add_argument("--redis-runs", type=int)
 ap.add_argument("--writers", type=int, default=2)
@@ -143,6 +149,8 @@ ap.add_argument("--repeat", type=int, default=3)
 ap.add_argument("--seconds", type=float, default=2.0)
 ap.add_argument("--clients", type=int, default=50)
 ap.add_argument("--tests", default="set,get")
+ap.add_argument("--coll-sizes", default="1000,100000")
+ap.add_argument("--coll-writes", type=int, default=2000)
 ap.add_argument("--size", type=int, default=16)
 ap.add_argument("--no-pin", action="store_true")
 ap.add_argument("--keys", type=int, default=200000)
@@ -1433,11 +1441,65 @@ def big():
               (label, mb, sum(r[0] for r in res), len(res), max(r[1] for r in res), sum(r[2] for r in res)))
 
 
+# --- coll ---------------------------------------------------------------------------
+
+def coll():
+    """One client, one request at a time, at the key's primary: the p50 of
+    LPUSH onto a list and of HSET of a new field into a hash that hold
+    --coll-sizes elements, ringcache R=1 and R=0 and Redis Cluster 3+3; and
+    the bytes ringcache's data links carried a write."""
+    clusters = {"R=1": rc_start(3, 1), "R=0": rc_start(3, 0)}
+    if not args.no_anchor:
+        clusters["Redis 3+3"] = rs_start()
+    res = {}
+    for name, nodes in clusters.items():
+        owner = slot_owners(nodes[0].conn)
+        for what, key in (("LPUSH", "clist"), ("HSET", "chash")):
+            c = Conn(owner[slot_of(key.encode())], timeout=30)
+            have = 0
+            for size in sorted(int(x) for x in args.coll_sizes.split(",")):
+                while have < size:
+                    n = min(1000, size - have)
+                    if what == "LPUSH":
+                        c.pipe([["RPUSH", key] + ["e%d" % (have + i) for i in range(n)]])
+                    else:
+                        c.pipe([["HSET", key] + [w for i in range(n) for w in ("f%d" % (have + i), "v")]])
+                    have += n
+                sent0 = sum(int(kv(x.conn.cmd("INFO", "migration")).get("migration_bytes_sent", 0))
+                            for x in nodes)
+                lat = []
+                for i in range(args.coll_writes):
+                    words = ["LPUSH", key, "new%d" % i] if what == "LPUSH" else \
+                        ["HSET", key, "g%d:%d" % (size, i), "v"]
+                    t0 = time.perf_counter()
+                    out = c.cmd(*words)
+                    lat.append(time.perf_counter() - t0)
+                    if not isinstance(out, int):
+                        sys.exit("%s %s: %r" % (name, what, out))
+                have += args.coll_writes if what == "LPUSH" else 0
+                sent = sum(int(kv(x.conn.cmd("INFO", "migration")).get("migration_bytes_sent", 0))
+                           for x in nodes) - sent0
+                res[(what, size, name)] = (med(lat) * 1e6, sent / args.coll_writes)
+                log("  %s: %s onto %d elements: p50 %.1f us" % (name, what, size, med(lat) * 1e6))
+            c.close()
+    print()
+    print("| write | elements | R=1 p50 us | R=0 p50 us | Redis 3+3 p50 us | R=1 - R=0 us |"
+          " data link bytes a write, R=1 |")
+    print("|---|---|---|---|---|---|---|")
+    nan = (float("nan"), float("nan"))
+    for what in ("LPUSH", "HSET"):
+        for size in sorted(int(x) for x in args.coll_sizes.split(",")):
+            r1, r0 = res[(what, size, "R=1")], res[(what, size, "R=0")]
+            rs = res.get((what, size, "Redis 3+3"), nan)
+            print("| %s | %d | %.1f | %.1f | %.1f | %.1f | %.0f |" %
+                  (what, size, r1[0], r0[0], rs[0], r1[0] - r0[0], r1[1]))
+
+
 print("# %s, %d cores, load %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(),
                                   " ".join(open("/proc/loadavg").read().split()[:3])))
 print("# bench/bench_repl.sh %s; ringcached %s; %s" %
       (" ".join(sys.argv[1:]) or "gap", BIN,
        subprocess.run(["redis-server", "--version"], stdout=subprocess.PIPE, text=True).stdout.split(" sha")[0]),
       flush=True)
-{"gap": gap, "tput": tput, "mem": mem, "big": big}[args.mode]()
+{"gap": gap, "tput": tput, "mem": mem, "big": big, "coll": coll}[args.mode]()
 PYTHON

@@ -420,6 +420,12 @@ static void release_held(void *arg)
     }
 }
 
+/* 'argc' arguments (the name included) fit the command's arity. */
+static int arity_ok(const node_cmd_t *cmd, int argc)
+{
+    return cmd->arity > 0 ? argc == cmd->arity : argc >= -cmd->arity;
+}
+
 /* node_migrate_replay_fn: replays on this replica's copy a write its
  * primary sent as its command (a NODE_CMD_REPLAY one): the procedure
  * alone, as it ran there (no routing, waiting, eviction or statistics),
@@ -436,8 +442,7 @@ static int replay(void *arg, node_client_t *c, int argc, resp_arg_t *argv, char 
     node_conn_seg_t *seg;
 
     (void)arg;
-    if (cmd == NULL || !(cmd->flags & NODE_CMD_REPLAY) ||
-        (cmd->arity > 0 ? argc != cmd->arity : argc < -cmd->arity)) {
+    if (cmd == NULL || !(cmd->flags & NODE_CMD_REPLAY) || !arity_ok(cmd, argc)) {
         snprintf(err, errcap, "ERR RCMIGRATE LIVEPACK: '%.*s' with %d arguments is not replayed",
                  (int)(argv[0].len < 32 ? argv[0].len : 32), argv[0].ptr, argc);
         return -1;
@@ -593,7 +598,7 @@ void node_cmd_dispatch(void *env, node_client_t *c)
     }
     cmd = table[slot];
     conn->lastcmd = cmd->name;
-    if ((cmd->arity > 0 && cmd->arity != c->argc) || c->argc < -cmd->arity) {
+    if (!arity_ok(cmd, c->argc)) {
         reject(c, slot, NULL);
         node_reply_arity_error(c, cmd->name);
         return;

@@ -715,17 +715,13 @@ static int live_replays(const ostream_t *s, unsigned slot, const node_db_change_
     return vlen >= REPLAY_STRING_MIN && *len < vlen / 2;
 }
 
-/* Adds the write 'ch' of a key of 'slot' as its command ('clen' bytes
- * packed): the key's bulk, then the command's. Returns the bytes. */
-static size_t live_add_replay(ostream_t *s, unsigned slot, const node_db_change_t *ch, size_t clen)
+/* Writes the bulks of the write 'ch' as its command ('clen' bytes packed):
+ * the key's bulk, then the command's. */
+static void live_put_replay(ostream_t *s, const node_db_change_t *ch, size_t clen)
 {
-    size_t at = s->live.len, n = 0;
+    size_t n = 0;
     char *p = rc_buf_reserve(&s->live, ch->klen + clen + 2 * RESP_HEADER_MAX + 8);
 
-    s->live_slot[s->live_n] = (uint16_t)slot;
-    s->live_off[s->live_n] = (uint32_t)at;
-    s->live_ops[s->live_n++] = 'C';
-    s->live_argc += 2;
     put_bulk(p, &n, ch->key, ch->klen);
     n += resp_write_header(p + n, '$', (long long)clen);
     n += rc_ll2str(p + n, ch->argc);
@@ -737,7 +733,6 @@ static size_t live_add_replay(ostream_t *s, unsigned slot, const node_db_change_
     p[n++] = '\n';
     rc_buf_commit(&s->live, n);
     s->m->rst.writes_replayed++;
-    return n;
 }
 
 /* Adds the change 'ch' of a key of 'slot' to the batch, its key (and
@@ -747,19 +742,14 @@ static size_t live_add(ostream_t *s, unsigned slot, const node_db_change_t *ch)
 {
     uint64_t src = s->sl[slot].src;
     int write = ch->kind == NODE_DB_CHANGE_WRITE;
-    size_t at, len, vlen, clen;
+    size_t clen = 0, at, len, vlen;
+    int replay = write && live_replays(s, slot, ch, &clen);
 
     if (s->live_n > 0 && s->live_src != src)
         live_flush(s);
-    if (write && live_replays(s, slot, ch, &clen)) {
-        s->live_src = src;
-        len = live_add_replay(s, slot, ch, clen);
-        if (s->live_n == live_cap(s) || s->live.len >= NODE_MIGRATE_PUT_BYTES)
-            live_flush(s);
-        return len + 1;
-    }
-    vlen = write ? node_obj_serialized_size(ch->obj) : 0;
-    if (write && live_alone(s, vlen)) {
+    /* A replayed write's value is never serialized: that is its point. */
+    vlen = write && !replay ? node_obj_serialized_size(ch->obj) : 0;
+    if (write && !replay && live_alone(s, vlen)) {
         live_flush(s); /* the writes before it go first */
         s->live_src = src;
         return live_send_alone(s, ch->obj, vlen) + 1;
@@ -768,9 +758,11 @@ static size_t live_add(ostream_t *s, unsigned slot, const node_db_change_t *ch)
     s->live_src = src;
     s->live_slot[s->live_n] = (uint16_t)slot;
     s->live_off[s->live_n] = (uint32_t)at;
-    s->live_ops[s->live_n++] = write ? 'P' : 'D';
+    s->live_ops[s->live_n++] = replay ? 'C' : write ? 'P' : 'D';
     s->live_argc += write ? 2 : 1;
-    if (write) {
+    if (replay) {
+        live_put_replay(s, ch, clen);
+    } else if (write) {
         append_pair(s->m, &s->live, ch->obj, vlen);
     } else {
         size_t n = 0;
@@ -2755,15 +2747,14 @@ static const char *replay_op(node_migrate_t *m, node_client_t *c, unsigned slot,
                              const resp_arg_t *key, const resp_arg_t *cmd)
 {
     resp_arg_t stack[REPLAY_ARGV_STACK], *argv = stack;
-    const char *why = NULL;
+    const char *why = NULL, *eol = memchr(cmd->ptr, '\r', cmd->len);
+    size_t pos = eol != NULL ? (size_t)(eol - cmd->ptr) : cmd->len;
     long long argc = 0;
-    size_t pos = 0;
 
-    while (pos < cmd->len && pos < 10 && cmd->ptr[pos] >= '0' && cmd->ptr[pos] <= '9')
-        argc = argc * 10 + (cmd->ptr[pos++] - '0');
     /* Each argument takes 6 bytes at least ("$0\r\n\r\n"). */
-    if (pos == 0 || cmd->ptr[0] == '0' || pos + 2 > cmd->len || cmd->ptr[pos] != '\r' ||
-        cmd->ptr[pos + 1] != '\n' || argc < 2 || (size_t)argc > (cmd->len - pos - 2) / 6) {
+    if (pos + 2 > cmd->len || cmd->ptr[pos + 1] != '\n' ||
+        rc_string2ll(cmd->ptr, pos, &argc) != 0 || argc < 2 ||
+        (size_t)argc > (cmd->len - pos - 2) / 6) {
         why = "ERR RCMIGRATE LIVEPACK: malformed replayed write";
     } else {
         pos += 2;

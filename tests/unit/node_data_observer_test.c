@@ -22,10 +22,10 @@
 #include "node/cmd/node_cmd.h"
 #include "node/data/node_codec.h"
 #include "node/data/node_db.h"
-#include "node/data/node_types.h"
 #include "node/net/node_conn.h"
 #include "node/net/node_server.h"
 #include "ring/ring.h"
+#include "tests/unit/node_test_copy.h"
 
 #define T0 1700000000000LL
 
@@ -386,20 +386,6 @@ typedef struct same_s {
     const char *row;
 } same_t;
 
-static void field_in(void *priv, const char *f, size_t flen, const char *v, size_t vlen)
-{
-    node_obj_t *o = priv;
-    const char *w;
-    size_t wlen;
-
-    assert_true(node_hash_get(o, f, flen, &w, &wlen) && wlen == vlen && memcmp(w, v, vlen) == 0);
-}
-
-static void member_in(void *priv, const char *p, size_t len)
-{
-    assert_true(node_set_has(priv, p, len));
-}
-
 /* 'o' of the primary's db has an equal copy in the replica's. */
 static void same_in(void *priv, node_obj_t *o)
 {
@@ -407,29 +393,10 @@ static void same_in(void *priv, node_obj_t *o)
     size_t klen;
     const char *key = node_obj_key(o, &klen);
     node_obj_t *c = node_db_lookup(sm->other, key, klen, NODE_LOOKUP_NOTOUCH);
-    rc_buf_t x, y;
 
     if (c == NULL)
         fail_msg("%s: the replica lacks '%.*s'", sm->row, (int)klen, key);
-    assert_int_equal(node_obj_type(o), node_obj_type(c));
-    if (node_obj_type(o) == NODE_OBJ_HASH) { /* any order */
-        assert_int_equal(node_hash_len(o), node_hash_len(c));
-        node_hash_foreach(o, field_in, c);
-        return;
-    }
-    if (node_obj_type(o) == NODE_OBJ_SET) {
-        assert_int_equal(node_set_len(node_obj_ptr(o)), node_set_len(node_obj_ptr(c)));
-        node_set_foreach(node_obj_ptr(o), member_in, node_obj_ptr(c));
-        return;
-    }
-    rc_buf_init(&x);
-    rc_buf_init(&y);
-    node_obj_serialize(o, &x);
-    node_obj_serialize(c, &y);
-    if (x.len != y.len || memcmp(x.data, y.data, x.len) != 0)
-        fail_msg("%s: the copies of '%.*s' differ", sm->row, (int)klen, key);
-    rc_buf_free(&x);
-    rc_buf_free(&y);
+    node_test_assert_same_value(o, c, sm->row);
 }
 
 static int decides_none(void *arg, unsigned slot)

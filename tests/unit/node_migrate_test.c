@@ -50,6 +50,7 @@
 #include "node/net/node_server.h"
 #include "resp/resp_scan.h"
 #include "ring/ring.h"
+#include "tests/unit/node_test_copy.h"
 #include "tests/unit/node_test_loop.h"
 
 enum {
@@ -1565,9 +1566,49 @@ static void live_answers_each_write_in_order(fx_t *fx, int packed)
              s2, src, cur, s, src, cur);
     assert_string_equal(r, expect);
 
+    /* A replayed write ('C', LIVEPACK only): its command runs on the copy;
+     * one that is malformed, names another key or a command that is not
+     * replayed, or fails there is refused, and voids the fill. */
+    for (i = 0; packed && i < 7; i++) {
+        static const struct {
+            const char *head, *tail, *want; /* the command: head, the key's bulk, tail */
+        } cases[7] = {
+            {"4\r\n$4\r\nHSET\r\n", "$1\r\nf\r\n$1\r\nv\r\n", ":1\r\n|"},
+            {"x\r\n$4\r\nHSET\r\n", "", "-ERR RCMIGRATE LIVEPACK: malformed replayed write\r\n|"},
+            {"02\r\n$4\r\nHSET\r\n", "", "-ERR RCMIGRATE LIVEPACK: malformed replayed write\r\n|"},
+            {"3\r\n$4\r\nHSET\r\n", "", "-ERR RCMIGRATE LIVEPACK: malformed replayed write\r\n|"},
+            {"2\r\n$4\r\nSPOP\r\n", "",
+             "-ERR RCMIGRATE LIVEPACK: 'SPOP' with 2 arguments is not replayed\r\n|"},
+            {"3\r\n$5\r\nLPUSH\r\n", "$1\r\nx\r\n",
+             ":1\r\n|-ERR RCMIGRATE LIVEPACK: replayed 'LPUSH' failed: WRONGTYPE Operation "
+             "against a key holding the wrong kind of value\r\n|"},
+            {"2\r\n$3\r\nDEL\r\n", "$5\r\nother\r\n",
+             "-ERR RCMIGRATE LIVEPACK: malformed replayed write\r\n|"},
+        };
+        char kb[48], hset[160], body[160];
+        int before = tl.nreplies, last = i == 6;
+
+        snprintf(kb, sizeof(kb), "$%zu\r\n%s\r\n", kl, key);
+        snprintf(hset, sizeof(hset), "%s%s%s", cases[0].head, kb, cases[0].tail);
+        snprintf(body, sizeof(body), "%s%s%s", cases[i].head, last ? "" : kb, cases[i].tail);
+        tlink_send(&tl, 5, (const char *const[]){"RCMIGRATE", "BEGIN", src, slot, epoch}, NULL);
+        if (i == 5) /* the key holds a hash: LPUSH fails there */
+            tlink_send_live(&tl, 1, src, "C", 2, (const char *const[]){key, hset}, NULL);
+        tlink_send_live(&tl, 1, src, "C", 2, (const char *const[]){key, body}, NULL);
+        r = tlink_wait(fx, &tl, before + (i == 5 ? 3 : 2));
+        assert_true(strlen(r) >= strlen(cases[i].want));
+        assert_string_equal(r + strlen(r) - strlen(cases[i].want), cases[i].want);
+        assert_int_equal(tl.nfail, 0);
+        if (i == 0) { /* applied: the copy holds the hash */
+            o = lookup(b, key, kl);
+            assert_non_null(o);
+            assert_int_equal(node_obj_type(o), NODE_OBJ_HASH);
+        }
+    }
+
     /* Malformed: an unknown operation, a missing value, a missing key. */
-    for (i = 0; i < 3; i++) {
-        static const char *const ops[3] = {"X", "P", "DD"};
+    for (i = 0; i < (packed ? 3 : 4); i++) {
+        static const char *const ops[4] = {"X", "P", "DD", "C"};
         char one[48];
 
         snprintf(one, sizeof(one), "$%zu\r\n%s\r\n", kl, key);
@@ -2655,62 +2696,10 @@ static void test_reads_wait_for_the_replicas_keep(void **state)
  * may be nowhere. "is not being filled from" counts once the sender knows
  * the refusing epoch and is still a member there (on_reply()); the
  * server's refusal says something else. */
-typedef struct same_s {
-    node_obj_t *other;
-    size_t differ; /* fields or members of one copy the other lacks or holds otherwise */
-} same_t;
-
-static void field_in(void *priv, const char *f, size_t flen, const char *v, size_t vlen)
-{
-    same_t *sm = priv;
-    const char *w;
-    size_t wlen;
-
-    if (!node_hash_get(sm->other, f, flen, &w, &wlen) || wlen != vlen || memcmp(w, v, vlen) != 0)
-        sm->differ++;
-}
-
-static void member_in(void *priv, const char *p, size_t len)
-{
-    same_t *sm = priv;
-
-    if (!node_set_has(node_obj_ptr(sm->other), p, len))
-        sm->differ++;
-}
-
-/* Both nodes hold 'key' with the same value: the same fields (hash) or
- * members (set), whatever the order their tables keep them in, else the
- * same bytes serialized (a list's elements in order, a sorted set's
- * members and scores). */
+/* Both nodes hold 'key' with the same value. */
 static void assert_same_copy(tnode_t *a, tnode_t *b, const char *key)
 {
-    node_obj_t *x = peek_key(a, key), *y = peek_key(b, key);
-    same_t sm = {y, 0};
-    rc_buf_t bx, by;
-
-    assert_non_null(x);
-    assert_non_null(y);
-    assert_int_equal(node_obj_type(x), node_obj_type(y));
-    if (node_obj_type(x) == NODE_OBJ_HASH) {
-        assert_int_equal(node_hash_len(x), node_hash_len(y));
-        node_hash_foreach(x, field_in, &sm);
-        assert_int_equal(sm.differ, 0);
-        return;
-    }
-    if (node_obj_type(x) == NODE_OBJ_SET) {
-        assert_int_equal(node_set_len(node_obj_ptr(x)), node_set_len(node_obj_ptr(y)));
-        node_set_foreach(node_obj_ptr(x), member_in, &sm);
-        assert_int_equal(sm.differ, 0);
-        return;
-    }
-    rc_buf_init(&bx);
-    rc_buf_init(&by);
-    node_obj_serialize(x, &bx);
-    node_obj_serialize(y, &by);
-    assert_int_equal(bx.len, by.len);
-    assert_memory_equal(bx.data, by.data, bx.len);
-    rc_buf_free(&bx);
-    rc_buf_free(&by);
+    node_test_assert_same_value(peek_key(a, key), peek_key(b, key), key);
 }
 
 /* 'cmd' (space-separated words, "K" standing for 'key') gives 'want' (a
